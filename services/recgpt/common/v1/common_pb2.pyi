@@ -1,0 +1,89 @@
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class Item(_message.Message):
+    __slots__ = ("item_id", "title", "brand", "category_path", "description")
+    ITEM_ID_FIELD_NUMBER: _ClassVar[int]
+    TITLE_FIELD_NUMBER: _ClassVar[int]
+    BRAND_FIELD_NUMBER: _ClassVar[int]
+    CATEGORY_PATH_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    item_id: str
+    title: str
+    brand: str
+    category_path: _containers.RepeatedScalarFieldContainer[str]
+    description: str
+    def __init__(self, item_id: _Optional[str] = ..., title: _Optional[str] = ..., brand: _Optional[str] = ..., category_path: _Optional[_Iterable[str]] = ..., description: _Optional[str] = ...) -> None: ...
+
+class Interaction(_message.Message):
+    __slots__ = ("item_id", "timestamp", "rating", "behaviour")
+    ITEM_ID_FIELD_NUMBER: _ClassVar[int]
+    TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
+    RATING_FIELD_NUMBER: _ClassVar[int]
+    BEHAVIOUR_FIELD_NUMBER: _ClassVar[int]
+    item_id: str
+    timestamp: int
+    rating: float
+    behaviour: str
+    def __init__(self, item_id: _Optional[str] = ..., timestamp: _Optional[int] = ..., rating: _Optional[float] = ..., behaviour: _Optional[str] = ...) -> None: ...
+
+class Interest(_message.Message):
+    __slots__ = ("interest", "reason")
+    INTEREST_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    interest: str
+    reason: str
+    def __init__(self, interest: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class Tag(_message.Message):
+    __slots__ = ("tag", "interest", "rationale", "category", "category_score")
+    TAG_FIELD_NUMBER: _ClassVar[int]
+    INTEREST_FIELD_NUMBER: _ClassVar[int]
+    RATIONALE_FIELD_NUMBER: _ClassVar[int]
+    CATEGORY_FIELD_NUMBER: _ClassVar[int]
+    CATEGORY_SCORE_FIELD_NUMBER: _ClassVar[int]
+    tag: str
+    interest: str
+    rationale: str
+    category: str
+    category_score: float
+    def __init__(self, tag: _Optional[str] = ..., interest: _Optional[str] = ..., rationale: _Optional[str] = ..., category: _Optional[str] = ..., category_score: _Optional[float] = ...) -> None: ...
+
+class ScoredItem(_message.Message):
+    __slots__ = ("item", "score", "route", "tag", "interest")
+    ITEM_FIELD_NUMBER: _ClassVar[int]
+    SCORE_FIELD_NUMBER: _ClassVar[int]
+    ROUTE_FIELD_NUMBER: _ClassVar[int]
+    TAG_FIELD_NUMBER: _ClassVar[int]
+    INTEREST_FIELD_NUMBER: _ClassVar[int]
+    item: Item
+    score: float
+    route: str
+    tag: str
+    interest: str
+    def __init__(self, item: _Optional[_Union[Item, _Mapping]] = ..., score: _Optional[float] = ..., route: _Optional[str] = ..., tag: _Optional[str] = ..., interest: _Optional[str] = ...) -> None: ...
+
+class Provenance(_message.Message):
+    __slots__ = ("model", "prompt_version", "created_at_unix")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    PROMPT_VERSION_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_UNIX_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    prompt_version: str
+    created_at_unix: int
+    def __init__(self, model: _Optional[str] = ..., prompt_version: _Optional[str] = ..., created_at_unix: _Optional[int] = ...) -> None: ...
+
+class LlmUsage(_message.Message):
+    __slots__ = ("prompt_tokens", "completion_tokens", "engine_seconds")
+    PROMPT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    COMPLETION_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    ENGINE_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    prompt_tokens: int
+    completion_tokens: int
+    engine_seconds: float
+    def __init__(self, prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ..., engine_seconds: _Optional[float] = ...) -> None: ...

@@ -1,0 +1,136 @@
+from recgpt.common.v1 import common_pb2 as _common_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class AttributeFilter(_message.Message):
+    __slots__ = ("categories", "brands", "exclude_categories", "exclude_brands")
+    CATEGORIES_FIELD_NUMBER: _ClassVar[int]
+    BRANDS_FIELD_NUMBER: _ClassVar[int]
+    EXCLUDE_CATEGORIES_FIELD_NUMBER: _ClassVar[int]
+    EXCLUDE_BRANDS_FIELD_NUMBER: _ClassVar[int]
+    categories: _containers.RepeatedScalarFieldContainer[str]
+    brands: _containers.RepeatedScalarFieldContainer[str]
+    exclude_categories: _containers.RepeatedScalarFieldContainer[str]
+    exclude_brands: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, categories: _Optional[_Iterable[str]] = ..., brands: _Optional[_Iterable[str]] = ..., exclude_categories: _Optional[_Iterable[str]] = ..., exclude_brands: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class Vector(_message.Message):
+    __slots__ = ("values",)
+    VALUES_FIELD_NUMBER: _ClassVar[int]
+    values: _containers.RepeatedScalarFieldContainer[float]
+    def __init__(self, values: _Optional[_Iterable[float]] = ...) -> None: ...
+
+class TagQuery(_message.Message):
+    __slots__ = ("tag",)
+    TAG_FIELD_NUMBER: _ClassVar[int]
+    tag: _common_pb2.Tag
+    def __init__(self, tag: _Optional[_Union[_common_pb2.Tag, _Mapping]] = ...) -> None: ...
+
+class SearchRequest(_message.Message):
+    __slots__ = ("texts", "tags", "vectors", "items", "top_k", "filter", "exclude_item_ids", "exclude_seen_of_user")
+    TEXTS_FIELD_NUMBER: _ClassVar[int]
+    TAGS_FIELD_NUMBER: _ClassVar[int]
+    VECTORS_FIELD_NUMBER: _ClassVar[int]
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
+    TOP_K_FIELD_NUMBER: _ClassVar[int]
+    FILTER_FIELD_NUMBER: _ClassVar[int]
+    EXCLUDE_ITEM_IDS_FIELD_NUMBER: _ClassVar[int]
+    EXCLUDE_SEEN_OF_USER_FIELD_NUMBER: _ClassVar[int]
+    texts: TextQueries
+    tags: TagQueries
+    vectors: VectorQueries
+    items: ItemQueries
+    top_k: int
+    filter: AttributeFilter
+    exclude_item_ids: _containers.RepeatedScalarFieldContainer[str]
+    exclude_seen_of_user: str
+    def __init__(self, texts: _Optional[_Union[TextQueries, _Mapping]] = ..., tags: _Optional[_Union[TagQueries, _Mapping]] = ..., vectors: _Optional[_Union[VectorQueries, _Mapping]] = ..., items: _Optional[_Union[ItemQueries, _Mapping]] = ..., top_k: _Optional[int] = ..., filter: _Optional[_Union[AttributeFilter, _Mapping]] = ..., exclude_item_ids: _Optional[_Iterable[str]] = ..., exclude_seen_of_user: _Optional[str] = ...) -> None: ...
+
+class TextQueries(_message.Message):
+    __slots__ = ("texts",)
+    TEXTS_FIELD_NUMBER: _ClassVar[int]
+    texts: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, texts: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class TagQueries(_message.Message):
+    __slots__ = ("tags",)
+    TAGS_FIELD_NUMBER: _ClassVar[int]
+    tags: _containers.RepeatedCompositeFieldContainer[_common_pb2.Tag]
+    def __init__(self, tags: _Optional[_Iterable[_Union[_common_pb2.Tag, _Mapping]]] = ...) -> None: ...
+
+class VectorQueries(_message.Message):
+    __slots__ = ("vectors",)
+    VECTORS_FIELD_NUMBER: _ClassVar[int]
+    vectors: _containers.RepeatedCompositeFieldContainer[Vector]
+    def __init__(self, vectors: _Optional[_Iterable[_Union[Vector, _Mapping]]] = ...) -> None: ...
+
+class ItemQueries(_message.Message):
+    __slots__ = ("item_ids",)
+    ITEM_IDS_FIELD_NUMBER: _ClassVar[int]
+    item_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, item_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class SearchResponse(_message.Message):
+    __slots__ = ("items",)
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
+    items: _containers.RepeatedCompositeFieldContainer[_common_pb2.ScoredItem]
+    def __init__(self, items: _Optional[_Iterable[_Union[_common_pb2.ScoredItem, _Mapping]]] = ...) -> None: ...
+
+class CollaborativeRequest(_message.Message):
+    __slots__ = ("user_id", "top_k", "recent_items", "filter", "exclude_item_ids")
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    TOP_K_FIELD_NUMBER: _ClassVar[int]
+    RECENT_ITEMS_FIELD_NUMBER: _ClassVar[int]
+    FILTER_FIELD_NUMBER: _ClassVar[int]
+    EXCLUDE_ITEM_IDS_FIELD_NUMBER: _ClassVar[int]
+    user_id: str
+    top_k: int
+    recent_items: int
+    filter: AttributeFilter
+    exclude_item_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, user_id: _Optional[str] = ..., top_k: _Optional[int] = ..., recent_items: _Optional[int] = ..., filter: _Optional[_Union[AttributeFilter, _Mapping]] = ..., exclude_item_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class CollaborativeResponse(_message.Message):
+    __slots__ = ("items", "cold_start")
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
+    COLD_START_FIELD_NUMBER: _ClassVar[int]
+    items: _containers.RepeatedCompositeFieldContainer[_common_pb2.ScoredItem]
+    cold_start: bool
+    def __init__(self, items: _Optional[_Iterable[_Union[_common_pb2.ScoredItem, _Mapping]]] = ..., cold_start: _Optional[bool] = ...) -> None: ...
+
+class GetItemsRequest(_message.Message):
+    __slots__ = ("item_ids",)
+    ITEM_IDS_FIELD_NUMBER: _ClassVar[int]
+    item_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, item_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class GetItemsResponse(_message.Message):
+    __slots__ = ("items",)
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
+    items: _containers.RepeatedCompositeFieldContainer[_common_pb2.Item]
+    def __init__(self, items: _Optional[_Iterable[_Union[_common_pb2.Item, _Mapping]]] = ...) -> None: ...
+
+class GetIndexInfoRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class IndexInfo(_message.Message):
+    __slots__ = ("model", "dimension", "item_count", "built_at_unix", "index_type", "catalogue_fingerprint")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    DIMENSION_FIELD_NUMBER: _ClassVar[int]
+    ITEM_COUNT_FIELD_NUMBER: _ClassVar[int]
+    BUILT_AT_UNIX_FIELD_NUMBER: _ClassVar[int]
+    INDEX_TYPE_FIELD_NUMBER: _ClassVar[int]
+    CATALOGUE_FINGERPRINT_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    dimension: int
+    item_count: int
+    built_at_unix: int
+    index_type: str
+    catalogue_fingerprint: str
+    def __init__(self, model: _Optional[str] = ..., dimension: _Optional[int] = ..., item_count: _Optional[int] = ..., built_at_unix: _Optional[int] = ..., index_type: _Optional[str] = ..., catalogue_fingerprint: _Optional[str] = ...) -> None: ...

@@ -1,0 +1,65 @@
+"""Per-request context carried from the gateway through gRPC metadata into every log line."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, replace
+
+METADATA_REQUEST_ID = "x-request-id"
+METADATA_USER_ID = "x-user-id"
+METADATA_EXPERIMENT = "x-experiment"
+
+
+@dataclass(frozen=True)
+class RequestContext:
+    request_id: str = ""
+    user_id: str = ""
+    # Experiment assignment as "experiment:arm" pairs joined by commas; empty outside experiments.
+    experiment: str = ""
+
+    def to_metadata(self) -> list[tuple[str, str]]:
+        pairs = [
+            (METADATA_REQUEST_ID, self.request_id),
+            (METADATA_USER_ID, self.user_id),
+            (METADATA_EXPERIMENT, self.experiment),
+        ]
+        return [(key, value) for key, value in pairs if value]
+
+    @classmethod
+    def from_metadata(cls, metadata: Iterable[tuple[str, str | bytes]] | None) -> RequestContext:
+        found: dict[str, str] = {}
+        for key, value in metadata or ():
+            found[key] = value.decode() if isinstance(value, bytes) else value
+        return cls(
+            request_id=found.get(METADATA_REQUEST_ID, "") or new_request_id(),
+            user_id=found.get(METADATA_USER_ID, ""),
+            experiment=found.get(METADATA_EXPERIMENT, ""),
+        )
+
+
+_current: ContextVar[RequestContext] = ContextVar("recgpt_request_context", default=RequestContext())
+
+
+def new_request_id() -> str:
+    return uuid.uuid4().hex
+
+
+def current() -> RequestContext:
+    return _current.get()
+
+
+@contextmanager
+def bound(ctx: RequestContext) -> Iterator[RequestContext]:
+    """Makes `ctx` the current request context for the enclosed block."""
+    token = _current.set(ctx)
+    try:
+        yield ctx
+    finally:
+        _current.reset(token)
+
+
+def with_user(user_id: str) -> RequestContext:
+    return replace(current(), user_id=user_id)

@@ -1,0 +1,67 @@
+"""Every Prometheus metric of the platform, in one place so that names and labels stay consistent.
+
+Labels are bounded: service, method, agent, cache and arm names, never a user id or a URL.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
+
+# Requests are mostly milliseconds; LLM calls run to tens of seconds on a CPU.
+_REQUEST_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+_LLM_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 40.0, 80.0, 160.0)
+
+REQUESTS = Counter(
+    "recgpt_requests_total", "Requests handled, by outcome code.", ["service", "method", "code"]
+)
+REQUEST_DURATION = Histogram(
+    "recgpt_request_duration_seconds",
+    "Time to handle a request.",
+    ["service", "method"],
+    buckets=_REQUEST_BUCKETS,
+)
+DEPENDENCY_DURATION = Histogram(
+    "recgpt_dependency_duration_seconds",
+    "Time of outbound calls to other services.",
+    ["service", "dependency", "method"],
+    buckets=_REQUEST_BUCKETS,
+)
+DEGRADATIONS = Counter(
+    "recgpt_degradations_total",
+    "Requests answered without a dependency that failed or ran out of time.",
+    ["service", "dependency"],
+)
+LLM_TOKENS = Counter("recgpt_llm_tokens_total", "LLM tokens, by agent and kind.", ["agent", "kind"])
+LLM_DURATION = Histogram(
+    "recgpt_llm_request_duration_seconds", "Time of one LLM call.", ["agent"], buckets=_LLM_BUCKETS
+)
+LLM_REQUESTS = Counter(
+    "recgpt_llm_requests_total", "LLM calls, by outcome.", ["agent", "outcome"]
+)
+LLM_INVALID_OUTPUT = Counter(
+    "recgpt_llm_invalid_output_total",
+    "LLM outputs rejected by validation, by reason.",
+    ["agent", "reason"],
+)
+LLM_RETRIES = Counter(
+    "recgpt_llm_retries_total", "LLM calls retried on another worker.", ["agent"]
+)
+CACHE_REQUESTS = Counter(
+    "recgpt_cache_requests_total", "Cache look-ups, by result.", ["cache", "result"]
+)
+EXPERIMENT_ASSIGNMENTS = Counter(
+    "recgpt_experiment_assignments_total", "Users assigned to arms.", ["experiment", "arm"]
+)
+EVENTS = Counter("recgpt_events_total", "Recorded user events.", ["type", "arm"])
+INDEX_ITEMS = Gauge("recgpt_index_items", "Items in the loaded FAISS index.", ["index"])
+RECOMMENDED_ITEMS = Histogram(
+    "recgpt_recommended_items",
+    "Items returned per recommendation.",
+    ["route"],
+    buckets=(0, 1, 5, 10, 20, 50, 100),
+)
+
+
+def serve(port: int, addr: str = "127.0.0.1") -> None:
+    """Exposes the default registry on `addr:port/metrics` from a background thread."""
+    start_http_server(port, addr=addr)

@@ -1,0 +1,71 @@
+"""Fixtures shared by the whole suite: a real Redis, and a key prefix of its own for each test."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+import redis.asyncio as aioredis
+
+from recgpt_runtime import redis_server
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """REDIS_URL when the environment gives one, else a redis-server started for this session."""
+    configured = os.environ.get("REDIS_URL")
+    if configured:
+        yield configured
+        return
+    workdir = tmp_path_factory.mktemp("redis")
+    port = redis_server.free_port()
+    process = redis_server.start(port, workdir, workdir / "redis.log")
+    try:
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+@pytest.fixture
+def redis_prefix() -> str:
+    return f"recgpt-test-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+async def redis_client(redis_url: str, redis_prefix: str) -> AsyncIterator[aioredis.Redis]:
+    """A client whose test keys (under `redis_prefix`) are deleted afterwards."""
+    client = aioredis.Redis.from_url(redis_url, decode_responses=True)
+    try:
+        yield client
+    finally:
+        keys = [key async for key in client.scan_iter(match=f"{redis_prefix}:*", count=1000)]
+        if keys:
+            await client.delete(*keys)
+        await client.aclose()
+
+
+@pytest.fixture(scope="session")
+def amazon_dir() -> Path:
+    path = SHARED_DATA / "amazon-scientific"
+    if not path.is_dir():
+        pytest.fail(f"dataset missing: {path} (the repository expects ../shared/data beside it)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def movielens_dir() -> Path:
+    path = SHARED_DATA / "movielens-small"
+    if not path.is_dir():
+        pytest.fail(f"dataset missing: {path} (the repository expects ../shared/data beside it)")
+    return path
