@@ -1,1 +1,1 @@
-"""The shared library of the RecGPT services: settings, logging, metrics, gRPC plumbing, LLM client, stores."""
+"""Shared library of the RecGPT services: settings, logs, metrics, gRPC plumbing, LLM client, stores."""

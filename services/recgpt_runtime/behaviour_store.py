@@ -54,9 +54,7 @@ class BehaviourStore:
 
     async def history(self, user_id: str) -> UserHistory:
         raw = await self.client.lrange(self.keys.log(user_id), 0, -1)
-        return UserHistory(
-            user_id=user_id, interactions=[Interaction.model_validate_json(e) for e in raw]
-        )
+        return UserHistory(user_id=user_id, interactions=[Interaction.model_validate_json(e) for e in raw])
 
 
 def connect(url: str) -> aioredis.Redis:

@@ -40,7 +40,8 @@ class RequestContext:
         )
 
 
-_current: ContextVar[RequestContext] = ContextVar("recgpt_request_context", default=RequestContext())
+_EMPTY = RequestContext()
+_current: ContextVar[RequestContext | None] = ContextVar("recgpt_request_context", default=None)
 
 
 def new_request_id() -> str:
@@ -48,7 +49,7 @@ def new_request_id() -> str:
 
 
 def current() -> RequestContext:
-    return _current.get()
+    return _current.get() or _EMPTY
 
 
 @contextmanager

@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 Handler = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
 
 
-class ContextInterceptor(grpc.aio.ServerInterceptor):
+class ContextInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
     """Binds the caller's request context and records the request metrics of every unary call."""
 
     def __init__(self, service: str) -> None:
@@ -58,9 +58,7 @@ class ContextInterceptor(grpc.aio.ServerInterceptor):
                     raise
                 finally:
                     metrics.REQUESTS.labels(self.service, method, code.name).inc()
-                    metrics.REQUEST_DURATION.labels(self.service, method).observe(
-                        time.perf_counter() - start
-                    )
+                    metrics.REQUEST_DURATION.labels(self.service, method).observe(time.perf_counter() - start)
 
         return grpc.unary_unary_rpc_method_handler(
             observed,

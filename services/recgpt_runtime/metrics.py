@@ -35,20 +35,14 @@ LLM_TOKENS = Counter("recgpt_llm_tokens_total", "LLM tokens, by agent and kind."
 LLM_DURATION = Histogram(
     "recgpt_llm_request_duration_seconds", "Time of one LLM call.", ["agent"], buckets=_LLM_BUCKETS
 )
-LLM_REQUESTS = Counter(
-    "recgpt_llm_requests_total", "LLM calls, by outcome.", ["agent", "outcome"]
-)
+LLM_REQUESTS = Counter("recgpt_llm_requests_total", "LLM calls, by outcome.", ["agent", "outcome"])
 LLM_INVALID_OUTPUT = Counter(
     "recgpt_llm_invalid_output_total",
     "LLM outputs rejected by validation, by reason.",
     ["agent", "reason"],
 )
-LLM_RETRIES = Counter(
-    "recgpt_llm_retries_total", "LLM calls retried on another worker.", ["agent"]
-)
-CACHE_REQUESTS = Counter(
-    "recgpt_cache_requests_total", "Cache look-ups, by result.", ["cache", "result"]
-)
+LLM_RETRIES = Counter("recgpt_llm_retries_total", "LLM calls retried on another worker.", ["agent"])
+CACHE_REQUESTS = Counter("recgpt_cache_requests_total", "Cache look-ups, by result.", ["cache", "result"])
 EXPERIMENT_ASSIGNMENTS = Counter(
     "recgpt_experiment_assignments_total", "Users assigned to arms.", ["experiment", "arm"]
 )

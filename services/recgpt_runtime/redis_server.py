@@ -29,20 +29,26 @@ def free_port() -> int:
         return port
 
 
-def start(port: int, workdir: Path, log_file: Path) -> subprocess.Popen[bytes]:
-    """Starts an in-memory redis-server on 127.0.0.1:`port` and waits until it accepts connections."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    log_file.parent.mkdir(parents=True, exist_ok=True)
-    command = [
+def command(port: int, workdir: Path, log_file: Path | None = None) -> list[str]:
+    """An in-memory redis-server on 127.0.0.1:`port`; logs to stdout unless `log_file` is given."""
+    return [
         find_binary(),
         "--bind", "127.0.0.1",
         "--port", str(port),
         "--save", "",
         "--appendonly", "no",
         "--dir", str(workdir),
-        "--logfile", str(log_file),
-    ]
-    process = subprocess.Popen(command, stdin=subprocess.DEVNULL, start_new_session=True)
+        "--logfile", str(log_file) if log_file else "",
+    ]  # fmt: skip
+
+
+def start(port: int, workdir: Path, log_file: Path) -> subprocess.Popen[bytes]:
+    """Starts an in-memory redis-server and waits until it accepts connections."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    process = subprocess.Popen(
+        command(port, workdir, log_file), stdin=subprocess.DEVNULL, start_new_session=True
+    )
     wait_ready(port, timeout_s=10, process=process)
     return process
 

