@@ -59,6 +59,10 @@ class CatalogueManifest(BaseModel):
     # sha256 of items.jsonl: the FAISS index is rebuilt only when this changes.
     items_fingerprint: str
     created_at_unix: int
+    # sha256 over the source files and the importer version: a re-import is skipped while it matches.
+    source_fingerprint: str = ""
+    # sha256 of behaviour.jsonl: Redis is reloaded only when this changes.
+    behaviour_fingerprint: str = ""
 
 
 def fingerprint(path: Path) -> str:

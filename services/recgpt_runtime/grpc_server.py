@@ -57,8 +57,11 @@ class ContextInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                     log.exception("unhandled error", extra={"method": method})
                     raise
                 finally:
+                    elapsed = time.perf_counter() - start
                     metrics.REQUESTS.labels(self.service, method, code.name).inc()
-                    metrics.REQUEST_DURATION.labels(self.service, method).observe(time.perf_counter() - start)
+                    metrics.REQUEST_DURATION.labels(self.service, method).observe(elapsed)
+                    if log.isEnabledFor(logging.DEBUG):
+                        log.debug("rpc", extra={"method": method, "code": code.name, "seconds": elapsed})
 
         return grpc.unary_unary_rpc_method_handler(
             observed,

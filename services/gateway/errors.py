@@ -1,0 +1,58 @@
+"""Error answers: always JSON with the request id and a reason, never a stack trace."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+
+from gateway.pipelines import PipelineUnavailable
+from gateway.responses import OrjsonResponse
+from recgpt_runtime import context
+
+log = logging.getLogger(__name__)
+
+# Validation errors quote at most this many problems; the input itself is never echoed back.
+_MAX_ERRORS = 10
+
+
+def _body(reason: str, **extra: object) -> dict[str, object]:
+    return {"request_id": context.current().request_id, "reason": reason, **extra}
+
+
+async def validation_error(request: Request, exc: Exception) -> OrjsonResponse:
+    assert isinstance(exc, RequestValidationError)
+    problems = [
+        {
+            "loc": [str(part) for part in error.get("loc", ())],
+            "msg": str(error.get("msg", "")),
+            "type": str(error.get("type", "")),
+        }
+        for error in exc.errors()[:_MAX_ERRORS]
+    ]
+    summary = "; ".join(f"{'.'.join(p['loc'])}: {p['msg']}" for p in problems[:3])  # type: ignore[arg-type]
+    return OrjsonResponse(_body(f"invalid request: {summary}", detail=problems), status_code=422)
+
+
+async def http_error(request: Request, exc: Exception) -> OrjsonResponse:
+    assert isinstance(exc, HTTPException)
+    return OrjsonResponse(_body(str(exc.detail)), status_code=exc.status_code, headers=exc.headers)
+
+
+async def pipeline_unavailable(request: Request, exc: Exception) -> OrjsonResponse:
+    assert isinstance(exc, PipelineUnavailable)
+    return OrjsonResponse(_body(exc.reason, degraded=exc.degraded), status_code=503)
+
+
+async def unexpected_error(request: Request, exc: Exception) -> OrjsonResponse:
+    log.error("unhandled error", exc_info=exc)
+    return OrjsonResponse(_body("internal error"), status_code=500)
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(HTTPException, http_error)
+    app.add_exception_handler(PipelineUnavailable, pipeline_unavailable)
+    app.add_exception_handler(Exception, unexpected_error)

@@ -1,0 +1,47 @@
+"""POST /v1/recommend: validate, run the user's pipeline variant, answer with the request id."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter
+
+from gateway.deps import PipelineDep, SettingsDep
+from gateway.pipelines import PipelineUnavailable
+from gateway.schemas import ErrorResponse, RecommendRequest, RecommendResponse
+from recgpt_runtime import context
+
+router = APIRouter(tags=["recommend"])
+
+# Headroom over the pipeline's own deadline before the request is abandoned: a safety net, since every
+# call inside the pipeline already has its deadline.
+_DEADLINE_SLACK_S = 0.05
+
+
+@router.post(
+    "/v1/recommend",
+    response_model=RecommendResponse,
+    responses={
+        413: {"model": ErrorResponse, "description": "Request body too large"},
+        422: {"model": ErrorResponse, "description": "Invalid request"},
+        503: {"model": ErrorResponse, "description": "No route could answer"},
+    },
+)
+async def recommend(
+    body: RecommendRequest, pipeline: PipelineDep, settings: SettingsDep
+) -> RecommendResponse:
+    """`n` distinct items the user has not interacted with, best first, each with the route that found it."""
+    with context.bound(context.with_user(body.user_id)) as ctx:
+        try:
+            async with asyncio.timeout(settings.request_deadline_s + _DEADLINE_SLACK_S):
+                result = await pipeline.recommend(body)
+        except TimeoutError as error:
+            raise PipelineUnavailable("request deadline exceeded", ["deadline"]) from error
+    return RecommendResponse(
+        request_id=ctx.request_id,
+        user_id=body.user_id,
+        variant=pipeline.name,
+        cold_start=result.cold_start,
+        degraded=result.degraded,
+        items=result.items,
+    )

@@ -1,0 +1,209 @@
+"""Builds the index folder from a catalogue folder, redoing only the parts whose inputs changed.
+
+The embeddings depend on items.jsonl, the model and the index type; the co-occurrence table on
+behaviour.jsonl, its window and size, and the item rows. Fresh parts are reused as they are.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import faiss
+import numpy as np
+import numpy.typing as npt
+
+from recgpt_runtime.catalogue import (
+    BEHAVIOUR_FILE,
+    ITEMS_FILE,
+    fingerprint,
+    iter_histories,
+    read_items,
+)
+from retrieval import cooccurrence, index_store
+from retrieval.embedder import MODEL_NAME, Embedder
+from retrieval.index_store import CooccurrenceManifest, IndexLoadError, IndexManifest, StoredIndex
+from retrieval.settings import IndexSettings
+
+log = logging.getLogger(__name__)
+
+EmbedderSource = Callable[[], Embedder]
+
+
+@dataclass(frozen=True)
+class CatalogueState:
+    items_fingerprint: str
+    behaviour_fingerprint: str
+
+    @classmethod
+    def read(cls, catalogue_dir: Path) -> CatalogueState:
+        for name in (ITEMS_FILE, BEHAVIOUR_FILE):
+            if not (catalogue_dir / name).is_file():
+                raise FileNotFoundError(f"catalogue {catalogue_dir} has no {name}")
+        return cls(
+            items_fingerprint=fingerprint(catalogue_dir / ITEMS_FILE),
+            behaviour_fingerprint=fingerprint(catalogue_dir / BEHAVIOUR_FILE),
+        )
+
+
+@dataclass
+class Staleness:
+    """Why each part needs rebuilding; empty lists mean fresh."""
+
+    embeddings: list[str] = field(default_factory=list)
+    cooccurrence: list[str] = field(default_factory=list)
+
+    @property
+    def fresh(self) -> bool:
+        return not self.embeddings and not self.cooccurrence
+
+
+def index_params(settings: IndexSettings, items: int) -> dict[str, int]:
+    if settings.index_type == "ivf":
+        nlist = settings.ivf_nlist or max(1, int(4 * math.sqrt(items)))
+        return {"nlist": min(nlist, max(1, items))}
+    if settings.index_type == "hnsw":
+        return {"m": settings.hnsw_m}
+    return {}
+
+
+def staleness(
+    manifest: IndexManifest | None,
+    state: CatalogueState,
+    settings: IndexSettings,
+    model_name: str = MODEL_NAME,
+) -> Staleness:
+    result = Staleness()
+    if manifest is None:
+        result.embeddings.append("no usable index")
+        result.cooccurrence.append("no usable index")
+        return result
+    if manifest.catalogue_fingerprint != state.items_fingerprint:
+        result.embeddings.append("items changed")
+    if manifest.model != model_name:
+        result.embeddings.append(f"model changed ({manifest.model} -> {model_name})")
+    if manifest.index_type != settings.index_type:
+        result.embeddings.append(f"index type changed ({manifest.index_type} -> {settings.index_type})")
+    elif manifest.index_params != index_params(settings, manifest.item_count):
+        result.embeddings.append("index parameters changed")
+    co = manifest.cooccurrence
+    if result.embeddings:
+        result.cooccurrence.append("item rows rebuilt")
+    if co.behaviour_fingerprint != state.behaviour_fingerprint:
+        result.cooccurrence.append("behaviour changed")
+    if (co.window, co.neighbours) != (settings.collaborative_window, settings.collaborative_neighbours):
+        result.cooccurrence.append("co-occurrence parameters changed")
+    return result
+
+
+def make_faiss_index(
+    vectors: npt.NDArray[np.float32], index_type: str, params: dict[str, int]
+) -> faiss.Index:
+    """A CPU index over normalised vectors, inner product (= cosine)."""
+    dimension = vectors.shape[1]
+    index: faiss.Index
+    if index_type == "flat":
+        index = faiss.IndexFlatIP(dimension)
+    elif index_type == "ivf":
+        quantizer = faiss.IndexFlatIP(dimension)
+        index = faiss.IndexIVFFlat(quantizer, dimension, params["nlist"], faiss.METRIC_INNER_PRODUCT)
+        index.train(vectors)
+    elif index_type == "hnsw":
+        index = faiss.IndexHNSWFlat(dimension, params["m"], faiss.METRIC_INNER_PRODUCT)
+    else:
+        raise ValueError(f"unknown index type {index_type!r}")
+    index.add(vectors)
+    return index
+
+
+def _read_existing(index_dir: Path) -> StoredIndex | None:
+    """The current folder when it loads cleanly; a broken one is rebuilt (the build was asked for)."""
+    if not (index_dir / index_store.MANIFEST_FILE).exists():
+        return None
+    try:
+        return index_store.load(index_dir)
+    except IndexLoadError as error:
+        log.warning("existing index unusable, rebuilding", extra={"reason": str(error)})
+        return None
+
+
+@dataclass(frozen=True)
+class BuildReport:
+    action: str  # "skipped", "built", "cooccurrence-only"
+    reasons: Staleness
+    manifest: IndexManifest
+    seconds: float
+
+
+def ensure_index(
+    settings: IndexSettings,
+    embedder_source: EmbedderSource,
+    force: bool = False,
+    model_name: str = MODEL_NAME,
+) -> BuildReport:
+    """Brings `settings.index_dir` up to date with `settings.catalogue_dir`; loads the model only if needed."""
+    start = time.perf_counter()
+    state = CatalogueState.read(settings.catalogue_dir)
+    existing = _read_existing(settings.index_dir)
+    reasons = staleness(existing.manifest if existing else None, state, settings, model_name)
+    if force:
+        reasons.embeddings.append("forced")
+        reasons.cooccurrence.append("forced")
+    if existing is not None and reasons.fresh:
+        return BuildReport("skipped", reasons, existing.manifest, time.perf_counter() - start)
+
+    items = read_items(settings.catalogue_dir)
+    if not items:
+        raise ValueError(f"catalogue {settings.catalogue_dir} has no items")
+    if CatalogueState.read(settings.catalogue_dir) != state:
+        raise RuntimeError(f"catalogue {settings.catalogue_dir} changed during the build; run it again")
+    now = int(time.time())
+    row_of = {item.item_id: row for row, item in enumerate(items)}
+    table, users, interactions = cooccurrence.build(
+        iter_histories(settings.catalogue_dir),
+        row_of,
+        settings.collaborative_window,
+        settings.collaborative_neighbours,
+    )
+    co_manifest = CooccurrenceManifest(
+        behaviour_fingerprint=state.behaviour_fingerprint,
+        window=settings.collaborative_window,
+        neighbours=settings.collaborative_neighbours,
+        users=users,
+        interactions=interactions,
+        built_at_unix=now,
+    )
+    if existing is not None and not reasons.embeddings:
+        index, vectors = existing.index, existing.vectors
+        manifest = existing.manifest.model_copy(update={"cooccurrence": co_manifest})
+    else:
+        embedder = embedder_source()
+        if embedder.model_name != model_name:
+            raise ValueError(f"embedder is {embedder.model_name}, expected {model_name}")
+        vectors = embedder.encode([item.embedding_text() for item in items])
+        params = index_params(settings, len(items))
+        index = make_faiss_index(vectors, settings.index_type, params)
+        manifest = IndexManifest(
+            model=embedder.model_name,
+            dimension=embedder.dimension,
+            item_count=len(items),
+            built_at_unix=now,
+            catalogue_fingerprint=state.items_fingerprint,
+            index_type=settings.index_type,
+            index_params=params,
+            cooccurrence=co_manifest,
+        )
+    stored = StoredIndex(
+        manifest=manifest,
+        index=index,
+        vectors=vectors,
+        item_ids=[item.item_id for item in items],
+        cooccurrence=table,
+    )
+    written = index_store.write(settings.index_dir, stored)
+    action = "built" if reasons.embeddings else "cooccurrence-only"
+    return BuildReport(action, reasons, written, time.perf_counter() - start)

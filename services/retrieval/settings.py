@@ -1,0 +1,62 @@
+"""Settings of the retrieval service and of the index builder, read from `RECGPT_*` variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from recgpt_runtime.settings import GrpcServiceSettings
+
+IndexType = Literal["flat", "ivf", "hnsw"]
+
+
+class IndexSettings(BaseSettings):
+    """What the index builder needs; no Redis or ports, so `recgpt-build-index` runs anywhere."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="RECGPT_", extra="ignore", frozen=True, populate_by_name=True
+    )
+
+    catalogue_dir: Path
+    index_dir: Path
+    # flat: exact inner product, right up to ~1M items; ivf / hnsw: approximate, for larger catalogues.
+    index_type: IndexType = "flat"
+    # IVF lists; 0 picks about 4·sqrt(items).
+    ivf_nlist: int = Field(default=0, ge=0)
+    ivf_nprobe: int = Field(default=16, ge=1)
+    hnsw_m: int = Field(default=32, ge=4)
+    hnsw_ef_search: int = Field(default=128, ge=1)
+    # Use the GPU index when faiss sees a GPU.
+    use_gpu: bool = True
+    embedding_batch_size: int = Field(default=64, ge=1)
+    # torch device for the embedder ("cpu", "cuda"); empty lets sentence-transformers choose.
+    embedding_device: str = ""
+    # Co-occurrence: pairs up to this many positions apart in a user's sequence count, weighted 1/distance.
+    collaborative_window: int = Field(default=5, ge=1)
+    # Neighbours kept per item.
+    collaborative_neighbours: int = Field(default=100, ge=1)
+
+
+class RetrievalSettings(GrpcServiceSettings, IndexSettings):
+    """The serving process: index settings plus limits and query-time knobs."""
+
+    max_top_k: int = Field(default=500, ge=1)
+    # Queries (texts, tags, vectors or items) per Search request.
+    max_queries: int = Field(default=64, ge=1)
+    max_get_items: int = Field(default=1000, ge=1)
+    # Seeds of the collaborative route when the request leaves recent_items at 0.
+    collaborative_recent_items: int = Field(default=20, ge=1)
+    max_recent_items: int = Field(default=200, ge=1)
+    # Weight of the r-th most recent seed is recency_decay**r.
+    recency_decay: float = Field(default=0.85, gt=0, le=1)
+    # Embed the tag's rationale with its text.
+    tag_include_rationale: bool = False
+    # Query embeddings kept in memory (tags and texts repeat across users).
+    text_cache_size: int = Field(default=10_000, ge=0)
+    # Threads FAISS may use per search; 1 is fastest for single queries on a small machine.
+    faiss_threads: int = Field(default=1, ge=1)
+    # Build the index at start-up when it is missing or stale; off by default so a bad deploy fails loudly.
+    build_on_start: bool = False

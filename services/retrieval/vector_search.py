@@ -1,0 +1,88 @@
+"""Nearest items to query vectors under a row mask: FAISS search, over-fetching until enough pass."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import faiss
+import numpy as np
+import numpy.typing as npt
+
+from retrieval.filters import Mask
+
+log = logging.getLogger(__name__)
+
+# GPU FAISS answers at most this many neighbours per query.
+_GPU_MAX_K = 2048
+
+
+@dataclass(frozen=True)
+class Hits:
+    """Unique rows, best score first, with the query (position in the request) that scored each best."""
+
+    rows: npt.NDArray[np.int64]
+    scores: npt.NDArray[np.float32]
+    queries: npt.NDArray[np.int64]
+
+
+def merge(scores: npt.NDArray[np.float32], rows: npt.NDArray[np.int64], allowed: Mask | None) -> Hits:
+    """Flattens per-query results into unique allowed rows, each with its best score."""
+    queries = np.broadcast_to(np.arange(rows.shape[0])[:, None], rows.shape)
+    keep = rows >= 0
+    if allowed is not None:
+        keep &= allowed[np.where(keep, rows, 0)]
+    flat_rows, flat_scores, flat_queries = rows[keep], scores[keep], queries[keep]
+    order = np.argsort(-flat_scores, kind="stable")
+    flat_rows, flat_scores, flat_queries = flat_rows[order], flat_scores[order], flat_queries[order]
+    _, first = np.unique(flat_rows, return_index=True)
+    first.sort()
+    return Hits(flat_rows[first], flat_scores[first], flat_queries[first])
+
+
+def _gpu_count() -> int:
+    get_num_gpus = getattr(faiss, "get_num_gpus", None)
+    return int(get_num_gpus()) if get_num_gpus is not None else 0
+
+
+class VectorSearcher:
+    """Wraps the loaded index: on a GPU when faiss has one and the type allows, else on the CPU."""
+
+    def __init__(self, index: faiss.Index, index_type: str, use_gpu: bool, params: dict[str, int]) -> None:
+        self.cpu_index = index
+        self.index_type = index_type
+        self.ntotal = int(index.ntotal)
+        self._params: Any = None
+        if index_type == "ivf":
+            self._params = faiss.SearchParametersIVF(nprobe=params.get("nprobe", 16))
+        self._ef_search = params.get("ef_search", 128)
+        self.index = index
+        self.on_gpu = False
+        if use_gpu and index_type != "hnsw" and _gpu_count() > 0:
+            try:
+                self.index = faiss.index_cpu_to_all_gpus(index)
+                self.on_gpu = True
+            except (RuntimeError, AttributeError) as error:
+                log.warning("GPU index unavailable, searching on the CPU", extra={"error": str(error)})
+        log.info("vector index ready", extra={"index_type": index_type, "gpu": self.on_gpu})
+
+    def _search(self, queries: npt.NDArray[np.float32], k: int) -> tuple[Any, Any]:
+        if self.on_gpu and k <= _GPU_MAX_K:
+            return self.index.search(queries, k)
+        if self.index_type == "hnsw":
+            params = faiss.SearchParametersHNSW(efSearch=max(self._ef_search, k))
+            return self.cpu_index.search(queries, k, params=params)
+        if self._params is not None:
+            return self.cpu_index.search(queries, k, params=self._params)
+        return self.cpu_index.search(queries, k)
+
+    def search(self, queries: npt.NDArray[np.float32], k: int, allowed: Mask | None) -> Hits:
+        """Top `k` unique allowed rows over all queries; fetches 4x more and grows while filters bite."""
+        fetch = min(self.ntotal, k if allowed is None and len(queries) == 1 else 4 * k)
+        while True:
+            scores, rows = self._search(queries, fetch)
+            hits = merge(scores, rows.astype(np.int64, copy=False), allowed)
+            if hits.rows.size >= k or fetch >= self.ntotal:
+                return Hits(hits.rows[:k], hits.scores[:k], hits.queries[:k])
+            fetch = min(self.ntotal, fetch * 4)

@@ -1,0 +1,82 @@
+"""The whole platform as `make run` brings it up, once per session: real Redis, vLLM and every service."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import redis
+
+from recgpt_runtime import redis_server
+from recgpt_runtime.catalogue import UserHistory, iter_histories
+from recgpt_runtime.stack import Stack, StackSettings
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class RunningPlatform:
+    stack: Stack
+    state: dict[str, str]
+
+    @property
+    def gateway_url(self) -> str:
+        return self.state["gateway_url"]
+
+    @property
+    def catalogue_dir(self) -> Path:
+        return Path(self.state["catalogue_dir"])
+
+    @property
+    def log_dir(self) -> Path:
+        return self.stack.paths.logs
+
+    def histories(self) -> list[UserHistory]:
+        return list(iter_histories(self.catalogue_dir))
+
+
+@pytest.fixture(scope="session")
+def platform(
+    tmp_path_factory: pytest.TempPathFactory, redis_url: str, amazon_dir: Path
+) -> Iterator[RunningPlatform]:
+    prefix = f"recgpt-it-{uuid.uuid4().hex[:8]}"
+    settings = StackSettings(
+        var_dir=tmp_path_factory.mktemp("stack"),
+        dataset=amazon_dir,
+        redis_url=redis_url,
+        redis_prefix=prefix,
+        gateway_port=redis_server.free_port(),
+        retrieval_port=redis_server.free_port(),
+        retrieval_metrics_port=redis_server.free_port(),
+        vllm_port=redis_server.free_port(),
+        # The converted model is cached beside the repository, as `make run` does.
+        models_dir=REPO_ROOT / "var" / "models",
+        log_level="DEBUG",
+    )
+    stack = Stack(settings)
+    state = stack.up()
+    try:
+        yield RunningPlatform(stack, state)
+    finally:
+        stack.down()
+        client = redis.Redis.from_url(redis_url)
+        keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
+        if keys:
+            client.delete(*keys)
+        client.close()
+
+
+def log_lines(path: Path) -> list[dict[str, object]]:
+    """The JSON lines of a service log (vLLM and others may interleave plain text)."""
+    lines = []
+    for raw in path.read_text().splitlines():
+        if raw.startswith("{"):
+            try:
+                lines.append(json.loads(raw))
+            except json.JSONDecodeError:
+                continue
+    return lines
