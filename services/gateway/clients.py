@@ -30,7 +30,7 @@ class GatewayDeps:
         )
 
     def retrieval(self) -> retrieval_pb2_grpc.RetrievalServiceStub:
-        return retrieval_pb2_grpc.RetrievalServiceStub(self.retrieval_channel)
+        return retrieval_pb2_grpc.RetrievalServiceStub(self.retrieval_channel)  # type: ignore[no-untyped-call]
 
     def grpc_dependencies(self) -> dict[str, tuple[grpc.aio.Channel, str]]:
         """Every gRPC dependency by name, with the service its health check asks about."""

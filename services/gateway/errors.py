@@ -16,6 +16,8 @@ log = logging.getLogger(__name__)
 
 # Validation errors quote at most this many problems; the input itself is never echoed back.
 _MAX_ERRORS = 10
+# What FastAPI raises (as a 400) when the body cannot even be decoded.
+_FASTAPI_BODY_ERROR = "There was an error parsing the body"
 
 
 def _body(reason: str, **extra: object) -> dict[str, object]:
@@ -32,12 +34,15 @@ async def validation_error(request: Request, exc: Exception) -> OrjsonResponse:
         }
         for error in exc.errors()[:_MAX_ERRORS]
     ]
-    summary = "; ".join(f"{'.'.join(p['loc'])}: {p['msg']}" for p in problems[:3])  # type: ignore[arg-type]
+    summary = "; ".join(f"{'.'.join(p['loc'])}: {p['msg']}" for p in problems[:3])
     return OrjsonResponse(_body(f"invalid request: {summary}", detail=problems), status_code=422)
 
 
 async def http_error(request: Request, exc: Exception) -> OrjsonResponse:
     assert isinstance(exc, HTTPException)
+    if exc.status_code == 400 and exc.detail == _FASTAPI_BODY_ERROR:
+        # Bytes that are not text (bad UTF-8): invalid input like any other malformed body.
+        return OrjsonResponse(_body("invalid request: body is not valid JSON"), status_code=422)
     return OrjsonResponse(_body(str(exc.detail)), status_code=exc.status_code, headers=exc.headers)
 
 

@@ -36,7 +36,7 @@ def build_server(settings: GatewaySettings) -> uvicorn.Server:
 
 def main() -> None:
     try:
-        settings = GatewaySettings()  # type: ignore[call-arg]  # required values come from the environment
+        settings = GatewaySettings()  # required values come from the environment
     except ValidationError as error:
         # SystemExit with a message prints it to stderr and exits with status 1.
         raise SystemExit(f"recgpt-gateway: invalid settings:\n{error}") from error

@@ -102,19 +102,22 @@ class BodyLimitMiddleware:
     """Refuses bodies over `max_bytes` with 413, by Content-Length or while reading a chunked body.
 
     The body is read here in full (it is small by construction) and replayed to the app in one message.
+    A refused body is still read and dropped, up to `drain_bytes`, before the answer: a client still
+    sending when the server closes gets a connection reset instead of the 413.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, drain_bytes: int = 1 << 20) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.drain_bytes = max(drain_bytes, max_bytes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] not in _BODY_METHODS:
             await self.app(scope, receive, send)
             return
         declared = _header(scope, b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
-            await self._refuse(send)
+        if declared is not None and (not declared.isdigit() or int(declared) > self.drain_bytes):
+            await self._refuse(send, close=True)
             return
         chunks: list[bytes] = []
         size = 0
@@ -125,11 +128,12 @@ class BodyLimitMiddleware:
                 return
             chunk: bytes = message.get("body", b"")
             size += len(chunk)
+            more = message.get("more_body", False)
             if size > self.max_bytes:
-                await self._refuse(send)
+                drained = not more or await self._drain(receive, size)
+                await self._refuse(send, close=not drained)
                 return
             chunks.append(chunk)
-            more = message.get("more_body", False)
         body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         replayed = False
 
@@ -142,25 +146,32 @@ class BodyLimitMiddleware:
 
         await self.app(scope, replay, send)
 
-    async def _refuse(self, send: Send) -> None:
+    async def _drain(self, receive: Receive, size: int) -> bool:
+        """Reads and drops the rest of the body; False when it runs past `drain_bytes`."""
+        while size <= self.drain_bytes:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return False
+            size += len(message.get("body", b""))
+            if not message.get("more_body", False):
+                return True
+        return False
+
+    async def _refuse(self, send: Send, *, close: bool) -> None:
         content = orjson.dumps(
             {
                 "request_id": context.current().request_id,
                 "reason": f"request body larger than {self.max_bytes} bytes",
             }
         )
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(content)).encode()),
-                    # The rest of the body is left unread: the connection cannot be reused.
-                    (b"connection", b"close"),
-                ],
-            }
-        )
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(content)).encode()),
+        ]
+        if close:
+            # The rest of the body is left unread: the connection cannot be reused.
+            headers.append((b"connection", b"close"))
+        await send({"type": "http.response.start", "status": 413, "headers": headers})
         await send({"type": "http.response.body", "body": content})
 
 

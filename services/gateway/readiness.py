@@ -32,7 +32,8 @@ async def check_grpc(channel: grpc.aio.Channel, service: str, timeout_s: float) 
     except grpc.aio.AioRpcError as error:
         return f"{error.code().name}: {error.details() or 'no details'}"
     if response.status != health_pb2.HealthCheckResponse.SERVING:
-        return health_pb2.HealthCheckResponse.ServingStatus.Name(response.status)
+        status: str = health_pb2.HealthCheckResponse.ServingStatus.Name(response.status)
+        return status
     return OK
 
 

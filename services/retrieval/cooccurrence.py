@@ -48,9 +48,7 @@ class CoOccurrence:
         return rows.astype(np.int64), (sums / recency.sum()).astype(np.float32)
 
 
-def _sequences(
-    histories: Iterable[UserHistory], row_of: Mapping[str, int]
-) -> tuple[Ints, Ints, int, int]:
+def _sequences(histories: Iterable[UserHistory], row_of: Mapping[str, int]) -> tuple[Ints, Ints, int, int]:
     """Every known interaction as (row, user number), in order; plus users and interactions counted."""
     rows: list[int] = []
     owners: list[int] = []
@@ -94,7 +92,9 @@ def build(
     all_keys = np.concatenate(keys) if keys else np.zeros(0, dtype=np.int64)
     if all_keys.size:
         pairs, inverse = np.unique(all_keys, return_inverse=True)
-        totals = np.bincount(inverse, weights=np.concatenate(pair_weights))
+        totals: npt.NDArray[np.float64] = np.bincount(inverse, weights=np.concatenate(pair_weights)).astype(
+            np.float64
+        )
         first, second = pairs // size, pairs % size
         totals /= np.sqrt(popularity[first].astype(np.float64) * popularity[second])
         order = np.lexsort((-totals, first))

@@ -45,16 +45,17 @@ class SentenceEmbedder:
     """sentence-transformers over a local folder, batch-encoded and normalised."""
 
     def __init__(self, model_dir: Path, batch_size: int = 64, device: str = "") -> None:
-        # Set before sentence-transformers touches the hub code, so a missing file fails instead of downloading.
+        # Set before sentence-transformers loads: a missing file then fails instead of downloading.
         os.environ["HF_HUB_OFFLINE"] = "1"
         os.environ["TRANSFORMERS_OFFLINE"] = "1"
         from sentence_transformers import SentenceTransformer
 
-        self._model: Any = SentenceTransformer(
-            str(model_dir), device=device or None, local_files_only=True
-        )
+        self._model: Any = SentenceTransformer(str(model_dir), device=device or None, local_files_only=True)
         self._batch_size = batch_size
-        self._dimension = int(self._model.get_embedding_dimension())
+        dimension = self._model.get_embedding_dimension()
+        if dimension is None:
+            raise RuntimeError(f"model at {model_dir} does not declare its embedding dimension")
+        self._dimension = int(dimension)
 
     @property
     def model_name(self) -> str:

@@ -49,7 +49,7 @@ def compile_filter(table: ItemTable, attribute_filter: retrieval_pb2.AttributeFi
 
 
 class FilterCompiler:
-    """Compiles filters into masks, remembering recent ones (RecBot sends the same constraints page after page)."""
+    """Compiles filters into masks, keeping recent ones: RecBot repeats its constraints page after page."""
 
     def __init__(self, table: ItemTable, capacity: int = 256) -> None:
         self.table = table

@@ -145,7 +145,7 @@ def ensure_index(
     force: bool = False,
     model_name: str = MODEL_NAME,
 ) -> BuildReport:
-    """Brings `settings.index_dir` up to date with `settings.catalogue_dir`; loads the model only if needed."""
+    """Brings the index folder up to date with the catalogue; loads the model only when needed."""
     start = time.perf_counter()
     state = CatalogueState.read(settings.catalogue_dir)
     existing = _read_existing(settings.index_dir)

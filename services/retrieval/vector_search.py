@@ -14,6 +14,9 @@ from retrieval.filters import Mask
 
 log = logging.getLogger(__name__)
 
+# The bundled faiss stubs miss some classes (SearchParametersHNSW).
+_faiss: Any = faiss
+
 # GPU FAISS answers at most this many neighbours per query.
 _GPU_MAX_K = 2048
 
@@ -49,14 +52,25 @@ def _gpu_count() -> int:
 class VectorSearcher:
     """Wraps the loaded index: on a GPU when faiss has one and the type allows, else on the CPU."""
 
-    def __init__(self, index: faiss.Index, index_type: str, use_gpu: bool, params: dict[str, int]) -> None:
+    def __init__(
+        self,
+        index: faiss.Index,
+        vectors: npt.NDArray[np.float32],
+        index_type: str,
+        *,
+        use_gpu: bool,
+        nprobe: int = 16,
+        ef_search: int = 128,
+    ) -> None:
         self.cpu_index = index
+        self.vectors = vectors
         self.index_type = index_type
         self.ntotal = int(index.ntotal)
-        self._params: Any = None
+        self._ef_search = ef_search
+        self._ivf_params: Any = None
         if index_type == "ivf":
-            self._params = faiss.SearchParametersIVF(nprobe=params.get("nprobe", 16))
-        self._ef_search = params.get("ef_search", 128)
+            self._ivf_params = faiss.SearchParametersIVF()
+            self._ivf_params.nprobe = nprobe
         self.index = index
         self.on_gpu = False
         if use_gpu and index_type != "hnsw" and _gpu_count() > 0:
@@ -71,14 +85,34 @@ class VectorSearcher:
         if self.on_gpu and k <= _GPU_MAX_K:
             return self.index.search(queries, k)
         if self.index_type == "hnsw":
-            params = faiss.SearchParametersHNSW(efSearch=max(self._ef_search, k))
+            params = _faiss.SearchParametersHNSW()
+            params.efSearch = max(self._ef_search, k)
             return self.cpu_index.search(queries, k, params=params)
-        if self._params is not None:
-            return self.cpu_index.search(queries, k, params=self._params)
+        if self._ivf_params is not None:
+            return self.cpu_index.search(queries, k, params=self._ivf_params)
         return self.cpu_index.search(queries, k)
 
+    @property
+    def _subset_limit(self) -> int:
+        return max(256, self.ntotal // 16)
+
+    def _search_subset(
+        self, queries: npt.NDArray[np.float32], k: int, candidates: npt.NDArray[np.int64]
+    ) -> Hits:
+        scores = queries @ self.vectors[candidates].T
+        rows = np.broadcast_to(candidates, scores.shape)
+        hits = merge(scores.astype(np.float32, copy=False), rows, None)
+        return Hits(hits.rows[:k], hits.scores[:k], hits.queries[:k])
+
     def search(self, queries: npt.NDArray[np.float32], k: int, allowed: Mask | None) -> Hits:
-        """Top `k` unique allowed rows over all queries; fetches 4x more and grows while filters bite."""
+        """Top `k` unique allowed rows over all queries; fetches 4x more and grows while filters bite.
+
+        A mask that lets few rows through is searched exactly over just those rows instead.
+        """
+        if allowed is not None:
+            candidates = np.flatnonzero(allowed)
+            if candidates.size <= max(self._subset_limit, 4 * k):
+                return self._search_subset(queries, k, candidates)
         fetch = min(self.ntotal, k if allowed is None and len(queries) == 1 else 4 * k)
         while True:
             scores, rows = self._search(queries, fetch)

@@ -1,2 +1,2 @@
-"""Imports datasets in their published formats (UniSRec/RecBole atomic files, MovieLens CSVs) into a catalogue folder
-and the behaviour log in Redis; `recgpt-import` is the command line."""
+"""Dataset import: published formats (UniSRec/RecBole atomic files, MovieLens CSVs) into a catalogue
+folder and the behaviour log in Redis; `recgpt-import` is the command line."""

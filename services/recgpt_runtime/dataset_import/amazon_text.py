@@ -49,7 +49,10 @@ def infer_root(texts: Iterable[str]) -> str | None:
     if total == 0:
         return None
     shared = [prefix for prefix, count in prefixes.items() if count >= ROOT_SHARE * total]
-    return " ".join(max(shared, key=len)) if shared else None
+    if not shared:
+        return None
+    longest: Words = max(shared, key=len)
+    return " ".join(longest)
 
 
 def parse_text(text: str, root: str | None) -> ParsedText:
@@ -57,9 +60,7 @@ def parse_text(text: str, root: str | None) -> ParsedText:
     parts = segments(text)
     if root is not None:
         # The last segment that starts with the root; the first segment is always title.
-        found = [
-            i for i, part in enumerate(parts) if i > 0 and (part == root or part.startswith(root + " "))
-        ]
+        found = [i for i, part in enumerate(parts) if i > 0 and (part == root or part.startswith(root + " "))]
         if found:
             at = found[-1]
             return ParsedText(
@@ -69,9 +70,7 @@ def parse_text(text: str, root: str | None) -> ParsedText:
             )
     if len(parts) >= 3:
         # "TITLE. . BRAND." (no category), or a category outside the root, which is dropped.
-        return ParsedText(
-            title=". ".join(parts[:-2]).strip(), brand=parts[-1].strip(), category_words=None
-        )
+        return ParsedText(title=". ".join(parts[:-2]).strip(), brand=parts[-1].strip(), category_words=None)
     return ParsedText(title=". ".join(parts).strip(), brand="", category_words=None)
 
 
@@ -94,23 +93,40 @@ def _cut_at_end_word(words: Words, end_words: set[str]) -> Words:
     return words
 
 
+def _clean_end_words(seeds: set[Words]) -> set[str]:
+    """The last words of the seeds that no such word cuts, found as a fixed point.
+
+    A seed that runs past its level 2 ("Occupational Health & Safety Products Hazardous Material Handling")
+    must not lend its last word to cut others ("Material Handling Products").
+    """
+    end_words = {seed[-1] for seed in seeds}
+    for _ in range(10):
+        clean = {seed for seed in seeds if _cut_at_end_word(seed, end_words) == seed}
+        narrowed = {seed[-1] for seed in clean}
+        if narrowed == end_words:
+            break
+        end_words = narrowed
+    return end_words
+
+
 def infer_level2(remainders: Iterable[Words]) -> set[Words]:
     """The level-2 category names, from the category words below the root of every item.
 
     1. Seeds: paths where some item stops although others go deeper, shortest only ("Fasteners" is a path of
        its own and a prefix of "Fasteners Screws Wood Screws").
     2. The last words of the seeds ("Products", "Supplies", "Tools") end names: a seed with such a word
-       inside is cut after it (its level 2 never occurs alone).
+       inside is cut after it (its level 2 never occurs alone); see `_clean_end_words`.
     3. Paths no seed covers: walk down their word tree from the first word and stop where the tree
-       branches, where an item stops, or after a name-ending word; never inside "A & B" or "A, B".
+       branches, where an item stops, or after a word that ends a seed; never inside "A & B" or "A, B".
     """
     paths = [words for words in remainders if words]
     stops = set(paths)
     inner = {words[:k] for words in paths for k in range(1, len(words))}
     seeds = {words for words in stops & inner if not _has_prefix_in(words, stops)}
-    first_end_words = {seed[-1] for seed in seeds}
-    seeds = {_cut_at_end_word(seed, first_end_words) for seed in seeds}
-    end_words = {seed[-1] for seed in seeds}
+    seed_end_words = {seed[-1] for seed in seeds}
+    clean_end_words = _clean_end_words(seeds)
+    seeds = {_cut_at_end_word(seed, clean_end_words) for seed in seeds}
+    end_words = clean_end_words | seed_end_words
 
     uncovered = [words for words in paths if not (words in seeds or _has_prefix_in(words, seeds))]
     uncovered_stops = set(uncovered)

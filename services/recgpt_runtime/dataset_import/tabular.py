@@ -1,13 +1,17 @@
-"""Line-numbered reading of the tab-separated and CSV files both formats use, with errors that name the line."""
+"""Line-numbered reading of the tab-separated and CSV files of both formats; errors name the line."""
 
 from __future__ import annotations
 
 import csv
 import math
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
 from recgpt_runtime.dataset_import.errors import DatasetFormatError
+
+_INTEGER = re.compile(r"\s*[+-]?[0-9]+\s*")
+_DECIMAL = re.compile(r"\s*[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?\s*")
 
 
 def require_file(path: Path) -> Path:
@@ -74,9 +78,7 @@ def csv_rows(
             raise DatasetFormatError(path, None, "empty file: no header")
         names = [name.strip() for name in first]
         if (names != header) if exact_header else (names[: len(header)] != header):
-            raise DatasetFormatError(
-                path, 1, f"bad header {','.join(first)!r}: expected {','.join(header)}"
-            )
+            raise DatasetFormatError(path, 1, f"bad header {','.join(first)!r}: expected {','.join(header)}")
         width = len(first)
         for fields in reader:
             if not fields:
@@ -94,20 +96,19 @@ def csv_rows(
 
 
 def parse_int(path: Path, line: int, value: str, what: str) -> int:
-    try:
-        number = int(value.strip())
-    except ValueError:
-        raise DatasetFormatError(path, line, f"{what} is not an integer: {value!r}") from None
+    """A non-negative decimal integer (int() alone would also take "1_000" and non-ASCII digits)."""
+    if not _INTEGER.fullmatch(value):
+        raise DatasetFormatError(path, line, f"{what} is not an integer: {value!r}")
+    number = int(value)
     if number < 0:
         raise DatasetFormatError(path, line, f"{what} is negative: {value!r}")
     return number
 
 
 def parse_float(path: Path, line: int, value: str, what: str) -> float:
-    try:
-        number = float(value.strip())
-    except ValueError:
-        raise DatasetFormatError(path, line, f"{what} is not a number: {value!r}") from None
+    if not _DECIMAL.fullmatch(value):
+        raise DatasetFormatError(path, line, f"{what} is not a number: {value!r}")
+    number = float(value)
     if not math.isfinite(number):
         raise DatasetFormatError(path, line, f"{what} is not finite: {value!r}")
     return number

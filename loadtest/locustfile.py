@@ -1,0 +1,96 @@
+"""Locust load test of the gateway: weighted tasks, users and rate from the environment.
+
+    LOCUST_HOST=http://127.0.0.1:8080 LOCUST_USERS=20 LOCUST_SPAWN_RATE=5 LOCUST_RUN_TIME=30s \\
+    RECGPT_LOADTEST_USERS_FILE=catalogue/behaviour.jsonl \\
+        locust -f loadtest/locustfile.py --headless
+
+Locust reads LOCUST_HOST, LOCUST_USERS, LOCUST_SPAWN_RATE and LOCUST_RUN_TIME itself; here,
+RECGPT_LOADTEST_USERS_FILE gives the real user ids (a catalogue's behaviour.jsonl) and
+RECGPT_LOADTEST_RATE the requests per second of each simulated user. As a smoke test it fails on any
+error: the process exits 1 when a request failed or none was made.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import uuid
+from pathlib import Path
+from typing import Any
+
+import orjson
+from locust import FastHttpUser, constant_throughput, events, task
+
+log = logging.getLogger(__name__)
+
+MAX_USER_IDS = 50_000
+
+
+def _known_user_ids() -> list[str]:
+    configured = os.environ.get("RECGPT_LOADTEST_USERS_FILE", "")
+    if not configured:
+        log.warning("RECGPT_LOADTEST_USERS_FILE unset: every user is unknown (cold start)")
+        return []
+    ids: list[str] = []
+    with Path(configured).open("rb") as handle:
+        for line in handle:
+            if line.strip():
+                ids.append(orjson.loads(line)["user_id"])
+            if len(ids) >= MAX_USER_IDS:
+                break
+    if not ids:
+        raise SystemExit(f"no user ids in {configured}")
+    return ids
+
+
+KNOWN_USERS = _known_user_ids()
+RATE_PER_USER = float(os.environ.get("RECGPT_LOADTEST_RATE", "1"))
+
+
+class ShopVisitor(FastHttpUser):
+    """A shop page asking for recommendations, mostly for users with a history."""
+
+    wait_time = constant_throughput(RATE_PER_USER)
+
+    def _recommend(self, user_id: str, n: int, name: str, cold_start: bool | None) -> None:
+        body = {"user_id": user_id, "n": n, "context": {"page": "home"}}
+        with self.client.post("/v1/recommend", json=body, name=name, catch_response=True) as response:
+            if response.status_code != 200:
+                response.failure(f"HTTP {response.status_code}: {response.text[:200]}")
+                return
+            payload: dict[str, Any] = response.json()
+            items = payload.get("items", [])
+            ids = [item["item_id"] for item in items]
+            if not ids or len(set(ids)) != len(ids) or len(ids) > n:
+                response.failure(f"expected up to {n} distinct items, got {ids}")
+            elif cold_start is not None and payload.get("cold_start") is not cold_start:
+                response.failure(f"cold_start should be {cold_start}")
+            elif payload.get("degraded"):
+                response.failure(f"degraded: {payload['degraded']}")
+
+    @task(8)
+    def recommend_known_user(self) -> None:
+        if not KNOWN_USERS:
+            self.recommend_cold_start()
+            return
+        self._recommend(random.choice(KNOWN_USERS), random.choice((5, 10, 20)), "recommend", None)
+
+    @task(1)
+    def recommend_cold_start(self) -> None:
+        self._recommend(f"loadtest-unknown-{uuid.uuid4().hex[:12]}", 10, "recommend cold", True)
+
+    @task(1)
+    def healthz(self) -> None:
+        self.client.get("/healthz")
+
+
+@events.quitting.add_listener  # type: ignore[untyped-decorator]
+def _fail_on_any_error(environment: Any, **_: Any) -> None:
+    total = environment.stats.total
+    if total.num_requests == 0:
+        log.error("smoke test made no requests")
+        environment.process_exit_code = 1
+    elif total.num_failures > 0:
+        log.error("smoke test saw %d failed requests", total.num_failures)
+        environment.process_exit_code = 1

@@ -1,0 +1,3 @@
+from retrieval.main import main
+
+main()

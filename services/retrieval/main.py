@@ -1,0 +1,44 @@
+"""`recgpt-retrieval` / `python -m retrieval`: serve the retrieval gRPC service until SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from recgpt_runtime import logs, metrics
+from recgpt_runtime.behaviour_store import BehaviourStore, connect
+from retrieval.embedder import load_bundled
+from retrieval.server import RetrievalServer
+from retrieval.settings import RetrievalSettings
+
+log = logging.getLogger(__name__)
+
+
+async def serve(settings: RetrievalSettings) -> None:
+    client = connect(settings.redis_url)
+    server = RetrievalServer(settings, BehaviourStore(client, settings.redis_prefix))
+    try:
+        await server.start()
+        embedder = await asyncio.to_thread(
+            load_bundled, settings.embedding_batch_size, settings.embedding_device
+        )
+        await server.load(embedder)
+        await server.grpc.run_until_signalled(settings.shutdown_grace_s)
+    finally:
+        await server.stop(0)
+        await client.aclose()
+
+
+def main() -> None:
+    settings = RetrievalSettings()
+    logs.configure("retrieval", settings.log_level)
+    metrics.serve(settings.metrics_port, settings.bind_host)
+    try:
+        asyncio.run(serve(settings))
+    except Exception:
+        log.exception("retrieval service failed")
+        raise SystemExit(1) from None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,76 @@
+"""The retrieval process's parts put together: gRPC server, servicer, index loading."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import faiss
+
+from recgpt.retrieval.v1 import retrieval_pb2_grpc
+from recgpt_runtime import metrics
+from recgpt_runtime.behaviour_store import BehaviourStore
+from recgpt_runtime.catalogue import BEHAVIOUR_FILE, fingerprint
+from recgpt_runtime.grpc_server import GrpcService
+from retrieval import index_store
+from retrieval.embedder import Embedder
+from retrieval.indexing import ensure_index
+from retrieval.retriever import Retriever, load_retriever
+from retrieval.servicer import SERVICE_NAME, RetrievalServicer
+from retrieval.settings import RetrievalSettings
+
+log = logging.getLogger(__name__)
+
+
+def prepare_retriever(settings: RetrievalSettings, embedder: Embedder) -> Retriever:
+    """Loads the index (building it first only when `build_on_start` allows); raises IndexLoadError."""
+    if settings.build_on_start:
+        report = ensure_index(settings, lambda: embedder, model_name=embedder.model_name)
+        log.info(
+            "index checked at start-up",
+            extra={"action": report.action, "seconds": round(report.seconds, 2)},
+        )
+    stored = index_store.load(settings.index_dir)
+    behaviour = settings.catalogue_dir / BEHAVIOUR_FILE
+    built_from = stored.manifest.cooccurrence.behaviour_fingerprint
+    if behaviour.is_file() and fingerprint(behaviour) != built_from:
+        # Still consistent (rows match the items), only older: serve it, but say so.
+        log.warning("co-occurrence built from an older behaviour log; run recgpt-build-index")
+    return load_retriever(stored, settings, embedder)
+
+
+class RetrievalServer:
+    """Health says NOT_SERVING from `start` until `load` has attached an index."""
+
+    def __init__(self, settings: RetrievalSettings, store: BehaviourStore) -> None:
+        self.settings = settings
+        self.grpc = GrpcService("retrieval", [SERVICE_NAME])
+        self.servicer = RetrievalServicer(settings, store)
+        add_servicer: Any = retrieval_pb2_grpc.add_RetrievalServiceServicer_to_server
+        add_servicer(self.servicer, self.grpc.server)
+        self.port = self.grpc.bind(settings.bind_host, settings.port)
+
+    async def start(self) -> None:
+        await self.grpc.start()
+
+    async def load(self, embedder: Embedder) -> Retriever:
+        faiss.omp_set_num_threads(self.settings.faiss_threads)
+        retriever = await asyncio.to_thread(prepare_retriever, self.settings, embedder)
+        self.servicer.attach(retriever)
+        metrics.INDEX_ITEMS.labels("items").set(retriever.manifest.item_count)
+        log.info(
+            "index loaded",
+            extra={
+                "items": retriever.manifest.item_count,
+                "index_type": retriever.manifest.index_type,
+                "gpu": retriever.searcher.on_gpu,
+            },
+        )
+        await self.grpc.mark_serving()
+        return retriever
+
+    async def stop(self, grace_s: float) -> None:
+        await self.grpc.stop(grace_s)
+        if self.servicer.retriever is not None:
+            self.servicer.retriever.close()

@@ -1,0 +1,195 @@
+"""The gRPC face of retrieval: checks requests, reads the user's behaviour, asks the retriever, answers."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Sequence
+from typing import TypeVar
+
+import grpc
+import numpy as np
+import numpy.typing as npt
+from google.protobuf.internal.containers import RepeatedCompositeFieldContainer
+from redis.exceptions import RedisError
+
+from recgpt.common.v1 import common_pb2
+from recgpt.retrieval.v1 import retrieval_pb2, retrieval_pb2_grpc
+from recgpt_runtime.behaviour_store import BehaviourStore
+from retrieval import user_behaviour, validation
+from retrieval.embedder import Vectors
+from retrieval.retriever import Retriever
+from retrieval.settings import RetrievalSettings
+from retrieval.validation import InvalidRequest
+from retrieval.vector_search import Hits
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAME = retrieval_pb2.DESCRIPTOR.services_by_name["RetrievalService"].full_name
+
+T = TypeVar("T")
+
+
+class NotLoaded(RuntimeError):
+    """The index is still loading (health says NOT_SERVING meanwhile)."""
+
+
+def _fill(
+    out: RepeatedCompositeFieldContainer[common_pb2.ScoredItem],
+    retriever: Retriever,
+    rows: npt.NDArray[np.int64],
+    scores: npt.NDArray[np.float32],
+    routes: Sequence[str],
+) -> None:
+    messages = retriever.table.messages
+    add = out.add
+    for row, score, route in zip(rows.tolist(), scores.tolist(), routes, strict=True):
+        scored = add(score=score, route=route)
+        scored.item.CopyFrom(messages[row])
+
+
+class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
+    def __init__(self, settings: RetrievalSettings, store: BehaviourStore) -> None:
+        self.settings = settings
+        self.store = store
+        self.retriever: Retriever | None = None
+
+    def attach(self, retriever: Retriever) -> None:
+        """Makes the loaded index live; until then every RPC answers UNAVAILABLE."""
+        self.retriever = retriever
+
+    def _loaded(self) -> Retriever:
+        if self.retriever is None:
+            raise NotLoaded("index not loaded yet")
+        return self.retriever
+
+    async def _answer(self, context: grpc.aio.ServicerContext, call: Awaitable[T]) -> T:
+        try:
+            return await call
+        except InvalidRequest as error:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
+        except NotLoaded as error:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, str(error))
+        except RedisError as error:
+            log.warning("behaviour store unavailable", extra={"error": str(error)})
+            await context.abort(grpc.StatusCode.UNAVAILABLE, f"behaviour store unavailable: {error}")
+        raise AssertionError("context.abort returned")
+
+    async def Search(
+        self, request: retrieval_pb2.SearchRequest, context: grpc.aio.ServicerContext
+    ) -> retrieval_pb2.SearchResponse:
+        return await self._answer(context, self._search(request))
+
+    async def Collaborative(
+        self, request: retrieval_pb2.CollaborativeRequest, context: grpc.aio.ServicerContext
+    ) -> retrieval_pb2.CollaborativeResponse:
+        return await self._answer(context, self._collaborative(request))
+
+    async def GetItems(
+        self, request: retrieval_pb2.GetItemsRequest, context: grpc.aio.ServicerContext
+    ) -> retrieval_pb2.GetItemsResponse:
+        return await self._answer(context, self._get_items(request))
+
+    async def GetIndexInfo(
+        self, request: retrieval_pb2.GetIndexInfoRequest, context: grpc.aio.ServicerContext
+    ) -> retrieval_pb2.IndexInfo:
+        return await self._answer(context, self._index_info())
+
+    async def _seen(self, user_id: str) -> set[str]:
+        return await self.store.seen(user_id) if user_id else set()
+
+    async def _search(self, request: retrieval_pb2.SearchRequest) -> retrieval_pb2.SearchResponse:
+        retriever = self._loaded()
+        settings = self.settings
+        k = validation.top_k(request.top_k, settings.max_top_k)
+        kind = request.WhichOneof("query")
+        response = retrieval_pb2.SearchResponse()
+        excluded = list(request.exclude_item_ids)
+        if kind == "items":
+            ids = validation.item_ids(request.items.item_ids, settings.max_queries)
+            rows = retriever.table.rows_for(ids)
+            if not rows:
+                return response
+            seen = await self._seen(request.exclude_seen_of_user)
+            allowed = retriever.filters.allowed(
+                request.filter, [*rows, *retriever.table.rows_for([*excluded, *seen])]
+            )
+            hits = retriever.similar_to(rows, k, allowed)
+            _fill(response.items, retriever, hits.rows, hits.scores, ["content"] * hits.rows.size)
+            return response
+        queries: Vectors
+        tags: Sequence[common_pb2.Tag] = ()
+        if kind == "vectors":
+            queries = validation.vectors(request.vectors.vectors, retriever.dimension, settings.max_queries)
+            seen = await self._seen(request.exclude_seen_of_user)
+        elif kind in ("texts", "tags"):
+            if kind == "texts":
+                texts = validation.texts(request.texts.texts, settings.max_queries)
+            else:
+                tags = request.tags.tags
+                texts = validation.tag_texts(tags, settings.max_queries, settings.tag_include_rationale)
+            queries, seen = await asyncio.gather(
+                retriever.embed(texts), self._seen(request.exclude_seen_of_user)
+            )
+        else:
+            raise InvalidRequest("empty query: set one of texts, tags, vectors or items")
+        allowed = retriever.filters.allowed(request.filter, retriever.table.rows_for([*excluded, *seen]))
+        hits = retriever.search(queries, k, allowed)
+        route = "vector" if kind == "vectors" else "text" if kind == "texts" else "tag"
+        _fill(response.items, retriever, hits.rows, hits.scores, [route] * hits.rows.size)
+        if tags:
+            _label_tags(response, tags, hits)
+        return response
+
+    async def _collaborative(
+        self, request: retrieval_pb2.CollaborativeRequest
+    ) -> retrieval_pb2.CollaborativeResponse:
+        retriever = self._loaded()
+        settings = self.settings
+        k = validation.top_k(request.top_k, settings.max_top_k)
+        recent = validation.recent_items(
+            request.recent_items, settings.collaborative_recent_items, settings.max_recent_items
+        )
+        user_id = validation.user_id(request.user_id)
+        behaviour = await user_behaviour.read(self.store, user_id, recent)
+        table = retriever.table
+        allowed = retriever.filters.allowed(
+            request.filter, table.rows_for([*behaviour.seen, *request.exclude_item_ids])
+        )
+        cold_start = not behaviour.recent_item_ids
+        if cold_start:
+            ranked = retriever.popular(k, allowed)
+        else:
+            ranked = retriever.collaborative(table.rows_for(behaviour.recent_item_ids), k, allowed)
+        response = retrieval_pb2.CollaborativeResponse(cold_start=cold_start)
+        _fill(response.items, retriever, ranked.rows, ranked.scores, ranked.routes)
+        return response
+
+    async def _get_items(self, request: retrieval_pb2.GetItemsRequest) -> retrieval_pb2.GetItemsResponse:
+        retriever = self._loaded()
+        if len(request.item_ids) > self.settings.max_get_items:
+            raise InvalidRequest(
+                f"too many item_ids: {len(request.item_ids)}, at most {self.settings.max_get_items}"
+            )
+        messages = retriever.table.messages
+        return retrieval_pb2.GetItemsResponse(
+            items=[messages[row] for row in retriever.table.rows_for(request.item_ids)]
+        )
+
+    async def _index_info(self) -> retrieval_pb2.IndexInfo:
+        manifest = self._loaded().manifest
+        return retrieval_pb2.IndexInfo(
+            model=manifest.model,
+            dimension=manifest.dimension,
+            item_count=manifest.item_count,
+            built_at_unix=manifest.built_at_unix,
+            index_type=manifest.index_type,
+            catalogue_fingerprint=manifest.catalogue_fingerprint,
+        )
+
+
+def _label_tags(response: retrieval_pb2.SearchResponse, tags: Sequence[common_pb2.Tag], hits: Hits) -> None:
+    """Each tag-route item names the tag and interest that brought it."""
+    for scored, query in zip(response.items, hits.queries.tolist(), strict=True):
+        scored.tag = tags[query].tag
+        scored.interest = tags[query].interest

@@ -1,0 +1,133 @@
+"""POST /v1/recommend on the happy path: distinct unseen items, fusion, cold start, request ids."""
+
+from __future__ import annotations
+
+import httpx
+import redis.asyncio as aioredis
+from gateway_fakes import FakeRetrievalServer
+
+from gateway.schemas import RecommendResponse
+from recgpt_runtime.behaviour_store import BehaviourStore
+from recgpt_runtime.catalogue import Interaction
+
+# Oldest first. The first five fall outside the 20 recent items, so only the seen-set check removes them;
+# 11 and 36 are among the fake's collaborative answers, 36 and 45 among its content answers.
+HISTORY = [11, 36, 45, 60, 61, *range(10), *range(30, 35), *range(40, 45)]
+
+
+async def write_history(client: aioredis.Redis, prefix: str, user_id: str) -> set[str]:
+    ids = [f"item-{i}" for i in HISTORY]
+    await BehaviourStore(client, prefix).append(user_id, [Interaction(item_id=i) for i in ids])
+    return set(ids)
+
+
+async def test_known_user_gets_n_distinct_unseen_items(
+    gateway: httpx.AsyncClient, redis_client: aioredis.Redis, redis_prefix: str
+) -> None:
+    seen = await write_history(redis_client, redis_prefix, "alice")
+
+    response = await gateway.post("/v1/recommend", json={"user_id": "alice", "n": 20})
+
+    assert response.status_code == 200, response.text
+    body = RecommendResponse.model_validate(response.json())
+    ids = [item.item_id for item in body.items]
+    assert len(ids) == 20
+    assert len(set(ids)) == 20
+    assert not set(ids) & seen
+    assert body.user_id == "alice"
+    assert body.variant == "baseline"
+    assert body.cold_start is False
+    assert body.degraded == []
+    scores = [item.score for item in body.items]
+    assert scores == sorted(scores, reverse=True)
+    assert all(item.title and item.category.startswith("Category ") for item in body.items)
+
+
+async def test_items_found_by_both_routes_rank_first_with_both_names(
+    gateway: httpx.AsyncClient, redis_client: aioredis.Redis, redis_prefix: str
+) -> None:
+    await write_history(redis_client, redis_prefix, "alice")
+
+    body = (await gateway.post("/v1/recommend", json={"user_id": "alice", "n": 20})).json()
+
+    routes = {item["item_id"]: item["route"] for item in body["items"]}
+    # 35, 37, 38, 39 are the unseen items both fake routes return.
+    assert {routes.get(f"item-{i}") for i in (35, 37, 38, 39)} == {"collaborative+content"}
+    assert body["items"][0]["route"] == "collaborative+content"
+    assert set(routes.values()) <= {"collaborative", "content", "collaborative+content"}
+
+
+async def test_routes_are_asked_with_the_users_recent_items(
+    gateway: httpx.AsyncClient,
+    redis_client: aioredis.Redis,
+    redis_prefix: str,
+    retrieval_server: FakeRetrievalServer,
+) -> None:
+    await write_history(redis_client, redis_prefix, "alice")
+
+    await gateway.post("/v1/recommend", json={"user_id": "alice", "n": 5})
+
+    fake = retrieval_server.servicer
+    [collaborative] = fake.calls_of("Collaborative")
+    assert collaborative.request.user_id == "alice"
+    assert collaborative.request.top_k >= 10
+    assert collaborative.request.recent_items == 20
+    [search] = fake.calls_of("Search")
+    newest_first = [f"item-{i}" for i in reversed(HISTORY[-20:])]
+    assert list(search.request.items.item_ids) == newest_first
+    assert search.request.exclude_seen_of_user == "alice"
+    assert search.request.top_k >= 10
+
+
+async def test_unknown_user_gets_a_cold_start_answer(
+    gateway: httpx.AsyncClient, retrieval_server: FakeRetrievalServer
+) -> None:
+    retrieval_server.servicer.cold_users.add("stranger")
+
+    response = await gateway.post("/v1/recommend", json={"user_id": "stranger", "n": 7})
+
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["cold_start"] is True
+    assert len(body["items"]) == 7
+    assert {item["route"] for item in body["items"]} == {"popular"}
+    # Nothing to seed the content route with.
+    assert retrieval_server.servicer.calls_of("Search") == []
+
+
+async def test_request_id_reaches_retrieval_metadata_header_and_body(
+    gateway: httpx.AsyncClient, retrieval_server: FakeRetrievalServer
+) -> None:
+    response = await gateway.post(
+        "/v1/recommend", json={"user_id": "bob", "n": 3}, headers={"X-Request-Id": "req-abc.123"}
+    )
+
+    assert response.status_code == 200
+    assert response.headers["x-request-id"] == "req-abc.123"
+    assert response.json()["request_id"] == "req-abc.123"
+    [call] = retrieval_server.servicer.calls_of("Collaborative")
+    assert call.metadata["x-request-id"] == "req-abc.123"
+    assert call.metadata["x-user-id"] == "bob"
+
+
+async def test_invalid_request_id_is_replaced_by_a_fresh_one(
+    gateway: httpx.AsyncClient, retrieval_server: FakeRetrievalServer
+) -> None:
+    response = await gateway.post(
+        "/v1/recommend", json={"user_id": "bob", "n": 3}, headers={"X-Request-Id": "x" * 200}
+    )
+
+    request_id = response.headers["x-request-id"]
+    assert request_id != "x" * 200
+    assert len(request_id) == 32
+    assert response.json()["request_id"] == request_id
+    [call] = retrieval_server.servicer.calls_of("Collaborative")
+    assert call.metadata["x-request-id"] == request_id
+
+
+async def test_context_is_accepted(gateway: httpx.AsyncClient) -> None:
+    response = await gateway.post(
+        "/v1/recommend",
+        json={"user_id": "bob", "n": 2, "context": {"page": "home", "slot": 3, "price": 9.5}},
+    )
+    assert response.status_code == 200, response.text

@@ -1,0 +1,154 @@
+"""Building the index folder: manifest, skipping when fresh, partial and full rebuilds, loud load errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from recgpt_runtime.catalogue import BEHAVIOUR_FILE, ITEMS_FILE, Item, fingerprint
+from retrieval import index_store
+from retrieval.embedder import MODEL_NAME, SentenceEmbedder
+from retrieval.index_store import IndexLoadError
+from retrieval.indexing import ensure_index
+from retrieval.server import prepare_retriever
+from retrieval.settings import IndexSettings
+from tests.retrieval.catalogue_folder import ITEMS, SEQUENCES, histories, write_catalogue
+from tests.retrieval.conftest import retrieval_settings
+
+
+class CountingSource:
+    """Hands out the session embedder and counts how often a build needed the model."""
+
+    def __init__(self, embedder: SentenceEmbedder) -> None:
+        self.embedder = embedder
+        self.calls = 0
+
+    def __call__(self) -> SentenceEmbedder:
+        self.calls += 1
+        return self.embedder
+
+
+@pytest.fixture
+def settings(catalogue_dir: Path, tmp_path: Path) -> IndexSettings:
+    return IndexSettings(catalogue_dir=catalogue_dir, index_dir=tmp_path / "index")
+
+
+def test_manifest_describes_the_index(settings: IndexSettings, embedder: SentenceEmbedder) -> None:
+    report = ensure_index(settings, lambda: embedder)
+    assert report.action == "built"
+    on_disk = json.loads((settings.index_dir / index_store.MANIFEST_FILE).read_text())
+    assert on_disk["model"] == MODEL_NAME
+    assert on_disk["dimension"] == 384
+    assert on_disk["item_count"] == len(ITEMS)
+    assert on_disk["index_type"] == "flat"
+    assert on_disk["built_at_unix"] > 0
+    assert on_disk["catalogue_fingerprint"] == fingerprint(settings.catalogue_dir / ITEMS_FILE)
+    assert on_disk["cooccurrence"]["users"] == len(SEQUENCES)
+    assert set(on_disk["files"]) == set(index_store.DATA_FILES)
+    assert not [p for p in settings.index_dir.parent.iterdir() if p.name.startswith(".index")]
+
+
+def test_rebuild_is_skipped_when_fresh_and_redone_when_items_change(
+    settings: IndexSettings, embedder: SentenceEmbedder
+) -> None:
+    source = CountingSource(embedder)
+    first = ensure_index(settings, source)
+    again = ensure_index(settings, source)
+    assert (again.action, source.calls) == ("skipped", 1)
+    assert again.manifest == first.manifest
+
+    extra = Item(item_id="x1", title="Lab centrifuge", category_path=["Centrifuges"])
+    write_catalogue(settings.catalogue_dir, [*ITEMS, extra], histories(SEQUENCES))
+    rebuilt = ensure_index(settings, source)
+    assert (rebuilt.action, source.calls) == ("built", 2)
+    assert "items changed" in rebuilt.reasons.embeddings
+    assert rebuilt.manifest.item_count == len(ITEMS) + 1
+
+    forced = ensure_index(settings, source, force=True)
+    assert (forced.action, source.calls) == ("built", 3)
+
+
+def test_a_new_behaviour_log_rebuilds_only_the_cooccurrence(
+    settings: IndexSettings, embedder: SentenceEmbedder
+) -> None:
+    source = CountingSource(embedder)
+    first = ensure_index(settings, source)
+    write_catalogue(settings.catalogue_dir, ITEMS, histories({**SEQUENCES, "u9": ["t1", "t2"]}))
+    report = ensure_index(settings, source)
+    assert report.action == "cooccurrence-only"
+    assert source.calls == 1
+    assert report.manifest.built_at_unix == first.manifest.built_at_unix
+    assert report.manifest.cooccurrence.users == len(SEQUENCES) + 1
+    assert report.manifest.cooccurrence.behaviour_fingerprint == fingerprint(
+        settings.catalogue_dir / BEHAVIOUR_FILE
+    )
+    assert (
+        index_store.load(settings.index_dir).cooccurrence.popularity.sum()
+        == report.manifest.cooccurrence.interactions
+    )
+
+
+def test_a_corrupted_index_file_fails_loudly_at_load(
+    settings: IndexSettings, embedder: SentenceEmbedder
+) -> None:
+    ensure_index(settings, lambda: embedder)
+    path = settings.index_dir / index_store.INDEX_FILE
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(IndexLoadError, match="checksum"):
+        index_store.load(settings.index_dir)
+
+
+def test_a_truncated_index_with_a_matching_checksum_still_fails(
+    settings: IndexSettings, embedder: SentenceEmbedder
+) -> None:
+    ensure_index(settings, lambda: embedder)
+    path = settings.index_dir / index_store.INDEX_FILE
+    path.write_bytes(path.read_bytes()[:100])
+    manifest_path = settings.index_dir / index_store.MANIFEST_FILE
+    manifest = json.loads(manifest_path.read_text())
+    manifest["files"][index_store.INDEX_FILE] = fingerprint(path)
+    manifest_path.write_text(json.dumps(manifest))
+    with pytest.raises(IndexLoadError, match="cannot read index"):
+        index_store.load(settings.index_dir)
+
+
+def test_missing_or_unreadable_manifest_fails_loudly(tmp_path: Path) -> None:
+    with pytest.raises(IndexLoadError, match="recgpt-build-index"):
+        index_store.load(tmp_path / "nowhere")
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / index_store.MANIFEST_FILE).write_text("{not json")
+    with pytest.raises(IndexLoadError, match="unreadable"):
+        index_store.load(tmp_path / "bad")
+
+
+def test_the_service_refuses_a_stale_index_unless_allowed_to_build(
+    settings: IndexSettings, embedder: SentenceEmbedder, redis_url: str
+) -> None:
+    ensure_index(settings, lambda: embedder)
+    extra = Item(item_id="x1", title="Lab centrifuge")
+    write_catalogue(settings.catalogue_dir, [*ITEMS, extra], histories(SEQUENCES))
+    service = retrieval_settings(settings, redis_url, "unused")
+    with pytest.raises(IndexLoadError, match="stale"):
+        prepare_retriever(service, embedder)
+    building = retrieval_settings(settings, redis_url, "unused", build_on_start=True)
+    retriever = prepare_retriever(building, embedder)
+    assert "x1" in retriever.table.row_of
+
+
+def test_the_service_refuses_a_missing_index(
+    settings: IndexSettings, embedder: SentenceEmbedder, redis_url: str
+) -> None:
+    with pytest.raises(IndexLoadError, match="no index"):
+        prepare_retriever(retrieval_settings(settings, redis_url, "unused"), embedder)
+
+
+def test_an_empty_catalogue_is_refused(tmp_path: Path, embedder: SentenceEmbedder) -> None:
+    folder = write_catalogue(tmp_path / "empty", [], [])
+    settings = IndexSettings(catalogue_dir=folder, index_dir=tmp_path / "index")
+    with pytest.raises(ValueError, match="no items"):
+        ensure_index(settings, lambda: embedder)
+    assert not settings.index_dir.exists()

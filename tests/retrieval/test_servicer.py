@@ -1,0 +1,284 @@
+"""The retrieval service in-process on port 0, over a real gRPC channel, with a real Redis."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+
+import grpc
+import pytest
+import redis.asyncio as aioredis
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+from recgpt.common.v1 import common_pb2
+from recgpt.retrieval.v1 import retrieval_pb2, retrieval_pb2_grpc
+from recgpt_runtime.behaviour_store import BehaviourStore
+from recgpt_runtime.catalogue import Interaction
+from retrieval.embedder import SentenceEmbedder
+from retrieval.server import RetrievalServer
+from retrieval.servicer import SERVICE_NAME
+from retrieval.settings import IndexSettings
+from tests.retrieval.catalogue_folder import ITEMS
+from tests.retrieval.conftest import retrieval_settings
+
+TITLES = {item.item_id: item.title for item in ITEMS}
+
+
+@dataclass
+class Running:
+    server: RetrievalServer
+    channel: grpc.aio.Channel
+    stub: retrieval_pb2_grpc.RetrievalServiceStub
+    store: BehaviourStore
+
+    async def health(self) -> int:
+        stub = health_pb2_grpc.HealthStub(self.channel)
+        reply = await stub.Check(health_pb2.HealthCheckRequest(service=SERVICE_NAME))
+        return int(reply.status)
+
+
+@pytest.fixture
+async def started(
+    small_index: IndexSettings, redis_url: str, redis_prefix: str, redis_client: aioredis.Redis
+) -> AsyncIterator[Running]:
+    """Started but not loaded: health is NOT_SERVING."""
+    settings = retrieval_settings(small_index, redis_url, redis_prefix)
+    store = BehaviourStore(redis_client, redis_prefix)
+    server = RetrievalServer(settings, store)
+    await server.start()
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{server.port}")
+    try:
+        yield Running(server, channel, retrieval_pb2_grpc.RetrievalServiceStub(channel), store)
+    finally:
+        await channel.close()
+        await server.stop(0)
+
+
+@pytest.fixture
+async def service(started: Running, embedder: SentenceEmbedder) -> Running:
+    await started.server.load(embedder)
+    return started
+
+
+def ids(items: Sequence[common_pb2.ScoredItem]) -> list[str]:
+    return [scored.item.item_id for scored in items]
+
+
+async def expect_invalid(call: object, fragment: str) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await call  # type: ignore[misc]
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert fragment in (caught.value.details() or "")
+
+
+async def remember(store: BehaviourStore, user_id: str, items: Sequence[str]) -> None:
+    await store.append(user_id, [Interaction(item_id=item, timestamp=2_000) for item in items])
+
+
+def texts(*values: str, top_k: int = 3, **fields: object) -> retrieval_pb2.SearchRequest:
+    return retrieval_pb2.SearchRequest(texts=retrieval_pb2.TextQueries(texts=values), top_k=top_k, **fields)
+
+
+async def test_health_is_not_serving_until_the_index_is_loaded(
+    started: Running, embedder: SentenceEmbedder
+) -> None:
+    assert await started.health() == health_pb2.HealthCheckResponse.NOT_SERVING
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await started.stub.GetIndexInfo(retrieval_pb2.GetIndexInfoRequest())
+    assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
+    await started.server.load(embedder)
+    assert await started.health() == health_pb2.HealthCheckResponse.SERVING
+
+
+async def test_reflection_lists_the_service(service: Running) -> None:
+    stub = reflection_pb2_grpc.ServerReflectionStub(service.channel)
+    request = reflection_pb2.ServerReflectionRequest(list_services="")
+    async for reply in stub.ServerReflectionInfo(iter([request])):
+        names = {entry.name for entry in reply.list_services_response.service}
+        assert SERVICE_NAME in names
+        break
+
+
+async def test_text_search_finds_the_obvious_item_first_with_full_items(service: Running) -> None:
+    reply = await service.stub.Search(texts("a microscope to look at cells", top_k=4))
+    first = reply.items[0]
+    assert first.item.item_id in {"m1", "m2"}
+    assert first.item.title == TITLES[first.item.item_id]
+    assert first.item.brand
+    assert list(first.item.category_path)[-1] == "Microscopes"
+    assert {scored.route for scored in reply.items} == {"text"}
+    scores = [scored.score for scored in reply.items]
+    assert scores == sorted(scores, reverse=True)
+    assert len(set(ids(reply.items))) == len(reply.items) == 4
+
+    glue = await service.stub.Search(texts("strong glue", top_k=2))
+    assert set(ids(glue.items)) == {"g1", "g2"}
+
+
+async def test_several_texts_merge_without_duplicates(service: Running) -> None:
+    reply = await service.stub.Search(texts("microscope", "digital microscope", "beaker", top_k=6))
+    found = ids(reply.items)
+    assert len(found) == len(set(found)) == 6
+    assert {"m1", "m2", "b1", "b2"} <= set(found)
+
+
+async def test_tag_search_names_the_tag_and_interest(service: Running) -> None:
+    tags = [
+        common_pb2.Tag(tag="safety goggles", interest="lab safety", rationale="eye protection"),
+        common_pb2.Tag(tag="sanding roll", interest="woodworking"),
+    ]
+    reply = await service.stub.Search(
+        retrieval_pb2.SearchRequest(tags=retrieval_pb2.TagQueries(tags=tags), top_k=4)
+    )
+    by_id = {scored.item.item_id: scored for scored in reply.items}
+    assert by_id["p2"].tag == "safety goggles"
+    assert by_id["p2"].interest == "lab safety"
+    assert by_id["s1"].tag == "sanding roll"
+    assert by_id["s1"].interest == "woodworking"
+    assert {scored.route for scored in reply.items} == {"tag"}
+
+
+async def test_vector_search_and_its_dimension_check(service: Running, embedder: SentenceEmbedder) -> None:
+    vector = embedder.encode(["infrared thermometer"])[0] * 3.0  # any length: it is normalised
+    reply = await service.stub.Search(
+        retrieval_pb2.SearchRequest(
+            vectors=retrieval_pb2.VectorQueries(vectors=[retrieval_pb2.Vector(values=vector.tolist())]),
+            top_k=1,
+        )
+    )
+    assert ids(reply.items) == ["t2"]
+    assert reply.items[0].route == "vector"
+    assert reply.items[0].score <= 1.0001
+    await expect_invalid(
+        service.stub.Search(
+            retrieval_pb2.SearchRequest(
+                vectors=retrieval_pb2.VectorQueries(vectors=[retrieval_pb2.Vector(values=[0.1] * 10)]),
+                top_k=1,
+            )
+        ),
+        "dimension 10",
+    )
+
+
+async def test_item_search_is_the_content_route_without_the_query_items(service: Running) -> None:
+    reply = await service.stub.Search(
+        retrieval_pb2.SearchRequest(items=retrieval_pb2.ItemQueries(item_ids=["m1", "unknown"]), top_k=3)
+    )
+    assert "m1" not in ids(reply.items)
+    assert ids(reply.items)[0] == "m2"
+    assert {scored.route for scored in reply.items} == {"content"}
+    nothing = await service.stub.Search(
+        retrieval_pb2.SearchRequest(items=retrieval_pb2.ItemQueries(item_ids=["nope"]), top_k=3)
+    )
+    assert list(nothing.items) == []
+
+
+async def test_filters_by_category_and_brand(service: Running) -> None:
+    by_category = await service.stub.Search(
+        texts(
+            "microscope",
+            top_k=5,
+            filter=retrieval_pb2.AttributeFilter(categories=["beakers"]),
+        )
+    )
+    assert set(ids(by_category.items)) == {"b1", "b2"}
+    by_brand = await service.stub.Search(
+        texts("glue", top_k=5, filter=retrieval_pb2.AttributeFilter(brands=["3M"]))
+    )
+    assert set(ids(by_brand.items)) == {"s2", "p2"}
+    without = await service.stub.Search(
+        texts("glue", top_k=3, filter=retrieval_pb2.AttributeFilter(exclude_brands=["gorilla"]))
+    )
+    assert not {"g1", "g2"} & set(ids(without.items))
+    assert len(without.items) == 3
+
+
+async def test_seen_items_from_redis_and_listed_items_are_excluded(service: Running) -> None:
+    await remember(service.store, "alice", ["m1"])
+    reply = await service.stub.Search(
+        texts("microscope", top_k=3, exclude_seen_of_user="alice", exclude_item_ids=["m2"])
+    )
+    assert not {"m1", "m2"} & set(ids(reply.items))
+    assert len(reply.items) == 3
+    stranger = await service.stub.Search(texts("microscope", top_k=2, exclude_seen_of_user="bob"))
+    assert set(ids(stranger.items)) == {"m1", "m2"}
+
+
+async def test_collaborative_ranks_co_occurring_items_and_excludes_seen(service: Running) -> None:
+    await remember(service.store, "carol", ["t2", "m1"])  # m1 most recent
+    reply = await service.stub.Collaborative(retrieval_pb2.CollaborativeRequest(user_id="carol", top_k=4))
+    assert not reply.cold_start
+    found = ids(reply.items)
+    assert found[0] == "b1"  # right after m1 in three users' sequences
+    assert reply.items[0].route == "collaborative"
+    assert not {"t2", "m1"} & set(found)
+    assert len(found) == len(set(found)) == 4
+    filtered = await service.stub.Collaborative(
+        retrieval_pb2.CollaborativeRequest(
+            user_id="carol",
+            top_k=3,
+            filter=retrieval_pb2.AttributeFilter(exclude_categories=["Beakers"]),
+            exclude_item_ids=["s1"],
+        )
+    )
+    assert not {"b1", "b2", "s1", "t2", "m1"} & set(ids(filtered.items))
+
+
+async def test_recent_items_weigh_more_than_older_ones(service: Running) -> None:
+    # m2's only neighbour is b2, b1's best is m1, with equal weights: the more recent seed decides.
+    await remember(service.store, "dave", ["b1", "m2"])
+    await remember(service.store, "frank", ["m2", "b1"])
+    request = retrieval_pb2.CollaborativeRequest(top_k=2, recent_items=2)
+    request.user_id = "dave"
+    assert ids((await service.stub.Collaborative(request)).items)[0] == "b2"
+    request.user_id = "frank"
+    assert ids((await service.stub.Collaborative(request)).items)[0] == "m1"
+
+
+async def test_cold_start_falls_back_to_popular_items(service: Running) -> None:
+    reply = await service.stub.Collaborative(retrieval_pb2.CollaborativeRequest(user_id="nobody", top_k=3))
+    assert reply.cold_start
+    assert ids(reply.items)[0] == "s1"  # the most interactions in the behaviour log
+    assert {scored.route for scored in reply.items} == {"popular"}
+    scores = [scored.score for scored in reply.items]
+    assert scores == sorted(scores, reverse=True)
+
+
+async def test_sparse_neighbours_are_topped_up_with_popular_items(service: Running) -> None:
+    await remember(service.store, "erin", ["t2"])  # t2 co-occurs only with s1
+    reply = await service.stub.Collaborative(retrieval_pb2.CollaborativeRequest(user_id="erin", top_k=5))
+    assert not reply.cold_start
+    assert ids(reply.items)[0] == "s1"
+    assert reply.items[0].route == "collaborative"
+    assert {scored.route for scored in reply.items[1:]} == {"popular"}
+    assert len(set(ids(reply.items))) == 5
+    assert "t2" not in ids(reply.items)
+
+
+async def test_bad_requests_say_what_is_wrong(service: Running) -> None:
+    await expect_invalid(service.stub.Search(texts("glue", top_k=0)), "top_k must be between 1 and 50")
+    await expect_invalid(service.stub.Search(texts("glue", top_k=51)), "top_k")
+    await expect_invalid(service.stub.Search(retrieval_pb2.SearchRequest(top_k=3)), "empty query")
+    await expect_invalid(service.stub.Search(texts(top_k=3)), "empty query")
+    await expect_invalid(service.stub.Search(texts("glue", "  ", top_k=3)), "texts[1] is empty")
+    await expect_invalid(service.stub.Search(texts(*["x"] * 9, top_k=3)), "too many texts")
+    await expect_invalid(
+        service.stub.Collaborative(retrieval_pb2.CollaborativeRequest(user_id="", top_k=3)),
+        "user_id",
+    )
+    await expect_invalid(
+        service.stub.Collaborative(retrieval_pb2.CollaborativeRequest(user_id="u", top_k=3, recent_items=-1)),
+        "recent_items",
+    )
+
+
+async def test_get_items_in_request_order_and_index_info(service: Running) -> None:
+    reply = await service.stub.GetItems(retrieval_pb2.GetItemsRequest(item_ids=["g2", "nope", "m1"]))
+    assert [item.item_id for item in reply.items] == ["g2", "m1"]
+    assert reply.items[0].title == TITLES["g2"]
+    info = await service.stub.GetIndexInfo(retrieval_pb2.GetIndexInfoRequest())
+    assert (info.dimension, info.item_count, info.index_type) == (384, len(ITEMS), "flat")
+    assert info.model.endswith("all-MiniLM-L6-v2")
+    assert info.built_at_unix > 0
+    assert len(info.catalogue_fingerprint) == 64
