@@ -1,4 +1,8 @@
-"""FastAPI dependencies: what a route needs, taken from the app's state that the lifespan filled."""
+"""FastAPI dependencies: what a route needs, taken from the app's state that the lifespan filled.
+
+They are `async def` on purpose: FastAPI runs plain `def` dependencies in a worker thread, a thread hop
+per dependency per request.
+"""
 
 from __future__ import annotations
 
@@ -11,17 +15,17 @@ from gateway.pipelines import Pipeline
 from gateway.settings import GatewaySettings
 
 
-def get_settings(request: Request) -> GatewaySettings:
+async def get_settings(request: Request) -> GatewaySettings:
     settings: GatewaySettings = request.app.state.settings
     return settings
 
 
-def get_deps(request: Request) -> GatewayDeps:
+async def get_deps(request: Request) -> GatewayDeps:
     deps: GatewayDeps = request.app.state.deps
     return deps
 
 
-def get_pipeline(request: Request) -> Pipeline:
+async def get_pipeline(request: Request) -> Pipeline:
     """The baseline for every user until A/B routing picks a variant per user."""
     pipeline: Pipeline = request.app.state.pipeline
     return pipeline

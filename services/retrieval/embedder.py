@@ -49,6 +49,9 @@ class SentenceEmbedder:
         os.environ["HF_HUB_OFFLINE"] = "1"
         os.environ["TRANSFORMERS_OFFLINE"] = "1"
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
 
         self._model: Any = SentenceTransformer(str(model_dir), device=device or None, local_files_only=True)
         self._batch_size = batch_size

@@ -105,7 +105,7 @@ class VectorSearcher:
         return Hits(hits.rows[:k], hits.scores[:k], hits.queries[:k])
 
     def search(self, queries: npt.NDArray[np.float32], k: int, allowed: Mask | None) -> Hits:
-        """Top `k` unique allowed rows over all queries; fetches 4x more and grows while filters bite.
+        """Top `k` unique allowed rows over all queries, over-fetching and growing while filters bite.
 
         A mask that lets few rows through is searched exactly over just those rows instead.
         """
@@ -113,7 +113,13 @@ class VectorSearcher:
             candidates = np.flatnonzero(allowed)
             if candidates.size <= max(self._subset_limit, 4 * k):
                 return self._search_subset(queries, k, candidates)
-        fetch = min(self.ntotal, k if allowed is None and len(queries) == 1 else 4 * k)
+        # Each query's own top k holds k distinct rows, and an item's best score ranks it within the
+        # top k of the query that gave it: k per query is exact unmasked, k + blocked rows masked.
+        fetch = k
+        if allowed is not None:
+            blocked = self.ntotal - int(np.count_nonzero(allowed))
+            fetch = k + blocked if blocked <= 3 * k else 4 * k
+        fetch = min(self.ntotal, fetch)
         while True:
             scores, rows = self._search(queries, fetch)
             hits = merge(scores, rows.astype(np.int64, copy=False), allowed)

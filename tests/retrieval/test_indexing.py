@@ -152,3 +152,17 @@ def test_an_empty_catalogue_is_refused(tmp_path: Path, embedder: SentenceEmbedde
     with pytest.raises(ValueError, match="no items"):
         ensure_index(settings, lambda: embedder)
     assert not settings.index_dir.exists()
+
+
+def test_the_index_type_is_a_setting_and_changing_it_rebuilds(
+    settings: IndexSettings, embedder: SentenceEmbedder, redis_url: str
+) -> None:
+    ensure_index(settings, lambda: embedder)
+    hnsw = settings.model_copy(update={"index_type": "hnsw", "hnsw_m": 8})
+    report = ensure_index(hnsw, lambda: embedder)
+    assert report.action == "built"
+    assert any("index type changed" in reason for reason in report.reasons.embeddings)
+    assert (report.manifest.index_type, report.manifest.index_params) == ("hnsw", {"m": 8})
+    retriever = prepare_retriever(retrieval_settings(hnsw, redis_url, "unused"), embedder)
+    hits = retriever.search(embedder.encode(["glue"]), 2, None)
+    assert {retriever.table.ids[row] for row in hits.rows} == {"g1", "g2"}

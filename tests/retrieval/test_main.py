@@ -57,7 +57,7 @@ async def test_serves_until_sigterm(
         target = f"127.0.0.1:{port}"
         await wait_serving(target, process, timeout_s=90)
         async with grpc.aio.insecure_channel(target) as channel:
-            stub = retrieval_pb2_grpc.RetrievalServiceStub(channel)
+            stub = retrieval_pb2_grpc.RetrievalServiceStub(channel)  # type: ignore[no-untyped-call]
             reply = await stub.Search(
                 retrieval_pb2.SearchRequest(texts=retrieval_pb2.TextQueries(texts=["microscope"]), top_k=1)
             )

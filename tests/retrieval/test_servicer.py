@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import grpc
 import pytest
@@ -49,7 +50,12 @@ async def started(
     await server.start()
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{server.port}")
     try:
-        yield Running(server, channel, retrieval_pb2_grpc.RetrievalServiceStub(channel), store)
+        yield Running(
+            server,
+            channel,
+            retrieval_pb2_grpc.RetrievalServiceStub(channel),  # type: ignore[no-untyped-call]
+            store,
+        )
     finally:
         await channel.close()
         await server.stop(0)
@@ -76,7 +82,7 @@ async def remember(store: BehaviourStore, user_id: str, items: Sequence[str]) ->
     await store.append(user_id, [Interaction(item_id=item, timestamp=2_000) for item in items])
 
 
-def texts(*values: str, top_k: int = 3, **fields: object) -> retrieval_pb2.SearchRequest:
+def texts(*values: str, top_k: int = 3, **fields: Any) -> retrieval_pb2.SearchRequest:
     return retrieval_pb2.SearchRequest(texts=retrieval_pb2.TextQueries(texts=values), top_k=top_k, **fields)
 
 

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 
 from retrieval.indexing import make_faiss_index
 from retrieval.vector_search import VectorSearcher, merge
 
 
-def unit_rows(count: int, dimension: int = 16, seed: int = 7) -> np.ndarray:
+def unit_rows(count: int, dimension: int = 16, seed: int = 7) -> npt.NDArray[np.float32]:
     rows = np.random.default_rng(seed).normal(size=(count, dimension)).astype(np.float32)
-    return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+    rows /= np.linalg.norm(rows, axis=1, keepdims=True)
+    return rows
 
 
 def test_merge_keeps_each_row_once_with_its_best_score_and_query() -> None:

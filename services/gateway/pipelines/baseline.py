@@ -91,7 +91,9 @@ class BaselinePipeline:
             routes.append(RouteItems(route, self.settings.collaborative_weight, collaborative.items))
         if content is not None:
             routes.append(RouteItems(CONTENT, self.settings.content_weight, content.items))
-        candidates = fuse(routes, exclude=set(recent_ids))
+        # Retrieval already leaves seen items out; the check below is a guard, so it looks only at the
+        # best candidates (as many as one route was asked for) to keep Redis work per request small.
+        candidates = fuse(routes, exclude=set(recent_ids))[:top_k]
         if recent_ids and candidates:
             candidates = await self._unseen(user_id, candidates, deadline, degraded)
         if not candidates and degraded:

@@ -15,7 +15,7 @@ import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from importlib.util import find_spec
 from pathlib import Path
@@ -82,8 +82,13 @@ def _exclusive(out: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def build_model_folder(out: Path, force: bool = False) -> Path:
-    """Converts the bundled GGUF into `out` unless a current conversion is already there."""
+def build_model_folder(
+    out: Path, force: bool = False, *, converter: Callable[[Path, Path], None] = convert
+) -> Path:
+    """Converts the bundled GGUF into `out` unless a current conversion is already there.
+
+    `converter(gguf, folder)` does the conversion; tests pass a quick one.
+    """
     out = out.resolve()
     gguf = find_gguf()
     with _exclusive(out):
@@ -93,7 +98,7 @@ def build_model_folder(out: Path, force: bool = False) -> Path:
         staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
         staging.chmod(0o755)
         try:
-            convert(gguf, staging)
+            converter(gguf, staging)
             (staging / STAMP_FILE).write_text(json.dumps(source_stamp(gguf)))
             if out.exists():
                 retired = out.with_name(f".{out.name}.old-{os.getpid()}")

@@ -1,0 +1,148 @@
+"""Quick latency check of each RPC against a real index and Redis: `python -m retrieval.bench`.
+
+Not a test: it prints per-RPC wall latency over a real gRPC channel and the CPU the process spent
+per call (client and server together, so an upper bound on the server's share).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import os
+import statistics
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import grpc
+
+from recgpt.common.v1 import common_pb2
+from recgpt.retrieval.v1 import retrieval_pb2, retrieval_pb2_grpc
+from recgpt_runtime.behaviour_store import BehaviourStore, connect
+from recgpt_runtime.catalogue import iter_histories
+from retrieval.embedder import load_bundled
+from retrieval.server import RetrievalServer
+from retrieval.settings import RetrievalSettings
+
+Call = Callable[[int], Awaitable[Any]]
+
+
+async def measure(name: str, call: Call, count: int) -> None:
+    for warm in range(min(20, count)):
+        await call(warm)
+    walls = []
+    cpu_start = time.process_time()
+    for number in range(count):
+        start = time.perf_counter()
+        await call(number)
+        walls.append(time.perf_counter() - start)
+    cpu = (time.process_time() - cpu_start) / count
+    walls.sort()
+    p50 = statistics.median(walls) * 1000
+    p99 = walls[int(0.99 * (len(walls) - 1))] * 1000
+    print(f"{name:<34} p50 {p50:6.2f} ms  p99 {p99:6.2f} ms  cpu/call {cpu * 1000:5.2f} ms")
+
+
+async def run(args: argparse.Namespace) -> None:
+    prefix = f"bench-{uuid.uuid4().hex[:8]}"
+    settings = RetrievalSettings(
+        catalogue_dir=args.catalogue,
+        index_dir=args.index,
+        redis_url=args.redis_url,
+        redis_prefix=prefix,
+        port=0,
+        metrics_port=0,
+    )
+    client = connect(settings.redis_url)
+    store = BehaviourStore(client, prefix)
+    users = []
+    for history in itertools.islice(iter_histories(args.catalogue), args.users):
+        await store.append(history.user_id, history.interactions)
+        users.append(history.user_id)
+    item_ids = [
+        [i.item_id for i in h.interactions][-5:]
+        for h in itertools.islice(iter_histories(args.catalogue), args.users)
+    ]
+    server = RetrievalServer(settings, store)
+    await server.start()
+    started = time.perf_counter()
+    retriever = await server.load(load_bundled())
+    print(f"model + index loaded in {time.perf_counter() - started:.1f} s")
+    tags = ["waterproof glue", "digital caliper", "lab safety goggles", "sanding discs"]
+    await retriever.embed(tags)  # the gateway's tags repeat; the cache holds them
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{server.port}")
+    stub = retrieval_pb2_grpc.RetrievalServiceStub(channel)  # type: ignore[no-untyped-call]
+
+    def user(number: int) -> str:
+        return users[number % len(users)]
+
+    async def collaborative(number: int) -> Any:
+        return await stub.Collaborative(retrieval_pb2.CollaborativeRequest(user_id=user(number), top_k=50))
+
+    async def content(number: int) -> Any:
+        return await stub.Search(
+            retrieval_pb2.SearchRequest(
+                items=retrieval_pb2.ItemQueries(item_ids=item_ids[number % len(item_ids)]),
+                top_k=50,
+                exclude_seen_of_user=user(number),
+            )
+        )
+
+    async def tag_search(number: int) -> Any:
+        return await stub.Search(
+            retrieval_pb2.SearchRequest(
+                tags=retrieval_pb2.TagQueries(tags=[common_pb2.Tag(tag=t) for t in tags]),
+                top_k=50,
+                exclude_seen_of_user=user(number),
+            )
+        )
+
+    async def filtered(number: int) -> Any:
+        return await stub.Search(
+            retrieval_pb2.SearchRequest(
+                tags=retrieval_pb2.TagQueries(tags=[common_pb2.Tag(tag=tags[0])]),
+                top_k=50,
+                filter=retrieval_pb2.AttributeFilter(exclude_categories=["Tapes, Adhesives & Sealants"]),
+            )
+        )
+
+    async def new_text(number: int) -> Any:
+        text = f"cordless drill number {number} {uuid.uuid4().hex[:4]}"
+        return await stub.Search(
+            retrieval_pb2.SearchRequest(texts=retrieval_pb2.TextQueries(texts=[text]), top_k=50)
+        )
+
+    async def get_items(number: int) -> Any:
+        return await stub.GetItems(retrieval_pb2.GetItemsRequest(item_ids=item_ids[number % len(item_ids)]))
+
+    try:
+        await measure("Collaborative top 50", collaborative, args.requests)
+        await measure("Search items (content) top 50", content, args.requests)
+        await measure("Search 4 tags (cached) top 50", tag_search, args.requests)
+        await measure("Search 1 tag + filter top 50", filtered, args.requests)
+        await measure("Search new text (encodes) top 50", new_text, min(args.requests, 100))
+        await measure("GetItems 5", get_items, args.requests)
+    finally:
+        await channel.close()
+        await server.stop(0)
+        keys = [key async for key in client.scan_iter(match=f"{prefix}:*", count=1000)]
+        if keys:
+            await client.delete(*keys)
+        await client.aclose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m retrieval.bench", description=__doc__)
+    parser.add_argument("--catalogue", type=Path, required=True)
+    parser.add_argument("--index", type=Path, required=True)
+    parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
+    parser.add_argument("--requests", type=int, default=500)
+    parser.add_argument("--users", type=int, default=200)
+    asyncio.run(run(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()

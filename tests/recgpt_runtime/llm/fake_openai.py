@@ -1,0 +1,99 @@
+"""A fake OpenAI-compatible chat server for unit tests of the LLM client: scripted answers and failures."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from aiohttp import web
+
+Mode = Literal["answer", "status", "hang_before_headers", "hang_after_headers", "drop"]
+
+
+@dataclass
+class Behaviour:
+    """What the next requests get; tests change it between calls."""
+
+    mode: Mode = "answer"
+    content: str | None = '{"name": "ok"}'
+    status: int = 200
+    latency_s: float = 0.0
+    prompt_tokens: int = 12
+    completion_tokens: int = 7
+    finish_reason: str = "stop"
+
+
+@dataclass
+class Seen:
+    headers: dict[str, str]  # names in lower case
+    body: dict[str, Any]
+
+
+@dataclass
+class FakeOpenAI:
+    behaviour: Behaviour = field(default_factory=Behaviour)
+    seen: list[Seen] = field(default_factory=list)
+    base_url: str = ""
+    _runner: web.AppRunner | None = None
+    _release: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def start(self) -> str:
+        app = web.Application()
+        app.router.add_post("/v1/chat/completions", self._chat)
+        self._runner = web.AppRunner(app, shutdown_timeout=0.5)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = self._runner.addresses[0][1]
+        self.base_url = f"http://127.0.0.1:{port}/v1"
+        return self.base_url
+
+    async def stop(self) -> None:
+        self._release.set()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def _chat(self, request: web.Request) -> web.StreamResponse:
+        headers = {name.lower(): value for name, value in request.headers.items()}
+        self.seen.append(Seen(headers, await request.json()))
+        behaviour = self.behaviour
+        if behaviour.latency_s:
+            await asyncio.sleep(behaviour.latency_s)
+        if behaviour.mode == "status":
+            return web.json_response({"error": {"message": "scripted"}}, status=behaviour.status)
+        if behaviour.mode == "hang_before_headers":
+            await self._release.wait()
+            return web.json_response({})
+        if behaviour.mode == "drop":
+            assert request.transport is not None
+            request.transport.close()
+            await self._release.wait()
+            return web.json_response({})
+        if behaviour.mode == "hang_after_headers":
+            response = web.StreamResponse(headers={"Content-Type": "application/json"})
+            await response.prepare(request)
+            await response.write(b'{"id": "cmpl-1", ')
+            await self._release.wait()
+            return response
+        return web.Response(text=json.dumps(self._answer(behaviour)), content_type="application/json")
+
+    def _answer(self, behaviour: Behaviour) -> dict[str, Any]:
+        return {
+            "id": "cmpl-fake",
+            "object": "chat.completion",
+            "model": "fake-model",
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": behaviour.content},
+                    "finish_reason": behaviour.finish_reason,
+                }
+            ],
+            "usage": {
+                "prompt_tokens": behaviour.prompt_tokens,
+                "completion_tokens": behaviour.completion_tokens,
+                "total_tokens": behaviour.prompt_tokens + behaviour.completion_tokens,
+            },
+        }
