@@ -57,7 +57,8 @@ class ShopVisitor(FastHttpUser):
         body = {"user_id": user_id, "n": n, "context": {"page": "home"}}
         with self.client.post("/v1/recommend", json=body, name=name, catch_response=True) as response:
             if response.status_code != 200:
-                response.failure(f"HTTP {response.status_code}: {response.text[:200]}")
+                reason = response.error or (response.text or "")[:200]
+                response.failure(f"HTTP {response.status_code}: {reason}")
                 return
             payload: dict[str, Any] = response.json()
             items = payload.get("items", [])

@@ -10,7 +10,8 @@ from typing import Any
 
 from recgpt_runtime import context
 
-_RESERVED = set(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
+# uvicorn adds `color_message` (the message with ANSI colour codes) to its records: noise in JSON.
+_RESERVED = set(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime", "color_message"}
 
 
 class JsonFormatter(logging.Formatter):

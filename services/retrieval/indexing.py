@@ -163,6 +163,8 @@ def ensure_index(
         raise RuntimeError(f"catalogue {settings.catalogue_dir} changed during the build; run it again")
     now = int(time.time())
     row_of = {item.item_id: row for row, item in enumerate(items)}
+    if len(row_of) != len(items):
+        raise ValueError(f"catalogue {settings.catalogue_dir} repeats item ids")
     table, users, interactions = cooccurrence.build(
         iter_histories(settings.catalogue_dir),
         row_of,

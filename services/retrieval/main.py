@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
+
+from pydantic import ValidationError
 
 from recgpt_runtime import logs, metrics
 from recgpt_runtime.behaviour_store import BehaviourStore, connect
+from retrieval import index_store
 from retrieval.embedder import load_bundled
 from retrieval.server import RetrievalServer
 from retrieval.settings import RetrievalSettings
@@ -15,6 +19,8 @@ log = logging.getLogger(__name__)
 
 
 async def serve(settings: RetrievalSettings) -> None:
+    if not settings.build_on_start:
+        index_store.read_manifest(settings.index_dir)  # fail in milliseconds, not after the model loads
     client = connect(settings.redis_url)
     server = RetrievalServer(settings, BehaviourStore(client, settings.redis_prefix))
     try:
@@ -30,7 +36,10 @@ async def serve(settings: RetrievalSettings) -> None:
 
 
 def main() -> None:
-    settings = RetrievalSettings()
+    try:
+        settings = RetrievalSettings()
+    except ValidationError as error:
+        sys.exit(f"recgpt-retrieval: bad or missing settings (RECGPT_*, REDIS_URL):\n{error}")
     logs.configure("retrieval", settings.log_level)
     metrics.serve(settings.metrics_port, settings.bind_host)
     try:

@@ -53,6 +53,7 @@ async def test_invalid_json_bodies_are_422_with_a_reason(gateway: httpx.AsyncCli
         (b"not json at all", "application/json"),
         (b'{"user_id": "alice"}', "text/plain"),
         (b"\xff\xfe\x00", "application/json"),
+        (b"[" * 15_000, "application/json"),
         (b"", "application/json"),
     ],
 )

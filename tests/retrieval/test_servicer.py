@@ -14,6 +14,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from recgpt.common.v1 import common_pb2
 from recgpt.retrieval.v1 import retrieval_pb2, retrieval_pb2_grpc
+from recgpt_runtime import redis_server
 from recgpt_runtime.behaviour_store import BehaviourStore
 from recgpt_runtime.catalogue import Interaction
 from retrieval.embedder import SentenceEmbedder
@@ -288,3 +289,26 @@ async def test_get_items_in_request_order_and_index_info(service: Running) -> No
     assert info.model.endswith("all-MiniLM-L6-v2")
     assert info.built_at_unix > 0
     assert len(info.catalogue_fingerprint) == 64
+
+
+async def test_an_unreachable_redis_is_unavailable_not_a_crash(
+    small_index: IndexSettings, redis_url: str, embedder: SentenceEmbedder
+) -> None:
+    dead = aioredis.Redis.from_url(f"redis://127.0.0.1:{redis_server.free_port()}/0")
+    settings = retrieval_settings(small_index, redis_url, "unused")
+    server = RetrievalServer(settings, BehaviourStore(dead, "unused"))
+    await server.start()
+    await server.load(embedder)
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+            stub = retrieval_pb2_grpc.RetrievalServiceStub(channel)  # type: ignore[no-untyped-call]
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                await stub.Collaborative(retrieval_pb2.CollaborativeRequest(user_id="u", top_k=3))
+            assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
+            assert "behaviour store" in (caught.value.details() or "")
+            # Without a user to look up, search does not need Redis at all.
+            reply = await stub.Search(texts("glue", top_k=1))
+            assert len(reply.items) == 1
+    finally:
+        await server.stop(0)
+        await dead.aclose()

@@ -30,12 +30,11 @@ class Candidate:
 
 def normalised_scores(items: Sequence[common_pb2.ScoredItem]) -> list[float]:
     """Scores divided by the route's best; by rank instead when no score is positive."""
-    if not items:
-        return []
-    best = max(scored.score for scored in items)
+    scores = [scored.score for scored in items]
+    best = max(scores, default=0.0)
     if best > 0:
-        return [max(scored.score, 0.0) / best for scored in items]
-    return [1.0 / (1 + rank) for rank in range(len(items))]
+        return [score / best if score > 0 else 0.0 for score in scores]
+    return [1.0 / (1 + rank) for rank in range(len(scores))]
 
 
 def fuse(routes: Sequence[RouteItems], exclude: Container[str]) -> list[Candidate]:
@@ -45,13 +44,18 @@ def fuse(routes: Sequence[RouteItems], exclude: Container[str]) -> list[Candidat
         if route.weight <= 0:
             continue
         for scored, norm in zip(route.items, normalised_scores(route.items), strict=True):
-            item_id = scored.item.item_id
+            item = scored.item
+            item_id = item.item_id
             if not item_id or item_id in exclude:
                 continue
             found = by_id.get(item_id)
             if found is None:
-                by_id[item_id] = Candidate(scored.item, route.weight * norm, route.route)
+                by_id[item_id] = Candidate(item, route.weight * norm, route.route)
             elif route.route not in found.route.split("+"):
                 found.score += route.weight * norm
                 found.route = f"{found.route}+{route.route}"
-    return sorted(by_id.values(), key=lambda candidate: candidate.score, reverse=True)
+    return sorted(by_id.values(), key=_score, reverse=True)
+
+
+def _score(candidate: Candidate) -> float:
+    return candidate.score
