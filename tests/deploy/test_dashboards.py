@@ -1,4 +1,4 @@
-"""Dashboards may only query metrics the platform exports, with rate()/histogram_quantile(), never lifetimes."""
+"""Dashboards may only query exported metrics, through rate() and histogram_quantile(), never lifetimes."""
 
 from __future__ import annotations
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -40,12 +41,13 @@ class RunningPlatform:
 
 
 @pytest.fixture(scope="session")
-def platform(
-    tmp_path_factory: pytest.TempPathFactory, redis_url: str, amazon_dir: Path
-) -> Iterator[RunningPlatform]:
+def platform(redis_url: str, amazon_dir: Path) -> Iterator[RunningPlatform]:
     prefix = f"recgpt-it-{uuid.uuid4().hex[:8]}"
+    # A var folder of its own, kept between runs so that the catalogue and index are rebuilt only when stale.
+    var_dir = REPO_ROOT / "var" / "integration"
+    shutil.rmtree(var_dir / "log", ignore_errors=True)
     settings = StackSettings(
-        var_dir=tmp_path_factory.mktemp("stack"),
+        var_dir=var_dir,
         dataset=amazon_dir,
         redis_url=redis_url,
         redis_prefix=prefix,

@@ -9,7 +9,6 @@ import httpx
 import pytest
 
 from recgpt_runtime import processes
-
 from tests.integration.conftest import RunningPlatform, log_lines
 
 pytestmark = pytest.mark.integration
