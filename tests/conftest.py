@@ -13,6 +13,8 @@ import redis.asyncio as aioredis
 
 from recgpt_runtime import redis_server
 
+pytest_plugins = ["tests.running_platform"]
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from recgpt_runtime import processes
-from tests.integration.conftest import RunningPlatform, log_lines
+from tests.running_platform import RunningPlatform, log_lines
 
 pytestmark = pytest.mark.integration
 

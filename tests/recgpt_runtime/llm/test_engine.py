@@ -29,6 +29,7 @@ def test_cpu_command_serves_the_folder_under_its_name() -> None:
         "disable_any_whitespace": True,
     }
     assert "--gpu-memory-utilization" not in command
+    assert "--enforce-eager" in command
     assert settings.base_url == "http://127.0.0.1:8123/v1"
 
 
@@ -55,6 +56,7 @@ def test_cuda_worker_gets_gpu_flags_and_no_cpu_variables() -> None:
     )
     command = vllm_command(settings)
     assert flag(command, "--gpu-memory-utilization") == "0.5"
+    assert "--enforce-eager" not in command
     assert command[-3:] == ["--enable-prompt-embeds", "--max-num-batched-tokens", "8192"]
     env = vllm_env(settings, {"VLLM_CPU_KVCACHE_SPACE": "4", "VLLM_CPU_OMP_THREADS_BIND": "0-1"})
     assert "VLLM_CPU_KVCACHE_SPACE" not in env
@@ -73,3 +75,9 @@ def test_model_is_required(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("RECGPT_VLLM_MODEL", raising=False)
     with pytest.raises(ValueError, match="model"):
         EngineSettings()
+
+
+def test_compilation_can_be_chosen_either_way() -> None:
+    assert "--enforce-eager" not in vllm_command(EngineSettings(model="m", enforce_eager=False))
+    cuda_eager = EngineSettings(model="m", device="cuda", enforce_eager=True)
+    assert "--enforce-eager" in vllm_command(cuda_eager)

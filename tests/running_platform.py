@@ -1,4 +1,7 @@
-"""The whole platform as `make run` brings it up, once per session: real Redis, vLLM and every service."""
+"""The whole platform as `make run` brings it up, once per session: real Redis, vLLM and every service.
+
+Registered for the whole suite by tests/conftest.py, so that every test needing vLLM shares this one.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +19,7 @@ from recgpt_runtime import redis_server
 from recgpt_runtime.catalogue import UserHistory, iter_histories
 from recgpt_runtime.stack import Stack, StackSettings
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 @dataclass(frozen=True)
