@@ -255,8 +255,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--url", required=True, help="the gateway's /v1/recommend URL")
-    parser.add_argument("--users-from", type=Path, required=True, help="a catalogue's behaviour.jsonl")
+    parser.add_argument(
+        "--stack",
+        type=Path,
+        help="the state file `make run` writes (var/run/stack.json): URL and users from it",
+    )
+    parser.add_argument("--url", help="the gateway's /v1/recommend URL")
+    parser.add_argument("--users-from", type=Path, help="a catalogue's behaviour.jsonl")
     parser.add_argument("--rate", type=float, default=100.0, help="requests per second")
     parser.add_argument("--duration", type=float, default=30.0, help="measured seconds")
     parser.add_argument("--warmup", type=float, default=2.0, help="unmeasured seconds first")
@@ -269,6 +274,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--no-bare", action="store_true", help="skip the bare FastAPI comparison")
     parser.add_argument("--json-out", type=Path, help="also write the JSON line here")
     args = parser.parse_args(argv)
+    if args.stack:
+        if not args.stack.is_file():
+            parser.error(f"{args.stack} not found: is the platform up (make run)?")
+        state = json.loads(args.stack.read_text())
+        args.url = args.url or f"{state['gateway_url']}/v1/recommend"
+        args.users_from = args.users_from or Path(state["catalogue_dir"]) / "behaviour.jsonl"
+    if not args.url or not args.users_from:
+        parser.error("give --stack, or both --url and --users-from")
     if args.rate <= 0 or args.duration <= 0 or args.warmup < 0:
         parser.error("--rate and --duration must be positive, --warmup not negative")
     if not 0 <= args.unknown_share <= 1:

@@ -44,7 +44,7 @@ def bundled_model_dir() -> Path:
 class SentenceEmbedder:
     """sentence-transformers over a local folder, batch-encoded and normalised."""
 
-    def __init__(self, model_dir: Path, batch_size: int = 64, device: str = "") -> None:
+    def __init__(self, model_dir: Path, batch_size: int = 16, device: str = "") -> None:
         # Set before sentence-transformers loads: a missing file then fails instead of downloading.
         os.environ["HF_HUB_OFFLINE"] = "1"
         os.environ["TRANSFORMERS_OFFLINE"] = "1"
@@ -81,7 +81,7 @@ class SentenceEmbedder:
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
 
-def load_bundled(batch_size: int = 64, device: str = "") -> SentenceEmbedder:
+def load_bundled(batch_size: int = 16, device: str = "") -> SentenceEmbedder:
     return SentenceEmbedder(bundled_model_dir(), batch_size=batch_size, device=device)
 
 
