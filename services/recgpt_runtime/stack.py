@@ -30,6 +30,10 @@ RETRIEVAL_SERVICE = "recgpt.retrieval.v1.RetrievalService"
 DEFAULT_MODEL_NAME = "smollm2-135m-instruct"
 
 
+class StackError(RuntimeError):
+    """The platform could not be brought up; the message says which part and where its log is."""
+
+
 class StackSettings(BaseSettings):
     """Where things live and which ports they take; every field has an environment override."""
 
@@ -79,7 +83,7 @@ def _run_step(title: str, command: list[str], env: dict[str, str]) -> None:
     started = time.monotonic()
     result = subprocess.run(command, env=env, check=False)
     if result.returncode != 0:
-        raise SystemExit(f"[stack] failed: {title} (exit {result.returncode}): {' '.join(command)}")
+        raise StackError(f"failed: {title} (exit {result.returncode}): {' '.join(command)}")
     _say(f"  done in {time.monotonic() - started:.1f} s")
 
 
@@ -205,9 +209,8 @@ class Stack:
             ports["redis"] = self.settings.local_redis_port
         busy = [f"{name} ({port})" for name, port in ports.items() if not _port_free(port)]
         if busy:
-            raise SystemExit(
-                f"[stack] ports in use: {', '.join(busy)}; stop what holds them or set "
-                "RECGPT_STACK_<NAME>_PORT"
+            raise StackError(
+                f"ports in use: {', '.join(busy)}; stop what holds them or set RECGPT_STACK_<NAME>_PORT"
             )
 
     def _start_local_redis(self, env: dict[str, str]) -> str:
@@ -218,7 +221,7 @@ class Stack:
         started = processes.start("redis", command, env, self.paths.run, self.paths.logs)
         redis_server.wait_ready(port, timeout_s=15)
         if not processes.alive(started):
-            raise SystemExit(f"[stack] redis-server exited; see {started.log_file}")
+            raise StackError(f"redis-server exited; see {started.log_file}")
         return f"redis://127.0.0.1:{port}/0"
 
     def _start_vllm(self, env: dict[str, str]) -> str:
@@ -285,8 +288,8 @@ class Stack:
                     del pending[name]
             self._fail_if_exited()
             if pending and time.monotonic() > deadline:
-                raise SystemExit(
-                    f"[stack] not ready after {self.settings.ready_timeout_s:.0f} s: "
+                raise StackError(
+                    f"not ready after {self.settings.ready_timeout_s:.0f} s: "
                     f"{', '.join(pending)}; logs in {self.paths.logs}"
                 )
             if pending:
@@ -295,7 +298,7 @@ class Stack:
     def _fail_if_exited(self) -> None:
         for started in processes.recorded(self.paths.run):
             if not processes.alive(started):
-                raise SystemExit(f"[stack] {started.name} exited during start-up; see {started.log_file}")
+                raise StackError(f"{started.name} exited during start-up; see {started.log_file}")
 
     # -- down / status ---------------------------------------------------------------------------
 
@@ -343,7 +346,12 @@ def main() -> None:
     args = parser.parse_args()
     stack = Stack(StackSettings())
     if args.action == "up":
-        _print_usage(stack.up())
+        try:
+            state = stack.up()
+        except StackError as error:
+            print(f"[stack] {error}", file=sys.stderr)
+            raise SystemExit(1) from None
+        _print_usage(state)
     elif args.action == "down":
         stack.down()
     else:

@@ -1,0 +1,47 @@
+"""The launcher refuses busy ports up front and leaves nothing running when start-up fails."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+
+from recgpt_runtime import processes, redis_server
+from recgpt_runtime.stack import Stack, StackError, StackSettings
+
+
+def _settings(tmp_path: Path, **overrides: object) -> StackSettings:
+    values: dict[str, object] = {
+        "var_dir": tmp_path / "var",
+        "dataset": tmp_path / "no-such-dataset",
+        "llm": False,
+        "gateway_port": redis_server.free_port(),
+        "retrieval_port": redis_server.free_port(),
+        "retrieval_metrics_port": redis_server.free_port(),
+        "local_redis_port": redis_server.free_port(),
+        **overrides,
+    }
+    return StackSettings.model_validate(values)
+
+
+def test_a_busy_port_is_named_before_anything_starts(tmp_path: Path) -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        busy = holder.getsockname()[1]
+        stack = Stack(_settings(tmp_path, gateway_port=busy))
+        with pytest.raises(StackError, match=f"gateway \\({busy}\\)"):
+            stack.up()
+    assert processes.recorded(stack.paths.run) == []
+
+
+def test_a_failed_step_stops_what_was_already_started(tmp_path: Path) -> None:
+    stack = Stack(_settings(tmp_path, redis_url=None))
+    with pytest.raises(StackError, match="importing"):
+        stack.up()
+    # The local Redis had started before the import failed; it must be gone again.
+    assert (stack.paths.logs / "redis.log").exists()
+    assert processes.recorded(stack.paths.run) == []
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", stack.settings.local_redis_port), timeout=0.5).close()
