@@ -69,6 +69,7 @@ smoke: run ## One structured request to the running vLLM, parsed and printed
 	$(BIN)/recgpt-llm-smoke --endpoint http://127.0.0.1:$${RECGPT_STACK_VLLM_PORT:-8100}/v1
 
 loadtest: run ## Locust smoke load test against the running gateway (fails on any error)
+	RECGPT_LOADTEST_USERS_FILE=$${RECGPT_LOADTEST_USERS_FILE:-var/catalogue/behaviour.jsonl} \
 	$(BIN)/locust -f loadtest/locustfile.py --headless --only-summary \
 		--host http://127.0.0.1:$${RECGPT_STACK_GATEWAY_PORT:-8080} -u $${USERS:-20} -r $${SPAWN_RATE:-10} -t $${RUN_TIME:-30s}
 
