@@ -122,9 +122,15 @@ class Stack:
     # -- up -------------------------------------------------------------------------------------
 
     def up(self) -> dict[str, str]:
-        running = [p for p in processes.recorded(self.paths.run) if processes.alive(p)]
-        if running:
-            _say(f"already running: {', '.join(p.name for p in running)} (make stop first to restart)")
+        recorded = processes.recorded(self.paths.run)
+        if recorded:
+            gone = [p.name for p in recorded if not processes.alive(p)]
+            if gone:
+                raise StackError(
+                    f"{', '.join(gone)} of an earlier start no longer running (logs in {self.paths.logs}); "
+                    "`make stop`, then `make run` again"
+                )
+            _say(f"already running: {', '.join(p.name for p in recorded)} (make stop first to restart)")
             state: dict[str, str] = json.loads(self.paths.state.read_text())
             self._wait_ready(state)
             return state

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import time
 from pathlib import Path
 
 import pytest
@@ -45,3 +46,15 @@ def test_a_failed_step_stops_what_was_already_started(tmp_path: Path) -> None:
     assert processes.recorded(stack.paths.run) == []
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", stack.settings.local_redis_port), timeout=0.5).close()
+
+
+def test_a_dead_process_of_an_earlier_start_is_reported(tmp_path: Path) -> None:
+    stack = Stack(_settings(tmp_path))
+    started = processes.start("retrieval", ["true"], {}, stack.paths.run, stack.paths.logs)
+    deadline = time.monotonic() + 5
+    while processes.alive(started) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    with pytest.raises(StackError, match="retrieval of an earlier start no longer running"):
+        stack.up()
+    stack.down()
+    assert processes.recorded(stack.paths.run) == []
