@@ -60,7 +60,7 @@ test-unit: $(STAMP) ## Only the tests that start no vLLM
 lint: $(STAMP) ## ruff (lint + format check) and mypy --strict
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy services
+	$(BIN)/mypy services tests loadtest
 
 bench: run ## Fixed-rate load on /v1/recommend vs a bare FastAPI endpoint (RATE=100 DURATION=30)
 	$(BIN)/python loadtest/bench.py --stack var/run/stack.json --rate $(RATE) --duration $(DURATION)

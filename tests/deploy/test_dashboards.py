@@ -25,7 +25,7 @@ def _exported_samples() -> set[str]:
 
 
 def _expressions() -> list[str]:
-    found = []
+    found: list[str] = []
     for path in sorted(DASHBOARDS.glob("*.json")):
         for panel in json.loads(path.read_text())["panels"]:
             found.extend(target["expr"] for target in panel["targets"])

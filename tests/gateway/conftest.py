@@ -7,20 +7,20 @@ from typing import Any
 
 import httpx
 import pytest
-from gateway_fakes import FakeRetrieval, FakeRetrievalServer
 
 from gateway.app import create_app
 from gateway.clients import RETRIEVAL_SERVICE, GatewayDeps
 from gateway.settings import GatewaySettings
 from recgpt.retrieval.v1 import retrieval_pb2_grpc
 from recgpt_runtime.grpc_server import GrpcService
+from tests.gateway.gateway_fakes import FakeRetrieval, FakeRetrievalServer
 
 
 @pytest.fixture
 async def retrieval_server() -> AsyncIterator[FakeRetrievalServer]:
     servicer = FakeRetrieval()
     service = GrpcService("retrieval-fake", [RETRIEVAL_SERVICE])
-    retrieval_pb2_grpc.add_RetrievalServiceServicer_to_server(servicer, service.server)
+    retrieval_pb2_grpc.add_RetrievalServiceServicer_to_server(servicer, service.server)  # type: ignore[no-untyped-call]
     port = service.bind("127.0.0.1", 0)
     await service.start()
     await service.mark_serving()

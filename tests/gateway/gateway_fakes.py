@@ -45,7 +45,7 @@ class Call:
     metadata: dict[str, str]
 
 
-class FakeRetrieval(retrieval_pb2_grpc.RetrievalServiceServicer):  # type: ignore[misc]
+class FakeRetrieval(retrieval_pb2_grpc.RetrievalServiceServicer):
     """Canned answers: collaborative gives items 0-39, content 30-69, so 30-39 come from both."""
 
     def __init__(self) -> None:

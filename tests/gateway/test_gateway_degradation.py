@@ -9,12 +9,12 @@ from typing import Any
 import grpc
 import httpx
 import redis.asyncio as aioredis
-from gateway_fakes import FakeRetrievalServer, Fault
 from prometheus_client import REGISTRY
 
 from gateway.clients import RETRIEVAL_SERVICE, GatewayDeps
 from recgpt_runtime import behaviour_store, grpc_client
 from recgpt_runtime.catalogue import Interaction
+from tests.gateway.gateway_fakes import FakeRetrievalServer, Fault
 
 URL = "/v1/recommend"
 

@@ -6,11 +6,11 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
-from gateway_fakes import FakeRetrievalServer
 from grpc_health.v1 import health_pb2
 
 from gateway.clients import RETRIEVAL_SERVICE, GatewayDeps
 from recgpt_runtime import behaviour_store, grpc_client
+from tests.gateway.gateway_fakes import FakeRetrievalServer
 
 
 async def test_healthz(gateway: httpx.AsyncClient) -> None:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import httpx
 import redis.asyncio as aioredis
-from gateway_fakes import FakeRetrievalServer
 
 from gateway.schemas import RecommendResponse
 from recgpt_runtime.behaviour_store import BehaviourStore
 from recgpt_runtime.catalogue import Interaction
+from tests.gateway.gateway_fakes import FakeRetrievalServer
 
 # Oldest first. The first five fall outside the 20 recent items, so only the seen-set check removes them;
 # 11 and 36 are among the fake's collaborative answers, 36 and 45 among its content answers.
