@@ -24,7 +24,7 @@ from recgpt_runtime.catalogue import (
     iter_histories,
     read_items,
 )
-from retrieval import cooccurrence, index_store
+from retrieval import cooccurrence, embedding_cache, index_store
 from retrieval.embedder import MODEL_NAME, Embedder
 from retrieval.index_store import CooccurrenceManifest, IndexLoadError, IndexManifest, StoredIndex
 from retrieval.settings import IndexSettings
@@ -153,6 +153,8 @@ def ensure_index(
     if force:
         reasons.embeddings.append("forced")
         reasons.cooccurrence.append("forced")
+        # A forced build starts from nothing, cached vectors included.
+        embedding_cache.cache_path(settings.index_dir).unlink(missing_ok=True)
     if existing is not None and reasons.fresh:
         return BuildReport("skipped", reasons, existing.manifest, time.perf_counter() - start)
 
@@ -186,7 +188,12 @@ def ensure_index(
         embedder = embedder_source()
         if embedder.model_name != model_name:
             raise ValueError(f"embedder is {embedder.model_name}, expected {model_name}")
-        vectors = embedder.encode([item.embedding_text() for item in items])
+        vectors, embedded = embedding_cache.encode_with_cache(
+            embedder,
+            [item.embedding_text() for item in items],
+            embedding_cache.cache_path(settings.index_dir),
+        )
+        log.info("items embedded", extra={"embedded": embedded, "reused": len(items) - embedded})
         params = index_params(settings, len(items))
         index = make_faiss_index(vectors, settings.index_type, params)
         manifest = IndexManifest(
