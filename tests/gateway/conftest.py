@@ -12,6 +12,7 @@ from gateway.app import create_app
 from gateway.clients import RETRIEVAL_SERVICE, GatewayDeps
 from gateway.settings import GatewaySettings
 from recgpt.retrieval.v1 import retrieval_pb2_grpc
+from recgpt_runtime import behaviour_store, grpc_client
 from recgpt_runtime.grpc_server import GrpcService
 from tests.gateway.gateway_fakes import FakeRetrieval, FakeRetrievalServer
 
@@ -77,3 +78,16 @@ async def gateway(gateway_factory: Callable[..., Any]) -> httpx.AsyncClient:
     """The app as deployed: its lifespan opens the channel and the Redis client from settings."""
     client: httpx.AsyncClient = await gateway_factory()
     return client
+
+
+@pytest.fixture
+async def deps_without_redis(retrieval_server: FakeRetrievalServer) -> AsyncIterator[GatewayDeps]:
+    """Connections whose Redis refuses every connection, beside the working fake retrieval."""
+    deps = GatewayDeps(
+        redis=behaviour_store.connect("redis://127.0.0.1:1/0"),
+        retrieval_channel=grpc_client.channel(retrieval_server.target, RETRIEVAL_SERVICE),
+    )
+    try:
+        yield deps
+    finally:
+        await deps.close()

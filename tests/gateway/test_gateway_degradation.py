@@ -11,8 +11,8 @@ import httpx
 import redis.asyncio as aioredis
 from prometheus_client import REGISTRY
 
-from gateway.clients import RETRIEVAL_SERVICE, GatewayDeps
-from recgpt_runtime import behaviour_store, grpc_client
+from gateway.clients import GatewayDeps
+from recgpt_runtime import behaviour_store
 from recgpt_runtime.catalogue import Interaction
 from tests.gateway.gateway_fakes import FakeRetrievalServer, Fault
 
@@ -113,17 +113,10 @@ async def test_retrieval_process_gone_is_a_quick_503(
 
 
 async def test_redis_down_collaborative_still_answers(
-    gateway_factory: Callable[..., Any], retrieval_server: FakeRetrievalServer
+    gateway_factory: Callable[..., Any], deps_without_redis: GatewayDeps
 ) -> None:
-    deps = GatewayDeps(
-        redis=behaviour_store.connect("redis://127.0.0.1:1/0"),
-        retrieval_channel=grpc_client.channel(retrieval_server.target, RETRIEVAL_SERVICE),
-    )
-    try:
-        gateway = await gateway_factory(deps=deps)
-        response = await gateway.post(URL, json={"user_id": "dave", "n": 5})
-    finally:
-        await deps.close()
+    gateway = await gateway_factory(deps=deps_without_redis)
+    response = await gateway.post(URL, json={"user_id": "dave", "n": 5})
 
     assert response.status_code == 200, response.text
     body = response.json()

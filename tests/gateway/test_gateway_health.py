@@ -9,7 +9,6 @@ import httpx
 from grpc_health.v1 import health_pb2
 
 from gateway.clients import RETRIEVAL_SERVICE, GatewayDeps
-from recgpt_runtime import behaviour_store, grpc_client
 from tests.gateway.gateway_fakes import FakeRetrievalServer
 
 
@@ -58,17 +57,10 @@ async def test_not_ready_while_retrieval_is_not_serving(
 
 
 async def test_not_ready_when_redis_is_down(
-    gateway_factory: Callable[..., Any], retrieval_server: FakeRetrievalServer
+    gateway_factory: Callable[..., Any], deps_without_redis: GatewayDeps
 ) -> None:
-    deps = GatewayDeps(
-        redis=behaviour_store.connect("redis://127.0.0.1:1/0"),
-        retrieval_channel=grpc_client.channel(retrieval_server.target, RETRIEVAL_SERVICE),
-    )
-    try:
-        gateway = await gateway_factory(deps=deps)
-        response = await gateway.get("/readyz")
-    finally:
-        await deps.close()
+    gateway = await gateway_factory(deps=deps_without_redis)
+    response = await gateway.get("/readyz")
 
     assert response.status_code == 503
     assert response.json()["failed"] == ["redis"]
