@@ -35,7 +35,11 @@ def start(name: str, command: list[str], env: dict[str, str], run_dir: Path, log
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    started = Started(name, process.pid, _start_ticks(process.pid), str(log_file))
+    # Read while we still hold the unwaited child: even one that already exited is a zombie with a start time.
+    stat = _stat(process.pid)
+    if stat is None:
+        raise RuntimeError(f"{name}: process {process.pid} vanished before it could be recorded")
+    started = Started(name, process.pid, stat[1], str(log_file))
     (run_dir / f"{name}.json").write_text(json.dumps(started.__dict__))
     return started
 
@@ -52,7 +56,8 @@ def recorded(run_dir: Path) -> list[Started]:
 
 
 def alive(started: Started) -> bool:
-    return _start_ticks(started.pid) == started.start_ticks
+    stat = _stat(started.pid)
+    return stat is not None and stat[0] != "Z" and stat[1] == started.start_ticks
 
 
 def stop(started: Started, run_dir: Path, timeout_s: float = 20.0) -> bool:
@@ -74,13 +79,11 @@ def _signal_group(pid: int, sig: signal.Signals) -> None:
         os.killpg(pid, sig)
 
 
-def _start_ticks(pid: int) -> int:
-    """Field 22 of /proc/<pid>/stat; -1 when no such process (or it is a zombie)."""
+def _stat(pid: int) -> tuple[str, int] | None:
+    """State and start time (fields 3 and 22 of /proc/<pid>/stat); None when there is no such process."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
-        return -1
+        return None
     fields = stat.rsplit(")", 1)[1].split()
-    if fields[0] == "Z":
-        return -1
-    return int(fields[19])
+    return fields[0], int(fields[19])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from recgpt_runtime import processes
@@ -38,3 +39,14 @@ def test_a_recycled_pid_is_not_ours(tmp_path: Path) -> None:
         assert processes.alive(started)
     finally:
         processes.stop(started, run, timeout_s=5)
+
+
+def test_a_process_that_exits_at_once_is_recorded_and_seen_as_gone(tmp_path: Path) -> None:
+    run, logs = tmp_path / "run", tmp_path / "log"
+    started = processes.start("quick", ["true"], dict(os.environ), run, logs)
+    assert started.start_ticks > 0
+    deadline = time.monotonic() + 5
+    while processes.alive(started) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not processes.alive(started)
+    assert not processes.stop(started, run, timeout_s=1)
