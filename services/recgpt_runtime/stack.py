@@ -131,7 +131,9 @@ class Stack:
                     "`make stop`, then `make run` again"
                 )
             if not self.paths.state.is_file():
-                raise StackError(f"processes recorded in {self.paths.run} but no state file; `make stop` first")
+                raise StackError(
+                    f"processes recorded in {self.paths.run} without a state file: `make stop` first"
+                )
             _say(f"already running: {', '.join(p.name for p in recorded)} (make stop first to restart)")
             state: dict[str, str] = json.loads(self.paths.state.read_text())
             self._wait_ready(state)
