@@ -13,7 +13,7 @@ import redis.asyncio as aioredis
 
 from recgpt_runtime import redis_server
 
-pytest_plugins = ["tests.running_platform"]
+pytest_plugins = ["tests.running_platform", "tests.fake_llm_fixtures"]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"

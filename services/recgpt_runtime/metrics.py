@@ -42,6 +42,29 @@ LLM_INVALID_OUTPUT = Counter(
     ["agent", "reason"],
 )
 LLM_RETRIES = Counter("recgpt_llm_retries_total", "LLM calls retried on another worker.", ["agent"])
+AGENT_FALLBACKS = Counter(
+    "recgpt_agent_fallbacks_total",
+    "Agent answers that fell back to their non-LLM result, by reason.",
+    ["agent", "reason"],
+)
+AGENT_DROPPED_OUTPUTS = Counter(
+    "recgpt_agent_dropped_outputs_total",
+    "Entries of otherwise valid LLM answers dropped by checks (duplicate, unknown, off-topic, ungrounded).",
+    ["agent", "reason"],
+)
+JUDGE_VERDICTS = Counter(
+    "recgpt_judge_verdicts_total",
+    "Judged artefacts by subject and verdict; source is offline (evaluation) or live (sampled traffic).",
+    ["subject", "verdict", "source"],
+)
+NEARLINE_USERS = Counter(
+    "recgpt_nearline_users_total", "Users handled by the near-line job, by outcome.", ["outcome"]
+)
+NEARLINE_USER_DURATION = Histogram(
+    "recgpt_nearline_user_duration_seconds",
+    "Time to refresh one user's profile (interests, tags, explanations).",
+    buckets=_LLM_BUCKETS,
+)
 CACHE_REQUESTS = Counter("recgpt_cache_requests_total", "Cache look-ups, by result.", ["cache", "result"])
 EXPERIMENT_ASSIGNMENTS = Counter(
     "recgpt_experiment_assignments_total", "Users assigned to arms.", ["experiment", "arm"]

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from recgpt_runtime import logs
-from retrieval.embedder import SentenceEmbedder, load_bundled
+from recgpt_runtime.embedder import SentenceEmbedder, load_bundled
 from retrieval.indexing import BuildReport, EmbedderSource, ensure_index
 from retrieval.settings import IndexSettings
 

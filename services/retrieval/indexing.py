@@ -24,8 +24,8 @@ from recgpt_runtime.catalogue import (
     iter_histories,
     read_items,
 )
+from recgpt_runtime.embedder import MODEL_NAME, Embedder
 from retrieval import cooccurrence, embedding_cache, index_store
-from retrieval.embedder import MODEL_NAME, Embedder
 from retrieval.index_store import CooccurrenceManifest, IndexLoadError, IndexManifest, StoredIndex
 from retrieval.settings import IndexSettings
 

@@ -10,8 +10,8 @@ from pydantic import ValidationError
 
 from recgpt_runtime import logs, metrics
 from recgpt_runtime.behaviour_store import BehaviourStore, connect
+from recgpt_runtime.embedder import load_bundled
 from retrieval import index_store
-from retrieval.embedder import load_bundled
 from retrieval.server import RetrievalServer
 from retrieval.settings import RetrievalSettings
 

@@ -12,8 +12,8 @@ import numpy as np
 import numpy.typing as npt
 
 from recgpt_runtime.catalogue import ITEMS_FILE, fingerprint, read_items
+from recgpt_runtime.embedder import Embedder, QueryCache, Vectors
 from retrieval.cooccurrence import CoOccurrence
-from retrieval.embedder import Embedder, QueryCache, Vectors
 from retrieval.filters import FilterCompiler, Mask
 from retrieval.index_store import IndexLoadError, IndexManifest, StoredIndex
 from retrieval.item_table import ItemTable

@@ -12,9 +12,9 @@ from recgpt.retrieval.v1 import retrieval_pb2_grpc
 from recgpt_runtime import metrics
 from recgpt_runtime.behaviour_store import BehaviourStore
 from recgpt_runtime.catalogue import BEHAVIOUR_FILE, fingerprint
+from recgpt_runtime.embedder import Embedder
 from recgpt_runtime.grpc_server import GrpcService
 from retrieval import index_store
-from retrieval.embedder import Embedder
 from retrieval.indexing import ensure_index
 from retrieval.retriever import Retriever, load_retriever
 from retrieval.servicer import SERVICE_NAME, RetrievalServicer

@@ -16,8 +16,8 @@ from redis.exceptions import RedisError
 from recgpt.common.v1 import common_pb2
 from recgpt.retrieval.v1 import retrieval_pb2, retrieval_pb2_grpc
 from recgpt_runtime.behaviour_store import BehaviourStore
+from recgpt_runtime.embedder import Vectors
 from retrieval import user_behaviour, validation
-from retrieval.embedder import Vectors
 from retrieval.retriever import Retriever
 from retrieval.settings import RetrievalSettings
 from retrieval.validation import InvalidRequest

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from recgpt_runtime.embedder import SentenceEmbedder
 from retrieval import build
-from retrieval.embedder import SentenceEmbedder
 
 
 def test_builds_then_skips_when_fresh(

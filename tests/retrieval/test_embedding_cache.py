@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from recgpt_runtime.catalogue import Item
+from recgpt_runtime.embedder import SentenceEmbedder, Vectors
 from retrieval import embedding_cache, index_store
-from retrieval.embedder import SentenceEmbedder, Vectors
 from retrieval.indexing import ensure_index
 from retrieval.settings import IndexSettings
 from tests.retrieval.catalogue_folder import ITEMS, SEQUENCES, histories, write_catalogue

@@ -17,7 +17,7 @@ from recgpt.retrieval.v1 import retrieval_pb2, retrieval_pb2_grpc
 from recgpt_runtime import redis_server
 from recgpt_runtime.behaviour_store import BehaviourStore
 from recgpt_runtime.catalogue import Interaction
-from retrieval.embedder import SentenceEmbedder
+from recgpt_runtime.embedder import SentenceEmbedder
 from retrieval.server import RetrievalServer
 from retrieval.servicer import SERVICE_NAME
 from retrieval.settings import IndexSettings

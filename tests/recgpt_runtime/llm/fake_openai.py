@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -23,6 +24,8 @@ class Behaviour:
     prompt_tokens: int = 12
     completion_tokens: int = 7
     finish_reason: str = "stop"
+    # When set, the answer's content is computed from the request body (multi-call agents).
+    respond: Callable[[dict[str, Any]], str | None] | None = None
 
 
 @dataclass
@@ -77,9 +80,13 @@ class FakeOpenAI:
             await response.write(b'{"id": "cmpl-1", ')
             await self._release.wait()
             return response
-        return web.Response(text=json.dumps(self._answer(behaviour)), content_type="application/json")
+        body = self.seen[-1].body
+        content = behaviour.respond(body) if behaviour.respond is not None else behaviour.content
+        return web.Response(
+            text=json.dumps(self._answer(behaviour, content)), content_type="application/json"
+        )
 
-    def _answer(self, behaviour: Behaviour) -> dict[str, Any]:
+    def _answer(self, behaviour: Behaviour, content: str | None) -> dict[str, Any]:
         return {
             "id": "cmpl-fake",
             "object": "chat.completion",
@@ -87,7 +94,7 @@ class FakeOpenAI:
             "choices": [
                 {
                     "index": 0,
-                    "message": {"role": "assistant", "content": behaviour.content},
+                    "message": {"role": "assistant", "content": content},
                     "finish_reason": behaviour.finish_reason,
                 }
             ],

@@ -47,20 +47,22 @@ class ExplainRequest(_message.Message):
     def __init__(self, user_id: _Optional[str] = ..., pairs: _Optional[_Iterable[_Union[ExplainPair, _Mapping]]] = ..., method: _Optional[_Union[Method, str]] = ..., cache_only: _Optional[bool] = ..., situation: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class Explanation(_message.Message):
-    __slots__ = ("interest", "item_id", "text", "style", "cached", "provenance")
+    __slots__ = ("interest", "item_id", "text", "style", "cached", "provenance", "fallback")
     INTEREST_FIELD_NUMBER: _ClassVar[int]
     ITEM_ID_FIELD_NUMBER: _ClassVar[int]
     TEXT_FIELD_NUMBER: _ClassVar[int]
     STYLE_FIELD_NUMBER: _ClassVar[int]
     CACHED_FIELD_NUMBER: _ClassVar[int]
     PROVENANCE_FIELD_NUMBER: _ClassVar[int]
+    FALLBACK_FIELD_NUMBER: _ClassVar[int]
     interest: str
     item_id: str
     text: str
     style: str
     cached: bool
     provenance: _common_pb2.Provenance
-    def __init__(self, interest: _Optional[str] = ..., item_id: _Optional[str] = ..., text: _Optional[str] = ..., style: _Optional[str] = ..., cached: _Optional[bool] = ..., provenance: _Optional[_Union[_common_pb2.Provenance, _Mapping]] = ...) -> None: ...
+    fallback: bool
+    def __init__(self, interest: _Optional[str] = ..., item_id: _Optional[str] = ..., text: _Optional[str] = ..., style: _Optional[str] = ..., cached: _Optional[bool] = ..., provenance: _Optional[_Union[_common_pb2.Provenance, _Mapping]] = ..., fallback: _Optional[bool] = ...) -> None: ...
 
 class ExplainResponse(_message.Message):
     __slots__ = ("explanations", "usage")

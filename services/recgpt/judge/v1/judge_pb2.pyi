@@ -43,20 +43,22 @@ class ExplanationSubject(_message.Message):
     def __init__(self, interest: _Optional[str] = ..., item: _Optional[_Union[_common_pb2.Item, _Mapping]] = ..., text: _Optional[str] = ...) -> None: ...
 
 class JudgeRequest(_message.Message):
-    __slots__ = ("user_id", "method", "behaviour", "interests", "tags", "explanations")
+    __slots__ = ("user_id", "method", "behaviour", "interests", "tags", "explanations", "source")
     USER_ID_FIELD_NUMBER: _ClassVar[int]
     METHOD_FIELD_NUMBER: _ClassVar[int]
     BEHAVIOUR_FIELD_NUMBER: _ClassVar[int]
     INTERESTS_FIELD_NUMBER: _ClassVar[int]
     TAGS_FIELD_NUMBER: _ClassVar[int]
     EXPLANATIONS_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
     user_id: str
     method: Method
     behaviour: _containers.RepeatedCompositeFieldContainer[_common_pb2.Interaction]
     interests: Interests
     tags: Tags
     explanations: Explanations
-    def __init__(self, user_id: _Optional[str] = ..., method: _Optional[_Union[Method, str]] = ..., behaviour: _Optional[_Iterable[_Union[_common_pb2.Interaction, _Mapping]]] = ..., interests: _Optional[_Union[Interests, _Mapping]] = ..., tags: _Optional[_Union[Tags, _Mapping]] = ..., explanations: _Optional[_Union[Explanations, _Mapping]] = ...) -> None: ...
+    source: str
+    def __init__(self, user_id: _Optional[str] = ..., method: _Optional[_Union[Method, str]] = ..., behaviour: _Optional[_Iterable[_Union[_common_pb2.Interaction, _Mapping]]] = ..., interests: _Optional[_Union[Interests, _Mapping]] = ..., tags: _Optional[_Union[Tags, _Mapping]] = ..., explanations: _Optional[_Union[Explanations, _Mapping]] = ..., source: _Optional[str] = ...) -> None: ...
 
 class Interests(_message.Message):
     __slots__ = ("interests",)

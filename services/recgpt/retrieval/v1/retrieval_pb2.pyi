@@ -32,7 +32,7 @@ class TagQuery(_message.Message):
     def __init__(self, tag: _Optional[_Union[_common_pb2.Tag, _Mapping]] = ...) -> None: ...
 
 class SearchRequest(_message.Message):
-    __slots__ = ("texts", "tags", "vectors", "items", "top_k", "filter", "exclude_item_ids", "exclude_seen_of_user")
+    __slots__ = ("texts", "tags", "vectors", "items", "top_k", "filter", "exclude_item_ids", "exclude_seen_of_user", "per_query_top_k")
     TEXTS_FIELD_NUMBER: _ClassVar[int]
     TAGS_FIELD_NUMBER: _ClassVar[int]
     VECTORS_FIELD_NUMBER: _ClassVar[int]
@@ -41,6 +41,7 @@ class SearchRequest(_message.Message):
     FILTER_FIELD_NUMBER: _ClassVar[int]
     EXCLUDE_ITEM_IDS_FIELD_NUMBER: _ClassVar[int]
     EXCLUDE_SEEN_OF_USER_FIELD_NUMBER: _ClassVar[int]
+    PER_QUERY_TOP_K_FIELD_NUMBER: _ClassVar[int]
     texts: TextQueries
     tags: TagQueries
     vectors: VectorQueries
@@ -49,7 +50,8 @@ class SearchRequest(_message.Message):
     filter: AttributeFilter
     exclude_item_ids: _containers.RepeatedScalarFieldContainer[str]
     exclude_seen_of_user: str
-    def __init__(self, texts: _Optional[_Union[TextQueries, _Mapping]] = ..., tags: _Optional[_Union[TagQueries, _Mapping]] = ..., vectors: _Optional[_Union[VectorQueries, _Mapping]] = ..., items: _Optional[_Union[ItemQueries, _Mapping]] = ..., top_k: _Optional[int] = ..., filter: _Optional[_Union[AttributeFilter, _Mapping]] = ..., exclude_item_ids: _Optional[_Iterable[str]] = ..., exclude_seen_of_user: _Optional[str] = ...) -> None: ...
+    per_query_top_k: int
+    def __init__(self, texts: _Optional[_Union[TextQueries, _Mapping]] = ..., tags: _Optional[_Union[TagQueries, _Mapping]] = ..., vectors: _Optional[_Union[VectorQueries, _Mapping]] = ..., items: _Optional[_Union[ItemQueries, _Mapping]] = ..., top_k: _Optional[int] = ..., filter: _Optional[_Union[AttributeFilter, _Mapping]] = ..., exclude_item_ids: _Optional[_Iterable[str]] = ..., exclude_seen_of_user: _Optional[str] = ..., per_query_top_k: _Optional[int] = ...) -> None: ...
 
 class TextQueries(_message.Message):
     __slots__ = ("texts",)
@@ -82,18 +84,20 @@ class SearchResponse(_message.Message):
     def __init__(self, items: _Optional[_Iterable[_Union[_common_pb2.ScoredItem, _Mapping]]] = ...) -> None: ...
 
 class CollaborativeRequest(_message.Message):
-    __slots__ = ("user_id", "top_k", "recent_items", "filter", "exclude_item_ids")
+    __slots__ = ("user_id", "top_k", "recent_items", "filter", "exclude_item_ids", "seed_item_ids")
     USER_ID_FIELD_NUMBER: _ClassVar[int]
     TOP_K_FIELD_NUMBER: _ClassVar[int]
     RECENT_ITEMS_FIELD_NUMBER: _ClassVar[int]
     FILTER_FIELD_NUMBER: _ClassVar[int]
     EXCLUDE_ITEM_IDS_FIELD_NUMBER: _ClassVar[int]
+    SEED_ITEM_IDS_FIELD_NUMBER: _ClassVar[int]
     user_id: str
     top_k: int
     recent_items: int
     filter: AttributeFilter
     exclude_item_ids: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, user_id: _Optional[str] = ..., top_k: _Optional[int] = ..., recent_items: _Optional[int] = ..., filter: _Optional[_Union[AttributeFilter, _Mapping]] = ..., exclude_item_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+    seed_item_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, user_id: _Optional[str] = ..., top_k: _Optional[int] = ..., recent_items: _Optional[int] = ..., filter: _Optional[_Union[AttributeFilter, _Mapping]] = ..., exclude_item_ids: _Optional[_Iterable[str]] = ..., seed_item_ids: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class CollaborativeResponse(_message.Message):
     __slots__ = ("items", "cold_start")
