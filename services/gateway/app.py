@@ -12,7 +12,8 @@ from fastapi.routing import APIRoute
 from gateway import errors
 from gateway.clients import GatewayDeps
 from gateway.middleware import BodyLimitMiddleware, MetricsMiddleware, RequestIdMiddleware
-from gateway.pipelines.baseline import BaselinePipeline
+from gateway.pipelines import registry
+from gateway.pipelines.live_judge import LiveJudge
 from gateway.responses import OrjsonResponse
 from gateway.routes import health, metrics, recommend
 from gateway.settings import GatewaySettings
@@ -31,13 +32,27 @@ def create_app(settings: GatewaySettings, *, deps: GatewayDeps | None = None) ->
         # gRPC aio channels belong to the running loop: they are made here, not at import or factory time.
         active = deps if deps is not None else GatewayDeps.connect(settings)
         app.state.deps = active
-        app.state.pipeline = BaselinePipeline(
-            active.retrieval(), BehaviourStore(active.redis, settings.redis_prefix), settings
+        # Background live-judge calls, never awaited by a request: cancelled below at shutdown.
+        live_judge = app.state.live_judge = LiveJudge(active.judge(), settings)
+        app.state.pipelines = registry.build(
+            active.retrieval(),
+            BehaviourStore(active.redis, settings.redis_prefix),
+            active.explain(),
+            live_judge,
+            settings,
         )
-        log.info("gateway ready to serve", extra={"retrieval": settings.retrieval_target})
+        log.info(
+            "gateway ready to serve",
+            extra={
+                "retrieval": settings.retrieval_target,
+                "explain": settings.explain_target or None,
+                "judge": settings.judge_target or None,
+            },
+        )
         try:
             yield
         finally:
+            await live_judge.close()
             if deps is None:
                 await active.close()
             log.info("gateway stopped")

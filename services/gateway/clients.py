@@ -8,10 +8,14 @@ import grpc
 import redis.asyncio as aioredis
 
 from gateway.settings import GatewaySettings
+from recgpt.explain.v1 import explain_pb2_grpc
+from recgpt.judge.v1 import judge_pb2_grpc
 from recgpt.retrieval.v1 import retrieval_pb2_grpc
 from recgpt_runtime import behaviour_store, grpc_client
 
 RETRIEVAL_SERVICE = "recgpt.retrieval.v1.RetrievalService"
+EXPLAIN_SERVICE = "recgpt.explain.v1.ExplainService"
+JUDGE_SERVICE = "recgpt.judge.v1.JudgeService"
 
 
 @dataclass
@@ -20,22 +24,43 @@ class GatewayDeps:
 
     redis: aioredis.Redis
     retrieval_channel: grpc.aio.Channel
+    # Optional (recgpt-v1 only): None when not configured; never part of readiness.
+    explain_channel: grpc.aio.Channel | None = None
+    judge_channel: grpc.aio.Channel | None = None
 
     @classmethod
     def connect(cls, settings: GatewaySettings) -> GatewayDeps:
-        """Opens nothing yet: both clients connect lazily, so start-up does not wait on a dependency."""
+        """Opens nothing yet: the clients connect lazily, so start-up does not wait on a dependency."""
         return cls(
             redis=behaviour_store.connect(settings.redis_url),
             retrieval_channel=grpc_client.channel(settings.retrieval_target, RETRIEVAL_SERVICE),
+            explain_channel=_optional_channel(settings.explain_target, EXPLAIN_SERVICE),
+            judge_channel=_optional_channel(settings.judge_target, JUDGE_SERVICE),
         )
 
     def retrieval(self) -> retrieval_pb2_grpc.RetrievalServiceStub:
         return retrieval_pb2_grpc.RetrievalServiceStub(self.retrieval_channel)  # type: ignore[no-untyped-call]
+
+    def explain(self) -> explain_pb2_grpc.ExplainServiceStub | None:
+        if self.explain_channel is None:
+            return None
+        return explain_pb2_grpc.ExplainServiceStub(self.explain_channel)  # type: ignore[no-untyped-call]
+
+    def judge(self) -> judge_pb2_grpc.JudgeServiceStub | None:
+        if self.judge_channel is None:
+            return None
+        return judge_pb2_grpc.JudgeServiceStub(self.judge_channel)  # type: ignore[no-untyped-call]
 
     def grpc_dependencies(self) -> dict[str, tuple[grpc.aio.Channel, str]]:
         """Every gRPC dependency by name, with the service its health check asks about."""
         return {"retrieval": (self.retrieval_channel, RETRIEVAL_SERVICE)}
 
     async def close(self) -> None:
-        await self.retrieval_channel.close()
+        for channel in (self.retrieval_channel, self.explain_channel, self.judge_channel):
+            if channel is not None:
+                await channel.close()
         await self.redis.aclose()
+
+
+def _optional_channel(target: str, service: str) -> grpc.aio.Channel | None:
+    return grpc_client.channel(target, service) if target.strip() else None

@@ -11,7 +11,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from gateway.clients import GatewayDeps
-from gateway.pipelines import Pipeline
+from gateway.pipelines.registry import PipelineRegistry
 from gateway.settings import GatewaySettings
 
 
@@ -25,12 +25,12 @@ async def get_deps(request: Request) -> GatewayDeps:
     return deps
 
 
-async def get_pipeline(request: Request) -> Pipeline:
-    """The baseline for every user until A/B routing picks a variant per user."""
-    pipeline: Pipeline = request.app.state.pipeline
-    return pipeline
+async def get_pipelines(request: Request) -> PipelineRegistry:
+    """Every variant by name; the request picks one until A/B routing picks it per user."""
+    pipelines: PipelineRegistry = request.app.state.pipelines
+    return pipelines
 
 
 SettingsDep = Annotated[GatewaySettings, Depends(get_settings)]
 ClientsDep = Annotated[GatewayDeps, Depends(get_deps)]
-PipelineDep = Annotated[Pipeline, Depends(get_pipeline)]
+PipelinesDep = Annotated[PipelineRegistry, Depends(get_pipelines)]

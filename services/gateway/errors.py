@@ -9,6 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 
 from gateway.pipelines import PipelineUnavailable
+from gateway.pipelines.registry import UnknownVariant
 from gateway.responses import OrjsonResponse
 from recgpt_runtime import context
 
@@ -51,6 +52,11 @@ async def pipeline_unavailable(request: Request, exc: Exception) -> OrjsonRespon
     return OrjsonResponse(_body(exc.reason, degraded=exc.degraded), status_code=503)
 
 
+async def unknown_variant(request: Request, exc: Exception) -> OrjsonResponse:
+    assert isinstance(exc, UnknownVariant)
+    return OrjsonResponse(_body(exc.reason), status_code=422)
+
+
 async def unexpected_error(request: Request, exc: Exception) -> OrjsonResponse:
     log.error("unhandled error", exc_info=exc)
     return OrjsonResponse(_body("internal error"), status_code=500)
@@ -60,4 +66,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(PipelineUnavailable, pipeline_unavailable)
+    app.add_exception_handler(UnknownVariant, unknown_variant)
     app.add_exception_handler(Exception, unexpected_error)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr, StringConstraints
 
@@ -13,6 +13,11 @@ MAX_CONTEXT_ENTRIES = 16
 UserId = Annotated[StrictStr, StringConstraints(min_length=1, max_length=128, pattern=r"^[!-~]+$")]
 ContextKey = Annotated[StrictStr, StringConstraints(min_length=1, max_length=64)]
 ContextValue = Annotated[StrictStr, StringConstraints(max_length=256)] | StrictInt | StrictFloat
+# Pipeline variants a request may ask for (the experiment arms); the app registers one pipeline each.
+Variant = Literal["baseline", "recgpt-v1"]
+VARIANTS: tuple[Variant, ...] = ("baseline", "recgpt-v1")
+# Whether the recgpt-v1 answer used the user's LLM profile: found, not there yet (queued), Redis failed.
+ProfileState = Literal["hit", "miss", "unavailable"]
 
 
 class RecommendRequest(BaseModel):
@@ -24,16 +29,22 @@ class RecommendRequest(BaseModel):
     context: Annotated[dict[ContextKey, ContextValue], Field(max_length=MAX_CONTEXT_ENTRIES)] = Field(
         default_factory=dict
     )
+    # Chosen per request for now; A/B routing will pick it per user when the field is left out.
+    variant: Variant = "baseline"
 
 
 class RecommendedItem(BaseModel):
     item_id: str
     title: str
     score: float
-    # Which route brought the item: collaborative, content, collaborative+content or popular.
+    # Which route(s) brought the item, joined by +: collaborative, content, tag or popular.
     route: str
     category: str = ""
     brand: str = ""
+    # recgpt-v1: the profile interest and tag that brought the item, and why it suits the user.
+    interest: str | None = None
+    tag: str | None = None
+    explanation: str | None = None
 
 
 class RecommendResponse(BaseModel):
@@ -45,6 +56,8 @@ class RecommendResponse(BaseModel):
     # Dependencies that failed or ran out of time; the answer came without them.
     degraded: list[str]
     items: list[RecommendedItem]
+    # recgpt-v1 only: whether the user's LLM profile was used (hit), missing (miss) or unreadable.
+    profile: ProfileState | None = None
 
 
 class ErrorResponse(BaseModel):

@@ -29,6 +29,24 @@ class GatewaySettings(ServiceSettings):
     collaborative_weight: float = Field(default=0.6, ge=0)
     content_weight: float = Field(default=0.4, ge=0)
 
+    # Variant recgpt-v1. host:port of the explain service; empty: answers carry no explanations.
+    explain_target: str = ""
+    # host:port of the judge service; empty: no live judging.
+    judge_target: str = ""
+    # Fused score: beta * collaborative + (1 - beta) * tag route.
+    recgpt_v1_beta: float = Field(default=0.5, ge=0, le=1)
+    # Profile tags searched per request, and the items each tag may bring at most.
+    tag_route_max_tags: int = Field(default=24, ge=1, le=64)
+    tag_route_per_tag_k: int = Field(default=10, ge=1, le=500)
+    # Cached explanations only, so this is a Redis read behind a gRPC hop; cut to the request's deadline.
+    explain_deadline_s: float = Field(default=0.03, gt=0)
+    # Share of recgpt-v1 answers with explanations sent to the judge in the background (0 = off).
+    judge_sample_share: float = Field(default=0.0, ge=0, le=1)
+    # Live judge calls at once; a sample beyond this is skipped, never queued.
+    judge_max_in_flight: int = Field(default=4, ge=1)
+    # The judge runs the LLM: minutes on a CPU, never on the request's path.
+    judge_deadline_s: float = Field(default=120.0, gt=0)
+
     @model_validator(mode="after")
     def _deadlines_fit(self) -> GatewaySettings:
         if self.collaborative_weight + self.content_weight <= 0:

@@ -82,3 +82,15 @@ RECOMMENDED_ITEMS = Histogram(
 def serve(port: int, addr: str = "127.0.0.1") -> None:
     """Exposes the default registry on `addr:port/metrics` from a background thread."""
     start_http_server(port, addr=addr)
+
+
+LIVE_JUDGE_SAMPLES = Counter(
+    "recgpt_live_judge_samples_total",
+    "Live responses sampled for the judge: started, skipped_busy (max in flight), done, failed.",
+    ["outcome"],
+)
+PROFILE_REFRESHES = Counter(
+    "recgpt_profile_refresh_requests_total",
+    "Profile refreshes the gateway asked for on a miss: queued, already_queued, failed.",
+    ["outcome"],
+)

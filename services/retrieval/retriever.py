@@ -104,8 +104,9 @@ class Retriever:
                 found[text] = vector
         return np.stack([found[text] for text in texts]).astype(np.float32, copy=False)
 
-    def search(self, queries: Vectors, k: int, allowed: Mask | None) -> Hits:
-        return self.searcher.search(np.ascontiguousarray(queries, dtype=np.float32), k, allowed)
+    def search(self, queries: Vectors, k: int, allowed: Mask | None, per_query: int = 0) -> Hits:
+        """Top `k` over the queries; with `per_query` > 0 each query brings at most that many."""
+        return self.searcher.search(np.ascontiguousarray(queries, dtype=np.float32), k, allowed, per_query)
 
     def similar_to(self, rows: Sequence[int], k: int, allowed: Mask | None) -> Hits:
         """The content route: nearest items to the normalised mean of the given items' vectors."""

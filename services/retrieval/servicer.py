@@ -102,6 +102,7 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
         retriever = self._loaded()
         settings = self.settings
         k = validation.top_k(request.top_k, settings.max_top_k)
+        per_query = validation.per_query_top_k(request.per_query_top_k)
         kind = request.WhichOneof("query")
         response = retrieval_pb2.SearchResponse()
         excluded = list(request.exclude_item_ids)
@@ -114,7 +115,8 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
             allowed = retriever.filters.allowed(
                 request.filter, [*rows, *retriever.table.rows_for([*excluded, *seen])]
             )
-            hits = retriever.similar_to(rows, k, allowed)
+            # The content route searches from one query (the items' mean): the cap is a smaller k.
+            hits = retriever.similar_to(rows, min(k, per_query or k), allowed)
             _fill(response.items, retriever, hits.rows, hits.scores, ["content"] * hits.rows.size)
             return response
         queries: Vectors
@@ -134,7 +136,7 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
         else:
             raise InvalidRequest("empty query: set one of texts, tags, vectors or items")
         allowed = retriever.filters.allowed(request.filter, retriever.table.rows_for([*excluded, *seen]))
-        hits = retriever.search(queries, k, allowed)
+        hits = retriever.search(queries, k, allowed, per_query)
         route = "vector" if kind == "vectors" else "text" if kind == "texts" else "tag"
         _fill(response.items, retriever, hits.rows, hits.scores, [route] * hits.rows.size)
         if tags:
@@ -150,17 +152,20 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
         recent = validation.recent_items(
             request.recent_items, settings.collaborative_recent_items, settings.max_recent_items
         )
-        user_id = validation.user_id(request.user_id)
-        behaviour = await user_behaviour.read(self.store, user_id, recent)
         table = retriever.table
-        allowed = retriever.filters.allowed(
-            request.filter, table.rows_for([*behaviour.seen, *request.exclude_item_ids])
-        )
-        cold_start = not behaviour.recent_item_ids
-        if cold_start:
-            ranked = retriever.popular(k, allowed)
+        if request.seed_item_ids:
+            # Given seeds (offline evaluation): no Redis; only the seeds and the listed items are left out.
+            given = validation.seed_item_ids(request.seed_item_ids, settings.max_seed_items)
+            seeds = table.rows_for(given)[:recent]
+            excluded = [*given, *request.exclude_item_ids]
         else:
-            ranked = retriever.collaborative(table.rows_for(behaviour.recent_item_ids), k, allowed)
+            user_id = validation.user_id(request.user_id)
+            behaviour = await user_behaviour.read(self.store, user_id, recent)
+            seeds = table.rows_for(behaviour.recent_item_ids)
+            excluded = [*behaviour.seen, *request.exclude_item_ids]
+        allowed = retriever.filters.allowed(request.filter, table.rows_for(excluded))
+        cold_start = not seeds
+        ranked = retriever.popular(k, allowed) if cold_start else retriever.collaborative(seeds, k, allowed)
         response = retrieval_pb2.CollaborativeResponse(cold_start=cold_start)
         _fill(response.items, retriever, ranked.rows, ranked.scores, ranked.routes)
         return response

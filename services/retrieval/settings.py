@@ -51,6 +51,8 @@ class RetrievalSettings(GrpcServiceSettings, IndexSettings):
     # Seeds of the collaborative route when the request leaves recent_items at 0.
     collaborative_recent_items: int = Field(default=20, ge=1)
     max_recent_items: int = Field(default=200, ge=1)
+    # Items a Collaborative request may give as seeds (a held-out history); all of them are left out.
+    max_seed_items: int = Field(default=2000, ge=1)
     # Weight of the r-th most recent seed is recency_decay**r.
     recency_decay: float = Field(default=0.85, gt=0, le=1)
     # Embed the tag's rationale with its text.

@@ -21,6 +21,20 @@ def top_k(value: int, maximum: int) -> int:
     return value
 
 
+def per_query_top_k(value: int) -> int:
+    """0 means no cap; a cap of top_k or more changes nothing."""
+    if value < 0:
+        raise InvalidRequest(f"per_query_top_k must be 0 (no cap) or positive, got {value}")
+    return value
+
+
+def seed_item_ids(values: Sequence[str], maximum: int) -> list[str]:
+    """Given seeds, most recent first, each once; unknown ids are left to the item table to drop."""
+    if len(values) > maximum:
+        raise InvalidRequest(f"too many seed_item_ids: {len(values)}, at most {maximum}")
+    return list(dict.fromkeys(values))
+
+
 def recent_items(value: int, default: int, maximum: int) -> int:
     if value == 0:
         return default

@@ -104,11 +104,18 @@ class VectorSearcher:
         hits = merge(scores.astype(np.float32, copy=False), rows, None)
         return Hits(hits.rows[:k], hits.scores[:k], hits.queries[:k])
 
-    def search(self, queries: npt.NDArray[np.float32], k: int, allowed: Mask | None) -> Hits:
+    def search(
+        self, queries: npt.NDArray[np.float32], k: int, allowed: Mask | None, per_query: int = 0
+    ) -> Hits:
         """Top `k` unique allowed rows over all queries, over-fetching and growing while filters bite.
 
-        A mask that lets few rows through is searched exactly over just those rows instead.
+        With `per_query` > 0 each query contributes at most its `per_query` best allowed rows. A mask that
+        lets few rows through is searched exactly over just those rows instead.
         """
+        if 0 < per_query < k:
+            if queries.shape[0] > 1:
+                return self._search_capped(queries, k, allowed, per_query)
+            k = per_query  # one query: the cap is just a smaller k, on the usual path
         if allowed is not None:
             candidates = np.flatnonzero(allowed)
             if candidates.size <= max(self._subset_limit, 4 * k):
@@ -126,3 +133,53 @@ class VectorSearcher:
             if hits.rows.size >= k or fetch >= self.ntotal:
                 return Hits(hits.rows[:k], hits.scores[:k], hits.queries[:k])
             fetch = min(self.ntotal, fetch * 4)
+
+    def _search_capped(
+        self, queries: npt.NDArray[np.float32], k: int, allowed: Mask | None, per_query: int
+    ) -> Hits:
+        """Each query's `per_query` best allowed rows, merged: each row once, with its best score."""
+        if allowed is not None:
+            candidates = np.flatnonzero(allowed)
+            if candidates.size <= max(self._subset_limit, 4 * per_query):
+                scores = (queries @ self.vectors[candidates].T).astype(np.float32, copy=False)
+                rows = np.broadcast_to(candidates, scores.shape)
+                if candidates.size > per_query:
+                    # Each query's best `per_query` columns first, so that only those get sorted.
+                    top = np.argpartition(-scores, per_query - 1, axis=1)[:, :per_query]
+                    scores = np.take_along_axis(scores, top, axis=1)
+                    rows = np.take_along_axis(rows, top, axis=1)
+                return _capped_merge(scores, rows, None, per_query, k)[0]
+        fetch = per_query
+        if allowed is not None:
+            blocked = self.ntotal - int(np.count_nonzero(allowed))
+            fetch = per_query + blocked if blocked <= 3 * per_query else 4 * per_query
+        fetch = min(self.ntotal, fetch)
+        while True:
+            scores, rows = self._search(queries, fetch)
+            hits, short = _capped_merge(scores, rows.astype(np.int64, copy=False), allowed, per_query, k)
+            if not short or fetch >= self.ntotal:
+                return hits
+            fetch = min(self.ntotal, fetch * 4)
+
+
+def _capped_merge(
+    scores: npt.NDArray[np.float32],
+    rows: npt.NDArray[np.int64],
+    allowed: Mask | None,
+    per_query: int,
+    k: int,
+) -> tuple[Hits, bool]:
+    """Keeps each query's `per_query` best allowed rows, then merges; also says whether a query ran short."""
+    keep = rows >= 0
+    if allowed is not None:
+        keep &= allowed[np.where(keep, rows, 0)]
+    # Best first within each query: rank by score so that exact (unsorted) subsets work too.
+    order = np.argsort(-scores, axis=1, kind="stable")
+    scores = np.take_along_axis(scores, order, axis=1)
+    rows = np.take_along_axis(rows, order, axis=1)
+    keep = np.take_along_axis(keep, order, axis=1)
+    kept = np.cumsum(keep, axis=1)
+    keep &= kept <= per_query
+    short = bool((kept[:, -1] < per_query).any()) if kept.size else True
+    hits = merge(scores, np.where(keep, rows, -1), None)
+    return Hits(hits.rows[:k], hits.scores[:k], hits.queries[:k]), short

@@ -1,31 +1,67 @@
-"""Gateway fixtures: a fake retrieval servicer served in-process on port 0, and the app over ASGI."""
+"""Gateway fixtures: fake retrieval, explain and judge servicers in-process on port 0, the app over ASGI."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import grpc
 import httpx
 import pytest
 
 from gateway.app import create_app
-from gateway.clients import RETRIEVAL_SERVICE, GatewayDeps
+from gateway.clients import EXPLAIN_SERVICE, JUDGE_SERVICE, RETRIEVAL_SERVICE, GatewayDeps
 from gateway.settings import GatewaySettings
+from recgpt.explain.v1 import explain_pb2_grpc
+from recgpt.judge.v1 import judge_pb2_grpc
 from recgpt.retrieval.v1 import retrieval_pb2_grpc
 from recgpt_runtime import behaviour_store, grpc_client
 from recgpt_runtime.grpc_server import GrpcService
-from tests.gateway.gateway_fakes import FakeRetrieval, FakeRetrievalServer
+from tests.gateway.gateway_fakes import (
+    FakeExplain,
+    FakeJudge,
+    FakeRetrieval,
+    FakeRetrievalServer,
+    FakeServer,
+    ServicerT,
+)
+
+
+async def serve(
+    servicer: ServicerT, name: str, add: Callable[[Any, grpc.aio.Server], None]
+) -> FakeServer[ServicerT]:
+    service = GrpcService(f"{name}-fake", [name])
+    add(servicer, service.server)
+    port = service.bind("127.0.0.1", 0)
+    await service.start()
+    await service.mark_serving()
+    return FakeServer(servicer, service, f"127.0.0.1:{port}")
 
 
 @pytest.fixture
 async def retrieval_server() -> AsyncIterator[FakeRetrievalServer]:
-    servicer = FakeRetrieval()
-    service = GrpcService("retrieval-fake", [RETRIEVAL_SERVICE])
-    retrieval_pb2_grpc.add_RetrievalServiceServicer_to_server(servicer, service.server)  # type: ignore[no-untyped-call]
-    port = service.bind("127.0.0.1", 0)
-    await service.start()
-    await service.mark_serving()
-    server = FakeRetrievalServer(servicer, service, f"127.0.0.1:{port}")
+    add = retrieval_pb2_grpc.add_RetrievalServiceServicer_to_server
+    server = await serve(FakeRetrieval(), RETRIEVAL_SERVICE, add)
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+@pytest.fixture
+async def explain_server() -> AsyncIterator[FakeServer[FakeExplain]]:
+    server = await serve(
+        FakeExplain(), EXPLAIN_SERVICE, explain_pb2_grpc.add_ExplainServiceServicer_to_server
+    )
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+@pytest.fixture
+async def judge_server() -> AsyncIterator[FakeServer[FakeJudge]]:
+    server = await serve(FakeJudge(), JUDGE_SERVICE, judge_pb2_grpc.add_JudgeServiceServicer_to_server)
     try:
         yield server
     finally:

@@ -1,14 +1,17 @@
-"""A fake retrieval service for the gateway's unit tests: canned answers, faults on demand, calls recorded."""
+"""Fake retrieval, explain and judge services for the gateway's unit tests: canned answers, faults on demand,
+calls recorded."""
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import grpc
 
 from recgpt.common.v1 import common_pb2
+from recgpt.explain.v1 import explain_pb2, explain_pb2_grpc
+from recgpt.judge.v1 import judge_pb2, judge_pb2_grpc
 from recgpt.retrieval.v1 import retrieval_pb2, retrieval_pb2_grpc
 from recgpt_runtime.grpc_server import GrpcService
 
@@ -45,14 +48,10 @@ class Call:
     metadata: dict[str, str]
 
 
-class FakeRetrieval(retrieval_pb2_grpc.RetrievalServiceServicer):
-    """Canned answers: collaborative gives items 0-39, content 30-69, so 30-39 come from both."""
+class Recorder:
+    """Records every call and applies the fault set for its method."""
 
     def __init__(self) -> None:
-        self.collaborative_items = scored(range(40), "collaborative")
-        self.popular_items = scored(range(50, 80), "popular")
-        self.search_items = scored(range(30, 70), "content")
-        self.cold_users: set[str] = set()
         self.faults: dict[str, Fault] = {}
         self.calls: list[Call] = []
 
@@ -64,6 +63,25 @@ class FakeRetrieval(retrieval_pb2_grpc.RetrievalServiceServicer):
             await asyncio.sleep(fault.delay_s)
         if fault.code is not None:
             await context.abort(fault.code, f"fake {method} failure")
+
+    def calls_of(self, method: str) -> list[Call]:
+        return [call for call in self.calls if call.method == method]
+
+
+# The tag route of the fake: these items, each labelled with the request's tags in turn.
+TAG_ROUTE_ITEMS = range(36, 56)
+
+
+class FakeRetrieval(Recorder, retrieval_pb2_grpc.RetrievalServiceServicer):
+    """Canned answers: collaborative gives items 0-39, content 30-69, so 30-39 come from both; a tag search
+    gives 36-55, so 36-39 come from the collaborative and the tag route."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.collaborative_items = scored(range(40), "collaborative")
+        self.popular_items = scored(range(50, 80), "popular")
+        self.search_items = scored(range(30, 70), "content")
+        self.cold_users: set[str] = set()
 
     async def Collaborative(
         self, request: retrieval_pb2.CollaborativeRequest, context: grpc.aio.ServicerContext
@@ -79,15 +97,71 @@ class FakeRetrieval(retrieval_pb2_grpc.RetrievalServiceServicer):
         self, request: retrieval_pb2.SearchRequest, context: grpc.aio.ServicerContext
     ) -> retrieval_pb2.SearchResponse:
         await self._enter("Search", request, context)
+        if request.WhichOneof("query") == "tags":
+            tags = list(request.tags.tags)
+            items = scored(TAG_ROUTE_ITEMS, "tag")[: request.top_k]
+            for rank, item in enumerate(items):
+                item.tag = tags[rank % len(tags)].tag
+                item.interest = tags[rank % len(tags)].interest
+            return retrieval_pb2.SearchResponse(items=items)
         return retrieval_pb2.SearchResponse(items=self.search_items[: request.top_k])
 
-    def calls_of(self, method: str) -> list[Call]:
-        return [call for call in self.calls if call.method == method]
+
+def explanation_text(interest: str, item_id: str) -> str:
+    return f"Because you like {interest}, try {item_id}."
+
+
+class FakeExplain(Recorder, explain_pb2_grpc.ExplainServiceServicer):
+    """A cache that knows every pair except the items in `missing`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.missing: set[str] = set()
+
+    async def Explain(
+        self, request: explain_pb2.ExplainRequest, context: grpc.aio.ServicerContext
+    ) -> explain_pb2.ExplainResponse:
+        await self._enter("Explain", request, context)
+        return explain_pb2.ExplainResponse(
+            explanations=[
+                explain_pb2.Explanation(
+                    interest=pair.interest,
+                    item_id=pair.item_id,
+                    text=explanation_text(pair.interest, pair.item_id),
+                    cached=True,
+                )
+                for pair in request.pairs
+                if pair.item_id not in self.missing
+            ]
+        )
+
+
+class FakeJudge(Recorder, judge_pb2_grpc.JudgeServiceServicer):
+    """Passes everything, after the Judge fault's delay (a slow LLM); counts the calls that finished."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.finished = 0
+
+    async def Judge(
+        self, request: judge_pb2.JudgeRequest, context: grpc.aio.ServicerContext
+    ) -> judge_pb2.JudgeResponse:
+        await self._enter("Judge", request, context)
+        self.finished += 1
+        return judge_pb2.JudgeResponse(
+            judgements=[
+                judge_pb2.Judgement(index=index, verdict=judge_pb2.VERDICT_PASS)
+                for index in range(len(request.explanations.explanations))
+            ]
+        )
+
+
+ServicerT = TypeVar("ServicerT", bound=Recorder)
 
 
 @dataclass
-class FakeRetrievalServer:
-    servicer: FakeRetrieval
+class FakeServer(Generic[ServicerT]):
+    servicer: ServicerT
     service: GrpcService
     target: str
     stopped: bool = field(default=False)
@@ -96,3 +170,6 @@ class FakeRetrievalServer:
         if not self.stopped:
             self.stopped = True
             await self.service.stop(0)
+
+
+FakeRetrievalServer = FakeServer[FakeRetrieval]

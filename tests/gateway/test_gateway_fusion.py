@@ -46,3 +46,21 @@ def test_excluded_repeated_and_empty_ids_are_dropped() -> None:
 def test_a_route_with_zero_weight_is_left_out() -> None:
     fused = fuse([RouteItems("content", 0.0, items(("a", 1.0)))], exclude=set())
     assert fused == []
+
+
+def test_a_tag_route_item_keeps_its_tag_and_interest_when_fused() -> None:
+    tagged = [
+        common_pb2.ScoredItem(item=common_pb2.Item(item_id=i), score=1.0, tag=f"tag {i}", interest="science")
+        for i in ("a", "c")
+    ]
+    collaborative = RouteItems("collaborative", 0.5, items(("a", 2.0), ("b", 1.0)))
+
+    fused = {c.item.item_id: c for c in fuse([collaborative, RouteItems("tag", 0.5, tagged)], exclude=())}
+
+    assert (fused["a"].route, fused["a"].tag, fused["a"].interest) == (
+        "collaborative+tag",
+        "tag a",
+        "science",
+    )
+    assert (fused["b"].tag, fused["b"].interest) == ("", "")
+    assert (fused["c"].route, fused["c"].tag) == ("tag", "tag c")

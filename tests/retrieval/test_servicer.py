@@ -146,6 +146,43 @@ async def test_tag_search_names_the_tag_and_interest(service: Running) -> None:
     assert {scored.route for scored in reply.items} == {"tag"}
 
 
+async def test_per_query_top_k_caps_each_tag_and_keeps_labels(service: Running) -> None:
+    tags = [
+        common_pb2.Tag(tag="microscope", interest="biology"),
+        common_pb2.Tag(tag="digital microscope camera", interest="biology"),
+        common_pb2.Tag(tag="safety goggles", interest="lab safety"),
+    ]
+    request = retrieval_pb2.SearchRequest(
+        tags=retrieval_pb2.TagQueries(tags=tags), top_k=6, per_query_top_k=1
+    )
+    reply = await service.stub.Search(request)
+    found = ids(reply.items)
+    assert len(found) == len(set(found)) <= 3
+    by_tag: dict[str, int] = {}
+    for scored in reply.items:
+        by_tag[scored.tag] = by_tag.get(scored.tag, 0) + 1
+    assert max(by_tag.values()) == 1
+    by_id = {scored.item.item_id: scored for scored in reply.items}
+    assert by_id["p2"].tag == "safety goggles"
+    assert by_id["p2"].interest == "lab safety"
+    assert {"m1", "m2"} & set(found)
+    scores = [scored.score for scored in reply.items]
+    assert scores == sorted(scores, reverse=True)
+
+    # Uncapped, the two microscope tags bring both microscopes and more from their neighbourhood.
+    request.per_query_top_k = 0
+    request.top_k = 3
+    uncapped = await service.stub.Search(request)
+    assert len(uncapped.items) == 3
+    request.per_query_top_k = -1
+    await expect_invalid(service.stub.Search(request), "per_query_top_k")
+
+
+async def test_per_query_top_k_on_one_text_is_a_smaller_page(service: Running) -> None:
+    reply = await service.stub.Search(texts("microscope", top_k=5, per_query_top_k=2))
+    assert set(ids(reply.items)) == {"m1", "m2"}
+
+
 async def test_vector_search_and_its_dimension_check(service: Running, embedder: SentenceEmbedder) -> None:
     vector = embedder.encode(["infrared thermometer"])[0] * 3.0  # any length: it is normalised
     reply = await service.stub.Search(
@@ -232,6 +269,45 @@ async def test_collaborative_ranks_co_occurring_items_and_excludes_seen(service:
     assert not {"b1", "b2", "s1", "t2", "m1"} & set(ids(filtered.items))
 
 
+async def test_given_seeds_replace_the_users_log(service: Running) -> None:
+    # gina has seen b1 in Redis; with seeds given, only the seeds are left out, so b1 comes back first.
+    await remember(service.store, "gina", ["b1", "g1"])
+    request = retrieval_pb2.CollaborativeRequest(user_id="gina", top_k=3, seed_item_ids=["m1"])
+    reply = await service.stub.Collaborative(request)
+    assert not reply.cold_start
+    assert ids(reply.items)[0] == "b1"
+    assert "m1" not in ids(reply.items)
+
+    # No user at all, seeds most recent first: m2 (newest) leads to b2 over m1's b1.
+    anonymous = await service.stub.Collaborative(
+        retrieval_pb2.CollaborativeRequest(top_k=4, seed_item_ids=["m2", "m1"], exclude_item_ids=["s1"])
+    )
+    found = ids(anonymous.items)
+    assert found[0] == "b2"
+    assert not {"m1", "m2", "s1"} & set(found)
+
+    # Only the first recent_items known seeds count; every given seed is still left out.
+    limited = await service.stub.Collaborative(
+        retrieval_pb2.CollaborativeRequest(top_k=4, recent_items=1, seed_item_ids=["nope", "m1", "m2"])
+    )
+    assert ids(limited.items)[0] == "b1"
+    assert not {"m1", "m2"} & set(ids(limited.items))
+
+
+async def test_unknown_seeds_are_a_cold_start_and_too_many_are_refused(service: Running) -> None:
+    reply = await service.stub.Collaborative(
+        retrieval_pb2.CollaborativeRequest(top_k=3, seed_item_ids=["nope", "nada"])
+    )
+    assert reply.cold_start
+    assert {scored.route for scored in reply.items} == {"popular"}
+    await expect_invalid(
+        service.stub.Collaborative(
+            retrieval_pb2.CollaborativeRequest(top_k=3, seed_item_ids=[f"x{i}" for i in range(2001)])
+        ),
+        "too many seed_item_ids",
+    )
+
+
 async def test_recent_items_weigh_more_than_older_ones(service: Running) -> None:
     # m2's only neighbour is b2, b1's best is m1, with equal weights: the more recent seed decides.
     await remember(service.store, "dave", ["b1", "m2"])
@@ -309,6 +385,11 @@ async def test_an_unreachable_redis_is_unavailable_not_a_crash(
             # Without a user to look up, search does not need Redis at all.
             reply = await stub.Search(texts("glue", top_k=1))
             assert len(reply.items) == 1
+            # Nor does the collaborative route when the seeds are given.
+            seeded = await stub.Collaborative(
+                retrieval_pb2.CollaborativeRequest(user_id="u", top_k=2, seed_item_ids=["m1"])
+            )
+            assert seeded.items[0].item.item_id == "b1"
     finally:
         await server.stop(0)
         await dead.aclose()

@@ -56,3 +56,60 @@ def test_a_narrow_mask_is_searched_exactly_over_its_rows() -> None:
     hits = searcher.search(vectors[20:21], 5, allowed)
     assert hits.rows[0] == 20
     assert sorted(hits.rows.tolist()) == [10, 20, 30]
+
+
+def exact_top(
+    vectors: npt.NDArray[np.float32], query: npt.NDArray[np.float32], allowed: object = None
+) -> list[int]:
+    order = np.argsort(-(vectors @ query))
+    if allowed is not None:
+        order = order[np.asarray(allowed)[order]]
+    return [int(row) for row in order]
+
+
+def test_per_query_cap_lets_every_query_contribute() -> None:
+    vectors = unit_rows(2000)
+    searcher = VectorSearcher(make_faiss_index(vectors, "flat", {}), vectors, "flat", use_gpu=False)
+    # Query 0 is an item itself (scores near 1), query 1 a blend: uncapped, query 0 fills the page.
+    strong = vectors[0]
+    weak = (vectors[1] + vectors[2]) / 2
+    queries = np.stack([strong, weak]).astype(np.float32)
+    uncapped = searcher.search(queries, 6, None)
+    assert uncapped.queries.tolist().count(1) < 3
+
+    capped = searcher.search(queries, 6, None, per_query=3)
+
+    expected = {*exact_top(vectors, strong)[:3], *exact_top(vectors, weak)[:3]}
+    assert set(capped.rows.tolist()) == expected
+    assert len(capped.rows) == len(set(capped.rows.tolist())) == len(expected)
+    assert np.all(np.diff(capped.scores) <= 0)
+    for row, query in zip(capped.rows.tolist(), capped.queries.tolist(), strict=True):
+        assert row in exact_top(vectors, queries[query])[:3]
+
+
+def test_per_query_cap_respects_masks_and_top_k() -> None:
+    vectors = unit_rows(2000)
+    searcher = VectorSearcher(make_faiss_index(vectors, "flat", {}), vectors, "flat", use_gpu=False)
+    queries = vectors[[0, 1, 2]]
+    allowed = np.ones(2000, dtype=np.bool_)
+    allowed[exact_top(vectors, vectors[0])[:300]] = False  # query 0's 300 nearest are out
+    hits = searcher.search(queries, 4, allowed, per_query=2)
+    assert len(hits.rows) == 4
+    assert all(allowed[row] for row in hits.rows.tolist())
+    tops = [set(exact_top(vectors, query, allowed)[:2]) for query in queries]
+    assert set(hits.rows.tolist()) <= set().union(*tops)
+    # Over a narrow mask (the exact subset path) too.
+    narrow = np.zeros(2000, dtype=np.bool_)
+    narrow[:40] = True
+    exact = searcher.search(queries, 10, narrow, per_query=1)
+    assert sorted(exact.rows.tolist()) == [0, 1, 2]
+
+
+def test_per_query_cap_on_one_query_is_a_smaller_k() -> None:
+    vectors = unit_rows(500)
+    searcher = VectorSearcher(make_faiss_index(vectors, "flat", {}), vectors, "flat", use_gpu=False)
+    hits = searcher.search(vectors[:1], 10, None, per_query=3)
+    assert hits.rows.tolist() == exact_top(vectors, vectors[0])[:3]
+    assert searcher.search(vectors[:2], 3, None, per_query=5).rows.tolist() == (
+        searcher.search(vectors[:2], 3, None).rows.tolist()
+    )

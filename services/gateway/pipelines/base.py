@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from gateway.schemas import RecommendedItem, RecommendRequest
+from gateway.schemas import ProfileState, RecommendedItem, RecommendRequest
 
 
 @dataclass(slots=True)
@@ -14,6 +14,8 @@ class Recommendation:
     cold_start: bool = False
     # Names of the dependencies that failed; the items came without them.
     degraded: list[str] = field(default_factory=list)
+    # Variants that read an LLM profile say whether they found it; None for the others.
+    profile: ProfileState | None = None
 
 
 class PipelineUnavailable(Exception):

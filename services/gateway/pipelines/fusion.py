@@ -26,6 +26,9 @@ class Candidate:
     item: common_pb2.Item
     score: float
     route: str
+    # The tag and interest of the tag route, kept when another route found the item too.
+    tag: str = ""
+    interest: str = ""
 
 
 def normalised_scores(items: Sequence[common_pb2.ScoredItem]) -> list[float]:
@@ -50,10 +53,14 @@ def fuse(routes: Sequence[RouteItems], exclude: Container[str]) -> list[Candidat
                 continue
             found = by_id.get(item_id)
             if found is None:
-                by_id[item_id] = Candidate(item, route.weight * norm, route.route)
+                by_id[item_id] = Candidate(
+                    item, route.weight * norm, route.route, scored.tag, scored.interest
+                )
             elif route.route not in found.route.split("+"):
                 found.score += route.weight * norm
                 found.route = f"{found.route}+{route.route}"
+                if scored.tag and not found.tag:
+                    found.tag, found.interest = scored.tag, scored.interest
     return sorted(by_id.values(), key=_score, reverse=True)
 
 

@@ -6,7 +6,7 @@ import asyncio
 
 from fastapi import APIRouter
 
-from gateway.deps import PipelineDep, SettingsDep
+from gateway.deps import PipelinesDep, SettingsDep
 from gateway.pipelines import PipelineUnavailable
 from gateway.schemas import ErrorResponse, RecommendRequest, RecommendResponse
 from recgpt_runtime import context
@@ -28,9 +28,10 @@ _DEADLINE_SLACK_S = 0.05
     },
 )
 async def recommend(
-    body: RecommendRequest, pipeline: PipelineDep, settings: SettingsDep
+    body: RecommendRequest, pipelines: PipelinesDep, settings: SettingsDep
 ) -> RecommendResponse:
     """`n` distinct items the user has not interacted with, best first, each with the route that found it."""
+    pipeline = pipelines.get(body.variant)
     with context.bound(context.with_user(body.user_id)) as ctx:
         try:
             async with asyncio.timeout(settings.request_deadline_s + _DEADLINE_SLACK_S):
@@ -44,4 +45,5 @@ async def recommend(
         cold_start=result.cold_start,
         degraded=result.degraded,
         items=result.items,
+        profile=result.profile,
     )

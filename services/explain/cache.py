@@ -1,0 +1,67 @@
+"""Explanations in Redis per (method, model, prompt version, interest, item), written by the near-line job."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Sequence
+
+import redis.asyncio as aioredis
+from pydantic import BaseModel, Field, ValidationError
+
+from recgpt_runtime import metrics
+
+
+class CachedExplanation(BaseModel):
+    text: str
+    interest: str
+    item_id: str
+    model: str
+    prompt_version: str
+    created_at_unix: int = Field(default_factory=lambda: int(time.time()))
+    fallback: bool = False
+
+
+def normalise_interest(interest: str) -> str:
+    return " ".join(interest.lower().split())
+
+
+class ExplanationCache:
+    """Keys carry the model and prompt version, so a new model or prompt never reads old explanations."""
+
+    def __init__(self, client: aioredis.Redis, prefix: str, ttl_s: int, fallback_ttl_s: int) -> None:
+        self.client = client
+        self.prefix = prefix
+        self.ttl_s = ttl_s
+        self.fallback_ttl_s = fallback_ttl_s
+
+    def key(self, method: str, model: str, prompt_version: str, interest: str, item_id: str) -> str:
+        digest = hashlib.sha1(normalise_interest(interest).encode()).hexdigest()[:16]
+        return f"{self.prefix}:explain:{method}:{model}:{prompt_version}:{digest}:{item_id}"
+
+    async def get_many(self, keys: Sequence[str]) -> list[CachedExplanation | None]:
+        """One MGET; an entry that no longer parses counts as a miss."""
+        if not keys:
+            return []
+        raw = await self.client.mget(list(keys))
+        found: list[CachedExplanation | None] = []
+        for value in raw:
+            entry = None
+            if value is not None:
+                try:
+                    entry = CachedExplanation.model_validate_json(value)
+                except ValidationError:
+                    entry = None
+            metrics.CACHE_REQUESTS.labels("explanation", "hit" if entry else "miss").inc()
+            found.append(entry)
+        return found
+
+    async def put_many(self, entries: Sequence[tuple[str, CachedExplanation]]) -> None:
+        """Fallbacks live shorter: the near-line job retries them later, but not on every pass."""
+        if not entries:
+            return
+        async with self.client.pipeline(transaction=False) as pipe:
+            for key, entry in entries:
+                ttl = self.fallback_ttl_s if entry.fallback else self.ttl_s
+                pipe.set(key, entry.model_dump_json(), ex=ttl)
+            await pipe.execute()

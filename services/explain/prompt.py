@@ -1,0 +1,47 @@
+"""The RecGPT-V1 explanation prompt: one fixed prompt per (interest, item), answered as a tiny JSON object."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from recgpt_runtime.catalogue import Item
+from recgpt_runtime.llm.client import Message
+
+PROMPT_VERSION = "explain-v1.0"
+MAX_TOKENS = 80
+# What the prompt quotes of an item: enough to ground a sentence, short enough for a 135M model.
+_TITLE_CHARS = 120
+_DESCRIPTION_CHARS = 240
+
+_SYSTEM = (
+    "You are a shopping assistant. Write ONE short sentence telling the shopper why this item fits their "
+    "interest. Use only the item facts given. Never mention other brands, other product types, or numbers "
+    "that are not in the facts."
+)
+
+
+class ExplanationAnswer(BaseModel):
+    """The answer's schema, enforced by vLLM and validated again here."""
+
+    explanation: str = Field(min_length=1, max_length=200)
+
+
+def _clip(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def messages(interest: str, item: Item, max_words: int) -> list[Message]:
+    facts = [f"Title: {_clip(item.title, _TITLE_CHARS)}"]
+    if item.brand:
+        facts.append(f"Brand: {item.brand}")
+    if item.category_path:
+        facts.append(f"Category: {' > '.join(item.category_path)}")
+    if item.description:
+        facts.append(f"Description: {_clip(item.description, _DESCRIPTION_CHARS)}")
+    user = (
+        f"Shopper interest: {interest}\n"
+        "Item facts:\n" + "\n".join(facts) + "\n"
+        f'Answer as JSON {{"explanation": "<one sentence, at most {max_words} words>"}}.'
+    )
+    return [{"role": "system", "content": _SYSTEM}, {"role": "user", "content": user}]

@@ -1,0 +1,174 @@
+"""The dependency calls pipelines share: Redis reads and retrieval routes, each under its own deadline.
+
+Every call's deadline is its own cap, cut to what is left of the request's; a call that fails or runs late
+answers None (or its input, for the seen-items guard), is counted and named in `degraded`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+
+import grpc
+import redis.exceptions
+
+from gateway.pipelines.fusion import Candidate
+from gateway.settings import GatewaySettings
+from recgpt.common.v1 import common_pb2
+from recgpt.retrieval.v1 import retrieval_pb2, retrieval_pb2_grpc
+from recgpt_runtime import metrics
+from recgpt_runtime.behaviour_store import BehaviourStore
+from recgpt_runtime.catalogue import Interaction
+
+log = logging.getLogger(__name__)
+
+SERVICE = "gateway"
+# Dependency names reported in `degraded` and in recgpt_degradations_total (a bounded set).
+DEP_REDIS = "redis"
+DEP_PROFILE = "redis.profile"
+DEP_COLLABORATIVE = "retrieval.collaborative"
+DEP_CONTENT = "retrieval.content"
+DEP_TAG = "retrieval.tag"
+DEP_EXPLAIN = "explain"
+DEPENDENCIES = (DEP_REDIS, DEP_PROFILE, DEP_COLLABORATIVE, DEP_CONTENT, DEP_TAG, DEP_EXPLAIN)
+# Below this, a call cannot finish anyway: it is not started.
+MIN_BUDGET_S = 0.002
+
+REDIS_ERRORS = (TimeoutError, redis.exceptions.RedisError, OSError, ValueError)
+GRPC_ERRORS = (grpc.aio.AioRpcError, TimeoutError)
+
+
+def budget(deadline: float, cap: float) -> float:
+    """Seconds a call may take: its own cap, cut to what is left of the request's deadline."""
+    left = deadline - asyncio.get_running_loop().time()
+    if left < MIN_BUDGET_S:
+        raise TimeoutError("request deadline spent")
+    return min(cap, left)
+
+
+_DEGRADATIONS = {name: metrics.DEGRADATIONS.labels(SERVICE, name) for name in DEPENDENCIES}
+
+
+def degrade(dependency: str, call: str, error: BaseException, degraded: list[str]) -> None:
+    """Names the dependency in `degraded` (once), counts it and logs why."""
+    if dependency not in degraded:
+        degraded.append(dependency)
+    _DEGRADATIONS[dependency].inc()
+    reason = error.code().name if isinstance(error, grpc.aio.AioRpcError) else repr(error)
+    log.warning(
+        "dependency failed, answering without it",
+        extra={"dependency": dependency, "call": call, "reason": reason},
+    )
+
+
+class RouteCalls:
+    """The user's recent items, the collaborative, content and tag routes, and the seen-items guard."""
+
+    def __init__(
+        self,
+        retrieval: retrieval_pb2_grpc.RetrievalServiceStub,
+        store: BehaviourStore,
+        settings: GatewaySettings,
+    ) -> None:
+        self.retrieval = retrieval
+        self.store = store
+        self.settings = settings
+        # Metric children resolved once, not per request.
+        duration = metrics.DEPENDENCY_DURATION
+        self._recent_timer = duration.labels(SERVICE, DEP_REDIS, "recent")
+        self._seen_timer = duration.labels(SERVICE, DEP_REDIS, "seen")
+        self._collaborative_timer = duration.labels(SERVICE, "retrieval", "Collaborative")
+        self._search_timer = duration.labels(SERVICE, "retrieval", "Search")
+
+    async def recent(self, user_id: str, deadline: float, degraded: list[str]) -> list[Interaction] | None:
+        """The user's recent interactions, newest first; None when Redis failed."""
+        start = time.perf_counter()
+        try:
+            async with asyncio.timeout(budget(deadline, self.settings.redis_deadline_s)):
+                return await self.store.recent(user_id, self.settings.recent_items)
+        except REDIS_ERRORS as error:
+            degrade(DEP_REDIS, "recent", error, degraded)
+            return None
+        finally:
+            self._recent_timer.observe(time.perf_counter() - start)
+
+    async def collaborative(
+        self, user_id: str, top_k: int, deadline: float, degraded: list[str]
+    ) -> retrieval_pb2.CollaborativeResponse | None:
+        request = retrieval_pb2.CollaborativeRequest(
+            user_id=user_id, top_k=top_k, recent_items=self.settings.recent_items
+        )
+        start = time.perf_counter()
+        try:
+            response: retrieval_pb2.CollaborativeResponse = await self.retrieval.Collaborative(
+                request, timeout=budget(deadline, self.settings.retrieval_deadline_s)
+            )
+            return response
+        except GRPC_ERRORS as error:
+            degrade(DEP_COLLABORATIVE, "Collaborative", error, degraded)
+            return None
+        finally:
+            self._collaborative_timer.observe(time.perf_counter() - start)
+
+    async def content(
+        self, user_id: str, recent_ids: Sequence[str], top_k: int, deadline: float, degraded: list[str]
+    ) -> retrieval_pb2.SearchResponse | None:
+        """Items like the user's recent ones; retrieval leaves out what the user has seen."""
+        request = retrieval_pb2.SearchRequest(
+            items=retrieval_pb2.ItemQueries(item_ids=recent_ids),
+            top_k=top_k,
+            exclude_seen_of_user=user_id,
+        )
+        return await self._search(request, DEP_CONTENT, deadline, degraded)
+
+    async def tags(
+        self,
+        user_id: str,
+        tags: Sequence[common_pb2.Tag],
+        top_k: int,
+        deadline: float,
+        degraded: list[str],
+    ) -> retrieval_pb2.SearchResponse | None:
+        """Items for the profile's tags, each tag bringing at most `tag_route_per_tag_k`."""
+        request = retrieval_pb2.SearchRequest(
+            tags=retrieval_pb2.TagQueries(tags=tags),
+            top_k=top_k,
+            per_query_top_k=self.settings.tag_route_per_tag_k,
+            exclude_seen_of_user=user_id,
+        )
+        return await self._search(request, DEP_TAG, deadline, degraded)
+
+    async def _search(
+        self, request: retrieval_pb2.SearchRequest, dependency: str, deadline: float, degraded: list[str]
+    ) -> retrieval_pb2.SearchResponse | None:
+        start = time.perf_counter()
+        try:
+            response: retrieval_pb2.SearchResponse = await self.retrieval.Search(
+                request, timeout=budget(deadline, self.settings.retrieval_deadline_s)
+            )
+            return response
+        except GRPC_ERRORS as error:
+            degrade(dependency, "Search", error, degraded)
+            return None
+        finally:
+            self._search_timer.observe(time.perf_counter() - start)
+
+    async def unseen(
+        self, user_id: str, candidates: list[Candidate], deadline: float, degraded: list[str]
+    ) -> list[Candidate]:
+        """Drops items the user has touched: retrieval should have, this makes sure (one round trip)."""
+        start = time.perf_counter()
+        try:
+            async with asyncio.timeout(budget(deadline, self.settings.redis_deadline_s)):
+                flags = await self.store.client.smismember(
+                    self.store.keys.seen(user_id), [c.item.item_id for c in candidates]
+                )
+        except REDIS_ERRORS as error:
+            # The recent items are already out; older ones may slip through, and the response says so.
+            degrade(DEP_REDIS, "seen", error, degraded)
+            return candidates
+        finally:
+            self._seen_timer.observe(time.perf_counter() - start)
+        return [candidate for candidate, seen in zip(candidates, flags, strict=True) if not seen]

@@ -1,0 +1,63 @@
+"""The pipelines by variant name, built once per app: requests pick one now, A/B routing will later."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from gateway.pipelines.base import Pipeline
+from gateway.pipelines.baseline import BaselinePipeline
+from gateway.pipelines.calls import RouteCalls
+from gateway.pipelines.explanations import Explainer
+from gateway.pipelines.live_judge import LiveJudge
+from gateway.pipelines.recgpt_v1 import RecGptV1Pipeline
+from gateway.settings import GatewaySettings
+from recgpt.explain.v1 import explain_pb2_grpc
+from recgpt.retrieval.v1 import retrieval_pb2_grpc
+from recgpt_runtime.behaviour_store import BehaviourStore
+from recgpt_runtime.profile_store import ProfileStore
+
+DEFAULT_VARIANT = BaselinePipeline.name
+
+
+class UnknownVariant(LookupError):
+    """The request named a variant this gateway does not serve: a 422 with the known names."""
+
+    def __init__(self, name: str, known: Iterable[str]) -> None:
+        self.reason = f"invalid request: unknown variant {name!r}, expected one of {', '.join(sorted(known))}"
+        super().__init__(self.reason)
+
+
+class PipelineRegistry:
+    def __init__(self, pipelines: Iterable[Pipeline], default: str = DEFAULT_VARIANT) -> None:
+        self.pipelines = {pipeline.name: pipeline for pipeline in pipelines}
+        if default not in self.pipelines:
+            raise ValueError(f"default variant {default!r} is not registered")
+        self.default = default
+
+    def get(self, name: str | None) -> Pipeline:
+        """The named variant's pipeline, the default one for None; raises UnknownVariant."""
+        pipeline = self.pipelines.get(self.default if name is None else name)
+        if pipeline is None:
+            raise UnknownVariant(str(name), self.pipelines)
+        return pipeline
+
+
+def build(
+    retrieval: retrieval_pb2_grpc.RetrievalServiceStub,
+    store: BehaviourStore,
+    explain: explain_pb2_grpc.ExplainServiceStub | None,
+    judge: LiveJudge,
+    settings: GatewaySettings,
+) -> PipelineRegistry:
+    """Every variant over shared connections: baseline and recgpt-v1."""
+    calls = RouteCalls(retrieval, store, settings)
+    baseline = BaselinePipeline(calls, settings)
+    recgpt_v1 = RecGptV1Pipeline(
+        calls,
+        ProfileStore(store.client, settings.redis_prefix),
+        baseline,
+        Explainer(explain, settings),
+        judge,
+        settings,
+    )
+    return PipelineRegistry([baseline, recgpt_v1])

@@ -1,0 +1,38 @@
+"""The interest miner's prompt: a shopping guide reads the compressed behaviour and names interests."""
+
+from __future__ import annotations
+
+from recgpt_runtime.llm.client import Message
+
+PROMPT_VERSION = "interests-v1.0"
+
+SYSTEM = (
+    "You are an experienced shopping guide. From what a customer recently bought or reviewed, "
+    "you infer their shopping interests. Answer in JSON only."
+)
+
+# Fixed phrases of the prompt: an "interest" that repeats one of them is an echo, not an interest.
+ECHO_PHRASES = (
+    "shopping guide",
+    "shopping interest",
+    "shopping interests",
+    "customer",
+    "recent behaviour",
+    "recently bought",
+    "short phrase",
+    "json",
+    "items",
+)
+
+
+def messages(behaviour_text: str, max_interests: int) -> list[Message]:
+    user = (
+        "The customer's recent behaviour, grouped by category, most recent first "
+        "(xN = bought N times):\n"
+        f"{behaviour_text}\n\n"
+        f"List up to {max_interests} distinct interests of this customer, most important first. "
+        "Each interest is a short phrase of 1 to 5 words (a kind of product, activity or need, "
+        "not a brand or a single item title), with a one-sentence reason that cites the behaviour.\n"
+        'Answer as {"interests": [{"interest": "...", "reason": "..."}]}.'
+    )
+    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]

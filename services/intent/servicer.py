@@ -1,0 +1,150 @@
+"""The gRPC face of interest mining (RecGPT-V1): checks the request, compresses behaviour, asks the LLM."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+import grpc
+from redis.exceptions import RedisError
+
+from intent import fallback, prompts
+from intent.schema import answer_schema
+from intent.settings import IntentSettings
+from intent.validation import AGENT, clean_interests
+from recgpt.common.v1 import common_pb2
+from recgpt.intent.v1 import intent_pb2, intent_pb2_grpc
+from recgpt_runtime import agent_service
+from recgpt_runtime.agent_service import AgentDeps
+from recgpt_runtime.behaviour_context import BehaviourContext, compress
+from recgpt_runtime.llm.errors import LlmError, LlmOutputError
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAME = intent_pb2.DESCRIPTOR.services_by_name["IntentService"].full_name
+
+# Time kept back from the caller's deadline for building the answer after the LLM call.
+_DEADLINE_MARGIN_S = 0.2
+
+
+class InvalidRequest(ValueError):
+    """The request cannot be answered as asked; the message goes back to the caller."""
+
+
+def fallback_reason(error: LlmError) -> str:
+    """The metric label of a failed LLM call: the invalid output's reason, else the call's outcome."""
+    return error.reason if isinstance(error, LlmOutputError) else error.outcome
+
+
+def llm_deadline(configured_s: float, context: grpc.aio.ServicerContext) -> float:
+    """The LLM call's deadline: the configured one, shortened to fit the caller's own deadline."""
+    remaining = context.time_remaining()
+    if remaining is None:
+        return configured_s
+    return max(0.05, min(configured_s, float(remaining) - _DEADLINE_MARGIN_S))
+
+
+@dataclass
+class _Mined:
+    interests: list[common_pb2.Interest]
+    model: str
+    usage: common_pb2.LlmUsage
+    fallback: bool
+
+
+class IntentServicer(intent_pb2_grpc.IntentServiceServicer):
+    def __init__(self, settings: IntentSettings, deps: AgentDeps) -> None:
+        self.settings = settings
+        self.deps = deps
+
+    async def MineInterests(
+        self, request: intent_pb2.MineInterestsRequest, context: grpc.aio.ServicerContext
+    ) -> intent_pb2.MineInterestsResponse:
+        if request.method == intent_pb2.METHOD_RECGPT_V2:
+            await context.abort(grpc.StatusCode.UNIMPLEMENTED, "RecGPT-V2 comes with its own issue")
+        try:
+            limit = self._check(request)
+            interactions = await agent_service.read_behaviour(
+                self.deps, request.user_id, request.behaviour, self.settings.behaviour_max_interactions
+            )
+        except InvalidRequest as error:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
+        except RedisError as error:
+            log.warning("behaviour store unavailable", extra={"error": str(error)})
+            await context.abort(grpc.StatusCode.UNAVAILABLE, f"behaviour store unavailable: {error}")
+        behaviour = compress(interactions, self.deps.items, self.settings.behaviour_budget_tokens)
+        mined = await self._mine(behaviour, limit, llm_deadline(self.settings.llm_deadline_s, context))
+        return intent_pb2.MineInterestsResponse(
+            interests=mined.interests,
+            provenance=common_pb2.Provenance(
+                model=mined.model, prompt_version=prompts.PROMPT_VERSION, created_at_unix=int(time.time())
+            ),
+            usage=mined.usage,
+            fallback=mined.fallback,
+        )
+
+    def _check(self, request: intent_pb2.MineInterestsRequest) -> int:
+        """The number of interests to ask for; raises InvalidRequest for a request out of bounds."""
+        if len(request.user_id) > self.settings.max_user_id_chars:
+            raise InvalidRequest(f"user_id longer than {self.settings.max_user_id_chars} characters")
+        if len(request.behaviour) > self.settings.max_behaviour_entries:
+            raise InvalidRequest(
+                f"too many behaviour entries: {len(request.behaviour)}, "
+                f"at most {self.settings.max_behaviour_entries}"
+            )
+        if request.max_interests < 0:
+            raise InvalidRequest(f"max_interests must be >= 0 (0 = default), got {request.max_interests}")
+        if request.max_interests == 0:
+            return min(self.settings.max_interests, self.settings.max_interests_limit)
+        return min(request.max_interests, self.settings.max_interests_limit)
+
+    async def _mine(self, behaviour: BehaviourContext, limit: int, deadline_s: float) -> _Mined:
+        configured_model = self.deps.llm.settings.model
+        if behaviour.items_total == 0:
+            # Nothing to read: a valid, empty answer, without spending an LLM call.
+            fallback.count_fallback("no_behaviour")
+            return _Mined([], configured_model, common_pb2.LlmUsage(), fallback=True)
+        try:
+            result = await self.deps.llm.structured(
+                AGENT,
+                prompts.messages(behaviour.text, limit),
+                answer_schema(limit),
+                deadline_s=deadline_s,
+                max_tokens=self.settings.interest_max_tokens,
+                temperature=self.settings.interest_temperature,
+            )
+        except LlmError as error:
+            reason = fallback_reason(error)
+            log.warning("interest mining fell back", extra={"reason": reason, "error": str(error)})
+            fallback.count_fallback(reason)
+            interests = fallback.frequent_category_interests(behaviour, limit)
+            return _Mined(interests, configured_model, common_pb2.LlmUsage(), fallback=True)
+        usage = common_pb2.LlmUsage(
+            prompt_tokens=result.usage.prompt_tokens,
+            completion_tokens=result.usage.completion_tokens,
+            engine_seconds=result.latency_s,
+        )
+        interests = clean_interests(result.value.interests, limit)
+        if not interests:
+            fallback.count_fallback("too_few_valid")
+            return _Mined(
+                fallback.frequent_category_interests(behaviour, limit), result.model, usage, fallback=True
+            )
+        return _Mined(interests, result.model, usage, fallback=False)
+
+    async def ParseCommand(
+        self, request: intent_pb2.ParseCommandRequest, context: grpc.aio.ServicerContext
+    ) -> intent_pb2.ParseCommandResponse:
+        await context.abort(
+            grpc.StatusCode.UNIMPLEMENTED, "ParseCommand belongs to RecBot, which comes with its own issue"
+        )
+        raise AssertionError("context.abort returned")
+
+    async def PlanTools(
+        self, request: intent_pb2.PlanToolsRequest, context: grpc.aio.ServicerContext
+    ) -> intent_pb2.PlanToolsResponse:
+        await context.abort(
+            grpc.StatusCode.UNIMPLEMENTED, "PlanTools belongs to RecBot, which comes with its own issue"
+        )
+        raise AssertionError("context.abort returned")

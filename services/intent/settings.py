@@ -1,0 +1,21 @@
+"""Settings of the interest-mining service, read from `RECGPT_*` on top of the agent-service ones."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from recgpt_runtime.agent_service import AgentServiceSettings
+
+
+class IntentSettings(AgentServiceSettings):
+    """`RECGPT_MAX_INTERESTS` etc.; the LLM endpoints themselves come from `RECGPT_LLM_*`."""
+
+    # Interests asked for when a request leaves max_interests at 0, and the most a request may get.
+    max_interests: int = Field(default=12, ge=1)
+    max_interests_limit: int = Field(default=20, ge=1)
+    # 12 interests at the schema's length limits are ~12 * 50 tokens; the 135M model writes less.
+    interest_max_tokens: int = Field(default=400, ge=32)
+    interest_temperature: float = Field(default=0.2, ge=0)
+    # Request limits (INVALID_ARGUMENT beyond them).
+    max_user_id_chars: int = Field(default=128, ge=1)
+    max_behaviour_entries: int = Field(default=1000, ge=1)

@@ -1,0 +1,47 @@
+"""`recgpt-tags`: serve the tag-prediction gRPC service until SIGTERM."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from recgpt.tags.v1 import tags_pb2_grpc
+from recgpt_runtime import agent_service
+from recgpt_runtime.agent_service import AgentDeps, Registration
+from recgpt_runtime.embedder import load_bundled
+from tags.category_map import CachedEncoder, CategoryMapper
+from tags.servicer import SERVICE_NAME, TagsServicer
+from tags.settings import TagsSettings
+
+log = logging.getLogger(__name__)
+
+
+def build(settings: TagsSettings, deps: AgentDeps) -> Registration:
+    """Loads the embedder and embeds the catalogue's categories (seconds; runs in a thread)."""
+    started = time.perf_counter()
+    embedder = load_bundled(settings.embedding_batch_size, settings.embedding_device)
+    encoder = CachedEncoder(embedder, settings.embedding_cache_size)
+    mapper = CategoryMapper(encoder, deps.items.values(), settings.category_text)
+    if not len(mapper):
+        raise RuntimeError(f"the catalogue in {settings.catalogue_dir} has no categories to map tags to")
+    log.info(
+        "categories embedded",
+        extra={"categories": len(mapper), "seconds": round(time.perf_counter() - started, 1)},
+    )
+    return registration(settings, deps, mapper)
+
+
+def registration(settings: TagsSettings, deps: AgentDeps, mapper: CategoryMapper) -> Registration:
+    return Registration(
+        servicer=TagsServicer(settings, deps, mapper),
+        add_to_server=tags_pb2_grpc.add_TagsServiceServicer_to_server,
+        full_service_name=SERVICE_NAME,
+    )
+
+
+def main() -> None:
+    agent_service.main("tags", TagsSettings, build)
+
+
+if __name__ == "__main__":
+    main()

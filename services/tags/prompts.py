@@ -1,0 +1,29 @@
+"""The tag predictor's prompt: interests and recent behaviour in, "modifier + core word" item tags out."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from recgpt_runtime.llm.client import Message
+
+PROMPT_VERSION = "tags-v1.0"
+
+SYSTEM = (
+    "You are an experienced shopping guide. You turn a customer's interests into item tags that a shop "
+    'can search for: a modifier plus a core product word, such as "digital pipette" or "nitrile gloves". '
+    "Answer in JSON only."
+)
+
+
+def messages(behaviour_text: str, interests: Sequence[str], max_tags: int) -> list[Message]:
+    listed = "\n".join(f"- {interest}" for interest in interests)
+    user = (
+        "The customer's recent behaviour, grouped by category, most recent first:\n"
+        f"{behaviour_text}\n\n"
+        f"Their interests:\n{listed}\n\n"
+        f"Suggest up to {max_tags} tags for new items this customer may want next (not the items they "
+        "already have). Each tag has 2 to 5 words; tie it to one of the interests above and give a short "
+        "rationale.\n"
+        'Answer as {"tags": [{"tag": "...", "interest": "...", "rationale": "..."}]}.'
+    )
+    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]

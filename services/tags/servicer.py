@@ -1,0 +1,189 @@
+"""The gRPC face of tag prediction: checks the request, asks the LLM, validates and maps every tag."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import grpc
+from redis.exceptions import RedisError
+
+from recgpt.common.v1 import common_pb2
+from recgpt.tags.v1 import tags_pb2, tags_pb2_grpc
+from recgpt_runtime import agent_service, metrics
+from recgpt_runtime.agent_service import AgentDeps
+from recgpt_runtime.behaviour_context import BehaviourContext, compress
+from recgpt_runtime.llm.errors import LlmError, LlmOutputError
+from tags import prompts
+from tags.category_map import CategoryMapper
+from tags.frequent_categories import frequent_category_tags
+from tags.schema import answer_schema
+from tags.settings import TagsSettings
+from tags.validation import AGENT, TagChecker
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAME = tags_pb2.DESCRIPTOR.services_by_name["TagsService"].full_name
+
+# Time kept back from the caller's deadline for validating and mapping after the LLM call.
+_DEADLINE_MARGIN_S = 0.5
+
+
+class InvalidRequest(ValueError):
+    """The request cannot be answered as asked; the message goes back to the caller."""
+
+
+@dataclass
+class _Predicted:
+    tags: list[common_pb2.Tag]
+    model: str
+    usage: common_pb2.LlmUsage
+    fallback: bool
+
+
+def fallback_reason(error: LlmError) -> str:
+    """The metric label of a failed LLM call: the invalid output's reason, else the call's outcome."""
+    return error.reason if isinstance(error, LlmOutputError) else error.outcome
+
+
+class TagsServicer(tags_pb2_grpc.TagsServiceServicer):
+    def __init__(self, settings: TagsSettings, deps: AgentDeps, mapper: CategoryMapper) -> None:
+        self.settings = settings
+        self.deps = deps
+        self.mapper = mapper
+        self.checker = TagChecker(settings, mapper)
+
+    async def PredictTags(
+        self, request: tags_pb2.PredictTagsRequest, context: grpc.aio.ServicerContext
+    ) -> tags_pb2.PredictTagsResponse:
+        try:
+            limit, interests = self._check(request)
+            interactions = await agent_service.read_behaviour(
+                self.deps, request.user_id, request.behaviour, self.settings.behaviour_max_interactions
+            )
+        except InvalidRequest as error:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
+        except RedisError as error:
+            log.warning("behaviour store unavailable", extra={"error": str(error)})
+            await context.abort(grpc.StatusCode.UNAVAILABLE, f"behaviour store unavailable: {error}")
+        behaviour = compress(interactions, self.deps.items, self.settings.behaviour_budget_tokens)
+        predicted = await self._predict(behaviour, interests, limit, self._deadline(context))
+        return tags_pb2.PredictTagsResponse(
+            tags=predicted.tags,
+            provenance=common_pb2.Provenance(
+                model=predicted.model, prompt_version=prompts.PROMPT_VERSION, created_at_unix=int(time.time())
+            ),
+            usage=predicted.usage,
+            fallback=predicted.fallback,
+        )
+
+    async def MapToCategories(
+        self, request: tags_pb2.MapToCategoriesRequest, context: grpc.aio.ServicerContext
+    ) -> tags_pb2.MapToCategoriesResponse:
+        try:
+            texts = self._check_map(request.tags)
+        except InvalidRequest as error:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
+        matches = await asyncio.to_thread(self.mapper.map, texts) if texts else []
+        return tags_pb2.MapToCategoriesResponse(
+            tags=[
+                common_pb2.Tag(tag=text, category=match.category, category_score=match.score)
+                for text, match in zip(texts, matches, strict=True)
+            ]
+        )
+
+    def _check(self, request: tags_pb2.PredictTagsRequest) -> tuple[int, list[str]]:
+        """The number of tags to ask for and the request's distinct interests; raises InvalidRequest."""
+        settings = self.settings
+        if len(request.user_id) > settings.max_user_id_chars:
+            raise InvalidRequest(f"user_id longer than {settings.max_user_id_chars} characters")
+        if len(request.behaviour) > settings.max_behaviour_entries:
+            raise InvalidRequest(
+                f"too many behaviour entries: {len(request.behaviour)}, "
+                f"at most {settings.max_behaviour_entries}"
+            )
+        if request.max_tags < 0:
+            raise InvalidRequest(f"max_tags must be >= 0 (0 = default), got {request.max_tags}")
+        if len(request.interests) > settings.max_request_interests:
+            raise InvalidRequest(
+                f"too many interests: {len(request.interests)}, at most {settings.max_request_interests}"
+            )
+        interests: dict[str, str] = {}
+        for position, interest in enumerate(request.interests):
+            text = " ".join(interest.interest.split())
+            if len(text) > settings.max_interest_chars:
+                raise InvalidRequest(
+                    f"interests[{position}] longer than {settings.max_interest_chars} characters"
+                )
+            if text:
+                interests.setdefault(text.casefold(), text)
+        limit = min(request.max_tags or settings.max_tags, settings.max_tags_limit)
+        return limit, list(interests.values())
+
+    def _check_map(self, tags: Sequence[str]) -> list[str]:
+        if len(tags) > self.settings.max_map_tags:
+            raise InvalidRequest(f"too many tags: {len(tags)}, at most {self.settings.max_map_tags}")
+        texts = [" ".join(tag.split()) for tag in tags]
+        for position, text in enumerate(texts):
+            if not text:
+                raise InvalidRequest(f"tags[{position}] is empty")
+            if len(text) > self.settings.max_map_tag_chars:
+                raise InvalidRequest(
+                    f"tags[{position}] longer than {self.settings.max_map_tag_chars} characters"
+                )
+        return texts
+
+    def _deadline(self, context: grpc.aio.ServicerContext) -> float:
+        remaining = context.time_remaining()
+        if remaining is None:
+            return self.settings.llm_deadline_s
+        return max(0.05, min(self.settings.llm_deadline_s, float(remaining) - _DEADLINE_MARGIN_S))
+
+    async def _predict(
+        self, behaviour: BehaviourContext, interests: list[str], limit: int, deadline_s: float
+    ) -> _Predicted:
+        configured_model = self.deps.llm.settings.model
+        if not interests:
+            # Nothing for the LLM to tie tags to: the user's frequent categories (none without behaviour).
+            reason = "no_interests" if behaviour.items_total else "no_behaviour"
+            return await self._fallback(reason, behaviour, interests, limit, configured_model)
+        try:
+            result = await self.deps.llm.structured(
+                AGENT,
+                prompts.messages(behaviour.text, interests, limit),
+                answer_schema(limit, interests),
+                deadline_s=deadline_s,
+                max_tokens=self.settings.tag_max_tokens,
+                temperature=self.settings.tag_temperature,
+            )
+        except LlmError as error:
+            reason = fallback_reason(error)
+            log.warning("tag prediction fell back", extra={"reason": reason, "error": str(error)})
+            return await self._fallback(reason, behaviour, interests, limit, configured_model)
+        usage = common_pb2.LlmUsage(
+            prompt_tokens=result.usage.prompt_tokens,
+            completion_tokens=result.usage.completion_tokens,
+            engine_seconds=result.latency_s,
+        )
+        seen_titles = [
+            self.deps.items[item_id].title
+            for item_id in behaviour.recent_item_ids[: self.settings.owned_check_items]
+        ]
+        tags = await asyncio.to_thread(self.checker.clean, result.value.tags, interests, seen_titles, limit)
+        if not tags:
+            fallback = await self._fallback("too_few_valid", behaviour, interests, limit, result.model)
+            fallback.usage = usage
+            return fallback
+        return _Predicted(tags, result.model, usage, fallback=False)
+
+    async def _fallback(
+        self, reason: str, behaviour: BehaviourContext, interests: list[str], limit: int, model: str
+    ) -> _Predicted:
+        metrics.AGENT_FALLBACKS.labels(AGENT, reason).inc()
+        tags = frequent_category_tags(behaviour, limit)
+        if tags and interests:
+            tags = await asyncio.to_thread(self.checker.tie_to_interests, tags, interests)
+        return _Predicted(tags, model, common_pb2.LlmUsage(), fallback=True)

@@ -1,0 +1,41 @@
+"""Settings of the tag-prediction service, read from `RECGPT_*` on top of the agent-service ones."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from recgpt_runtime.agent_service import AgentServiceSettings
+from tags.category_map import CategoryText
+
+
+class TagsSettings(AgentServiceSettings):
+    """`RECGPT_MAX_TAGS`, `RECGPT_TAG_MIN_CATEGORY_SCORE` etc.; the LLM itself comes from `RECGPT_LLM_*`."""
+
+    # Tags asked for when a request leaves max_tags at 0, and the most a request may get.
+    max_tags: int = Field(default=24, ge=1)
+    max_tags_limit: int = Field(default=50, ge=1)
+    # A tag at the schema's length limits is ~50 tokens of JSON; the 135M model writes shorter ones.
+    tag_max_tokens: int = Field(default=1200, ge=32)
+    tag_temperature: float = Field(default=0.2, ge=0)
+    # Below this cosine to its best category a tag is off-topic. Measured with all-MiniLM-L6-v2 on the
+    # Amazon Scientific categories ("leaf (parent)" texts): real product tags 0.37-0.83, junk such as
+    # "the the" or "hello world" 0.12-0.24; on MovieLens genres real 0.69-0.91, junk 0.16-0.38.
+    tag_min_category_score: float = Field(default=0.33, ge=-1, le=1)
+    category_text: CategoryText = "leaf_parent"
+    # A tag's interest that is not one of the request's is re-tied to the most similar one at this cosine.
+    tag_interest_min_score: float = Field(default=0.6, ge=-1, le=1)
+    # A tag this close to the title of an item the user already has names that item: dropped.
+    owned_item_min_score: float = Field(default=0.9, ge=-1, le=1)
+    # How many of the user's most recent distinct items the owned-item check compares with.
+    owned_check_items: int = Field(default=50, ge=0)
+    embedding_batch_size: int = Field(default=32, ge=1)
+    embedding_device: str = ""
+    # Embeddings of tags, interests and seen titles kept in memory (384 floats each, ~1.5 KB).
+    embedding_cache_size: int = Field(default=20_000, ge=0)
+    # Request limits (INVALID_ARGUMENT beyond them).
+    max_user_id_chars: int = Field(default=128, ge=1)
+    max_behaviour_entries: int = Field(default=1000, ge=1)
+    max_request_interests: int = Field(default=50, ge=1)
+    max_interest_chars: int = Field(default=200, ge=1)
+    max_map_tags: int = Field(default=200, ge=1)
+    max_map_tag_chars: int = Field(default=200, ge=1)

@@ -1,0 +1,271 @@
+"""Variant recgpt-v1: the profile's tag route fused with the collaborative one, cached explanations, and the
+baseline whenever the profile is missing or unreadable."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import grpc
+import httpx
+import pytest
+import redis.asyncio as aioredis
+
+from gateway.clients import GatewayDeps
+from recgpt.explain.v1 import explain_pb2
+from recgpt_runtime.behaviour_store import BehaviourStore
+from recgpt_runtime.catalogue import Interaction
+from recgpt_runtime.profile_store import ProfileStore
+from tests.gateway.gateway_fakes import (
+    FakeExplain,
+    FakeRetrievalServer,
+    FakeServer,
+    Fault,
+    explanation_text,
+)
+from tests.gateway.recgpt_v1_helpers import URL, sample, store_profile
+
+V1 = {"variant": "recgpt-v1"}
+
+
+@pytest.fixture
+async def v1_gateway(
+    gateway_factory: Callable[..., Any], explain_server: FakeServer[FakeExplain]
+) -> httpx.AsyncClient:
+    client: httpx.AsyncClient = await gateway_factory(
+        explain_target=explain_server.target, recgpt_v1_beta=0.3
+    )
+    return client
+
+
+async def test_hit_fuses_the_tag_route_with_beta_and_explains_each_tagged_item(
+    v1_gateway: httpx.AsyncClient,
+    retrieval_server: FakeRetrievalServer,
+    explain_server: FakeServer[FakeExplain],
+    redis_client: aioredis.Redis,
+    redis_prefix: str,
+) -> None:
+    await store_profile(redis_client, redis_prefix, "ann")
+    await BehaviourStore(redis_client, redis_prefix).append("ann", [Interaction(item_id="item-41")])
+    hits_before = sample("recgpt_cache_requests_total", {"cache": "profile", "result": "hit"})
+
+    response = await v1_gateway.post(URL, json={"user_id": "ann", "n": 25, **V1})
+
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["variant"], body["profile"], body["degraded"]) == ("recgpt-v1", "hit", [])
+    items = {item["item_id"]: item for item in body["items"]}
+    assert len(items) == 25
+    assert "item-41" not in items  # seen: the guard drops it even though the fake route returned it
+    # beta = 0.3: item-36 is first of the tag route (1.0) and 37th of the collaborative one (6.4 / 10).
+    first = body["items"][0]
+    assert first["item_id"] == "item-36"
+    assert first["score"] == pytest.approx(0.3 * 0.64 + 0.7 * 1.0)
+    assert first["route"] == "collaborative+tag"
+    assert (first["tag"], first["interest"]) == ("compact microscope", "biology at home")
+    assert first["explanation"] == explanation_text("biology at home", "item-36")
+    assert (items["item-37"]["tag"], items["item-37"]["interest"]) == ("nitrile gloves", "lab safety")
+    assert items["item-40"]["route"] == "tag"
+    assert items["item-40"]["score"] == pytest.approx(0.7 * 0.96)
+    # Collaborative-only items come last, with beta's share and nothing to explain them.
+    assert items["item-0"]["score"] == pytest.approx(0.3)
+    assert items["item-0"]["route"] == "collaborative"
+    assert items["item-0"]["tag"] is items["item-0"]["explanation"] is None
+
+    [search] = retrieval_server.servicer.calls_of("Search")
+    assert [tag.tag for tag in search.request.tags.tags] == ["compact microscope", "nitrile gloves"]
+    assert search.request.per_query_top_k == 10
+    assert search.request.exclude_seen_of_user == "ann"
+    [explain] = explain_server.servicer.calls_of("Explain")
+    assert explain.request.cache_only is True
+    assert explain.request.method == explain_pb2.METHOD_RECGPT_V1
+    assert {pair.item_id for pair in explain.request.pairs} == {
+        item_id for item_id, item in items.items() if item["interest"]
+    }
+    assert sample("recgpt_cache_requests_total", {"cache": "profile", "result": "hit"}) == hits_before + 1
+
+
+async def test_miss_serves_the_baseline_and_queues_the_user_once(
+    v1_gateway: httpx.AsyncClient,
+    retrieval_server: FakeRetrievalServer,
+    redis_client: aioredis.Redis,
+    redis_prefix: str,
+) -> None:
+    history = [Interaction(item_id=f"item-{i}") for i in range(5)]
+    await BehaviourStore(redis_client, redis_prefix).append("newbie", history)
+    misses = sample("recgpt_cache_requests_total", {"cache": "profile", "result": "miss"})
+    refreshes = {
+        outcome: sample("recgpt_profile_refresh_requests_total", {"outcome": outcome})
+        for outcome in ("queued", "already_queued")
+    }
+    for _ in range(2):
+        response = await v1_gateway.post(URL, json={"user_id": "newbie", "n": 5, **V1})
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert (body["profile"], body["degraded"]) == ("miss", [])
+        assert {item["route"] for item in body["items"]} <= {
+            "collaborative",
+            "content",
+            "collaborative+content",
+        }
+        assert all(item["tag"] is None and item["explanation"] is None for item in body["items"])
+
+    store = ProfileStore(redis_client, redis_prefix)
+    assert await store.queued() == 1
+    assert await store.take_refresh(10) == ["newbie"]
+    assert sample("recgpt_cache_requests_total", {"cache": "profile", "result": "miss"}) == misses + 2
+    for outcome, before in refreshes.items():
+        assert sample("recgpt_profile_refresh_requests_total", {"outcome": outcome}) == before + 1
+    searches = retrieval_server.servicer.calls_of("Search")
+    assert searches  # the baseline's content route
+    assert all(call.request.WhichOneof("query") == "items" for call in searches)
+
+
+async def test_profile_without_tags_serves_the_baseline_without_queueing(
+    v1_gateway: httpx.AsyncClient, redis_client: aioredis.Redis, redis_prefix: str
+) -> None:
+    store = await store_profile(redis_client, redis_prefix, "bare", tags=[])
+
+    body = (await v1_gateway.post(URL, json={"user_id": "bare", "n": 5, **V1})).json()
+
+    assert body["profile"] == "hit"
+    assert all(item["tag"] is None for item in body["items"])
+    assert await store.queued() == 0
+
+
+async def test_redis_down_is_profile_unavailable_and_the_baseline_answers(
+    gateway_factory: Callable[..., Any], deps_without_redis: GatewayDeps
+) -> None:
+    gateway = await gateway_factory(deps=deps_without_redis)
+
+    response = await gateway.post(URL, json={"user_id": "dave", "n": 5, **V1})
+
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["profile"] == "unavailable"
+    assert "redis.profile" in body["degraded"]
+    assert {item["route"] for item in body["items"]} == {"collaborative"}
+
+
+async def test_explain_timeout_answers_without_explanations_within_the_deadline(
+    gateway_factory: Callable[..., Any],
+    explain_server: FakeServer[FakeExplain],
+    redis_client: aioredis.Redis,
+    redis_prefix: str,
+) -> None:
+    await store_profile(redis_client, redis_prefix, "ann")
+    explain_server.servicer.faults["Explain"] = Fault(delay_s=1.0)
+    gateway = await gateway_factory(
+        explain_target=explain_server.target, explain_deadline_s=0.05, request_deadline_s=0.5
+    )
+
+    start = time.perf_counter()
+    response = await gateway.post(URL, json={"user_id": "ann", "n": 10, **V1})
+    elapsed = time.perf_counter() - start
+
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["degraded"] == ["explain"]
+    assert body["profile"] == "hit"
+    assert any(item["tag"] for item in body["items"])
+    assert all(item["explanation"] is None for item in body["items"])
+    assert elapsed < 0.5
+
+
+async def test_explain_failure_or_no_explain_service_is_no_explanations(
+    gateway_factory: Callable[..., Any],
+    explain_server: FakeServer[FakeExplain],
+    redis_client: aioredis.Redis,
+    redis_prefix: str,
+) -> None:
+    await store_profile(redis_client, redis_prefix, "ann")
+    explain_server.servicer.faults["Explain"] = Fault(code=grpc.StatusCode.INTERNAL)
+    failing = await gateway_factory(explain_target=explain_server.target, recgpt_v1_beta=0.3)
+    without = await gateway_factory(recgpt_v1_beta=0.3)
+
+    failed = (await failing.post(URL, json={"user_id": "ann", "n": 5, **V1})).json()
+    unconfigured = (await without.post(URL, json={"user_id": "ann", "n": 5, **V1})).json()
+
+    assert failed["degraded"] == ["explain"]
+    assert unconfigured["degraded"] == []
+    for body in (failed, unconfigured):
+        assert all(item["explanation"] is None and item["tag"] for item in body["items"])
+
+
+async def test_a_cache_miss_leaves_only_that_item_unexplained(
+    v1_gateway: httpx.AsyncClient,
+    explain_server: FakeServer[FakeExplain],
+    redis_client: aioredis.Redis,
+    redis_prefix: str,
+) -> None:
+    await store_profile(redis_client, redis_prefix, "ann")
+    explain_server.servicer.missing.add("item-37")
+
+    body = (await v1_gateway.post(URL, json={"user_id": "ann", "n": 5, **V1})).json()
+
+    explained = {item["item_id"]: item["explanation"] for item in body["items"]}
+    assert explained["item-37"] is None
+    assert explained["item-36"] == explanation_text("biology at home", "item-36")
+    assert body["degraded"] == []
+
+
+async def test_tag_route_failure_degrades_to_the_collaborative_route(
+    v1_gateway: httpx.AsyncClient,
+    retrieval_server: FakeRetrievalServer,
+    explain_server: FakeServer[FakeExplain],
+    redis_client: aioredis.Redis,
+    redis_prefix: str,
+) -> None:
+    await store_profile(redis_client, redis_prefix, "ann")
+    retrieval_server.servicer.faults["Search"] = Fault(code=grpc.StatusCode.INTERNAL)
+
+    response = await v1_gateway.post(URL, json={"user_id": "ann", "n": 10, **V1})
+
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["profile"], body["degraded"]) == ("hit", ["retrieval.tag"])
+    assert {item["route"] for item in body["items"]} == {"collaborative"}
+    assert body["items"][0]["score"] == pytest.approx(1.0)  # alone, the route keeps its full weight
+    assert explain_server.servicer.calls_of("Explain") == []  # nothing carries an interest
+
+
+async def test_both_routes_failing_is_503(
+    v1_gateway: httpx.AsyncClient,
+    retrieval_server: FakeRetrievalServer,
+    redis_client: aioredis.Redis,
+    redis_prefix: str,
+) -> None:
+    await store_profile(redis_client, redis_prefix, "ann")
+    retrieval_server.servicer.faults["Search"] = Fault(code=grpc.StatusCode.INTERNAL)
+    retrieval_server.servicer.faults["Collaborative"] = Fault(code=grpc.StatusCode.UNAVAILABLE)
+
+    response = await v1_gateway.post(URL, json={"user_id": "ann", "n": 10, **V1})
+
+    assert response.status_code == 503
+    assert sorted(response.json()["degraded"]) == ["retrieval.collaborative", "retrieval.tag"]
+
+
+async def test_variant_is_chosen_per_request_and_unknown_ones_are_422(
+    gateway: httpx.AsyncClient, redis_client: aioredis.Redis, redis_prefix: str
+) -> None:
+    await store_profile(redis_client, redis_prefix, "ann")
+
+    default = (await gateway.post(URL, json={"user_id": "ann", "n": 3})).json()
+    baseline = (await gateway.post(URL, json={"user_id": "ann", "n": 3, "variant": "baseline"})).json()
+    unknown = await gateway.post(URL, json={"user_id": "ann", "n": 3, "variant": "recgpt-v9"})
+
+    for body in (default, baseline):
+        assert (body["variant"], body["profile"]) == ("baseline", None)
+    assert unknown.status_code == 422
+    assert "variant" in unknown.json()["reason"]
+
+
+async def test_readiness_checks_only_the_critical_dependencies(gateway_factory: Callable[..., Any]) -> None:
+    # Nothing listens on port 1: explain and judge are optional, so the gateway is still ready.
+    gateway = await gateway_factory(explain_target="127.0.0.1:1", judge_target="127.0.0.1:1")
+
+    response = await gateway.get("/readyz")
+
+    assert response.status_code == 200, response.text
+    assert set(response.json()["checks"]) == {"redis", "retrieval"}

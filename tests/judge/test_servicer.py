@@ -1,0 +1,250 @@
+"""The V1 judge over gRPC: pass, fail or unavailable per artefact, verdict metrics, rule-based grounding."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+import redis.asyncio as aioredis
+from prometheus_client import REGISTRY
+
+from judge.main import JudgeSettings, build
+from judge.prompt import PROMPT_VERSION
+from recgpt.common.v1 import common_pb2
+from recgpt.judge.v1 import judge_pb2, judge_pb2_grpc
+from recgpt_runtime.agent_service import AgentDeps
+from recgpt_runtime.behaviour_store import BehaviourStore
+from recgpt_runtime.catalogue import Interaction
+from recgpt_runtime.llm.client import LlmClient, LlmSettings
+from recgpt_runtime.messages import item_to_pb
+from tests.explain.catalogue import BY_ID, EPPENDORF, GORILLA, LOCTITE
+from tests.recgpt_runtime.llm.fake_openai import FakeOpenAI
+
+Stub = judge_pb2_grpc.JudgeServiceStub
+PASS_ALL = json.dumps(
+    {"relevance": True, "specificity": True, "validity": True, "grounded": True, "reason": "fits well"}
+)
+
+
+class Judge:
+    def __init__(self, stub: Stub, llm: FakeOpenAI, store: BehaviourStore) -> None:
+        self.stub = stub
+        self.llm = llm
+        self.store = store
+
+
+@pytest.fixture
+async def judge(
+    tmp_path: Path, redis_url: str, redis_prefix: str, redis_client: aioredis.Redis, fake_llm: FakeOpenAI
+) -> AsyncIterator[Judge]:
+    settings = JudgeSettings(
+        catalogue_dir=tmp_path, redis_url=redis_url, redis_prefix=redis_prefix, port=0, metrics_port=0
+    )
+    llm = LlmClient(LlmSettings(endpoints=[fake_llm.base_url], model="smol"))
+    store = BehaviourStore(redis_client, redis_prefix)
+    registration = build(settings, AgentDeps(llm=llm, store=store, items=BY_ID))
+    server = grpc.aio.server()
+    registration.add_to_server(registration.servicer, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
+    try:
+        yield Judge(Stub(channel), fake_llm, store)  # type: ignore[no-untyped-call]
+    finally:
+        await channel.close()
+        await server.stop(0)
+        await llm.aclose()
+
+
+def verdicts(name: str, subject: str, verdict: str, source: str) -> float:
+    labels = {"subject": subject, "verdict": verdict, "source": source}
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def count(subject: str, verdict: str, source: str) -> float:
+    return verdicts("recgpt_judge_verdicts_total", subject, verdict, source)
+
+
+def interests(*texts: str, **fields: Any) -> judge_pb2.JudgeRequest:
+    return judge_pb2.JudgeRequest(
+        interests=judge_pb2.Interests(interests=[common_pb2.Interest(interest=t) for t in texts]), **fields
+    )
+
+
+def explanation(interest: str, item_id: str, text: str) -> judge_pb2.ExplanationSubject:
+    return judge_pb2.ExplanationSubject(interest=interest, item=item_to_pb(BY_ID[item_id]), text=text)
+
+
+def answer_by_interest(body: dict[str, Any]) -> str | None:
+    """Passes "lab pipetting", fails "shopping" on specificity, breaks on "broken"."""
+    prompt = body["messages"][-1]["content"]
+    if "Mined interest: broken" in prompt:
+        return "not json"
+    specific = "Mined interest: shopping" not in prompt
+    return json.dumps(
+        {"relevance": True, "specificity": specific, "reason": "ok" if specific else "too vague"}
+    )
+
+
+async def expect_code(call: object, code: grpc.StatusCode, fragment: str) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await call  # type: ignore[misc]
+    assert caught.value.code() == code
+    assert fragment in (caught.value.details() or "")
+
+
+async def test_interests_pass_fail_or_are_unavailable_each(judge: Judge) -> None:
+    judge.llm.behaviour.respond = answer_by_interest
+    before = {v: count("interest", v, "offline") for v in ("pass", "fail", "unavailable")}
+    behaviour = [common_pb2.Interaction(item_id=EPPENDORF.item_id, behaviour="purchase")]
+    request = interests("lab pipetting", "shopping", "broken", behaviour=behaviour, source="offline")
+    reply = await judge.stub.Judge(request)
+
+    assert [(j.index, j.verdict) for j in reply.judgements] == [
+        (0, judge_pb2.VERDICT_PASS),
+        (1, judge_pb2.VERDICT_FAIL),
+        (2, judge_pb2.VERDICT_UNSPECIFIED),
+    ]
+    passed, failed, unavailable = reply.judgements
+    assert [(d.dimension, d.passed) for d in passed.dimensions] == [
+        ("relevance", True),
+        ("specificity", True),
+    ]
+    assert [(d.dimension, d.passed) for d in failed.dimensions] == [
+        ("relevance", True),
+        ("specificity", False),
+    ]
+    assert failed.reason == "too vague"
+    assert unavailable.reason == "judge unavailable: invalid_output"
+    assert list(unavailable.dimensions) == []
+    for verdict, delta in (("pass", 1), ("fail", 1), ("unavailable", 1)):
+        assert count("interest", verdict, "offline") == before[verdict] + delta
+
+    assert reply.provenance.model == "smol" and reply.provenance.prompt_version == PROMPT_VERSION
+    assert reply.usage.prompt_tokens == 24, "two valid calls of 12 prompt tokens (the broken one raised)"
+    assert reply.usage.completion_tokens == 14 and reply.usage.engine_seconds > 0
+    sent = judge.llm.seen[0].body
+    assert sent["max_tokens"] == 60
+    assert "Eppendorf Research Plus Pipette" in sent["messages"][-1]["content"], "behaviour in the prompt"
+    assert sent["response_format"]["json_schema"]["schema"]["properties"]["reason"]["maxLength"] == 100
+
+
+async def test_behaviour_is_read_from_redis_when_the_request_has_none(judge: Judge) -> None:
+    judge.llm.behaviour.content = PASS_ALL
+    await judge.store.append("u7", [Interaction(item_id=GORILLA.item_id, timestamp=10)])
+    await judge.stub.Judge(interests("wood repairs", user_id="u7", source="live"))
+    assert "Gorilla Original Gorilla Glue" in judge.llm.seen[0].body["messages"][-1]["content"]
+
+
+async def test_tags_are_judged_on_validity_too(judge: Judge) -> None:
+    judge.llm.behaviour.content = json.dumps(
+        {"relevance": True, "specificity": True, "validity": False, "reason": "not a product"}
+    )
+    before = count("tag", "fail", "unspecified")
+    request = judge_pb2.JudgeRequest(
+        tags=judge_pb2.Tags(tags=[common_pb2.Tag(tag="happiness", interest="lab work")]), source="other"
+    )
+    reply = await judge.stub.Judge(request)
+    [judgement] = reply.judgements
+    assert judgement.verdict == judge_pb2.VERDICT_FAIL
+    assert [d.dimension for d in judgement.dimensions] == ["relevance", "specificity", "validity"]
+    assert count("tag", "fail", "unspecified") == before + 1, "an unknown source is 'unspecified'"
+    assert "Predicted item tag: happiness" in judge.llm.seen[0].body["messages"][-1]["content"]
+
+
+async def test_explanations_add_the_rule_based_grounding(judge: Judge) -> None:
+    judge.llm.behaviour.content = PASS_ALL
+    before = count("explanation", "fail", "live")
+    request = judge_pb2.JudgeRequest(
+        explanations=judge_pb2.Explanations(
+            explanations=[
+                explanation("lab pipetting", EPPENDORF.item_id, "An Eppendorf pipette for 100 to 1000 uL."),
+                # The LLM says it is grounded; the rules know Gilson is another brand of the catalogue.
+                explanation("lab pipetting", EPPENDORF.item_id, "A Gilson pipette for your lab."),
+            ]
+        ),
+        source="live",
+    )
+    reply = await judge.stub.Judge(request)
+    grounded, invented = reply.judgements
+    assert grounded.verdict == judge_pb2.VERDICT_PASS
+    assert [(d.dimension, d.passed) for d in grounded.dimensions] == [
+        ("relevance", True),
+        ("grounded", True),
+        ("grounded_facts", True),
+    ]
+    assert invented.verdict == judge_pb2.VERDICT_FAIL
+    assert [(d.dimension, d.passed, d.reason) for d in invented.dimensions][-1] == (
+        "grounded_facts",
+        False,
+        "foreign_brand",
+    )
+    assert "grounding: foreign_brand" in invented.reason
+    assert count("explanation", "fail", "live") == before + 1
+    prompts = [seen.body["messages"][-1]["content"] for seen in judge.llm.seen]
+    assert any("Explanation shown to the user: A Gilson pipette" in prompt for prompt in prompts)
+
+
+async def test_an_explanation_of_a_bare_item_is_checked_against_the_catalogue(judge: Judge) -> None:
+    judge.llm.behaviour.content = PASS_ALL
+    subject = judge_pb2.ExplanationSubject(
+        interest="glue", item=common_pb2.Item(item_id=LOCTITE.item_id), text="Loctite gel, 12 oz."
+    )
+    reply = await judge.stub.Judge(
+        judge_pb2.JudgeRequest(explanations=judge_pb2.Explanations(explanations=[subject]))
+    )
+    assert reply.judgements[0].dimensions[-1].reason == "invented_number"
+
+
+async def test_an_empty_explanation_fails_without_an_llm_call(judge: Judge) -> None:
+    request = judge_pb2.JudgeRequest(
+        explanations=judge_pb2.Explanations(explanations=[explanation("glue", LOCTITE.item_id, " ")])
+    )
+    reply = await judge.stub.Judge(request)
+    assert reply.judgements[0].verdict == judge_pb2.VERDICT_FAIL
+    assert judge.llm.seen == []
+
+
+async def test_an_unreachable_llm_leaves_explanations_unjudged(judge: Judge) -> None:
+    judge.llm.behaviour.mode = "status"
+    judge.llm.behaviour.status = 400
+    before = count("explanation", "unavailable", "offline")
+    request = judge_pb2.JudgeRequest(
+        explanations=judge_pb2.Explanations(
+            explanations=[explanation("glue", LOCTITE.item_id, "Loctite gel super glue for repairs.")]
+        ),
+        source="offline",
+    )
+    reply = await judge.stub.Judge(request)
+    [judgement] = reply.judgements
+    assert judgement.verdict == judge_pb2.VERDICT_UNSPECIFIED
+    assert judgement.reason == "judge unavailable: rejected"
+    assert [d.dimension for d in judgement.dimensions] == ["grounded_facts"]
+    assert count("explanation", "unavailable", "offline") == before + 1
+
+
+async def test_bad_requests_are_invalid_arguments(judge: Judge) -> None:
+    invalid = grpc.StatusCode.INVALID_ARGUMENT
+    await expect_code(judge.stub.Judge(judge_pb2.JudgeRequest()), invalid, "set one of interests")
+    await expect_code(judge.stub.Judge(interests(*["x"] * 65)), invalid, "at most 64")
+    await expect_code(judge.stub.Judge(interests("ok", " ")), invalid, "interests[1] is empty")
+    bare = judge_pb2.ExplanationSubject(interest="glue", text="Some glue.")
+    request = judge_pb2.JudgeRequest(explanations=judge_pb2.Explanations(explanations=[bare]))
+    await expect_code(judge.stub.Judge(request), invalid, "has no item_id")
+    assert judge.llm.seen == []
+
+
+async def test_64_artefacts_are_judged(judge: Judge) -> None:
+    judge.llm.behaviour.content = PASS_ALL
+    reply = await judge.stub.Judge(interests(*[f"interest {n}" for n in range(64)]))
+    assert [j.index for j in reply.judgements] == list(range(64))
+    assert {j.verdict for j in reply.judgements} == {judge_pb2.VERDICT_PASS}
+
+
+async def test_v2_is_not_implemented_yet(judge: Judge) -> None:
+    request = interests("lab pipetting", method=judge_pb2.METHOD_RECGPT_V2)
+    await expect_code(judge.stub.Judge(request), grpc.StatusCode.UNIMPLEMENTED, "RecGPT-V2")
