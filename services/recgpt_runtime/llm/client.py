@@ -13,8 +13,10 @@ import asyncio
 import itertools
 import json
 import logging
+import re
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
 from typing import Annotated, Any, Generic, TypeVar
 
@@ -58,6 +60,9 @@ class LlmSettings(BaseSettings):
     # A worker that takes longer than this to accept a connection counts as down (and is failed over).
     connect_timeout_s: float = Field(default=1.0, gt=0)
     max_connections: int = Field(default=64, ge=1)
+    # Debug/benchmark aid, off by default: every request body sent is appended to
+    # `<record_dir>/<agent>.jsonl`, so `nearline.replay` can measure the engine alone on the same prompts.
+    record_dir: Path | None = None
 
     @field_validator("endpoints", mode="before")
     @classmethod
@@ -218,6 +223,8 @@ class LlmClient:
     ) -> tuple[_Completion, float]:
         """Sends `body` within the deadline; records duration and tokens, and the outcome on failure."""
         deadline = self.settings.deadline_s if deadline_s is None else deadline_s
+        if self.settings.record_dir is not None:
+            record_body(self.settings.record_dir, agent, body)
         started = time.perf_counter()
         try:
             async with asyncio.timeout(deadline):
@@ -280,6 +287,19 @@ class LlmClient:
             text = raw.decode(errors="replace")[:_DETAIL_CHARS]
             raise LlmRequestError(response.status_code, text)
         return _completion(raw, worker, attempt, self.settings.model)
+
+
+_UNSAFE_FILE_CHARS = re.compile(r"[^A-Za-z0-9_.-]")
+
+
+def record_body(record_dir: Path, agent: str, body: dict[str, Any]) -> None:
+    """Appends one request body as a JSON line to the agent's file (one write, so lines never interleave)."""
+    record_dir.mkdir(parents=True, exist_ok=True)
+    name = _UNSAFE_FILE_CHARS.sub("_", agent) or "agent"
+    line = json.dumps(body, ensure_ascii=False, separators=(",", ":")) + "\n"
+    with (record_dir / f"{name}.jsonl").open("a", encoding="utf-8") as handle:
+        handle.write(line)
+        handle.flush()
 
 
 def _completion(raw: bytes, worker: str, attempts: int, default_model: str) -> _Completion:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import pytest
 from prometheus_client import REGISTRY
@@ -213,3 +214,27 @@ def test_response_format_round_trips_as_json() -> None:
     from recgpt_runtime.llm.client import response_format
 
     assert json.loads(json.dumps(response_format(Named)))["json_schema"]["name"] == "Named"
+
+
+async def test_record_dir_appends_every_request_body_per_agent(
+    fake_llm: FakeOpenAI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    record_dir = tmp_path / "recorded"
+    monkeypatch.setenv("RECGPT_LLM_RECORD_DIR", str(record_dir))
+    settings = LlmSettings(endpoints=[fake_llm.base_url], model="fake")
+    assert settings.record_dir == record_dir
+    async with LlmClient(settings) as client:
+        await client.structured("t_record", MESSAGES, Named, max_tokens=21)
+        await client.chat("t_record", MESSAGES)
+        await client.chat("t_record/other", MESSAGES)
+    lines = (record_dir / "t_record.jsonl").read_text().splitlines()
+    assert [json.loads(line) for line in lines] == [seen.body for seen in fake_llm.seen[:2]]
+    assert json.loads(lines[0])["max_tokens"] == 21
+    assert "response_format" in json.loads(lines[0])
+    assert (record_dir / "t_record_other.jsonl").read_text().count("\n") == 1
+
+
+async def test_nothing_is_recorded_by_default(fake_llm: FakeOpenAI) -> None:
+    async with client_for(fake_llm.base_url) as client:
+        assert client.settings.record_dir is None
+        await client.chat("t_no_record", MESSAGES)

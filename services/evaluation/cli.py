@@ -1,0 +1,199 @@
+"""`recgpt-eval --dataset DIR --users N --out FILE`: leave-last-out evaluation of baseline vs RecGPT-V1.
+
+The dataset (UniSRec atomic files or MovieLens CSVs) is imported into a temporary folder, N users with at
+least two interactions are drawn by the seed, and each user's last interaction is held out. Every user
+goes through the running services (retrieval, intent, tags, explain, judge) with the rest of their history;
+the report compares the arms on the same users, on the terminal and as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import grpc
+from pydantic import ValidationError
+from tqdm import tqdm  # type: ignore[import-untyped]
+
+from evaluation.catalogue_check import served_items
+from evaluation.clients import EvalStubs
+from evaluation.report import Population, Report, aggregate, table
+from evaluation.runner import EvalOptions, Evaluator, UserEval
+from evaluation.settings import EvalSettings
+from evaluation.split import Split, choose, eligible
+from recgpt_runtime import logs
+from recgpt_runtime.catalogue import iter_histories, read_items
+from recgpt_runtime.dataset_import.errors import CatalogueTargetError, DatasetFormatError
+from recgpt_runtime.dataset_import.formats import FORMATS
+from recgpt_runtime.dataset_import.importer import import_dataset
+
+log = logging.getLogger(__name__)
+
+EXIT_BAD_INPUT = 2
+EXIT_FAILURE = 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="recgpt-eval", description="Offline leave-last-out evaluation of the baseline and RecGPT-V1."
+    )
+    parser.add_argument("--dataset", type=Path, required=True, help="dataset folder (UniSRec or MovieLens)")
+    parser.add_argument("--format", choices=["auto", *FORMATS], default="auto")
+    parser.add_argument("--users", type=int, default=200, help="users to evaluate (default 200)")
+    parser.add_argument("--out", type=Path, required=True, help="JSON report file")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--concurrency", type=int, default=16, help="users at once (vLLM batches them)")
+    parser.add_argument("--explain-items", type=int, default=3, help="RecGPT-V1 items explained per user")
+    parser.add_argument("--judge", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument("--k-tags", type=int, default=30, help="tags predicted per user; K of Tag HR@K")
+    parser.add_argument("--beta", type=float, default=0.5, help="collaborative weight in RecGPT-V1 fusion")
+    parser.add_argument(
+        "--per-tag-k", type=int, default=10, help="tag-route items each tag may bring (the gateway's 10)"
+    )
+    parser.add_argument("--stack", type=Path, default=None, help="the launcher's var/run/stack.json")
+    parser.add_argument("--no-progress", action="store_true")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    sys.exit(asyncio.run(amain(argv)))
+
+
+async def amain(argv: list[str] | None = None) -> int:
+    """The whole command; returns the exit status (tests await it on their own event loop)."""
+    args = build_parser().parse_args(argv)
+    problem = _check_args(args)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    try:
+        settings = EvalSettings()
+        if args.stack is not None:
+            settings = settings.with_stack(args.stack)
+    except (ValidationError, OSError, ValueError) as error:
+        print(f"error: settings: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    logs.configure("evaluation", settings.log_level)
+    with tempfile.TemporaryDirectory(prefix="recgpt-eval-") as scratch:
+        try:
+            catalogue = Path(scratch) / "catalogue"
+            import_dataset(args.dataset, catalogue, args.format)
+        except (DatasetFormatError, CatalogueTargetError) as error:
+            print(f"error: {str(error).strip().splitlines()[0]}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        dataset_item_ids = [item.item_id for item in read_items(catalogue)]
+        splits = eligible(iter_histories(catalogue))
+    stubs = EvalStubs.connect(settings)
+    try:
+        report = await _evaluate(args, settings, stubs, dataset_item_ids, splits)
+    except grpc.aio.AioRpcError as error:
+        print(f"error: the services: {error.code().name}: {error.details()}", file=sys.stderr)
+        return EXIT_FAILURE
+    finally:
+        await stubs.close()
+    print(table(report))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(report.model_dump_json(indent=2) + "\n")
+    print(f"\nreport written to {args.out}")
+    if not report.users_evaluated:
+        # Nothing to compare: every user failed, or the services serve another catalogue.
+        print("error: no user could be evaluated", file=sys.stderr)
+        return EXIT_FAILURE
+    return 0
+
+
+def _check_args(args: argparse.Namespace) -> str:
+    if args.users < 1:
+        return "--users must be at least 1"
+    if args.concurrency < 1:
+        return "--concurrency must be at least 1"
+    if args.k_tags < 1 or args.per_tag_k < 1 or args.explain_items < 0:
+        return "--k-tags and --per-tag-k must be at least 1, --explain-items at least 0"
+    if not 0.0 <= args.beta <= 1.0:
+        return "--beta must be within [0, 1]"
+    return ""
+
+
+async def _evaluate(
+    args: argparse.Namespace,
+    settings: EvalSettings,
+    stubs: EvalStubs,
+    dataset_item_ids: list[str],
+    splits: list[Split],
+) -> Report:
+    started = time.perf_counter()
+    served = await served_items(stubs.retrieval, dataset_item_ids, settings.retrieval_deadline_s)
+    selected = choose(splits, args.users, args.seed)
+    runnable = [split for split in selected if split.target.item_id in served]
+    options = EvalOptions(
+        k_tags=args.k_tags,
+        per_tag_k=args.per_tag_k,
+        beta=args.beta,
+        explain_items=args.explain_items,
+        judge=args.judge,
+        llm_deadline_s=settings.llm_call_deadline_s,
+        retrieval_deadline_s=settings.retrieval_deadline_s,
+    )
+    results = await _run_users(
+        Evaluator(stubs, options, served), runnable, args.concurrency, args.no_progress
+    )
+    population = Population(
+        dataset=str(args.dataset),
+        seed=args.seed,
+        users_requested=args.users,
+        users_eligible=len(splits),
+        users_selected=len(selected),
+        dataset_items=len(set(dataset_item_ids)),
+        dataset_items_not_served=len(set(dataset_item_ids) - served.keys()),
+        targets_not_served=len(selected) - len(runnable),
+        history_items_not_served=sum(
+            1 for split in runnable for item_id in split.history_ids if item_id not in served
+        ),
+        users_failed=len(runnable) - len(results),
+    )
+    return aggregate(
+        results,
+        population,
+        wall_s=time.perf_counter() - started,
+        concurrency=args.concurrency,
+        k_tags=args.k_tags,
+        beta=args.beta,
+    )
+
+
+async def _run_users(
+    evaluator: Evaluator, splits: Sequence[Split], concurrency: int, quiet: bool
+) -> list[UserEval]:
+    """Every user, `concurrency` at a time; a user whose services fail is logged and left out."""
+    slots = asyncio.Semaphore(concurrency)
+    bar = tqdm(total=len(splits), unit="user", file=sys.stderr, disable=quiet, dynamic_ncols=True)
+
+    async def one(split: Split) -> UserEval | None:
+        async with slots:
+            try:
+                return await evaluator.evaluate(split)
+            except grpc.aio.AioRpcError as error:
+                log.warning(
+                    "user evaluation failed",
+                    extra={"user_id": split.user_id, "code": error.code().name, "details": error.details()},
+                )
+                return None
+            finally:
+                bar.update(1)
+
+    try:
+        outcomes = await asyncio.gather(*(one(split) for split in splits))
+    finally:
+        bar.close()
+    # In the order of the chosen users, so that reports of the same seed line up.
+    return [outcome for outcome in outcomes if outcome is not None]
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,186 @@
+"""`recgpt-nearline`: refresh users' RecGPT-V1 profiles and explanations, once or following the queue.
+
+Batch: `recgpt-nearline [--users a,b | --users-file F] [--limit N] [--force] [--json FILE]` (default: every
+user in Redis), then a summary. Follow: `recgpt-nearline --follow` refreshes the users the gateway queues on
+profile misses until SIGTERM/SIGINT, serving Prometheus metrics on RECGPT_METRICS_PORT.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import re
+import signal
+import sys
+import time
+from pathlib import Path
+
+from pydantic import ValidationError
+from tqdm import tqdm  # type: ignore[import-untyped]
+
+from nearline import users as user_ids
+from nearline.clients import Stubs
+from nearline.job import Freshness, NearlineJob, Tally, from_list, from_refresh_queue
+from nearline.refresh import ProfileRefresher
+from nearline.settings import NearlineSettings
+from nearline.summary import Summary
+from nearline.versions import current_prompt_version
+from recgpt_runtime import logs, metrics
+from recgpt_runtime.behaviour_store import connect
+from recgpt_runtime.profile_store import ProfileStore
+
+log = logging.getLogger(__name__)
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
+_UNIT_S = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+# Both stop the run gracefully: users in flight finish, and the summary is still written.
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+def duration_s(text: str) -> float:
+    """ "3600", "90s", "30m", "12h" or "14d" in seconds."""
+    match = _DURATION.match(text.lower())
+    if match is None or float(match.group(1)) <= 0:
+        raise argparse.ArgumentTypeError(f"not a positive duration: {text!r} (e.g. 3600, 30m, 12h, 14d)")
+    return float(match.group(1)) * _UNIT_S[match.group(2)]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="recgpt-nearline",
+        description="Precompute RecGPT-V1 interests, tags and explanations into Redis through the services.",
+    )
+    chosen = parser.add_mutually_exclusive_group()
+    chosen.add_argument("--users", action="append", default=[], help="comma-separated user ids")
+    chosen.add_argument("--users-file", type=Path, help="one user id a line")
+    chosen.add_argument(
+        "--follow",
+        action="store_true",
+        help="refresh queued users until SIGTERM/SIGINT (the launcher's mode)",
+    )
+    parser.add_argument("--limit", type=int, default=None, help="at most N users (batch mode)")
+    parser.add_argument("--concurrency", type=int, default=None, help="users at once (default 16)")
+    parser.add_argument("--explain-items", type=int, default=None, help="explanations precomputed per user")
+    parser.add_argument(
+        "--max-age", type=duration_s, default=None, help="keep profiles younger than this (default 14d)"
+    )
+    parser.add_argument("--force", action="store_true", help="refresh even users whose profile is fresh")
+    parser.add_argument("--json", type=Path, default=None, help="also write the summary to this file")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--stack", type=Path, default=None, help="var/run/stack.json of the launcher: Redis and services"
+    )
+    return parser
+
+
+def stack_overrides(stack_file: Path) -> dict[str, str]:
+    """Redis and the service addresses of a platform that `recgpt-stack up` started."""
+    state: dict[str, str] = json.loads(stack_file.read_text())
+    keys = ("redis_url", "redis_prefix", "retrieval_target", "intent_target", "tags_target", "explain_target")
+    return {key: state[key] for key in keys if key in state}
+
+
+def main(argv: list[str] | None = None) -> None:
+    sys.exit(asyncio.run(amain(argv)))
+
+
+async def amain(argv: list[str] | None = None, prompt_version: str | None = None) -> int:
+    """The whole command; returns the exit status. `prompt_version` overrides the agents' (for tests)."""
+    args = build_parser().parse_args(argv)
+    overrides: dict[str, object] = dict(stack_overrides(args.stack)) if args.stack else {}
+    overrides |= {
+        key: value
+        for key, value in {
+            "concurrency": args.concurrency,
+            "explain_items": args.explain_items,
+            "max_age_s": args.max_age,
+        }.items()
+        if value is not None
+    }
+    try:
+        settings = NearlineSettings.model_validate(overrides)
+    except ValidationError as error:
+        print(f"error: invalid settings:\n{error}", file=sys.stderr)
+        return 2
+    if args.limit is not None and args.limit < 1:
+        print("error: --limit must be at least 1", file=sys.stderr)
+        return 2
+    logs.configure("nearline", settings.log_level)
+    if prompt_version is None:
+        try:
+            prompt_version = current_prompt_version()
+        except ImportError as error:
+            print(f"error: cannot read the agents' prompt versions: {error}", file=sys.stderr)
+            return 1
+    freshness = Freshness(settings.llm_model, prompt_version, settings.max_age_s, force=args.force)
+    summary = await _run(args, settings, freshness)
+    print(summary.text())
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(summary.model_dump_json(indent=2) + "\n")
+    # Exit 1 only when nothing worked (a misconfiguration, e.g. services down); single failures are counted.
+    if summary.users_failed and not (summary.users_done or summary.users_skipped):
+        return 1
+    return 0
+
+
+async def _run(args: argparse.Namespace, settings: NearlineSettings, freshness: Freshness) -> Summary:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in _STOP_SIGNALS:
+        loop.add_signal_handler(signum, stop.set)
+    redis = connect(settings.redis_url)
+    stubs = Stubs.connect(settings)
+    profiles = ProfileStore(redis, settings.redis_prefix)
+    job = NearlineJob(ProfileRefresher(stubs, settings), profiles, freshness, settings.concurrency)
+    started = time.perf_counter()
+    try:
+        if args.follow:
+            tally = await _follow(job, profiles, settings, stop)
+        else:
+            tally = await _batch(job, args, settings, stop)
+    finally:
+        for signum in _STOP_SIGNALS:
+            loop.remove_signal_handler(signum)
+        await stubs.close()
+        await redis.aclose()
+    return Summary.of(tally, time.perf_counter() - started, settings.concurrency)
+
+
+async def _batch(
+    job: NearlineJob, args: argparse.Namespace, settings: NearlineSettings, stop: asyncio.Event
+) -> Tally:
+    if args.users:
+        chosen = user_ids.parse_ids(args.users)
+    elif args.users_file is not None:
+        chosen = user_ids.read_ids(args.users_file)
+    else:
+        chosen = await user_ids.all_users(job.profiles.client, settings.redis_prefix)
+    if args.limit is not None:
+        chosen = chosen[: args.limit]
+    log.info("near-line batch starts", extra={"users": len(chosen), "concurrency": settings.concurrency})
+    bar = tqdm(total=len(chosen), unit="user", file=sys.stderr, disable=args.no_progress, dynamic_ncols=True)
+    with contextlib.closing(bar):
+        return await job.run(from_list(chosen, stop), progress=bar, stop=stop)
+
+
+async def _follow(
+    job: NearlineJob, profiles: ProfileStore, settings: NearlineSettings, stop: asyncio.Event
+) -> Tally:
+    metrics.serve(settings.metrics_port)
+    log.info(
+        "near-line follower starts",
+        extra={"concurrency": settings.concurrency, "metrics_port": settings.metrics_port},
+    )
+    # Users taken from Redis but not started when the stop comes go back on the queue.
+    users = from_refresh_queue(profiles, stop, settings.follow_poll_s)
+    tally = await job.run(users, stop=stop, on_leftover=profiles.request_refresh)
+    log.info("near-line follower stopped", extra={"done": tally.done, "failed": tally.failed})
+    return tally
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,47 @@
+"""The job's gRPC channels: one per service, shared by all users, closed at the end."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import grpc
+
+from nearline.settings import NearlineSettings
+from recgpt.explain.v1 import explain_pb2_grpc
+from recgpt.intent.v1 import intent_pb2_grpc
+from recgpt.retrieval.v1 import retrieval_pb2_grpc
+from recgpt.tags.v1 import tags_pb2_grpc
+from recgpt_runtime import grpc_client
+
+INTENT_SERVICE = "recgpt.intent.v1.IntentService"
+TAGS_SERVICE = "recgpt.tags.v1.TagsService"
+RETRIEVAL_SERVICE = "recgpt.retrieval.v1.RetrievalService"
+EXPLAIN_SERVICE = "recgpt.explain.v1.ExplainService"
+
+
+@dataclass
+class Stubs:
+    intent: intent_pb2_grpc.IntentServiceStub
+    tags: tags_pb2_grpc.TagsServiceStub
+    retrieval: retrieval_pb2_grpc.RetrievalServiceStub
+    explain: explain_pb2_grpc.ExplainServiceStub
+    channels: list[grpc.aio.Channel]
+
+    @classmethod
+    def connect(cls, settings: NearlineSettings) -> Stubs:
+        """Opens nothing yet: channels connect on the first call (and retry UNAVAILABLE)."""
+        intent = grpc_client.channel(settings.intent_target, INTENT_SERVICE)
+        tags = grpc_client.channel(settings.tags_target, TAGS_SERVICE)
+        retrieval = grpc_client.channel(settings.retrieval_target, RETRIEVAL_SERVICE)
+        explain = grpc_client.channel(settings.explain_target, EXPLAIN_SERVICE)
+        return cls(
+            intent=intent_pb2_grpc.IntentServiceStub(intent),  # type: ignore[no-untyped-call]
+            tags=tags_pb2_grpc.TagsServiceStub(tags),  # type: ignore[no-untyped-call]
+            retrieval=retrieval_pb2_grpc.RetrievalServiceStub(retrieval),  # type: ignore[no-untyped-call]
+            explain=explain_pb2_grpc.ExplainServiceStub(explain),  # type: ignore[no-untyped-call]
+            channels=[intent, tags, retrieval, explain],
+        )
+
+    async def close(self) -> None:
+        for channel in self.channels:
+            await channel.close()

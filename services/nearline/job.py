@@ -1,0 +1,184 @@
+"""Runs refreshes for many users at once: workers pull users from a bounded queue, one user each.
+
+A user's failure is logged and counted, never fatal to the run. A user whose stored profile is fresh (same
+model, same prompt versions, younger than the refresh period) is skipped, so a rerun resumes where a
+stopped one left off.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import grpc
+from redis.exceptions import RedisError
+
+from nearline.refresh import ProfileRefresher
+from nearline.usage import Usage
+from recgpt_runtime import context, metrics
+from recgpt_runtime.profile_store import ProfileStore
+
+log = logging.getLogger(__name__)
+
+
+class Outcome(enum.StrEnum):
+    DONE = "done"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+
+
+class Progress(Protocol):
+    def update(self, n: float | None = 1) -> bool | None: ...
+
+
+@dataclass(frozen=True)
+class Freshness:
+    """What a stored profile must match to be kept; `force` refreshes every user regardless."""
+
+    model: str
+    prompt_version: str
+    max_age_s: float
+    force: bool = False
+
+
+@dataclass
+class Tally:
+    done: int = 0
+    skipped: int = 0
+    failed: int = 0
+    explanations: int = 0
+    fallbacks: int = 0
+    usage: Usage = field(default_factory=Usage)
+
+    def count(self, outcome: Outcome) -> None:
+        setattr(self, outcome.value, getattr(self, outcome.value) + 1)
+
+
+class NearlineJob:
+    def __init__(
+        self,
+        refresher: ProfileRefresher,
+        profiles: ProfileStore,
+        freshness: Freshness,
+        concurrency: int,
+    ) -> None:
+        self.refresher = refresher
+        self.profiles = profiles
+        self.freshness = freshness
+        self.concurrency = concurrency
+
+    async def run(
+        self,
+        users: AsyncIterator[str],
+        progress: Progress | None = None,
+        stop: asyncio.Event | None = None,
+        on_leftover: Callable[[str], Awaitable[object]] | None = None,
+    ) -> Tally:
+        """Handles the users `users` yields. Once `stop` is set no new user starts (those in flight
+        finish); users already taken but not started go to `on_leftover` (e.g. back on a queue)."""
+        tally = Tally()
+        queue: asyncio.Queue[str | None] = asyncio.Queue(maxsize=self.concurrency)
+        halted = stop or asyncio.Event()
+        workers = [
+            asyncio.create_task(self._work(queue, tally, progress, halted, on_leftover))
+            for _ in range(self.concurrency)
+        ]
+        try:
+            async for user_id in users:
+                await queue.put(user_id)
+        finally:
+            for _ in workers:
+                await queue.put(None)
+            await asyncio.gather(*workers)
+        return tally
+
+    async def _work(
+        self,
+        queue: asyncio.Queue[str | None],
+        tally: Tally,
+        progress: Progress | None,
+        stop: asyncio.Event,
+        on_leftover: Callable[[str], Awaitable[object]] | None,
+    ) -> None:
+        while (user_id := await queue.get()) is not None:
+            if stop.is_set():
+                if on_leftover is not None:
+                    await on_leftover(user_id)
+                continue
+            await self.handle(user_id, tally)
+            if progress is not None:
+                progress.update(1)
+
+    async def handle(self, user_id: str, tally: Tally) -> Outcome:
+        """Refreshes one user unless their profile is fresh; never raises for a user's failure."""
+        with context.bound(context.RequestContext(request_id=context.new_request_id(), user_id=user_id)):
+            outcome = await self._handle(user_id, tally)
+        tally.count(outcome)
+        metrics.NEARLINE_USERS.labels(outcome.value).inc()
+        return outcome
+
+    async def _handle(self, user_id: str, tally: Tally) -> Outcome:
+        started: float | None = None
+        try:
+            if not self.freshness.force and await self._is_fresh(user_id):
+                return Outcome.SKIPPED
+            started = time.perf_counter()
+            refreshed = await self.refresher.refresh(user_id)
+            await self.profiles.put(refreshed.profile)
+        except grpc.aio.AioRpcError as error:
+            log.warning(
+                "near-line refresh failed",
+                extra={"user_id": user_id, "code": error.code().name, "details": error.details()},
+            )
+            return Outcome.FAILED
+        except Exception:
+            # A bug for one user (or Redis trouble) must not end the run; the log keeps the traceback.
+            log.exception("near-line refresh failed unexpectedly", extra={"user_id": user_id})
+            return Outcome.FAILED
+        finally:
+            # Skipped users are left out: the histogram is the time a refresh takes.
+            if started is not None:
+                metrics.NEARLINE_USER_DURATION.observe(time.perf_counter() - started)
+        tally.usage.merge(refreshed.usage)
+        tally.explanations += refreshed.explanations
+        tally.fallbacks += int(refreshed.profile.fallback)
+        return Outcome.DONE
+
+    async def _is_fresh(self, user_id: str) -> bool:
+        stored = await self.profiles.get(user_id)
+        return stored is not None and stored.is_current(
+            self.freshness.model, self.freshness.prompt_version, self.freshness.max_age_s
+        )
+
+
+async def from_list(users: Iterable[str], stop: asyncio.Event) -> AsyncIterator[str]:
+    """The given users in order, until `stop` is set."""
+    for user_id in users:
+        if stop.is_set():
+            return
+        yield user_id
+
+
+async def from_refresh_queue(
+    profiles: ProfileStore, stop: asyncio.Event, poll_s: float, retry_s: float = 5.0
+) -> AsyncIterator[str]:
+    """Users the gateway queued on profile misses, as they come, until `stop` is set.
+
+    Redis being away does not end a follower: it logs, waits `retry_s` (or the stop) and polls again.
+    """
+    while not stop.is_set():
+        try:
+            taken = await profiles.take_refresh(1, wait_s=poll_s)
+        except RedisError as error:
+            log.warning("refresh queue unavailable", extra={"error": str(error)})
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), retry_s)
+            continue
+        for user_id in taken:
+            yield user_id

@@ -1,0 +1,104 @@
+"""One user's refresh: interests -> tags -> tag-route items -> explanations, through the services."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from nearline.clients import Stubs
+from nearline.settings import NearlineSettings
+from nearline.usage import Usage
+from nearline.versions import profile_prompt_version
+from recgpt.explain.v1 import explain_pb2
+from recgpt.intent.v1 import intent_pb2
+from recgpt.retrieval.v1 import retrieval_pb2
+from recgpt.tags.v1 import tags_pb2
+from recgpt_runtime.profile_store import ProfileInterest, ProfileTag, UserProfile
+
+
+@dataclass
+class Refreshed:
+    profile: UserProfile
+    usage: Usage
+    explanations: int
+
+
+class ProfileRefresher:
+    """Calls the same gRPC services as serving; the services read the user's behaviour from Redis."""
+
+    def __init__(self, stubs: Stubs, settings: NearlineSettings) -> None:
+        self.stubs = stubs
+        self.settings = settings
+
+    async def refresh(self, user_id: str) -> Refreshed:
+        """Raises grpc.aio.AioRpcError when a service fails; the agents' own fallbacks are not failures."""
+        llm_deadline = self.settings.llm_call_deadline_s
+        usage = Usage()
+        mined = await self.stubs.intent.MineInterests(
+            intent_pb2.MineInterestsRequest(
+                user_id=user_id,
+                method=intent_pb2.METHOD_RECGPT_V1,
+                max_interests=self.settings.max_interests,
+            ),
+            timeout=llm_deadline,
+        )
+        usage.add(mined.usage)
+        predicted = await self.stubs.tags.PredictTags(
+            tags_pb2.PredictTagsRequest(
+                user_id=user_id, interests=mined.interests, max_tags=self.settings.max_tags
+            ),
+            timeout=llm_deadline,
+        )
+        usage.add(predicted.usage)
+        explanations, explain_fallback = await self._explain(user_id, predicted, usage)
+        profile = UserProfile(
+            user_id=user_id,
+            interests=[ProfileInterest(interest=i.interest, reason=i.reason) for i in mined.interests],
+            tags=[
+                ProfileTag(
+                    tag=t.tag,
+                    interest=t.interest,
+                    rationale=t.rationale,
+                    category=t.category,
+                    category_score=t.category_score,
+                )
+                for t in predicted.tags
+            ],
+            model=mined.provenance.model or predicted.provenance.model,
+            prompt_version=profile_prompt_version(
+                mined.provenance.prompt_version, predicted.provenance.prompt_version
+            ),
+            fallback=mined.fallback or predicted.fallback or explain_fallback,
+        )
+        return Refreshed(profile=profile, usage=usage, explanations=explanations)
+
+    async def _explain(
+        self, user_id: str, predicted: tags_pb2.PredictTagsResponse, usage: Usage
+    ) -> tuple[int, bool]:
+        """Explains the user's top tag-route items so the explain service caches them for serving."""
+        if not predicted.tags or self.settings.explain_items == 0:
+            return 0, False
+        found = await self.stubs.retrieval.Search(
+            retrieval_pb2.SearchRequest(
+                tags=retrieval_pb2.TagQueries(tags=predicted.tags[: self.settings.tag_route_max_tags]),
+                top_k=self.settings.explain_items,
+                per_query_top_k=self.settings.tag_route_per_tag_k,
+                exclude_seen_of_user=user_id,
+            ),
+            timeout=self.settings.retrieval_deadline_s,
+        )
+        pairs = [
+            explain_pb2.ExplainPair(interest=scored.interest, item_id=scored.item.item_id)
+            for scored in found.items
+            if scored.interest and scored.item.item_id
+        ]
+        if not pairs:
+            return 0, False
+        explained = await self.stubs.explain.Explain(
+            explain_pb2.ExplainRequest(
+                user_id=user_id, pairs=pairs, method=explain_pb2.METHOD_RECGPT_V1, cache_only=False
+            ),
+            timeout=self.settings.llm_call_deadline_s,
+        )
+        usage.add(explained.usage)
+        fallback = any(explanation.fallback for explanation in explained.explanations)
+        return len(explained.explanations), fallback
