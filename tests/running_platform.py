@@ -6,6 +6,7 @@ Registered for the whole suite by tests/conftest.py, so that every test needing 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -43,6 +44,16 @@ class RunningPlatform:
         return list(iter_histories(self.catalogue_dir))
 
 
+JUDGE_SAMPLE_SHARE = "RECGPT_JUDGE_SAMPLE_SHARE"
+
+
+def _restore(name: str, value: str | None) -> None:
+    if value is None:
+        os.environ.pop(name, None)
+    else:
+        os.environ[name] = value
+
+
 def free_stack_ports() -> dict[str, int]:
     """A free port for every port setting of the launcher, so a test platform never meets `make run`'s."""
     return {name: redis_server.free_port() for name in StackSettings.model_fields if name.endswith("_port")}
@@ -67,7 +78,13 @@ def platform(redis_url: str, amazon_dir: Path) -> Iterator[RunningPlatform]:
         }
     )
     stack = Stack(settings)
-    state = stack.up()
+    # Every recgpt-v1 response with explanations goes to the judge, so the live path is exercised.
+    sample_share = os.environ.get(JUDGE_SAMPLE_SHARE)
+    os.environ[JUDGE_SAMPLE_SHARE] = "1.0"
+    try:
+        state = stack.up()
+    finally:
+        _restore(JUDGE_SAMPLE_SHARE, sample_share)
     try:
         yield RunningPlatform(stack, state)
     finally:

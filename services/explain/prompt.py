@@ -7,7 +7,8 @@ from pydantic import BaseModel, Field
 from recgpt_runtime.catalogue import Item
 from recgpt_runtime.llm.client import Message
 
-PROMPT_VERSION = "explain-v1.0"
+# v1.1: only the first sentence of an answer is kept.
+PROMPT_VERSION = "explain-v1.1"
 MAX_TOKENS = 80
 # What the prompt quotes of an item: enough to ground a sentence, short enough for a 135M model.
 _TITLE_CHARS = 120

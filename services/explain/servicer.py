@@ -207,8 +207,11 @@ class ExplainServicer(explain_pb2_grpc.ExplainServiceServicer):
 
 
 def clean(text: str) -> str:
-    """One line, single spaces, no wrapping quotes: the form the check and the user see."""
-    return " ".join(text.split()).strip("\"'“”` ")
+    """The first sentence, on one line with single spaces and no wrapping quotes: the form checked and shown.
+
+    A small model often writes one good sentence and then rambles; the first sentence is the answer asked for.
+    """
+    return " ".join(grounding.first_sentence(text.strip("\"'“”` ")).split()).strip("\"'“”` ")
 
 
 def _to_pb(pair: _Pair, entry: CachedExplanation, cached: bool) -> explain_pb2.Explanation:

@@ -225,11 +225,25 @@ def numbers(text: str) -> set[str]:
 def sentences(text: str) -> int:
     """How many sentences `text` holds, counting a line break as a break too."""
     count = max(1, len([line for line in text.strip().splitlines() if line.strip()]))
-    for match in _SENTENCE_END.finditer(text.strip()):
+    return count + len(_sentence_ends(text.strip()))
+
+
+def first_sentence(text: str) -> str:
+    """The first sentence of `text` (its first line, up to the first real sentence end)."""
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    first = lines[0].strip() if lines else ""
+    ends = _sentence_ends(first)
+    return first[: ends[0]].strip() if ends else first
+
+
+def _sentence_ends(text: str) -> list[int]:
+    """Offsets just past each sentence-ending punctuation that is not an abbreviation's dot."""
+    ends = []
+    for match in _SENTENCE_END.finditer(text):
         word = match.group(1).lower().strip("\"'()[]")
         if match.group(2) == "." and (
             len(word) <= 1 or word in _ABBREVIATIONS or "." in word or word[0].isdigit()
         ):
             continue
-        count += 1
-    return count
+        ends.append(match.end(2))
+    return ends

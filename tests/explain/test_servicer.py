@@ -66,7 +66,7 @@ async def test_explanations_are_generated_then_served_from_the_cache(service: Ru
     ]
     assert first.explanations[0].interest == "lab pipetting"
     assert first.explanations[0].provenance.model == "smol"
-    assert first.explanations[0].provenance.prompt_version == PROMPT_VERSION == "explain-v1.0"
+    assert first.explanations[0].provenance.prompt_version == PROMPT_VERSION == "explain-v1.1"
     assert first.explanations[0].provenance.created_at_unix > 0
     assert first.usage.prompt_tokens == 24 and first.usage.completion_tokens == 14
     assert first.usage.engine_seconds > 0
@@ -155,7 +155,7 @@ async def test_an_ungrounded_answer_falls_back_to_the_template(
     [
         ("not json at all", "invalid_json"),
         ('{"explanation": ""}', "schema_mismatch"),
-        ('{"explanation": "An Eppendorf pipette. It holds 100 uL."}', "not_one_sentence"),
+        ('{"explanation": "An Eppendorf pipette that holds 5 mL. It is precise."}', "invented_number"),
         ('{"explanation": "An Eppendorf pipette that holds 5 mL."}', "invented_number"),
     ],
 )
@@ -166,6 +166,14 @@ async def test_invalid_output_falls_back(service: Running, content: str, reason:
     assert [e.fallback for e in reply.explanations] == [True]
     assert reply.explanations[0].text.startswith("Matches your interest in pipettes: Eppendorf")
     assert counter("recgpt_agent_fallbacks_total", agent="explainer", reason=reason) == before + 1
+
+
+async def test_only_the_first_sentence_of_a_rambling_answer_is_kept(service: Running) -> None:
+    service.llm.behaviour.content = '{"explanation": "An Eppendorf pipette for your lab. It holds 5 mL."}'
+    reply = await service.stub.Explain(pairs(("pipettes", EPPENDORF.item_id)))
+    assert [(e.text, e.fallback) for e in reply.explanations] == [
+        ("An Eppendorf pipette for your lab.", False)
+    ]
 
 
 async def test_an_unreachable_llm_falls_back(service: Running) -> None:

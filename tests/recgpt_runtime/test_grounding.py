@@ -135,3 +135,16 @@ def test_a_brand_written_in_lower_case_by_other_items_is_an_everyday_word() -> N
 def test_numbers_are_normalised() -> None:
     assert grounding.numbers("1,000 uL and 0.50 mL, 2.0 kg, 007") == {"1000", "0.5", "2", "7"}
     assert grounding.numbers("no digits") == set()
+
+
+@pytest.mark.parametrize(
+    ("text", "first"),
+    [
+        ("Great for printing. It is strong.", "Great for printing."),
+        ("Fits your 2 in. x 50 yds. tape needs. Also good.", "Fits your 2 in. x 50 yds. tape needs."),
+        ("One line\nanother line", "One line"),
+        ("No end here", "No end here"),
+    ],
+)
+def test_first_sentence(text: str, first: str) -> None:
+    assert grounding.first_sentence(text) == first
