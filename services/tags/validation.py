@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from recgpt.common.v1 import common_pb2
 from recgpt_runtime import metrics
 from recgpt_runtime.embedder import Vectors
+from recgpt_runtime.llm_text import normalise
 from tags.category_map import CategoryMapper
 from tags.schema import RATIONALE_MAX_CHARS, TAG_MAX_CHARS, PredictedTag
 from tags.settings import TagsSettings
@@ -46,11 +47,6 @@ ECHOES = frozenset({"digital pipette", "nitrile gloves"})
 
 _SPACES = re.compile(r"\s+")
 _LETTER = re.compile(r"[^\W\d_]")
-
-
-def normalise(text: str) -> str:
-    """Case-folded, single-spaced, without surrounding punctuation: the key for duplicates and titles."""
-    return _SPACES.sub(" ", text).strip(" \t\n.,;:!?\"'`-*()[]{}").casefold()
 
 
 def drop(reason: str) -> None:
