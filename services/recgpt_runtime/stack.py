@@ -227,6 +227,13 @@ class Stack:
         env.pop("REDIS_URL", None)
         return env
 
+    @property
+    def served_model_name(self) -> str:
+        """The name vLLM serves the model under: it keys caches and provenance, so each model has its own."""
+        if not self.settings.llm_model:
+            return DEFAULT_MODEL_NAME
+        return self.settings.llm_model.rstrip("/").rsplit("/", 1)[-1].lower()
+
     def agent_ports(self, name: str) -> tuple[int, int]:
         """The gRPC and metrics ports of an agent service."""
         return getattr(self.settings, f"{name}_port"), getattr(self.settings, f"{name}_metrics_port")
@@ -273,7 +280,9 @@ class Stack:
                 env,
             )
             model = str(folder)
-        engine_settings = engine.EngineSettings(model=model, port=self.settings.vllm_port)
+        engine_settings = engine.EngineSettings(
+            model=model, port=self.settings.vllm_port, served_model_name=self.served_model_name
+        )
         _say(f"starting vLLM ({model}); it takes a minute or two on a CPU")
         processes.start(
             "vllm",
@@ -301,7 +310,12 @@ class Stack:
         )
         targets = {"RECGPT_RETRIEVAL_TARGET": state["retrieval_target"]}
         if "vllm_url" in state:
-            llm_env = {**env, **catalogue_env, "RECGPT_LLM_ENDPOINTS": f"{state['vllm_url']}/v1"}
+            llm_env = {
+                **env,
+                **catalogue_env,
+                "RECGPT_LLM_ENDPOINTS": f"{state['vllm_url']}/v1",
+                "RECGPT_LLM_MODEL": self.served_model_name,
+            }
             for name, (script, _) in AGENT_SERVICES.items():
                 port, metrics_port = self.agent_ports(name)
                 state[f"{name}_target"] = f"127.0.0.1:{port}"

@@ -56,3 +56,11 @@ def test_a_dead_process_of_an_earlier_start_is_reported(tmp_path: Path) -> None:
         stack.up()
     stack.down()
     assert processes.recorded(stack.paths.run) == []
+
+
+def test_each_model_is_served_under_a_name_of_its_own(tmp_path: Path) -> None:
+    """Caches and provenance are keyed by the served name: another model must not reuse SmolLM2's."""
+    assert Stack(_settings(tmp_path)).served_model_name == "smollm2-135m-instruct"
+    other = Stack(_settings(tmp_path, llm_model="Qwen/Qwen2.5-7B-Instruct"))
+    assert other.served_model_name == "qwen2.5-7b-instruct"
+    assert Stack(_settings(tmp_path, llm_model="/models/Llama-3.1-8B/")).served_model_name == "llama-3.1-8b"
