@@ -78,6 +78,8 @@ loadtest: run ## Locust smoke load test against the running gateway (fails on an
 	$(BIN)/locust -f loadtest/locustfile.py --headless --only-summary \
 		--host http://127.0.0.1:$${RECGPT_STACK_GATEWAY_PORT:-8080} -u $${USERS:-20} -r $${SPAWN_RATE:-10} -t $${RUN_TIME:-30s}
 
+# The platform it brings up serves each user's log without its last interaction: the evaluation's targets.
+eval: export RECGPT_STACK_HOLD_OUT_LAST = 1
 eval: run ## Offline evaluation, baseline vs recgpt-v1 (DATASET=<dir> USERS=200 OUT=<file.json>)
 	$(BIN)/recgpt-eval --stack $(VAR)/run/stack.json --dataset $(DATASET) --users $(USERS) --out $(OUT)
 

@@ -1,11 +1,19 @@
-"""Which of the evaluation dataset's items the served catalogue has (Retrieval.GetItems, in chunks)."""
+"""What the served catalogue holds of the evaluation dataset: its items, and whether its targets."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from pathlib import Path
+
+from pydantic import ValidationError
 
 from recgpt.common.v1 import common_pb2
 from recgpt.retrieval.v1 import retrieval_pb2, retrieval_pb2_grpc
+from recgpt_runtime.catalogue import read_manifest
+from recgpt_runtime.dataset_import.errors import DatasetFormatError
+from recgpt_runtime.dataset_import.formats import resolve_format
+from recgpt_runtime.dataset_import.importer import source_fingerprint
 
 CHUNK = 1000
 
@@ -23,3 +31,21 @@ async def served_items(
         for item in reply.items:
             found[item.item_id] = item
     return found
+
+
+def targets_seen_by_platform(dataset: Path, fmt: str, stack_file: Path | None) -> bool | None:
+    """True when the platform serves these very files with every interaction, targets included.
+
+    Its co-occurrence then counts each held-out target beside its history, which inflates the collaborative
+    route; a platform imported with `--hold-out-last` (as `make eval` starts it) has not seen them. None when
+    unknown (no launcher state, or no manifest).
+    """
+    if stack_file is None:
+        return None
+    try:
+        state = json.loads(stack_file.read_text())
+        manifest = read_manifest(Path(state["catalogue_dir"]))
+        resolved = resolve_format(dataset, fmt)
+    except (OSError, ValueError, KeyError, ValidationError, DatasetFormatError):
+        return None
+    return manifest.source_fingerprint == source_fingerprint(dataset, resolved, held_out_last=False)

@@ -21,7 +21,7 @@ import grpc
 from pydantic import ValidationError
 from tqdm import tqdm  # type: ignore[import-untyped]
 
-from evaluation.catalogue_check import served_items
+from evaluation.catalogue_check import served_items, targets_seen_by_platform
 from evaluation.clients import EvalStubs
 from evaluation.report import Population, Report, aggregate, table
 from evaluation.runner import EvalOptions, Evaluator, UserEval
@@ -156,6 +156,7 @@ async def _evaluate(
             1 for split in runnable for item_id in split.history_ids if item_id not in served
         ),
         users_failed=len(runnable) - len(results),
+        targets_seen_by_platform=targets_seen_by_platform(args.dataset, args.format, args.stack),
     )
     return aggregate(
         results,

@@ -29,6 +29,9 @@ class Population(BaseModel):
     targets_not_served: int
     history_items_not_served: int
     users_failed: int
+    # True when the platform's co-occurrence was built from these very interactions, targets included
+    # (collaborative figures are then inflated); None when unknown.
+    targets_seen_by_platform: bool | None = None
 
 
 class JudgeRates(BaseModel):
@@ -179,6 +182,15 @@ def table(report: Report) -> str:
         f"{p.targets_not_served} targets not in the served catalogue "
         f"({p.dataset_items_not_served} of {p.dataset_items} dataset items not served)",
         f"wall {report.wall_s:.1f} s at concurrency {report.concurrency}",
+        *(
+            [
+                "WARNING: the platform was built from these very interactions, targets included: the "
+                "collaborative figures are inflated (bring it up with RECGPT_STACK_HOLD_OUT_LAST=1, "
+                "as `make eval` does)"
+            ]
+            if p.targets_seen_by_platform
+            else []
+        ),
         "",
         f"Tag HR@{report.k_tags}: baseline (most frequent history categories) "
         f"{report.tag_hit_rate['baseline']:.4f}   recgpt-v1 {report.tag_hit_rate['recgpt_v1']:.4f}",

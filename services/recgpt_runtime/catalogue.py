@@ -63,6 +63,8 @@ class CatalogueManifest(BaseModel):
     source_fingerprint: str = ""
     # sha256 of behaviour.jsonl: Redis is reloaded only when this changes.
     behaviour_fingerprint: str = ""
+    # Each user's last interaction was left out, so an evaluation of these users has unseen targets.
+    held_out_last: bool = False
 
 
 def fingerprint(path: Path) -> str:

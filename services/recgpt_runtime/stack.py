@@ -75,6 +75,8 @@ class StackSettings(BaseSettings):
     models_dir: Path | None = None
     log_level: str = "INFO"
     ready_timeout_s: float = 420.0
+    # Serve each user's log without its last interaction: `make eval` on this dataset then has unseen targets.
+    hold_out_last: bool = False
 
 
 class StackPaths:
@@ -200,6 +202,7 @@ class Stack:
                 "--out", str(self.paths.catalogue),
                 "--prefix", self.settings.redis_prefix,
                 "--skip-if-fresh",
+                *(["--hold-out-last"] if self.settings.hold_out_last else []),
             ],
             env,
         )  # fmt: skip

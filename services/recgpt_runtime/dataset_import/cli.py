@@ -38,6 +38,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--no-redis", action="store_true", help="write the catalogue folder only")
     parser.add_argument(
+        "--hold-out-last",
+        action="store_true",
+        help="leave out each user's last interaction, so that recgpt-eval on this dataset has unseen targets",
+    )
+    parser.add_argument(
         "--skip-if-fresh",
         action="store_true",
         help="skip the import when the catalogue records the same source files, and the Redis load "
@@ -84,11 +89,17 @@ def _run(args: argparse.Namespace) -> None:
 def _import(args: argparse.Namespace) -> CatalogueManifest:
     started = time.perf_counter()
     if args.skip_if_fresh:
-        fresh = fresh_manifest(args.source, args.out, args.format)
+        fresh = fresh_manifest(args.source, args.out, args.format, args.hold_out_last)
         if fresh is not None:
             print(f"catalogue {args.out} already holds this {fresh.source_format} source: import skipped")
             return fresh
-    manifest = import_dataset(args.source, args.out, args.format, on_note=lambda n: print(f"note: {n}"))
+    manifest = import_dataset(
+        args.source,
+        args.out,
+        args.format,
+        on_note=lambda n: print(f"note: {n}"),
+        held_out_last=args.hold_out_last,
+    )
     seconds = time.perf_counter() - started
     print(
         f"imported {manifest.source_format} dataset {args.source} -> {args.out}: {manifest.items} items, "

@@ -43,6 +43,7 @@ def write_catalogue(
             created_at_unix=int(time.time()),
             source_fingerprint=source_fingerprint,
             behaviour_fingerprint=fingerprint(staging / BEHAVIOUR_FILE),
+            held_out_last=dataset.held_out_last,
         )
         (staging / MANIFEST_FILE).write_text(manifest.model_dump_json(indent=2) + "\n")
         _swap_into_place(staging, out)

@@ -10,7 +10,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from recgpt_runtime.behaviour_store import BehaviourKeys
-from recgpt_runtime.catalogue import read_manifest
+from recgpt_runtime.catalogue import iter_histories, read_manifest
 from recgpt_runtime.dataset_import.cli import main
 from tests.recgpt_runtime.dataset_import.dataset_subsets import replace_line
 
@@ -128,3 +128,20 @@ def test_the_command_runs_as_a_process(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert result.stderr == f"error: {tmp_path / 'nowhere'}: not a directory\n"
+
+
+def test_hold_out_last_leaves_each_users_last_interaction_out(
+    small_movielens: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    full, held = tmp_path / "full", tmp_path / "held"
+    assert _run([str(small_movielens), "--out", str(full), "--no-redis"]) == 0
+    assert _run([str(small_movielens), "--out", str(held), "--no-redis", "--hold-out-last"]) == 0
+    assert "held out the last interaction" in capsys.readouterr().out
+    whole = {h.user_id: h.interactions for h in iter_histories(full)}
+    kept = {h.user_id: h.interactions for h in iter_histories(held)}
+    assert kept == {user: log[:-1] if len(log) >= 2 else log for user, log in whole.items()}
+    assert read_manifest(held).held_out_last and not read_manifest(full).held_out_last
+    # The hold-out is part of what "fresh" means: switching it re-imports.
+    assert _run([str(small_movielens), "--out", str(held), "--no-redis", "--skip-if-fresh"]) == 0
+    assert "import skipped" not in capsys.readouterr().out
+    assert not read_manifest(held).held_out_last
