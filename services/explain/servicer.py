@@ -162,7 +162,9 @@ class ExplainServicer(explain_pb2_grpc.ExplainServiceServicer):
                 )
         except LlmError as error:
             reason = error.reason if isinstance(error, LlmOutputError) else error.outcome
-            return _Generated(self._fallback(pair, reason))
+            return _Generated(
+                self._fallback(pair, reason), error.prompt_tokens, error.completion_tokens, error.latency_s
+            )
         text = clean(result.value.explanation)
         problems = grounding.check(
             text,

@@ -19,6 +19,7 @@ from recgpt_runtime import agent_service
 from recgpt_runtime.agent_service import AgentDeps
 from recgpt_runtime.behaviour_context import BehaviourContext, compress
 from recgpt_runtime.llm.errors import LlmError, LlmOutputError
+from recgpt_runtime.messages import spent_usage
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +120,7 @@ class IntentServicer(intent_pb2_grpc.IntentServiceServicer):
             log.warning("interest mining fell back", extra={"reason": reason, "error": str(error)})
             fallback.count_fallback(reason)
             interests = fallback.frequent_category_interests(behaviour, limit)
-            return _Mined(interests, configured_model, common_pb2.LlmUsage(), fallback=True)
+            return _Mined(interests, configured_model, spent_usage(error), fallback=True)
         usage = common_pb2.LlmUsage(
             prompt_tokens=result.usage.prompt_tokens,
             completion_tokens=result.usage.completion_tokens,

@@ -177,7 +177,7 @@ class JudgeServicer(judge_pb2_grpc.JudgeServiceServicer):
                 reason=f"judge unavailable: {error.outcome}",
                 dimensions=rules,
             )
-            return _Judged(judgement)
+            return _Judged(judgement, error.prompt_tokens, error.completion_tokens, error.latency_s)
         answer = result.value.model_dump()
         scores = [
             judge_pb2.DimensionScore(dimension=name, passed=bool(answer[name])) for name in task.dimensions

@@ -90,7 +90,11 @@ def main(argv: list[str] | None = None) -> None:
 async def amain(argv: list[str] | None = None, prompt_version: str | None = None) -> int:
     """The whole command; returns the exit status. `prompt_version` overrides the agents' (for tests)."""
     args = build_parser().parse_args(argv)
-    overrides: dict[str, object] = dict(stack_overrides(args.stack)) if args.stack else {}
+    try:
+        overrides: dict[str, object] = dict(stack_overrides(args.stack)) if args.stack else {}
+    except (OSError, ValueError) as error:
+        print(f"error: cannot read --stack {args.stack}: {error} (is the platform up?)", file=sys.stderr)
+        return 2
     overrides |= {
         key: value
         for key, value in {

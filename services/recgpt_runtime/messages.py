@@ -6,6 +6,7 @@ from collections.abc import Iterable
 
 from recgpt.common.v1 import common_pb2
 from recgpt_runtime.catalogue import Interaction, Item
+from recgpt_runtime.llm.errors import LlmError
 
 
 def interactions_from_pb(messages: Iterable[common_pb2.Interaction]) -> list[Interaction]:
@@ -48,4 +49,13 @@ def item_from_pb(message: common_pb2.Item) -> Item:
         brand=message.brand,
         category_path=list(message.category_path),
         description=message.description,
+    )
+
+
+def spent_usage(error: LlmError) -> common_pb2.LlmUsage:
+    """What a failed LLM call still cost (an invalid answer was generated all the same)."""
+    return common_pb2.LlmUsage(
+        prompt_tokens=error.prompt_tokens,
+        completion_tokens=error.completion_tokens,
+        engine_seconds=error.latency_s,
     )

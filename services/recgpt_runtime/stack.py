@@ -110,7 +110,10 @@ def _run_step(title: str, command: list[str], env: dict[str, str]) -> None:
 
 
 def _port_free(port: int) -> bool:
+    """Whether a server could listen on `port` now; connections still in TIME_WAIT (a restart) don't count."""
     with socket.socket() as sock:
+        # As every server we start does: without it, a port is "busy" for a minute after a stop.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:

@@ -17,6 +17,7 @@ from recgpt_runtime import agent_service, metrics
 from recgpt_runtime.agent_service import AgentDeps
 from recgpt_runtime.behaviour_context import BehaviourContext, compress
 from recgpt_runtime.llm.errors import LlmError, LlmOutputError
+from recgpt_runtime.messages import spent_usage
 from tags import prompts
 from tags.category_map import CategoryMapper
 from tags.frequent_categories import frequent_category_tags
@@ -162,7 +163,9 @@ class TagsServicer(tags_pb2_grpc.TagsServiceServicer):
         except LlmError as error:
             reason = fallback_reason(error)
             log.warning("tag prediction fell back", extra={"reason": reason, "error": str(error)})
-            return await self._fallback(reason, behaviour, interests, limit, configured_model)
+            predicted = await self._fallback(reason, behaviour, interests, limit, configured_model)
+            predicted.usage.CopyFrom(spent_usage(error))
+            return predicted
         usage = common_pb2.LlmUsage(
             prompt_tokens=result.usage.prompt_tokens,
             completion_tokens=result.usage.completion_tokens,

@@ -91,7 +91,7 @@ async def test_an_unusable_answer_falls_back_to_frequent_categories(
     assert [i.interest for i in reply.interests] == ["Microscopes", "Beakers"]
     assert reply.interests[0].reason == "3 of your recent items are in this category"
     assert reply.provenance.model == CONFIGURED_MODEL
-    assert reply.usage.prompt_tokens == 0
+    assert (reply.usage.prompt_tokens, reply.usage.completion_tokens) == (12, 7), "the bad answer cost too"
     assert reply.provenance.prompt_version == PROMPT_VERSION
     assert fallbacks(reason) == before + 1
 

@@ -125,8 +125,8 @@ async def test_interests_pass_fail_or_are_unavailable_each(judge: Judge) -> None
         assert count("interest", verdict, "offline") == before[verdict] + delta
 
     assert reply.provenance.model == "smol" and reply.provenance.prompt_version == PROMPT_VERSION
-    assert reply.usage.prompt_tokens == 24, "two valid calls of 12 prompt tokens (the broken one raised)"
-    assert reply.usage.completion_tokens == 14 and reply.usage.engine_seconds > 0
+    assert reply.usage.prompt_tokens == 36, "three calls of 12 prompt tokens, the unusable answer included"
+    assert reply.usage.completion_tokens == 21 and reply.usage.engine_seconds > 0
     sent = judge.llm.seen[0].body
     assert sent["max_tokens"] == 60
     assert "Eppendorf Research Plus Pipette" in sent["messages"][-1]["content"], "behaviour in the prompt"

@@ -183,6 +183,9 @@ class LlmClient:
             value = parse_structured(completion.content, completion.finish_reason, schema)
         except LlmOutputError as error:
             _count_failure(agent, error)
+            error.prompt_tokens = completion.usage.prompt_tokens
+            error.completion_tokens = completion.usage.completion_tokens
+            error.latency_s = latency_s
             raise
         metrics.LLM_REQUESTS.labels(agent, "ok").inc()
         return _result(value, completion, latency_s)

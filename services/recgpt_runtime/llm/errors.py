@@ -4,9 +4,16 @@ from __future__ import annotations
 
 
 class LlmError(Exception):
-    """Base of every LLM call failure."""
+    """Base of every LLM call failure.
+
+    What a failed call still cost: an answer that arrived but did not validate used the engine all the same,
+    so its tokens and time are set here and callers add them to their usage (0 when nothing came back).
+    """
 
     outcome = "error"
+    prompt_tokens = 0
+    completion_tokens = 0
+    latency_s = 0.0
 
 
 class LlmTimeoutError(LlmError):
