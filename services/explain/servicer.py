@@ -16,6 +16,7 @@ from explain.cache import CachedExplanation, ExplanationCache
 from recgpt.common.v1 import common_pb2
 from recgpt.explain.v1 import explain_pb2, explain_pb2_grpc
 from recgpt_runtime import grounding, metrics
+from recgpt_runtime.agent_service import InvalidRequest, refusals_as_status
 from recgpt_runtime.catalogue import Item
 from recgpt_runtime.grounding import CatalogueVocabulary
 from recgpt_runtime.llm.client import LlmClient
@@ -28,10 +29,6 @@ SERVICE_NAME = explain_pb2.DESCRIPTOR.services_by_name["ExplainService"].full_na
 AGENT = "explainer"
 MAX_PAIRS = 100
 MAX_INTEREST_CHARS = 200
-
-
-class InvalidRequest(ValueError):
-    """A request the caller must fix; answered INVALID_ARGUMENT with this message."""
 
 
 @dataclass(frozen=True)
@@ -103,13 +100,8 @@ class ExplainServicer(explain_pb2_grpc.ExplainServiceServicer):
             await context.abort(
                 grpc.StatusCode.UNIMPLEMENTED, "meta-prompting comes with the RecGPT-V2 issue"
             )
-        try:
+        async with refusals_as_status(context, "explanation cache"):
             return await self._explain(request)
-        except InvalidRequest as error:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
-        except RedisError as error:
-            log.warning("explanation cache unavailable", extra={"error": str(error)})
-            await context.abort(grpc.StatusCode.UNAVAILABLE, f"explanation cache unavailable: {error}")
         raise AssertionError("context.abort returned")
 
     async def _explain(self, request: explain_pb2.ExplainRequest) -> explain_pb2.ExplainResponse:

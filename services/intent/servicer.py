@@ -7,7 +7,6 @@ import time
 from dataclasses import dataclass
 
 import grpc
-from redis.exceptions import RedisError
 
 from intent import fallback, prompts
 from intent.schema import answer_schema
@@ -16,7 +15,7 @@ from intent.validation import AGENT, clean_interests
 from recgpt.common.v1 import common_pb2
 from recgpt.intent.v1 import intent_pb2, intent_pb2_grpc
 from recgpt_runtime import agent_service
-from recgpt_runtime.agent_service import AgentDeps
+from recgpt_runtime.agent_service import AgentDeps, InvalidRequest, refusals_as_status
 from recgpt_runtime.behaviour_context import BehaviourContext, compress
 from recgpt_runtime.llm.errors import LlmError, LlmOutputError
 from recgpt_runtime.messages import spent_usage
@@ -27,10 +26,6 @@ SERVICE_NAME = intent_pb2.DESCRIPTOR.services_by_name["IntentService"].full_name
 
 # Time kept back from the caller's deadline for building the answer after the LLM call.
 _DEADLINE_MARGIN_S = 0.2
-
-
-class InvalidRequest(ValueError):
-    """The request cannot be answered as asked; the message goes back to the caller."""
 
 
 def fallback_reason(error: LlmError) -> str:
@@ -64,16 +59,11 @@ class IntentServicer(intent_pb2_grpc.IntentServiceServicer):
     ) -> intent_pb2.MineInterestsResponse:
         if request.method == intent_pb2.METHOD_RECGPT_V2:
             await context.abort(grpc.StatusCode.UNIMPLEMENTED, "RecGPT-V2 comes with its own issue")
-        try:
+        async with refusals_as_status(context, "behaviour store"):
             limit = self._check(request)
             interactions = await agent_service.read_behaviour(
                 self.deps, request.user_id, request.behaviour, self.settings.behaviour_max_interactions
             )
-        except InvalidRequest as error:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
-        except RedisError as error:
-            log.warning("behaviour store unavailable", extra={"error": str(error)})
-            await context.abort(grpc.StatusCode.UNAVAILABLE, f"behaviour store unavailable: {error}")
         behaviour = compress(interactions, self.deps.items, self.settings.behaviour_budget_tokens)
         mined = await self._mine(behaviour, limit, llm_deadline(self.settings.llm_deadline_s, context))
         return intent_pb2.MineInterestsResponse(

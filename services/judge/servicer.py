@@ -8,13 +8,12 @@ import time
 from dataclasses import dataclass
 
 import grpc
-from redis.exceptions import RedisError
 
 from judge import prompt
 from recgpt.common.v1 import common_pb2
 from recgpt.judge.v1 import judge_pb2, judge_pb2_grpc
 from recgpt_runtime import agent_service, grounding, metrics
-from recgpt_runtime.agent_service import AgentDeps
+from recgpt_runtime.agent_service import AgentDeps, InvalidRequest, refusals_as_status
 from recgpt_runtime.behaviour_context import compress
 from recgpt_runtime.catalogue import Item
 from recgpt_runtime.grounding import CatalogueVocabulary
@@ -29,10 +28,6 @@ MAX_ARTEFACTS = 64
 MAX_TEXT_CHARS = 1000
 GROUNDED_FACTS = "grounded_facts"
 SOURCES = frozenset({"offline", "live"})
-
-
-class InvalidRequest(ValueError):
-    """A request the caller must fix; answered INVALID_ARGUMENT with this message."""
 
 
 @dataclass(frozen=True)
@@ -81,13 +76,8 @@ class JudgeServicer(judge_pb2_grpc.JudgeServiceServicer):
             await context.abort(
                 grpc.StatusCode.UNIMPLEMENTED, "agent-as-a-judge comes with the RecGPT-V2 issue"
             )
-        try:
+        async with refusals_as_status(context, "behaviour store"):
             return await self._judge(request)
-        except InvalidRequest as error:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
-        except RedisError as error:
-            log.warning("behaviour store unavailable", extra={"error": str(error)})
-            await context.abort(grpc.StatusCode.UNAVAILABLE, f"behaviour store unavailable: {error}")
         raise AssertionError("context.abort returned")
 
     async def _judge(self, request: judge_pb2.JudgeRequest) -> judge_pb2.JudgeResponse:

@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -18,6 +19,7 @@ from typing import Any, TypeVar
 import grpc
 import redis.asyncio as aioredis
 from pydantic import Field, ValidationError
+from redis.exceptions import RedisError
 
 from recgpt.common.v1 import common_pb2
 from recgpt_runtime import logs, metrics
@@ -41,6 +43,22 @@ class AgentServiceSettings(GrpcServiceSettings):
     behaviour_budget_tokens: int = Field(default=1200, ge=64)
     # The most recent interactions read from Redis when a request brings no behaviour.
     behaviour_max_interactions: int = Field(default=200, ge=1)
+
+
+class InvalidRequest(ValueError):
+    """A request an agent service refuses; answered INVALID_ARGUMENT with this message."""
+
+
+@asynccontextmanager
+async def refusals_as_status(context: grpc.aio.ServicerContext, store: str) -> AsyncIterator[None]:
+    """Bad input answers INVALID_ARGUMENT, a Redis failure UNAVAILABLE naming `store`; both with a reason."""
+    try:
+        yield
+    except InvalidRequest as error:
+        await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
+    except RedisError as error:
+        log.warning(f"{store} unavailable", extra={"error": str(error)})
+        await context.abort(grpc.StatusCode.UNAVAILABLE, f"{store} unavailable: {error}")
 
 
 @dataclass

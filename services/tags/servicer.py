@@ -9,12 +9,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import grpc
-from redis.exceptions import RedisError
 
 from recgpt.common.v1 import common_pb2
 from recgpt.tags.v1 import tags_pb2, tags_pb2_grpc
 from recgpt_runtime import agent_service, metrics
-from recgpt_runtime.agent_service import AgentDeps
+from recgpt_runtime.agent_service import AgentDeps, InvalidRequest, refusals_as_status
 from recgpt_runtime.behaviour_context import BehaviourContext, compress
 from recgpt_runtime.llm.errors import LlmError, LlmOutputError
 from recgpt_runtime.messages import spent_usage
@@ -31,10 +30,6 @@ SERVICE_NAME = tags_pb2.DESCRIPTOR.services_by_name["TagsService"].full_name
 
 # Time kept back from the caller's deadline for validating and mapping after the LLM call.
 _DEADLINE_MARGIN_S = 0.5
-
-
-class InvalidRequest(ValueError):
-    """The request cannot be answered as asked; the message goes back to the caller."""
 
 
 @dataclass
@@ -60,16 +55,11 @@ class TagsServicer(tags_pb2_grpc.TagsServiceServicer):
     async def PredictTags(
         self, request: tags_pb2.PredictTagsRequest, context: grpc.aio.ServicerContext
     ) -> tags_pb2.PredictTagsResponse:
-        try:
+        async with refusals_as_status(context, "behaviour store"):
             limit, interests = self._check(request)
             interactions = await agent_service.read_behaviour(
                 self.deps, request.user_id, request.behaviour, self.settings.behaviour_max_interactions
             )
-        except InvalidRequest as error:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
-        except RedisError as error:
-            log.warning("behaviour store unavailable", extra={"error": str(error)})
-            await context.abort(grpc.StatusCode.UNAVAILABLE, f"behaviour store unavailable: {error}")
         behaviour = compress(interactions, self.deps.items, self.settings.behaviour_budget_tokens)
         predicted = await self._predict(behaviour, interests, limit, self._deadline(context))
         return tags_pb2.PredictTagsResponse(
