@@ -20,9 +20,9 @@ import uvloop
 
 from recgpt.common.v1 import common_pb2
 from recgpt.retrieval.v1 import retrieval_pb2, retrieval_pb2_grpc
-from recgpt_runtime import logs
-from recgpt_runtime.catalogue import read_items
-from recgpt_runtime.grpc_server import GrpcService
+from recgpt_domain.catalogue import read_items
+from recgpt_serving import logs
+from recgpt_serving.grpc_server import GrpcService
 
 RETRIEVAL_SERVICE = "recgpt.retrieval.v1.RetrievalService"
 log = logging.getLogger("fake_retrieval")

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import redis.asyncio as aioredis
 
-from recgpt_runtime import redis_server
+from recgpt_tools import redis_server
 
-pytest_plugins = ["tests.running_platform", "tests.fake_llm_fixtures"]
+pytest_plugins = ["tests.running_platform", "tests.fake_llm_fixtures", "tests.vllm_fixtures"]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"

@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 import pytest
 
-from tests.recgpt_runtime.llm.fake_openai import FakeOpenAI
+from tests.recgpt_serving.llm.fake_openai import FakeOpenAI
 
 
 @asynccontextmanager

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 import redis
 
-from recgpt_runtime import redis_server
-from recgpt_runtime.catalogue import UserHistory, iter_histories
-from recgpt_runtime.stack import Stack, StackSettings
+from recgpt_domain.catalogue import UserHistory, iter_histories
+from recgpt_tools import redis_server
+from recgpt_tools.stack import Stack, StackSettings
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

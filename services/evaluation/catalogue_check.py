@@ -10,10 +10,10 @@ from pydantic import ValidationError
 
 from recgpt.common.v1 import common_pb2
 from recgpt.retrieval.v1 import retrieval_pb2, retrieval_pb2_grpc
-from recgpt_runtime.catalogue import read_manifest
-from recgpt_runtime.dataset_import.errors import DatasetFormatError
-from recgpt_runtime.dataset_import.formats import resolve_format
-from recgpt_runtime.dataset_import.importer import source_fingerprint
+from recgpt_domain.catalogue import read_manifest
+from recgpt_tools.dataset_import.errors import DatasetFormatError
+from recgpt_tools.dataset_import.formats import resolve_format
+from recgpt_tools.dataset_import.importer import source_fingerprint
 
 CHUNK = 1000
 

@@ -27,11 +27,11 @@ from evaluation.report import Population, Report, aggregate, table
 from evaluation.runner import EvalOptions, Evaluator, UserEval
 from evaluation.settings import EvalSettings
 from evaluation.split import Split, choose, eligible
-from recgpt_runtime import logs
-from recgpt_runtime.catalogue import iter_histories, read_items
-from recgpt_runtime.dataset_import.errors import CatalogueTargetError, DatasetFormatError
-from recgpt_runtime.dataset_import.formats import FORMATS
-from recgpt_runtime.dataset_import.importer import import_dataset
+from recgpt_domain.catalogue import iter_histories, read_items
+from recgpt_serving import logs
+from recgpt_tools.dataset_import.errors import CatalogueTargetError, DatasetFormatError
+from recgpt_tools.dataset_import.formats import FORMATS
+from recgpt_tools.dataset_import.importer import import_dataset
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from recgpt.intent.v1 import intent_pb2_grpc
 from recgpt.judge.v1 import judge_pb2_grpc
 from recgpt.retrieval.v1 import retrieval_pb2_grpc
 from recgpt.tags.v1 import tags_pb2_grpc
-from recgpt_runtime import grpc_client
+from recgpt_serving import grpc_client
 
 
 @dataclass

@@ -25,7 +25,7 @@ from recgpt.intent.v1 import intent_pb2
 from recgpt.judge.v1 import judge_pb2
 from recgpt.retrieval.v1 import retrieval_pb2
 from recgpt.tags.v1 import tags_pb2
-from recgpt_runtime.messages import interaction_to_pb
+from recgpt_domain.messages import interaction_to_pb
 
 log = logging.getLogger(__name__)
 

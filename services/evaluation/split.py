@@ -6,7 +6,7 @@ import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from recgpt_runtime.catalogue import Interaction, UserHistory
+from recgpt_domain.catalogue import Interaction, UserHistory
 
 
 @dataclass(frozen=True)

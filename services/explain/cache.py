@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import redis.asyncio as aioredis
 from pydantic import BaseModel, Field, ValidationError
 
-from recgpt_runtime import metrics
+from recgpt_serving import metrics
 
 
 class CachedExplanation(BaseModel):

@@ -7,8 +7,9 @@ from pydantic import Field
 from explain.cache import ExplanationCache
 from explain.servicer import SERVICE_NAME, ExplainConfig, ExplainServicer
 from recgpt.explain.v1 import explain_pb2_grpc
-from recgpt_runtime import agent_service, grounding
-from recgpt_runtime.agent_service import AgentDeps, AgentServiceSettings, Registration
+from recgpt_domain import grounding
+from recgpt_serving import agent_runner
+from recgpt_serving.agent_runner import AgentDeps, AgentServiceSettings, Registration
 
 _DAY_S = 24 * 3600
 
@@ -42,7 +43,7 @@ def build(settings: ExplainSettings, deps: AgentDeps) -> Registration:
 
 
 def main() -> None:
-    agent_service.main("explain", ExplainSettings, build)
+    agent_runner.main("explain", ExplainSettings, build)
 
 
 if __name__ == "__main__":

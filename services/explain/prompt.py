@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from recgpt_runtime.catalogue import Item
-from recgpt_runtime.llm.client import Message
-from recgpt_runtime.llm_text import item_facts
+from recgpt_domain.catalogue import Item
+from recgpt_domain.prompt_text import item_facts
+from recgpt_serving.llm.client import Message
 
 # v1.1: only the first sentence of an answer is kept.
 PROMPT_VERSION = "explain-v1.1"

@@ -15,13 +15,14 @@ from explain import prompt, template
 from explain.cache import CachedExplanation, ExplanationCache
 from recgpt.common.v1 import common_pb2
 from recgpt.explain.v1 import explain_pb2, explain_pb2_grpc
-from recgpt_runtime import grounding, metrics
-from recgpt_runtime.agent_service import InvalidRequest, refusals_as_status
-from recgpt_runtime.catalogue import Item
-from recgpt_runtime.grounding import CatalogueVocabulary
-from recgpt_runtime.llm.client import LlmClient
-from recgpt_runtime.llm.errors import LlmError, LlmOutputError
-from recgpt_runtime.profile_store import METHOD_V1
+from recgpt_domain import grounding
+from recgpt_domain.catalogue import Item
+from recgpt_domain.grounding import CatalogueVocabulary
+from recgpt_domain.profile_store import METHOD_V1
+from recgpt_serving import metrics
+from recgpt_serving.agent_runner import InvalidRequest, refusals_as_status
+from recgpt_serving.llm.client import LlmClient
+from recgpt_serving.llm.errors import LlmError, LlmOutputError
 
 log = logging.getLogger(__name__)
 

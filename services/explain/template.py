@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from recgpt_runtime.catalogue import Item
-from recgpt_runtime.grounding import words
+from recgpt_domain.catalogue import Item
+from recgpt_domain.grounding import words
 
 _INTEREST_WORDS = 8
 _INTEREST_CHARS = 60

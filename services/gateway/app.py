@@ -17,7 +17,7 @@ from gateway.pipelines.live_judge import LiveJudge
 from gateway.responses import OrjsonResponse
 from gateway.routes import health, metrics, recommend
 from gateway.settings import GatewaySettings
-from recgpt_runtime.behaviour_store import BehaviourStore
+from recgpt_domain.behaviour_store import BehaviourStore
 
 log = logging.getLogger(__name__)
 

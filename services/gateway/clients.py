@@ -11,7 +11,8 @@ from gateway.settings import GatewaySettings
 from recgpt.explain.v1 import explain_pb2_grpc
 from recgpt.judge.v1 import judge_pb2_grpc
 from recgpt.retrieval.v1 import retrieval_pb2_grpc
-from recgpt_runtime import behaviour_store, grpc_client
+from recgpt_domain import behaviour_store
+from recgpt_serving import grpc_client
 
 RETRIEVAL_SERVICE = "recgpt.retrieval.v1.RetrievalService"
 EXPLAIN_SERVICE = "recgpt.explain.v1.ExplainService"

@@ -11,7 +11,7 @@ from starlette.exceptions import HTTPException
 from gateway.pipelines import PipelineUnavailable
 from gateway.pipelines.registry import UnknownVariant
 from gateway.responses import OrjsonResponse
-from recgpt_runtime import context
+from recgpt_serving import context
 
 log = logging.getLogger(__name__)
 

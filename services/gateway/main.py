@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from gateway.app import create_app
 from gateway.settings import GatewaySettings
-from recgpt_runtime import logs
+from recgpt_serving import logs
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ import orjson
 from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from recgpt_runtime import context, metrics
+from recgpt_serving import context, metrics
 
 REQUEST_ID_HEADER = b"x-request-id"
 # Accepted from callers as is; anything else (too long, odd bytes) is replaced by a fresh id, since the id

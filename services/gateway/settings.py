@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field, model_validator
 
-from recgpt_runtime.settings import ServiceSettings
+from recgpt_serving.settings import ServiceSettings
 
 
 class GatewaySettings(ServiceSettings):

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from recgpt.common.v1 import common_pb2
-from recgpt_runtime import metrics
-from recgpt_runtime.behaviour_context import UNCATEGORISED, BehaviourContext
+from recgpt_domain.behaviour_context import UNCATEGORISED, BehaviourContext
+from recgpt_serving import metrics
 
 AGENT = "interest_miner"
 

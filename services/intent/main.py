@@ -5,8 +5,8 @@ from __future__ import annotations
 from intent.servicer import SERVICE_NAME, IntentServicer
 from intent.settings import IntentSettings
 from recgpt.intent.v1 import intent_pb2_grpc
-from recgpt_runtime import agent_service
-from recgpt_runtime.agent_service import AgentDeps, Registration
+from recgpt_serving import agent_runner
+from recgpt_serving.agent_runner import AgentDeps, Registration
 
 
 def build(settings: IntentSettings, deps: AgentDeps) -> Registration:
@@ -18,7 +18,7 @@ def build(settings: IntentSettings, deps: AgentDeps) -> Registration:
 
 
 def main() -> None:
-    agent_service.main("intent", IntentSettings, build)
+    agent_runner.main("intent", IntentSettings, build)
 
 
 if __name__ == "__main__":

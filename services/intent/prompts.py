@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from recgpt_runtime.llm.client import Message
+from recgpt_serving.llm.client import Message
 
 PROMPT_VERSION = "interests-v1.0"
 

@@ -14,11 +14,11 @@ from intent.settings import IntentSettings
 from intent.validation import AGENT, clean_interests
 from recgpt.common.v1 import common_pb2
 from recgpt.intent.v1 import intent_pb2, intent_pb2_grpc
-from recgpt_runtime import agent_service
-from recgpt_runtime.agent_service import AgentDeps, InvalidRequest, refusals_as_status
-from recgpt_runtime.behaviour_context import BehaviourContext, compress
-from recgpt_runtime.llm.errors import LlmError, LlmOutputError
-from recgpt_runtime.messages import spent_usage
+from recgpt_domain.behaviour_context import BehaviourContext, compress
+from recgpt_serving import agent_runner
+from recgpt_serving.agent_runner import AgentDeps, InvalidRequest, refusals_as_status
+from recgpt_serving.llm.errors import LlmError, LlmOutputError
+from recgpt_serving.llm.usage import spent_usage
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ class IntentServicer(intent_pb2_grpc.IntentServiceServicer):
             await context.abort(grpc.StatusCode.UNIMPLEMENTED, "RecGPT-V2 comes with its own issue")
         async with refusals_as_status(context, "behaviour store"):
             limit = self._check(request)
-            interactions = await agent_service.read_behaviour(
+            interactions = await agent_runner.read_behaviour(
                 self.deps, request.user_id, request.behaviour, self.settings.behaviour_max_interactions
             )
         behaviour = compress(interactions, self.deps.items, self.settings.behaviour_budget_tokens)

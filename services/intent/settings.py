@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from recgpt_runtime.agent_service import AgentServiceSettings
+from recgpt_serving.agent_runner import AgentServiceSettings
 
 
 class IntentSettings(AgentServiceSettings):

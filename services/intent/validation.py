@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from intent.prompts import ECHO_PHRASES
 from intent.schema import INTEREST_MAX_CHARS, REASON_MAX_CHARS, MinedInterest
 from recgpt.common.v1 import common_pb2
-from recgpt_runtime import metrics
-from recgpt_runtime.llm_text import normalise
+from recgpt_domain.prompt_text import normalise
+from recgpt_serving import metrics
 
 AGENT = "interest_miner"
 

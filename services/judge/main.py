@@ -6,8 +6,9 @@ from pydantic import Field
 
 from judge.servicer import SERVICE_NAME, JudgeConfig, JudgeServicer
 from recgpt.judge.v1 import judge_pb2_grpc
-from recgpt_runtime import agent_service, grounding
-from recgpt_runtime.agent_service import AgentDeps, AgentServiceSettings, Registration
+from recgpt_domain import grounding
+from recgpt_serving import agent_runner
+from recgpt_serving.agent_runner import AgentDeps, AgentServiceSettings, Registration
 
 
 class JudgeSettings(AgentServiceSettings):
@@ -34,7 +35,7 @@ def build(settings: JudgeSettings, deps: AgentDeps) -> Registration:
 
 
 def main() -> None:
-    agent_service.main("judge", JudgeSettings, build)
+    agent_runner.main("judge", JudgeSettings, build)
 
 
 if __name__ == "__main__":

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from pydantic import BaseModel, Field
 
 from recgpt.common.v1 import common_pb2
-from recgpt_runtime.catalogue import Item
-from recgpt_runtime.llm.client import Message
-from recgpt_runtime.llm_text import clip, item_facts
+from recgpt_domain.catalogue import Item
+from recgpt_domain.prompt_text import clip, item_facts
+from recgpt_serving.llm.client import Message
 
 PROMPT_VERSION = "judge-v1.0"
 MAX_TOKENS = 60

@@ -12,13 +12,14 @@ import grpc
 from judge import prompt
 from recgpt.common.v1 import common_pb2
 from recgpt.judge.v1 import judge_pb2, judge_pb2_grpc
-from recgpt_runtime import agent_service, grounding, metrics
-from recgpt_runtime.agent_service import AgentDeps, InvalidRequest, refusals_as_status
-from recgpt_runtime.behaviour_context import compress
-from recgpt_runtime.catalogue import Item
-from recgpt_runtime.grounding import CatalogueVocabulary
-from recgpt_runtime.llm.errors import LlmError
-from recgpt_runtime.messages import item_from_pb
+from recgpt_domain import grounding
+from recgpt_domain.behaviour_context import compress
+from recgpt_domain.catalogue import Item
+from recgpt_domain.grounding import CatalogueVocabulary
+from recgpt_domain.messages import item_from_pb
+from recgpt_serving import agent_runner, metrics
+from recgpt_serving.agent_runner import AgentDeps, InvalidRequest, refusals_as_status
+from recgpt_serving.llm.errors import LlmError
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +120,7 @@ class JudgeServicer(judge_pb2_grpc.JudgeServiceServicer):
         return subjects
 
     async def _behaviour(self, request: judge_pb2.JudgeRequest) -> str:
-        interactions = await agent_service.read_behaviour(
+        interactions = await agent_runner.read_behaviour(
             self.deps, request.user_id, request.behaviour, self.config.behaviour_max_interactions
         )
         return compress(interactions, self.deps.items, self.config.behaviour_budget_tokens).text

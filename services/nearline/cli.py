@@ -28,9 +28,9 @@ from nearline.refresh import ProfileRefresher
 from nearline.settings import NearlineSettings
 from nearline.summary import Summary
 from nearline.versions import current_prompt_version
-from recgpt_runtime import logs, metrics
-from recgpt_runtime.behaviour_store import connect
-from recgpt_runtime.profile_store import ProfileStore
+from recgpt_domain.behaviour_store import connect
+from recgpt_domain.profile_store import ProfileStore
+from recgpt_serving import logs, metrics
 
 log = logging.getLogger(__name__)
 

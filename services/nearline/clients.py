@@ -11,7 +11,7 @@ from recgpt.explain.v1 import explain_pb2_grpc
 from recgpt.intent.v1 import intent_pb2_grpc
 from recgpt.retrieval.v1 import retrieval_pb2_grpc
 from recgpt.tags.v1 import tags_pb2_grpc
-from recgpt_runtime import grpc_client
+from recgpt_serving import grpc_client
 
 INTENT_SERVICE = "recgpt.intent.v1.IntentService"
 TAGS_SERVICE = "recgpt.tags.v1.TagsService"

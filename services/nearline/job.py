@@ -21,8 +21,8 @@ from redis.exceptions import RedisError
 
 from nearline.refresh import ProfileRefresher
 from nearline.usage import Usage
-from recgpt_runtime import context, metrics
-from recgpt_runtime.profile_store import ProfileStore
+from recgpt_domain.profile_store import ProfileStore
+from recgpt_serving import context, metrics
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from recgpt.explain.v1 import explain_pb2
 from recgpt.intent.v1 import intent_pb2
 from recgpt.retrieval.v1 import retrieval_pb2
 from recgpt.tags.v1 import tags_pb2
-from recgpt_runtime.profile_store import ProfileInterest, ProfileTag, UserProfile
+from recgpt_domain.profile_store import ProfileInterest, ProfileTag, UserProfile
 
 
 @dataclass

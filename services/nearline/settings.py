@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from recgpt_runtime.llm.engine import DEFAULT_SERVED_MODEL_NAME
+from recgpt_serving.llm.models import DEFAULT_MODEL_NAME
 
 FOURTEEN_DAYS_S = 14 * 24 * 3600
 
@@ -25,7 +25,7 @@ class NearlineSettings(BaseSettings):
     tags_target: str = "127.0.0.1:50053"
     explain_target: str = "127.0.0.1:50054"
     # The model a stored profile must name to count as fresh: the served model name, as in RECGPT_LLM_MODEL.
-    llm_model: str = DEFAULT_SERVED_MODEL_NAME
+    llm_model: str = DEFAULT_MODEL_NAME
     # Users refreshed at once. Each user has one LLM call in flight at a time (interests, then tags, then
     # explanations), so 16 users keep about 16 sequences in vLLM: half of its default max_num_seqs (32),
     # leaving room for the calls that serving traffic and the other services run beside the job.

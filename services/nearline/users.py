@@ -7,7 +7,7 @@ from pathlib import Path
 
 import redis.asyncio as aioredis
 
-from recgpt_runtime.behaviour_store import BehaviourKeys
+from recgpt_domain.behaviour_store import BehaviourKeys
 
 
 def parse_ids(values: Iterable[str]) -> list[str]:

@@ -8,8 +8,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from recgpt_runtime import logs
-from recgpt_runtime.embedder import SentenceEmbedder, load_bundled
+from recgpt_domain.embedder import SentenceEmbedder, load_bundled
+from recgpt_serving import logs
 from retrieval.indexing import BuildReport, EmbedderSource, ensure_index
 from retrieval.settings import IndexSettings
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from recgpt_runtime.catalogue import UserHistory
+from recgpt_domain.catalogue import UserHistory
 
 Ints = npt.NDArray[np.int64]
 Floats = npt.NDArray[np.float32]

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from recgpt_runtime.embedder import Embedder, Vectors
+from recgpt_domain.embedder import Embedder, Vectors
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, ValidationError
 
-from recgpt_runtime.catalogue import fingerprint
+from recgpt_domain.catalogue import fingerprint
 from retrieval import cooccurrence
 from retrieval.cooccurrence import CoOccurrence
 

@@ -17,14 +17,14 @@ import faiss
 import numpy as np
 import numpy.typing as npt
 
-from recgpt_runtime.catalogue import (
+from recgpt_domain.catalogue import (
     BEHAVIOUR_FILE,
     ITEMS_FILE,
     fingerprint,
     iter_histories,
     read_items,
 )
-from recgpt_runtime.embedder import MODEL_NAME, Embedder
+from recgpt_domain.embedder import MODEL_NAME, Embedder
 from retrieval import cooccurrence, embedding_cache, index_store
 from retrieval.index_store import CooccurrenceManifest, IndexLoadError, IndexManifest, StoredIndex
 from retrieval.settings import IndexSettings

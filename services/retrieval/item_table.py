@@ -9,7 +9,7 @@ import numpy as np
 import numpy.typing as npt
 
 from recgpt.common.v1 import common_pb2
-from recgpt_runtime.catalogue import Item
+from recgpt_domain.catalogue import Item
 
 Rows = npt.NDArray[np.int64]
 

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from recgpt_runtime.catalogue import ITEMS_FILE, fingerprint, read_items
-from recgpt_runtime.embedder import Embedder, QueryCache, Vectors
+from recgpt_domain.catalogue import ITEMS_FILE, fingerprint, read_items
+from recgpt_domain.embedder import Embedder, QueryCache, Vectors
 from retrieval.cooccurrence import CoOccurrence
 from retrieval.filters import FilterCompiler, Mask
 from retrieval.index_store import IndexLoadError, IndexManifest, StoredIndex

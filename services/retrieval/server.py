@@ -9,11 +9,11 @@ from typing import Any
 import faiss
 
 from recgpt.retrieval.v1 import retrieval_pb2_grpc
-from recgpt_runtime import metrics
-from recgpt_runtime.behaviour_store import BehaviourStore
-from recgpt_runtime.catalogue import BEHAVIOUR_FILE, fingerprint
-from recgpt_runtime.embedder import Embedder
-from recgpt_runtime.grpc_server import GrpcService
+from recgpt_domain.behaviour_store import BehaviourStore
+from recgpt_domain.catalogue import BEHAVIOUR_FILE, fingerprint
+from recgpt_domain.embedder import Embedder
+from recgpt_serving import metrics
+from recgpt_serving.grpc_server import GrpcService
 from retrieval import index_store
 from retrieval.indexing import ensure_index
 from retrieval.retriever import Retriever, load_retriever

@@ -15,8 +15,8 @@ from redis.exceptions import RedisError
 
 from recgpt.common.v1 import common_pb2
 from recgpt.retrieval.v1 import retrieval_pb2, retrieval_pb2_grpc
-from recgpt_runtime.behaviour_store import BehaviourStore
-from recgpt_runtime.embedder import Vectors
+from recgpt_domain.behaviour_store import BehaviourStore
+from recgpt_domain.embedder import Vectors
 from retrieval import user_behaviour, validation
 from retrieval.retriever import Retriever
 from retrieval.settings import RetrievalSettings

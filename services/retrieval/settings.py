@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from recgpt_runtime.settings import GrpcServiceSettings
+from recgpt_serving.settings import GrpcServiceSettings
 
 IndexType = Literal["flat", "ivf", "hnsw"]
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from recgpt_runtime.behaviour_store import BehaviourStore
-from recgpt_runtime.catalogue import Interaction
+from recgpt_domain.behaviour_store import BehaviourStore
+from recgpt_domain.catalogue import Interaction
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ import numpy as np
 
 from recgpt.common.v1 import common_pb2
 from recgpt.retrieval.v1 import retrieval_pb2
-from recgpt_runtime.embedder import Vectors
+from recgpt_domain.embedder import Vectors
 
 
 class InvalidRequest(ValueError):

@@ -9,8 +9,8 @@ from typing import Literal
 
 import numpy as np
 
-from recgpt_runtime.catalogue import Item
-from recgpt_runtime.embedder import Embedder, QueryCache, Vectors
+from recgpt_domain.catalogue import Item
+from recgpt_domain.embedder import Embedder, QueryCache, Vectors
 
 # "leaf": a category is embedded from its own name; "leaf_parent": as "leaf (parent)", which tells apart
 # ambiguous leaves such as "Accessories" and gives short names some context.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from recgpt.common.v1 import common_pb2
-from recgpt_runtime.behaviour_context import UNCATEGORISED, BehaviourContext
+from recgpt_domain.behaviour_context import UNCATEGORISED, BehaviourContext
 
 RATIONALE = "frequent in your history"
 

@@ -6,9 +6,9 @@ import logging
 import time
 
 from recgpt.tags.v1 import tags_pb2_grpc
-from recgpt_runtime import agent_service
-from recgpt_runtime.agent_service import AgentDeps, Registration
-from recgpt_runtime.embedder import load_bundled
+from recgpt_domain.embedder import load_bundled
+from recgpt_serving import agent_runner
+from recgpt_serving.agent_runner import AgentDeps, Registration
 from tags.category_map import CachedEncoder, CategoryMapper
 from tags.servicer import SERVICE_NAME, TagsServicer
 from tags.settings import TagsSettings
@@ -40,7 +40,7 @@ def registration(settings: TagsSettings, deps: AgentDeps, mapper: CategoryMapper
 
 
 def main() -> None:
-    agent_service.main("tags", TagsSettings, build)
+    agent_runner.main("tags", TagsSettings, build)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from recgpt_runtime.llm.client import Message
+from recgpt_serving.llm.client import Message
 
 PROMPT_VERSION = "tags-v1.0"
 

@@ -12,11 +12,11 @@ import grpc
 
 from recgpt.common.v1 import common_pb2
 from recgpt.tags.v1 import tags_pb2, tags_pb2_grpc
-from recgpt_runtime import agent_service, metrics
-from recgpt_runtime.agent_service import AgentDeps, InvalidRequest, refusals_as_status
-from recgpt_runtime.behaviour_context import BehaviourContext, compress
-from recgpt_runtime.llm.errors import LlmError, LlmOutputError
-from recgpt_runtime.messages import spent_usage
+from recgpt_domain.behaviour_context import BehaviourContext, compress
+from recgpt_serving import agent_runner, metrics
+from recgpt_serving.agent_runner import AgentDeps, InvalidRequest, refusals_as_status
+from recgpt_serving.llm.errors import LlmError, LlmOutputError
+from recgpt_serving.llm.usage import spent_usage
 from tags import prompts
 from tags.category_map import CategoryMapper
 from tags.frequent_categories import frequent_category_tags
@@ -57,7 +57,7 @@ class TagsServicer(tags_pb2_grpc.TagsServiceServicer):
     ) -> tags_pb2.PredictTagsResponse:
         async with refusals_as_status(context, "behaviour store"):
             limit, interests = self._check(request)
-            interactions = await agent_service.read_behaviour(
+            interactions = await agent_runner.read_behaviour(
                 self.deps, request.user_id, request.behaviour, self.settings.behaviour_max_interactions
             )
         behaviour = compress(interactions, self.deps.items, self.settings.behaviour_budget_tokens)

@@ -12,9 +12,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from recgpt.common.v1 import common_pb2
-from recgpt_runtime import metrics
-from recgpt_runtime.embedder import Vectors
-from recgpt_runtime.llm_text import normalise
+from recgpt_domain.embedder import Vectors
+from recgpt_domain.prompt_text import normalise
+from recgpt_serving import metrics
 from tags.category_map import CategoryMapper
 from tags.schema import RATIONALE_MAX_CHARS, TAG_MAX_CHARS, PredictedTag
 from tags.settings import TagsSettings

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from prometheus_client import REGISTRY
 
-import recgpt_runtime.metrics  # noqa: F401  (registers the platform's metrics)
+import recgpt_serving.metrics  # noqa: F401  (registers the platform's metrics)
 
 DASHBOARDS = Path(__file__).resolve().parents[2] / "deploy" / "grafana" / "dashboards"
 METRIC = re.compile(r"\b(recgpt_[a-z_]+)")

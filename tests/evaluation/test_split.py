@@ -7,8 +7,8 @@ from pathlib import Path
 
 from evaluation.catalogue_check import targets_seen_by_platform
 from evaluation.split import choose, eligible, leave_last_out
-from recgpt_runtime.catalogue import Interaction, UserHistory
-from recgpt_runtime.dataset_import.importer import import_dataset
+from recgpt_domain.catalogue import Interaction, UserHistory
+from recgpt_tools.dataset_import.importer import import_dataset
 
 
 def history(user_id: str, *item_ids: str) -> UserHistory:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from recgpt_runtime.catalogue import Item
+from recgpt_domain.catalogue import Item
 
 LAB = ["Industrial & Scientific", "Lab & Scientific Products"]
 ADHESIVES = ["Industrial & Scientific", "Tapes, Adhesives & Sealants"]

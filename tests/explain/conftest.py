@@ -13,11 +13,11 @@ import redis.asyncio as aioredis
 
 from explain.main import ExplainSettings, build
 from recgpt.explain.v1 import explain_pb2_grpc
-from recgpt_runtime.agent_service import AgentDeps
-from recgpt_runtime.behaviour_store import BehaviourStore
-from recgpt_runtime.llm.client import LlmClient, LlmSettings
+from recgpt_domain.behaviour_store import BehaviourStore
+from recgpt_serving.agent_runner import AgentDeps
+from recgpt_serving.llm.client import LlmClient, LlmSettings
 from tests.explain.catalogue import BY_ID
-from tests.recgpt_runtime.llm.fake_openai import FakeOpenAI
+from tests.recgpt_serving.llm.fake_openai import FakeOpenAI
 
 
 @dataclass

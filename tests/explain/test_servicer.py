@@ -16,7 +16,7 @@ from explain.prompt import PROMPT_VERSION
 from recgpt.explain.v1 import explain_pb2
 from tests.explain.catalogue import EPPENDORF, GORILLA, LOCTITE
 from tests.explain.conftest import Running, serving
-from tests.recgpt_runtime.llm.fake_openai import FakeOpenAI
+from tests.recgpt_serving.llm.fake_openai import FakeOpenAI
 
 GOOD = {
     EPPENDORF.item_id: "This Eppendorf pipette handles 100 to 1000 uL for your precise liquid handling.",

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from explain import template
-from recgpt_runtime.catalogue import Item
-from recgpt_runtime.grounding import CatalogueVocabulary, check
+from recgpt_domain.catalogue import Item
+from recgpt_domain.grounding import CatalogueVocabulary, check
 from tests.explain.catalogue import EPPENDORF, GORILLA, ITEMS
 
 

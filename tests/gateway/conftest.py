@@ -15,8 +15,9 @@ from gateway.settings import GatewaySettings
 from recgpt.explain.v1 import explain_pb2_grpc
 from recgpt.judge.v1 import judge_pb2_grpc
 from recgpt.retrieval.v1 import retrieval_pb2_grpc
-from recgpt_runtime import behaviour_store, grpc_client
-from recgpt_runtime.grpc_server import GrpcService
+from recgpt_domain import behaviour_store
+from recgpt_serving import grpc_client
+from recgpt_serving.grpc_server import GrpcService
 from tests.gateway.gateway_fakes import (
     FakeExplain,
     FakeJudge,

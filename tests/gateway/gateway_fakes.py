@@ -13,7 +13,7 @@ from recgpt.common.v1 import common_pb2
 from recgpt.explain.v1 import explain_pb2, explain_pb2_grpc
 from recgpt.judge.v1 import judge_pb2, judge_pb2_grpc
 from recgpt.retrieval.v1 import retrieval_pb2, retrieval_pb2_grpc
-from recgpt_runtime.grpc_server import GrpcService
+from recgpt_serving.grpc_server import GrpcService
 
 CATALOGUE_SIZE = 80
 

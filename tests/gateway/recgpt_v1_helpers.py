@@ -5,7 +5,7 @@ from __future__ import annotations
 import redis.asyncio as aioredis
 from prometheus_client import REGISTRY
 
-from recgpt_runtime.profile_store import ProfileInterest, ProfileStore, ProfileTag, UserProfile
+from recgpt_domain.profile_store import ProfileInterest, ProfileStore, ProfileTag, UserProfile
 
 URL = "/v1/recommend"
 TAGS = [

@@ -12,8 +12,8 @@ import redis.asyncio as aioredis
 from prometheus_client import REGISTRY
 
 from gateway.clients import GatewayDeps
-from recgpt_runtime import behaviour_store
-from recgpt_runtime.catalogue import Interaction
+from recgpt_domain import behaviour_store
+from recgpt_domain.catalogue import Interaction
 from tests.gateway.gateway_fakes import FakeRetrievalServer, Fault
 
 URL = "/v1/recommend"

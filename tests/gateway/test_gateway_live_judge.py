@@ -16,7 +16,7 @@ from gateway.pipelines.live_judge import LiveJudge
 from gateway.settings import GatewaySettings
 from recgpt.common.v1 import common_pb2
 from recgpt.judge.v1 import judge_pb2, judge_pb2_grpc
-from recgpt_runtime import grpc_client
+from recgpt_serving import grpc_client
 from tests.gateway.gateway_fakes import FakeExplain, FakeJudge, FakeServer, Fault, explanation_text
 from tests.gateway.recgpt_v1_helpers import URL, sample, store_profile
 

@@ -14,9 +14,9 @@ import redis.asyncio as aioredis
 
 from gateway.clients import GatewayDeps
 from recgpt.explain.v1 import explain_pb2
-from recgpt_runtime.behaviour_store import BehaviourStore
-from recgpt_runtime.catalogue import Interaction
-from recgpt_runtime.profile_store import ProfileStore
+from recgpt_domain.behaviour_store import BehaviourStore
+from recgpt_domain.catalogue import Interaction
+from recgpt_domain.profile_store import ProfileStore
 from tests.gateway.gateway_fakes import (
     FakeExplain,
     FakeRetrievalServer,

@@ -6,8 +6,8 @@ import httpx
 import redis.asyncio as aioredis
 
 from gateway.schemas import RecommendResponse
-from recgpt_runtime.behaviour_store import BehaviourStore
-from recgpt_runtime.catalogue import Interaction
+from recgpt_domain.behaviour_store import BehaviourStore
+from recgpt_domain.catalogue import Interaction
 from tests.gateway.gateway_fakes import FakeRetrievalServer
 
 # Oldest first. The first five fall outside the 20 recent items, so only the seen-set check removes them;

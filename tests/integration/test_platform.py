@@ -8,7 +8,7 @@ import uuid
 import httpx
 import pytest
 
-from recgpt_runtime import processes
+from recgpt_tools import processes
 from tests.running_platform import RunningPlatform, log_lines
 
 pytestmark = pytest.mark.integration

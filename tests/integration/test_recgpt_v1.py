@@ -19,9 +19,9 @@ import httpx
 import pytest
 import redis
 
-from recgpt_runtime.behaviour_store import BehaviourKeys
-from recgpt_runtime.catalogue import Interaction
-from recgpt_runtime.profile_store import METHOD_V1, ProfileKeys, UserProfile
+from recgpt_domain.behaviour_store import BehaviourKeys
+from recgpt_domain.catalogue import Interaction
+from recgpt_domain.profile_store import METHOD_V1, ProfileKeys, UserProfile
 from tests.running_platform import RunningPlatform
 
 pytestmark = pytest.mark.integration

@@ -13,11 +13,11 @@ import redis.asyncio as aioredis
 from intent.main import build
 from intent.settings import IntentSettings
 from recgpt.intent.v1 import intent_pb2_grpc
-from recgpt_runtime.agent_service import AgentDeps
-from recgpt_runtime.behaviour_store import BehaviourStore
-from recgpt_runtime.catalogue import Item
-from recgpt_runtime.llm.client import LlmClient, LlmSettings
-from tests.recgpt_runtime.llm.fake_openai import FakeOpenAI
+from recgpt_domain.behaviour_store import BehaviourStore
+from recgpt_domain.catalogue import Item
+from recgpt_serving.agent_runner import AgentDeps
+from recgpt_serving.llm.client import LlmClient, LlmSettings
+from tests.recgpt_serving.llm.fake_openai import FakeOpenAI
 
 SCI = "Industrial & Scientific"
 LAB = "Lab & Scientific Products"

@@ -13,8 +13,8 @@ from prometheus_client import REGISTRY
 from intent.prompts import PROMPT_VERSION
 from recgpt.common.v1 import common_pb2
 from recgpt.intent.v1 import intent_pb2
-from recgpt_runtime.catalogue import Interaction
-from recgpt_runtime.llm.engine import DEFAULT_SERVED_MODEL_NAME as CONFIGURED_MODEL
+from recgpt_domain.catalogue import Interaction
+from recgpt_serving.llm.models import DEFAULT_MODEL_NAME as CONFIGURED_MODEL
 from tests.intent.conftest import Running
 
 

@@ -16,13 +16,13 @@ from judge.main import JudgeSettings, build
 from judge.prompt import PROMPT_VERSION
 from recgpt.common.v1 import common_pb2
 from recgpt.judge.v1 import judge_pb2, judge_pb2_grpc
-from recgpt_runtime.agent_service import AgentDeps
-from recgpt_runtime.behaviour_store import BehaviourStore
-from recgpt_runtime.catalogue import Interaction
-from recgpt_runtime.llm.client import LlmClient, LlmSettings
-from recgpt_runtime.messages import item_to_pb
+from recgpt_domain.behaviour_store import BehaviourStore
+from recgpt_domain.catalogue import Interaction
+from recgpt_domain.messages import item_to_pb
+from recgpt_serving.agent_runner import AgentDeps
+from recgpt_serving.llm.client import LlmClient, LlmSettings
 from tests.explain.catalogue import BY_ID, EPPENDORF, GORILLA, LOCTITE
-from tests.recgpt_runtime.llm.fake_openai import FakeOpenAI
+from tests.recgpt_serving.llm.fake_openai import FakeOpenAI
 
 Stub = judge_pb2_grpc.JudgeServiceStub
 PASS_ALL = json.dumps(

@@ -12,9 +12,9 @@ import redis.asyncio as aioredis
 from prometheus_client import REGISTRY
 
 from nearline.cli import amain, duration_s
-from recgpt_runtime.behaviour_store import BehaviourStore
-from recgpt_runtime.catalogue import Interaction
-from recgpt_runtime.profile_store import ProfileStore, UserProfile
+from recgpt_domain.behaviour_store import BehaviourStore
+from recgpt_domain.catalogue import Interaction
+from recgpt_domain.profile_store import ProfileStore, UserProfile
 from tests.evaluation.fake_services import INTEREST, MODEL, fake_platform
 from tests.nearline.fake_targets import CURRENT, point_at
 

@@ -18,8 +18,8 @@ from nearline.clients import Stubs
 from nearline.job import Freshness, NearlineJob, from_refresh_queue
 from nearline.refresh import ProfileRefresher
 from nearline.settings import NearlineSettings
-from recgpt_runtime import redis_server
-from recgpt_runtime.profile_store import METHOD_V1, ProfileStore
+from recgpt_domain.profile_store import METHOD_V1, ProfileStore
+from recgpt_tools import redis_server
 from tests.evaluation.fake_services import MODEL, Seen, fake_platform
 from tests.nearline.fake_targets import CURRENT, point_at
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from nearline.replay import main, read_bodies, replay
-from recgpt_runtime.llm.client import LlmClient, LlmSettings
-from tests.recgpt_runtime.llm.fake_openai import FakeOpenAI
+from recgpt_serving.llm.client import LlmClient, LlmSettings
+from tests.recgpt_serving.llm.fake_openai import FakeOpenAI
 
 MESSAGES = [{"role": "user", "content": "Hello"}]
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import redis.asyncio as aioredis
 
 from nearline.users import all_users, parse_ids, read_ids
-from recgpt_runtime.behaviour_store import BehaviourStore
-from recgpt_runtime.catalogue import Interaction
+from recgpt_domain.behaviour_store import BehaviourStore
+from recgpt_domain.catalogue import Interaction
 
 
 def test_ids_are_split_trimmed_and_deduplicated() -> None:

@@ -6,7 +6,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from recgpt_runtime.catalogue import (
+from recgpt_domain.catalogue import (
     BEHAVIOUR_FILE,
     ITEMS_FILE,
     MANIFEST_FILE,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from recgpt_runtime.embedder import SentenceEmbedder, load_bundled
+from recgpt_domain.embedder import SentenceEmbedder, load_bundled
 from retrieval.indexing import ensure_index
 from retrieval.settings import IndexSettings, RetrievalSettings
 from tests.retrieval.catalogue_folder import write_small_catalogue

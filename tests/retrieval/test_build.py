@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from recgpt_runtime.embedder import SentenceEmbedder
+from recgpt_domain.embedder import SentenceEmbedder
 from retrieval import build
 
 

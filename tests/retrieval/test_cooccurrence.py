@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from recgpt_runtime.catalogue import iter_histories, read_items
-from recgpt_runtime.dataset_import.importer import import_dataset
+from recgpt_domain.catalogue import iter_histories, read_items
+from recgpt_tools.dataset_import.importer import import_dataset
 from retrieval import cooccurrence
 from tests.retrieval.catalogue_folder import histories
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from recgpt_runtime.catalogue import Item
-from recgpt_runtime.embedder import SentenceEmbedder, Vectors
+from recgpt_domain.catalogue import Item
+from recgpt_domain.embedder import SentenceEmbedder, Vectors
 from retrieval import embedding_cache, index_store
 from retrieval.indexing import ensure_index
 from retrieval.settings import IndexSettings

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from recgpt_runtime.catalogue import BEHAVIOUR_FILE, ITEMS_FILE, Item, fingerprint
-from recgpt_runtime.embedder import MODEL_NAME, SentenceEmbedder
+from recgpt_domain.catalogue import BEHAVIOUR_FILE, ITEMS_FILE, Item, fingerprint
+from recgpt_domain.embedder import MODEL_NAME, SentenceEmbedder
 from retrieval import index_store
 from retrieval.index_store import IndexLoadError
 from retrieval.indexing import ensure_index

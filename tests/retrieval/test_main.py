@@ -13,7 +13,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from recgpt.retrieval.v1 import retrieval_pb2, retrieval_pb2_grpc
-from recgpt_runtime import redis_server
+from recgpt_tools import redis_server
 from retrieval.servicer import SERVICE_NAME
 from retrieval.settings import IndexSettings
 

@@ -14,10 +14,10 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from recgpt.common.v1 import common_pb2
 from recgpt.retrieval.v1 import retrieval_pb2, retrieval_pb2_grpc
-from recgpt_runtime import redis_server
-from recgpt_runtime.behaviour_store import BehaviourStore
-from recgpt_runtime.catalogue import Interaction
-from recgpt_runtime.embedder import SentenceEmbedder
+from recgpt_domain.behaviour_store import BehaviourStore
+from recgpt_domain.catalogue import Interaction
+from recgpt_domain.embedder import SentenceEmbedder
+from recgpt_tools import redis_server
 from retrieval.server import RetrievalServer
 from retrieval.servicer import SERVICE_NAME
 from retrieval.settings import IndexSettings

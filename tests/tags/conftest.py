@@ -11,15 +11,15 @@ import pytest
 import redis.asyncio as aioredis
 
 from recgpt.tags.v1 import tags_pb2_grpc
-from recgpt_runtime.agent_service import AgentDeps
-from recgpt_runtime.behaviour_store import BehaviourStore
-from recgpt_runtime.catalogue import Item
-from recgpt_runtime.embedder import SentenceEmbedder, load_bundled
-from recgpt_runtime.llm.client import LlmClient, LlmSettings
+from recgpt_domain.behaviour_store import BehaviourStore
+from recgpt_domain.catalogue import Item
+from recgpt_domain.embedder import SentenceEmbedder, load_bundled
+from recgpt_serving.agent_runner import AgentDeps
+from recgpt_serving.llm.client import LlmClient, LlmSettings
 from tags.category_map import CachedEncoder, CategoryMapper
 from tags.main import registration
 from tags.settings import TagsSettings
-from tests.recgpt_runtime.llm.fake_openai import FakeOpenAI
+from tests.recgpt_serving.llm.fake_openai import FakeOpenAI
 
 SCI = "Industrial & Scientific"
 LAB = "Lab & Scientific Products"

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from recgpt_runtime.agent_service import AgentDeps
-from recgpt_runtime.behaviour_context import compress
-from recgpt_runtime.behaviour_store import BehaviourStore
-from recgpt_runtime.catalogue import Interaction, Item
-from recgpt_runtime.llm.client import LlmClient, LlmSettings
+from recgpt_domain.behaviour_context import compress
+from recgpt_domain.behaviour_store import BehaviourStore
+from recgpt_domain.catalogue import Interaction, Item
+from recgpt_serving.agent_runner import AgentDeps
+from recgpt_serving.llm.client import LlmClient, LlmSettings
 from tags.category_map import category_texts
 from tags.frequent_categories import RATIONALE, frequent_category_tags
 from tags.main import build

@@ -12,8 +12,8 @@ from prometheus_client import REGISTRY
 
 from recgpt.common.v1 import common_pb2
 from recgpt.tags.v1 import tags_pb2
-from recgpt_runtime.catalogue import Interaction
-from recgpt_runtime.llm.engine import DEFAULT_SERVED_MODEL_NAME as CONFIGURED_MODEL
+from recgpt_domain.catalogue import Interaction
+from recgpt_serving.llm.models import DEFAULT_MODEL_NAME as CONFIGURED_MODEL
 from tags.frequent_categories import RATIONALE
 from tags.prompts import PROMPT_VERSION
 from tests.tags.conftest import Running

@@ -16,7 +16,7 @@ import grpc
 from gateway.settings import GatewaySettings
 from recgpt.common.v1 import common_pb2
 from recgpt.judge.v1 import judge_pb2, judge_pb2_grpc
-from recgpt_runtime import metrics
+from recgpt_serving import metrics
 
 log = logging.getLogger(__name__)
 

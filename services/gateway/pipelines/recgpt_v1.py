@@ -28,8 +28,8 @@ from gateway.schemas import ProfileState, RecommendRequest
 from gateway.settings import GatewaySettings
 from recgpt.common.v1 import common_pb2
 from recgpt.retrieval.v1 import retrieval_pb2
-from recgpt_runtime import metrics
-from recgpt_runtime.profile_store import METHOD_V1, ProfileStore, UserProfile
+from recgpt_domain.profile_store import METHOD_V1, ProfileStore, UserProfile
+from recgpt_serving import metrics
 
 log = logging.getLogger(__name__)
 

@@ -13,8 +13,8 @@ from gateway.pipelines.recgpt_v1 import RecGptV1Pipeline
 from gateway.settings import GatewaySettings
 from recgpt.explain.v1 import explain_pb2_grpc
 from recgpt.retrieval.v1 import retrieval_pb2_grpc
-from recgpt_runtime.behaviour_store import BehaviourStore
-from recgpt_runtime.profile_store import ProfileStore
+from recgpt_domain.behaviour_store import BehaviourStore
+from recgpt_domain.profile_store import ProfileStore
 
 DEFAULT_VARIANT = BaselinePipeline.name
 

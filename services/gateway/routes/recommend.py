@@ -9,7 +9,7 @@ from fastapi import APIRouter
 from gateway.deps import PipelinesDep, SettingsDep
 from gateway.pipelines import PipelineUnavailable
 from gateway.schemas import ErrorResponse, RecommendRequest, RecommendResponse
-from recgpt_runtime import context
+from recgpt_serving import context
 
 router = APIRouter(tags=["recommend"])
 

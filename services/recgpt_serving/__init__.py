@@ -1,0 +1,1 @@
+"""Serving plumbing every process shares: settings, JSON logs, metrics, gRPC server and client, LLM client."""

@@ -1,0 +1,137 @@
+"""How every LLM agent service (intent, tags, explain, judge) is put together and run.
+
+Each one needs the same things: its settings, the LLM client, the behaviour store, the catalogue's items
+in memory, a gRPC server with health and metrics, and a clean shutdown. A service module only supplies a
+`build` function that turns those into its servicer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import grpc
+import redis.asyncio as aioredis
+from pydantic import Field, ValidationError
+from redis.exceptions import RedisError
+
+from recgpt.common.v1 import common_pb2
+from recgpt_domain.behaviour_store import BehaviourStore, connect
+from recgpt_domain.catalogue import Interaction, Item, read_items
+from recgpt_domain.messages import interactions_from_pb
+from recgpt_serving import logs, metrics
+from recgpt_serving.grpc_server import GrpcService
+from recgpt_serving.llm.client import LlmClient, LlmSettings
+from recgpt_serving.settings import GrpcServiceSettings
+
+log = logging.getLogger(__name__)
+
+
+class AgentServiceSettings(GrpcServiceSettings):
+    """What every agent service reads from `RECGPT_*`; services extend it with their own knobs."""
+
+    catalogue_dir: Path
+    # Deadline of one LLM call; the caller's gRPC deadline still bounds the whole request.
+    llm_deadline_s: float = Field(default=60.0, gt=0)
+    # Tokens of compressed behaviour an agent reads at most (see recgpt_domain.behaviour_context).
+    behaviour_budget_tokens: int = Field(default=1200, ge=64)
+    # The most recent interactions read from Redis when a request brings no behaviour.
+    behaviour_max_interactions: int = Field(default=200, ge=1)
+
+
+class InvalidRequest(ValueError):
+    """A request an agent service refuses; answered INVALID_ARGUMENT with this message."""
+
+
+@asynccontextmanager
+async def refusals_as_status(context: grpc.aio.ServicerContext, store: str) -> AsyncIterator[None]:
+    """Bad input answers INVALID_ARGUMENT, a Redis failure UNAVAILABLE naming `store`; both with a reason."""
+    try:
+        yield
+    except InvalidRequest as error:
+        await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
+    except RedisError as error:
+        log.warning(f"{store} unavailable", extra={"error": str(error)})
+        await context.abort(grpc.StatusCode.UNAVAILABLE, f"{store} unavailable: {error}")
+
+
+@dataclass
+class AgentDeps:
+    """What a servicer is built from; tests build their own with a fake LLM."""
+
+    llm: LlmClient
+    store: BehaviourStore
+    items: Mapping[str, Item]
+
+
+@dataclass(frozen=True)
+class Registration:
+    servicer: Any
+    # The generated `add_<Service>Servicer_to_server` function.
+    add_to_server: Callable[[Any, grpc.aio.Server], None]
+    full_service_name: str
+
+
+S = TypeVar("S", bound=AgentServiceSettings)
+
+
+def load_items(catalogue_dir: Path) -> dict[str, Item]:
+    return {item.item_id: item for item in read_items(catalogue_dir)}
+
+
+async def serve(
+    name: str,
+    settings: S,
+    llm_settings: LlmSettings,
+    build: Callable[[S, AgentDeps], Registration],
+) -> None:
+    """Builds the servicer (catalogue, models), then serves until SIGTERM; health is SERVING only between."""
+    items = await asyncio.to_thread(load_items, settings.catalogue_dir)
+    redis_client: aioredis.Redis = connect(settings.redis_url)
+    llm = LlmClient(llm_settings)
+    try:
+        deps = AgentDeps(llm=llm, store=BehaviourStore(redis_client, settings.redis_prefix), items=items)
+        registration = await asyncio.to_thread(build, settings, deps)
+        service = GrpcService(name, [registration.full_service_name])
+        registration.add_to_server(registration.servicer, service.server)
+        service.bind(settings.bind_host, settings.port)
+        await service.start()
+        await service.mark_serving()
+        log.info("agent service ready", extra={"items": len(items), "llm": llm_settings.endpoints})
+        await service.run_until_signalled(settings.shutdown_grace_s)
+    finally:
+        await llm.aclose()
+        await redis_client.aclose()
+
+
+def main(name: str, settings_type: type[S], build: Callable[[S, AgentDeps], Registration]) -> None:
+    """The console-script entry point of an agent service."""
+    try:
+        settings = settings_type()
+        llm_settings = LlmSettings()
+    except ValidationError as error:
+        sys.exit(f"recgpt-{name}: bad or missing settings (RECGPT_*, REDIS_URL):\n{error}")
+    logs.configure(name, settings.log_level)
+    metrics.serve(settings.metrics_port, settings.bind_host)
+    try:
+        asyncio.run(serve(name, settings, llm_settings, build))
+    except Exception:
+        log.exception("%s service failed", name)
+        raise SystemExit(1) from None
+
+
+async def read_behaviour(
+    deps: AgentDeps, user_id: str, given: Sequence[common_pb2.Interaction], limit: int
+) -> list[Interaction]:
+    """The behaviour a request brings, else the user's `limit` most recent interactions; oldest first."""
+    if given:
+        return interactions_from_pb(given)[-limit:]
+    if not user_id:
+        return []
+    return list(reversed(await deps.store.recent(user_id, limit)))

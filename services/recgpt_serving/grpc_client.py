@@ -1,0 +1,65 @@
+"""Channels to other services: retries on UNAVAILABLE declared in the service config, context in metadata."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import grpc
+
+from recgpt_serving import context
+
+
+def service_config(full_service_name: str) -> str:
+    """Retries only UNAVAILABLE (the call never reached a server), a bounded number of times."""
+    return json.dumps(
+        {
+            "methodConfig": [
+                {
+                    "name": [{"service": full_service_name}],
+                    "retryPolicy": {
+                        "maxAttempts": 3,
+                        "initialBackoff": "0.01s",
+                        "maxBackoff": "0.1s",
+                        "backoffMultiplier": 2,
+                        "retryableStatusCodes": ["UNAVAILABLE"],
+                    },
+                }
+            ]
+        }
+    )
+
+
+class MetadataInterceptor(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[misc]
+    """Adds the current request context to every outbound call's metadata."""
+
+    async def intercept_unary_unary(
+        self,
+        continuation: Callable[[grpc.aio.ClientCallDetails, Any], Awaitable[Any]],
+        client_call_details: grpc.aio.ClientCallDetails,
+        request: Any,
+    ) -> Any:
+        extra = context.current().to_metadata()
+        if extra:
+            metadata = grpc.aio.Metadata(*(client_call_details.metadata or ()), *extra)
+            client_call_details = grpc.aio.ClientCallDetails(
+                client_call_details.method,
+                client_call_details.timeout,
+                metadata,
+                client_call_details.credentials,
+                client_call_details.wait_for_ready,
+            )
+        return await continuation(client_call_details, request)
+
+
+def channel(target: str, full_service_name: str) -> grpc.aio.Channel:
+    return grpc.aio.insecure_channel(
+        target,
+        options=[
+            ("grpc.enable_retries", 1),
+            ("grpc.service_config", service_config(full_service_name)),
+            ("grpc.keepalive_time_ms", 30_000),
+        ],
+        interceptors=[MetadataInterceptor()],
+    )

