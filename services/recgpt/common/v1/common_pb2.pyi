@@ -69,14 +69,18 @@ class ScoredItem(_message.Message):
     def __init__(self, item: _Optional[_Union[Item, _Mapping]] = ..., score: _Optional[float] = ..., route: _Optional[str] = ..., tag: _Optional[str] = ..., interest: _Optional[str] = ...) -> None: ...
 
 class Provenance(_message.Message):
-    __slots__ = ("model", "prompt_version", "created_at_unix")
+    __slots__ = ("model", "prompt_version", "created_at_unix", "adapter", "fallback")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     PROMPT_VERSION_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_UNIX_FIELD_NUMBER: _ClassVar[int]
+    ADAPTER_FIELD_NUMBER: _ClassVar[int]
+    FALLBACK_FIELD_NUMBER: _ClassVar[int]
     model: str
     prompt_version: str
     created_at_unix: int
-    def __init__(self, model: _Optional[str] = ..., prompt_version: _Optional[str] = ..., created_at_unix: _Optional[int] = ...) -> None: ...
+    adapter: str
+    fallback: bool
+    def __init__(self, model: _Optional[str] = ..., prompt_version: _Optional[str] = ..., created_at_unix: _Optional[int] = ..., adapter: _Optional[str] = ..., fallback: _Optional[bool] = ...) -> None: ...
 
 class LlmUsage(_message.Message):
     __slots__ = ("prompt_tokens", "completion_tokens", "engine_seconds")

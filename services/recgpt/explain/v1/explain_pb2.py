@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from recgpt.common.v1 import common_pb2 as recgpt_dot_common_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1frecgpt/explain/v1/explain.proto\x12\x11recgpt.explain.v1\x1a\x1drecgpt/common/v1/common.proto\"0\n\x0b\x45xplainPair\x12\x10\n\x08interest\x18\x01 \x01(\t\x12\x0f\n\x07item_id\x18\x02 \x01(\t\"\x86\x02\n\x0e\x45xplainRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12-\n\x05pairs\x18\x02 \x03(\x0b\x32\x1e.recgpt.explain.v1.ExplainPair\x12)\n\x06method\x18\x03 \x01(\x0e\x32\x19.recgpt.explain.v1.Method\x12\x12\n\ncache_only\x18\x04 \x01(\x08\x12\x43\n\tsituation\x18\x05 \x03(\x0b\x32\x30.recgpt.explain.v1.ExplainRequest.SituationEntry\x1a\x30\n\x0eSituationEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xa1\x01\n\x0b\x45xplanation\x12\x10\n\x08interest\x18\x01 \x01(\t\x12\x0f\n\x07item_id\x18\x02 \x01(\t\x12\x0c\n\x04text\x18\x03 \x01(\t\x12\r\n\x05style\x18\x04 \x01(\t\x12\x0e\n\x06\x63\x61\x63hed\x18\x05 \x01(\x08\x12\x30\n\nprovenance\x18\x06 \x01(\x0b\x32\x1c.recgpt.common.v1.Provenance\x12\x10\n\x08\x66\x61llback\x18\x07 \x01(\x08\"r\n\x0f\x45xplainResponse\x12\x34\n\x0c\x65xplanations\x18\x01 \x03(\x0b\x32\x1e.recgpt.explain.v1.Explanation\x12)\n\x05usage\x18\x02 \x01(\x0b\x32\x1a.recgpt.common.v1.LlmUsage*L\n\x06Method\x12\x16\n\x12METHOD_UNSPECIFIED\x10\x00\x12\x14\n\x10METHOD_RECGPT_V1\x10\x01\x12\x14\n\x10METHOD_RECGPT_V2\x10\x02\x32\x62\n\x0e\x45xplainService\x12P\n\x07\x45xplain\x12!.recgpt.explain.v1.ExplainRequest\x1a\".recgpt.explain.v1.ExplainResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1frecgpt/explain/v1/explain.proto\x12\x11recgpt.explain.v1\x1a\x1drecgpt/common/v1/common.proto\"0\n\x0b\x45xplainPair\x12\x10\n\x08interest\x18\x01 \x01(\t\x12\x0f\n\x07item_id\x18\x02 \x01(\t\"\x9c\x02\n\x0e\x45xplainRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12-\n\x05pairs\x18\x02 \x03(\x0b\x32\x1e.recgpt.explain.v1.ExplainPair\x12)\n\x06method\x18\x03 \x01(\x0e\x32\x19.recgpt.explain.v1.Method\x12\x12\n\ncache_only\x18\x04 \x01(\x08\x12\x43\n\tsituation\x18\x05 \x03(\x0b\x32\x30.recgpt.explain.v1.ExplainRequest.SituationEntry\x12\x14\n\x0c\x62ypass_cache\x18\x06 \x01(\x08\x1a\x30\n\x0eSituationEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xa1\x01\n\x0b\x45xplanation\x12\x10\n\x08interest\x18\x01 \x01(\t\x12\x0f\n\x07item_id\x18\x02 \x01(\t\x12\x0c\n\x04text\x18\x03 \x01(\t\x12\r\n\x05style\x18\x04 \x01(\t\x12\x0e\n\x06\x63\x61\x63hed\x18\x05 \x01(\x08\x12\x30\n\nprovenance\x18\x06 \x01(\x0b\x32\x1c.recgpt.common.v1.Provenance\x12\x10\n\x08\x66\x61llback\x18\x07 \x01(\x08\"r\n\x0f\x45xplainResponse\x12\x34\n\x0c\x65xplanations\x18\x01 \x03(\x0b\x32\x1e.recgpt.explain.v1.Explanation\x12)\n\x05usage\x18\x02 \x01(\x0b\x32\x1a.recgpt.common.v1.LlmUsage*L\n\x06Method\x12\x16\n\x12METHOD_UNSPECIFIED\x10\x00\x12\x14\n\x10METHOD_RECGPT_V1\x10\x01\x12\x14\n\x10METHOD_RECGPT_V2\x10\x02\x32\x62\n\x0e\x45xplainService\x12P\n\x07\x45xplain\x12!.recgpt.explain.v1.ExplainRequest\x1a\".recgpt.explain.v1.ExplainResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,18 +34,18 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_EXPLAINREQUEST_SITUATIONENTRY']._loaded_options = None
   _globals['_EXPLAINREQUEST_SITUATIONENTRY']._serialized_options = b'8\001'
-  _globals['_METHOD']._serialized_start=680
-  _globals['_METHOD']._serialized_end=756
+  _globals['_METHOD']._serialized_start=702
+  _globals['_METHOD']._serialized_end=778
   _globals['_EXPLAINPAIR']._serialized_start=85
   _globals['_EXPLAINPAIR']._serialized_end=133
   _globals['_EXPLAINREQUEST']._serialized_start=136
-  _globals['_EXPLAINREQUEST']._serialized_end=398
-  _globals['_EXPLAINREQUEST_SITUATIONENTRY']._serialized_start=350
-  _globals['_EXPLAINREQUEST_SITUATIONENTRY']._serialized_end=398
-  _globals['_EXPLANATION']._serialized_start=401
-  _globals['_EXPLANATION']._serialized_end=562
-  _globals['_EXPLAINRESPONSE']._serialized_start=564
-  _globals['_EXPLAINRESPONSE']._serialized_end=678
-  _globals['_EXPLAINSERVICE']._serialized_start=758
-  _globals['_EXPLAINSERVICE']._serialized_end=856
+  _globals['_EXPLAINREQUEST']._serialized_end=420
+  _globals['_EXPLAINREQUEST_SITUATIONENTRY']._serialized_start=372
+  _globals['_EXPLAINREQUEST_SITUATIONENTRY']._serialized_end=420
+  _globals['_EXPLANATION']._serialized_start=423
+  _globals['_EXPLANATION']._serialized_end=584
+  _globals['_EXPLAINRESPONSE']._serialized_start=586
+  _globals['_EXPLAINRESPONSE']._serialized_end=700
+  _globals['_EXPLAINSERVICE']._serialized_start=780
+  _globals['_EXPLAINSERVICE']._serialized_end=878
 # @@protoc_insertion_point(module_scope)

@@ -26,7 +26,7 @@ class ExplainPair(_message.Message):
     def __init__(self, interest: _Optional[str] = ..., item_id: _Optional[str] = ...) -> None: ...
 
 class ExplainRequest(_message.Message):
-    __slots__ = ("user_id", "pairs", "method", "cache_only", "situation")
+    __slots__ = ("user_id", "pairs", "method", "cache_only", "situation", "bypass_cache")
     class SituationEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -39,12 +39,14 @@ class ExplainRequest(_message.Message):
     METHOD_FIELD_NUMBER: _ClassVar[int]
     CACHE_ONLY_FIELD_NUMBER: _ClassVar[int]
     SITUATION_FIELD_NUMBER: _ClassVar[int]
+    BYPASS_CACHE_FIELD_NUMBER: _ClassVar[int]
     user_id: str
     pairs: _containers.RepeatedCompositeFieldContainer[ExplainPair]
     method: Method
     cache_only: bool
     situation: _containers.ScalarMap[str, str]
-    def __init__(self, user_id: _Optional[str] = ..., pairs: _Optional[_Iterable[_Union[ExplainPair, _Mapping]]] = ..., method: _Optional[_Union[Method, str]] = ..., cache_only: _Optional[bool] = ..., situation: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    bypass_cache: bool
+    def __init__(self, user_id: _Optional[str] = ..., pairs: _Optional[_Iterable[_Union[ExplainPair, _Mapping]]] = ..., method: _Optional[_Union[Method, str]] = ..., cache_only: _Optional[bool] = ..., situation: _Optional[_Mapping[str, str]] = ..., bypass_cache: _Optional[bool] = ...) -> None: ...
 
 class Explanation(_message.Message):
     __slots__ = ("interest", "item_id", "text", "style", "cached", "provenance", "fallback")
