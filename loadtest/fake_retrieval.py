@@ -21,10 +21,10 @@ import uvloop
 from recgpt.common.v1 import common_pb2
 from recgpt.retrieval.v1 import retrieval_pb2, retrieval_pb2_grpc
 from recgpt_domain.catalogue import read_items
-from recgpt_serving import logs
+from recgpt_serving import logs, service_names
 from recgpt_serving.grpc_server import GrpcService
 
-RETRIEVAL_SERVICE = "recgpt.retrieval.v1.RetrievalService"
+RETRIEVAL_SERVICE = service_names.RETRIEVAL
 log = logging.getLogger("fake_retrieval")
 
 

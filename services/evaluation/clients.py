@@ -12,7 +12,7 @@ from recgpt.intent.v1 import intent_pb2_grpc
 from recgpt.judge.v1 import judge_pb2_grpc
 from recgpt.retrieval.v1 import retrieval_pb2_grpc
 from recgpt.tags.v1 import tags_pb2_grpc
-from recgpt_serving import grpc_client
+from recgpt_serving import grpc_client, service_names
 
 
 @dataclass
@@ -26,11 +26,11 @@ class EvalStubs:
 
     @classmethod
     def connect(cls, settings: EvalSettings) -> EvalStubs:
-        intent = grpc_client.channel(settings.intent_target, "recgpt.intent.v1.IntentService")
-        tags = grpc_client.channel(settings.tags_target, "recgpt.tags.v1.TagsService")
-        retrieval = grpc_client.channel(settings.retrieval_target, "recgpt.retrieval.v1.RetrievalService")
-        explain = grpc_client.channel(settings.explain_target, "recgpt.explain.v1.ExplainService")
-        judge = grpc_client.channel(settings.judge_target, "recgpt.judge.v1.JudgeService")
+        intent = grpc_client.channel(settings.intent_target, service_names.INTENT)
+        tags = grpc_client.channel(settings.tags_target, service_names.TAGS)
+        retrieval = grpc_client.channel(settings.retrieval_target, service_names.RETRIEVAL)
+        explain = grpc_client.channel(settings.explain_target, service_names.EXPLAIN)
+        judge = grpc_client.channel(settings.judge_target, service_names.JUDGE)
         return cls(
             intent=intent_pb2_grpc.IntentServiceStub(intent),  # type: ignore[no-untyped-call]
             tags=tags_pb2_grpc.TagsServiceStub(tags),  # type: ignore[no-untyped-call]

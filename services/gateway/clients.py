@@ -12,11 +12,11 @@ from recgpt.explain.v1 import explain_pb2_grpc
 from recgpt.judge.v1 import judge_pb2_grpc
 from recgpt.retrieval.v1 import retrieval_pb2_grpc
 from recgpt_domain import behaviour_store
-from recgpt_serving import grpc_client
+from recgpt_serving import grpc_client, service_names
 
-RETRIEVAL_SERVICE = "recgpt.retrieval.v1.RetrievalService"
-EXPLAIN_SERVICE = "recgpt.explain.v1.ExplainService"
-JUDGE_SERVICE = "recgpt.judge.v1.JudgeService"
+RETRIEVAL_SERVICE = service_names.RETRIEVAL
+EXPLAIN_SERVICE = service_names.EXPLAIN
+JUDGE_SERVICE = service_names.JUDGE
 
 
 @dataclass

@@ -11,12 +11,7 @@ from recgpt.explain.v1 import explain_pb2_grpc
 from recgpt.intent.v1 import intent_pb2_grpc
 from recgpt.retrieval.v1 import retrieval_pb2_grpc
 from recgpt.tags.v1 import tags_pb2_grpc
-from recgpt_serving import grpc_client
-
-INTENT_SERVICE = "recgpt.intent.v1.IntentService"
-TAGS_SERVICE = "recgpt.tags.v1.TagsService"
-RETRIEVAL_SERVICE = "recgpt.retrieval.v1.RetrievalService"
-EXPLAIN_SERVICE = "recgpt.explain.v1.ExplainService"
+from recgpt_serving import grpc_client, service_names
 
 
 @dataclass
@@ -30,10 +25,10 @@ class Stubs:
     @classmethod
     def connect(cls, settings: NearlineSettings) -> Stubs:
         """Opens nothing yet: channels connect on the first call (and retry UNAVAILABLE)."""
-        intent = grpc_client.channel(settings.intent_target, INTENT_SERVICE)
-        tags = grpc_client.channel(settings.tags_target, TAGS_SERVICE)
-        retrieval = grpc_client.channel(settings.retrieval_target, RETRIEVAL_SERVICE)
-        explain = grpc_client.channel(settings.explain_target, EXPLAIN_SERVICE)
+        intent = grpc_client.channel(settings.intent_target, service_names.INTENT)
+        tags = grpc_client.channel(settings.tags_target, service_names.TAGS)
+        retrieval = grpc_client.channel(settings.retrieval_target, service_names.RETRIEVAL)
+        explain = grpc_client.channel(settings.explain_target, service_names.EXPLAIN)
         return cls(
             intent=intent_pb2_grpc.IntentServiceStub(intent),  # type: ignore[no-untyped-call]
             tags=tags_pb2_grpc.TagsServiceStub(tags),  # type: ignore[no-untyped-call]
