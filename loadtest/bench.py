@@ -32,6 +32,9 @@ import aiohttp
 import orjson
 import uvloop
 
+from recgpt_tools import run_state
+from recgpt_tools.run_state import RunStateError
+
 BARE_APP = Path(__file__).with_name("bare_app.py")
 JSON_HEADERS = {"content-type": "application/json"}
 
@@ -275,11 +278,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--json-out", type=Path, help="also write the JSON line here")
     args = parser.parse_args(argv)
     if args.stack:
-        if not args.stack.is_file():
-            parser.error(f"{args.stack} not found: is the platform up (make run)?")
-        state = json.loads(args.stack.read_text())
-        args.url = args.url or f"{state['gateway_url']}/v1/recommend"
-        args.users_from = args.users_from or Path(state["catalogue_dir"]) / "behaviour.jsonl"
+        try:
+            state = run_state.read(args.stack)
+        except RunStateError as error:
+            parser.error(str(error))
+        args.url = args.url or f"{state.gateway_url}/v1/recommend"
+        args.users_from = args.users_from or state.catalogue_dir / "behaviour.jsonl"
     if not args.url or not args.users_from:
         parser.error("give --stack, or both --url and --users-from")
     if args.rate <= 0 or args.duration <= 0 or args.warmup < 0:

@@ -18,7 +18,9 @@ import redis
 
 from recgpt_domain.catalogue import UserHistory, iter_histories
 from recgpt_tools import redis_server
-from recgpt_tools.stack import Stack, StackSettings
+from recgpt_tools.run_state import RunState
+from recgpt_tools.stack import Stack
+from recgpt_tools.stack_settings import StackSettings
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -26,15 +28,15 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 @dataclass(frozen=True)
 class RunningPlatform:
     stack: Stack
-    state: dict[str, str]
+    state: RunState
 
     @property
     def gateway_url(self) -> str:
-        return self.state["gateway_url"]
+        return self.state.gateway_url
 
     @property
     def catalogue_dir(self) -> Path:
-        return Path(self.state["catalogue_dir"])
+        return self.state.catalogue_dir
 
     @property
     def log_dir(self) -> Path:
@@ -56,7 +58,7 @@ def _restore(name: str, value: str | None) -> None:
 
 def free_stack_ports() -> dict[str, int]:
     """A free port for every port setting of the launcher, so a test platform never meets `make run`'s."""
-    return {name: redis_server.free_port() for name in StackSettings.model_fields if name.endswith("_port")}
+    return {name: redis_server.free_port() for name in StackSettings.port_names()}
 
 
 @pytest.fixture(scope="session")

@@ -31,4 +31,5 @@ def vllm_endpoint(platform: RunningPlatform) -> str:
     configured = os.environ.get("RECGPT_TEST_VLLM_ENDPOINT")
     if configured:
         return configured
-    return f"{platform.state['vllm_url']}/v1"
+    assert platform.state.vllm_url, "the test platform runs without vLLM"
+    return f"{platform.state.vllm_url}/v1"

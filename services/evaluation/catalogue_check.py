@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -11,6 +10,7 @@ from pydantic import ValidationError
 from recgpt.common.v1 import common_pb2
 from recgpt.retrieval.v1 import retrieval_pb2, retrieval_pb2_grpc
 from recgpt_domain.catalogue import read_manifest
+from recgpt_tools import run_state
 from recgpt_tools.dataset_import.errors import DatasetFormatError
 from recgpt_tools.dataset_import.formats import resolve_format
 from recgpt_tools.dataset_import.importer import source_fingerprint
@@ -43,9 +43,8 @@ def targets_seen_by_platform(dataset: Path, fmt: str, stack_file: Path | None) -
     if stack_file is None:
         return None
     try:
-        state = json.loads(stack_file.read_text())
-        manifest = read_manifest(Path(state["catalogue_dir"]))
+        manifest = read_manifest(run_state.read(stack_file).catalogue_dir)
         resolved = resolve_format(dataset, fmt)
-    except (OSError, ValueError, KeyError, ValidationError, DatasetFormatError):
+    except (OSError, ValueError, ValidationError, DatasetFormatError):
         return None
     return manifest.source_fingerprint == source_fingerprint(dataset, resolved, held_out_last=False)

@@ -2,31 +2,32 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-# Keys of the launcher's state file (var/run/stack.json) that name the services' addresses.
-STACK_KEYS = ("retrieval_target", "intent_target", "tags_target", "explain_target", "judge_target")
+from recgpt_tools import registry, run_state
 
 
-def _target(name: str, default: str) -> str:
+def _target(name: str) -> str:
+    """`<name>_target`: the environment's, else the service's default port on this machine."""
     return Field(
-        default=default,
-        validation_alias=AliasChoices(f"RECGPT_EVAL_{name.upper()}", f"RECGPT_{name.upper()}", name),
+        default=registry.local_target(name),
+        validation_alias=AliasChoices(
+            f"RECGPT_EVAL_{name.upper()}_TARGET", f"RECGPT_{name.upper()}_TARGET", f"{name}_target"
+        ),
     )
 
 
 class EvalSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="RECGPT_EVAL_", extra="ignore", frozen=True)
 
-    retrieval_target: str = _target("retrieval_target", "127.0.0.1:50051")
-    intent_target: str = _target("intent_target", "127.0.0.1:50052")
-    tags_target: str = _target("tags_target", "127.0.0.1:50053")
-    explain_target: str = _target("explain_target", "127.0.0.1:50054")
-    judge_target: str = _target("judge_target", "127.0.0.1:50055")
+    retrieval_target: str = _target("retrieval")
+    intent_target: str = _target("intent")
+    tags_target: str = _target("tags")
+    explain_target: str = _target("explain")
+    judge_target: str = _target("judge")
     # LLM-bound calls (intent, tags, explain, judge): generous, a CPU engine under concurrent load is slow.
     llm_call_deadline_s: float = Field(default=300.0, gt=0)
     # Retrieval embeds up to K tags per call on the CPU, next to the other users' calls.
@@ -35,6 +36,10 @@ class EvalSettings(BaseSettings):
 
     def with_stack(self, stack_file: Path) -> EvalSettings:
         """These settings with the addresses the launcher wrote (the file wins over the environment)."""
-        state = json.loads(stack_file.read_text())
-        found = {key: str(state[key]) for key in STACK_KEYS if state.get(key)}
+        state = run_state.read(stack_file)
+        found = {
+            f"{name}_target": target
+            for name, target in state.targets.items()
+            if f"{name}_target" in type(self).model_fields
+        }
         return self.model_copy(update=found)

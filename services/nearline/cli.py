@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import logging
 import re
 import signal
@@ -31,6 +30,7 @@ from nearline.versions import current_prompt_version
 from recgpt_domain.behaviour_store import connect
 from recgpt_domain.profile_store import ProfileStore
 from recgpt_serving import logs, metrics
+from recgpt_tools import run_state
 
 log = logging.getLogger(__name__)
 
@@ -78,9 +78,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def stack_overrides(stack_file: Path) -> dict[str, str]:
     """Redis and the service addresses of a platform that `recgpt-stack up` started."""
-    state: dict[str, str] = json.loads(stack_file.read_text())
-    keys = ("redis_url", "redis_prefix", "retrieval_target", "intent_target", "tags_target", "explain_target")
-    return {key: state[key] for key in keys if key in state}
+    state = run_state.read(stack_file)
+    targets = {
+        f"{name}_target": target
+        for name, target in state.targets.items()
+        if f"{name}_target" in NearlineSettings.model_fields
+    }
+    return {"redis_url": state.redis_url, "redis_prefix": state.redis_prefix, **targets}
 
 
 def main(argv: list[str] | None = None) -> None:

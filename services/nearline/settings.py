@@ -6,6 +6,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from recgpt_serving.llm.models import DEFAULT_MODEL_NAME
+from recgpt_tools import registry
 
 FOURTEEN_DAYS_S = 14 * 24 * 3600
 
@@ -20,10 +21,10 @@ class NearlineSettings(BaseSettings):
     redis_url: str = Field(validation_alias="REDIS_URL")
     redis_prefix: str = "recgpt"
     log_level: str = "INFO"
-    retrieval_target: str = "127.0.0.1:50051"
-    intent_target: str = "127.0.0.1:50052"
-    tags_target: str = "127.0.0.1:50053"
-    explain_target: str = "127.0.0.1:50054"
+    retrieval_target: str = registry.local_target("retrieval")
+    intent_target: str = registry.local_target("intent")
+    tags_target: str = registry.local_target("tags")
+    explain_target: str = registry.local_target("explain")
     # The model a stored profile must name to count as fresh: the served model name, as in RECGPT_LLM_MODEL.
     llm_model: str = DEFAULT_MODEL_NAME
     # Users refreshed at once. Each user has one LLM call in flight at a time (interests, then tags, then
@@ -46,5 +47,5 @@ class NearlineSettings(BaseSettings):
     llm_call_deadline_s: float = Field(default=300.0, gt=0)
     retrieval_deadline_s: float = Field(default=10.0, gt=0)
     # --follow: Prometheus metrics port, and how long one poll of the refresh queue blocks.
-    metrics_port: int = Field(default=9106, ge=0, le=65535)
+    metrics_port: int = Field(default=registry.default_metrics_port("nearline"), ge=0, le=65535)
     follow_poll_s: float = Field(default=1.0, gt=0)

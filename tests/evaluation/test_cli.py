@@ -16,6 +16,8 @@ from typing import Any
 import pytest
 
 from evaluation.cli import amain
+from recgpt_tools import run_state
+from recgpt_tools.run_state import RunState
 from tests.evaluation.fake_services import Seen, fake_platform
 
 MOVIES = """movieId,title,genres
@@ -167,8 +169,16 @@ async def test_stack_file_names_the_services(
     out = tmp_path / "report.json"
     async with fake_platform() as (target, _):
         stack = tmp_path / "stack.json"
-        names = ("retrieval_target", "intent_target", "tags_target", "explain_target", "judge_target")
-        stack.write_text(json.dumps({name: target for name in names}))
+        names = ("retrieval", "intent", "tags", "explain", "judge")
+        state = RunState(
+            redis_url="redis://127.0.0.1:1/0",
+            redis_prefix="unused",
+            catalogue_dir=tmp_path,
+            urls={},
+            targets={name: target for name in names},
+            metrics_urls={},
+        )
+        run_state.write(stack, state)
         assert await run(dataset, out, "--stack", str(stack), "--no-judge") == 0
     assert json.loads(out.read_text())["users_evaluated"] == 2
 

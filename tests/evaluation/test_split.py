@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from evaluation.catalogue_check import targets_seen_by_platform
 from evaluation.split import choose, eligible, leave_last_out
 from recgpt_domain.catalogue import Interaction, UserHistory
+from recgpt_tools import run_state
 from recgpt_tools.dataset_import.importer import import_dataset
+from recgpt_tools.run_state import RunState
 
 
 def history(user_id: str, *item_ids: str) -> UserHistory:
@@ -56,6 +57,14 @@ def test_targets_seen_by_platform_tells_a_full_import_from_a_held_out_one(tmp_pa
         catalogue = tmp_path / f"catalogue-{held_out}"
         import_dataset(source, catalogue, held_out_last=held_out)
         stack = tmp_path / f"stack-{held_out}.json"
-        stack.write_text(json.dumps({"catalogue_dir": str(catalogue)}))
+        state = RunState(
+            redis_url="redis://127.0.0.1:1/0",
+            redis_prefix="unused",
+            catalogue_dir=catalogue,
+            urls={},
+            targets={},
+            metrics_urls={},
+        )
+        run_state.write(stack, state)
         assert targets_seen_by_platform(source, "auto", stack) is expected
     assert targets_seen_by_platform(source, "auto", None) is None

@@ -80,7 +80,7 @@ def test_readiness_and_metrics(platform: RunningPlatform) -> None:
     gateway_metrics = httpx.get(f"{platform.gateway_url}/metrics", timeout=5).text
     assert 'recgpt_requests_total{code="200",method="/v1/recommend",service="gateway"}' in gateway_metrics
     assert "recgpt_request_duration_seconds_bucket" in gateway_metrics
-    retrieval_metrics = httpx.get(platform.state["retrieval_metrics_url"], timeout=5).text
+    retrieval_metrics = httpx.get(platform.state.metrics_urls["retrieval"], timeout=5).text
     assert 'service="retrieval"' in retrieval_metrics
     assert "recgpt_index_items" in retrieval_metrics
 

@@ -33,7 +33,7 @@ JOB_TIMEOUT_S = 900
 
 @pytest.fixture(scope="module")
 def sync_redis(platform: RunningPlatform) -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(platform.state["redis_url"], decode_responses=True)
+    client = redis.Redis.from_url(platform.state.redis_url, decode_responses=True)
     try:
         yield client
     finally:
@@ -149,7 +149,7 @@ def test_a_profile_miss_serves_the_baseline_and_queues_a_refresh(
 
 def test_live_judging_runs_beside_the_responses(platform: RunningPlatform) -> None:
     """The platform under test samples every recgpt-v1 response with explanations for the judge."""
-    judge_metrics = platform.state["judge_metrics_url"]
+    judge_metrics = platform.state.metrics_urls["judge"]
     deadline = time.monotonic() + JOB_TIMEOUT_S
     while 'source="live"' not in httpx.get(judge_metrics, timeout=5).text:
         assert time.monotonic() < deadline, "no live judgement was ever recorded"

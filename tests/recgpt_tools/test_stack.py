@@ -1,15 +1,20 @@
-"""The launcher refuses busy ports up front and leaves nothing running when start-up fails."""
+"""The launcher is a loop over the registry: it refuses busy ports up front, leaves nothing running when
+start-up fails, and starts a process added to the table with no other change."""
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import socket
 import time
 from pathlib import Path
 
 import pytest
 
-from recgpt_tools import processes
-from recgpt_tools.stack import Stack, StackError, StackSettings
+from recgpt_tools import deploy_files, processes, registry
+from recgpt_tools.registry import ConsoleScript, GrpcHealth, Process, Starts
+from recgpt_tools.stack import Stack, StackError, usage
+from recgpt_tools.stack_settings import StackSettings
 from tests.running_platform import free_stack_ports
 
 
@@ -43,7 +48,9 @@ def test_a_failed_step_stops_what_was_already_started(tmp_path: Path) -> None:
     assert (stack.paths.logs / "redis.log").exists()
     assert processes.recorded(stack.paths.run) == []
     with pytest.raises(OSError):
-        socket.create_connection(("127.0.0.1", stack.settings.local_redis_port), timeout=0.5).close()
+        socket.create_connection(
+            ("127.0.0.1", stack.addresses.port(registry.by_name("redis"))), timeout=0.5
+        ).close()
 
 
 def test_a_dead_process_of_an_earlier_start_is_reported(tmp_path: Path) -> None:
@@ -64,3 +71,135 @@ def test_each_model_is_served_under_a_name_of_its_own(tmp_path: Path) -> None:
     other = Stack(_settings(tmp_path, llm_model="Qwen/Qwen2.5-7B-Instruct"))
     assert other.served_model_name == "qwen2.5-7b-instruct"
     assert Stack(_settings(tmp_path, llm_model="/models/Llama-3.1-8B/")).served_model_name == "llama-3.1-8b"
+
+
+COMMON = {"RECGPT_REDIS_PREFIX", "RECGPT_LOG_LEVEL"}
+
+
+def _own_env(stack: Stack, name: str) -> dict[str, str]:
+    """The RECGPT_* variables a process gets for itself: not inherited, not the ones every process gets."""
+    launch = next(launch for launch in stack.plan(stack.run_state()) if launch.process.name == name)
+    return {
+        key: value
+        for key, value in launch.env.items()
+        if key.startswith("RECGPT_") and key not in COMMON and os.environ.get(key) != value
+    }
+
+
+def test_every_process_gets_its_ports_data_engine_and_targets(tmp_path: Path) -> None:
+    stack = Stack(_settings(tmp_path, llm=True, redis_url="redis://127.0.0.1:1/0", gateway_port=18080))
+    names = [launch.process.name for launch in stack.plan(stack.run_state())]
+    assert names == ["vllm", "retrieval", "intent", "tags", "explain", "judge", "nearline", "gateway"]
+    ports = stack.settings.ports
+    vllm = f"http://127.0.0.1:{ports['vllm_port']}/v1"
+    assert _own_env(stack, "tags") == {
+        "RECGPT_PORT": str(ports["tags_port"]),
+        "RECGPT_METRICS_PORT": str(ports["tags_metrics_port"]),
+        "RECGPT_CATALOGUE_DIR": str(stack.paths.catalogue),
+        "RECGPT_LLM_ENDPOINTS": vllm,
+        "RECGPT_LLM_MODEL": "smollm2-135m-instruct",
+    }
+    gateway = _own_env(stack, "gateway")
+    assert gateway["RECGPT_PORT"] == "18080"
+    assert gateway["RECGPT_JUDGE_TARGET"] == f"127.0.0.1:{ports['judge_port']}"
+    assert "RECGPT_INTENT_TARGET" not in gateway
+    nearline = _own_env(stack, "nearline")
+    assert "RECGPT_PORT" not in nearline
+    assert nearline["RECGPT_INTENT_TARGET"] == f"127.0.0.1:{ports['intent_port']}"
+
+
+def test_without_the_llm_only_retrieval_and_the_gateway_run(tmp_path: Path) -> None:
+    stack = Stack(_settings(tmp_path, redis_url="redis://127.0.0.1:1/0"))
+    state = stack.run_state()
+    assert [launch.process.name for launch in stack.plan(state)] == ["retrieval", "gateway"]
+    assert state.vllm_url is None
+    assert set(state.targets) == {"retrieval"}
+    # Targets of processes that do not run are left out: the gateway then answers without explanations.
+    assert not {"RECGPT_EXPLAIN_TARGET", "RECGPT_JUDGE_TARGET"} & set(_own_env(stack, "gateway"))
+    assert "not started" in usage(state, stack.table)
+
+
+def test_ports_come_from_the_registry_unless_the_environment_overrides_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RECGPT_STACK_TAGS_METRICS_PORT", "19103")
+    monkeypatch.setenv("RECGPT_STACK_VAR_DIR", str(tmp_path))
+    stack = Stack(StackSettings())
+    assert stack.settings.ports == {"tags_metrics_port": 19103}
+    state = stack.run_state()
+    assert state.metrics_urls["tags"] == "http://127.0.0.1:19103/metrics"
+    assert state.targets["retrieval"] == registry.local_target("retrieval")
+
+
+def test_an_unknown_port_setting_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(StackError, match="unknown port settings \\['ranker_port'\\]"):
+        Stack(_settings(tmp_path, ranker_port=1234))
+
+
+def test_down_stops_front_to_back(tmp_path: Path) -> None:
+    stack = Stack(_settings(tmp_path))
+    order = stack.stop_order(["redis", "retrieval", "gateway", "vllm", "intent", "nearline", "stray"])
+    assert order == ["stray", "gateway", "nearline", "intent", "retrieval", "vllm", "redis"]
+
+
+RANKER = Process(
+    name="ranker",
+    command=ConsoleScript("recgpt-ranker", ("--fast",)),
+    ready=GrpcHealth("recgpt.ranker.v1.RankerService"),
+    port=50056,
+    metrics_port=9107,
+    starts=Starts.WITH_LLM,
+    reads=frozenset({"catalogue"}),
+    targets=("retrieval",),
+)
+
+
+def test_a_new_process_is_one_entry(tmp_path: Path) -> None:
+    """What docs say adding a service takes: the entry, and its name among its caller's targets."""
+    gateway = registry.by_name("gateway")
+    with_gateway_calling = dataclasses.replace(gateway, targets=(*gateway.targets, "ranker"))
+    table = [*(p for p in registry.PROCESSES if p.name != "gateway"), RANKER, with_gateway_calling]
+    settings = StackSettings.model_validate(
+        {
+            "var_dir": tmp_path,
+            "redis_url": "redis://127.0.0.1:1/0",
+            **free_stack_ports(),
+            "ranker_port": 50999,
+        }
+    )
+    stack = Stack(settings, table)
+
+    state = stack.run_state()
+    assert state.targets["ranker"] == "127.0.0.1:50999"
+    assert state.metrics_urls["ranker"] == "http://127.0.0.1:9107/metrics"
+    launch = next(launch for launch in stack.plan(state) if launch.process.name == "ranker")
+    assert launch.command[0].endswith("/recgpt-ranker") and launch.command[1:] == ["--fast"]
+    assert _own_env(stack, "ranker") == {
+        "RECGPT_PORT": "50999",
+        "RECGPT_METRICS_PORT": "9107",
+        "RECGPT_CATALOGUE_DIR": str(stack.paths.catalogue),
+        "RECGPT_LLM_ENDPOINTS": f"{state.vllm_url}/v1",
+        "RECGPT_LLM_MODEL": "smollm2-135m-instruct",
+        "RECGPT_RETRIEVAL_TARGET": state.targets["retrieval"],
+    }
+    assert _own_env(stack, "gateway")["RECGPT_RANKER_TARGET"] == "127.0.0.1:50999"
+    assert stack.stop_order(["ranker", "gateway", "retrieval"]) == ["gateway", "ranker", "retrieval"]
+    assert "ranker" in usage(state, stack.table)
+    # Its container and its scrape jobs follow from the same entry.
+    compose = deploy_files.compose(table)
+    assert '    command: ["recgpt-ranker", "--fast"]' in compose
+    assert '      RECGPT_RANKER_TARGET: "ranker:50056"' in compose
+    assert '      - targets: ["ranker:9107"]' in deploy_files.prometheus_compose(table)
+    assert '      - targets: ["127.0.0.1:9107"]' in deploy_files.prometheus(table)
+
+
+def test_a_busy_port_of_a_new_process_is_named(tmp_path: Path) -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        busy = holder.getsockname()[1]
+        table = [*registry.PROCESSES, RANKER]
+        stack = Stack(_settings(tmp_path, llm=True, ranker_metrics_port=busy), table)
+        with pytest.raises(StackError, match=f"ranker metrics \\({busy}\\)"):
+            stack.up()
+    assert processes.recorded(stack.paths.run) == []

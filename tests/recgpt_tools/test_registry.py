@@ -1,0 +1,123 @@
+"""The process registry is consistent, and what it tells each process is what that process reads."""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from pathlib import Path
+
+import pytest
+from pydantic import AliasChoices
+from pydantic_settings import BaseSettings
+
+from evaluation.settings import EvalSettings
+from gateway.settings import GatewaySettings
+from nearline.settings import NearlineSettings
+from recgpt_serving import service_names
+from recgpt_serving.agent_runner import AgentServiceSettings
+from recgpt_serving.llm.client import LlmSettings
+from recgpt_tools import registry
+from recgpt_tools.registry import ConsoleScript, GrpcHealth, HttpOk, Process
+from retrieval.settings import RetrievalSettings
+
+PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"
+# The settings classes each console-script process reads its environment with.
+AGENT = (AgentServiceSettings, LlmSettings)
+SETTINGS: dict[str, tuple[type[BaseSettings], ...]] = {
+    "retrieval": (RetrievalSettings,),
+    "intent": AGENT,
+    "tags": AGENT,
+    "explain": AGENT,
+    "judge": AGENT,
+    "nearline": (NearlineSettings,),
+    "gateway": (GatewaySettings,),
+}
+
+
+def _variables(settings: type[BaseSettings]) -> set[str]:
+    """The environment variables a settings class reads: its prefix and field names, or their aliases."""
+    prefix = str(settings.model_config.get("env_prefix", ""))
+    names: set[str] = set()
+    for name, field in settings.model_fields.items():
+        alias = field.validation_alias
+        if isinstance(alias, str):
+            names.add(alias.upper())
+        elif isinstance(alias, AliasChoices):
+            names.update(choice.upper() for choice in alias.choices if isinstance(choice, str))
+        else:
+            names.add(f"{prefix}{name}".upper())
+    return names
+
+
+def test_the_table_is_consistent() -> None:
+    registry.check(registry.PROCESSES)
+    assert [p.name for p in registry.PROCESSES][:2] == ["redis", "vllm"]
+
+
+def test_duplicates_and_unknown_targets_are_refused() -> None:
+    retrieval = registry.by_name("retrieval")
+    with pytest.raises(ValueError, match="duplicate process names"):
+        registry.check([*registry.PROCESSES, retrieval])
+    with pytest.raises(ValueError, match="duplicate default ports"):
+        registry.check([*registry.PROCESSES, dataclasses.replace(retrieval, name="copy")])
+    caller = dataclasses.replace(registry.by_name("gateway"), targets=("nearline",))
+    with pytest.raises(ValueError, match="no gRPC process"):
+        registry.check([*(p for p in registry.PROCESSES if p.name != "gateway"), caller])
+
+
+def test_an_entry_that_cannot_be_checked_is_refused() -> None:
+    with pytest.raises(ValueError, match="needs a port"):
+        Process(name="x", command=ConsoleScript("x"), ready=GrpcHealth("x.v1.X"))
+    with pytest.raises(ValueError, match="needs a port or a metrics port"):
+        Process(name="x", command=ConsoleScript("x"), ready=HttpOk("/readyz"))
+
+
+def test_every_console_script_is_installed() -> None:
+    scripts = tomllib.loads(PYPROJECT.read_text())["project"]["scripts"]
+    for process in registry.PROCESSES:
+        if isinstance(process.command, ConsoleScript):
+            assert process.command.name in scripts, process.name
+
+
+def test_grpc_service_names_come_from_the_generated_code() -> None:
+    assert service_names.RETRIEVAL == "recgpt.retrieval.v1.RetrievalService"
+    assert service_names.JUDGE == "recgpt.judge.v1.JudgeService"
+    served = {p.name: p.grpc_service for p in registry.PROCESSES if p.grpc_service}
+    assert served == {
+        "retrieval": service_names.RETRIEVAL,
+        "intent": service_names.INTENT,
+        "tags": service_names.TAGS,
+        "explain": service_names.EXPLAIN,
+        "judge": service_names.JUDGE,
+    }
+
+
+@pytest.mark.parametrize("name", sorted(SETTINGS))
+def test_each_process_reads_every_variable_it_is_given(name: str) -> None:
+    """A variable the launcher sets that no settings field reads would be ignored without a word."""
+    process = registry.by_name(name)
+    addresses = registry.Addresses(registry.PROCESSES, host=lambda _: "h", overrides={})
+    every = {p.name for p in registry.PROCESSES}
+    llm = registry.LlmEndpoint("http://h:1/v1", "m")
+    env = registry.service_env(process, addresses, every, {"catalogue": "/c", "index": "/i"}, llm)
+    read = set().union(*(_variables(settings) for settings in SETTINGS[name]))
+    unread = set(env) - read
+    if name == "nearline":
+        # The worker keys freshness by the served model; it calls the engine only through the agents.
+        unread.discard("RECGPT_LLM_ENDPOINTS")
+    assert not unread
+
+
+def test_clients_default_to_the_registry_ports() -> None:
+    nearline = NearlineSettings(redis_url="redis://h:1/0")
+    assert nearline.retrieval_target == registry.local_target("retrieval")
+    assert nearline.metrics_port == registry.default_metrics_port("nearline")
+    assert EvalSettings().judge_target == registry.local_target("judge")
+
+
+def test_port_settings_name_every_port_once() -> None:
+    settings = registry.port_settings()
+    assert settings["gateway_port"] == 8080
+    assert settings["redis_port"] == 6390
+    assert "nearline_port" not in settings
+    assert len(set(settings.values())) == len(settings)

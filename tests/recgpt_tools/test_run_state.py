@@ -1,0 +1,48 @@
+"""The run state is one typed record: written whole, read back equal, refused when it is something else."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from recgpt_tools import run_state
+from recgpt_tools.run_state import RunState, RunStateError
+
+
+def _state(tmp_path: Path) -> RunState:
+    return RunState(
+        redis_url="redis://127.0.0.1:6390/0",
+        redis_prefix="recgpt",
+        catalogue_dir=tmp_path / "catalogue",
+        urls={"gateway": "http://127.0.0.1:8080", "vllm": "http://127.0.0.1:8100"},
+        targets={"retrieval": "127.0.0.1:50051"},
+        metrics_urls={"retrieval": "http://127.0.0.1:9101/metrics"},
+    )
+
+
+def test_written_state_reads_back_equal(tmp_path: Path) -> None:
+    path = tmp_path / "run" / run_state.FILE_NAME
+    state = _state(tmp_path)
+    run_state.write(path, state)
+    assert run_state.read(path) == state
+    assert state.gateway_url == "http://127.0.0.1:8080"
+    assert state.vllm_url == "http://127.0.0.1:8100"
+    # Replaced in one step: no temporary file is left beside it.
+    assert [p.name for p in path.parent.iterdir()] == [run_state.FILE_NAME]
+
+
+def test_a_missing_file_says_the_platform_may_be_down(tmp_path: Path) -> None:
+    with pytest.raises(RunStateError, match="is the platform up"):
+        run_state.read(tmp_path / "stack.json")
+
+
+def test_a_file_of_another_shape_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "stack.json"
+    path.write_text(json.dumps({"gateway_url": "http://127.0.0.1:8080", "retrieval_target": "x:1"}))
+    with pytest.raises(RunStateError, match="not a run state"):
+        run_state.read(path)
+    path.write_text("{")
+    with pytest.raises(RunStateError, match="not a run state"):
+        run_state.read(path)
