@@ -9,7 +9,7 @@ from pydantic import BaseModel
 
 from evaluation import metrics
 from evaluation.runner import COLLABORATIVE, ROUTES, SUBJECTS, TAG, UserEval
-from nearline.usage import Usage
+from recgpt_serving.llm.usage import Usage
 
 CUTOFFS = (10, 50)
 _RETRIEVAL_COLUMNS = ("recall@10", "recall@50", "ndcg@10", "ndcg@50")

@@ -17,15 +17,15 @@ import grpc
 from evaluation import metrics
 from evaluation.clients import EvalStubs
 from evaluation.split import Split
-from gateway.pipelines.fusion import RouteItems, fuse
-from nearline.usage import Usage
 from recgpt.common.v1 import common_pb2
 from recgpt.explain.v1 import explain_pb2
 from recgpt.intent.v1 import intent_pb2
 from recgpt.judge.v1 import judge_pb2
 from recgpt.retrieval.v1 import retrieval_pb2
 from recgpt.tags.v1 import tags_pb2
+from recgpt_domain.fusion import RouteItems, fuse
 from recgpt_domain.messages import interaction_to_pb
+from recgpt_serving.llm.usage import Usage
 
 log = logging.getLogger(__name__)
 

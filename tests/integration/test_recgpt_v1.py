@@ -97,7 +97,9 @@ def test_nearline_profiles_are_served_by_the_recgpt_v1_variant(
     _add_user(sync_redis, prefix, single, [histories[1].interactions[-1].item_id])
 
     first = _nearline(platform, tmp_path, [regular, single])
-    assert (first["users_done"], first["users_failed"]) == (2, 0), first
+    # Stored either way; a profile an agent's fallback answered is counted apart from the LLM's.
+    refreshed = int(str(first["users_done"])) + int(str(first["users_fallback"]))
+    assert (refreshed, first["users_failed"]) == (2, 0), first
     assert int(str(first["completion_tokens"])) > 0
 
     for user_id in (regular, single):
