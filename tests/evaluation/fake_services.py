@@ -121,8 +121,14 @@ class FakeTags(tags_pb2_grpc.TagsServiceServicer):
 class FakeRetrieval(retrieval_pb2_grpc.RetrievalServiceServicer):
     """Collaborative: served items in id order (3 at most); content: reversed; tags: by category."""
 
-    def __init__(self, seen: Seen) -> None:
-        self.seen = seen
+    def __init__(self, seen: Seen, index_info: retrieval_pb2.IndexInfo) -> None:
+        self.seen, self.index_info = seen, index_info
+
+    async def GetIndexInfo(
+        self, request: retrieval_pb2.GetIndexInfoRequest, context: grpc.aio.ServicerContext
+    ) -> retrieval_pb2.IndexInfo:
+        self.seen.add("GetIndexInfo", request)
+        return self.index_info
 
     async def GetItems(
         self, request: retrieval_pb2.GetItemsRequest, context: grpc.aio.ServicerContext
@@ -223,9 +229,15 @@ def scored(
 
 @asynccontextmanager
 async def fake_platform(
-    fail_users: set[str] | None = None, intent_delay_s: float = 0.0, fallbacks: Fallbacks | None = None
+    fail_users: set[str] | None = None,
+    intent_delay_s: float = 0.0,
+    fallbacks: Fallbacks | None = None,
+    index_info: retrieval_pb2.IndexInfo | None = None,
 ) -> AsyncIterator[tuple[str, Seen]]:
-    """All five fakes on one server: yields its host:port (every service's target) and the record."""
+    """All five fakes on one server: yields its host:port (every service's target) and the record.
+
+    `index_info` is what retrieval says of its index (by default nothing of its co-occurrence).
+    """
     seen = Seen()
     fallbacks = fallbacks or Fallbacks()
     server = grpc.aio.server()
@@ -235,7 +247,10 @@ async def fake_platform(
             FakeIntent(seen, fail_users or set(), intent_delay_s, fallbacks),
         ),
         (tags_pb2_grpc.add_TagsServiceServicer_to_server, FakeTags(seen, fallbacks)),
-        (retrieval_pb2_grpc.add_RetrievalServiceServicer_to_server, FakeRetrieval(seen)),
+        (
+            retrieval_pb2_grpc.add_RetrievalServiceServicer_to_server,
+            FakeRetrieval(seen, index_info or retrieval_pb2.IndexInfo()),
+        ),
         (explain_pb2_grpc.add_ExplainServiceServicer_to_server, FakeExplain(seen, fallbacks)),
         (judge_pb2_grpc.add_JudgeServiceServicer_to_server, FakeJudge(seen)),
     ]

@@ -182,8 +182,15 @@ def test_offline_evaluation_reports_every_figure(
     assert result.returncode == 0, result.stdout + result.stderr
     assert "recall@10" in result.stdout, result.stdout
     report = json.loads(out.read_text())
-    assert report["users_evaluated"] >= 1
+    users = report["users"]
+    assert users["evaluated"] >= 1
+    assert users["count"]["llm"] + users["count"]["fallback"] == users["evaluated"]
+    # Retrieval names the log its co-occurrence was built from: this dataset's, whole (no hold-out here).
+    assert users["cooccurrence"]["built_from"] == "full_log", users
+    assert users["targets_seen_by_platform"] is True
+    assert "WARNING" in result.stdout
     assert set(report["tag_hit_rate"]) >= {"baseline", "recgpt_v1"}
+    assert set(report["tag_hit_rate"]["recgpt_v1"]) == {"llm", "fallback", "all"}
     assert {"collaborative", "content", "tag"} <= set(report["retrieval"])
     assert report["cost_per_user"]["pipeline"]["completion_tokens"] > 0
-    assert report["judge"]["explanations"]["judged"] >= 1
+    assert report["judge"]["explanations"]["all"]["judged"] >= 1
