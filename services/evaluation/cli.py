@@ -35,6 +35,7 @@ from evaluation.table import table
 from recgpt_domain.catalogue import iter_histories, read_items
 from recgpt_domain.ranking_settings import RankingSettings
 from recgpt_serving import logs
+from recgpt_serving.llm.batch import BATCH_CONCURRENCY
 from recgpt_tools.dataset_import.errors import CatalogueTargetError, DatasetFormatError
 from recgpt_tools.dataset_import.formats import FORMATS
 from recgpt_tools.dataset_import.importer import import_dataset
@@ -54,7 +55,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--users", type=int, default=200, help="users to evaluate (default 200)")
     parser.add_argument("--out", type=Path, required=True, help="JSON report file")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--concurrency", type=int, default=16, help="users at once (vLLM batches them)")
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=BATCH_CONCURRENCY,
+        help=f"users at once (vLLM batches them; default {BATCH_CONCURRENCY})",
+    )
     parser.add_argument("--explain-items", type=int, default=3, help="RecGPT-V1 items explained per user")
     parser.add_argument("--judge", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--stack", type=Path, default=None, help="the launcher's var/run/stack.json")

@@ -57,12 +57,13 @@ def source(fallback: bool) -> str:
 class EvalOptions:
     # How serving ranks: the same settings class the gateway and the near-line job read.
     ranking: RankingSettings
+    # Top fused RecGPT-V1 items explained per user, and whether the judge rates the artefacts.
+    explain_items: int
+    judge: bool
+    llm_deadline_s: float
+    retrieval_deadline_s: float
     # Candidates each route returns; the largest K of Recall/NDCG@K.
     top_k: int = 50
-    explain_items: int = 3
-    judge: bool = True
-    llm_deadline_s: float = 300.0
-    retrieval_deadline_s: float = 30.0
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,8 @@ from pathlib import Path
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from recgpt_serving.llm.batch import BATCH_LLM_DEADLINE_S
+
 # Keys of the launcher's state file (var/run/stack.json) that name the services' addresses.
 STACK_KEYS = ("retrieval_target", "intent_target", "tags_target", "explain_target", "judge_target")
 
@@ -27,8 +29,8 @@ class EvalSettings(BaseSettings):
     tags_target: str = _target("tags_target", "127.0.0.1:50053")
     explain_target: str = _target("explain_target", "127.0.0.1:50054")
     judge_target: str = _target("judge_target", "127.0.0.1:50055")
-    # LLM-bound calls (intent, tags, explain, judge): generous, a CPU engine under concurrent load is slow.
-    llm_call_deadline_s: float = Field(default=300.0, gt=0)
+    # LLM-bound calls (intent, tags, explain, judge).
+    llm_call_deadline_s: float = Field(default=BATCH_LLM_DEADLINE_S, gt=0)
     # Retrieval embeds up to K tags per call on the CPU, next to the other users' calls.
     retrieval_deadline_s: float = Field(default=30.0, gt=0)
     log_level: str = "WARNING"

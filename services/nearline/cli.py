@@ -28,9 +28,10 @@ from nearline.refresh import ProfileRefresher
 from nearline.settings import NearlineSettings
 from nearline.summary import Summary
 from recgpt_domain.behaviour_store import BehaviourStore, connect
-from recgpt_domain.profile_store import ProfileStore
+from recgpt_domain.profile_store import LLM_PROFILE_MAX_AGE_S, ProfileStore
 from recgpt_domain.prompt_versions import current_profile_prompt_version
 from recgpt_serving import logs, metrics
+from recgpt_serving.llm.batch import BATCH_CONCURRENCY
 
 log = logging.getLogger(__name__)
 
@@ -62,10 +63,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="refresh queued users until SIGTERM/SIGINT (the launcher's mode)",
     )
     parser.add_argument("--limit", type=int, default=None, help="at most N users (batch mode)")
-    parser.add_argument("--concurrency", type=int, default=None, help="users at once (default 16)")
+    parser.add_argument(
+        "--concurrency", type=int, default=None, help=f"users at once (default {BATCH_CONCURRENCY})"
+    )
     parser.add_argument("--explain-items", type=int, default=None, help="explanations precomputed per user")
     parser.add_argument(
-        "--max-age", type=duration_s, default=None, help="keep profiles younger than this (default 14d)"
+        "--max-age",
+        type=duration_s,
+        default=None,
+        help=f"keep LLM profiles younger than this (default {LLM_PROFILE_MAX_AGE_S // 86400}d)",
     )
     parser.add_argument("--force", action="store_true", help="refresh even users whose profile is fresh")
     parser.add_argument("--json", type=Path, default=None, help="also write the summary to this file")

@@ -6,6 +6,7 @@ from pydantic import Field
 
 from recgpt_domain.profile_store import FALLBACK_PROFILE_TTL_S, LLM_PROFILE_MAX_AGE_S
 from recgpt_domain.ranking_settings import RankingSettings
+from recgpt_serving.llm.batch import BATCH_CONCURRENCY, BATCH_LLM_DEADLINE_S
 from recgpt_serving.llm.models import DEFAULT_MODEL_NAME
 
 
@@ -25,10 +26,8 @@ class NearlineSettings(RankingSettings):
     explain_target: str = "127.0.0.1:50054"
     # The model a stored profile must name to count as fresh: the served model name, as in RECGPT_LLM_MODEL.
     llm_model: str = DEFAULT_MODEL_NAME
-    # Users refreshed at once. Each user has one LLM call in flight at a time (interests, then tags, then
-    # explanations), so 16 users keep about 16 sequences in vLLM: half of its default max_num_seqs (32),
-    # leaving room for the calls that serving traffic and the other services run beside the job.
-    concurrency: int = Field(default=16, ge=1, le=512)
+    # Users refreshed at once.
+    concurrency: int = Field(default=BATCH_CONCURRENCY, ge=1, le=512)
     # Tag-route items per user whose explanations are precomputed (the gateway reads them cache-only).
     explain_items: int = Field(default=5, ge=0, le=50)
     # A stored profile younger than this (made by the current model and prompts) is not refreshed again.
@@ -36,8 +35,8 @@ class NearlineSettings(RankingSettings):
     # A profile from fallback answers is refreshed after this instead, and leaves Redis then
     # (RECGPT_PROFILE_FALLBACK_TTL_S).
     profile_fallback_ttl_s: float = Field(default=FALLBACK_PROFILE_TTL_S, gt=0)
-    # Deadline of each LLM-bound call (intent, tags, explain): generous, a CPU engine under load is slow.
-    llm_call_deadline_s: float = Field(default=300.0, gt=0)
+    # Deadline of each LLM-bound call (intent, tags, explain).
+    llm_call_deadline_s: float = Field(default=BATCH_LLM_DEADLINE_S, gt=0)
     retrieval_deadline_s: float = Field(default=10.0, gt=0)
     # --follow: Prometheus metrics port, and how long one poll of the refresh queue blocks.
     metrics_port: int = Field(default=9106, ge=0, le=65535)
