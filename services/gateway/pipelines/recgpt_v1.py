@@ -106,7 +106,10 @@ class RecGptV1Pipeline:
         finally:
             self._profile_timer.observe(time.perf_counter() - start)
         self._lookups["hit" if profile is not None else "miss"].inc()
-        return profile, "hit" if profile is not None else "miss"
+        if profile is None:
+            return None, "miss"
+        # Served all the same (it expires within hours), but never passed off as the LLM's.
+        return profile, "fallback" if profile.fallback else "hit"
 
     async def _request_refresh(self, user_id: str, deadline: float) -> None:
         """Queues the user for the near-line job; a failure is logged and counted, never raised."""
