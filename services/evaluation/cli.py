@@ -2,8 +2,10 @@
 
 The dataset (UniSRec atomic files or MovieLens CSVs) is imported into a temporary folder, N users with at
 least two interactions are drawn by the seed, and each user's last interaction is held out. Every user
-goes through the running services (retrieval, intent, tags, explain, judge) with the rest of their history;
-the report compares the arms on the same users, on the terminal and as JSON.
+goes through the running services (retrieval, intent, tags, explain, judge) with the rest of their history,
+ranked with the settings the gateway serves with (`RankingSettings`: tag count, fusion weights, beta); the
+report compares the arms on the same users, splits every LLM figure by who answered (the LLM or a
+fallback), and says what the platform saw of the users, on the terminal and as JSON.
 """
 
 from __future__ import annotations
@@ -15,20 +17,25 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
 from pydantic import ValidationError
 from tqdm import tqdm  # type: ignore[import-untyped]
 
-from evaluation.catalogue_check import served_items, targets_seen_by_platform
+from evaluation.catalogue_check import served_items
 from evaluation.clients import EvalStubs
-from evaluation.report import Population, Report, aggregate, table
+from evaluation.leakage import loaded_cooccurrence
+from evaluation.report import Report, Selection, aggregate
 from evaluation.runner import EvalOptions, Evaluator, UserEval
 from evaluation.settings import EvalSettings
 from evaluation.split import Split, choose, eligible
+from evaluation.table import table
 from recgpt_domain.catalogue import iter_histories, read_items
+from recgpt_domain.ranking_settings import RankingSettings
 from recgpt_serving import logs
+from recgpt_serving.llm.batch import BATCH_CONCURRENCY
 from recgpt_tools.dataset_import.errors import CatalogueTargetError, DatasetFormatError
 from recgpt_tools.dataset_import.formats import FORMATS
 from recgpt_tools.dataset_import.importer import import_dataset
@@ -48,14 +55,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--users", type=int, default=200, help="users to evaluate (default 200)")
     parser.add_argument("--out", type=Path, required=True, help="JSON report file")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--concurrency", type=int, default=16, help="users at once (vLLM batches them)")
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=BATCH_CONCURRENCY,
+        help=f"users at once (vLLM batches them; default {BATCH_CONCURRENCY})",
+    )
     parser.add_argument("--explain-items", type=int, default=3, help="RecGPT-V1 items explained per user")
     parser.add_argument("--judge", action=argparse.BooleanOptionalAction, default=True)
-    parser.add_argument("--k-tags", type=int, default=30, help="tags predicted per user; K of Tag HR@K")
-    parser.add_argument("--beta", type=float, default=0.5, help="collaborative weight in RecGPT-V1 fusion")
-    parser.add_argument(
-        "--per-tag-k", type=int, default=10, help="tag-route items each tag may bring (the gateway's 10)"
-    )
     parser.add_argument("--stack", type=Path, default=None, help="the launcher's var/run/stack.json")
     parser.add_argument("--no-progress", action="store_true")
     return parser
@@ -76,6 +83,8 @@ async def amain(argv: list[str] | None = None) -> int:
         settings = EvalSettings()
         if args.stack is not None:
             settings = settings.with_stack(args.stack)
+        # What the gateway serves with: the same class, from the same environment.
+        ranking = RankingSettings()
     except (ValidationError, OSError, ValueError) as error:
         print(f"error: settings: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -83,15 +92,23 @@ async def amain(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="recgpt-eval-") as scratch:
         try:
             catalogue = Path(scratch) / "catalogue"
-            import_dataset(args.dataset, catalogue, args.format)
+            full_log = import_dataset(args.dataset, catalogue, args.format)
+            # Imported as `make eval` brings the platform up, only to know that log when retrieval names it.
+            held_out = import_dataset(
+                args.dataset, Path(scratch) / "held-out", args.format, held_out_last=True
+            )
         except (DatasetFormatError, CatalogueTargetError) as error:
             print(f"error: {str(error).strip().splitlines()[0]}", file=sys.stderr)
             return EXIT_BAD_INPUT
-        dataset_item_ids = [item.item_id for item in read_items(catalogue)]
-        splits = eligible(iter_histories(catalogue))
+        dataset = Dataset(
+            item_ids=[item.item_id for item in read_items(catalogue)],
+            splits=eligible(iter_histories(catalogue)),
+            full_log_fingerprint=full_log.behaviour_fingerprint,
+            held_out_fingerprint=held_out.behaviour_fingerprint,
+        )
     stubs = EvalStubs.connect(settings)
     try:
-        report = await _evaluate(args, settings, stubs, dataset_item_ids, splits)
+        report = await _evaluate(args, settings, ranking, stubs, dataset)
     except grpc.aio.AioRpcError as error:
         print(f"error: the services: {error.code().name}: {error.details()}", file=sys.stderr)
         return EXIT_FAILURE
@@ -101,7 +118,7 @@ async def amain(argv: list[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(report.model_dump_json(indent=2) + "\n")
     print(f"\nreport written to {args.out}")
-    if not report.users_evaluated:
+    if not report.users.evaluated:
         # Nothing to compare: every user failed, or the services serve another catalogue.
         print("error: no user could be evaluated", file=sys.stderr)
         return EXIT_FAILURE
@@ -113,65 +130,82 @@ def _check_args(args: argparse.Namespace) -> str:
         return "--users must be at least 1"
     if args.concurrency < 1:
         return "--concurrency must be at least 1"
-    if args.k_tags < 1 or args.per_tag_k < 1 or args.explain_items < 0:
-        return "--k-tags and --per-tag-k must be at least 1, --explain-items at least 0"
-    if not 0.0 <= args.beta <= 1.0:
-        return "--beta must be within [0, 1]"
+    if args.explain_items < 0:
+        return "--explain-items must be at least 0"
     return ""
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """What the evaluation needs of the imported dataset, kept after its temporary folder is gone."""
+
+    item_ids: list[str]
+    splits: list[Split]
+    # sha256 of its behaviour log as imported whole, and with each user's last interaction held out.
+    full_log_fingerprint: str
+    held_out_fingerprint: str
 
 
 async def _evaluate(
     args: argparse.Namespace,
     settings: EvalSettings,
+    ranking: RankingSettings,
     stubs: EvalStubs,
-    dataset_item_ids: list[str],
-    splits: list[Split],
+    dataset: Dataset,
 ) -> Report:
     started = time.perf_counter()
-    served = await served_items(stubs.retrieval, dataset_item_ids, settings.retrieval_deadline_s)
-    selected = choose(splits, args.users, args.seed)
+    served = await served_items(stubs.retrieval, dataset.item_ids, settings.retrieval_deadline_s)
+    cooccurrence = await loaded_cooccurrence(
+        stubs.retrieval,
+        settings.retrieval_deadline_s,
+        full_log_fingerprint=dataset.full_log_fingerprint,
+        held_out_fingerprint=dataset.held_out_fingerprint,
+    )
+    selected = choose(dataset.splits, args.users, args.seed)
     runnable = [split for split in selected if split.target.item_id in served]
     options = EvalOptions(
-        k_tags=args.k_tags,
-        per_tag_k=args.per_tag_k,
-        beta=args.beta,
+        ranking=ranking,
         explain_items=args.explain_items,
         judge=args.judge,
         llm_deadline_s=settings.llm_call_deadline_s,
         retrieval_deadline_s=settings.retrieval_deadline_s,
     )
-    results = await _run_users(
+    results, failed_ids = await _run_users(
         Evaluator(stubs, options, served), runnable, args.concurrency, args.no_progress
     )
-    population = Population(
+    item_ids = set(dataset.item_ids)
+    selection = Selection(
         dataset=str(args.dataset),
         seed=args.seed,
-        users_requested=args.users,
-        users_eligible=len(splits),
-        users_selected=len(selected),
-        dataset_items=len(set(dataset_item_ids)),
-        dataset_items_not_served=len(set(dataset_item_ids) - served.keys()),
+        requested=args.users,
+        eligible=len(dataset.splits),
+        selected=len(selected),
+        dataset_items=len(item_ids),
+        dataset_items_not_served=len(item_ids - served.keys()),
         targets_not_served=len(selected) - len(runnable),
         history_items_not_served=sum(
             1 for split in runnable for item_id in split.history_ids if item_id not in served
         ),
-        users_failed=len(runnable) - len(results),
-        targets_seen_by_platform=targets_seen_by_platform(args.dataset, args.format, args.stack),
+        cooccurrence=cooccurrence,
+        targets_seen_by_platform=cooccurrence.targets_seen if cooccurrence is not None else None,
     )
     return aggregate(
         results,
-        population,
+        selection,
+        failed_ids=failed_ids,
+        ranking=ranking,
         wall_s=time.perf_counter() - started,
         concurrency=args.concurrency,
-        k_tags=args.k_tags,
-        beta=args.beta,
     )
 
 
 async def _run_users(
     evaluator: Evaluator, splits: Sequence[Split], concurrency: int, quiet: bool
-) -> list[UserEval]:
-    """Every user, `concurrency` at a time; a user whose services fail is logged and left out."""
+) -> tuple[list[UserEval], list[str]]:
+    """Every user, `concurrency` at a time; a user whose services fail is logged and left out.
+
+    Returns the results and the ids of the users left out.
+    """
     slots = asyncio.Semaphore(concurrency)
     bar = tqdm(total=len(splits), unit="user", file=sys.stderr, disable=quiet, dynamic_ncols=True)
 
@@ -193,7 +227,8 @@ async def _run_users(
     finally:
         bar.close()
     # In the order of the chosen users, so that reports of the same seed line up.
-    return [outcome for outcome in outcomes if outcome is not None]
+    failed = [split.user_id for split, outcome in zip(splits, outcomes, strict=True) if outcome is None]
+    return [outcome for outcome in outcomes if outcome is not None], failed
 
 
 if __name__ == "__main__":

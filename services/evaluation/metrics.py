@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Collection, Iterable, Mapping, Sequence
+from functools import cache
 from itertools import combinations
 
-_WORD = re.compile(r"\w+")
+from rouge_score import rouge_scorer
 
 
 def mean(values: Iterable[float]) -> float:
@@ -47,30 +47,16 @@ def exclusive_recall(hits: Sequence[bool], other_hits: Sequence[bool]) -> float:
     return sum(1 for own, other in zip(hits, other_hits, strict=True) if own and not other) / len(hits)
 
 
-def words(text: str) -> list[str]:
-    return _WORD.findall(text.lower())
-
-
-def _lcs_length(a: Sequence[str], b: Sequence[str]) -> int:
-    previous = [0] * (len(b) + 1)
-    for token in a:
-        current = [0]
-        for j, other in enumerate(b, start=1):
-            current.append(previous[j - 1] + 1 if token == other else max(previous[j], current[j - 1]))
-        previous = current
-    return previous[-1]
+@cache
+def _rouge_l_scorer() -> rouge_scorer.RougeScorer:
+    return rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False)
 
 
 def rouge_l(candidate: str, reference: str) -> float:
-    """ROUGE-L F-measure (beta = 1) on the longest common subsequence of lower-cased words."""
-    a, b = words(candidate), words(reference)
-    if not a or not b:
-        return 0.0
-    lcs = _lcs_length(a, b)
-    if lcs == 0:
-        return 0.0
-    precision, recall = lcs / len(a), lcs / len(b)
-    return 2 * precision * recall / (precision + recall)
+    """ROUGE-L F-measure by the reference implementation (`rouge-score`, as the papers report it):
+    lower-cased ASCII letters and digits as tokens, no stemming; 0.0 when either text has no token."""
+    score: float = _rouge_l_scorer().score(reference, candidate)["rougeL"].fmeasure
+    return score
 
 
 def diversity(texts_by_item: Mapping[str, Sequence[str]]) -> tuple[float, int, int]:

@@ -1,37 +1,80 @@
-"""Aggregates the users' results into the evaluation report (JSON) and its terminal table."""
+"""Aggregates the users' results into the evaluation report (JSON); `evaluation.table` prints it.
+
+Every figure an LLM answer feeds is split by who answered: `llm` over the users (or artefacts) the LLM
+answered, `fallback` over those an agent's non-LLM fallback answered, and `all`. A user counts as `llm` when
+the LLM answered both the interests and the tags of their profile; an explanation by its own provenance.
+A group with no member reports null, never 0.
+"""
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
+from typing import Any
 
 from pydantic import BaseModel
 
 from evaluation import metrics
-from evaluation.runner import COLLABORATIVE, ROUTES, SUBJECTS, TAG, UserEval
-from nearline.usage import Usage
+from evaluation.leakage import LoadedCooccurrence
+from evaluation.runner import COLLABORATIVE, FALLBACK, LLM, ROUTES, SOURCES, SUBJECTS, TAG, UserEval
+from recgpt_domain.ranking_settings import RankingSettings
+from recgpt_serving.llm.usage import Usage
 
 CUTOFFS = (10, 50)
-_RETRIEVAL_COLUMNS = ("recall@10", "recall@50", "ndcg@10", "ndcg@50")
+ALL = "all"
+ROUGE = "rouge-score 0.1.2, ROUGE-L F-measure, no stemming"
+SELECTION_RULE = (
+    "leave-last-out: users with at least two interactions, drawn by the seed; each user's last "
+    "interaction is the target, the others (oldest first) the history"
+)
 
 
-class Population(BaseModel):
-    """How the evaluated users were chosen and how many made it through."""
+class BySource(BaseModel):
+    """One figure over the LLM's users (or artefacts), the fallback's, and all; null for an empty group."""
+
+    llm: float | None
+    fallback: float | None
+    all: float | None
+
+
+class Selection(BaseModel):
+    """How the users were chosen and what the platform holds of them, known before any is evaluated."""
 
     dataset: str
     seed: int
-    users_requested: int
-    users_eligible: int
-    users_selected: int
+    rule: str = SELECTION_RULE
+    requested: int
+    eligible: int
+    selected: int
     dataset_items: int
     # Items of the dataset that the served catalogue lacks; targets among them are skipped.
     dataset_items_not_served: int
     targets_not_served: int
     history_items_not_served: int
-    users_failed: int
-    # True when the platform's co-occurrence was built from these very interactions, targets included
-    # (collaborative figures are then inflated); None when unknown.
-    targets_seen_by_platform: bool | None = None
+    # The co-occurrence table retrieval loaded, and whether it counted these users' targets (None: unknown).
+    cooccurrence: LoadedCooccurrence | None
+    targets_seen_by_platform: bool | None
+
+
+class Users(Selection):
+    """Exactly which users were evaluated, and what the platform saw of them."""
+
+    # What the platform's data held of these users (its co-occurrence table), and what the services were
+    # given of them in the run.
+    platform_saw: str
+    services_saw: str = (
+        'each user as "eval:<dataset user id>", with the history (items the served catalogue lacks dropped) '
+        "in every request: no stored profile, behaviour log or cached explanation is read, and "
+        "explanations are written afresh past the cache"
+    )
+    evaluated: int
+    failed: int
+    failed_ids: list[str]
+    # Evaluated dataset user ids by who answered their profile.
+    ids: dict[str, list[str]]
+    count: dict[str, int]
+    share: dict[str, float]
 
 
 class JudgeRates(BaseModel):
@@ -40,7 +83,7 @@ class JudgeRates(BaseModel):
     failed: int
     unspecified: int
     other: int
-    pass_rate: float
+    pass_rate: float | None
 
 
 class Cost(BaseModel):
@@ -50,60 +93,69 @@ class Cost(BaseModel):
 
 
 class Diversity(BaseModel):
-    value: float
+    value: float | None
     items: int
     pairs: int
     explanations: int
-    # Template explanations (the LLM's text was unusable): counted in the diversity like any other.
-    fallback_explanations: int
+
+
+class ExplanationDiversity(BaseModel):
+    """1 - mean ROUGE-L over pairs of texts about the same item; the template's texts apart (`fallback`)."""
+
+    rouge: str = ROUGE
+    llm: Diversity
+    fallback: Diversity
+    all: Diversity
+    # Share of the explanations the LLM wrote, and the template.
+    share: dict[str, float]
     explain_failures: int
 
 
 class Report(BaseModel):
     model: str
-    population: Population
-    users_evaluated: int
+    # How serving ranks (RankingSettings), as read by this run: tag count, fusion weights, beta, ...
+    served: dict[str, Any]
+    users: Users
     wall_s: float
     concurrency: int
+    # K of tag HR@K: the tags the tag route searches (RankingSettings.tag_route_max_tags).
     k_tags: int
-    beta: float
-    tag_hit_rate: dict[str, float]
-    retrieval: dict[str, dict[str, float]]
-    exclusive_recall_tag_over_collaborative: dict[str, float]
-    explanation_diversity: Diversity
-    judge: dict[str, JudgeRates]
+    tags_searched_mean: BySource
+    tag_hit_rate: dict[str, BySource]
+    retrieval: dict[str, dict[str, BySource]]
+    exclusive_recall_tag_over_collaborative: dict[str, BySource]
+    explanation_diversity: ExplanationDiversity
+    judge: dict[str, dict[str, JudgeRates]]
     judge_failures: int
     # Means per evaluated user: the pipeline (intent + tags + explain) and, separately, the judge.
     cost_per_user: dict[str, Cost]
+    # Share of evaluated users whose interests / tags / profile a fallback answered.
     fallback_share: dict[str, float]
 
 
 def aggregate(
     results: Sequence[UserEval],
-    population: Population,
+    selection: Selection,
     *,
+    failed_ids: Sequence[str],
+    ranking: RankingSettings,
     wall_s: float,
     concurrency: int,
-    k_tags: int,
-    beta: float,
 ) -> Report:
-    count = len(results)
     models = Counter(r.model for r in results if r.model)
+    groups = {source: [r for r in results if r.profile_source == source] for source in SOURCES}
     return Report(
         model=models.most_common(1)[0][0] if models else "",
-        population=population,
-        users_evaluated=count,
+        served=ranking.model_dump(),
+        users=_users(results, selection, failed_ids, groups),
         wall_s=round(wall_s, 3),
         concurrency=concurrency,
-        k_tags=k_tags,
-        beta=beta,
-        tag_hit_rate={
-            arm: metrics.mean(r.tag_hits[arm] for r in results) for arm in ("baseline", "recgpt_v1")
-        },
+        k_tags=ranking.tag_route_max_tags,
+        tags_searched_mean=_mean(results, _tags_searched),
+        tag_hit_rate={arm: _mean(results, partial(_tag_hit, arm=arm)) for arm in ("baseline", "recgpt_v1")},
         retrieval={route: _route_metrics(results, route) for route in ROUTES},
         exclusive_recall_tag_over_collaborative={
-            f"@{k}": metrics.exclusive_recall(_hits(results, TAG, k), _hits(results, COLLABORATIVE, k))
-            for k in CUTOFFS
+            f"@{k}": _split(results, partial(_exclusive_recall, k=k)) for k in CUTOFFS
         },
         explanation_diversity=_diversity(results),
         judge={subject: _judge_rates(results, subject) for subject in SUBJECTS},
@@ -113,19 +165,92 @@ def aggregate(
             "judge": _mean_cost([r.judge_usage for r in results]),
         },
         fallback_share={
-            "interests": metrics.mean(float(r.interests_fallback) for r in results),
-            "tags": metrics.mean(float(r.tags_fallback) for r in results),
+            "interests": metrics.mean(float("interests" in r.fallback_parts) for r in results),
+            "tags": metrics.mean(float("tags" in r.fallback_parts) for r in results),
+            "profile": metrics.mean(float(r.profile_source == FALLBACK) for r in results),
         },
     )
 
 
-def _route_metrics(results: Sequence[UserEval], route: str) -> dict[str, float]:
-    found: dict[str, float] = {}
-    for k in CUTOFFS:
-        found[f"recall@{k}"] = metrics.mean(
-            metrics.recall_at_k(r.ranked[route], [r.target], k) for r in results
+def _split(results: Sequence[UserEval], figure: Callable[[Sequence[UserEval]], float]) -> BySource:
+    """`figure` over each group of users; null for a group with no user."""
+    values: dict[str, float | None] = {}
+    for name in (*SOURCES, ALL):
+        members = results if name == ALL else [r for r in results if r.profile_source == name]
+        values[name] = figure(members) if members else None
+    return BySource.model_validate(values)
+
+
+def _mean(results: Sequence[UserEval], value: Callable[[UserEval], float]) -> BySource:
+    """The mean of a per-user `value` over each group of users."""
+
+    def mean_of(members: Sequence[UserEval]) -> float:
+        return metrics.mean(value(member) for member in members)
+
+    return _split(results, mean_of)
+
+
+def _tags_searched(result: UserEval) -> float:
+    return float(result.tags_searched)
+
+
+def _tag_hit(result: UserEval, arm: str) -> float:
+    return result.tag_hits[arm]
+
+
+def _recall(result: UserEval, route: str, k: int) -> float:
+    return metrics.recall_at_k(result.ranked[route], [result.target], k)
+
+
+def _ndcg(result: UserEval, route: str, k: int) -> float:
+    return metrics.ndcg_at_k(result.ranked[route], [result.target], k)
+
+
+def _exclusive_recall(results: Sequence[UserEval], k: int) -> float:
+    """Share of the users whose target the tag route hit at k and the collaborative route did not."""
+    return metrics.exclusive_recall(_hits(results, TAG, k), _hits(results, COLLABORATIVE, k))
+
+
+def _users(
+    results: Sequence[UserEval],
+    selection: Selection,
+    failed_ids: Sequence[str],
+    groups: dict[str, list[UserEval]],
+) -> Users:
+    evaluated = len(results)
+    if selection.targets_seen_by_platform is None:
+        saw = (
+            "unknown: retrieval's co-occurrence was built from another log than this dataset's"
+            if selection.cooccurrence is not None
+            else "unknown: retrieval did not say what its co-occurrence was built from"
         )
-        found[f"ndcg@{k}"] = metrics.mean(metrics.ndcg_at_k(r.ranked[route], [r.target], k) for r in results)
+    elif selection.targets_seen_by_platform:
+        saw = (
+            "every interaction, targets included: retrieval's co-occurrence counted each target beside its "
+            "history (the collaborative figures are inflated)"
+        )
+    else:
+        saw = (
+            "each user's history without its target: retrieval's co-occurrence was built from this dataset "
+            "with every user's last interaction held out"
+        )
+    return Users(
+        **selection.model_dump(),
+        platform_saw=saw,
+        evaluated=evaluated,
+        failed=len(failed_ids),
+        failed_ids=list(failed_ids),
+        ids={source: [r.user_id for r in members] for source, members in groups.items()},
+        count={**{source: len(members) for source, members in groups.items()}, ALL: evaluated},
+        share={source: len(members) / evaluated if evaluated else 0.0 for source, members in groups.items()},
+    )
+
+
+def _route_metrics(results: Sequence[UserEval], route: str) -> dict[str, BySource]:
+    found: dict[str, BySource] = {}
+    for k in CUTOFFS:
+        found[f"recall@{k}"] = _mean(results, partial(_recall, route=route, k=k))
+        found[f"ndcg@{k}"] = _mean(results, partial(_ndcg, route=route, k=k))
     return found
 
 
@@ -133,26 +258,42 @@ def _hits(results: Sequence[UserEval], route: str, k: int) -> list[bool]:
     return [r.target in r.ranked[route][:k] for r in results]
 
 
-def _diversity(results: Sequence[UserEval]) -> Diversity:
-    by_item: defaultdict[str, list[str]] = defaultdict(list)
+def _diversity(results: Sequence[UserEval]) -> ExplanationDiversity:
+    by_source: dict[str, defaultdict[str, list[str]]] = {name: defaultdict(list) for name in (*SOURCES, ALL)}
     for result in results:
-        for item_id, text in result.explanations:
-            by_item[item_id].append(text)
-    value, items, pairs = metrics.diversity(by_item)
-    return Diversity(
-        value=value,
-        items=items,
-        pairs=pairs,
-        explanations=sum(len(texts) for texts in by_item.values()),
-        fallback_explanations=sum(r.explanation_fallbacks for r in results),
+        for explained in result.explanations:
+            own = FALLBACK if explained.fallback else LLM
+            by_source[own][explained.item_id].append(explained.text)
+            by_source[ALL][explained.item_id].append(explained.text)
+    figures: dict[str, Diversity] = {}
+    for name, texts_by_item in by_source.items():
+        value, items, pairs = metrics.diversity(texts_by_item)
+        figures[name] = Diversity(
+            value=value if pairs else None,
+            items=items,
+            pairs=pairs,
+            explanations=sum(len(texts) for texts in texts_by_item.values()),
+        )
+    total = figures[ALL].explanations
+    return ExplanationDiversity(
+        llm=figures[LLM],
+        fallback=figures[FALLBACK],
+        all=figures[ALL],
+        share={name: figures[name].explanations / total if total else 0.0 for name in SOURCES},
         explain_failures=sum(r.explain_failed for r in results),
     )
 
 
-def _judge_rates(results: Sequence[UserEval], subject: str) -> JudgeRates:
-    total: Counter[str] = Counter()
+def _judge_rates(results: Sequence[UserEval], subject: str) -> dict[str, JudgeRates]:
+    totals: dict[str, Counter[str]] = {name: Counter() for name in (*SOURCES, ALL)}
     for result in results:
-        total.update(result.verdicts.get(subject, Counter()))
+        for own, counts in result.verdicts.get(subject, {}).items():
+            totals[own].update(counts)
+            totals[ALL].update(counts)
+    return {name: _rates(total) for name, total in totals.items()}
+
+
+def _rates(total: Counter[str]) -> JudgeRates:
     judged = total["pass"] + total["fail"] + total["other"]
     return JudgeRates(
         judged=judged,
@@ -160,7 +301,7 @@ def _judge_rates(results: Sequence[UserEval], subject: str) -> JudgeRates:
         failed=total["fail"],
         unspecified=total["unspecified"],
         other=total["other"],
-        pass_rate=total["pass"] / judged if judged else 0.0,
+        pass_rate=total["pass"] / judged if judged else None,
     )
 
 
@@ -170,60 +311,3 @@ def _mean_cost(usages: Sequence[Usage]) -> Cost:
         completion_tokens=metrics.mean(u.completion_tokens for u in usages),
         engine_seconds=metrics.mean(u.engine_seconds for u in usages),
     )
-
-
-def table(report: Report) -> str:
-    """The report as a few aligned tables for the terminal."""
-    p = report.population
-    lines = [
-        f"dataset {p.dataset}  model {report.model or '?'}  seed {p.seed}",
-        f"users: {report.users_evaluated} evaluated of {p.users_selected} selected "
-        f"({p.users_eligible} eligible, {p.users_requested} requested); {p.users_failed} failed, "
-        f"{p.targets_not_served} targets not in the served catalogue "
-        f"({p.dataset_items_not_served} of {p.dataset_items} dataset items not served)",
-        f"wall {report.wall_s:.1f} s at concurrency {report.concurrency}",
-        *(
-            [
-                "WARNING: the platform was built from these very interactions, targets included: the "
-                "collaborative figures are inflated (bring it up with RECGPT_STACK_HOLD_OUT_LAST=1, "
-                "as `make eval` does)"
-            ]
-            if p.targets_seen_by_platform
-            else []
-        ),
-        "",
-        f"Tag HR@{report.k_tags}: baseline (most frequent history categories) "
-        f"{report.tag_hit_rate['baseline']:.4f}   recgpt-v1 {report.tag_hit_rate['recgpt_v1']:.4f}",
-        "",
-        f"{'route':<18}"
-        + "".join(f"{name:>11}" for name in ("recall@10", "recall@50", "ndcg@10", "ndcg@50")),
-    ]
-    for route, values in report.retrieval.items():
-        lines.append(f"{route:<18}" + "".join(f"{values[name]:>11.4f}" for name in _RETRIEVAL_COLUMNS))
-    exclusive = report.exclusive_recall_tag_over_collaborative
-    diversity = report.explanation_diversity
-    lines += [
-        f"(fused_recgpt_v1 = {report.beta:g}·collaborative + {1 - report.beta:g}·tag; "
-        "fused_baseline = 0.6·collaborative + 0.4·content)",
-        f"exclusive recall tag over collaborative: @10 {exclusive['@10']:.4f}  @50 {exclusive['@50']:.4f}",
-        "",
-        f"explanation diversity (1 - mean ROUGE-L within an item): {diversity.value:.4f} over "
-        f"{diversity.items} items / {diversity.pairs} pairs ({diversity.explanations} explanations, "
-        f"{diversity.fallback_explanations} from the template, {diversity.explain_failures} failed calls)",
-        "",
-        f"{'judge':<14}{'judged':>8}{'pass':>8}{'fail':>8}{'unspec':>8}{'pass rate':>11}",
-    ]
-    for subject, rates in report.judge.items():
-        lines.append(
-            f"{subject:<14}{rates.judged:>8}{rates.passed:>8}{rates.failed:>8}{rates.unspecified:>8}"
-            f"{rates.pass_rate:>11.4f}"
-        )
-    lines.append(f"(judge calls failed: {report.judge_failures})")
-    lines += ["", f"{'cost per user':<14}{'prompt tok':>12}{'compl. tok':>12}{'engine s':>10}"]
-    for name, cost in report.cost_per_user.items():
-        lines.append(
-            f"{name:<14}{cost.prompt_tokens:>12.1f}{cost.completion_tokens:>12.1f}{cost.engine_seconds:>10.2f}"
-        )
-    shares = report.fallback_share
-    lines.append(f"\nfallback share: interests {shares['interests']:.4f}  tags {shares['tags']:.4f}")
-    return "\n".join(lines)

@@ -1,7 +1,10 @@
 """One user's leave-last-out evaluation through the running services, for the baseline and RecGPT-V1.
 
-Both arms see the same users and the same held-out history. The fusion is the gateway's own `fuse`, so the
-fused lists are what serving would rank from the same route results.
+Both arms see the same users and the same held-out history, and each is ranked as serving ranks it: the
+profile is built from the agents' answers as the near-line job builds it, its tags are the tag route's
+queries as the gateway makes them, and the routes are fused by the shared `fuse` with the served settings.
+Whether the LLM or a fallback answered is kept per user (the profile) and per artefact (each explanation),
+so that every LLM figure can be reported apart from the fallbacks'.
 """
 
 from __future__ import annotations
@@ -17,15 +20,18 @@ import grpc
 from evaluation import metrics
 from evaluation.clients import EvalStubs
 from evaluation.split import Split
-from gateway.pipelines.fusion import RouteItems, fuse
-from nearline.usage import Usage
 from recgpt.common.v1 import common_pb2
 from recgpt.explain.v1 import explain_pb2
 from recgpt.intent.v1 import intent_pb2
 from recgpt.judge.v1 import judge_pb2
 from recgpt.retrieval.v1 import retrieval_pb2
 from recgpt.tags.v1 import tags_pb2
+from recgpt_domain.fusion import Candidate, RouteItems, fuse
 from recgpt_domain.messages import interaction_to_pb
+from recgpt_domain.profile_answers import INTERESTS, TAGS, profile_from_answers
+from recgpt_domain.ranking_settings import RankingSettings
+from recgpt_domain.tag_route import tag_queries
+from recgpt_serving.llm.usage import Usage
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +39,9 @@ COLLABORATIVE, CONTENT, TAG = "collaborative", "content", "tag"
 FUSED_BASELINE, FUSED_RECGPT = "fused_baseline", "fused_recgpt_v1"
 ROUTES = (COLLABORATIVE, CONTENT, TAG, FUSED_BASELINE, FUSED_RECGPT)
 SUBJECTS = ("interests", "tags", "explanations")
-# Baseline fusion weights: the gateway's defaults (GatewaySettings.collaborative/content_weight).
-BASELINE_WEIGHTS = {COLLABORATIVE: 0.6, CONTENT: 0.4}
+# Who produced an answer: the LLM, or an agent's non-LLM fallback.
+LLM, FALLBACK = "llm", "fallback"
+SOURCES = (LLM, FALLBACK)
 VERDICTS = {
     judge_pb2.VERDICT_PASS: "pass",
     judge_pb2.VERDICT_FAIL: "fail",
@@ -42,42 +49,53 @@ VERDICTS = {
 }
 
 
+def source(fallback: bool) -> str:
+    return FALLBACK if fallback else LLM
+
+
 @dataclass(frozen=True)
 class EvalOptions:
-    k_tags: int = 30
+    # How serving ranks: the same settings class the gateway and the near-line job read.
+    ranking: RankingSettings
+    # Top fused RecGPT-V1 items explained per user, and whether the judge rates the artefacts.
+    explain_items: int
+    judge: bool
+    llm_deadline_s: float
+    retrieval_deadline_s: float
     # Candidates each route returns; the largest K of Recall/NDCG@K.
     top_k: int = 50
-    # How many history items seed the content and collaborative routes (the gateway's recent_items).
-    recent_items: int = 20
-    per_tag_k: int = 10
-    beta: float = 0.5
-    explain_items: int = 3
-    judge: bool = True
-    max_interests: int = 0
-    llm_deadline_s: float = 300.0
-    retrieval_deadline_s: float = 30.0
+
+
+@dataclass(frozen=True)
+class Explained:
+    item_id: str
+    text: str
+    # Written from the explain service's template because the LLM's text was unusable.
+    fallback: bool
 
 
 @dataclass
 class UserEval:
     user_id: str
+    target: str
     target_category: str
-    # Tag HR@K: "baseline" (most frequent history categories) and "recgpt_v1" (the predicted tags').
+    # "llm" when the LLM answered both the interests and the tags of the user's profile, else "fallback".
+    profile_source: str
+    # The profile's parts a fallback answered, e.g. ["tags"].
+    fallback_parts: list[str]
+    # Tag HR@K: "baseline" (most frequent history categories) and "recgpt_v1" (the served tags').
     tag_hits: dict[str, float]
+    # Tags the tag route searched (the profile's, de-duplicated, at most K).
+    tags_searched: int
     # Route -> ranked item ids (top_k).
     ranked: dict[str, list[str]]
-    target: str
-    interests_fallback: bool
-    tags_fallback: bool
     model: str
-    # (item id, text) of each explanation written for this user.
-    explanations: list[tuple[str, str]] = field(default_factory=list)
-    verdicts: dict[str, Counter[str]] = field(default_factory=dict)
+    explanations: list[Explained] = field(default_factory=list)
+    # Subject -> source of the judged artefact ("llm" / "fallback") -> verdict counts.
+    verdicts: dict[str, dict[str, Counter[str]]] = field(default_factory=dict)
     usage: Usage = field(default_factory=Usage)
     judge_usage: Usage = field(default_factory=Usage)
     explain_failed: bool = False
-    # Explanations the explain service wrote from its template because the LLM's text was unusable.
-    explanation_fallbacks: int = 0
     judge_failures: int = 0
 
 
@@ -95,44 +113,48 @@ class Evaluator:
 
     async def evaluate(self, split: Split) -> UserEval:
         """Raises grpc.aio.AioRpcError when intent, tags or retrieval fail (the user is then left out)."""
+        ranking = self.options.ranking
         user_id = self.service_user_id(split)
         history = [i for i in split.history if i.item_id in self.served]
         behaviour = [interaction_to_pb(i) for i in history]
-        recent = list(dict.fromkeys(i.item_id for i in reversed(history)))
+        recent = list(dict.fromkeys(i.item_id for i in reversed(history)))[: ranking.recent_items]
         exclude = list(dict.fromkeys(split.history_ids))
         usage = Usage()
         collaborative, content, mined = await asyncio.gather(
-            self._collaborative(user_id, recent[: self.options.recent_items], exclude),
-            self._content(recent[: self.options.recent_items], exclude),
+            self._collaborative(user_id, recent, exclude),
+            self._content(recent, exclude),
             self._interests(user_id, behaviour),
         )
         usage.add(mined.usage)
         predicted = await self._tags(user_id, mined.interests, behaviour)
         usage.add(predicted.usage)
-        tag_route = await self._tag_route(predicted.tags, exclude)
-        ranked = self._ranked(collaborative, content, tag_route, set(exclude))
+        profile = profile_from_answers(user_id, mined, predicted)
+        tags = tag_queries(profile, ranking.tag_route_max_tags)
+        tag_route = await self._tag_route(tags, exclude)
+        ranked = self._ranked(collaborative, content, tag_route, bool(tags), set(exclude))
         target_category = _category(self.served[split.target.item_id])
         history_categories = [_category(self.served[item_id]) for item_id in recent]
-        predicted_categories = {tag.category for tag in predicted.tags[: self.options.k_tags] if tag.category}
+        k = ranking.tag_route_max_tags
+        tag_categories = {tag.category for tag in tags if tag.category}
         result = UserEval(
             user_id=split.user_id,
             target=split.target.item_id,
             target_category=target_category,
+            profile_source=source(profile.fallback),
+            fallback_parts=profile.fallback_parts,
             tag_hits={
-                "baseline": metrics.hit_rate(
-                    metrics.most_frequent(history_categories, self.options.k_tags), target_category
-                ),
-                "recgpt_v1": metrics.hit_rate(predicted_categories, target_category),
+                "baseline": metrics.hit_rate(metrics.most_frequent(history_categories, k), target_category),
+                "recgpt_v1": metrics.hit_rate(tag_categories, target_category),
             },
+            tags_searched=len(tags),
             ranked=ranked,
-            interests_fallback=mined.fallback,
-            tags_fallback=predicted.fallback,
-            model=mined.provenance.model or predicted.provenance.model,
+            model=profile.model,
             usage=usage,
         )
         explained = await self._explain(user_id, ranked[FUSED_RECGPT], tag_route, result)
         if self.options.judge:
-            await self._judge(user_id, behaviour, mined.interests, predicted.tags, explained, result)
+            parts = {part: profile.sources[part].fallback for part in (INTERESTS, TAGS)}
+            await self._judge(user_id, behaviour, mined.interests, tags, parts, explained, result)
         return result
 
     async def _collaborative(
@@ -168,9 +190,9 @@ class Evaluator:
             return []
         reply = await self.stubs.retrieval.Search(
             retrieval_pb2.SearchRequest(
-                tags=retrieval_pb2.TagQueries(tags=tags[: self.options.k_tags]),
+                tags=retrieval_pb2.TagQueries(tags=tags),
                 top_k=self.options.top_k,
-                per_query_top_k=self.options.per_tag_k,
+                per_query_top_k=self.options.ranking.tag_route_per_tag_k,
                 exclude_item_ids=exclude,
             ),
             timeout=self.options.retrieval_deadline_s,
@@ -185,7 +207,7 @@ class Evaluator:
                 user_id=user_id,
                 method=intent_pb2.METHOD_RECGPT_V1,
                 behaviour=behaviour,
-                max_interests=self.options.max_interests,
+                max_interests=self.options.ranking.max_interests,
             ),
             timeout=self.options.llm_deadline_s,
         )
@@ -199,7 +221,10 @@ class Evaluator:
     ) -> tags_pb2.PredictTagsResponse:
         reply: tags_pb2.PredictTagsResponse = await self.stubs.tags.PredictTags(
             tags_pb2.PredictTagsRequest(
-                user_id=user_id, interests=interests, behaviour=behaviour, max_tags=self.options.k_tags
+                user_id=user_id,
+                interests=interests,
+                behaviour=behaviour,
+                max_tags=self.options.ranking.max_tags,
             ),
             timeout=self.options.llm_deadline_s,
         )
@@ -210,25 +235,33 @@ class Evaluator:
         collaborative: list[common_pb2.ScoredItem],
         content: list[common_pb2.ScoredItem],
         tag_route: list[common_pb2.ScoredItem],
+        has_tags: bool,
         exclude: set[str],
     ) -> dict[str, list[str]]:
-        top_k, beta = self.options.top_k, self.options.beta
-        baseline = fuse(
-            [
-                RouteItems(COLLABORATIVE, BASELINE_WEIGHTS[COLLABORATIVE], collaborative),
-                RouteItems(CONTENT, BASELINE_WEIGHTS[CONTENT], content),
-            ],
-            exclude,
+        ranking, top_k = self.options.ranking, self.options.top_k
+        beta = ranking.recgpt_v1_beta
+        baseline = _ids_of(
+            fuse(
+                [
+                    RouteItems(COLLABORATIVE, ranking.collaborative_weight, collaborative),
+                    RouteItems(CONTENT, ranking.content_weight, content),
+                ],
+                exclude,
+            )
         )
-        recgpt = fuse(
-            [RouteItems(COLLABORATIVE, beta, collaborative), RouteItems(TAG, 1.0 - beta, tag_route)], exclude
-        )
+        # As the gateway serves recgpt-v1: the baseline when the profile has no tag or beta leaves the tag
+        # route no weight, else beta * collaborative + (1 - beta) * tag.
+        if has_tags and beta < 1:
+            routes = [RouteItems(COLLABORATIVE, beta, collaborative), RouteItems(TAG, 1.0 - beta, tag_route)]
+            recgpt = _ids_of(fuse(routes, exclude))
+        else:
+            recgpt = baseline
         return {
             COLLABORATIVE: _ids(collaborative)[:top_k],
             CONTENT: _ids(content)[:top_k],
             TAG: _ids(tag_route)[:top_k],
-            FUSED_BASELINE: [candidate.item.item_id for candidate in baseline[:top_k]],
-            FUSED_RECGPT: [candidate.item.item_id for candidate in recgpt[:top_k]],
+            FUSED_BASELINE: baseline[:top_k],
+            FUSED_RECGPT: recgpt[:top_k],
         }
 
     async def _explain(
@@ -238,7 +271,11 @@ class Evaluator:
         tag_route: list[common_pb2.ScoredItem],
         result: UserEval,
     ) -> list[explain_pb2.Explanation]:
-        """Explanations of the top fused RecGPT-V1 items with an interest (those the tag route brought)."""
+        """Explanations of the top fused RecGPT-V1 items with an interest (those the tag route brought).
+
+        Written afresh, past the live cache (`bypass_cache`): figures must not depend on what earlier runs
+        or serving left there, and an evaluation must not fill serving's cache with its users' texts.
+        """
         interest_of = {s.item.item_id: s.interest for s in tag_route if s.interest}
         chosen = [item_id for item_id in fused if item_id in interest_of][: self.options.explain_items]
         if not chosen:
@@ -247,7 +284,11 @@ class Evaluator:
         try:
             reply = await self.stubs.explain.Explain(
                 explain_pb2.ExplainRequest(
-                    user_id=user_id, pairs=pairs, method=explain_pb2.METHOD_RECGPT_V1, cache_only=False
+                    user_id=user_id,
+                    pairs=pairs,
+                    method=explain_pb2.METHOD_RECGPT_V1,
+                    cache_only=False,
+                    bypass_cache=True,
                 ),
                 timeout=self.options.llm_deadline_s,
             )
@@ -256,9 +297,11 @@ class Evaluator:
             result.explain_failed = True
             return []
         result.usage.add(reply.usage)
-        result.explanations = [(e.item_id, e.text) for e in reply.explanations if e.text]
-        result.explanation_fallbacks = sum(e.fallback for e in reply.explanations)
-        return list(reply.explanations)
+        explanations = [e for e in reply.explanations if e.text]
+        result.explanations = [
+            Explained(e.item_id, e.text, e.fallback or e.provenance.fallback) for e in explanations
+        ]
+        return explanations
 
     async def _judge(
         self,
@@ -266,11 +309,17 @@ class Evaluator:
         behaviour: list[common_pb2.Interaction],
         interests: Sequence[common_pb2.Interest],
         tags: Sequence[common_pb2.Tag],
+        part_fallback: Mapping[str, bool],
         explanations: list[explain_pb2.Explanation],
         result: UserEval,
     ) -> None:
-        """Judges the three artefacts concurrently; a failed judge call is counted, not fatal."""
+        """Judges the three artefacts concurrently; a failed judge call is counted, not fatal.
+
+        Each verdict is filed under its artefact's source: the profile part's for interests and tags, the
+        explanation's own for explanations.
+        """
         requests: dict[str, judge_pb2.JudgeRequest] = {}
+        sources: dict[str, list[str]] = {}
 
         def request() -> judge_pb2.JudgeRequest:
             return judge_pb2.JudgeRequest(
@@ -280,9 +329,11 @@ class Evaluator:
         if interests:
             requests["interests"] = request()
             requests["interests"].interests.interests.extend(interests)
+            sources["interests"] = [source(part_fallback[INTERESTS])] * len(interests)
         if tags:
             requests["tags"] = request()
-            requests["tags"].tags.tags.extend(tags[: self.options.k_tags])
+            requests["tags"].tags.tags.extend(tags)
+            sources["tags"] = [source(part_fallback[TAGS])] * len(tags)
         if explanations:
             requests["explanations"] = request()
             requests["explanations"].explanations.explanations.extend(
@@ -291,6 +342,7 @@ class Evaluator:
                 )
                 for e in explanations
             )
+            sources["explanations"] = [source(e.fallback) for e in result.explanations]
         replies = await asyncio.gather(
             *(self.stubs.judge.Judge(r, timeout=self.options.llm_deadline_s) for r in requests.values()),
             return_exceptions=True,
@@ -303,11 +355,21 @@ class Evaluator:
             if isinstance(reply, BaseException):
                 raise reply
             result.judge_usage.add(reply.usage)
-            result.verdicts[name] = Counter(VERDICTS.get(j.verdict, "other") for j in reply.judgements)
+            by_source: dict[str, Counter[str]] = {own: Counter() for own in SOURCES}
+            artefacts = sources[name]
+            for judgement in reply.judgements:
+                # The judge's answer names the artefact; one naming none is not counted.
+                if 0 <= judgement.index < len(artefacts):
+                    by_source[artefacts[judgement.index]][VERDICTS.get(judgement.verdict, "other")] += 1
+            result.verdicts[name] = by_source
 
 
 def _ids(items: Sequence[common_pb2.ScoredItem]) -> list[str]:
     return [scored.item.item_id for scored in items if scored.item.item_id]
+
+
+def _ids_of(candidates: Sequence[Candidate]) -> list[str]:
+    return [candidate.item.item_id for candidate in candidates]
 
 
 def _category(item: common_pb2.Item) -> str:

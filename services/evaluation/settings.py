@@ -7,6 +7,7 @@ from pathlib import Path
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from recgpt_serving.llm.batch import BATCH_LLM_DEADLINE_S
 from recgpt_tools import registry, run_state
 
 
@@ -28,8 +29,8 @@ class EvalSettings(BaseSettings):
     tags_target: str = _target("tags")
     explain_target: str = _target("explain")
     judge_target: str = _target("judge")
-    # LLM-bound calls (intent, tags, explain, judge): generous, a CPU engine under concurrent load is slow.
-    llm_call_deadline_s: float = Field(default=300.0, gt=0)
+    # LLM-bound calls (intent, tags, explain, judge).
+    llm_call_deadline_s: float = Field(default=BATCH_LLM_DEADLINE_S, gt=0)
     # Retrieval embeds up to K tags per call on the CPU, next to the other users' calls.
     retrieval_deadline_s: float = Field(default=30.0, gt=0)
     log_level: str = "WARNING"

@@ -16,8 +16,9 @@ ContextValue = Annotated[StrictStr, StringConstraints(max_length=256)] | StrictI
 # Pipeline variants a request may ask for (the experiment arms); the app registers one pipeline each.
 Variant = Literal["baseline", "recgpt-v1"]
 VARIANTS: tuple[Variant, ...] = ("baseline", "recgpt-v1")
-# Whether the recgpt-v1 answer used the user's LLM profile: found, not there yet (queued), Redis failed.
-ProfileState = Literal["hit", "miss", "unavailable"]
+# Whether the recgpt-v1 answer used the user's LLM profile: found, found but an agent's non-LLM fallback
+# made it (its tags are the user's frequent categories, not the LLM's), not there yet (queued), Redis failed.
+ProfileState = Literal["hit", "fallback", "miss", "unavailable"]
 
 
 class RecommendRequest(BaseModel):
@@ -56,7 +57,8 @@ class RecommendResponse(BaseModel):
     # Dependencies that failed or ran out of time; the answer came without them.
     degraded: list[str]
     items: list[RecommendedItem]
-    # recgpt-v1 only: whether the user's LLM profile was used (hit), missing (miss) or unreadable.
+    # recgpt-v1 only: whether the user's LLM profile was used (hit), one from fallback answers was used
+    # (fallback), or it was missing (miss) or unreadable.
     profile: ProfileState | None = None
 
 

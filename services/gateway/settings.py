@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from pydantic import Field, model_validator
 
+from recgpt_domain.ranking_settings import RankingSettings
 from recgpt_serving.settings import ServiceSettings
 
 
-class GatewaySettings(ServiceSettings):
-    """Deadlines are sized so that a request answers within `request_deadline_s` even when a route hangs."""
+class GatewaySettings(ServiceSettings, RankingSettings):
+    """Deadlines are sized so that a request answers within `request_deadline_s` even when a route hangs.
+
+    How it ranks (routes' seeds, fusion weights, beta, the tag route) is `RankingSettings`, shared with the
+    near-line job and the evaluation.
+    """
 
     # host:port of the retrieval gRPC service.
     retrieval_target: str = Field(min_length=1)
@@ -20,24 +25,14 @@ class GatewaySettings(ServiceSettings):
     readiness_timeout_s: float = Field(default=0.5, gt=0)
     # Request bodies above this are refused with 413, whether or not they declare a Content-Length.
     max_body_bytes: int = Field(default=16 * 1024, ge=256)
-    # How many of the user's most recent items seed the routes.
-    recent_items: int = Field(default=20, ge=1, le=200)
     # Candidates asked of each route: n * multiplier + margin, so that filtering still leaves n.
     candidate_multiplier: int = Field(default=2, ge=1, le=10)
     candidate_margin: int = Field(default=10, ge=0, le=200)
-    # Fusion weights of the routes' normalised scores.
-    collaborative_weight: float = Field(default=0.6, ge=0)
-    content_weight: float = Field(default=0.4, ge=0)
 
     # Variant recgpt-v1. host:port of the explain service; empty: answers carry no explanations.
     explain_target: str = ""
     # host:port of the judge service; empty: no live judging.
     judge_target: str = ""
-    # Fused score: beta * collaborative + (1 - beta) * tag route.
-    recgpt_v1_beta: float = Field(default=0.5, ge=0, le=1)
-    # Profile tags searched per request, and the items each tag may bring at most.
-    tag_route_max_tags: int = Field(default=24, ge=1, le=64)
-    tag_route_per_tag_k: int = Field(default=10, ge=1, le=500)
     # Cached explanations only, so this is a Redis read behind a gRPC hop; cut to the request's deadline.
     explain_deadline_s: float = Field(default=0.03, gt=0)
     # Share of recgpt-v1 answers with explanations sent to the judge in the background (0 = off).
@@ -49,8 +44,6 @@ class GatewaySettings(ServiceSettings):
 
     @model_validator(mode="after")
     def _deadlines_fit(self) -> GatewaySettings:
-        if self.collaborative_weight + self.content_weight <= 0:
-            raise ValueError("collaborative_weight + content_weight must be positive")
         if self.retrieval_deadline_s > self.request_deadline_s:
             raise ValueError("retrieval_deadline_s must not exceed request_deadline_s")
         return self

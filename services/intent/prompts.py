@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from recgpt_domain.prompt_versions import INTERESTS_V1
 from recgpt_serving.llm.client import Message
 
-PROMPT_VERSION = "interests-v1.0"
+PROMPT_VERSION = INTERESTS_V1
 
 SYSTEM = (
     "You are an experienced shopping guide. From what a customer recently bought or reviewed, "

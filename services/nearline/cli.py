@@ -26,10 +26,11 @@ from nearline.job import Freshness, NearlineJob, Tally, from_list, from_refresh_
 from nearline.refresh import ProfileRefresher
 from nearline.settings import NearlineSettings
 from nearline.summary import Summary
-from nearline.versions import current_prompt_version
-from recgpt_domain.behaviour_store import connect
-from recgpt_domain.profile_store import ProfileStore
+from recgpt_domain.behaviour_store import BehaviourStore, connect
+from recgpt_domain.profile_store import LLM_PROFILE_MAX_AGE_S, ProfileStore
+from recgpt_domain.prompt_versions import current_profile_prompt_version
 from recgpt_serving import logs, metrics
+from recgpt_serving.llm.batch import BATCH_CONCURRENCY
 from recgpt_tools import run_state
 
 log = logging.getLogger(__name__)
@@ -62,10 +63,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="refresh queued users until SIGTERM/SIGINT (the launcher's mode)",
     )
     parser.add_argument("--limit", type=int, default=None, help="at most N users (batch mode)")
-    parser.add_argument("--concurrency", type=int, default=None, help="users at once (default 16)")
+    parser.add_argument(
+        "--concurrency", type=int, default=None, help=f"users at once (default {BATCH_CONCURRENCY})"
+    )
     parser.add_argument("--explain-items", type=int, default=None, help="explanations precomputed per user")
     parser.add_argument(
-        "--max-age", type=duration_s, default=None, help="keep profiles younger than this (default 14d)"
+        "--max-age",
+        type=duration_s,
+        default=None,
+        help=f"keep LLM profiles younger than this (default {LLM_PROFILE_MAX_AGE_S // 86400}d)",
     )
     parser.add_argument("--force", action="store_true", help="refresh even users whose profile is fresh")
     parser.add_argument("--json", type=Path, default=None, help="also write the summary to this file")
@@ -117,20 +123,20 @@ async def amain(argv: list[str] | None = None, prompt_version: str | None = None
         print("error: --limit must be at least 1", file=sys.stderr)
         return 2
     logs.configure("nearline", settings.log_level)
-    if prompt_version is None:
-        try:
-            prompt_version = current_prompt_version()
-        except ImportError as error:
-            print(f"error: cannot read the agents' prompt versions: {error}", file=sys.stderr)
-            return 1
-    freshness = Freshness(settings.llm_model, prompt_version, settings.max_age_s, force=args.force)
+    freshness = Freshness(
+        settings.llm_model,
+        prompt_version or current_profile_prompt_version(),
+        settings.max_age_s,
+        settings.profile_fallback_ttl_s,
+        force=args.force,
+    )
     summary = await _run(args, settings, freshness)
     print(summary.text())
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(summary.model_dump_json(indent=2) + "\n")
     # Exit 1 only when nothing worked (a misconfiguration, e.g. services down); single failures are counted.
-    if summary.users_failed and not (summary.users_done or summary.users_skipped):
+    if summary.users_failed and not (summary.users_done or summary.users_fallback or summary.users_skipped):
         return 1
     return 0
 
@@ -142,14 +148,14 @@ async def _run(args: argparse.Namespace, settings: NearlineSettings, freshness: 
         loop.add_signal_handler(signum, stop.set)
     redis = connect(settings.redis_url)
     stubs = Stubs.connect(settings)
-    profiles = ProfileStore(redis, settings.redis_prefix)
+    profiles = ProfileStore(redis, settings.redis_prefix, fallback_ttl_s=settings.profile_fallback_ttl_s)
     job = NearlineJob(ProfileRefresher(stubs, settings), profiles, freshness, settings.concurrency)
     started = time.perf_counter()
     try:
         if args.follow:
             tally = await _follow(job, profiles, settings, stop)
         else:
-            tally = await _batch(job, args, settings, stop)
+            tally = await _batch(job, args, BehaviourStore(redis, settings.redis_prefix), settings, stop)
     finally:
         for signum in _STOP_SIGNALS:
             loop.remove_signal_handler(signum)
@@ -159,14 +165,18 @@ async def _run(args: argparse.Namespace, settings: NearlineSettings, freshness: 
 
 
 async def _batch(
-    job: NearlineJob, args: argparse.Namespace, settings: NearlineSettings, stop: asyncio.Event
+    job: NearlineJob,
+    args: argparse.Namespace,
+    behaviour: BehaviourStore,
+    settings: NearlineSettings,
+    stop: asyncio.Event,
 ) -> Tally:
     if args.users:
         chosen = user_ids.parse_ids(args.users)
     elif args.users_file is not None:
         chosen = user_ids.read_ids(args.users_file)
     else:
-        chosen = await user_ids.all_users(job.profiles.client, settings.redis_prefix)
+        chosen = await user_ids.all_users(behaviour)
     if args.limit is not None:
         chosen = chosen[: args.limit]
     log.info("near-line batch starts", extra={"users": len(chosen), "concurrency": settings.concurrency})
@@ -186,7 +196,10 @@ async def _follow(
     # Users taken from Redis but not started when the stop comes go back on the queue.
     users = from_refresh_queue(profiles, stop, settings.follow_poll_s)
     tally = await job.run(users, stop=stop, on_leftover=profiles.request_refresh)
-    log.info("near-line follower stopped", extra={"done": tally.done, "failed": tally.failed})
+    log.info(
+        "near-line follower stopped",
+        extra={"done": tally.done, "fallback": tally.fallback, "failed": tally.failed},
+    )
     return tally
 
 

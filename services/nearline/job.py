@@ -2,7 +2,8 @@
 
 A user's failure is logged and counted, never fatal to the run. A user whose stored profile is fresh (same
 model, same prompt versions, younger than the refresh period) is skipped, so a rerun resumes where a
-stopped one left off.
+stopped one left off. A profile that an agent's fallback answered is stored but counted apart ("fallback",
+not "done"): it is not what the LLM made, and it goes stale within hours.
 """
 
 from __future__ import annotations
@@ -20,15 +21,18 @@ import grpc
 from redis.exceptions import RedisError
 
 from nearline.refresh import ProfileRefresher
-from nearline.usage import Usage
-from recgpt_domain.profile_store import ProfileStore
+from recgpt_domain.profile_store import FALLBACK_PROFILE_TTL_S, ProfileStore
 from recgpt_serving import context, metrics
+from recgpt_serving.llm.usage import Usage
 
 log = logging.getLogger(__name__)
 
 
 class Outcome(enum.StrEnum):
+    # The LLM answered every part of the profile.
     DONE = "done"
+    # Stored, but an agent's non-LLM fallback answered its interests or tags.
+    FALLBACK = "fallback"
     SKIPPED = "skipped"
     FAILED = "failed"
 
@@ -44,16 +48,20 @@ class Freshness:
     model: str
     prompt_version: str
     max_age_s: float
+    # A profile from fallback answers is kept only this long.
+    fallback_max_age_s: float = FALLBACK_PROFILE_TTL_S
     force: bool = False
 
 
 @dataclass
 class Tally:
     done: int = 0
+    fallback: int = 0
     skipped: int = 0
     failed: int = 0
     explanations: int = 0
-    fallbacks: int = 0
+    # Refreshed users some of whose explanations the explain service wrote from its template.
+    explanation_fallbacks: int = 0
     usage: Usage = field(default_factory=Usage)
 
     def count(self, outcome: Outcome) -> None:
@@ -147,13 +155,21 @@ class NearlineJob:
                 metrics.NEARLINE_USER_DURATION.observe(time.perf_counter() - started)
         tally.usage.merge(refreshed.usage)
         tally.explanations += refreshed.explanations
-        tally.fallbacks += int(refreshed.profile.fallback)
+        tally.explanation_fallbacks += int(refreshed.explanation_fallback)
+        profile = refreshed.profile
+        if profile.fallback:
+            log.info(
+                "near-line profile from fallback answers",
+                extra={"user_id": user_id, "parts": ",".join(profile.fallback_parts) or "unknown"},
+            )
+            return Outcome.FALLBACK
         return Outcome.DONE
 
     async def _is_fresh(self, user_id: str) -> bool:
         stored = await self.profiles.get(user_id)
+        freshness = self.freshness
         return stored is not None and stored.is_current(
-            self.freshness.model, self.freshness.prompt_version, self.freshness.max_age_s
+            freshness.model, freshness.prompt_version, freshness.max_age_s, freshness.fallback_max_age_s
         )
 
 

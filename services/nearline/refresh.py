@@ -6,13 +6,13 @@ from dataclasses import dataclass
 
 from nearline.clients import Stubs
 from nearline.settings import NearlineSettings
-from nearline.usage import Usage
-from nearline.versions import profile_prompt_version
 from recgpt.explain.v1 import explain_pb2
 from recgpt.intent.v1 import intent_pb2
 from recgpt.retrieval.v1 import retrieval_pb2
 from recgpt.tags.v1 import tags_pb2
-from recgpt_domain.profile_store import ProfileInterest, ProfileTag, UserProfile
+from recgpt_domain.profile_answers import profile_from_answers
+from recgpt_domain.profile_store import UserProfile
+from recgpt_serving.llm.usage import Usage
 
 
 @dataclass
@@ -20,6 +20,8 @@ class Refreshed:
     profile: UserProfile
     usage: Usage
     explanations: int
+    # True when the explain service wrote some of them from its template (the profile itself may be LLM).
+    explanation_fallback: bool = False
 
 
 class ProfileRefresher:
@@ -50,26 +52,10 @@ class ProfileRefresher:
         )
         usage.add(predicted.usage)
         explanations, explain_fallback = await self._explain(user_id, predicted, usage)
-        profile = UserProfile(
-            user_id=user_id,
-            interests=[ProfileInterest(interest=i.interest, reason=i.reason) for i in mined.interests],
-            tags=[
-                ProfileTag(
-                    tag=t.tag,
-                    interest=t.interest,
-                    rationale=t.rationale,
-                    category=t.category,
-                    category_score=t.category_score,
-                )
-                for t in predicted.tags
-            ],
-            model=mined.provenance.model or predicted.provenance.model,
-            prompt_version=profile_prompt_version(
-                mined.provenance.prompt_version, predicted.provenance.prompt_version
-            ),
-            fallback=mined.fallback or predicted.fallback or explain_fallback,
+        profile = profile_from_answers(user_id, mined, predicted)
+        return Refreshed(
+            profile=profile, usage=usage, explanations=explanations, explanation_fallback=explain_fallback
         )
-        return Refreshed(profile=profile, usage=usage, explanations=explanations)
 
     async def _explain(
         self, user_id: str, predicted: tags_pb2.PredictTagsResponse, usage: Usage

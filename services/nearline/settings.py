@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from recgpt_domain.profile_store import FALLBACK_PROFILE_TTL_S, LLM_PROFILE_MAX_AGE_S
+from recgpt_domain.ranking_settings import RankingSettings
+from recgpt_serving.llm.batch import BATCH_CONCURRENCY, BATCH_LLM_DEADLINE_S
 from recgpt_serving.llm.models import DEFAULT_MODEL_NAME
 from recgpt_tools import registry
 
-FOURTEEN_DAYS_S = 14 * 24 * 3600
 
+class NearlineSettings(RankingSettings):
+    """Service addresses default to the fixed ports of the local platform.
 
-class NearlineSettings(BaseSettings):
-    """Service addresses default to the fixed ports of the local platform."""
-
-    model_config = SettingsConfigDict(
-        env_prefix="RECGPT_", extra="ignore", frozen=True, populate_by_name=True, protected_namespaces=()
-    )
+    What a profile is built from (interests and tags asked for) and the tag route whose items are explained
+    are `RankingSettings`, the same fields the gateway serves with.
+    """
 
     redis_url: str = Field(validation_alias="REDIS_URL")
     redis_prefix: str = "recgpt"
@@ -27,24 +27,17 @@ class NearlineSettings(BaseSettings):
     explain_target: str = registry.local_target("explain")
     # The model a stored profile must name to count as fresh: the served model name, as in RECGPT_LLM_MODEL.
     llm_model: str = DEFAULT_MODEL_NAME
-    # Users refreshed at once. Each user has one LLM call in flight at a time (interests, then tags, then
-    # explanations), so 16 users keep about 16 sequences in vLLM: half of its default max_num_seqs (32),
-    # leaving room for the calls that serving traffic and the other services run beside the job.
-    concurrency: int = Field(default=16, ge=1, le=512)
+    # Users refreshed at once.
+    concurrency: int = Field(default=BATCH_CONCURRENCY, ge=1, le=512)
     # Tag-route items per user whose explanations are precomputed (the gateway reads them cache-only).
     explain_items: int = Field(default=5, ge=0, le=50)
-    # The tag route as the gateway runs it (same names and defaults as GatewaySettings), so that the items
-    # explained here are the ones serving shows: tags searched, and items each tag may bring at most.
-    tag_route_max_tags: int = Field(default=24, ge=1, le=64)
-    tag_route_per_tag_k: int = Field(default=10, ge=1, le=500)
-    # 0 leaves the count to the service's own default.
-    max_interests: int = Field(default=0, ge=0)
-    max_tags: int = Field(default=0, ge=0)
-    # A stored profile younger than this (made by the current model and prompts) is not refreshed again:
-    # the paper refreshes interests every two weeks.
-    max_age_s: float = Field(default=FOURTEEN_DAYS_S, gt=0)
-    # Deadline of each LLM-bound call (intent, tags, explain): generous, a CPU engine under load is slow.
-    llm_call_deadline_s: float = Field(default=300.0, gt=0)
+    # A stored profile younger than this (made by the current model and prompts) is not refreshed again.
+    max_age_s: float = Field(default=LLM_PROFILE_MAX_AGE_S, gt=0)
+    # A profile from fallback answers is refreshed after this instead, and leaves Redis then
+    # (RECGPT_PROFILE_FALLBACK_TTL_S).
+    profile_fallback_ttl_s: float = Field(default=FALLBACK_PROFILE_TTL_S, gt=0)
+    # Deadline of each LLM-bound call (intent, tags, explain).
+    llm_call_deadline_s: float = Field(default=BATCH_LLM_DEADLINE_S, gt=0)
     retrieval_deadline_s: float = Field(default=10.0, gt=0)
     # --follow: Prometheus metrics port, and how long one poll of the refresh queue blocks.
     metrics_port: int = Field(default=registry.default_metrics_port("nearline"), ge=0, le=65535)

@@ -1,4 +1,8 @@
-"""What a run did and how fast: users, LLM tokens and throughput over the wall time."""
+"""What a run did and how fast: users by outcome, LLM tokens and throughput over the wall time.
+
+`users_done` counts profiles the LLM made; `users_fallback` those an agent's fallback answered, which are
+stored but are not LLM output.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +13,12 @@ from nearline.job import Tally
 
 class Summary(BaseModel):
     users_done: int
+    users_fallback: int
     users_skipped: int
     users_failed: int
-    users_with_fallback: int
     explanations: int
+    # Refreshed users some of whose explanations came from the explain service's template.
+    users_with_template_explanations: int
     concurrency: int
     wall_s: float
     users_per_minute: float
@@ -24,18 +30,20 @@ class Summary(BaseModel):
 
     @classmethod
     def of(cls, tally: Tally, wall_s: float, concurrency: int) -> Summary:
-        """Rates are over the wall time of the whole run (refreshed users only; skips cost no LLM)."""
+        """Rates are over the wall time of the whole run; users/min counts every refreshed user (LLM or
+        fallback: both cost LLM calls), not skips."""
         usage = tally.usage
         per_s = 1.0 / wall_s if wall_s > 0 else 0.0
         return cls(
             users_done=tally.done,
+            users_fallback=tally.fallback,
             users_skipped=tally.skipped,
             users_failed=tally.failed,
-            users_with_fallback=tally.fallbacks,
             explanations=tally.explanations,
+            users_with_template_explanations=tally.explanation_fallbacks,
             concurrency=concurrency,
             wall_s=round(wall_s, 3),
-            users_per_minute=round(tally.done * 60.0 * per_s, 2),
+            users_per_minute=round((tally.done + tally.fallback) * 60.0 * per_s, 2),
             prompt_tokens=usage.prompt_tokens,
             completion_tokens=usage.completion_tokens,
             engine_seconds=round(usage.engine_seconds, 3),
@@ -46,9 +54,11 @@ class Summary(BaseModel):
     def text(self) -> str:
         return "\n".join(
             [
-                f"users: {self.users_done} done, {self.users_skipped} skipped (fresh), "
-                f"{self.users_failed} failed; {self.users_with_fallback} with an agent fallback",
-                f"explanations precomputed: {self.explanations}",
+                f"users: {self.users_done} done (LLM), {self.users_fallback} fallback (an agent's non-LLM "
+                f"answer, stale within hours), {self.users_skipped} skipped (fresh), "
+                f"{self.users_failed} failed",
+                f"explanations precomputed: {self.explanations} "
+                f"({self.users_with_template_explanations} users with template explanations)",
                 f"wall: {self.wall_s:.1f} s at concurrency {self.concurrency}: "
                 f"{self.users_per_minute:.2f} users/min",
                 f"LLM tokens: {self.prompt_tokens} prompt, {self.completion_tokens} completion "

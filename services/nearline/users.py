@@ -5,9 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-import redis.asyncio as aioredis
-
-from recgpt_domain.behaviour_store import BehaviourKeys
+from recgpt_domain.behaviour_store import BehaviourStore
 
 
 def parse_ids(values: Iterable[str]) -> list[str]:
@@ -26,10 +24,9 @@ def read_ids(path: Path) -> list[str]:
     return parse_ids(line.split("#", 1)[0] for line in lines)
 
 
-async def all_users(client: aioredis.Redis, prefix: str) -> list[str]:
+async def all_users(behaviour: BehaviourStore) -> list[str]:
     """Every user with a behaviour log, sorted so that runs and `--limit` are repeatable."""
-    members = [m async for m in client.sscan_iter(BehaviourKeys(prefix).users(), count=1000)]
-    return sorted({m.decode() if isinstance(m, bytes) else str(m) for m in members}, key=_natural)
+    return sorted(await behaviour.users(), key=_natural)
 
 
 def _natural(user_id: str) -> tuple[bool, int, str]:

@@ -39,6 +39,11 @@ class BehaviourStore:
         members = await self.client.smembers(self.keys.seen(user_id))
         return {m.decode() if isinstance(m, bytes) else m for m in members}
 
+    async def users(self) -> set[str]:
+        """Every user with a behaviour log (scanned in batches, so a large set does not block Redis)."""
+        members = [m async for m in self.client.sscan_iter(self.keys.users(), count=1000)]
+        return {m.decode() if isinstance(m, bytes) else str(m) for m in members}
+
     async def known(self, user_id: str) -> bool:
         return bool(await self.client.sismember(self.keys.users(), user_id))
 

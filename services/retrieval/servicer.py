@@ -190,6 +190,9 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
             built_at_unix=manifest.built_at_unix,
             index_type=manifest.index_type,
             catalogue_fingerprint=manifest.catalogue_fingerprint,
+            cooccurrence_behaviour_fingerprint=manifest.cooccurrence.behaviour_fingerprint,
+            cooccurrence_users=manifest.cooccurrence.users,
+            cooccurrence_interactions=manifest.cooccurrence.interactions,
         )
 
 

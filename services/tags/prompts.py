@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from recgpt_domain.prompt_versions import TAGS_V1
 from recgpt_serving.llm.client import Message
 
-PROMPT_VERSION = "tags-v1.0"
+PROMPT_VERSION = TAGS_V1
 
 SYSTEM = (
     "You are an experienced shopping guide. You turn a customer's interests into item tags that a shop "

@@ -59,13 +59,27 @@ class Seen:
         return self.calls.get(method, [])
 
 
-def provenance(version: str) -> common_pb2.Provenance:
-    return common_pb2.Provenance(model=MODEL, prompt_version=version, created_at_unix=1)
+ADAPTER = "fake-adapter"
+
+
+def provenance(version: str, fallback: bool = False) -> common_pb2.Provenance:
+    return common_pb2.Provenance(
+        model=MODEL, prompt_version=version, created_at_unix=1, adapter=ADAPTER, fallback=fallback
+    )
+
+
+@dataclass(frozen=True)
+class Fallbacks:
+    """Users for whom an agent answers with its non-LLM fallback, by agent."""
+
+    interests: frozenset[str] = frozenset()
+    tags: frozenset[str] = frozenset()
+    explanations: frozenset[str] = frozenset()
 
 
 class FakeIntent(intent_pb2_grpc.IntentServiceServicer):
-    def __init__(self, seen: Seen, fail_users: set[str], delay_s: float) -> None:
-        self.seen, self.fail_users, self.delay_s = seen, fail_users, delay_s
+    def __init__(self, seen: Seen, fail_users: set[str], delay_s: float, fallbacks: Fallbacks) -> None:
+        self.seen, self.fail_users, self.delay_s, self.fallbacks = seen, fail_users, delay_s, fallbacks
 
     async def MineInterests(
         self, request: intent_pb2.MineInterestsRequest, context: grpc.aio.ServicerContext
@@ -74,37 +88,47 @@ class FakeIntent(intent_pb2_grpc.IntentServiceServicer):
         await asyncio.sleep(self.delay_s)
         if request.user_id in self.fail_users:
             await context.abort(grpc.StatusCode.INTERNAL, "boom")
+        fallback = request.user_id in self.fallbacks.interests
         return intent_pb2.MineInterestsResponse(
             interests=[common_pb2.Interest(interest=INTEREST, reason="watched many")],
-            provenance=provenance(INTERESTS_VERSION),
+            provenance=provenance(INTERESTS_VERSION, fallback),
             usage=INTENT_USAGE,
+            fallback=fallback,
         )
 
 
 class FakeTags(tags_pb2_grpc.TagsServiceServicer):
-    def __init__(self, seen: Seen) -> None:
-        self.seen = seen
+    def __init__(self, seen: Seen, fallbacks: Fallbacks) -> None:
+        self.seen, self.fallbacks = seen, fallbacks
 
     async def PredictTags(
         self, request: tags_pb2.PredictTagsRequest, context: grpc.aio.ServicerContext
     ) -> tags_pb2.PredictTagsResponse:
         self.seen.add("PredictTags", request)
         interest = request.interests[0].interest
+        fallback = request.user_id in self.fallbacks.tags
         return tags_pb2.PredictTagsResponse(
             tags=[
                 common_pb2.Tag(tag="quiet drama", interest=interest, category="Drama", category_score=0.9),
                 common_pb2.Tag(tag="slow drama", interest=interest, category="Drama", category_score=0.8),
             ],
-            provenance=provenance(TAGS_VERSION),
+            provenance=provenance(TAGS_VERSION, fallback),
             usage=TAGS_USAGE,
+            fallback=fallback,
         )
 
 
 class FakeRetrieval(retrieval_pb2_grpc.RetrievalServiceServicer):
     """Collaborative: served items in id order (3 at most); content: reversed; tags: by category."""
 
-    def __init__(self, seen: Seen) -> None:
-        self.seen = seen
+    def __init__(self, seen: Seen, index_info: retrieval_pb2.IndexInfo) -> None:
+        self.seen, self.index_info = seen, index_info
+
+    async def GetIndexInfo(
+        self, request: retrieval_pb2.GetIndexInfoRequest, context: grpc.aio.ServicerContext
+    ) -> retrieval_pb2.IndexInfo:
+        self.seen.add("GetIndexInfo", request)
+        return self.index_info
 
     async def GetItems(
         self, request: retrieval_pb2.GetItemsRequest, context: grpc.aio.ServicerContext
@@ -141,20 +165,28 @@ class FakeRetrieval(retrieval_pb2_grpc.RetrievalServiceServicer):
 
 
 class FakeExplain(explain_pb2_grpc.ExplainServiceServicer):
-    def __init__(self, seen: Seen) -> None:
-        self.seen = seen
+    """LLM texts name the user; template texts (for `fallbacks.explanations`) are the same for everyone."""
+
+    def __init__(self, seen: Seen, fallbacks: Fallbacks) -> None:
+        self.seen, self.fallbacks = seen, fallbacks
 
     async def Explain(
         self, request: explain_pb2.ExplainRequest, context: grpc.aio.ServicerContext
     ) -> explain_pb2.ExplainResponse:
         self.seen.add("Explain", request)
+        template = request.user_id in self.fallbacks.explanations
         return explain_pb2.ExplainResponse(
             explanations=[
                 explain_pb2.Explanation(
                     interest=pair.interest,
                     item_id=pair.item_id,
-                    text=f"{request.user_id} would enjoy {pair.item_id} for {pair.interest}",
-                    provenance=provenance("explain-test"),
+                    text=(
+                        f"Movie {pair.item_id} matches your interest in {pair.interest}"
+                        if template
+                        else f"{request.user_id} would enjoy {pair.item_id} for {pair.interest}"
+                    ),
+                    provenance=provenance("explain-test", template),
+                    fallback=template,
                 )
                 for pair in request.pairs
             ],
@@ -197,19 +229,29 @@ def scored(
 
 @asynccontextmanager
 async def fake_platform(
-    fail_users: set[str] | None = None, intent_delay_s: float = 0.0
+    fail_users: set[str] | None = None,
+    intent_delay_s: float = 0.0,
+    fallbacks: Fallbacks | None = None,
+    index_info: retrieval_pb2.IndexInfo | None = None,
 ) -> AsyncIterator[tuple[str, Seen]]:
-    """All five fakes on one server: yields its host:port (every service's target) and the record."""
+    """All five fakes on one server: yields its host:port (every service's target) and the record.
+
+    `index_info` is what retrieval says of its index (by default nothing of its co-occurrence).
+    """
     seen = Seen()
+    fallbacks = fallbacks or Fallbacks()
     server = grpc.aio.server()
     registrations: list[tuple[Any, Any]] = [
         (
             intent_pb2_grpc.add_IntentServiceServicer_to_server,
-            FakeIntent(seen, fail_users or set(), intent_delay_s),
+            FakeIntent(seen, fail_users or set(), intent_delay_s, fallbacks),
         ),
-        (tags_pb2_grpc.add_TagsServiceServicer_to_server, FakeTags(seen)),
-        (retrieval_pb2_grpc.add_RetrievalServiceServicer_to_server, FakeRetrieval(seen)),
-        (explain_pb2_grpc.add_ExplainServiceServicer_to_server, FakeExplain(seen)),
+        (tags_pb2_grpc.add_TagsServiceServicer_to_server, FakeTags(seen, fallbacks)),
+        (
+            retrieval_pb2_grpc.add_RetrievalServiceServicer_to_server,
+            FakeRetrieval(seen, index_info or retrieval_pb2.IndexInfo()),
+        ),
+        (explain_pb2_grpc.add_ExplainServiceServicer_to_server, FakeExplain(seen, fallbacks)),
         (judge_pb2_grpc.add_JudgeServiceServicer_to_server, FakeJudge(seen)),
     ]
     for add_to_server, servicer in registrations:

@@ -46,8 +46,10 @@ def test_exclusive_recall_counts_users_only_the_first_route_hit() -> None:
         metrics.exclusive_recall([True], [])
 
 
-def test_rouge_l_is_the_f_measure_of_the_word_lcs() -> None:
+def test_rouge_l_is_the_reference_f_measure_of_the_token_lcs() -> None:
     assert metrics.rouge_l("The cat sat", "the cat sat") == 1.0
+    # The reference tokenizer (rouge-score): lower-cased runs of ASCII letters and digits.
+    assert metrics.rouge_l("lab_coat, gloves!", "Lab coat gloves") == 1.0
     # LCS "the cat" = 2; precision 2/3, recall 2/4: F = 2 * (2/3 * 1/2) / (2/3 + 1/2) = 4/7.
     assert metrics.rouge_l("the cat sat", "the big cat ran") == pytest.approx(4 / 7)
     assert metrics.rouge_l("dog", "cat") == 0.0

@@ -2,14 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from evaluation.catalogue_check import targets_seen_by_platform
 from evaluation.split import choose, eligible, leave_last_out
 from recgpt_domain.catalogue import Interaction, UserHistory
-from recgpt_tools import run_state
-from recgpt_tools.dataset_import.importer import import_dataset
-from recgpt_tools.run_state import RunState
 
 
 def history(user_id: str, *item_ids: str) -> UserHistory:
@@ -44,27 +38,3 @@ def test_choice_is_deterministic_by_seed_and_order_independent() -> None:
     assert len(set(first)) == 10
     assert first != other
     assert len(choose(eligible(histories), 500, seed=0)) == 50
-
-
-def test_targets_seen_by_platform_tells_a_full_import_from_a_held_out_one(tmp_path: Path) -> None:
-    source = tmp_path / "ml"
-    source.mkdir()
-    (source / "movies.csv").write_text(
-        "movieId,title,genres\n1,Toy Story (1995),Animation\n2,Heat (1995),Action\n"
-    )
-    (source / "ratings.csv").write_text("userId,movieId,rating,timestamp\n1,1,4.0,10\n1,2,5.0,20\n")
-    for held_out, expected in ((False, True), (True, False)):
-        catalogue = tmp_path / f"catalogue-{held_out}"
-        import_dataset(source, catalogue, held_out_last=held_out)
-        stack = tmp_path / f"stack-{held_out}.json"
-        state = RunState(
-            redis_url="redis://127.0.0.1:1/0",
-            redis_prefix="unused",
-            catalogue_dir=catalogue,
-            urls={},
-            targets={},
-            metrics_urls={},
-        )
-        run_state.write(stack, state)
-        assert targets_seen_by_platform(source, "auto", stack) is expected
-    assert targets_seen_by_platform(source, "auto", None) is None

@@ -18,7 +18,11 @@ TAGS = [
 
 
 async def store_profile(
-    client: aioredis.Redis, prefix: str, user_id: str, tags: list[ProfileTag] | None = None
+    client: aioredis.Redis,
+    prefix: str,
+    user_id: str,
+    tags: list[ProfileTag] | None = None,
+    fallback: bool = False,
 ) -> ProfileStore:
     store = ProfileStore(client, prefix)
     await store.put(
@@ -28,6 +32,7 @@ async def store_profile(
             tags=TAGS if tags is None else tags,
             model="test-model",
             prompt_version="interests=v1.0;tags=v1.0",
+            fallback=fallback,
         )
     )
     return store

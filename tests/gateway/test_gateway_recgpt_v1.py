@@ -134,6 +134,17 @@ async def test_profile_without_tags_serves_the_baseline_without_queueing(
     assert await store.queued() == 0
 
 
+async def test_a_profile_from_fallback_answers_is_served_but_named_so(
+    v1_gateway: httpx.AsyncClient, redis_client: aioredis.Redis, redis_prefix: str
+) -> None:
+    await store_profile(redis_client, redis_prefix, "fell-back", fallback=True)
+
+    body = (await v1_gateway.post(URL, json={"user_id": "fell-back", "n": 5, **V1})).json()
+
+    assert (body["profile"], body["degraded"]) == ("fallback", [])
+    assert any(item["tag"] for item in body["items"])
+
+
 async def test_redis_down_is_profile_unavailable_and_the_baseline_answers(
     gateway_factory: Callable[..., Any], deps_without_redis: GatewayDeps
 ) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from nearline.versions import profile_prompt_version
+from recgpt_domain.prompt_versions import profile_prompt_version
 from tests.evaluation.fake_services import INTERESTS_VERSION, TAGS_VERSION
 
 CURRENT = profile_prompt_version(INTERESTS_VERSION, TAGS_VERSION)

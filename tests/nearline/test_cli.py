@@ -14,13 +14,21 @@ from prometheus_client import REGISTRY
 from nearline.cli import amain, duration_s
 from recgpt_domain.behaviour_store import BehaviourStore
 from recgpt_domain.catalogue import Interaction
-from recgpt_domain.profile_store import ProfileStore, UserProfile
-from tests.evaluation.fake_services import INTEREST, MODEL, fake_platform
+from recgpt_domain.profile_store import METHOD_V1, PartSource, ProfileStore, UserProfile
+from tests.evaluation.fake_services import (
+    ADAPTER,
+    INTEREST,
+    INTERESTS_VERSION,
+    MODEL,
+    TAGS_VERSION,
+    Fallbacks,
+    fake_platform,
+)
 from tests.nearline.fake_targets import CURRENT, point_at
 
 
-def failed_users() -> float:
-    return REGISTRY.get_sample_value("recgpt_nearline_users_total", {"outcome": "failed"}) or 0.0
+def users_counted(outcome: str) -> float:
+    return REGISTRY.get_sample_value("recgpt_nearline_users_total", {"outcome": outcome}) or 0.0
 
 
 @pytest.fixture
@@ -47,7 +55,7 @@ async def test_batch_writes_profiles_skips_fresh_ones_and_counts_failures(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     profiles = ProfileStore(redis_client, redis_prefix)
-    failed_before = failed_users()
+    failed_before = users_counted("failed")
     async with fake_platform(fail_users={"10"}) as (target, seen):
         point_at(target, monkeypatch)
         code, summary = await run(tmp_path)
@@ -58,7 +66,8 @@ async def test_batch_writes_profiles_skips_fresh_ones_and_counts_failures(
         assert summary["explanations"] == 4
         assert summary["users_per_minute"] > 0
         assert summary["total_tokens_per_s"] == pytest.approx(180 / summary["wall_s"], rel=0.1)
-        assert failed_users() == failed_before + 1
+        assert users_counted("failed") == failed_before + 1
+        assert summary["users_fallback"] == 0
 
         stored = await profiles.get("1")
         assert stored is not None
@@ -68,6 +77,10 @@ async def test_batch_writes_profiles_skips_fresh_ones_and_counts_failures(
             ("slow drama", "Drama"),
         ]
         assert (stored.model, stored.prompt_version, stored.fallback) == (MODEL, CURRENT, False)
+        assert stored.sources == {
+            "interests": PartSource(model=MODEL, adapter=ADAPTER, prompt_version=INTERESTS_VERSION),
+            "tags": PartSource(model=MODEL, adapter=ADAPTER, prompt_version=TAGS_VERSION),
+        }
         assert await profiles.get("10") is None
 
         mined = seen.of("MineInterests")
@@ -110,6 +123,40 @@ async def test_stale_or_other_model_profiles_are_refreshed(
     assert (summary["users_done"], summary["users_skipped"]) == (3, 0)
     stored = await profiles.get("1")
     assert stored is not None and stored.prompt_version == CURRENT
+
+
+@pytest.mark.usefixtures("environment", "users")
+async def test_a_profile_from_fallback_answers_is_counted_apart_and_goes_stale_within_hours(
+    redis_client: aioredis.Redis, redis_prefix: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    profiles = ProfileStore(redis_client, redis_prefix)
+    fallback_before, done_before = users_counted("fallback"), users_counted("done")
+    async with fake_platform(fallbacks=Fallbacks(tags=frozenset({"2"}))) as (target, seen):
+        point_at(target, monkeypatch)
+        code, summary = await run(tmp_path, "--users", "1,2")
+        assert code == 0
+        assert (summary["users_done"], summary["users_fallback"], summary["users_failed"]) == (1, 1, 0)
+        assert (users_counted("done"), users_counted("fallback")) == (done_before + 1, fallback_before + 1)
+
+        llm, fallback = await profiles.get("1"), await profiles.get("2")
+        assert llm is not None and not llm.fallback and llm.fallback_parts == []
+        assert fallback is not None and fallback.fallback and fallback.fallback_parts == ["tags"]
+        assert fallback.sources["tags"] == PartSource(
+            model=MODEL, adapter=ADAPTER, prompt_version=TAGS_VERSION, fallback=True
+        )
+        # In Redis for the default 6 hours, against 30 days for the LLM's profile.
+        fallback_ttl_ms = await redis_client.pttl(profiles.keys.profile(METHOD_V1, "2"))
+        assert 0 < fallback_ttl_ms <= 6 * 3600 * 1000
+        assert await redis_client.ttl(profiles.keys.profile(METHOD_V1, "1")) > 29 * 86400
+
+        # Two hours on, with a one-hour fallback life: only the fallback profile is refreshed.
+        for stored in (llm, fallback):
+            await profiles.put(stored.model_copy(update={"created_at_unix": stored.created_at_unix - 7200}))
+        monkeypatch.setenv("RECGPT_PROFILE_FALLBACK_TTL_S", "3600")
+        code, summary = await run(tmp_path, "--users", "1,2")
+        assert (summary["users_fallback"], summary["users_skipped"], summary["users_done"]) == (1, 1, 0)
+        assert [r.user_id for r in seen.of("MineInterests")] == ["1", "2", "2"]
+        assert 0 < await redis_client.pttl(profiles.keys.profile(METHOD_V1, "2")) <= 3600 * 1000
 
 
 @pytest.mark.usefixtures("environment", "users")

@@ -27,4 +27,4 @@ async def test_all_users_are_in_numeric_then_text_order(
     store = BehaviourStore(redis_client, redis_prefix)
     for user_id in ("10", "b", "2", "a", "1"):
         await store.append(user_id, [Interaction(item_id="x")])
-    assert await all_users(redis_client, redis_prefix) == ["1", "2", "10", "a", "b"]
+    assert await all_users(store) == ["1", "2", "10", "a", "b"]

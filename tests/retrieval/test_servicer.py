@@ -15,7 +15,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from recgpt.common.v1 import common_pb2
 from recgpt.retrieval.v1 import retrieval_pb2, retrieval_pb2_grpc
 from recgpt_domain.behaviour_store import BehaviourStore
-from recgpt_domain.catalogue import Interaction
+from recgpt_domain.catalogue import BEHAVIOUR_FILE, Interaction, fingerprint, iter_histories
 from recgpt_domain.embedder import SentenceEmbedder
 from recgpt_tools import redis_server
 from retrieval.server import RetrievalServer
@@ -356,7 +356,9 @@ async def test_bad_requests_say_what_is_wrong(service: Running) -> None:
     )
 
 
-async def test_get_items_in_request_order_and_index_info(service: Running) -> None:
+async def test_get_items_in_request_order_and_index_info(
+    service: Running, small_index: IndexSettings
+) -> None:
     reply = await service.stub.GetItems(retrieval_pb2.GetItemsRequest(item_ids=["g2", "nope", "m1"]))
     assert [item.item_id for item in reply.items] == ["g2", "m1"]
     assert reply.items[0].title == TITLES["g2"]
@@ -365,6 +367,12 @@ async def test_get_items_in_request_order_and_index_info(service: Running) -> No
     assert info.model.endswith("all-MiniLM-L6-v2")
     assert info.built_at_unix > 0
     assert len(info.catalogue_fingerprint) == 64
+    # The co-occurrence the route loaded was built from the catalogue's behaviour log.
+    behaviour = small_index.catalogue_dir / BEHAVIOUR_FILE
+    histories = list(iter_histories(small_index.catalogue_dir))
+    assert info.cooccurrence_behaviour_fingerprint == fingerprint(behaviour)
+    assert info.cooccurrence_users == len(histories) > 0
+    assert info.cooccurrence_interactions == sum(len(h.interactions) for h in histories)
 
 
 async def test_an_unreachable_redis_is_unavailable_not_a_crash(

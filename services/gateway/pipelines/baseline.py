@@ -12,10 +12,10 @@ from collections.abc import Awaitable
 
 from gateway.pipelines.base import PipelineUnavailable, Recommendation
 from gateway.pipelines.calls import RouteCalls
-from gateway.pipelines.fusion import Candidate, RouteItems, fuse
 from gateway.schemas import RecommendedItem, RecommendRequest
 from gateway.settings import GatewaySettings
 from recgpt.retrieval.v1 import retrieval_pb2
+from recgpt_domain.fusion import Candidate, RouteItems, fuse
 
 COLLABORATIVE = "collaborative"
 CONTENT = "content"

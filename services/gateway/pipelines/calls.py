@@ -14,12 +14,12 @@ from collections.abc import Sequence
 import grpc
 import redis.exceptions
 
-from gateway.pipelines.fusion import Candidate
 from gateway.settings import GatewaySettings
 from recgpt.common.v1 import common_pb2
 from recgpt.retrieval.v1 import retrieval_pb2, retrieval_pb2_grpc
 from recgpt_domain.behaviour_store import BehaviourStore
 from recgpt_domain.catalogue import Interaction
+from recgpt_domain.fusion import Candidate
 from recgpt_serving import metrics
 
 log = logging.getLogger(__name__)

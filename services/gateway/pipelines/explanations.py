@@ -6,9 +6,9 @@ import time
 from collections.abc import Sequence
 
 from gateway.pipelines.calls import DEP_EXPLAIN, GRPC_ERRORS, SERVICE, budget, degrade
-from gateway.pipelines.fusion import Candidate
 from gateway.settings import GatewaySettings
 from recgpt.explain.v1 import explain_pb2, explain_pb2_grpc
+from recgpt_domain.fusion import Candidate
 from recgpt_serving import metrics
 
 # A cached text longer than this is cut: the explain service validates, this keeps a page bounded anyway.

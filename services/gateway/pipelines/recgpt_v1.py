@@ -22,37 +22,20 @@ from gateway.pipelines.baseline import (
 )
 from gateway.pipelines.calls import DEP_PROFILE, REDIS_ERRORS, SERVICE, RouteCalls, budget, degrade
 from gateway.pipelines.explanations import Explainer
-from gateway.pipelines.fusion import RouteItems, fuse
 from gateway.pipelines.live_judge import LiveJudge
 from gateway.schemas import ProfileState, RecommendRequest
 from gateway.settings import GatewaySettings
 from recgpt.common.v1 import common_pb2
 from recgpt.retrieval.v1 import retrieval_pb2
+from recgpt_domain.fusion import RouteItems, fuse
 from recgpt_domain.profile_store import METHOD_V1, ProfileStore, UserProfile
+from recgpt_domain.tag_route import tag_queries
 from recgpt_serving import metrics
 
 log = logging.getLogger(__name__)
 
 TAG = "tag"
 PROFILE_CACHE = "profile"
-
-
-def tag_queries(profile: UserProfile, limit: int) -> list[common_pb2.Tag]:
-    """The profile's tags as retrieval queries: non-empty, each once (case-insensitive), at most `limit`."""
-    tags: dict[str, common_pb2.Tag] = {}
-    for tag in profile.tags:
-        text = tag.tag.strip()
-        if text and text.casefold() not in tags:
-            tags[text.casefold()] = common_pb2.Tag(
-                tag=text,
-                interest=tag.interest.strip(),
-                rationale=tag.rationale,
-                category=tag.category,
-                category_score=tag.category_score,
-            )
-            if len(tags) == limit:
-                break
-    return list(tags.values())
 
 
 class RecGptV1Pipeline:
@@ -123,7 +106,10 @@ class RecGptV1Pipeline:
         finally:
             self._profile_timer.observe(time.perf_counter() - start)
         self._lookups["hit" if profile is not None else "miss"].inc()
-        return profile, "hit" if profile is not None else "miss"
+        if profile is None:
+            return None, "miss"
+        # Served all the same (it expires within hours), but never passed off as the LLM's.
+        return profile, "fallback" if profile.fallback else "hit"
 
     async def _request_refresh(self, user_id: str, deadline: float) -> None:
         """Queues the user for the near-line job; a failure is logged and counted, never raised."""

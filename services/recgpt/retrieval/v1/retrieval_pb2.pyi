@@ -124,17 +124,23 @@ class GetIndexInfoRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class IndexInfo(_message.Message):
-    __slots__ = ("model", "dimension", "item_count", "built_at_unix", "index_type", "catalogue_fingerprint")
+    __slots__ = ("model", "dimension", "item_count", "built_at_unix", "index_type", "catalogue_fingerprint", "cooccurrence_behaviour_fingerprint", "cooccurrence_users", "cooccurrence_interactions")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     DIMENSION_FIELD_NUMBER: _ClassVar[int]
     ITEM_COUNT_FIELD_NUMBER: _ClassVar[int]
     BUILT_AT_UNIX_FIELD_NUMBER: _ClassVar[int]
     INDEX_TYPE_FIELD_NUMBER: _ClassVar[int]
     CATALOGUE_FINGERPRINT_FIELD_NUMBER: _ClassVar[int]
+    COOCCURRENCE_BEHAVIOUR_FINGERPRINT_FIELD_NUMBER: _ClassVar[int]
+    COOCCURRENCE_USERS_FIELD_NUMBER: _ClassVar[int]
+    COOCCURRENCE_INTERACTIONS_FIELD_NUMBER: _ClassVar[int]
     model: str
     dimension: int
     item_count: int
     built_at_unix: int
     index_type: str
     catalogue_fingerprint: str
-    def __init__(self, model: _Optional[str] = ..., dimension: _Optional[int] = ..., item_count: _Optional[int] = ..., built_at_unix: _Optional[int] = ..., index_type: _Optional[str] = ..., catalogue_fingerprint: _Optional[str] = ...) -> None: ...
+    cooccurrence_behaviour_fingerprint: str
+    cooccurrence_users: int
+    cooccurrence_interactions: int
+    def __init__(self, model: _Optional[str] = ..., dimension: _Optional[int] = ..., item_count: _Optional[int] = ..., built_at_unix: _Optional[int] = ..., index_type: _Optional[str] = ..., catalogue_fingerprint: _Optional[str] = ..., cooccurrence_behaviour_fingerprint: _Optional[str] = ..., cooccurrence_users: _Optional[int] = ..., cooccurrence_interactions: _Optional[int] = ...) -> None: ...

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from gateway.pipelines.fusion import RouteItems, fuse, normalised_scores
 from recgpt.common.v1 import common_pb2
+from recgpt_domain.fusion import RouteItems, fuse, normalised_scores
 
 
 def items(*pairs: tuple[str, float]) -> list[common_pb2.ScoredItem]:
