@@ -93,38 +93,40 @@ class QueueFollower:
                 await _first_done(list(self._running.values()), stop)
                 continue
             try:
-                entries = await self._next(free)
+                # Due entries first (a dead worker's, or failed ones whose backoff lapsed), then new ones;
+                # each is started as soon as it is held, so a Redis error later in the turn strands none.
+                started = await self._start_due(free, tally)
+                if started < free:
+                    # Wait for new entries only when there is nothing else to start.
+                    block_s = 0 if started else self.poll_s
+                    taken = await self.queue.take(self.consumer, free - started, block_s)
+                    _EVENTS["taken"].inc(len(taken))
+                    for entry in taken:
+                        self._start(entry, tally)
                 self._depth.set(await self.queue.depth())
             except QUEUE_ERRORS as error:
                 log.warning("refresh queue unavailable", extra={"error": repr(error)})
                 await _wait(stop, self.retry_s)
-                continue
-            for entry in entries:
-                self._start(entry, tally)
+
+    async def _start_due(self, free: int, tally: Tally) -> int:
+        """Starts up to `free` entries whose lease or backoff lapsed (checked every half lease)."""
+        now = asyncio.get_running_loop().time()
+        if now < self._next_reclaim:
+            return 0
+        self._next_reclaim = now + self.queue.retry.lease_s / 2
+        reclaimed = await self.queue.reclaim(self.consumer, free)
+        for entry in reclaimed.entries:
+            self._start(entry, tally)
+        _EVENTS["reclaimed"].inc(len(reclaimed.entries))
+        _EVENTS[Settled.DEAD_LETTER].inc(len(reclaimed.dead))
+        for dead in reclaimed.dead:
+            log.warning("refresh dead-lettered", extra={"user_id": dead.user_id, "reason": dead.reason})
+        return len(reclaimed.entries)
 
     def _start(self, entry: Entry, tally: Tally) -> None:
         task = asyncio.create_task(self._settle(entry, tally))
         self._running[entry.entry_id] = task
         task.add_done_callback(lambda _: self._running.pop(entry.entry_id, None))
-
-    async def _next(self, free: int) -> list[Entry]:
-        """Due entries first (a dead worker's, or failed ones whose backoff lapsed), then new ones."""
-        entries: list[Entry] = []
-        now = asyncio.get_running_loop().time()
-        if now >= self._next_reclaim:
-            self._next_reclaim = now + self.queue.retry.lease_s / 2
-            reclaimed = await self.queue.reclaim(self.consumer, free)
-            entries = reclaimed.entries
-            _EVENTS["reclaimed"].inc(len(reclaimed.entries))
-            _EVENTS[Settled.DEAD_LETTER].inc(len(reclaimed.dead))
-            for dead in reclaimed.dead:
-                log.warning("refresh dead-lettered", extra={"user_id": dead.user_id, "reason": dead.reason})
-        if len(entries) < free:
-            # Wait for new entries only when there is nothing else to start.
-            taken = await self.queue.take(self.consumer, free - len(entries), 0 if entries else self.poll_s)
-            _EVENTS["taken"].inc(len(taken))
-            entries += taken
-        return entries
 
     async def _settle(self, entry: Entry, tally: Tally) -> None:
         """Refreshes the user, then acknowledges or fails the entry; a Redis error leaves it pending, to be
