@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field, model_validator
 
 from recgpt_domain.ranking_settings import RankingSettings
+from recgpt_domain.refresh_queue import DEFAULT_LIMITS
 from recgpt_serving.settings import ServiceSettings
 
 
@@ -41,6 +42,10 @@ class GatewaySettings(ServiceSettings, RankingSettings):
     judge_max_in_flight: int = Field(default=4, ge=1)
     # The judge runs the LLM: minutes on a CPU, never on the request's path.
     judge_deadline_s: float = Field(default=120.0, gt=0)
+    # The refresh queue a profile miss writes to: at most this many entries (a miss beyond is counted as
+    # queue_full), and how long the marker that keeps a user from being queued twice lives.
+    refresh_queue_max_depth: int = Field(default=DEFAULT_LIMITS.max_depth, ge=1)
+    refresh_marker_ttl_s: float = Field(default=DEFAULT_LIMITS.marker_ttl_s, gt=0)
 
     @model_validator(mode="after")
     def _deadlines_fit(self) -> GatewaySettings:

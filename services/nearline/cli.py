@@ -22,13 +22,15 @@ from tqdm import tqdm  # type: ignore[import-untyped]
 
 from nearline import users as user_ids
 from nearline.clients import Stubs
-from nearline.job import Freshness, NearlineJob, Tally, from_list, from_refresh_queue
-from nearline.refresh import ProfileRefresher
+from nearline.follow import QueueFollower
+from nearline.job import Freshness, NearlineJob, Tally, from_list
+from nearline.refresh import ProfileRefresher, ReasonedRefresher
 from nearline.settings import NearlineSettings
 from nearline.summary import Summary
 from recgpt_domain.behaviour_store import BehaviourStore, connect
-from recgpt_domain.profile_store import LLM_PROFILE_MAX_AGE_S, ProfileStore
+from recgpt_domain.profile_store import LLM_PROFILE_MAX_AGE_S, METHOD_V1, ProfileStore
 from recgpt_domain.prompt_versions import current_profile_prompt_version
+from recgpt_domain.refresh_queue import RefreshQueue, RetryPolicy
 from recgpt_serving import logs, metrics
 from recgpt_serving.llm.batch import BATCH_CONCURRENCY
 from recgpt_tools import run_state
@@ -149,12 +151,12 @@ async def _run(args: argparse.Namespace, settings: NearlineSettings, freshness: 
     redis = connect(settings.redis_url)
     stubs = Stubs.connect(settings)
     profiles = ProfileStore(redis, settings.redis_prefix, fallback_ttl_s=settings.profile_fallback_ttl_s)
-    job = NearlineJob(ProfileRefresher(stubs, settings), profiles, freshness, settings.concurrency)
     started = time.perf_counter()
     try:
         if args.follow:
-            tally = await _follow(job, profiles, settings, stop)
+            tally = await _follow(ReasonedRefresher(stubs, settings), profiles, freshness, settings, stop)
         else:
+            job = NearlineJob(ProfileRefresher(stubs, settings), profiles, freshness, settings.concurrency)
             tally = await _batch(job, args, BehaviourStore(redis, settings.redis_prefix), settings, stop)
     finally:
         for signum in _STOP_SIGNALS:
@@ -186,16 +188,30 @@ async def _batch(
 
 
 async def _follow(
-    job: NearlineJob, profiles: ProfileStore, settings: NearlineSettings, stop: asyncio.Event
+    refresher: ReasonedRefresher,
+    profiles: ProfileStore,
+    freshness: Freshness,
+    settings: NearlineSettings,
+    stop: asyncio.Event,
 ) -> Tally:
     metrics.serve(settings.metrics_port)
     log.info(
         "near-line follower starts",
         extra={"concurrency": settings.concurrency, "metrics_port": settings.metrics_port},
     )
-    # Users taken from Redis but not started when the stop comes go back on the queue.
-    users = from_refresh_queue(profiles, stop, settings.follow_poll_s)
-    tally = await job.run(users, stop=stop, on_leftover=profiles.request_refresh)
+    retry = RetryPolicy(
+        lease_s=settings.refresh_lease_s,
+        max_attempts=settings.refresh_max_attempts,
+        backoff_s=settings.refresh_backoff_s,
+        backoff_max_s=settings.refresh_backoff_max_s,
+        failed_cooldown_s=settings.refresh_failed_cooldown_s,
+        dead_letters_max=settings.refresh_dead_letters_max,
+    )
+    queue = RefreshQueue(
+        profiles.client, settings.redis_prefix, METHOD_V1, retry=retry, timeout_s=settings.redis_timeout_s
+    )
+    job = NearlineJob(refresher, profiles, freshness, settings.concurrency)
+    tally = await QueueFollower(job, refresher, queue, settings.follow_poll_s).run(stop)
     log.info(
         "near-line follower stopped",
         extra={"done": tally.done, "fallback": tally.fallback, "failed": tally.failed},

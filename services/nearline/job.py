@@ -9,7 +9,6 @@ not "done"): it is not what the LLM made, and it goes stale within hours.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import enum
 import logging
 import time
@@ -18,7 +17,6 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 import grpc
-from redis.exceptions import RedisError
 
 from nearline.refresh import ProfileRefresher
 from recgpt_domain.profile_store import FALLBACK_PROFILE_TTL_S, ProfileStore
@@ -179,22 +177,3 @@ async def from_list(users: Iterable[str], stop: asyncio.Event) -> AsyncIterator[
         if stop.is_set():
             return
         yield user_id
-
-
-async def from_refresh_queue(
-    profiles: ProfileStore, stop: asyncio.Event, poll_s: float, retry_s: float = 5.0
-) -> AsyncIterator[str]:
-    """Users the gateway queued on profile misses, as they come, until `stop` is set.
-
-    Redis being away does not end a follower: it logs, waits `retry_s` (or the stop) and polls again.
-    """
-    while not stop.is_set():
-        try:
-            taken = await profiles.take_refresh(1, wait_s=poll_s)
-        except RedisError as error:
-            log.warning("refresh queue unavailable", extra={"error": str(error)})
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), retry_s)
-            continue
-        for user_id in taken:
-            yield user_id

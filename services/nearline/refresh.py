@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import grpc
+
 from nearline.clients import Stubs
 from nearline.settings import NearlineSettings
 from recgpt.explain.v1 import explain_pb2
@@ -88,3 +90,26 @@ class ProfileRefresher:
         usage.add(explained.usage)
         fallback = any(explanation.fallback for explanation in explained.explanations)
         return len(explained.explanations), fallback
+
+
+class ReasonedRefresher(ProfileRefresher):
+    """Remembers why a user's refresh failed until asked: the job only counts failures, the refresh queue
+    records the reason with a dead letter."""
+
+    def __init__(self, stubs: Stubs, settings: NearlineSettings) -> None:
+        super().__init__(stubs, settings)
+        self._reasons: dict[str, str] = {}
+
+    async def refresh(self, user_id: str) -> Refreshed:
+        try:
+            return await super().refresh(user_id)
+        except grpc.aio.AioRpcError as error:
+            self._reasons[user_id] = f"{error.code().name}: {error.details()}"
+            raise
+        except Exception as error:
+            self._reasons[user_id] = repr(error)
+            raise
+
+    def reason(self, user_id: str) -> str:
+        """Why the user's last refresh failed, once (the entry is dropped)."""
+        return self._reasons.pop(user_id, "the profile could not be read or stored (see the worker's log)")

@@ -6,6 +6,7 @@ from pydantic import Field
 
 from recgpt_domain.profile_store import FALLBACK_PROFILE_TTL_S, LLM_PROFILE_MAX_AGE_S
 from recgpt_domain.ranking_settings import RankingSettings
+from recgpt_domain.refresh_queue import DEFAULT_RETRY
 from recgpt_serving.llm.batch import BATCH_CONCURRENCY, BATCH_LLM_DEADLINE_S
 from recgpt_serving.llm.models import DEFAULT_MODEL_NAME
 from recgpt_tools import registry
@@ -42,3 +43,12 @@ class NearlineSettings(RankingSettings):
     # --follow: Prometheus metrics port, and how long one poll of the refresh queue blocks.
     metrics_port: int = Field(default=registry.default_metrics_port("nearline"), ge=0, le=65535)
     follow_poll_s: float = Field(default=1.0, gt=0)
+    # --follow: the refresh queue's retry policy (recgpt_domain.refresh_queue.RetryPolicy says what each is).
+    refresh_lease_s: float = Field(default=DEFAULT_RETRY.lease_s, gt=0)
+    refresh_max_attempts: int = Field(default=DEFAULT_RETRY.max_attempts, ge=1, le=100)
+    refresh_backoff_s: float = Field(default=DEFAULT_RETRY.backoff_s, ge=0)
+    refresh_backoff_max_s: float = Field(default=DEFAULT_RETRY.backoff_max_s, ge=0)
+    refresh_failed_cooldown_s: float = Field(default=DEFAULT_RETRY.failed_cooldown_s, ge=0)
+    refresh_dead_letters_max: int = Field(default=DEFAULT_RETRY.dead_letters_max, ge=1)
+    # Any one Redis command of the follower may take this long before it is abandoned and retried.
+    redis_timeout_s: float = Field(default=5.0, gt=0)

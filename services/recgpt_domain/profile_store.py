@@ -1,8 +1,9 @@
-"""Users' LLM-made profiles in Redis (interests and tags), and the queue of users whose profile is due.
+"""Users' LLM-made profiles in Redis (interests and tags).
 
 The near-line job writes a profile per user and method; the gateway only reads them, and on a miss queues
-the user for a refresh. Every profile carries the model, prompt version and creation time, so a new model or
-prompt never mixes with old results: a reader that wants a given version checks `is_current`.
+the user for a refresh (`recgpt_domain.refresh_queue`). Every profile carries the model, prompt version and
+creation time, so a new model or prompt never mixes with old results: a reader that wants a given version
+checks `is_current`.
 
 A profile that an agent's non-LLM fallback answered (interests or tags) says so, and what produced each part.
 It is never passed off as an LLM profile: it goes stale after hours, not weeks, and leaves Redis then, so
@@ -90,13 +91,6 @@ class ProfileKeys:
     def profile(self, method: str, user_id: str) -> str:
         return f"{self.prefix}:profile:{method}:{user_id}"
 
-    def refresh_queue(self, method: str) -> str:
-        return f"{self.prefix}:refresh:{method}"
-
-    def refresh_pending(self, method: str) -> str:
-        """Users already queued, so that a burst of misses queues each user once."""
-        return f"{self.prefix}:refresh:{method}:pending"
-
 
 class ProfileStore:
     def __init__(
@@ -126,26 +120,3 @@ class ProfileStore:
         key = self.keys.profile(profile.method, profile.user_id)
         ttl_s = min(self.ttl_s, self.fallback_ttl_s) if profile.fallback else self.ttl_s
         await self.client.set(key, profile.model_dump_json(), px=max(1, round(ttl_s * 1000)))
-
-    async def request_refresh(self, user_id: str, method: str = METHOD_V1) -> bool:
-        """Queues the user once (until taken); True when this call queued them."""
-        added = await self.client.sadd(self.keys.refresh_pending(method), user_id)
-        if added:
-            await self.client.rpush(self.keys.refresh_queue(method), user_id)
-        return bool(added)
-
-    async def take_refresh(self, count: int, method: str = METHOD_V1, wait_s: float = 0) -> list[str]:
-        """Up to `count` queued users, oldest first; waits up to `wait_s` for the first when empty."""
-        queue = self.keys.refresh_queue(method)
-        popped: list[str] | None = await self.client.lpop(queue, count)  # type: ignore[assignment]
-        taken = list(popped or [])
-        if not taken and wait_s > 0:
-            blocked: tuple[str, str] | None = await self.client.blpop([queue], timeout=wait_s)  # type: ignore[assignment]
-            if blocked is not None:
-                taken = [blocked[1]]
-        if taken:
-            await self.client.srem(self.keys.refresh_pending(method), *taken)
-        return taken
-
-    async def queued(self, method: str = METHOD_V1) -> int:
-        return int(await self.client.llen(self.keys.refresh_queue(method)))

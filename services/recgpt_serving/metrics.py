@@ -91,6 +91,18 @@ LIVE_JUDGE_SAMPLES = Counter(
 )
 PROFILE_REFRESHES = Counter(
     "recgpt_profile_refresh_requests_total",
-    "Profile refreshes the gateway asked for on a miss: queued, already_queued, failed.",
+    "Profile refreshes the gateway asked for on a miss: queued, already_queued, recently_failed, queue_full,"
+    " unknown_user (no behaviour: nothing queued), failed (Redis).",
     ["outcome"],
+)
+REFRESH_QUEUE_DEPTH = Gauge(
+    "recgpt_refresh_queue_depth",
+    "Entries in the refresh queue (waiting, being refreshed or waiting for a retry), as the worker last saw.",
+    ["method"],
+)
+REFRESH_QUEUE_ENTRIES = Counter(
+    "recgpt_refresh_queue_entries_total",
+    "Refresh queue entries the near-line worker handled: taken, reclaimed (lease or backoff lapsed), acked,"
+    " retried, dead_lettered.",
+    ["event"],
 )

@@ -16,7 +16,7 @@ from gateway.clients import GatewayDeps
 from recgpt.explain.v1 import explain_pb2
 from recgpt_domain.behaviour_store import BehaviourStore
 from recgpt_domain.catalogue import Interaction
-from recgpt_domain.profile_store import ProfileStore
+from recgpt_domain.refresh_queue import RefreshQueue
 from tests.gateway.gateway_fakes import (
     FakeExplain,
     FakeRetrievalServer,
@@ -111,9 +111,8 @@ async def test_miss_serves_the_baseline_and_queues_the_user_once(
         }
         assert all(item["tag"] is None and item["explanation"] is None for item in body["items"])
 
-    store = ProfileStore(redis_client, redis_prefix)
-    assert await store.queued() == 1
-    assert await store.take_refresh(10) == ["newbie"]
+    queue = RefreshQueue(redis_client, redis_prefix)
+    assert [entry.user_id for entry in await queue.take("worker", 10)] == ["newbie"]
     assert sample("recgpt_cache_requests_total", {"cache": "profile", "result": "miss"}) == misses + 2
     for outcome, before in refreshes.items():
         assert sample("recgpt_profile_refresh_requests_total", {"outcome": outcome}) == before + 1
@@ -125,13 +124,14 @@ async def test_miss_serves_the_baseline_and_queues_the_user_once(
 async def test_profile_without_tags_serves_the_baseline_without_queueing(
     v1_gateway: httpx.AsyncClient, redis_client: aioredis.Redis, redis_prefix: str
 ) -> None:
-    store = await store_profile(redis_client, redis_prefix, "bare", tags=[])
+    await store_profile(redis_client, redis_prefix, "bare", tags=[])
+    await BehaviourStore(redis_client, redis_prefix).append("bare", [Interaction(item_id="item-1")])
 
     body = (await v1_gateway.post(URL, json={"user_id": "bare", "n": 5, **V1})).json()
 
     assert body["profile"] == "hit"
     assert all(item["tag"] is None for item in body["items"])
-    assert await store.queued() == 0
+    assert await RefreshQueue(redis_client, redis_prefix).depth() == 0
 
 
 async def test_a_profile_from_fallback_answers_is_served_but_named_so(

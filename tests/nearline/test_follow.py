@@ -1,4 +1,5 @@
-"""Follow mode: users the gateway queued are refreshed as they come; a stop finishes those in flight."""
+"""Follow mode: users the gateway queued are refreshed as they come, at least once each; a failed user is
+retried, then dead-lettered; a stop finishes the users in flight and leaves the rest queued."""
 
 from __future__ import annotations
 
@@ -15,13 +16,18 @@ import redis.asyncio as aioredis
 
 from nearline.cli import amain
 from nearline.clients import Stubs
-from nearline.job import Freshness, NearlineJob, from_refresh_queue
-from nearline.refresh import ProfileRefresher
+from nearline.follow import QueueFollower
+from nearline.job import Freshness, NearlineJob, Tally
+from nearline.refresh import ReasonedRefresher
 from nearline.settings import NearlineSettings
-from recgpt_domain.profile_store import METHOD_V1, ProfileStore
+from recgpt_domain.profile_store import ProfileStore
+from recgpt_domain.refresh_queue import RefreshQueue, RetryPolicy
 from recgpt_tools import redis_server
 from tests.evaluation.fake_services import MODEL, Seen, fake_platform
 from tests.nearline.fake_targets import CURRENT, point_at
+
+# Leases and backoffs that lapse within a test.
+FAST_RETRY = RetryPolicy(lease_s=0.3, backoff_s=0.05, backoff_max_s=0.05, max_attempts=2)
 
 
 def settings_for(target: str, redis_url: str, prefix: str, concurrency: int) -> NearlineSettings:
@@ -43,64 +49,95 @@ async def wait_for(condition: Callable[[], Awaitable[bool]], timeout_s: float = 
             await asyncio.sleep(0.02)
 
 
+class Following:
+    """A follower on the fake platform, in this process."""
+
+    def __init__(self, settings: NearlineSettings, queue: RefreshQueue, profiles: ProfileStore) -> None:
+        self.stubs = Stubs.connect(settings)
+        refresher = ReasonedRefresher(self.stubs, settings)
+        job = NearlineJob(refresher, profiles, Freshness(MODEL, "v", 3600), settings.concurrency)
+        self.follower = QueueFollower(job, refresher, queue, poll_s=0.05, consumer="test-worker")
+        self.stop = asyncio.Event()
+        self.running = asyncio.create_task(self.follower.run(self.stop))
+
+    async def stopped(self) -> Tally:
+        self.stop.set()
+        tally = await asyncio.wait_for(self.running, 10)
+        await self.stubs.close()
+        return tally
+
+
 async def test_queued_users_are_refreshed_until_stopped(
     redis_client: aioredis.Redis, redis_url: str, redis_prefix: str
 ) -> None:
     profiles = ProfileStore(redis_client, redis_prefix)
+    queue = RefreshQueue(redis_client, redis_prefix, retry=FAST_RETRY)
     async with fake_platform() as (target, _):
-        settings = settings_for(target, redis_url, redis_prefix, concurrency=4)
-        stubs = Stubs.connect(settings)
-        job = NearlineJob(ProfileRefresher(stubs, settings), profiles, Freshness(MODEL, "v", 3600), 4)
-        stop = asyncio.Event()
-        running = asyncio.create_task(job.run(from_refresh_queue(profiles, stop, 0.05)))
+        following = Following(settings_for(target, redis_url, redis_prefix, 4), queue, profiles)
         for user_id in ("a", "b"):
-            await profiles.request_refresh(user_id)
+            await queue.enqueue(user_id)
 
         async def both_stored() -> bool:
             return all([await profiles.get("a"), await profiles.get("b")])
 
         await wait_for(both_stored)
-        await profiles.request_refresh("c")
+        await queue.enqueue("c")
         await wait_for(lambda: _has_profile(profiles, "c"))
-        stop.set()
-        tally = await asyncio.wait_for(running, 5)
-        await stubs.close()
+        tally = await following.stopped()
     assert (tally.done, tally.failed) == (3, 0)
-    assert await profiles.queued() == 0
+    assert (await queue.depth(), await queue.pending()) == (0, 0)
+    assert not [key async for key in redis_client.scan_iter(match=f"{queue.keys.base}:queued:*")]
 
 
 async def _has_profile(profiles: ProfileStore, user_id: str) -> bool:
     return await profiles.get(user_id) is not None
 
 
-async def test_stop_finishes_users_in_flight_and_requeues_the_rest(
+async def test_stop_finishes_users_in_flight_and_leaves_the_rest_queued(
     redis_client: aioredis.Redis, redis_url: str, redis_prefix: str
 ) -> None:
     profiles = ProfileStore(redis_client, redis_prefix)
+    queue = RefreshQueue(redis_client, redis_prefix, retry=FAST_RETRY)
     for user_id in ("a", "b", "c", "d"):
-        await profiles.request_refresh(user_id)
+        await queue.enqueue(user_id)
     async with fake_platform(intent_delay_s=0.3) as (target, seen):
-        settings = settings_for(target, redis_url, redis_prefix, concurrency=1)
-        stubs = Stubs.connect(settings)
-        job = NearlineJob(ProfileRefresher(stubs, settings), profiles, Freshness(MODEL, "v", 3600), 1)
-        stop = asyncio.Event()
-        users = from_refresh_queue(profiles, stop, 0.05)
-        running = asyncio.create_task(job.run(users, stop=stop, on_leftover=profiles.request_refresh))
+        following = Following(settings_for(target, redis_url, redis_prefix, 1), queue, profiles)
         await wait_for(lambda: _intent_called(seen))
-        stop.set()
-        tally = await asyncio.wait_for(running, 10)
-        await stubs.close()
-    # "a" was in flight and finishes; "b" and "c", taken from Redis but not started, go back on the queue
-    # (after "d", which was never taken).
+        tally = await following.stopped()
+    # "a" was in flight: it finishes and is acknowledged. The worker takes only what it can start, so the
+    # others were never taken: they wait in the queue, held by nobody.
     assert (tally.done, tally.failed) == (1, 0)
     assert [r.user_id for r in seen.of("MineInterests")] == ["a"]
     assert await profiles.get("a") is not None
-    assert await redis_client.lrange(profiles.keys.refresh_queue(METHOD_V1), 0, -1) == ["d", "b", "c"]
-    assert await redis_client.smembers(profiles.keys.refresh_pending(METHOD_V1)) == {"b", "c", "d"}
+    assert (await queue.depth(), await queue.pending()) == (3, 0)
+    assert [entry.user_id for entry in await queue.take("next", 10)] == ["b", "c", "d"]
 
 
 async def _intent_called(seen: Seen) -> bool:
     return bool(seen.of("MineInterests"))
+
+
+async def test_a_failing_user_is_retried_then_dead_lettered_with_the_reason(
+    redis_client: aioredis.Redis, redis_url: str, redis_prefix: str
+) -> None:
+    profiles = ProfileStore(redis_client, redis_prefix)
+    queue = RefreshQueue(redis_client, redis_prefix, retry=FAST_RETRY)
+    await queue.enqueue("bad")
+    await queue.enqueue("good")
+    async with fake_platform(fail_users={"bad"}) as (target, seen):
+        following = Following(settings_for(target, redis_url, redis_prefix, 2), queue, profiles)
+
+        async def dead_lettered() -> bool:
+            return bool(await queue.dead_letters())
+
+        await wait_for(dead_lettered)
+        tally = await following.stopped()
+    [letter] = await queue.dead_letters()
+    assert (letter.user_id, letter.attempts, letter.reason) == ("bad", 2, "INTERNAL: boom")
+    assert [r.user_id for r in seen.of("MineInterests")].count("bad") == FAST_RETRY.max_attempts
+    assert await profiles.get("good") is not None
+    assert (tally.done, tally.failed) == (1, 2)
+    assert (await queue.depth(), await queue.pending()) == (0, 0)
 
 
 @pytest.mark.usefixtures("environment")
@@ -115,11 +152,13 @@ async def test_follow_command_serves_metrics_and_stops_on_sigterm(
     async with fake_platform() as (target, _):
         point_at(target, monkeypatch)
         running = asyncio.create_task(amain(["--follow", "--json", str(out)], prompt_version=CURRENT))
-        await profiles.request_refresh("u1")
+        await RefreshQueue(redis_client, redis_prefix).enqueue("u1")
         await wait_for(lambda: _has_profile(profiles, "u1"))
         async with httpx.AsyncClient(trust_env=False) as http:
             scraped = (await http.get(f"http://127.0.0.1:{port}/metrics")).text
         assert 'recgpt_nearline_users_total{outcome="done"}' in scraped
+        assert 'recgpt_refresh_queue_entries_total{event="taken"}' in scraped
+        assert 'recgpt_refresh_queue_depth{method="recgpt-v1"}' in scraped
         os.kill(os.getpid(), signal.SIGTERM)
         assert await asyncio.wait_for(running, 10) == 0
     assert json.loads(out.read_text())["users_done"] == 1
@@ -127,9 +166,15 @@ async def test_follow_command_serves_metrics_and_stops_on_sigterm(
 
 async def test_follower_survives_redis_being_away_until_stopped() -> None:
     unreachable = aioredis.Redis.from_url(f"redis://127.0.0.1:{redis_server.free_port()}/0")
+    settings = settings_for("127.0.0.1:1", "redis://unused", "p", 1)
+    stubs = Stubs.connect(settings)
+    refresher = ReasonedRefresher(stubs, settings)
+    job = NearlineJob(refresher, ProfileStore(unreachable, "p"), Freshness(MODEL, "v", 3600), 1)
+    follower = QueueFollower(job, refresher, RefreshQueue(unreachable, "p"), poll_s=0.05, retry_s=0.05)
     stop = asyncio.Event()
-    users = from_refresh_queue(ProfileStore(unreachable, "p"), stop, poll_s=0.05, retry_s=0.05)
     asyncio.get_running_loop().call_later(0.3, stop.set)
     async with asyncio.timeout(5):
-        assert [user async for user in users] == []
+        tally = await follower.run(stop)
+    assert (tally.done, tally.failed) == (0, 0)
+    await stubs.close()
     await unreachable.aclose()

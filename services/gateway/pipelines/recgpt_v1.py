@@ -2,7 +2,8 @@
 collaborative one, and cached explanations say why each item fits. Nothing here calls an LLM.
 
 The collaborative route starts with the profile read, since both the V1 answer and the baseline need it. A
-miss (or a Redis failure) serves the baseline at once and, on a miss, queues the user for a profile refresh.
+miss (or a Redis failure) serves the baseline at once and, on a miss, queues the user for a profile refresh
+when the platform knows them (they have behaviour to mine).
 A hit fuses `beta * collaborative + (1 - beta) * tag`; a failed route leaves the other to answer alone.
 """
 
@@ -29,6 +30,7 @@ from recgpt.common.v1 import common_pb2
 from recgpt.retrieval.v1 import retrieval_pb2
 from recgpt_domain.fusion import RouteItems, fuse
 from recgpt_domain.profile_store import METHOD_V1, ProfileStore, UserProfile
+from recgpt_domain.refresh_queue import EnqueueOutcome, RefreshQueue
 from recgpt_domain.tag_route import tag_queries
 from recgpt_serving import metrics
 
@@ -36,6 +38,9 @@ log = logging.getLogger(__name__)
 
 TAG = "tag"
 PROFILE_CACHE = "profile"
+# Refresh outcomes beside the queue's own: a user without behaviour, and a Redis failure.
+UNKNOWN_USER = "unknown_user"
+REFRESH_FAILED = "failed"
 
 
 class RecGptV1Pipeline:
@@ -45,6 +50,7 @@ class RecGptV1Pipeline:
         self,
         calls: RouteCalls,
         profiles: ProfileStore,
+        refresh_queue: RefreshQueue,
         baseline: BaselinePipeline,
         explainer: Explainer,
         judge: LiveJudge,
@@ -52,6 +58,7 @@ class RecGptV1Pipeline:
     ) -> None:
         self.calls = calls
         self.profiles = profiles
+        self.refresh_queue = refresh_queue
         self.baseline = baseline
         self.explainer = explainer
         self.judge = judge
@@ -64,7 +71,7 @@ class RecGptV1Pipeline:
         }
         self._refreshes = {
             outcome: metrics.PROFILE_REFRESHES.labels(outcome)
-            for outcome in ("queued", "already_queued", "failed")
+            for outcome in (*EnqueueOutcome, UNKNOWN_USER, REFRESH_FAILED)
         }
 
     async def recommend(self, request: RecommendRequest) -> Recommendation:
@@ -112,18 +119,24 @@ class RecGptV1Pipeline:
         return profile, "fallback" if profile.fallback else "hit"
 
     async def _request_refresh(self, user_id: str, deadline: float) -> None:
-        """Queues the user for the near-line job; a failure is logged and counted, never raised."""
+        """Queues the user for the near-line job; a failure is logged and counted, never raised.
+
+        Only users with behaviour are queued: there is nothing to mine for the others, and a flood of
+        unknown ids must not fill the queue. The enqueue itself is one atomic round trip."""
         start = time.perf_counter()
         try:
             async with asyncio.timeout(budget(deadline, self.settings.redis_deadline_s)):
-                queued = await self.profiles.request_refresh(user_id, METHOD_V1)
+                if await self.calls.store.known(user_id):
+                    outcome: str = await self.refresh_queue.enqueue(user_id)
+                else:
+                    outcome = UNKNOWN_USER
         except REDIS_ERRORS as error:
-            self._refreshes["failed"].inc()
+            self._refreshes[REFRESH_FAILED].inc()
             log.warning("could not queue a profile refresh", extra={"reason": repr(error)})
             return
         finally:
             self._refresh_timer.observe(time.perf_counter() - start)
-        self._refreshes["queued" if queued else "already_queued"].inc()
+        self._refreshes[outcome].inc()
 
     async def _fused(
         self,

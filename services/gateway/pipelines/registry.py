@@ -14,7 +14,8 @@ from gateway.settings import GatewaySettings
 from recgpt.explain.v1 import explain_pb2_grpc
 from recgpt.retrieval.v1 import retrieval_pb2_grpc
 from recgpt_domain.behaviour_store import BehaviourStore
-from recgpt_domain.profile_store import ProfileStore
+from recgpt_domain.profile_store import METHOD_V1, ProfileStore
+from recgpt_domain.refresh_queue import QueueLimits, RefreshQueue
 
 DEFAULT_VARIANT = BaselinePipeline.name
 
@@ -55,6 +56,12 @@ def build(
     recgpt_v1 = RecGptV1Pipeline(
         calls,
         ProfileStore(store.client, settings.redis_prefix),
+        RefreshQueue(
+            store.client,
+            settings.redis_prefix,
+            METHOD_V1,
+            limits=QueueLimits(settings.refresh_queue_max_depth, settings.refresh_marker_ttl_s),
+        ),
         baseline,
         Explainer(explain, settings),
         judge,
