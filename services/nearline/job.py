@@ -12,7 +12,7 @@ import asyncio
 import enum
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -84,16 +84,13 @@ class NearlineJob:
         users: AsyncIterator[str],
         progress: Progress | None = None,
         stop: asyncio.Event | None = None,
-        on_leftover: Callable[[str], Awaitable[object]] | None = None,
     ) -> Tally:
-        """Handles the users `users` yields. Once `stop` is set no new user starts (those in flight
-        finish); users already taken but not started go to `on_leftover` (e.g. back on a queue)."""
+        """Handles the users `users` yields. Once `stop` is set no new user starts (those in flight finish)."""
         tally = Tally()
         queue: asyncio.Queue[str | None] = asyncio.Queue(maxsize=self.concurrency)
         halted = stop or asyncio.Event()
         workers = [
-            asyncio.create_task(self._work(queue, tally, progress, halted, on_leftover))
-            for _ in range(self.concurrency)
+            asyncio.create_task(self._work(queue, tally, progress, halted)) for _ in range(self.concurrency)
         ]
         try:
             async for user_id in users:
@@ -110,12 +107,9 @@ class NearlineJob:
         tally: Tally,
         progress: Progress | None,
         stop: asyncio.Event,
-        on_leftover: Callable[[str], Awaitable[object]] | None,
     ) -> None:
         while (user_id := await queue.get()) is not None:
             if stop.is_set():
-                if on_leftover is not None:
-                    await on_leftover(user_id)
                 continue
             await self.handle(user_id, tally)
             if progress is not None:
