@@ -85,7 +85,7 @@ class NearlineJob:
         progress: Progress | None = None,
         stop: asyncio.Event | None = None,
     ) -> Tally:
-        """Handles the users `users` yields. Once `stop` is set no new user starts (those in flight finish)."""
+        """Handles the users `users` yields; once `stop` is set no new user starts (those in flight end)."""
         tally = Tally()
         queue: asyncio.Queue[str | None] = asyncio.Queue(maxsize=self.concurrency)
         halted = stop or asyncio.Event()
