@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from recgpt_serving.llm.client import Message
 
+# The agent's name in metrics and LLM logs.
+AGENT = "interest_miner"
 PROMPT_VERSION = "interests-v1.0"
 
 SYSTEM = (

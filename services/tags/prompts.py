@@ -6,6 +6,8 @@ from collections.abc import Sequence
 
 from recgpt_serving.llm.client import Message
 
+# The agent's name in metrics and LLM logs.
+AGENT = "tag_predictor"
 PROMPT_VERSION = "tags-v1.0"
 
 SYSTEM = (
