@@ -1,4 +1,7 @@
-"""Explanations in Redis per (method, model, prompt version, interest, item), written by the near-line job."""
+"""Explanations in Redis per (method, model and adapter, prompt version, interest, item).
+
+The near-line job fills it through the explain service; the online path only reads it (`cache_only`).
+"""
 
 from __future__ import annotations
 
@@ -17,6 +20,8 @@ class CachedExplanation(BaseModel):
     interest: str
     item_id: str
     model: str
+    # The LoRA adapter on top of `model`; empty for the base model.
+    adapter: str = ""
     prompt_version: str
     created_at_unix: int = Field(default_factory=lambda: int(time.time()))
     fallback: bool = False
@@ -27,7 +32,7 @@ def normalise_interest(interest: str) -> str:
 
 
 class ExplanationCache:
-    """Keys carry the model and prompt version, so a new model or prompt never reads old explanations."""
+    """Keys carry the model, adapter and prompt version, so a new one never reads old explanations."""
 
     def __init__(self, client: aioredis.Redis, prefix: str, ttl_s: int, fallback_ttl_s: int) -> None:
         self.client = client
@@ -35,9 +40,13 @@ class ExplanationCache:
         self.ttl_s = ttl_s
         self.fallback_ttl_s = fallback_ttl_s
 
-    def key(self, method: str, model: str, prompt_version: str, interest: str, item_id: str) -> str:
+    def key(
+        self, method: str, model: str, adapter: str, prompt_version: str, interest: str, item_id: str
+    ) -> str:
         digest = hashlib.sha1(normalise_interest(interest).encode()).hexdigest()[:16]
-        return f"{self.prefix}:explain:{method}:{model}:{prompt_version}:{digest}:{item_id}"
+        # The base model's keys stay as they were before adapters, so its cached entries remain readable.
+        served = f"{model}@{adapter}" if adapter else model
+        return f"{self.prefix}:explain:{method}:{served}:{prompt_version}:{digest}:{item_id}"
 
     async def get_many(self, keys: Sequence[str]) -> list[CachedExplanation | None]:
         """One MGET; an entry that no longer parses counts as a miss."""

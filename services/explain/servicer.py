@@ -11,33 +11,32 @@ from dataclasses import dataclass
 import grpc
 from redis.exceptions import RedisError
 
-from explain import prompt, template
+from explain import fallback, prompts, validation
 from explain.cache import CachedExplanation, ExplanationCache
+from explain.prompts import AGENT
+from explain.schema import ExplanationAnswer
+from explain.settings import ExplainSettings
 from recgpt.common.v1 import common_pb2
 from recgpt.explain.v1 import explain_pb2, explain_pb2_grpc
-from recgpt_domain import grounding
 from recgpt_domain.catalogue import Item
 from recgpt_domain.grounding import CatalogueVocabulary
 from recgpt_domain.profile_store import METHOD_V1
-from recgpt_serving import metrics
-from recgpt_serving.agent_runner import InvalidRequest, refusals_as_status
+from recgpt_serving import agent_runner, metrics
+from recgpt_serving.agent_runner import (
+    FallbackReason,
+    InvalidRequest,
+    count_fallback,
+    fallback_reason,
+    refusals_as_status,
+)
 from recgpt_serving.llm.client import LlmClient
-from recgpt_serving.llm.errors import LlmError, LlmOutputError
+from recgpt_serving.llm.errors import LlmError
 
 log = logging.getLogger(__name__)
 
 SERVICE_NAME = explain_pb2.DESCRIPTOR.services_by_name["ExplainService"].full_name
-AGENT = "explainer"
 MAX_PAIRS = 100
 MAX_INTEREST_CHARS = 200
-
-
-@dataclass(frozen=True)
-class ExplainConfig:
-    max_words: int
-    max_chars: int
-    llm_deadline_s: float
-    max_parallel_llm_calls: int
 
 
 @dataclass(frozen=True)
@@ -57,6 +56,8 @@ class _Generated:
 
 def _pairs(request: explain_pb2.ExplainRequest) -> list[tuple[str, str]]:
     """The request's distinct (interest, item id) pairs in order, interests trimmed; raises InvalidRequest."""
+    if request.cache_only and request.bypass_cache:
+        raise InvalidRequest("cache_only and bypass_cache exclude each other: set at most one")
     if len(request.pairs) > MAX_PAIRS:
         raise InvalidRequest(f"at most {MAX_PAIRS} pairs per request, got {len(request.pairs)}")
     pairs: list[tuple[str, str]] = []
@@ -76,23 +77,27 @@ def _pairs(request: explain_pb2.ExplainRequest) -> list[tuple[str, str]]:
 class ExplainServicer(explain_pb2_grpc.ExplainServiceServicer):
     def __init__(
         self,
-        config: ExplainConfig,
+        settings: ExplainSettings,
         llm: LlmClient,
         items: Mapping[str, Item],
         vocabulary: CatalogueVocabulary,
         cache: ExplanationCache,
     ) -> None:
-        self.config = config
+        self.settings = settings
         self.llm = llm
         self.items = items
         self.vocabulary = vocabulary
         self.cache = cache
-        self._llm_slots = asyncio.Semaphore(config.max_parallel_llm_calls)
+        self._llm_slots = asyncio.Semaphore(settings.max_parallel_llm_calls)
 
     @property
     def model(self) -> str:
         """The configured model names cache keys, so cache-only readers find what the generator wrote."""
         return self.llm.settings.model
+
+    @property
+    def adapter(self) -> str:
+        return self.llm.settings.adapter
 
     async def Explain(
         self, request: explain_pb2.ExplainRequest, context: grpc.aio.ServicerContext
@@ -102,22 +107,27 @@ class ExplainServicer(explain_pb2_grpc.ExplainServiceServicer):
                 grpc.StatusCode.UNIMPLEMENTED, "meta-prompting comes with the RecGPT-V2 issue"
             )
         async with refusals_as_status(context, "explanation cache"):
-            return await self._explain(request)
+            return await self._explain(request, context)
         raise AssertionError("context.abort returned")
 
-    async def _explain(self, request: explain_pb2.ExplainRequest) -> explain_pb2.ExplainResponse:
+    async def _explain(
+        self, request: explain_pb2.ExplainRequest, context: grpc.aio.ServicerContext
+    ) -> explain_pb2.ExplainResponse:
         pairs = self._known(_pairs(request))
         response = explain_pb2.ExplainResponse()
         if not pairs:
             return response
-        cached = await self.cache.get_many([pair.key for pair in pairs])
+        cached = await self._cached(pairs, request.bypass_cache)
         entries: dict[str, tuple[CachedExplanation, bool]] = {
             pair.key: (entry, True) for pair, entry in zip(pairs, cached, strict=True) if entry is not None
         }
         misses = [pair for pair, entry in zip(pairs, cached, strict=True) if entry is None]
         if misses and not request.cache_only:
-            generated = await asyncio.gather(*(self._generate(pair) for pair in misses))
-            await self._store([(pair.key, made.entry) for pair, made in zip(misses, generated, strict=True)])
+            generated = await asyncio.gather(*(self._generate(pair, context) for pair in misses))
+            if not request.bypass_cache:
+                await self._store(
+                    [(pair.key, made.entry) for pair, made in zip(misses, generated, strict=True)]
+                )
             for pair, made in zip(misses, generated, strict=True):
                 entries[pair.key] = (made.entry, False)
                 response.usage.prompt_tokens += made.prompt_tokens
@@ -129,6 +139,13 @@ class ExplainServicer(explain_pb2_grpc.ExplainServiceServicer):
                 response.explanations.append(_to_pb(pair, entry, was_cached))
         return response
 
+    async def _cached(self, pairs: list[_Pair], bypass: bool) -> list[CachedExplanation | None]:
+        """What the cache holds for each pair; nothing when bypassed, for offline evaluation, whose figures
+        must not depend on what earlier runs left in the cache."""
+        if bypass:
+            return [None] * len(pairs)
+        return await self.cache.get_many([pair.key for pair in pairs])
+
     def _known(self, pairs: list[tuple[str, str]]) -> list[_Pair]:
         known = []
         for interest, item_id in pairs:
@@ -137,49 +154,47 @@ class ExplainServicer(explain_pb2_grpc.ExplainServiceServicer):
                 metrics.AGENT_DROPPED_OUTPUTS.labels(AGENT, "unknown_item").inc()
                 log.debug("unknown item left out", extra={"item_id": item_id})
                 continue
-            key = self.cache.key(METHOD_V1, self.model, prompt.PROMPT_VERSION, interest, item_id)
+            key = self.cache.key(
+                METHOD_V1, self.model, self.adapter, prompts.PROMPT_VERSION, interest, item_id
+            )
             known.append(_Pair(interest, item, key))
         return known
 
-    async def _generate(self, pair: _Pair) -> _Generated:
+    async def _generate(self, pair: _Pair, context: grpc.aio.ServicerContext) -> _Generated:
         """The LLM's sentence when it is grounded, else the template; never raises for LLM trouble."""
-        config = self.config
         try:
             async with self._llm_slots:
                 result = await self.llm.structured(
                     AGENT,
-                    prompt.messages(pair.interest, pair.item, config.max_words),
-                    prompt.ExplanationAnswer,
-                    deadline_s=config.llm_deadline_s,
-                    max_tokens=prompt.MAX_TOKENS,
+                    prompts.messages(pair.interest, pair.item, self.settings.max_words),
+                    ExplanationAnswer,
+                    # Fitted once a slot is free: the wait for it came out of the caller's time.
+                    deadline_s=agent_runner.llm_deadline(context, self.settings),
+                    max_tokens=prompts.MAX_TOKENS,
                 )
         except LlmError as error:
-            reason = error.reason if isinstance(error, LlmOutputError) else error.outcome
             return _Generated(
-                self._fallback(pair, reason), error.prompt_tokens, error.completion_tokens, error.latency_s
+                self._fallback(pair, fallback_reason(error)),
+                error.prompt_tokens,
+                error.completion_tokens,
+                error.latency_s,
             )
-        text = clean(result.value.explanation)
-        problems = grounding.check(
-            text,
-            pair.item,
-            self.vocabulary,
-            interest=pair.interest,
-            max_words=config.max_words,
-            max_chars=config.max_chars,
-        )
+        text = validation.clean(result.value.explanation)
+        problems = validation.problems(text, pair.item, pair.interest, self.vocabulary, self.settings)
         if problems:
             log.info(
                 "ungrounded explanation replaced",
                 extra={"item_id": pair.item.item_id, "problems": problems, "text": text},
             )
-            entry = self._fallback(pair, problems[0])
+            entry = self._fallback(pair, FallbackReason.UNGROUNDED)
         else:
             entry = self._entry(pair, text, fallback=False)
         return _Generated(entry, result.usage.prompt_tokens, result.usage.completion_tokens, result.latency_s)
 
-    def _fallback(self, pair: _Pair, reason: str) -> CachedExplanation:
-        metrics.AGENT_FALLBACKS.labels(AGENT, reason).inc()
-        text = template.explanation(pair.interest, pair.item, self.config.max_words, self.config.max_chars)
+    def _fallback(self, pair: _Pair, reason: FallbackReason) -> CachedExplanation:
+        count_fallback(AGENT, reason)
+        settings = self.settings
+        text = fallback.explanation(pair.interest, pair.item, settings.max_words, settings.max_chars)
         return self._entry(pair, text, fallback=True)
 
     def _entry(self, pair: _Pair, text: str, fallback: bool) -> CachedExplanation:
@@ -188,7 +203,8 @@ class ExplainServicer(explain_pb2_grpc.ExplainServiceServicer):
             interest=pair.interest,
             item_id=pair.item.item_id,
             model=self.model,
-            prompt_version=prompt.PROMPT_VERSION,
+            adapter=self.adapter,
+            prompt_version=prompts.PROMPT_VERSION,
             created_at_unix=int(time.time()),
             fallback=fallback,
         )
@@ -201,15 +217,8 @@ class ExplainServicer(explain_pb2_grpc.ExplainServiceServicer):
             log.warning("explanations not cached", extra={"error": str(error), "count": len(entries)})
 
 
-def clean(text: str) -> str:
-    """The first sentence, on one line with single spaces and no wrapping quotes: the form checked and shown.
-
-    A small model often writes one good sentence and then rambles; the first sentence is the answer asked for.
-    """
-    return " ".join(grounding.first_sentence(text.strip("\"'“”` ")).split()).strip("\"'“”` ")
-
-
 def _to_pb(pair: _Pair, entry: CachedExplanation, cached: bool) -> explain_pb2.Explanation:
+    """A cached entry keeps the provenance it was made with."""
     return explain_pb2.Explanation(
         interest=pair.interest,
         item_id=pair.item.item_id,
@@ -217,6 +226,10 @@ def _to_pb(pair: _Pair, entry: CachedExplanation, cached: bool) -> explain_pb2.E
         cached=cached,
         fallback=entry.fallback,
         provenance=common_pb2.Provenance(
-            model=entry.model, prompt_version=entry.prompt_version, created_at_unix=entry.created_at_unix
+            model=entry.model,
+            adapter=entry.adapter,
+            prompt_version=entry.prompt_version,
+            created_at_unix=entry.created_at_unix,
+            fallback=entry.fallback,
         ),
     )

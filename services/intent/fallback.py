@@ -4,9 +4,6 @@ from __future__ import annotations
 
 from recgpt.common.v1 import common_pb2
 from recgpt_domain.behaviour_context import UNCATEGORISED, BehaviourContext
-from recgpt_serving import metrics
-
-AGENT = "interest_miner"
 
 
 def frequent_category_interests(context: BehaviourContext, limit: int) -> list[common_pb2.Interest]:
@@ -24,7 +21,3 @@ def frequent_category_interests(context: BehaviourContext, limit: int) -> list[c
         if len(interests) >= limit:
             break
     return interests
-
-
-def count_fallback(reason: str) -> None:
-    metrics.AGENT_FALLBACKS.labels(AGENT, reason).inc()

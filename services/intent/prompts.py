@@ -5,6 +5,8 @@ from __future__ import annotations
 from recgpt_domain.prompt_versions import INTERESTS_V1
 from recgpt_serving.llm.client import Message
 
+# The agent's name in metrics and LLM logs.
+AGENT = "interest_miner"
 PROMPT_VERSION = INTERESTS_V1
 
 SYSTEM = (

@@ -3,48 +3,38 @@
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass
 
 import grpc
 
 from intent import fallback, prompts
+from intent.prompts import AGENT
 from intent.schema import answer_schema
 from intent.settings import IntentSettings
-from intent.validation import AGENT, clean_interests
+from intent.validation import clean_interests
 from recgpt.common.v1 import common_pb2
 from recgpt.intent.v1 import intent_pb2, intent_pb2_grpc
 from recgpt_domain.behaviour_context import BehaviourContext, compress
 from recgpt_serving import agent_runner
-from recgpt_serving.agent_runner import AgentDeps, InvalidRequest, refusals_as_status
-from recgpt_serving.llm.errors import LlmError, LlmOutputError
+from recgpt_serving.agent_runner import (
+    AgentDeps,
+    FallbackReason,
+    InvalidRequest,
+    count_fallback,
+    fallback_reason,
+    refusals_as_status,
+)
+from recgpt_serving.llm.errors import LlmError
 from recgpt_serving.llm.usage import spent_usage
 
 log = logging.getLogger(__name__)
 
 SERVICE_NAME = intent_pb2.DESCRIPTOR.services_by_name["IntentService"].full_name
 
-# Time kept back from the caller's deadline for building the answer after the LLM call.
-_DEADLINE_MARGIN_S = 0.2
-
-
-def fallback_reason(error: LlmError) -> str:
-    """The metric label of a failed LLM call: the invalid output's reason, else the call's outcome."""
-    return error.reason if isinstance(error, LlmOutputError) else error.outcome
-
-
-def llm_deadline(configured_s: float, context: grpc.aio.ServicerContext) -> float:
-    """The LLM call's deadline: the configured one, shortened to fit the caller's own deadline."""
-    remaining = context.time_remaining()
-    if remaining is None:
-        return configured_s
-    return max(0.05, min(configured_s, float(remaining) - _DEADLINE_MARGIN_S))
-
 
 @dataclass
 class _Mined:
     interests: list[common_pb2.Interest]
-    model: str
     usage: common_pb2.LlmUsage
     fallback: bool
 
@@ -65,11 +55,11 @@ class IntentServicer(intent_pb2_grpc.IntentServiceServicer):
                 self.deps, request.user_id, request.behaviour, self.settings.behaviour_max_interactions
             )
         behaviour = compress(interactions, self.deps.items, self.settings.behaviour_budget_tokens)
-        mined = await self._mine(behaviour, limit, llm_deadline(self.settings.llm_deadline_s, context))
+        mined = await self._mine(behaviour, limit, context)
         return intent_pb2.MineInterestsResponse(
             interests=mined.interests,
-            provenance=common_pb2.Provenance(
-                model=mined.model, prompt_version=prompts.PROMPT_VERSION, created_at_unix=int(time.time())
+            provenance=agent_runner.provenance(
+                self.deps.llm.settings, prompts.PROMPT_VERSION, fallback=mined.fallback
             ),
             usage=mined.usage,
             fallback=mined.fallback,
@@ -90,27 +80,28 @@ class IntentServicer(intent_pb2_grpc.IntentServiceServicer):
             return min(self.settings.max_interests, self.settings.max_interests_limit)
         return min(request.max_interests, self.settings.max_interests_limit)
 
-    async def _mine(self, behaviour: BehaviourContext, limit: int, deadline_s: float) -> _Mined:
-        configured_model = self.deps.llm.settings.model
+    async def _mine(
+        self, behaviour: BehaviourContext, limit: int, context: grpc.aio.ServicerContext
+    ) -> _Mined:
         if behaviour.items_total == 0:
             # Nothing to read: a valid, empty answer, without spending an LLM call.
-            fallback.count_fallback("no_behaviour")
-            return _Mined([], configured_model, common_pb2.LlmUsage(), fallback=True)
+            count_fallback(AGENT, FallbackReason.NO_BEHAVIOUR)
+            return _Mined([], common_pb2.LlmUsage(), fallback=True)
         try:
             result = await self.deps.llm.structured(
                 AGENT,
                 prompts.messages(behaviour.text, limit),
                 answer_schema(limit),
-                deadline_s=deadline_s,
+                deadline_s=agent_runner.llm_deadline(context, self.settings),
                 max_tokens=self.settings.interest_max_tokens,
                 temperature=self.settings.interest_temperature,
             )
         except LlmError as error:
             reason = fallback_reason(error)
             log.warning("interest mining fell back", extra={"reason": reason, "error": str(error)})
-            fallback.count_fallback(reason)
+            count_fallback(AGENT, reason)
             interests = fallback.frequent_category_interests(behaviour, limit)
-            return _Mined(interests, configured_model, spent_usage(error), fallback=True)
+            return _Mined(interests, spent_usage(error), fallback=True)
         usage = common_pb2.LlmUsage(
             prompt_tokens=result.usage.prompt_tokens,
             completion_tokens=result.usage.completion_tokens,
@@ -118,11 +109,9 @@ class IntentServicer(intent_pb2_grpc.IntentServiceServicer):
         )
         interests = clean_interests(result.value.interests, limit)
         if not interests:
-            fallback.count_fallback("too_few_valid")
-            return _Mined(
-                fallback.frequent_category_interests(behaviour, limit), result.model, usage, fallback=True
-            )
-        return _Mined(interests, result.model, usage, fallback=False)
+            count_fallback(AGENT, FallbackReason.TOO_FEW_VALID)
+            return _Mined(fallback.frequent_category_interests(behaviour, limit), usage, fallback=True)
+        return _Mined(interests, usage, fallback=False)
 
     async def ParseCommand(
         self, request: intent_pb2.ParseCommandRequest, context: grpc.aio.ServicerContext

@@ -5,13 +5,11 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from intent.prompts import ECHO_PHRASES
+from intent.prompts import AGENT, ECHO_PHRASES
 from intent.schema import INTEREST_MAX_CHARS, REASON_MAX_CHARS, MinedInterest
 from recgpt.common.v1 import common_pb2
 from recgpt_domain.prompt_text import normalise
 from recgpt_serving import metrics
-
-AGENT = "interest_miner"
 
 # What a model writes when it has nothing to say, or copies the schema's field names.
 PLACEHOLDERS = frozenset(

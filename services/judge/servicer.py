@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from dataclasses import dataclass
 
 import grpc
 
-from judge import prompt
-from recgpt.common.v1 import common_pb2
+from judge import fallback, prompts, validation
+from judge.prompts import AGENT
+from judge.settings import JudgeSettings
 from recgpt.judge.v1 import judge_pb2, judge_pb2_grpc
 from recgpt_domain import grounding
 from recgpt_domain.behaviour_context import compress
@@ -18,32 +18,29 @@ from recgpt_domain.catalogue import Item
 from recgpt_domain.grounding import CatalogueVocabulary
 from recgpt_domain.messages import item_from_pb
 from recgpt_serving import agent_runner, metrics
-from recgpt_serving.agent_runner import AgentDeps, InvalidRequest, refusals_as_status
+from recgpt_serving.agent_runner import (
+    AgentDeps,
+    FallbackReason,
+    InvalidRequest,
+    count_fallback,
+    fallback_reason,
+    refusals_as_status,
+)
 from recgpt_serving.llm.errors import LlmError
 
 log = logging.getLogger(__name__)
 
 SERVICE_NAME = judge_pb2.DESCRIPTOR.services_by_name["JudgeService"].full_name
-AGENT = "judge"
 MAX_ARTEFACTS = 64
 MAX_TEXT_CHARS = 1000
-GROUNDED_FACTS = "grounded_facts"
 SOURCES = frozenset({"offline", "live"})
-
-
-@dataclass(frozen=True)
-class JudgeConfig:
-    llm_deadline_s: float
-    max_parallel_llm_calls: int
-    behaviour_budget_tokens: int
-    behaviour_max_interactions: int
-    max_words: int = grounding.MAX_WORDS
-    max_chars: int = grounding.MAX_CHARS
 
 
 @dataclass
 class _Judged:
     judgement: judge_pb2.Judgement
+    # False when the verdict (or its absence) came from a fallback, not from the LLM.
+    by_llm: bool
     prompt_tokens: int = 0
     completion_tokens: int = 0
     engine_seconds: float = 0.0
@@ -64,11 +61,11 @@ def _check_texts(texts: list[str], what: str) -> None:
 
 
 class JudgeServicer(judge_pb2_grpc.JudgeServiceServicer):
-    def __init__(self, config: JudgeConfig, deps: AgentDeps, vocabulary: CatalogueVocabulary) -> None:
-        self.config = config
+    def __init__(self, settings: JudgeSettings, deps: AgentDeps, vocabulary: CatalogueVocabulary) -> None:
+        self.settings = settings
         self.deps = deps
         self.vocabulary = vocabulary
-        self._llm_slots = asyncio.Semaphore(config.max_parallel_llm_calls)
+        self._llm_slots = asyncio.Semaphore(settings.max_parallel_llm_calls)
 
     async def Judge(
         self, request: judge_pb2.JudgeRequest, context: grpc.aio.ServicerContext
@@ -78,27 +75,32 @@ class JudgeServicer(judge_pb2_grpc.JudgeServiceServicer):
                 grpc.StatusCode.UNIMPLEMENTED, "agent-as-a-judge comes with the RecGPT-V2 issue"
             )
         async with refusals_as_status(context, "behaviour store"):
-            return await self._judge(request)
+            return await self._judge(request, context)
         raise AssertionError("context.abort returned")
 
-    async def _judge(self, request: judge_pb2.JudgeRequest) -> judge_pb2.JudgeResponse:
+    async def _judge(
+        self, request: judge_pb2.JudgeRequest, context: grpc.aio.ServicerContext
+    ) -> judge_pb2.JudgeResponse:
         subject = request.WhichOneof("subject")
         if subject == "interests":
             interests = list(request.interests.interests)
             _check_texts([entry.interest for entry in interests], "interests")
             behaviour = await self._behaviour(request)
-            tasks = [self._llm_judgement(i, prompt.interest(behaviour, e)) for i, e in enumerate(interests)]
+            tasks = [
+                self._llm_judgement(i, prompts.interest(behaviour, e), context)
+                for i, e in enumerate(interests)
+            ]
             label = "interest"
         elif subject == "tags":
             tags = list(request.tags.tags)
             _check_texts([entry.tag for entry in tags], "tags")
             behaviour = await self._behaviour(request)
-            tasks = [self._llm_judgement(i, prompt.tag(behaviour, e)) for i, e in enumerate(tags)]
+            tasks = [self._llm_judgement(i, prompts.tag(behaviour, e), context) for i, e in enumerate(tags)]
             label = "tag"
         elif subject == "explanations":
             explanations = list(request.explanations.explanations)
             _check_texts([entry.interest for entry in explanations], "explanations.interest")
-            tasks = [self._explanation(i, e) for i, e in enumerate(self._subjects(explanations))]
+            tasks = [self._explanation(i, e, context) for i, e in enumerate(self._subjects(explanations))]
             label = "explanation"
         else:
             raise InvalidRequest("set one of interests, tags or explanations")
@@ -121,79 +123,59 @@ class JudgeServicer(judge_pb2_grpc.JudgeServiceServicer):
 
     async def _behaviour(self, request: judge_pb2.JudgeRequest) -> str:
         interactions = await agent_runner.read_behaviour(
-            self.deps, request.user_id, request.behaviour, self.config.behaviour_max_interactions
+            self.deps, request.user_id, request.behaviour, self.settings.behaviour_max_interactions
         )
-        return compress(interactions, self.deps.items, self.config.behaviour_budget_tokens).text
+        return compress(interactions, self.deps.items, self.settings.judge_behaviour_budget_tokens).text
 
-    async def _explanation(self, index: int, subject: tuple[str, Item, str]) -> _Judged:
+    async def _explanation(
+        self, index: int, subject: tuple[str, Item, str], context: grpc.aio.ServicerContext
+    ) -> _Judged:
         interest, item, text = subject
-        problems = grounding.check(
-            text,
-            item,
-            self.vocabulary,
-            interest=interest,
-            max_words=self.config.max_words,
-            max_chars=self.config.max_chars,
-        )
-        rule = judge_pb2.DimensionScore(
-            dimension=GROUNDED_FACTS, passed=not problems, reason=", ".join(problems)
-        )
-        if grounding.EMPTY in problems:  # nothing for the LLM to read
-            return _Judged(
-                judge_pb2.Judgement(
-                    index=index, verdict=judge_pb2.VERDICT_FAIL, reason="empty explanation", dimensions=[rule]
-                )
-            )
-        judged = await self._llm_judgement(index, prompt.explanation(interest, item, text), rule)
-        return judged
+        problems = validation.grounding_problems(text, item, interest, self.vocabulary, self.settings)
+        rule = validation.grounding_rule(problems)
+        if grounding.EMPTY in problems:
+            count_fallback(AGENT, FallbackReason.EMPTY_SUBJECT)
+            return _Judged(fallback.empty_explanation(index, rule), by_llm=False)
+        return await self._llm_judgement(index, prompts.explanation(interest, item, text), context, rule)
 
     async def _llm_judgement(
-        self, index: int, task: prompt.Task, rule: judge_pb2.DimensionScore | None = None
+        self,
+        index: int,
+        task: prompts.Task,
+        context: grpc.aio.ServicerContext,
+        rule: judge_pb2.DimensionScore | None = None,
     ) -> _Judged:
-        rules = [] if rule is None else [rule]
         try:
             async with self._llm_slots:
                 result = await self.deps.llm.structured(
                     AGENT,
                     task.messages,
                     task.schema,
-                    deadline_s=self.config.llm_deadline_s,
-                    max_tokens=prompt.MAX_TOKENS,
+                    # Fitted once a slot is free: the wait for it came out of the caller's time.
+                    deadline_s=agent_runner.llm_deadline(context, self.settings),
+                    max_tokens=prompts.MAX_TOKENS,
                     temperature=0.0,
                 )
         except LlmError as error:
-            judgement = judge_pb2.Judgement(
-                index=index,
-                verdict=judge_pb2.VERDICT_UNSPECIFIED,
-                reason=f"judge unavailable: {error.outcome}",
-                dimensions=rules,
-            )
-            return _Judged(judgement, error.prompt_tokens, error.completion_tokens, error.latency_s)
-        answer = result.value.model_dump()
-        scores = [
-            judge_pb2.DimensionScore(dimension=name, passed=bool(answer[name])) for name in task.dimensions
-        ]
-        scores.extend(rules)
-        passed = all(score.passed for score in scores)
-        reason = " ".join(str(answer.get("reason", "")).split())
-        if rule is not None and not rule.passed:
-            reason = f"{reason}; grounding: {rule.reason}" if reason else f"grounding: {rule.reason}"
-        judgement = judge_pb2.Judgement(
-            index=index,
-            verdict=judge_pb2.VERDICT_PASS if passed else judge_pb2.VERDICT_FAIL,
-            reason=reason,
-            dimensions=scores,
-        )
+            reason = fallback_reason(error)
+            count_fallback(AGENT, reason)
+            judgement = fallback.unavailable(index, reason, [] if rule is None else [rule])
+            return _Judged(judgement, False, error.prompt_tokens, error.completion_tokens, error.latency_s)
         return _Judged(
-            judgement, result.usage.prompt_tokens, result.usage.completion_tokens, result.latency_s
+            validation.judgement(index, task, result.value, rule),
+            True,
+            result.usage.prompt_tokens,
+            result.usage.completion_tokens,
+            result.latency_s,
         )
 
     def _response(self, judged: list[_Judged], subject: str, source: str) -> judge_pb2.JudgeResponse:
+        # One provenance covers every judgement: it says fallback when any of them is not the LLM's.
         response = judge_pb2.JudgeResponse(
-            provenance=common_pb2.Provenance(
-                model=self.deps.llm.settings.model,
-                prompt_version=prompt.PROMPT_VERSION,
-                created_at_unix=int(time.time()),
+            provenance=agent_runner.provenance(
+                self.deps.llm.settings,
+                prompts.PROMPT_VERSION,
+                fallback=not all(entry.by_llm for entry in judged),
             )
         )
         for entry in judged:

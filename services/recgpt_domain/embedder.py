@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
@@ -86,25 +87,33 @@ def load_bundled(batch_size: int = 16, device: str = "") -> SentenceEmbedder:
 
 
 class QueryCache:
-    """Least-recently-used query embeddings: tags and texts repeat across users, encoding costs ~10 ms."""
+    """Least-recently-used query embeddings: tags and texts repeat across users, encoding costs ~10 ms.
+
+    Safe across threads: services encode through `asyncio.to_thread`, so several threads read and evict at
+    once, and an OrderedDict's move_to_end and popitem are not atomic together.
+    """
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
         self._entries: OrderedDict[str, Vectors] = OrderedDict()
+        self._lock = threading.Lock()
 
     def get(self, text: str) -> Vectors | None:
-        vector = self._entries.get(text)
-        if vector is not None:
-            self._entries.move_to_end(text)
-        return vector
+        with self._lock:
+            vector = self._entries.get(text)
+            if vector is not None:
+                self._entries.move_to_end(text)
+            return vector
 
     def put(self, text: str, vector: Vectors) -> None:
         if self.capacity <= 0:
             return
-        self._entries[text] = vector
-        self._entries.move_to_end(text)
-        while len(self._entries) > self.capacity:
-            self._entries.popitem(last=False)
+        with self._lock:
+            self._entries[text] = vector
+            self._entries.move_to_end(text)
+            while len(self._entries) > self.capacity:
+                self._entries.popitem(last=False)
 
     def __len__(self) -> int:
-        return len(self._entries)
+        with self._lock:
+            return len(self._entries)

@@ -2,7 +2,13 @@
 
 Each one needs the same things: its settings, the LLM client, the behaviour store, the catalogue's items
 in memory, a gRPC server with health and metrics, and a clean shutdown. A service module only supplies a
-`build` function that turns those into its servicer.
+`build` function that turns those into its servicer. What every agent does alike on each call lives here
+too: the LLM deadline cut to the caller's, the closed set of fallback reasons, and the provenance.
+
+Every agent service has the same files: settings.py (its settings class, extending AgentServiceSettings),
+prompts.py (its name in metrics, prompt version and messages), schema.py (the answer's JSON schema),
+validation.py (checks of the untrusted answer), fallback.py (the non-LLM answer), servicer.py (the gRPC
+face) and main.py (the `build` function and the entry point).
 """
 
 from __future__ import annotations
@@ -10,9 +16,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -28,6 +36,7 @@ from recgpt_domain.messages import interactions_from_pb
 from recgpt_serving import logs, metrics
 from recgpt_serving.grpc_server import GrpcService
 from recgpt_serving.llm.client import LlmClient, LlmSettings
+from recgpt_serving.llm.errors import LlmError, LlmOutputError
 from recgpt_serving.settings import GrpcServiceSettings
 
 log = logging.getLogger(__name__)
@@ -39,10 +48,78 @@ class AgentServiceSettings(GrpcServiceSettings):
     catalogue_dir: Path
     # Deadline of one LLM call; the caller's gRPC deadline still bounds the whole request.
     llm_deadline_s: float = Field(default=60.0, gt=0)
+    # Time kept back from the caller's deadline for the work after the LLM call (checks, the answer).
+    llm_deadline_margin_s: float = Field(default=0.2, ge=0)
     # Tokens of compressed behaviour an agent reads at most (see recgpt_domain.behaviour_context).
     behaviour_budget_tokens: int = Field(default=1200, ge=64)
     # The most recent interactions read from Redis when a request brings no behaviour.
     behaviour_max_interactions: int = Field(default=200, ge=1)
+
+
+# An LLM call is never given less than this: a request that comes late still gets its fallback at once.
+MIN_LLM_DEADLINE_S = 0.05
+
+
+def llm_deadline(context: grpc.aio.ServicerContext, settings: AgentServiceSettings) -> float:
+    """The next LLM call's deadline: the configured one, cut to what the caller has left minus the margin.
+
+    Read it right before the call (after waiting for a slot), so that time spent queueing counts too.
+    """
+    remaining = context.time_remaining()
+    if remaining is None:
+        return settings.llm_deadline_s
+    fitted = float(remaining) - settings.llm_deadline_margin_s
+    return max(MIN_LLM_DEADLINE_S, min(settings.llm_deadline_s, fitted))
+
+
+class FallbackReason(StrEnum):
+    """Why an agent answered without the LLM; the `reason` label of recgpt_agent_fallbacks_total."""
+
+    # Nothing to ask the LLM about.
+    NO_BEHAVIOUR = "no_behaviour"
+    NO_INTERESTS = "no_interests"
+    EMPTY_SUBJECT = "empty_subject"
+    # The call failed (`LlmError.outcome`).
+    TIMEOUT = "timeout"
+    UNAVAILABLE = "unavailable"
+    REJECTED = "rejected"
+    ERROR = "error"
+    # The answer did not validate (`LlmOutputError.reason`).
+    EMPTY = "empty"
+    TRUNCATED = "truncated"
+    INVALID_JSON = "invalid_json"
+    SCHEMA_MISMATCH = "schema_mismatch"
+    MALFORMED_RESPONSE = "malformed_response"
+    # It validated, but the agent's own checks left nothing usable.
+    TOO_FEW_VALID = "too_few_valid"
+    UNGROUNDED = "ungrounded"
+
+
+def fallback_reason(error: LlmError) -> FallbackReason:
+    """The reason of a failed LLM call: the invalid output's reason, else the call's outcome."""
+    label = error.reason if isinstance(error, LlmOutputError) else error.outcome
+    try:
+        return FallbackReason(label)
+    except ValueError:  # a new error kind must not grow the label set
+        return FallbackReason.ERROR
+
+
+def count_fallback(agent: str, reason: FallbackReason) -> None:
+    metrics.AGENT_FALLBACKS.labels(agent, reason.value).inc()
+
+
+def provenance(llm: LlmSettings, prompt_version: str, *, fallback: bool) -> common_pb2.Provenance:
+    """What made an artefact now: the configured model and adapter (asked for, even when a fallback answered).
+
+    The configured names, not the one a worker reports: vLLM reports a LoRA adapter as the model.
+    """
+    return common_pb2.Provenance(
+        model=llm.model,
+        adapter=llm.adapter,
+        prompt_version=prompt_version,
+        created_at_unix=int(time.time()),
+        fallback=fallback,
+    )
 
 
 class InvalidRequest(ValueError):

@@ -44,7 +44,7 @@ LLM_INVALID_OUTPUT = Counter(
 LLM_RETRIES = Counter("recgpt_llm_retries_total", "LLM calls retried on another worker.", ["agent"])
 AGENT_FALLBACKS = Counter(
     "recgpt_agent_fallbacks_total",
-    "Agent answers that fell back to their non-LLM result, by reason.",
+    "Agent answers that fell back to their non-LLM result, by reason (agent_runner.FallbackReason).",
     ["agent", "reason"],
 )
 AGENT_DROPPED_OUTPUTS = Counter(

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from recgpt_domain.prompt_versions import TAGS_V1
 from recgpt_serving.llm.client import Message
 
+# The agent's name in metrics and LLM logs.
+AGENT = "tag_predictor"
 PROMPT_VERSION = TAGS_V1
 
 SYSTEM = (

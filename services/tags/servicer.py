@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -13,36 +12,35 @@ import grpc
 from recgpt.common.v1 import common_pb2
 from recgpt.tags.v1 import tags_pb2, tags_pb2_grpc
 from recgpt_domain.behaviour_context import BehaviourContext, compress
-from recgpt_serving import agent_runner, metrics
-from recgpt_serving.agent_runner import AgentDeps, InvalidRequest, refusals_as_status
-from recgpt_serving.llm.errors import LlmError, LlmOutputError
+from recgpt_serving import agent_runner
+from recgpt_serving.agent_runner import (
+    AgentDeps,
+    FallbackReason,
+    InvalidRequest,
+    count_fallback,
+    fallback_reason,
+    refusals_as_status,
+)
+from recgpt_serving.llm.errors import LlmError
 from recgpt_serving.llm.usage import spent_usage
 from tags import prompts
 from tags.category_map import CategoryMapper
-from tags.frequent_categories import frequent_category_tags
+from tags.fallback import frequent_category_tags
+from tags.prompts import AGENT
 from tags.schema import answer_schema
 from tags.settings import TagsSettings
-from tags.validation import AGENT, TagChecker
+from tags.validation import TagChecker
 
 log = logging.getLogger(__name__)
 
 SERVICE_NAME = tags_pb2.DESCRIPTOR.services_by_name["TagsService"].full_name
 
-# Time kept back from the caller's deadline for validating and mapping after the LLM call.
-_DEADLINE_MARGIN_S = 0.5
-
 
 @dataclass
 class _Predicted:
     tags: list[common_pb2.Tag]
-    model: str
     usage: common_pb2.LlmUsage
     fallback: bool
-
-
-def fallback_reason(error: LlmError) -> str:
-    """The metric label of a failed LLM call: the invalid output's reason, else the call's outcome."""
-    return error.reason if isinstance(error, LlmOutputError) else error.outcome
 
 
 class TagsServicer(tags_pb2_grpc.TagsServiceServicer):
@@ -61,11 +59,11 @@ class TagsServicer(tags_pb2_grpc.TagsServiceServicer):
                 self.deps, request.user_id, request.behaviour, self.settings.behaviour_max_interactions
             )
         behaviour = compress(interactions, self.deps.items, self.settings.behaviour_budget_tokens)
-        predicted = await self._predict(behaviour, interests, limit, self._deadline(context))
+        predicted = await self._predict(behaviour, interests, limit, context)
         return tags_pb2.PredictTagsResponse(
             tags=predicted.tags,
-            provenance=common_pb2.Provenance(
-                model=predicted.model, prompt_version=prompts.PROMPT_VERSION, created_at_unix=int(time.time())
+            provenance=agent_runner.provenance(
+                self.deps.llm.settings, prompts.PROMPT_VERSION, fallback=predicted.fallback
             ),
             usage=predicted.usage,
             fallback=predicted.fallback,
@@ -127,33 +125,30 @@ class TagsServicer(tags_pb2_grpc.TagsServiceServicer):
                 )
         return texts
 
-    def _deadline(self, context: grpc.aio.ServicerContext) -> float:
-        remaining = context.time_remaining()
-        if remaining is None:
-            return self.settings.llm_deadline_s
-        return max(0.05, min(self.settings.llm_deadline_s, float(remaining) - _DEADLINE_MARGIN_S))
-
     async def _predict(
-        self, behaviour: BehaviourContext, interests: list[str], limit: int, deadline_s: float
+        self,
+        behaviour: BehaviourContext,
+        interests: list[str],
+        limit: int,
+        context: grpc.aio.ServicerContext,
     ) -> _Predicted:
-        configured_model = self.deps.llm.settings.model
         if not interests:
             # Nothing for the LLM to tie tags to: the user's frequent categories (none without behaviour).
-            reason = "no_interests" if behaviour.items_total else "no_behaviour"
-            return await self._fallback(reason, behaviour, interests, limit, configured_model)
+            reason = FallbackReason.NO_INTERESTS if behaviour.items_total else FallbackReason.NO_BEHAVIOUR
+            return await self._fallback(reason, behaviour, interests, limit)
         try:
             result = await self.deps.llm.structured(
                 AGENT,
                 prompts.messages(behaviour.text, interests, limit),
                 answer_schema(limit, interests),
-                deadline_s=deadline_s,
+                deadline_s=agent_runner.llm_deadline(context, self.settings),
                 max_tokens=self.settings.tag_max_tokens,
                 temperature=self.settings.tag_temperature,
             )
         except LlmError as error:
             reason = fallback_reason(error)
             log.warning("tag prediction fell back", extra={"reason": reason, "error": str(error)})
-            predicted = await self._fallback(reason, behaviour, interests, limit, configured_model)
+            predicted = await self._fallback(reason, behaviour, interests, limit)
             predicted.usage.CopyFrom(spent_usage(error))
             return predicted
         usage = common_pb2.LlmUsage(
@@ -167,16 +162,16 @@ class TagsServicer(tags_pb2_grpc.TagsServiceServicer):
         ]
         tags = await asyncio.to_thread(self.checker.clean, result.value.tags, interests, seen_titles, limit)
         if not tags:
-            fallback = await self._fallback("too_few_valid", behaviour, interests, limit, result.model)
+            fallback = await self._fallback(FallbackReason.TOO_FEW_VALID, behaviour, interests, limit)
             fallback.usage = usage
             return fallback
-        return _Predicted(tags, result.model, usage, fallback=False)
+        return _Predicted(tags, usage, fallback=False)
 
     async def _fallback(
-        self, reason: str, behaviour: BehaviourContext, interests: list[str], limit: int, model: str
+        self, reason: FallbackReason, behaviour: BehaviourContext, interests: list[str], limit: int
     ) -> _Predicted:
-        metrics.AGENT_FALLBACKS.labels(AGENT, reason).inc()
+        count_fallback(AGENT, reason)
         tags = frequent_category_tags(behaviour, limit)
         if tags and interests:
             tags = await asyncio.to_thread(self.checker.tie_to_interests, tags, interests)
-        return _Predicted(tags, model, common_pb2.LlmUsage(), fallback=True)
+        return _Predicted(tags, common_pb2.LlmUsage(), fallback=True)

@@ -17,6 +17,8 @@ class TagsSettings(AgentServiceSettings):
     # A tag at the schema's length limits is ~50 tokens of JSON; the 135M model writes shorter ones.
     tag_max_tokens: int = Field(default=1200, ge=32)
     tag_temperature: float = Field(default=0.2, ge=0)
+    # More of the caller's deadline kept back than other agents: checking and mapping tags embeds them.
+    llm_deadline_margin_s: float = Field(default=0.5, ge=0)
     # Below this cosine to its best category a tag is off-topic. Measured with all-MiniLM-L6-v2 on the
     # Amazon Scientific categories ("leaf (parent)" texts): real product tags 0.37-0.83, junk such as
     # "the the" or "hello world" 0.12-0.24; on MovieLens genres real 0.69-0.91, junk 0.16-0.38.

@@ -16,10 +16,9 @@ from recgpt_domain.embedder import Vectors
 from recgpt_domain.prompt_text import normalise
 from recgpt_serving import metrics
 from tags.category_map import CategoryMapper
+from tags.prompts import AGENT
 from tags.schema import RATIONALE_MAX_CHARS, TAG_MAX_CHARS, PredictedTag
 from tags.settings import TagsSettings
-
-AGENT = "tag_predictor"
 
 MIN_WORDS = 2
 MAX_WORDS = 8

@@ -11,7 +11,8 @@ import grpc
 import pytest
 import redis.asyncio as aioredis
 
-from explain.main import ExplainSettings, build
+from explain.main import build
+from explain.settings import ExplainSettings
 from recgpt.explain.v1 import explain_pb2_grpc
 from recgpt_domain.behaviour_store import BehaviourStore
 from recgpt_serving.agent_runner import AgentDeps
@@ -43,9 +44,13 @@ def settings(tmp_path: Path, redis_url: str, redis_prefix: str) -> ExplainSettin
 
 @asynccontextmanager
 async def serving(
-    settings: ExplainSettings, fake: FakeOpenAI, redis_client: aioredis.Redis, model: str = "smol"
+    settings: ExplainSettings,
+    fake: FakeOpenAI,
+    redis_client: aioredis.Redis,
+    model: str = "smol",
+    adapter: str = "",
 ) -> AsyncIterator[Running]:
-    llm = LlmClient(LlmSettings(endpoints=[fake.base_url], model=model))
+    llm = LlmClient(LlmSettings(endpoints=[fake.base_url], model=model, adapter=adapter))
     deps = AgentDeps(llm=llm, store=BehaviourStore(redis_client, settings.redis_prefix), items=BY_ID)
     registration = build(settings, deps)
     server = grpc.aio.server()

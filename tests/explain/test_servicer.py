@@ -11,8 +11,8 @@ import pytest
 import redis.asyncio as aioredis
 from prometheus_client import REGISTRY
 
-from explain.main import ExplainSettings
-from explain.prompt import PROMPT_VERSION
+from explain.prompts import PROMPT_VERSION
+from explain.settings import ExplainSettings
 from recgpt.explain.v1 import explain_pb2
 from tests.explain.catalogue import EPPENDORF, GORILLA, LOCTITE
 from tests.explain.conftest import Running, serving
@@ -66,6 +66,8 @@ async def test_explanations_are_generated_then_served_from_the_cache(service: Ru
     ]
     assert first.explanations[0].interest == "lab pipetting"
     assert first.explanations[0].provenance.model == "smol"
+    assert first.explanations[0].provenance.adapter == ""
+    assert not first.explanations[0].provenance.fallback
     assert first.explanations[0].provenance.prompt_version == PROMPT_VERSION == "explain-v1.1"
     assert first.explanations[0].provenance.created_at_unix > 0
     assert first.usage.prompt_tokens == 24 and first.usage.completion_tokens == 14
@@ -132,22 +134,27 @@ async def test_an_ungrounded_answer_falls_back_to_the_template(
     service.llm.behaviour.content = json.dumps(
         {"explanation": "A reliable Gilson pipette for your lab work."}
     )
-    before = counter("recgpt_agent_fallbacks_total", agent="explainer", reason="foreign_brand")
+    before = counter("recgpt_agent_fallbacks_total", agent="explainer", reason="ungrounded")
+    dropped = counter("recgpt_agent_dropped_outputs_total", agent="explainer", reason="foreign_brand")
     reply = await service.stub.Explain(pairs(("lab pipetting", EPPENDORF.item_id)))
     [explanation] = reply.explanations
-    assert explanation.fallback and not explanation.cached
+    assert explanation.fallback and explanation.provenance.fallback and not explanation.cached
     assert explanation.text == (
         "Matches your interest in lab pipetting: Eppendorf Research Plus Pipette, 100-1000 uL."
     )
     assert "Gilson" not in explanation.text
-    assert counter("recgpt_agent_fallbacks_total", agent="explainer", reason="foreign_brand") == before + 1
+    assert counter("recgpt_agent_fallbacks_total", agent="explainer", reason="ungrounded") == before + 1
+    assert (
+        counter("recgpt_agent_dropped_outputs_total", agent="explainer", reason="foreign_brand")
+        == dropped + 1
+    )
     assert reply.usage.prompt_tokens == 12, "the rejected call still cost tokens"
 
     [key] = [key async for key in redis_client.scan_iter(match=f"{redis_prefix}:explain:*")]
     assert json.loads(str(await redis_client.get(key)))["fallback"] is True
     assert 0 < await redis_client.ttl(key) <= 86400, "fallbacks are kept a shorter time"
     again = await service.stub.Explain(pairs(("lab pipetting", EPPENDORF.item_id)))
-    assert [(e.fallback, e.cached) for e in again.explanations] == [(True, True)]
+    assert [(e.fallback, e.provenance.fallback, e.cached) for e in again.explanations] == [(True, True, True)]
 
 
 @pytest.mark.parametrize(
@@ -155,8 +162,8 @@ async def test_an_ungrounded_answer_falls_back_to_the_template(
     [
         ("not json at all", "invalid_json"),
         ('{"explanation": ""}', "schema_mismatch"),
-        ('{"explanation": "An Eppendorf pipette that holds 5 mL. It is precise."}', "invented_number"),
-        ('{"explanation": "An Eppendorf pipette that holds 5 mL."}', "invented_number"),
+        ('{"explanation": "An Eppendorf pipette that holds 5 mL. It is precise."}', "ungrounded"),
+        ('{"explanation": "An Eppendorf pipette that holds 5 mL."}', "ungrounded"),
     ],
 )
 async def test_invalid_output_falls_back(service: Running, content: str, reason: str) -> None:
@@ -198,6 +205,68 @@ async def test_unknown_items_are_left_out(service: Running) -> None:
     assert (
         counter("recgpt_agent_dropped_outputs_total", agent="explainer", reason="unknown_item") == before + 1
     )
+
+
+async def test_bypass_cache_neither_reads_nor_writes_the_cache(
+    service: Running, redis_client: aioredis.Redis, redis_prefix: str
+) -> None:
+    """Offline evaluation: what earlier runs cached must not change its figures, nor may it fill the cache."""
+    service.llm.behaviour.respond = answer_by_title
+    await service.stub.Explain(pairs(("lab pipetting", EPPENDORF.item_id)))
+    [key] = [key async for key in redis_client.scan_iter(match=f"{redis_prefix}:explain:*")]
+    await redis_client.set(key, str(await redis_client.get(key)).replace("Eppendorf pipette", "STALE"))
+
+    request = pairs(("lab pipetting", EPPENDORF.item_id), ("glue", LOCTITE.item_id), bypass_cache=True)
+    reply = await service.stub.Explain(request)
+    assert [(e.text, e.cached) for e in reply.explanations] == [
+        (GOOD[EPPENDORF.item_id], False),
+        (GOOD[LOCTITE.item_id], False),
+    ]
+    assert len(service.llm.seen) == 3, "both pairs were generated, the cached one too"
+    assert [key async for key in redis_client.scan_iter(match=f"{redis_prefix}:explain:*")] == [key]
+    assert "STALE" in str(await redis_client.get(key)), "the cached entry was not overwritten"
+
+
+async def test_cache_only_and_bypass_cache_exclude_each_other(service: Running) -> None:
+    request = pairs(("glue", LOCTITE.item_id), cache_only=True, bypass_cache=True)
+    await expect_code(service.stub.Explain(request), grpc.StatusCode.INVALID_ARGUMENT, "exclude each other")
+
+
+async def test_an_adapter_has_its_own_cache_entries_and_provenance(
+    settings: ExplainSettings,
+    fake_llm: FakeOpenAI,
+    redis_client: aioredis.Redis,
+    redis_prefix: str,
+) -> None:
+    fake_llm.behaviour.respond = answer_by_title
+    async with serving(settings, fake_llm, redis_client, adapter="explain-sft-1") as tuned:
+        reply = await tuned.stub.Explain(pairs(("glue", LOCTITE.item_id)))
+    [explanation] = reply.explanations
+    assert (explanation.provenance.model, explanation.provenance.adapter) == ("smol", "explain-sft-1")
+    assert fake_llm.seen[-1].body["model"] == "explain-sft-1"
+    [key] = [key async for key in redis_client.scan_iter(match=f"{redis_prefix}:explain:*")]
+    assert key.startswith(f"{redis_prefix}:explain:recgpt-v1:smol@explain-sft-1:{PROMPT_VERSION}:")
+    async with serving(settings, fake_llm, redis_client) as base:
+        reply = await base.stub.Explain(pairs(("glue", LOCTITE.item_id), cache_only=True))
+    assert list(reply.explanations) == [], "the base model never reads what an adapter wrote"
+
+
+async def test_a_short_caller_deadline_cuts_the_llm_calls_to_fallbacks(
+    settings: ExplainSettings, fake_llm: FakeOpenAI, redis_client: aioredis.Redis
+) -> None:
+    """The LLM answers after the caller's deadline, and the pairs queue for one slot: every call is cut
+    to what the caller has left, so the templates answer in time instead of DEADLINE_EXCEEDED."""
+    fake_llm.behaviour.respond = answer_by_title
+    fake_llm.behaviour.latency_s = 5.0
+    before = counter("recgpt_agent_fallbacks_total", agent="explainer", reason="timeout")
+    # The second call gets what the first left: the margin less the shortest call (0.05 s) is the slack.
+    one_slot = settings.model_copy(update={"max_parallel_llm_calls": 1, "llm_deadline_margin_s": 0.5})
+    async with serving(one_slot, fake_llm, redis_client) as service:
+        request = pairs(("pipettes", EPPENDORF.item_id), ("glue", LOCTITE.item_id))
+        reply = await service.stub.Explain(request, timeout=1.0)
+    assert [(e.fallback, e.provenance.fallback) for e in reply.explanations] == [(True, True), (True, True)]
+    assert reply.explanations[1].text.startswith("Matches your interest in glue: Loctite")
+    assert counter("recgpt_agent_fallbacks_total", agent="explainer", reason="timeout") == before + 2
 
 
 async def test_duplicate_pairs_are_explained_once(service: Running) -> None:

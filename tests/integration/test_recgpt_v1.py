@@ -3,7 +3,8 @@
 Everything runs on the platform that `make run` starts (real Redis, real vLLM serving SmolLM2, every
 service its own process). The model is tiny, so these tests check the plumbing and the contracts (profiles
 written with provenance, items that name their tag and interest, explanations served from the cache,
-fallbacks instead of failures), not the quality of what the model says.
+fallbacks instead of failures), not the quality of what the model says. But they do check that the LLM
+path works: a platform whose every answer is a fallback, or whose judge gives no valid verdict, fails.
 """
 
 from __future__ import annotations
@@ -15,10 +16,17 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import grpc
 import httpx
 import pytest
 import redis
+from prometheus_client.parser import text_string_to_metric_families
 
+from recgpt.common.v1 import common_pb2
+from recgpt.explain.v1 import explain_pb2, explain_pb2_grpc
+from recgpt.intent.v1 import intent_pb2, intent_pb2_grpc
+from recgpt.judge.v1 import judge_pb2, judge_pb2_grpc
+from recgpt.tags.v1 import tags_pb2, tags_pb2_grpc
 from recgpt_domain.behaviour_store import BehaviourKeys
 from recgpt_domain.catalogue import Interaction
 from recgpt_domain.profile_store import METHOD_V1, ProfileKeys, UserProfile
@@ -29,6 +37,10 @@ pytestmark = pytest.mark.integration
 BIN = Path(sys.executable).parent
 # Every LLM-bound step of a handful of users on a 2-core CPU: minutes, not seconds.
 JOB_TIMEOUT_S = 900
+# Users asked of the agents directly. SmolLM2 falls back on about a quarter of interest and half of tag
+# answers (README), so eight users make "every answer a fallback" a broken LLM path, not bad luck.
+AGENT_USERS = 8
+VALID_V1_VERDICTS = {judge_pb2.VERDICT_PASS, judge_pb2.VERDICT_FAIL}
 
 
 @pytest.fixture(scope="module")
@@ -152,15 +164,116 @@ def test_a_profile_miss_serves_the_baseline_and_queues_a_refresh(
     assert _recommend(platform, user_id)["profile"] == "hit"
 
 
+def _live_verdicts(platform: RunningPlatform) -> dict[str, float]:
+    """Live judgements recorded by the judge service, by verdict label."""
+    text = httpx.get(platform.state.metrics_urls["judge"], timeout=5).text
+    found: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "recgpt_judge_verdicts_total" and sample.labels["source"] == "live":
+                verdict = sample.labels["verdict"]
+                found[verdict] = found.get(verdict, 0.0) + sample.value
+    return found
+
+
 def test_live_judging_runs_beside_the_responses(platform: RunningPlatform) -> None:
     """The platform under test samples every recgpt-v1 response with explanations for the judge."""
-    judge_metrics = platform.state.metrics_urls["judge"]
     deadline = time.monotonic() + JOB_TIMEOUT_S
-    while 'source="live"' not in httpx.get(judge_metrics, timeout=5).text:
+    while not any(_live_verdicts(platform).values()):
         assert time.monotonic() < deadline, "no live judgement was ever recorded"
         time.sleep(2)
+    verdicts = _live_verdicts(platform)
+    assert verdicts.get("pass", 0) + verdicts.get("fail", 0) > 0, verdicts
+    assert verdicts.get("unavailable", 0) == 0, f"the judge gave no valid verdict: {verdicts}"
     gateway_metrics = httpx.get(f"{platform.gateway_url}/metrics", timeout=5).text
     assert 'recgpt_live_judge_samples_total{outcome="started"}' in gateway_metrics
+
+
+def test_the_agents_answer_from_the_llm_and_the_judge_gives_valid_verdicts(
+    platform: RunningPlatform,
+) -> None:
+    """Each agent asked directly over gRPC, as the near-line job does: a fallback is fine now and then, but
+    some answers must be the LLM's (its provenance says so), and every judgement a PASS or a FAIL."""
+    histories = sorted(platform.histories(), key=lambda h: len(h.interactions), reverse=True)
+    users = {history.user_id: history.interactions[-1].item_id for history in histories[:AGENT_USERS]}
+    state = platform.state
+    with (
+        grpc.insecure_channel(state.targets["intent"]) as intent_channel,
+        grpc.insecure_channel(state.targets["tags"]) as tags_channel,
+        grpc.insecure_channel(state.targets["explain"]) as explain_channel,
+        grpc.insecure_channel(state.targets["judge"]) as judge_channel,
+    ):
+        intent = intent_pb2_grpc.IntentServiceStub(intent_channel)  # type: ignore[no-untyped-call]
+        tags = tags_pb2_grpc.TagsServiceStub(tags_channel)  # type: ignore[no-untyped-call]
+        explain = explain_pb2_grpc.ExplainServiceStub(explain_channel)  # type: ignore[no-untyped-call]
+        judge = judge_pb2_grpc.JudgeServiceStub(judge_channel)  # type: ignore[no-untyped-call]
+
+        # All users at once, so that vLLM batches them.
+        mined_calls = {
+            user_id: intent.MineInterests.future(
+                intent_pb2.MineInterestsRequest(user_id=user_id, method=intent_pb2.METHOD_RECGPT_V1),
+                timeout=JOB_TIMEOUT_S,
+            )
+            for user_id in users
+        }
+        mined = {user_id: call.result() for user_id, call in mined_calls.items()}
+        assert all(reply.provenance.fallback == reply.fallback for reply in mined.values())
+        by_llm = {user_id: reply for user_id, reply in mined.items() if not reply.fallback}
+        assert by_llm, "every interest answer was a fallback"
+        assert all(reply.interests and reply.provenance.model for reply in by_llm.values())
+
+        tag_calls = [
+            tags.PredictTags.future(
+                tags_pb2.PredictTagsRequest(user_id=user_id, interests=reply.interests),
+                timeout=JOB_TIMEOUT_S,
+            )
+            for user_id, reply in by_llm.items()
+        ]
+        predicted = [call.result() for call in tag_calls]
+        assert all(reply.provenance.fallback == reply.fallback for reply in predicted)
+        assert any(not reply.fallback and reply.tags for reply in predicted), (
+            "every tag answer was a fallback"
+        )
+
+        # Each LLM interest with the user's own last item; bypassing the cache, so the LLM is asked now.
+        pairs = [
+            explain_pb2.ExplainPair(interest=interest.interest, item_id=users[user_id])
+            for user_id, reply in by_llm.items()
+            for interest in reply.interests[:2]
+        ]
+        explained = explain.Explain(
+            explain_pb2.ExplainRequest(pairs=pairs, bypass_cache=True), timeout=JOB_TIMEOUT_S
+        )
+        assert explained.explanations and not any(e.cached for e in explained.explanations)
+        assert all(e.provenance.fallback == e.fallback for e in explained.explanations)
+        assert any(not e.fallback for e in explained.explanations), "every explanation was the template"
+
+        user_id, reply = next(iter(by_llm.items()))
+        judged = judge.Judge(
+            judge_pb2.JudgeRequest(
+                user_id=user_id,
+                method=judge_pb2.METHOD_RECGPT_V1,
+                interests=judge_pb2.Interests(interests=reply.interests),
+                source="offline",
+            ),
+            timeout=JOB_TIMEOUT_S,
+        )
+        assert len(judged.judgements) == len(reply.interests)
+        assert {j.verdict for j in judged.judgements} <= VALID_V1_VERDICTS, judged
+        assert not judged.provenance.fallback
+        explanation = next(e for e in explained.explanations if not e.fallback)
+        subject = judge_pb2.ExplanationSubject(
+            interest=explanation.interest,
+            item=common_pb2.Item(item_id=explanation.item_id),
+            text=explanation.text,
+        )
+        judged = judge.Judge(
+            judge_pb2.JudgeRequest(
+                explanations=judge_pb2.Explanations(explanations=[subject]), source="offline"
+            ),
+            timeout=JOB_TIMEOUT_S,
+        )
+        assert [j.verdict in VALID_V1_VERDICTS for j in judged.judgements] == [True], judged
 
 
 def test_offline_evaluation_reports_every_figure(

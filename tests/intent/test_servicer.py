@@ -53,8 +53,9 @@ async def test_a_valid_answer_gives_interests_with_provenance_and_usage(intent: 
         ("microscopy", "two microscopes recently"),
         ("lab glassware", "a beaker set"),
     ]
-    assert not reply.fallback
-    assert reply.provenance.model == "fake-model"
+    assert not reply.fallback and not reply.provenance.fallback
+    # The configured model, not the name a worker reports (vLLM reports an adapter as the model).
+    assert (reply.provenance.model, reply.provenance.adapter) == (CONFIGURED_MODEL, "")
     assert reply.provenance.prompt_version == PROMPT_VERSION
     assert reply.provenance.created_at_unix >= int(before)
     assert (reply.usage.prompt_tokens, reply.usage.completion_tokens) == (321, 45)
@@ -87,7 +88,7 @@ async def test_an_unusable_answer_falls_back_to_frequent_categories(
     intent.llm.behaviour.content = content
     before = fallbacks(reason)
     reply = await intent.stub.MineInterests(mine("m1", "b1", "m2", "m1"))
-    assert reply.fallback
+    assert reply.fallback and reply.provenance.fallback
     assert [i.interest for i in reply.interests] == ["Microscopes", "Beakers"]
     assert reply.interests[0].reason == "3 of your recent items are in this category"
     assert reply.provenance.model == CONFIGURED_MODEL
@@ -140,7 +141,7 @@ async def test_no_valid_interest_left_falls_back(intent: Running) -> None:
     reply = await intent.stub.MineInterests(mine("b1"))
     assert reply.fallback
     assert [i.interest for i in reply.interests] == ["Beakers"]
-    assert reply.provenance.model == "fake-model"
+    assert reply.provenance.model == CONFIGURED_MODEL and reply.provenance.fallback
     assert reply.usage.completion_tokens == intent.llm.behaviour.completion_tokens
     assert fallbacks("too_few_valid") == before + 1
 
@@ -190,6 +191,17 @@ async def test_behaviour_is_read_from_redis_when_the_request_has_none(intent: Ru
     assert {i.interest for i in reply.interests} == {"Beakers", "Glues"}
     prompt = intent.llm.seen[-1].body["messages"][-1]["content"]
     assert "Borosilicate glass beaker set" in prompt and "Super glue gel" in prompt
+
+
+async def test_a_short_caller_deadline_cuts_the_llm_call_to_a_fallback(intent: Running) -> None:
+    """The LLM answers after the caller's deadline: the call is cut to fit, the fallback answers in time."""
+    intent.llm.behaviour.content = answer(("microscopy", "r"))
+    intent.llm.behaviour.latency_s = 5.0
+    before = fallbacks("timeout")
+    reply = await intent.stub.MineInterests(mine("m1", "b1"), timeout=1.0)
+    assert reply.fallback and reply.provenance.fallback
+    assert [i.interest for i in reply.interests] == ["Beakers", "Microscopes"]
+    assert fallbacks("timeout") == before + 1
 
 
 @pytest.mark.parametrize(

@@ -12,8 +12,9 @@ import pytest
 import redis.asyncio as aioredis
 from prometheus_client import REGISTRY
 
-from judge.main import JudgeSettings, build
-from judge.prompt import PROMPT_VERSION
+from judge.main import build
+from judge.prompts import PROMPT_VERSION
+from judge.settings import JudgeSettings
 from recgpt.common.v1 import common_pb2
 from recgpt.judge.v1 import judge_pb2, judge_pb2_grpc
 from recgpt_domain.behaviour_store import BehaviourStore
@@ -69,6 +70,12 @@ def count(subject: str, verdict: str, source: str) -> float:
     return verdicts("recgpt_judge_verdicts_total", subject, verdict, source)
 
 
+def fallbacks(reason: str) -> float:
+    return (
+        REGISTRY.get_sample_value("recgpt_agent_fallbacks_total", {"agent": "judge", "reason": reason}) or 0.0
+    )
+
+
 def interests(*texts: str, **fields: Any) -> judge_pb2.JudgeRequest:
     return judge_pb2.JudgeRequest(
         interests=judge_pb2.Interests(interests=[common_pb2.Interest(interest=t) for t in texts]), **fields
@@ -119,12 +126,13 @@ async def test_interests_pass_fail_or_are_unavailable_each(judge: Judge) -> None
         ("specificity", False),
     ]
     assert failed.reason == "too vague"
-    assert unavailable.reason == "judge unavailable: invalid_output"
+    assert unavailable.reason == "judge unavailable: invalid_json"
     assert list(unavailable.dimensions) == []
     for verdict, delta in (("pass", 1), ("fail", 1), ("unavailable", 1)):
         assert count("interest", verdict, "offline") == before[verdict] + delta
 
     assert reply.provenance.model == "smol" and reply.provenance.prompt_version == PROMPT_VERSION
+    assert reply.provenance.fallback, "one judgement is not the LLM's"
     assert reply.usage.prompt_tokens == 36, "three calls of 12 prompt tokens, the unusable answer included"
     assert reply.usage.completion_tokens == 21 and reply.usage.engine_seconds > 0
     sent = judge.llm.seen[0].body
@@ -204,9 +212,12 @@ async def test_an_empty_explanation_fails_without_an_llm_call(judge: Judge) -> N
     request = judge_pb2.JudgeRequest(
         explanations=judge_pb2.Explanations(explanations=[explanation("glue", LOCTITE.item_id, " ")])
     )
+    before = fallbacks("empty_subject")
     reply = await judge.stub.Judge(request)
     assert reply.judgements[0].verdict == judge_pb2.VERDICT_FAIL
+    assert reply.provenance.fallback
     assert judge.llm.seen == []
+    assert fallbacks("empty_subject") == before + 1
 
 
 async def test_an_unreachable_llm_leaves_explanations_unjudged(judge: Judge) -> None:
@@ -223,6 +234,7 @@ async def test_an_unreachable_llm_leaves_explanations_unjudged(judge: Judge) -> 
     [judgement] = reply.judgements
     assert judgement.verdict == judge_pb2.VERDICT_UNSPECIFIED
     assert judgement.reason == "judge unavailable: rejected"
+    assert reply.provenance.fallback
     assert [d.dimension for d in judgement.dimensions] == ["grounded_facts"]
     assert count("explanation", "unavailable", "offline") == before + 1
 
@@ -243,6 +255,20 @@ async def test_64_artefacts_are_judged(judge: Judge) -> None:
     reply = await judge.stub.Judge(interests(*[f"interest {n}" for n in range(64)]))
     assert [j.index for j in reply.judgements] == list(range(64))
     assert {j.verdict for j in reply.judgements} == {judge_pb2.VERDICT_PASS}
+    assert not reply.provenance.fallback and reply.provenance.adapter == ""
+
+
+async def test_a_short_caller_deadline_leaves_artefacts_unjudged_in_time(judge: Judge) -> None:
+    """The LLM answers after the caller's deadline: each call is cut to fit, the answer comes in time."""
+    judge.llm.behaviour.content = PASS_ALL
+    judge.llm.behaviour.latency_s = 5.0
+    before = fallbacks("timeout")
+    reply = await judge.stub.Judge(interests("lab pipetting", "wood repairs"), timeout=1.0)
+    assert [(j.verdict, j.reason) for j in reply.judgements] == [
+        (judge_pb2.VERDICT_UNSPECIFIED, "judge unavailable: timeout")
+    ] * 2
+    assert reply.provenance.fallback
+    assert fallbacks("timeout") == before + 2
 
 
 async def test_v2_is_not_implemented_yet(judge: Judge) -> None:

@@ -14,7 +14,7 @@ from recgpt.common.v1 import common_pb2
 from recgpt.tags.v1 import tags_pb2
 from recgpt_domain.catalogue import Interaction
 from recgpt_serving.llm.models import DEFAULT_MODEL_NAME as CONFIGURED_MODEL
-from tags.frequent_categories import RATIONALE
+from tags.fallback import RATIONALE
 from tags.prompts import PROMPT_VERSION
 from tests.tags.conftest import Running
 
@@ -67,7 +67,9 @@ async def test_a_valid_answer_gives_mapped_tags_with_provenance_and_usage(tags: 
     assert reply.tags[0].category == "Microscopes"
     assert reply.tags[1].category == "Beakers"
     assert all(0.33 <= t.category_score <= 1.0 for t in reply.tags)
-    assert reply.provenance.model == "fake-model"
+    assert not reply.provenance.fallback
+    # The configured model, not the name a worker reports (vLLM reports an adapter as the model).
+    assert (reply.provenance.model, reply.provenance.adapter) == (CONFIGURED_MODEL, "")
     assert reply.provenance.prompt_version == PROMPT_VERSION
     assert reply.provenance.created_at_unix >= int(before)
     assert (reply.usage.prompt_tokens, reply.usage.completion_tokens) == (400, 60)
@@ -110,7 +112,7 @@ async def test_an_unusable_answer_falls_back_to_frequent_categories(
     tags.llm.behaviour.content = content
     before = fallbacks(reason)
     reply = await tags.stub.PredictTags(predict("m1", "b1", "m2"))
-    assert reply.fallback
+    assert reply.fallback and reply.provenance.fallback
     assert [(t.tag, t.interest) for t in reply.tags] == [
         ("Microscopes", "microscopy"),
         ("Beakers", "lab glassware"),
@@ -173,9 +175,20 @@ async def test_no_valid_tag_left_falls_back_with_the_usage(tags: Running) -> Non
     reply = await tags.stub.PredictTags(predict("m1"))
     assert reply.fallback
     assert [t.tag for t in reply.tags] == ["Microscopes"]
-    assert reply.provenance.model == "fake-model"
+    assert reply.provenance.model == CONFIGURED_MODEL and reply.provenance.fallback
     assert reply.usage.completion_tokens == tags.llm.behaviour.completion_tokens
     assert fallbacks("too_few_valid") == before + 1
+
+
+async def test_a_short_caller_deadline_cuts_the_llm_call_to_a_fallback(tags: Running) -> None:
+    """The LLM answers after the caller's deadline: the call is cut to fit, the fallback answers in time."""
+    tags.llm.behaviour.content = answer(("stereo zoom microscope", "microscopy", "r"))
+    tags.llm.behaviour.latency_s = 5.0
+    before = fallbacks("timeout")
+    reply = await tags.stub.PredictTags(predict("m1", "m2"), timeout=1.5)
+    assert reply.fallback and reply.provenance.fallback
+    assert [t.tag for t in reply.tags] == ["Microscopes"]
+    assert fallbacks("timeout") == before + 1
 
 
 async def test_no_interests_and_no_behaviour_is_an_empty_answer(tags: Running) -> None:

@@ -54,6 +54,9 @@ class LlmSettings(BaseSettings):
 
     endpoints: Annotated[list[str], NoDecode] = Field(min_length=1)
     model: str = DEFAULT_MODEL_NAME
+    # The LoRA adapter vLLM serves on top of `model` (its `--lora-modules` name); empty for the base model.
+    # vLLM picks the adapter by the request's model name, so requests then name the adapter.
+    adapter: str = ""
     deadline_s: float = Field(default=30.0, gt=0)
     max_tokens: int = Field(default=256, ge=1)
     temperature: float = Field(default=0.2, ge=0)
@@ -214,7 +217,7 @@ class LlmClient:
         self, messages: list[Message], max_tokens: int | None, temperature: float | None
     ) -> dict[str, Any]:
         return {
-            "model": self.settings.model,
+            "model": self.settings.adapter or self.settings.model,
             "messages": messages,
             "max_tokens": self.settings.max_tokens if max_tokens is None else max_tokens,
             "temperature": self.settings.temperature if temperature is None else temperature,

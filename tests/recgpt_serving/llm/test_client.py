@@ -200,6 +200,19 @@ async def test_chat_returns_text(fake_llm: FakeOpenAI) -> None:
     assert "x-request-id" not in fake_llm.seen[0].headers
 
 
+async def test_a_configured_adapter_is_named_in_every_request(
+    fake_llm: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """vLLM's multi-LoRA serves an adapter under its own model name: requests must name it."""
+    monkeypatch.setenv("RECGPT_LLM_ENDPOINTS", fake_llm.base_url)
+    monkeypatch.setenv("RECGPT_LLM_MODEL", "base")
+    monkeypatch.setenv("RECGPT_LLM_ADAPTER", "tags-sft-3")
+    async with LlmClient(LlmSettings()) as client:
+        await client.structured("t_adapter", MESSAGES, Named)
+        await client.chat("t_adapter", MESSAGES)
+    assert [seen.body["model"] for seen in fake_llm.seen] == ["tags-sft-3", "tags-sft-3"]
+
+
 def test_settings_read_comma_separated_endpoints(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RECGPT_LLM_ENDPOINTS", "http://a:8100/v1/, http://b:8100/v1")
     monkeypatch.setenv("RECGPT_LLM_DEADLINE_S", "2.5")

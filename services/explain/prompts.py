@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
-
 from recgpt_domain.catalogue import Item
 from recgpt_domain.prompt_text import item_facts
 from recgpt_serving.llm.client import Message
 
+# The agent's name in metrics and LLM logs.
+AGENT = "explainer"
 # v1.1: only the first sentence of an answer is kept.
 PROMPT_VERSION = "explain-v1.1"
 MAX_TOKENS = 80
@@ -20,12 +20,6 @@ _SYSTEM = (
     "interest. Use only the item facts given. Never mention other brands, other product types, or numbers "
     "that are not in the facts."
 )
-
-
-class ExplanationAnswer(BaseModel):
-    """The answer's schema, enforced by vLLM and validated again here."""
-
-    explanation: str = Field(min_length=1, max_length=200)
 
 
 def messages(interest: str, item: Item, max_words: int) -> list[Message]:

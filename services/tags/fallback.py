@@ -1,4 +1,4 @@
-"""The non-LLM tag baseline: the user's most frequent categories as tags (also used by the evaluation)."""
+"""The non-LLM tags: the user's most frequent categories, used whenever the LLM answer is unusable."""
 
 from __future__ import annotations
 

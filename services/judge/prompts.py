@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pydantic import BaseModel, Field
-
+from judge.schema import Answer, ExplanationAnswer, InterestAnswer, TagAnswer
 from recgpt.common.v1 import common_pb2
 from recgpt_domain.catalogue import Item
 from recgpt_domain.prompt_text import clip, item_facts
 from recgpt_serving.llm.client import Message
 
+# The agent's name in metrics and LLM logs.
+AGENT = "judge"
 PROMPT_VERSION = "judge-v1.0"
 MAX_TOKENS = 60
 _TEXT_CHARS = 300
@@ -20,28 +21,6 @@ _SYSTEM = (
     "You are a strict reviewer of a shop's recommendation system. Judge the artefact against each "
     "criterion with true or false, and give a short reason."
 )
-
-
-class InterestAnswer(BaseModel):
-    relevance: bool
-    specificity: bool
-    reason: str = Field(default="", max_length=100)
-
-
-class TagAnswer(BaseModel):
-    relevance: bool
-    specificity: bool
-    validity: bool
-    reason: str = Field(default="", max_length=100)
-
-
-class ExplanationAnswer(BaseModel):
-    relevance: bool
-    grounded: bool
-    reason: str = Field(default="", max_length=100)
-
-
-Answer = InterestAnswer | TagAnswer | ExplanationAnswer
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,9 @@
+"""The JSON schema the explainer answers in: one sentence, enforced by vLLM and validated again here."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+
+class ExplanationAnswer(BaseModel):
+    explanation: str = Field(min_length=1, max_length=200)

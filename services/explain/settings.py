@@ -1,0 +1,22 @@
+"""Settings of the explain service, read from `RECGPT_*` on top of the agent-service ones."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from recgpt_domain import grounding
+from recgpt_serving.agent_runner import AgentServiceSettings
+
+_DAY_S = 24 * 3600
+
+
+class ExplainSettings(AgentServiceSettings):
+    """`RECGPT_MAX_WORDS`, `RECGPT_EXPLANATION_TTL_S` etc.; the LLM itself comes from `RECGPT_LLM_*`."""
+
+    # Length bounds of one explanation; longer LLM output falls back to the template.
+    max_words: int = Field(default=grounding.MAX_WORDS, ge=5)
+    max_chars: int = Field(default=grounding.MAX_CHARS, ge=40, le=200)
+    explanation_ttl_s: int = Field(default=30 * _DAY_S, ge=60)
+    # Fallbacks are cached too (marked), shorter, so the near-line job retries them but not on every pass.
+    explanation_fallback_ttl_s: int = Field(default=_DAY_S, ge=60)
+    max_parallel_llm_calls: int = Field(default=16, ge=1)

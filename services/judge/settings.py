@@ -1,0 +1,19 @@
+"""Settings of the judge service, read from `RECGPT_*` on top of the agent-service ones."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from recgpt_domain import grounding
+from recgpt_serving.agent_runner import AgentServiceSettings
+
+
+class JudgeSettings(AgentServiceSettings):
+    """`RECGPT_JUDGE_BEHAVIOUR_BUDGET_TOKENS` etc.; the LLM itself comes from `RECGPT_LLM_*`."""
+
+    max_parallel_llm_calls: int = Field(default=16, ge=1)
+    # The judge reads a shorter behaviour than the agents it judges: enough to tell relevance.
+    judge_behaviour_budget_tokens: int = Field(default=600, ge=64)
+    # Length bounds of the rule-based grounding check; the explain service's bounds.
+    max_words: int = Field(default=grounding.MAX_WORDS, ge=5)
+    max_chars: int = Field(default=grounding.MAX_CHARS, ge=40)
