@@ -28,6 +28,13 @@ class GatewaySettings(ServiceSettings):
     # Fusion weights of the routes' normalised scores.
     collaborative_weight: float = Field(default=0.6, ge=0)
     content_weight: float = Field(default=0.4, ge=0)
+    # The last-resort page of popular items, answered when retrieval cannot be reached: its size, how
+    # often it is refreshed while retrieval answers, how soon a failed refresh is tried again, and the
+    # deadline of one refresh (in the background, never on a request's path).
+    last_resort_items: int = Field(default=200, ge=1, le=500)
+    last_resort_refresh_s: float = Field(default=60.0, gt=0)
+    last_resort_retry_s: float = Field(default=1.0, gt=0)
+    last_resort_timeout_s: float = Field(default=2.0, gt=0)
 
     # Variant recgpt-v1. host:port of the explain service; empty: answers carry no explanations.
     explain_target: str = ""

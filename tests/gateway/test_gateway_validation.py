@@ -46,6 +46,16 @@ async def test_invalid_json_bodies_are_422_with_a_reason(gateway: httpx.AsyncCli
     assert payload["request_id"] == response.headers["x-request-id"]
 
 
+@pytest.mark.parametrize("n", [85.0, 1.0, 1e2])
+async def test_a_whole_number_written_as_a_float_is_an_integer(gateway: httpx.AsyncClient, n: float) -> None:
+    # JSON Schema's "integer" (what /openapi.json publishes for n) includes 85.0.
+    response = await gateway.post(URL, json={"user_id": "alice", "n": n})
+    as_int = await gateway.post(URL, json={"user_id": "alice", "n": int(n)})
+
+    assert response.status_code == 200, response.text
+    assert response.json()["items"] == as_int.json()["items"]
+
+
 @pytest.mark.parametrize(
     ("content", "content_type"),
     [
