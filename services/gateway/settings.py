@@ -18,8 +18,11 @@ class GatewaySettings(ServiceSettings):
     request_deadline_s: float = Field(default=0.25, gt=0)
     # /readyz checks every dependency with this timeout.
     readiness_timeout_s: float = Field(default=0.5, gt=0)
-    # Request bodies above this are refused with 413, whether or not they declare a Content-Length.
-    max_body_bytes: int = Field(default=16 * 1024, ge=256)
+    # Request bodies above this are refused with 413, whether or not they declare a Content-Length. The
+    # default holds the largest body the published schema allows even with every character escaped
+    # (16 context entries of 64 + 256 astral characters at 12 bytes each: about 62 KB), so that no valid
+    # request is refused for its size.
+    max_body_bytes: int = Field(default=64 * 1024, ge=256)
     # How many of the user's most recent items seed the routes.
     recent_items: int = Field(default=20, ge=1, le=200)
     # Candidates asked of each route: n * multiplier + margin, so that filtering still leaves n.
