@@ -33,6 +33,7 @@ def create_app(settings: GatewaySettings, *, deps: GatewayDeps | None = None) ->
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # gRPC aio channels belong to the running loop: they are made here, not at import or factory time.
         active = deps if deps is not None else GatewayDeps.connect(settings)
+        active.start_connecting()
         app.state.deps = active
         # Background live-judge calls, never awaited by a request: cancelled below at shutdown.
         live_judge = app.state.live_judge = LiveJudge(active.judge(), settings)

@@ -65,4 +65,4 @@ class RetrievalSettings(GrpcServiceSettings, IndexSettings):
     build_on_start: bool = False
     # A user's behaviour read from Redis gets this long at most (and at most half of what the caller has
     # left); past it the answer is made without the behaviour and says so.
-    redis_deadline_s: float = Field(default=0.03, gt=0)
+    redis_deadline_s: float = Field(default=0.05, gt=0)
