@@ -25,6 +25,8 @@ from recgpt_serving import logs, service_names
 from recgpt_serving.grpc_server import GrpcService
 
 RETRIEVAL_SERVICE = service_names.RETRIEVAL
+# High enough that the benchmark measures the gateway, never this stand-in shedding load.
+MAX_CONCURRENT_RPCS = 4096
 log = logging.getLogger("fake_retrieval")
 
 
@@ -59,6 +61,11 @@ class CatalogueSlices(retrieval_pb2_grpc.RetrievalServiceServicer):
         key = ",".join(request.items.item_ids[:3]) or request.exclude_seen_of_user
         return retrieval_pb2.SearchResponse(items=self._slice(key, request.top_k, "content"))
 
+    async def Popular(
+        self, request: retrieval_pb2.PopularRequest, context: grpc.aio.ServicerContext
+    ) -> retrieval_pb2.PopularResponse:
+        return retrieval_pb2.PopularResponse(items=self._slice("", request.top_k, "popular"))
+
 
 async def serve(catalogue: Path, host: str, port: int, delay_s: float) -> None:
     items = [
@@ -72,7 +79,7 @@ async def serve(catalogue: Path, host: str, port: int, delay_s: float) -> None:
     ]
     if not items:
         raise SystemExit(f"no items in {catalogue}")
-    service = GrpcService("retrieval-fake", [RETRIEVAL_SERVICE])
+    service = GrpcService("retrieval-fake", [RETRIEVAL_SERVICE], max_concurrent_rpcs=MAX_CONCURRENT_RPCS)
     servicer = CatalogueSlices(items, delay_s)
     retrieval_pb2_grpc.add_RetrievalServiceServicer_to_server(servicer, service.server)  # type: ignore[no-untyped-call]
     service.bind(host, port)

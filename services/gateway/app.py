@@ -13,11 +13,13 @@ from gateway import errors
 from gateway.clients import GatewayDeps
 from gateway.middleware import BodyLimitMiddleware, MetricsMiddleware, RequestIdMiddleware
 from gateway.pipelines import registry
+from gateway.pipelines.last_resort import LastResortPage
 from gateway.pipelines.live_judge import LiveJudge
 from gateway.responses import OrjsonResponse
 from gateway.routes import health, metrics, recommend
 from gateway.settings import GatewaySettings
 from recgpt_domain.behaviour_store import BehaviourStore
+from recgpt_domain.profile_store import ProfileStore
 
 log = logging.getLogger(__name__)
 
@@ -31,14 +33,20 @@ def create_app(settings: GatewaySettings, *, deps: GatewayDeps | None = None) ->
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # gRPC aio channels belong to the running loop: they are made here, not at import or factory time.
         active = deps if deps is not None else GatewayDeps.connect(settings)
+        active.start_connecting()
         app.state.deps = active
         # Background live-judge calls, never awaited by a request: cancelled below at shutdown.
         live_judge = app.state.live_judge = LiveJudge(active.judge(), settings)
+        # Refreshed in the background from now on, for requests that find retrieval unreachable.
+        last_resort = app.state.last_resort = LastResortPage(active.retrieval(), settings)
+        last_resort.start()
         app.state.pipelines = registry.build(
             active.retrieval(),
             BehaviourStore(active.redis, settings.redis_prefix),
+            ProfileStore(active.redis, settings.redis_prefix),
             active.explain(),
             live_judge,
+            last_resort,
             settings,
         )
         log.info(
@@ -52,6 +60,7 @@ def create_app(settings: GatewaySettings, *, deps: GatewayDeps | None = None) ->
         try:
             yield
         finally:
+            await last_resort.close()
             await live_judge.close()
             if deps is None:
                 await active.close()

@@ -11,6 +11,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from gateway.clients import GatewayDeps
+from gateway.pipelines.last_resort import LastResortPage
 from gateway.pipelines.registry import PipelineRegistry
 from gateway.settings import GatewaySettings
 
@@ -25,6 +26,11 @@ async def get_deps(request: Request) -> GatewayDeps:
     return deps
 
 
+async def get_last_resort(request: Request) -> LastResortPage:
+    page: LastResortPage = request.app.state.last_resort
+    return page
+
+
 async def get_pipelines(request: Request) -> PipelineRegistry:
     """Every variant by name; the request picks one until A/B routing picks it per user."""
     pipelines: PipelineRegistry = request.app.state.pipelines
@@ -34,3 +40,4 @@ async def get_pipelines(request: Request) -> PipelineRegistry:
 SettingsDep = Annotated[GatewaySettings, Depends(get_settings)]
 ClientsDep = Annotated[GatewayDeps, Depends(get_deps)]
 PipelinesDep = Annotated[PipelineRegistry, Depends(get_pipelines)]
+LastResortDep = Annotated[LastResortPage, Depends(get_last_resort)]

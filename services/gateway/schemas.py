@@ -4,10 +4,30 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr, StringConstraints
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    StringConstraints,
+)
 
 MAX_ITEMS = 100
 MAX_CONTEXT_ENTRIES = 16
+
+
+def _whole_float_as_int(value: object) -> object:
+    """85.0 is the integer 85 by JSON Schema (the published contract), so it is one here too.
+
+    Only floats without a fraction are converted; strings, booleans and 85.5 still fail as non-integers.
+    """
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
 
 # Printable ASCII without spaces: user ids travel in gRPC metadata, which allows nothing else.
 UserId = Annotated[StrictStr, StringConstraints(min_length=1, max_length=128, pattern=r"^[!-~]+$")]
@@ -25,7 +45,9 @@ class RecommendRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     user_id: UserId
-    n: Annotated[StrictInt, Field(ge=1, le=MAX_ITEMS)] = 10
+    # An integer as JSON Schema defines one, 85.0 included. The bounds go before the validator: after it,
+    # pydantic would publish them as unknown keywords instead of minimum and maximum.
+    n: Annotated[StrictInt, Field(ge=1, le=MAX_ITEMS), BeforeValidator(_whole_float_as_int)] = 10
     # Page context from the shop (page, device, locale...): small and flat, never free-form documents.
     context: Annotated[dict[ContextKey, ContextValue], Field(max_length=MAX_CONTEXT_ENTRIES)] = Field(
         default_factory=dict
@@ -54,7 +76,17 @@ class RecommendResponse(BaseModel):
     variant: str
     # True when the user has no history and the items are the popular ones.
     cold_start: bool
-    # Dependencies that failed or ran out of time; the answer came without them.
+    # What the answer was made without; empty for a full answer. Each name is one of:
+    #   redis                    the gateway could not read the user's history: no content route, and
+    #                            items the user has seen may be on the page
+    #   redis.behaviour          retrieval could not read the user's history: popular items stand in for
+    #                            the collaborative route
+    #   redis.profile            recgpt-v1: the LLM profile could not be read: the baseline answered
+    #   retrieval.collaborative, retrieval.content, retrieval.tag   that route failed or was too late
+    #   retrieval                retrieval could not be reached: the items are the gateway's last-resort
+    #                            page of popular items
+    #   explain                  recgpt-v1: no explanations
+    #   deadline                 the request ran out of time: the items are the last-resort page
     degraded: list[str]
     items: list[RecommendedItem]
     # recgpt-v1 only: whether the user's LLM profile was used (hit), one from fallback answers was used
@@ -70,7 +102,9 @@ class ErrorResponse(BaseModel):
 
 
 class ReadinessResponse(BaseModel):
+    # Requests get items, perhaps degraded: retrieval serves or the last-resort page stands in for it.
     ready: bool
-    # Dependency name -> "ok" or why it failed.
+    # Dependency name -> "ok", or why it is not usable: timeout, unreachable, not_serving or error.
     checks: dict[str, str]
+    # The dependencies that are down (answers go without them).
     failed: list[str]

@@ -24,11 +24,21 @@ class GatewaySettings(ServiceSettings, RankingSettings):
     request_deadline_s: float = Field(default=0.25, gt=0)
     # /readyz checks every dependency with this timeout.
     readiness_timeout_s: float = Field(default=0.5, gt=0)
-    # Request bodies above this are refused with 413, whether or not they declare a Content-Length.
-    max_body_bytes: int = Field(default=16 * 1024, ge=256)
+    # Request bodies above this are refused with 413, whether or not they declare a Content-Length. The
+    # default holds the largest body the published schema allows even with every character escaped
+    # (16 context entries of 64 + 256 astral characters at 12 bytes each: about 62 KB), so that no valid
+    # request is refused for its size.
+    max_body_bytes: int = Field(default=64 * 1024, ge=256)
     # Candidates asked of each route: n * multiplier + margin, so that filtering still leaves n.
     candidate_multiplier: int = Field(default=2, ge=1, le=10)
     candidate_margin: int = Field(default=10, ge=0, le=200)
+    # The last-resort page of popular items, answered when retrieval cannot be reached: its size, how
+    # often it is refreshed while retrieval answers, how soon a failed refresh is tried again, and the
+    # deadline of one refresh (in the background, never on a request's path).
+    last_resort_items: int = Field(default=200, ge=1, le=500)
+    last_resort_refresh_s: float = Field(default=60.0, gt=0)
+    last_resort_retry_s: float = Field(default=1.0, gt=0)
+    last_resort_timeout_s: float = Field(default=2.0, gt=0)
 
     # Variant recgpt-v1. host:port of the explain service; empty: answers carry no explanations.
     explain_target: str = ""

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
@@ -23,6 +24,14 @@ class BehaviourKeys:
 
     def users(self) -> str:
         return f"{self.prefix}:users"
+
+
+@dataclass(frozen=True)
+class RecentBehaviour:
+    """What a route needs of a user: recent distinct items (most recent first) and every item touched."""
+
+    recent_item_ids: list[str]
+    seen: set[str]
 
 
 class BehaviourStore:
@@ -60,6 +69,31 @@ class BehaviourStore:
     async def history(self, user_id: str) -> UserHistory:
         raw = await self.client.lrange(self.keys.log(user_id), 0, -1)
         return UserHistory(user_id=user_id, interactions=[Interaction.model_validate_json(e) for e in raw])
+
+    async def recent_and_seen(self, user_id: str, recent: int) -> RecentBehaviour:
+        """The `recent` most recent distinct items and the seen set, pipelined into one round trip."""
+        # Read a few more entries than asked: repeats of one item would otherwise crowd out the others.
+        async with self.client.pipeline(transaction=False) as pipe:
+            pipe.lrange(self.keys.log(user_id), -recent * 2, -1)
+            pipe.smembers(self.keys.seen(user_id))
+            raw_log, raw_seen = await pipe.execute()
+        ordered: dict[str, None] = {}
+        for entry in reversed(raw_log):
+            ordered.setdefault(Interaction.model_validate_json(_text(entry)).item_id, None)
+            if len(ordered) == recent:
+                break
+        return RecentBehaviour(list(ordered), {_text(member) for member in raw_seen})
+
+    async def seen_among(self, user_id: str, item_ids: Sequence[str]) -> list[bool]:
+        """For each item in order, whether the user has touched it (one round trip)."""
+        if not item_ids:
+            return []
+        flags = await self.client.smismember(self.keys.seen(user_id), list(item_ids))
+        return [bool(flag) for flag in flags]
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 def connect(url: str) -> aioredis.Redis:

@@ -175,7 +175,9 @@ async def serve(
     try:
         deps = AgentDeps(llm=llm, store=BehaviourStore(redis_client, settings.redis_prefix), items=items)
         registration = await asyncio.to_thread(build, settings, deps)
-        service = GrpcService(name, [registration.full_service_name])
+        service = GrpcService(
+            name, [registration.full_service_name], max_concurrent_rpcs=settings.max_concurrent_rpcs
+        )
         registration.add_to_server(registration.servicer, service.server)
         service.bind(settings.bind_host, settings.port)
         await service.start()

@@ -60,6 +60,10 @@ def channel(target: str, full_service_name: str) -> grpc.aio.Channel:
             ("grpc.enable_retries", 1),
             ("grpc.service_config", service_config(full_service_name)),
             ("grpc.keepalive_time_ms", 30_000),
+            # Reconnect within about two seconds of a service coming back (gRPC's default backoff grows
+            # to two minutes): an outage ends when the service returns, not at the next slot of a backoff.
+            ("grpc.initial_reconnect_backoff_ms", 250),
+            ("grpc.max_reconnect_backoff_ms", 2_000),
         ],
         interceptors=[MetadataInterceptor()],
     )

@@ -71,14 +71,22 @@ class ContextInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
 
 
 class GrpcService:
-    """A gRPC server with standard health (NOT_SERVING until `mark_serving`) and reflection."""
+    """A gRPC server with standard health (NOT_SERVING until `mark_serving`) and reflection.
 
-    def __init__(self, name: str, full_service_names: Sequence[str]) -> None:
+    At most `max_concurrent_rpcs` calls run at once; the next ones are refused at once with
+    RESOURCE_EXHAUSTED (not queued), so an overloaded service sheds load instead of piling up
+    calls whose callers have long given up.
+    """
+
+    def __init__(self, name: str, full_service_names: Sequence[str], *, max_concurrent_rpcs: int) -> None:
+        if max_concurrent_rpcs < 1:
+            raise ValueError(f"max_concurrent_rpcs must be at least 1, got {max_concurrent_rpcs}")
         self.name = name
         self.full_service_names = list(full_service_names)
         self.server = grpc.aio.server(
             interceptors=[ContextInterceptor(name)],
             options=[("grpc.so_reuseport", 0)],
+            maximum_concurrent_rpcs=max_concurrent_rpcs,
         )
         self.health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)

@@ -31,6 +31,16 @@ DEGRADATIONS = Counter(
     "Requests answered without a dependency that failed or ran out of time.",
     ["service", "dependency"],
 )
+DEPENDENCY_FAILURES = Counter(
+    "recgpt_dependency_failures_total",
+    "Outbound calls that failed, by why: a gRPC status name (RESOURCE_EXHAUSTED: the dependency shed the "
+    "call at its concurrency cap), timeout, or error.",
+    ["service", "dependency", "reason"],
+)
+LAST_RESORT_ITEMS = Gauge(
+    "recgpt_last_resort_items",
+    "Popular items the gateway holds for when retrieval cannot be reached (0: none yet).",
+)
 LLM_TOKENS = Counter("recgpt_llm_tokens_total", "LLM tokens, by agent and kind.", ["agent", "kind"])
 LLM_DURATION = Histogram(
     "recgpt_llm_request_duration_seconds", "Time of one LLM call.", ["agent"], buckets=_LLM_BUCKETS

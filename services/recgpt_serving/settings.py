@@ -29,3 +29,5 @@ class GrpcServiceSettings(ServiceSettings):
     """A gRPC service also serves Prometheus metrics on a port of its own."""
 
     metrics_port: int = Field(ge=0, le=65535)
+    # Calls served at once; beyond this a call is refused with RESOURCE_EXHAUSTED and its caller degrades.
+    max_concurrent_rpcs: int = Field(default=128, ge=1)

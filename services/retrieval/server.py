@@ -45,7 +45,7 @@ class RetrievalServer:
 
     def __init__(self, settings: RetrievalSettings, store: BehaviourStore) -> None:
         self.settings = settings
-        self.grpc = GrpcService("retrieval", [SERVICE_NAME])
+        self.grpc = GrpcService("retrieval", [SERVICE_NAME], max_concurrent_rpcs=settings.max_concurrent_rpcs)
         self.servicer = RetrievalServicer(settings, store)
         add_servicer: Any = retrieval_pb2_grpc.add_RetrievalServiceServicer_to_server
         add_servicer(self.servicer, self.grpc.server)

@@ -1,9 +1,15 @@
-"""The gRPC face of retrieval: checks requests, reads the user's behaviour, asks the retriever, answers."""
+"""The gRPC face of retrieval: checks requests, reads the user's behaviour, asks the retriever, answers.
+
+Everything but the user's behaviour is in memory, so Redis failing or hanging costs only that: the read has
+a short budget, and without it the collaborative route answers with popular items and the answer names the
+missing behaviour in `degraded`.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Sequence
 from typing import TypeVar
 
@@ -15,9 +21,10 @@ from redis.exceptions import RedisError
 
 from recgpt.common.v1 import common_pb2
 from recgpt.retrieval.v1 import retrieval_pb2, retrieval_pb2_grpc
-from recgpt_domain.behaviour_store import BehaviourStore
+from recgpt_domain.behaviour_store import BehaviourStore, RecentBehaviour
 from recgpt_domain.embedder import Vectors
-from retrieval import user_behaviour, validation
+from recgpt_serving import metrics
+from retrieval import validation
 from retrieval.retriever import Retriever
 from retrieval.settings import RetrievalSettings
 from retrieval.validation import InvalidRequest
@@ -28,6 +35,12 @@ log = logging.getLogger(__name__)
 SERVICE_NAME = retrieval_pb2.DESCRIPTOR.services_by_name["RetrievalService"].full_name
 
 T = TypeVar("T")
+
+SERVICE = "retrieval"
+# What a failed behaviour read may raise: Redis errors, its late answer, a log entry that does not parse.
+BEHAVIOUR_ERRORS = (TimeoutError, RedisError, OSError, ValueError)
+# The share of the caller's time left that a behaviour read may take: the rest is for the answer.
+_BEHAVIOUR_SHARE_OF_DEADLINE = 0.5
 
 
 class NotLoaded(RuntimeError):
@@ -53,6 +66,8 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
         self.settings = settings
         self.store = store
         self.retriever: Retriever | None = None
+        self._behaviour_failures = metrics.DEGRADATIONS.labels(SERVICE, "redis")
+        self._behaviour_timer = metrics.DEPENDENCY_DURATION.labels(SERVICE, "redis", "behaviour")
 
     def attach(self, retriever: Retriever) -> None:
         """Makes the loaded index live; until then every RPC answers UNAVAILABLE."""
@@ -70,20 +85,22 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
         except NotLoaded as error:
             await context.abort(grpc.StatusCode.UNAVAILABLE, str(error))
-        except RedisError as error:
-            log.warning("behaviour store unavailable", extra={"error": str(error)})
-            await context.abort(grpc.StatusCode.UNAVAILABLE, f"behaviour store unavailable: {error}")
         raise AssertionError("context.abort returned")
 
     async def Search(
         self, request: retrieval_pb2.SearchRequest, context: grpc.aio.ServicerContext
     ) -> retrieval_pb2.SearchResponse:
-        return await self._answer(context, self._search(request))
+        return await self._answer(context, self._search(request, context))
 
     async def Collaborative(
         self, request: retrieval_pb2.CollaborativeRequest, context: grpc.aio.ServicerContext
     ) -> retrieval_pb2.CollaborativeResponse:
-        return await self._answer(context, self._collaborative(request))
+        return await self._answer(context, self._collaborative(request, context))
+
+    async def Popular(
+        self, request: retrieval_pb2.PopularRequest, context: grpc.aio.ServicerContext
+    ) -> retrieval_pb2.PopularResponse:
+        return await self._answer(context, self._popular(request))
 
     async def GetItems(
         self, request: retrieval_pb2.GetItemsRequest, context: grpc.aio.ServicerContext
@@ -95,10 +112,34 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
     ) -> retrieval_pb2.IndexInfo:
         return await self._answer(context, self._index_info())
 
-    async def _seen(self, user_id: str) -> set[str]:
-        return await self.store.seen(user_id) if user_id else set()
+    def _behaviour_budget(self, context: grpc.aio.ServicerContext) -> float:
+        """The behaviour read's own cap, cut to a share of what the caller has left."""
+        left = context.time_remaining()
+        cap = self.settings.redis_deadline_s
+        return cap if left is None else min(cap, max(left, 0.0) * _BEHAVIOUR_SHARE_OF_DEADLINE)
 
-    async def _search(self, request: retrieval_pb2.SearchRequest) -> retrieval_pb2.SearchResponse:
+    async def _read_behaviour(self, call: Awaitable[T], context: grpc.aio.ServicerContext) -> T | None:
+        """The read's result, or None (counted, logged) when Redis fails or runs out of its budget."""
+        start = time.perf_counter()
+        try:
+            async with asyncio.timeout(self._behaviour_budget(context)):
+                return await call
+        except BEHAVIOUR_ERRORS as error:
+            self._behaviour_failures.inc()
+            log.warning("user behaviour unreadable, answering without it", extra={"reason": repr(error)})
+            return None
+        finally:
+            self._behaviour_timer.observe(time.perf_counter() - start)
+
+    async def _seen(self, user_id: str, context: grpc.aio.ServicerContext) -> set[str] | None:
+        """The user's seen items; empty for no user, None when they could not be read."""
+        if not user_id:
+            return set()
+        return await self._read_behaviour(self.store.seen(user_id), context)
+
+    async def _search(
+        self, request: retrieval_pb2.SearchRequest, context: grpc.aio.ServicerContext
+    ) -> retrieval_pb2.SearchResponse:
         retriever = self._loaded()
         settings = self.settings
         k = validation.top_k(request.top_k, settings.max_top_k)
@@ -111,9 +152,10 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
             rows = retriever.table.rows_for(ids)
             if not rows:
                 return response
-            seen = await self._seen(request.exclude_seen_of_user)
+            seen = await self._seen(request.exclude_seen_of_user, context)
+            _mark_unread(response, seen)
             allowed = retriever.filters.allowed(
-                request.filter, [*rows, *retriever.table.rows_for([*excluded, *seen])]
+                request.filter, [*rows, *retriever.table.rows_for([*excluded, *(seen or ())])]
             )
             # The content route searches from one query (the items' mean): the cap is a smaller k.
             hits = retriever.similar_to(rows, min(k, per_query or k), allowed)
@@ -123,7 +165,7 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
         tags: Sequence[common_pb2.Tag] = ()
         if kind == "vectors":
             queries = validation.vectors(request.vectors.vectors, retriever.dimension, settings.max_queries)
-            seen = await self._seen(request.exclude_seen_of_user)
+            seen = await self._seen(request.exclude_seen_of_user, context)
         elif kind in ("texts", "tags"):
             if kind == "texts":
                 texts = validation.texts(request.texts.texts, settings.max_queries)
@@ -131,11 +173,14 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
                 tags = request.tags.tags
                 texts = validation.tag_texts(tags, settings.max_queries, settings.tag_include_rationale)
             queries, seen = await asyncio.gather(
-                retriever.embed(texts), self._seen(request.exclude_seen_of_user)
+                retriever.embed(texts), self._seen(request.exclude_seen_of_user, context)
             )
         else:
             raise InvalidRequest("empty query: set one of texts, tags, vectors or items")
-        allowed = retriever.filters.allowed(request.filter, retriever.table.rows_for([*excluded, *seen]))
+        _mark_unread(response, seen)
+        allowed = retriever.filters.allowed(
+            request.filter, retriever.table.rows_for([*excluded, *(seen or ())])
+        )
         hits = retriever.search(queries, k, allowed, per_query)
         route = "vector" if kind == "vectors" else "text" if kind == "texts" else "tag"
         _fill(response.items, retriever, hits.rows, hits.scores, [route] * hits.rows.size)
@@ -144,7 +189,7 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
         return response
 
     async def _collaborative(
-        self, request: retrieval_pb2.CollaborativeRequest
+        self, request: retrieval_pb2.CollaborativeRequest, context: grpc.aio.ServicerContext
     ) -> retrieval_pb2.CollaborativeResponse:
         retriever = self._loaded()
         settings = self.settings
@@ -153,6 +198,7 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
             request.recent_items, settings.collaborative_recent_items, settings.max_recent_items
         )
         table = retriever.table
+        response = retrieval_pb2.CollaborativeResponse()
         if request.seed_item_ids:
             # Given seeds (offline evaluation): no Redis; only the seeds and the listed items are left out.
             given = validation.seed_item_ids(request.seed_item_ids, settings.max_seed_items)
@@ -160,13 +206,24 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
             excluded = [*given, *request.exclude_item_ids]
         else:
             user_id = validation.user_id(request.user_id)
-            behaviour = await user_behaviour.read(self.store, user_id, recent)
+            behaviour = await self._read_behaviour(self.store.recent_and_seen(user_id, recent), context)
+            if behaviour is None:
+                response.degraded.append(retrieval_pb2.DEGRADATION_USER_BEHAVIOUR)
+                behaviour = RecentBehaviour([], set())
             seeds = table.rows_for(behaviour.recent_item_ids)
             excluded = [*behaviour.seen, *request.exclude_item_ids]
         allowed = retriever.filters.allowed(request.filter, table.rows_for(excluded))
-        cold_start = not seeds
-        ranked = retriever.popular(k, allowed) if cold_start else retriever.collaborative(seeds, k, allowed)
-        response = retrieval_pb2.CollaborativeResponse(cold_start=cold_start)
+        # Without the user's behaviour the popular items answer, but the user is not known to be new.
+        response.cold_start = not seeds and not response.degraded
+        ranked = retriever.collaborative(seeds, k, allowed) if seeds else retriever.popular(k, allowed)
+        _fill(response.items, retriever, ranked.rows, ranked.scores, ranked.routes)
+        return response
+
+    async def _popular(self, request: retrieval_pb2.PopularRequest) -> retrieval_pb2.PopularResponse:
+        retriever = self._loaded()
+        k = validation.top_k(request.top_k, self.settings.max_top_k)
+        ranked = retriever.popular(k, retriever.filters.allowed(request.filter, ()))
+        response = retrieval_pb2.PopularResponse()
         _fill(response.items, retriever, ranked.rows, ranked.scores, ranked.routes)
         return response
 
@@ -194,6 +251,11 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
             cooccurrence_users=manifest.cooccurrence.users,
             cooccurrence_interactions=manifest.cooccurrence.interactions,
         )
+
+
+def _mark_unread(response: retrieval_pb2.SearchResponse, seen: set[str] | None) -> None:
+    if seen is None:
+        response.degraded.append(retrieval_pb2.DEGRADATION_USER_BEHAVIOUR)
 
 
 def _label_tags(response: retrieval_pb2.SearchResponse, tags: Sequence[common_pb2.Tag], hits: Hits) -> None:

@@ -63,3 +63,6 @@ class RetrievalSettings(GrpcServiceSettings, IndexSettings):
     faiss_threads: int = Field(default=1, ge=1)
     # Build the index at start-up when it is missing or stale; off by default so a bad deploy fails loudly.
     build_on_start: bool = False
+    # A user's behaviour read from Redis gets this long at most (and at most half of what the caller has
+    # left); past it the answer is made without the behaviour and says so.
+    redis_deadline_s: float = Field(default=0.05, gt=0)

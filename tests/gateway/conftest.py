@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import grpc
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from gateway.app import create_app
 from gateway.clients import EXPLAIN_SERVICE, JUDGE_SERVICE, RETRIEVAL_SERVICE, GatewayDeps
+from gateway.pipelines.last_resort import LastResortPage
 from gateway.settings import GatewaySettings
 from recgpt.explain.v1 import explain_pb2_grpc
 from recgpt.judge.v1 import judge_pb2_grpc
@@ -27,11 +30,17 @@ from tests.gateway.gateway_fakes import (
     ServicerT,
 )
 
+# Fakes serve every call at once unless a test caps them.
+UNCAPPED = 1024
+
 
 async def serve(
-    servicer: ServicerT, name: str, add: Callable[[Any, grpc.aio.Server], None]
+    servicer: ServicerT,
+    name: str,
+    add: Callable[[Any, grpc.aio.Server], None],
+    max_concurrent_rpcs: int = UNCAPPED,
 ) -> FakeServer[ServicerT]:
-    service = GrpcService(f"{name}-fake", [name])
+    service = GrpcService(f"{name}-fake", [name], max_concurrent_rpcs=max_concurrent_rpcs)
     add(servicer, service.server)
     port = service.bind("127.0.0.1", 0)
     await service.start()
@@ -85,6 +94,15 @@ def settings(redis_url: str, redis_prefix: str, retrieval_server: FakeRetrievalS
     )
 
 
+async def wait_for_last_resort(app: FastAPI) -> None:
+    page: LastResortPage = app.state.last_resort
+    for _ in range(500):
+        if page.held:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the gateway never got its last-resort page")
+
+
 @pytest.fixture
 async def gateway_factory(
     settings: GatewaySettings,
@@ -92,11 +110,16 @@ async def gateway_factory(
     """Starts the app (lifespan included) with optional settings overrides or injected deps."""
     stack: list[Any] = []
 
-    async def start(deps: GatewayDeps | None = None, **overrides: Any) -> httpx.AsyncClient:
+    async def start(
+        deps: GatewayDeps | None = None, *, last_resort: bool = True, **overrides: Any
+    ) -> httpx.AsyncClient:
+        """With `last_resort`, returns once the app holds its last-resort page (its first refresh)."""
         app = create_app(settings.model_copy(update=overrides), deps=deps)
         lifespan = app.router.lifespan_context(app)
         await lifespan.__aenter__()
         stack.append(lifespan)
+        if last_resort:
+            await wait_for_last_resort(app)
         client = httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://gateway", timeout=5
         )

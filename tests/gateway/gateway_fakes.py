@@ -82,11 +82,17 @@ class FakeRetrieval(Recorder, retrieval_pb2_grpc.RetrievalServiceServicer):
         self.popular_items = scored(range(50, 80), "popular")
         self.search_items = scored(range(30, 70), "content")
         self.cold_users: set[str] = set()
+        # As the real service answers when its Redis fails: without the user's behaviour, and saying so.
+        self.behaviour_unread = False
 
     async def Collaborative(
         self, request: retrieval_pb2.CollaborativeRequest, context: grpc.aio.ServicerContext
     ) -> retrieval_pb2.CollaborativeResponse:
         await self._enter("Collaborative", request, context)
+        if self.behaviour_unread:
+            return retrieval_pb2.CollaborativeResponse(
+                items=self.popular_items[: request.top_k], degraded=[retrieval_pb2.DEGRADATION_USER_BEHAVIOUR]
+            )
         if request.user_id in self.cold_users:
             return retrieval_pb2.CollaborativeResponse(
                 items=self.popular_items[: request.top_k], cold_start=True
@@ -104,7 +110,14 @@ class FakeRetrieval(Recorder, retrieval_pb2_grpc.RetrievalServiceServicer):
                 item.tag = tags[rank % len(tags)].tag
                 item.interest = tags[rank % len(tags)].interest
             return retrieval_pb2.SearchResponse(items=items)
-        return retrieval_pb2.SearchResponse(items=self.search_items[: request.top_k])
+        unread = [retrieval_pb2.DEGRADATION_USER_BEHAVIOUR] if self.behaviour_unread else []
+        return retrieval_pb2.SearchResponse(items=self.search_items[: request.top_k], degraded=unread)
+
+    async def Popular(
+        self, request: retrieval_pb2.PopularRequest, context: grpc.aio.ServicerContext
+    ) -> retrieval_pb2.PopularResponse:
+        await self._enter("Popular", request, context)
+        return retrieval_pb2.PopularResponse(items=self.popular_items[: request.top_k])
 
 
 def explanation_text(interest: str, item_id: str) -> str:

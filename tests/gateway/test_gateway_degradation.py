@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from typing import Any
@@ -12,6 +13,8 @@ import redis.asyncio as aioredis
 from prometheus_client import REGISTRY
 
 from gateway.clients import GatewayDeps
+from gateway.pipelines import Recommendation
+from gateway.schemas import RecommendRequest
 from recgpt_domain import behaviour_store
 from recgpt_domain.catalogue import Interaction
 from tests.gateway.gateway_fakes import FakeRetrievalServer, Fault
@@ -72,7 +75,7 @@ async def test_slow_content_route_is_cut_at_its_deadline(
     assert elapsed < 1.0
 
 
-async def test_both_routes_failing_is_503_with_reason(
+async def test_both_routes_failing_without_a_last_resort_page_is_503_with_reason(
     gateway_factory: Callable[..., Any],
     retrieval_server: FakeRetrievalServer,
     redis_client: aioredis.Redis,
@@ -80,9 +83,10 @@ async def test_both_routes_failing_is_503_with_reason(
 ) -> None:
     user = await known_user(redis_client, redis_prefix)
     faults = retrieval_server.servicer.faults
+    faults["Popular"] = Fault(code=grpc.StatusCode.UNAVAILABLE)
     faults["Collaborative"] = Fault(code=grpc.StatusCode.UNAVAILABLE)
     faults["Search"] = Fault(delay_s=2.0)
-    gateway = await gateway_factory(retrieval_deadline_s=0.1, request_deadline_s=0.25)
+    gateway = await gateway_factory(retrieval_deadline_s=0.1, request_deadline_s=0.25, last_resort=False)
 
     response = await gateway.post(URL, json={"user_id": user, "n": 10})
 
@@ -93,7 +97,32 @@ async def test_both_routes_failing_is_503_with_reason(
     assert body["request_id"] == response.headers["x-request-id"]
 
 
-async def test_retrieval_process_gone_is_a_quick_503(
+async def test_both_routes_failing_answer_the_last_resort_page(
+    gateway_factory: Callable[..., Any],
+    retrieval_server: FakeRetrievalServer,
+    redis_client: aioredis.Redis,
+    redis_prefix: str,
+) -> None:
+    # The user has seen two of the popular items: the page leaves them out.
+    history = [Interaction(item_id=f"item-{i}") for i in (1, 2, 50, 51)]
+    await behaviour_store.BehaviourStore(redis_client, redis_prefix).append("erin", history)
+    gateway = await gateway_factory(retrieval_deadline_s=0.1, request_deadline_s=0.25)
+    faults = retrieval_server.servicer.faults
+    faults["Collaborative"] = Fault(code=grpc.StatusCode.UNAVAILABLE)
+    faults["Search"] = Fault(delay_s=2.0)
+    before = degradations("retrieval")
+
+    response = await gateway.post(URL, json={"user_id": "erin", "n": 10})
+
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert sorted(body["degraded"]) == ["retrieval", "retrieval.collaborative", "retrieval.content"]
+    assert [item["item_id"] for item in body["items"]] == [f"item-{i}" for i in range(52, 62)]
+    assert {item["route"] for item in body["items"]} == {"popular"}
+    assert degradations("retrieval") == before + 1
+
+
+async def test_retrieval_process_gone_answers_the_last_resort_page(
     gateway: httpx.AsyncClient,
     retrieval_server: FakeRetrievalServer,
     redis_client: aioredis.Redis,
@@ -103,13 +132,63 @@ async def test_retrieval_process_gone_is_a_quick_503(
     await retrieval_server.stop()
 
     for user_id in (user, "nobody-knows-me"):
-        start = time.perf_counter()
-        response = await gateway.post(URL, json={"user_id": user_id, "n": 5})
-        elapsed = time.perf_counter() - start
+        for variant in ("baseline", "recgpt-v1"):
+            response = await gateway.post(URL, json={"user_id": user_id, "n": 5, "variant": variant})
 
-        assert response.status_code == 503, response.text
-        assert "retrieval.collaborative" in response.json()["degraded"]
-        assert elapsed < 1.0
+            assert response.status_code == 200, response.text
+            body = response.json()
+            assert {"retrieval", "retrieval.collaborative"} <= set(body["degraded"])
+            assert [item["item_id"] for item in body["items"]] == [f"item-{i}" for i in range(50, 55)]
+
+
+async def test_retrieval_answering_without_the_users_behaviour_is_named(
+    gateway: httpx.AsyncClient,
+    retrieval_server: FakeRetrievalServer,
+    redis_client: aioredis.Redis,
+    redis_prefix: str,
+) -> None:
+    user = await known_user(redis_client, redis_prefix)
+    retrieval_server.servicer.behaviour_unread = True
+    before = degradations("redis.behaviour")
+
+    response = await gateway.post(URL, json={"user_id": user, "n": 10})
+
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["degraded"] == ["redis.behaviour"]
+    # The collaborative route's items are the popular ones (50-79), and labelled so.
+    assert {
+        item["route"] for item in body["items"] if item["item_id"] in {f"item-{i}" for i in range(70, 80)}
+    } <= {"popular"}
+    assert "collaborative" not in {route for item in body["items"] for route in item["route"].split("+")}
+    assert degradations("redis.behaviour") >= before + 1
+
+
+def failures(dependency: str, reason: str) -> float:
+    value = REGISTRY.get_sample_value(
+        "recgpt_dependency_failures_total",
+        {"service": "gateway", "dependency": dependency, "reason": reason},
+    )
+    return value or 0.0
+
+
+async def test_a_dependency_shedding_load_degrades_the_answer(
+    gateway: httpx.AsyncClient,
+    retrieval_server: FakeRetrievalServer,
+    redis_client: aioredis.Redis,
+    redis_prefix: str,
+) -> None:
+    user = await known_user(redis_client, redis_prefix)
+    retrieval_server.servicer.faults["Collaborative"] = Fault(code=grpc.StatusCode.RESOURCE_EXHAUSTED)
+    before = failures("retrieval.collaborative", "RESOURCE_EXHAUSTED")
+
+    response = await gateway.post(URL, json={"user_id": user, "n": 10})
+
+    assert response.status_code == 200, response.text
+    assert response.json()["degraded"] == ["retrieval.collaborative"]
+    assert failures("retrieval.collaborative", "RESOURCE_EXHAUSTED") == before + 1
+    # Shed calls are not retried: retrying would only add to the load that made the service shed them.
+    assert len(retrieval_server.servicer.calls_of("Collaborative")) == 1
 
 
 async def test_redis_down_collaborative_still_answers(
@@ -123,3 +202,30 @@ async def test_redis_down_collaborative_still_answers(
     assert body["degraded"] == ["redis"]
     assert {item["route"] for item in body["items"]} == {"collaborative"}
     assert len(body["items"]) == 5
+
+
+class Stuck:
+    """A pipeline that never answers in time (an event loop starved by a busy machine looks the same)."""
+
+    name = "baseline"
+
+    async def recommend(self, request: RecommendRequest) -> Recommendation:
+        await asyncio.sleep(60)
+        raise AssertionError("not cancelled at the deadline")
+
+
+async def test_a_request_past_its_deadline_answers_the_last_resort_page(
+    gateway_factory: Callable[..., Any],
+) -> None:
+    gateway = await gateway_factory(retrieval_deadline_s=0.05, request_deadline_s=0.1)
+    app = gateway._transport.app
+    app.state.pipelines.pipelines["baseline"] = Stuck()
+    before = degradations("deadline")
+
+    response = await gateway.post(URL, json={"user_id": "gus", "n": 3})
+
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["degraded"] == ["deadline", "retrieval"]
+    assert [item["item_id"] for item in body["items"]] == ["item-50", "item-51", "item-52"]
+    assert degradations("deadline") == before + 1

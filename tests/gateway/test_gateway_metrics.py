@@ -47,7 +47,7 @@ async def test_metrics_count_requests_by_route_template_and_code(
 
 
 async def test_oversized_bodies_are_counted_under_their_route(gateway: httpx.AsyncClient) -> None:
-    await gateway.post("/v1/recommend", content=b"x" * 20_000)
+    await gateway.post("/v1/recommend", content=b"x" * 80_000)
 
     samples = await scrape(gateway)
 

@@ -241,7 +241,7 @@ async def test_tag_route_failure_degrades_to_the_collaborative_route(
     assert explain_server.servicer.calls_of("Explain") == []  # nothing carries an interest
 
 
-async def test_both_routes_failing_is_503(
+async def test_both_routes_failing_answer_the_last_resort_page(
     v1_gateway: httpx.AsyncClient,
     retrieval_server: FakeRetrievalServer,
     redis_client: aioredis.Redis,
@@ -252,6 +252,27 @@ async def test_both_routes_failing_is_503(
     retrieval_server.servicer.faults["Collaborative"] = Fault(code=grpc.StatusCode.UNAVAILABLE)
 
     response = await v1_gateway.post(URL, json={"user_id": "ann", "n": 10, **V1})
+
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert sorted(body["degraded"]) == ["retrieval", "retrieval.collaborative", "retrieval.tag"]
+    assert {item["route"] for item in body["items"]} == {"popular"}
+    assert len(body["items"]) == 10
+
+
+async def test_both_routes_failing_without_a_last_resort_page_is_503(
+    gateway_factory: Callable[..., Any],
+    retrieval_server: FakeRetrievalServer,
+    redis_client: aioredis.Redis,
+    redis_prefix: str,
+) -> None:
+    await store_profile(redis_client, redis_prefix, "ann")
+    retrieval_server.servicer.faults["Popular"] = Fault(code=grpc.StatusCode.UNAVAILABLE)
+    retrieval_server.servicer.faults["Search"] = Fault(code=grpc.StatusCode.INTERNAL)
+    retrieval_server.servicer.faults["Collaborative"] = Fault(code=grpc.StatusCode.UNAVAILABLE)
+    gateway = await gateway_factory(last_resort=False)
+
+    response = await gateway.post(URL, json={"user_id": "ann", "n": 10, **V1})
 
     assert response.status_code == 503
     assert sorted(response.json()["degraded"]) == ["retrieval.collaborative", "retrieval.tag"]

@@ -44,7 +44,7 @@ async def test_recommend_over_http_keeps_the_callers_request_id(served: str) -> 
 
 async def test_chunked_oversized_body_is_refused_while_streaming(served: str) -> None:
     async def chunks() -> AsyncIterator[bytes]:
-        for _ in range(20):
+        for _ in range(80):
             yield b"a" * 1024
 
     async with httpx.AsyncClient(base_url=served, timeout=5) as client:

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
 
+from gateway.schemas import MAX_CONTEXT_ENTRIES, MAX_ITEMS
+
 URL = "/v1/recommend"
-BIG = 20 * 1024
+MAX_USER_ID = 128
+BIG = 80 * 1024
 
 
 @pytest.mark.parametrize(
@@ -46,6 +50,34 @@ async def test_invalid_json_bodies_are_422_with_a_reason(gateway: httpx.AsyncCli
     assert payload["request_id"] == response.headers["x-request-id"]
 
 
+@pytest.mark.parametrize("n", [85.0, 1.0, 1e2])
+async def test_a_whole_number_written_as_a_float_is_an_integer(gateway: httpx.AsyncClient, n: float) -> None:
+    # JSON Schema's "integer" (what /openapi.json publishes for n) includes 85.0.
+    response = await gateway.post(URL, json={"user_id": "alice", "n": n})
+    as_int = await gateway.post(URL, json={"user_id": "alice", "n": int(n)})
+
+    assert response.status_code == 200, response.text
+    assert response.json()["items"] == as_int.json()["items"]
+
+
+async def test_the_largest_body_the_schema_allows_is_not_refused_for_its_size(
+    gateway: httpx.AsyncClient,
+) -> None:
+    astral = "\U0001f52c"  # one character, twelve bytes once escaped as a surrogate pair
+    body = {
+        "user_id": '"' * MAX_USER_ID,  # each escaped as two bytes
+        "n": MAX_ITEMS,
+        "variant": "recgpt-v1",
+        "context": {f"{i:02d}" + astral * 62: astral * 256 for i in range(MAX_CONTEXT_ENTRIES)},
+    }
+    content = json.dumps(body, ensure_ascii=True).encode()
+    assert len(content) > 60_000
+
+    response = await gateway.post(URL, content=content, headers={"content-type": "application/json"})
+
+    assert response.status_code == 200, response.text[:300]
+
+
 @pytest.mark.parametrize(
     ("content", "content_type"),
     [
@@ -54,6 +86,7 @@ async def test_invalid_json_bodies_are_422_with_a_reason(gateway: httpx.AsyncCli
         (b'{"user_id": "alice"}', "text/plain"),
         (b"\xff\xfe\x00", "application/json"),
         (b"[" * 15_000, "application/json"),
+        (b"[" * 60_000, "application/json"),
         (b"", "application/json"),
     ],
 )
@@ -80,7 +113,7 @@ async def test_oversized_streamed_body_without_content_length_is_413(
 ) -> None:
     async def chunks() -> AsyncIterator[bytes]:
         yield b'{"user_id": "'
-        for _ in range(20):
+        for _ in range(80):
             yield b"a" * 1024
         yield b'"}'
 

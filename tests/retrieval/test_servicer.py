@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -375,29 +378,88 @@ async def test_get_items_in_request_order_and_index_info(
     assert info.cooccurrence_interactions == sum(len(h.interactions) for h in histories)
 
 
-async def test_an_unreachable_redis_is_unavailable_not_a_crash(
-    small_index: IndexSettings, redis_url: str, embedder: SentenceEmbedder
-) -> None:
-    dead = aioredis.Redis.from_url(f"redis://127.0.0.1:{redis_server.free_port()}/0")
-    settings = retrieval_settings(small_index, redis_url, "unused")
-    server = RetrievalServer(settings, BehaviourStore(dead, "unused"))
+async def test_popular_is_the_most_popular_items_for_no_user(service: Running) -> None:
+    reply = await service.stub.Popular(retrieval_pb2.PopularRequest(top_k=3))
+    assert ids(reply.items)[0] == "s1"  # the most interactions in the behaviour log
+    assert len(set(ids(reply.items))) == 3
+    assert {scored.route for scored in reply.items} == {"popular"}
+    filtered = await service.stub.Popular(
+        retrieval_pb2.PopularRequest(top_k=2, filter=retrieval_pb2.AttributeFilter(brands=["Gorilla"]))
+    )
+    assert set(ids(filtered.items)) == {"g1", "g2"}
+    await expect_invalid(service.stub.Popular(retrieval_pb2.PopularRequest(top_k=0)), "top_k")
+
+
+@asynccontextmanager
+async def hung_redis() -> AsyncIterator[str]:
+    """A server that accepts connections and never answers: Redis stopped mid-flight (SIGSTOP)."""
+    connections: list[asyncio.StreamWriter] = []
+
+    async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connections.append(writer)
+
+    server = await asyncio.start_server(hold, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        for writer in connections:
+            writer.close()
+        server.close()
+        await server.wait_closed()
+
+
+@asynccontextmanager
+async def serving_with_redis(
+    url: str, small_index: IndexSettings, redis_url: str, embedder: SentenceEmbedder
+) -> AsyncIterator[retrieval_pb2_grpc.RetrievalServiceStub]:
+    client = aioredis.Redis.from_url(url)
+    server = RetrievalServer(
+        retrieval_settings(small_index, redis_url, "unused"), BehaviourStore(client, "unused")
+    )
     await server.start()
     await server.load(embedder)
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
-            stub = retrieval_pb2_grpc.RetrievalServiceStub(channel)  # type: ignore[no-untyped-call]
-            with pytest.raises(grpc.aio.AioRpcError) as caught:
-                await stub.Collaborative(retrieval_pb2.CollaborativeRequest(user_id="u", top_k=3))
-            assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
-            assert "behaviour store" in (caught.value.details() or "")
-            # Without a user to look up, search does not need Redis at all.
-            reply = await stub.Search(texts("glue", top_k=1))
-            assert len(reply.items) == 1
-            # Nor does the collaborative route when the seeds are given.
-            seeded = await stub.Collaborative(
-                retrieval_pb2.CollaborativeRequest(user_id="u", top_k=2, seed_item_ids=["m1"])
-            )
-            assert seeded.items[0].item.item_id == "b1"
+            yield retrieval_pb2_grpc.RetrievalServiceStub(channel)  # type: ignore[no-untyped-call]
     finally:
         await server.stop(0)
-        await dead.aclose()
+        await client.aclose()
+
+
+@pytest.mark.parametrize("redis_state", ["down", "hung"])
+async def test_without_redis_answers_go_on_without_the_users_behaviour(
+    redis_state: str, small_index: IndexSettings, redis_url: str, embedder: SentenceEmbedder
+) -> None:
+    async with contextlib.AsyncExitStack() as stack:
+        if redis_state == "down":
+            url = f"redis://127.0.0.1:{redis_server.free_port()}/0"
+        else:
+            url = await stack.enter_async_context(hung_redis())
+        stub = await stack.enter_async_context(serving_with_redis(url, small_index, redis_url, embedder))
+
+        # A deadline like the gateway's: the behaviour read gives up in time for the answer.
+        reply = await stub.Collaborative(retrieval_pb2.CollaborativeRequest(user_id="u", top_k=3), timeout=5)
+        assert list(reply.degraded) == [retrieval_pb2.DEGRADATION_USER_BEHAVIOUR]
+        assert not reply.cold_start  # not known to be new: only unknown
+        assert ids(reply.items)[0] == "s1"
+        assert {scored.route for scored in reply.items} == {"popular"}
+
+        searched = await stub.Search(texts("glue", top_k=1, exclude_seen_of_user="u"), timeout=5)
+        assert list(searched.degraded) == [retrieval_pb2.DEGRADATION_USER_BEHAVIOUR]
+        assert len(searched.items) == 1
+        # Without a user to look up, search does not need Redis at all, and says nothing is missing.
+        plain = await stub.Search(texts("glue", top_k=1), timeout=5)
+        assert (len(plain.items), list(plain.degraded)) == (1, [])
+        # Nor does the collaborative route when the seeds are given.
+        seeded = await stub.Collaborative(
+            retrieval_pb2.CollaborativeRequest(user_id="u", top_k=2, seed_item_ids=["m1"]), timeout=5
+        )
+        assert (seeded.items[0].item.item_id, list(seeded.degraded)) == ("b1", [])
+
+
+async def test_a_working_redis_leaves_nothing_degraded(service: Running) -> None:
+    await remember(service.store, "fay", ["m1"])
+    reply = await service.stub.Collaborative(retrieval_pb2.CollaborativeRequest(user_id="fay", top_k=3))
+    assert list(reply.degraded) == []
+    assert reply.items[0].route == "collaborative"

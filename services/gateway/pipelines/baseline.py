@@ -2,16 +2,25 @@
 
 Redis (the user's recent items) and the collaborative route run in parallel; the content route needs the
 recent items as its queries, so it starts when Redis answers. Every call has its own deadline, cut to what is
-left of the request's, and a route that fails or runs late is left out and named in `degraded`.
+left of the request's, and a route that fails or runs late is left out and named in `degraded`. When every
+retrieval route failed, the gateway's last-resort page of popular items answers instead.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Collection
 
 from gateway.pipelines.base import PipelineUnavailable, Recommendation
-from gateway.pipelines.calls import RouteCalls
+from gateway.pipelines.calls import (
+    DEP_DEADLINE,
+    DEP_RETRIEVAL,
+    RouteCalls,
+    note,
+    popular_only,
+    retrieval_failed,
+)
+from gateway.pipelines.last_resort import LastResortPage
 from gateway.schemas import RecommendedItem, RecommendRequest
 from gateway.settings import GatewaySettings
 from recgpt.retrieval.v1 import retrieval_pb2
@@ -34,8 +43,9 @@ def candidates_asked(request: RecommendRequest, settings: GatewaySettings) -> in
 class BaselinePipeline:
     name = "baseline"
 
-    def __init__(self, calls: RouteCalls, settings: GatewaySettings) -> None:
+    def __init__(self, calls: RouteCalls, last_resort: LastResortPage, settings: GatewaySettings) -> None:
         self.calls = calls
+        self.last_resort = last_resort
         self.settings = settings
 
     async def recommend(self, request: RecommendRequest) -> Recommendation:
@@ -69,13 +79,15 @@ class BaselinePipeline:
         cold_start = recent == [] or (collaborative is not None and collaborative.cold_start)
         routes: list[RouteItems] = []
         if collaborative is not None:
-            route = POPULAR if cold_start else COLLABORATIVE
+            route = POPULAR if cold_start or popular_only(collaborative) else COLLABORATIVE
             routes.append(RouteItems(route, self.settings.collaborative_weight, collaborative.items))
         if content is not None:
             routes.append(RouteItems(CONTENT, self.settings.content_weight, content.items))
         # Retrieval already leaves seen items out; the check below is a guard, so it looks only at the
         # best candidates (as many as one route was asked for) to keep Redis work per request small.
         candidates = fuse(routes, exclude=set(recent_ids))[:top_k]
+        if not candidates and retrieval_failed(degraded):
+            candidates = self.from_last_resort(set(recent_ids), top_k, degraded)
         if recent_ids and candidates:
             candidates = await calls.unseen(user_id, candidates, deadline, degraded)
         if not candidates and degraded:
@@ -85,6 +97,22 @@ class BaselinePipeline:
             cold_start=cold_start,
             degraded=degraded,
         )
+
+    def from_last_resort(self, exclude: Collection[str], top_k: int, degraded: list[str]) -> list[Candidate]:
+        """The last-resort page's items (named "retrieval" in `degraded`); empty when none is held yet."""
+        if not self.last_resort.held:
+            return []
+        note(DEP_RETRIEVAL, degraded)
+        return fuse([RouteItems(POPULAR, 1.0, self.last_resort.items)], exclude)[:top_k]
+
+    def out_of_time(self, request: RecommendRequest) -> Recommendation:
+        """What a request whose pipeline ran past the deadline answers: the last-resort page, else a 503."""
+        degraded: list[str] = []
+        note(DEP_DEADLINE, degraded)
+        candidates = self.from_last_resort((), request.n, degraded)
+        if not candidates:
+            raise PipelineUnavailable("request deadline exceeded", degraded)
+        return Recommendation(items=[response_item(c) for c in candidates], degraded=degraded)
 
 
 def response_item(candidate: Candidate, explanation: str | None = None) -> RecommendedItem:

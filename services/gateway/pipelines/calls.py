@@ -25,14 +25,28 @@ from recgpt_serving import metrics
 log = logging.getLogger(__name__)
 
 SERVICE = "gateway"
-# Dependency names reported in `degraded` and in recgpt_degradations_total (a bounded set).
+# Dependency names reported in `degraded` and in recgpt_degradations_total (a bounded set); the HTTP
+# contract (schemas.RecommendResponse) says what each one means.
 DEP_REDIS = "redis"
 DEP_PROFILE = "redis.profile"
+DEP_BEHAVIOUR = "redis.behaviour"
+DEP_RETRIEVAL = "retrieval"
 DEP_COLLABORATIVE = "retrieval.collaborative"
 DEP_CONTENT = "retrieval.content"
 DEP_TAG = "retrieval.tag"
 DEP_EXPLAIN = "explain"
-DEPENDENCIES = (DEP_REDIS, DEP_PROFILE, DEP_COLLABORATIVE, DEP_CONTENT, DEP_TAG, DEP_EXPLAIN)
+DEP_DEADLINE = "deadline"
+DEPENDENCIES = (
+    DEP_REDIS,
+    DEP_PROFILE,
+    DEP_BEHAVIOUR,
+    DEP_RETRIEVAL,
+    DEP_COLLABORATIVE,
+    DEP_CONTENT,
+    DEP_TAG,
+    DEP_EXPLAIN,
+    DEP_DEADLINE,
+)
 # Below this, a call cannot finish anyway: it is not started.
 MIN_BUDGET_S = 0.002
 
@@ -51,16 +65,47 @@ def budget(deadline: float, cap: float) -> float:
 _DEGRADATIONS = {name: metrics.DEGRADATIONS.labels(SERVICE, name) for name in DEPENDENCIES}
 
 
-def degrade(dependency: str, call: str, error: BaseException, degraded: list[str]) -> None:
-    """Names the dependency in `degraded` (once), counts it and logs why."""
+def failure_reason(error: BaseException) -> str:
+    """A bounded label for why a call failed: the gRPC status name, timeout, or error."""
+    if isinstance(error, grpc.aio.AioRpcError):
+        return str(error.code().name)
+    return "timeout" if isinstance(error, TimeoutError) else "error"
+
+
+def note(dependency: str, degraded: list[str]) -> None:
+    """Names the dependency in `degraded` (once) and counts the degraded answer."""
     if dependency not in degraded:
         degraded.append(dependency)
     _DEGRADATIONS[dependency].inc()
-    reason = error.code().name if isinstance(error, grpc.aio.AioRpcError) else repr(error)
+
+
+def degrade(dependency: str, call: str, error: BaseException, degraded: list[str]) -> None:
+    """Names the failed dependency in `degraded`, counts it by reason and logs why."""
+    note(dependency, degraded)
+    reason = failure_reason(error)
+    metrics.DEPENDENCY_FAILURES.labels(SERVICE, dependency, reason).inc()
     log.warning(
         "dependency failed, answering without it",
         extra={"dependency": dependency, "call": call, "reason": reason},
     )
+
+
+def note_retrieval_degradations(
+    answer: retrieval_pb2.SearchResponse | retrieval_pb2.CollaborativeResponse, degraded: list[str]
+) -> None:
+    """Retrieval answered without the user's behaviour (its Redis failed): the answer says so too."""
+    if retrieval_pb2.DEGRADATION_USER_BEHAVIOUR in answer.degraded:
+        note(DEP_BEHAVIOUR, degraded)
+
+
+def popular_only(answer: retrieval_pb2.CollaborativeResponse) -> bool:
+    """The collaborative route answered with popular items: a new user, or one whose history was unread."""
+    return answer.cold_start or retrieval_pb2.DEGRADATION_USER_BEHAVIOUR in answer.degraded
+
+
+def retrieval_failed(degraded: list[str]) -> bool:
+    """A retrieval route failed for this request (so an empty page may be retrieval's absence)."""
+    return any(name.startswith(f"{DEP_RETRIEVAL}.") for name in degraded)
 
 
 class RouteCalls:
@@ -105,12 +150,13 @@ class RouteCalls:
             response: retrieval_pb2.CollaborativeResponse = await self.retrieval.Collaborative(
                 request, timeout=budget(deadline, self.settings.retrieval_deadline_s)
             )
-            return response
         except GRPC_ERRORS as error:
             degrade(DEP_COLLABORATIVE, "Collaborative", error, degraded)
             return None
         finally:
             self._collaborative_timer.observe(time.perf_counter() - start)
+        note_retrieval_degradations(response, degraded)
+        return response
 
     async def content(
         self, user_id: str, recent_ids: Sequence[str], top_k: int, deadline: float, degraded: list[str]
@@ -148,12 +194,13 @@ class RouteCalls:
             response: retrieval_pb2.SearchResponse = await self.retrieval.Search(
                 request, timeout=budget(deadline, self.settings.retrieval_deadline_s)
             )
-            return response
         except GRPC_ERRORS as error:
             degrade(dependency, "Search", error, degraded)
             return None
         finally:
             self._search_timer.observe(time.perf_counter() - start)
+        note_retrieval_degradations(response, degraded)
+        return response
 
     async def unseen(
         self, user_id: str, candidates: list[Candidate], deadline: float, degraded: list[str]
@@ -162,9 +209,7 @@ class RouteCalls:
         start = time.perf_counter()
         try:
             async with asyncio.timeout(budget(deadline, self.settings.redis_deadline_s)):
-                flags = await self.store.client.smismember(
-                    self.store.keys.seen(user_id), [c.item.item_id for c in candidates]
-                )
+                flags = await self.store.seen_among(user_id, [c.item.item_id for c in candidates])
         except REDIS_ERRORS as error:
             # The recent items are already out; older ones may slip through, and the response says so.
             degrade(DEP_REDIS, "seen", error, degraded)

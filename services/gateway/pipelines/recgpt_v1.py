@@ -21,7 +21,16 @@ from gateway.pipelines.baseline import (
     candidates_asked,
     response_item,
 )
-from gateway.pipelines.calls import DEP_PROFILE, REDIS_ERRORS, SERVICE, RouteCalls, budget, degrade
+from gateway.pipelines.calls import (
+    DEP_PROFILE,
+    REDIS_ERRORS,
+    SERVICE,
+    RouteCalls,
+    budget,
+    degrade,
+    popular_only,
+    retrieval_failed,
+)
 from gateway.pipelines.explanations import Explainer
 from gateway.pipelines.live_judge import LiveJudge
 from gateway.schemas import ProfileState, RecommendRequest
@@ -154,12 +163,15 @@ class RecGptV1Pipeline:
         beta = self.settings.recgpt_v1_beta
         routes: list[RouteItems] = []
         if collaborative is not None:
-            routes.append(RouteItems(POPULAR if cold_start else COLLABORATIVE, beta, collaborative.items))
+            route = POPULAR if popular_only(collaborative) else COLLABORATIVE
+            routes.append(RouteItems(route, beta, collaborative.items))
         if tagged is not None:
             routes.append(RouteItems(TAG, 1 - beta, tagged.items))
         if len(routes) == 1:
             routes[0].weight = 1.0  # the other route failed: this one answers alone, whatever beta says
         candidates = fuse(routes, exclude=())[:top_k]
+        if not candidates and retrieval_failed(degraded):
+            candidates = self.baseline.from_last_resort((), top_k, degraded)
         if candidates:
             candidates = await self.calls.unseen(user_id, candidates, deadline, degraded)
         if not candidates and degraded:

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
-from gateway.pipelines.base import Pipeline
+from gateway.pipelines.base import Pipeline, Recommendation
 from gateway.pipelines.baseline import BaselinePipeline
 from gateway.pipelines.calls import RouteCalls
 from gateway.pipelines.explanations import Explainer
+from gateway.pipelines.last_resort import LastResortPage
 from gateway.pipelines.live_judge import LiveJudge
 from gateway.pipelines.recgpt_v1 import RecGptV1Pipeline
+from gateway.schemas import RecommendRequest
 from gateway.settings import GatewaySettings
 from recgpt.explain.v1 import explain_pb2_grpc
 from recgpt.retrieval.v1 import retrieval_pb2_grpc
@@ -29,11 +31,18 @@ class UnknownVariant(LookupError):
 
 
 class PipelineRegistry:
-    def __init__(self, pipelines: Iterable[Pipeline], default: str = DEFAULT_VARIANT) -> None:
+    def __init__(
+        self,
+        pipelines: Iterable[Pipeline],
+        out_of_time: Callable[[RecommendRequest], Recommendation],
+        default: str = DEFAULT_VARIANT,
+    ) -> None:
         self.pipelines = {pipeline.name: pipeline for pipeline in pipelines}
         if default not in self.pipelines:
             raise ValueError(f"default variant {default!r} is not registered")
         self.default = default
+        # The answer of a request whose pipeline ran past the deadline, whatever its variant.
+        self.out_of_time = out_of_time
 
     def get(self, name: str | None) -> Pipeline:
         """The named variant's pipeline, the default one for None; raises UnknownVariant."""
@@ -45,26 +54,23 @@ class PipelineRegistry:
 
 def build(
     retrieval: retrieval_pb2_grpc.RetrievalServiceStub,
-    store: BehaviourStore,
+    behaviour: BehaviourStore,
+    profiles: ProfileStore,
     explain: explain_pb2_grpc.ExplainServiceStub | None,
     judge: LiveJudge,
+    last_resort: LastResortPage,
     settings: GatewaySettings,
 ) -> PipelineRegistry:
     """Every variant over shared connections: baseline and recgpt-v1."""
-    calls = RouteCalls(retrieval, store, settings)
-    baseline = BaselinePipeline(calls, settings)
-    recgpt_v1 = RecGptV1Pipeline(
-        calls,
-        ProfileStore(store.client, settings.redis_prefix),
-        RefreshQueue(
-            store.client,
-            settings.redis_prefix,
-            METHOD_V1,
-            limits=QueueLimits(settings.refresh_queue_max_depth, settings.refresh_marker_ttl_s),
-        ),
-        baseline,
-        Explainer(explain, settings),
-        judge,
-        settings,
+    calls = RouteCalls(retrieval, behaviour, settings)
+    baseline = BaselinePipeline(calls, last_resort, settings)
+    refresh_queue = RefreshQueue(
+        profiles.client,
+        settings.redis_prefix,
+        METHOD_V1,
+        limits=QueueLimits(settings.refresh_queue_max_depth, settings.refresh_marker_ttl_s),
     )
-    return PipelineRegistry([baseline, recgpt_v1])
+    recgpt_v1 = RecGptV1Pipeline(
+        calls, profiles, refresh_queue, baseline, Explainer(explain, settings), judge, settings
+    )
+    return PipelineRegistry([baseline, recgpt_v1], out_of_time=baseline.out_of_time)

@@ -1,11 +1,11 @@
-"""Liveness (the process answers) and readiness (every dependency answers)."""
+"""Liveness (the process answers) and readiness (requests get items, and which dependency is down)."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 
 from gateway import readiness
-from gateway.deps import ClientsDep, SettingsDep
+from gateway.deps import ClientsDep, LastResortDep, SettingsDep
 from gateway.responses import OrjsonResponse
 from gateway.schemas import ReadinessResponse
 
@@ -20,10 +20,17 @@ async def healthz() -> dict[str, str]:
 @router.get(
     "/readyz",
     response_model=ReadinessResponse,
-    responses={503: {"model": ReadinessResponse, "description": "A dependency is not usable"}},
+    responses={
+        503: {
+            "model": ReadinessResponse,
+            "description": "Requests cannot get items: retrieval is down and no last-resort page is held",
+        }
+    },
 )
-async def readyz(deps: ClientsDep, settings: SettingsDep) -> OrjsonResponse:
+async def readyz(deps: ClientsDep, settings: SettingsDep, last_resort: LastResortDep) -> OrjsonResponse:
+    """200 while requests get items, degraded or not; `failed` names the dependencies that are down."""
     checks = await readiness.check_all(deps, settings.readiness_timeout_s)
     failed = [name for name, state in checks.items() if state != readiness.OK]
-    body = ReadinessResponse(ready=not failed, checks=checks, failed=failed)
-    return OrjsonResponse(body.model_dump(), status_code=503 if failed else 200)
+    ready = readiness.can_answer(checks, last_resort.held)
+    body = ReadinessResponse(ready=ready, checks=checks, failed=failed)
+    return OrjsonResponse(body.model_dump(), status_code=200 if ready else 503)

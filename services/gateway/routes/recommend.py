@@ -7,7 +7,6 @@ import asyncio
 from fastapi import APIRouter
 
 from gateway.deps import PipelinesDep, SettingsDep
-from gateway.pipelines import PipelineUnavailable
 from gateway.schemas import ErrorResponse, RecommendRequest, RecommendResponse
 from recgpt_serving import context
 
@@ -24,7 +23,10 @@ _DEADLINE_SLACK_S = 0.05
     responses={
         413: {"model": ErrorResponse, "description": "Request body too large"},
         422: {"model": ErrorResponse, "description": "Invalid request"},
-        503: {"model": ErrorResponse, "description": "No route could answer"},
+        503: {
+            "model": ErrorResponse,
+            "description": "No route could answer and no last-resort page is held yet",
+        },
     },
 )
 async def recommend(
@@ -36,8 +38,9 @@ async def recommend(
         try:
             async with asyncio.timeout(settings.request_deadline_s + _DEADLINE_SLACK_S):
                 result = await pipeline.recommend(body)
-        except TimeoutError as error:
-            raise PipelineUnavailable("request deadline exceeded", ["deadline"]) from error
+        except TimeoutError:
+            # The last-resort page (or a 503 when none is held): late, but not a failed request.
+            result = pipelines.out_of_time(body)
     return RecommendResponse(
         request_id=ctx.request_id,
         user_id=body.user_id,

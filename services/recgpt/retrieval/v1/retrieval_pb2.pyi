@@ -1,11 +1,19 @@
 from recgpt.common.v1 import common_pb2 as _common_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class Degradation(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    DEGRADATION_UNSPECIFIED: _ClassVar[Degradation]
+    DEGRADATION_USER_BEHAVIOUR: _ClassVar[Degradation]
+DEGRADATION_UNSPECIFIED: Degradation
+DEGRADATION_USER_BEHAVIOUR: Degradation
 
 class AttributeFilter(_message.Message):
     __slots__ = ("categories", "brands", "exclude_categories", "exclude_brands")
@@ -78,10 +86,12 @@ class ItemQueries(_message.Message):
     def __init__(self, item_ids: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class SearchResponse(_message.Message):
-    __slots__ = ("items",)
+    __slots__ = ("items", "degraded")
     ITEMS_FIELD_NUMBER: _ClassVar[int]
+    DEGRADED_FIELD_NUMBER: _ClassVar[int]
     items: _containers.RepeatedCompositeFieldContainer[_common_pb2.ScoredItem]
-    def __init__(self, items: _Optional[_Iterable[_Union[_common_pb2.ScoredItem, _Mapping]]] = ...) -> None: ...
+    degraded: _containers.RepeatedScalarFieldContainer[Degradation]
+    def __init__(self, items: _Optional[_Iterable[_Union[_common_pb2.ScoredItem, _Mapping]]] = ..., degraded: _Optional[_Iterable[_Union[Degradation, str]]] = ...) -> None: ...
 
 class CollaborativeRequest(_message.Message):
     __slots__ = ("user_id", "top_k", "recent_items", "filter", "exclude_item_ids", "seed_item_ids")
@@ -100,12 +110,28 @@ class CollaborativeRequest(_message.Message):
     def __init__(self, user_id: _Optional[str] = ..., top_k: _Optional[int] = ..., recent_items: _Optional[int] = ..., filter: _Optional[_Union[AttributeFilter, _Mapping]] = ..., exclude_item_ids: _Optional[_Iterable[str]] = ..., seed_item_ids: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class CollaborativeResponse(_message.Message):
-    __slots__ = ("items", "cold_start")
+    __slots__ = ("items", "cold_start", "degraded")
     ITEMS_FIELD_NUMBER: _ClassVar[int]
     COLD_START_FIELD_NUMBER: _ClassVar[int]
+    DEGRADED_FIELD_NUMBER: _ClassVar[int]
     items: _containers.RepeatedCompositeFieldContainer[_common_pb2.ScoredItem]
     cold_start: bool
-    def __init__(self, items: _Optional[_Iterable[_Union[_common_pb2.ScoredItem, _Mapping]]] = ..., cold_start: _Optional[bool] = ...) -> None: ...
+    degraded: _containers.RepeatedScalarFieldContainer[Degradation]
+    def __init__(self, items: _Optional[_Iterable[_Union[_common_pb2.ScoredItem, _Mapping]]] = ..., cold_start: _Optional[bool] = ..., degraded: _Optional[_Iterable[_Union[Degradation, str]]] = ...) -> None: ...
+
+class PopularRequest(_message.Message):
+    __slots__ = ("top_k", "filter")
+    TOP_K_FIELD_NUMBER: _ClassVar[int]
+    FILTER_FIELD_NUMBER: _ClassVar[int]
+    top_k: int
+    filter: AttributeFilter
+    def __init__(self, top_k: _Optional[int] = ..., filter: _Optional[_Union[AttributeFilter, _Mapping]] = ...) -> None: ...
+
+class PopularResponse(_message.Message):
+    __slots__ = ("items",)
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
+    items: _containers.RepeatedCompositeFieldContainer[_common_pb2.ScoredItem]
+    def __init__(self, items: _Optional[_Iterable[_Union[_common_pb2.ScoredItem, _Mapping]]] = ...) -> None: ...
 
 class GetItemsRequest(_message.Message):
     __slots__ = ("item_ids",)

@@ -54,6 +54,11 @@ class RetrievalServiceStub:
                 request_serializer=recgpt_dot_retrieval_dot_v1_dot_retrieval__pb2.GetIndexInfoRequest.SerializeToString,
                 response_deserializer=recgpt_dot_retrieval_dot_v1_dot_retrieval__pb2.IndexInfo.FromString,
                 _registered_method=True)
+        self.Popular = channel.unary_unary(
+                '/recgpt.retrieval.v1.RetrievalService/Popular',
+                request_serializer=recgpt_dot_retrieval_dot_v1_dot_retrieval__pb2.PopularRequest.SerializeToString,
+                response_deserializer=recgpt_dot_retrieval_dot_v1_dot_retrieval__pb2.PopularResponse.FromString,
+                _registered_method=True)
 
 
 class RetrievalServiceServicer:
@@ -87,6 +92,13 @@ class RetrievalServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Popular(self, request, context):
+        """The most popular items, for no user: the page a caller keeps for when retrieval cannot be reached.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RetrievalServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -109,6 +121,11 @@ def add_RetrievalServiceServicer_to_server(servicer, server):
                     servicer.GetIndexInfo,
                     request_deserializer=recgpt_dot_retrieval_dot_v1_dot_retrieval__pb2.GetIndexInfoRequest.FromString,
                     response_serializer=recgpt_dot_retrieval_dot_v1_dot_retrieval__pb2.IndexInfo.SerializeToString,
+            ),
+            'Popular': grpc.unary_unary_rpc_method_handler(
+                    servicer.Popular,
+                    request_deserializer=recgpt_dot_retrieval_dot_v1_dot_retrieval__pb2.PopularRequest.FromString,
+                    response_serializer=recgpt_dot_retrieval_dot_v1_dot_retrieval__pb2.PopularResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -219,6 +236,33 @@ class RetrievalService:
             '/recgpt.retrieval.v1.RetrievalService/GetIndexInfo',
             recgpt_dot_retrieval_dot_v1_dot_retrieval__pb2.GetIndexInfoRequest.SerializeToString,
             recgpt_dot_retrieval_dot_v1_dot_retrieval__pb2.IndexInfo.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Popular(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/recgpt.retrieval.v1.RetrievalService/Popular',
+            recgpt_dot_retrieval_dot_v1_dot_retrieval__pb2.PopularRequest.SerializeToString,
+            recgpt_dot_retrieval_dot_v1_dot_retrieval__pb2.PopularResponse.FromString,
             options,
             channel_credentials,
             insecure,
