@@ -50,7 +50,7 @@ class StackSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="RECGPT_STACK_", extra="ignore", populate_by_name=True)
 
     var_dir: Path = Path("var")
-    dataset: Path = Path("../shared/data/amazon-scientific")
+    dataset: Path = Path("data/amazon-scientific")
     redis_url: str | None = Field(default=None, validation_alias="REDIS_URL")
     redis_prefix: str = "recgpt"
     local_redis_port: int = 6390
