@@ -230,6 +230,8 @@ class Stack:
                 "PYTHONUNBUFFERED": "1",
             }
         )
+        # The embedding model, converted once for the index builder, retrieval and tags.
+        env.setdefault("RECGPT_EMBEDDING_MODELS_DIR", str(self.paths.models / "embedding"))
         env.pop("REDIS_URL", None)
         return env
 

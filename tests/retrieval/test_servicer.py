@@ -16,7 +16,7 @@ from recgpt.common.v1 import common_pb2
 from recgpt.retrieval.v1 import retrieval_pb2, retrieval_pb2_grpc
 from recgpt_domain.behaviour_store import BehaviourStore
 from recgpt_domain.catalogue import Interaction
-from recgpt_domain.embedder import SentenceEmbedder
+from recgpt_domain.embedder import Embedder
 from recgpt_tools import redis_server
 from retrieval.server import RetrievalServer
 from retrieval.servicer import SERVICE_NAME
@@ -63,7 +63,7 @@ async def started(
 
 
 @pytest.fixture
-async def service(started: Running, embedder: SentenceEmbedder) -> Running:
+async def service(started: Running, embedder: Embedder) -> Running:
     await started.server.load(embedder)
     return started
 
@@ -87,9 +87,7 @@ def texts(*values: str, top_k: int = 3, **fields: Any) -> retrieval_pb2.SearchRe
     return retrieval_pb2.SearchRequest(texts=retrieval_pb2.TextQueries(texts=values), top_k=top_k, **fields)
 
 
-async def test_health_is_not_serving_until_the_index_is_loaded(
-    started: Running, embedder: SentenceEmbedder
-) -> None:
+async def test_health_is_not_serving_until_the_index_is_loaded(started: Running, embedder: Embedder) -> None:
     assert await started.health() == health_pb2.HealthCheckResponse.NOT_SERVING
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await started.stub.GetIndexInfo(retrieval_pb2.GetIndexInfoRequest())
@@ -183,7 +181,7 @@ async def test_per_query_top_k_on_one_text_is_a_smaller_page(service: Running) -
     assert set(ids(reply.items)) == {"m1", "m2"}
 
 
-async def test_vector_search_and_its_dimension_check(service: Running, embedder: SentenceEmbedder) -> None:
+async def test_vector_search_and_its_dimension_check(service: Running, embedder: Embedder) -> None:
     vector = embedder.encode(["infrared thermometer"])[0] * 3.0  # any length: it is normalised
     reply = await service.stub.Search(
         retrieval_pb2.SearchRequest(
@@ -368,7 +366,7 @@ async def test_get_items_in_request_order_and_index_info(service: Running) -> No
 
 
 async def test_an_unreachable_redis_is_unavailable_not_a_crash(
-    small_index: IndexSettings, redis_url: str, embedder: SentenceEmbedder
+    small_index: IndexSettings, redis_url: str, embedder: Embedder
 ) -> None:
     dead = aioredis.Redis.from_url(f"redis://127.0.0.1:{redis_server.free_port()}/0")
     settings = retrieval_settings(small_index, redis_url, "unused")
