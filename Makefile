@@ -13,7 +13,7 @@ STAMP := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 # Benchmark and evaluation knobs (override on the command line).
 RATE ?= 100
 DURATION ?= 30
-DATASET ?= ../shared/data/amazon-scientific
+DATASET ?= data/amazon-scientific
 export RECGPT_STACK_DATASET ?= $(DATASET)
 USERS ?= 200
 # Where `make run` keeps its state; another folder runs a second platform (e.g. VAR=var/movielens).

@@ -16,7 +16,7 @@ from recgpt_tools import redis_server
 pytest_plugins = ["tests.running_platform", "tests.fake_llm_fixtures", "tests.vllm_fixtures"]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+DATA = REPO_ROOT / "data"
 
 
 @pytest.fixture(scope="session")
@@ -59,15 +59,15 @@ async def redis_client(redis_url: str, redis_prefix: str) -> AsyncIterator[aiore
 
 @pytest.fixture(scope="session")
 def amazon_dir() -> Path:
-    path = SHARED_DATA / "amazon-scientific"
+    path = DATA / "amazon-scientific"
     if not path.is_dir():
-        pytest.fail(f"dataset missing: {path} (the repository expects ../shared/data beside it)")
+        pytest.fail(f"dataset missing: {path} (the repository ships it under data/)")
     return path
 
 
 @pytest.fixture(scope="session")
 def movielens_dir() -> Path:
-    path = SHARED_DATA / "movielens-small"
+    path = DATA / "movielens-small"
     if not path.is_dir():
-        pytest.fail(f"dataset missing: {path} (the repository expects ../shared/data beside it)")
+        pytest.fail(f"dataset missing: {path} (the repository ships it under data/)")
     return path

@@ -47,9 +47,10 @@ x-platform: &platform
     REDIS_URL: {redis_url}
     RECGPT_REDIS_PREFIX: recgpt
     RECGPT_BIND_HOST: 0.0.0.0
+    RECGPT_EMBEDDING_MODELS_DIR: {var}/models/embedding
   volumes:
     - var:{var}
-    - ${{DATASET:-../shared/data/amazon-scientific}}:/data:ro
+    - ${{DATASET:-./data/amazon-scientific}}:/data:ro
 
 services:
   redis:

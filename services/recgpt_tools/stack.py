@@ -197,6 +197,8 @@ class Stack:
                 "PYTHONUNBUFFERED": "1",
             }
         )
+        # The embedding model, converted once for the index builder, retrieval and tags.
+        env.setdefault("RECGPT_EMBEDDING_MODELS_DIR", str(self.paths.models / "embedding"))
         # Every process gets exactly the ports and targets the launcher sets, none inherited.
         for name in ("RECGPT_PORT", "RECGPT_METRICS_PORT"):
             env.pop(name, None)

@@ -31,7 +31,7 @@ class StackSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="RECGPT_STACK_", extra="ignore", populate_by_name=True)
 
     var_dir: Path = Path("var")
-    dataset: Path = Path("../shared/data/amazon-scientific")
+    dataset: Path = Path("data/amazon-scientific")
     redis_url: str | None = Field(default=None, validation_alias="REDIS_URL")
     redis_prefix: str = "recgpt"
     # Port overrides by setting name (`gateway_port`, `retrieval_metrics_port`, ...: see `port_names`), each

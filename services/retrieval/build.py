@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from recgpt_domain.embedder import SentenceEmbedder, load_bundled
+from recgpt_domain.embedder import Embedder, load_bundled
 from recgpt_serving import logs
 from retrieval.indexing import BuildReport, EmbedderSource, ensure_index
 from retrieval.settings import IndexSettings
@@ -62,7 +62,7 @@ def main(argv: Sequence[str] | None = None, embedder_source: EmbedderSource | No
     except ValueError as error:
         sys.exit(f"recgpt-build-index: {error}\n(give --catalogue and --index, or set RECGPT_*)")
 
-    def bundled() -> SentenceEmbedder:
+    def bundled() -> Embedder:
         return load_bundled(settings.embedding_batch_size, settings.embedding_device)
 
     try:

@@ -6,20 +6,20 @@ from pathlib import Path
 
 import pytest
 
-from recgpt_domain.embedder import SentenceEmbedder, load_bundled
+from recgpt_domain.embedder import Embedder, load_bundled
 from retrieval.indexing import ensure_index
 from retrieval.settings import IndexSettings, RetrievalSettings
 from tests.retrieval.catalogue_folder import write_small_catalogue
 
 
 @pytest.fixture(scope="session")
-def embedder() -> SentenceEmbedder:
+def embedder() -> Embedder:
     """The bundled all-MiniLM-L6-v2; loading takes seconds, so once per session."""
     return load_bundled(batch_size=64, device="cpu")
 
 
 @pytest.fixture(scope="session")
-def small_index(tmp_path_factory: pytest.TempPathFactory, embedder: SentenceEmbedder) -> IndexSettings:
+def small_index(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> IndexSettings:
     """The small hand-made catalogue and its index, built once; tests must not modify them."""
     root = tmp_path_factory.mktemp("small")
     settings = IndexSettings(

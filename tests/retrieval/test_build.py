@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from recgpt_domain.embedder import SentenceEmbedder
+from recgpt_domain.embedder import Embedder
 from retrieval import build
 
 
 def test_builds_then_skips_when_fresh(
-    catalogue_dir: Path, tmp_path: Path, embedder: SentenceEmbedder, capsys: pytest.CaptureFixture[str]
+    catalogue_dir: Path, tmp_path: Path, embedder: Embedder, capsys: pytest.CaptureFixture[str]
 ) -> None:
     argv = ["--catalogue", str(catalogue_dir), "--index", str(tmp_path / "index")]
     build.main(argv, lambda: embedder)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from recgpt_domain.catalogue import Item
-from recgpt_domain.embedder import SentenceEmbedder, Vectors
+from recgpt_domain.embedder import Embedder, Vectors
 from retrieval import embedding_cache, index_store
 from retrieval.indexing import ensure_index
 from retrieval.settings import IndexSettings
@@ -19,7 +19,7 @@ from tests.retrieval.catalogue_folder import ITEMS, SEQUENCES, histories, write_
 class RecordingEmbedder:
     """The real embedder, remembering every text it was asked to encode."""
 
-    def __init__(self, inner: SentenceEmbedder, model_name: str | None = None) -> None:
+    def __init__(self, inner: Embedder, model_name: str | None = None) -> None:
         self.inner = inner
         self.encoded: list[str] = []
         self._model_name = model_name or inner.model_name
@@ -43,7 +43,7 @@ def settings(catalogue_dir: Path, tmp_path: Path) -> IndexSettings:
 
 
 def test_a_changed_catalogue_embeds_only_new_and_changed_items(
-    settings: IndexSettings, embedder: SentenceEmbedder
+    settings: IndexSettings, embedder: Embedder
 ) -> None:
     recording = RecordingEmbedder(embedder)
     ensure_index(settings, lambda: recording)
@@ -63,7 +63,7 @@ def test_a_changed_catalogue_embeds_only_new_and_changed_items(
     assert np.allclose(after.vectors[0], embedder.encode([renamed.embedding_text()])[0], atol=1e-5)
 
 
-def test_a_forced_build_embeds_everything_again(settings: IndexSettings, embedder: SentenceEmbedder) -> None:
+def test_a_forced_build_embeds_everything_again(settings: IndexSettings, embedder: Embedder) -> None:
     recording = RecordingEmbedder(embedder)
     ensure_index(settings, lambda: recording)
     recording.encoded.clear()
@@ -72,9 +72,7 @@ def test_a_forced_build_embeds_everything_again(settings: IndexSettings, embedde
 
 
 @pytest.mark.parametrize("damage", [b"", b"not a zip file", b"PK\x03\x04 truncated"])
-def test_a_broken_cache_is_ignored(
-    settings: IndexSettings, embedder: SentenceEmbedder, damage: bytes
-) -> None:
+def test_a_broken_cache_is_ignored(settings: IndexSettings, embedder: Embedder, damage: bytes) -> None:
     recording = RecordingEmbedder(embedder)
     path = embedding_cache.cache_path(settings.index_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -85,7 +83,7 @@ def test_a_broken_cache_is_ignored(
     assert np.array_equal(vectors[0], vectors[2])
 
 
-def test_a_cache_of_another_model_is_ignored(settings: IndexSettings, embedder: SentenceEmbedder) -> None:
+def test_a_cache_of_another_model_is_ignored(settings: IndexSettings, embedder: Embedder) -> None:
     path = embedding_cache.cache_path(settings.index_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
     embedding_cache.encode_with_cache(RecordingEmbedder(embedder, "another/model"), ["a", "b"], path)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from recgpt_domain.catalogue import BEHAVIOUR_FILE, ITEMS_FILE, Item, fingerprint
-from recgpt_domain.embedder import MODEL_NAME, SentenceEmbedder
+from recgpt_domain.embedder import MODEL_NAME, Embedder
 from retrieval import index_store
 from retrieval.index_store import IndexLoadError
 from retrieval.indexing import ensure_index
@@ -21,11 +21,11 @@ from tests.retrieval.conftest import retrieval_settings
 class CountingSource:
     """Hands out the session embedder and counts how often a build needed the model."""
 
-    def __init__(self, embedder: SentenceEmbedder) -> None:
+    def __init__(self, embedder: Embedder) -> None:
         self.embedder = embedder
         self.calls = 0
 
-    def __call__(self) -> SentenceEmbedder:
+    def __call__(self) -> Embedder:
         self.calls += 1
         return self.embedder
 
@@ -35,7 +35,7 @@ def settings(catalogue_dir: Path, tmp_path: Path) -> IndexSettings:
     return IndexSettings(catalogue_dir=catalogue_dir, index_dir=tmp_path / "index")
 
 
-def test_manifest_describes_the_index(settings: IndexSettings, embedder: SentenceEmbedder) -> None:
+def test_manifest_describes_the_index(settings: IndexSettings, embedder: Embedder) -> None:
     report = ensure_index(settings, lambda: embedder)
     assert report.action == "built"
     on_disk = json.loads((settings.index_dir / index_store.MANIFEST_FILE).read_text())
@@ -51,7 +51,7 @@ def test_manifest_describes_the_index(settings: IndexSettings, embedder: Sentenc
 
 
 def test_rebuild_is_skipped_when_fresh_and_redone_when_items_change(
-    settings: IndexSettings, embedder: SentenceEmbedder
+    settings: IndexSettings, embedder: Embedder
 ) -> None:
     source = CountingSource(embedder)
     first = ensure_index(settings, source)
@@ -71,7 +71,7 @@ def test_rebuild_is_skipped_when_fresh_and_redone_when_items_change(
 
 
 def test_a_new_behaviour_log_rebuilds_only_the_cooccurrence(
-    settings: IndexSettings, embedder: SentenceEmbedder
+    settings: IndexSettings, embedder: Embedder
 ) -> None:
     source = CountingSource(embedder)
     first = ensure_index(settings, source)
@@ -90,9 +90,7 @@ def test_a_new_behaviour_log_rebuilds_only_the_cooccurrence(
     )
 
 
-def test_a_corrupted_index_file_fails_loudly_at_load(
-    settings: IndexSettings, embedder: SentenceEmbedder
-) -> None:
+def test_a_corrupted_index_file_fails_loudly_at_load(settings: IndexSettings, embedder: Embedder) -> None:
     ensure_index(settings, lambda: embedder)
     path = settings.index_dir / index_store.INDEX_FILE
     data = bytearray(path.read_bytes())
@@ -103,7 +101,7 @@ def test_a_corrupted_index_file_fails_loudly_at_load(
 
 
 def test_a_truncated_index_with_a_matching_checksum_still_fails(
-    settings: IndexSettings, embedder: SentenceEmbedder
+    settings: IndexSettings, embedder: Embedder
 ) -> None:
     ensure_index(settings, lambda: embedder)
     path = settings.index_dir / index_store.INDEX_FILE
@@ -126,7 +124,7 @@ def test_missing_or_unreadable_manifest_fails_loudly(tmp_path: Path) -> None:
 
 
 def test_the_service_refuses_a_stale_index_unless_allowed_to_build(
-    settings: IndexSettings, embedder: SentenceEmbedder, redis_url: str
+    settings: IndexSettings, embedder: Embedder, redis_url: str
 ) -> None:
     ensure_index(settings, lambda: embedder)
     extra = Item(item_id="x1", title="Lab centrifuge")
@@ -140,13 +138,13 @@ def test_the_service_refuses_a_stale_index_unless_allowed_to_build(
 
 
 def test_the_service_refuses_a_missing_index(
-    settings: IndexSettings, embedder: SentenceEmbedder, redis_url: str
+    settings: IndexSettings, embedder: Embedder, redis_url: str
 ) -> None:
     with pytest.raises(IndexLoadError, match="no index"):
         prepare_retriever(retrieval_settings(settings, redis_url, "unused"), embedder)
 
 
-def test_an_empty_catalogue_is_refused(tmp_path: Path, embedder: SentenceEmbedder) -> None:
+def test_an_empty_catalogue_is_refused(tmp_path: Path, embedder: Embedder) -> None:
     folder = write_catalogue(tmp_path / "empty", [], [])
     settings = IndexSettings(catalogue_dir=folder, index_dir=tmp_path / "index")
     with pytest.raises(ValueError, match="no items"):
@@ -155,7 +153,7 @@ def test_an_empty_catalogue_is_refused(tmp_path: Path, embedder: SentenceEmbedde
 
 
 def test_the_index_type_is_a_setting_and_changing_it_rebuilds(
-    settings: IndexSettings, embedder: SentenceEmbedder, redis_url: str
+    settings: IndexSettings, embedder: Embedder, redis_url: str
 ) -> None:
     ensure_index(settings, lambda: embedder)
     hnsw = settings.model_copy(update={"index_type": "hnsw", "hnsw_m": 8})

@@ -19,7 +19,7 @@ from recgpt.common.v1 import common_pb2
 from recgpt.retrieval.v1 import retrieval_pb2, retrieval_pb2_grpc
 from recgpt_domain.behaviour_store import BehaviourStore
 from recgpt_domain.catalogue import BEHAVIOUR_FILE, Interaction, fingerprint, iter_histories
-from recgpt_domain.embedder import SentenceEmbedder
+from recgpt_domain.embedder import Embedder
 from recgpt_tools import redis_server
 from retrieval.server import RetrievalServer
 from retrieval.servicer import SERVICE_NAME
@@ -66,7 +66,7 @@ async def started(
 
 
 @pytest.fixture
-async def service(started: Running, embedder: SentenceEmbedder) -> Running:
+async def service(started: Running, embedder: Embedder) -> Running:
     await started.server.load(embedder)
     return started
 
@@ -90,9 +90,7 @@ def texts(*values: str, top_k: int = 3, **fields: Any) -> retrieval_pb2.SearchRe
     return retrieval_pb2.SearchRequest(texts=retrieval_pb2.TextQueries(texts=values), top_k=top_k, **fields)
 
 
-async def test_health_is_not_serving_until_the_index_is_loaded(
-    started: Running, embedder: SentenceEmbedder
-) -> None:
+async def test_health_is_not_serving_until_the_index_is_loaded(started: Running, embedder: Embedder) -> None:
     assert await started.health() == health_pb2.HealthCheckResponse.NOT_SERVING
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await started.stub.GetIndexInfo(retrieval_pb2.GetIndexInfoRequest())
@@ -186,7 +184,7 @@ async def test_per_query_top_k_on_one_text_is_a_smaller_page(service: Running) -
     assert set(ids(reply.items)) == {"m1", "m2"}
 
 
-async def test_vector_search_and_its_dimension_check(service: Running, embedder: SentenceEmbedder) -> None:
+async def test_vector_search_and_its_dimension_check(service: Running, embedder: Embedder) -> None:
     vector = embedder.encode(["infrared thermometer"])[0] * 3.0  # any length: it is normalised
     reply = await service.stub.Search(
         retrieval_pb2.SearchRequest(
@@ -411,7 +409,7 @@ async def hung_redis() -> AsyncIterator[str]:
 
 @asynccontextmanager
 async def serving_with_redis(
-    url: str, small_index: IndexSettings, redis_url: str, embedder: SentenceEmbedder
+    url: str, small_index: IndexSettings, redis_url: str, embedder: Embedder
 ) -> AsyncIterator[retrieval_pb2_grpc.RetrievalServiceStub]:
     client = aioredis.Redis.from_url(url)
     server = RetrievalServer(
@@ -429,7 +427,7 @@ async def serving_with_redis(
 
 @pytest.mark.parametrize("redis_state", ["down", "hung"])
 async def test_without_redis_answers_go_on_without_the_users_behaviour(
-    redis_state: str, small_index: IndexSettings, redis_url: str, embedder: SentenceEmbedder
+    redis_state: str, small_index: IndexSettings, redis_url: str, embedder: Embedder
 ) -> None:
     async with contextlib.AsyncExitStack() as stack:
         if redis_state == "down":

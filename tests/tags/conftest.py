@@ -13,7 +13,7 @@ import redis.asyncio as aioredis
 from recgpt.tags.v1 import tags_pb2_grpc
 from recgpt_domain.behaviour_store import BehaviourStore
 from recgpt_domain.catalogue import Item
-from recgpt_domain.embedder import SentenceEmbedder, load_bundled
+from recgpt_domain.embedder import Embedder, load_bundled
 from recgpt_serving.agent_runner import AgentDeps
 from recgpt_serving.llm.client import LlmClient, LlmSettings
 from tags.category_map import CachedEncoder, CategoryMapper
@@ -67,13 +67,13 @@ def tags_settings(redis_url: str, redis_prefix: str, **overrides: object) -> Tag
 
 
 @pytest.fixture(scope="session")
-def embedder() -> SentenceEmbedder:
+def embedder() -> Embedder:
     """The bundled all-MiniLM-L6-v2; loading takes seconds, so once per session."""
     return load_bundled(batch_size=32, device="cpu")
 
 
 @pytest.fixture(scope="session")
-def mapper(embedder: SentenceEmbedder) -> CategoryMapper:
+def mapper(embedder: Embedder) -> CategoryMapper:
     return CategoryMapper(CachedEncoder(embedder, 1000), ITEMS, "leaf_parent")
 
 
