@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import random
-import sys
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -15,17 +13,6 @@ from recgpt_domain.embedder import QueryCache
 CAPACITY = 4
 # Three times the capacity: nearly every miss evicts what another thread is about to read.
 ROWS = {f"text {n}": np.full(2, n, dtype=np.float32) for n in range(3 * CAPACITY)}
-
-
-@pytest.fixture
-def fast_thread_switches() -> Iterator[None]:
-    """Threads switch every microsecond instead of every 5 ms, so that races show within a test's time."""
-    before = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)
-    try:
-        yield
-    finally:
-        sys.setswitchinterval(before)
 
 
 def hammer(cache: QueryCache, seed: int, calls: int) -> int:

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import random
-import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -63,17 +62,6 @@ class TableEmbedder:
 
     def encode(self, texts: Sequence[str]) -> Vectors:
         return np.stack([ROWS[text] for text in texts])
-
-
-@pytest.fixture
-def fast_thread_switches() -> Iterator[None]:
-    """Threads switch every microsecond instead of every 5 ms, so that races show within a test's time."""
-    before = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)
-    try:
-        yield
-    finally:
-        sys.setswitchinterval(before)
 
 
 def hammer(encoder: CachedEncoder, seed: int, calls: int) -> int:
