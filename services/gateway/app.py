@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
+from experiments.serving import Experiments, ExperimentSettings
 from gateway import errors
 from gateway.clients import GatewayDeps
 from gateway.middleware import BodyLimitMiddleware, MetricsMiddleware, RequestIdMiddleware
@@ -16,7 +17,8 @@ from gateway.pipelines import registry
 from gateway.pipelines.last_resort import LastResortPage
 from gateway.pipelines.live_judge import LiveJudge
 from gateway.responses import OrjsonResponse
-from gateway.routes import health, metrics, recommend
+from gateway.routes import admin, events, health, metrics, recommend
+from gateway.routes import experiments as experiment_routes
 from gateway.settings import GatewaySettings
 from recgpt_domain.behaviour_store import BehaviourStore
 from recgpt_domain.profile_store import ProfileStore
@@ -49,6 +51,11 @@ def create_app(settings: GatewaySettings, *, deps: GatewayDeps | None = None) ->
             last_resort,
             settings,
         )
+        # Assignment reads the config held here; exposures are written in batches in the background.
+        active_experiments = app.state.experiments = Experiments(
+            active.redis, _experiment_settings(settings, list(app.state.pipelines.pipelines))
+        )
+        await active_experiments.start()
         log.info(
             "gateway ready to serve",
             extra={
@@ -60,6 +67,7 @@ def create_app(settings: GatewaySettings, *, deps: GatewayDeps | None = None) ->
         try:
             yield
         finally:
+            await active_experiments.close()
             await last_resort.close()
             await live_judge.close()
             if deps is None:
@@ -75,6 +83,9 @@ def create_app(settings: GatewaySettings, *, deps: GatewayDeps | None = None) ->
     )
     app.state.settings = settings
     app.include_router(recommend.router)
+    app.include_router(experiment_routes.router)
+    app.include_router(events.router)
+    app.include_router(admin.router)
     app.include_router(health.router)
     app.include_router(metrics.router)
     errors.install(app)
@@ -87,3 +98,17 @@ def create_app(settings: GatewaySettings, *, deps: GatewayDeps | None = None) ->
 
 def _static_paths(app: FastAPI) -> list[str]:
     return [route.path for route in app.routes if isinstance(route, APIRoute) and "{" not in route.path]
+
+
+def _experiment_settings(settings: GatewaySettings, variants: list[str]) -> ExperimentSettings:
+    return ExperimentSettings(
+        prefix=settings.redis_prefix,
+        known_variants=variants,
+        config_path=settings.experiments_config_path,
+        refresh_s=settings.experiments_refresh_s,
+        redis_timeout_s=settings.redis_deadline_s,
+        exposure_flush_s=settings.exposure_flush_s,
+        exposure_buffer_max=settings.exposure_buffer_max,
+        event_dedup_ttl_s=settings.event_dedup_ttl_s,
+        catalogue_dir=settings.experiments_catalogue_dir,
+    )

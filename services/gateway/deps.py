@@ -10,6 +10,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from experiments.serving import Experiments
 from gateway.clients import GatewayDeps
 from gateway.pipelines.last_resort import LastResortPage
 from gateway.pipelines.registry import PipelineRegistry
@@ -37,7 +38,13 @@ async def get_pipelines(request: Request) -> PipelineRegistry:
     return pipelines
 
 
+async def get_experiments(request: Request) -> Experiments:
+    experiments: Experiments = request.app.state.experiments
+    return experiments
+
+
 SettingsDep = Annotated[GatewaySettings, Depends(get_settings)]
 ClientsDep = Annotated[GatewayDeps, Depends(get_deps)]
 PipelinesDep = Annotated[PipelineRegistry, Depends(get_pipelines)]
 LastResortDep = Annotated[LastResortPage, Depends(get_last_resort)]
+ExperimentsDep = Annotated[Experiments, Depends(get_experiments)]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field, model_validator
+from pathlib import Path
+
+from pydantic import Field, SecretStr, model_validator
 
 from recgpt_domain.ranking_settings import RankingSettings
 from recgpt_domain.refresh_queue import DEFAULT_LIMITS
@@ -56,6 +58,20 @@ class GatewaySettings(ServiceSettings, RankingSettings):
     # queue_full), and how long the marker that keeps a user from being queued twice lives.
     refresh_queue_max_depth: int = Field(default=DEFAULT_LIMITS.max_depth, ge=1)
     refresh_marker_ttl_s: float = Field(default=DEFAULT_LIMITS.marker_ttl_s, gt=0)
+
+    # Experiments. The YAML stored as the first config when Redis holds none (deploy/experiments.yaml).
+    experiments_config_path: Path | None = None
+    # The admin API's bearer token; empty: the admin API refuses every call (403).
+    admin_token: SecretStr = SecretStr("")
+    # How often the in-process config is compared with the one in Redis.
+    experiments_refresh_s: float = Field(default=1.0, gt=0)
+    # Exposures are written in batches this often, holding at most this many while Redis is away.
+    exposure_flush_s: float = Field(default=0.1, gt=0)
+    exposure_buffer_max: int = Field(default=50_000, ge=100)
+    # A client event id is remembered this long: a retry within it is counted once.
+    event_dedup_ttl_s: float = Field(default=7 * 86_400.0, gt=0)
+    # The catalogue folder whose categories and histories measure novelty in reports; unset: no novelty.
+    experiments_catalogue_dir: Path | None = None
 
     @model_validator(mode="after")
     def _deadlines_fit(self) -> GatewaySettings:

@@ -79,7 +79,34 @@ CACHE_REQUESTS = Counter("recgpt_cache_requests_total", "Cache look-ups, by resu
 EXPERIMENT_ASSIGNMENTS = Counter(
     "recgpt_experiment_assignments_total", "Users assigned to arms.", ["experiment", "arm"]
 )
-EVENTS = Counter("recgpt_events_total", "Recorded user events.", ["type", "arm"])
+EXPERIMENT_EVENTS = Counter(
+    "recgpt_experiment_events_total",
+    "Stored user events by experiment, arm and type (experiment and arm `none` outside experiments).",
+    ["experiment", "arm", "type"],
+)
+EVENT_OUTCOMES = Counter(
+    "recgpt_event_outcomes_total",
+    "Events received, by type (`invalid` when unreadable) and outcome: stored, duplicate, rejected, failed.",
+    ["type", "outcome"],
+)
+EXPERIMENT_EXPOSURES = Counter(
+    "recgpt_experiment_exposures_total",
+    "Recommendation responses served to a user in an experiment arm.",
+    ["experiment", "arm"],
+)
+EXPOSURE_WRITES = Counter(
+    "recgpt_experiment_exposure_writes_total",
+    "Exposure records written to Redis, or dropped from a full buffer while Redis was unavailable.",
+    ["outcome"],
+)
+EXPERIMENT_CONFIG_CHANGES = Counter(
+    "recgpt_experiment_config_changes_total",
+    "Config changes asked of the admin API: applied, invalid, unauthorized, store_unavailable.",
+    ["outcome"],
+)
+EXPERIMENT_CONFIG_REVISION = Gauge(
+    "recgpt_experiment_config_revision", "Revision of the experiment config this process serves."
+)
 INDEX_ITEMS = Gauge("recgpt_index_items", "Items in the loaded FAISS index.", ["index"])
 RECOMMENDED_ITEMS = Histogram(
     "recgpt_recommended_items",

@@ -13,6 +13,7 @@ import asyncio
 import logging
 import time
 
+from experiments import request_params
 from gateway.pipelines.base import PipelineUnavailable, Recommendation
 from gateway.pipelines.baseline import (
     COLLABORATIVE,
@@ -160,7 +161,9 @@ class RecGptV1Pipeline:
         tagged = await self.calls.tags(user_id, tags, top_k, deadline, degraded)
         collaborative = await collaborative_call
         cold_start = collaborative is not None and collaborative.cold_start
-        beta = self.settings.recgpt_v1_beta
+        # An experiment arm may set beta for this request.
+        arm_beta = request_params.current().beta
+        beta = self.settings.recgpt_v1_beta if arm_beta is None else arm_beta
         routes: list[RouteItems] = []
         if collaborative is not None:
             route = POPULAR if popular_only(collaborative) else COLLABORATIVE

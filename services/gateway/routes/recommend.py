@@ -1,12 +1,18 @@
-"""POST /v1/recommend: validate, run the user's pipeline variant, answer with the request id."""
+"""POST /v1/recommend: validate, assign the user to arms, run the arm's pipeline variant, log the exposure."""
 
 from __future__ import annotations
 
 import asyncio
+import time
+from dataclasses import replace
 
 from fastapi import APIRouter
 
-from gateway.deps import PipelinesDep, SettingsDep
+from experiments import request_params
+from experiments.assignment import Assignment
+from experiments.serving import Experiments
+from gateway.deps import ExperimentsDep, PipelinesDep, SettingsDep
+from gateway.pipelines.base import Recommendation
 from gateway.schemas import ErrorResponse, RecommendRequest, RecommendResponse
 from recgpt_serving import context
 
@@ -15,6 +21,8 @@ router = APIRouter(tags=["recommend"])
 # Headroom over the pipeline's own deadline before the request is abandoned: a safety net, since every
 # call inside the pipeline already has its deadline.
 _DEADLINE_SLACK_S = 0.05
+# recgpt-v1 answers that did not use an LLM profile count as fallbacks in the experiment guardrails.
+_FALLBACK_PROFILES = ("fallback", "miss", "unavailable")
 
 
 @router.post(
@@ -30,17 +38,28 @@ _DEADLINE_SLACK_S = 0.05
     },
 )
 async def recommend(
-    body: RecommendRequest, pipelines: PipelinesDep, settings: SettingsDep
+    body: RecommendRequest, pipelines: PipelinesDep, settings: SettingsDep, experiments: ExperimentsDep
 ) -> RecommendResponse:
     """`n` distinct items the user has not interacted with, best first, each with the route that found it."""
-    pipeline = pipelines.get(body.variant)
-    with context.bound(context.with_user(body.user_id)) as ctx:
+    started = time.perf_counter()
+    assignment = experiments.assign(body.user_id)
+    routed = with_arm_params(body, assignment)
+    pipeline = pipelines.get(routed.variant)
+    ctx = context.with_user(body.user_id)
+    if assignment.arms:
+        ctx = replace(ctx, experiment=assignment.label())
+    with context.bound(ctx):
+        result: Recommendation | None = None
         try:
-            async with asyncio.timeout(settings.request_deadline_s + _DEADLINE_SLACK_S):
-                result = await pipeline.recommend(body)
+            with request_params.bound(assignment.params):
+                async with asyncio.timeout(settings.request_deadline_s + _DEADLINE_SLACK_S):
+                    result = await pipeline.recommend(routed)
         except TimeoutError:
             # The last-resort page (or a 503 when none is held): late, but not a failed request.
-            result = pipelines.out_of_time(body)
+            result = pipelines.out_of_time(routed)
+        finally:
+            _expose(experiments, body, ctx.request_id, assignment, pipeline.name, result, started)
+    assert result is not None  # the pipeline answered or raised
     return RecommendResponse(
         request_id=ctx.request_id,
         user_id=body.user_id,
@@ -49,4 +68,40 @@ async def recommend(
         degraded=result.degraded,
         items=result.items,
         profile=result.profile,
+    )
+
+
+def with_arm_params(body: RecommendRequest, assignment: Assignment) -> RecommendRequest:
+    """The request with the variant and page size its arms set, unless the request named them itself."""
+    params = assignment.params
+    update: dict[str, object] = {}
+    if params.variant is not None and "variant" not in body.model_fields_set:
+        update["variant"] = params.variant
+    if params.n is not None and "n" not in body.model_fields_set:
+        update["n"] = params.n
+    return body.model_copy(update=update) if update else body
+
+
+def _expose(
+    experiments: Experiments,
+    body: RecommendRequest,
+    request_id: str,
+    assignment: Assignment,
+    variant: str,
+    result: Recommendation | None,
+    started: float,
+) -> None:
+    # No result: the pipeline raised (PipelineUnavailable answers 503, anything else 500).
+    degraded = (
+        result is None or bool(result.degraded) or result.profile in ("fallback", "miss", "unavailable")
+    )
+    experiments.expose(
+        user_id=body.user_id,
+        request_id=request_id,
+        assignment=assignment,
+        variant=variant,
+        status=200 if result is not None else 503,
+        latency_ms=(time.perf_counter() - started) * 1000,
+        fallback=degraded,
+        override="variant" in body.model_fields_set,
     )

@@ -1,0 +1,1 @@
+"""A/B experiments: assignment of users to arms, the config and its history, events, reports."""

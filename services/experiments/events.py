@@ -1,0 +1,138 @@
+"""User events (impression, click, page_view, add_to_cart, purchase) in a Redis stream, each id once.
+
+Keys under `{prefix}:experiments:`, written by nothing but this module:
+- `events`          the stream: one entry per accepted event, with the user's arms and the config revision
+- `event-id:{id}`   the dedup marker of a client event id, with a TTL of `dedup_ttl_s`
+
+A batch is one Lua script: every valid event is checked against its marker and appended in the same atomic
+step, so a batch is stored whole or not at all, and a retried batch (after a timeout, say) stores nothing
+twice.
+The stream is never trimmed: an acknowledged event stays until someone deletes the experiment's data.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Annotated, Literal
+
+import redis.asyncio as aioredis
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+)
+
+MAX_BATCH = 500
+EventType = Literal["impression", "click", "page_view", "add_to_cart", "purchase"]
+EVENT_TYPES: tuple[EventType, ...] = ("impression", "click", "page_view", "add_to_cart", "purchase")
+Token = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[!-~]+$")]
+
+# KEYS: stream, marker prefix. ARGV: ttl ms, then per event: id, and its field count and fields.
+_STORE = """
+local ttl = ARGV[1]
+local out = {}
+local i = 2
+while i <= #ARGV do
+  local id = ARGV[i]
+  local n = tonumber(ARGV[i + 1])
+  local fields = {}
+  for j = 1, n do fields[j] = ARGV[i + 1 + j] end
+  if redis.call('SET', KEYS[2] .. id, '1', 'NX', 'PX', ttl) then
+    redis.call('XADD', KEYS[1], '*', unpack(fields))
+    out[#out + 1] = 1
+  else
+    out[#out + 1] = 0
+  end
+  i = i + 2 + n
+end
+return out
+"""
+
+
+class Event(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    event_id: Token
+    type: EventType
+    user_id: Token
+    item_id: Token
+    # The recommendation response the event follows, when the client knows it.
+    request_id: Token | None = None
+    # Client time in milliseconds since the epoch; the server's time orders the stream.
+    ts_ms: int | None = Field(default=None, ge=0)
+    # Purchases only: the amount paid, in the shop's currency.
+    price: float | None = Field(default=None, ge=0, le=1e7)
+    quantity: int = Field(default=1, ge=1, le=1000)
+
+    @model_validator(mode="after")
+    def _price_for_purchases(self) -> Event:
+        if (self.type == "purchase") != (self.price is not None):
+            raise ValueError("price is required for a purchase and not allowed for other events")
+        return self
+
+
+_EVENT = TypeAdapter(Event)
+
+
+@dataclass(frozen=True)
+class Rejected:
+    index: int
+    event_id: str | None
+    reason: str
+
+
+def parse_batch(raw_events: list[object]) -> tuple[list[tuple[int, Event]], list[Rejected]]:
+    """Valid events with their index in the batch, and the reasons of the others."""
+    valid: list[tuple[int, Event]] = []
+    rejected: list[Rejected] = []
+    for index, raw in enumerate(raw_events):
+        try:
+            valid.append((index, _EVENT.validate_python(raw)))
+        except ValidationError as error:
+            problem = error.errors()[0]
+            where = ".".join(str(part) for part in problem["loc"]) or "event"
+            event_id = raw.get("event_id") if isinstance(raw, dict) else None
+            rejected.append(
+                Rejected(index, event_id if isinstance(event_id, str) else None, f"{where}: {problem['msg']}")
+            )
+    return valid, rejected
+
+
+class EventStore:
+    def __init__(self, client: aioredis.Redis, prefix: str, dedup_ttl_s: float) -> None:
+        self.client = client
+        self.stream = f"{prefix}:experiments:events"
+        self.marker_prefix = f"{prefix}:experiments:event-id:"
+        self.ttl_ms = int(dedup_ttl_s * 1000)
+        self._store = client.register_script(_STORE)
+
+    async def store(self, events: list[tuple[Event, str]], revision: int) -> list[bool]:
+        """Appends each (event, arms label) not seen before; True where stored, False for a duplicate."""
+        if not events:
+            return []
+        now_ms = int(time.time() * 1000)
+        args: list[str | int | float] = [self.ttl_ms]
+        for event, arms in events:
+            fields = _fields(event, arms, revision, now_ms)
+            args += [event.event_id, len(fields), *fields]
+        flags = await self._store(keys=[self.stream, self.marker_prefix], args=args)
+        return [bool(flag) for flag in flags]
+
+
+def _fields(event: Event, arms: str, revision: int, now_ms: int) -> list[str | int | float]:
+    fields: list[str | int | float] = [
+        "id", event.event_id, "type", event.type, "user", event.user_id, "item", event.item_id,
+        "ts", now_ms, "arms", arms, "rev", revision, "qty", event.quantity,
+    ]  # fmt: skip
+    if event.ts_ms is not None:
+        fields += ["client_ts", event.ts_ms]
+    if event.price is not None:
+        fields += ["price", event.price]
+    if event.request_id is not None:
+        fields += ["request", event.request_id]
+    return fields

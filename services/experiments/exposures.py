@@ -1,0 +1,110 @@
+"""Exposures: one record per recommendation response, buffered in the process and written in batches.
+
+The request path only appends to a bounded in-memory buffer (no Redis round trip); a background task writes
+the buffer to the stream `{prefix}:experiments:exposures` every `flush_s` with one pipelined call. When Redis
+is down the buffer keeps the newest `max_buffer` records and counts what it dropped, so a long outage costs
+exposures, never memory or latency. Guardrails (latency, errors, fallbacks per arm) are read from here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from dataclasses import dataclass
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from recgpt_serving.metrics import EXPOSURE_WRITES
+
+log = logging.getLogger(__name__)
+
+# The stream keeps about this many exposures (trimmed approximately, which Redis does cheaply).
+STREAM_MAX_LEN = 2_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class Exposure:
+    user_id: str
+    request_id: str
+    arms: str
+    revision: int
+    variant: str
+    status: int
+    latency_ms: float
+    # The answer was degraded or came from a fallback (profile fallback or miss, last-resort page).
+    fallback: bool
+    # The request named its variant itself: left out of reports, which compare what assignment chose.
+    override: bool
+    holdout: bool
+    forced: bool
+
+    def fields(self, now_ms: int) -> dict[str, str | int | float]:
+        return {
+            "user": self.user_id,
+            "request": self.request_id,
+            "arms": self.arms,
+            "rev": self.revision,
+            "variant": self.variant,
+            "status": self.status,
+            "latency_ms": round(self.latency_ms, 3),
+            "fallback": int(self.fallback),
+            "override": int(self.override),
+            "holdout": int(self.holdout),
+            "forced": int(self.forced),
+            "ts": now_ms,
+        }
+
+
+class ExposureLog:
+    def __init__(
+        self, client: aioredis.Redis, prefix: str, flush_s: float, max_buffer: int, timeout_s: float
+    ) -> None:
+        self.client = client
+        self.stream = f"{prefix}:experiments:exposures"
+        self.flush_s = flush_s
+        self.timeout_s = timeout_s
+        self.buffer: deque[tuple[int, Exposure]] = deque(maxlen=max_buffer)
+        self._task: asyncio.Task[None] | None = None
+
+    def record(self, exposure: Exposure) -> None:
+        if len(self.buffer) == self.buffer.maxlen:
+            EXPOSURE_WRITES.labels("dropped").inc()
+        self.buffer.append((int(time.time() * 1000), exposure))
+
+    async def flush(self) -> int:
+        """Writes what is buffered; on failure the records stay buffered for the next try."""
+        if not self.buffer:
+            return 0
+        batch = list(self.buffer)
+        pipe = self.client.pipeline(transaction=False)
+        for now_ms, exposure in batch:
+            pipe.xadd(self.stream, exposure.fields(now_ms), maxlen=STREAM_MAX_LEN, approximate=True)  # type: ignore[arg-type]
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                await pipe.execute()
+        except (RedisError, TimeoutError, OSError) as error:
+            log.warning("exposures: write failed, kept buffered", extra={"error": repr(error)})
+            return 0
+        for _ in batch:
+            self.buffer.popleft()
+        EXPOSURE_WRITES.labels("written").inc(len(batch))
+        return len(batch)
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._follow(), name="experiments-exposure-flush")
+
+    async def _follow(self) -> None:
+        while True:
+            await asyncio.sleep(self.flush_s)
+            await self.flush()
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self.flush()

@@ -1,0 +1,118 @@
+"""The gateway's view of the config: held in the process, refreshed from Redis in the background.
+
+A request never reads the config from Redis: it asks the in-process `Assigner`, so assignment costs no round
+trip. Every `refresh_s` a background task reads the stored document and recompiles only when it changed. A
+config change through the admin API is stored first and served at once by the process that took it; the
+others follow within `refresh_s`. When Redis cannot be read, the last good config keeps serving.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import UTC, datetime
+from pathlib import Path
+
+import yaml  # type: ignore[import-untyped]
+from redis.exceptions import RedisError
+
+from experiments import config as config_module
+from experiments.assignment import Assigner, Assignment
+from experiments.config import ExperimentConfig
+from experiments.store import ConfigStore, parse_stored
+from recgpt_serving.metrics import EXPERIMENT_CONFIG_REVISION
+
+log = logging.getLogger(__name__)
+
+
+def read_yaml(path: Path) -> ExperimentConfig:
+    """The config a YAML file holds (validated as a model; `check` is for the caller)."""
+    return ExperimentConfig.model_validate(yaml.safe_load(path.read_text()) or {})
+
+
+class ExperimentRuntime:
+    def __init__(
+        self, store: ConfigStore, known_variants: list[str], refresh_s: float, redis_timeout_s: float
+    ) -> None:
+        self.store = store
+        self.known_variants = known_variants
+        self.refresh_s = refresh_s
+        self.redis_timeout_s = redis_timeout_s
+        self.assigner = Assigner(ExperimentConfig())
+        self.revision = 0
+        self._raw: str | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    def assign(self, user_id: str) -> Assignment:
+        return self.assigner.assign(user_id, datetime.now(UTC))
+
+    def validate(self, candidate: ExperimentConfig) -> None:
+        """Raises ConfigProblems when the config must not serve."""
+        config_module.check(candidate, self.known_variants)
+
+    async def seed(self, path: Path | None) -> None:
+        """Stores the YAML as the first config when Redis holds none, then serves what Redis holds."""
+        if path is not None:
+            initial = read_yaml(path)
+            self.validate(initial)
+            try:
+                async with asyncio.timeout(self.redis_timeout_s * 10):
+                    await self.store.put(initial, f"file:{path.name}", only_if_absent=True)
+            except (RedisError, TimeoutError, OSError) as error:
+                log.warning("experiments: could not seed the config", extra={"error": repr(error)})
+                self._serve(initial, 0)
+        await self.refresh()
+
+    async def apply(self, candidate: ExperimentConfig, source: str) -> int:
+        """Validates, stores, then serves; raises ConfigProblems or a Redis error, the old one serving."""
+        self.validate(candidate)
+        async with asyncio.timeout(self.redis_timeout_s * 10):
+            revision = await self.store.put(candidate, source)
+        assert revision is not None
+        self._serve(candidate, revision)
+        return revision
+
+    async def refresh(self) -> None:
+        try:
+            async with asyncio.timeout(self.redis_timeout_s * 10):
+                raw = await self.store.raw_current()
+        except (RedisError, TimeoutError, OSError) as error:
+            log.warning("experiments: config refresh failed", extra={"error": repr(error)})
+            return
+        if raw is None or raw == self._raw:
+            return
+        try:
+            stored = parse_stored(raw)
+            self.validate(stored.config)
+        except ValueError as error:  # pydantic's ValidationError and ConfigProblems alike
+            log.error(
+                "experiments: stored config refused, the old one keeps serving", extra={"error": str(error)}
+            )
+            self._raw = raw
+            return
+        if stored.revision < self.revision:
+            return
+        self._raw = raw
+        self._serve(stored.config, stored.revision)
+
+    def _serve(self, config: ExperimentConfig, revision: int) -> None:
+        self.assigner = Assigner(config)
+        if revision != self.revision:
+            log.info("experiments: serving config", extra={"revision": revision})
+        self.revision = revision
+        EXPERIMENT_CONFIG_REVISION.set(revision)
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._follow(), name="experiments-config-refresh")
+
+    async def _follow(self) -> None:
+        while True:
+            await asyncio.sleep(self.refresh_s)
+            await self.refresh()
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task

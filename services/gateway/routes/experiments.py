@@ -1,0 +1,79 @@
+"""Where a user is (GET /v1/experiments/assignment) and an experiment's report (JSON or an HTML page)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, HTTPException, Path, Query
+from fastapi.responses import HTMLResponse
+from pydantic import BaseModel
+from redis.exceptions import RedisError
+
+from experiments import html_report
+from experiments.report import UnknownExperiment, build_report
+from gateway.deps import ExperimentsDep
+from gateway.schemas import ErrorResponse, UserId
+
+router = APIRouter(tags=["experiments"])
+
+
+class ArmOut(BaseModel):
+    layer: str
+    experiment: str
+    arm: str
+    forced: bool
+
+
+class AssignmentResponse(BaseModel):
+    user_id: str
+    config_revision: int
+    holdout: bool
+    arms: list[ArmOut]
+    # The pipeline parameters the arms set (variant, adapter, beta, n); absent ones keep the defaults.
+    params: dict[str, Any]
+
+
+@router.get("/v1/experiments/assignment", response_model=AssignmentResponse)
+async def assignment(user_id: Annotated[UserId, Query()], experiments: ExperimentsDep) -> AssignmentResponse:
+    """The user's arm in each layer, computed from the config this process serves (no I/O)."""
+    found = experiments.assign(user_id)
+    return AssignmentResponse(
+        user_id=user_id,
+        config_revision=experiments.runtime.revision,
+        holdout=found.holdout,
+        arms=[ArmOut(layer=a.layer, experiment=a.experiment, arm=a.arm, forced=a.forced) for a in found.arms],
+        params=found.params.model_dump(exclude_none=True),
+    )
+
+
+@router.get(
+    "/v1/experiments/{experiment_id}/report",
+    responses={
+        200: {"content": {"text/html": {}}, "description": "The report, as JSON or (format=html) a page"},
+        404: {"model": ErrorResponse, "description": "Unknown experiment"},
+        503: {"model": ErrorResponse, "description": "Redis unavailable"},
+    },
+)
+async def report(
+    experiment_id: Annotated[str, Path(min_length=1, max_length=128)],
+    experiments: ExperimentsDep,
+    format: Annotated[Literal["json", "html"], Query()] = "json",
+) -> Any:
+    """Per-arm figures, lifts with intervals, the SRM check, CUPED and the timeline, from the streams."""
+    runtime = experiments.runtime
+    try:
+        built = await build_report(
+            experiments.client,
+            experiments.settings.prefix,
+            runtime.assigner.config,
+            experiment_id,
+            runtime.revision,
+            await experiments.novelty(),
+        )
+    except UnknownExperiment as error:
+        raise HTTPException(404, error.reason) from error
+    except (RedisError, TimeoutError, OSError) as error:
+        raise HTTPException(503, "Redis unavailable: the report cannot be read now") from error
+    if format == "html":
+        return HTMLResponse(html_report.render(built))
+    return built
