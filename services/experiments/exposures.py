@@ -69,6 +69,8 @@ class ExposureLog:
         self.timeout_s = timeout_s
         self.buffer: deque[tuple[int, Exposure]] = deque(maxlen=max_buffer)
         self._task: asyncio.Task[None] | None = None
+        # One flush at a time: two would write the same records twice and then drop unwritten ones.
+        self._flushing = asyncio.Lock()
 
     def record(self, exposure: Exposure) -> None:
         if len(self.buffer) == self.buffer.maxlen:
@@ -77,6 +79,10 @@ class ExposureLog:
 
     async def flush(self) -> int:
         """Writes what is buffered; on failure the records stay buffered for the next try."""
+        async with self._flushing:
+            return await self._flush()
+
+    async def _flush(self) -> int:
         if not self.buffer:
             return 0
         batch = list(self.buffer)

@@ -10,7 +10,6 @@ from redis.exceptions import RedisError
 
 from experiments.events import MAX_BATCH, Event, parse_batch
 from gateway.deps import ExperimentsDep
-from gateway.responses import OrjsonResponse
 from gateway.schemas import ErrorResponse
 from recgpt_serving import context
 from recgpt_serving.metrics import EVENT_OUTCOMES, EXPERIMENT_EVENTS
@@ -43,15 +42,18 @@ class EventsResponse(BaseModel):
     "/v1/events",
     response_model=EventsResponse,
     responses={
-        422: {"model": EventsResponse, "description": "Every event of the batch was invalid"},
+        422: {"model": ErrorResponse, "description": "Invalid batch, or every event of it invalid"},
         503: {"model": ErrorResponse, "description": "Event store unavailable: retry the batch"},
     },
 )
-async def post_events(batch: EventBatch, experiments: ExperimentsDep) -> Any:
+async def post_events(batch: EventBatch, experiments: ExperimentsDep) -> EventsResponse:
     """Events with client event ids: stored with the user's arms; a retried event id is counted once."""
     valid, rejected = parse_batch(list(batch.events))
     for _ in rejected:
         EVENT_OUTCOMES.labels("invalid", "rejected").inc()
+    if not valid:
+        reasons = "; ".join(f"event {r.index}: {r.reason}" for r in rejected[:3])
+        raise HTTPException(422, f"invalid request: every event was invalid: {reasons}")
     labelled: list[tuple[Event, str]] = [
         (event, experiments.assign(event.user_id).label()) for _, event in valid
     ]
@@ -77,8 +79,7 @@ async def post_events(batch: EventBatch, experiments: ExperimentsDep) -> Any:
         duplicates=duplicates,
         rejected=[RejectedEvent(index=r.index, event_id=r.event_id, reason=r.reason) for r in rejected],
     )
-    status = 422 if not valid else 200
-    return OrjsonResponse(body.model_dump(), status_code=status)
+    return body
 
 
 def _count_per_arm(event: Event, arms: str) -> None:

@@ -1,0 +1,163 @@
+"""Experiments through the gateway: admin API, assignment, exposures, events, reports, bad input."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import redis.asyncio as aioredis
+from fastapi import FastAPI
+from pydantic import SecretStr
+
+from experiments.report import iter_stream
+from gateway.clients import GatewayDeps
+from tests.experiments.configs import two_arms
+
+TOKEN = "test-admin-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+def config_body(**experiment: Any) -> dict[str, Any]:
+    return {"layers": [{"name": "pipeline", "salt": "salt-1", "experiments": [two_arms(**experiment)]}]}
+
+
+@pytest.fixture
+async def gateway_with_admin(gateway_factory: Callable[..., Any]) -> httpx.AsyncClient:
+    client: httpx.AsyncClient = await gateway_factory(admin_token=SecretStr(TOKEN), exposure_flush_s=0.02)
+    return client
+
+
+async def test_admin_needs_the_token(gateway_with_admin: httpx.AsyncClient) -> None:
+    missing = await gateway_with_admin.put("/v1/admin/experiments", json=config_body())
+    wrong = await gateway_with_admin.put(
+        "/v1/admin/experiments", json=config_body(), headers={"Authorization": "Bearer nope"}
+    )
+    assert missing.status_code == 401 and "bearer token" in missing.json()["reason"]
+    assert wrong.status_code == 403 and wrong.json()["reason"] == "wrong admin token"
+    assert (await gateway_with_admin.get("/v1/admin/experiments")).status_code == 401
+
+
+async def test_disabled_admin_api_refuses(gateway: httpx.AsyncClient) -> None:
+    response = await gateway.put("/v1/admin/experiments", json=config_body(), headers=AUTH)
+    assert response.status_code == 403 and "disabled" in response.json()["reason"]
+
+
+async def test_config_change_is_validated_kept_in_history_and_served(
+    gateway_with_admin: httpx.AsyncClient,
+) -> None:
+    put = await gateway_with_admin.put("/v1/admin/experiments", json=config_body(), headers=AUTH)
+    assert put.status_code == 200, put.text
+    revision = put.json()["revision"]
+    bad = config_body()
+    bad["layers"][0]["experiments"][0]["arms"][1]["params"] = {"variant": "recgpt-v9"}
+    refused = await gateway_with_admin.put("/v1/admin/experiments", json=bad, headers=AUTH)
+    assert refused.status_code == 422
+    assert "unknown variant 'recgpt-v9'" in refused.json()["reason"]
+    current = (await gateway_with_admin.get("/v1/admin/experiments", headers=AUTH)).json()
+    assert current["revision"] == revision
+    assert current["config"]["layers"][0]["experiments"][0]["arms"][1]["params"]["variant"] == "recgpt-v1"
+    history = (await gateway_with_admin.get("/v1/admin/experiments/history", headers=AUTH)).json()
+    assert [c["revision"] for c in history["changes"]][:1] == [revision]
+    old = await gateway_with_admin.get(f"/v1/admin/experiments/history?revision={revision}", headers=AUTH)
+    assert old.status_code == 200 and old.json()["source"] == "admin-api"
+
+
+async def test_redis_down_during_a_change_keeps_the_old_config(
+    gateway_factory: Callable[..., Any], deps_without_redis: GatewayDeps, tmp_path: Path
+) -> None:
+    seed = tmp_path / "experiments.yaml"
+    seed.write_text("layers:\n- name: pipeline\n  salt: s\n  experiments: []\n")
+    client: httpx.AsyncClient = await gateway_factory(
+        deps_without_redis, admin_token=SecretStr(TOKEN), experiments_config_path=seed
+    )
+    response = await client.put("/v1/admin/experiments", json=config_body(), headers=AUTH)
+    assert response.status_code == 503
+    assert "old config keeps serving" in response.json()["reason"]
+    where = (await client.get("/v1/experiments/assignment", params={"user_id": "u1"})).json()
+    assert where["arms"] == []
+
+
+async def test_assignment_routes_recommendations_and_logs_exposures(
+    gateway_with_admin: httpx.AsyncClient, redis_client: aioredis.Redis, redis_prefix: str
+) -> None:
+    await gateway_with_admin.put("/v1/admin/experiments", json=config_body(), headers=AUTH)
+    variants = {}
+    for i in range(40):
+        user = f"user-{i}"
+        where = (await gateway_with_admin.get("/v1/experiments/assignment", params={"user_id": user})).json()
+        answer = await gateway_with_admin.post("/v1/recommend", json={"user_id": user, "n": 5})
+        assert answer.status_code == 200, answer.text
+        variants[user] = answer.json()["variant"]
+        assert where["params"]["variant"] == variants[user]
+    assert set(variants.values()) == {"baseline", "recgpt-v1"}
+    # A request that names its variant gets it, and its exposure says so.
+    named = await gateway_with_admin.post("/v1/recommend", json={"user_id": "user-0", "variant": "recgpt-v1"})
+    assert named.json()["variant"] == "recgpt-v1"
+    app: FastAPI = gateway_with_admin._transport.app  # type: ignore[attr-defined]
+    await app.state.experiments.exposures.flush()
+    exposures = [e async for e in iter_stream(redis_client, f"{redis_prefix}:experiments:exposures")]
+    assert len(exposures) == 41
+    assert sum(e["override"] == "1" for e in exposures) == 1
+    assert all(e["arms"].startswith("exp-a:") for e in exposures)
+
+
+def event(kind: str = "click", **fields: Any) -> dict[str, Any]:
+    return {"event_id": uuid.uuid4().hex, "type": kind, "user_id": "user-1", "item_id": "item-1", **fields}
+
+
+async def test_events_partial_acceptance_and_duplicates_once(
+    gateway_with_admin: httpx.AsyncClient, redis_client: aioredis.Redis, redis_prefix: str
+) -> None:
+    await gateway_with_admin.put("/v1/admin/experiments", json=config_body(), headers=AUTH)
+    good, purchase = event(), event("purchase", price=12.5)
+    batch = [good, purchase, event("teleport"), event("purchase"), {"nonsense": True}, good]
+    response = await gateway_with_admin.post("/v1/events", json={"events": batch})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["stored"] == [good["event_id"], purchase["event_id"]]
+    assert body["duplicates"] == [good["event_id"]]
+    assert [r["index"] for r in body["rejected"]] == [2, 3, 4]
+    assert "price is required" in body["rejected"][1]["reason"]
+    again = (await gateway_with_admin.post("/v1/events", json={"events": [good]})).json()
+    assert again["stored"] == [] and again["duplicates"] == [good["event_id"]]
+    stored = [e async for e in iter_stream(redis_client, f"{redis_prefix}:experiments:events")]
+    assert [e["id"] for e in stored] == [good["event_id"], purchase["event_id"]]
+    assert stored[0]["arms"].startswith("exp-a:")
+    only_bad = await gateway_with_admin.post("/v1/events", json={"events": [event("teleport")]})
+    assert only_bad.status_code == 422
+    too_many = await gateway_with_admin.post("/v1/events", json={"events": [event()] * 501})
+    assert too_many.status_code == 422
+
+
+async def test_events_without_redis_are_a_503(
+    gateway_factory: Callable[..., Any], deps_without_redis: GatewayDeps
+) -> None:
+    client: httpx.AsyncClient = await gateway_factory(deps_without_redis)
+    response = await client.post("/v1/events", json={"events": [event()]})
+    assert response.status_code == 503 and "retry" in response.json()["reason"]
+
+
+async def test_report_json_and_html_and_unknown_experiment(gateway_with_admin: httpx.AsyncClient) -> None:
+    await gateway_with_admin.put("/v1/admin/experiments", json=config_body(), headers=AUTH)
+    for i in range(30):
+        user = f"user-{i}"
+        page = (await gateway_with_admin.post("/v1/recommend", json={"user_id": user, "n": 3})).json()
+        events = [
+            {**event("impression", item_id=item["item_id"]), "user_id": user} for item in page["items"]
+        ] + [{**event("click", item_id=page["items"][0]["item_id"]), "user_id": user}] * (i % 2)
+        await gateway_with_admin.post("/v1/events", json={"events": events})
+    app: FastAPI = gateway_with_admin._transport.app  # type: ignore[attr-defined]
+    await app.state.experiments.exposures.flush()
+    report = (await gateway_with_admin.get("/v1/experiments/exp-a/report")).json()
+    arms = report["arms"]
+    assert arms["control"]["users"] + arms["treatment"]["users"] == 30
+    assert arms["control"]["totals"]["impressions"] + arms["treatment"]["totals"]["impressions"] == 90
+    assert "ctr" in report["lift"]["treatment"] and report["srm"]["p_value"] > 0
+    page = await gateway_with_admin.get("/v1/experiments/exp-a/report", params={"format": "html"})
+    assert page.status_code == 200 and "chart-ctr" in page.text
+    missing = await gateway_with_admin.get("/v1/experiments/nope/report")
+    assert missing.status_code == 404 and "unknown experiment" in missing.json()["reason"]
