@@ -59,7 +59,8 @@ class _CompiledExperiment:
     experiment: Experiment
     arm_salt: str
     arms: _RangeTable
-    params: dict[str, ArmParams]
+    # Each arm's parameters that it sets, validated once at compile time.
+    params: dict[str, dict[str, object]]
 
 
 @dataclass(frozen=True)
@@ -91,16 +92,16 @@ class Assigner:
         holdout = self.config.holdout
         in_holdout = holdout.buckets > 0 and bucket(holdout.salt, user_id) < holdout.buckets
         arms: list[ArmAssignment] = []
-        merged: dict[str, object] = {}
+        set_params: list[dict[str, object]] = []
         for layer in self.layers:
             found = self._layer_arm(layer, user_id, now, in_holdout)
             if found is None:
                 continue
             compiled, arm_name, forced = found
             arms.append(ArmAssignment(layer.name, compiled.experiment.id, arm_name, forced))
-            merged.update(compiled.params[arm_name].model_dump(exclude_none=True))
-        params = ArmParams.model_validate(merged) if merged else ArmParams()
-        return Assignment(tuple(arms), in_holdout, params)
+            if compiled.params[arm_name]:
+                set_params.append(compiled.params[arm_name])
+        return Assignment(tuple(arms), in_holdout, _merged(set_params))
 
     def _layer_arm(
         self, layer: _CompiledLayer, user_id: str, now: datetime, in_holdout: bool
@@ -127,8 +128,21 @@ def _compile(layer_salt: str, experiment: Experiment) -> _CompiledExperiment:
         experiment=experiment,
         arm_salt=arm_salt(layer_salt, experiment),
         arms=_RangeTable([(r.start, r.end, arm.name) for arm in experiment.arms for r in arm.buckets]),
-        params={arm.name: arm.params for arm in experiment.arms},
+        params={arm.name: arm.params.model_dump(exclude_none=True) for arm in experiment.arms},
     )
+
+
+_NO_PARAMS = ArmParams()
+
+
+def _merged(set_params: list[dict[str, object]]) -> ArmParams:
+    """One ArmParams of every layer's values, without validating again (validation keeps layers apart)."""
+    if not set_params:
+        return _NO_PARAMS
+    merged: dict[str, object] = {}
+    for params in set_params:
+        merged.update(params)
+    return ArmParams.model_construct(**merged)  # type: ignore[arg-type]
 
 
 def arm_salt(layer_salt: str, experiment: Experiment) -> str:

@@ -14,6 +14,8 @@ from typing import Any
 import orjson
 
 CHART_IDS = ("chart-ctr", "chart-lift", "chart-split")
+# The arms' colours, in the order report_charts.js gives them.
+_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf")
 
 _STYLE = """
 body{font-family:system-ui,sans-serif;margin:24px;color:#222;max-width:1100px}
@@ -31,7 +33,8 @@ def render(report: dict[str, Any]) -> str:
     payload = orjson.dumps(report, option=orjson.OPT_SERIALIZE_NUMPY).decode().replace("</", "<\\/")
     title = f"Experiment {report['experiment']}"
     legend = "".join(
-        f'<span data-arm="{html.escape(a)}">&#9632; {html.escape(a)}</span>' for a in report["arms"]
+        f'<span style="color:{_COLOURS[i % len(_COLOURS)]}">&#9632; {html.escape(a)}</span>'
+        for i, a in enumerate(report["arms"])
     )
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title><style>{_STYLE}</style></head>

@@ -38,7 +38,7 @@ async def test_admin_needs_the_token(gateway_with_admin: httpx.AsyncClient) -> N
     )
     assert missing.status_code == 401 and "bearer token" in missing.json()["reason"]
     assert wrong.status_code == 403 and wrong.json()["reason"] == "wrong admin token"
-    assert (await gateway_with_admin.get("/v1/admin/experiments")).status_code == 401
+    assert (await gateway_with_admin.get("/v1/admin/experiments/current")).status_code == 401
 
 
 async def test_disabled_admin_api_refuses(gateway: httpx.AsyncClient) -> None:
@@ -57,7 +57,7 @@ async def test_config_change_is_validated_kept_in_history_and_served(
     refused = await gateway_with_admin.put("/v1/admin/experiments", json=bad, headers=AUTH)
     assert refused.status_code == 422
     assert "unknown variant 'recgpt-v9'" in refused.json()["reason"]
-    current = (await gateway_with_admin.get("/v1/admin/experiments", headers=AUTH)).json()
+    current = (await gateway_with_admin.get("/v1/admin/experiments/current", headers=AUTH)).json()
     assert current["revision"] == revision
     assert current["config"]["layers"][0]["experiments"][0]["arms"][1]["params"]["variant"] == "recgpt-v1"
     history = (await gateway_with_admin.get("/v1/admin/experiments/history", headers=AUTH)).json()

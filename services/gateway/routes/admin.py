@@ -67,7 +67,8 @@ async def put_config(config: ExperimentConfig, experiments: ExperimentsDep) -> d
     return {"revision": revision}
 
 
-@router.get("/v1/admin/experiments", dependencies=[Admin], responses=_AUTH_ERRORS)
+# Its own path: Starlette answers a wrong method with the Allow of the first route of a path only.
+@router.get("/v1/admin/experiments/current", dependencies=[Admin], responses=_AUTH_ERRORS)
 async def get_config(experiments: ExperimentsDep) -> dict[str, Any]:
     """The config this process serves, with its revision."""
     runtime = experiments.runtime
