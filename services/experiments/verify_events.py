@@ -14,6 +14,7 @@ from pathlib import Path
 import redis.asyncio as aioredis
 
 from experiments.report import iter_stream
+from recgpt_tools import run_state
 
 
 async def verify(sent: list[str], redis_url: str, prefix: str) -> tuple[str, int]:
@@ -47,11 +48,11 @@ async def verify(sent: list[str], redis_url: str, prefix: str) -> tuple[str, int
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ids", type=Path, required=True)
-    parser.add_argument("--redis-url", required=True)
-    parser.add_argument("--prefix", default="recgpt")
+    parser.add_argument("--stack", type=Path, required=True, help="the run state of `make run`")
     args = parser.parse_args()
+    state = run_state.read(args.stack)
     sent = [line.strip() for line in args.ids.read_text().splitlines() if line.strip()]
-    message, code = asyncio.run(verify(sent, args.redis_url, args.prefix))
+    message, code = asyncio.run(verify(sent, state.redis_url, state.redis_prefix))
     print(message)
     raise SystemExit(code)
 
