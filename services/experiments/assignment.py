@@ -69,6 +69,8 @@ class _CompiledLayer:
     salt: str
     experiments: _RangeTable
     by_id: dict[str, _CompiledExperiment]
+    # Forced users of the layer's enabled experiments: user -> (experiment, arm).
+    forced: dict[str, tuple[_CompiledExperiment, str]]
 
 
 class Assigner:
@@ -76,17 +78,17 @@ class Assigner:
 
     def __init__(self, config: ExperimentConfig) -> None:
         self.config = config
-        self.layers = [
-            _CompiledLayer(
-                name=layer.name,
-                salt=layer.salt,
-                experiments=_RangeTable(
-                    [(r.start, r.end, exp.id) for exp in layer.experiments for r in exp.layer_buckets]
-                ),
-                by_id={exp.id: _compile(layer.salt, exp) for exp in layer.experiments},
-            )
-            for layer in config.layers
-        ]
+        self.layers = []
+        for layer in config.layers:
+            by_id = {exp.id: _compile(layer.salt, exp) for exp in layer.experiments}
+            forced = {
+                user: (compiled, arm)
+                for compiled in by_id.values()
+                if compiled.experiment.enabled
+                for user, arm in compiled.experiment.forced.items()
+            }
+            table = _RangeTable([(r.start, r.end, e.id) for e in layer.experiments for r in e.layer_buckets])
+            self.layers.append(_CompiledLayer(layer.name, layer.salt, table, by_id, forced))
 
     def assign(self, user_id: str, now: datetime) -> Assignment:
         holdout = self.config.holdout
@@ -107,10 +109,9 @@ class Assigner:
         self, layer: _CompiledLayer, user_id: str, now: datetime, in_holdout: bool
     ) -> tuple[_CompiledExperiment, str, bool] | None:
         # Forced users first: QA sees an arm before the start and in the holdout, never past the kill switch.
-        for compiled in layer.by_id.values():
-            forced = compiled.experiment.forced.get(user_id)
-            if forced is not None and compiled.experiment.enabled:
-                return compiled, forced, True
+        forced = layer.forced.get(user_id)
+        if forced is not None:
+            return forced[0], forced[1], True
         if in_holdout:
             return None
         experiment_id = layer.experiments.find(bucket(layer.salt, user_id))

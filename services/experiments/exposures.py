@@ -24,6 +24,17 @@ log = logging.getLogger(__name__)
 
 # The stream keeps about this many exposures (trimmed approximately, which Redis does cheaply).
 STREAM_MAX_LEN = 2_000_000
+# At most this many exposures per call, so that one script never holds Redis for long.
+FLUSH_MAX = 5_000
+
+# KEYS: stream. ARGV: max length, then one packed exposure each. One call for the whole batch: redis-py
+# spends about 100 µs of Python per pipelined command, the script a few µs of Redis per entry.
+_APPEND = """
+for i = 2, #ARGV do
+  redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'e', ARGV[i])
+end
+return #ARGV - 1
+"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,21 +53,33 @@ class Exposure:
     holdout: bool
     forced: bool
 
-    def fields(self, now_ms: int) -> dict[str, str | int | float]:
-        return {
-            "user": self.user_id,
-            "request": self.request_id,
-            "arms": self.arms,
-            "rev": self.revision,
-            "variant": self.variant,
-            "status": self.status,
-            "latency_ms": round(self.latency_ms, 3),
-            "fallback": int(self.fallback),
-            "override": int(self.override),
-            "holdout": int(self.holdout),
-            "forced": int(self.forced),
-            "ts": now_ms,
-        }
+    def pack(self, now_ms: int) -> str:
+        """One tab-separated field: an XADD of one field costs a fifth of one with twelve (redis-py encodes
+        each argument in Python). Ids, arms and variants never hold a tab (their patterns forbid spaces)."""
+        return "\t".join(
+            (
+                self.user_id,
+                self.request_id,
+                self.arms,
+                str(self.revision),
+                self.variant,
+                str(self.status),
+                f"{self.latency_ms:.3f}",
+                f"{int(self.fallback)}{int(self.override)}{int(self.holdout)}{int(self.forced)}",
+                str(now_ms),
+            )
+        )
+
+
+FIELDS = ("user", "request", "arms", "rev", "variant", "status", "latency_ms", "flags", "ts")
+
+
+def unpack(packed: str) -> dict[str, str]:
+    """The named fields of a packed exposure; `flags` also as fallback, override, holdout and forced."""
+    record = dict(zip(FIELDS, packed.split("\t"), strict=True))
+    for name, flag in zip(("fallback", "override", "holdout", "forced"), record["flags"], strict=True):
+        record[name] = flag
+    return record
 
 
 class ExposureLog:
@@ -68,6 +91,7 @@ class ExposureLog:
         self.flush_s = flush_s
         self.timeout_s = timeout_s
         self.buffer: deque[tuple[int, Exposure]] = deque(maxlen=max_buffer)
+        self._append = client.register_script(_APPEND)
         self._task: asyncio.Task[None] | None = None
         # One flush at a time: two would write the same records twice and then drop unwritten ones.
         self._flushing = asyncio.Lock()
@@ -85,13 +109,11 @@ class ExposureLog:
     async def _flush(self) -> int:
         if not self.buffer:
             return 0
-        batch = list(self.buffer)
-        pipe = self.client.pipeline(transaction=False)
-        for now_ms, exposure in batch:
-            pipe.xadd(self.stream, exposure.fields(now_ms), maxlen=STREAM_MAX_LEN, approximate=True)  # type: ignore[arg-type]
+        batch = list(self.buffer)[:FLUSH_MAX]
+        packed = [exposure.pack(now_ms) for now_ms, exposure in batch]
         try:
             async with asyncio.timeout(self.timeout_s):
-                await pipe.execute()
+                await self._append(keys=[self.stream], args=[STREAM_MAX_LEN, *packed])
         except (RedisError, TimeoutError, OSError) as error:
             log.warning("exposures: write failed, kept buffered", extra={"error": repr(error)})
             return 0
@@ -113,4 +135,5 @@ class ExposureLog:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        await self.flush()
+        while self.buffer and await self.flush():
+            pass

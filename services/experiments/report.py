@@ -20,6 +20,7 @@ import redis.asyncio as aioredis
 
 from experiments import stats
 from experiments.config import Experiment, ExperimentConfig, Layer
+from experiments.exposures import unpack
 
 TIMELINE_POINTS = 12
 # Whether a clicked item lies outside the user's past categories (None when unknown).
@@ -91,7 +92,8 @@ async def build_report(
     users: dict[str, _User] = defaultdict(_User)
     guardrails: dict[str, _Guardrail] = defaultdict(_Guardrail)
     excluded: dict[str, set[str]] = {"forced": set(), "override": set()}
-    async for record in iter_stream(client, f"{prefix}:experiments:exposures"):
+    async for packed in iter_stream(client, f"{prefix}:experiments:exposures"):
+        record = unpack(packed["e"])
         arm = arm_of(record.get("arms", ""), experiment_id)
         if arm is None:
             continue

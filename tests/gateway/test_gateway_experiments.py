@@ -13,6 +13,7 @@ import redis.asyncio as aioredis
 from fastapi import FastAPI
 from pydantic import SecretStr
 
+from experiments.exposures import unpack
 from experiments.report import iter_stream
 from gateway.clients import GatewayDeps
 from tests.experiments.configs import two_arms
@@ -99,7 +100,9 @@ async def test_assignment_routes_recommendations_and_logs_exposures(
     assert named.json()["variant"] == "recgpt-v1"
     app: FastAPI = gateway_with_admin._transport.app  # type: ignore[attr-defined]
     await app.state.experiments.exposures.flush()
-    exposures = [e async for e in iter_stream(redis_client, f"{redis_prefix}:experiments:exposures")]
+    exposures = [
+        unpack(e["e"]) async for e in iter_stream(redis_client, f"{redis_prefix}:experiments:exposures")
+    ]
     assert len(exposures) == 41
     assert sum(e["override"] == "1" for e in exposures) == 1
     assert all(e["arms"].startswith("exp-a:") for e in exposures)
