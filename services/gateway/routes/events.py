@@ -54,8 +54,9 @@ async def post_events(batch: EventBatch, experiments: ExperimentsDep) -> EventsR
     if not valid:
         reasons = "; ".join(f"event {r.index}: {r.reason}" for r in rejected[:3])
         raise HTTPException(422, f"invalid request: every event was invalid: {reasons}")
+    # The arms at arrival (no assignment metric: the user was not served here).
     labelled: list[tuple[Event, str]] = [
-        (event, experiments.assign(event.user_id).label()) for _, event in valid
+        (event, experiments.runtime.assign(event.user_id).label()) for _, event in valid
     ]
     try:
         flags = await experiments.events.store(labelled, experiments.runtime.revision)
