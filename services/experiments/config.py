@@ -13,7 +13,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
@@ -25,6 +25,8 @@ MAX_ARMS = 8
 MAX_FORCED_USERS = 1_000
 
 Name = Annotated[str, StringConstraints(min_length=1, max_length=48, pattern=r"^[a-z0-9][a-z0-9._-]*$")]
+AgentName = Literal["interest_miner", "tag_predictor", "explainer", "judge"]
+AdapterChoice = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")]
 ForcedUserId = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[!-~]+$")]
 
 
@@ -53,8 +55,8 @@ class ArmParams(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     variant: str | None = Field(default=None, min_length=1, max_length=48)
-    # The LLM model or LoRA adapter the variant's agents should use.
-    adapter: str | None = Field(default=None, min_length=1, max_length=128)
+    # LoRA adapter per agent for the arm: `base`, `newest` or a version name (agents-serve's choice).
+    adapters: dict[AgentName, AdapterChoice] | None = None
     # Fusion weight of the collaborative route in recgpt-v1.
     beta: float | None = Field(default=None, ge=0, le=1)
     # Items on the page when the request does not say.

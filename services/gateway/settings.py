@@ -59,6 +59,9 @@ class GatewaySettings(ServiceSettings, RankingSettings):
     refresh_queue_max_depth: int = Field(default=DEFAULT_LIMITS.max_depth, ge=1)
     refresh_marker_ttl_s: float = Field(default=DEFAULT_LIMITS.marker_ttl_s, gt=0)
 
+    # Experiments off: no assignment and no exposure on /v1/recommend (the path as before experiments);
+    # `make bench` compares the two.
+    experiments_enabled: bool = True
     # Experiments. The YAML stored as the first config when Redis holds none (deploy/experiments.yaml).
     experiments_config_path: Path | None = None
     # The admin API's bearer token; empty: the admin API refuses every call (403).

@@ -164,3 +164,31 @@ async def test_report_json_and_html_and_unknown_experiment(gateway_with_admin: h
     assert page.status_code == 200 and "chart-ctr" in page.text
     missing = await gateway_with_admin.get("/v1/experiments/nope/report")
     assert missing.status_code == 404 and "unknown experiment" in missing.json()["reason"]
+
+
+async def test_experiments_off_assign_and_log_nothing(
+    gateway_factory: Callable[..., Any], redis_client: aioredis.Redis, redis_prefix: str
+) -> None:
+    client: httpx.AsyncClient = await gateway_factory(
+        admin_token=SecretStr(TOKEN), experiments_enabled=False, exposure_flush_s=0.02
+    )
+    await client.put("/v1/admin/experiments", json=config_body(), headers=AUTH)
+    variants = set()
+    for i in range(20):
+        answer = await client.post("/v1/recommend", json={"user_id": f"user-{i}", "n": 3})
+        assert answer.status_code == 200
+        variants.add(answer.json()["variant"])
+    app: FastAPI = client._transport.app  # type: ignore[attr-defined]
+    await app.state.experiments.exposures.flush()
+    assert variants == {"baseline"}
+    assert await redis_client.xlen(f"{redis_prefix}:experiments:exposures") == 0
+
+
+async def test_arm_adapters_are_validated(gateway_with_admin: httpx.AsyncClient) -> None:
+    body = config_body()
+    body["layers"][0]["experiments"][0]["arms"][1]["params"]["adapters"] = {"tag_predictor": "newest"}
+    assert (await gateway_with_admin.put("/v1/admin/experiments", json=body, headers=AUTH)).status_code == 200
+    where = (await gateway_with_admin.get("/v1/experiments/assignment", params={"user_id": "user-3"})).json()
+    assert where["params"].get("adapters") in (None, {"tag_predictor": "newest"})
+    body["layers"][0]["experiments"][0]["arms"][1]["params"]["adapters"] = {"planner": "newest"}
+    assert (await gateway_with_admin.put("/v1/admin/experiments", json=body, headers=AUTH)).status_code == 422

@@ -23,6 +23,7 @@ router = APIRouter(tags=["recommend"])
 _DEADLINE_SLACK_S = 0.05
 # recgpt-v1 answers that did not use an LLM profile count as fallbacks in the experiment guardrails.
 _FALLBACK_PROFILES = ("fallback", "miss", "unavailable")
+_UNASSIGNED = Assignment()
 
 
 @router.post(
@@ -42,7 +43,7 @@ async def recommend(
 ) -> RecommendResponse:
     """`n` distinct items the user has not interacted with, best first, each with the route that found it."""
     started = time.perf_counter()
-    assignment = experiments.assign(body.user_id)
+    assignment = experiments.assign(body.user_id) if settings.experiments_enabled else _UNASSIGNED
     routed = with_arm_params(body, assignment)
     pipeline = pipelines.get(routed.variant)
     ctx = context.with_user(body.user_id)
@@ -58,7 +59,8 @@ async def recommend(
             # The last-resort page (or a 503 when none is held): late, but not a failed request.
             result = pipelines.out_of_time(routed)
         finally:
-            _expose(experiments, body, ctx.request_id, assignment, pipeline.name, result, started)
+            if settings.experiments_enabled:
+                _expose(experiments, body, ctx.request_id, assignment, pipeline.name, result, started)
     assert result is not None  # the pipeline answered or raised
     return RecommendResponse(
         request_id=ctx.request_id,
