@@ -43,6 +43,7 @@ def render(report: dict[str, Any]) -> str:
 <p>Layer {html.escape(report["layer"])}, version {report["version"]},
 config revision {report["config_revision"]}; control arm <b>{html.escape(report["control"])}</b>.
 Users are the unit; intervals are 95%.</p>
+<p>Exposures by config revision: {html.escape(str(report.get("exposures_by_config_revision", {})))}.</p>
 {_srm_line(report)}
 <h2>Per arm</h2>{_arms_table(report)}
 <h2>Lift against control</h2>{_lift_table(report)}

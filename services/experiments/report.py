@@ -10,7 +10,7 @@ experiment's arm label, that is when the user was in the experiment as the event
 from __future__ import annotations
 
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, cast
@@ -92,6 +92,8 @@ async def build_report(
     users: dict[str, _User] = defaultdict(_User)
     guardrails: dict[str, _Guardrail] = defaultdict(_Guardrail)
     excluded: dict[str, set[str]] = {"forced": set(), "override": set()}
+    # Which configs the users were served under (the history has each one with its time).
+    revisions: Counter[int] = Counter()
     async for packed in iter_stream(client, f"{prefix}:experiments:exposures"):
         record = unpack(packed["e"])
         arm = arm_of(record.get("arms", ""), experiment_id)
@@ -103,6 +105,7 @@ async def build_report(
             excluded["forced" if forced else "override"].add(user)
             continue
         users[user].arms.add(name)
+        revisions[int(record["rev"])] += 1
         guard = guardrails[name]
         guard.latencies.append(float(record.get("latency_ms", "nan")))
         guard.errors += int(record.get("status", "200")) >= 500
@@ -122,7 +125,9 @@ async def build_report(
             continue
         member.arms.add(arm[0])
         _count(member, event, ts, novelty)
-    return _assemble(layer, experiment, revision, users, guardrails, excluded, novelty is not None)
+    built = _assemble(layer, experiment, revision, users, guardrails, excluded, novelty is not None)
+    built["exposures_by_config_revision"] = {str(rev): count for rev, count in sorted(revisions.items())}
+    return built
 
 
 def _pre_period(experiment: Experiment) -> tuple[int | None, int]:

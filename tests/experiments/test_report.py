@@ -68,3 +68,4 @@ async def test_report_counts_the_right_users_and_pre_period_clicks(
     }
     assert report["cuped"]["available"] and report["cuped"]["users_with_pre_period_clicks"] == 1
     assert report["arms"]["control"]["guardrails"]["p95_latency_ms"] == 5.0
+    assert report["exposures_by_config_revision"] == {"1": 3}
