@@ -15,6 +15,7 @@ import os
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -23,10 +24,14 @@ from experiments.cli import put_config, render_text
 from experiments.config import ExperimentConfig
 from loadtest.simulator import Simulator, load_users, report_tally
 
-CONTROL, TREATMENT = "baseline", "recgpt-v1"
 
-
-def demo_config(experiment_id: str, start: datetime | None, pre_period_s: float) -> ExperimentConfig:
+def demo_config(
+    experiment_id: str,
+    start: datetime | None,
+    pre_period_s: float,
+    control: dict[str, Any],
+    treatment: dict[str, Any],
+) -> ExperimentConfig:
     return ExperimentConfig.model_validate(
         {
             "layers": [
@@ -36,7 +41,7 @@ def demo_config(experiment_id: str, start: datetime | None, pre_period_s: float)
                     "experiments": [
                         {
                             "id": experiment_id,
-                            "description": f"{CONTROL} against {TREATMENT}, simulated users",
+                            "description": f"{control} against {treatment}, simulated users",
                             "enabled": start is not None,
                             "start": start,
                             "pre_period_days": pre_period_s / 86_400,
@@ -44,12 +49,12 @@ def demo_config(experiment_id: str, start: datetime | None, pre_period_s: float)
                             "arms": [
                                 {
                                     "name": "control",
-                                    "params": {"variant": CONTROL},
+                                    "params": control,
                                     "buckets": [{"start": 0, "end": 5000}],
                                 },
                                 {
                                     "name": "treatment",
-                                    "params": {"variant": TREATMENT},
+                                    "params": treatment,
                                     "buckets": [{"start": 5000, "end": 10000}],
                                 },
                             ],
@@ -67,16 +72,17 @@ async def run(args: argparse.Namespace) -> None:
         raise SystemExit("RECGPT_ADMIN_TOKEN is not set (make demo sets it for the platform it starts)")
     experiment_id = args.experiment or f"demo-{datetime.now(UTC):%Y%m%d-%H%M%S}"
     users, category = load_users(args.dataset, args.users, args.seed)
-    put_config(args.gateway, demo_config(experiment_id, None, 0), token)
+    control = {"variant": args.control_variant, **({"n": args.control_n} if args.control_n else {})}
+    treatment = {"variant": args.treatment_variant, **({"n": args.treatment_n} if args.treatment_n else {})}
+    put_config(args.gateway, demo_config(experiment_id, None, 0, control, treatment), token)
     async with httpx.AsyncClient(base_url=args.gateway, timeout=10) as client:
         simulator = Simulator(client, category, args.category_click, args.page_size, args.seed)
         pre_started = time.time()
         await simulator.run_round(users, args.concurrency)
         pre_period_s = time.time() - pre_started + 1
         print(f"pre-period round: {len(users)} users in {pre_period_s:.0f} s")
-        revision = put_config(
-            args.gateway, demo_config(experiment_id, datetime.now(UTC), pre_period_s), token
-        )
+        started_config = demo_config(experiment_id, datetime.now(UTC), pre_period_s, control, treatment)
+        revision = put_config(args.gateway, started_config, token)
         print(f"experiment {experiment_id} started (config revision {revision})")
         for index in range(args.rounds):
             started = time.perf_counter()
@@ -100,7 +106,13 @@ def main() -> None:
     parser.add_argument("--dataset", type=Path, required=True)
     parser.add_argument("--users", type=int, default=400)
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--page-size", type=int, default=10)
+    parser.add_argument("--page-size", type=int, default=10, help="0: the arm's n (or the gateway's default)")
+    parser.add_argument("--control-variant", default="baseline")
+    parser.add_argument("--treatment-variant", default="recgpt-v1")
+    parser.add_argument(
+        "--control-n", type=int, default=0, help="items per page the control arm sets (0: none)"
+    )
+    parser.add_argument("--treatment-n", type=int, default=0)
     parser.add_argument("--category-click", type=float, default=0.3)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--seed", type=int, default=0)

@@ -87,9 +87,9 @@ class Simulator:
         self.tally = Tally()
 
     async def visit(self, user: SimulatedUser) -> None:
-        response = await self.client.post(
-            "/v1/recommend", json={"user_id": user.user_id, "n": self.page_size}
-        )
+        # Page size 0: the request leaves `n` to the user's experiment arm (or the gateway's default).
+        body: dict[str, Any] = {"user_id": user.user_id, **({"n": self.page_size} if self.page_size else {})}
+        response = await self.client.post("/v1/recommend", json=body)
         self.tally.pages += 1
         if response.status_code != 200:
             self.tally.failed_pages += 1
@@ -179,7 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--users", type=int, default=300)
     parser.add_argument("--rounds", type=int, default=2, help="pages each user asks for")
-    parser.add_argument("--page-size", type=int, default=10)
+    parser.add_argument("--page-size", type=int, default=10, help="0: the arm (or gateway) decides")
     parser.add_argument("--category-click", type=float, default=0.3, help="click chance, same fine category")
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--seed", type=int, default=0)
