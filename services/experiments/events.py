@@ -27,7 +27,8 @@ from pydantic import (
     model_validator,
 )
 
-MAX_BATCH = 500
+# At most this many events a batch; the body must also stay under the gateway's body limit (64 KB by default).
+MAX_BATCH = 200
 EventType = Literal["impression", "click", "page_view", "add_to_cart", "purchase"]
 EVENT_TYPES: tuple[EventType, ...] = ("impression", "click", "page_view", "add_to_cart", "purchase")
 Token = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[!-~]+$")]

@@ -132,7 +132,7 @@ async def test_events_partial_acceptance_and_duplicates_once(
     assert stored[0]["arms"].startswith("exp-a:")
     only_bad = await gateway_with_admin.post("/v1/events", json={"events": [event("teleport")]})
     assert only_bad.status_code == 422
-    too_many = await gateway_with_admin.post("/v1/events", json={"events": [event()] * 501})
+    too_many = await gateway_with_admin.post("/v1/events", json={"events": [event()] * 201})
     assert too_many.status_code == 422
 
 

@@ -44,6 +44,7 @@ Admin = Depends(require_admin)
     dependencies=[Admin],
     responses={
         **_AUTH_ERRORS,
+        413: {"model": ErrorResponse, "description": "Request body too large"},
         422: {"model": ErrorResponse, "description": "Invalid config: the old one keeps serving"},
         503: {
             "model": ErrorResponse,

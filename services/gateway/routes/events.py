@@ -42,6 +42,7 @@ class EventsResponse(BaseModel):
     "/v1/events",
     response_model=EventsResponse,
     responses={
+        413: {"model": ErrorResponse, "description": "Request body too large"},
         422: {"model": ErrorResponse, "description": "Invalid batch, or every event of it invalid"},
         503: {"model": ErrorResponse, "description": "Event store unavailable: retry the batch"},
     },
