@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import yaml  # type: ignore[import-untyped]
 
 from recgpt_tools import dashboards
 from recgpt_tools.prometheus_server import PrometheusServer
@@ -28,6 +29,9 @@ MAX_LOAD_S = 420.0
 MIN_LOAD_S = 45.0
 CHECK_EVERY_S = 15.0
 STEP_S = 5.0
+EXPERIMENTS_FILE = Path(__file__).resolve().parents[2] / "deploy" / "experiments.yaml"
+ADMIN_PATH = "/v1/admin/experiments"
+EVENTS_PATH = "/v1/events"
 # Between two requests of the load: about 8 requests/s.
 PAUSE_S = 0.12
 
@@ -66,17 +70,58 @@ def _waited_for(empty: dict[str, str], exported: set[str]) -> dict[str, str]:
     return {expr: why for expr, why in empty.items() if not any(name in expr for name in awaited)}
 
 
+def _gateway_paths(platform: RunningPlatform) -> set[str]:
+    paths: dict[str, object] = httpx.get(f"{platform.gateway_url}/openapi.json", timeout=10).json()["paths"]
+    return set(paths)
+
+
+def start_experiments(platform: RunningPlatform) -> bool:
+    """Turns every experiment of the repository's config on through the admin API, when the gateway has
+    one (services/experiments); False when it has none."""
+    if ADMIN_PATH not in _gateway_paths(platform):
+        return False
+    config = yaml.safe_load(EXPERIMENTS_FILE.read_text())
+    for layer in config["layers"]:
+        for experiment in layer["experiments"]:
+            experiment["enabled"] = True
+    headers = {"authorization": f"Bearer {platform.admin_token}"}
+    response = httpx.put(f"{platform.gateway_url}{ADMIN_PATH}", json=config, headers=headers, timeout=10)
+    assert response.status_code == 200, response.text
+    return True
+
+
 class Load:
     """Recommendations from a background thread: both variants, known users (profile misses queue near-line
     refreshes, which run the LLM agents; later requests hit the profiles and their explanations), unknown
-    users (cold start) and a few bad requests (4xx)."""
+    users (cold start) and a few bad requests (4xx). With `events`, each answer is followed by an
+    impression of its first item and now and then a click (POST /v1/events)."""
 
-    def __init__(self, platform: RunningPlatform) -> None:
+    def __init__(self, platform: RunningPlatform, events: bool) -> None:
         self.url = f"{platform.gateway_url}/v1/recommend"
+        self.events_url = f"{platform.gateway_url}{EVENTS_PATH}" if events else None
         self.users = [h.user_id for h in platform.histories()]
         self.stopping = threading.Event()
         self.sent = 0
         self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _events(self, client: httpx.Client, rng: random.Random, answer: httpx.Response) -> None:
+        if self.events_url is None or answer.status_code != 200:
+            return
+        body = answer.json()
+        if not body["items"]:
+            return
+        kinds = ["impression", "click"] if rng.random() < 0.3 else ["impression"]
+        events = [
+            {
+                "event_id": uuid.uuid4().hex,
+                "type": kind,
+                "user_id": body["user_id"],
+                "item_id": body["items"][0]["item_id"],
+                "request_id": body["request_id"],
+            }
+            for kind in kinds
+        ]
+        client.post(self.events_url, json={"events": events})
 
     def _run(self) -> None:
         rng = random.Random(8)
@@ -91,7 +136,7 @@ class Load:
                     variant = "recgpt-v1" if roll < 0.6 else "baseline"
                     body = {"user_id": rng.choice(self.users[:60]), "n": 10, "variant": variant}
                 with contextlib.suppress(httpx.HTTPError):
-                    client.post(self.url, json=body)
+                    self._events(client, rng, client.post(self.url, json=body))
                 self.sent += 1
                 # Light load: the LLM panels need vLLM to answer the near-line refreshes on the same CPUs.
                 time.sleep(PAUSE_S)
@@ -110,9 +155,10 @@ def evaluation(platform: RunningPlatform, tmp_path_factory: pytest.TempPathFacto
     workdir: Path = tmp_path_factory.mktemp("prometheus")
     prometheus = PrometheusServer(workdir, platform.state.metrics_urls, interval_s=1.0)
     prometheus.start()
+    events = start_experiments(platform)
     started = time.time()
     try:
-        with Load(platform) as load:
+        with Load(platform, events) as load:
             while True:
                 time.sleep(CHECK_EVERY_S)
                 elapsed = time.time() - started
