@@ -23,6 +23,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import redis
 import uvloop
 
 from loadtest.bench import make_bodies, measure, read_user_ids
@@ -66,17 +67,29 @@ def snapshot(pids: dict[str, int]) -> dict[str, float]:
     return {name: cpu_seconds(pid) for name, pid in pids.items()}
 
 
+def redis_commands(url: str) -> Counter[str]:
+    """Commands the Redis server has run, by name (INFO commandstats)."""
+    client = redis.Redis.from_url(url)
+    try:
+        stats: dict[str, dict[str, int]] = client.info("commandstats")
+    finally:
+        client.close()
+    return Counter({name.removeprefix("cmdstat_"): int(value["calls"]) for name, value in stats.items()})
+
+
 async def cpu_per_request(
-    pids: dict[str, int], url: str, bodies: list[bytes], args: argparse.Namespace
+    pids: dict[str, int], url: str, bodies: list[bytes], args: argparse.Namespace, redis_url: str
 ) -> dict[str, Any]:
     before = snapshot(pids)
     await asyncio.sleep(args.duration)
     idle = {name: cpu - before[name] for name, cpu in snapshot(pids).items()}
     before = snapshot(pids)
+    commands_before = redis_commands(redis_url)
     started = time.perf_counter()
     result = await measure("gateway", url, bodies, args, args.rate)
     elapsed = time.perf_counter() - started
     loaded = {name: cpu - before[name] for name, cpu in snapshot(pids).items()}
+    commands = redis_commands(redis_url) - commands_before
     # warmup requests are sent too: every request sent costs CPU.
     sent = len(bodies)
     per_request = {
@@ -90,6 +103,10 @@ async def cpu_per_request(
         "loaded_cpu_s": {name: round(value, 3) for name, value in loaded.items()},
         "cpu_ms_per_request": per_request,
         "cpu_ms_per_request_total": round(sum(per_request.values()), 3),
+        # Every command the platform's Redis ran during the load (scrapes and background work included).
+        "redis_commands_per_request": {
+            name: round(count / sent, 2) for name, count in commands.most_common() if count / sent >= 0.01
+        },
     }
 
 
@@ -157,7 +174,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     users = read_user_ids(state.catalogue_dir / "behaviour.jsonl")
     bodies = make_bodies(users, int(args.rate * (args.duration + args.warmup)), args.n, 0.05, args.seed)
     url = f"{state.gateway_url}/v1/recommend"
-    cost = await cpu_per_request(pids, url, bodies, args)
+    cost = await cpu_per_request(pids, url, bodies, args, state.redis_url)
     where = await sampled(pids, url, bodies, args)
     return {"bench": "recommend-cpu", **cost, "profile": where, "profile_dir": str(args.out)}
 
@@ -168,6 +185,7 @@ def report(line: dict[str, Any]) -> None:
     for name, per_request in line["cpu_ms_per_request"].items():
         print(f"{name:<12} {line['idle_cpu_s'][name]:>10} {line['loaded_cpu_s'][name]:>12} {per_request:>15}")
     print(f"{'total':<12} {'':>10} {'':>12} {line['cpu_ms_per_request_total']:>15}")
+    print(f"Redis commands per request: {line['redis_commands_per_request']}")
     for name, shares in line["profile"].items():
         print(f"\n{name}: most samples (inclusive share)")
         for frame, share in shares.get("inclusive", [])[:25]:
