@@ -3,7 +3,7 @@
 The search steps the rate up by a factor until a step fails, then bisects between the last rate that held
 and the first that did not, until they are within `resolution` of each other. A step holds when p99 is
 within the target, no request failed, and the sender achieved the rate it was asked for (else the client,
-not the server, was measured).
+not the server, was measured); a rate fails when every one of its tries (1 + `retries`) fails.
 """
 
 from __future__ import annotations
@@ -23,6 +23,9 @@ class KneeSettings:
     target_p99_ms: float = 50.0
     # The achieved share of the asked rate below which the step counts as failed (client-bound).
     min_achieved_share: float = 0.95
+    # A failing rate is measured again this many times and fails only if every try fails: on a shared
+    # machine one stall of another process can push the p99 of a short step over the target.
+    retries: int = 1
 
 
 @dataclass(frozen=True)
@@ -72,9 +75,12 @@ async def search(measure: Measure, settings: KneeSettings) -> Knee:
     knee = Knee()
 
     async def holds(rate: float) -> bool:
-        step = await measure(rate)
-        knee.steps.append(step)
-        return step.holds(settings)
+        for _ in range(1 + settings.retries):
+            step = await measure(rate)
+            knee.steps.append(step)
+            if step.holds(settings):
+                return True
+        return False
 
     rate = settings.start_rate
     while rate <= settings.max_rate:

@@ -55,3 +55,24 @@ async def test_no_failure_up_to_the_maximum_leaves_no_failing_rate() -> None:
     knee = await search(measure, KneeSettings(start_rate=100, max_rate=1000))
     assert knee.first_failing is None
     assert knee.rate == pytest.approx(100 * 1.5**5)
+
+
+def _stalling_server(capacity: float) -> tuple[Measure, dict[float, int]]:
+    """Every rate fails its first try (a stall elsewhere on the machine); later tries hold up to capacity."""
+    tries: dict[float, int] = {}
+
+    async def measure(rate: float) -> Step:
+        tries[rate] = tries.get(rate, 0) + 1
+        p99 = 80.0 if tries[rate] == 1 or rate > capacity else 5.0
+        return Step(rate, p99, 0, rate)
+
+    return measure, tries
+
+
+async def test_a_failing_rate_is_tried_again_before_it_counts() -> None:
+    measure, tries = _stalling_server(500)
+    knee = await search(measure, KneeSettings(resolution=0.1, retries=1))
+    assert 450 <= knee.rate <= 500
+    assert all(count == 2 for count in tries.values())
+    measure, _ = _stalling_server(500)
+    assert (await search(measure, KneeSettings(resolution=0.1, retries=0))).rate < 100
