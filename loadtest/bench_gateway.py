@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import yaml  # type: ignore[import-untyped]
 
 from gateway.settings import GatewaySettings
 from recgpt_tools import redis_server, run_state
@@ -21,6 +22,10 @@ from recgpt_tools.stack_settings import StackSettings
 # The gateway setting that turns assignment and exposure logging off (the services/experiments package).
 EXPERIMENTS_SETTING = "experiments_enabled"
 EXPERIMENTS_ENV = "RECGPT_EXPERIMENTS_ENABLED"
+
+
+ADMIN_PATH = "/v1/admin/experiments"
+EXPERIMENTS_FILE = Path(__file__).resolve().parents[1] / "deploy" / "experiments.yaml"
 
 
 def has_experiments() -> bool:
@@ -69,3 +74,26 @@ def _wait_ready(process: subprocess.Popen[bytes], url: str, ready_s: float, log:
             pass
         time.sleep(0.25)
     raise RuntimeError(f"gateway at {url} not ready within {ready_s:g} s; see {log}")
+
+
+@contextmanager
+def experiments_running(base_url: str, token: str) -> Iterator[bool]:
+    """Every experiment of the repository's config switched on through the gateway's admin API (and the
+    config it served put back after); yields False when the gateway has no admin API."""
+    paths = httpx.get(f"{base_url}/openapi.json", timeout=10).json()["paths"]
+    if ADMIN_PATH not in paths:
+        yield False
+        return
+    headers = {"authorization": f"Bearer {token}"}
+    current = httpx.get(f"{base_url}{ADMIN_PATH}/current", headers=headers, timeout=10)
+    current.raise_for_status()
+    config = yaml.safe_load(EXPERIMENTS_FILE.read_text())
+    for layer in config["layers"]:
+        for experiment in layer["experiments"]:
+            experiment["enabled"] = True
+    httpx.put(f"{base_url}{ADMIN_PATH}", json=config, headers=headers, timeout=10).raise_for_status()
+    try:
+        yield True
+    finally:
+        previous = current.json()["config"]
+        httpx.put(f"{base_url}{ADMIN_PATH}", json=previous, headers=headers, timeout=10).raise_for_status()

@@ -16,6 +16,7 @@ import argparse
 import json
 import sys
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -64,16 +65,24 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     notes: dict[str, str] = {}
     log = args.stack.parent.parent / "log" / "bench-gateway.log"
     switch = bench_gateway.EXPERIMENTS_ENV
+    # The "on" gateway's own admin token: the bench switches the repository's experiments on through it.
+    token = uuid.uuid4().hex
     configurations = [(OFF, {switch: "false"})]
     if bench_gateway.has_experiments():
-        configurations.append((ON, {switch: "true"}))
+        configurations.append((ON, {switch: "true", "RECGPT_ADMIN_TOKEN": token}))
     else:
         notes[ON] = (
             "not measured: this gateway has no experiments switch (services/experiments not in the build)"
         )
     for name, overrides in configurations:
         with bench_gateway.gateway(args.stack, overrides, log) as base_url:
-            knees[name] = await knee_of(name, f"{base_url}/v1/recommend", users, args)
+            if name != ON:
+                knees[name] = await knee_of(name, f"{base_url}/v1/recommend", users, args)
+                continue
+            with bench_gateway.experiments_running(base_url, token) as running:
+                if not running:
+                    notes[ON] = "experiments switch on, but no admin API to start an experiment"
+                knees[name] = await knee_of(name, f"{base_url}/v1/recommend", users, args)
     process, bare_url = start_bare_app()
     try:
         knees[BARE] = await knee_of(BARE, bare_url, users, args)
