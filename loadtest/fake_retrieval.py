@@ -3,8 +3,9 @@
     python loadtest/fake_retrieval.py --catalogue catalogue/ --port 50099 [--delay-ms 2]
 
 Serves recgpt.retrieval.v1.RetrievalService (with health and reflection, like the real one) from the
-catalogue's items.jsonl: Collaborative and Search answer a slice of the catalogue that depends on the
-user or the query, with falling scores. It measures what the gateway costs, not what retrieval returns.
+catalogue's items.jsonl: UserRoutes, Collaborative and Search answer a slice of the catalogue that
+depends on the user or the query, with falling scores. It measures what the gateway costs, not what
+retrieval returns.
 """
 
 from __future__ import annotations
@@ -60,6 +61,18 @@ class CatalogueSlices(retrieval_pb2_grpc.RetrievalServiceServicer):
             await asyncio.sleep(self.delay_s)
         key = ",".join(request.items.item_ids[:3]) or request.exclude_seen_of_user
         return retrieval_pb2.SearchResponse(items=self._slice(key, request.top_k, "content"))
+
+    async def UserRoutes(
+        self, request: retrieval_pb2.UserRoutesRequest, context: grpc.aio.ServicerContext
+    ) -> retrieval_pb2.UserRoutesResponse:
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)
+        return retrieval_pb2.UserRoutesResponse(
+            collaborative=self._slice(request.user_id, request.top_k, "collaborative"),
+            content=[]
+            if request.skip_content
+            else self._slice(f"content:{request.user_id}", request.top_k, "content"),
+        )
 
     async def Popular(
         self, request: retrieval_pb2.PopularRequest, context: grpc.aio.ServicerContext

@@ -29,6 +29,8 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 class RunningPlatform:
     stack: Stack
     state: RunState
+    # The gateway's admin API token (RECGPT_ADMIN_TOKEN), for tests that change the experiment config.
+    admin_token: str = ""
 
     @property
     def gateway_url(self) -> str:
@@ -47,6 +49,7 @@ class RunningPlatform:
 
 
 JUDGE_SAMPLE_SHARE = "RECGPT_JUDGE_SAMPLE_SHARE"
+ADMIN_TOKEN = "RECGPT_ADMIN_TOKEN"
 
 
 def _restore(name: str, value: str | None) -> None:
@@ -83,12 +86,15 @@ def platform(redis_url: str, amazon_dir: Path) -> Iterator[RunningPlatform]:
     # Every recgpt-v1 response with explanations goes to the judge, so the live path is exercised.
     sample_share = os.environ.get(JUDGE_SAMPLE_SHARE)
     os.environ[JUDGE_SAMPLE_SHARE] = "1.0"
+    admin_token, previous_token = uuid.uuid4().hex, os.environ.get(ADMIN_TOKEN)
+    os.environ[ADMIN_TOKEN] = admin_token
     try:
         state = stack.up()
     finally:
         _restore(JUDGE_SAMPLE_SHARE, sample_share)
+        _restore(ADMIN_TOKEN, previous_token)
     try:
-        yield RunningPlatform(stack, state)
+        yield RunningPlatform(stack, state, admin_token)
     finally:
         stack.down()
         client = redis.Redis.from_url(redis_url)

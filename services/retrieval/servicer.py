@@ -112,6 +112,11 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
     ) -> retrieval_pb2.IndexInfo:
         return await self._answer(context, self._index_info())
 
+    async def UserRoutes(
+        self, request: retrieval_pb2.UserRoutesRequest, context: grpc.aio.ServicerContext
+    ) -> retrieval_pb2.UserRoutesResponse:
+        return await self._answer(context, self._user_routes(request, context))
+
     def _behaviour_budget(self, context: grpc.aio.ServicerContext) -> float:
         """The behaviour read's own cap, cut to a share of what the caller has left."""
         left = context.time_remaining()
@@ -217,6 +222,37 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
         response.cold_start = not seeds and not response.degraded
         ranked = retriever.collaborative(seeds, k, allowed) if seeds else retriever.popular(k, allowed)
         _fill(response.items, retriever, ranked.rows, ranked.scores, ranked.routes)
+        return response
+
+    async def _user_routes(
+        self, request: retrieval_pb2.UserRoutesRequest, context: grpc.aio.ServicerContext
+    ) -> retrieval_pb2.UserRoutesResponse:
+        """The baseline's two routes from one behaviour read: what took two RPCs and three reads before."""
+        retriever = self._loaded()
+        settings = self.settings
+        k = validation.top_k(request.top_k, settings.max_top_k)
+        recent = validation.recent_items(
+            request.recent_items, settings.collaborative_recent_items, settings.max_recent_items
+        )
+        user_id = validation.user_id(request.user_id)
+        response = retrieval_pb2.UserRoutesResponse()
+        behaviour = await self._read_behaviour(self.store.recent_and_seen(user_id, recent), context)
+        if behaviour is None:
+            response.degraded.append(retrieval_pb2.DEGRADATION_USER_BEHAVIOUR)
+            behaviour = RecentBehaviour([], set())
+        table = retriever.table
+        seeds = table.rows_for(behaviour.recent_item_ids)
+        response.recent_item_ids.extend(behaviour.recent_item_ids)
+        # The seeds are left out too, whether or not the seen set (read with them) has them.
+        allowed = retriever.filters.allowed(
+            request.filter, [*seeds, *table.rows_for([*behaviour.seen, *request.exclude_item_ids])]
+        )
+        response.cold_start = not seeds and not response.degraded
+        ranked = retriever.collaborative(seeds, k, allowed) if seeds else retriever.popular(k, allowed)
+        _fill(response.collaborative, retriever, ranked.rows, ranked.scores, ranked.routes)
+        if seeds and not request.skip_content:
+            hits = retriever.similar_to(seeds, k, allowed)
+            _fill(response.content, retriever, hits.rows, hits.scores, ["content"] * hits.rows.size)
         return response
 
     async def _popular(self, request: retrieval_pb2.PopularRequest) -> retrieval_pb2.PopularResponse:

@@ -9,6 +9,7 @@ from typing import Any
 import grpc
 import httpx
 import pytest
+import redis.asyncio as aioredis
 from fastapi import FastAPI
 
 from gateway.app import create_app
@@ -49,9 +50,13 @@ async def serve(
 
 
 @pytest.fixture
-async def retrieval_server() -> AsyncIterator[FakeRetrievalServer]:
+async def retrieval_server(
+    redis_client: aioredis.Redis, redis_prefix: str
+) -> AsyncIterator[FakeRetrievalServer]:
+    """The fake reads the users' behaviour from the test's Redis, as retrieval does."""
     add = retrieval_pb2_grpc.add_RetrievalServiceServicer_to_server
-    server = await serve(FakeRetrieval(), RETRIEVAL_SERVICE, add)
+    store = behaviour_store.BehaviourStore(redis_client, redis_prefix)
+    server = await serve(FakeRetrieval(store), RETRIEVAL_SERVICE, add)
     try:
         yield server
     finally:

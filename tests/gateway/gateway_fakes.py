@@ -13,6 +13,7 @@ from recgpt.common.v1 import common_pb2
 from recgpt.explain.v1 import explain_pb2, explain_pb2_grpc
 from recgpt.judge.v1 import judge_pb2, judge_pb2_grpc
 from recgpt.retrieval.v1 import retrieval_pb2, retrieval_pb2_grpc
+from recgpt_domain.behaviour_store import BehaviourStore, RecentBehaviour
 from recgpt_serving.grpc_server import GrpcService
 
 CATALOGUE_SIZE = 80
@@ -74,10 +75,14 @@ TAG_ROUTE_ITEMS = range(36, 56)
 
 class FakeRetrieval(Recorder, retrieval_pb2_grpc.RetrievalServiceServicer):
     """Canned answers: collaborative gives items 0-39, content 30-69, so 30-39 come from both; a tag search
-    gives 36-55, so 36-39 come from the collaborative and the tag route."""
+    gives 36-55, so 36-39 come from the collaborative and the tag route. UserRoutes reads the user's
+    behaviour from `store` (the test's Redis) as the real service does, leaves their seen items out of both
+    routes, and answers the content route only for a user with recent items; `cold_users` get popular
+    items."""
 
-    def __init__(self) -> None:
+    def __init__(self, store: BehaviourStore | None = None) -> None:
         super().__init__()
+        self.store = store
         self.collaborative_items = scored(range(40), "collaborative")
         self.popular_items = scored(range(50, 80), "popular")
         self.search_items = scored(range(30, 70), "content")
@@ -112,6 +117,34 @@ class FakeRetrieval(Recorder, retrieval_pb2_grpc.RetrievalServiceServicer):
             return retrieval_pb2.SearchResponse(items=items)
         unread = [retrieval_pb2.DEGRADATION_USER_BEHAVIOUR] if self.behaviour_unread else []
         return retrieval_pb2.SearchResponse(items=self.search_items[: request.top_k], degraded=unread)
+
+    async def UserRoutes(
+        self, request: retrieval_pb2.UserRoutesRequest, context: grpc.aio.ServicerContext
+    ) -> retrieval_pb2.UserRoutesResponse:
+        await self._enter("UserRoutes", request, context)
+        unread = self.behaviour_unread or self.store is None
+        if unread:
+            behaviour = RecentBehaviour([], set())
+        else:
+            assert self.store is not None
+            behaviour = await self.store.recent_and_seen(request.user_id, request.recent_items)
+        answer = retrieval_pb2.UserRoutesResponse(recent_item_ids=behaviour.recent_item_ids)
+        if unread:
+            # As the real service: popular items, no content route, and the answer says why.
+            answer.degraded.append(retrieval_pb2.DEGRADATION_USER_BEHAVIOUR)
+            answer.collaborative.extend(self.popular_items[: request.top_k])
+            return answer
+        if request.user_id in self.cold_users:
+            answer.cold_start = True
+            answer.collaborative.extend(self.popular_items[: request.top_k])
+            return answer
+        unseen = [i for i in self.collaborative_items if i.item.item_id not in behaviour.seen]
+        answer.collaborative.extend(unseen[: request.top_k])
+        # The content route is seeded by the recent items: none, no route.
+        if behaviour.recent_item_ids and not request.skip_content:
+            content = [i for i in self.search_items if i.item.item_id not in behaviour.seen]
+            answer.content.extend(content[: request.top_k])
+        return answer
 
     async def Popular(
         self, request: retrieval_pb2.PopularRequest, context: grpc.aio.ServicerContext

@@ -42,7 +42,7 @@ async def test_metrics_count_requests_by_route_template_and_code(
         "recgpt_dependency_duration_seconds_count",
         service="gateway",
         dependency="retrieval",
-        method="Collaborative",
+        method="UserRoutes",
     )
 
 

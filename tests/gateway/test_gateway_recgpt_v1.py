@@ -116,9 +116,9 @@ async def test_miss_serves_the_baseline_and_queues_the_user_once(
     assert sample("recgpt_cache_requests_total", {"cache": "profile", "result": "miss"}) == misses + 2
     for outcome, before in refreshes.items():
         assert sample("recgpt_profile_refresh_requests_total", {"outcome": outcome}) == before + 1
-    searches = retrieval_server.servicer.calls_of("Search")
-    assert searches  # the baseline's content route
-    assert all(call.request.WhichOneof("query") == "items" for call in searches)
+    # The baseline's routes, one call each time; no tag search without a profile.
+    assert len(retrieval_server.servicer.calls_of("UserRoutes")) == 2
+    assert retrieval_server.servicer.calls_of("Search") == []
 
 
 async def test_profile_without_tags_serves_the_baseline_without_queueing(
@@ -249,13 +249,18 @@ async def test_both_routes_failing_answer_the_last_resort_page(
 ) -> None:
     await store_profile(redis_client, redis_prefix, "ann")
     retrieval_server.servicer.faults["Search"] = Fault(code=grpc.StatusCode.INTERNAL)
-    retrieval_server.servicer.faults["Collaborative"] = Fault(code=grpc.StatusCode.UNAVAILABLE)
+    retrieval_server.servicer.faults["UserRoutes"] = Fault(code=grpc.StatusCode.UNAVAILABLE)
 
     response = await v1_gateway.post(URL, json={"user_id": "ann", "n": 10, **V1})
 
     assert response.status_code == 200, response.text
     body = response.json()
-    assert sorted(body["degraded"]) == ["retrieval", "retrieval.collaborative", "retrieval.tag"]
+    assert sorted(body["degraded"]) == [
+        "retrieval",
+        "retrieval.collaborative",
+        "retrieval.content",
+        "retrieval.tag",
+    ]
     assert {item["route"] for item in body["items"]} == {"popular"}
     assert len(body["items"]) == 10
 
@@ -269,13 +274,14 @@ async def test_both_routes_failing_without_a_last_resort_page_is_503(
     await store_profile(redis_client, redis_prefix, "ann")
     retrieval_server.servicer.faults["Popular"] = Fault(code=grpc.StatusCode.UNAVAILABLE)
     retrieval_server.servicer.faults["Search"] = Fault(code=grpc.StatusCode.INTERNAL)
-    retrieval_server.servicer.faults["Collaborative"] = Fault(code=grpc.StatusCode.UNAVAILABLE)
+    retrieval_server.servicer.faults["UserRoutes"] = Fault(code=grpc.StatusCode.UNAVAILABLE)
     gateway = await gateway_factory(last_resort=False)
 
     response = await gateway.post(URL, json={"user_id": "ann", "n": 10, **V1})
 
     assert response.status_code == 503
-    assert sorted(response.json()["degraded"]) == ["retrieval.collaborative", "retrieval.tag"]
+    degraded = sorted(response.json()["degraded"])
+    assert degraded == ["retrieval.collaborative", "retrieval.content", "retrieval.tag"]
 
 
 async def test_variant_is_chosen_per_request_and_unknown_ones_are_422(

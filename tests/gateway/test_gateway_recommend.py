@@ -57,7 +57,7 @@ async def test_items_found_by_both_routes_rank_first_with_both_names(
     assert set(routes.values()) <= {"collaborative", "content", "collaborative+content"}
 
 
-async def test_routes_are_asked_with_the_users_recent_items(
+async def test_one_retrieval_call_carries_both_routes(
     gateway: httpx.AsyncClient,
     redis_client: aioredis.Redis,
     redis_prefix: str,
@@ -68,15 +68,13 @@ async def test_routes_are_asked_with_the_users_recent_items(
     await gateway.post("/v1/recommend", json={"user_id": "alice", "n": 5})
 
     fake = retrieval_server.servicer
-    [collaborative] = fake.calls_of("Collaborative")
-    assert collaborative.request.user_id == "alice"
-    assert collaborative.request.top_k >= 10
-    assert collaborative.request.recent_items == 20
-    [search] = fake.calls_of("Search")
-    newest_first = [f"item-{i}" for i in reversed(HISTORY[-20:])]
-    assert list(search.request.items.item_ids) == newest_first
-    assert search.request.exclude_seen_of_user == "alice"
-    assert search.request.top_k >= 10
+    # One retrieval call carries both routes; retrieval reads the recent items itself.
+    [routes] = fake.calls_of("UserRoutes")
+    assert routes.request.user_id == "alice"
+    assert routes.request.top_k >= 10
+    assert routes.request.recent_items == 20
+    assert not routes.request.skip_content
+    assert fake.calls_of("Collaborative") == fake.calls_of("Search") == []
 
 
 async def test_unknown_user_gets_a_cold_start_answer(
@@ -91,8 +89,8 @@ async def test_unknown_user_gets_a_cold_start_answer(
     assert body["cold_start"] is True
     assert len(body["items"]) == 7
     assert {item["route"] for item in body["items"]} == {"popular"}
-    # Nothing to seed the content route with.
-    assert retrieval_server.servicer.calls_of("Search") == []
+    # One call, and nothing to seed the content route with.
+    assert len(retrieval_server.servicer.calls_of("UserRoutes")) == 1
 
 
 async def test_request_id_reaches_retrieval_metadata_header_and_body(
@@ -105,7 +103,7 @@ async def test_request_id_reaches_retrieval_metadata_header_and_body(
     assert response.status_code == 200
     assert response.headers["x-request-id"] == "req-abc.123"
     assert response.json()["request_id"] == "req-abc.123"
-    [call] = retrieval_server.servicer.calls_of("Collaborative")
+    [call] = retrieval_server.servicer.calls_of("UserRoutes")
     assert call.metadata["x-request-id"] == "req-abc.123"
     assert call.metadata["x-user-id"] == "bob"
 
@@ -121,7 +119,7 @@ async def test_invalid_request_id_is_replaced_by_a_fresh_one(
     assert request_id != "x" * 200
     assert len(request_id) == 32
     assert response.json()["request_id"] == request_id
-    [call] = retrieval_server.servicer.calls_of("Collaborative")
+    [call] = retrieval_server.servicer.calls_of("UserRoutes")
     assert call.metadata["x-request-id"] == request_id
 
 

@@ -461,3 +461,62 @@ async def test_a_working_redis_leaves_nothing_degraded(service: Running) -> None
     reply = await service.stub.Collaborative(retrieval_pb2.CollaborativeRequest(user_id="fay", top_k=3))
     assert list(reply.degraded) == []
     assert reply.items[0].route == "collaborative"
+
+
+async def test_user_routes_answer_both_routes_from_one_behaviour_read(
+    service: Running, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await remember(service.store, "carol", ["t2", "m1"])  # m1 most recent
+    reads: list[str] = []
+    read_both = service.store.recent_and_seen
+
+    async def counted(user_id: str, recent: int) -> Any:
+        reads.append(user_id)
+        return await read_both(user_id, recent)
+
+    for method in ("recent", "seen", "seen_among", "history"):
+        monkeypatch.setattr(service.store, method, None)  # any other read would fail the call
+    monkeypatch.setattr(service.store, "recent_and_seen", counted)
+
+    reply = await service.stub.UserRoutes(retrieval_pb2.UserRoutesRequest(user_id="carol", top_k=4))
+
+    assert reads == ["carol"]  # one pipelined read: the recent items and the seen set, one round trip
+    monkeypatch.undo()
+    assert (list(reply.recent_item_ids), reply.cold_start, list(reply.degraded)) == (["m1", "t2"], False, [])
+    collaborative = await service.stub.Collaborative(
+        retrieval_pb2.CollaborativeRequest(user_id="carol", top_k=4)
+    )
+    content = await service.stub.Search(
+        retrieval_pb2.SearchRequest(
+            items=retrieval_pb2.ItemQueries(item_ids=["m1", "t2"]), top_k=4, exclude_seen_of_user="carol"
+        )
+    )
+    # The same answers as the two calls it replaces, seen items out of both.
+    assert ids(reply.collaborative) == ids(collaborative.items)
+    assert ids(reply.content) == ids(content.items)
+    assert {scored.route for scored in reply.content} == {"content"}
+    assert not {"t2", "m1"} & set(ids(reply.collaborative) + ids(reply.content))
+    skipped = await service.stub.UserRoutes(
+        retrieval_pb2.UserRoutesRequest(user_id="carol", top_k=4, skip_content=True)
+    )
+    assert (ids(skipped.collaborative), list(skipped.content)) == (ids(collaborative.items), [])
+
+
+async def test_user_routes_for_a_new_user_are_popular_items_only(service: Running) -> None:
+    reply = await service.stub.UserRoutes(retrieval_pb2.UserRoutesRequest(user_id="newcomer", top_k=3))
+    assert reply.cold_start
+    assert {scored.route for scored in reply.collaborative} == {"popular"}
+    assert (list(reply.content), list(reply.recent_item_ids), list(reply.degraded)) == ([], [], [])
+    await expect_invalid(service.stub.UserRoutes(retrieval_pb2.UserRoutesRequest(top_k=3)), "user_id")
+
+
+async def test_user_routes_without_redis_say_the_behaviour_is_missing(
+    small_index: IndexSettings, redis_url: str, embedder: Embedder
+) -> None:
+    url = f"redis://127.0.0.1:{redis_server.free_port()}/0"
+    async with serving_with_redis(url, small_index, redis_url, embedder) as stub:
+        reply = await stub.UserRoutes(retrieval_pb2.UserRoutesRequest(user_id="u", top_k=3), timeout=5)
+    assert list(reply.degraded) == [retrieval_pb2.DEGRADATION_USER_BEHAVIOUR]
+    assert not reply.cold_start
+    assert {scored.route for scored in reply.collaborative} == {"popular"}
+    assert list(reply.content) == []

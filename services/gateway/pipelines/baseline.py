@@ -1,9 +1,9 @@
-"""The non-LLM baseline: collaborative and content routes through retrieval, fused and filtered.
+"""The non-LLM baseline: collaborative and content routes through retrieval, fused.
 
-Redis (the user's recent items) and the collaborative route run in parallel; the content route needs the
-recent items as its queries, so it starts when Redis answers. Every call has its own deadline, cut to what is
-left of the request's, and a route that fails or runs late is left out and named in `degraded`. When every
-retrieval route failed, the gateway's last-resort page of popular items answers instead.
+Both routes come from one retrieval call (UserRoutes), which reads the user's recent items and seen set in
+one Redis round trip and leaves seen items out of both; the gateway itself reads nothing from Redis here.
+The call has its own deadline, cut to what is left of the request's; when it fails or runs late, both
+routes are named in `degraded` and the gateway's last-resort page of popular items answers instead.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ POPULAR = "popular"
 # Retrieval never needs to return more than this per route.
 MAX_TOP_K = 500
 
-CollaborativeCall = Awaitable[retrieval_pb2.CollaborativeResponse | None]
+RoutesCall = Awaitable[retrieval_pb2.UserRoutesResponse | None]
 
 
 def candidates_asked(request: RecommendRequest, settings: GatewaySettings) -> int:
@@ -57,44 +57,29 @@ class BaselinePipeline:
         request: RecommendRequest,
         deadline: float,
         degraded: list[str],
-        collaborative_call: CollaborativeCall | None = None,
+        routes_call: RoutesCall | None = None,
     ) -> Recommendation:
-        """The baseline under a deadline set by the caller, reusing its collaborative call if it made one."""
-        calls = self.calls
-        user_id = request.user_id
+        """The baseline under a deadline set by the caller, reusing its routes call if it made one."""
         top_k = candidates_asked(request, self.settings)
-        if collaborative_call is None:
-            collaborative_call = calls.collaborative(user_id, top_k, deadline, degraded)
-        collaborative_future = asyncio.ensure_future(collaborative_call)
-        try:
-            recent = await calls.recent(user_id, deadline, degraded)
-            recent_ids = [interaction.item_id for interaction in recent or ()]
-            content = (
-                await calls.content(user_id, recent_ids, top_k, deadline, degraded) if recent_ids else None
-            )
-            collaborative = await collaborative_future
-        finally:
-            collaborative_future.cancel()
-
-        cold_start = recent == [] or (collaborative is not None and collaborative.cold_start)
+        if routes_call is None:
+            routes_call = self.calls.user_routes(request.user_id, top_k, deadline, degraded)
+        answer = await routes_call
+        recent_ids = set(answer.recent_item_ids) if answer is not None else set()
         routes: list[RouteItems] = []
-        if collaborative is not None:
-            route = POPULAR if cold_start or popular_only(collaborative) else COLLABORATIVE
-            routes.append(RouteItems(route, self.settings.collaborative_weight, collaborative.items))
-        if content is not None:
-            routes.append(RouteItems(CONTENT, self.settings.content_weight, content.items))
-        # Retrieval already leaves seen items out; the check below is a guard, so it looks only at the
-        # best candidates (as many as one route was asked for) to keep Redis work per request small.
-        candidates = fuse(routes, exclude=set(recent_ids))[:top_k]
+        if answer is not None:
+            route = POPULAR if popular_only(answer) else COLLABORATIVE
+            routes.append(RouteItems(route, self.settings.collaborative_weight, answer.collaborative))
+            if answer.content:
+                routes.append(RouteItems(CONTENT, self.settings.content_weight, answer.content))
+        # Retrieval left the user's seen items out of both routes; the recent ones are a guard.
+        candidates = fuse(routes, exclude=recent_ids)[:top_k]
         if not candidates and retrieval_failed(degraded):
-            candidates = self.from_last_resort(set(recent_ids), top_k, degraded)
-        if recent_ids and candidates:
-            candidates = await calls.unseen(user_id, candidates, deadline, degraded)
+            candidates = self.from_last_resort(recent_ids, top_k, degraded)
         if not candidates and degraded:
             raise PipelineUnavailable(f"no route could answer ({', '.join(degraded)})", degraded)
         return Recommendation(
             items=[response_item(candidate) for candidate in candidates[: request.n]],
-            cold_start=cold_start,
+            cold_start=answer is not None and answer.cold_start,
             degraded=degraded,
         )
 

@@ -18,7 +18,6 @@ from gateway.settings import GatewaySettings
 from recgpt.common.v1 import common_pb2
 from recgpt.retrieval.v1 import retrieval_pb2, retrieval_pb2_grpc
 from recgpt_domain.behaviour_store import BehaviourStore
-from recgpt_domain.catalogue import Interaction
 from recgpt_domain.fusion import Candidate
 from recgpt_serving import metrics
 
@@ -90,15 +89,18 @@ def degrade(dependency: str, call: str, error: BaseException, degraded: list[str
     )
 
 
-def note_retrieval_degradations(
-    answer: retrieval_pb2.SearchResponse | retrieval_pb2.CollaborativeResponse, degraded: list[str]
-) -> None:
+RetrievalAnswer = (
+    retrieval_pb2.SearchResponse | retrieval_pb2.CollaborativeResponse | retrieval_pb2.UserRoutesResponse
+)
+
+
+def note_retrieval_degradations(answer: RetrievalAnswer, degraded: list[str]) -> None:
     """Retrieval answered without the user's behaviour (its Redis failed): the answer says so too."""
     if retrieval_pb2.DEGRADATION_USER_BEHAVIOUR in answer.degraded:
         note(DEP_BEHAVIOUR, degraded)
 
 
-def popular_only(answer: retrieval_pb2.CollaborativeResponse) -> bool:
+def popular_only(answer: retrieval_pb2.CollaborativeResponse | retrieval_pb2.UserRoutesResponse) -> bool:
     """The collaborative route answered with popular items: a new user, or one whose history was unread."""
     return answer.cold_start or retrieval_pb2.DEGRADATION_USER_BEHAVIOUR in answer.degraded
 
@@ -109,7 +111,7 @@ def retrieval_failed(degraded: list[str]) -> bool:
 
 
 class RouteCalls:
-    """The user's recent items, the collaborative, content and tag routes, and the seen-items guard."""
+    """The user's baseline routes (one call), the tag route, and the seen-items guard."""
 
     def __init__(
         self,
@@ -122,52 +124,32 @@ class RouteCalls:
         self.settings = settings
         # Metric children resolved once, not per request.
         duration = metrics.DEPENDENCY_DURATION
-        self._recent_timer = duration.labels(SERVICE, DEP_REDIS, "recent")
         self._seen_timer = duration.labels(SERVICE, DEP_REDIS, "seen")
-        self._collaborative_timer = duration.labels(SERVICE, "retrieval", "Collaborative")
+        self._user_routes_timer = duration.labels(SERVICE, "retrieval", "UserRoutes")
         self._search_timer = duration.labels(SERVICE, "retrieval", "Search")
 
-    async def recent(self, user_id: str, deadline: float, degraded: list[str]) -> list[Interaction] | None:
-        """The user's recent interactions, newest first; None when Redis failed."""
-        start = time.perf_counter()
-        try:
-            async with asyncio.timeout(budget(deadline, self.settings.redis_deadline_s)):
-                return await self.store.recent(user_id, self.settings.recent_items)
-        except REDIS_ERRORS as error:
-            degrade(DEP_REDIS, "recent", error, degraded)
-            return None
-        finally:
-            self._recent_timer.observe(time.perf_counter() - start)
-
-    async def collaborative(
+    async def user_routes(
         self, user_id: str, top_k: int, deadline: float, degraded: list[str]
-    ) -> retrieval_pb2.CollaborativeResponse | None:
-        request = retrieval_pb2.CollaborativeRequest(
+    ) -> retrieval_pb2.UserRoutesResponse | None:
+        """The collaborative and content routes in one retrieval call, which reads the user's behaviour
+        (recent items and seen set) in one Redis round trip and leaves the seen items out of both routes."""
+        request = retrieval_pb2.UserRoutesRequest(
             user_id=user_id, top_k=top_k, recent_items=self.settings.recent_items
         )
         start = time.perf_counter()
         try:
-            response: retrieval_pb2.CollaborativeResponse = await self.retrieval.Collaborative(
+            response: retrieval_pb2.UserRoutesResponse = await self.retrieval.UserRoutes(
                 request, timeout=budget(deadline, self.settings.retrieval_deadline_s)
             )
         except GRPC_ERRORS as error:
-            degrade(DEP_COLLABORATIVE, "Collaborative", error, degraded)
+            # The call carried both routes: both are missing from the answer.
+            degrade(DEP_COLLABORATIVE, "UserRoutes", error, degraded)
+            note(DEP_CONTENT, degraded)
             return None
         finally:
-            self._collaborative_timer.observe(time.perf_counter() - start)
+            self._user_routes_timer.observe(time.perf_counter() - start)
         note_retrieval_degradations(response, degraded)
         return response
-
-    async def content(
-        self, user_id: str, recent_ids: Sequence[str], top_k: int, deadline: float, degraded: list[str]
-    ) -> retrieval_pb2.SearchResponse | None:
-        """Items like the user's recent ones; retrieval leaves out what the user has seen."""
-        request = retrieval_pb2.SearchRequest(
-            items=retrieval_pb2.ItemQueries(item_ids=recent_ids),
-            top_k=top_k,
-            exclude_seen_of_user=user_id,
-        )
-        return await self._search(request, DEP_CONTENT, deadline, degraded)
 
     async def tags(
         self,

@@ -89,23 +89,24 @@ class RecGptV1Pipeline:
         user_id = request.user_id
         degraded: list[str] = []
         top_k = candidates_asked(request, self.settings)
-        collaborative = asyncio.ensure_future(self.calls.collaborative(user_id, top_k, deadline, degraded))
+        # The baseline's routes (one retrieval call): the fused answer uses the collaborative one.
+        routes = asyncio.ensure_future(self.calls.user_routes(user_id, top_k, deadline, degraded))
         try:
             profile, state = await self._profile(user_id, deadline, degraded)
             tags = tag_queries(profile, self.settings.tag_route_max_tags) if profile is not None else []
             if tags and self.settings.recgpt_v1_beta < 1:
-                result = await self._fused(request, tags, top_k, deadline, degraded, collaborative)
+                result = await self._fused(request, tags, top_k, deadline, degraded, routes)
             elif state == "miss":
                 # The refresh is queued beside the baseline, not before it: the answer does not wait.
                 refresh = asyncio.ensure_future(self._request_refresh(user_id, deadline))
                 try:
-                    result = await self.baseline.serve(request, deadline, degraded, collaborative)
+                    result = await self.baseline.serve(request, deadline, degraded, routes)
                 finally:
                     await refresh
             else:
-                result = await self.baseline.serve(request, deadline, degraded, collaborative)
+                result = await self.baseline.serve(request, deadline, degraded, routes)
         finally:
-            collaborative.cancel()
+            routes.cancel()
         result.profile = state
         return result
 
@@ -155,11 +156,11 @@ class RecGptV1Pipeline:
         top_k: int,
         deadline: float,
         degraded: list[str],
-        collaborative_call: asyncio.Future[retrieval_pb2.CollaborativeResponse | None],
+        routes_call: asyncio.Future[retrieval_pb2.UserRoutesResponse | None],
     ) -> Recommendation:
         user_id = request.user_id
         tagged = await self.calls.tags(user_id, tags, top_k, deadline, degraded)
-        collaborative = await collaborative_call
+        collaborative = await routes_call
         cold_start = collaborative is not None and collaborative.cold_start
         # An experiment arm may set beta for this request.
         arm_beta = request_params.current().beta
@@ -167,7 +168,7 @@ class RecGptV1Pipeline:
         routes: list[RouteItems] = []
         if collaborative is not None:
             route = POPULAR if popular_only(collaborative) else COLLABORATIVE
-            routes.append(RouteItems(route, beta, collaborative.items))
+            routes.append(RouteItems(route, beta, collaborative.collaborative))
         if tagged is not None:
             routes.append(RouteItems(TAG, 1 - beta, tagged.items))
         if len(routes) == 1:
