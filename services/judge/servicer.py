@@ -105,7 +105,9 @@ class JudgeServicer(judge_pb2_grpc.JudgeServiceServicer):
         else:
             raise InvalidRequest("set one of interests, tags or explanations")
         judged = await asyncio.gather(*tasks)
-        return self._response(judged, label, source_label(request.source))
+        return self._response(
+            judged, label, source_label(request.source), await self.deps.llm.adapter_for(AGENT)
+        )
 
     def _subjects(self, explanations: list[judge_pb2.ExplanationSubject]) -> list[tuple[str, Item, str]]:
         subjects = []
@@ -169,13 +171,16 @@ class JudgeServicer(judge_pb2_grpc.JudgeServiceServicer):
             result.latency_s,
         )
 
-    def _response(self, judged: list[_Judged], subject: str, source: str) -> judge_pb2.JudgeResponse:
+    def _response(
+        self, judged: list[_Judged], subject: str, source: str, adapter: str
+    ) -> judge_pb2.JudgeResponse:
         # One provenance covers every judgement: it says fallback when any of them is not the LLM's.
         response = judge_pb2.JudgeResponse(
             provenance=agent_runner.provenance(
                 self.deps.llm.settings,
                 prompts.PROMPT_VERSION,
                 fallback=not all(entry.by_llm for entry in judged),
+                adapter=adapter,
             )
         )
         for entry in judged:
