@@ -145,13 +145,13 @@ class AdapterSelector:
             # The worker is down or slow: not the adapter's fault, so it is not refused for good.
             raise AdapterError(AdapterProblem.LOAD_FAILED, f"{worker}: {type(error).__name__}") from error
         if response.status_code >= 400:
-            error = AdapterError(
+            refusal = AdapterError(
                 AdapterProblem.LOAD_FAILED,
                 f"{worker} refused {adapter.served_name} ({adapter.folder}): HTTP {response.status_code} "
                 f"{response.text[:_DETAIL_CHARS]}",
             )
-            self._refused[adapter.folder] = error
-            raise error
+            self._refused[adapter.folder] = refusal
+            raise refusal
         log.info("adapter loaded", extra={"adapter": adapter.served_name, "worker": worker})
 
     def _report(self, agent: str, choice: str, error: AdapterError) -> None:

@@ -26,6 +26,8 @@ class Behaviour:
     finish_reason: str = "stop"
     # When set, the answer's content is computed from the request body (multi-call agents).
     respond: Callable[[dict[str, Any]], str | None] | None = None
+    # HTTP status of /v1/load_lora_adapter (vLLM answers 200, or 4xx/5xx naming the problem).
+    adapter_load_status: int = 200
 
 
 @dataclass
@@ -38,6 +40,8 @@ class Seen:
 class FakeOpenAI:
     behaviour: Behaviour = field(default_factory=Behaviour)
     seen: list[Seen] = field(default_factory=list)
+    # Bodies of /v1/load_lora_adapter requests, in order.
+    adapter_loads: list[dict[str, Any]] = field(default_factory=list)
     base_url: str = ""
     _runner: web.AppRunner | None = None
     _release: asyncio.Event = field(default_factory=asyncio.Event)
@@ -45,6 +49,7 @@ class FakeOpenAI:
     async def start(self) -> str:
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self._chat)
+        app.router.add_post("/v1/load_lora_adapter", self._load_adapter)
         self._runner = web.AppRunner(app, shutdown_timeout=0.5)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -57,6 +62,13 @@ class FakeOpenAI:
         self._release.set()
         if self._runner is not None:
             await self._runner.cleanup()
+
+    async def _load_adapter(self, request: web.Request) -> web.StreamResponse:
+        self.adapter_loads.append(await request.json())
+        status = self.behaviour.adapter_load_status
+        if status >= 400:
+            return web.json_response({"error": {"message": "scripted refusal"}}, status=status)
+        return web.Response(text="Success: LoRA adapter added successfully.")
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
         headers = {name.lower(): value for name, value in request.headers.items()}
