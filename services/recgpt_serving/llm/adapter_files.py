@@ -108,6 +108,13 @@ def read_adapter(folder: Path) -> Adapter:
     return Adapter(agent=manifest.agent, version=manifest.version, folder=folder, manifest=manifest)
 
 
+def agents(adapters_dir: Path) -> list[str]:
+    """The agents that have a folder of adapters."""
+    if not adapters_dir.is_dir():
+        return []
+    return sorted(p.name for p in adapters_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
 def versions(adapters_dir: Path, agent: str) -> list[Adapter]:
     """The agent's complete adapters, newest first (by the manifest's time, then version name).
 
