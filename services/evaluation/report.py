@@ -140,6 +140,8 @@ class Report(BaseModel):
     cost_per_user: dict[str, Cost]
     # Share of evaluated users whose interests / tags / profile a fallback answered.
     fallback_share: dict[str, float]
+    # Agent -> the LoRA adapter its answers came from ("base" for the base model) -> users, by provenance.
+    adapters: dict[str, dict[str, int]] = {}
 
 
 def aggregate(
@@ -183,7 +185,16 @@ def aggregate(
             "tags": metrics.mean(float("tags" in r.fallback_parts) for r in results),
             "profile": metrics.mean(float(r.profile_source == FALLBACK) for r in results),
         },
+        adapters=_adapters(results),
     )
+
+
+def _adapters(results: Sequence[UserEval]) -> dict[str, dict[str, int]]:
+    used: defaultdict[str, Counter[str]] = defaultdict(Counter)
+    for result in results:
+        for agent, adapter in result.adapters.items():
+            used[agent][adapter or "base"] += 1
+    return {agent: dict(counts.most_common()) for agent, counts in sorted(used.items())}
 
 
 def _split(results: Sequence[UserEval], figure: Callable[[Sequence[UserEval]], float]) -> BySource:

@@ -102,6 +102,8 @@ class UserEval:
     judge_usage: Usage = field(default_factory=Usage)
     explain_failed: bool = False
     judge_failures: int = 0
+    # Agent -> the LoRA adapter its answers for this user came from ("" for the base model), by provenance.
+    adapters: dict[str, str] = field(default_factory=dict)
 
 
 class Evaluator:
@@ -170,6 +172,10 @@ class Evaluator:
             ranked=ranked,
             model=profile.model,
             usage=usage,
+            adapters={
+                "interest_miner": mined.provenance.adapter,
+                "tag_predictor": predicted.provenance.adapter,
+            },
         )
         explained = await self._explain(user_id, ranked[FUSED_RECGPT], tag_route, result)
         if self.options.judge:
@@ -318,6 +324,8 @@ class Evaluator:
             return []
         result.usage.add(reply.usage)
         explanations = [e for e in reply.explanations if e.text]
+        if explanations:
+            result.adapters["explainer"] = explanations[0].provenance.adapter
         result.explanations = [
             Explained(e.item_id, e.text, e.fallback or e.provenance.fallback) for e in explanations
         ]
@@ -375,6 +383,7 @@ class Evaluator:
             if isinstance(reply, BaseException):
                 raise reply
             result.judge_usage.add(reply.usage)
+            result.adapters["judge"] = reply.provenance.adapter
             by_source: dict[str, Counter[str]] = {own: Counter() for own in SOURCES}
             artefacts = sources[name]
             for judgement in reply.judgements:

@@ -80,6 +80,14 @@ def _header(report: Report) -> list[str]:
         f"{report.tag_transitions.training_users} training users' sequences "
         f"({report.tag_transitions.transitions} transitions; no evaluated user); recgpt-v1+f+t: the LLM's "
         "tag categories topped up with frequent+transitions",
+        "adapters (users): "
+        + (
+            "; ".join(
+                f"{agent} " + ", ".join(f"{name} ({users})" for name, users in used.items())
+                for agent, used in report.adapters.items()
+            )
+            or "none reported"
+        ),
         f"wall {report.wall_s:.1f} s at concurrency {report.concurrency}",
     ]
     if users.targets_seen_by_platform:

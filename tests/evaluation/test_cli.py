@@ -121,6 +121,9 @@ async def test_report_on_known_users(
         "recgpt_v1_topped_up": split(1.0, None, 1.0),
     }
     assert report["tag_transitions"] == {"training_users": 0, "transitions": 0, "categories": 0}
+    # Which adapter each agent's answers came from, by their provenance (the fake judge names none: base).
+    assert report["adapters"]["interest_miner"] == {"fake-adapter": 2}
+    assert report["adapters"]["tag_predictor"] == {"fake-adapter": 2}
     assert report["tags_searched_mean"] == split(2.0, None, 2.0)
     retrieval = report["retrieval"]
     expected_ndcg10 = {
