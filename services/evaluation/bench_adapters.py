@@ -11,9 +11,13 @@ import argparse
 import asyncio
 import sys
 import time
+from pathlib import Path
 
 import httpx
 from pydantic import BaseModel
+
+from recgpt_serving.llm import adapter_files
+from recgpt_serving.llm.models import DEFAULT_MODEL_NAME
 
 _PROMPT = "List product ideas for a shopper who buys soldering irons, solder wire and flux."
 
@@ -70,13 +74,23 @@ async def run(
 async def amain(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench_adapters", description=__doc__.splitlines()[0])
     parser.add_argument("--endpoint", required=True, help="vLLM's OpenAI root, http://host:port/v1")
-    parser.add_argument("--models", required=True, help="comma-separated served names: base, adapters")
+    parser.add_argument(
+        "--models", default=DEFAULT_MODEL_NAME, help="comma-separated served names: the base, adapters"
+    )
     parser.add_argument("--requests", type=int, default=32)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--tokens", type=int, default=64)
     parser.add_argument("--label", default="", help="what the engine was started with, for the output")
     parser.add_argument("--load", action="append", default=[], help="NAME=FOLDER: load this adapter first")
+    parser.add_argument("--adapters-dir", type=Path, default=None, help="also each agent's newest adapter")
     args = parser.parse_args(argv)
+    models = [m.strip() for m in args.models.split(",") if m.strip()]
+    if args.adapters_dir is not None:
+        for agent in adapter_files.agents(args.adapters_dir):
+            found = adapter_files.versions(args.adapters_dir, agent)
+            if found:
+                args.load.append(f"{found[0].served_name}={found[0].folder.resolve()}")
+                models.append(found[0].served_name)
     async with httpx.AsyncClient(timeout=600.0, trust_env=False) as http:
         for entry in args.load:
             name, _, folder = entry.partition("=")
@@ -85,7 +99,7 @@ async def amain(argv: list[str] | None = None) -> int:
             if loaded.status_code != 200:
                 print(f"error: {name} did not load: {loaded.text[:300]}", file=sys.stderr)
                 return 1
-        for model in [m.strip() for m in args.models.split(",") if m.strip()]:
+        for model in models:
             figure = await run(http, args.endpoint, model, args.requests, args.concurrency, args.tokens)
             print(
                 f"{args.label:<16}{figure.model:<32}{figure.requests_per_s:>8.2f} req/s"
