@@ -17,7 +17,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
 
-import httpx
 from pydantic import BaseModel
 from tqdm import tqdm  # type: ignore[import-untyped]
 
@@ -29,7 +28,7 @@ from recgpt_serving.llm.models import DEFAULT_MODEL_NAME
 from recgpt_tools.dataset_import.errors import CatalogueTargetError, DatasetFormatError
 from recgpt_tools.dataset_import.importer import import_dataset
 
-SCORERS = ("verdict", "likelihood")
+SCORERS = ("llm_verdict", "verdict", "likelihood")
 
 
 class Scorer(Protocol):
@@ -89,13 +88,16 @@ async def amain(argv: list[str] | None = None) -> int:
         except (DatasetFormatError, CatalogueTargetError) as error:
             print(f"error: {str(error).strip().splitlines()[0]}", file=sys.stderr)
             return 2
-        sets = build_sets(read_items(catalogue), iter_histories(catalogue), args.per_set, args.seed)
+        items = read_items(catalogue)
+        sets = build_sets(items, iter_histories(catalogue), args.per_set, args.seed)
     settings = LlmSettings(endpoints=[args.endpoint], model=args.model, deadline_s=120.0)
     results: dict[str, dict[str, Agreement]] = {name: {} for name in SETS}
-    async with LlmClient(settings) as client, httpx.AsyncClient(timeout=120.0, trust_env=False) as http:
+    async with LlmClient(settings) as client:
+        answers: dict[str, float] = {}
         scorers: dict[str, Scorer] = {
-            "verdict": VerdictScorer(client),
-            "likelihood": LikelihoodScorer(http, args.endpoint, args.model),
+            "llm_verdict": VerdictScorer(client, items, with_rule=False, answers=answers),
+            "verdict": VerdictScorer(client, items, answers=answers),
+            "likelihood": LikelihoodScorer(client),
         }
         for set_name, pairs in sets.items():
             for name in chosen:

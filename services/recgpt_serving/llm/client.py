@@ -252,6 +252,72 @@ class LlmClient:
         metrics.LLM_REQUESTS.labels(agent, "ok").inc()
         return _result(completion.content, completion, latency_s, served)
 
+    async def text_logprob(
+        self,
+        agent: str,
+        messages: list[Message],
+        text: str,
+        *,
+        deadline_s: float | None = None,
+        adapter: str | None = None,
+    ) -> float:
+        """log P(text | messages) as the model's next answer, from vLLM's prompt logprobs (no generation).
+
+        The likelihood a judge scores by: `text` is appended as the assistant's turn, and the logprobs of
+        its own tokens are summed. Raises LlmError like the other calls (LlmOutputError "malformed_response"
+        when the worker returns no logprobs for the text).
+        """
+        served = await self.adapter_for(agent) if adapter is None else adapter
+        model = served or self.settings.model
+        worker = self._workers()[0]
+        deadline = self.settings.deadline_s if deadline_s is None else deadline_s
+        started = time.perf_counter()
+        try:
+            async with asyncio.timeout(deadline):
+                tokens = await self._post_json(
+                    f"{worker.removesuffix('/v1')}/tokenize",
+                    {"model": model, "prompt": text, "add_special_tokens": False},
+                )
+                reply = await self._post_json(
+                    f"{worker}/chat/completions",
+                    {
+                        "model": model,
+                        "messages": [*messages, {"role": "assistant", "content": text}],
+                        "add_generation_prompt": False,
+                        "continue_final_message": True,
+                        "max_tokens": 1,
+                        "temperature": 0.0,
+                        "prompt_logprobs": 0,
+                    },
+                )
+        except TimeoutError as error:
+            timeout = LlmTimeoutError(f"no logprobs within {deadline} s")
+            _count_failure(agent, timeout)
+            raise timeout from error
+        except LlmError as error:
+            _count_failure(agent, error)
+            raise
+        finally:
+            metrics.LLM_DURATION.labels(agent).observe(time.perf_counter() - started)
+        try:
+            return _text_logprob(tokens, reply)
+        except LlmOutputError as error:
+            _count_failure(agent, error)
+            raise
+
+    async def _post_json(self, url: str, body: dict[str, Any]) -> dict[str, Any]:
+        try:
+            response = await self._http.post(url, json=body)
+        except httpx.TransportError as error:
+            raise LlmUnavailableError(f"{url}: {type(error).__name__}: {error}") from error
+        if response.status_code >= 400:
+            raise LlmRequestError(response.status_code, response.text[:_DETAIL_CHARS])
+        try:
+            payload: dict[str, Any] = response.json()
+        except ValueError as error:
+            raise LlmOutputError("malformed_response", response.text[:_DETAIL_CHARS]) from error
+        return payload
+
     async def adapter_for(self, agent: str) -> str:
         """The adapter `agent`'s next call in this request uses ("" for the base model), loaded already.
 
@@ -377,6 +443,19 @@ def _completion(raw: bytes, worker: str, attempts: int, default_model: str) -> _
         )
     except (ValueError, KeyError, IndexError, TypeError, AttributeError) as error:
         raise LlmOutputError("malformed_response", f"{error!r}: {raw[:_DETAIL_CHARS]!r}") from error
+
+
+def _text_logprob(tokens: dict[str, Any], reply: dict[str, Any]) -> float:
+    """The sum of the logprobs of the text's tokens, the last ones of the prompt."""
+    try:
+        ids = [str(token) for token in tokens["tokens"]]
+        logprobs = reply.get("prompt_logprobs") or []
+        tail = logprobs[len(logprobs) - len(ids) :] if ids else []
+        if len(tail) != len(ids):
+            raise KeyError("fewer prompt logprobs than the text's tokens")
+        return sum(float(entry[token]["logprob"]) for entry, token in zip(tail, ids, strict=True))
+    except (KeyError, TypeError, ValueError) as error:
+        raise LlmOutputError("malformed_response", f"no logprobs for the text: {error!r}") from error
 
 
 def _count_failure(agent: str, error: LlmError) -> None:
