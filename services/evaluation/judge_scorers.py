@@ -37,6 +37,7 @@ class VerdictScorer:
         *,
         with_rule: bool = True,
         agent: str = judge_prompts.AGENT,
+        answers: dict[str, float] | None = None,
     ) -> None:
         self.name = "verdict" if with_rule else "llm_verdict"
         self.client = client
