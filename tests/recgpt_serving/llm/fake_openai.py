@@ -26,6 +26,8 @@ class Behaviour:
     finish_reason: str = "stop"
     # When set, the answer's content is computed from the request body (multi-call agents).
     respond: Callable[[dict[str, Any]], str | None] | None = None
+    # Prompt logprob of each token of the assistant's last turn (prompt_logprobs requests), from the body.
+    token_logprob: Callable[[dict[str, Any]], float] = lambda body: -1.0
     # HTTP status of /v1/load_lora_adapter (vLLM answers 200, or 4xx/5xx naming the problem).
     adapter_load_status: int = 200
 
@@ -50,6 +52,7 @@ class FakeOpenAI:
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_post("/v1/load_lora_adapter", self._load_adapter)
+        app.router.add_post("/tokenize", self._tokenize)
         self._runner = web.AppRunner(app, shutdown_timeout=0.5)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -69,6 +72,11 @@ class FakeOpenAI:
         if status >= 400:
             return web.json_response({"error": {"message": "scripted refusal"}}, status=status)
         return web.Response(text="Success: LoRA adapter added successfully.")
+
+    async def _tokenize(self, request: web.Request) -> web.StreamResponse:
+        """One token per character, so that a test can tell which prompt logprobs are the text's."""
+        tokens = [ord(char) for char in (await request.json())["prompt"]]
+        return web.json_response({"count": len(tokens), "tokens": tokens})
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
         headers = {name.lower(): value for name, value in request.headers.items()}
@@ -94,9 +102,12 @@ class FakeOpenAI:
             return response
         body = self.seen[-1].body
         content = behaviour.respond(body) if behaviour.respond is not None else behaviour.content
-        return web.Response(
-            text=json.dumps(self._answer(behaviour, content)), content_type="application/json"
-        )
+        answer = self._answer(behaviour, content)
+        if body.get("prompt_logprobs") is not None:
+            text = str(body["messages"][-1]["content"])
+            logprob = behaviour.token_logprob(body)
+            answer["prompt_logprobs"] = [None] + [{str(ord(char)): {"logprob": logprob}} for char in text]
+        return web.Response(text=json.dumps(answer), content_type="application/json")
 
     def _answer(self, behaviour: Behaviour, content: str | None) -> dict[str, Any]:
         return {
