@@ -4,6 +4,7 @@ model is refused before vLLM sees it (vLLM itself would serve it silently), and 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -44,10 +45,21 @@ def other_base_adapter(root: Path) -> Path:
     return folder
 
 
+@pytest.fixture
+def lora_endpoint(request: pytest.FixtureRequest) -> str:
+    """A vLLM with --enable-lora: `RECGPT_TEST_VLLM_ENDPOINT`'s, else the session platform's (LoRA on)."""
+    configured = os.environ.get("RECGPT_TEST_VLLM_ENDPOINT")
+    if configured:
+        return configured
+    platform: RunningPlatform = request.getfixturevalue("platform")
+    assert platform.state.vllm_url, "the test platform runs without vLLM"
+    return f"{platform.state.vllm_url}/v1"
+
+
 async def test_a_real_adapter_is_served_and_another_base_is_refused(
-    platform: RunningPlatform, vllm_endpoint: str, tmp_path: Path
+    lora_endpoint: str, llm_model_folder: Path, tmp_path: Path
 ) -> None:
-    model_folder = platform.stack.model_folder
+    vllm_endpoint, model_folder = lora_endpoint, llm_model_folder
     root = tmp_path / "adapters"
     write_lora_adapter(model_folder, root, agent="tag_predictor", version="it1", base_model=BASE)
     other_base_adapter(root)
