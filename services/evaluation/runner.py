@@ -20,6 +20,7 @@ import grpc
 from evaluation import metrics
 from evaluation.clients import EvalStubs
 from evaluation.split import Split
+from evaluation.tag_baselines import CategoryTransitions, frequent_then_transitions, topped_up
 from recgpt.common.v1 import common_pb2
 from recgpt.explain.v1 import explain_pb2
 from recgpt.intent.v1 import intent_pb2
@@ -42,6 +43,8 @@ SUBJECTS = ("interests", "tags", "explanations")
 # Who produced an answer: the LLM, or an agent's non-LLM fallback.
 LLM, FALLBACK = "llm", "fallback"
 SOURCES = (LLM, FALLBACK)
+# The tag HR@K arms, non-LLM baselines first.
+TAG_ARMS = ("baseline", "frequent_transitions", "recgpt_v1", "recgpt_v1_topped_up")
 VERDICTS = {
     judge_pb2.VERDICT_PASS: "pass",
     judge_pb2.VERDICT_FAIL: "fail",
@@ -83,7 +86,9 @@ class UserEval:
     profile_source: str
     # The profile's parts a fallback answered, e.g. ["tags"].
     fallback_parts: list[str]
-    # Tag HR@K: "baseline" (most frequent history categories) and "recgpt_v1" (the served tags').
+    # Tag HR@K: "baseline" (most frequent history categories), "frequent_transitions" (those, then the
+    # categories that follow the last one in training users' sequences), "recgpt_v1" (the served tags') and
+    # "recgpt_v1_topped_up" (the served tags' categories, then frequent + transitions).
     tag_hits: dict[str, float]
     # Tags the tag route searched (the profile's, de-duplicated, at most K).
     tags_searched: int
@@ -97,15 +102,25 @@ class UserEval:
     judge_usage: Usage = field(default_factory=Usage)
     explain_failed: bool = False
     judge_failures: int = 0
+    # Agent -> the LoRA adapter its answers for this user came from ("" for the base model), by provenance.
+    adapters: dict[str, str] = field(default_factory=dict)
 
 
 class Evaluator:
     """Runs one user through every route and agent; `served` is the served catalogue's items by id."""
 
-    def __init__(self, stubs: EvalStubs, options: EvalOptions, served: Mapping[str, common_pb2.Item]) -> None:
+    def __init__(
+        self,
+        stubs: EvalStubs,
+        options: EvalOptions,
+        served: Mapping[str, common_pb2.Item],
+        transitions: CategoryTransitions | None = None,
+    ) -> None:
         self.stubs = stubs
         self.options = options
         self.served = served
+        # Counted from the training users only (evaluation.cli); empty: frequent + popular next categories.
+        self.transitions = transitions or CategoryTransitions()
 
     def service_user_id(self, split: Split) -> str:
         """A namespaced id, so that no service mixes in a served user's log or profile of the same id."""
@@ -135,7 +150,10 @@ class Evaluator:
         target_category = _category(self.served[split.target.item_id])
         history_categories = [_category(self.served[item_id]) for item_id in recent]
         k = ranking.tag_route_max_tags
-        tag_categories = {tag.category for tag in tags if tag.category}
+        tag_categories = [tag.category for tag in tags if tag.category]
+        frequent = metrics.most_frequent(history_categories, k)
+        last_category = _category(self.served[history[-1].item_id]) if history else ""
+        statistics = frequent_then_transitions(frequent, last_category, self.transitions, k)
         result = UserEval(
             user_id=split.user_id,
             target=split.target.item_id,
@@ -143,13 +161,21 @@ class Evaluator:
             profile_source=source(profile.fallback),
             fallback_parts=profile.fallback_parts,
             tag_hits={
-                "baseline": metrics.hit_rate(metrics.most_frequent(history_categories, k), target_category),
-                "recgpt_v1": metrics.hit_rate(tag_categories, target_category),
+                "baseline": metrics.hit_rate(frequent, target_category),
+                "frequent_transitions": metrics.hit_rate(statistics, target_category),
+                "recgpt_v1": metrics.hit_rate(set(tag_categories), target_category),
+                "recgpt_v1_topped_up": metrics.hit_rate(
+                    topped_up(tag_categories, statistics, k), target_category
+                ),
             },
             tags_searched=len(tags),
             ranked=ranked,
             model=profile.model,
             usage=usage,
+            adapters={
+                "interest_miner": mined.provenance.adapter,
+                "tag_predictor": predicted.provenance.adapter,
+            },
         )
         explained = await self._explain(user_id, ranked[FUSED_RECGPT], tag_route, result)
         if self.options.judge:
@@ -298,6 +324,8 @@ class Evaluator:
             return []
         result.usage.add(reply.usage)
         explanations = [e for e in reply.explanations if e.text]
+        if explanations:
+            result.adapters["explainer"] = explanations[0].provenance.adapter
         result.explanations = [
             Explained(e.item_id, e.text, e.fallback or e.provenance.fallback) for e in explanations
         ]
@@ -355,6 +383,7 @@ class Evaluator:
             if isinstance(reply, BaseException):
                 raise reply
             result.judge_usage.add(reply.usage)
+            result.adapters["judge"] = reply.provenance.adapter
             by_source: dict[str, Counter[str]] = {own: Counter() for own in SOURCES}
             artefacts = sources[name]
             for judgement in reply.judgements:

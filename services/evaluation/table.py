@@ -15,8 +15,12 @@ def table(report: Report) -> str:
             *_header(report),
             "",
             _row("", ("llm", "fallback", "all")),
-            _figure(f"tag HR@{report.k_tags} baseline", report.tag_hit_rate["baseline"]),
+            _figure(f"tag HR@{report.k_tags} frequent", report.tag_hit_rate["baseline"]),
+            _figure(
+                f"tag HR@{report.k_tags} frequent+transitions", report.tag_hit_rate["frequent_transitions"]
+            ),
             _figure(f"tag HR@{report.k_tags} recgpt-v1", report.tag_hit_rate["recgpt_v1"]),
+            _figure(f"tag HR@{report.k_tags} recgpt-v1+f+t", report.tag_hit_rate["recgpt_v1_topped_up"]),
             _figure("tags searched per user", report.tags_searched_mean, ".1f"),
             *(
                 _figure(f"{route} {metric}", values[metric])
@@ -72,6 +76,18 @@ def _header(report: Report) -> list[str]:
         f"{served['tag_route_per_tag_k']} items, recgpt-v1 = {beta:g}·collaborative + {1 - beta:g}·tag, "
         f"baseline = {served['collaborative_weight']:g}·collaborative + "
         f"{served['content_weight']:g}·content, {served['recent_items']} recent items as seeds",
+        f"frequent+transitions: what follows the user's last category, counted in "
+        f"{report.tag_transitions.training_users} training users' sequences "
+        f"({report.tag_transitions.transitions} transitions; no evaluated user); recgpt-v1+f+t: the LLM's "
+        "tag categories topped up with frequent+transitions",
+        "adapters (users): "
+        + (
+            "; ".join(
+                f"{agent} " + ", ".join(f"{name} ({users})" for name, users in used.items())
+                for agent, used in report.adapters.items()
+            )
+            or "none reported"
+        ),
         f"wall {report.wall_s:.1f} s at concurrency {report.concurrency}",
     ]
     if users.targets_seen_by_platform:

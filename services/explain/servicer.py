@@ -44,6 +44,8 @@ class _Pair:
     interest: str
     item: Item
     key: str
+    # The adapter this request's explanations come from ("" for the base model): it keys the cache.
+    adapter: str
 
 
 @dataclass
@@ -95,10 +97,6 @@ class ExplainServicer(explain_pb2_grpc.ExplainServiceServicer):
         """The configured model names cache keys, so cache-only readers find what the generator wrote."""
         return self.llm.settings.model
 
-    @property
-    def adapter(self) -> str:
-        return self.llm.settings.adapter
-
     async def Explain(
         self, request: explain_pb2.ExplainRequest, context: grpc.aio.ServicerContext
     ) -> explain_pb2.ExplainResponse:
@@ -113,7 +111,9 @@ class ExplainServicer(explain_pb2_grpc.ExplainServiceServicer):
     async def _explain(
         self, request: explain_pb2.ExplainRequest, context: grpc.aio.ServicerContext
     ) -> explain_pb2.ExplainResponse:
-        pairs = self._known(_pairs(request))
+        # Chosen (and loaded) before the cache is read: an adapter's entries are never read for another's.
+        adapter = await self.llm.adapter_for(AGENT)
+        pairs = self._known(_pairs(request), adapter)
         response = explain_pb2.ExplainResponse()
         if not pairs:
             return response
@@ -146,7 +146,7 @@ class ExplainServicer(explain_pb2_grpc.ExplainServiceServicer):
             return [None] * len(pairs)
         return await self.cache.get_many([pair.key for pair in pairs])
 
-    def _known(self, pairs: list[tuple[str, str]]) -> list[_Pair]:
+    def _known(self, pairs: list[tuple[str, str]], adapter: str) -> list[_Pair]:
         known = []
         for interest, item_id in pairs:
             item = self.items.get(item_id)
@@ -154,10 +154,8 @@ class ExplainServicer(explain_pb2_grpc.ExplainServiceServicer):
                 metrics.AGENT_DROPPED_OUTPUTS.labels(AGENT, "unknown_item").inc()
                 log.debug("unknown item left out", extra={"item_id": item_id})
                 continue
-            key = self.cache.key(
-                METHOD_V1, self.model, self.adapter, prompts.PROMPT_VERSION, interest, item_id
-            )
-            known.append(_Pair(interest, item, key))
+            key = self.cache.key(METHOD_V1, self.model, adapter, prompts.PROMPT_VERSION, interest, item_id)
+            known.append(_Pair(interest, item, key, adapter))
         return known
 
     async def _generate(self, pair: _Pair, context: grpc.aio.ServicerContext) -> _Generated:
@@ -171,6 +169,7 @@ class ExplainServicer(explain_pb2_grpc.ExplainServiceServicer):
                     # Fitted once a slot is free: the wait for it came out of the caller's time.
                     deadline_s=agent_runner.llm_deadline(context, self.settings),
                     max_tokens=prompts.MAX_TOKENS,
+                    adapter=pair.adapter,
                 )
         except LlmError as error:
             return _Generated(
@@ -203,7 +202,7 @@ class ExplainServicer(explain_pb2_grpc.ExplainServiceServicer):
             interest=pair.interest,
             item_id=pair.item.item_id,
             model=self.model,
-            adapter=self.adapter,
+            adapter=pair.adapter,
             prompt_version=prompts.PROMPT_VERSION,
             created_at_unix=int(time.time()),
             fallback=fallback,

@@ -55,11 +55,12 @@ class IntentServicer(intent_pb2_grpc.IntentServiceServicer):
                 self.deps, request.user_id, request.behaviour, self.settings.behaviour_max_interactions
             )
         behaviour = compress(interactions, self.deps.items, self.settings.behaviour_budget_tokens)
-        mined = await self._mine(behaviour, limit, context)
+        adapter = await self.deps.llm.adapter_for(AGENT)
+        mined = await self._mine(behaviour, limit, adapter, context)
         return intent_pb2.MineInterestsResponse(
             interests=mined.interests,
             provenance=agent_runner.provenance(
-                self.deps.llm.settings, prompts.PROMPT_VERSION, fallback=mined.fallback
+                self.deps.llm.settings, prompts.PROMPT_VERSION, fallback=mined.fallback, adapter=adapter
             ),
             usage=mined.usage,
             fallback=mined.fallback,
@@ -81,7 +82,7 @@ class IntentServicer(intent_pb2_grpc.IntentServiceServicer):
         return min(request.max_interests, self.settings.max_interests_limit)
 
     async def _mine(
-        self, behaviour: BehaviourContext, limit: int, context: grpc.aio.ServicerContext
+        self, behaviour: BehaviourContext, limit: int, adapter: str, context: grpc.aio.ServicerContext
     ) -> _Mined:
         if behaviour.items_total == 0:
             # Nothing to read: a valid, empty answer, without spending an LLM call.
@@ -95,6 +96,7 @@ class IntentServicer(intent_pb2_grpc.IntentServiceServicer):
                 deadline_s=agent_runner.llm_deadline(context, self.settings),
                 max_tokens=self.settings.interest_max_tokens,
                 temperature=self.settings.interest_temperature,
+                adapter=adapter,
             )
         except LlmError as error:
             reason = fallback_reason(error)

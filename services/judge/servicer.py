@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import grpc
 
-from judge import fallback, prompts, validation
+from judge import fallback, likelihood, prompts, validation
 from judge.prompts import AGENT
 from judge.settings import JudgeSettings
 from recgpt.judge.v1 import judge_pb2, judge_pb2_grpc
@@ -26,6 +26,7 @@ from recgpt_serving.agent_runner import (
     fallback_reason,
     refusals_as_status,
 )
+from recgpt_serving.llm.client import Message
 from recgpt_serving.llm.errors import LlmError
 
 log = logging.getLogger(__name__)
@@ -95,7 +96,15 @@ class JudgeServicer(judge_pb2_grpc.JudgeServiceServicer):
             tags = list(request.tags.tags)
             _check_texts([entry.tag for entry in tags], "tags")
             behaviour = await self._behaviour(request)
-            tasks = [self._llm_judgement(i, prompts.tag(behaviour, e), context) for i, e in enumerate(tags)]
+            tasks = [
+                self._llm_judgement(
+                    i,
+                    prompts.tag(behaviour, e),
+                    context,
+                    likely=(likelihood.tag_questions(behaviour, e), e.tag),
+                )
+                for i, e in enumerate(tags)
+            ]
             label = "tag"
         elif subject == "explanations":
             explanations = list(request.explanations.explanations)
@@ -105,7 +114,9 @@ class JudgeServicer(judge_pb2_grpc.JudgeServiceServicer):
         else:
             raise InvalidRequest("set one of interests, tags or explanations")
         judged = await asyncio.gather(*tasks)
-        return self._response(judged, label, source_label(request.source))
+        return self._response(
+            judged, label, source_label(request.source), await self.deps.llm.adapter_for(AGENT)
+        )
 
     def _subjects(self, explanations: list[judge_pb2.ExplanationSubject]) -> list[tuple[str, Item, str]]:
         subjects = []
@@ -136,7 +147,10 @@ class JudgeServicer(judge_pb2_grpc.JudgeServiceServicer):
         if grounding.EMPTY in problems:
             count_fallback(AGENT, FallbackReason.EMPTY_SUBJECT)
             return _Judged(fallback.empty_explanation(index, rule), by_llm=False)
-        return await self._llm_judgement(index, prompts.explanation(interest, item, text), context, rule)
+        likely = (likelihood.explanation_questions(interest, item), text)
+        return await self._llm_judgement(
+            index, prompts.explanation(interest, item, text), context, rule, likely
+        )
 
     async def _llm_judgement(
         self,
@@ -144,6 +158,7 @@ class JudgeServicer(judge_pb2_grpc.JudgeServiceServicer):
         task: prompts.Task,
         context: grpc.aio.ServicerContext,
         rule: judge_pb2.DimensionScore | None = None,
+        likely: tuple[tuple[list[Message], list[Message]], str] | None = None,
     ) -> _Judged:
         try:
             async with self._llm_slots:
@@ -161,21 +176,58 @@ class JudgeServicer(judge_pb2_grpc.JudgeServiceServicer):
             count_fallback(AGENT, reason)
             judgement = fallback.unavailable(index, reason, [] if rule is None else [rule])
             return _Judged(judgement, False, error.prompt_tokens, error.completion_tokens, error.latency_s)
+        judgement = validation.judgement(index, task, result.value, rule)
+        if likely is not None and self.settings.judge_likelihood:
+            await self._fits_context(judgement, likely, context)
         return _Judged(
-            validation.judgement(index, task, result.value, rule),
+            judgement,
             True,
             result.usage.prompt_tokens,
             result.usage.completion_tokens,
             result.latency_s,
         )
 
-    def _response(self, judged: list[_Judged], subject: str, source: str) -> judge_pb2.JudgeResponse:
+    async def _fits_context(
+        self,
+        judgement: judge_pb2.Judgement,
+        likely: tuple[tuple[list[Message], list[Message]], str],
+        context: grpc.aio.ServicerContext,
+    ) -> None:
+        """Adds the likelihood dimension; a FAIL when the context does not make the text more likely.
+
+        Without logprobs (the call failed) the judgement keeps its other dimensions, and the failure is
+        counted like any failed LLM call.
+        """
+        questions, text = likely
+        try:
+            async with self._llm_slots:
+                pmi = await likelihood.pointwise_mutual_information(
+                    self.deps.llm,
+                    AGENT,
+                    questions,
+                    text,
+                    deadline_s=agent_runner.llm_deadline(context, self.settings),
+                )
+        except LlmError as error:
+            log.warning("likelihood judging failed", extra={"error": str(error)})
+            return
+        passed = pmi > self.settings.judge_likelihood_margin
+        judgement.dimensions.append(
+            judge_pb2.DimensionScore(dimension=likelihood.DIMENSION, passed=passed, reason=f"pmi {pmi:.2f}")
+        )
+        if not passed:
+            judgement.verdict = judge_pb2.VERDICT_FAIL
+
+    def _response(
+        self, judged: list[_Judged], subject: str, source: str, adapter: str
+    ) -> judge_pb2.JudgeResponse:
         # One provenance covers every judgement: it says fallback when any of them is not the LLM's.
         response = judge_pb2.JudgeResponse(
             provenance=agent_runner.provenance(
                 self.deps.llm.settings,
                 prompts.PROMPT_VERSION,
                 fallback=not all(entry.by_llm for entry in judged),
+                adapter=adapter,
             )
         )
         for entry in judged:

@@ -17,3 +17,8 @@ class JudgeSettings(AgentServiceSettings):
     # Length bounds of the rule-based grounding check; the explain service's bounds.
     max_words: int = Field(default=grounding.MAX_WORDS, ge=5)
     max_chars: int = Field(default=grounding.MAX_CHARS, ge=40)
+    # Likelihood judging (judge.likelihood): a "fits_context" dimension that passes when the item's facts
+    # (the user's behaviour, for a tag) make the artefact more likely by at least this many nats; off: the
+    # verdict is the prompt's booleans and the grounding rule alone. Measured by make judge-discrimination.
+    judge_likelihood: bool = False
+    judge_likelihood_margin: float = 0.0

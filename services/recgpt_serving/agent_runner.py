@@ -108,14 +108,18 @@ def count_fallback(agent: str, reason: FallbackReason) -> None:
     metrics.AGENT_FALLBACKS.labels(agent, reason.value).inc()
 
 
-def provenance(llm: LlmSettings, prompt_version: str, *, fallback: bool) -> common_pb2.Provenance:
-    """What made an artefact now: the configured model and adapter (asked for, even when a fallback answered).
+def provenance(
+    llm: LlmSettings, prompt_version: str, *, fallback: bool, adapter: str | None = None
+) -> common_pb2.Provenance:
+    """What made an artefact now: the model and adapter asked for (even when a fallback answered).
 
-    The configured names, not the one a worker reports: vLLM reports a LoRA adapter as the model.
+    `adapter` is the one the call chose (`LlmClient.adapter_for`: an arm's override, the agent's setting,
+    the newest, with its version), else the statically configured one. Our names, not the one a worker
+    reports: vLLM reports a LoRA adapter as the model.
     """
     return common_pb2.Provenance(
         model=llm.model,
-        adapter=llm.adapter,
+        adapter=llm.adapter if adapter is None else adapter,
         prompt_version=prompt_version,
         created_at_unix=int(time.time()),
         fallback=fallback,

@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 METADATA_REQUEST_ID = "x-request-id"
 METADATA_USER_ID = "x-user-id"
 METADATA_EXPERIMENT = "x-experiment"
+METADATA_ADAPTERS = "x-recgpt-adapters"
 
 
 @dataclass(frozen=True)
@@ -19,12 +20,20 @@ class RequestContext:
     user_id: str = ""
     # Experiment assignment as "experiment:arm" pairs joined by commas; empty outside experiments.
     experiment: str = ""
+    # Per-request adapter choices (an experiment arm's) as "agent=choice" pairs joined by commas, e.g.
+    # "tag_predictor=newest,explainer=base"; a choice is "base", "newest" or a version. Empty: the settings'.
+    adapters: str = ""
+
+    def adapter_for(self, agent: str) -> str:
+        """This request's adapter choice for `agent`, or "" when it has none."""
+        return parse_adapter_choices(self.adapters).get(agent, "")
 
     def to_metadata(self) -> list[tuple[str, str]]:
         pairs = [
             (METADATA_REQUEST_ID, self.request_id),
             (METADATA_USER_ID, self.user_id),
             (METADATA_EXPERIMENT, self.experiment),
+            (METADATA_ADAPTERS, self.adapters),
         ]
         return [(key, value) for key, value in pairs if value]
 
@@ -37,7 +46,24 @@ class RequestContext:
             request_id=found.get(METADATA_REQUEST_ID, "") or new_request_id(),
             user_id=found.get(METADATA_USER_ID, ""),
             experiment=found.get(METADATA_EXPERIMENT, ""),
+            adapters=found.get(METADATA_ADAPTERS, ""),
         )
+
+
+def parse_adapter_choices(text: str) -> dict[str, str]:
+    """ "agent=choice,agent=choice" as a mapping; malformed pairs are ignored (the settings then apply)."""
+    choices: dict[str, str] = {}
+    for pair in text.split(","):
+        agent, sep, choice = pair.partition("=")
+        if sep and agent.strip() and choice.strip():
+            choices[agent.strip()] = choice.strip()
+    return choices
+
+
+def with_adapters(choices: dict[str, str]) -> RequestContext:
+    """The current context with these adapter choices (an experiment arm's) added to it."""
+    merged = {**parse_adapter_choices(current().adapters), **choices}
+    return replace(current(), adapters=",".join(f"{agent}={choice}" for agent, choice in merged.items()))
 
 
 _EMPTY = RequestContext()

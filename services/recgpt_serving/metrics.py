@@ -51,6 +51,16 @@ LLM_INVALID_OUTPUT = Counter(
     "LLM outputs rejected by validation, by reason.",
     ["agent", "reason"],
 )
+LLM_ADAPTER_CALLS = Counter(
+    "recgpt_llm_adapter_calls_total",
+    "LLM calls by what answered: a LoRA adapter or the base model.",
+    ["agent", "served"],
+)
+LLM_ADAPTER_FAILURES = Counter(
+    "recgpt_llm_adapter_failures_total",
+    "Adapter choices refused (another base model, failed load, ...): the base model answered instead.",
+    ["agent", "reason"],
+)
 LLM_RETRIES = Counter("recgpt_llm_retries_total", "LLM calls retried on another worker.", ["agent"])
 AGENT_FALLBACKS = Counter(
     "recgpt_agent_fallbacks_total",

@@ -293,6 +293,10 @@ class LlmEndpoint:
 
     endpoints: str
     model: str
+    # Where the agents choose their LoRA adapters from, and the base folder their shapes are checked
+    # against; None: the engine serves no adapters.
+    adapters_dir: str | None = None
+    base_model_dir: str | None = None
 
 
 def service_env(
@@ -314,6 +318,10 @@ def service_env(
     if process.starts is Starts.WITH_LLM and llm is not None:
         env["RECGPT_LLM_ENDPOINTS"] = llm.endpoints
         env["RECGPT_LLM_MODEL"] = llm.model
+        if llm.adapters_dir is not None:
+            env["RECGPT_LLM_ADAPTERS_DIR"] = llm.adapters_dir
+        if llm.base_model_dir is not None:
+            env["RECGPT_LLM_BASE_MODEL_DIR"] = llm.base_model_dir
     for name in process.targets:
         if name in started:
             env[f"RECGPT_{name.upper()}_TARGET"] = addresses.target(name)

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from recgpt_serving.llm import adapter_files
 from recgpt_serving.llm.models import DEFAULT_MODEL_NAME
 from recgpt_tools import processes, redis_server, registry, run_state, vllm_engine
 from recgpt_tools.readiness import port_free, ready_check
@@ -42,6 +43,7 @@ class StackPaths:
         self.catalogue = self.root / "catalogue"
         self.index = self.root / "index"
         self.models = models_dir.resolve() if models_dir else self.root / "models"
+        self.adapters = self.root / "adapters"
         self.redis = self.root / "redis"
         self.state = self.run / run_state.FILE_NAME
 
@@ -147,7 +149,13 @@ class Stack:
             }
             llm = None
             if state.vllm_url:
-                llm = registry.LlmEndpoint(f"{state.vllm_url}/v1", self.served_model_name)
+                lora = self.serves_adapters
+                llm = registry.LlmEndpoint(
+                    f"{state.vllm_url}/v1",
+                    self.served_model_name,
+                    adapters_dir=str(self.adapters_dir) if lora else None,
+                    base_model_dir=str(self.model_folder) if lora and self.model_folder.is_dir() else None,
+                )
             own = registry.service_env(process, self.addresses, started, data_dirs, llm)
             return Launch(process, [_script(command.name), *command.args], {**env, **own})
         if command is Engine.REDIS:
@@ -169,7 +177,10 @@ class Stack:
             steps = (Step("preparing the model folder", [_script("recgpt-llm-model"), "--out", str(folder)]),)
             model = str(folder)
         engine = vllm_engine.EngineSettings(
-            model=model, port=self._port(process), served_model_name=self.served_model_name
+            model=model,
+            port=self._port(process),
+            served_model_name=self.served_model_name,
+            enable_lora=self.serves_adapters,
         )
         return Launch(
             process,
@@ -203,6 +214,29 @@ class Stack:
         for name in ("RECGPT_PORT", "RECGPT_METRICS_PORT"):
             env.pop(name, None)
         return env
+
+    @property
+    def adapters_dir(self) -> Path:
+        return (self.settings.adapters_dir or self.paths.adapters).resolve()
+
+    @property
+    def model_folder(self) -> Path:
+        """The base model's folder (the converted default, or RECGPT_STACK_LLM_MODEL when it is one)."""
+        return (
+            Path(self.settings.llm_model)
+            if self.settings.llm_model
+            else self.paths.models / DEFAULT_MODEL_NAME
+        )
+
+    @property
+    def serves_adapters(self) -> bool:
+        """Whether vLLM starts with LoRA on: always, never, or ("auto") when an agent has an adapter."""
+        if self.settings.lora != "auto":
+            return self.settings.lora == "on"
+        return any(
+            adapter_files.versions(self.adapters_dir, agent)
+            for agent in adapter_files.agents(self.adapters_dir)
+        )
 
     @property
     def served_model_name(self) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 from pydantic.fields import FieldInfo
@@ -43,6 +43,11 @@ class StackSettings(BaseSettings):
     llm: bool = True
     # Where converted model folders are cached; default <var_dir>/models.
     models_dir: Path | None = None
+    # The agents' trained LoRA adapters (`<dir>/<agent>/<version>/`, as make train-sft writes them); default
+    # <var_dir>/adapters. "auto": vLLM serves adapters when the folder holds one (each agent its newest,
+    # RECGPT_LLM_AGENT_ADAPTERS to choose), the base model alone otherwise.
+    adapters_dir: Path | None = None
+    lora: Literal["auto", "on", "off"] = "auto"
     log_level: str = "INFO"
     ready_timeout_s: float = 420.0
     # Serve each user's log without its last interaction: `make eval` on this dataset then has unseen targets.

@@ -60,6 +60,12 @@ class EngineSettings(BaseSettings):
     structured_backend: Literal["auto", "xgrammar", "guidance"] = "xgrammar"
     # Hugging Face hub offline: nothing downloads weights at run time.
     offline: bool = True
+    # Multi-LoRA: adapters are loaded at run time by the agents (recgpt_serving.llm.adapters) through
+    # /v1/load_lora_adapter, so that one that fails to load is refused alone while the base model serves.
+    enable_lora: bool = False
+    max_lora_rank: Literal[8, 16, 32, 64, 128] = 64
+    # Adapters in one batch; more are kept on the CPU and swapped in.
+    max_loras: int = Field(default=4, ge=1)
     # Further vLLM flags as one shell-quoted string, e.g. "--enable-prompt-embeds".
     extra_args: str = ""
 
@@ -96,6 +102,9 @@ def vllm_command(settings: EngineSettings, python: str | None = None) -> list[st
         command.append("--enforce-eager")
     if settings.device == "cuda":
         command += ["--gpu-memory-utilization", str(settings.gpu_memory_utilization)]
+    if settings.enable_lora:
+        command += ["--enable-lora", "--max-lora-rank", str(settings.max_lora_rank)]
+        command += ["--max-loras", str(settings.max_loras)]
     return command + shlex.split(settings.extra_args)
 
 
@@ -106,6 +115,8 @@ def vllm_env(settings: EngineSettings, base_env: Mapping[str, str]) -> dict[str,
     env["DO_NOT_TRACK"] = "1"
     if settings.offline:
         env["HF_HUB_OFFLINE"] = "1"
+    if settings.enable_lora:
+        env["VLLM_ALLOW_RUNTIME_LORA_UPDATING"] = "True"
     if settings.device == "cpu":
         env["VLLM_CPU_KVCACHE_SPACE"] = str(settings.cpu_kvcache_gib)
         env["VLLM_CPU_OMP_THREADS_BIND"] = settings.cpu_threads_bind

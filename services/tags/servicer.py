@@ -59,11 +59,12 @@ class TagsServicer(tags_pb2_grpc.TagsServiceServicer):
                 self.deps, request.user_id, request.behaviour, self.settings.behaviour_max_interactions
             )
         behaviour = compress(interactions, self.deps.items, self.settings.behaviour_budget_tokens)
-        predicted = await self._predict(behaviour, interests, limit, context)
+        adapter = await self.deps.llm.adapter_for(AGENT)
+        predicted = await self._predict(behaviour, interests, limit, adapter, context)
         return tags_pb2.PredictTagsResponse(
             tags=predicted.tags,
             provenance=agent_runner.provenance(
-                self.deps.llm.settings, prompts.PROMPT_VERSION, fallback=predicted.fallback
+                self.deps.llm.settings, prompts.PROMPT_VERSION, fallback=predicted.fallback, adapter=adapter
             ),
             usage=predicted.usage,
             fallback=predicted.fallback,
@@ -130,6 +131,7 @@ class TagsServicer(tags_pb2_grpc.TagsServiceServicer):
         behaviour: BehaviourContext,
         interests: list[str],
         limit: int,
+        adapter: str,
         context: grpc.aio.ServicerContext,
     ) -> _Predicted:
         if not interests:
@@ -144,6 +146,7 @@ class TagsServicer(tags_pb2_grpc.TagsServiceServicer):
                 deadline_s=agent_runner.llm_deadline(context, self.settings),
                 max_tokens=self.settings.tag_max_tokens,
                 temperature=self.settings.tag_temperature,
+                adapter=adapter,
             )
         except LlmError as error:
             reason = fallback_reason(error)

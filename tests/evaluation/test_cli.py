@@ -112,7 +112,18 @@ async def test_report_on_known_users(
     assert report["served"]["recgpt_v1_beta"] == 0.5
 
     # Every user's profile came from the LLM: the fallback group is empty (null), never 0.
-    assert report["tag_hit_rate"] == {"baseline": split(0.0, None, 0.0), "recgpt_v1": split(1.0, None, 1.0)}
+    # Every eligible user is evaluated: no training user is left to count transitions from, so frequent +
+    # transitions is the frequent categories alone (a miss), the LLM tags keep their hits topped up.
+    assert report["tag_hit_rate"] == {
+        "baseline": split(0.0, None, 0.0),
+        "frequent_transitions": split(0.0, None, 0.0),
+        "recgpt_v1": split(1.0, None, 1.0),
+        "recgpt_v1_topped_up": split(1.0, None, 1.0),
+    }
+    assert report["tag_transitions"] == {"training_users": 0, "transitions": 0, "categories": 0}
+    # Which adapter each agent's answers came from, by their provenance (the fake judge names none: base).
+    assert report["adapters"]["interest_miner"] == {"fake-adapter": 2}
+    assert report["adapters"]["tag_predictor"] == {"fake-adapter": 2}
     assert report["tags_searched_mean"] == split(2.0, None, 2.0)
     retrieval = report["retrieval"]
     expected_ndcg10 = {

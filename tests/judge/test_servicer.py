@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -38,13 +39,10 @@ class Judge:
         self.store = store
 
 
-@pytest.fixture
-async def judge(
-    tmp_path: Path, redis_url: str, redis_prefix: str, redis_client: aioredis.Redis, fake_llm: FakeOpenAI
+@asynccontextmanager
+async def running_judge(
+    settings: JudgeSettings, fake_llm: FakeOpenAI, redis_client: aioredis.Redis, redis_prefix: str
 ) -> AsyncIterator[Judge]:
-    settings = JudgeSettings(
-        catalogue_dir=tmp_path, redis_url=redis_url, redis_prefix=redis_prefix, port=0, metrics_port=0
-    )
     llm = LlmClient(LlmSettings(endpoints=[fake_llm.base_url], model="smol"))
     store = BehaviourStore(redis_client, redis_prefix)
     registration = build(settings, AgentDeps(llm=llm, store=store, items=BY_ID))
@@ -59,6 +57,26 @@ async def judge(
         await channel.close()
         await server.stop(0)
         await llm.aclose()
+
+
+def judge_settings(tmp_path: Path, redis_url: str, redis_prefix: str, **extra: Any) -> JudgeSettings:
+    return JudgeSettings(
+        catalogue_dir=tmp_path,
+        redis_url=redis_url,
+        redis_prefix=redis_prefix,
+        port=0,
+        metrics_port=0,
+        **extra,
+    )
+
+
+@pytest.fixture
+async def judge(
+    tmp_path: Path, redis_url: str, redis_prefix: str, redis_client: aioredis.Redis, fake_llm: FakeOpenAI
+) -> AsyncIterator[Judge]:
+    settings = judge_settings(tmp_path, redis_url, redis_prefix)
+    async with running_judge(settings, fake_llm, redis_client, redis_prefix) as running:
+        yield running
 
 
 def verdicts(name: str, subject: str, verdict: str, source: str) -> float:
@@ -274,3 +292,45 @@ async def test_a_short_caller_deadline_leaves_artefacts_unjudged_in_time(judge: 
 async def test_v2_is_not_implemented_yet(judge: Judge) -> None:
     request = interests("lab pipetting", method=judge_pb2.METHOD_RECGPT_V2)
     await expect_code(judge.stub.Judge(request), grpc.StatusCode.UNIMPLEMENTED, "RecGPT-V2")
+
+
+def likelier_with_context(body: dict[str, Any]) -> float:
+    """Each token of the artefact: likelier when the question quotes item facts (or "Glue" behaviour)."""
+    question = body["messages"][-2]["content"]
+    text = body["messages"][-1]["content"]
+    if "Item facts:" in question:
+        return -0.5
+    if "What the shopper did:" in question:
+        return -0.5 if "glue" in text.casefold() else -2.0
+    return -1.0
+
+
+async def test_likelihood_judging_adds_a_dimension_that_can_fail_the_verdict(
+    tmp_path: Path, redis_url: str, redis_prefix: str, redis_client: aioredis.Redis, fake_llm: FakeOpenAI
+) -> None:
+    fake_llm.behaviour.content = PASS_ALL
+    fake_llm.behaviour.token_logprob = likelier_with_context
+    settings = judge_settings(tmp_path, redis_url, redis_prefix, judge_likelihood=True)
+    async with running_judge(settings, fake_llm, redis_client, redis_prefix) as judge:
+        explained = await judge.stub.Judge(
+            judge_pb2.JudgeRequest(
+                explanations=judge_pb2.Explanations(
+                    explanations=[explanation("lab", EPPENDORF.item_id, "An Eppendorf pipette for labs.")]
+                )
+            )
+        )
+        tags = await judge.stub.Judge(
+            judge_pb2.JudgeRequest(
+                behaviour=[common_pb2.Interaction(item_id=LOCTITE.item_id)],
+                tags=judge_pb2.Tags(
+                    tags=[common_pb2.Tag(tag="super glue"), common_pb2.Tag(tag="solar panel")]
+                ),
+            )
+        )
+    [judged] = explained.judgements
+    assert judged.verdict == judge_pb2.VERDICT_PASS
+    assert (judged.dimensions[-1].dimension, judged.dimensions[-1].passed) == ("fits_context", True)
+    glue, solar = tags.judgements
+    assert (glue.verdict, solar.verdict) == (judge_pb2.VERDICT_PASS, judge_pb2.VERDICT_FAIL)
+    assert solar.dimensions[-1].dimension == "fits_context" and not solar.dimensions[-1].passed
+    assert solar.dimensions[-1].reason.startswith("pmi -")

@@ -203,3 +203,27 @@ def test_a_busy_port_of_a_new_process_is_named(tmp_path: Path) -> None:
         with pytest.raises(StackError, match=f"ranker metrics \\({busy}\\)"):
             stack.up()
     assert processes.recorded(stack.paths.run) == []
+
+
+def test_an_agent_adapter_turns_lora_on_and_the_agents_get_the_folder(tmp_path: Path) -> None:
+    stack = Stack(_settings(tmp_path, llm=True, redis_url="redis://127.0.0.1:1/0"))
+
+    def vllm_command() -> list[str]:
+        return next(
+            launch for launch in stack.plan(stack.run_state()) if launch.process.name == "vllm"
+        ).command
+
+    assert "--enable-lora" not in vllm_command(), "no adapter yet: the base model alone"
+    assert "RECGPT_LLM_ADAPTERS_DIR" not in _own_env(stack, "tags")
+    folder = stack.adapters_dir / "tag_predictor" / "v1"
+    folder.mkdir(parents=True)
+    for name in ("adapter_config.json", "adapter_model.safetensors"):
+        (folder / name).write_text("{}")
+    manifest = '{"agent": "tag_predictor", "version": "v1", "base_model": "x", "created_at_unix": 1}'
+    (folder / "recgpt_adapter.json").write_text(manifest)
+    assert "--enable-lora" in vllm_command()
+    vllm = next(launch for launch in stack.plan(stack.run_state()) if launch.process.name == "vllm")
+    assert vllm.env["VLLM_ALLOW_RUNTIME_LORA_UPDATING"] == "True"
+    assert _own_env(stack, "tags")["RECGPT_LLM_ADAPTERS_DIR"] == str(stack.adapters_dir)
+    off = Stack(_settings(tmp_path, llm=True, redis_url="redis://127.0.0.1:1/0", lora="off"))
+    assert "RECGPT_LLM_ADAPTERS_DIR" not in _own_env(off, "tags")

@@ -25,6 +25,7 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from recgpt_serving import context, metrics
+from recgpt_serving.llm.adapters import AdapterConfig, AdapterSelector
 from recgpt_serving.llm.errors import (
     LlmError,
     LlmOutputError,
@@ -54,9 +55,21 @@ class LlmSettings(BaseSettings):
 
     endpoints: Annotated[list[str], NoDecode] = Field(min_length=1)
     model: str = DEFAULT_MODEL_NAME
-    # The LoRA adapter vLLM serves on top of `model` (its `--lora-modules` name); empty for the base model.
-    # vLLM picks the adapter by the request's model name, so requests then name the adapter.
+    # A LoRA adapter vLLM already serves on top of `model` (its `--lora-modules` name); empty for the base
+    # model. vLLM picks the adapter by the request's model name, so requests then name the adapter.
+    # Used only without `adapters_dir`.
     adapter: str = ""
+    # The trained adapters (`<dir>/<agent>/<version>/`, see recgpt_serving.llm.adapter_files); when set, each
+    # agent's adapter is chosen from it and loaded into the workers on first use.
+    adapters_dir: Path | None = None
+    # The choice for every agent: "newest" (the base model when the agent has none), "base" or a version.
+    adapter_choice: str = "newest"
+    # Per-agent choices, "tag_predictor=v3,judge=base"; an experiment arm's request override wins over both.
+    agent_adapters: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)
+    # The served base model's folder: adapters' weight shapes are checked against its config.json.
+    base_model_dir: Path | None = None
+    # The largest LoRA rank the workers serve (vLLM's --max-lora-rank).
+    max_lora_rank: int = Field(default=64, ge=1)
     deadline_s: float = Field(default=30.0, gt=0)
     max_tokens: int = Field(default=256, ge=1)
     temperature: float = Field(default=0.2, ge=0)
@@ -76,6 +89,24 @@ class LlmSettings(BaseSettings):
             return [str(url).strip().rstrip("/") for url in value if str(url).strip()]
         return value
 
+    @field_validator("agent_adapters", mode="before")
+    @classmethod
+    def _pairs(cls, value: object) -> object:
+        if isinstance(value, str):
+            return context.parse_adapter_choices(value)
+        return value
+
+    def adapter_config(self) -> AdapterConfig:
+        return AdapterConfig(
+            served_model=self.model,
+            static_adapter=self.adapter,
+            adapters_dir=self.adapters_dir,
+            default_choice=self.adapter_choice,
+            agent_choices=self.agent_adapters,
+            base_model_dir=self.base_model_dir,
+            max_rank=self.max_lora_rank,
+        )
+
 
 @dataclass(frozen=True)
 class LlmUsage:
@@ -93,6 +124,8 @@ class LlmResult(Generic[V]):
     worker: str
     model: str
     attempts: int
+    # The LoRA adapter that answered (its served name, version included); "" for the base model.
+    adapter: str = ""
 
 
 @dataclass(frozen=True)
@@ -149,6 +182,7 @@ class LlmClient:
             trust_env=False,
         )
         self._turn = itertools.count()
+        self.adapters = AdapterSelector(settings.adapter_config(), self._http, settings.endpoints)
 
     async def __aenter__(self) -> LlmClient:
         return self
@@ -173,15 +207,18 @@ class LlmClient:
         deadline_s: float | None = None,
         max_tokens: int | None = None,
         temperature: float | None = None,
+        adapter: str | None = None,
     ) -> LlmResult[T]:
         """One chat completion constrained to `schema` and validated into it.
 
-        `agent` names the caller in metrics (a fixed name such as "interest_miner", never per user).
+        `agent` names the caller in metrics (a fixed name such as "interest_miner", never per user) and
+        chooses the adapter; `adapter` (from `adapter_for`) pins the one a caller already keyed a cache by.
         Raises LlmTimeoutError, LlmUnavailableError, LlmRequestError or LlmOutputError.
         """
-        body = self._body(messages, max_tokens, temperature)
+        served = await self.adapter_for(agent) if adapter is None else adapter
+        body = self._body(messages, max_tokens, temperature, served)
         body["response_format"] = response_format(schema)
-        completion, latency_s = await self._call(agent, body, deadline_s)
+        completion, latency_s = await self._call(agent, body, deadline_s, served)
         try:
             value = parse_structured(completion.content, completion.finish_reason, schema)
         except LlmOutputError as error:
@@ -191,7 +228,7 @@ class LlmClient:
             error.latency_s = latency_s
             raise
         metrics.LLM_REQUESTS.labels(agent, "ok").inc()
-        return _result(value, completion, latency_s)
+        return _result(value, completion, latency_s, served)
 
     async def chat(
         self,
@@ -201,23 +238,98 @@ class LlmClient:
         deadline_s: float | None = None,
         max_tokens: int | None = None,
         temperature: float | None = None,
+        adapter: str | None = None,
     ) -> LlmResult[str]:
         """One free-text chat completion; an empty answer is an `LlmOutputError`."""
+        served = await self.adapter_for(agent) if adapter is None else adapter
         completion, latency_s = await self._call(
-            agent, self._body(messages, max_tokens, temperature), deadline_s
+            agent, self._body(messages, max_tokens, temperature, served), deadline_s, served
         )
         if completion.content is None or not completion.content.strip():
             error = LlmOutputError("empty", "the answer has no content")
             _count_failure(agent, error)
             raise error
         metrics.LLM_REQUESTS.labels(agent, "ok").inc()
-        return _result(completion.content, completion, latency_s)
+        return _result(completion.content, completion, latency_s, served)
+
+    async def text_logprob(
+        self,
+        agent: str,
+        messages: list[Message],
+        text: str,
+        *,
+        deadline_s: float | None = None,
+        adapter: str | None = None,
+    ) -> float:
+        """log P(text | messages) as the model's next answer, from vLLM's prompt logprobs (no generation).
+
+        The likelihood a judge scores by: `text` is appended as the assistant's turn, and the logprobs of
+        its own tokens are summed. Raises LlmError like the other calls (LlmOutputError "malformed_response"
+        when the worker returns no logprobs for the text).
+        """
+        served = await self.adapter_for(agent) if adapter is None else adapter
+        model = served or self.settings.model
+        worker = self._workers()[0]
+        deadline = self.settings.deadline_s if deadline_s is None else deadline_s
+        started = time.perf_counter()
+        try:
+            async with asyncio.timeout(deadline):
+                tokens = await self._post_json(
+                    f"{worker.removesuffix('/v1')}/tokenize",
+                    {"model": model, "prompt": text, "add_special_tokens": False},
+                )
+                reply = await self._post_json(
+                    f"{worker}/chat/completions",
+                    {
+                        "model": model,
+                        "messages": [*messages, {"role": "assistant", "content": text}],
+                        "add_generation_prompt": False,
+                        "continue_final_message": True,
+                        "max_tokens": 1,
+                        "temperature": 0.0,
+                        "prompt_logprobs": 0,
+                    },
+                )
+        except TimeoutError as error:
+            timeout = LlmTimeoutError(f"no logprobs within {deadline} s")
+            _count_failure(agent, timeout)
+            raise timeout from error
+        except LlmError as error:
+            _count_failure(agent, error)
+            raise
+        finally:
+            metrics.LLM_DURATION.labels(agent).observe(time.perf_counter() - started)
+        try:
+            return _text_logprob(tokens, reply)
+        except LlmOutputError as error:
+            _count_failure(agent, error)
+            raise
+
+    async def _post_json(self, url: str, body: dict[str, Any]) -> dict[str, Any]:
+        try:
+            response = await self._http.post(url, json=body)
+        except httpx.TransportError as error:
+            raise LlmUnavailableError(f"{url}: {type(error).__name__}: {error}") from error
+        if response.status_code >= 400:
+            raise LlmRequestError(response.status_code, response.text[:_DETAIL_CHARS])
+        try:
+            payload: dict[str, Any] = response.json()
+        except ValueError as error:
+            raise LlmOutputError("malformed_response", response.text[:_DETAIL_CHARS]) from error
+        return payload
+
+    async def adapter_for(self, agent: str) -> str:
+        """The adapter `agent`'s next call in this request uses ("" for the base model), loaded already.
+
+        A caller that keys a cache or provenance by it asks first and passes it to the call.
+        """
+        return await self.adapters.served(agent)
 
     def _body(
-        self, messages: list[Message], max_tokens: int | None, temperature: float | None
+        self, messages: list[Message], max_tokens: int | None, temperature: float | None, adapter: str
     ) -> dict[str, Any]:
         return {
-            "model": self.settings.adapter or self.settings.model,
+            "model": adapter or self.settings.model,
             "messages": messages,
             "max_tokens": self.settings.max_tokens if max_tokens is None else max_tokens,
             "temperature": self.settings.temperature if temperature is None else temperature,
@@ -225,7 +337,7 @@ class LlmClient:
         }
 
     async def _call(
-        self, agent: str, body: dict[str, Any], deadline_s: float | None
+        self, agent: str, body: dict[str, Any], deadline_s: float | None, adapter: str = ""
     ) -> tuple[_Completion, float]:
         """Sends `body` within the deadline; records duration and tokens, and the outcome on failure."""
         deadline = self.settings.deadline_s if deadline_s is None else deadline_s
@@ -240,6 +352,10 @@ class LlmClient:
             _count_failure(agent, timeout)
             raise timeout from error
         except LlmError as error:
+            if adapter and isinstance(error, LlmRequestError) and error.status == 404:
+                # The worker lost the adapter (restarted): load it again on the next call.
+                for worker in self.settings.endpoints:
+                    self.adapters.forget(worker, adapter)
             _count_failure(agent, error)
             raise
         except asyncio.CancelledError:
@@ -329,13 +445,26 @@ def _completion(raw: bytes, worker: str, attempts: int, default_model: str) -> _
         raise LlmOutputError("malformed_response", f"{error!r}: {raw[:_DETAIL_CHARS]!r}") from error
 
 
+def _text_logprob(tokens: dict[str, Any], reply: dict[str, Any]) -> float:
+    """The sum of the logprobs of the text's tokens, the last ones of the prompt."""
+    try:
+        ids = [str(token) for token in tokens["tokens"]]
+        logprobs = reply.get("prompt_logprobs") or []
+        tail = logprobs[len(logprobs) - len(ids) :] if ids else []
+        if len(tail) != len(ids):
+            raise KeyError("fewer prompt logprobs than the text's tokens")
+        return sum(float(entry[token]["logprob"]) for entry, token in zip(tail, ids, strict=True))
+    except (KeyError, TypeError, ValueError) as error:
+        raise LlmOutputError("malformed_response", f"no logprobs for the text: {error!r}") from error
+
+
 def _count_failure(agent: str, error: LlmError) -> None:
     metrics.LLM_REQUESTS.labels(agent, error.outcome).inc()
     if isinstance(error, LlmOutputError):
         metrics.LLM_INVALID_OUTPUT.labels(agent, error.reason).inc()
 
 
-def _result(value: V, completion: _Completion, latency_s: float) -> LlmResult[V]:
+def _result(value: V, completion: _Completion, latency_s: float, adapter: str) -> LlmResult[V]:
     return LlmResult(
         value=value,
         usage=completion.usage,
@@ -343,4 +472,5 @@ def _result(value: V, completion: _Completion, latency_s: float) -> LlmResult[V]
         worker=completion.worker,
         model=completion.model,
         attempts=completion.attempts,
+        adapter=adapter,
     )

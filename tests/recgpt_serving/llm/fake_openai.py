@@ -26,6 +26,10 @@ class Behaviour:
     finish_reason: str = "stop"
     # When set, the answer's content is computed from the request body (multi-call agents).
     respond: Callable[[dict[str, Any]], str | None] | None = None
+    # Prompt logprob of each token of the assistant's last turn (prompt_logprobs requests), from the body.
+    token_logprob: Callable[[dict[str, Any]], float] = lambda body: -1.0
+    # HTTP status of /v1/load_lora_adapter (vLLM answers 200, or 4xx/5xx naming the problem).
+    adapter_load_status: int = 200
 
 
 @dataclass
@@ -38,6 +42,8 @@ class Seen:
 class FakeOpenAI:
     behaviour: Behaviour = field(default_factory=Behaviour)
     seen: list[Seen] = field(default_factory=list)
+    # Bodies of /v1/load_lora_adapter requests, in order.
+    adapter_loads: list[dict[str, Any]] = field(default_factory=list)
     base_url: str = ""
     _runner: web.AppRunner | None = None
     _release: asyncio.Event = field(default_factory=asyncio.Event)
@@ -45,6 +51,8 @@ class FakeOpenAI:
     async def start(self) -> str:
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self._chat)
+        app.router.add_post("/v1/load_lora_adapter", self._load_adapter)
+        app.router.add_post("/tokenize", self._tokenize)
         self._runner = web.AppRunner(app, shutdown_timeout=0.5)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -57,6 +65,18 @@ class FakeOpenAI:
         self._release.set()
         if self._runner is not None:
             await self._runner.cleanup()
+
+    async def _load_adapter(self, request: web.Request) -> web.StreamResponse:
+        self.adapter_loads.append(await request.json())
+        status = self.behaviour.adapter_load_status
+        if status >= 400:
+            return web.json_response({"error": {"message": "scripted refusal"}}, status=status)
+        return web.Response(text="Success: LoRA adapter added successfully.")
+
+    async def _tokenize(self, request: web.Request) -> web.StreamResponse:
+        """One token per character, so that a test can tell which prompt logprobs are the text's."""
+        tokens = [ord(char) for char in (await request.json())["prompt"]]
+        return web.json_response({"count": len(tokens), "tokens": tokens})
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
         headers = {name.lower(): value for name, value in request.headers.items()}
@@ -82,9 +102,12 @@ class FakeOpenAI:
             return response
         body = self.seen[-1].body
         content = behaviour.respond(body) if behaviour.respond is not None else behaviour.content
-        return web.Response(
-            text=json.dumps(self._answer(behaviour, content)), content_type="application/json"
-        )
+        answer = self._answer(behaviour, content)
+        if body.get("prompt_logprobs") is not None:
+            text = str(body["messages"][-1]["content"])
+            logprob = behaviour.token_logprob(body)
+            answer["prompt_logprobs"] = [None] + [{str(ord(char)): {"logprob": logprob}} for char in text]
+        return web.Response(text=json.dumps(answer), content_type="application/json")
 
     def _answer(self, behaviour: Behaviour, content: str | None) -> dict[str, Any]:
         return {
