@@ -134,6 +134,7 @@ def run_grpo(
             "generations": generations,
             "temperature": temperature,
             "examples": len(data.train),
+            "world_size": world_size(),
         },
         validation=validation,
         train_seconds=seconds,

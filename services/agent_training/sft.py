@@ -97,7 +97,13 @@ def run_sft(job: Job) -> Path | None:
 def _hyperparameters(job: Job, **extra: Any) -> dict[str, Any]:
     from dataclasses import asdict
 
-    return {**job.settings.as_dict(), "data": asdict(job.data_config), "users": job.data.users, **extra}
+    return {
+        **job.settings.as_dict(),
+        "data": asdict(job.data_config),
+        "users": job.data.users,
+        "world_size": world_size(),
+        **extra,
+    }
 
 
 class AnswerFilter:
