@@ -39,5 +39,5 @@ def tiny_model_folder(llm_model_folder: Path, tmp_path_factory: pytest.TempPathF
         eos_token_id=tokenizer.eos_token_id,
         tie_word_embeddings=True,
     )
-    LlamaForCausalLM(config).save_pretrained(str(folder))
+    LlamaForCausalLM(config).save_pretrained(str(folder))  # type: ignore[no-untyped-call]
     return folder
