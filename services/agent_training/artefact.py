@@ -1,4 +1,4 @@
-"""Versioned adapters on disk: `<root>/<agent>/<version>/` in PEFT format plus `recgpt-adapter.json`.
+"""Versioned adapters on disk: `<root>/<agent>/<version>/` in PEFT format plus `recgpt_adapter.json`.
 
 A version folder is written under a dot-name beside its place and renamed into it, then `<agent>/latest` is
 replaced by a file naming it: a reader never sees half an adapter, and the newest is one read away. The
@@ -22,7 +22,8 @@ from pydantic import BaseModel, Field, ValidationError
 from agent_training.agents import AgentName
 from recgpt_tools.model_folder import STAMP_FILE
 
-MANIFEST_FILE = "recgpt-adapter.json"
+# The name the serving side reads (agents-serve, issue 10 items 4-5).
+MANIFEST_FILE = "recgpt_adapter.json"
 LATEST_FILE = "latest"
 FORMAT = 1
 Method = Literal["sft", "sft-self", "grpo", "grpo-sum"]
@@ -50,6 +51,8 @@ class AdapterManifest(BaseModel):
     validation: dict[str, Any] = Field(default_factory=dict)
     lora_rank: int = Field(ge=1)
     created_at: str
+    # What "newest" is sorted by on the serving side.
+    created_at_unix: int = 0
     train_seconds: float = 0.0
     # The version this one continued from (self-training or GRPO on top of SFT), if any.
     parent: str | None = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -143,6 +144,7 @@ class Job:
             validation=validation,
             lora_rank=self.settings.lora.rank,
             created_at=artefact.utc_now(),
+            created_at_unix=int(time.time()),
             train_seconds=round(train_seconds, 1),
             parent=parent,
         )
