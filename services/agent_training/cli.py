@@ -83,6 +83,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         "--adapter", action="append", default=[], help="adapter folder, or latest (repeatable)"
     )
     heldout.add_argument("--out", type=Path, help="also write the figures as JSON here")
+    heldout.add_argument(
+        "--baselines-only", action="store_true", help="only the non-LLM baselines (no model)"
+    )
     return parser.parse_args(argv)
 
 
@@ -134,7 +137,7 @@ def run(args: argparse.Namespace) -> Path | None:
             temperature=args.temperature,
             start=_start(args.start, job),
         )
-    adapters: dict[str, Path | None] = {"base": None}
+    adapters: dict[str, Path | None] = {} if args.baselines_only else {"base": None}
     for value in args.adapter:
         folder = _start(value, job)
         if folder is None:

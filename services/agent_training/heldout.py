@@ -85,7 +85,7 @@ def evaluate(job: Job, adapters: Mapping[str, Path | None], users: int, k: int =
         prompts.append(
             tag_prompts.messages(behaviour.text, interests or ["products"], job.data_config.max_tags)
         )
-    tokenizer = load_tokenizer(job.base)
+    tokenizer = load_tokenizer(job.base) if adapters else None
     for name, adapter in adapters.items():
         model = load_model(job.base, adapter)
         answers = generation.generate(
