@@ -44,6 +44,12 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=TrainSettings.seed)
     parser.add_argument("--cuts", type=int, default=DataConfig.cuts_per_user, help="cut points per user")
     parser.add_argument("--max-examples", type=int, help="train on at most this many examples")
+    parser.add_argument(
+        "--budget-tokens",
+        type=int,
+        default=DataConfig.budget_tokens,
+        help="behaviour budget of the prompts (serve with the agents' behaviour_budget_tokens set alike)",
+    )
     parser.add_argument("--val-generate", type=int, default=TrainSettings.val_generate)
 
 
@@ -91,7 +97,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 def _job(args: argparse.Namespace) -> Job:
     agent = resolve(args.agent)
-    for name in ("steps", "batch_size", "grad_accum", "max_length", "cuts", "rank"):
+    for name in ("steps", "batch_size", "grad_accum", "max_length", "cuts", "rank", "budget_tokens"):
         if getattr(args, name) < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be at least 1")
     base = BaseModel.at(args.model_dir or default_model_folder(args.var))
@@ -100,7 +106,12 @@ def _job(args: argparse.Namespace) -> Job:
         catalogue=args.catalogue,
         base=base,
         adapters_root=args.adapters_dir or args.var / "adapters",
-        data_config=DataConfig(cuts_per_user=args.cuts, seed=args.seed, max_train_examples=args.max_examples),
+        data_config=DataConfig(
+            cuts_per_user=args.cuts,
+            seed=args.seed,
+            max_train_examples=args.max_examples,
+            budget_tokens=args.budget_tokens,
+        ),
         settings=TrainSettings(
             steps=args.steps,
             batch_size=args.batch_size,
