@@ -153,7 +153,10 @@ def run(args: argparse.Namespace) -> Path | None:
         folder = _start(value, job)
         if folder is None:
             raise artefact.AdapterError(f"{job.agent} has no adapter under {job.adapters_root}")
-        adapters[artefact.load_manifest(folder).version] = folder
+        manifest = artefact.load_manifest(folder)
+        # Refused before any model runs: an adapter of another base model says so at once.
+        artefact.check_base(manifest, job.base.served_name, job.base.source_stamp or None)
+        adapters[manifest.version] = folder
     result = heldout.evaluate(job, adapters, args.users, args.k)
     print(heldout.table(result))
     if args.out is not None:
