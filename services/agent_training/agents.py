@@ -1,0 +1,52 @@
+"""The agents that can be trained, by the names their services log under (the adapter folders' names)."""
+
+from __future__ import annotations
+
+from typing import Final, Literal
+
+from explain import prompts as explain_prompts
+from intent import prompts as intent_prompts
+from tags import prompts as tag_prompts
+
+AgentName = Literal["interest_miner", "tag_predictor", "explainer"]
+INTERESTS: Final[AgentName] = "interest_miner"
+TAGS: Final[AgentName] = "tag_predictor"
+EXPLANATIONS: Final[AgentName] = "explainer"
+AGENTS: tuple[AgentName, ...] = (INTERESTS, TAGS, EXPLANATIONS)
+
+# The services' own names must be these (one place for each concern: the services name themselves).
+assert (intent_prompts.AGENT, tag_prompts.AGENT, explain_prompts.AGENT) == AGENTS
+
+PROMPT_VERSIONS: dict[AgentName, str] = {
+    INTERESTS: intent_prompts.PROMPT_VERSION,
+    TAGS: tag_prompts.PROMPT_VERSION,
+    EXPLANATIONS: explain_prompts.PROMPT_VERSION,
+}
+
+_ALIASES: dict[str, AgentName] = {
+    "interest": INTERESTS,
+    "interests": INTERESTS,
+    "intent": INTERESTS,
+    "tag": TAGS,
+    "tags": TAGS,
+    "explanation": EXPLANATIONS,
+    "explanations": EXPLANATIONS,
+    "explain": EXPLANATIONS,
+}
+
+
+class UnknownAgent(ValueError):
+    pass
+
+
+def resolve(name: str) -> AgentName:
+    """The agent `name` means: its own name or a short alias (tags, interests, explanations)."""
+    key = name.strip().lower()
+    for agent in AGENTS:
+        if key == agent:
+            return agent
+    if key in _ALIASES:
+        return _ALIASES[key]
+    raise UnknownAgent(
+        f"unknown agent {name!r}: one of {', '.join(AGENTS)} (or tags, interests, explanations)"
+    )

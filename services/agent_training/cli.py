@@ -1,0 +1,185 @@
+"""`recgpt-train sft|grpo|eval-tags`: trains an agent's LoRA adapter from behaviour, or measures one.
+
+Runs as one process, or data-parallel under `torchrun --nproc-per-node N -m agent_training.cli ...` (or
+`accelerate launch`): the trainers shard the batches, rank 0 writes the adapter.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from agent_training import artefact
+from agent_training.agents import UnknownAgent, resolve
+from agent_training.data import DataConfig, NoUsableExamples
+from agent_training.job import Job, TrainSettings
+from agent_training.model import BaseModel, LoraSettings, default_model_folder
+
+EXIT_BAD_INPUT = 2
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--agent", required=True, help="tag_predictor | interest_miner | explainer (or tags, ...)"
+    )
+    parser.add_argument(
+        "--catalogue", type=Path, default=Path("var/train/catalogue"), help="recgpt-import output"
+    )
+    parser.add_argument("--var", type=Path, default=Path("var"), help="state folder (models/, adapters/)")
+    parser.add_argument(
+        "--model-dir", type=Path, help="base model folder (default <var>/models/<served name>)"
+    )
+    parser.add_argument("--adapters-dir", type=Path, help="adapters root (default <var>/adapters)")
+    parser.add_argument("--steps", type=int, default=TrainSettings.steps)
+    parser.add_argument("--batch-size", type=int, default=TrainSettings.batch_size)
+    parser.add_argument("--grad-accum", type=int, default=TrainSettings.grad_accum)
+    parser.add_argument("--lr", type=float, default=TrainSettings.learning_rate)
+    parser.add_argument(
+        "--rank", type=int, default=LoraSettings.rank, help="LoRA rank (<= 16, vLLM's default)"
+    )
+    parser.add_argument("--max-length", type=int, default=TrainSettings.max_length)
+    parser.add_argument("--seed", type=int, default=TrainSettings.seed)
+    parser.add_argument("--cuts", type=int, default=DataConfig.cuts_per_user, help="cut points per user")
+    parser.add_argument("--max-examples", type=int, help="train on at most this many examples")
+    parser.add_argument(
+        "--budget-tokens",
+        type=int,
+        default=DataConfig.budget_tokens,
+        help="behaviour budget of the prompts (serve with the agents' behaviour_budget_tokens set alike)",
+    )
+    parser.add_argument("--val-generate", type=int, default=TrainSettings.val_generate)
+
+
+def _start(value: str, job: Job) -> Path | None:
+    """`latest`: the agent's newest adapter (None when it has none); `none`; or a folder."""
+    if value == "none":
+        return None
+    if value == "latest":
+        return artefact.newest_adapter(job.adapters_root, job.agent)
+    return Path(value)
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="recgpt-train", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    sft = commands.add_parser("sft", help="LoRA SFT on behaviour targets (--self-train: V1's self-training)")
+    _common(sft)
+    sft.add_argument("--self-train", action="store_true", help="sample, filter, train, repeat")
+    sft.add_argument("--rounds", type=int, default=2)
+    sft.add_argument("--prompts", type=int, default=32, help="prompts sampled per round")
+    sft.add_argument("--samples", type=int, default=4, help="answers sampled per prompt")
+    sft.add_argument("--temperature", type=float, default=0.9)
+    sft.add_argument(
+        "--from", dest="start", default="latest", help="self-training start: latest | none | DIR"
+    )
+    grpo = commands.add_parser("grpo", help="GRPO with constrained reward shaping (--shaping sum: GRPO-SUM)")
+    _common(grpo)
+    grpo.add_argument("--shaping", choices=("crs", "sum"), default="crs")
+    grpo.add_argument("--generations", type=int, default=4, help="answers per prompt (the GRPO group)")
+    grpo.add_argument("--temperature", type=float, default=0.9)
+    grpo.add_argument("--from", dest="start", default="latest", help="start adapter: latest | none | DIR")
+    heldout = commands.add_parser("eval-tags", help="tag HR@K of base vs adapters on evaluation users")
+    _common(heldout)
+    heldout.add_argument("--users", type=int, default=50)
+    heldout.add_argument("--k", type=int, default=30)
+    heldout.add_argument(
+        "--adapter", action="append", default=[], help="adapter folder, or latest (repeatable)"
+    )
+    heldout.add_argument("--out", type=Path, help="also write the figures as JSON here")
+    heldout.add_argument(
+        "--baselines-only", action="store_true", help="only the non-LLM baselines (no model)"
+    )
+    return parser.parse_args(argv)
+
+
+def _job(args: argparse.Namespace) -> Job:
+    agent = resolve(args.agent)
+    for name in ("steps", "batch_size", "grad_accum", "max_length", "cuts", "rank", "budget_tokens"):
+        if getattr(args, name) < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be at least 1")
+    base = BaseModel.at(args.model_dir or default_model_folder(args.var))
+    return Job(
+        agent=agent,
+        catalogue=args.catalogue,
+        base=base,
+        adapters_root=args.adapters_dir or args.var / "adapters",
+        data_config=DataConfig(
+            cuts_per_user=args.cuts,
+            seed=args.seed,
+            max_train_examples=args.max_examples,
+            budget_tokens=args.budget_tokens,
+        ),
+        settings=TrainSettings(
+            steps=args.steps,
+            batch_size=args.batch_size,
+            grad_accum=args.grad_accum,
+            learning_rate=args.lr,
+            max_length=args.max_length,
+            seed=args.seed,
+            lora=LoraSettings(rank=args.rank, alpha=2 * args.rank),
+            val_generate=args.val_generate,
+        ),
+    )
+
+
+def run(args: argparse.Namespace) -> Path | None:
+    from agent_training import grpo, heldout, sft
+
+    job = _job(args)
+    if args.command == "sft":
+        if args.self_train:
+            return sft.run_self_training(
+                job,
+                rounds=args.rounds,
+                prompts_per_round=args.prompts,
+                samples=args.samples,
+                temperature=args.temperature,
+                start=_start(args.start, job),
+            )
+        return sft.run_sft(job)
+    if args.command == "grpo":
+        return grpo.run_grpo(
+            job,
+            shaping=args.shaping,
+            generations=args.generations,
+            temperature=args.temperature,
+            start=_start(args.start, job),
+        )
+    adapters: dict[str, Path | None] = {} if args.baselines_only else {"base": None}
+    for value in args.adapter:
+        folder = _start(value, job)
+        if folder is None:
+            raise artefact.AdapterError(f"{job.agent} has no adapter under {job.adapters_root}")
+        manifest = artefact.load_manifest(folder)
+        # Refused before any model runs: an adapter of another base model says so at once.
+        artefact.check_base(manifest, job.base.served_name, job.base.source_stamp or None)
+        adapters[manifest.version] = folder
+    result = heldout.evaluate(job, adapters, args.users, args.k)
+    print(heldout.table(result))
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(result, indent=2) + "\n")
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        folder = run(args)
+    except (UnknownAgent, NoUsableExamples, artefact.AdapterError, FileNotFoundError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if folder is not None:
+        manifest = artefact.load_manifest(folder)
+        print(f"adapter written: {folder}")
+        print(f"validation: {json.dumps(manifest.validation)}")
+        print(f"train seconds: {manifest.train_seconds}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,147 @@
+"""Tag HR@K of the base model and an adapter on the evaluation's own users (never trained on).
+
+The users are those `make eval` draws (`evaluation.split.choose`, seed 0), each with their last interaction
+held out as the target; the prompt is the tag agent's, over the compressed history, with the user's
+frequent categories as interests (the interest agent's fallback). Tags are mapped to categories the way the
+tag service maps them; an answer with no confidently mapped tag is a fallback (counted, and scored apart).
+Beside the LLM: the user's most frequent categories, frequent + transitions (the categories that most often
+follow the user's last category in training users' logs), and the LLM's categories topped up with it.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from itertools import pairwise
+from pathlib import Path
+from typing import Any
+
+from agent_training import generation
+from agent_training.data import DataConfig, reserved_for_evaluation
+from agent_training.job import MAX_NEW_TOKENS, Job
+from agent_training.model import load_model, load_tokenizer
+from agent_training.rewards import parse_tags
+from evaluation import metrics
+from evaluation.split import Split, choose, eligible
+from intent.fallback import frequent_category_interests
+from recgpt_domain.behaviour_context import compress
+from recgpt_domain.catalogue import Item, iter_histories
+from tags import prompts as tag_prompts
+
+
+def transitions(
+    splits: Iterable[Split], items: Mapping[str, Item], reserved: set[str]
+) -> dict[str, Counter[str]]:
+    """Next-category counts after each category, over training users' logs without their last item."""
+    counts: dict[str, Counter[str]] = defaultdict(Counter)
+    for split in splits:
+        if split.user_id in reserved:
+            continue
+        categories = [items[i].category for i in split.history_ids if i in items and items[i].category]
+        for before, after in pairwise(categories):
+            counts[before][after] += 1
+    return counts
+
+
+def fill(first: Sequence[str], more: Iterable[str], k: int) -> list[str]:
+    out = list(dict.fromkeys(c for c in first if c))[:k]
+    for category in more:
+        if len(out) >= k:
+            break
+        if category and category not in out:
+            out.append(category)
+    return out
+
+
+@dataclass
+class UserTags:
+    target: str
+    frequent: list[str]
+    frequent_transitions: list[str]
+    llm: dict[str, list[str]]
+
+
+def evaluate(job: Job, adapters: Mapping[str, Path | None], users: int, k: int = 30) -> dict[str, Any]:
+    """HR@k per model (name -> adapter, None = base), split into LLM-answered and fallback users."""
+    items = job.items
+    splits = eligible(iter_histories(job.catalogue))
+    chosen = choose(splits, users, DataConfig().evaluation_seed)
+    follows = transitions(splits, items, reserved_for_evaluation(splits, job.data_config))
+    prompts = []
+    rows: list[UserTags] = []
+    for split in chosen:
+        target = items[split.target.item_id].category if split.target.item_id in items else ""
+        behaviour = compress(split.history, items, job.data_config.budget_tokens)
+        interests = [
+            i.interest for i in frequent_category_interests(behaviour, job.data_config.max_interests)
+        ]
+        recent = [items[i].category for i in split.recent_ids() if i in items]
+        frequent = metrics.most_frequent(recent, k)
+        last = recent[0] if recent else ""
+        rows.append(
+            UserTags(target, frequent, fill(frequent, (c for c, _ in follows[last].most_common()), k), {})
+        )
+        prompts.append(
+            tag_prompts.messages(behaviour.text, interests or ["products"], job.data_config.max_tags)
+        )
+    tokenizer = load_tokenizer(job.base) if adapters else None
+    for name, adapter in adapters.items():
+        model = load_model(job.base, adapter)
+        answers = generation.generate(
+            model, tokenizer, prompts, max_new_tokens=MAX_NEW_TOKENS["tag_predictor"]
+        )
+        for row, answer in zip(rows, answers, strict=True):
+            tags = parse_tags(answer[0]) or []
+            matches = job.mapper.map(tags) if tags else []
+            row.llm[name] = [m.category for m in matches if m.score >= job.constraints.min_category_score]
+    return report(rows, list(adapters), k)
+
+
+def report(rows: Sequence[UserTags], names: Sequence[str], k: int) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "users": len(rows),
+        "k": k,
+        "frequent": metrics.mean(metrics.hit_rate(r.frequent, r.target) for r in rows),
+        "frequent_transitions": metrics.mean(
+            metrics.hit_rate(r.frequent_transitions, r.target) for r in rows
+        ),
+        "models": {},
+    }
+    for name in names:
+        answered = [r for r in rows if r.llm[name]]
+        out["models"][name] = {
+            "llm_answered": len(answered),
+            "fallback_share": 1 - len(answered) / len(rows) if rows else 0.0,
+            "hr_llm_answered": metrics.mean(metrics.hit_rate(r.llm[name][:k], r.target) for r in answered),
+            "frequent_on_llm_answered": metrics.mean(
+                metrics.hit_rate(r.frequent, r.target) for r in answered
+            ),
+            # Fallback users get the frequent categories, as the tag service's fallback serves them.
+            "hr_all": metrics.mean(
+                metrics.hit_rate(r.llm[name][:k] if r.llm[name] else r.frequent, r.target) for r in rows
+            ),
+            "hr_topped_up": metrics.mean(
+                metrics.hit_rate(fill(r.llm[name], r.frequent_transitions, k), r.target) for r in rows
+            ),
+            "distinct_categories": metrics.mean(len(set(r.llm[name])) for r in answered),
+        }
+    return out
+
+
+def table(result: Mapping[str, Any]) -> str:
+    k = result["k"]
+    lines = [
+        f"tag HR@{k} on {result['users']} evaluation users (last interaction held out, never trained on)",
+        f"  frequent categories            {result['frequent']:.3f}",
+        f"  frequent + transitions         {result['frequent_transitions']:.3f}",
+    ]
+    for name, figures in result["models"].items():
+        lines.append(
+            f"  {name:<30} LLM-answered {figures['hr_llm_answered']:.3f} on {figures['llm_answered']} users "
+            f"(frequent on them {figures['frequent_on_llm_answered']:.3f}), "
+            f"fallback {figures['fallback_share']:.0%}, all {figures['hr_all']:.3f}, "
+            f"topped up with frequent+transitions {figures['hr_topped_up']:.3f}, "
+            f"{figures['distinct_categories']:.1f} categories/answer"
+        )
+    return "\n".join(lines)

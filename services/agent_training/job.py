@@ -1,0 +1,153 @@
+"""What every training command shares: the agent, its data, the base model, validation and saving."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from agent_training import artefact, generation, scoring
+from agent_training.agents import EXPLANATIONS, PROMPT_VERSIONS, TAGS, AgentName
+from agent_training.data import DataConfig, TrainingData, build_from_catalogue
+from agent_training.model import BaseModel, LoraSettings
+from agent_training.rewards import ExplanationRewarder, TagConstraints, TagMapper
+from recgpt_domain.catalogue import Item, read_items
+from recgpt_domain.grounding import CatalogueVocabulary
+
+log = logging.getLogger(__name__)
+
+# Tokens an answer may take: the targets are well within these.
+MAX_NEW_TOKENS: dict[AgentName, int] = {"interest_miner": 160, "tag_predictor": 160, "explainer": 64}
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    steps: int = 200
+    batch_size: int = 4
+    grad_accum: int = 1
+    learning_rate: float = 2e-4
+    max_length: int = 768
+    seed: int = 0
+    lora: LoraSettings = field(default_factory=LoraSettings)
+    # Held-apart examples whose answers are generated and scored after training (0: loss only).
+    val_generate: int = 16
+    val_loss_examples: int = 64
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def is_main_process() -> bool:
+    """Rank 0 of a torchrun / accelerate launch, or a single process."""
+    return os.environ.get("RANK", "0") == "0"
+
+
+def world_size() -> int:
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+class CatalogueTagMapper:
+    """The tag service's own mapping (bundled embedder, `TagsSettings` category texts), built once."""
+
+    def __init__(self, items: list[Item]) -> None:
+        from recgpt_domain.embedder import load_bundled
+        from tags.category_map import CachedEncoder, CategoryMapper
+        from tags.settings import TagsSettings
+
+        settings = TagsSettings()
+        encoder = CachedEncoder(load_bundled(settings.embedding_batch_size), settings.embedding_cache_size)
+        self.mapper = CategoryMapper(encoder, items, settings.category_text)
+        self.min_score = settings.tag_min_category_score
+
+    def map(self, texts: Any) -> Any:
+        return self.mapper.map(list(texts))
+
+
+@dataclass
+class Job:
+    agent: AgentName
+    catalogue: Path
+    base: BaseModel
+    adapters_root: Path
+    data_config: DataConfig = field(default_factory=DataConfig)
+    settings: TrainSettings = field(default_factory=TrainSettings)
+    # Tests pass a fake; None builds the tag service's mapper when tags are scored.
+    tag_mapper: TagMapper | None = None
+
+    @cached_property
+    def items(self) -> dict[str, Item]:
+        return {item.item_id: item for item in read_items(self.catalogue)}
+
+    @cached_property
+    def data(self) -> TrainingData:
+        return build_from_catalogue(self.agent, self.catalogue, self.data_config)
+
+    @cached_property
+    def mapper(self) -> TagMapper:
+        return (
+            self.tag_mapper if self.tag_mapper is not None else CatalogueTagMapper(list(self.items.values()))
+        )
+
+    @cached_property
+    def constraints(self) -> TagConstraints:
+        if isinstance(self.mapper, CatalogueTagMapper):
+            return TagConstraints(min_category_score=self.mapper.min_score)
+        return TagConstraints()
+
+    def rewarder(self) -> ExplanationRewarder:
+        return ExplanationRewarder(
+            CatalogueVocabulary.from_items(self.items.values()), self.data_config.explain_max_words
+        )
+
+    def validate(self, model: Any, tokenizer: Any) -> dict[str, float]:
+        """Generated answers on held-apart users' examples, scored like the rewards score them."""
+        examples = self.data.validation[: self.settings.val_generate]
+        if not examples:
+            return {}
+        answers = generation.generate(
+            model, tokenizer, [e.prompt for e in examples], max_new_tokens=MAX_NEW_TOKENS[self.agent]
+        )
+        return scoring.agent_metrics(
+            self.agent,
+            examples,
+            [a[0] for a in answers],
+            items=self.items,
+            mapper=self.mapper if self.agent == TAGS else None,
+            rewarder=self.rewarder() if self.agent == EXPLANATIONS else None,
+            constraints=self.constraints,
+        )
+
+    def save(
+        self,
+        model: Any,
+        *,
+        method: artefact.Method,
+        data_fingerprint: str,
+        hyperparameters: dict[str, Any],
+        validation: dict[str, Any],
+        train_seconds: float,
+        parent: str | None = None,
+    ) -> Path:
+        manifest = artefact.AdapterManifest(
+            agent=self.agent,
+            version=artefact.new_version(method, data_fingerprint),
+            method=method,
+            base_model=self.base.served_name,
+            base_model_source=self.base.source_stamp,
+            prompt_version=PROMPT_VERSIONS[self.agent],
+            data_fingerprint=data_fingerprint,
+            hyperparameters=hyperparameters,
+            validation=validation,
+            lora_rank=self.settings.lora.rank,
+            created_at=artefact.utc_now(),
+            created_at_unix=int(time.time()),
+            train_seconds=round(train_seconds, 1),
+            parent=parent,
+        )
+        return artefact.write_adapter(
+            self.adapters_root, manifest, lambda folder: model.save_pretrained(str(folder))
+        )

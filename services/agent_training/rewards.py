@@ -1,0 +1,161 @@
+"""Rewards for GRPO (RecGPT-V2's constrained reward shaping) and the filters of self-training.
+
+Tags: accuracy (the share of the next items' categories that the answer's tags, mapped to catalogue categories
+the way the tag service maps them, hit), alignment (the share of tags that map confidently to a category),
+diversity (distinct categories per tag) and length (a tag count within bounds). Constrained reward shaping
+(CRS) keeps accuracy as the one objective and lets the others gate it: the reward is accuracy when every
+constraint holds, else 0, so the model cannot buy reward with unaligned or repetitive tags. GRPO-SUM, the
+paper's comparison, adds the four. Explanations: grounding (the explain service's own checker) gated by
+diversity against a buffer of recent explanations (1 - the highest ROUGE-L to any of them).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+from pydantic import ValidationError
+
+from evaluation.metrics import rouge_l
+from explain.schema import ExplanationAnswer
+from explain.validation import clean as clean_explanation
+from recgpt_domain import grounding
+from recgpt_domain.catalogue import Item
+from recgpt_domain.grounding import CatalogueVocabulary
+from tags.category_map import CategoryMatch
+from tags.schema import TagsAnswer
+from tags.validation import shape_problem
+
+Shaping = Literal["crs", "sum"]
+
+
+class TagMapper(Protocol):
+    """Maps tag texts to their best catalogue category with its cosine (tags.category_map in production)."""
+
+    def map(self, texts: Sequence[str]) -> list[CategoryMatch]: ...
+
+
+@dataclass(frozen=True)
+class TagConstraints:
+    # The tag service's own threshold (TagsSettings.tag_min_category_score) makes a mapping confident.
+    min_category_score: float = 0.33
+    min_alignment: float = 0.8
+    min_diversity: float = 0.8
+    min_tags: int = 1
+    max_tags: int = 10
+
+
+@dataclass(frozen=True)
+class TagScores:
+    parsed: bool
+    tags: int
+    accuracy: float
+    alignment: float
+    diversity: float
+    length: float
+    # Categories of the confidently mapped tags, in answer order.
+    categories: tuple[str, ...] = ()
+
+    def reward(self, shaping: Shaping, constraints: TagConstraints) -> float:
+        if not self.parsed:
+            return 0.0
+        if shaping == "sum":
+            return self.accuracy + self.alignment + self.diversity + self.length
+        gates = (
+            self.alignment >= constraints.min_alignment
+            and self.diversity >= constraints.min_diversity
+            and self.length >= 1.0
+        )
+        return self.accuracy if gates else 0.0
+
+
+def completion_text(completion: Any) -> str:
+    """TRL hands conversational completions as message lists, plain ones as strings."""
+    if isinstance(completion, str):
+        return completion
+    if isinstance(completion, list) and completion and isinstance(completion[-1], Mapping):
+        return str(completion[-1].get("content", ""))
+    return ""
+
+
+def parse_tags(text: str) -> list[str] | None:
+    """The well-formed tags of an answer (the tag validator's shape check), None when it is no answer."""
+    try:
+        answer = TagsAnswer.model_validate(json.loads(text))
+    except (ValueError, ValidationError):
+        return None
+    kept: list[str] = []
+    for entry in answer.tags:
+        tag = " ".join(entry.tag.split())
+        if shape_problem(tag) is None and tag.casefold() not in {k.casefold() for k in kept}:
+            kept.append(tag)
+    return kept
+
+
+def score_tags(
+    text: str, next_categories: Sequence[str], mapper: TagMapper, constraints: TagConstraints
+) -> TagScores:
+    tags = parse_tags(text)
+    if tags is None:
+        return TagScores(False, 0, 0.0, 0.0, 0.0, 0.0)
+    if not tags:
+        return TagScores(True, 0, 0.0, 0.0, 0.0, 0.0)
+    matches = mapper.map(tags)
+    confident = [m.category for m in matches if m.score >= constraints.min_category_score]
+    distinct = set(confident)
+    targets = set(next_categories)
+    return TagScores(
+        parsed=True,
+        tags=len(tags),
+        accuracy=len(distinct & targets) / len(targets) if targets else 0.0,
+        alignment=len(confident) / len(tags),
+        diversity=len({m.category for m in matches}) / len(tags),
+        length=1.0 if constraints.min_tags <= len(tags) <= constraints.max_tags else 0.0,
+        categories=tuple(dict.fromkeys(confident)),
+    )
+
+
+@dataclass(frozen=True)
+class ExplanationScores:
+    parsed: bool
+    grounded: float
+    diversity: float
+
+    def reward(self, shaping: Shaping, min_diversity: float) -> float:
+        if not self.parsed:
+            return 0.0
+        if shaping == "sum":
+            return self.grounded + self.diversity
+        return self.grounded if self.diversity >= min_diversity else 0.0
+
+
+def parse_explanation(text: str) -> str | None:
+    try:
+        return clean_explanation(ExplanationAnswer.model_validate(json.loads(text)).explanation)
+    except (ValueError, ValidationError):
+        return None
+
+
+class ExplanationRewarder:
+    """Scores explanations against the item's facts and a buffer of the most recent ones (grounded only)."""
+
+    def __init__(self, vocabulary: CatalogueVocabulary, max_words: int, buffer_size: int = 64) -> None:
+        self.vocabulary = vocabulary
+        self.max_words = max_words
+        self.recent: deque[str] = deque(maxlen=buffer_size)
+
+    def score(self, text: str, item: Item, interest: str, *, remember: bool = True) -> ExplanationScores:
+        sentence = parse_explanation(text)
+        if sentence is None:
+            return ExplanationScores(False, 0.0, 0.0)
+        problems = grounding.check(
+            sentence, item, self.vocabulary, interest=interest, max_words=self.max_words
+        )
+        closest = max((rouge_l(sentence, other) for other in self.recent), default=0.0)
+        scores = ExplanationScores(True, 0.0 if problems else 1.0, 1.0 - closest)
+        if remember and not problems:
+            self.recent.append(sentence)
+        return scores

@@ -1,0 +1,80 @@
+"""Validation figures of an agent's answers on held-apart examples: the same checks the rewards use."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from statistics import mean
+
+from pydantic import ValidationError
+
+from agent_training.agents import EXPLANATIONS, INTERESTS, TAGS, AgentName
+from agent_training.data import Example
+from agent_training.rewards import ExplanationRewarder, TagConstraints, TagMapper, score_tags
+from intent.schema import InterestsAnswer
+from recgpt_domain.catalogue import Item
+
+
+def interest_names(text: str) -> list[str] | None:
+    try:
+        answer = InterestsAnswer.model_validate(json.loads(text))
+    except (ValueError, ValidationError):
+        return None
+    return [" ".join(entry.interest.split()) for entry in answer.interests if entry.interest.strip()]
+
+
+def agent_metrics(
+    agent: AgentName,
+    examples: Sequence[Example],
+    answers: Sequence[str],
+    *,
+    items: dict[str, Item],
+    mapper: TagMapper | None,
+    rewarder: ExplanationRewarder | None,
+    constraints: TagConstraints,
+) -> dict[str, float]:
+    """Parse rate, usable share (1 - the fallback share) and the agent's hit figure, on `answers`."""
+    if not examples:
+        return {}
+    if agent == TAGS:
+        if mapper is None:
+            raise ValueError("tag metrics need a category mapper")
+        scores = [
+            score_tags(a, e.next_categories, mapper, constraints)
+            for e, a in zip(examples, answers, strict=True)
+        ]
+        return {
+            "examples": len(examples),
+            "parsed": mean(1.0 if s.parsed else 0.0 for s in scores),
+            "usable": mean(1.0 if s.categories else 0.0 for s in scores),
+            "next_category_hit": mean(1.0 if s.accuracy > 0 else 0.0 for s in scores),
+            "accuracy": mean(s.accuracy for s in scores),
+            "alignment": mean(s.alignment for s in scores),
+            "diversity": mean(s.diversity for s in scores),
+            "tags_per_answer": mean(s.tags for s in scores),
+        }
+    if agent == INTERESTS:
+        parsed = [interest_names(answer) for answer in answers]
+        return {
+            "examples": len(examples),
+            "parsed": mean(1.0 if names is not None else 0.0 for names in parsed),
+            "usable": mean(1.0 if names else 0.0 for names in parsed),
+            "returning_category_hit": mean(
+                1.0 if names and set(names) & set(e.next_categories) else 0.0
+                for e, names in zip(examples, parsed, strict=True)
+            ),
+        }
+    if agent == EXPLANATIONS:
+        if rewarder is None:
+            raise ValueError("explanation metrics need the grounding checker")
+        grounded = [
+            rewarder.score(answer, items[e.item_id], e.interest)
+            for e, answer in zip(examples, answers, strict=True)
+        ]
+        return {
+            "examples": len(examples),
+            "parsed": mean(1.0 if g.parsed else 0.0 for g in grounded),
+            "grounded": mean(g.grounded for g in grounded),
+            "diversity": mean([g.diversity for g in grounded if g.parsed] or [0.0]),
+        }
+    raise ValueError(f"no metrics for agent {agent}")

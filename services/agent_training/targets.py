@@ -1,0 +1,101 @@
+"""What each agent should have answered, built from what the user did next (the supervision of SFT).
+
+Tags name catalogue categories (the leaf, prefixed with its parent when the leaf alone is one word, so that it
+is a "modifier + core word" tag the tag validator accepts and that maps back to its category). Interests are
+the categories the user keeps returning to. Explanations are one grounded sentence about the item the user
+chose next, made of the item's own facts, so the grounding checker passes it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+
+from recgpt_domain import grounding
+from recgpt_domain.catalogue import Item
+from recgpt_domain.grounding import CatalogueVocabulary
+from tags.schema import TAG_MAX_CHARS
+from tags.validation import shape_problem
+
+TAG_RATIONALE = "likely next need"
+# Words of the title an explanation quotes (the sentence must stay within the explainer's word limit).
+_TITLE_WORDS = 8
+
+
+def category_parents(items: Sequence[Item]) -> dict[str, str]:
+    """Each leaf category's most frequent parent (the level above it), "" when there is none."""
+    counts: dict[str, dict[str, int]] = {}
+    for item in items:
+        if not item.category.strip():
+            continue
+        parent = item.category_path[-2].strip() if len(item.category_path) >= 2 else ""
+        by_parent = counts.setdefault(item.category, {})
+        by_parent[parent] = by_parent.get(parent, 0) + 1
+    return {leaf: max(by, key=lambda name: (by[name], name)) for leaf, by in counts.items()}
+
+
+def _clip_words(text: str, limit: int) -> str:
+    words = text.split()
+    out: list[str] = []
+    for word in words:
+        if len(" ".join([*out, word])) > limit:
+            break
+        out.append(word)
+    return " ".join(out)
+
+
+def tag_text(category: str, parents: Mapping[str, str]) -> str | None:
+    """The tag that names `category`, or None when no tag the validator accepts can name it."""
+    leaf = " ".join(category.split())
+    if not leaf:
+        return None
+    text = _clip_words(leaf, TAG_MAX_CHARS)
+    if shape_problem(text) is not None:
+        parent_word = (parents.get(category, "").replace("&", " ").split() or [""])[0]
+        text = _clip_words(f"{parent_word} {leaf}", TAG_MAX_CHARS)
+    return text if text and shape_problem(text) is None else None
+
+
+def tags_answer(
+    categories: Sequence[str], interests: Sequence[str], parents: Mapping[str, str]
+) -> str | None:
+    """The JSON answer naming `categories` as tags, each tied to its own interest when the user has it."""
+    tags = []
+    seen: set[str] = set()
+    for category in categories:
+        text = tag_text(category, parents)
+        if text is None or text.casefold() in seen:
+            continue
+        seen.add(text.casefold())
+        interest = category if category in interests else (interests[0] if interests else category)
+        tags.append({"tag": text, "interest": interest, "rationale": TAG_RATIONALE})
+    return json.dumps({"tags": tags}, ensure_ascii=False) if tags else None
+
+
+def interests_answer(ranked: Sequence[tuple[str, int]]) -> str | None:
+    """The JSON answer naming each (category, count) as an interest, the reason citing the behaviour."""
+    entries = []
+    for category, count in ranked:
+        verb = "is" if count == 1 else "are"
+        entries.append(
+            {"interest": category, "reason": f"{count} of the recent items {verb} in this category"}
+        )
+    return json.dumps({"interests": entries}, ensure_ascii=False) if entries else None
+
+
+def explanation_sentence(
+    item: Item, interest: str, vocabulary: CatalogueVocabulary, max_words: int
+) -> str | None:
+    """A grounded sentence about `item` for `interest`, or None when the checker rejects every variant."""
+    title = " ".join(item.title.split()[:_TITLE_WORDS]).rstrip(",;:-")
+    variants = [f"This {title} suits your interest in {interest}."]
+    if item.brand:
+        variants.insert(0, f"This {title} from {item.brand} suits your interest in {interest}.")
+    for sentence in variants:
+        if not grounding.check(sentence, item, vocabulary, interest=interest, max_words=max_words):
+            return sentence
+    return None
+
+
+def explanation_answer(sentence: str) -> str:
+    return json.dumps({"explanation": sentence}, ensure_ascii=False)

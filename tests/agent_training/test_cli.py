@@ -1,0 +1,46 @@
+"""Bad input to `recgpt-train`: a clear error and exit status 2, never a traceback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from agent_training import artefact, cli
+from tests.agent_training import catalogue
+from tests.agent_training.test_artefact import manifest, save_peft
+
+
+def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    status = cli.main(args)
+    return status, capsys.readouterr().err
+
+
+def test_unknown_agent(tmp_path: Path, tiny_model_folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    status, err = run(["sft", "--agent", "poet", "--model-dir", str(tiny_model_folder)], capsys)
+    assert status == cli.EXIT_BAD_INPUT and "unknown agent 'poet'" in err
+
+
+def test_users_too_short_for_any_example(
+    tmp_path: Path, tiny_model_folder: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The made-up users 0 and 1 have one and two interactions: nothing to cut once the last is held out.
+    folder = catalogue.write(tmp_path / "catalogue", users=2)
+    args = ["sft", "--agent", "tags", "--catalogue", str(folder), "--model-dir", str(tiny_model_folder)]
+    status, err = run([*args, "--adapters-dir", str(tmp_path / "adapters")], capsys)
+    assert status == cli.EXIT_BAD_INPUT and "no usable tag_predictor example" in err
+    assert artefact.newest_adapter(tmp_path / "adapters", "tag_predictor") is None
+
+
+def test_adapter_of_another_base_model(
+    tmp_path: Path, tiny_model_folder: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = artefact.write_adapter(tmp_path / "adapters", manifest("v1", base="llama-7b"), save_peft)
+    args = ["eval-tags", "--agent", "tags", "--catalogue", str(catalogue.write(tmp_path / "catalogue"))]
+    status, err = run([*args, "--model-dir", str(tiny_model_folder), "--adapter", str(folder)], capsys)
+    assert status == cli.EXIT_BAD_INPUT and "trained on 'llama-7b'" in err
+
+
+def test_missing_model_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    status, err = run(["sft", "--agent", "tags", "--model-dir", str(tmp_path / "nothing")], capsys)
+    assert status == cli.EXIT_BAD_INPUT and "recgpt-llm-model" in err

@@ -1,0 +1,73 @@
+import json
+
+import pytest
+
+from agent_training import data
+from agent_training.agents import AGENTS, TAGS, UnknownAgent, resolve
+from agent_training.data import DataConfig, NoUsableExamples
+from evaluation.split import choose, eligible
+from recgpt_domain.behaviour_context import compress
+from tags import prompts as tag_prompts
+from tests.agent_training import catalogue
+
+ITEMS = {item.item_id: item for item in catalogue.items()}
+# Few evaluation users drawn, so that the made-up catalogue keeps training users.
+CONFIG = DataConfig(evaluation_counts=(5, 10), validation_share=0.2)
+
+
+@pytest.mark.parametrize("agent", AGENTS)
+def test_no_evaluation_user_and_no_last_item_ever_enters(agent: str) -> None:
+    histories = catalogue.histories()
+    built = data.build(resolve(agent), histories, ITEMS, CONFIG)
+    splits = eligible(histories)
+    drawn = {s.user_id for n in CONFIG.evaluation_counts for s in choose(splits, n, CONFIG.evaluation_seed)}
+    examples = built.train + built.validation
+    assert examples
+    assert not drawn & {e.user_id for e in examples}
+    last_titles = {h.user_id: ITEMS[h.interactions[-1].item_id].title for h in histories}
+    for example in examples:
+        text = json.dumps(example.prompt) + example.completion
+        assert last_titles[example.user_id] not in text, "a held-out last item entered"
+    assert built.users["evaluation_reserved"] == len(drawn)
+
+
+def test_validation_users_are_kept_apart() -> None:
+    built = data.build(TAGS, catalogue.histories(), ITEMS, CONFIG)
+    assert built.validation
+    assert not {e.user_id for e in built.train} & {e.user_id for e in built.validation}
+
+
+def test_tag_prompt_is_the_served_one_and_targets_are_the_next_categories() -> None:
+    histories = {h.user_id: h for h in catalogue.histories()}
+    built = data.build(TAGS, histories.values(), ITEMS, CONFIG)
+    example = built.train[0]
+    log = histories[example.user_id].interactions
+    # Find the cut: the context whose compressed text is in the prompt.
+    served = [
+        tag_prompts.messages(compress(log[:cut], ITEMS).text, list(example.interests), CONFIG.max_tags)
+        for cut in range(1, len(log))
+    ]
+    assert example.prompt in served
+    answer = json.loads(example.completion)["tags"]
+    assert [tag["tag"] for tag in answer] and set(example.next_categories) <= {
+        ITEMS[i.item_id].category for i in log
+    }
+
+
+def test_fingerprint_is_stable_and_follows_the_data() -> None:
+    first = data.build(TAGS, catalogue.histories(), ITEMS, CONFIG).fingerprint
+    again = data.build(TAGS, catalogue.histories(), ITEMS, CONFIG).fingerprint
+    other = data.build(TAGS, catalogue.histories(), ITEMS, DataConfig(evaluation_counts=(5,))).fingerprint
+    assert first == again != other
+
+
+def test_users_with_one_interaction_give_a_clear_error() -> None:
+    short = [h for h in catalogue.histories() if len(h.interactions) <= 2]
+    with pytest.raises(NoUsableExamples, match="at least three interactions"):
+        data.build(TAGS, short, ITEMS, DataConfig(evaluation_counts=()))
+
+
+def test_unknown_agent_is_refused() -> None:
+    with pytest.raises(UnknownAgent, match="unknown agent"):
+        resolve("poet")
+    assert resolve("tags") == TAGS

@@ -1,0 +1,113 @@
+"""SFT, self-training and GRPO end to end on a tiny model, and the same SFT on two processes (torchrun)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from agent_training import artefact, grpo, sft
+from agent_training.agents import INTERESTS, TAGS, AgentName
+from agent_training.data import DataConfig, NoUsableExamples
+from agent_training.job import Job, TrainSettings
+from agent_training.model import BaseModel, load_model
+from tests.agent_training import catalogue
+
+REPO = Path(__file__).resolve().parents[2]
+DATA = DataConfig(evaluation_counts=(5, 10), validation_share=0.2)
+SETTINGS = TrainSettings(steps=2, batch_size=2, max_length=512, val_generate=2)
+
+
+def job(tmp_path: Path, model: Path, agent: AgentName = TAGS) -> Job:
+    return Job(
+        agent=agent,
+        catalogue=catalogue.write(tmp_path / "catalogue"),
+        base=BaseModel.at(model),
+        adapters_root=tmp_path / "adapters",
+        data_config=DATA,
+        settings=SETTINGS,
+        tag_mapper=catalogue.ExactMapper(),
+    )
+
+
+def test_sft_writes_a_versioned_peft_adapter_that_loads(tmp_path: Path, tiny_model_folder: Path) -> None:
+    trained = job(tmp_path, tiny_model_folder)
+    folder = sft.run_sft(trained)
+    assert folder is not None and folder.parent == tmp_path / "adapters" / TAGS
+    assert {"adapter_config.json", "adapter_model.safetensors", artefact.MANIFEST_FILE} <= {
+        p.name for p in folder.iterdir()
+    }
+    manifest = artefact.load_manifest(folder)
+    assert manifest.data_fingerprint == trained.data.fingerprint
+    assert manifest.base_model == "smollm2-135m-instruct" and manifest.base_model_source
+    assert manifest.hyperparameters["seed"] == 0 and manifest.hyperparameters["steps"] == 2
+    assert {"train_loss", "parsed", "usable", "next_category_hit"} <= set(manifest.validation)
+    assert artefact.newest_adapter(tmp_path / "adapters", TAGS) == folder
+    load_model(trained.base, folder)
+    # GRPO continues from it (constrained reward shaping), recording where it started.
+    trained.settings = replace(SETTINGS, steps=1, val_generate=0)
+    continued = grpo.run_grpo(trained, shaping="crs", generations=2, temperature=1.0, start=folder)
+    assert continued is not None
+    assert artefact.load_manifest(continued).parent == manifest.version
+    assert artefact.load_manifest(continued).method == "grpo"
+    other_base = replace(trained.base, source_stamp={"gguf": "another.gguf", "size": 1})
+    with pytest.raises(artefact.AdapterMismatch):
+        load_model(other_base, folder)
+
+
+def test_self_training_that_keeps_nothing_says_so(tmp_path: Path, tiny_model_folder: Path) -> None:
+    with pytest.raises(NoUsableExamples, match="kept no tag_predictor answer"):
+        sft.run_self_training(
+            job(tmp_path, tiny_model_folder),
+            rounds=1,
+            prompts_per_round=2,
+            samples=2,
+            temperature=1.0,
+            start=None,
+        )
+    assert artefact.newest_adapter(tmp_path / "adapters", TAGS) is None
+
+
+def test_grpo_sum_trains_tags_from_the_base_model(tmp_path: Path, tiny_model_folder: Path) -> None:
+    trained = job(tmp_path, tiny_model_folder)
+    trained.settings = replace(SETTINGS, steps=1, val_generate=0)
+    folder = grpo.run_grpo(trained, shaping="sum", generations=2, temperature=1.0, start=None)
+    assert folder is not None
+    manifest = artefact.load_manifest(folder)
+    assert manifest.method == "grpo-sum" and manifest.parent is None
+    assert manifest.hyperparameters["shaping"] == "sum"
+
+
+def test_grpo_refuses_an_agent_without_rewards(tmp_path: Path, tiny_model_folder: Path) -> None:
+    with pytest.raises(NoUsableExamples, match="GRPO trains"):
+        grpo.run_grpo(
+            job(tmp_path, tiny_model_folder, INTERESTS),
+            shaping="crs",
+            generations=2,
+            temperature=1.0,
+            start=None,
+        )
+
+
+def test_sft_runs_data_parallel_on_two_cpu_processes(tmp_path: Path, tiny_model_folder: Path) -> None:
+    # Enough users that some remain after the evaluation's users (up to 1,000) are set aside.
+    folder = catalogue.write(tmp_path / "catalogue", users=1300)
+    command = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+        "-m", "agent_training.cli", "sft", "--agent", "interests", "--catalogue", str(folder),
+        "--model-dir", str(tiny_model_folder), "--adapters-dir", str(tmp_path / "adapters"),
+        "--steps", "3", "--batch-size", "2", "--max-length", "512", "--val-generate", "0",
+    ]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(REPO / "services"), "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    written = artefact.newest_adapter(tmp_path / "adapters", INTERESTS)
+    assert written is not None
+    assert "adapter written" in done.stdout
+    manifest = json.loads((written / artefact.MANIFEST_FILE).read_text())
+    assert manifest["hyperparameters"]["world_size"] == 2
