@@ -95,6 +95,7 @@ class ExposureLog:
         self._task: asyncio.Task[None] | None = None
         # One flush at a time: two would write the same records twice and then drop unwritten ones.
         self._flushing = asyncio.Lock()
+        self._stopped = False
 
     def record(self, exposure: Exposure) -> None:
         if len(self.buffer) == self.buffer.maxlen:
@@ -126,14 +127,18 @@ class ExposureLog:
         self._task = asyncio.create_task(self._follow(), name="experiments-exposure-flush")
 
     async def _follow(self) -> None:
-        while True:
+        # The flag as well as the cancel: a cancel that lands as the write's timeout fires can surface as a
+        # TimeoutError (Python 3.11), which `flush` takes for a slow Redis.
+        while not self._stopped:
             await asyncio.sleep(self.flush_s)
             await self.flush()
 
     async def close(self) -> None:
+        """Stops the background writer, then writes what is left (each try bounded by `timeout_s`)."""
+        self._stopped = True
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(self._task, timeout=self.timeout_s * 2)
         while self.buffer and await self.flush():
             pass

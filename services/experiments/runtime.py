@@ -43,6 +43,7 @@ class ExperimentRuntime:
         self.revision = 0
         self._raw: str | None = None
         self._task: asyncio.Task[None] | None = None
+        self._stopped = False
 
     def assign(self, user_id: str) -> Assignment:
         return self.assigner.assign(user_id, datetime.now(UTC))
@@ -107,12 +108,15 @@ class ExperimentRuntime:
         self._task = asyncio.create_task(self._follow(), name="experiments-config-refresh")
 
     async def _follow(self) -> None:
-        while True:
+        # The flag as well as the cancel: a cancel that lands as an inner timeout fires can surface as a
+        # TimeoutError (Python 3.11), which `refresh` takes for a slow Redis.
+        while not self._stopped:
             await asyncio.sleep(self.refresh_s)
             await self.refresh()
 
     async def close(self) -> None:
+        self._stopped = True
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(self._task, timeout=self.redis_timeout_s * 20)
