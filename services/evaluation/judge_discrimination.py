@@ -101,7 +101,9 @@ async def amain(argv: list[str] | None = None) -> int:
         }
         for set_name, pairs in sets.items():
             for name in chosen:
-                results[set_name][name] = await measure(scorers[name], pairs, args.concurrency)
+                results[set_name][name] = figure = await measure(scorers[name], pairs, args.concurrency)
+                # As each is measured: a long run shows its figures before it ends.
+                print(f"{set_name} {name}: {figure.model_dump_json()}", file=sys.stderr, flush=True)
     report = DiscriminationReport(
         dataset=str(args.dataset), seed=args.seed, model=args.model, per_set=args.per_set, sets=results
     )
