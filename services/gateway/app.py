@@ -16,9 +16,11 @@ from gateway.pipelines import registry
 from gateway.pipelines.last_resort import LastResortPage
 from gateway.pipelines.live_judge import LiveJudge
 from gateway.responses import OrjsonResponse
-from gateway.routes import health, metrics, recommend
+from gateway.feed.service import FeedService
+from gateway.routes import feed, health, metrics, recommend
 from gateway.settings import GatewaySettings
 from recgpt_domain.behaviour_store import BehaviourStore
+from recgpt_domain.preferences import PreferenceStore
 from recgpt_domain.profile_store import ProfileStore
 
 log = logging.getLogger(__name__)
@@ -49,6 +51,9 @@ def create_app(settings: GatewaySettings, *, deps: GatewayDeps | None = None) ->
             last_resort,
             settings,
         )
+        app.state.feed = FeedService(
+            PreferenceStore(active.redis, settings.redis_prefix), active.intent(), active.retrieval(), settings
+        )
         log.info(
             "gateway ready to serve",
             extra={
@@ -75,6 +80,7 @@ def create_app(settings: GatewaySettings, *, deps: GatewayDeps | None = None) ->
     )
     app.state.settings = settings
     app.include_router(recommend.router)
+    app.include_router(feed.router)
     app.include_router(health.router)
     app.include_router(metrics.router)
     errors.install(app)

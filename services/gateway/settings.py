@@ -57,6 +57,13 @@ class GatewaySettings(ServiceSettings, RankingSettings):
     refresh_queue_max_depth: int = Field(default=DEFAULT_LIMITS.max_depth, ge=1)
     refresh_marker_ttl_s: float = Field(default=DEFAULT_LIMITS.marker_ttl_s, gt=0)
 
+    # RecBot's feed. host:port of the intent service (the command parser); empty: no /v1/feed/command.
+    intent_target: str = ""
+    # The parser may wait on the LLM for what rules leave; a command the rules resolve answers in ms.
+    feed_parse_deadline_s: float = Field(default=8.0, gt=0)
+    feed_plan_deadline_s: float = Field(default=1.0, gt=0)
+    feed_redis_deadline_s: float = Field(default=0.2, gt=0)
+
     @model_validator(mode="after")
     def _deadlines_fit(self) -> GatewaySettings:
         if self.retrieval_deadline_s > self.request_deadline_s:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
 from gateway.deps import PipelinesDep, SettingsDep
+from gateway.feed.honour import get_feed, honour_preferences
+from gateway.feed.service import FeedService
 from gateway.schemas import ErrorResponse, RecommendRequest, RecommendResponse
 from recgpt_serving import context
 
@@ -30,7 +33,10 @@ _DEADLINE_SLACK_S = 0.05
     },
 )
 async def recommend(
-    body: RecommendRequest, pipelines: PipelinesDep, settings: SettingsDep
+    body: RecommendRequest,
+    pipelines: PipelinesDep,
+    settings: SettingsDep,
+    feed: Annotated[FeedService | None, Depends(get_feed)],
 ) -> RecommendResponse:
     """`n` distinct items the user has not interacted with, best first, each with the route that found it."""
     pipeline = pipelines.get(body.variant)
@@ -38,6 +44,8 @@ async def recommend(
         try:
             async with asyncio.timeout(settings.request_deadline_s + _DEADLINE_SLACK_S):
                 result = await pipeline.recommend(body)
+                # RecBot: the user's feed preferences hold in every variant.
+                result = await honour_preferences(feed, body, result, settings)
         except TimeoutError:
             # The last-resort page (or a 503 when none is held): late, but not a failed request.
             result = pipelines.out_of_time(body)
