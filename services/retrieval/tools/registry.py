@@ -17,3 +17,7 @@ def register(tool: Tool) -> Tool:
 def tools() -> list[Tool]:
     """Every registered tool, in stage order."""
     return sorted(_TOOLS.values(), key=lambda tool: (tool.stage, tool.name))
+
+
+def unregister(name: str) -> None:
+    _TOOLS.pop(name, None)

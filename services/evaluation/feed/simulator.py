@@ -1,0 +1,70 @@
+"""The templated simulated user: built from a real user's held-out next item, it describes that item's
+attributes over several rounds (category, brand or decade, what on the page is not it, a few describing
+words, its rating), and never names the item itself (no full title, no id)."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from recgpt_domain.catalogue import Item
+from recgpt_domain.item_attributes import categories_of, year_of
+
+_WORD = re.compile(r"[A-Za-z][A-Za-z-]{3,}")
+_SKIP = frozenset({"with", "pack", "inch", "inches", "from", "this", "that", "count", "size", "for", "and", "the"})
+
+
+@dataclass
+class TemplatedUser:
+    target: Item
+    mean_rating: float | None
+
+    def command(self, round_number: int, page: Sequence[Item]) -> str:
+        """The command of round 1, 2, ...: a different attribute each round, then what the page gets wrong."""
+        templates = [self._category, self._brand_or_decade, self._not_on_page, self._keywords, self._rating]
+        for template in templates[round_number - 1 :] + templates[: round_number - 1]:
+            text = template(page)
+            if text:
+                return text
+        return "something different"
+
+    def _category(self, page: Sequence[Item]) -> str:
+        leaf = self.target.category
+        year = year_of(self.target)
+        if year is not None:
+            return f"only {leaf} films from the {year // 10 * 10}s"
+        return f"only {leaf}" if leaf else ""
+
+    def _brand_or_decade(self, page: Sequence[Item]) -> str:
+        if self.target.brand.strip():
+            return f"only {self.target.brand.strip()}"
+        genres = [g for g in categories_of(self.target) if g not in self.target.category_path]
+        return f"more {genres[0]}, and {genres[-1]}" if genres else ""
+
+    def _not_on_page(self, page: Sequence[Item]) -> str:
+        wanted = set(categories_of(self.target))
+        counts = Counter(c for item in page for c in categories_of(item)[1:] if c not in wanted)
+        if not counts:
+            return ""
+        return f"no more {counts.most_common(1)[0][0]}"
+
+    def _keywords(self, page: Sequence[Item]) -> str:
+        if year_of(self.target) is not None:
+            match = re.search(r"Tags:\s*([^.]*)\.", self.target.description)
+            tags = [t.strip() for t in match.group(1).split(",")][:2] if match else []
+            return f"something {' and '.join(tags)}" if tags else ""
+        brand = self.target.brand.casefold()
+        words = [
+            w.casefold()
+            for w in _WORD.findall(self.target.title)
+            if w.casefold() not in _SKIP and w.casefold() != brand
+        ]
+        chosen = list(dict.fromkeys(words))[:2]
+        return f"something like {' '.join(chosen)}" if chosen else ""
+
+    def _rating(self, page: Sequence[Item]) -> str:
+        if self.mean_rating is None:
+            return ""
+        return "highly rated ones" if self.mean_rating >= 3.5 else ""
