@@ -11,12 +11,12 @@ from fastapi.routing import APIRoute
 
 from gateway import errors
 from gateway.clients import GatewayDeps
+from gateway.feed.service import FeedService
 from gateway.middleware import BodyLimitMiddleware, MetricsMiddleware, RequestIdMiddleware
 from gateway.pipelines import registry
 from gateway.pipelines.last_resort import LastResortPage
 from gateway.pipelines.live_judge import LiveJudge
 from gateway.responses import OrjsonResponse
-from gateway.feed.service import FeedService
 from gateway.routes import feed, health, metrics, recommend
 from gateway.settings import GatewaySettings
 from recgpt_domain.behaviour_store import BehaviourStore
@@ -52,7 +52,10 @@ def create_app(settings: GatewaySettings, *, deps: GatewayDeps | None = None) ->
             settings,
         )
         app.state.feed = FeedService(
-            PreferenceStore(active.redis, settings.redis_prefix), active.intent(), active.retrieval(), settings
+            PreferenceStore(active.redis, settings.redis_prefix),
+            active.intent(),
+            active.retrieval(),
+            settings,
         )
         log.info(
             "gateway ready to serve",

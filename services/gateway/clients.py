@@ -64,7 +64,12 @@ class GatewayDeps:
     def start_connecting(self) -> None:
         """Starts each channel's connection without waiting for it, so that the first request's calls, whose
         deadlines are tens of milliseconds, do not also pay for a TCP and HTTP/2 handshake."""
-        for channel in (self.retrieval_channel, self.explain_channel, self.judge_channel, self.intent_channel):
+        for channel in (
+            self.retrieval_channel,
+            self.explain_channel,
+            self.judge_channel,
+            self.intent_channel,
+        ):
             if channel is not None:
                 channel.get_state(try_to_connect=True)
 
@@ -73,7 +78,12 @@ class GatewayDeps:
         return {"retrieval": (self.retrieval_channel, RETRIEVAL_SERVICE)}
 
     async def close(self) -> None:
-        for channel in (self.retrieval_channel, self.explain_channel, self.judge_channel, self.intent_channel):
+        for channel in (
+            self.retrieval_channel,
+            self.explain_channel,
+            self.judge_channel,
+            self.intent_channel,
+        ):
             if channel is not None:
                 await channel.close()
         await self.redis.aclose()

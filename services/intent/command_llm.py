@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from intent.command_rules import INJECTION, NEGATIVE, POSITIVE, Part
 from intent.command_vocabulary import Vocabulary, words
@@ -20,8 +20,8 @@ from recgpt_serving.llm.client import Message
 
 AGENT = "command_parser"
 PROMPT_VERSION = "command-parser-v1"
-_NAME = {"maxLength": 80}
-_LIST = {"maxItems": 4}
+# At most 4 entries of at most 80 characters each, enforced while decoding.
+_NAMES: dict[str, JsonValue] = {"maxItems": 4, "items": {"maxLength": 80}}
 YEARS = (1870, 2035)
 RATINGS = (0.5, 5.0)
 
@@ -29,12 +29,12 @@ RATINGS = (0.5, 5.0)
 class CommandAnswer(BaseModel):
     model_config = ConfigDict(json_schema_extra={"additionalProperties": False})
 
-    want_categories: list[str] = Field(json_schema_extra={**_LIST, "items": _NAME})
-    avoid_categories: list[str] = Field(json_schema_extra={**_LIST, "items": _NAME})
-    want_brands: list[str] = Field(json_schema_extra={**_LIST, "items": _NAME})
-    avoid_brands: list[str] = Field(json_schema_extra={**_LIST, "items": _NAME})
-    want_descriptions: list[str] = Field(json_schema_extra={**_LIST, "items": _NAME})
-    avoid_descriptions: list[str] = Field(json_schema_extra={**_LIST, "items": _NAME})
+    want_categories: list[str] = Field(json_schema_extra=_NAMES)
+    avoid_categories: list[str] = Field(json_schema_extra=_NAMES)
+    want_brands: list[str] = Field(json_schema_extra=_NAMES)
+    avoid_brands: list[str] = Field(json_schema_extra=_NAMES)
+    want_descriptions: list[str] = Field(json_schema_extra=_NAMES)
+    avoid_descriptions: list[str] = Field(json_schema_extra=_NAMES)
     year_min: int | None = None
     year_max: int | None = None
     rating_min: float | None = None
@@ -49,7 +49,9 @@ _SYSTEM = (
 
 
 def messages(leftovers: Sequence[tuple[str, str]], numeric_fields: frozenset[str]) -> list[Message]:
-    lines = [f"- {'wants' if polarity == POSITIVE else 'does not want'}: {text}" for text, polarity in leftovers]
+    lines = [
+        f"- {'wants' if polarity == POSITIVE else 'does not want'}: {text}" for text, polarity in leftovers
+    ]
     extra = ""
     if numeric_fields:
         extra = f"\nItems have {' and '.join(sorted(numeric_fields))}; set the bounds only when asked."
@@ -86,12 +88,14 @@ def resolve(answer: CommandAnswer, vocabulary: Vocabulary) -> Resolved:
                 parts.append(Part(name, kind, "llm", polarity, "", "dropped", "not in the catalogue"))
                 continue
             resolved += 1
-            constraint = Constraint(field=kind, value=canonical)  # type: ignore[arg-type]
+            constraint = Constraint(field=kind, value=canonical)
             if polarity == NEGATIVE:
                 added.hard_negative.append(constraint)
             else:
                 added.soft_positive.append(canonical)
-            parts.append(Part(name, kind if polarity == NEGATIVE else "soft", "llm", polarity, canonical, how))
+            parts.append(
+                Part(name, kind if polarity == NEGATIVE else "soft", "llm", polarity, canonical, how)
+            )
     for polarity, texts in ((POSITIVE, answer.want_descriptions), (NEGATIVE, answer.avoid_descriptions)):
         for text in texts:
             clean = " ".join(words(text))
@@ -110,10 +114,12 @@ def resolve(answer: CommandAnswer, vocabulary: Vocabulary) -> Resolved:
             continue
         proposed += 1
         if field_name not in vocabulary.numeric_fields or not low <= value <= high:
-            parts.append(Part(str(value), field_name, "llm", POSITIVE, "", "dropped", "no such attribute or range"))
+            parts.append(
+                Part(str(value), field_name, "llm", POSITIVE, "", "dropped", "no such attribute or range")
+            )
             continue
         resolved += 1
         text = str(int(value)) if float(value).is_integer() else f"{value:.1f}"
-        added.hard_positive.append(Constraint(field=field_name, op=op, value=text))  # type: ignore[arg-type]
+        added.hard_positive.append(Constraint(field=field_name, op=op, value=text))
         parts.append(Part(str(value), field_name, "llm", POSITIVE, f"{op} {text}", "exact"))
     return Resolved(added=added, parts=parts, proposed=proposed, resolved=resolved)

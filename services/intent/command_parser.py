@@ -116,5 +116,7 @@ def _extend(target: Preferences, more: Preferences) -> None:
 
 def _change(ruled: RulesResult) -> Change:
     return Change(
-        added=ruled.added.model_copy(deep=True), removed=ruled.removed.model_copy(deep=True), reset=ruled.reset
+        added=ruled.added.model_copy(deep=True),
+        removed=ruled.removed.model_copy(deep=True),
+        reset=ruled.reset,
     )

@@ -10,19 +10,21 @@ addressed to the system ("ignore previous instructions", other users' data) are 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from intent.command_vocabulary import Vocabulary, words
+from intent.command_vocabulary import Vocabulary, words, wordset
 from recgpt_domain.preferences import Constraint, Preferences
 
 POSITIVE, NEGATIVE = "positive", "negative"
 CLAUSE_BREAK = re.compile(
     r"[,;!?\n]+|\.(?!\d)|\s(?=\b(?:but|however|except|although|though|whereas)\b)", re.IGNORECASE
 )
-NEGATIVE_CUES = frozenset(
-    """no not don't dont doesn't never without except avoid exclude excluding hate stop less fewer nothing
-    none nor neither isn't aren't skip dislike remove minus""".split()
+NEGATIVE_CUES = wordset(
+    """
+    no not don't dont doesn't never without except avoid exclude excluding hate stop less fewer nothing
+    none nor neither isn't aren't skip dislike remove minus
+    """
 )
 ONLY_CUES = frozenset({"only", "just", "exclusively", "solely"})
 CANCEL_CUES = frozenset({"forget", "cancel", "undo", "mind", "drop", "reset", "clear", "whatever"})
@@ -31,19 +33,22 @@ RESET = re.compile(
     r"clear (all|everything|my preferences|the filters?)|forget (everything|all|my preferences))\b"
 )
 INJECTION = re.compile(
-    r"\b(ignore (all |any |the )?(previous|prior|above|earlier|your)|system prompt|your (instructions|prompt|rules)|"
-    r"other users?|another user|all users|user[ _]?ids?|api keys?|passwords?|admin|developer mode|"
+    r"\b(ignore (all |any |the )?(previous|prior|above|earlier|your)|system prompt|"
+    r"your (instructions|prompt|rules)|other users?|another user|all users|users?(?!-)|user[ _]?ids?|"
+    r"[\w-]+'s (?:preferences|history|data|account)|api keys?|passwords?|admin|developer mode|"
     r"you are now|act as|pretend|jailbreak|reveal|disregard)\b"
 )
 # Words that carry no preference on their own.
-FILLER = frozenset(
-    """a an the and or of to for in on at by with me my i i'm im we us you please show give want need would
-    like love some more any all anything something things thing stuff items item products product ones one
-    see get let have has had do does is are be was it its that this these those there here them then than
-    also too again back actually instead now really maybe kind sort type types lot lots much many very
-    films film movies movie feed page next list rather prefer preferably looking look find similar
-    about same but however except although though whereas other another just only exclusively solely from
-    with released made any more""".split()
+FILLER = wordset(
+    """
+    a an the and or of to for in on at by with me my i i'm im we us you please show give want need would
+    like love some more any all anything something things thing stuff items item products product ones
+    one see get let have has had do does is are be was it its that this these those there here them then
+    than also too again back actually instead now really maybe kind sort type types lot lots much many
+    very films film movies movie feed page next list rather prefer preferably looking look find similar
+    about same but however except although though whereas other another just only exclusively solely
+    from with released made any more
+    """
 )
 ORDINALS = {
     "first": 1, "1st": 1, "second": 2, "2nd": 2, "third": 3, "3rd": 3, "fourth": 4, "4th": 4,
@@ -216,23 +221,16 @@ class RulesParser:
                 clause.consumed.update(indices)
                 polarity = clause.polarity_at(indices[0])
                 if field_name not in numeric:
+                    note = f"the catalogue has no {field_name}"
                     result.parts.append(
-                        Part(
-                            match.group(0),
-                            field_name,
-                            "rules",
-                            polarity,
-                            "",
-                            "dropped",
-                            f"the catalogue has no {field_name}",
-                        )  # fmt: skip
+                        Part(match.group(0), field_name, "rules", polarity, "", "dropped", note)
                     )
                     continue
                 bounds = make(match, self.vocabulary)
                 if polarity == NEGATIVE:
                     bounds = _negate(bounds, field_name)
                 for op, value in bounds:
-                    constraint = Constraint(field=field_name, op=op, value=_number(value))  # type: ignore[arg-type]
+                    constraint = Constraint(field=field_name, op=op, value=_number(value))
                     result.added.hard_positive.append(constraint)
                     result.parts.append(
                         Part(
@@ -260,7 +258,7 @@ class RulesParser:
             clause.consumed.update(range(index, index + size))
             span = " ".join(tokens[index : index + size])
             polarity = clause.polarity_at(index)
-            constraint = Constraint(field=name.kind, value=name.canonical)  # type: ignore[arg-type]
+            constraint = Constraint(field=name.kind, value=name.canonical)
             if cancel:
                 result.removed.hard_positive.append(constraint)
                 result.removed.soft_positive.append(name.canonical)
@@ -285,9 +283,9 @@ class RulesParser:
 
 def _contradiction(opposite: list[Constraint], constraint: Constraint, soft: list[str]) -> str:
     """Drops an opposite mention of the same name earlier in the command: the later one wins."""
-    clash = [c for c in opposite if c.same_target(constraint)] or [
-        t for t in soft if t.casefold() == constraint.value.casefold()
-    ]
+    clash = any(c.same_target(constraint) for c in opposite) or any(
+        t.casefold() == constraint.value.casefold() for t in soft
+    )
     if not clash:
         return ""
     opposite[:] = [c for c in opposite if not c.same_target(constraint)]
@@ -336,52 +334,73 @@ def _decade(match: re.Match[str], _: Vocabulary) -> Bounds:
     return [("gte", start), ("lte", start + 9)]
 
 
-_NUMBER_RULES: list[tuple[re.Pattern[str], str, object]] = []
+MakeBounds = Callable[[re.Match[str], Vocabulary], Bounds]
 
 
-def _rule(pattern: str, field_name: str):  # type: ignore[no-untyped-def]
-    def register(make):  # type: ignore[no-untyped-def]
-        _NUMBER_RULES.append((re.compile(pattern), field_name, make))
-        return make
+def _years(low: int | None, high: int | None) -> MakeBounds:
+    """Bounds from the match's first year (or the two of a range), shifted by `low`/`high` years."""
 
-    return register
+    def make(match: re.Match[str], _: Vocabulary) -> Bounds:
+        years = [int(group) for group in match.groups() if group]
+        bounds: Bounds = []
+        if low is not None:
+            bounds.append(("gte", years[0] + low))
+        if high is not None:
+            bounds.append(("lte", years[-1] + high))
+        return bounds
+
+    return make
 
 
-_rule(rf"\bbetween {_YEAR} and {_YEAR}\b", "year")(
-    lambda m, _: [("gte", int(m.group(1))), ("lte", int(m.group(2)))]
-)
-_rule(r"\b(?:the )?((?:1[89]|20)\d0|[0-9]0)s\b", "year")(_decade)
-_rule(rf"\b(?:before|earlier than|older than|prior to|pre) {_YEAR}\b", "year")(
-    lambda m, _: [("lte", int(m.group(1)) - 1)]
-)
-_rule(rf"\b(?:until|up to|no later than) {_YEAR}\b", "year")(lambda m, _: [("lte", int(m.group(1)))])
-_rule(rf"\b(?:after|newer than|later than|post) {_YEAR}\b", "year")(
-    lambda m, _: [("gte", int(m.group(1)) + 1)]
-)
-_rule(rf"\b(?:since|from|in|no earlier than) {_YEAR} on(?:wards)?\b|\bsince {_YEAR}\b", "year")(
-    lambda m, _: [("gte", int(m.group(1) or m.group(2)))]
-)
-_rule(rf"\b(?:from|in|released in|made in) {_YEAR}\b", "year")(
-    lambda m, _: [("gte", int(m.group(1))), ("lte", int(m.group(1)))]
-)
-_rule(r"\b(?:older|old|classic|vintage)\b", "year")(lambda m, v: [("lte", v.median_year)])
-_rule(r"\b(?:newer|recent|new|modern|latest)\b", "year")(lambda m, v: [("gte", v.median_year)])
-_rule(
-    rf"\b(?:rated|rating|ratings|score|stars?) (?:of )?(?:at least|above|over|more than|min|minimum) {_RATING}\b",
-    "rating",
-)(lambda m, _: [("gte", float(m.group(1)))])
-_rule(rf"\b(?:at least|above|over|more than) {_RATING} (?:stars?|rating|ratings)\b", "rating")(
-    lambda m, _: [("gte", float(m.group(1)))]
-)
-_rule(rf"\b{_RATING} stars? (?:or more|and up|and above|plus|or better)\b", "rating")(
-    lambda m, _: [("gte", float(m.group(1)))]
-)
-_rule(rf"\b(?:rated|rating|ratings|score) (?:below|under|less than|at most) {_RATING}\b", "rating")(
-    lambda m, _: [("lte", float(m.group(1)))]
-)
-_rule(
-    r"\b(?:highly|well|top|best|high|better) rated\b|\b(?:good|high|great) (?:ratings?|reviews)\b", "rating"
-)(lambda m, _: [("gte", HIGH_RATING)])
-_rule(r"\b(?:poorly|badly|low|worst) rated\b|\b(?:bad|low) ratings?\b", "rating")(
-    lambda m, _: [("lte", LOW_RATING)]
-)
+def _rating(op: str, fixed: float | None = None) -> MakeBounds:
+    return lambda match, _: [(op, fixed if fixed is not None else float(match.group(1)))]
+
+
+def _median(op: str) -> MakeBounds:
+    return lambda match, vocabulary: [(op, vocabulary.median_year)]
+
+
+_RATED = r"(?:rated|rating|ratings|score|stars?)"
+_NUMBER_RULES: list[tuple[re.Pattern[str], str, MakeBounds]] = [
+    (re.compile(rf"\bbetween {_YEAR} and {_YEAR}\b"), "year", _years(0, 0)),
+    (re.compile(r"\b(?:the )?((?:1[89]|20)\d0|[0-9]0)s\b"), "year", _decade),
+    (re.compile(rf"\b(?:before|earlier than|older than|prior to|pre) {_YEAR}\b"), "year", _years(None, -1)),
+    (re.compile(rf"\b(?:until|up to|no later than) {_YEAR}\b"), "year", _years(None, 0)),
+    (re.compile(rf"\b(?:after|newer than|later than|post) {_YEAR}\b"), "year", _years(1, None)),
+    (
+        re.compile(rf"\b(?:since|from|in|no earlier than) {_YEAR} on(?:wards)?\b|\bsince {_YEAR}\b"),
+        "year",
+        _years(0, None),
+    ),
+    (re.compile(rf"\b(?:from|in|released in|made in) {_YEAR}\b"), "year", _years(0, 0)),
+    (re.compile(r"\b(?:older|old|classic|vintage)\b"), "year", _median("lte")),
+    (re.compile(r"\b(?:newer|recent|new|modern|latest)\b"), "year", _median("gte")),
+    (
+        re.compile(rf"\b{_RATED} (?:of )?(?:at least|above|over|more than|min|minimum) {_RATING}\b"),
+        "rating",
+        _rating("gte"),
+    ),
+    (
+        re.compile(rf"\b(?:at least|above|over|more than) {_RATING} (?:stars?|rating|ratings)\b"),
+        "rating",
+        _rating("gte"),
+    ),
+    (
+        re.compile(rf"\b{_RATING} stars? (?:or more|and up|and above|plus|or better)\b"),
+        "rating",
+        _rating("gte"),
+    ),
+    (re.compile(rf"\b{_RATED} (?:below|under|less than|at most) {_RATING}\b"), "rating", _rating("lte")),
+    (
+        re.compile(
+            r"\b(?:highly|well|top|best|high|better) rated\b|\b(?:good|high|great) (?:ratings?|reviews)\b"
+        ),
+        "rating",
+        _rating("gte", HIGH_RATING),
+    ),
+    (
+        re.compile(r"\b(?:poorly|badly|low|worst) rated\b|\b(?:bad|low) ratings?\b"),
+        "rating",
+        _rating("lte", LOW_RATING),
+    ),
+]

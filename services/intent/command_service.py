@@ -47,7 +47,9 @@ async def parse_command(
     remaining = context.time_remaining()
     deadline = settings.command_llm_deadline_s
     if remaining is not None:
-        deadline = max(agent_runner.MIN_LLM_DEADLINE_S, min(deadline, remaining - settings.llm_deadline_margin_s))
+        deadline = max(
+            agent_runner.MIN_LLM_DEADLINE_S, min(deadline, remaining - settings.llm_deadline_margin_s)
+        )
     parsed = await parser.parse(request.text.strip(), list(request.feed_item_ids), current, deadline)
     change = parsed.change
     return intent_pb2.ParseCommandResponse(

@@ -1,4 +1,4 @@
-"""The catalogue names a command can mention, as word sequences: every category level (and genre), every brand.
+"""The catalogue names a command can mention, as word sequences: every category level (and genre), brand.
 
 Built once from the catalogue's attributes. Names are compared by their words (case-folded, "&" read as
 "and", punctuation dropped), with a trailing plural "s" optional, so "no more tapes" finds the category
@@ -15,13 +15,22 @@ from dataclasses import dataclass, field
 from recgpt_domain.item_attributes import ItemAttributes
 
 # A decimal number ("3.5") is one word; "1990s" and "don't" too.
-WORD = re.compile(r"\d+(?:\.\d+)?(?![^\W_])|[^\W_]+(?:['’][^\W_]+)?", re.UNICODE)
+WORD = re.compile(r"\d+(?:\.\d+)?(?![^\W_])|[^\W_]+(?:['\u2019][^\W_]+)?", re.UNICODE)
+
+
+def wordset(text: str) -> frozenset[str]:
+    """The words of a text block, for the word lists of the parser's rules."""
+    return frozenset(text.split())
+
+
 # Words that are never a brand on their own, however a catalogue spells its brands.
-COMMON_WORDS = frozenset(
-    """a an and any are as at be but by for from in into is it me more my no not of on one only or other
+COMMON_WORDS = wordset(
+    """
+    a an and any are as at be but by for from in into is it me more my no not of on one only or other
     show some that the them these this those to up with without want like less new old good best great
     generic unknown none na n/a brand products product items item stuff things thing lab home pro plus
-    max mini best basic standard classic original premium select""".split()
+    max mini best basic standard classic original premium select
+    """
 )
 MAX_NAME_WORDS = 8
 

@@ -41,7 +41,9 @@ class _Mined:
 
 
 class IntentServicer(intent_pb2_grpc.IntentServiceServicer):
-    def __init__(self, settings: IntentSettings, deps: AgentDeps, parser: CommandParser | None = None) -> None:
+    def __init__(
+        self, settings: IntentSettings, deps: AgentDeps, parser: CommandParser | None = None
+    ) -> None:
         self.settings = settings
         self.deps = deps
         # RecBot's parser; built from the catalogue by `main.build` (None: ParseCommand is unimplemented).

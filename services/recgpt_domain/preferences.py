@@ -90,7 +90,9 @@ def _constraint_pb(constraint: Constraint) -> common_pb2.Constraint:
 
 
 def _constraint(message: common_pb2.Constraint) -> Constraint:
-    return Constraint.model_validate({"field": message.field, "op": message.op or "eq", "value": message.value})
+    return Constraint.model_validate(
+        {"field": message.field, "op": message.op or "eq", "value": message.value}
+    )
 
 
 @dataclass(frozen=True)
@@ -144,7 +146,7 @@ def _bounds_conflict(old: Constraint, new: Constraint) -> bool:
 
 
 def _add_positive(current: list[Constraint], added: Sequence[Constraint]) -> list[Constraint]:
-    """A command's positives on a categorical field replace that field's older ones ("only X" then "only Y")."""
+    """A command's positives on a categorical field replace its older ones ("only X" then "only Y")."""
     fields = {c.field for c in added if c.field in CATEGORICAL}
     kept = [c for c in current if c.field not in fields]
     for new in added:
@@ -235,7 +237,7 @@ class PreferenceStore:
         return [Turn.model_validate_json(raw) for raw in raws]
 
     async def apply(self, user_id: str, change: Change, command: str) -> Versioned:
-        """Merges the change onto whatever is stored now, atomically; retried when another write interleaves."""
+        """Merges the change onto what is stored now, atomically; retried when another write interleaves."""
         key, history_key = self._key(user_id), self._history_key(user_id)
         async with self.client.pipeline(transaction=True) as pipe:
             for _ in range(self.max_attempts):
@@ -257,7 +259,7 @@ class PreferenceStore:
                         preferences=updated.preferences,
                         at_unix=now,
                     )
-                    pipe.multi()
+                    pipe.multi()  # type: ignore[no-untyped-call]
                     pipe.set(key, updated.model_dump_json())
                     pipe.lpush(history_key, turn.model_dump_json())
                     pipe.ltrim(history_key, 0, self.history_limit - 1)

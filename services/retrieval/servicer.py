@@ -77,7 +77,7 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
         self.retriever = retriever
 
     def prepare_feed_tools(self) -> None:
-        """RecBot's item attributes (reads the catalogue's behaviour for mean ratings): at load, not per call."""
+        """RecBot's item attributes (the catalogue's behaviour gives mean ratings): at load, not per call."""
         if self.retriever is not None and self.feed_attributes is None:
             self.feed_attributes = FeedAttributes.load(self.retriever.table, self.settings.catalogue_dir)
 

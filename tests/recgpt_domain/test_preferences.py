@@ -14,7 +14,7 @@ def category(name: str) -> Constraint:
 
 
 def add(**fields: object) -> Change:
-    return Change(added=Preferences(**fields), removed=Preferences())  # type: ignore[arg-type]
+    return Change(added=Preferences(**fields), removed=Preferences())
 
 
 def test_compatible_preferences_accumulate_and_the_newest_wins_a_conflict() -> None:
@@ -29,12 +29,16 @@ def test_compatible_preferences_accumulate_and_the_newest_wins_a_conflict() -> N
 
 
 def test_a_new_only_replaces_the_field_and_a_new_bound_replaces_the_old() -> None:
-    prefs = merge(Preferences(), add(hard_positive=[category("A"), Constraint(field="year", op="gte", value="1990")]))
+    prefs = merge(
+        Preferences(), add(hard_positive=[category("A"), Constraint(field="year", op="gte", value="1990")])
+    )
     prefs = merge(prefs, add(hard_positive=[category("B"), Constraint(field="year", op="gte", value="2000")]))
     assert prefs.hard_positive == [category("B"), Constraint(field="year", op="gte", value="2000")]
     # A bound that leaves no room drops the opposite one.
     prefs = merge(prefs, add(hard_positive=[Constraint(field="year", op="lte", value="1980")]))
-    assert [c for c in prefs.hard_positive if c.field == "year"] == [Constraint(field="year", op="lte", value="1980")]
+    assert [c for c in prefs.hard_positive if c.field == "year"] == [
+        Constraint(field="year", op="lte", value="1980")
+    ]
 
 
 def test_removal_and_reset() -> None:

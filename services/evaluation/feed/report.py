@@ -71,7 +71,11 @@ def aggregate(outcomes: Sequence[UserOutcome], meta: dict[str, Any]) -> dict[str
         },
         "latency_s": {
             "command_wall": _quantiles(latencies),
-            **({f"server_{name}": _quantiles([t[name] for t in timings]) for name in timings[0]} if timings else {}),
+            **(
+                {f"server_{name}": _quantiles([t[name] for t in timings]) for name in timings[0]}
+                if timings
+                else {}
+            ),
         },
         "errors": [e for o in outcomes for e in o.errors][:20],
     }
@@ -82,11 +86,20 @@ def table(report: dict[str, Any]) -> str:
     hard, parser = report["hard_constraints"], report["parser"]
     rows = [
         ("users evaluated", report["users"]["evaluated"]),
-        ("Recall@10 RecBot / embedding search", f"{single['recbot_recall_at_10']} / {single['embedding_search_recall_at_10']}"),
-        ("Recall@50 RecBot / embedding search", f"{single['recbot_recall_at_50']} / {single['embedding_search_recall_at_50']}"),
+        (
+            "Recall@10 RecBot / embedding search",
+            f"{single['recbot_recall_at_10']} / {single['embedding_search_recall_at_10']}",
+        ),
+        (
+            "Recall@50 RecBot / embedding search",
+            f"{single['recbot_recall_at_50']} / {single['embedding_search_recall_at_50']}",
+        ),
         ("pass rate (top 10 within 5 rounds)", multi["pass_rate"]),
         ("average rounds (miss = 6)", multi["average_rounds_miss_counts_6"]),
-        ("hard-constraint violations", f"{hard['violations']} in {hard['items_checked']} items, {hard['pages_checked']} pages"),
+        (
+            "hard-constraint violations",
+            f"{hard['violations']} in {hard['items_checked']} items, {hard['pages_checked']} pages",
+        ),
         ("parser LLM status", parser["llm_status"]),
         ("LLM schema-valid rate", parser["llm_schema_valid_rate"]),
         ("catalogue-resolved rate", parser["catalogue_resolved_rate"]),

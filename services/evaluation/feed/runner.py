@@ -7,7 +7,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import grpc
 import httpx
 
 from evaluation.feed.constraints import violations
@@ -121,7 +120,10 @@ class FeedEvaluator:
                     "preferences": body["preferences"],
                     "plan": body["plan"],
                     "page": page,
-                    "outcome": {"target_in_top_10": hit, "rank": ids.index(target) + 1 if target in ids else None},
+                    "outcome": {
+                        "target_in_top_10": hit,
+                        "rank": ids.index(target) + 1 if target in ids else None,
+                    },
                 }
             )
             if hit:

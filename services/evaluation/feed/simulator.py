@@ -13,7 +13,9 @@ from recgpt_domain.catalogue import Item
 from recgpt_domain.item_attributes import categories_of, year_of
 
 _WORD = re.compile(r"[A-Za-z][A-Za-z-]{3,}")
-_SKIP = frozenset({"with", "pack", "inch", "inches", "from", "this", "that", "count", "size", "for", "and", "the"})
+_SKIP = frozenset(
+    {"with", "pack", "inch", "inches", "from", "this", "that", "count", "size", "for", "and", "the"}
+)
 
 
 @dataclass

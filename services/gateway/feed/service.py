@@ -64,7 +64,9 @@ class CommandOutcome:
     def plan(self) -> list[PlannedTool]:
         if self.page is None:
             return []
-        return [PlannedTool(tool=c.tool, arguments=dict(c.arguments), seconds=c.seconds) for c in self.page.plan]
+        return [
+            PlannedTool(tool=c.tool, arguments=dict(c.arguments), seconds=c.seconds) for c in self.page.plan
+        ]
 
 
 class FeedService:
@@ -93,7 +95,9 @@ class FeedService:
                 if attempt + 1 < REDIS_ATTEMPTS:
                     await asyncio.sleep(REDIS_RETRY_S * (attempt + 1))
             except PreferenceConflict as error:
-                raise FeedUnavailable(f"{what}: {error}; nothing was changed, send the command again") from None
+                raise FeedUnavailable(
+                    f"{what}: {error}; nothing was changed, send the command again"
+                ) from None
         raise FeedUnavailable(f"preference memory unavailable ({what}); nothing was changed, try again")
 
     async def read(self, user_id: str) -> Versioned:
@@ -128,7 +132,9 @@ class FeedService:
         timings.total = time.perf_counter() - started
         return CommandOutcome(stored, parsed, page, degraded, timings)
 
-    async def _parse(self, request: FeedCommandRequest, current: Preferences) -> intent_pb2.ParseCommandResponse:
+    async def _parse(
+        self, request: FeedCommandRequest, current: Preferences
+    ) -> intent_pb2.ParseCommandResponse:
         assert self.intent is not None
         try:
             response: intent_pb2.ParseCommandResponse = await self.intent.ParseCommand(

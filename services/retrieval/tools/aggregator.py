@@ -1,4 +1,4 @@
-"""Aggregator tool: the final score (behaviour, blended with the match, less the penalty) over allowed items."""
+"""Aggregator tool: the final score (behaviour, blended with the match, less the penalty) of allowed items."""
 
 from __future__ import annotations
 

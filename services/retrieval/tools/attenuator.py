@@ -1,4 +1,4 @@
-"""Attenuator tool: soft negatives, as a penalty that grows with an item's similarity to what is not wanted."""
+"""Attenuator tool: soft negatives, as a penalty growing with an item's similarity to what is not wanted."""
 
 from __future__ import annotations
 

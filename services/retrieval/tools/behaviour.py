@@ -33,9 +33,9 @@ class BehaviourTool:
             return {"source": "variant ranking", "items": str(len(rows))}
         co = np.zeros(size, dtype=np.float32)
         if state.recent_rows:
-            rows, scores = retriever.cooccurrence.recommend(state.recent_rows, retriever.recency_decay)
-            if rows.size:
-                co[rows] = scores / max(float(scores.max()), 1e-9)
+            neighbours, scores = retriever.cooccurrence.recommend(state.recent_rows, retriever.recency_decay)
+            if neighbours.size:
+                co[neighbours] = scores / max(float(scores.max()), 1e-9)
         state.behaviour = (1 - POPULARITY_SHARE) * co + POPULARITY_SHARE * popularity
         source = "co-occurrence with recent items" if state.recent_rows else "popularity (no history)"
         return {"source": source, "recent_items": str(len(state.recent_rows))}

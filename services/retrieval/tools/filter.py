@@ -74,7 +74,9 @@ class FilterTool:
 
     async def run(self, state: PlanState) -> dict[str, str]:
         prefs = state.preferences
-        mask = hard_mask(state.attributes, prefs.hard_positive, prefs.hard_negative, state.retriever.table.row_of)
+        mask = hard_mask(
+            state.attributes, prefs.hard_positive, prefs.hard_negative, state.retriever.table.row_of
+        )
         state.allowed &= mask
         return {
             "hard_positive": "; ".join(f"{c.field} {c.op} {c.value}" for c in prefs.hard_positive),

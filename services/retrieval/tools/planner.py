@@ -11,7 +11,6 @@ from recgpt.retrieval.v1 import retrieval_pb2
 from retrieval.tools import registry
 from retrieval.tools.base import PlanState, Tool
 
-
 # Tools from this stage on score and rank; those before it shape the candidate set.
 RANKING_STAGE = 20
 
