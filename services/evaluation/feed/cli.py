@@ -25,6 +25,7 @@ from recgpt.retrieval.v1 import retrieval_pb2_grpc
 from recgpt_domain.catalogue import iter_histories, read_items
 from recgpt_domain.item_attributes import mean_ratings
 from recgpt_serving import grpc_client, logs, service_names
+from recgpt_serving.llm.client import LlmClient, LlmSettings
 from recgpt_tools import run_state
 from recgpt_tools.dataset_import.importer import import_dataset
 
@@ -40,6 +41,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--trajectories", type=Path, default=None, help="JSONL (default: OUT with .jsonl)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--concurrency", type=int, default=2)
+    parser.add_argument(
+        "--simulator",
+        choices=["templated", "llm"],
+        default="templated",
+        help="llm: the platform's vLLM writes the commands (templated where it fails or names the item)",
+    )
     return parser
 
 
@@ -60,8 +67,15 @@ async def amain(argv: list[str] | None = None) -> int:
     channel = grpc_client.channel(state.targets["retrieval"], service_names.RETRIEVAL)
     retrieval = retrieval_pb2_grpc.RetrievalServiceStub(channel)  # type: ignore[no-untyped-call]
     started = time.perf_counter()
+    llm = None
+    if args.simulator == "llm":
+        if state.vllm_url is None:
+            print("error: --simulator llm needs the platform's vLLM", file=sys.stderr)
+            return 2
+        endpoint = f"{state.vllm_url}/v1"
+        llm = LlmClient(LlmSettings(endpoints=[endpoint], model=_served_model(endpoint)))
     async with httpx.AsyncClient(base_url=state.gateway_url, timeout=30.0) as http:
-        evaluator = FeedEvaluator(http, retrieval, items, ratings)
+        evaluator = FeedEvaluator(http, retrieval, items, ratings, llm=llm)
         slots = asyncio.Semaphore(args.concurrency)
 
         async def one(split: object) -> UserOutcome:
@@ -70,6 +84,8 @@ async def amain(argv: list[str] | None = None) -> int:
 
         outcomes = await asyncio.gather(*(one(split) for split in splits))
     await channel.close()
+    if llm is not None:
+        await llm.aclose()
     report = aggregate(
         outcomes,
         {
@@ -77,7 +93,9 @@ async def amain(argv: list[str] | None = None) -> int:
             "seed": args.seed,
             "requested_users": args.users,
             "concurrency": args.concurrency,
-            "simulator": "templated",
+            "simulator": args.simulator,
+            "llm_simulator_commands": evaluator.llm_commands,
+            "llm_simulator_commands_replaced_by_template": evaluator.llm_commands_replaced,
             "wall_s": round(time.perf_counter() - started, 1),
         },
     )
@@ -91,6 +109,13 @@ async def amain(argv: list[str] | None = None) -> int:
                 handle.write(json.dumps(record) + "\n")
     print(f"\nreport written to {args.out}, trajectories to {trajectories}")
     return 0 if report["users"]["evaluated"] else 1
+
+
+def _served_model(endpoint: str) -> str:
+    """The model name vLLM serves (the launcher names it after the model folder)."""
+    answer = httpx.get(f"{endpoint}/models", timeout=10.0)
+    answer.raise_for_status()
+    return str(answer.json()["data"][0]["id"])
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -10,11 +10,13 @@ from typing import Any
 import httpx
 
 from evaluation.feed.constraints import violations
+from evaluation.feed.llm_user import LlmUser
 from evaluation.feed.simulator import TemplatedUser
 from evaluation.split import Split
 from recgpt.retrieval.v1 import retrieval_pb2, retrieval_pb2_grpc
 from recgpt_domain.catalogue import Item
 from recgpt_domain.preferences import Preferences
+from recgpt_serving.llm.client import LlmClient
 
 MAX_ROUNDS = 5
 PAGE = 10
@@ -50,6 +52,10 @@ class FeedEvaluator:
     items: Mapping[str, Item]
     ratings: Mapping[str, float]
     retrieval_deadline_s: float = 2.0
+    # When set, the LLM-driven simulated user writes the commands.
+    llm: LlmClient | None = None
+    llm_commands: int = 0
+    llm_commands_replaced: int = 0
 
     def _check(self, outcome: UserOutcome, ids: list[str], preferences: Preferences, where: str) -> None:
         outcome.pages += 1
@@ -76,14 +82,19 @@ class FeedEvaluator:
     async def evaluate(self, split: Split) -> UserOutcome:
         target = split.target.item_id
         outcome = UserOutcome(split.user_id, target)
-        user = TemplatedUser(self.items[target], self.ratings.get(target))
+        templated = TemplatedUser(self.items[target], self.ratings.get(target))
+        llm_user = LlmUser(self.llm, templated) if self.llm is not None else None
         reset = await self.http.delete("/v1/feed/preferences", params={"user_id": split.user_id})
         if reset.status_code != 200:
             outcome.errors.append(f"reset: {reset.status_code} {reset.text[:200]}")
             return outcome
         page: list[str] = []
         for round_number in range(1, MAX_ROUNDS + 1):
-            text = user.command(round_number, [self.items[i] for i in page if i in self.items])
+            shown = [self.items[i] for i in page if i in self.items]
+            if llm_user is not None:
+                text = await llm_user.command(round_number, shown)
+            else:
+                text = templated.command(round_number, shown)
             state = {"feed": page, "preferences_before": None}
             size = FIRST_PAGE if round_number == 1 else PAGE
             started = time.perf_counter()
@@ -130,6 +141,9 @@ class FeedEvaluator:
                 outcome.rounds = round_number
                 break
         await self._recommend_pages(outcome, split.user_id)
+        if llm_user is not None:
+            self.llm_commands += llm_user.written
+            self.llm_commands_replaced += llm_user.replaced
         return outcome
 
     async def _recommend_pages(self, outcome: UserOutcome, user_id: str) -> None:
