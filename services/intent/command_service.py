@@ -13,7 +13,7 @@ from intent.settings import IntentSettings
 from recgpt.common.v1 import common_pb2
 from recgpt.intent.v1 import intent_pb2
 from recgpt_domain.preferences import Preferences, merge
-from recgpt_serving import agent_runner
+from recgpt_serving import agent_runner, metrics
 from recgpt_serving.agent_runner import InvalidRequest
 
 
@@ -52,6 +52,8 @@ async def parse_command(
         )
     parsed = await parser.parse(request.text.strip(), list(request.feed_item_ids), current, deadline)
     change = parsed.change
+    for part in parsed.parts:
+        metrics.COMMAND_PARTS.labels(part.source, part.kind, part.resolution).inc()
     return intent_pb2.ParseCommandResponse(
         preferences=merge(current, change).to_pb(),
         added=change.added.to_pb(),

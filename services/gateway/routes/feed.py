@@ -11,7 +11,7 @@ from gateway.feed.schemas import FeedCommandRequest, FeedCommandResponse, Prefer
 from gateway.feed.service import FeedService, FeedUnavailable
 from gateway.schemas import ErrorResponse, RecommendedItem, UserId
 from recgpt_domain.preferences import Versioned
-from recgpt_serving import context
+from recgpt_serving import context, metrics
 
 router = APIRouter(tags=["feed"])
 _ERRORS: dict[int | str, dict[str, object]] = {
@@ -40,7 +40,11 @@ async def command(body: FeedCommandRequest, feed: FeedDep) -> FeedCommandRespons
         try:
             outcome = await feed.command(body)
         except FeedUnavailable as error:
+            metrics.FEED_COMMANDS.labels("invalid" if error.status < 500 else "unavailable").inc()
             raise _refuse(error) from None
+    metrics.FEED_COMMANDS.labels("ok").inc()
+    for stage in ("read", "parse", "store", "plan", "total"):
+        metrics.FEED_STAGE_DURATION.labels(stage).observe(getattr(outcome.timings, stage))
     page = outcome.page
     items = []
     if page is not None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 
 from recgpt.retrieval.v1 import retrieval_pb2
+from recgpt_serving import metrics
 from retrieval.tools import registry
 from retrieval.tools.base import PlanState, Tool
 
@@ -33,7 +34,7 @@ async def _run(tools: list[Tool], state: PlanState) -> list[retrieval_pb2.ToolCa
     for tool in tools:
         started = time.perf_counter()
         arguments = await tool.run(state)
-        calls.append(
-            retrieval_pb2.ToolCall(tool=tool.name, arguments=arguments, seconds=time.perf_counter() - started)
-        )
+        seconds = time.perf_counter() - started
+        metrics.TOOL_DURATION.labels(tool.name).observe(seconds)
+        calls.append(retrieval_pb2.ToolCall(tool=tool.name, arguments=arguments, seconds=seconds))
     return calls
