@@ -99,7 +99,8 @@ clean: stop ## Stop and remove everything generated under var/ (keeps the virtua
 
 # RecBot's feed, evaluated on a platform that serves each user's log without its last interaction.
 eval-feed: export RECGPT_STACK_HOLD_OUT_LAST = 1
+eval-feed: SIMULATOR ?= templated
 eval-feed: OUT = $(VAR)/eval/$(notdir $(abspath $(DATASET)))-feed-$(USERS).json
 eval-feed: run ## RecBot feed with simulated users: recall, pass rate, violations, latency (DATASET= USERS= OUT=)
 	$(BIN)/python -m evaluation.feed.cli --stack $(VAR)/run/stack.json --dataset $(DATASET) --users $(USERS) \
-		--out $(OUT)
+		--out $(OUT) --simulator $(SIMULATOR)
