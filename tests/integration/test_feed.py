@@ -1,4 +1,4 @@
-"""RecBot's feed across real processes: gateway -> intent (rules, real vLLM) and retrieval tools, real Redis."""
+"""RecBot's feed across real processes: gateway, intent (rules, real vLLM), retrieval tools, real Redis."""
 
 from __future__ import annotations
 
