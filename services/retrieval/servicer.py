@@ -127,7 +127,8 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
             user_id = validation.user_id(request.user_id)
             recent = self.settings.collaborative_recent_items
             behaviour = await self._read_behaviour(self.store.recent_and_seen(user_id, recent), context)
-        k = validation.top_k(request.top_k, self.settings.max_top_k)
+        # A page never longer than the service's cap: a larger ask gets the cap, not a refusal.
+        k = validation.top_k(min(request.top_k, self.settings.max_top_k), self.settings.max_top_k)
         return await feed_tools.plan_tools(retriever, self.feed_attributes, request, behaviour, k)
 
     async def GetItems(

@@ -199,7 +199,7 @@ async def test_redis_down_collaborative_still_answers(
 
     assert response.status_code == 200, response.text
     body = response.json()
-    assert body["degraded"] == ["redis"]
+    assert body["degraded"] == ["redis", "redis.preferences"]
     assert {item["route"] for item in body["items"]} == {"collaborative"}
     assert len(body["items"]) == 5
 

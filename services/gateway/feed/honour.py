@@ -11,6 +11,11 @@ from gateway.schemas import RecommendedItem, RecommendRequest
 from gateway.settings import GatewaySettings
 from recgpt.common.v1 import common_pb2
 
+# The `degraded` names of this step (see gateway.schemas.RecommendResponse).
+PREFERENCES_UNREAD = "redis.preferences"
+# The pipeline's own Redis reads that failed (not retrieval's: "redis.behaviour").
+_GATEWAY_REDIS = frozenset({"redis", "redis.profile"})
+
 
 async def get_feed(request: Request) -> FeedService | None:
     feed: FeedService | None = getattr(request.app.state, "feed", None)
@@ -23,6 +28,10 @@ async def honour_preferences(
     """The variant's answer, re-planned when the user has preferences in force (named in `degraded` when
     they could not be applied)."""
     if feed is None:
+        return result
+    if _GATEWAY_REDIS & set(result.degraded):
+        # Redis just failed this request: another read would only spend its deadline again.
+        result.degraded.append(PREFERENCES_UNREAD)
         return result
     base = [
         common_pb2.ScoredItem(item=common_pb2.Item(item_id=item.item_id), score=item.score, route=item.route)

@@ -4,13 +4,21 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, StringConstraints, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, StrictStr, StringConstraints
 
-from gateway.schemas import MAX_ITEMS, RecommendedItem, UserId
+from gateway.schemas import MAX_ITEMS, RecommendedItem, UserId, _whole_float_as_int
 from recgpt_domain.preferences import Preferences
 
 MAX_COMMAND_CHARS = 500
 MAX_FEED_ITEMS = 100
+
+
+def _not_blank(value: object) -> object:
+    if isinstance(value, str) and not value.strip():
+        raise ValueError("the command is empty")
+    return value.strip() if isinstance(value, str) else value
+
+
 ItemId = Annotated[StrictStr, StringConstraints(min_length=1, max_length=128)]
 
 
@@ -19,17 +27,16 @@ class FeedCommandRequest(BaseModel):
 
     # The user whose preferences change: only ever this one, whatever the text says.
     user_id: UserId
-    text: Annotated[StrictStr, StringConstraints(max_length=MAX_COMMAND_CHARS)]
+    # At least one non-blank character (a blank one is refused with its own reason).
+    text: Annotated[
+        StrictStr,
+        BeforeValidator(_not_blank),
+        StringConstraints(min_length=1, max_length=MAX_COMMAND_CHARS, pattern=r"\S"),
+    ]
     # The page the user is looking at, in order: "the third one" refers to it.
     feed_item_ids: Annotated[list[ItemId], Field(max_length=MAX_FEED_ITEMS)] = Field(default_factory=list)
-    n: Annotated[StrictInt, Field(ge=1, le=MAX_ITEMS)] = 10
-
-    @field_validator("text")
-    @classmethod
-    def _not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("the command is empty")
-        return value.strip()
+    # An integer as JSON Schema defines one (10.0 included), as /v1/recommend takes it.
+    n: Annotated[StrictInt, Field(ge=1, le=MAX_ITEMS), BeforeValidator(_whole_float_as_int)] = 10
 
 
 class Part(BaseModel):

@@ -185,7 +185,7 @@ class FeedService:
             async with asyncio.timeout(min(self.settings.redis_deadline_s, deadline_s)):
                 current = await self.store.read(user_id)
         except REDIS_ERRORS:
-            return None, "redis.preferences"
+            return None, "redis.preferences"  # honour.PREFERENCES_UNREAD
         if current.preferences.is_empty():
             return None, ""
         try:

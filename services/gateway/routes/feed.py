@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 
 from gateway.feed.honour import get_feed
 from gateway.feed.schemas import FeedCommandRequest, FeedCommandResponse, PreferencesResponse
@@ -86,20 +86,17 @@ def _answer(request_id: str, user_id: str, stored: Versioned) -> PreferencesResp
     )
 
 
-@router.get("/v1/feed/preferences", response_model=PreferencesResponse, responses=_ERRORS)
-async def preferences(user_id: Annotated[UserId, Query()], feed: FeedDep) -> PreferencesResponse:
+# One route for both methods, so that the path answers OPTIONS and 405s with both in `Allow`.
+@router.api_route(
+    "/v1/feed/preferences", methods=["GET", "DELETE"], response_model=PreferencesResponse, responses=_ERRORS
+)
+async def preferences(
+    request: Request, user_id: Annotated[UserId, Query()], feed: FeedDep
+) -> PreferencesResponse:
+    """GET: the preferences in force (version 0 when none); DELETE: forget them (a new version)."""
     with context.bound(context.with_user(user_id)) as ctx:
         try:
-            return _answer(ctx.request_id, user_id, await feed.read(user_id))
+            stored = await (feed.reset(user_id) if request.method == "DELETE" else feed.read(user_id))
         except FeedUnavailable as error:
             raise _refuse(error) from None
-
-
-@router.delete("/v1/feed/preferences", response_model=PreferencesResponse, responses=_ERRORS)
-async def reset(user_id: Annotated[UserId, Query()], feed: FeedDep) -> PreferencesResponse:
-    """Forgets the user's preferences (a new version; the history keeps the turn)."""
-    with context.bound(context.with_user(user_id)) as ctx:
-        try:
-            return _answer(ctx.request_id, user_id, await feed.reset(user_id))
-        except FeedUnavailable as error:
-            raise _refuse(error) from None
+    return _answer(ctx.request_id, user_id, stored)
