@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from intent.command_vocabulary import Vocabulary, words, wordset
+from intent.command_vocabulary import MAX_NAME_WORDS, Vocabulary, words, wordset
 from recgpt_domain.preferences import Constraint, Preferences
 
 POSITIVE, NEGATIVE = "positive", "negative"
@@ -243,7 +243,7 @@ class RulesParser:
         index = 0
         while index < len(tokens):
             found = None
-            for size in range(min(8, len(tokens) - index), 0, -1):
+            for size in range(min(MAX_NAME_WORDS, len(tokens) - index), 0, -1):
                 window = range(index, index + size)
                 if any(i in clause.consumed for i in window):
                     continue

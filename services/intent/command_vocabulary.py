@@ -32,7 +32,8 @@ COMMON_WORDS = wordset(
     max mini best basic standard classic original premium select
     """
 )
-MAX_NAME_WORDS = 8
+# Amazon's deepest category names run to a dozen words ("Lab Instruments & Equipment Gas Handling ...").
+MAX_NAME_WORDS = 16
 
 
 def words(text: str) -> list[str]:

@@ -22,5 +22,5 @@ class IntentSettings(AgentServiceSettings):
     # RecBot's command parser: request limits, the LLM call for what the rules leave (0 tokens: rules only).
     command_max_chars: int = Field(default=500, ge=1)
     command_max_feed_items: int = Field(default=200, ge=0)
-    command_llm_deadline_s: float = Field(default=5.0, gt=0)
+    command_llm_deadline_s: float = Field(default=8.0, gt=0)
     command_max_tokens: int = Field(default=200, ge=0)

@@ -57,11 +57,11 @@ class TemplatedUser:
             match = re.search(r"Tags:\s*([^.]*)\.", self.target.description)
             tags = [t.strip() for t in match.group(1).split(",")][:2] if match else []
             return f"something {' and '.join(tags)}" if tags else ""
-        brand = self.target.brand.casefold()
+        brand = {w.casefold() for w in _WORD.findall(self.target.brand)}
         words = [
             w.casefold()
             for w in _WORD.findall(self.target.title)
-            if w.casefold() not in _SKIP and w.casefold() != brand
+            if w.casefold() not in _SKIP and w.casefold() not in brand
         ]
         chosen = list(dict.fromkeys(words))[:2]
         return f"something like {' '.join(chosen)}" if chosen else ""
