@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from recgpt_domain.catalogue import Item
 from recgpt_domain.item_attributes import categories_of, year_of
@@ -22,15 +22,26 @@ _SKIP = frozenset(
 class TemplatedUser:
     target: Item
     mean_rating: float | None
+    issued: list[str] = field(default_factory=list)
 
     def command(self, round_number: int, page: Sequence[Item]) -> str:
-        """The command of round 1, 2, ...: a different attribute each round, then what the page gets wrong."""
-        templates = [self._category, self._brand_or_decade, self._not_on_page, self._keywords, self._rating]
-        for template in templates[round_number - 1 :] + templates[: round_number - 1]:
+        """The next command: the first attribute not yet described (the category and its decade, the brand
+        or the other genres, what the page shows that is not it, a few words, the rating, the year)."""
+        templates = (
+            self._category,
+            self._brand_or_genres,
+            self._not_on_page,
+            lambda page: self._keywords(0),
+            self._rating,
+            self._year,
+            lambda page: self._keywords(2),
+        )
+        for template in templates:
             text = template(page)
-            if text:
+            if text and text not in self.issued:
+                self.issued.append(text)
                 return text
-        return "something different"
+        return "show me something else"
 
     def _category(self, page: Sequence[Item]) -> str:
         leaf = self.target.category
@@ -39,11 +50,15 @@ class TemplatedUser:
             return f"only {leaf} films from the {year // 10 * 10}s"
         return f"only {leaf}" if leaf else ""
 
-    def _brand_or_decade(self, page: Sequence[Item]) -> str:
+    def _brand_or_genres(self, page: Sequence[Item]) -> str:
         if self.target.brand.strip():
             return f"only {self.target.brand.strip()}"
-        genres = [g for g in categories_of(self.target) if g not in self.target.category_path]
-        return f"more {genres[0]}, and {genres[-1]}" if genres else ""
+        genres = [g for g in categories_of(self.target) if g not in self.target.category_path][:2]
+        return f"more {' and '.join(genres)}" if genres else ""
+
+    def _year(self, page: Sequence[Item]) -> str:
+        year = year_of(self.target)
+        return f"films from {year}" if year is not None else ""
 
     def _not_on_page(self, page: Sequence[Item]) -> str:
         wanted = set(categories_of(self.target))
@@ -52,10 +67,10 @@ class TemplatedUser:
             return ""
         return f"no more {counts.most_common(1)[0][0]}"
 
-    def _keywords(self, page: Sequence[Item]) -> str:
+    def _keywords(self, start: int) -> str:
         if year_of(self.target) is not None:
             match = re.search(r"Tags:\s*([^.]*)\.", self.target.description)
-            tags = [t.strip() for t in match.group(1).split(",")][:2] if match else []
+            tags = [t.strip() for t in match.group(1).split(",")][start : start + 2] if match else []
             return f"something {' and '.join(tags)}" if tags else ""
         brand = {w.casefold() for w in _WORD.findall(self.target.brand)}
         words = [
@@ -63,7 +78,7 @@ class TemplatedUser:
             for w in _WORD.findall(self.target.title)
             if w.casefold() not in _SKIP and w.casefold() not in brand
         ]
-        chosen = list(dict.fromkeys(words))[:2]
+        chosen = list(dict.fromkeys(words))[start : start + 2]
         return f"something like {' '.join(chosen)}" if chosen else ""
 
     def _rating(self, page: Sequence[Item]) -> str:
