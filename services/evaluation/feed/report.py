@@ -56,6 +56,7 @@ def aggregate(outcomes: Sequence[UserOutcome], meta: dict[str, Any]) -> dict[str
             "pages_checked": sum(o.pages for o in done),
             "items_checked": sum(o.items_checked for o in done),
             "violations": sum(len(o.violations) for o in done),
+            "recommend_pages_preferences_not_applied": sum(o.recommend_pages_unapplied for o in done),
             "examples": [v for o in done for v in o.violations][:10],
         },
         "parser": {

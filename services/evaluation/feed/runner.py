@@ -42,6 +42,8 @@ class UserOutcome:
     parts: list[dict[str, str]] = field(default_factory=list)
     llm_statuses: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    # /v1/recommend pages that said the preferences could not be applied (redis.preferences, retrieval.tools).
+    recommend_pages_unapplied: int = 0
     trajectory: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -160,5 +162,8 @@ class FeedEvaluator:
             if answer.status_code != 200:
                 outcome.errors.append(f"recommend {variant}: {answer.status_code}")
                 continue
-            ids = [item["item_id"] for item in answer.json()["items"]]
+            body = answer.json()
+            if {"redis.preferences", "retrieval.tools"} & set(body["degraded"]):
+                outcome.recommend_pages_unapplied += 1
+            ids = [item["item_id"] for item in body["items"]]
             self._check(outcome, ids, preferences, f"recommend {variant}")
