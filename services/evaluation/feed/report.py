@@ -28,6 +28,15 @@ def _quantiles(values: Sequence[float]) -> dict[str, float | None]:
     }
 
 
+def _split(outcomes: Sequence[UserOutcome], *, rules_only: bool) -> list[float]:
+    return [
+        seconds
+        for o in outcomes
+        for seconds, status in zip(o.latencies_s, o.llm_statuses, strict=False)
+        if (status == "not_needed") == rules_only
+    ]
+
+
 def aggregate(outcomes: Sequence[UserOutcome], meta: dict[str, Any]) -> dict[str, Any]:
     done = [o for o in outcomes if not o.errors or o.trajectory]
     n = len(done)
@@ -72,6 +81,9 @@ def aggregate(outcomes: Sequence[UserOutcome], meta: dict[str, Any]) -> dict[str
         },
         "latency_s": {
             "command_wall": _quantiles(latencies),
+            # Commands the rules resolved whole never wait on the LLM; the others do.
+            "command_wall_rules_only": _quantiles(_split(done, rules_only=True)),
+            "command_wall_llm_asked": _quantiles(_split(done, rules_only=False)),
             **(
                 {f"server_{name}": _quantiles([t[name] for t in timings]) for name in timings[0]}
                 if timings
