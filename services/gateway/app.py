@@ -12,15 +12,17 @@ from fastapi.routing import APIRoute
 from experiments.serving import Experiments, ExperimentSettings
 from gateway import errors
 from gateway.clients import GatewayDeps
+from gateway.feed.service import FeedService
 from gateway.middleware import BodyLimitMiddleware, MetricsMiddleware, RequestIdMiddleware
 from gateway.pipelines import registry
 from gateway.pipelines.last_resort import LastResortPage
 from gateway.pipelines.live_judge import LiveJudge
 from gateway.responses import OrjsonResponse
-from gateway.routes import admin, events, health, metrics, recommend
+from gateway.routes import admin, events, feed, health, metrics, recommend
 from gateway.routes import experiments as experiment_routes
 from gateway.settings import GatewaySettings
 from recgpt_domain.behaviour_store import BehaviourStore
+from recgpt_domain.preferences import PreferenceStore
 from recgpt_domain.profile_store import ProfileStore
 
 log = logging.getLogger(__name__)
@@ -56,6 +58,12 @@ def create_app(settings: GatewaySettings, *, deps: GatewayDeps | None = None) ->
             active.redis, _experiment_settings(settings, list(app.state.pipelines.pipelines))
         )
         await active_experiments.start()
+        app.state.feed = FeedService(
+            PreferenceStore(active.redis, settings.redis_prefix),
+            active.intent(),
+            active.retrieval(),
+            settings,
+        )
         log.info(
             "gateway ready to serve",
             extra={
@@ -86,6 +94,7 @@ def create_app(settings: GatewaySettings, *, deps: GatewayDeps | None = None) ->
     app.include_router(experiment_routes.router)
     app.include_router(events.router)
     app.include_router(admin.router)
+    app.include_router(feed.router)
     app.include_router(health.router)
     app.include_router(metrics.router)
     errors.install(app)

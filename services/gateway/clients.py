@@ -9,6 +9,7 @@ import redis.asyncio as aioredis
 
 from gateway.settings import GatewaySettings
 from recgpt.explain.v1 import explain_pb2_grpc
+from recgpt.intent.v1 import intent_pb2_grpc
 from recgpt.judge.v1 import judge_pb2_grpc
 from recgpt.retrieval.v1 import retrieval_pb2_grpc
 from recgpt_domain import behaviour_store
@@ -28,6 +29,8 @@ class GatewayDeps:
     # Optional (recgpt-v1 only): None when not configured; never part of readiness.
     explain_channel: grpc.aio.Channel | None = None
     judge_channel: grpc.aio.Channel | None = None
+    # RecBot's command parser; None: the feed answers 503.
+    intent_channel: grpc.aio.Channel | None = None
 
     @classmethod
     def connect(cls, settings: GatewaySettings) -> GatewayDeps:
@@ -37,6 +40,7 @@ class GatewayDeps:
             retrieval_channel=grpc_client.channel(settings.retrieval_target, RETRIEVAL_SERVICE),
             explain_channel=_optional_channel(settings.explain_target, EXPLAIN_SERVICE),
             judge_channel=_optional_channel(settings.judge_target, JUDGE_SERVICE),
+            intent_channel=_optional_channel(settings.intent_target, service_names.INTENT),
         )
 
     def retrieval(self) -> retrieval_pb2_grpc.RetrievalServiceStub:
@@ -52,10 +56,20 @@ class GatewayDeps:
             return None
         return judge_pb2_grpc.JudgeServiceStub(self.judge_channel)  # type: ignore[no-untyped-call]
 
+    def intent(self) -> intent_pb2_grpc.IntentServiceStub | None:
+        if self.intent_channel is None:
+            return None
+        return intent_pb2_grpc.IntentServiceStub(self.intent_channel)  # type: ignore[no-untyped-call]
+
     def start_connecting(self) -> None:
         """Starts each channel's connection without waiting for it, so that the first request's calls, whose
         deadlines are tens of milliseconds, do not also pay for a TCP and HTTP/2 handshake."""
-        for channel in (self.retrieval_channel, self.explain_channel, self.judge_channel):
+        for channel in (
+            self.retrieval_channel,
+            self.explain_channel,
+            self.judge_channel,
+            self.intent_channel,
+        ):
             if channel is not None:
                 channel.get_state(try_to_connect=True)
 
@@ -64,7 +78,12 @@ class GatewayDeps:
         return {"retrieval": (self.retrieval_channel, RETRIEVAL_SERVICE)}
 
     async def close(self) -> None:
-        for channel in (self.retrieval_channel, self.explain_channel, self.judge_channel):
+        for channel in (
+            self.retrieval_channel,
+            self.explain_channel,
+            self.judge_channel,
+            self.intent_channel,
+        ):
             if channel is not None:
                 await channel.close()
         await self.redis.aclose()

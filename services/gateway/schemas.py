@@ -87,6 +87,8 @@ class RecommendResponse(BaseModel):
     #                            page of popular items
     #   explain                  recgpt-v1: no explanations
     #   deadline                 the request ran out of time: the items are the last-resort page
+    #   redis.preferences        RecBot: the user's feed preferences could not be read: not applied
+    #   retrieval.tools          RecBot: the preferences could not be applied (retrieval failed or late)
     degraded: list[str]
     items: list[RecommendedItem]
     # recgpt-v1 only: whether the user's LLM profile was used (hit), one from fallback answers was used

@@ -76,6 +76,13 @@ class GatewaySettings(ServiceSettings, RankingSettings):
     # The catalogue folder whose categories and histories measure novelty in reports; unset: no novelty.
     experiments_catalogue_dir: Path | None = None
 
+    # RecBot's feed. host:port of the intent service (the command parser); empty: no /v1/feed/command.
+    intent_target: str = ""
+    # The parser may wait on the LLM for what rules leave; a command the rules resolve answers in ms.
+    feed_parse_deadline_s: float = Field(default=10.0, gt=0)
+    feed_plan_deadline_s: float = Field(default=1.0, gt=0)
+    feed_redis_deadline_s: float = Field(default=0.2, gt=0)
+
     @model_validator(mode="after")
     def _deadlines_fit(self) -> GatewaySettings:
         if self.retrieval_deadline_s > self.request_deadline_s:

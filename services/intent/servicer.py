@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 import grpc
 
-from intent import fallback, prompts
+from intent import command_service, fallback, prompts
+from intent.command_parser import CommandParser
 from intent.prompts import AGENT
 from intent.schema import answer_schema
 from intent.settings import IntentSettings
@@ -40,9 +41,13 @@ class _Mined:
 
 
 class IntentServicer(intent_pb2_grpc.IntentServiceServicer):
-    def __init__(self, settings: IntentSettings, deps: AgentDeps) -> None:
+    def __init__(
+        self, settings: IntentSettings, deps: AgentDeps, parser: CommandParser | None = None
+    ) -> None:
         self.settings = settings
         self.deps = deps
+        # RecBot's parser; built from the catalogue by `main.build` (None: ParseCommand is unimplemented).
+        self.parser = parser
 
     async def MineInterests(
         self, request: intent_pb2.MineInterestsRequest, context: grpc.aio.ServicerContext
@@ -118,15 +123,6 @@ class IntentServicer(intent_pb2_grpc.IntentServiceServicer):
     async def ParseCommand(
         self, request: intent_pb2.ParseCommandRequest, context: grpc.aio.ServicerContext
     ) -> intent_pb2.ParseCommandResponse:
-        await context.abort(
-            grpc.StatusCode.UNIMPLEMENTED, "ParseCommand belongs to RecBot, which comes with its own issue"
-        )
-        raise AssertionError("context.abort returned")
-
-    async def PlanTools(
-        self, request: intent_pb2.PlanToolsRequest, context: grpc.aio.ServicerContext
-    ) -> intent_pb2.PlanToolsResponse:
-        await context.abort(
-            grpc.StatusCode.UNIMPLEMENTED, "PlanTools belongs to RecBot, which comes with its own issue"
-        )
-        raise AssertionError("context.abort returned")
+        async with refusals_as_status(context, "preferences"):
+            return await command_service.parse_command(self.settings, self.parser, request, context)
+        raise AssertionError("refusals_as_status returned")

@@ -19,3 +19,8 @@ class IntentSettings(AgentServiceSettings):
     # Request limits (INVALID_ARGUMENT beyond them).
     max_user_id_chars: int = Field(default=128, ge=1)
     max_behaviour_entries: int = Field(default=1000, ge=1)
+    # RecBot's command parser: request limits, the LLM call for what the rules leave (0 tokens: rules only).
+    command_max_chars: int = Field(default=500, ge=1)
+    command_max_feed_items: int = Field(default=200, ge=0)
+    command_llm_deadline_s: float = Field(default=8.0, gt=0)
+    command_max_tokens: int = Field(default=200, ge=0)

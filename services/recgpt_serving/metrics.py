@@ -153,3 +153,21 @@ REFRESH_QUEUE_ENTRIES = Counter(
     " retried, dead_lettered.",
     ["event"],
 )
+
+# RecBot's feed: commands by outcome (ok, invalid, unavailable), where their time goes, what the parser
+# understood and who understood it, and each planned tool's time.
+FEED_COMMANDS = Counter("recgpt_feed_commands_total", "Feed commands, by outcome.", ["outcome"])
+FEED_STAGE_DURATION = Histogram(
+    "recgpt_feed_stage_duration_seconds",
+    "Time of a feed command's stages (read, parse, store, plan, total).",
+    ["stage"],
+    buckets=_REQUEST_BUCKETS,
+)
+COMMAND_PARTS = Counter(
+    "recgpt_command_parts_total",
+    "Parts of feed commands the parser produced, by source (rules, llm), kind and resolution.",
+    ["source", "kind", "resolution"],
+)
+TOOL_DURATION = Histogram(
+    "recgpt_tool_duration_seconds", "Time of one RecBot tool in a plan.", ["tool"], buckets=_REQUEST_BUCKETS
+)

@@ -196,7 +196,7 @@ PROCESSES: tuple[Process, ...] = (
         ready=HttpOk("/readyz"),
         port=8080,
         metrics_on_port=True,
-        targets=("retrieval", "explain", "judge"),
+        targets=("retrieval", "explain", "judge", "intent"),
     ),
 )
 

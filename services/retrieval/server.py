@@ -58,6 +58,7 @@ class RetrievalServer:
         faiss.omp_set_num_threads(self.settings.faiss_threads)
         retriever = await asyncio.to_thread(prepare_retriever, self.settings, embedder)
         self.servicer.attach(retriever)
+        await asyncio.to_thread(self.servicer.prepare_feed_tools)
         metrics.INDEX_ITEMS.labels("items").set(retriever.manifest.item_count)
         log.info(
             "index loaded",

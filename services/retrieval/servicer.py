@@ -27,6 +27,8 @@ from recgpt_serving import metrics
 from retrieval import validation
 from retrieval.retriever import Retriever
 from retrieval.settings import RetrievalSettings
+from retrieval.tools import service as feed_tools
+from retrieval.tools.attributes import FeedAttributes
 from retrieval.validation import InvalidRequest
 from retrieval.vector_search import Hits
 
@@ -66,12 +68,18 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
         self.settings = settings
         self.store = store
         self.retriever: Retriever | None = None
+        self.feed_attributes: FeedAttributes | None = None
         self._behaviour_failures = metrics.DEGRADATIONS.labels(SERVICE, "redis")
         self._behaviour_timer = metrics.DEPENDENCY_DURATION.labels(SERVICE, "redis", "behaviour")
 
     def attach(self, retriever: Retriever) -> None:
         """Makes the loaded index live; until then every RPC answers UNAVAILABLE."""
         self.retriever = retriever
+
+    def prepare_feed_tools(self) -> None:
+        """RecBot's item attributes (the catalogue's behaviour gives mean ratings): at load, not per call."""
+        if self.retriever is not None and self.feed_attributes is None:
+            self.feed_attributes = FeedAttributes.load(self.retriever.table, self.settings.catalogue_dir)
 
     def _loaded(self) -> Retriever:
         if self.retriever is None:
@@ -101,6 +109,27 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
         self, request: retrieval_pb2.PopularRequest, context: grpc.aio.ServicerContext
     ) -> retrieval_pb2.PopularResponse:
         return await self._answer(context, self._popular(request))
+
+    async def PlanTools(
+        self, request: retrieval_pb2.PlanToolsRequest, context: grpc.aio.ServicerContext
+    ) -> retrieval_pb2.PlanToolsResponse:
+        return await self._answer(context, self._plan_tools(request, context))
+
+    async def _plan_tools(
+        self, request: retrieval_pb2.PlanToolsRequest, context: grpc.aio.ServicerContext
+    ) -> retrieval_pb2.PlanToolsResponse:
+        retriever = self._loaded()
+        if self.feed_attributes is None:
+            await asyncio.to_thread(self.prepare_feed_tools)
+        assert self.feed_attributes is not None
+        behaviour: RecentBehaviour | None = RecentBehaviour([], set())
+        if request.user_id:
+            user_id = validation.user_id(request.user_id)
+            recent = self.settings.collaborative_recent_items
+            behaviour = await self._read_behaviour(self.store.recent_and_seen(user_id, recent), context)
+        # A page never longer than the service's cap: a larger ask gets the cap, not a refusal.
+        k = validation.top_k(min(request.top_k, self.settings.max_top_k), self.settings.max_top_k)
+        return await feed_tools.plan_tools(retriever, self.feed_attributes, request, behaviour, k)
 
     async def GetItems(
         self, request: retrieval_pb2.GetItemsRequest, context: grpc.aio.ServicerContext

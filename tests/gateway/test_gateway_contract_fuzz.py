@@ -134,7 +134,8 @@ def published_schema() -> dict[str, Any]:
     return create_app(placeholder).openapi()
 
 
-schema = schemathesis.openapi.from_dict(published_schema(), config=CONFIG)
+# The feed needs the parser and the tools to answer 2xx: test_gateway_feed_fuzz.py fuzzes it with them.
+schema = schemathesis.openapi.from_dict(published_schema(), config=CONFIG).exclude(path_regex="^/v1/feed/")
 
 
 @schema.parametrize()

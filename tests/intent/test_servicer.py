@@ -222,12 +222,8 @@ async def test_bad_requests_are_invalid_arguments(
     assert intent.llm.seen == []
 
 
-async def test_v2_and_recbot_methods_are_unimplemented(intent: Running) -> None:
-    calls = [
-        intent.stub.MineInterests(mine("m1", method=intent_pb2.METHOD_RECGPT_V2)),
-        intent.stub.ParseCommand(intent_pb2.ParseCommandRequest(user_id="u1", text="more glue")),
-        intent.stub.PlanTools(intent_pb2.PlanToolsRequest(user_id="u1")),
-    ]
+async def test_v2_is_unimplemented(intent: Running) -> None:
+    calls = [intent.stub.MineInterests(mine("m1", method=intent_pb2.METHOD_RECGPT_V2))]
     for call in calls:
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await call

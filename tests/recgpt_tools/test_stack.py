@@ -102,7 +102,8 @@ def test_every_process_gets_its_ports_data_engine_and_targets(tmp_path: Path) ->
     gateway = _own_env(stack, "gateway")
     assert gateway["RECGPT_PORT"] == "18080"
     assert gateway["RECGPT_JUDGE_TARGET"] == f"127.0.0.1:{ports['judge_port']}"
-    assert "RECGPT_INTENT_TARGET" not in gateway
+    # RecBot: the feed's command parser.
+    assert gateway["RECGPT_INTENT_TARGET"] == f"127.0.0.1:{ports['intent_port']}"
     nearline = _own_env(stack, "nearline")
     assert "RECGPT_PORT" not in nearline
     assert nearline["RECGPT_INTENT_TARGET"] == f"127.0.0.1:{ports['intent_port']}"

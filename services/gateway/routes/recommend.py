@@ -5,13 +5,16 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import replace
+from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
 from experiments import request_params
 from experiments.assignment import Assignment
 from experiments.serving import Experiments
 from gateway.deps import ExperimentsDep, PipelinesDep, SettingsDep
+from gateway.feed.honour import get_feed, honour_preferences
+from gateway.feed.service import FeedService
 from gateway.pipelines.base import Recommendation
 from gateway.schemas import ErrorResponse, RecommendRequest, RecommendResponse
 from recgpt_serving import context
@@ -39,7 +42,11 @@ _UNASSIGNED = Assignment()
     },
 )
 async def recommend(
-    body: RecommendRequest, pipelines: PipelinesDep, settings: SettingsDep, experiments: ExperimentsDep
+    body: RecommendRequest,
+    pipelines: PipelinesDep,
+    settings: SettingsDep,
+    experiments: ExperimentsDep,
+    feed: Annotated[FeedService | None, Depends(get_feed)],
 ) -> RecommendResponse:
     """`n` distinct items the user has not interacted with, best first, each with the route that found it."""
     started = time.perf_counter()
@@ -55,6 +62,8 @@ async def recommend(
             with request_params.bound(assignment.params):
                 async with asyncio.timeout(settings.request_deadline_s + _DEADLINE_SLACK_S):
                     result = await pipeline.recommend(routed)
+                    # RecBot: the user's feed preferences hold in every variant.
+                    result = await honour_preferences(feed, routed, result, settings)
         except TimeoutError:
             # The last-resort page (or a 503 when none is held): late, but not a failed request.
             result = pipelines.out_of_time(routed)

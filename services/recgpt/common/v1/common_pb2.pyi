@@ -91,3 +91,29 @@ class LlmUsage(_message.Message):
     completion_tokens: int
     engine_seconds: float
     def __init__(self, prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ..., engine_seconds: _Optional[float] = ...) -> None: ...
+
+class Constraint(_message.Message):
+    __slots__ = ("field", "op", "value")
+    FIELD_FIELD_NUMBER: _ClassVar[int]
+    OP_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    field: str
+    op: str
+    value: str
+    def __init__(self, field: _Optional[str] = ..., op: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+
+class Preferences(_message.Message):
+    __slots__ = ("hard_positive", "hard_negative", "soft_positive", "soft_negative", "soft_positive_items", "soft_negative_items")
+    HARD_POSITIVE_FIELD_NUMBER: _ClassVar[int]
+    HARD_NEGATIVE_FIELD_NUMBER: _ClassVar[int]
+    SOFT_POSITIVE_FIELD_NUMBER: _ClassVar[int]
+    SOFT_NEGATIVE_FIELD_NUMBER: _ClassVar[int]
+    SOFT_POSITIVE_ITEMS_FIELD_NUMBER: _ClassVar[int]
+    SOFT_NEGATIVE_ITEMS_FIELD_NUMBER: _ClassVar[int]
+    hard_positive: _containers.RepeatedCompositeFieldContainer[Constraint]
+    hard_negative: _containers.RepeatedCompositeFieldContainer[Constraint]
+    soft_positive: _containers.RepeatedScalarFieldContainer[str]
+    soft_negative: _containers.RepeatedScalarFieldContainer[str]
+    soft_positive_items: _containers.RepeatedScalarFieldContainer[str]
+    soft_negative_items: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, hard_positive: _Optional[_Iterable[_Union[Constraint, _Mapping]]] = ..., hard_negative: _Optional[_Iterable[_Union[Constraint, _Mapping]]] = ..., soft_positive: _Optional[_Iterable[str]] = ..., soft_negative: _Optional[_Iterable[str]] = ..., soft_positive_items: _Optional[_Iterable[str]] = ..., soft_negative_items: _Optional[_Iterable[str]] = ...) -> None: ...

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from recgpt.common.v1 import common_pb2 as recgpt_dot_common_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1drecgpt/intent/v1/intent.proto\x12\x10recgpt.intent.v1\x1a\x1drecgpt/common/v1/common.proto\"\x9c\x02\n\x14MineInterestsRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12(\n\x06method\x18\x02 \x01(\x0e\x32\x18.recgpt.intent.v1.Method\x12\x30\n\tbehaviour\x18\x03 \x03(\x0b\x32\x1d.recgpt.common.v1.Interaction\x12\x15\n\rmax_interests\x18\x04 \x01(\x05\x12L\n\x0b\x65nvironment\x18\x05 \x03(\x0b\x32\x37.recgpt.intent.v1.MineInterestsRequest.EnvironmentEntry\x1a\x32\n\x10\x45nvironmentEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\",\n\x07Persona\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\"\x87\x02\n\x15MineInterestsResponse\x12-\n\tinterests\x18\x01 \x03(\x0b\x32\x1a.recgpt.common.v1.Interest\x12+\n\x08personas\x18\x02 \x03(\x0b\x32\x19.recgpt.intent.v1.Persona\x12#\n\x04tags\x18\x03 \x03(\x0b\x32\x15.recgpt.common.v1.Tag\x12\x30\n\nprovenance\x18\x04 \x01(\x0b\x32\x1c.recgpt.common.v1.Provenance\x12)\n\x05usage\x18\x05 \x01(\x0b\x32\x1a.recgpt.common.v1.LlmUsage\x12\x10\n\x08\x66\x61llback\x18\x06 \x01(\x08\"6\n\nConstraint\x12\r\n\x05\x66ield\x18\x01 \x01(\t\x12\n\n\x02op\x18\x02 \x01(\t\x12\r\n\x05value\x18\x03 \x01(\t\"\xa5\x01\n\x0bPreferences\x12\x33\n\rhard_positive\x18\x01 \x03(\x0b\x32\x1c.recgpt.intent.v1.Constraint\x12\x33\n\rhard_negative\x18\x02 \x03(\x0b\x32\x1c.recgpt.intent.v1.Constraint\x12\x15\n\rsoft_positive\x18\x03 \x03(\t\x12\x15\n\rsoft_negative\x18\x04 \x03(\t\"{\n\x13ParseCommandRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\x12\x15\n\rfeed_item_ids\x18\x03 \x03(\t\x12.\n\x07\x63urrent\x18\x04 \x01(\x0b\x32\x1d.recgpt.intent.v1.Preferences\"\xb9\x01\n\x14ParseCommandResponse\x12\x32\n\x0bpreferences\x18\x01 \x01(\x0b\x32\x1d.recgpt.intent.v1.Preferences\x12\x30\n\nprovenance\x18\x02 \x01(\x0b\x32\x1c.recgpt.common.v1.Provenance\x12)\n\x05usage\x18\x03 \x01(\x0b\x32\x1a.recgpt.common.v1.LlmUsage\x12\x10\n\x08\x66\x61llback\x18\x04 \x01(\x08\"W\n\x10PlanToolsRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x32\n\x0bpreferences\x18\x02 \x01(\x0b\x32\x1d.recgpt.intent.v1.Preferences\"\x88\x01\n\x08ToolCall\x12\x0c\n\x04tool\x18\x01 \x01(\t\x12<\n\targuments\x18\x02 \x03(\x0b\x32).recgpt.intent.v1.ToolCall.ArgumentsEntry\x1a\x30\n\x0e\x41rgumentsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x9b\x01\n\x11PlanToolsResponse\x12)\n\x05\x63\x61lls\x18\x01 \x03(\x0b\x32\x1a.recgpt.intent.v1.ToolCall\x12\x30\n\nprovenance\x18\x02 \x01(\x0b\x32\x1c.recgpt.common.v1.Provenance\x12)\n\x05usage\x18\x03 \x01(\x0b\x32\x1a.recgpt.common.v1.LlmUsage*L\n\x06Method\x12\x16\n\x12METHOD_UNSPECIFIED\x10\x00\x12\x14\n\x10METHOD_RECGPT_V1\x10\x01\x12\x14\n\x10METHOD_RECGPT_V2\x10\x02\x32\xa6\x02\n\rIntentService\x12`\n\rMineInterests\x12&.recgpt.intent.v1.MineInterestsRequest\x1a\'.recgpt.intent.v1.MineInterestsResponse\x12]\n\x0cParseCommand\x12%.recgpt.intent.v1.ParseCommandRequest\x1a&.recgpt.intent.v1.ParseCommandResponse\x12T\n\tPlanTools\x12\".recgpt.intent.v1.PlanToolsRequest\x1a#.recgpt.intent.v1.PlanToolsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1drecgpt/intent/v1/intent.proto\x12\x10recgpt.intent.v1\x1a\x1drecgpt/common/v1/common.proto\"\x9c\x02\n\x14MineInterestsRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12(\n\x06method\x18\x02 \x01(\x0e\x32\x18.recgpt.intent.v1.Method\x12\x30\n\tbehaviour\x18\x03 \x03(\x0b\x32\x1d.recgpt.common.v1.Interaction\x12\x15\n\rmax_interests\x18\x04 \x01(\x05\x12L\n\x0b\x65nvironment\x18\x05 \x03(\x0b\x32\x37.recgpt.intent.v1.MineInterestsRequest.EnvironmentEntry\x1a\x32\n\x10\x45nvironmentEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\",\n\x07Persona\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\"\x87\x02\n\x15MineInterestsResponse\x12-\n\tinterests\x18\x01 \x03(\x0b\x32\x1a.recgpt.common.v1.Interest\x12+\n\x08personas\x18\x02 \x03(\x0b\x32\x19.recgpt.intent.v1.Persona\x12#\n\x04tags\x18\x03 \x03(\x0b\x32\x15.recgpt.common.v1.Tag\x12\x30\n\nprovenance\x18\x04 \x01(\x0b\x32\x1c.recgpt.common.v1.Provenance\x12)\n\x05usage\x18\x05 \x01(\x0b\x32\x1a.recgpt.common.v1.LlmUsage\x12\x10\n\x08\x66\x61llback\x18\x06 \x01(\x08\"{\n\x13ParseCommandRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\x12\x15\n\rfeed_item_ids\x18\x03 \x03(\t\x12.\n\x07\x63urrent\x18\x04 \x01(\x0b\x32\x1d.recgpt.common.v1.Preferences\"{\n\nParsedPart\x12\x0c\n\x04span\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x0e\n\x06source\x18\x03 \x01(\t\x12\x10\n\x08polarity\x18\x04 \x01(\t\x12\r\n\x05value\x18\x05 \x01(\t\x12\x12\n\nresolution\x18\x06 \x01(\t\x12\x0c\n\x04note\x18\x07 \x01(\t\"\x93\x03\n\x14ParseCommandResponse\x12\x32\n\x0bpreferences\x18\x01 \x01(\x0b\x32\x1d.recgpt.common.v1.Preferences\x12\x30\n\nprovenance\x18\x02 \x01(\x0b\x32\x1c.recgpt.common.v1.Provenance\x12)\n\x05usage\x18\x03 \x01(\x0b\x32\x1a.recgpt.common.v1.LlmUsage\x12\x10\n\x08\x66\x61llback\x18\x04 \x01(\x08\x12,\n\x05\x61\x64\x64\x65\x64\x18\x05 \x01(\x0b\x32\x1d.recgpt.common.v1.Preferences\x12.\n\x07removed\x18\x06 \x01(\x0b\x32\x1d.recgpt.common.v1.Preferences\x12\r\n\x05reset\x18\x07 \x01(\x08\x12+\n\x05parts\x18\x08 \x03(\x0b\x32\x1c.recgpt.intent.v1.ParsedPart\x12\x12\n\nllm_status\x18\t \x01(\t\x12\x15\n\rrules_seconds\x18\n \x01(\x01\x12\x13\n\x0bllm_seconds\x18\x0b \x01(\x01*L\n\x06Method\x12\x16\n\x12METHOD_UNSPECIFIED\x10\x00\x12\x14\n\x10METHOD_RECGPT_V1\x10\x01\x12\x14\n\x10METHOD_RECGPT_V2\x10\x02\x32\xd0\x01\n\rIntentService\x12`\n\rMineInterests\x12&.recgpt.intent.v1.MineInterestsRequest\x1a\'.recgpt.intent.v1.MineInterestsResponse\x12]\n\x0cParseCommand\x12%.recgpt.intent.v1.ParseCommandRequest\x1a&.recgpt.intent.v1.ParseCommandResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,10 +34,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_MINEINTERESTSREQUEST_ENVIRONMENTENTRY']._loaded_options = None
   _globals['_MINEINTERESTSREQUEST_ENVIRONMENTENTRY']._serialized_options = b'8\001'
-  _globals['_TOOLCALL_ARGUMENTSENTRY']._loaded_options = None
-  _globals['_TOOLCALL_ARGUMENTSENTRY']._serialized_options = b'8\001'
-  _globals['_METHOD']._serialized_start=1604
-  _globals['_METHOD']._serialized_end=1680
+  _globals['_METHOD']._serialized_start=1337
+  _globals['_METHOD']._serialized_end=1413
   _globals['_MINEINTERESTSREQUEST']._serialized_start=83
   _globals['_MINEINTERESTSREQUEST']._serialized_end=367
   _globals['_MINEINTERESTSREQUEST_ENVIRONMENTENTRY']._serialized_start=317
@@ -46,22 +44,12 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PERSONA']._serialized_end=413
   _globals['_MINEINTERESTSRESPONSE']._serialized_start=416
   _globals['_MINEINTERESTSRESPONSE']._serialized_end=679
-  _globals['_CONSTRAINT']._serialized_start=681
-  _globals['_CONSTRAINT']._serialized_end=735
-  _globals['_PREFERENCES']._serialized_start=738
-  _globals['_PREFERENCES']._serialized_end=903
-  _globals['_PARSECOMMANDREQUEST']._serialized_start=905
-  _globals['_PARSECOMMANDREQUEST']._serialized_end=1028
-  _globals['_PARSECOMMANDRESPONSE']._serialized_start=1031
-  _globals['_PARSECOMMANDRESPONSE']._serialized_end=1216
-  _globals['_PLANTOOLSREQUEST']._serialized_start=1218
-  _globals['_PLANTOOLSREQUEST']._serialized_end=1305
-  _globals['_TOOLCALL']._serialized_start=1308
-  _globals['_TOOLCALL']._serialized_end=1444
-  _globals['_TOOLCALL_ARGUMENTSENTRY']._serialized_start=1396
-  _globals['_TOOLCALL_ARGUMENTSENTRY']._serialized_end=1444
-  _globals['_PLANTOOLSRESPONSE']._serialized_start=1447
-  _globals['_PLANTOOLSRESPONSE']._serialized_end=1602
-  _globals['_INTENTSERVICE']._serialized_start=1683
-  _globals['_INTENTSERVICE']._serialized_end=1977
+  _globals['_PARSECOMMANDREQUEST']._serialized_start=681
+  _globals['_PARSECOMMANDREQUEST']._serialized_end=804
+  _globals['_PARSEDPART']._serialized_start=806
+  _globals['_PARSEDPART']._serialized_end=929
+  _globals['_PARSECOMMANDRESPONSE']._serialized_start=932
+  _globals['_PARSECOMMANDRESPONSE']._serialized_end=1335
+  _globals['_INTENTSERVICE']._serialized_start=1416
+  _globals['_INTENTSERVICE']._serialized_end=1624
 # @@protoc_insertion_point(module_scope)

@@ -62,28 +62,6 @@ class MineInterestsResponse(_message.Message):
     fallback: bool
     def __init__(self, interests: _Optional[_Iterable[_Union[_common_pb2.Interest, _Mapping]]] = ..., personas: _Optional[_Iterable[_Union[Persona, _Mapping]]] = ..., tags: _Optional[_Iterable[_Union[_common_pb2.Tag, _Mapping]]] = ..., provenance: _Optional[_Union[_common_pb2.Provenance, _Mapping]] = ..., usage: _Optional[_Union[_common_pb2.LlmUsage, _Mapping]] = ..., fallback: _Optional[bool] = ...) -> None: ...
 
-class Constraint(_message.Message):
-    __slots__ = ("field", "op", "value")
-    FIELD_FIELD_NUMBER: _ClassVar[int]
-    OP_FIELD_NUMBER: _ClassVar[int]
-    VALUE_FIELD_NUMBER: _ClassVar[int]
-    field: str
-    op: str
-    value: str
-    def __init__(self, field: _Optional[str] = ..., op: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
-
-class Preferences(_message.Message):
-    __slots__ = ("hard_positive", "hard_negative", "soft_positive", "soft_negative")
-    HARD_POSITIVE_FIELD_NUMBER: _ClassVar[int]
-    HARD_NEGATIVE_FIELD_NUMBER: _ClassVar[int]
-    SOFT_POSITIVE_FIELD_NUMBER: _ClassVar[int]
-    SOFT_NEGATIVE_FIELD_NUMBER: _ClassVar[int]
-    hard_positive: _containers.RepeatedCompositeFieldContainer[Constraint]
-    hard_negative: _containers.RepeatedCompositeFieldContainer[Constraint]
-    soft_positive: _containers.RepeatedScalarFieldContainer[str]
-    soft_negative: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, hard_positive: _Optional[_Iterable[_Union[Constraint, _Mapping]]] = ..., hard_negative: _Optional[_Iterable[_Union[Constraint, _Mapping]]] = ..., soft_positive: _Optional[_Iterable[str]] = ..., soft_negative: _Optional[_Iterable[str]] = ...) -> None: ...
-
 class ParseCommandRequest(_message.Message):
     __slots__ = ("user_id", "text", "feed_item_ids", "current")
     USER_ID_FIELD_NUMBER: _ClassVar[int]
@@ -93,50 +71,49 @@ class ParseCommandRequest(_message.Message):
     user_id: str
     text: str
     feed_item_ids: _containers.RepeatedScalarFieldContainer[str]
-    current: Preferences
-    def __init__(self, user_id: _Optional[str] = ..., text: _Optional[str] = ..., feed_item_ids: _Optional[_Iterable[str]] = ..., current: _Optional[_Union[Preferences, _Mapping]] = ...) -> None: ...
+    current: _common_pb2.Preferences
+    def __init__(self, user_id: _Optional[str] = ..., text: _Optional[str] = ..., feed_item_ids: _Optional[_Iterable[str]] = ..., current: _Optional[_Union[_common_pb2.Preferences, _Mapping]] = ...) -> None: ...
+
+class ParsedPart(_message.Message):
+    __slots__ = ("span", "kind", "source", "polarity", "value", "resolution", "note")
+    SPAN_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    POLARITY_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    RESOLUTION_FIELD_NUMBER: _ClassVar[int]
+    NOTE_FIELD_NUMBER: _ClassVar[int]
+    span: str
+    kind: str
+    source: str
+    polarity: str
+    value: str
+    resolution: str
+    note: str
+    def __init__(self, span: _Optional[str] = ..., kind: _Optional[str] = ..., source: _Optional[str] = ..., polarity: _Optional[str] = ..., value: _Optional[str] = ..., resolution: _Optional[str] = ..., note: _Optional[str] = ...) -> None: ...
 
 class ParseCommandResponse(_message.Message):
-    __slots__ = ("preferences", "provenance", "usage", "fallback")
+    __slots__ = ("preferences", "provenance", "usage", "fallback", "added", "removed", "reset", "parts", "llm_status", "rules_seconds", "llm_seconds")
     PREFERENCES_FIELD_NUMBER: _ClassVar[int]
     PROVENANCE_FIELD_NUMBER: _ClassVar[int]
     USAGE_FIELD_NUMBER: _ClassVar[int]
     FALLBACK_FIELD_NUMBER: _ClassVar[int]
-    preferences: Preferences
+    ADDED_FIELD_NUMBER: _ClassVar[int]
+    REMOVED_FIELD_NUMBER: _ClassVar[int]
+    RESET_FIELD_NUMBER: _ClassVar[int]
+    PARTS_FIELD_NUMBER: _ClassVar[int]
+    LLM_STATUS_FIELD_NUMBER: _ClassVar[int]
+    RULES_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    LLM_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    preferences: _common_pb2.Preferences
     provenance: _common_pb2.Provenance
     usage: _common_pb2.LlmUsage
     fallback: bool
-    def __init__(self, preferences: _Optional[_Union[Preferences, _Mapping]] = ..., provenance: _Optional[_Union[_common_pb2.Provenance, _Mapping]] = ..., usage: _Optional[_Union[_common_pb2.LlmUsage, _Mapping]] = ..., fallback: _Optional[bool] = ...) -> None: ...
-
-class PlanToolsRequest(_message.Message):
-    __slots__ = ("user_id", "preferences")
-    USER_ID_FIELD_NUMBER: _ClassVar[int]
-    PREFERENCES_FIELD_NUMBER: _ClassVar[int]
-    user_id: str
-    preferences: Preferences
-    def __init__(self, user_id: _Optional[str] = ..., preferences: _Optional[_Union[Preferences, _Mapping]] = ...) -> None: ...
-
-class ToolCall(_message.Message):
-    __slots__ = ("tool", "arguments")
-    class ArgumentsEntry(_message.Message):
-        __slots__ = ("key", "value")
-        KEY_FIELD_NUMBER: _ClassVar[int]
-        VALUE_FIELD_NUMBER: _ClassVar[int]
-        key: str
-        value: str
-        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
-    TOOL_FIELD_NUMBER: _ClassVar[int]
-    ARGUMENTS_FIELD_NUMBER: _ClassVar[int]
-    tool: str
-    arguments: _containers.ScalarMap[str, str]
-    def __init__(self, tool: _Optional[str] = ..., arguments: _Optional[_Mapping[str, str]] = ...) -> None: ...
-
-class PlanToolsResponse(_message.Message):
-    __slots__ = ("calls", "provenance", "usage")
-    CALLS_FIELD_NUMBER: _ClassVar[int]
-    PROVENANCE_FIELD_NUMBER: _ClassVar[int]
-    USAGE_FIELD_NUMBER: _ClassVar[int]
-    calls: _containers.RepeatedCompositeFieldContainer[ToolCall]
-    provenance: _common_pb2.Provenance
-    usage: _common_pb2.LlmUsage
-    def __init__(self, calls: _Optional[_Iterable[_Union[ToolCall, _Mapping]]] = ..., provenance: _Optional[_Union[_common_pb2.Provenance, _Mapping]] = ..., usage: _Optional[_Union[_common_pb2.LlmUsage, _Mapping]] = ...) -> None: ...
+    added: _common_pb2.Preferences
+    removed: _common_pb2.Preferences
+    reset: bool
+    parts: _containers.RepeatedCompositeFieldContainer[ParsedPart]
+    llm_status: str
+    rules_seconds: float
+    llm_seconds: float
+    def __init__(self, preferences: _Optional[_Union[_common_pb2.Preferences, _Mapping]] = ..., provenance: _Optional[_Union[_common_pb2.Provenance, _Mapping]] = ..., usage: _Optional[_Union[_common_pb2.LlmUsage, _Mapping]] = ..., fallback: _Optional[bool] = ..., added: _Optional[_Union[_common_pb2.Preferences, _Mapping]] = ..., removed: _Optional[_Union[_common_pb2.Preferences, _Mapping]] = ..., reset: _Optional[bool] = ..., parts: _Optional[_Iterable[_Union[ParsedPart, _Mapping]]] = ..., llm_status: _Optional[str] = ..., rules_seconds: _Optional[float] = ..., llm_seconds: _Optional[float] = ...) -> None: ...

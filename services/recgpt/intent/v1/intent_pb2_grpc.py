@@ -44,11 +44,6 @@ class IntentServiceStub:
                 request_serializer=recgpt_dot_intent_dot_v1_dot_intent__pb2.ParseCommandRequest.SerializeToString,
                 response_deserializer=recgpt_dot_intent_dot_v1_dot_intent__pb2.ParseCommandResponse.FromString,
                 _registered_method=True)
-        self.PlanTools = channel.unary_unary(
-                '/recgpt.intent.v1.IntentService/PlanTools',
-                request_serializer=recgpt_dot_intent_dot_v1_dot_intent__pb2.PlanToolsRequest.SerializeToString,
-                response_deserializer=recgpt_dot_intent_dot_v1_dot_intent__pb2.PlanToolsResponse.FromString,
-                _registered_method=True)
 
 
 class IntentServiceServicer:
@@ -62,14 +57,8 @@ class IntentServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ParseCommand(self, request, context):
-        """RecBot parser: a natural-language feed command into structured preferences.
-        """
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
-    def PlanTools(self, request, context):
-        """RecBot planner: which retrieval tools to run for the parsed preferences.
+        """RecBot parser: a natural-language feed command into structured preferences. The planner and its
+        tools run where the items are: retrieval's PlanTools.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -87,11 +76,6 @@ def add_IntentServiceServicer_to_server(servicer, server):
                     servicer.ParseCommand,
                     request_deserializer=recgpt_dot_intent_dot_v1_dot_intent__pb2.ParseCommandRequest.FromString,
                     response_serializer=recgpt_dot_intent_dot_v1_dot_intent__pb2.ParseCommandResponse.SerializeToString,
-            ),
-            'PlanTools': grpc.unary_unary_rpc_method_handler(
-                    servicer.PlanTools,
-                    request_deserializer=recgpt_dot_intent_dot_v1_dot_intent__pb2.PlanToolsRequest.FromString,
-                    response_serializer=recgpt_dot_intent_dot_v1_dot_intent__pb2.PlanToolsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -148,33 +132,6 @@ class IntentService:
             '/recgpt.intent.v1.IntentService/ParseCommand',
             recgpt_dot_intent_dot_v1_dot_intent__pb2.ParseCommandRequest.SerializeToString,
             recgpt_dot_intent_dot_v1_dot_intent__pb2.ParseCommandResponse.FromString,
-            options,
-            channel_credentials,
-            insecure,
-            call_credentials,
-            compression,
-            wait_for_ready,
-            timeout,
-            metadata,
-            _registered_method=True)
-
-    @staticmethod
-    def PlanTools(request,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.unary_unary(
-            request,
-            target,
-            '/recgpt.intent.v1.IntentService/PlanTools',
-            recgpt_dot_intent_dot_v1_dot_intent__pb2.PlanToolsRequest.SerializeToString,
-            recgpt_dot_intent_dot_v1_dot_intent__pb2.PlanToolsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -200,3 +200,46 @@ class IndexInfo(_message.Message):
     cooccurrence_users: int
     cooccurrence_interactions: int
     def __init__(self, model: _Optional[str] = ..., dimension: _Optional[int] = ..., item_count: _Optional[int] = ..., built_at_unix: _Optional[int] = ..., index_type: _Optional[str] = ..., catalogue_fingerprint: _Optional[str] = ..., cooccurrence_behaviour_fingerprint: _Optional[str] = ..., cooccurrence_users: _Optional[int] = ..., cooccurrence_interactions: _Optional[int] = ...) -> None: ...
+
+class PlanToolsRequest(_message.Message):
+    __slots__ = ("user_id", "preferences", "top_k", "exclude_item_ids", "base")
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    PREFERENCES_FIELD_NUMBER: _ClassVar[int]
+    TOP_K_FIELD_NUMBER: _ClassVar[int]
+    EXCLUDE_ITEM_IDS_FIELD_NUMBER: _ClassVar[int]
+    BASE_FIELD_NUMBER: _ClassVar[int]
+    user_id: str
+    preferences: _common_pb2.Preferences
+    top_k: int
+    exclude_item_ids: _containers.RepeatedScalarFieldContainer[str]
+    base: _containers.RepeatedCompositeFieldContainer[_common_pb2.ScoredItem]
+    def __init__(self, user_id: _Optional[str] = ..., preferences: _Optional[_Union[_common_pb2.Preferences, _Mapping]] = ..., top_k: _Optional[int] = ..., exclude_item_ids: _Optional[_Iterable[str]] = ..., base: _Optional[_Iterable[_Union[_common_pb2.ScoredItem, _Mapping]]] = ...) -> None: ...
+
+class ToolCall(_message.Message):
+    __slots__ = ("tool", "arguments", "seconds")
+    class ArgumentsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    TOOL_FIELD_NUMBER: _ClassVar[int]
+    ARGUMENTS_FIELD_NUMBER: _ClassVar[int]
+    SECONDS_FIELD_NUMBER: _ClassVar[int]
+    tool: str
+    arguments: _containers.ScalarMap[str, str]
+    seconds: float
+    def __init__(self, tool: _Optional[str] = ..., arguments: _Optional[_Mapping[str, str]] = ..., seconds: _Optional[float] = ...) -> None: ...
+
+class PlanToolsResponse(_message.Message):
+    __slots__ = ("plan", "items", "allowed_items", "degraded")
+    PLAN_FIELD_NUMBER: _ClassVar[int]
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
+    ALLOWED_ITEMS_FIELD_NUMBER: _ClassVar[int]
+    DEGRADED_FIELD_NUMBER: _ClassVar[int]
+    plan: _containers.RepeatedCompositeFieldContainer[ToolCall]
+    items: _containers.RepeatedCompositeFieldContainer[_common_pb2.ScoredItem]
+    allowed_items: int
+    degraded: _containers.RepeatedScalarFieldContainer[Degradation]
+    def __init__(self, plan: _Optional[_Iterable[_Union[ToolCall, _Mapping]]] = ..., items: _Optional[_Iterable[_Union[_common_pb2.ScoredItem, _Mapping]]] = ..., allowed_items: _Optional[int] = ..., degraded: _Optional[_Iterable[_Union[Degradation, str]]] = ...) -> None: ...

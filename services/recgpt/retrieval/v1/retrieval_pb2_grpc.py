@@ -64,6 +64,11 @@ class RetrievalServiceStub:
                 request_serializer=recgpt_dot_retrieval_dot_v1_dot_retrieval__pb2.UserRoutesRequest.SerializeToString,
                 response_deserializer=recgpt_dot_retrieval_dot_v1_dot_retrieval__pb2.UserRoutesResponse.FromString,
                 _registered_method=True)
+        self.PlanTools = channel.unary_unary(
+                '/recgpt.retrieval.v1.RetrievalService/PlanTools',
+                request_serializer=recgpt_dot_retrieval_dot_v1_dot_retrieval__pb2.PlanToolsRequest.SerializeToString,
+                response_deserializer=recgpt_dot_retrieval_dot_v1_dot_retrieval__pb2.PlanToolsResponse.FromString,
+                _registered_method=True)
 
 
 class RetrievalServiceServicer:
@@ -112,6 +117,14 @@ class RetrievalServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PlanTools(self, request, context):
+        """RecBot: the planner picks the tools the preferences need (filter, matcher, attenuator, aggregator, ...)
+        and runs them over the catalogue; the answer lists the plan it ran.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RetrievalServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -144,6 +157,11 @@ def add_RetrievalServiceServicer_to_server(servicer, server):
                     servicer.UserRoutes,
                     request_deserializer=recgpt_dot_retrieval_dot_v1_dot_retrieval__pb2.UserRoutesRequest.FromString,
                     response_serializer=recgpt_dot_retrieval_dot_v1_dot_retrieval__pb2.UserRoutesResponse.SerializeToString,
+            ),
+            'PlanTools': grpc.unary_unary_rpc_method_handler(
+                    servicer.PlanTools,
+                    request_deserializer=recgpt_dot_retrieval_dot_v1_dot_retrieval__pb2.PlanToolsRequest.FromString,
+                    response_serializer=recgpt_dot_retrieval_dot_v1_dot_retrieval__pb2.PlanToolsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -308,6 +326,33 @@ class RetrievalService:
             '/recgpt.retrieval.v1.RetrievalService/UserRoutes',
             recgpt_dot_retrieval_dot_v1_dot_retrieval__pb2.UserRoutesRequest.SerializeToString,
             recgpt_dot_retrieval_dot_v1_dot_retrieval__pb2.UserRoutesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PlanTools(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/recgpt.retrieval.v1.RetrievalService/PlanTools',
+            recgpt_dot_retrieval_dot_v1_dot_retrieval__pb2.PlanToolsRequest.SerializeToString,
+            recgpt_dot_retrieval_dot_v1_dot_retrieval__pb2.PlanToolsResponse.FromString,
             options,
             channel_credentials,
             insecure,

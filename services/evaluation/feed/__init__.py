@@ -1,0 +1,1 @@
+"""`make eval-feed`: RecBot's interactive feed evaluated with simulated users who know their next item."""

@@ -1,0 +1,126 @@
+"""`python -m evaluation.feed.cli --stack var/run/stack.json --dataset DIR --users N --out FILE`.
+
+The platform must serve each user's log without its last interaction (`make eval-feed` starts it so): the
+simulated users are drawn by the seed, each knows that held-out item, and the trajectories of every round go
+to a JSONL file beside the report, for a later distillation step.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+from evaluation.feed.report import aggregate, table
+from evaluation.feed.runner import FeedEvaluator, UserOutcome
+from evaluation.split import choose, eligible
+from recgpt.retrieval.v1 import retrieval_pb2_grpc
+from recgpt_domain.catalogue import iter_histories, read_items
+from recgpt_domain.item_attributes import mean_ratings
+from recgpt_serving import grpc_client, logs, service_names
+from recgpt_serving.llm.client import LlmClient, LlmSettings
+from recgpt_tools import run_state
+from recgpt_tools.dataset_import.importer import import_dataset
+
+log = logging.getLogger(__name__)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="eval-feed", description="RecBot's feed with simulated users.")
+    parser.add_argument("--stack", type=Path, required=True, help="the launcher's var/run/stack.json")
+    parser.add_argument("--dataset", type=Path, required=True)
+    parser.add_argument("--users", type=int, default=200)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--trajectories", type=Path, default=None, help="JSONL (default: OUT with .jsonl)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--concurrency", type=int, default=2)
+    parser.add_argument(
+        "--simulator",
+        choices=["templated", "llm"],
+        default="templated",
+        help="llm: the platform's vLLM writes the commands (templated where it fails or names the item)",
+    )
+    return parser
+
+
+async def amain(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.users < 1 or args.concurrency < 1:
+        print("error: --users and --concurrency must be at least 1", file=sys.stderr)
+        return 2
+    logs.configure("evaluation", "WARNING")
+    state = run_state.read(args.stack)
+    with tempfile.TemporaryDirectory(prefix="recgpt-eval-feed-") as scratch:
+        catalogue = Path(scratch) / "catalogue"
+        import_dataset(args.dataset, catalogue, "auto")
+        items = {item.item_id: item for item in read_items(catalogue)}
+        ratings = mean_ratings(catalogue)
+        splits = choose(eligible(iter_histories(catalogue)), args.users, args.seed)
+    splits = [split for split in splits if split.target.item_id in items]
+    channel = grpc_client.channel(state.targets["retrieval"], service_names.RETRIEVAL)
+    retrieval = retrieval_pb2_grpc.RetrievalServiceStub(channel)  # type: ignore[no-untyped-call]
+    started = time.perf_counter()
+    llm = None
+    if args.simulator == "llm":
+        if state.vllm_url is None:
+            print("error: --simulator llm needs the platform's vLLM", file=sys.stderr)
+            return 2
+        endpoint = f"{state.vllm_url}/v1"
+        llm = LlmClient(LlmSettings(endpoints=[endpoint], model=_served_model(endpoint)))
+    async with httpx.AsyncClient(base_url=state.gateway_url, timeout=30.0) as http:
+        evaluator = FeedEvaluator(http, retrieval, items, ratings, llm=llm)
+        slots = asyncio.Semaphore(args.concurrency)
+
+        async def one(split: object) -> UserOutcome:
+            async with slots:
+                return await evaluator.evaluate(split)  # type: ignore[arg-type]
+
+        outcomes = await asyncio.gather(*(one(split) for split in splits))
+    await channel.close()
+    if llm is not None:
+        await llm.aclose()
+    report = aggregate(
+        outcomes,
+        {
+            "dataset": str(args.dataset),
+            "seed": args.seed,
+            "requested_users": args.users,
+            "concurrency": args.concurrency,
+            "simulator": args.simulator,
+            "llm_simulator_commands": evaluator.llm_commands,
+            "llm_simulator_commands_replaced_by_template": evaluator.llm_commands_replaced,
+            "wall_s": round(time.perf_counter() - started, 1),
+        },
+    )
+    print(table(report))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    trajectories = args.trajectories or args.out.with_suffix(".trajectories.jsonl")
+    with trajectories.open("w") as handle:
+        for outcome in outcomes:
+            for record in outcome.trajectory:
+                handle.write(json.dumps(record) + "\n")
+    print(f"\nreport written to {args.out}, trajectories to {trajectories}")
+    return 0 if report["users"]["evaluated"] else 1
+
+
+def _served_model(endpoint: str) -> str:
+    """The model name vLLM serves (the launcher names it after the model folder)."""
+    answer = httpx.get(f"{endpoint}/models", timeout=10.0)
+    answer.raise_for_status()
+    return str(answer.json()["data"][0]["id"])
+
+
+def main(argv: list[str] | None = None) -> None:
+    sys.exit(asyncio.run(amain(argv)))
+
+
+if __name__ == "__main__":
+    main()
