@@ -23,3 +23,8 @@ def bound(params: ArmParams) -> Iterator[None]:
         yield
     finally:
         _current.reset(token)
+
+
+def adapter_choices(params: ArmParams) -> str:
+    """The arm's adapter per agent as the request context carries it to the agents ("agent=choice,...")."""
+    return ",".join(f"{agent}={choice}" for agent, choice in sorted((params.adapters or {}).items()))

@@ -55,7 +55,9 @@ async def recommend(
     pipeline = pipelines.get(routed.variant)
     ctx = context.with_user(body.user_id)
     if assignment.arms:
-        ctx = replace(ctx, experiment=assignment.label())
+        # The arm's adapters ride the request context to the agents (gRPC metadata).
+        adapters = request_params.adapter_choices(assignment.params)
+        ctx = replace(ctx, experiment=assignment.label(), adapters=adapters)
     with context.bound(ctx):
         result: Recommendation | None = None
         try:
