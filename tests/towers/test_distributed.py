@@ -1,4 +1,4 @@
-"""Data-parallel training: torchrun with two CPU processes (gloo) trains a few steps and writes one artefact."""
+"""Data-parallel training: torchrun runs two CPU processes (gloo) for a few steps; one artefact."""
 
 from __future__ import annotations
 
