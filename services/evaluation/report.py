@@ -17,7 +17,17 @@ from pydantic import BaseModel
 
 from evaluation import metrics
 from evaluation.leakage import LoadedCooccurrence
-from evaluation.runner import COLLABORATIVE, FALLBACK, LLM, ROUTES, SOURCES, SUBJECTS, TAG, UserEval
+from evaluation.runner import (
+    COLLABORATIVE,
+    FALLBACK,
+    LEARNED,
+    LLM,
+    ROUTES,
+    SOURCES,
+    SUBJECTS,
+    TAG,
+    UserEval,
+)
 from recgpt_domain.ranking_settings import RankingSettings
 from recgpt_serving.llm.usage import Usage
 
@@ -153,7 +163,12 @@ def aggregate(
         k_tags=ranking.tag_route_max_tags,
         tags_searched_mean=_mean(results, _tags_searched),
         tag_hit_rate={arm: _mean(results, partial(_tag_hit, arm=arm)) for arm in ("baseline", "recgpt_v1")},
-        retrieval={route: _route_metrics(results, route) for route in ROUTES},
+        # The learned route only when every evaluated user got it (retrieval served a towers artefact).
+        retrieval={
+            route: _route_metrics(results, route)
+            for route in ROUTES
+            if route != LEARNED or (results and all(LEARNED in result.ranked for result in results))
+        },
         exclusive_recall_tag_over_collaborative={
             f"@{k}": _split(results, partial(_exclusive_recall, k=k)) for k in CUTOFFS
         },

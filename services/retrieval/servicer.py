@@ -208,7 +208,7 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
         )
         table = retriever.table
         response = retrieval_pb2.CollaborativeResponse()
-        served = self._served_model()
+        served = None if request.cooccurrence_only else self._served_model()
         # The user tower reads up to its own window of recent items; co-occurrence the `recent` newest.
         wanted = max(recent, served.model.config.max_len) if served is not None else recent
         if request.seed_item_ids:

@@ -104,6 +104,10 @@ async def test_without_an_artefact_co_occurrence_answers_then_a_new_one_serves_w
     reply = await stub.Collaborative(collaborative(["m1", "g1"]))
     assert {scored.route for scored in reply.items} == {"learned"}
     assert not {"m1", "g1"} & {scored.item.item_id for scored in reply.items}
+    forced = await stub.Collaborative(
+        retrieval_pb2.CollaborativeRequest(seed_item_ids=["m1", "g1"], top_k=4, cooccurrence_only=True)
+    )
+    assert "learned" not in {scored.route for scored in forced.items}
     info = await stub.GetIndexInfo(retrieval_pb2.GetIndexInfoRequest())
     assert info.towers_fusion.beta == pytest.approx(0.3)
     second = write_artefact(models, ITEM_IDS, seed=2, beta=0.6)

@@ -94,20 +94,22 @@ class SearchResponse(_message.Message):
     def __init__(self, items: _Optional[_Iterable[_Union[_common_pb2.ScoredItem, _Mapping]]] = ..., degraded: _Optional[_Iterable[_Union[Degradation, str]]] = ...) -> None: ...
 
 class CollaborativeRequest(_message.Message):
-    __slots__ = ("user_id", "top_k", "recent_items", "filter", "exclude_item_ids", "seed_item_ids")
+    __slots__ = ("user_id", "top_k", "recent_items", "filter", "exclude_item_ids", "seed_item_ids", "cooccurrence_only")
     USER_ID_FIELD_NUMBER: _ClassVar[int]
     TOP_K_FIELD_NUMBER: _ClassVar[int]
     RECENT_ITEMS_FIELD_NUMBER: _ClassVar[int]
     FILTER_FIELD_NUMBER: _ClassVar[int]
     EXCLUDE_ITEM_IDS_FIELD_NUMBER: _ClassVar[int]
     SEED_ITEM_IDS_FIELD_NUMBER: _ClassVar[int]
+    COOCCURRENCE_ONLY_FIELD_NUMBER: _ClassVar[int]
     user_id: str
     top_k: int
     recent_items: int
     filter: AttributeFilter
     exclude_item_ids: _containers.RepeatedScalarFieldContainer[str]
     seed_item_ids: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, user_id: _Optional[str] = ..., top_k: _Optional[int] = ..., recent_items: _Optional[int] = ..., filter: _Optional[_Union[AttributeFilter, _Mapping]] = ..., exclude_item_ids: _Optional[_Iterable[str]] = ..., seed_item_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+    cooccurrence_only: bool
+    def __init__(self, user_id: _Optional[str] = ..., top_k: _Optional[int] = ..., recent_items: _Optional[int] = ..., filter: _Optional[_Union[AttributeFilter, _Mapping]] = ..., exclude_item_ids: _Optional[_Iterable[str]] = ..., seed_item_ids: _Optional[_Iterable[str]] = ..., cooccurrence_only: _Optional[bool] = ...) -> None: ...
 
 class CollaborativeResponse(_message.Message):
     __slots__ = ("items", "cold_start", "degraded")
