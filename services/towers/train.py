@@ -39,6 +39,8 @@ class TrainSettings(BaseModel):
     # Cap on optimiser steps per epoch (0: the whole epoch); smoke runs use it.
     max_steps_per_epoch: int = Field(default=0, ge=0)
     validation_share: float = Field(default=0.1, gt=0, lt=1)
+    # L_tag on at most this many positions per batch, drawn at random (0: all); long sequences need fewer.
+    tag_positions: int = Field(default=0, ge=0)
 
 
 @dataclass(frozen=True)
@@ -133,7 +135,12 @@ def train_member(
         ):
             if settings.max_steps_per_epoch and step >= settings.max_steps_per_epoch:
                 break
-            loss = trained(batch.inputs, batch.padding, batch.targets, batch.categories, batch.tags)
+            tags = batch.tags
+            if settings.tag_positions and tags.numel() > settings.tag_positions:
+                dropped = torch.randperm(tags.numel(), generator=generator)[settings.tag_positions :]
+                tags = tags.clone()
+                tags[dropped] = -1
+            loss = trained(batch.inputs, batch.padding, batch.targets, batch.categories, tags)
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()

@@ -26,6 +26,8 @@ SMOKE = [
     "10",
     "--threads",
     "1",
+    "--tag-positions",
+    "8",
 ]
 
 
