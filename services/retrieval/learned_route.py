@@ -17,6 +17,7 @@ from pathlib import Path
 
 import faiss
 import numpy as np
+import torch
 from prometheus_client import Counter, Histogram
 from towers import artefact
 from towers.artefact import ArtefactError
@@ -77,7 +78,11 @@ def load_served(folder: Path, item_ids: list[str], use_gpu: bool) -> ServedModel
 class LearnedRoute:
     """Holds the current served model (or None) and follows `LATEST` under the models folder."""
 
-    def __init__(self, models_dir: Path | None, item_ids: list[str], use_gpu: bool = False) -> None:
+    def __init__(
+        self, models_dir: Path | None, item_ids: list[str], use_gpu: bool = False, threads: int = 1
+    ) -> None:
+        # One request's user vector is a small forward pass: one thread avoids thread hand-offs on a busy CPU.
+        torch.set_num_threads(threads)
         self.models_dir = models_dir
         self.item_ids = item_ids
         self.use_gpu = use_gpu

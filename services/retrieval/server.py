@@ -78,7 +78,12 @@ class RetrievalServer:
         towers_dir = self.settings.towers_dir
         if towers_dir is None or not str(towers_dir):
             return
-        route = LearnedRoute(towers_dir, retriever.table.ids, use_gpu=self.settings.use_gpu)
+        route = LearnedRoute(
+            towers_dir,
+            retriever.table.ids,
+            use_gpu=self.settings.use_gpu,
+            threads=self.settings.towers_threads,
+        )
         await asyncio.to_thread(route.refresh)
         self.servicer.learned = route
         self._towers_task = asyncio.create_task(self._refresh_towers(route))

@@ -75,3 +75,5 @@ class RetrievalSettings(GrpcServiceSettings, IndexSettings):
     towers_refresh_s: float = Field(default=5.0, gt=0)
     # With an artefact, the tag route maps tags through the tag tower into the learned item space.
     towers_tag_route: bool = True
+    # torch threads for the user and tag towers.
+    towers_threads: int = Field(default=1, ge=1)

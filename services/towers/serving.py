@@ -68,7 +68,7 @@ class LearnedModel:
     def dimension(self) -> int:
         return int(self.item_vectors.shape[1])
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def user_vectors(self, histories: Sequence[Sequence[int]]) -> Vectors:
         """One row per history (item rows, oldest first, non-empty); the most recent max_len count."""
         inputs, padding = right_aligned(histories, self.config.max_len)
@@ -78,7 +78,7 @@ class LearnedModel:
         ]
         return np.ascontiguousarray(torch.cat(parts, dim=1).numpy(), dtype=np.float32)
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def tag_vectors(self, text_vectors: Vectors) -> Vectors:
         """Tags' MiniLM vectors mapped into the item space by every member's tag tower."""
         text = torch.from_numpy(np.ascontiguousarray(text_vectors, dtype=np.float32))
