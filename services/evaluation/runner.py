@@ -36,9 +36,10 @@ from recgpt_serving.llm.usage import Usage
 
 log = logging.getLogger(__name__)
 
-COLLABORATIVE, CONTENT, TAG = "collaborative", "content", "tag"
+# collaborative: co-occurrence; learned: the towers' route, when retrieval serves an artefact.
+COLLABORATIVE, CONTENT, TAG, LEARNED = "collaborative", "content", "tag", "learned"
 FUSED_BASELINE, FUSED_RECGPT = "fused_baseline", "fused_recgpt_v1"
-ROUTES = (COLLABORATIVE, CONTENT, TAG, FUSED_BASELINE, FUSED_RECGPT)
+ROUTES = (COLLABORATIVE, LEARNED, CONTENT, TAG, FUSED_BASELINE, FUSED_RECGPT)
 SUBJECTS = ("interests", "tags", "explanations")
 # Who produced an answer: the LLM, or an agent's non-LLM fallback.
 LLM, FALLBACK = "llm", "fallback"
@@ -135,11 +136,15 @@ class Evaluator:
         recent = list(dict.fromkeys(i.item_id for i in reversed(history)))[: ranking.recent_items]
         exclude = list(dict.fromkeys(split.history_ids))
         usage = Usage()
-        collaborative, content, mined = await asyncio.gather(
-            self._collaborative(user_id, recent, exclude),
+        served, cooccurrence, content, mined = await asyncio.gather(
+            self._collaborative(user_id, recent, exclude, cooccurrence_only=False),
+            self._collaborative(user_id, recent, exclude, cooccurrence_only=True),
             self._content(recent, exclude),
             self._interests(user_id, behaviour),
         )
+        # The fused variants use what the gateway gets: the learned route when an artefact is served.
+        learned = [scored for scored in served if scored.route == LEARNED]
+        collaborative = served if learned else cooccurrence
         usage.add(mined.usage)
         predicted = await self._tags(user_id, mined.interests, behaviour)
         usage.add(predicted.usage)
@@ -147,6 +152,9 @@ class Evaluator:
         tags = tag_queries(profile, ranking.tag_route_max_tags)
         tag_route = await self._tag_route(tags, exclude)
         ranked = self._ranked(collaborative, content, tag_route, bool(tags), set(exclude))
+        ranked[COLLABORATIVE] = _ids(cooccurrence)[: self.options.top_k]
+        if learned:
+            ranked[LEARNED] = _ids(served)[: self.options.top_k]
         target_category = _category(self.served[split.target.item_id])
         history_categories = [_category(self.served[item_id]) for item_id in recent]
         k = ranking.tag_route_max_tags
@@ -184,13 +192,17 @@ class Evaluator:
         return result
 
     async def _collaborative(
-        self, user_id: str, seeds: list[str], exclude: list[str]
+        self, user_id: str, seeds: list[str], exclude: list[str], *, cooccurrence_only: bool
     ) -> list[common_pb2.ScoredItem]:
         if not seeds:
             return []
         reply = await self.stubs.retrieval.Collaborative(
             retrieval_pb2.CollaborativeRequest(
-                user_id=user_id, top_k=self.options.top_k, seed_item_ids=seeds, exclude_item_ids=exclude
+                user_id=user_id,
+                top_k=self.options.top_k,
+                seed_item_ids=seeds,
+                exclude_item_ids=exclude,
+                cooccurrence_only=cooccurrence_only,
             ),
             timeout=self.options.retrieval_deadline_s,
         )

@@ -48,6 +48,7 @@ x-platform: &platform
     RECGPT_REDIS_PREFIX: recgpt
     RECGPT_BIND_HOST: 0.0.0.0
     RECGPT_EMBEDDING_MODELS_DIR: {var}/models/embedding
+    RECGPT_TOWERS_DIR: {var}/models/towers
   volumes:
     - var:{var}
     - ${{DATASET:-./data/amazon-scientific}}:/data:ro

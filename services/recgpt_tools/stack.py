@@ -210,6 +210,8 @@ class Stack:
         )
         # The embedding model, converted once for the index builder, retrieval and tags.
         env.setdefault("RECGPT_EMBEDDING_MODELS_DIR", str(self.paths.models / "embedding"))
+        # Where `make train-retrieval` writes the towers artefacts; retrieval serves the one LATEST names.
+        env.setdefault("RECGPT_TOWERS_DIR", str(self.paths.models / "towers"))
         # Every process gets exactly the ports and targets the launcher sets, none inherited.
         for name in ("RECGPT_PORT", "RECGPT_METRICS_PORT"):
             env.pop(name, None)

@@ -55,6 +55,7 @@ async def run(args: argparse.Namespace) -> None:
         redis_prefix=prefix,
         port=0,
         metrics_port=0,
+        towers_dir=args.towers,
     )
     client = connect(settings.redis_url)
     store = BehaviourStore(client, prefix)
@@ -118,8 +119,30 @@ async def run(args: argparse.Namespace) -> None:
     async def get_items(number: int) -> Any:
         return await stub.GetItems(retrieval_pb2.GetItemsRequest(item_ids=item_ids[number % len(item_ids)]))
 
+    async def cooccurrence(number: int) -> Any:
+        return await stub.Collaborative(
+            retrieval_pb2.CollaborativeRequest(user_id=user(number), top_k=50, cooccurrence_only=True)
+        )
+
+    served = server.servicer.learned.current if server.servicer.learned else None
+    if served is not None:
+        print(f"towers artefact {served.version} ({served.model.dimension}-d item vectors)")
+        # Most recent first, as the behaviour log gives them.
+        histories = [rows for rows in (retriever.table.rows_for(ids[::-1]) for ids in item_ids) if rows]
+
+        async def user_vector(number: int) -> Any:
+            return served.user_vector(histories[number % len(histories)])
+
+        vector = served.user_vector(histories[0])
+
+        async def learned_search(number: int) -> Any:
+            return served.search(vector, 50, None)
+
+        await measure("user vector (user tower, in process)", user_vector, args.requests)
+        await measure("learned FAISS search top 50 (in process)", learned_search, args.requests)
     try:
         await measure("Collaborative top 50", collaborative, args.requests)
+        await measure("Collaborative co-occurrence top 50", cooccurrence, args.requests)
         await measure("Search items (content) top 50", content, args.requests)
         await measure("Search 4 tags (cached) top 50", tag_search, args.requests)
         await measure("Search 1 tag + filter top 50", filtered, args.requests)
@@ -141,6 +164,9 @@ def main() -> None:
     parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
     parser.add_argument("--requests", type=int, default=500)
     parser.add_argument("--users", type=int, default=200)
+    parser.add_argument(
+        "--towers", type=Path, default=None, help="towers artefacts folder (LATEST is served)"
+    )
     asyncio.run(run(parser.parse_args()))
 
 

@@ -16,6 +16,7 @@ from recgpt_serving import metrics
 from recgpt_serving.grpc_server import GrpcService
 from retrieval import index_store
 from retrieval.indexing import ensure_index
+from retrieval.learned_route import LearnedRoute
 from retrieval.retriever import Retriever, load_retriever
 from retrieval.servicer import SERVICE_NAME, RetrievalServicer
 from retrieval.settings import RetrievalSettings
@@ -50,6 +51,7 @@ class RetrievalServer:
         add_servicer: Any = retrieval_pb2_grpc.add_RetrievalServiceServicer_to_server
         add_servicer(self.servicer, self.grpc.server)
         self.port = self.grpc.bind(settings.bind_host, settings.port)
+        self._towers_task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         await self.grpc.start()
@@ -59,6 +61,7 @@ class RetrievalServer:
         retriever = await asyncio.to_thread(prepare_retriever, self.settings, embedder)
         self.servicer.attach(retriever)
         await asyncio.to_thread(self.servicer.prepare_feed_tools)
+        await self._follow_towers(retriever)
         metrics.INDEX_ITEMS.labels("items").set(retriever.manifest.item_count)
         log.info(
             "index loaded",
@@ -71,7 +74,29 @@ class RetrievalServer:
         await self.grpc.mark_serving()
         return retriever
 
+    async def _follow_towers(self, retriever: Retriever) -> None:
+        """Loads the towers artefact when one is configured, then checks for a newer one periodically."""
+        towers_dir = self.settings.towers_dir
+        if towers_dir is None or not str(towers_dir):
+            return
+        route = LearnedRoute(
+            towers_dir,
+            retriever.table.ids,
+            use_gpu=self.settings.use_gpu,
+            threads=self.settings.towers_threads,
+        )
+        await asyncio.to_thread(route.refresh)
+        self.servicer.learned = route
+        self._towers_task = asyncio.create_task(self._refresh_towers(route))
+
+    async def _refresh_towers(self, route: LearnedRoute) -> None:
+        while True:
+            await asyncio.sleep(self.settings.towers_refresh_s)
+            await asyncio.to_thread(route.refresh)
+
     async def stop(self, grace_s: float) -> None:
+        if self._towers_task is not None:
+            self._towers_task.cancel()
         await self.grpc.stop(grace_s)
         if self.servicer.retriever is not None:
             self.servicer.retriever.close()

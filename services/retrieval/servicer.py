@@ -25,7 +25,8 @@ from recgpt_domain.behaviour_store import BehaviourStore, RecentBehaviour
 from recgpt_domain.embedder import Vectors
 from recgpt_serving import metrics
 from retrieval import validation
-from retrieval.retriever import Retriever
+from retrieval.learned_route import COLLABORATIVE_ANSWERS, ROUTE_LEARNED, LearnedRoute, ServedModel
+from retrieval.retriever import Ranked, Retriever
 from retrieval.settings import RetrievalSettings
 from retrieval.tools import service as feed_tools
 from retrieval.tools.attributes import FeedAttributes
@@ -69,6 +70,7 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
         self.store = store
         self.retriever: Retriever | None = None
         self.feed_attributes: FeedAttributes | None = None
+        self.learned: LearnedRoute | None = None
         self._behaviour_failures = metrics.DEGRADATIONS.labels(SERVICE, "redis")
         self._behaviour_timer = metrics.DEPENDENCY_DURATION.labels(SERVICE, "redis", "behaviour")
 
@@ -80,6 +82,9 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
         """RecBot's item attributes (the catalogue's behaviour gives mean ratings): at load, not per call."""
         if self.retriever is not None and self.feed_attributes is None:
             self.feed_attributes = FeedAttributes.load(self.retriever.table, self.settings.catalogue_dir)
+
+    def _served_model(self) -> ServedModel | None:
+        return self.learned.current if self.learned is not None else None
 
     def _loaded(self) -> Retriever:
         if self.retriever is None:
@@ -215,7 +220,11 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
         allowed = retriever.filters.allowed(
             request.filter, retriever.table.rows_for([*excluded, *(seen or ())])
         )
-        hits = retriever.search(queries, k, allowed, per_query)
+        served = self._served_model() if kind == "tags" and settings.towers_tag_route else None
+        if served is not None:
+            hits = served.search(served.model.tag_vectors(queries), k, allowed, per_query)
+        else:
+            hits = retriever.search(queries, k, allowed, per_query)
         route = "vector" if kind == "vectors" else "text" if kind == "texts" else "tag"
         _fill(response.items, retriever, hits.rows, hits.scores, [route] * hits.rows.size)
         if tags:
@@ -233,14 +242,17 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
         )
         table = retriever.table
         response = retrieval_pb2.CollaborativeResponse()
+        served = None if request.cooccurrence_only else self._served_model()
+        # The user tower reads up to its own window of recent items; co-occurrence the `recent` newest.
+        wanted = max(recent, served.model.config.max_len) if served is not None else recent
         if request.seed_item_ids:
             # Given seeds (offline evaluation): no Redis; only the seeds and the listed items are left out.
             given = validation.seed_item_ids(request.seed_item_ids, settings.max_seed_items)
-            seeds = table.rows_for(given)[:recent]
+            seeds = table.rows_for(given)[:wanted]
             excluded = [*given, *request.exclude_item_ids]
         else:
             user_id = validation.user_id(request.user_id)
-            behaviour = await self._read_behaviour(self.store.recent_and_seen(user_id, recent), context)
+            behaviour = await self._read_behaviour(self.store.recent_and_seen(user_id, wanted), context)
             if behaviour is None:
                 response.degraded.append(retrieval_pb2.DEGRADATION_USER_BEHAVIOUR)
                 behaviour = RecentBehaviour([], set())
@@ -249,7 +261,13 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
         allowed = retriever.filters.allowed(request.filter, table.rows_for(excluded))
         # Without the user's behaviour the popular items answer, but the user is not known to be new.
         response.cold_start = not seeds and not response.degraded
-        ranked = retriever.collaborative(seeds, k, allowed) if seeds else retriever.popular(k, allowed)
+        if seeds and served is not None:
+            ranked = _learned(retriever, served, seeds, k, allowed)
+        elif seeds:
+            ranked = retriever.collaborative(seeds[:recent], k, allowed)
+        else:
+            ranked = retriever.popular(k, allowed)
+        COLLABORATIVE_ANSWERS.labels(ranked.routes[0] if ranked.routes else "none").inc()
         _fill(response.items, retriever, ranked.rows, ranked.scores, ranked.routes)
         return response
 
@@ -265,7 +283,10 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
         )
         user_id = validation.user_id(request.user_id)
         response = retrieval_pb2.UserRoutesResponse()
-        behaviour = await self._read_behaviour(self.store.recent_and_seen(user_id, recent), context)
+        served = self._served_model()
+        # The user tower reads up to its own window of recent items; co-occurrence and content the `recent`.
+        wanted = max(recent, served.model.config.max_len) if served is not None else recent
+        behaviour = await self._read_behaviour(self.store.recent_and_seen(user_id, wanted), context)
         if behaviour is None:
             response.degraded.append(retrieval_pb2.DEGRADATION_USER_BEHAVIOUR)
             behaviour = RecentBehaviour([], set())
@@ -277,10 +298,16 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
             request.filter, [*seeds, *table.rows_for([*behaviour.seen, *request.exclude_item_ids])]
         )
         response.cold_start = not seeds and not response.degraded
-        ranked = retriever.collaborative(seeds, k, allowed) if seeds else retriever.popular(k, allowed)
+        if seeds and served is not None:
+            ranked = _learned(retriever, served, seeds, k, allowed)
+        elif seeds:
+            ranked = retriever.collaborative(seeds[:recent], k, allowed)
+        else:
+            ranked = retriever.popular(k, allowed)
+        COLLABORATIVE_ANSWERS.labels(ranked.routes[0] if ranked.routes else "none").inc()
         _fill(response.collaborative, retriever, ranked.rows, ranked.scores, ranked.routes)
         if seeds and not request.skip_content:
-            hits = retriever.similar_to(seeds, k, allowed)
+            hits = retriever.similar_to(seeds[:recent], k, allowed)
             _fill(response.content, retriever, hits.rows, hits.scores, ["content"] * hits.rows.size)
         return response
 
@@ -305,7 +332,17 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
 
     async def _index_info(self) -> retrieval_pb2.IndexInfo:
         manifest = self._loaded().manifest
+        served = self._served_model()
+        fusion = served.model.fusion if served is not None else None
         return retrieval_pb2.IndexInfo(
+            towers_version=served.version if served is not None else "",
+            towers_fusion=retrieval_pb2.TowersFusion(
+                beta=fusion.beta,
+                collaborative_weight=fusion.collaborative_weight,
+                content_weight=fusion.content_weight,
+            )
+            if fusion is not None
+            else None,
             model=manifest.model,
             dimension=manifest.dimension,
             item_count=manifest.item_count,
@@ -316,6 +353,24 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
             cooccurrence_users=manifest.cooccurrence.users,
             cooccurrence_interactions=manifest.cooccurrence.interactions,
         )
+
+
+def _learned(
+    retriever: Retriever,
+    served: ServedModel,
+    seeds: Sequence[int],
+    k: int,
+    allowed: npt.NDArray[np.bool_] | None,
+) -> Ranked:
+    """The learned route: the user vector from the seeds, searched; popular items top up a short answer."""
+    hits = served.search(served.user_vector(seeds), k, allowed)
+    rows, scores = hits.rows, hits.scores
+    routes = [ROUTE_LEARNED] * rows.size
+    if rows.size < k:
+        extra = retriever.popular(k - rows.size, allowed, taken=rows)
+        rows, scores = np.concatenate([rows, extra.rows]), np.concatenate([scores, extra.scores])
+        routes += extra.routes
+    return Ranked(rows, scores, routes)
 
 
 def _mark_unread(response: retrieval_pb2.SearchResponse, seen: set[str] | None) -> None:

@@ -68,3 +68,12 @@ class RetrievalSettings(GrpcServiceSettings, IndexSettings):
     # A user's behaviour read from Redis gets this long at most (and at most half of what the caller has
     # left); past it the answer is made without the behaviour and says so.
     redis_deadline_s: float = Field(default=0.05, gt=0)
+    # The towers artefacts' folder (`make train-retrieval` writes there, LATEST names the served one); unset
+    # or empty, the collaborative route is co-occurrence.
+    towers_dir: Path | None = None
+    # How often LATEST is checked for a new artefact (picked up without a restart).
+    towers_refresh_s: float = Field(default=5.0, gt=0)
+    # With an artefact, the tag route maps tags through the tag tower into the learned item space.
+    towers_tag_route: bool = True
+    # torch threads for the user and tag towers.
+    towers_threads: int = Field(default=1, ge=1)

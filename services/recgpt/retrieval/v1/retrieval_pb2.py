@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from recgpt.common.v1 import common_pb2 as recgpt_dot_common_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#recgpt/retrieval/v1/retrieval.proto\x12\x13recgpt.retrieval.v1\x1a\x1drecgpt/common/v1/common.proto\"i\n\x0f\x41ttributeFilter\x12\x12\n\ncategories\x18\x01 \x03(\t\x12\x0e\n\x06\x62rands\x18\x02 \x03(\t\x12\x1a\n\x12\x65xclude_categories\x18\x03 \x03(\t\x12\x16\n\x0e\x65xclude_brands\x18\x04 \x03(\t\"\x18\n\x06Vector\x12\x0e\n\x06values\x18\x01 \x03(\x02\".\n\x08TagQuery\x12\"\n\x03tag\x18\x01 \x01(\x0b\x32\x15.recgpt.common.v1.Tag\"\xfc\x02\n\rSearchRequest\x12\x31\n\x05texts\x18\x01 \x01(\x0b\x32 .recgpt.retrieval.v1.TextQueriesH\x00\x12/\n\x04tags\x18\x02 \x01(\x0b\x32\x1f.recgpt.retrieval.v1.TagQueriesH\x00\x12\x35\n\x07vectors\x18\x03 \x01(\x0b\x32\".recgpt.retrieval.v1.VectorQueriesH\x00\x12\x31\n\x05items\x18\x08 \x01(\x0b\x32 .recgpt.retrieval.v1.ItemQueriesH\x00\x12\r\n\x05top_k\x18\x04 \x01(\x05\x12\x34\n\x06\x66ilter\x18\x05 \x01(\x0b\x32$.recgpt.retrieval.v1.AttributeFilter\x12\x18\n\x10\x65xclude_item_ids\x18\x06 \x03(\t\x12\x1c\n\x14\x65xclude_seen_of_user\x18\x07 \x01(\t\x12\x17\n\x0fper_query_top_k\x18\t \x01(\x05\x42\x07\n\x05query\"\x1c\n\x0bTextQueries\x12\r\n\x05texts\x18\x01 \x03(\t\"1\n\nTagQueries\x12#\n\x04tags\x18\x01 \x03(\x0b\x32\x15.recgpt.common.v1.Tag\"=\n\rVectorQueries\x12,\n\x07vectors\x18\x01 \x03(\x0b\x32\x1b.recgpt.retrieval.v1.Vector\"\x1f\n\x0bItemQueries\x12\x10\n\x08item_ids\x18\x01 \x03(\t\"q\n\x0eSearchResponse\x12+\n\x05items\x18\x01 \x03(\x0b\x32\x1c.recgpt.common.v1.ScoredItem\x12\x32\n\x08\x64\x65graded\x18\x02 \x03(\x0e\x32 .recgpt.retrieval.v1.Degradation\"\xb3\x01\n\x14\x43ollaborativeRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\r\n\x05top_k\x18\x02 \x01(\x05\x12\x14\n\x0crecent_items\x18\x03 \x01(\x05\x12\x34\n\x06\x66ilter\x18\x04 \x01(\x0b\x32$.recgpt.retrieval.v1.AttributeFilter\x12\x18\n\x10\x65xclude_item_ids\x18\x05 \x03(\t\x12\x15\n\rseed_item_ids\x18\x06 \x03(\t\"\x8c\x01\n\x15\x43ollaborativeResponse\x12+\n\x05items\x18\x01 \x03(\x0b\x32\x1c.recgpt.common.v1.ScoredItem\x12\x12\n\ncold_start\x18\x02 \x01(\x08\x12\x32\n\x08\x64\x65graded\x18\x03 \x03(\x0e\x32 .recgpt.retrieval.v1.Degradation\"\xaf\x01\n\x11UserRoutesRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\r\n\x05top_k\x18\x02 \x01(\x05\x12\x14\n\x0crecent_items\x18\x03 \x01(\x05\x12\x34\n\x06\x66ilter\x18\x04 \x01(\x0b\x32$.recgpt.retrieval.v1.AttributeFilter\x12\x18\n\x10\x65xclude_item_ids\x18\x05 \x03(\t\x12\x14\n\x0cskip_content\x18\x06 \x01(\x08\"\xd9\x01\n\x12UserRoutesResponse\x12\x33\n\rcollaborative\x18\x01 \x03(\x0b\x32\x1c.recgpt.common.v1.ScoredItem\x12-\n\x07\x63ontent\x18\x02 \x03(\x0b\x32\x1c.recgpt.common.v1.ScoredItem\x12\x12\n\ncold_start\x18\x03 \x01(\x08\x12\x32\n\x08\x64\x65graded\x18\x04 \x03(\x0e\x32 .recgpt.retrieval.v1.Degradation\x12\x17\n\x0frecent_item_ids\x18\x05 \x03(\t\"U\n\x0ePopularRequest\x12\r\n\x05top_k\x18\x01 \x01(\x05\x12\x34\n\x06\x66ilter\x18\x02 \x01(\x0b\x32$.recgpt.retrieval.v1.AttributeFilter\">\n\x0fPopularResponse\x12+\n\x05items\x18\x01 \x03(\x0b\x32\x1c.recgpt.common.v1.ScoredItem\"#\n\x0fGetItemsRequest\x12\x10\n\x08item_ids\x18\x01 \x03(\t\"9\n\x10GetItemsResponse\x12%\n\x05items\x18\x01 \x03(\x0b\x32\x16.recgpt.common.v1.Item\"\x15\n\x13GetIndexInfoRequest\"\xf6\x01\n\tIndexInfo\x12\r\n\x05model\x18\x01 \x01(\t\x12\x11\n\tdimension\x18\x02 \x01(\x05\x12\x12\n\nitem_count\x18\x03 \x01(\x05\x12\x15\n\rbuilt_at_unix\x18\x04 \x01(\x03\x12\x12\n\nindex_type\x18\x05 \x01(\t\x12\x1d\n\x15\x63\x61talogue_fingerprint\x18\x06 \x01(\t\x12*\n\"cooccurrence_behaviour_fingerprint\x18\x07 \x01(\t\x12\x1a\n\x12\x63ooccurrence_users\x18\x08 \x01(\x05\x12!\n\x19\x63ooccurrence_interactions\x18\t \x01(\x03\"\xac\x01\n\x10PlanToolsRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x32\n\x0bpreferences\x18\x02 \x01(\x0b\x32\x1d.recgpt.common.v1.Preferences\x12\r\n\x05top_k\x18\x03 \x01(\x05\x12\x18\n\x10\x65xclude_item_ids\x18\x04 \x03(\t\x12*\n\x04\x62\x61se\x18\x05 \x03(\x0b\x32\x1c.recgpt.common.v1.ScoredItem\"\x9c\x01\n\x08ToolCall\x12\x0c\n\x04tool\x18\x01 \x01(\t\x12?\n\targuments\x18\x02 \x03(\x0b\x32,.recgpt.retrieval.v1.ToolCall.ArgumentsEntry\x12\x0f\n\x07seconds\x18\x03 \x01(\x01\x1a\x30\n\x0e\x41rgumentsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xb8\x01\n\x11PlanToolsResponse\x12+\n\x04plan\x18\x01 \x03(\x0b\x32\x1d.recgpt.retrieval.v1.ToolCall\x12+\n\x05items\x18\x02 \x03(\x0b\x32\x1c.recgpt.common.v1.ScoredItem\x12\x15\n\rallowed_items\x18\x03 \x01(\x05\x12\x32\n\x08\x64\x65graded\x18\x04 \x03(\x0e\x32 .recgpt.retrieval.v1.Degradation*J\n\x0b\x44\x65gradation\x12\x1b\n\x17\x44\x45GRADATION_UNSPECIFIED\x10\x00\x12\x1e\n\x1a\x44\x45GRADATION_USER_BEHAVIOUR\x10\x01\x32\x91\x05\n\x10RetrievalService\x12Q\n\x06Search\x12\".recgpt.retrieval.v1.SearchRequest\x1a#.recgpt.retrieval.v1.SearchResponse\x12\x66\n\rCollaborative\x12).recgpt.retrieval.v1.CollaborativeRequest\x1a*.recgpt.retrieval.v1.CollaborativeResponse\x12W\n\x08GetItems\x12$.recgpt.retrieval.v1.GetItemsRequest\x1a%.recgpt.retrieval.v1.GetItemsResponse\x12X\n\x0cGetIndexInfo\x12(.recgpt.retrieval.v1.GetIndexInfoRequest\x1a\x1e.recgpt.retrieval.v1.IndexInfo\x12T\n\x07Popular\x12#.recgpt.retrieval.v1.PopularRequest\x1a$.recgpt.retrieval.v1.PopularResponse\x12]\n\nUserRoutes\x12&.recgpt.retrieval.v1.UserRoutesRequest\x1a\'.recgpt.retrieval.v1.UserRoutesResponse\x12Z\n\tPlanTools\x12%.recgpt.retrieval.v1.PlanToolsRequest\x1a&.recgpt.retrieval.v1.PlanToolsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#recgpt/retrieval/v1/retrieval.proto\x12\x13recgpt.retrieval.v1\x1a\x1drecgpt/common/v1/common.proto\"i\n\x0f\x41ttributeFilter\x12\x12\n\ncategories\x18\x01 \x03(\t\x12\x0e\n\x06\x62rands\x18\x02 \x03(\t\x12\x1a\n\x12\x65xclude_categories\x18\x03 \x03(\t\x12\x16\n\x0e\x65xclude_brands\x18\x04 \x03(\t\"\x18\n\x06Vector\x12\x0e\n\x06values\x18\x01 \x03(\x02\".\n\x08TagQuery\x12\"\n\x03tag\x18\x01 \x01(\x0b\x32\x15.recgpt.common.v1.Tag\"\xfc\x02\n\rSearchRequest\x12\x31\n\x05texts\x18\x01 \x01(\x0b\x32 .recgpt.retrieval.v1.TextQueriesH\x00\x12/\n\x04tags\x18\x02 \x01(\x0b\x32\x1f.recgpt.retrieval.v1.TagQueriesH\x00\x12\x35\n\x07vectors\x18\x03 \x01(\x0b\x32\".recgpt.retrieval.v1.VectorQueriesH\x00\x12\x31\n\x05items\x18\x08 \x01(\x0b\x32 .recgpt.retrieval.v1.ItemQueriesH\x00\x12\r\n\x05top_k\x18\x04 \x01(\x05\x12\x34\n\x06\x66ilter\x18\x05 \x01(\x0b\x32$.recgpt.retrieval.v1.AttributeFilter\x12\x18\n\x10\x65xclude_item_ids\x18\x06 \x03(\t\x12\x1c\n\x14\x65xclude_seen_of_user\x18\x07 \x01(\t\x12\x17\n\x0fper_query_top_k\x18\t \x01(\x05\x42\x07\n\x05query\"\x1c\n\x0bTextQueries\x12\r\n\x05texts\x18\x01 \x03(\t\"1\n\nTagQueries\x12#\n\x04tags\x18\x01 \x03(\x0b\x32\x15.recgpt.common.v1.Tag\"=\n\rVectorQueries\x12,\n\x07vectors\x18\x01 \x03(\x0b\x32\x1b.recgpt.retrieval.v1.Vector\"\x1f\n\x0bItemQueries\x12\x10\n\x08item_ids\x18\x01 \x03(\t\"q\n\x0eSearchResponse\x12+\n\x05items\x18\x01 \x03(\x0b\x32\x1c.recgpt.common.v1.ScoredItem\x12\x32\n\x08\x64\x65graded\x18\x02 \x03(\x0e\x32 .recgpt.retrieval.v1.Degradation\"\xce\x01\n\x14\x43ollaborativeRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\r\n\x05top_k\x18\x02 \x01(\x05\x12\x14\n\x0crecent_items\x18\x03 \x01(\x05\x12\x34\n\x06\x66ilter\x18\x04 \x01(\x0b\x32$.recgpt.retrieval.v1.AttributeFilter\x12\x18\n\x10\x65xclude_item_ids\x18\x05 \x03(\t\x12\x15\n\rseed_item_ids\x18\x06 \x03(\t\x12\x19\n\x11\x63ooccurrence_only\x18\x07 \x01(\x08\"\x8c\x01\n\x15\x43ollaborativeResponse\x12+\n\x05items\x18\x01 \x03(\x0b\x32\x1c.recgpt.common.v1.ScoredItem\x12\x12\n\ncold_start\x18\x02 \x01(\x08\x12\x32\n\x08\x64\x65graded\x18\x03 \x03(\x0e\x32 .recgpt.retrieval.v1.Degradation\"\xaf\x01\n\x11UserRoutesRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\r\n\x05top_k\x18\x02 \x01(\x05\x12\x14\n\x0crecent_items\x18\x03 \x01(\x05\x12\x34\n\x06\x66ilter\x18\x04 \x01(\x0b\x32$.recgpt.retrieval.v1.AttributeFilter\x12\x18\n\x10\x65xclude_item_ids\x18\x05 \x03(\t\x12\x14\n\x0cskip_content\x18\x06 \x01(\x08\"\xd9\x01\n\x12UserRoutesResponse\x12\x33\n\rcollaborative\x18\x01 \x03(\x0b\x32\x1c.recgpt.common.v1.ScoredItem\x12-\n\x07\x63ontent\x18\x02 \x03(\x0b\x32\x1c.recgpt.common.v1.ScoredItem\x12\x12\n\ncold_start\x18\x03 \x01(\x08\x12\x32\n\x08\x64\x65graded\x18\x04 \x03(\x0e\x32 .recgpt.retrieval.v1.Degradation\x12\x17\n\x0frecent_item_ids\x18\x05 \x03(\t\"U\n\x0ePopularRequest\x12\r\n\x05top_k\x18\x01 \x01(\x05\x12\x34\n\x06\x66ilter\x18\x02 \x01(\x0b\x32$.recgpt.retrieval.v1.AttributeFilter\">\n\x0fPopularResponse\x12+\n\x05items\x18\x01 \x03(\x0b\x32\x1c.recgpt.common.v1.ScoredItem\"#\n\x0fGetItemsRequest\x12\x10\n\x08item_ids\x18\x01 \x03(\t\"9\n\x10GetItemsResponse\x12%\n\x05items\x18\x01 \x03(\x0b\x32\x16.recgpt.common.v1.Item\"\x15\n\x13GetIndexInfoRequest\"\xc8\x02\n\tIndexInfo\x12\r\n\x05model\x18\x01 \x01(\t\x12\x11\n\tdimension\x18\x02 \x01(\x05\x12\x12\n\nitem_count\x18\x03 \x01(\x05\x12\x15\n\rbuilt_at_unix\x18\x04 \x01(\x03\x12\x12\n\nindex_type\x18\x05 \x01(\t\x12\x1d\n\x15\x63\x61talogue_fingerprint\x18\x06 \x01(\t\x12*\n\"cooccurrence_behaviour_fingerprint\x18\x07 \x01(\t\x12\x1a\n\x12\x63ooccurrence_users\x18\x08 \x01(\x05\x12!\n\x19\x63ooccurrence_interactions\x18\t \x01(\x03\x12\x16\n\x0etowers_version\x18\n \x01(\t\x12\x38\n\rtowers_fusion\x18\x0b \x01(\x0b\x32!.recgpt.retrieval.v1.TowersFusion\"R\n\x0cTowersFusion\x12\x0c\n\x04\x62\x65ta\x18\x01 \x01(\x02\x12\x1c\n\x14\x63ollaborative_weight\x18\x02 \x01(\x02\x12\x16\n\x0e\x63ontent_weight\x18\x03 \x01(\x02\"\xac\x01\n\x10PlanToolsRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x32\n\x0bpreferences\x18\x02 \x01(\x0b\x32\x1d.recgpt.common.v1.Preferences\x12\r\n\x05top_k\x18\x03 \x01(\x05\x12\x18\n\x10\x65xclude_item_ids\x18\x04 \x03(\t\x12*\n\x04\x62\x61se\x18\x05 \x03(\x0b\x32\x1c.recgpt.common.v1.ScoredItem\"\x9c\x01\n\x08ToolCall\x12\x0c\n\x04tool\x18\x01 \x01(\t\x12?\n\targuments\x18\x02 \x03(\x0b\x32,.recgpt.retrieval.v1.ToolCall.ArgumentsEntry\x12\x0f\n\x07seconds\x18\x03 \x01(\x01\x1a\x30\n\x0e\x41rgumentsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xb8\x01\n\x11PlanToolsResponse\x12+\n\x04plan\x18\x01 \x03(\x0b\x32\x1d.recgpt.retrieval.v1.ToolCall\x12+\n\x05items\x18\x02 \x03(\x0b\x32\x1c.recgpt.common.v1.ScoredItem\x12\x15\n\rallowed_items\x18\x03 \x01(\x05\x12\x32\n\x08\x64\x65graded\x18\x04 \x03(\x0e\x32 .recgpt.retrieval.v1.Degradation*J\n\x0b\x44\x65gradation\x12\x1b\n\x17\x44\x45GRADATION_UNSPECIFIED\x10\x00\x12\x1e\n\x1a\x44\x45GRADATION_USER_BEHAVIOUR\x10\x01\x32\x91\x05\n\x10RetrievalService\x12Q\n\x06Search\x12\".recgpt.retrieval.v1.SearchRequest\x1a#.recgpt.retrieval.v1.SearchResponse\x12\x66\n\rCollaborative\x12).recgpt.retrieval.v1.CollaborativeRequest\x1a*.recgpt.retrieval.v1.CollaborativeResponse\x12W\n\x08GetItems\x12$.recgpt.retrieval.v1.GetItemsRequest\x1a%.recgpt.retrieval.v1.GetItemsResponse\x12X\n\x0cGetIndexInfo\x12(.recgpt.retrieval.v1.GetIndexInfoRequest\x1a\x1e.recgpt.retrieval.v1.IndexInfo\x12T\n\x07Popular\x12#.recgpt.retrieval.v1.PopularRequest\x1a$.recgpt.retrieval.v1.PopularResponse\x12]\n\nUserRoutes\x12&.recgpt.retrieval.v1.UserRoutesRequest\x1a\'.recgpt.retrieval.v1.UserRoutesResponse\x12Z\n\tPlanTools\x12%.recgpt.retrieval.v1.PlanToolsRequest\x1a&.recgpt.retrieval.v1.PlanToolsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,8 +34,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_TOOLCALL_ARGUMENTSENTRY']._loaded_options = None
   _globals['_TOOLCALL_ARGUMENTSENTRY']._serialized_options = b'8\001'
-  _globals['_DEGRADATION']._serialized_start=2710
-  _globals['_DEGRADATION']._serialized_end=2784
+  _globals['_DEGRADATION']._serialized_start=2903
+  _globals['_DEGRADATION']._serialized_end=2977
   _globals['_ATTRIBUTEFILTER']._serialized_start=91
   _globals['_ATTRIBUTEFILTER']._serialized_end=196
   _globals['_VECTOR']._serialized_start=198
@@ -55,33 +55,35 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SEARCHRESPONSE']._serialized_start=832
   _globals['_SEARCHRESPONSE']._serialized_end=945
   _globals['_COLLABORATIVEREQUEST']._serialized_start=948
-  _globals['_COLLABORATIVEREQUEST']._serialized_end=1127
-  _globals['_COLLABORATIVERESPONSE']._serialized_start=1130
-  _globals['_COLLABORATIVERESPONSE']._serialized_end=1270
-  _globals['_USERROUTESREQUEST']._serialized_start=1273
-  _globals['_USERROUTESREQUEST']._serialized_end=1448
-  _globals['_USERROUTESRESPONSE']._serialized_start=1451
-  _globals['_USERROUTESRESPONSE']._serialized_end=1668
-  _globals['_POPULARREQUEST']._serialized_start=1670
-  _globals['_POPULARREQUEST']._serialized_end=1755
-  _globals['_POPULARRESPONSE']._serialized_start=1757
-  _globals['_POPULARRESPONSE']._serialized_end=1819
-  _globals['_GETITEMSREQUEST']._serialized_start=1821
-  _globals['_GETITEMSREQUEST']._serialized_end=1856
-  _globals['_GETITEMSRESPONSE']._serialized_start=1858
-  _globals['_GETITEMSRESPONSE']._serialized_end=1915
-  _globals['_GETINDEXINFOREQUEST']._serialized_start=1917
-  _globals['_GETINDEXINFOREQUEST']._serialized_end=1938
-  _globals['_INDEXINFO']._serialized_start=1941
-  _globals['_INDEXINFO']._serialized_end=2187
-  _globals['_PLANTOOLSREQUEST']._serialized_start=2190
-  _globals['_PLANTOOLSREQUEST']._serialized_end=2362
-  _globals['_TOOLCALL']._serialized_start=2365
-  _globals['_TOOLCALL']._serialized_end=2521
-  _globals['_TOOLCALL_ARGUMENTSENTRY']._serialized_start=2473
-  _globals['_TOOLCALL_ARGUMENTSENTRY']._serialized_end=2521
-  _globals['_PLANTOOLSRESPONSE']._serialized_start=2524
-  _globals['_PLANTOOLSRESPONSE']._serialized_end=2708
-  _globals['_RETRIEVALSERVICE']._serialized_start=2787
-  _globals['_RETRIEVALSERVICE']._serialized_end=3444
+  _globals['_COLLABORATIVEREQUEST']._serialized_end=1154
+  _globals['_COLLABORATIVERESPONSE']._serialized_start=1157
+  _globals['_COLLABORATIVERESPONSE']._serialized_end=1297
+  _globals['_USERROUTESREQUEST']._serialized_start=1300
+  _globals['_USERROUTESREQUEST']._serialized_end=1475
+  _globals['_USERROUTESRESPONSE']._serialized_start=1478
+  _globals['_USERROUTESRESPONSE']._serialized_end=1695
+  _globals['_POPULARREQUEST']._serialized_start=1697
+  _globals['_POPULARREQUEST']._serialized_end=1782
+  _globals['_POPULARRESPONSE']._serialized_start=1784
+  _globals['_POPULARRESPONSE']._serialized_end=1846
+  _globals['_GETITEMSREQUEST']._serialized_start=1848
+  _globals['_GETITEMSREQUEST']._serialized_end=1883
+  _globals['_GETITEMSRESPONSE']._serialized_start=1885
+  _globals['_GETITEMSRESPONSE']._serialized_end=1942
+  _globals['_GETINDEXINFOREQUEST']._serialized_start=1944
+  _globals['_GETINDEXINFOREQUEST']._serialized_end=1965
+  _globals['_INDEXINFO']._serialized_start=1968
+  _globals['_INDEXINFO']._serialized_end=2296
+  _globals['_TOWERSFUSION']._serialized_start=2298
+  _globals['_TOWERSFUSION']._serialized_end=2380
+  _globals['_PLANTOOLSREQUEST']._serialized_start=2383
+  _globals['_PLANTOOLSREQUEST']._serialized_end=2555
+  _globals['_TOOLCALL']._serialized_start=2558
+  _globals['_TOOLCALL']._serialized_end=2714
+  _globals['_TOOLCALL_ARGUMENTSENTRY']._serialized_start=2666
+  _globals['_TOOLCALL_ARGUMENTSENTRY']._serialized_end=2714
+  _globals['_PLANTOOLSRESPONSE']._serialized_start=2717
+  _globals['_PLANTOOLSRESPONSE']._serialized_end=2901
+  _globals['_RETRIEVALSERVICE']._serialized_start=2980
+  _globals['_RETRIEVALSERVICE']._serialized_end=3637
 # @@protoc_insertion_point(module_scope)

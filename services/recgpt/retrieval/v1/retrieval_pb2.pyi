@@ -94,20 +94,22 @@ class SearchResponse(_message.Message):
     def __init__(self, items: _Optional[_Iterable[_Union[_common_pb2.ScoredItem, _Mapping]]] = ..., degraded: _Optional[_Iterable[_Union[Degradation, str]]] = ...) -> None: ...
 
 class CollaborativeRequest(_message.Message):
-    __slots__ = ("user_id", "top_k", "recent_items", "filter", "exclude_item_ids", "seed_item_ids")
+    __slots__ = ("user_id", "top_k", "recent_items", "filter", "exclude_item_ids", "seed_item_ids", "cooccurrence_only")
     USER_ID_FIELD_NUMBER: _ClassVar[int]
     TOP_K_FIELD_NUMBER: _ClassVar[int]
     RECENT_ITEMS_FIELD_NUMBER: _ClassVar[int]
     FILTER_FIELD_NUMBER: _ClassVar[int]
     EXCLUDE_ITEM_IDS_FIELD_NUMBER: _ClassVar[int]
     SEED_ITEM_IDS_FIELD_NUMBER: _ClassVar[int]
+    COOCCURRENCE_ONLY_FIELD_NUMBER: _ClassVar[int]
     user_id: str
     top_k: int
     recent_items: int
     filter: AttributeFilter
     exclude_item_ids: _containers.RepeatedScalarFieldContainer[str]
     seed_item_ids: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, user_id: _Optional[str] = ..., top_k: _Optional[int] = ..., recent_items: _Optional[int] = ..., filter: _Optional[_Union[AttributeFilter, _Mapping]] = ..., exclude_item_ids: _Optional[_Iterable[str]] = ..., seed_item_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+    cooccurrence_only: bool
+    def __init__(self, user_id: _Optional[str] = ..., top_k: _Optional[int] = ..., recent_items: _Optional[int] = ..., filter: _Optional[_Union[AttributeFilter, _Mapping]] = ..., exclude_item_ids: _Optional[_Iterable[str]] = ..., seed_item_ids: _Optional[_Iterable[str]] = ..., cooccurrence_only: _Optional[bool] = ...) -> None: ...
 
 class CollaborativeResponse(_message.Message):
     __slots__ = ("items", "cold_start", "degraded")
@@ -180,7 +182,7 @@ class GetIndexInfoRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class IndexInfo(_message.Message):
-    __slots__ = ("model", "dimension", "item_count", "built_at_unix", "index_type", "catalogue_fingerprint", "cooccurrence_behaviour_fingerprint", "cooccurrence_users", "cooccurrence_interactions")
+    __slots__ = ("model", "dimension", "item_count", "built_at_unix", "index_type", "catalogue_fingerprint", "cooccurrence_behaviour_fingerprint", "cooccurrence_users", "cooccurrence_interactions", "towers_version", "towers_fusion")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     DIMENSION_FIELD_NUMBER: _ClassVar[int]
     ITEM_COUNT_FIELD_NUMBER: _ClassVar[int]
@@ -190,6 +192,8 @@ class IndexInfo(_message.Message):
     COOCCURRENCE_BEHAVIOUR_FINGERPRINT_FIELD_NUMBER: _ClassVar[int]
     COOCCURRENCE_USERS_FIELD_NUMBER: _ClassVar[int]
     COOCCURRENCE_INTERACTIONS_FIELD_NUMBER: _ClassVar[int]
+    TOWERS_VERSION_FIELD_NUMBER: _ClassVar[int]
+    TOWERS_FUSION_FIELD_NUMBER: _ClassVar[int]
     model: str
     dimension: int
     item_count: int
@@ -199,7 +203,19 @@ class IndexInfo(_message.Message):
     cooccurrence_behaviour_fingerprint: str
     cooccurrence_users: int
     cooccurrence_interactions: int
-    def __init__(self, model: _Optional[str] = ..., dimension: _Optional[int] = ..., item_count: _Optional[int] = ..., built_at_unix: _Optional[int] = ..., index_type: _Optional[str] = ..., catalogue_fingerprint: _Optional[str] = ..., cooccurrence_behaviour_fingerprint: _Optional[str] = ..., cooccurrence_users: _Optional[int] = ..., cooccurrence_interactions: _Optional[int] = ...) -> None: ...
+    towers_version: str
+    towers_fusion: TowersFusion
+    def __init__(self, model: _Optional[str] = ..., dimension: _Optional[int] = ..., item_count: _Optional[int] = ..., built_at_unix: _Optional[int] = ..., index_type: _Optional[str] = ..., catalogue_fingerprint: _Optional[str] = ..., cooccurrence_behaviour_fingerprint: _Optional[str] = ..., cooccurrence_users: _Optional[int] = ..., cooccurrence_interactions: _Optional[int] = ..., towers_version: _Optional[str] = ..., towers_fusion: _Optional[_Union[TowersFusion, _Mapping]] = ...) -> None: ...
+
+class TowersFusion(_message.Message):
+    __slots__ = ("beta", "collaborative_weight", "content_weight")
+    BETA_FIELD_NUMBER: _ClassVar[int]
+    COLLABORATIVE_WEIGHT_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_WEIGHT_FIELD_NUMBER: _ClassVar[int]
+    beta: float
+    collaborative_weight: float
+    content_weight: float
+    def __init__(self, beta: _Optional[float] = ..., collaborative_weight: _Optional[float] = ..., content_weight: _Optional[float] = ...) -> None: ...
 
 class PlanToolsRequest(_message.Message):
     __slots__ = ("user_id", "preferences", "top_k", "exclude_item_ids", "base")

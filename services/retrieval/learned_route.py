@@ -1,0 +1,125 @@
+"""The learned collaborative route: the towers artefact named by `LATEST`, searched in its own FAISS index.
+
+The artefact is optional: without one (or while the named one fails to load) the collaborative route
+answers from co-occurrence, and each answer's route says which. A new artefact is picked up while serving:
+`refresh` (run every few seconds by the server) reads `LATEST`, loads a changed artefact off the event loop,
+checks it against the served catalogue, and swaps it in; a failure is logged and counted and the previous
+model keeps serving.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import faiss
+import numpy as np
+import torch
+from prometheus_client import Counter, Histogram
+from towers import artefact
+from towers.artefact import ArtefactError
+from towers.serving import LearnedModel, Vectors
+
+from retrieval.filters import Mask
+from retrieval.vector_search import Hits, VectorSearcher
+
+log = logging.getLogger(__name__)
+
+ROUTE_LEARNED = "learned"
+
+ARTEFACT_LOADS = Counter(
+    "recgpt_towers_artefact_loads_total", "Towers artefacts loaded, by outcome.", ["outcome"]
+)
+COLLABORATIVE_ANSWERS = Counter(
+    "recgpt_collaborative_answers_total",
+    "Collaborative answers by the route that led them (learned, collaborative = co-occurrence, popular).",
+    ["route"],
+)
+USER_VECTOR_DURATION = Histogram(
+    "recgpt_towers_user_vector_duration_seconds",
+    "Time to compute one user vector with the user tower.",
+    buckets=(0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064),
+)
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    model: LearnedModel
+    searcher: VectorSearcher
+    folder: Path
+
+    @property
+    def version(self) -> str:
+        return self.model.version
+
+    def user_vector(self, recent_first: Sequence[int]) -> Vectors:
+        """The user vector from item rows given most recent first (as the behaviour log returns them)."""
+        started = time.perf_counter()
+        try:
+            return self.model.user_vectors([list(reversed(recent_first))])
+        finally:
+            USER_VECTOR_DURATION.observe(time.perf_counter() - started)
+
+    def search(self, queries: Vectors, k: int, allowed: Mask | None, per_query: int = 0) -> Hits:
+        return self.searcher.search(np.ascontiguousarray(queries, dtype=np.float32), k, allowed, per_query)
+
+
+def load_served(folder: Path, item_ids: list[str], use_gpu: bool) -> ServedModel:
+    """Loads and checks an artefact against the served catalogue; raises ArtefactError."""
+    model = LearnedModel.from_artefact(artefact.load(folder, item_ids))
+    index = faiss.IndexFlatIP(model.dimension)
+    index.add(model.item_vectors)
+    return ServedModel(model, VectorSearcher(index, model.item_vectors, "flat", use_gpu=use_gpu), folder)
+
+
+class LearnedRoute:
+    """Holds the current served model (or None) and follows `LATEST` under the models folder."""
+
+    def __init__(
+        self, models_dir: Path | None, item_ids: list[str], use_gpu: bool = False, threads: int = 1
+    ) -> None:
+        # One request's user vector is a small forward pass: one thread avoids thread hand-offs on a busy CPU.
+        torch.set_num_threads(threads)
+        self.models_dir = models_dir
+        self.item_ids = item_ids
+        self.use_gpu = use_gpu
+        self.current: ServedModel | None = None
+        self._failed: Path | None = None
+
+    def refresh(self) -> ServedModel | None:
+        """Loads the artefact LATEST names when it changed; keeps the previous one on any failure."""
+        if self.models_dir is None:
+            return None
+        try:
+            folder = artefact.latest(self.models_dir)
+        except (ArtefactError, OSError) as error:
+            self._fail(None, error)
+            return self.current
+        if (
+            folder is None
+            or (self.current is not None and folder == self.current.folder)
+            or folder == self._failed
+        ):
+            return self.current
+        try:
+            served = load_served(folder, self.item_ids, self.use_gpu)
+        except (ArtefactError, OSError, ValueError, RuntimeError) as error:
+            self._fail(folder, error)
+            return self.current
+        self.current, self._failed = served, None
+        ARTEFACT_LOADS.labels("loaded").inc()
+        log.info(
+            "towers artefact loaded", extra={"version": served.version, "dimension": served.model.dimension}
+        )
+        return served
+
+    def _fail(self, folder: Path | None, error: Exception) -> None:
+        self._failed = folder
+        ARTEFACT_LOADS.labels("failed").inc()
+        log.error(
+            "towers artefact not loaded; the collaborative route keeps its previous model or co-occurrence",
+            extra={"artefact": str(folder), "reason": str(error)},
+        )

@@ -1,0 +1,1 @@
+"""RecGPT's user-item-tag towers: the learned collaborative route, trained offline and served by retrieval."""

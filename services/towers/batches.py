@@ -1,0 +1,89 @@
+"""Training batches: sequences cut into right-aligned windows, with per-position targets and labels."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import torch
+
+# Batches of windows sorted by length together (a bucket): more is less padding, less randomness.
+_BUCKET_BATCHES = 32
+
+
+@dataclass(frozen=True)
+class Batch:
+    inputs: torch.Tensor  # (batch, length) item rows, 0 where empty
+    padding: torch.Tensor  # (batch, length) True where empty
+    targets: torch.Tensor  # (positions,) the next item of each non-empty position
+    categories: torch.Tensor  # (positions,) the target's category
+    tags: torch.Tensor  # (positions,) one of the target's tags, drawn per batch; -1 for none
+
+
+def windows(sequences: Sequence[Sequence[int]], max_len: int) -> list[list[int]]:
+    """Each sequence cut from its end into windows of max_len + 1 items (inputs plus the next item)."""
+    out: list[list[int]] = []
+    for sequence in sequences:
+        end = len(sequence)
+        while end >= 2:
+            start = max(0, end - max_len - 1)
+            out.append(list(sequence[start:end]))
+            end = start + 1 if start > 0 else 0
+    return out
+
+
+def right_aligned(histories: Sequence[Sequence[int]], max_len: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The last max_len rows of each history, right-aligned, with the padding mask."""
+    length = max(1, min(max_len, max(len(history) for history in histories)))
+    inputs = torch.zeros(len(histories), length, dtype=torch.long)
+    padding = torch.ones(len(histories), length, dtype=torch.bool)
+    for index, history in enumerate(histories):
+        recent = list(history)[-length:]
+        if recent:
+            inputs[index, length - len(recent) :] = torch.tensor(recent)
+            padding[index, length - len(recent) :] = False
+    return inputs, padding
+
+
+class TagSampler:
+    """Draws one tag of each target item (items with several tags contribute each in turn)."""
+
+    def __init__(self, item_tags: Sequence[Sequence[int]]) -> None:
+        width = max(1, max((len(tags) for tags in item_tags), default=1))
+        self.table = torch.full((len(item_tags), width), -1, dtype=torch.long)
+        for row, tags in enumerate(item_tags):
+            if tags:
+                self.table[row, : len(tags)] = torch.tensor(list(tags))
+        self.counts = torch.tensor([len(tags) for tags in item_tags], dtype=torch.long)
+
+    def draw(self, items: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        counts = self.counts[items]
+        pick = (torch.rand(items.shape, generator=generator) * counts.clamp(min=1)).long()
+        drawn = self.table[items, pick]
+        return torch.where(counts > 0, drawn, torch.full_like(drawn, -1))
+
+
+def batches(
+    chunks: Sequence[Sequence[int]],
+    batch_size: int,
+    item_category: torch.Tensor,
+    tags: TagSampler,
+    generator: torch.Generator,
+    rank: int = 0,
+    world: int = 1,
+) -> Iterator[Batch]:
+    """One epoch, shuffled by `generator`; with several processes each takes its own equal share."""
+    order = torch.randperm(len(chunks), generator=generator).tolist()
+    per_process = len(order) // world
+    mine = order[rank * per_process : (rank + 1) * per_process]
+    # Windows of like length share a batch (little padding); the batches themselves come in random order.
+    groups: list[list[int]] = []
+    for start in range(0, len(mine), batch_size * _BUCKET_BATCHES):
+        bucket = sorted(mine[start : start + batch_size * _BUCKET_BATCHES], key=lambda i: len(chunks[i]))
+        groups += [bucket[offset : offset + batch_size] for offset in range(0, len(bucket), batch_size)]
+    for group in torch.randperm(len(groups), generator=generator).tolist():
+        picked = [chunks[index] for index in groups[group]]
+        inputs, padding = right_aligned([chunk[:-1] for chunk in picked], len(max(picked, key=len)) - 1)
+        following, _ = right_aligned([chunk[1:] for chunk in picked], inputs.shape[1])
+        targets = following[~padding]
+        yield Batch(inputs, padding, targets, item_category[targets], tags.draw(targets, generator))

@@ -1,0 +1,223 @@
+"""Routes-only evaluation: every route's Recall/NDCG@10/@50 on leave-last-out cases, no LLM, in process.
+
+The tag routes search the user's most frequent categories as tags (the platform's non-LLM tag answer), once
+by MiniLM against the content vectors and once through the tag tower against the learned item vectors, so
+the tag tower's contribution is measured without an LLM in the loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from recgpt_domain.catalogue import Item, UserHistory
+from recgpt_domain.ranking_settings import RankingSettings
+from retrieval import cooccurrence
+from towers.offline_routes import (
+    Ranked,
+    RouteContext,
+    Vectors,
+    frequent_categories,
+    fused,
+    per_tag,
+    recent_distinct,
+    scored,
+)
+from towers.ranking import metrics_from_ranks
+from towers.serving import LearnedModel
+
+Scored = tuple[Ranked, list[float]]
+TOP_K = 50
+LEARNED, COLLABORATIVE, CONTENT, POPULAR = "learned", "collaborative", "content", "popularity"
+TAG_MINILM, TAG_TOWER = "tag_minilm", "tag_tower"
+FUSED_BASELINE, FUSED_BASELINE_LEARNED = "fused_baseline", "fused_baseline_learned"
+FUSED_RECGPT, FUSED_RECGPT_LEARNED = "fused_recgpt_v1", "fused_recgpt_v1_learned"
+FUSED_LEARNED_COLLABORATIVE = "fused_learned_collaborative"
+
+
+@dataclass(frozen=True)
+class Case:
+    user_id: str
+    history: list[int]  # rows, oldest first
+    target: int
+
+
+@dataclass
+class CaseCount:
+    users: int = 0
+    evaluated: int = 0
+    too_short: int = 0
+    unknown_target: int = 0
+    unknown_history_items: int = 0
+
+
+def cases(histories: Sequence[UserHistory], row_of: dict[str, int]) -> tuple[list[Case], CaseCount]:
+    """Leave-last-out over every user with two or more interactions; unknown items counted, not guessed."""
+    count = CaseCount()
+    out: list[Case] = []
+    for history in histories:
+        count.users += 1
+        if len(history.interactions) < 2:
+            count.too_short += 1
+            continue
+        *before, last = history.interactions
+        if last.item_id not in row_of:
+            count.unknown_target += 1
+            continue
+        rows = [row_of[i.item_id] for i in before if i.item_id in row_of]
+        count.unknown_history_items += len(before) - len(rows)
+        if not rows:
+            count.too_short += 1
+            continue
+        out.append(Case(history.user_id, rows, row_of[last.item_id]))
+    count.evaluated = len(out)
+    return out, count
+
+
+def route_context(
+    items: Sequence[Item],
+    histories: Sequence[UserHistory],
+    content_vectors: Vectors,
+    settings: RankingSettings,
+) -> RouteContext:
+    """Co-occurrence and popularity of the served log, each user's last interaction held out."""
+    row_of = {item.item_id: row for row, item in enumerate(items)}
+    served = [UserHistory(user_id=h.user_id, interactions=h.interactions[:-1]) for h in histories]
+    table, _, _ = cooccurrence.build(served, row_of, window=5, top_n=100)
+    return RouteContext(table.popularity, table, content_vectors)
+
+
+@dataclass
+class RouteLists:
+    """Per route, each case's ranked rows (top 50), in case order."""
+
+    lists: dict[str, list[Scored]] = field(default_factory=dict)
+
+    def add(self, route: str, ranked: Scored) -> None:
+        self.lists.setdefault(route, []).append(ranked)
+
+    def rows(self, route: str) -> list[Ranked]:
+        return [ranked for ranked, _ in self.lists[route]]
+
+
+def _rank(ranked: Ranked, target: int) -> int:
+    return ranked.index(target) if target in ranked else 1 << 30
+
+
+def metrics(lists: Sequence[Ranked], evaluated: Sequence[Case]) -> dict[str, float]:
+    ranks = np.asarray([_rank(r, c.target) for r, c in zip(lists, evaluated, strict=True)], dtype=np.int64)
+    return metrics_from_ranks(ranks)
+
+
+def exclusive_recall(
+    own: Sequence[Ranked], other: Sequence[Ranked], evaluated: Sequence[Case], k: int
+) -> float:
+    """Share of users whose target the own route hit at k and the other did not."""
+    hits = [
+        c.target in a[:k] and c.target not in b[:k] for a, b, c in zip(own, other, evaluated, strict=True)
+    ]
+    return sum(hits) / max(len(hits), 1)
+
+
+@dataclass(frozen=True)
+class Weights:
+    collaborative: float
+    content: float
+    beta: float
+
+
+class RouteRunner:
+    """Ranks every route for a case; the tag texts' MiniLM vectors are given per category name."""
+
+    def __init__(
+        self,
+        context: RouteContext,
+        model: LearnedModel | None,
+        item_category: Sequence[str],
+        category_vectors: dict[str, Vectors],
+        settings: RankingSettings,
+    ) -> None:
+        self.context = context
+        self.model = model
+        self.item_category = item_category
+        self.category_vectors = category_vectors
+        self.settings = settings
+
+    def base_routes(self, case_list: Sequence[Case]) -> RouteLists:
+        out = RouteLists()
+        context, settings = self.context, self.settings
+        learned_scores = None
+        if self.model is not None and case_list:
+            users = self.model.user_vectors([case.history for case in case_list])
+            learned_scores = users @ self.model.item_vectors.T
+        for index, case in enumerate(case_list):
+            seeds = recent_distinct(case.history, settings.recent_items)
+            seen = sorted(set(case.history))
+            out.add(POPULAR, context.popular(seen, TOP_K))
+            out.add(COLLABORATIVE, context.collaborative(seeds, seen, TOP_K))
+            out.add(CONTENT, context.content(seeds, seen, TOP_K))
+            tags = frequent_categories(case.history, self.item_category, settings.tag_route_max_tags)
+            tag_text = np.stack([self.category_vectors[tag] for tag in tags])
+            out.add(
+                TAG_MINILM,
+                per_tag(tag_text @ context.content_vectors.T, seen, settings.tag_route_per_tag_k, TOP_K),
+            )
+            if self.model is not None and learned_scores is not None:
+                out.add(LEARNED, scored(learned_scores[index], seen, TOP_K))
+                tag_vectors = self.model.tag_vectors(tag_text)
+                out.add(
+                    TAG_TOWER,
+                    per_tag(
+                        tag_vectors @ self.model.item_vectors.T, seen, settings.tag_route_per_tag_k, TOP_K
+                    ),
+                )
+        return out
+
+
+def fused_routes(
+    lists: RouteLists, case_list: Sequence[Case], settings: RankingSettings, weights: Weights | None
+) -> None:
+    """Adds the fused variants: today's (co-occurrence) and, with a model, the learned ones."""
+    variants: dict[str, list[tuple[str, float]]] = {
+        FUSED_BASELINE: [(COLLABORATIVE, settings.collaborative_weight), (CONTENT, settings.content_weight)],
+        FUSED_RECGPT: [(COLLABORATIVE, settings.recgpt_v1_beta), (TAG_MINILM, 1 - settings.recgpt_v1_beta)],
+    }
+    if weights is not None and LEARNED in lists.lists:
+        variants[FUSED_BASELINE_LEARNED] = [(LEARNED, weights.collaborative), (CONTENT, weights.content)]
+        variants[FUSED_RECGPT_LEARNED] = [(LEARNED, weights.beta), (TAG_TOWER, 1 - weights.beta)]
+    for name, parts in variants.items():
+        for index, case in enumerate(case_list):
+            routes = [(route, weight, lists.lists[route][index]) for route, weight in parts]
+            ranked = fused(routes, sorted(set(case.history)), TOP_K)
+            lists.add(name, (ranked, [0.0] * len(ranked)))
+
+
+def _score_of(lists: Sequence[Scored], case_list: Sequence[Case]) -> dict[str, float]:
+    return metrics([ranked for ranked, _ in lists], case_list)
+
+
+def choose_weights(
+    lists: RouteLists, case_list: Sequence[Case], steps: int = 10
+) -> tuple[Weights, dict[str, dict[str, float]]]:
+    """Grid over [0, 1] for the baseline's learned-vs-content weight and V1's beta, best R@10 + R@50."""
+    grid = [step / steps for step in range(steps + 1)]
+    report: dict[str, dict[str, float]] = {}
+    best: dict[str, tuple[float, float]] = {}
+    for name, other in (("baseline", CONTENT), ("beta", TAG_TOWER)):
+        for weight in grid:
+            fused_lists = []
+            for index, case in enumerate(case_list):
+                routes = [
+                    (LEARNED, weight, lists.lists[LEARNED][index]),
+                    (other, 1 - weight, lists.lists[other][index]),
+                ]
+                fused_lists.append(fused(routes, sorted(set(case.history)), TOP_K))
+            figures = metrics(fused_lists, case_list)
+            report[f"{name}={weight:.1f}"] = figures
+            score = figures["recall@10"] + figures["recall@50"]
+            if name not in best or score > best[name][1]:
+                best[name] = (weight, score)
+    collaborative = best["baseline"][0]
+    return Weights(collaborative, 1 - collaborative, best["beta"][0]), report

@@ -1,0 +1,177 @@
+"""The learned route in the retrieval service: served from an artefact, swapped without a restart, refused
+when it does not fit the catalogue (co-occurrence answers then), and the tag route through the tag tower."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import grpc
+import numpy as np
+import pytest
+import redis.asyncio as aioredis
+import torch
+from towers import artefact
+from towers.artefact import FusionWeights
+from towers.model import TagTower, TowerConfig, UserTower
+
+from recgpt.common.v1 import common_pb2
+from recgpt.retrieval.v1 import retrieval_pb2, retrieval_pb2_grpc
+from recgpt_domain.behaviour_store import BehaviourStore
+from recgpt_domain.catalogue import Interaction
+from recgpt_domain.embedder import Embedder
+from retrieval.learned_route import ARTEFACT_LOADS
+from retrieval.server import RetrievalServer
+from retrieval.settings import IndexSettings
+from tests.retrieval.catalogue_folder import ITEMS
+from tests.retrieval.conftest import retrieval_settings
+
+ITEM_IDS = [item.item_id for item in ITEMS]
+
+
+def write_artefact(models: Path, item_ids: list[str], seed: int, beta: float = 0.3) -> Path:
+    """A randomly initialised one-member model: enough to check the serving path, not its quality."""
+    torch.manual_seed(seed)
+    config = TowerConfig(dim=8, max_len=5, heads=2)
+    vectors = np.random.default_rng(seed).standard_normal((len(item_ids), 8)).astype(np.float32)
+    member = {"user": UserTower(config).state_dict(), "tag": TagTower(config).state_dict()}
+    fields = {
+        "version": f"{artefact.new_version()}-{seed}",
+        "created_at_unix": int(time.time()),
+        "dataset": "small",
+        "data_fingerprint": "test",
+        "text_model": "test",
+        "config": config,
+        "training": {},
+        "members": [artefact.MemberReport(seed=seed, epoch=1, epochs_run=1, seconds=0.0, validation={})],
+        "validation": {},
+        "validation_users": 0,
+        "trained_users": 0,
+        "skipped_users": 0,
+        "training_seconds": 0.0,
+        "fusion": FusionWeights(beta=beta, collaborative_weight=0.7, content_weight=0.3),
+    }
+    return artefact.write(models, fields, item_ids, vectors, {"members": [member]})
+
+
+@pytest.fixture
+async def stub_with_towers(
+    small_index: IndexSettings,
+    redis_url: str,
+    redis_prefix: str,
+    redis_client: aioredis.Redis,
+    embedder: Embedder,
+    tmp_path: Path,
+) -> AsyncIterator[tuple[retrieval_pb2_grpc.RetrievalServiceStub, Path]]:
+    models = tmp_path / "towers"
+    models.mkdir()
+    settings = retrieval_settings(
+        small_index, redis_url, redis_prefix, towers_dir=models, towers_refresh_s=0.05
+    )
+    server = RetrievalServer(settings, BehaviourStore(redis_client, redis_prefix))
+    await server.start()
+    await server.load(embedder)
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{server.port}")
+    try:
+        yield retrieval_pb2_grpc.RetrievalServiceStub(channel), models  # type: ignore[no-untyped-call]
+    finally:
+        await channel.close()
+        await server.stop(0)
+
+
+async def wait_for_version(stub: retrieval_pb2_grpc.RetrievalServiceStub, version: str) -> None:
+    for _ in range(100):
+        info = await stub.GetIndexInfo(retrieval_pb2.GetIndexInfoRequest())
+        if info.towers_version == version:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"version {version!r} never served")
+
+
+def collaborative(seeds: list[str], top_k: int = 4) -> retrieval_pb2.CollaborativeRequest:
+    return retrieval_pb2.CollaborativeRequest(seed_item_ids=seeds, top_k=top_k)
+
+
+async def test_without_an_artefact_co_occurrence_answers_then_a_new_one_serves_without_restart(
+    stub_with_towers: tuple[retrieval_pb2_grpc.RetrievalServiceStub, Path],
+) -> None:
+    stub, models = stub_with_towers
+    reply = await stub.Collaborative(collaborative(["m1", "g1"]))
+    assert "learned" not in {scored.route for scored in reply.items}
+    first = write_artefact(models, ITEM_IDS, seed=1)
+    await wait_for_version(stub, artefact.read_manifest(first).version)
+    reply = await stub.Collaborative(collaborative(["m1", "g1"]))
+    assert {scored.route for scored in reply.items} == {"learned"}
+    assert not {"m1", "g1"} & {scored.item.item_id for scored in reply.items}
+    forced = await stub.Collaborative(
+        retrieval_pb2.CollaborativeRequest(seed_item_ids=["m1", "g1"], top_k=4, cooccurrence_only=True)
+    )
+    assert "learned" not in {scored.route for scored in forced.items}
+    info = await stub.GetIndexInfo(retrieval_pb2.GetIndexInfoRequest())
+    assert info.towers_fusion.beta == pytest.approx(0.3)
+    second = write_artefact(models, ITEM_IDS, seed=2, beta=0.6)
+    await wait_for_version(stub, artefact.read_manifest(second).version)
+
+
+async def test_artefact_of_another_catalogue_is_refused_and_counted(
+    stub_with_towers: tuple[retrieval_pb2_grpc.RetrievalServiceStub, Path],
+) -> None:
+    stub, models = stub_with_towers
+    good = write_artefact(models, ITEM_IDS, seed=1)
+    await wait_for_version(stub, artefact.read_manifest(good).version)
+    failed_before = ARTEFACT_LOADS.labels("failed")._value.get()
+    write_artefact(models, [*ITEM_IDS[:-1], "not-in-this-catalogue"], seed=3)
+    for _ in range(100):
+        if ARTEFACT_LOADS.labels("failed")._value.get() > failed_before:
+            break
+        await asyncio.sleep(0.05)
+    assert ARTEFACT_LOADS.labels("failed")._value.get() > failed_before
+    # The previous model keeps serving.
+    await wait_for_version(stub, artefact.read_manifest(good).version)
+
+
+async def test_unknown_seed_items_get_popular_items_not_an_error(
+    stub_with_towers: tuple[retrieval_pb2_grpc.RetrievalServiceStub, Path],
+) -> None:
+    stub, models = stub_with_towers
+    version = artefact.read_manifest(write_artefact(models, ITEM_IDS, seed=1)).version
+    await wait_for_version(stub, version)
+    reply = await stub.Collaborative(collaborative(["no-such-item"]))
+    assert reply.cold_start and {scored.route for scored in reply.items} == {"popular"}
+
+
+async def test_tag_route_goes_through_the_tag_tower(
+    stub_with_towers: tuple[retrieval_pb2_grpc.RetrievalServiceStub, Path],
+) -> None:
+    stub, models = stub_with_towers
+    version = artefact.read_manifest(write_artefact(models, ITEM_IDS, seed=1)).version
+    await wait_for_version(stub, version)
+    tags = [common_pb2.Tag(tag="digital microscope", interest="lab")]
+    reply = await stub.Search(retrieval_pb2.SearchRequest(tags=retrieval_pb2.TagQueries(tags=tags), top_k=3))
+    assert len(reply.items) == 3 and {scored.route for scored in reply.items} == {"tag"}
+    assert {scored.tag for scored in reply.items} == {"digital microscope"}
+
+
+async def test_the_baselines_one_call_serves_the_learned_route(
+    stub_with_towers: tuple[retrieval_pb2_grpc.RetrievalServiceStub, Path],
+    redis_client: aioredis.Redis,
+    redis_prefix: str,
+) -> None:
+    """UserRoutes (the baseline's one call) ranks the collaborative route with the served model."""
+    stub, models = stub_with_towers
+    await BehaviourStore(redis_client, redis_prefix).append(
+        "ada", [Interaction(item_id=item, timestamp=2_000 + i) for i, item in enumerate(["m1", "g1"])]
+    )
+    request = retrieval_pb2.UserRoutesRequest(user_id="ada", top_k=4)
+    before = await stub.UserRoutes(request)
+    assert "learned" not in {scored.route for scored in before.collaborative}
+    served = write_artefact(models, ITEM_IDS, seed=1)
+    await wait_for_version(stub, artefact.read_manifest(served).version)
+
+    after = await stub.UserRoutes(request)
+
+    assert {scored.route for scored in after.collaborative} == {"learned"}
+    assert not {"m1", "g1"} & {scored.item.item_id for scored in after.collaborative}
+    assert after.content and not {"m1", "g1"} & {scored.item.item_id for scored in after.content}
