@@ -34,6 +34,8 @@ ADMIN_PATH = "/v1/admin/experiments"
 EVENTS_PATH = "/v1/events"
 # Between two requests of the load: about 8 requests/s.
 PAUSE_S = 0.12
+# Users asked with recgpt-v1 (profile misses, then hits with explanations and live judging).
+V1_USERS = 3
 
 
 @dataclass
@@ -132,9 +134,12 @@ class Load:
                     body: object = {"user_id": "", "n": 0}
                 elif roll < 0.15:
                     body = {"user_id": f"prom-unknown-{uuid.uuid4().hex[:8]}", "n": 10}
+                elif roll < 0.5:
+                    # Few recgpt-v1 users: each miss queues a near-line refresh (LLM calls), and a CPU
+                    # vLLM answers a few of them within the window, not dozens at once.
+                    body = {"user_id": rng.choice(self.users[:V1_USERS]), "n": 10, "variant": "recgpt-v1"}
                 else:
-                    variant = "recgpt-v1" if roll < 0.6 else "baseline"
-                    body = {"user_id": rng.choice(self.users[:60]), "n": 10, "variant": variant}
+                    body = {"user_id": rng.choice(self.users[:60]), "n": 10, "variant": "baseline"}
                 with contextlib.suppress(httpx.HTTPError):
                     self._events(client, rng, client.post(self.url, json=body))
                 self.sent += 1
