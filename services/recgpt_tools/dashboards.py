@@ -206,7 +206,8 @@ LLM = Dashboard(
             "Fallbacks/s by agent and reason",
             (
                 Query(
-                    f"sum by (agent, reason) (rate(recgpt_agent_fallbacks_total[{SLOW}]))",
+                    # Counted only when one happens: none in the window reads 0, not "no data".
+                    f"sum by (agent, reason) (rate(recgpt_agent_fallbacks_total[{SLOW}])) or on() vector(0)",
                     "{{agent}} {{reason}}",
                 ),
             ),
@@ -216,7 +217,9 @@ LLM = Dashboard(
             "Dropped output entries/s by agent and check",
             (
                 Query(
-                    f"sum by (agent, reason) (rate(recgpt_agent_dropped_outputs_total[{SLOW}]))",
+                    # Counted only when one happens: none in the window reads 0, not "no data".
+                    f"sum by (agent, reason) (rate(recgpt_agent_dropped_outputs_total[{SLOW}]))"
+                    " or on() vector(0)",
                     "{{agent}} {{reason}}",
                 ),
             ),
@@ -226,7 +229,9 @@ LLM = Dashboard(
             "Invalid LLM outputs/s by agent and reason",
             (
                 Query(
-                    f"sum by (agent, reason) (rate(recgpt_llm_invalid_output_total[{SLOW}]))",
+                    # Counted only when one happens: none in the window reads 0, not "no data".
+                    f"sum by (agent, reason) (rate(recgpt_llm_invalid_output_total[{SLOW}]))"
+                    " or on() vector(0)",
                     "{{agent}} {{reason}}",
                 ),
             ),
