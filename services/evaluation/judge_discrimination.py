@@ -21,14 +21,14 @@ from pydantic import BaseModel
 from tqdm import tqdm  # type: ignore[import-untyped]
 
 from evaluation.discrimination_sets import SETS, Pair, build_sets
-from evaluation.judge_scorers import LikelihoodScorer, ScoringError, VerdictScorer
+from evaluation.judge_scorers import LikelihoodScorer, ScoringError, VerdictLikelihoodScorer, VerdictScorer
 from recgpt_domain.catalogue import iter_histories, read_items
 from recgpt_serving.llm.client import LlmClient, LlmSettings
 from recgpt_serving.llm.models import DEFAULT_MODEL_NAME
 from recgpt_tools.dataset_import.errors import CatalogueTargetError, DatasetFormatError
 from recgpt_tools.dataset_import.importer import import_dataset
 
-SCORERS = ("llm_verdict", "verdict", "likelihood")
+SCORERS = ("llm_verdict", "verdict", "yes_no_logodds", "likelihood")
 
 
 class Scorer(Protocol):
@@ -97,6 +97,7 @@ async def amain(argv: list[str] | None = None) -> int:
         scorers: dict[str, Scorer] = {
             "llm_verdict": VerdictScorer(client, items, with_rule=False, answers=answers),
             "verdict": VerdictScorer(client, items, answers=answers),
+            "yes_no_logodds": VerdictLikelihoodScorer(client),
             "likelihood": LikelihoodScorer(client),
         }
         for set_name, pairs in sets.items():

@@ -96,3 +96,24 @@ class LikelihoodScorer:
             return await likelihood.pointwise_mutual_information(self.client, self.agent, questions, text)
         except LlmError as error:
             raise ScoringError(str(error)) from error
+
+
+class VerdictLikelihoodScorer:
+    """The judge's yes/no verdict read as log-odds from the first token's logprobs (judge.likelihood)."""
+
+    name = "yes_no_logodds"
+
+    def __init__(self, client: LlmClient, agent: str = judge_prompts.AGENT) -> None:
+        self.client = client
+        self.agent = agent
+
+    async def score(self, pair: Pair, text: str) -> float:
+        if pair.kind == "explanation":
+            assert pair.item is not None
+            messages = likelihood.yes_no_explanation(pair.interest, pair.item, text)
+        else:
+            messages = likelihood.yes_no_tag(pair.behaviour, common_pb2.Tag(tag=text))
+        try:
+            return await likelihood.yes_log_odds(self.client, self.agent, messages)
+        except LlmError as error:
+            raise ScoringError(str(error)) from error

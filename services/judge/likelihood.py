@@ -54,3 +54,36 @@ async def pointwise_mutual_information(
     return await llm.text_logprob(agent, with_context, text, deadline_s=deadline_s) - await llm.text_logprob(
         agent, without, text, deadline_s=deadline_s
     )
+
+
+# Floor of a verdict token missing from the top logprobs.
+_MISSING_LOGPROB = -30.0
+
+
+def yes_no_explanation(interest: str, item: Item, text: str) -> list[Message]:
+    facts = "\n".join(item_facts(item, _TEXT_CHARS, _DESCRIPTION_CHARS))
+    return _messages(
+        f"Item facts:\n{facts}\nShopper interest: {clip(interest, _TEXT_CHARS)}\n"
+        f"Explanation: {clip(text, _TEXT_CHARS)}\n"
+        "Is this explanation about this very item and true to its facts? Answer Yes or No."
+    )
+
+
+def yes_no_tag(behaviour: str, tag: common_pb2.Tag) -> list[Message]:
+    return _messages(
+        f"What the shopper did:\n{behaviour}\nProposed product tag: {clip(tag.tag, _TEXT_CHARS)}\n"
+        "Does this tag fit what this shopper buys? Answer Yes or No."
+    )
+
+
+async def yes_log_odds(
+    llm: LlmClient, agent: str, messages: list[Message], *, deadline_s: float | None = None
+) -> float:
+    """log P(Yes) - log P(No) of the answer's first token: the verdict as a likelihood, not a coin."""
+    top = await llm.next_token_logprobs(agent, messages, deadline_s=deadline_s)
+
+    def best(word: str) -> float:
+        found = [lp for token, lp in top.items() if token.strip().casefold() == word]
+        return max(found) if found else _MISSING_LOGPROB
+
+    return best("yes") - best("no")

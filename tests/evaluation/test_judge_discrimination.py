@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import random
+from typing import Any
 
 import pytest
 
 from evaluation.discrimination_sets import build_sets, sentence
 from evaluation.judge_discrimination import agreement
+from judge import likelihood
+from recgpt.common.v1.common_pb2 import Tag
 from recgpt_domain.catalogue import Interaction, Item, UserHistory
-from recgpt_serving.llm.client import _text_logprob
+from recgpt_serving.llm.client import LlmClient, LlmSettings, _text_logprob
 from recgpt_serving.llm.errors import LlmOutputError
+from tests.recgpt_serving.llm.fake_openai import FakeOpenAI
 
 
 def _items() -> list[Item]:
@@ -80,3 +84,22 @@ def test_text_logprob_sums_the_texts_own_tokens() -> None:
         _text_logprob({"tokens": [7, 9]}, reply)  # the text's tokens must be the prompt's last ones
     with pytest.raises(LlmOutputError):
         _text_logprob({"tokens": [1, 2, 3, 4, 5]}, reply)
+
+
+async def test_yes_no_log_odds_read_the_first_tokens_logprobs(fake_llm: FakeOpenAI) -> None:
+    def verdict(body: dict[str, Any]) -> dict[str, float]:
+        asked = body["messages"][-1]["content"]
+        return {" Yes": -0.2, "No": -2.0} if "glue" in asked else {"No": -0.1, "yes": -3.0, "Maybe": -0.5}
+
+    fake_llm.behaviour.first_token_logprobs = verdict
+    async with LlmClient(LlmSettings(endpoints=[fake_llm.base_url])) as client:
+        fits = await likelihood.yes_log_odds(
+            client, "judge", likelihood.yes_no_tag("b", Tag(tag="super glue"))
+        )
+        misfit = await likelihood.yes_log_odds(client, "judge", likelihood.yes_no_tag("b", Tag(tag="solar")))
+        fake_llm.behaviour.first_token_logprobs = lambda body: {"Hmm": -0.1}
+        unsure = await likelihood.yes_log_odds(client, "judge", likelihood.yes_no_tag("b", Tag(tag="x")))
+    assert fits == pytest.approx(1.8)
+    assert misfit == pytest.approx(-2.9)
+    assert unsure == 0.0, "neither answer among the likeliest: no preference"
+    assert fake_llm.seen[0].body["max_tokens"] == 1 and fake_llm.seen[0].body["top_logprobs"] == 20

@@ -136,6 +136,8 @@ class _Completion:
     model: str
     worker: str
     attempts: int
+    # The first generated token's alternatives, when the request asked for logprobs.
+    top_logprobs: dict[str, float] | None = None
 
 
 class _NotStarted(Exception):
@@ -305,6 +307,21 @@ class LlmClient:
             _count_failure(agent, error)
             raise
 
+    async def next_token_logprobs(
+        self, agent: str, messages: list[Message], *, top: int = 20, deadline_s: float | None = None
+    ) -> dict[str, float]:
+        """The `top` likeliest first tokens of the answer with their logprobs (one token generated)."""
+        served = await self.adapter_for(agent)
+        body = self._body(messages, 1, 0.0, served)
+        body["logprobs"] = True
+        body["top_logprobs"] = top
+        completion, _ = await self._call(agent, body, deadline_s, served)
+        if not completion.top_logprobs:
+            error = LlmOutputError("malformed_response", "no logprobs in the answer")
+            _count_failure(agent, error)
+            raise error
+        return completion.top_logprobs
+
     async def _post_json(self, url: str, body: dict[str, Any]) -> dict[str, Any]:
         try:
             response = await self._http.post(url, json=body)
@@ -440,9 +457,17 @@ def _completion(raw: bytes, worker: str, attempts: int, default_model: str) -> _
             model=str(payload.get("model") or default_model),
             worker=worker,
             attempts=attempts,
+            top_logprobs=_first_top_logprobs(choice),
         )
     except (ValueError, KeyError, IndexError, TypeError, AttributeError) as error:
         raise LlmOutputError("malformed_response", f"{error!r}: {raw[:_DETAIL_CHARS]!r}") from error
+
+
+def _first_top_logprobs(choice: dict[str, Any]) -> dict[str, float] | None:
+    content = (choice.get("logprobs") or {}).get("content") or []
+    if not content:
+        return None
+    return {str(entry["token"]): float(entry["logprob"]) for entry in content[0].get("top_logprobs") or []}
 
 
 def _text_logprob(tokens: dict[str, Any], reply: dict[str, Any]) -> float:

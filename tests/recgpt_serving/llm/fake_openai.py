@@ -28,6 +28,8 @@ class Behaviour:
     respond: Callable[[dict[str, Any]], str | None] | None = None
     # Prompt logprob of each token of the assistant's last turn (prompt_logprobs requests), from the body.
     token_logprob: Callable[[dict[str, Any]], float] = lambda body: -1.0
+    # The first generated token's alternatives (logprobs requests), from the body; None: no logprobs.
+    first_token_logprobs: Callable[[dict[str, Any]], dict[str, float]] | None = None
     # HTTP status of /v1/load_lora_adapter (vLLM answers 200, or 4xx/5xx naming the problem).
     adapter_load_status: int = 200
 
@@ -103,6 +105,19 @@ class FakeOpenAI:
         body = self.seen[-1].body
         content = behaviour.respond(body) if behaviour.respond is not None else behaviour.content
         answer = self._answer(behaviour, content)
+        if body.get("logprobs") and behaviour.first_token_logprobs is not None:
+            top = behaviour.first_token_logprobs(body)
+            answer["choices"][0]["logprobs"] = {
+                "content": [
+                    {
+                        "token": "x",
+                        "logprob": -1.0,
+                        "top_logprobs": [
+                            {"token": token, "logprob": logprob} for token, logprob in top.items()
+                        ],
+                    }
+                ]
+            }
         if body.get("prompt_logprobs") is not None:
             text = str(body["messages"][-1]["content"])
             logprob = behaviour.token_logprob(body)
