@@ -13,6 +13,7 @@ from recgpt_domain.catalogue import Item
 from recgpt_domain.item_attributes import categories_of, year_of
 
 _WORD = re.compile(r"[A-Za-z][A-Za-z-]{3,}")
+MAX_BRAND_CHARS = 60
 _SKIP = frozenset(
     {"with", "pack", "inch", "inches", "from", "this", "that", "count", "size", "for", "and", "the"}
 )
@@ -51,7 +52,8 @@ class TemplatedUser:
         return f"only {leaf}" if leaf else ""
 
     def _brand_or_genres(self, page: Sequence[Item]) -> str:
-        if self.target.brand.strip():
+        # Some brand fields hold a paragraph: a user would not type it.
+        if self.target.brand.strip() and len(self.target.brand) <= MAX_BRAND_CHARS:
             return f"only {self.target.brand.strip()}"
         genres = [g for g in categories_of(self.target) if g not in self.target.category_path][:2]
         return f"more {' and '.join(genres)}" if genres else ""
