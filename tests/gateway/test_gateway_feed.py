@@ -234,3 +234,20 @@ async def test_without_a_parser_the_feed_is_a_503(
     finally:
         await client.aclose()
         await lifespan.__aexit__(None, None, None)
+
+
+async def test_preferences_that_cannot_be_applied_are_never_ignored(feed_settings: GatewaySettings) -> None:
+    """Retrieval too late for the tools: the command says its preferences were stored, and a later page
+    is a 503 rather than one that may break them."""
+    client, lifespan = await start(feed_settings.model_copy(update={"feed_plan_deadline_s": 1e-6}))
+    try:
+        answer = await client.post(COMMAND, json={"user_id": "kim", "text": "no Gorilla"})
+        assert answer.status_code == 503 and "preferences stored" in answer.json()["reason"]
+        stored = (await client.get(PREFERENCES, params={"user_id": "kim"})).json()
+        assert stored["version"] == 1
+        page = await client.post(RECOMMEND, json={"user_id": "kim", "n": 3})
+        assert page.status_code == 503
+        assert "retrieval.tools" in page.json()["degraded"]
+    finally:
+        await client.aclose()
+        await lifespan.__aexit__(None, None, None)

@@ -65,6 +65,10 @@ def aggregate(outcomes: Sequence[UserOutcome], meta: dict[str, Any]) -> dict[str
             "pages_checked": sum(o.pages for o in done),
             "items_checked": sum(o.items_checked for o in done),
             "violations": sum(len(o.violations) for o in done),
+            "violations_in_feed_pages": sum(1 for o in done for v in o.violations if v.startswith("round")),
+            "violations_in_recommend_pages": sum(
+                1 for o in done for v in o.violations if v.startswith("recommend")
+            ),
             "recommend_pages_preferences_not_applied": sum(o.recommend_pages_unapplied for o in done),
             "examples": [v for o in done for v in o.violations][:10],
         },

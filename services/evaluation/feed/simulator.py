@@ -13,6 +13,8 @@ from recgpt_domain.catalogue import Item
 from recgpt_domain.item_attributes import categories_of, year_of
 
 _WORD = re.compile(r"[A-Za-z][A-Za-z-]{3,}")
+# Some brand and category fields hold a paragraph: a user would not type it.
+MAX_NAME_CHARS = 120
 _SKIP = frozenset(
     {"with", "pack", "inch", "inches", "from", "this", "that", "count", "size", "for", "and", "the"}
 )
@@ -44,14 +46,14 @@ class TemplatedUser:
         return "show me something else"
 
     def _category(self, page: Sequence[Item]) -> str:
-        leaf = self.target.category
+        leaf = self.target.category if len(self.target.category) <= MAX_NAME_CHARS else ""
         year = year_of(self.target)
         if year is not None:
             return f"only {leaf} films from the {year // 10 * 10}s"
         return f"only {leaf}" if leaf else ""
 
     def _brand_or_genres(self, page: Sequence[Item]) -> str:
-        if self.target.brand.strip():
+        if self.target.brand.strip() and len(self.target.brand) <= MAX_NAME_CHARS:
             return f"only {self.target.brand.strip()}"
         genres = [g for g in categories_of(self.target) if g not in self.target.category_path][:2]
         return f"more {' and '.join(genres)}" if genres else ""

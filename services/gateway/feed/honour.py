@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi import Request
 
 from gateway.feed.service import FeedService
-from gateway.pipelines.base import Recommendation
+from gateway.pipelines.base import PipelineUnavailable, Recommendation
 from gateway.schemas import RecommendedItem, RecommendRequest
 from gateway.settings import GatewaySettings
 from recgpt.common.v1 import common_pb2
@@ -37,9 +37,14 @@ async def honour_preferences(
         common_pb2.ScoredItem(item=common_pb2.Item(item_id=item.item_id), score=item.score, route=item.route)
         for item in result.items
     ]
-    planned, failed = await feed.honour(request.user_id, request.n, base, settings.retrieval_deadline_s)
+    # The rest of the request's budget (the route's own timeout still bounds it).
+    budget = min(settings.feed_plan_deadline_s, settings.request_deadline_s)
+    planned, failed, hard = await feed.honour(request.user_id, request.n, base, budget)
     if failed:
         result.degraded.append(failed)
+        if hard:
+            # Known hard constraints that could not be checked: no page rather than one that may break them.
+            raise PipelineUnavailable("the user's feed preferences could not be applied", result.degraded)
     if planned is None:
         return result
     kept = {item.item_id: item for item in result.items}

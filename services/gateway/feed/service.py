@@ -178,16 +178,19 @@ class FeedService:
 
     async def honour(
         self, user_id: str, n: int, items: list[common_pb2.ScoredItem], deadline_s: float
-    ) -> tuple[retrieval_pb2.PlanToolsResponse | None, str]:
-        """A variant's page re-planned under the user's preferences: (None, "") when they have none;
-        (None, dependency) when they could not be read or applied in time."""
+    ) -> tuple[retrieval_pb2.PlanToolsResponse | None, str, bool]:
+        """A variant's page re-planned under the user's preferences: (None, "", False) when they have
+        none; (None, dependency, hard) when they could not be read or applied in time, `hard` saying whether
+        hard constraints were known to be in force."""
         try:
             async with asyncio.timeout(min(self.settings.redis_deadline_s, deadline_s)):
                 current = await self.store.read(user_id)
         except REDIS_ERRORS:
-            return None, "redis.preferences"  # honour.PREFERENCES_UNREAD
-        if current.preferences.is_empty():
-            return None, ""
+            return None, "redis.preferences", False  # honour.PREFERENCES_UNREAD
+        prefs = current.preferences
+        if prefs.is_empty():
+            return None, "", False
+        hard = bool(prefs.hard_positive or prefs.hard_negative)
         try:
             response: retrieval_pb2.PlanToolsResponse = await self.retrieval.PlanTools(
                 retrieval_pb2.PlanToolsRequest(
@@ -196,5 +199,5 @@ class FeedService:
                 timeout=max(deadline_s, 0.001),
             )
         except grpc.aio.AioRpcError:
-            return None, "retrieval.tools"
-        return response, ""
+            return None, "retrieval.tools", hard
+        return response, "", hard
