@@ -246,8 +246,13 @@ async def test_preferences_that_cannot_be_applied_are_never_ignored(feed_setting
         stored = (await client.get(PREFERENCES, params={"user_id": "kim"})).json()
         assert stored["version"] == 1
         page = await client.post(RECOMMEND, json={"user_id": "kim", "n": 3})
-        assert page.status_code == 503
-        assert "retrieval.tools" in page.json()["degraded"]
+        # In-process gRPC sometimes beats even this budget: then the page is planned, and obeys.
+        if page.status_code == 200:
+            assert page.json()["degraded"] == []
+            assert all(BY_ID[item["item_id"]].brand != "Gorilla" for item in page.json()["items"])
+        else:
+            assert page.status_code == 503, page.text
+            assert "retrieval.tools" in page.json()["degraded"]
     finally:
         await client.aclose()
         await lifespan.__aexit__(None, None, None)

@@ -183,7 +183,7 @@ class FeedService:
         none; (None, dependency, hard) when they could not be read or applied in time, `hard` saying whether
         hard constraints were known to be in force."""
         try:
-            async with asyncio.timeout(min(self.settings.redis_deadline_s, deadline_s)):
+            async with asyncio.timeout(self.settings.redis_deadline_s):
                 current = await self.store.read(user_id)
         except REDIS_ERRORS:
             return None, "redis.preferences", False  # honour.PREFERENCES_UNREAD
@@ -196,7 +196,7 @@ class FeedService:
                 retrieval_pb2.PlanToolsRequest(
                     user_id=user_id, preferences=current.preferences.to_pb(), top_k=n, base=items
                 ),
-                timeout=max(deadline_s, 0.001),
+                timeout=deadline_s,
             )
         except grpc.aio.AioRpcError:
             return None, "retrieval.tools", hard
