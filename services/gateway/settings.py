@@ -82,6 +82,8 @@ class GatewaySettings(ServiceSettings, RankingSettings):
     feed_parse_deadline_s: float = Field(default=10.0, gt=0)
     feed_plan_deadline_s: float = Field(default=1.0, gt=0)
     feed_redis_deadline_s: float = Field(default=0.2, gt=0)
+    # Users whose last-seen preferences the gateway keeps for when Redis cannot give them in time.
+    feed_known_users: int = Field(default=100_000, ge=0)
 
     @model_validator(mode="after")
     def _deadlines_fit(self) -> GatewaySettings:

@@ -42,9 +42,9 @@ async def retrieval_target(
     redis_prefix: str,
     redis_client: aioredis.Redis,
 ) -> AsyncIterator[str]:
-    server = RetrievalServer(
-        retrieval_settings(small_index, redis_url, redis_prefix), BehaviourStore(redis_client, redis_prefix)
-    )
+    # The gateway asks up to its own cap of candidates (500): a retrieval serving the same.
+    settings = retrieval_settings(small_index, redis_url, redis_prefix, max_top_k=500)
+    server = RetrievalServer(settings, BehaviourStore(redis_client, redis_prefix))
     await server.start()
     await server.load(embedder)
     try:
@@ -253,6 +253,60 @@ async def test_preferences_that_cannot_be_applied_are_never_ignored(feed_setting
         else:
             assert page.status_code == 503, page.text
             assert "retrieval.tools" in page.json()["degraded"]
+    finally:
+        await client.aclose()
+        await lifespan.__aexit__(None, None, None)
+
+
+async def started_app(settings: GatewaySettings) -> tuple[httpx.AsyncClient, Any, Any]:
+    app = create_app(settings)
+    lifespan = app.router.lifespan_context(app)
+    await lifespan.__aenter__()
+    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway", timeout=20)
+    return client, lifespan, app
+
+
+async def test_redis_away_the_last_seen_preferences_still_hold(feed_settings: GatewaySettings) -> None:
+    """The preference read fails after a command: the page obeys the preferences this gateway last saw,
+    and says so in `degraded`."""
+    client, lifespan, app = await started_app(feed_settings)
+    try:
+        answer = await client.post(COMMAND, json={"user_id": "lee", "text": "no Gorilla"})
+        assert answer.status_code == 200, answer.text
+
+        async def redis_gone(user_id: str) -> None:
+            raise ConnectionError("redis away")
+
+        app.state.feed.store.read = redis_gone
+        page = await client.post(RECOMMEND, json={"user_id": "lee", "n": 6})
+
+        assert page.status_code == 200, page.text
+        assert "redis.preferences.last_seen" in page.json()["degraded"]
+        assert page.json()["items"]
+        assert all(BY_ID[item["item_id"]].brand != "Gorilla" for item in page.json()["items"])
+    finally:
+        await client.aclose()
+        await lifespan.__aexit__(None, None, None)
+
+
+async def test_a_late_pipelines_last_resort_page_obeys_the_preferences(
+    feed_settings: GatewaySettings,
+) -> None:
+    """The deadline runs out: the last-resort popular page answers, filtered by the hard constraints."""
+    client, lifespan, app = await started_app(feed_settings.model_copy(update={"request_deadline_s": 0.3}))
+    try:
+        answer = await client.post(COMMAND, json={"user_id": "max", "text": "no Gorilla"})
+        assert answer.status_code == 200, answer.text
+
+        async def stuck(request: Any) -> Any:
+            await asyncio.sleep(30)
+
+        app.state.pipelines.pipelines["baseline"].recommend = stuck
+        page = await client.post(RECOMMEND, json={"user_id": "max", "n": 6, "variant": "baseline"})
+
+        assert page.status_code == 200, page.text
+        assert page.json()["items"]
+        assert all(BY_ID[item["item_id"]].brand != "Gorilla" for item in page.json()["items"])
     finally:
         await client.aclose()
         await lifespan.__aexit__(None, None, None)

@@ -13,6 +13,7 @@ from recgpt.common.v1 import common_pb2
 
 # The `degraded` names of this step (see gateway.schemas.RecommendResponse).
 PREFERENCES_UNREAD = "redis.preferences"
+PREFERENCES_LAST_SEEN = "redis.preferences.last_seen"
 # The pipeline's own Redis reads that failed (not retrieval's: "redis.behaviour").
 _GATEWAY_REDIS = frozenset({"redis", "redis.profile"})
 
@@ -29,22 +30,21 @@ async def honour_preferences(
     they could not be applied)."""
     if feed is None:
         return result
-    if _GATEWAY_REDIS & set(result.degraded):
-        # Redis just failed this request: another read would only spend its deadline again.
-        result.degraded.append(PREFERENCES_UNREAD)
-        return result
     base = [
         common_pb2.ScoredItem(item=common_pb2.Item(item_id=item.item_id), score=item.score, route=item.route)
         for item in result.items
     ]
     # The rest of the request's budget (the route's own timeout still bounds it).
     budget = min(settings.feed_plan_deadline_s, settings.request_deadline_s)
-    planned, failed, hard = await feed.honour(request.user_id, request.n, base, budget)
+    # Redis just failed this request: another read would only spend its deadline again.
+    read_redis = not _GATEWAY_REDIS & set(result.degraded)
+    planned, failed, hard = await feed.honour(request.user_id, request.n, base, budget, read_redis)
     if failed:
+        # With a page: honoured with the preferences this gateway last saw (Redis could not give them).
         result.degraded.append(failed)
-        if hard:
-            # Known hard constraints that could not be checked: no page rather than one that may break them.
-            raise PipelineUnavailable("the user's feed preferences could not be applied", result.degraded)
+    if planned is None and hard:
+        # Known hard constraints that could not be checked: no page rather than one that may break them.
+        raise PipelineUnavailable("the user's feed preferences could not be applied", result.degraded)
     if planned is None:
         return result
     kept = {item.item_id: item for item in result.items}

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import grpc
 from redis.exceptions import RedisError
 
+from gateway.feed.known import KnownPreferences
 from gateway.feed.schemas import FeedCommandRequest, Part, PlannedTool, Timings
 from gateway.settings import GatewaySettings
 from recgpt.common.v1 import common_pb2
@@ -81,6 +82,7 @@ class FeedService:
         self.intent = intent
         self.retrieval = retrieval
         self.settings = settings
+        self.known = KnownPreferences(settings.feed_known_users)
 
     async def _redis(self, what: str, call: object) -> Versioned:
         """Runs a store call with its deadline, retried while Redis is briefly away; else a 503."""
@@ -101,11 +103,15 @@ class FeedService:
         raise FeedUnavailable(f"preference memory unavailable ({what}); nothing was changed, try again")
 
     async def read(self, user_id: str) -> Versioned:
-        return await self._redis("read", lambda: self.store.read(user_id))
+        current = await self._redis("read", lambda: self.store.read(user_id))
+        self.known.remember(user_id, current)
+        return current
 
     async def reset(self, user_id: str) -> Versioned:
         change = Change(Preferences(), Preferences(), reset=True)
-        return await self._redis("reset", lambda: self.store.apply(user_id, change, "(reset)"))
+        current = await self._redis("reset", lambda: self.store.apply(user_id, change, "(reset)"))
+        self.known.remember(user_id, current)
+        return current
 
     async def command(self, request: FeedCommandRequest) -> CommandOutcome:
         if self.intent is None:
@@ -124,6 +130,7 @@ class FeedService:
         )
         mark = time.perf_counter()
         stored = await self._redis("store", lambda: self.store.apply(request.user_id, change, request.text))
+        self.known.remember(request.user_id, stored)
         timings.store = time.perf_counter() - mark
         mark = time.perf_counter()
         degraded: list[str] = []
@@ -177,16 +184,32 @@ class FeedService:
         return response
 
     async def honour(
-        self, user_id: str, n: int, items: list[common_pb2.ScoredItem], deadline_s: float
+        self,
+        user_id: str,
+        n: int,
+        items: list[common_pb2.ScoredItem],
+        deadline_s: float,
+        read_redis: bool = True,
     ) -> tuple[retrieval_pb2.PlanToolsResponse | None, str, bool]:
         """A variant's page re-planned under the user's preferences: (None, "", False) when they have
         none; (None, dependency, hard) when they could not be read or applied in time, `hard` saying whether
-        hard constraints were known to be in force."""
-        try:
-            async with asyncio.timeout(self.settings.redis_deadline_s):
-                current = await self.store.read(user_id)
-        except REDIS_ERRORS:
-            return None, "redis.preferences", False  # honour.PREFERENCES_UNREAD
+        hard constraints were known to be in force; (page, "redis.preferences.last_seen", hard) when the page
+        honours the last-seen preferences. When Redis cannot answer (or `read_redis` is False:
+        it just failed this request), the preferences this gateway last saw for the user stand in."""
+        current: Versioned | None = None
+        if read_redis:
+            try:
+                async with asyncio.timeout(self.settings.redis_deadline_s):
+                    current = await self.store.read(user_id)
+                self.known.remember(user_id, current)
+            except REDIS_ERRORS:
+                current = None
+        stale = ""
+        if current is None:
+            current = self.known.get(user_id)
+            if current is None:
+                return None, "redis.preferences", False  # honour.PREFERENCES_UNREAD
+            stale = "redis.preferences.last_seen"  # honour.PREFERENCES_LAST_SEEN
         prefs = current.preferences
         if prefs.is_empty():
             return None, "", False
@@ -200,4 +223,4 @@ class FeedService:
             )
         except grpc.aio.AioRpcError:
             return None, "retrieval.tools", hard
-        return response, "", hard
+        return response, stale, hard

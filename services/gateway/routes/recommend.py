@@ -67,8 +67,9 @@ async def recommend(
                     # RecBot: the user's feed preferences hold in every variant.
                     result = await honour_preferences(feed, routed, result, settings)
         except TimeoutError:
-            # The last-resort page (or a 503 when none is held): late, but not a failed request.
-            result = pipelines.out_of_time(routed)
+            # The last-resort page (or a 503 when none is held): late, but not a failed request; the
+            # user's hard constraints hold on it too.
+            result = await honour_preferences(feed, routed, pipelines.out_of_time(routed), settings)
         finally:
             if settings.experiments_enabled:
                 _expose(experiments, body, ctx.request_id, assignment, pipeline.name, result, started)
