@@ -6,6 +6,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
+from redis.asyncio.client import Pipeline
 
 from recgpt_domain.catalogue import Interaction, UserHistory
 
@@ -72,17 +73,16 @@ class BehaviourStore:
 
     async def recent_and_seen(self, user_id: str, recent: int) -> RecentBehaviour:
         """The `recent` most recent distinct items and the seen set, pipelined into one round trip."""
-        # Read a few more entries than asked: repeats of one item would otherwise crowd out the others.
         async with self.client.pipeline(transaction=False) as pipe:
-            pipe.lrange(self.keys.log(user_id), -recent * 2, -1)
-            pipe.smembers(self.keys.seen(user_id))
+            self.queue_recent_and_seen(pipe, user_id, recent)
             raw_log, raw_seen = await pipe.execute()
-        ordered: dict[str, None] = {}
-        for entry in reversed(raw_log):
-            ordered.setdefault(Interaction.model_validate_json(_text(entry)).item_id, None)
-            if len(ordered) == recent:
-                break
-        return RecentBehaviour(list(ordered), {_text(member) for member in raw_seen})
+        return parse_recent_and_seen(raw_log, raw_seen, recent)
+
+    def queue_recent_and_seen(self, pipe: Pipeline, user_id: str, recent: int) -> None:
+        """Queues the reads of `recent_and_seen` on a caller's pipeline (two replies, in this order)."""
+        # Read a few more entries than asked: repeats of one item would otherwise crowd out the others.
+        pipe.lrange(self.keys.log(user_id), -recent * 2, -1)
+        pipe.smembers(self.keys.seen(user_id))
 
     async def seen_among(self, user_id: str, item_ids: Sequence[str]) -> list[bool]:
         """For each item in order, whether the user has touched it (one round trip)."""
@@ -90,6 +90,17 @@ class BehaviourStore:
             return []
         flags = await self.client.smismember(self.keys.seen(user_id), list(item_ids))
         return [bool(flag) for flag in flags]
+
+
+def parse_recent_and_seen(
+    raw_log: Sequence[str | bytes], raw_seen: Iterable[str | bytes], recent: int
+) -> RecentBehaviour:
+    ordered: dict[str, None] = {}
+    for entry in reversed(raw_log):
+        ordered.setdefault(Interaction.model_validate_json(_text(entry)).item_id, None)
+        if len(ordered) == recent:
+            break
+    return RecentBehaviour(list(ordered), {_text(member) for member in raw_seen})
 
 
 def _text(value: str | bytes) -> str:

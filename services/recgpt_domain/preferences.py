@@ -19,6 +19,7 @@ from typing import Literal
 
 import redis.asyncio as aioredis
 from pydantic import BaseModel, ConfigDict, Field
+from redis.asyncio.client import Pipeline
 from redis.exceptions import WatchError
 
 from recgpt.common.v1 import common_pb2
@@ -222,13 +223,21 @@ class PreferenceStore:
         self.max_attempts = max_attempts
 
     def _key(self, user_id: str) -> str:
-        return f"{self.prefix}feed:prefs:{user_id}"
+        return f"{self.prefix}:feed:prefs:{user_id}"
 
     def _history_key(self, user_id: str) -> str:
-        return f"{self.prefix}feed:history:{user_id}"
+        return f"{self.prefix}:feed:history:{user_id}"
 
     async def read(self, user_id: str) -> Versioned:
         raw = await self.client.get(self._key(user_id))
+        return _parse(raw)
+
+    def queue_read(self, pipe: Pipeline, user_id: str) -> None:
+        """Queues `read` on a caller's pipeline (one reply, for `parse`): one round trip with other reads."""
+        pipe.get(self._key(user_id))
+
+    @staticmethod
+    def parse(raw: bytes | str | None) -> Versioned:
         return _parse(raw)
 
     async def history(self, user_id: str, limit: int = 20) -> list[Turn]:

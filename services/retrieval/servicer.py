@@ -21,8 +21,9 @@ from redis.exceptions import RedisError
 
 from recgpt.common.v1 import common_pb2
 from recgpt.retrieval.v1 import retrieval_pb2, retrieval_pb2_grpc
-from recgpt_domain.behaviour_store import BehaviourStore, RecentBehaviour
+from recgpt_domain.behaviour_store import BehaviourStore, RecentBehaviour, parse_recent_and_seen
 from recgpt_domain.embedder import Vectors
+from recgpt_domain.preferences import PreferenceStore, Versioned
 from recgpt_serving import metrics
 from retrieval import validation
 from retrieval.learned_route import COLLABORATIVE_ANSWERS, ROUTE_LEARNED, LearnedRoute, ServedModel
@@ -68,6 +69,8 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
     def __init__(self, settings: RetrievalSettings, store: BehaviourStore) -> None:
         self.settings = settings
         self.store = store
+        # RecBot's preferences, read with the behaviour when a caller asks (one round trip for both).
+        self.preferences = PreferenceStore(store.client, store.keys.prefix)
         self.retriever: Retriever | None = None
         self.feed_attributes: FeedAttributes | None = None
         self.learned: LearnedRoute | None = None
@@ -169,6 +172,16 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
             return None
         finally:
             self._behaviour_timer.observe(time.perf_counter() - start)
+
+    async def _behaviour_and_preferences(
+        self, user_id: str, recent: int
+    ) -> tuple[RecentBehaviour, Versioned]:
+        """The user's recent and seen items and feed preferences, pipelined into one round trip."""
+        async with self.store.client.pipeline(transaction=False) as pipe:
+            self.store.queue_recent_and_seen(pipe, user_id, recent)
+            self.preferences.queue_read(pipe, user_id)
+            raw_log, raw_seen, raw_preferences = await pipe.execute()
+        return parse_recent_and_seen(raw_log, raw_seen, recent), PreferenceStore.parse(raw_preferences)
 
     async def _seen(self, user_id: str, context: grpc.aio.ServicerContext) -> set[str] | None:
         """The user's seen items; empty for no user, None when they could not be read."""
@@ -286,10 +299,19 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
         served = self._served_model()
         # The user tower reads up to its own window of recent items; co-occurrence and content the `recent`.
         wanted = max(recent, served.model.config.max_len) if served is not None else recent
-        behaviour = await self._read_behaviour(self.store.recent_and_seen(user_id, wanted), context)
+        if request.with_preferences:
+            read = await self._read_behaviour(self._behaviour_and_preferences(user_id, wanted), context)
+            behaviour, current = read if read is not None else (None, None)
+        else:
+            behaviour = await self._read_behaviour(self.store.recent_and_seen(user_id, wanted), context)
+            current = None
         if behaviour is None:
             response.degraded.append(retrieval_pb2.DEGRADATION_USER_BEHAVIOUR)
             behaviour = RecentBehaviour([], set())
+        if current is not None:
+            response.preferences_read = True
+            response.preferences.CopyFrom(current.preferences.to_pb())
+            response.preferences_version = current.version
         table = retriever.table
         seeds = table.rows_for(behaviour.recent_item_ids)
         response.recent_item_ids.extend(behaviour.recent_item_ids)

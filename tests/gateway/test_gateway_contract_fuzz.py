@@ -48,7 +48,26 @@ CONFIG = SchemathesisConfig.from_dict(
                 "checks": {
                     "positive_data_acceptance": {
                         "expected-statuses": ["2xx", "401", "403", "404", "413", "422"]
-                    }
+                    },
+                    # An invalid batch too large for the body limit is refused by it (413) before its checks.
+                    "negative_data_rejection": {
+                        "expected-statuses": [
+                            *(
+                                "400",
+                                "401",
+                                "403",
+                                "404",
+                                "405",
+                                "406",
+                                "409",
+                                "413",
+                                "415",
+                                "422",
+                                "428",
+                                "429",
+                            )
+                        ]
+                    },
                 },
             }
         ],

@@ -20,6 +20,7 @@ from recgpt.retrieval.v1 import retrieval_pb2, retrieval_pb2_grpc
 from recgpt_domain.behaviour_store import BehaviourStore
 from recgpt_domain.catalogue import BEHAVIOUR_FILE, Interaction, fingerprint, iter_histories
 from recgpt_domain.embedder import Embedder
+from recgpt_domain.preferences import Change, Constraint, Preferences, PreferenceStore
 from recgpt_tools import redis_server
 from retrieval.server import RetrievalServer
 from retrieval.servicer import SERVICE_NAME
@@ -520,3 +521,33 @@ async def test_user_routes_without_redis_say_the_behaviour_is_missing(
     assert not reply.cold_start
     assert {scored.route for scored in reply.collaborative} == {"popular"}
     assert list(reply.content) == []
+
+
+async def test_user_routes_read_the_feed_preferences_in_the_same_round_trip(
+    service: Running, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With `with_preferences` they come from the behaviour's pipelined read: no read of their own."""
+    await remember(service.store, "dora", ["t2", "m1"])
+    store = PreferenceStore(service.store.client, service.store.keys.prefix)
+    wanted = Preferences(hard_negative=[Constraint(field="brand", value="Gorilla")], soft_positive=["glass"])
+    await store.apply("dora", Change(added=wanted, removed=Preferences()), "no Gorilla, glass")
+    round_trips: list[int] = []
+    pipeline = service.store.client.pipeline
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        round_trips.append(1)
+        return pipeline(*args, **kwargs)
+
+    monkeypatch.setattr(service.store.client, "pipeline", counted)
+    monkeypatch.setattr(service.server.servicer.preferences, "read", None)  # a read of its own would fail
+
+    reply = await service.stub.UserRoutes(
+        retrieval_pb2.UserRoutesRequest(user_id="dora", top_k=4, with_preferences=True)
+    )
+
+    assert len(round_trips) == 1
+    assert reply.preferences_read and reply.preferences_version == 1
+    assert Preferences.from_pb(reply.preferences) == wanted
+    assert list(reply.recent_item_ids) == ["m1", "t2"]
+    plain = await service.stub.UserRoutes(retrieval_pb2.UserRoutesRequest(user_id="dora", top_k=4))
+    assert not plain.preferences_read

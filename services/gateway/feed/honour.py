@@ -38,7 +38,9 @@ async def honour_preferences(
     budget = min(settings.feed_plan_deadline_s, settings.request_deadline_s)
     # Redis just failed this request: another read would only spend its deadline again.
     read_redis = not _GATEWAY_REDIS & set(result.degraded)
-    planned, failed, hard = await feed.honour(request.user_id, request.n, base, budget, read_redis)
+    planned, failed, hard = await feed.honour(
+        request.user_id, request.n, base, budget, read_redis, read_with_routes=result.preferences
+    )
     if failed:
         # With a page: honoured with the preferences this gateway last saw (Redis could not give them).
         result.degraded.append(failed)

@@ -190,14 +190,18 @@ class FeedService:
         items: list[common_pb2.ScoredItem],
         deadline_s: float,
         read_redis: bool = True,
+        read_with_routes: Versioned | None = None,
     ) -> tuple[retrieval_pb2.PlanToolsResponse | None, str, bool]:
         """A variant's page re-planned under the user's preferences: (None, "", False) when they have
         none; (None, dependency, hard) when they could not be read or applied in time, `hard` saying whether
         hard constraints were known to be in force; (page, "redis.preferences.last_seen", hard) when the page
         honours the last-seen preferences. When Redis cannot answer (or `read_redis` is False:
-        it just failed this request), the preferences this gateway last saw for the user stand in."""
-        current: Versioned | None = None
-        if read_redis:
+        it just failed this request), the preferences this gateway last saw for the user stand in;
+        `read_with_routes` (read by retrieval in the routes' round trip) spares the read."""
+        current = read_with_routes
+        if current is not None:
+            self.known.remember(user_id, current)
+        elif read_redis:
             try:
                 async with asyncio.timeout(self.settings.redis_deadline_s):
                     current = await self.store.read(user_id)

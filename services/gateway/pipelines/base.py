@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from gateway.schemas import ProfileState, RecommendedItem, RecommendRequest
+from recgpt_domain.preferences import Versioned
 
 
 @dataclass(slots=True)
@@ -16,6 +17,8 @@ class Recommendation:
     degraded: list[str] = field(default_factory=list)
     # Variants that read an LLM profile say whether they found it; None for the others.
     profile: ProfileState | None = None
+    # The user's feed preferences when retrieval read them with the behaviour; None: not read here.
+    preferences: Versioned | None = None
 
 
 class PipelineUnavailable(Exception):

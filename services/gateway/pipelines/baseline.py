@@ -18,6 +18,7 @@ from gateway.pipelines.calls import (
     RouteCalls,
     note,
     popular_only,
+    read_preferences,
     retrieval_failed,
 )
 from gateway.pipelines.last_resort import LastResortPage
@@ -81,6 +82,7 @@ class BaselinePipeline:
             items=[response_item(candidate) for candidate in candidates[: request.n]],
             cold_start=answer is not None and answer.cold_start,
             degraded=degraded,
+            preferences=read_preferences(answer),
         )
 
     def from_last_resort(self, exclude: Collection[str], top_k: int, degraded: list[str]) -> list[Candidate]:

@@ -19,6 +19,7 @@ from recgpt.common.v1 import common_pb2
 from recgpt.retrieval.v1 import retrieval_pb2, retrieval_pb2_grpc
 from recgpt_domain.behaviour_store import BehaviourStore
 from recgpt_domain.fusion import Candidate
+from recgpt_domain.preferences import Preferences, Versioned
 from recgpt_serving import metrics
 
 log = logging.getLogger(__name__)
@@ -105,6 +106,13 @@ def popular_only(answer: retrieval_pb2.CollaborativeResponse | retrieval_pb2.Use
     return answer.cold_start or retrieval_pb2.DEGRADATION_USER_BEHAVIOUR in answer.degraded
 
 
+def read_preferences(answer: retrieval_pb2.UserRoutesResponse | None) -> Versioned | None:
+    """The feed preferences retrieval read with the behaviour, or None when it could not read them."""
+    if answer is None or not answer.preferences_read:
+        return None
+    return Versioned(preferences=Preferences.from_pb(answer.preferences), version=answer.preferences_version)
+
+
 def retrieval_failed(degraded: list[str]) -> bool:
     """A retrieval route failed for this request (so an empty page may be retrieval's absence)."""
     return any(name.startswith(f"{DEP_RETRIEVAL}.") for name in degraded)
@@ -133,8 +141,9 @@ class RouteCalls:
     ) -> retrieval_pb2.UserRoutesResponse | None:
         """The collaborative and content routes in one retrieval call, which reads the user's behaviour
         (recent items and seen set) in one Redis round trip and leaves the seen items out of both routes."""
+        # The user's feed preferences come in the same Redis round trip (the gateway reads none itself).
         request = retrieval_pb2.UserRoutesRequest(
-            user_id=user_id, top_k=top_k, recent_items=self.settings.recent_items
+            user_id=user_id, top_k=top_k, recent_items=self.settings.recent_items, with_preferences=True
         )
         start = time.perf_counter()
         try:

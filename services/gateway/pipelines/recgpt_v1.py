@@ -30,6 +30,7 @@ from gateway.pipelines.calls import (
     budget,
     degrade,
     popular_only,
+    read_preferences,
     retrieval_failed,
 )
 from gateway.pipelines.explanations import Explainer
@@ -191,4 +192,5 @@ class RecGptV1Pipeline:
             items=[response_item(c, texts.get(c.item.item_id)) for c in page],
             cold_start=cold_start,
             degraded=degraded,
+            preferences=read_preferences(collaborative),
         )

@@ -122,34 +122,42 @@ class CollaborativeResponse(_message.Message):
     def __init__(self, items: _Optional[_Iterable[_Union[_common_pb2.ScoredItem, _Mapping]]] = ..., cold_start: _Optional[bool] = ..., degraded: _Optional[_Iterable[_Union[Degradation, str]]] = ...) -> None: ...
 
 class UserRoutesRequest(_message.Message):
-    __slots__ = ("user_id", "top_k", "recent_items", "filter", "exclude_item_ids", "skip_content")
+    __slots__ = ("user_id", "top_k", "recent_items", "filter", "exclude_item_ids", "skip_content", "with_preferences")
     USER_ID_FIELD_NUMBER: _ClassVar[int]
     TOP_K_FIELD_NUMBER: _ClassVar[int]
     RECENT_ITEMS_FIELD_NUMBER: _ClassVar[int]
     FILTER_FIELD_NUMBER: _ClassVar[int]
     EXCLUDE_ITEM_IDS_FIELD_NUMBER: _ClassVar[int]
     SKIP_CONTENT_FIELD_NUMBER: _ClassVar[int]
+    WITH_PREFERENCES_FIELD_NUMBER: _ClassVar[int]
     user_id: str
     top_k: int
     recent_items: int
     filter: AttributeFilter
     exclude_item_ids: _containers.RepeatedScalarFieldContainer[str]
     skip_content: bool
-    def __init__(self, user_id: _Optional[str] = ..., top_k: _Optional[int] = ..., recent_items: _Optional[int] = ..., filter: _Optional[_Union[AttributeFilter, _Mapping]] = ..., exclude_item_ids: _Optional[_Iterable[str]] = ..., skip_content: _Optional[bool] = ...) -> None: ...
+    with_preferences: bool
+    def __init__(self, user_id: _Optional[str] = ..., top_k: _Optional[int] = ..., recent_items: _Optional[int] = ..., filter: _Optional[_Union[AttributeFilter, _Mapping]] = ..., exclude_item_ids: _Optional[_Iterable[str]] = ..., skip_content: _Optional[bool] = ..., with_preferences: _Optional[bool] = ...) -> None: ...
 
 class UserRoutesResponse(_message.Message):
-    __slots__ = ("collaborative", "content", "cold_start", "degraded", "recent_item_ids")
+    __slots__ = ("collaborative", "content", "cold_start", "degraded", "recent_item_ids", "preferences_read", "preferences", "preferences_version")
     COLLABORATIVE_FIELD_NUMBER: _ClassVar[int]
     CONTENT_FIELD_NUMBER: _ClassVar[int]
     COLD_START_FIELD_NUMBER: _ClassVar[int]
     DEGRADED_FIELD_NUMBER: _ClassVar[int]
     RECENT_ITEM_IDS_FIELD_NUMBER: _ClassVar[int]
+    PREFERENCES_READ_FIELD_NUMBER: _ClassVar[int]
+    PREFERENCES_FIELD_NUMBER: _ClassVar[int]
+    PREFERENCES_VERSION_FIELD_NUMBER: _ClassVar[int]
     collaborative: _containers.RepeatedCompositeFieldContainer[_common_pb2.ScoredItem]
     content: _containers.RepeatedCompositeFieldContainer[_common_pb2.ScoredItem]
     cold_start: bool
     degraded: _containers.RepeatedScalarFieldContainer[Degradation]
     recent_item_ids: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, collaborative: _Optional[_Iterable[_Union[_common_pb2.ScoredItem, _Mapping]]] = ..., content: _Optional[_Iterable[_Union[_common_pb2.ScoredItem, _Mapping]]] = ..., cold_start: _Optional[bool] = ..., degraded: _Optional[_Iterable[_Union[Degradation, str]]] = ..., recent_item_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+    preferences_read: bool
+    preferences: _common_pb2.Preferences
+    preferences_version: int
+    def __init__(self, collaborative: _Optional[_Iterable[_Union[_common_pb2.ScoredItem, _Mapping]]] = ..., content: _Optional[_Iterable[_Union[_common_pb2.ScoredItem, _Mapping]]] = ..., cold_start: _Optional[bool] = ..., degraded: _Optional[_Iterable[_Union[Degradation, str]]] = ..., recent_item_ids: _Optional[_Iterable[str]] = ..., preferences_read: _Optional[bool] = ..., preferences: _Optional[_Union[_common_pb2.Preferences, _Mapping]] = ..., preferences_version: _Optional[int] = ...) -> None: ...
 
 class PopularRequest(_message.Message):
     __slots__ = ("top_k", "filter")
