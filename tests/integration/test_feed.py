@@ -20,7 +20,12 @@ def _post(platform: RunningPlatform, path: str, body: object) -> httpx.Response:
 
 def test_a_command_steers_the_feed_and_every_later_page(platform: RunningPlatform) -> None:
     items = {item.item_id: item for item in read_items(platform.catalogue_dir)}
-    history = next(h for h in platform.histories() if len(h.interactions) >= 3)
+    # A user whose last item has a category to ask for (some catalogue items have none).
+    history = next(
+        h
+        for h in platform.histories()
+        if len(h.interactions) >= 3 and items[h.interactions[-1].item_id].category
+    )
     category = items[history.interactions[-1].item_id].category
     user = history.user_id
     answer = _post(platform, "/v1/feed/command", {"user_id": user, "text": f"only {category}", "n": 10})
