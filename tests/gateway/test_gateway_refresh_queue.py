@@ -82,8 +82,8 @@ async def test_redis_stalling_mid_enqueue_answers_anyway_and_leaves_all_or_nothi
             redis=aioredis.Redis.from_url(proxy.url, decode_responses=True),
             retrieval_channel=grpc_client.channel(retrieval_server.target, RETRIEVAL_SERVICE),
         )
-            # Deadlines with room for a loaded machine: only the stalled call may run out of its own.
-            gateway = await gateway_factory(deps=deps, redis_deadline_s=0.5, request_deadline_s=2.0)
+        # Deadlines with room for a loaded machine: only the stalled call may run out of its own.
+        gateway = await gateway_factory(deps=deps, redis_deadline_s=0.5, request_deadline_s=2.0)
 
         response = await gateway.post(URL, json={"user_id": "ann", "n": 5, **V1})
         await deps.close()
