@@ -274,13 +274,7 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
         allowed = retriever.filters.allowed(request.filter, table.rows_for(excluded))
         # Without the user's behaviour the popular items answer, but the user is not known to be new.
         response.cold_start = not seeds and not response.degraded
-        if seeds and served is not None:
-            ranked = _learned(retriever, served, seeds, k, allowed)
-        elif seeds:
-            ranked = retriever.collaborative(seeds[:recent], k, allowed)
-        else:
-            ranked = retriever.popular(k, allowed)
-        COLLABORATIVE_ANSWERS.labels(ranked.routes[0] if ranked.routes else "none").inc()
+        ranked = _collaborative_ranked(retriever, served, seeds, recent, k, allowed)
         _fill(response.items, retriever, ranked.rows, ranked.scores, ranked.routes)
         return response
 
@@ -320,13 +314,7 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
             request.filter, [*seeds, *table.rows_for([*behaviour.seen, *request.exclude_item_ids])]
         )
         response.cold_start = not seeds and not response.degraded
-        if seeds and served is not None:
-            ranked = _learned(retriever, served, seeds, k, allowed)
-        elif seeds:
-            ranked = retriever.collaborative(seeds[:recent], k, allowed)
-        else:
-            ranked = retriever.popular(k, allowed)
-        COLLABORATIVE_ANSWERS.labels(ranked.routes[0] if ranked.routes else "none").inc()
+        ranked = _collaborative_ranked(retriever, served, seeds, recent, k, allowed)
         _fill(response.collaborative, retriever, ranked.rows, ranked.scores, ranked.routes)
         if seeds and not request.skip_content:
             hits = retriever.similar_to(seeds[:recent], k, allowed)
@@ -375,6 +363,26 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
             cooccurrence_users=manifest.cooccurrence.users,
             cooccurrence_interactions=manifest.cooccurrence.interactions,
         )
+
+
+def _collaborative_ranked(
+    retriever: Retriever,
+    served: ServedModel | None,
+    seeds: Sequence[int],
+    recent: int,
+    k: int,
+    allowed: npt.NDArray[np.bool_] | None,
+) -> Ranked:
+    """The collaborative route: the learned model when one is served, else co-occurrence of the `recent`
+    newest seeds, else popular items; which one answered is counted."""
+    if seeds and served is not None:
+        ranked = _learned(retriever, served, seeds, k, allowed)
+    elif seeds:
+        ranked = retriever.collaborative(seeds[:recent], k, allowed)
+    else:
+        ranked = retriever.popular(k, allowed)
+    COLLABORATIVE_ANSWERS.labels(ranked.routes[0] if ranked.routes else "none").inc()
+    return ranked
 
 
 def _learned(
