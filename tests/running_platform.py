@@ -8,15 +8,19 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 import redis
 
 from recgpt_domain.catalogue import UserHistory, iter_histories
+from recgpt_domain.profile_store import METHOD_V1
+from recgpt_domain.refresh_queue import RefreshQueueKeys
 from recgpt_tools import redis_server
 from recgpt_tools.run_state import RunState
 from recgpt_tools.stack import Stack
@@ -46,6 +50,39 @@ class RunningPlatform:
 
     def histories(self) -> list[UserHistory]:
         return list(iter_histories(self.catalogue_dir))
+
+    def wait_for_idle_llm(self, timeout_s: float = 300.0, quiet_s: float = 3.0) -> float:
+        """Waits until the refresh queue is empty and vLLM has run nothing for `quiet_s`; returns the wait.
+
+        Earlier tests leave the engine a backlog (near-line refreshes, live judging); a test that needs
+        answers within the agents' deadline starts on an idle engine, so it measures the LLM path rather
+        than the queue in front of it. Fails when the backlog does not drain within `timeout_s`."""
+        assert self.state.vllm_url, "the platform runs no vLLM"
+        client = redis.Redis.from_url(self.state.redis_url)
+        stream = RefreshQueueKeys(self.state.redis_prefix, METHOD_V1).stream()
+        started = time.monotonic()
+        quiet_since: float | None = None
+        try:
+            while True:
+                now = time.monotonic()
+                busy = int(client.xlen(stream)) > 0 or _vllm_requests(self.state.vllm_url) > 0
+                quiet_since = None if busy else (quiet_since or now)
+                if quiet_since is not None and now - quiet_since >= quiet_s:
+                    return now - started
+                assert now - started < timeout_s, f"the LLM backlog did not drain in {timeout_s} s"
+                time.sleep(0.5)
+        finally:
+            client.close()
+
+
+def _vllm_requests(vllm_url: str) -> float:
+    """Requests vLLM is running or holding in its queue, from its own Prometheus metrics."""
+    text = httpx.get(f"{vllm_url}/metrics", timeout=5).text
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith(("vllm:num_requests_running", "vllm:num_requests_waiting"))
+    )
 
 
 JUDGE_SAMPLE_SHARE = "RECGPT_JUDGE_SAMPLE_SHARE"

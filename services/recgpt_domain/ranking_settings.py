@@ -23,6 +23,9 @@ class RankingSettings(BaseSettings):
     content_weight: float = Field(default=0.4, ge=0)
     # RecGPT-V1 fused score: beta * collaborative + (1 - beta) * tag route.
     recgpt_v1_beta: float = Field(default=0.5, ge=0, le=1)
+    # When the learned route answers, fuse with the weights its artefact chose on its validation slice
+    # (above three are for co-occurrence); false keeps the three above for every answer.
+    towers_fusion: bool = True
     # Profile tags searched per request (also the K of the evaluation's tag HR@K), and the items each tag
     # may bring at most.
     tag_route_max_tags: int = Field(default=24, ge=1, le=64)

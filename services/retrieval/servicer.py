@@ -18,6 +18,7 @@ import numpy as np
 import numpy.typing as npt
 from google.protobuf.internal.containers import RepeatedCompositeFieldContainer
 from redis.exceptions import RedisError
+from towers.artefact import FusionWeights
 
 from recgpt.common.v1 import common_pb2
 from recgpt.retrieval.v1 import retrieval_pb2, retrieval_pb2_grpc
@@ -316,6 +317,8 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
         response.cold_start = not seeds and not response.degraded
         ranked = _collaborative_ranked(retriever, served, seeds, recent, k, allowed)
         _fill(response.collaborative, retriever, ranked.rows, ranked.scores, ranked.routes)
+        if served is not None and served.model.fusion is not None and ROUTE_LEARNED in ranked.routes:
+            response.towers_fusion.CopyFrom(_fusion_pb(served.model.fusion))
         if seeds and not request.skip_content:
             hits = retriever.similar_to(seeds[:recent], k, allowed)
             _fill(response.content, retriever, hits.rows, hits.scores, ["content"] * hits.rows.size)
@@ -346,13 +349,7 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
         fusion = served.model.fusion if served is not None else None
         return retrieval_pb2.IndexInfo(
             towers_version=served.version if served is not None else "",
-            towers_fusion=retrieval_pb2.TowersFusion(
-                beta=fusion.beta,
-                collaborative_weight=fusion.collaborative_weight,
-                content_weight=fusion.content_weight,
-            )
-            if fusion is not None
-            else None,
+            towers_fusion=_fusion_pb(fusion) if fusion is not None else None,
             model=manifest.model,
             dimension=manifest.dimension,
             item_count=manifest.item_count,
@@ -383,6 +380,14 @@ def _collaborative_ranked(
         ranked = retriever.popular(k, allowed)
     COLLABORATIVE_ANSWERS.labels(ranked.routes[0] if ranked.routes else "none").inc()
     return ranked
+
+
+def _fusion_pb(fusion: FusionWeights) -> retrieval_pb2.TowersFusion:
+    return retrieval_pb2.TowersFusion(
+        beta=fusion.beta,
+        collaborative_weight=fusion.collaborative_weight,
+        content_weight=fusion.content_weight,
+    )
 
 
 def _learned(

@@ -89,6 +89,8 @@ class FakeRetrieval(Recorder, retrieval_pb2_grpc.RetrievalServiceServicer):
         self.cold_users: set[str] = set()
         # As the real service answers when its Redis fails: without the user's behaviour, and saying so.
         self.behaviour_unread = False
+        # As the real service answers when the learned route ranked `collaborative`: its artefact's weights.
+        self.towers_fusion: retrieval_pb2.TowersFusion | None = None
 
     async def Collaborative(
         self, request: retrieval_pb2.CollaborativeRequest, context: grpc.aio.ServicerContext
@@ -140,6 +142,8 @@ class FakeRetrieval(Recorder, retrieval_pb2_grpc.RetrievalServiceServicer):
             return answer
         unseen = [i for i in self.collaborative_items if i.item.item_id not in behaviour.seen]
         answer.collaborative.extend(unseen[: request.top_k])
+        if self.towers_fusion is not None:
+            answer.towers_fusion.CopyFrom(self.towers_fusion)
         # The content route is seeded by the recent items: none, no route.
         if behaviour.recent_item_ids and not request.skip_content:
             content = [i for i in self.search_items if i.item.item_id not in behaviour.seen]

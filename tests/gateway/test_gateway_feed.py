@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -15,6 +16,7 @@ import redis.asyncio as aioredis
 
 from gateway.app import create_app
 from gateway.clients import GatewayDeps
+from gateway.feed.schemas import NOT_BLANK
 from gateway.settings import GatewaySettings
 from intent.main import build
 from recgpt_domain import behaviour_store
@@ -150,6 +152,7 @@ async def test_feed_reference_and_the_next_page(gateway: httpx.AsyncClient) -> N
     ("payload", "fragment"),
     [
         ({"user_id": "c", "text": "   "}, "empty"),
+        ({"user_id": "c", "text": "\u00a0\u3000"}, "empty"),
         ({"user_id": "c", "text": "x" * 501}, "at most 500"),
         ({"user_id": "c", "text": "hi", "owner": "d"}, "Extra inputs"),
         ({"text": "only glue"}, "user_id"),
@@ -161,6 +164,14 @@ async def test_bad_commands_get_a_422_with_the_reason(
     answer = await gateway.post(COMMAND, json=payload)
     assert answer.status_code == 422
     assert fragment in answer.json()["reason"]
+
+
+@pytest.mark.parametrize("flags", [0, re.ASCII])
+def test_the_schema_calls_blank_exactly_what_the_server_refuses_as_empty(flags: int) -> None:
+    """A fuzzer reading `\\s` as ASCII and one reading it as Unicode both see the server's rule."""
+    pattern = re.compile(NOT_BLANK, flags)
+    disagree = [hex(c) for c in range(0x110000) if (pattern.fullmatch(chr(c)) is None) != chr(c).isspace()]
+    assert disagree == []
 
 
 async def test_injection_changes_only_the_requesting_users_preferences(gateway: httpx.AsyncClient) -> None:

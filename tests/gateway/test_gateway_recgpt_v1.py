@@ -14,6 +14,7 @@ import redis.asyncio as aioredis
 
 from gateway.clients import GatewayDeps
 from recgpt.explain.v1 import explain_pb2
+from recgpt.retrieval.v1 import retrieval_pb2
 from recgpt_domain.behaviour_store import BehaviourStore
 from recgpt_domain.catalogue import Interaction
 from recgpt_domain.refresh_queue import RefreshQueue
@@ -84,6 +85,33 @@ async def test_hit_fuses_the_tag_route_with_beta_and_explains_each_tagged_item(
         item_id for item_id, item in items.items() if item["interest"]
     }
     assert sample("recgpt_cache_requests_total", {"cache": "profile", "result": "hit"}) == hits_before + 1
+
+
+@pytest.mark.parametrize(("use_artefact", "beta"), [(True, 0.3), (False, 0.9)])
+async def test_the_learned_routes_answer_brings_its_artefacts_beta(
+    gateway_factory: Callable[..., Any],
+    explain_server: FakeServer[FakeExplain],
+    retrieval_server: FakeRetrievalServer,
+    redis_client: aioredis.Redis,
+    redis_prefix: str,
+    use_artefact: bool,
+    beta: float,
+) -> None:
+    """The beta the answering model chose on its validation slice (0.3) wins over the setting (0.9)."""
+    await store_profile(redis_client, redis_prefix, "ann")
+    await BehaviourStore(redis_client, redis_prefix).append("ann", [Interaction(item_id="item-41")])
+    retrieval_server.servicer.towers_fusion = retrieval_pb2.TowersFusion(
+        beta=0.3, collaborative_weight=0.5, content_weight=0.5
+    )
+    gateway = await gateway_factory(
+        explain_target=explain_server.target, recgpt_v1_beta=0.9, towers_fusion=use_artefact
+    )
+
+    body = (await gateway.post(URL, json={"user_id": "ann", "n": 25, **V1})).json()
+
+    # item-0 is first of the collaborative route only: its score is beta's share.
+    scores = {item["item_id"]: item["score"] for item in body["items"]}
+    assert scores["item-0"] == pytest.approx(beta)
 
 
 async def test_miss_serves_the_baseline_and_queues_the_user_once(

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import httpx
+import pytest
 import redis.asyncio as aioredis
 
 from gateway.schemas import RecommendResponse
+from recgpt.retrieval.v1 import retrieval_pb2
 from recgpt_domain.behaviour_store import BehaviourStore
 from recgpt_domain.catalogue import Interaction
 from tests.gateway.gateway_fakes import FakeRetrievalServer
@@ -55,6 +60,29 @@ async def test_items_found_by_both_routes_rank_first_with_both_names(
     assert {routes.get(f"item-{i}") for i in (35, 37, 38, 39)} == {"collaborative+content"}
     assert body["items"][0]["route"] == "collaborative+content"
     assert set(routes.values()) <= {"collaborative", "content", "collaborative+content"}
+
+
+@pytest.mark.parametrize("use_artefact", [True, False])
+async def test_the_learned_routes_answer_is_fused_with_its_artefacts_weights(
+    gateway_factory: Callable[..., Any],
+    retrieval_server: FakeRetrievalServer,
+    redis_client: aioredis.Redis,
+    redis_prefix: str,
+    use_artefact: bool,
+) -> None:
+    """Weights chosen on the model's validation slice (here: collaborative alone) win over the settings'
+    unless the operator turns them off."""
+    await write_history(redis_client, redis_prefix, "alice")
+    retrieval_server.servicer.towers_fusion = retrieval_pb2.TowersFusion(
+        beta=0.2, collaborative_weight=1.0, content_weight=0.0
+    )
+    gateway = await gateway_factory(towers_fusion=use_artefact)
+
+    body = (await gateway.post("/v1/recommend", json={"user_id": "alice", "n": 40})).json()
+
+    routes = {item["route"] for item in body["items"]}
+    assert (routes == {"collaborative"}) is use_artefact
+    assert ("content" in routes) is not use_artefact
 
 
 async def test_one_retrieval_call_carries_both_routes(

@@ -74,16 +74,21 @@ async def test_redis_stalling_mid_enqueue_answers_anyway_and_leaves_all_or_nothi
 ) -> None:
     await known(redis_client, redis_prefix, "ann")
     # The enqueue script is loaded, so the stalled call runs in Redis: only its answer is lost.
-    await RefreshQueue(redis_client, redis_prefix).enqueue("warm-up")
+    warm_up = RefreshQueue(redis_client, redis_prefix)
+    await warm_up.enqueue("warm-up")
     before = sample(REFRESHES, {"outcome": "failed"})
     async with stalling_proxy(redis_url) as proxy:
-        proxy.stall_on = b"EVALSHA"
+        # Only the enqueue script stalls Redis (the gateway's other scripts, such as the exposures written
+        # every 0.1 s in the background, must not stall the profile read before it).
+        proxy.stall_on = warm_up._enqueue.sha.upper().encode()
         deps = GatewayDeps(
             redis=aioredis.Redis.from_url(proxy.url, decode_responses=True),
             retrieval_channel=grpc_client.channel(retrieval_server.target, RETRIEVAL_SERVICE),
         )
-        # Deadlines with room for a loaded machine: only the stalled call may run out of its own.
-        gateway = await gateway_factory(deps=deps, redis_deadline_s=0.5, request_deadline_s=2.0)
+        # The pool's connection through the proxy is opened before the request, and the deadlines leave
+        # room for a loaded machine: only the stalled call may run out of its own.
+        assert await deps.redis.ping()
+        gateway = await gateway_factory(deps=deps, redis_deadline_s=1.0, request_deadline_s=4.0)
 
         response = await gateway.post(URL, json={"user_id": "ann", "n": 5, **V1})
         await deps.close()

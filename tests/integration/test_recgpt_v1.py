@@ -198,6 +198,8 @@ def test_the_agents_answer_from_the_llm_and_the_judge_gives_valid_verdicts(
     histories = sorted(platform.histories(), key=lambda h: len(h.interactions), reverse=True)
     users = {history.user_id: history.interactions[-1].item_id for history in histories[:AGENT_USERS]}
     state = platform.state
+    # The answers must come within the agents' deadline: not behind the refreshes earlier tests queued.
+    platform.wait_for_idle_llm()
     with (
         grpc.insecure_channel(state.targets["intent"]) as intent_channel,
         grpc.insecure_channel(state.targets["tags"]) as tags_channel,

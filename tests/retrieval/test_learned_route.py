@@ -167,11 +167,15 @@ async def test_the_baselines_one_call_serves_the_learned_route(
     request = retrieval_pb2.UserRoutesRequest(user_id="ada", top_k=4)
     before = await stub.UserRoutes(request)
     assert "learned" not in {scored.route for scored in before.collaborative}
+    assert not before.HasField("towers_fusion")  # co-occurrence answered: the gateway's own weights
     served = write_artefact(models, ITEM_IDS, seed=1)
     await wait_for_version(stub, artefact.read_manifest(served).version)
 
     after = await stub.UserRoutes(request)
 
     assert {scored.route for scored in after.collaborative} == {"learned"}
+    # The weights the answering model chose on its validation slice travel with its answer.
+    assert after.towers_fusion.beta == pytest.approx(0.3)
+    assert after.towers_fusion.collaborative_weight == pytest.approx(0.7)
     assert not {"m1", "g1"} & {scored.item.item_id for scored in after.collaborative}
     assert after.content and not {"m1", "g1"} & {scored.item.item_id for scored in after.content}

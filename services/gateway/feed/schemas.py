@@ -11,6 +11,9 @@ from recgpt_domain.preferences import Preferences
 
 MAX_COMMAND_CHARS = 500
 MAX_FEED_ITEMS = 100
+# One character that is not whitespace in Python's sense (what `str.strip` removes), spelled out so that a
+# reader of the schema with ASCII `\s` (schemathesis, many validators) means the same as one with Unicode's.
+NOT_BLANK = r"[^\s\x1c-\x1f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
 
 
 def _not_blank(value: object) -> object:
@@ -31,7 +34,7 @@ class FeedCommandRequest(BaseModel):
     text: Annotated[
         StrictStr,
         BeforeValidator(_not_blank),
-        StringConstraints(min_length=1, max_length=MAX_COMMAND_CHARS, pattern=r"\S"),
+        StringConstraints(min_length=1, max_length=MAX_COMMAND_CHARS, pattern=NOT_BLANK),
     ]
     # The page the user is looking at, in order: "the third one" refers to it.
     feed_item_ids: Annotated[list[ItemId], Field(max_length=MAX_FEED_ITEMS)] = Field(default_factory=list)

@@ -69,9 +69,10 @@ class BaselinePipeline:
         routes: list[RouteItems] = []
         if answer is not None:
             route = POPULAR if popular_only(answer) else COLLABORATIVE
-            routes.append(RouteItems(route, self.settings.collaborative_weight, answer.collaborative))
+            collaborative, content = self.weights(answer)
+            routes.append(RouteItems(route, collaborative, answer.collaborative))
             if answer.content:
-                routes.append(RouteItems(CONTENT, self.settings.content_weight, answer.content))
+                routes.append(RouteItems(CONTENT, content, answer.content))
         # Retrieval left the user's seen items out of both routes; the recent ones are a guard.
         candidates = fuse(routes, exclude=recent_ids)[:top_k]
         if not candidates and retrieval_failed(degraded):
@@ -84,6 +85,15 @@ class BaselinePipeline:
             degraded=degraded,
             preferences=read_preferences(answer),
         )
+
+    def weights(self, answer: retrieval_pb2.UserRoutesResponse) -> tuple[float, float]:
+        """Collaborative and content weights: the answering model's own (chosen on its validation slice)
+        when the learned route answered, else the settings'."""
+        if self.settings.towers_fusion and answer.HasField("towers_fusion"):
+            fusion = answer.towers_fusion
+            if fusion.collaborative_weight + fusion.content_weight > 0:
+                return fusion.collaborative_weight, fusion.content_weight
+        return self.settings.collaborative_weight, self.settings.content_weight
 
     def from_last_resort(self, exclude: Collection[str], top_k: int, degraded: list[str]) -> list[Candidate]:
         """The last-resort page's items (named "retrieval" in `degraded`); empty when none is held yet."""

@@ -150,6 +150,16 @@ class RecGptV1Pipeline:
             self._refresh_timer.observe(time.perf_counter() - start)
         self._refreshes[outcome].inc()
 
+    def _beta(self, routes: retrieval_pb2.UserRoutesResponse | None) -> float:
+        """An experiment arm's beta for this request, else the answering model's own (chosen on its
+        validation slice) when the learned route answered, else the setting."""
+        arm_beta = request_params.current().beta
+        if arm_beta is not None:
+            return arm_beta
+        if self.settings.towers_fusion and routes is not None and routes.HasField("towers_fusion"):
+            return routes.towers_fusion.beta
+        return self.settings.recgpt_v1_beta
+
     async def _fused(
         self,
         request: RecommendRequest,
@@ -163,9 +173,7 @@ class RecGptV1Pipeline:
         tagged = await self.calls.tags(user_id, tags, top_k, deadline, degraded)
         collaborative = await routes_call
         cold_start = collaborative is not None and collaborative.cold_start
-        # An experiment arm may set beta for this request.
-        arm_beta = request_params.current().beta
-        beta = self.settings.recgpt_v1_beta if arm_beta is None else arm_beta
+        beta = self._beta(collaborative)
         routes: list[RouteItems] = []
         if collaborative is not None:
             route = POPULAR if popular_only(collaborative) else COLLABORATIVE

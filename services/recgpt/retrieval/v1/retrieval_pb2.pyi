@@ -140,7 +140,7 @@ class UserRoutesRequest(_message.Message):
     def __init__(self, user_id: _Optional[str] = ..., top_k: _Optional[int] = ..., recent_items: _Optional[int] = ..., filter: _Optional[_Union[AttributeFilter, _Mapping]] = ..., exclude_item_ids: _Optional[_Iterable[str]] = ..., skip_content: _Optional[bool] = ..., with_preferences: _Optional[bool] = ...) -> None: ...
 
 class UserRoutesResponse(_message.Message):
-    __slots__ = ("collaborative", "content", "cold_start", "degraded", "recent_item_ids", "preferences_read", "preferences", "preferences_version")
+    __slots__ = ("collaborative", "content", "cold_start", "degraded", "recent_item_ids", "preferences_read", "preferences", "preferences_version", "towers_fusion")
     COLLABORATIVE_FIELD_NUMBER: _ClassVar[int]
     CONTENT_FIELD_NUMBER: _ClassVar[int]
     COLD_START_FIELD_NUMBER: _ClassVar[int]
@@ -149,6 +149,7 @@ class UserRoutesResponse(_message.Message):
     PREFERENCES_READ_FIELD_NUMBER: _ClassVar[int]
     PREFERENCES_FIELD_NUMBER: _ClassVar[int]
     PREFERENCES_VERSION_FIELD_NUMBER: _ClassVar[int]
+    TOWERS_FUSION_FIELD_NUMBER: _ClassVar[int]
     collaborative: _containers.RepeatedCompositeFieldContainer[_common_pb2.ScoredItem]
     content: _containers.RepeatedCompositeFieldContainer[_common_pb2.ScoredItem]
     cold_start: bool
@@ -157,7 +158,8 @@ class UserRoutesResponse(_message.Message):
     preferences_read: bool
     preferences: _common_pb2.Preferences
     preferences_version: int
-    def __init__(self, collaborative: _Optional[_Iterable[_Union[_common_pb2.ScoredItem, _Mapping]]] = ..., content: _Optional[_Iterable[_Union[_common_pb2.ScoredItem, _Mapping]]] = ..., cold_start: _Optional[bool] = ..., degraded: _Optional[_Iterable[_Union[Degradation, str]]] = ..., recent_item_ids: _Optional[_Iterable[str]] = ..., preferences_read: _Optional[bool] = ..., preferences: _Optional[_Union[_common_pb2.Preferences, _Mapping]] = ..., preferences_version: _Optional[int] = ...) -> None: ...
+    towers_fusion: TowersFusion
+    def __init__(self, collaborative: _Optional[_Iterable[_Union[_common_pb2.ScoredItem, _Mapping]]] = ..., content: _Optional[_Iterable[_Union[_common_pb2.ScoredItem, _Mapping]]] = ..., cold_start: _Optional[bool] = ..., degraded: _Optional[_Iterable[_Union[Degradation, str]]] = ..., recent_item_ids: _Optional[_Iterable[str]] = ..., preferences_read: _Optional[bool] = ..., preferences: _Optional[_Union[_common_pb2.Preferences, _Mapping]] = ..., preferences_version: _Optional[int] = ..., towers_fusion: _Optional[_Union[TowersFusion, _Mapping]] = ...) -> None: ...
 
 class PopularRequest(_message.Message):
     __slots__ = ("top_k", "filter")
