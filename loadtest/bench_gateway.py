@@ -4,12 +4,14 @@ and with settings overridden: the benchmark compares experiments off and on in t
 
 from __future__ import annotations
 
+import copy
 import signal
 import subprocess
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import yaml  # type: ignore[import-untyped]
@@ -76,10 +78,26 @@ def _wait_ready(process: subprocess.Popen[bytes], url: str, ready_s: float, log:
     raise RuntimeError(f"gateway at {url} not ready within {ready_s:g} s; see {log}")
 
 
+def a_a_config(config: dict[str, Any]) -> dict[str, Any]:
+    """`config` with every experiment enabled and every arm given its control arm's parameters."""
+    config = copy.deepcopy(config)
+    for layer in config["layers"]:
+        for experiment in layer["experiments"]:
+            experiment["enabled"] = True
+            control = next(arm for arm in experiment["arms"] if arm["name"] == experiment["control"])
+            for arm in experiment["arms"]:
+                arm["params"] = dict(control["params"])
+    return config
+
+
 @contextmanager
 def experiments_running(base_url: str, token: str) -> Iterator[bool]:
-    """Every experiment of the repository's config switched on through the gateway's admin API (and the
-    config it served put back after); yields False when the gateway has no admin API."""
+    """Every experiment of the repository's config switched on through the gateway's admin API, as an A/A
+    test (and the config it served put back after); yields False when the gateway has no admin API.
+
+    Every arm serves its control arm's parameters: the bench prices what experiments add to each request
+    (assignment, exposure logging), not the variant a treatment arm would serve instead (recgpt-v1 costs
+    a profile read, a tag search, explanations and near-line refreshes of its own)."""
     paths = httpx.get(f"{base_url}/openapi.json", timeout=10).json()["paths"]
     if ADMIN_PATH not in paths:
         yield False
@@ -87,10 +105,7 @@ def experiments_running(base_url: str, token: str) -> Iterator[bool]:
     headers = {"authorization": f"Bearer {token}"}
     current = httpx.get(f"{base_url}{ADMIN_PATH}/current", headers=headers, timeout=10)
     current.raise_for_status()
-    config = yaml.safe_load(EXPERIMENTS_FILE.read_text())
-    for layer in config["layers"]:
-        for experiment in layer["experiments"]:
-            experiment["enabled"] = True
+    config = a_a_config(yaml.safe_load(EXPERIMENTS_FILE.read_text()))
     httpx.put(f"{base_url}{ADMIN_PATH}", json=config, headers=headers, timeout=10).raise_for_status()
     try:
         yield True
