@@ -81,7 +81,7 @@ def _vllm_requests(vllm_url: str) -> float:
     return sum(
         float(line.rsplit(" ", 1)[1])
         for line in text.splitlines()
-        if line.startswith(("vllm:num_requests_running", "vllm:num_requests_waiting"))
+        if line.startswith(("vllm:num_requests_running{", "vllm:num_requests_waiting{"))
     )
 
 

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import grpc
+import httpx
+
 from evaluation.feed.constraints import violations
 from evaluation.feed.report import aggregate
-from evaluation.feed.runner import MISS_ROUNDS, UserOutcome
+from evaluation.feed.runner import MISS_ROUNDS, FeedEvaluator, UserOutcome
 from evaluation.feed.simulator import TemplatedUser
-from recgpt_domain.catalogue import Item
+from evaluation.split import Split
+from recgpt_domain.catalogue import Interaction, Item
 from recgpt_domain.preferences import Constraint, Preferences
 
 FILM = Item(
@@ -70,3 +74,27 @@ def test_figures() -> None:
     assert report["parser"]["llm_schema_valid_rate"] == 0.5
     assert report["parser"]["catalogue_resolved_rate"] == 0.5
     assert report["latency_s"]["command_wall_rules_only"]["p50"] == 0.01
+
+
+class _SearchTimesOut:
+    async def Search(self, request: object, **_: object) -> object:
+        raise grpc.aio.AioRpcError(
+            grpc.StatusCode.DEADLINE_EXCEEDED, grpc.aio.Metadata(), grpc.aio.Metadata(), "Deadline Exceeded"
+        )
+
+
+async def test_a_failed_embedding_search_drops_that_user_not_the_run() -> None:
+    def gateway(request: httpx.Request) -> httpx.Response:
+        if request.method == "DELETE":
+            return httpx.Response(200, json={})
+        page = {"items": [{"item_id": "g1"}], "preferences": {}, "timings": {}, "parts": [], "plan": []}
+        return httpx.Response(200, json={**page, "llm_status": "not_needed"})
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(gateway), base_url="http://gw") as http:
+        evaluator = FeedEvaluator(http, _SearchTimesOut(), {"g1": GLUE, "1": FILM}, {})  # type: ignore[arg-type]
+        split = Split("ann", [Interaction(item_id="g1")], Interaction(item_id="1"))
+
+        outcome = await evaluator.evaluate(split)
+
+    assert outcome.errors == ["embedding search: DEADLINE_EXCEEDED Deadline Exceeded"]
+    assert aggregate([outcome], {})["users"] == {"evaluated": 0, "with_errors": 1}

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import grpc
 import httpx
 
 from evaluation.feed.constraints import violations
@@ -53,7 +54,8 @@ class FeedEvaluator:
     retrieval: retrieval_pb2_grpc.RetrievalServiceStub
     items: Mapping[str, Item]
     ratings: Mapping[str, float]
-    retrieval_deadline_s: float = 2.0
+    # An offline figure, not a latency target: room for a loaded machine.
+    retrieval_deadline_s: float = 10.0
     # When set, the LLM-driven simulated user writes the commands.
     llm: LlmClient | None = None
     llm_commands: int = 0
@@ -118,7 +120,12 @@ class FeedEvaluator:
             if round_number == 1:
                 outcome.hit_at_10 = target in ids[:PAGE]
                 outcome.hit_at_50 = target in ids[:FIRST_PAGE]
-                baseline = await self._baseline(split, text)
+                try:
+                    baseline = await self._baseline(split, text)
+                except grpc.aio.AioRpcError as error:
+                    # The user leaves every figure (counted as with errors), not the whole run.
+                    outcome.errors.append(f"embedding search: {error.code().name} {error.details()}")
+                    return outcome
                 outcome.baseline_hit_at_10 = target in baseline[:PAGE]
                 outcome.baseline_hit_at_50 = target in baseline[:FIRST_PAGE]
             page = ids[:PAGE]
