@@ -317,8 +317,12 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
         response.cold_start = not seeds and not response.degraded
         ranked = _collaborative_ranked(retriever, served, seeds, recent, k, allowed)
         _fill(response.collaborative, retriever, ranked.rows, ranked.scores, ranked.routes)
-        if served is not None and served.model.fusion is not None and ROUTE_LEARNED in ranked.routes:
-            response.towers_fusion.CopyFrom(_fusion_pb(served.model.fusion))
+        fusion = served.model.fusion if served is not None else None
+        if fusion is not None and ROUTE_LEARNED in ranked.routes:
+            response.towers_fusion.CopyFrom(_fusion_pb(fusion))
+            if fusion.cooccurrence_weight > 0:
+                both = retriever.collaborative(seeds[:recent], k, allowed)
+                _fill(response.cooccurrence, retriever, both.rows, both.scores, both.routes)
         if seeds and not request.skip_content:
             hits = retriever.similar_to(seeds[:recent], k, allowed)
             _fill(response.content, retriever, hits.rows, hits.scores, ["content"] * hits.rows.size)
@@ -387,6 +391,7 @@ def _fusion_pb(fusion: FusionWeights) -> retrieval_pb2.TowersFusion:
         beta=fusion.beta,
         collaborative_weight=fusion.collaborative_weight,
         content_weight=fusion.content_weight,
+        cooccurrence_weight=fusion.cooccurrence_weight,
     )
 
 

@@ -49,9 +49,11 @@ class FusionWeights(BaseModel):
 
     # recgpt-v1: beta·collaborative + (1 - beta)·tag route.
     beta: float = Field(ge=0, le=1)
-    # baseline: collaborative_weight·collaborative + content_weight·content.
+    # baseline: collaborative_weight·learned + cooccurrence_weight·co-occurrence + content_weight·content
+    # (the learned route answers `collaborative`; co-occurrence's sharper head joins it when weighted).
     collaborative_weight: float = Field(ge=0, le=1)
     content_weight: float = Field(ge=0, le=1)
+    cooccurrence_weight: float = Field(default=0.0, ge=0, le=1)
     # What each choice scored on the validation slice.
     validation: dict[str, dict[str, float]] = Field(default_factory=dict)
 

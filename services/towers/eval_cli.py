@@ -75,7 +75,9 @@ def run(args: argparse.Namespace, embedder: Embedder | None = None) -> dict[str,
     weights = None
     if model is not None and model.fusion is not None:
         fusion = model.fusion
-        weights = evaluate.Weights(fusion.collaborative_weight, fusion.content_weight, fusion.beta)
+        weights = evaluate.Weights(
+            fusion.collaborative_weight, fusion.content_weight, fusion.beta, fusion.cooccurrence_weight
+        )
     evaluate.fused_routes(lists, case_list, settings, weights)
     routes = {route: evaluate.metrics(lists.rows(route), case_list) for route in lists.lists}
     exclusive: dict[str, float] = {}

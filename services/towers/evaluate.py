@@ -123,9 +123,14 @@ def exclusive_recall(
 
 @dataclass(frozen=True)
 class Weights:
+    # The baseline's learned (collaborative), content and co-occurrence weights; recgpt-v1's beta.
     collaborative: float
     content: float
     beta: float
+    cooccurrence: float = 0.0
+
+    def baseline_routes(self) -> list[tuple[str, float]]:
+        return [(LEARNED, self.collaborative), (COLLABORATIVE, self.cooccurrence), (CONTENT, self.content)]
 
 
 class RouteRunner:
@@ -185,7 +190,7 @@ def fused_routes(
         FUSED_RECGPT: [(COLLABORATIVE, settings.recgpt_v1_beta), (TAG_MINILM, 1 - settings.recgpt_v1_beta)],
     }
     if weights is not None and LEARNED in lists.lists:
-        variants[FUSED_BASELINE_LEARNED] = [(LEARNED, weights.collaborative), (CONTENT, weights.content)]
+        variants[FUSED_BASELINE_LEARNED] = weights.baseline_routes()
         variants[FUSED_RECGPT_LEARNED] = [(LEARNED, weights.beta), (TAG_TOWER, 1 - weights.beta)]
     for name, parts in variants.items():
         for index, case in enumerate(case_list):
@@ -201,23 +206,36 @@ def _score_of(lists: Sequence[Scored], case_list: Sequence[Case]) -> dict[str, f
 def choose_weights(
     lists: RouteLists, case_list: Sequence[Case], steps: int = 10
 ) -> tuple[Weights, dict[str, dict[str, float]]]:
-    """Grid over [0, 1] for the baseline's learned-vs-content weight and V1's beta, best R@10 + R@50."""
-    grid = [step / steps for step in range(steps + 1)]
+    """The baseline's learned / co-occurrence / content weights (a grid over the simplex, learned > 0) and
+    V1's beta (learned vs tag tower, a grid over [0, 1]): each the best R@10 + R@50 on `case_list`."""
     report: dict[str, dict[str, float]] = {}
-    best: dict[str, tuple[float, float]] = {}
-    for name, other in (("baseline", CONTENT), ("beta", TAG_TOWER)):
-        for weight in grid:
-            fused_lists = []
-            for index, case in enumerate(case_list):
-                routes = [
-                    (LEARNED, weight, lists.lists[LEARNED][index]),
-                    (other, 1 - weight, lists.lists[other][index]),
-                ]
-                fused_lists.append(fused(routes, sorted(set(case.history)), TOP_K))
-            figures = metrics(fused_lists, case_list)
-            report[f"{name}={weight:.1f}"] = figures
-            score = figures["recall@10"] + figures["recall@50"]
-            if name not in best or score > best[name][1]:
-                best[name] = (weight, score)
-    collaborative = best["baseline"][0]
-    return Weights(collaborative, 1 - collaborative, best["beta"][0]), report
+
+    def score(name: str, parts: list[tuple[str, float]]) -> float:
+        fused_lists = [
+            fused(
+                [(route, weight, lists.lists[route][index]) for route, weight in parts if weight > 0],
+                sorted(set(case.history)),
+                TOP_K,
+            )
+            for index, case in enumerate(case_list)
+        ]
+        figures = metrics(fused_lists, case_list)
+        report[name] = figures
+        return figures["recall@10"] + figures["recall@50"]
+
+    baseline = max(
+        (
+            Weights(learned / steps, (steps - learned - cooc) / steps, 0.0, cooc / steps)
+            for learned in range(1, steps + 1)
+            for cooc in range(steps - learned + 1)
+        ),
+        key=lambda w: score(
+            f"baseline=learned {w.collaborative:.1f} cooc {w.cooccurrence:.1f} content {w.content:.1f}",
+            w.baseline_routes(),
+        ),
+    )
+    beta = max(
+        (step / steps for step in range(steps + 1)),
+        key=lambda b: score(f"beta={b:.1f}", [(LEARNED, b), (TAG_TOWER, 1 - b)]),
+    )
+    return Weights(baseline.collaborative, baseline.content, beta, baseline.cooccurrence), report

@@ -110,6 +110,7 @@ def choose_fusion(
         beta=weights.beta,
         collaborative_weight=weights.collaborative,
         content_weight=weights.content,
+        cooccurrence_weight=weights.cooccurrence,
         validation=report,
     )
 

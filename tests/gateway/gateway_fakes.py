@@ -144,6 +144,8 @@ class FakeRetrieval(Recorder, retrieval_pb2_grpc.RetrievalServiceServicer):
         answer.collaborative.extend(unseen[: request.top_k])
         if self.towers_fusion is not None:
             answer.towers_fusion.CopyFrom(self.towers_fusion)
+            if self.towers_fusion.cooccurrence_weight > 0:
+                answer.cooccurrence.extend(self.popular_items[: request.top_k])
         # The content route is seeded by the recent items: none, no route.
         if behaviour.recent_item_ids and not request.skip_content:
             content = [i for i in self.search_items if i.item.item_id not in behaviour.seen]

@@ -85,6 +85,27 @@ async def test_the_learned_routes_answer_is_fused_with_its_artefacts_weights(
     assert ("content" in routes) is not use_artefact
 
 
+async def test_co_occurrence_beside_the_learned_route_is_fused_with_its_weight(
+    gateway_factory: Callable[..., Any],
+    retrieval_server: FakeRetrievalServer,
+    redis_client: aioredis.Redis,
+    redis_prefix: str,
+) -> None:
+    """The fake's co-occurrence list (items 50-79) joins the learned and content routes (0-69)."""
+    await write_history(redis_client, redis_prefix, "alice")
+    retrieval_server.servicer.towers_fusion = retrieval_pb2.TowersFusion(
+        beta=0.2, collaborative_weight=0.4, content_weight=0.2, cooccurrence_weight=0.4
+    )
+    gateway = await gateway_factory()
+
+    body = (await gateway.post("/v1/recommend", json={"user_id": "alice", "n": 60})).json()
+
+    items = {item["item_id"]: item for item in body["items"]}
+    assert items["item-70"]["route"] == "cooccurrence"
+    assert items["item-70"]["score"] < items["item-50"]["score"]  # 50-69 are content's too
+    assert items["item-50"]["route"] == "content+cooccurrence"
+
+
 async def test_one_retrieval_call_carries_both_routes(
     gateway: httpx.AsyncClient,
     redis_client: aioredis.Redis,

@@ -31,7 +31,9 @@ from tests.retrieval.conftest import retrieval_settings
 ITEM_IDS = [item.item_id for item in ITEMS]
 
 
-def write_artefact(models: Path, item_ids: list[str], seed: int, beta: float = 0.3) -> Path:
+def write_artefact(
+    models: Path, item_ids: list[str], seed: int, beta: float = 0.3, cooccurrence: float = 0.0
+) -> Path:
     """A randomly initialised one-member model: enough to check the serving path, not its quality."""
     torch.manual_seed(seed)
     config = TowerConfig(dim=8, max_len=5, heads=2)
@@ -51,7 +53,9 @@ def write_artefact(models: Path, item_ids: list[str], seed: int, beta: float = 0
         "trained_users": 0,
         "skipped_users": 0,
         "training_seconds": 0.0,
-        "fusion": FusionWeights(beta=beta, collaborative_weight=0.7, content_weight=0.3),
+        "fusion": FusionWeights(
+            beta=beta, collaborative_weight=0.7, content_weight=0.3, cooccurrence_weight=cooccurrence
+        ),
     }
     return artefact.write(models, fields, item_ids, vectors, {"members": [member]})
 
@@ -177,5 +181,16 @@ async def test_the_baselines_one_call_serves_the_learned_route(
     # The weights the answering model chose on its validation slice travel with its answer.
     assert after.towers_fusion.beta == pytest.approx(0.3)
     assert after.towers_fusion.collaborative_weight == pytest.approx(0.7)
+    assert not after.cooccurrence  # this artefact gives co-occurrence no weight: not computed
+
+    weighed = write_artefact(models, ITEM_IDS, seed=2, cooccurrence=0.4)
+    await wait_for_version(stub, artefact.read_manifest(weighed).version)
+    both = await stub.UserRoutes(request)
+
+    # Co-occurrence comes beside the learned route, under the same exclusions, with its weight.
+    assert {scored.route for scored in both.collaborative} == {"learned"}
+    assert both.cooccurrence and {s.route for s in both.cooccurrence} <= {"collaborative", "popular"}
+    assert not {"m1", "g1"} & {scored.item.item_id for scored in both.cooccurrence}
+    assert both.towers_fusion.cooccurrence_weight == pytest.approx(0.4)
     assert not {"m1", "g1"} & {scored.item.item_id for scored in after.collaborative}
     assert after.content and not {"m1", "g1"} & {scored.item.item_id for scored in after.content}

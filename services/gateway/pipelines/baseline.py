@@ -29,6 +29,8 @@ from recgpt_domain.fusion import Candidate, RouteItems, fuse
 
 COLLABORATIVE = "collaborative"
 CONTENT = "content"
+# Co-occurrence beside the learned route (which answers "collaborative" then), when its artefact weighs it.
+COOCCURRENCE = "cooccurrence"
 POPULAR = "popular"
 # Retrieval never needs to return more than this per route.
 MAX_TOP_K = 500
@@ -69,10 +71,12 @@ class BaselinePipeline:
         routes: list[RouteItems] = []
         if answer is not None:
             route = POPULAR if popular_only(answer) else COLLABORATIVE
-            collaborative, content = self.weights(answer)
+            collaborative, content, cooccurrence = self.weights(answer)
             routes.append(RouteItems(route, collaborative, answer.collaborative))
             if answer.content:
                 routes.append(RouteItems(CONTENT, content, answer.content))
+            if answer.cooccurrence:
+                routes.append(RouteItems(COOCCURRENCE, cooccurrence, answer.cooccurrence))
         # Retrieval left the user's seen items out of both routes; the recent ones are a guard.
         candidates = fuse(routes, exclude=recent_ids)[:top_k]
         if not candidates and retrieval_failed(degraded):
@@ -86,14 +90,15 @@ class BaselinePipeline:
             preferences=read_preferences(answer),
         )
 
-    def weights(self, answer: retrieval_pb2.UserRoutesResponse) -> tuple[float, float]:
-        """Collaborative and content weights: the answering model's own (chosen on its validation slice)
-        when the learned route answered, else the settings'."""
+    def weights(self, answer: retrieval_pb2.UserRoutesResponse) -> tuple[float, float, float]:
+        """Collaborative, content and co-occurrence weights: the answering model's own (chosen on its
+        validation slice) when the learned route answered, else the settings' (no co-occurrence beside
+        a collaborative route that is co-occurrence already)."""
         if self.settings.towers_fusion and answer.HasField("towers_fusion"):
             fusion = answer.towers_fusion
-            if fusion.collaborative_weight + fusion.content_weight > 0:
-                return fusion.collaborative_weight, fusion.content_weight
-        return self.settings.collaborative_weight, self.settings.content_weight
+            if fusion.collaborative_weight + fusion.content_weight + fusion.cooccurrence_weight > 0:
+                return fusion.collaborative_weight, fusion.content_weight, fusion.cooccurrence_weight
+        return self.settings.collaborative_weight, self.settings.content_weight, 0.0
 
     def from_last_resort(self, exclude: Collection[str], top_k: int, degraded: list[str]) -> list[Candidate]:
         """The last-resort page's items (named "retrieval" in `degraded`); empty when none is held yet."""

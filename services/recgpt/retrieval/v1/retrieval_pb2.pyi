@@ -140,7 +140,7 @@ class UserRoutesRequest(_message.Message):
     def __init__(self, user_id: _Optional[str] = ..., top_k: _Optional[int] = ..., recent_items: _Optional[int] = ..., filter: _Optional[_Union[AttributeFilter, _Mapping]] = ..., exclude_item_ids: _Optional[_Iterable[str]] = ..., skip_content: _Optional[bool] = ..., with_preferences: _Optional[bool] = ...) -> None: ...
 
 class UserRoutesResponse(_message.Message):
-    __slots__ = ("collaborative", "content", "cold_start", "degraded", "recent_item_ids", "preferences_read", "preferences", "preferences_version", "towers_fusion")
+    __slots__ = ("collaborative", "content", "cold_start", "degraded", "recent_item_ids", "preferences_read", "preferences", "preferences_version", "towers_fusion", "cooccurrence")
     COLLABORATIVE_FIELD_NUMBER: _ClassVar[int]
     CONTENT_FIELD_NUMBER: _ClassVar[int]
     COLD_START_FIELD_NUMBER: _ClassVar[int]
@@ -150,6 +150,7 @@ class UserRoutesResponse(_message.Message):
     PREFERENCES_FIELD_NUMBER: _ClassVar[int]
     PREFERENCES_VERSION_FIELD_NUMBER: _ClassVar[int]
     TOWERS_FUSION_FIELD_NUMBER: _ClassVar[int]
+    COOCCURRENCE_FIELD_NUMBER: _ClassVar[int]
     collaborative: _containers.RepeatedCompositeFieldContainer[_common_pb2.ScoredItem]
     content: _containers.RepeatedCompositeFieldContainer[_common_pb2.ScoredItem]
     cold_start: bool
@@ -159,7 +160,8 @@ class UserRoutesResponse(_message.Message):
     preferences: _common_pb2.Preferences
     preferences_version: int
     towers_fusion: TowersFusion
-    def __init__(self, collaborative: _Optional[_Iterable[_Union[_common_pb2.ScoredItem, _Mapping]]] = ..., content: _Optional[_Iterable[_Union[_common_pb2.ScoredItem, _Mapping]]] = ..., cold_start: _Optional[bool] = ..., degraded: _Optional[_Iterable[_Union[Degradation, str]]] = ..., recent_item_ids: _Optional[_Iterable[str]] = ..., preferences_read: _Optional[bool] = ..., preferences: _Optional[_Union[_common_pb2.Preferences, _Mapping]] = ..., preferences_version: _Optional[int] = ..., towers_fusion: _Optional[_Union[TowersFusion, _Mapping]] = ...) -> None: ...
+    cooccurrence: _containers.RepeatedCompositeFieldContainer[_common_pb2.ScoredItem]
+    def __init__(self, collaborative: _Optional[_Iterable[_Union[_common_pb2.ScoredItem, _Mapping]]] = ..., content: _Optional[_Iterable[_Union[_common_pb2.ScoredItem, _Mapping]]] = ..., cold_start: _Optional[bool] = ..., degraded: _Optional[_Iterable[_Union[Degradation, str]]] = ..., recent_item_ids: _Optional[_Iterable[str]] = ..., preferences_read: _Optional[bool] = ..., preferences: _Optional[_Union[_common_pb2.Preferences, _Mapping]] = ..., preferences_version: _Optional[int] = ..., towers_fusion: _Optional[_Union[TowersFusion, _Mapping]] = ..., cooccurrence: _Optional[_Iterable[_Union[_common_pb2.ScoredItem, _Mapping]]] = ...) -> None: ...
 
 class PopularRequest(_message.Message):
     __slots__ = ("top_k", "filter")
@@ -218,14 +220,16 @@ class IndexInfo(_message.Message):
     def __init__(self, model: _Optional[str] = ..., dimension: _Optional[int] = ..., item_count: _Optional[int] = ..., built_at_unix: _Optional[int] = ..., index_type: _Optional[str] = ..., catalogue_fingerprint: _Optional[str] = ..., cooccurrence_behaviour_fingerprint: _Optional[str] = ..., cooccurrence_users: _Optional[int] = ..., cooccurrence_interactions: _Optional[int] = ..., towers_version: _Optional[str] = ..., towers_fusion: _Optional[_Union[TowersFusion, _Mapping]] = ...) -> None: ...
 
 class TowersFusion(_message.Message):
-    __slots__ = ("beta", "collaborative_weight", "content_weight")
+    __slots__ = ("beta", "collaborative_weight", "content_weight", "cooccurrence_weight")
     BETA_FIELD_NUMBER: _ClassVar[int]
     COLLABORATIVE_WEIGHT_FIELD_NUMBER: _ClassVar[int]
     CONTENT_WEIGHT_FIELD_NUMBER: _ClassVar[int]
+    COOCCURRENCE_WEIGHT_FIELD_NUMBER: _ClassVar[int]
     beta: float
     collaborative_weight: float
     content_weight: float
-    def __init__(self, beta: _Optional[float] = ..., collaborative_weight: _Optional[float] = ..., content_weight: _Optional[float] = ...) -> None: ...
+    cooccurrence_weight: float
+    def __init__(self, beta: _Optional[float] = ..., collaborative_weight: _Optional[float] = ..., content_weight: _Optional[float] = ..., cooccurrence_weight: _Optional[float] = ...) -> None: ...
 
 class PlanToolsRequest(_message.Message):
     __slots__ = ("user_id", "preferences", "top_k", "exclude_item_ids", "base")
