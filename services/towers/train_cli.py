@@ -19,6 +19,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+from recgpt_domain.catalogue import UserHistory
 from recgpt_domain.embedder import Embedder
 from recgpt_domain.ranking_settings import RankingSettings
 from recgpt_tools.dataset_import.errors import DatasetFormatError
@@ -86,9 +87,24 @@ def _ensemble_model(members: list[Member], config: TowerConfig) -> LearnedModel:
     )
 
 
+def without_validation_targets(
+    training: data.TrainingData, histories: list[UserHistory]
+) -> list[UserHistory]:
+    """The log co-occurrence and popularity are counted on when choosing weights: `route_context` holds out
+    every user's last interaction, and here validation users lose their target (the second-to-last) too,
+    or co-occurrence would have counted the very pair it is asked to predict."""
+    validation = {example.user_id for example in training.validation}
+    return [
+        UserHistory(user_id=history.user_id, interactions=history.interactions[:-1])
+        if history.user_id in validation
+        else history
+        for history in histories
+    ]
+
+
 def choose_fusion(
     training: data.TrainingData,
-    histories: list,  # type: ignore[type-arg]
+    histories: list[UserHistory],
     model: LearnedModel,
     text: TextInputs,
     embedder: Embedder,
@@ -97,7 +113,9 @@ def choose_fusion(
     """Ensemble validation figures and the fusion weights that do best on the validation slice."""
     settings = RankingSettings()
     content: Vectors = text.item_text.numpy()
-    context = evaluate.route_context(training.items, histories, content, settings)
+    context = evaluate.route_context(
+        training.items, without_validation_targets(training, histories), content, settings
+    )
     item_category = [item.category for item in training.items]
     names = sorted(set(item_category))
     category_vectors = dict(zip(names, embed_cached(embedder, names, cache), strict=True))

@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -13,6 +14,7 @@ from towers import artefact, data, eval_cli, train_cli
 from towers.artefact import ArtefactError
 from towers.serving import LearnedModel
 
+from recgpt_domain.catalogue import Interaction, UserHistory
 from tests.towers.fixtures import HashEmbedder, small_amazon
 
 SMOKE = [
@@ -136,3 +138,15 @@ def test_eval_retrieval_without_artefact_leaves_the_learned_route_out(dataset: P
     report = eval_cli.run(args, HashEmbedder())
     assert "learned" not in report["routes"] and report["learned_missing"]
     assert os.path.basename(str(tmp_path)) in report["learned_missing"]
+
+
+def test_weights_are_chosen_on_a_log_without_the_validation_targets() -> None:
+    """Co-occurrence must not have counted the pair a validation user is asked to predict."""
+    log = [Interaction(item_id=item) for item in ("a", "b", "c", "d")]
+    histories = [UserHistory(user_id="val", interactions=log), UserHistory(user_id="train", interactions=log)]
+    training = SimpleNamespace(validation=[data.Example("val", [0, 1], 2)])
+
+    counted = train_cli.without_validation_targets(training, histories)  # type: ignore[arg-type]
+
+    # route_context then holds out every last: "val" keeps a, b (its target c is gone), "train" a, b, c.
+    assert [[i.item_id for i in h.interactions] for h in counted] == [["a", "b", "c"], ["a", "b", "c", "d"]]
