@@ -83,6 +83,12 @@ async def run(args: argparse.Namespace) -> None:
     async def collaborative(number: int) -> Any:
         return await stub.Collaborative(retrieval_pb2.CollaborativeRequest(user_id=user(number), top_k=50))
 
+    async def user_routes(number: int) -> Any:
+        # What one recommendation asks of retrieval: both routes (and the preferences) in one call.
+        return await stub.UserRoutes(
+            retrieval_pb2.UserRoutesRequest(user_id=user(number), top_k=50, with_preferences=True)
+        )
+
     async def content(number: int) -> Any:
         return await stub.Search(
             retrieval_pb2.SearchRequest(
@@ -141,6 +147,7 @@ async def run(args: argparse.Namespace) -> None:
         await measure("user vector (user tower, in process)", user_vector, args.requests)
         await measure("learned FAISS search top 50 (in process)", learned_search, args.requests)
     try:
+        await measure("UserRoutes top 50 (one recommendation)", user_routes, args.requests)
         await measure("Collaborative top 50", collaborative, args.requests)
         await measure("Collaborative co-occurrence top 50", cooccurrence, args.requests)
         await measure("Search items (content) top 50", content, args.requests)
