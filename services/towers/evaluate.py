@@ -206,8 +206,9 @@ def _score_of(lists: Sequence[Scored], case_list: Sequence[Case]) -> dict[str, f
 def choose_weights(
     lists: RouteLists, case_list: Sequence[Case], steps: int = 10
 ) -> tuple[Weights, dict[str, dict[str, float]]]:
-    """The baseline's learned / co-occurrence / content weights (a grid over the simplex, learned > 0) and
-    V1's beta (learned vs tag tower, a grid over [0, 1]): each the best R@10 + R@50 on `case_list`."""
+    """The baseline's learned / co-occurrence / content weights (a grid over the whole simplex, so that a
+    model no better than co-occurrence gets no weight) and V1's beta (learned vs tag tower, a grid over
+    [0, 1]): each the best R@10 + R@50 on `case_list`."""
     report: dict[str, dict[str, float]] = {}
 
     def score(name: str, parts: list[tuple[str, float]]) -> float:
@@ -226,7 +227,7 @@ def choose_weights(
     baseline = max(
         (
             Weights(learned / steps, (steps - learned - cooc) / steps, 0.0, cooc / steps)
-            for learned in range(1, steps + 1)
+            for learned in range(steps + 1)
             for cooc in range(steps - learned + 1)
         ),
         key=lambda w: score(
