@@ -260,6 +260,17 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     return report(args, results)
 
 
+def add_load_arguments(parser: argparse.ArgumentParser) -> None:
+    """What every open-loop run takes, here and in the knee search (loadtest/bench_knee.py)."""
+    parser.add_argument("--warmup", type=float, default=2.0, help="unmeasured seconds before each run")
+    parser.add_argument("--n", type=int, default=10, help="items asked per request")
+    parser.add_argument("--unknown-share", type=float, default=0.05, help="share of unknown users")
+    parser.add_argument("--timeout", type=float, default=2.0, help="seconds before a request fails")
+    parser.add_argument("--ready-timeout", type=float, default=30.0)
+    parser.add_argument("--target-p99-ms", type=float, default=50.0)
+    parser.add_argument("--seed", type=int, default=7)
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -271,13 +282,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--users-from", type=Path, help="a catalogue's behaviour.jsonl")
     parser.add_argument("--rate", type=float, default=100.0, help="requests per second")
     parser.add_argument("--duration", type=float, default=30.0, help="measured seconds")
-    parser.add_argument("--warmup", type=float, default=2.0, help="unmeasured seconds first")
-    parser.add_argument("--n", type=int, default=10, help="items asked per request")
-    parser.add_argument("--unknown-share", type=float, default=0.05, help="share of unknown users")
-    parser.add_argument("--timeout", type=float, default=2.0, help="seconds before a request fails")
-    parser.add_argument("--ready-timeout", type=float, default=30.0)
-    parser.add_argument("--target-p99-ms", type=float, default=50.0)
-    parser.add_argument("--seed", type=int, default=7)
+    add_load_arguments(parser)
     parser.add_argument("--no-bare", action="store_true", help="skip the bare FastAPI comparison")
     parser.add_argument("--json-out", type=Path, help="also write the JSON line here")
     args = parser.parse_args(argv)

@@ -23,7 +23,15 @@ from typing import Any
 import uvloop
 
 from loadtest import bench_gateway
-from loadtest.bench import SetupError, make_bodies, measure, read_user_ids, start_bare_app, stop
+from loadtest.bench import (
+    SetupError,
+    add_load_arguments,
+    make_bodies,
+    measure,
+    read_user_ids,
+    start_bare_app,
+    stop,
+)
 from loadtest.knee import Knee, KneeSettings, Step, search
 from recgpt_tools import run_state
 
@@ -125,13 +133,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--max-rate", type=float, default=4000.0)
     parser.add_argument("--resolution", type=float, default=0.1, help="bisect until within this share")
     parser.add_argument("--step-duration", type=float, default=10.0, help="measured seconds per step")
-    parser.add_argument("--warmup", type=float, default=2.0, help="unmeasured seconds before each step")
-    parser.add_argument("--n", type=int, default=10, help="items asked per request")
-    parser.add_argument("--unknown-share", type=float, default=0.05, help="share of unknown users")
-    parser.add_argument("--timeout", type=float, default=2.0, help="seconds before a request fails")
-    parser.add_argument("--ready-timeout", type=float, default=30.0)
-    parser.add_argument("--target-p99-ms", type=float, default=50.0)
-    parser.add_argument("--seed", type=int, default=7)
+    add_load_arguments(parser)
     parser.add_argument("--json-out", type=Path, help="also write the JSON line here")
     args = parser.parse_args(argv)
     if args.start_rate <= 0 or args.growth <= 1 or args.step_duration <= 0:

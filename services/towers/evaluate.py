@@ -199,10 +199,6 @@ def fused_routes(
             lists.add(name, (ranked, [0.0] * len(ranked)))
 
 
-def _score_of(lists: Sequence[Scored], case_list: Sequence[Case]) -> dict[str, float]:
-    return metrics([ranked for ranked, _ in lists], case_list)
-
-
 def choose_weights(
     lists: RouteLists, case_list: Sequence[Case], steps: int = 10
 ) -> tuple[Weights, dict[str, dict[str, float]]]:
@@ -212,6 +208,7 @@ def choose_weights(
     report: dict[str, dict[str, float]] = {}
 
     def score(name: str, parts: list[tuple[str, float]]) -> float:
+        """R@10 + R@50 of the fusion `parts` on `case_list` (kept in the report under `name`)."""
         fused_lists = [
             fused(
                 [(route, weight, lists.lists[route][index]) for route, weight in parts if weight > 0],
@@ -220,23 +217,24 @@ def choose_weights(
             )
             for index, case in enumerate(case_list)
         ]
-        figures = metrics(fused_lists, case_list)
-        report[name] = figures
-        return figures["recall@10"] + figures["recall@50"]
+        report[name] = metrics(fused_lists, case_list)
+        return report[name]["recall@10"] + report[name]["recall@50"]
 
-    baseline = max(
-        (
-            Weights(learned / steps, (steps - learned - cooc) / steps, 0.0, cooc / steps)
-            for learned in range(steps + 1)
-            for cooc in range(steps - learned + 1)
-        ),
-        key=lambda w: score(
+    simplex = [
+        Weights(learned / steps, (steps - learned - cooc) / steps, 0.0, cooc / steps)
+        for learned in range(steps + 1)
+        for cooc in range(steps - learned + 1)
+    ]
+    baseline_scores = [
+        score(
             f"baseline=learned {w.collaborative:.1f} cooc {w.cooccurrence:.1f} content {w.content:.1f}",
             w.baseline_routes(),
-        ),
-    )
-    beta = max(
-        (step / steps for step in range(steps + 1)),
-        key=lambda b: score(f"beta={b:.1f}", [(LEARNED, b), (TAG_TOWER, 1 - b)]),
-    )
+        )
+        for w in simplex
+    ]
+    betas = [step / steps for step in range(steps + 1)]
+    beta_scores = [score(f"beta={b:.1f}", [(LEARNED, b), (TAG_TOWER, 1 - b)]) for b in betas]
+    # The first best of each grid, as the grids are ordered.
+    baseline = simplex[baseline_scores.index(max(baseline_scores))]
+    beta = betas[beta_scores.index(max(beta_scores))]
     return Weights(baseline.collaborative, baseline.content, beta, baseline.cooccurrence), report

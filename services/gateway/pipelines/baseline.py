@@ -20,6 +20,7 @@ from gateway.pipelines.calls import (
     popular_only,
     read_preferences,
     retrieval_failed,
+    towers_fusion,
 )
 from gateway.pipelines.last_resort import LastResortPage
 from gateway.schemas import RecommendedItem, RecommendRequest
@@ -94,10 +95,12 @@ class BaselinePipeline:
         """Collaborative, content and co-occurrence weights: the answering model's own (chosen on its
         validation slice) when the learned route answered, else the settings' (no co-occurrence beside
         a collaborative route that is co-occurrence already)."""
-        if self.settings.towers_fusion and answer.HasField("towers_fusion"):
-            fusion = answer.towers_fusion
-            if fusion.collaborative_weight + fusion.content_weight + fusion.cooccurrence_weight > 0:
-                return fusion.collaborative_weight, fusion.content_weight, fusion.cooccurrence_weight
+        fusion = towers_fusion(answer, self.settings)
+        if (
+            fusion is not None
+            and fusion.collaborative_weight + fusion.content_weight + fusion.cooccurrence_weight > 0
+        ):
+            return fusion.collaborative_weight, fusion.content_weight, fusion.cooccurrence_weight
         return self.settings.collaborative_weight, self.settings.content_weight, 0.0
 
     def from_last_resort(self, exclude: Collection[str], top_k: int, degraded: list[str]) -> list[Candidate]:

@@ -113,6 +113,16 @@ def read_preferences(answer: retrieval_pb2.UserRoutesResponse | None) -> Version
     return Versioned(preferences=Preferences.from_pb(answer.preferences), version=answer.preferences_version)
 
 
+def towers_fusion(
+    answer: retrieval_pb2.UserRoutesResponse | None, settings: GatewaySettings
+) -> retrieval_pb2.TowersFusion | None:
+    """The weights the answering model chose on its validation slice: set when the learned route answered
+    and the gateway fuses with them (`towers_fusion`), else None (the settings' weights apply)."""
+    if answer is None or not settings.towers_fusion or not answer.HasField("towers_fusion"):
+        return None
+    return answer.towers_fusion
+
+
 def retrieval_failed(degraded: list[str]) -> bool:
     """A retrieval route failed for this request (so an empty page may be retrieval's absence)."""
     return any(name.startswith(f"{DEP_RETRIEVAL}.") for name in degraded)

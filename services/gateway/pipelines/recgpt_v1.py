@@ -32,6 +32,7 @@ from gateway.pipelines.calls import (
     popular_only,
     read_preferences,
     retrieval_failed,
+    towers_fusion,
 )
 from gateway.pipelines.explanations import Explainer
 from gateway.pipelines.live_judge import LiveJudge
@@ -156,9 +157,8 @@ class RecGptV1Pipeline:
         arm_beta = request_params.current().beta
         if arm_beta is not None:
             return arm_beta
-        if self.settings.towers_fusion and routes is not None and routes.HasField("towers_fusion"):
-            return routes.towers_fusion.beta
-        return self.settings.recgpt_v1_beta
+        fusion = towers_fusion(routes, self.settings)
+        return self.settings.recgpt_v1_beta if fusion is None else fusion.beta
 
     async def _fused(
         self,
