@@ -107,10 +107,13 @@ SERVICES = Dashboard(
         Panel(
             "Error ratio by service and method",
             (
+                # 0 for a method with traffic and no failure; a method without traffic in the window
+                # has no ratio (its past failures would otherwise read 0/0, NaN).
                 Query(
-                    "sum by (service, method) (rate(recgpt_requests_total"
+                    "(sum by (service, method) (rate(recgpt_requests_total"
                     f'{{code!~"2..|OK|4..|INVALID_ARGUMENT|NOT_FOUND"}}[{FAST}]))'
-                    f" / sum by (service, method) (rate(recgpt_requests_total[{FAST}]))",
+                    f" or 0 * sum by (service, method) (rate(recgpt_requests_total[{FAST}])))"
+                    f" / (sum by (service, method) (rate(recgpt_requests_total[{FAST}])) > 0)",
                     "{{service}} {{method}}",
                 ),
             ),
