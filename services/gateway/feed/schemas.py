@@ -33,8 +33,11 @@ class FeedCommandRequest(BaseModel):
     # At least one non-blank character (a blank one is refused with its own reason).
     text: Annotated[
         StrictStr,
-        BeforeValidator(_not_blank),
+        # The constraints come first so that the published schema carries the pattern (placed after
+        # a before-validator, pydantic enforces it but leaves it out of the schema); the blank check
+        # still runs first.
         StringConstraints(min_length=1, max_length=MAX_COMMAND_CHARS, pattern=NOT_BLANK),
+        BeforeValidator(_not_blank),
     ]
     # The page the user is looking at, in order: "the third one" refers to it.
     feed_item_ids: Annotated[list[ItemId], Field(max_length=MAX_FEED_ITEMS)] = Field(default_factory=list)
