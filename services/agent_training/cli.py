@@ -88,6 +88,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     heldout.add_argument(
         "--adapter", action="append", default=[], help="adapter folder, or latest (repeatable)"
     )
+    heldout.add_argument(
+        "--pool", type=int, default=0, help="also rank the statistics' top POOL categories by likelihood"
+    )
     heldout.add_argument("--out", type=Path, help="also write the figures as JSON here")
     heldout.add_argument(
         "--baselines-only", action="store_true", help="only the non-LLM baselines (no model)"
@@ -157,7 +160,9 @@ def run(args: argparse.Namespace) -> Path | None:
         # Refused before any model runs: an adapter of another base model says so at once.
         artefact.check_base(manifest, job.base.served_name, job.base.source_stamp or None)
         adapters[manifest.version] = folder
-    result = heldout.evaluate(job, adapters, args.users, args.k)
+    if args.pool < 0:
+        raise ValueError("--pool must be 0 (off) or more")
+    result = heldout.evaluate(job, adapters, args.users, args.k, args.pool)
     print(heldout.table(result))
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)

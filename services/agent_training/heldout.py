@@ -5,19 +5,21 @@ held out as the target; the prompt is the tag agent's, over the compressed histo
 frequent categories as interests (the interest agent's fallback). Tags are mapped to categories the way the
 tag service maps them; an answer with no confidently mapped tag is a fallback (counted, and scored apart).
 Beside the LLM: the user's most frequent categories, frequent + transitions (the categories that most often
-follow the user's last category in training users' logs), and the LLM's categories topped up with it.
+follow the user's last category in training users' logs), and the LLM's categories topped up with it. With a
+`pool`, each model also ranks that many candidate categories by its likelihood (`agent_training.ranking`):
+the statistics' own top `pool`, so the question is whether the model orders them better than the statistics.
 """
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
-from agent_training import generation
+from agent_training import generation, ranking, targets
 from agent_training.data import DataConfig, reserved_for_evaluation
 from agent_training.job import MAX_NEW_TOKENS, Job
 from agent_training.model import load_model, load_tokenizer
@@ -27,6 +29,7 @@ from evaluation.split import Split, choose, eligible
 from intent.fallback import frequent_category_interests
 from recgpt_domain.behaviour_context import compress
 from recgpt_domain.catalogue import Item, iter_histories
+from recgpt_serving.llm.client import Message
 from tags import prompts as tag_prompts
 
 
@@ -35,13 +38,26 @@ def transitions(
 ) -> dict[str, Counter[str]]:
     """Next-category counts after each category, over training users' logs without their last item."""
     counts: dict[str, Counter[str]] = defaultdict(Counter)
-    for split in splits:
-        if split.user_id in reserved:
-            continue
-        categories = [items[i].category for i in split.history_ids if i in items and items[i].category]
+    for categories in _training_categories(splits, items, reserved):
         for before, after in pairwise(categories):
             counts[before][after] += 1
     return counts
+
+
+def popular(splits: Iterable[Split], items: Mapping[str, Item], reserved: set[str]) -> list[str]:
+    """Categories by how often training users took them, most first (what tops up a short pool)."""
+    counts: Counter[str] = Counter()
+    for categories in _training_categories(splits, items, reserved):
+        counts.update(categories)
+    return [category for category, _ in counts.most_common()]
+
+
+def _training_categories(
+    splits: Iterable[Split], items: Mapping[str, Item], reserved: set[str]
+) -> Iterable[list[str]]:
+    for split in splits:
+        if split.user_id not in reserved:
+            yield [items[i].category for i in split.history_ids if i in items and items[i].category]
 
 
 def fill(first: Sequence[str], more: Iterable[str], k: int) -> list[str]:
@@ -60,14 +76,23 @@ class UserTags:
     frequent: list[str]
     frequent_transitions: list[str]
     llm: dict[str, list[str]]
+    # The statistics' top candidates (frequent, transitions, popular), in their order; empty without a pool.
+    pool: list[str] = field(default_factory=list)
+    # Per model, per likelihood score: the pool re-ranked.
+    ranked: dict[str, dict[str, list[str]]] = field(default_factory=dict)
 
 
-def evaluate(job: Job, adapters: Mapping[str, Path | None], users: int, k: int = 30) -> dict[str, Any]:
-    """HR@k per model (name -> adapter, None = base), split into LLM-answered and fallback users."""
+def evaluate(
+    job: Job, adapters: Mapping[str, Path | None], users: int, k: int = 30, pool: int = 0
+) -> dict[str, Any]:
+    """HR@k per model (name -> adapter, None = base), split into LLM-answered and fallback users; with a
+    `pool`, also HR@k of each model's likelihood ranking of the statistics' top `pool` categories."""
     items = job.items
     splits = eligible(iter_histories(job.catalogue))
     chosen = choose(splits, users, DataConfig().evaluation_seed)
-    follows = transitions(splits, items, reserved_for_evaluation(splits, job.data_config))
+    reserved = reserved_for_evaluation(splits, job.data_config)
+    follows = transitions(splits, items, reserved)
+    common = popular(splits, items, reserved) if pool else []
     prompts = []
     rows: list[UserTags] = []
     for split in chosen:
@@ -79,8 +104,15 @@ def evaluate(job: Job, adapters: Mapping[str, Path | None], users: int, k: int =
         recent = [items[i].category for i in split.recent_ids() if i in items]
         frequent = metrics.most_frequent(recent, k)
         last = recent[0] if recent else ""
+        following = [c for c, _ in follows[last].most_common()]
         rows.append(
-            UserTags(target, frequent, fill(frequent, (c for c, _ in follows[last].most_common()), k), {})
+            UserTags(
+                target,
+                frequent,
+                fill(frequent, following, k),
+                {},
+                fill(fill(frequent, following, pool), common, pool) if pool else [],
+            )
         )
         prompts.append(
             tag_prompts.messages(behaviour.text, interests or ["products"], job.data_config.max_tags)
@@ -95,7 +127,33 @@ def evaluate(job: Job, adapters: Mapping[str, Path | None], users: int, k: int =
             tags = parse_tags(answer[0]) or []
             matches = job.mapper.map(tags) if tags else []
             row.llm[name] = [m.category for m in matches if m.score >= job.constraints.min_category_score]
+        if pool:
+            _rank_pools(model, tokenizer, rows, prompts, name, targets.category_parents(list(items.values())))
     return report(rows, list(adapters), k)
+
+
+def _rank_pools(
+    model: Any,
+    tokenizer: Any,
+    rows: Sequence[UserTags],
+    prompts: Sequence[Sequence[Message]],
+    name: str,
+    parents: Mapping[str, str],
+) -> None:
+    """Each row's pool ranked by `model`'s likelihood of its categories' tags (categories no tag can name
+    keep their place at the end)."""
+    tags = {c: t for row in rows for c in row.pool if (t := targets.tag_text(c, parents)) is not None}
+    blank = tag_prompts.messages("(nothing yet)", ["products"], DataConfig().max_tags)
+    unique = sorted(set(tags.values()))
+    without = dict(zip(unique, ranking.candidate_logprobs(model, tokenizer, blank, unique), strict=True))
+    for row, prompt in zip(rows, prompts, strict=True):
+        named = [c for c in row.pool if c in tags]
+        scores = ranking.candidate_logprobs(model, tokenizer, prompt, [tags[c] for c in named])
+        unnamed = [c for c in row.pool if c not in tags]
+        row.ranked[name] = {
+            score: [*ranked, *unnamed]
+            for score, ranked in ranking.rankings(named, tags, scores, without).items()
+        }
 
 
 def report(rows: Sequence[UserTags], names: Sequence[str], k: int) -> dict[str, Any]:
@@ -126,6 +184,20 @@ def report(rows: Sequence[UserTags], names: Sequence[str], k: int) -> dict[str, 
             ),
             "distinct_categories": metrics.mean(len(set(r.llm[name])) for r in answered),
         }
+        pooled = [r for r in rows if name in r.ranked]
+        if pooled:
+            out["models"][name]["ranked_pool"] = {
+                score: metrics.mean(metrics.hit_rate(r.ranked[name][score][:k], r.target) for r in pooled)
+                for score in pooled[0].ranked[name]
+            }
+    pools = [r for r in rows if r.pool]
+    if pools:
+        out["pool"] = {
+            "size": len(pools[0].pool),
+            # The ceiling of any ranking of the pool, and the statistics' own top k of it.
+            "recall": metrics.mean(1.0 if r.target in r.pool else 0.0 for r in pools),
+            "statistics_top_k": metrics.mean(metrics.hit_rate(r.pool[:k], r.target) for r in pools),
+        }
     return out
 
 
@@ -136,7 +208,15 @@ def table(result: Mapping[str, Any]) -> str:
         f"  frequent categories            {result['frequent']:.3f}",
         f"  frequent + transitions         {result['frequent_transitions']:.3f}",
     ]
+    if "pool" in result:
+        pool = result["pool"]
+        lines.append(
+            f"  pool of the statistics' top {pool['size']}: holds the target for {pool['recall']:.3f}, "
+            f"its own top {k} {pool['statistics_top_k']:.3f}"
+        )
     for name, figures in result["models"].items():
+        for score, figure in figures.get("ranked_pool", {}).items():
+            lines.append(f"  {name:<30} pool ranked by {score:<20} {figure:.3f}")
         lines.append(
             f"  {name:<30} LLM-answered {figures['hr_llm_answered']:.3f} on {figures['llm_answered']} users "
             f"(frequent on them {figures['frequent_on_llm_answered']:.3f}), "
