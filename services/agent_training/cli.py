@@ -1,4 +1,4 @@
-"""`recgpt-train sft|grpo|eval-tags`: trains an agent's LoRA adapter from behaviour, or measures one.
+"""`recgpt-train sft|grpo|eval-tags|eval-judge`: trains an agent's LoRA adapter, or measures adapters.
 
 Runs as one process, or data-parallel under `torchrun --nproc-per-node N -m agent_training.cli ...` (or
 `accelerate launch`): the trainers shard the batches, rank 0 writes the adapter.
@@ -11,9 +11,10 @@ import json
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
 from agent_training import artefact
-from agent_training.agents import UnknownAgent, resolve
+from agent_training.agents import JUDGE, TAGS, UnknownAgent, resolve
 from agent_training.data import DataConfig, NoUsableExamples
 from agent_training.job import Job, TrainSettings
 from agent_training.model import BaseModel, LoraSettings, default_model_folder
@@ -95,6 +96,15 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     heldout.add_argument(
         "--baselines-only", action="store_true", help="only the non-LLM baselines (no model)"
     )
+    judged = commands.add_parser(
+        "eval-judge", help="judge discrimination of base vs judge adapters (offline)"
+    )
+    _common(judged)
+    judged.add_argument("--per-set", type=int, default=40, help="measured pairs per set (1..200)")
+    judged.add_argument(
+        "--adapter", action="append", default=[], help="adapter folder, or latest (repeatable)"
+    )
+    judged.add_argument("--out", type=Path, help="also write the figures as JSON here")
     return parser.parse_args(argv)
 
 
@@ -129,7 +139,7 @@ def _job(args: argparse.Namespace) -> Job:
 
 
 def run(args: argparse.Namespace) -> Path | None:
-    from agent_training import grpo, heldout, sft
+    from agent_training import grpo, heldout, judge_eval, sft
 
     job = _job(args)
     if args.command == "sft":
@@ -151,7 +161,26 @@ def run(args: argparse.Namespace) -> Path | None:
             temperature=args.temperature,
             start=_start(args.start, job),
         )
-    adapters: dict[str, Path | None] = {} if args.baselines_only else {"base": None}
+    measured = JUDGE if args.command == "eval-judge" else TAGS
+    if job.agent != measured:
+        raise ValueError(f"{args.command} measures the {measured} agent's adapters, not {job.agent}'s")
+    adapters = _adapters(args, job)
+    if args.command == "eval-judge":
+        judged = judge_eval.evaluate(job, adapters, args.per_set)
+        _report(judge_eval.table(judged), judged, args.out)
+        return None
+    if args.pool < 0:
+        raise ValueError("--pool must be 0 (off) or more")
+    if args.baselines_only:
+        adapters = {}
+    result = heldout.evaluate(job, adapters, args.users, args.k, args.pool)
+    _report(heldout.table(result), result, args.out)
+    return None
+
+
+def _adapters(args: argparse.Namespace, job: Job) -> dict[str, Path | None]:
+    """The base model and each `--adapter`, checked against the base before any model runs."""
+    adapters: dict[str, Path | None] = {"base": None}
     for value in args.adapter:
         folder = _start(value, job)
         if folder is None:
@@ -160,14 +189,14 @@ def run(args: argparse.Namespace) -> Path | None:
         # Refused before any model runs: an adapter of another base model says so at once.
         artefact.check_base(manifest, job.base.served_name, job.base.source_stamp or None)
         adapters[manifest.version] = folder
-    if args.pool < 0:
-        raise ValueError("--pool must be 0 (off) or more")
-    result = heldout.evaluate(job, adapters, args.users, args.k, args.pool)
-    print(heldout.table(result))
-    if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(result, indent=2) + "\n")
-    return None
+    return adapters
+
+
+def _report(text: str, figures: dict[str, Any], out: Path | None) -> None:
+    print(text)
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(figures, indent=2) + "\n")
 
 
 def main(argv: list[str] | None = None) -> int:

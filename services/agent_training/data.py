@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from agent_training import targets
-from agent_training.agents import EXPLANATIONS, INTERESTS, TAGS, AgentName
+from agent_training.agents import BEHAVIOUR_AGENTS, EXPLANATIONS, INTERESTS, TAGS, AgentName
 from evaluation.split import Split, choose, eligible
 from explain import prompts as explain_prompts
 from intent import prompts as intent_prompts
@@ -209,6 +209,8 @@ def build(
     catalogue_fingerprint: str = "",
 ) -> TrainingData:
     """The agent's training and validation examples; raises `NoUsableExamples` when there are none."""
+    if agent not in BEHAVIOUR_AGENTS:
+        raise ValueError(f"{agent} does not learn from cut logs (its examples: agent_training.judge_data)")
     splits = eligible(histories)
     reserved = reserved_for_evaluation(splits, config)
     builder = ExampleBuilder(agent, items, config)
@@ -248,8 +250,16 @@ def build(
     )
 
 
-def build_from_catalogue(agent: AgentName, catalogue: Path, config: DataConfig) -> TrainingData:
-    """`build` over an imported catalogue folder (recgpt-import's output)."""
+@dataclass(frozen=True)
+class CatalogueInputs:
+    items: dict[str, Item]
+    histories: Iterable[UserHistory]
+    fingerprint: str
+
+
+def read_catalogue(catalogue: Path) -> CatalogueInputs:
+    """An imported catalogue folder (recgpt-import's output) as training reads it, refused when its users'
+    last interactions are already gone."""
     manifest = read_manifest(catalogue)
     if manifest.held_out_last:
         # Its users' last items are already gone: cutting another would train on less, not leak; refuse anyway
@@ -257,11 +267,14 @@ def build_from_catalogue(agent: AgentName, catalogue: Path, config: DataConfig) 
         raise NoUsableExamples(
             f"{catalogue} was imported with the last interactions held out; import it whole"
         )
-    items = {item.item_id: item for item in read_items(catalogue)}
-    return build(
-        agent,
-        iter_histories(catalogue),
-        items,
-        config,
-        f"{manifest.items_fingerprint}:{manifest.behaviour_fingerprint}",
+    return CatalogueInputs(
+        items={item.item_id: item for item in read_items(catalogue)},
+        histories=iter_histories(catalogue),
+        fingerprint=f"{manifest.items_fingerprint}:{manifest.behaviour_fingerprint}",
     )
+
+
+def build_from_catalogue(agent: AgentName, catalogue: Path, config: DataConfig) -> TrainingData:
+    """`build` over an imported catalogue folder."""
+    inputs = read_catalogue(catalogue)
+    return build(agent, inputs.histories, inputs.items, config, inputs.fingerprint)

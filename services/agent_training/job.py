@@ -10,8 +10,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from agent_training import artefact, generation, scoring
-from agent_training.agents import EXPLANATIONS, PROMPT_VERSIONS, TAGS, AgentName
+from agent_training import artefact, generation, judge_data, scoring
+from agent_training.agents import EXPLANATIONS, JUDGE, PROMPT_VERSIONS, TAGS, AgentName
 from agent_training.data import DataConfig, TrainingData, build_from_catalogue
 from agent_training.model import BaseModel, LoraSettings
 from agent_training.rewards import ExplanationRewarder, TagConstraints, TagMapper
@@ -21,7 +21,13 @@ from recgpt_domain.grounding import CatalogueVocabulary
 log = logging.getLogger(__name__)
 
 # Tokens an answer may take: the targets are well within these.
-MAX_NEW_TOKENS: dict[AgentName, int] = {"interest_miner": 160, "tag_predictor": 160, "explainer": 64}
+MAX_NEW_TOKENS: dict[AgentName, int] = {
+    "interest_miner": 160,
+    "tag_predictor": 160,
+    "explainer": 64,
+    # A verdict: "Yes" or "No".
+    "judge": 3,
+}
 
 
 @dataclass(frozen=True)
@@ -84,6 +90,8 @@ class Job:
 
     @cached_property
     def data(self) -> TrainingData:
+        if self.agent == JUDGE:
+            return judge_data.build_from_catalogue(self.catalogue, self.data_config)
         return build_from_catalogue(self.agent, self.catalogue, self.data_config)
 
     @cached_property
@@ -118,7 +126,8 @@ class Job:
             items=self.items,
             mapper=self.mapper if self.agent == TAGS else None,
             rewarder=self.rewarder() if self.agent == EXPLANATIONS else None,
-            constraints=self.constraints,
+            # Only tags are mapped: other agents build no mapper (it loads the embedder and the tag settings).
+            constraints=self.constraints if self.agent == TAGS else TagConstraints(),
         )
 
     def save(

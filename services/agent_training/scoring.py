@@ -8,7 +8,7 @@ from statistics import mean
 
 from pydantic import ValidationError
 
-from agent_training.agents import EXPLANATIONS, INTERESTS, TAGS, AgentName
+from agent_training.agents import EXPLANATIONS, INTERESTS, JUDGE, TAGS, AgentName
 from agent_training.data import Example
 from agent_training.rewards import ExplanationRewarder, TagConstraints, TagMapper, score_tags
 from intent.schema import InterestsAnswer
@@ -77,4 +77,20 @@ def agent_metrics(
             "grounded": mean(g.grounded for g in grounded),
             "diversity": mean([g.diversity for g in grounded if g.parsed] or [0.0]),
         }
+    if agent == JUDGE:
+        verdicts = [verdict(answer) for answer in answers]
+        return {
+            "examples": len(examples),
+            "parsed": mean(1.0 if v is not None else 0.0 for v in verdicts),
+            "accuracy": mean(
+                1.0 if v == verdict(e.completion) else 0.0 for e, v in zip(examples, verdicts, strict=True)
+            ),
+        }
     raise ValueError(f"no metrics for agent {agent}")
+
+
+def verdict(answer: str) -> bool | None:
+    """A judge's yes/no answer (its first word), None when it is neither."""
+    words = answer.strip().split()
+    first = words[0].strip(".,!:;\"'").casefold() if words else ""
+    return {"yes": True, "no": False}.get(first)

@@ -15,13 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from agent_training import generation
-from agent_training.agents import EXPLANATIONS, INTERESTS, TAGS
+from agent_training.agents import EXPLANATIONS, INTERESTS, JUDGE, TAGS
 from agent_training.artefact import load_manifest
 from agent_training.data import Example, NoUsableExamples, fingerprint
 from agent_training.job import MAX_NEW_TOKENS, Job, is_main_process, world_size
 from agent_training.model import load_model, load_tokenizer
 from agent_training.rewards import ExplanationRewarder, score_tags
-from agent_training.scoring import interest_names
+from agent_training.scoring import interest_names, verdict
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +132,8 @@ class AnswerFilter:
             matches = job.mapper.map(names)
             mapped = {m.category for m in matches if m.score >= job.constraints.min_category_score}
             return len(mapped) == len(names) and bool(mapped & set(example.next_categories))
+        if job.agent == JUDGE:
+            return verdict(answer) is not None and verdict(answer) == verdict(example.completion)
         if self.rewarder is None:
             return False
         explained = self.rewarder.score(answer, job.items[example.item_id], example.interest)

@@ -36,6 +36,8 @@ class Pair:
     item: Item | None = None
     interest: str = ""
     behaviour: str = ""
+    # Tag pairs: whose behaviour it is (what a judge's training data must keep apart from the measurement).
+    user_id: str = ""
 
 
 def sentence(item: Item, interest: str, brand: str | None = None) -> str:
@@ -114,7 +116,9 @@ def tag_pairs(
             continue
         known = [i for i in history.interactions if i.item_id in items]
         behaviour = compress(known, items, BEHAVIOUR_BUDGET_TOKENS).text
-        pairs.append(Pair("tags_user", "tag", own[0], strangers[0], behaviour=behaviour))
+        pairs.append(
+            Pair("tags_user", "tag", own[0], strangers[0], behaviour=behaviour, user_id=history.user_id)
+        )
     return pairs
 
 

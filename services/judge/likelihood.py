@@ -56,6 +56,9 @@ async def pointwise_mutual_information(
     )
 
 
+# The yes/no questions' version: a judge adapter is trained on them (agent_training), so changing their
+# wording makes a new version.
+YES_NO_VERSION = "judge-yes-no-v1"
 # Floor of a verdict token missing from the top logprobs.
 _MISSING_LOGPROB = -30.0
 

@@ -19,15 +19,17 @@ CATEGORIES = [
 ]
 
 
-def items() -> list[Item]:
+def items(copies: int = 4) -> list[Item]:
+    """`copies` items per category; with more than 4, brands vary (Acme, Brand1, ...)."""
     out = []
     for index, (parent, leaf) in enumerate(CATEGORIES):
-        for copy in range(4):
+        for copy in range(copies):
+            brand = "Acme" if copies <= 4 else ("Acme" if copy == 0 else f"Brand{copy % 12}")
             out.append(
                 Item(
                     item_id=f"i{index}-{copy}",
-                    title=f"Acme {leaf} model {copy}",
-                    brand="Acme",
+                    title=f"{brand} {leaf} model {copy}",
+                    brand=brand,
                     category_path=["Industrial & Scientific", parent, leaf],
                     description=f"A {leaf.lower()} for the lab.",
                 )
@@ -35,23 +37,23 @@ def items() -> list[Item]:
     return out
 
 
-def histories(users: int = 60) -> list[UserHistory]:
+def histories(users: int = 60, copies: int = 4) -> list[UserHistory]:
     """User u walks the categories from u % 6, two items in each; lengths 1 to 6 interactions."""
     out = []
     for user in range(users):
         length = 1 + user % 6
         interactions = [
-            Interaction(item_id=f"i{(user + step // 2) % len(CATEGORIES)}-{step % 4}", timestamp=step)
+            Interaction(item_id=f"i{(user + step // 2) % len(CATEGORIES)}-{step % copies}", timestamp=step)
             for step in range(length)
         ]
         out.append(UserHistory(user_id=f"u{user:03d}", interactions=interactions))
     return out
 
 
-def write(folder: Path, users: int = 60) -> Path:
+def write(folder: Path, users: int = 60, copies: int = 4) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
-    listed = items()
-    logs = histories(users)
+    listed = items(copies)
+    logs = histories(users, copies)
     (folder / "items.jsonl").write_text("".join(item.model_dump_json() + "\n" for item in listed))
     (folder / "behaviour.jsonl").write_text("".join(log.model_dump_json() + "\n" for log in logs))
     manifest = CatalogueManifest(

@@ -3,7 +3,7 @@ import json
 import pytest
 
 from agent_training import data
-from agent_training.agents import AGENTS, TAGS, UnknownAgent, resolve
+from agent_training.agents import BEHAVIOUR_AGENTS, TAGS, UnknownAgent, resolve
 from agent_training.data import DataConfig, NoUsableExamples
 from evaluation.split import choose, eligible
 from recgpt_domain.behaviour_context import compress
@@ -15,7 +15,7 @@ ITEMS = {item.item_id: item for item in catalogue.items()}
 CONFIG = DataConfig(evaluation_counts=(5, 10), validation_share=0.2)
 
 
-@pytest.mark.parametrize("agent", AGENTS)
+@pytest.mark.parametrize("agent", BEHAVIOUR_AGENTS)
 def test_no_evaluation_user_and_no_last_item_ever_enters(agent: str) -> None:
     histories = catalogue.histories()
     built = data.build(resolve(agent), histories, ITEMS, CONFIG)
