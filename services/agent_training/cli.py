@@ -92,6 +92,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     heldout.add_argument(
         "--pool", type=int, default=0, help="also rank the statistics' top POOL categories by likelihood"
     )
+    heldout.add_argument(
+        "--rank-only", action="store_true", help="with --pool: only the likelihood ranking (no generation)"
+    )
     heldout.add_argument("--out", type=Path, help="also write the figures as JSON here")
     heldout.add_argument(
         "--baselines-only", action="store_true", help="only the non-LLM baselines (no model)"
@@ -171,9 +174,11 @@ def run(args: argparse.Namespace) -> Path | None:
         return None
     if args.pool < 0:
         raise ValueError("--pool must be 0 (off) or more")
+    if args.rank_only and not args.pool:
+        raise ValueError("--rank-only ranks a pool: give --pool N")
     if args.baselines_only:
         adapters = {}
-    result = heldout.evaluate(job, adapters, args.users, args.k, args.pool)
+    result = heldout.evaluate(job, adapters, args.users, args.k, args.pool, generate=not args.rank_only)
     _report(heldout.table(result), result, args.out)
     return None
 

@@ -14,7 +14,7 @@ from typing import Any
 from agent_training.agents import EXPLANATIONS, TAGS
 from agent_training.artefact import Method, load_manifest
 from agent_training.data import Example, NoUsableExamples
-from agent_training.job import MAX_NEW_TOKENS, Job, is_main_process, world_size
+from agent_training.job import MAX_NEW_TOKENS, Job, device_options, is_main_process, world_size
 from agent_training.model import load_model, load_tokenizer
 from agent_training.rewards import Shaping, completion_text, score_tags
 
@@ -97,10 +97,9 @@ def run_grpo(
         save_strategy="no",
         report_to=[],
         disable_tqdm=False,
-        use_cpu=True,
         # A 135M model fits in memory; recomputing activations would cost a third more time.
         gradient_checkpointing=False,
-        ddp_backend="gloo" if world_size() > 1 else None,
+        **device_options(),
         dataloader_num_workers=0,
     )
     trainer = GRPOTrainer(

@@ -83,10 +83,16 @@ class UserTags:
 
 
 def evaluate(
-    job: Job, adapters: Mapping[str, Path | None], users: int, k: int = 30, pool: int = 0
+    job: Job,
+    adapters: Mapping[str, Path | None],
+    users: int,
+    k: int = 30,
+    pool: int = 0,
+    generate: bool = True,
 ) -> dict[str, Any]:
     """HR@k per model (name -> adapter, None = base), split into LLM-answered and fallback users; with a
-    `pool`, also HR@k of each model's likelihood ranking of the statistics' top `pool` categories."""
+    `pool`, also HR@k of each model's likelihood ranking of the statistics' top `pool` categories
+    (`generate=False`: that ranking alone)."""
     items = job.items
     splits = eligible(iter_histories(job.catalogue))
     chosen = choose(splits, users, DataConfig().evaluation_seed)
@@ -120,13 +126,14 @@ def evaluate(
     tokenizer = load_tokenizer(job.base) if adapters else None
     for name, adapter in adapters.items():
         model = load_model(job.base, adapter)
-        answers = generation.generate(
-            model, tokenizer, prompts, max_new_tokens=MAX_NEW_TOKENS["tag_predictor"]
-        )
-        for row, answer in zip(rows, answers, strict=True):
-            tags = parse_tags(answer[0]) or []
-            matches = job.mapper.map(tags) if tags else []
-            row.llm[name] = [m.category for m in matches if m.score >= job.constraints.min_category_score]
+        if generate:
+            answers = generation.generate(
+                model, tokenizer, prompts, max_new_tokens=MAX_NEW_TOKENS["tag_predictor"]
+            )
+            for row, answer in zip(rows, answers, strict=True):
+                tags = parse_tags(answer[0]) or []
+                matches = job.mapper.map(tags) if tags else []
+                row.llm[name] = [m.category for m in matches if m.score >= job.constraints.min_category_score]
         if pool:
             _rank_pools(model, tokenizer, rows, prompts, name, targets.category_parents(list(items.values())))
     return report(rows, list(adapters), k)
@@ -167,23 +174,9 @@ def report(rows: Sequence[UserTags], names: Sequence[str], k: int) -> dict[str, 
         "models": {},
     }
     for name in names:
-        answered = [r for r in rows if r.llm[name]]
-        out["models"][name] = {
-            "llm_answered": len(answered),
-            "fallback_share": 1 - len(answered) / len(rows) if rows else 0.0,
-            "hr_llm_answered": metrics.mean(metrics.hit_rate(r.llm[name][:k], r.target) for r in answered),
-            "frequent_on_llm_answered": metrics.mean(
-                metrics.hit_rate(r.frequent, r.target) for r in answered
-            ),
-            # Fallback users get the frequent categories, as the tag service's fallback serves them.
-            "hr_all": metrics.mean(
-                metrics.hit_rate(r.llm[name][:k] if r.llm[name] else r.frequent, r.target) for r in rows
-            ),
-            "hr_topped_up": metrics.mean(
-                metrics.hit_rate(fill(r.llm[name], r.frequent_transitions, k), r.target) for r in rows
-            ),
-            "distinct_categories": metrics.mean(len(set(r.llm[name])) for r in answered),
-        }
+        out["models"][name] = {}
+        if any(name in r.llm for r in rows):
+            out["models"][name] = _generated(rows, name, k)
         pooled = [r for r in rows if name in r.ranked]
         if pooled:
             out["models"][name]["ranked_pool"] = {
@@ -199,6 +192,25 @@ def report(rows: Sequence[UserTags], names: Sequence[str], k: int) -> dict[str, 
             "statistics_top_k": metrics.mean(metrics.hit_rate(r.pool[:k], r.target) for r in pools),
         }
     return out
+
+
+def _generated(rows: Sequence[UserTags], name: str, k: int) -> dict[str, Any]:
+    """The figures of `name`'s generated tags."""
+    answered = [r for r in rows if r.llm[name]]
+    return {
+        "llm_answered": len(answered),
+        "fallback_share": 1 - len(answered) / len(rows) if rows else 0.0,
+        "hr_llm_answered": metrics.mean(metrics.hit_rate(r.llm[name][:k], r.target) for r in answered),
+        "frequent_on_llm_answered": metrics.mean(metrics.hit_rate(r.frequent, r.target) for r in answered),
+        # Fallback users get the frequent categories, as the tag service's fallback serves them.
+        "hr_all": metrics.mean(
+            metrics.hit_rate(r.llm[name][:k] if r.llm[name] else r.frequent, r.target) for r in rows
+        ),
+        "hr_topped_up": metrics.mean(
+            metrics.hit_rate(fill(r.llm[name], r.frequent_transitions, k), r.target) for r in rows
+        ),
+        "distinct_categories": metrics.mean(len(set(r.llm[name])) for r in answered),
+    }
 
 
 def table(result: Mapping[str, Any]) -> str:
@@ -217,6 +229,8 @@ def table(result: Mapping[str, Any]) -> str:
     for name, figures in result["models"].items():
         for score, figure in figures.get("ranked_pool", {}).items():
             lines.append(f"  {name:<30} pool ranked by {score:<20} {figure:.3f}")
+        if "hr_llm_answered" not in figures:
+            continue
         lines.append(
             f"  {name:<30} LLM-answered {figures['hr_llm_answered']:.3f} on {figures['llm_answered']} users "
             f"(frequent on them {figures['frequent_on_llm_answered']:.3f}), "

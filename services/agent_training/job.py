@@ -56,6 +56,21 @@ def world_size() -> int:
     return int(os.environ.get("WORLD_SIZE", "1"))
 
 
+def device_options() -> dict[str, Any]:
+    """The trainers' device settings: GPUs where there are some (bf16 where they have it, NCCL between
+    processes), else the CPU in float32 with gloo. Never bf16 on a CPU: the trainers' default, it is emulated
+    on CPUs without bf16 instructions and made a step five times slower here."""
+    import torch
+
+    cuda = torch.cuda.is_available()
+    return {
+        "use_cpu": not cuda,
+        "bf16": cuda and torch.cuda.is_bf16_supported(),
+        "fp16": False,
+        "ddp_backend": ("nccl" if cuda else "gloo") if world_size() > 1 else None,
+    }
+
+
 class CatalogueTagMapper:
     """The tag service's own mapping (bundled embedder, `TagsSettings` category texts), built once."""
 

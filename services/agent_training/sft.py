@@ -18,7 +18,7 @@ from agent_training import generation
 from agent_training.agents import EXPLANATIONS, INTERESTS, JUDGE, TAGS
 from agent_training.artefact import load_manifest
 from agent_training.data import Example, NoUsableExamples, fingerprint
-from agent_training.job import MAX_NEW_TOKENS, Job, is_main_process, world_size
+from agent_training.job import MAX_NEW_TOKENS, Job, device_options, is_main_process, world_size
 from agent_training.model import load_model, load_tokenizer
 from agent_training.rewards import ExplanationRewarder, score_tags
 from agent_training.scoring import interest_names, verdict
@@ -58,11 +58,10 @@ def fit(
         eval_strategy="no",
         report_to=[],
         disable_tqdm=False,
-        use_cpu=True,
         # A 135M model fits in memory; recomputing activations would cost a third more time.
         gradient_checkpointing=False,
         dataloader_num_workers=0,
-        ddp_backend="gloo" if world_size() > 1 else None,
+        **device_options(),
         completion_only_loss=True,
     )
     trainer = SFTTrainer(
