@@ -171,8 +171,8 @@ eval-adapter-tags: train-data ## Tag HR@30 of the base model vs the newest tag a
 	nice -n 19 $(BIN)/python -m agent_training.cli eval-tags --agent tag_predictor --catalogue $(TRAIN_CATALOGUE) \
 		--var $(VAR) --users $(USERS) --adapter latest $(TRAIN_ARGS)
 
-eval-adapter-judge: train-data ## Judge discrimination (yes/no log-odds) of the base model vs the newest judge adapter (PER_SET=40)
-	nice -n 19 $(BIN)/python -m agent_training.cli eval-judge --agent judge --catalogue $(TRAIN_CATALOGUE) \
+eval-adapter-judge: train-data ## Judge discrimination (yes/no log-odds) of the base model vs the newest judge_verdict adapter (PER_SET=40)
+	nice -n 19 $(BIN)/python -m agent_training.cli eval-judge --agent judge_verdict --catalogue $(TRAIN_CATALOGUE) \
 		--var $(VAR) --per-set $(or $(PER_SET),40) --adapter latest $(TRAIN_ARGS)
 
 clean: stop ## Stop and remove everything generated under var/ (keeps the virtualenv)

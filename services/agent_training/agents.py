@@ -7,21 +7,26 @@ from typing import Final, Literal
 from explain import prompts as explain_prompts
 from intent import prompts as intent_prompts
 from judge import likelihood as judge_likelihood
-from judge import prompts as judge_prompts
 from tags import prompts as tag_prompts
 
-AgentName = Literal["interest_miner", "tag_predictor", "explainer", "judge"]
+AgentName = Literal["interest_miner", "tag_predictor", "explainer", "judge_verdict"]
 INTERESTS: Final[AgentName] = "interest_miner"
 TAGS: Final[AgentName] = "tag_predictor"
 EXPLANATIONS: Final[AgentName] = "explainer"
-# The judge learns its yes/no verdict (judge.likelihood's questions) on discrimination pairs.
-JUDGE: Final[AgentName] = "judge"
+# The judge's yes/no verdict (judge.likelihood's questions), learnt on discrimination pairs: an agent of its
+# own, so that the judge's criteria prompt is never served an adapter trained on other questions.
+JUDGE: Final[AgentName] = "judge_verdict"
 AGENTS: tuple[AgentName, ...] = (INTERESTS, TAGS, EXPLANATIONS, JUDGE)
 # Those whose examples are users' logs cut in time (agent_training.data); the judge's are pairs (judge_data).
 BEHAVIOUR_AGENTS: tuple[AgentName, ...] = (INTERESTS, TAGS, EXPLANATIONS)
 
 # The services' own names must be these (one place for each concern: the services name themselves).
-assert (intent_prompts.AGENT, tag_prompts.AGENT, explain_prompts.AGENT, judge_prompts.AGENT) == AGENTS
+assert (
+    intent_prompts.AGENT,
+    tag_prompts.AGENT,
+    explain_prompts.AGENT,
+    judge_likelihood.VERDICT_AGENT,
+) == AGENTS
 
 PROMPT_VERSIONS: dict[AgentName, str] = {
     INTERESTS: intent_prompts.PROMPT_VERSION,
@@ -39,7 +44,8 @@ _ALIASES: dict[str, AgentName] = {
     "explanation": EXPLANATIONS,
     "explanations": EXPLANATIONS,
     "explain": EXPLANATIONS,
-    "judges": JUDGE,
+    "judge": JUDGE,
+    "verdict": JUDGE,
 }
 
 
@@ -56,5 +62,5 @@ def resolve(name: str) -> AgentName:
     if key in _ALIASES:
         return _ALIASES[key]
     raise UnknownAgent(
-        f"unknown agent {name!r}: one of {', '.join(AGENTS)} (or tags, interests, explanations, judges)"
+        f"unknown agent {name!r}: one of {', '.join(AGENTS)} (or tags, interests, explanations, judge)"
     )

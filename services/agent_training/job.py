@@ -26,7 +26,7 @@ MAX_NEW_TOKENS: dict[AgentName, int] = {
     "tag_predictor": 160,
     "explainer": 64,
     # A verdict: "Yes" or "No".
-    "judge": 3,
+    "judge_verdict": 3,
 }
 
 

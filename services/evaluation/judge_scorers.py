@@ -103,7 +103,8 @@ class VerdictLikelihoodScorer:
 
     name = "yes_no_logodds"
 
-    def __init__(self, client: LlmClient, agent: str = judge_prompts.AGENT) -> None:
+    # The verdict agent: its adapter where one is served (trained on these questions), else the base model.
+    def __init__(self, client: LlmClient, agent: str = likelihood.VERDICT_AGENT) -> None:
         self.client = client
         self.agent = agent
 

@@ -15,6 +15,8 @@ from recgpt_serving.llm.client import LlmClient, Message
 
 # The score's dimension in a judgement; it passes when the context makes the text more likely.
 DIMENSION = "fits_context"
+# The yes/no verdict's dimension; it passes when Yes is likelier than No by the margin.
+VERDICT_DIMENSION = "verdict"
 _SYSTEM = "You are a shop assistant who writes short, factual product notes."
 _TEXT_CHARS, _DESCRIPTION_CHARS = 300, 200
 
@@ -56,9 +58,12 @@ async def pointwise_mutual_information(
     )
 
 
-# The yes/no questions' version: a judge adapter is trained on them (agent_training), so changing their
+# The yes/no questions' version: a verdict adapter is trained on them (agent_training), so changing their
 # wording makes a new version.
 YES_NO_VERSION = "judge-yes-no-v1"
+# The agent that answers them, apart from the judge's criteria prompt: its adapters (var/adapters/<this>/) are
+# trained on these questions alone, so the criteria prompt never gets one.
+VERDICT_AGENT = "judge_verdict"
 # Floor of a verdict token missing from the top logprobs.
 _MISSING_LOGPROB = -30.0
 

@@ -102,6 +102,7 @@ class JudgeServicer(judge_pb2_grpc.JudgeServiceServicer):
                     prompts.tag(behaviour, e),
                     context,
                     likely=(likelihood.tag_questions(behaviour, e), e.tag),
+                    yes_no=likelihood.yes_no_tag(behaviour, e),
                 )
                 for i, e in enumerate(tags)
             ]
@@ -148,8 +149,9 @@ class JudgeServicer(judge_pb2_grpc.JudgeServiceServicer):
             count_fallback(AGENT, FallbackReason.EMPTY_SUBJECT)
             return _Judged(fallback.empty_explanation(index, rule), by_llm=False)
         likely = (likelihood.explanation_questions(interest, item), text)
+        yes_no = likelihood.yes_no_explanation(interest, item, text)
         return await self._llm_judgement(
-            index, prompts.explanation(interest, item, text), context, rule, likely
+            index, prompts.explanation(interest, item, text), context, rule, likely, yes_no
         )
 
     async def _llm_judgement(
@@ -159,6 +161,7 @@ class JudgeServicer(judge_pb2_grpc.JudgeServiceServicer):
         context: grpc.aio.ServicerContext,
         rule: judge_pb2.DimensionScore | None = None,
         likely: tuple[tuple[list[Message], list[Message]], str] | None = None,
+        yes_no: list[Message] | None = None,
     ) -> _Judged:
         try:
             async with self._llm_slots:
@@ -179,6 +182,8 @@ class JudgeServicer(judge_pb2_grpc.JudgeServiceServicer):
         judgement = validation.judgement(index, task, result.value, rule)
         if likely is not None and self.settings.judge_likelihood:
             await self._fits_context(judgement, likely, context)
+        if yes_no is not None and self.settings.judge_verdict:
+            await self._verdict(judgement, yes_no, context)
         return _Judged(
             judgement,
             True,
@@ -214,6 +219,33 @@ class JudgeServicer(judge_pb2_grpc.JudgeServiceServicer):
         passed = pmi > self.settings.judge_likelihood_margin
         judgement.dimensions.append(
             judge_pb2.DimensionScore(dimension=likelihood.DIMENSION, passed=passed, reason=f"pmi {pmi:.2f}")
+        )
+        if not passed:
+            judgement.verdict = judge_pb2.VERDICT_FAIL
+
+    async def _verdict(
+        self, judgement: judge_pb2.Judgement, question: list[Message], context: grpc.aio.ServicerContext
+    ) -> None:
+        """Adds the yes/no verdict's dimension, asked of the verdict agent; a FAIL when No is as likely.
+
+        Without logprobs (the call failed) the judgement keeps its other dimensions, as with `_fits_context`.
+        """
+        try:
+            async with self._llm_slots:
+                odds = await likelihood.yes_log_odds(
+                    self.deps.llm,
+                    likelihood.VERDICT_AGENT,
+                    question,
+                    deadline_s=agent_runner.llm_deadline(context, self.settings),
+                )
+        except LlmError as error:
+            log.warning("verdict judging failed", extra={"error": str(error)})
+            return
+        passed = odds > self.settings.judge_verdict_margin
+        judgement.dimensions.append(
+            judge_pb2.DimensionScore(
+                dimension=likelihood.VERDICT_DIMENSION, passed=passed, reason=f"yes-no log-odds {odds:.2f}"
+            )
         )
         if not passed:
             judgement.verdict = judge_pb2.VERDICT_FAIL

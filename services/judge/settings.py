@@ -22,3 +22,8 @@ class JudgeSettings(AgentServiceSettings):
     # verdict is the prompt's booleans and the grounding rule alone. Measured by make judge-discrimination.
     judge_likelihood: bool = False
     judge_likelihood_margin: float = 0.0
+    # The yes/no verdict as log-odds (judge.likelihood.yes_log_odds), asked of the verdict agent
+    # (`judge_verdict`: its trained adapter where one is served, `make train-sft AGENT=judge`): a "verdict"
+    # dimension that passes when log P(Yes) - log P(No) exceeds the margin. Off until measured.
+    judge_verdict: bool = False
+    judge_verdict_margin: float = 0.0

@@ -111,3 +111,20 @@ def test_sft_runs_data_parallel_on_two_cpu_processes(tmp_path: Path, tiny_model_
     assert "adapter written" in done.stdout
     manifest = json.loads((written / artefact.MANIFEST_FILE).read_text())
     assert manifest["hyperparameters"]["world_size"] == 2
+
+
+def test_device_options_train_in_float32_on_cpus_and_bf16_with_nccl_on_gpus(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import torch
+
+    from agent_training.job import device_options
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert device_options() == {"use_cpu": True, "bf16": False, "fp16": False, "ddp_backend": "gloo"}
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: True)
+    assert device_options() == {"use_cpu": False, "bf16": True, "fp16": False, "ddp_backend": "nccl"}
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    assert device_options()["ddp_backend"] is None

@@ -334,3 +334,34 @@ async def test_likelihood_judging_adds_a_dimension_that_can_fail_the_verdict(
     assert (glue.verdict, solar.verdict) == (judge_pb2.VERDICT_PASS, judge_pb2.VERDICT_FAIL)
     assert solar.dimensions[-1].dimension == "fits_context" and not solar.dimensions[-1].passed
     assert solar.dimensions[-1].reason.startswith("pmi -")
+
+
+def says_yes_to_glue(body: dict[str, Any]) -> dict[str, float]:
+    """First-token logprobs: Yes for a glue tag (or any explanation), No for anything else."""
+    question = body["messages"][-1]["content"]
+    likes = "Explanation:" in question or "Proposed product tag: super glue" in question
+    return {"Yes": -0.1, "No": -2.5} if likes else {"Yes": -2.5, " No": -0.1}
+
+
+async def test_the_verdict_dimension_asks_the_verdict_agent_and_can_fail_the_verdict(
+    tmp_path: Path, redis_url: str, redis_prefix: str, redis_client: aioredis.Redis, fake_llm: FakeOpenAI
+) -> None:
+    fake_llm.behaviour.content = PASS_ALL
+    fake_llm.behaviour.first_token_logprobs = says_yes_to_glue
+    settings = judge_settings(tmp_path, redis_url, redis_prefix, judge_verdict=True)
+    async with running_judge(settings, fake_llm, redis_client, redis_prefix) as judge:
+        tags = await judge.stub.Judge(
+            judge_pb2.JudgeRequest(
+                behaviour=[common_pb2.Interaction(item_id=LOCTITE.item_id)],
+                tags=judge_pb2.Tags(
+                    tags=[common_pb2.Tag(tag="super glue"), common_pb2.Tag(tag="solar panel")]
+                ),
+            )
+        )
+    glue, solar = tags.judgements
+    assert (glue.verdict, solar.verdict) == (judge_pb2.VERDICT_PASS, judge_pb2.VERDICT_FAIL)
+    assert (glue.dimensions[-1].dimension, glue.dimensions[-1].passed) == ("verdict", True)
+    assert solar.dimensions[-1].reason == "yes-no log-odds -2.40"
+    # Asked with the yes/no question, apart from the criteria prompt (whose answers come without logprobs).
+    asked = [seen.body for seen in fake_llm.seen if seen.body.get("logprobs")]
+    assert len(asked) == 2 and all("Answer Yes or No." in body["messages"][-1]["content"] for body in asked)
