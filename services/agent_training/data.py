@@ -201,6 +201,17 @@ def fingerprint(examples: Iterable[Example], config: DataConfig, catalogue_finge
     return digest.hexdigest()
 
 
+def training_order(train: list[Example], config: DataConfig, why_none: str) -> list[Example]:
+    """The training examples capped at `max_train_examples` and shuffled, both by the seed; raises
+    `NoUsableExamples` with `why_none` when there are none."""
+    if config.max_train_examples is not None and len(train) > config.max_train_examples:
+        train = random.Random(config.seed).sample(train, config.max_train_examples)
+    if not train:
+        raise NoUsableExamples(why_none)
+    random.Random(config.seed).shuffle(train)
+    return train
+
+
 def build(
     agent: AgentName,
     histories: Iterable[UserHistory],
@@ -232,14 +243,12 @@ def build(
             example = builder.build(split.user_id, split.history, cut)
             if example is not None:
                 (validation if held_apart else train).append(example)
-    if config.max_train_examples is not None and len(train) > config.max_train_examples:
-        train = random.Random(config.seed).sample(train, config.max_train_examples)
-    if not train:
-        raise NoUsableExamples(
-            f"no usable {agent} example: users {dict(users)}, examples skipped {dict(builder.skipped)} "
-            "(a user needs at least three interactions: two to cut between, the last held out)"
-        )
-    random.Random(config.seed).shuffle(train)
+    train = training_order(
+        train,
+        config,
+        f"no usable {agent} example: users {dict(users)}, examples skipped {dict(builder.skipped)} "
+        "(a user needs at least three interactions: two to cut between, the last held out)",
+    )
     return TrainingData(
         agent=agent,
         train=train,

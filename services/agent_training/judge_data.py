@@ -16,12 +16,12 @@ from agent_training.agents import JUDGE
 from agent_training.data import (
     DataConfig,
     Example,
-    NoUsableExamples,
     TrainingData,
     fingerprint,
     is_validation_user,
     read_catalogue,
     reserved_for_evaluation,
+    training_order,
 )
 from evaluation.discrimination_sets import Pair, build_sets, explanation_pairs, grounding_pairs, tag_pairs
 from evaluation.split import eligible
@@ -101,15 +101,13 @@ def build(
                 into.append(
                     Example(user_id=key, prompt=question(pair, text), completion=verdict, next_categories=())
                 )
-    if config.max_train_examples is not None and len(train) > config.max_train_examples:
-        train = random.Random(config.seed).sample(train, config.max_train_examples)
-    if not train:
-        raise NoUsableExamples(
-            f"no usable {JUDGE} example: {sum(len(p) for p in sets.values())} pairs, {skipped} overlapping "
-            "the measured sets (the catalogue needs titled, categorised, branded items and users with two "
-            "categorised interactions)"
-        )
-    random.Random(config.seed).shuffle(train)
+    train = training_order(
+        train,
+        config,
+        f"no usable {JUDGE} example: {sum(len(p) for p in sets.values())} pairs, {skipped} overlapping "
+        "the measured sets (the catalogue needs titled, categorised, branded items and users with two "
+        "categorised interactions)",
+    )
     random.Random(config.seed).shuffle(validation)
     return TrainingData(
         agent=JUDGE,

@@ -216,12 +216,9 @@ class JudgeServicer(judge_pb2_grpc.JudgeServiceServicer):
         except LlmError as error:
             log.warning("likelihood judging failed", extra={"error": str(error)})
             return
-        passed = pmi > self.settings.judge_likelihood_margin
-        judgement.dimensions.append(
-            judge_pb2.DimensionScore(dimension=likelihood.DIMENSION, passed=passed, reason=f"pmi {pmi:.2f}")
+        _add_dimension(
+            judgement, likelihood.DIMENSION, pmi > self.settings.judge_likelihood_margin, f"pmi {pmi:.2f}"
         )
-        if not passed:
-            judgement.verdict = judge_pb2.VERDICT_FAIL
 
     async def _verdict(
         self, judgement: judge_pb2.Judgement, question: list[Message], context: grpc.aio.ServicerContext
@@ -242,13 +239,7 @@ class JudgeServicer(judge_pb2_grpc.JudgeServiceServicer):
             log.warning("verdict judging failed", extra={"error": str(error)})
             return
         passed = odds > self.settings.judge_verdict_margin
-        judgement.dimensions.append(
-            judge_pb2.DimensionScore(
-                dimension=likelihood.VERDICT_DIMENSION, passed=passed, reason=f"yes-no log-odds {odds:.2f}"
-            )
-        )
-        if not passed:
-            judgement.verdict = judge_pb2.VERDICT_FAIL
+        _add_dimension(judgement, likelihood.VERDICT_DIMENSION, passed, f"yes-no log-odds {odds:.2f}")
 
     def _response(
         self, judged: list[_Judged], subject: str, source: str, adapter: str
@@ -269,6 +260,13 @@ class JudgeServicer(judge_pb2_grpc.JudgeServiceServicer):
             response.usage.engine_seconds += entry.engine_seconds
             metrics.JUDGE_VERDICTS.labels(subject, _verdict_label(entry.judgement.verdict), source).inc()
         return response
+
+
+def _add_dimension(judgement: judge_pb2.Judgement, dimension: str, passed: bool, reason: str) -> None:
+    """One more scored dimension; failing it fails the verdict."""
+    judgement.dimensions.append(judge_pb2.DimensionScore(dimension=dimension, passed=passed, reason=reason))
+    if not passed:
+        judgement.verdict = judge_pb2.VERDICT_FAIL
 
 
 def _verdict_label(verdict: int) -> str:

@@ -52,7 +52,7 @@ def test_training_pairs_never_touch_the_measured_ones(catalogue_folder: Path) ->
 def test_a_catalogue_without_pairs_to_spare_says_so(tmp_path: Path) -> None:
     # 24 items, all of them measured, one brand, four users (all measured): no pair is left to train on.
     folder = catalogue.write(tmp_path / "catalogue", users=4)
-    with pytest.raises(NoUsableExamples, match="no usable judge example"):
+    with pytest.raises(NoUsableExamples, match="no usable judge_verdict example"):
         judge_data.build_from_catalogue(folder, DataConfig(evaluation_counts=(2,)))
 
 
