@@ -40,9 +40,8 @@ JOB_TIMEOUT_S = 900
 # Users asked of the agents directly. SmolLM2 falls back on about a quarter of interest and half of tag
 # answers (README), so eight users make "every answer a fallback" a broken LLM path, not bad luck.
 AGENT_USERS = 8
-# Users asked at once, so that vLLM batches them; few enough that a batch ends well within the agents' 60 s
-# LLM deadline on a loaded 2-core machine (they progress together, so they would time out together too).
-AGENT_WAVE = 4
+# Users are asked one at a time: requests batched together progress together, so on a slow 2-core machine
+# they pass the agents' 60 s LLM deadline together too (four recgpt-v1 interest requests at once did).
 VALID_V1_VERDICTS = {judge_pb2.VERDICT_PASS, judge_pb2.VERDICT_FAIL}
 
 
@@ -225,31 +224,25 @@ def test_the_agents_answer_from_the_llm_and_the_judge_gives_valid_verdicts(
         explain = explain_pb2_grpc.ExplainServiceStub(explain_channel)  # type: ignore[no-untyped-call]
         judge = judge_pb2_grpc.JudgeServiceStub(judge_channel)  # type: ignore[no-untyped-call]
 
-        mined: dict[str, intent_pb2.MineInterestsResponse] = {}
-        waiting = list(users)
-        while waiting:
-            wave, waiting = waiting[:AGENT_WAVE], waiting[AGENT_WAVE:]
-            calls = {
-                user_id: intent.MineInterests.future(
-                    intent_pb2.MineInterestsRequest(user_id=user_id, method=intent_pb2.METHOD_RECGPT_V1),
-                    timeout=JOB_TIMEOUT_S,
-                )
-                for user_id in wave
-            }
-            mined.update({user_id: call.result() for user_id, call in calls.items()})
+        mined = {
+            user_id: intent.MineInterests(
+                intent_pb2.MineInterestsRequest(user_id=user_id, method=intent_pb2.METHOD_RECGPT_V1),
+                timeout=JOB_TIMEOUT_S,
+            )
+            for user_id in users
+        }
         assert all(reply.provenance.fallback == reply.fallback for reply in mined.values())
         by_llm = {user_id: reply for user_id, reply in mined.items() if not reply.fallback}
         assert by_llm, f"every interest answer was a fallback: {_fallbacks(platform, 'intent')}"
         assert all(reply.interests and reply.provenance.model for reply in by_llm.values())
 
-        tag_calls = [
-            tags.PredictTags.future(
+        predicted = [
+            tags.PredictTags(
                 tags_pb2.PredictTagsRequest(user_id=user_id, interests=reply.interests),
                 timeout=JOB_TIMEOUT_S,
             )
             for user_id, reply in by_llm.items()
         ]
-        predicted = [call.result() for call in tag_calls]
         assert all(reply.provenance.fallback == reply.fallback for reply in predicted)
         assert any(not reply.fallback and reply.tags for reply in predicted), (
             f"every tag answer was a fallback: {_fallbacks(platform, 'tags')}"
