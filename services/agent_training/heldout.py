@@ -124,6 +124,10 @@ def evaluate(
             tag_prompts.messages(behaviour.text, interests or ["products"], job.data_config.max_tags)
         )
     tokenizer = load_tokenizer(job.base) if adapters else None
+    # The tag naming each pooled category, and the prompt without behaviour: the same for every model.
+    parents = targets.category_parents(list(items.values())) if pool else {}
+    named = {c: t for row in rows for c in row.pool if (t := targets.tag_text(c, parents)) is not None}
+    blank = tag_prompts.messages("(nothing yet)", ["products"], job.data_config.max_tags)
     for name, adapter in adapters.items():
         model = load_model(job.base, adapter)
         if generate:
@@ -135,7 +139,7 @@ def evaluate(
                 matches = job.mapper.map(tags) if tags else []
                 row.llm[name] = [m.category for m in matches if m.score >= job.constraints.min_category_score]
         if pool:
-            _rank_pools(model, tokenizer, rows, prompts, name, targets.category_parents(list(items.values())))
+            _rank_pools(model, tokenizer, rows, prompts, name, named, blank)
     return report(rows, list(adapters), k)
 
 
@@ -145,12 +149,11 @@ def _rank_pools(
     rows: Sequence[UserTags],
     prompts: Sequence[Sequence[Message]],
     name: str,
-    parents: Mapping[str, str],
+    tags: Mapping[str, str],
+    blank: Sequence[Message],
 ) -> None:
-    """Each row's pool ranked by `model`'s likelihood of its categories' tags (categories no tag can name
-    keep their place at the end)."""
-    tags = {c: t for row in rows for c in row.pool if (t := targets.tag_text(c, parents)) is not None}
-    blank = tag_prompts.messages("(nothing yet)", ["products"], DataConfig().max_tags)
+    """Each row's pool ranked by `model`'s likelihood of its categories' `tags` (categories no tag can name
+    keep their place at the end); `blank` is the prompt without the user's behaviour (for PMI)."""
     unique = sorted(set(tags.values()))
     without = dict(zip(unique, ranking.candidate_logprobs(model, tokenizer, blank, unique), strict=True))
     for row, prompt in zip(rows, prompts, strict=True):
