@@ -96,6 +96,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         "--rank-only", action="store_true", help="with --pool: only the likelihood ranking (no generation)"
     )
     heldout.add_argument("--out", type=Path, help="also write the figures as JSON here")
+    _no_base(heldout)
     heldout.add_argument(
         "--baselines-only", action="store_true", help="only the non-LLM baselines (no model)"
     )
@@ -108,7 +109,16 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         "--adapter", action="append", default=[], help="adapter folder, or latest (repeatable)"
     )
     judged.add_argument("--out", type=Path, help="also write the figures as JSON here")
+    _no_base(judged)
     return parser.parse_args(argv)
+
+
+def _no_base(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--no-base",
+        action="store_true",
+        help="skip the base model (its figures on these seeded users are already known)",
+    )
 
 
 def _job(args: argparse.Namespace) -> Job:
@@ -168,6 +178,8 @@ def run(args: argparse.Namespace) -> Path | None:
     if job.agent != measured:
         raise ValueError(f"{args.command} measures the {measured} agent's adapters, not {job.agent}'s")
     adapters = _adapters(args, job)
+    if not adapters and not getattr(args, "baselines_only", False):
+        raise ValueError("--no-base measures adapters: give --adapter")
     if args.command == "eval-judge":
         judged = judge_eval.evaluate(job, adapters, args.per_set)
         _report(judge_eval.table(judged), judged, args.out)
@@ -185,7 +197,7 @@ def run(args: argparse.Namespace) -> Path | None:
 
 def _adapters(args: argparse.Namespace, job: Job) -> dict[str, Path | None]:
     """The base model and each `--adapter`, checked against the base before any model runs."""
-    adapters: dict[str, Path | None] = {"base": None}
+    adapters: dict[str, Path | None] = {} if args.no_base else {"base": None}
     for value in args.adapter:
         folder = _start(value, job)
         if folder is None:

@@ -44,3 +44,11 @@ def test_adapter_of_another_base_model(
 def test_missing_model_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     status, err = run(["sft", "--agent", "tags", "--model-dir", str(tmp_path / "nothing")], capsys)
     assert status == cli.EXIT_BAD_INPUT and "recgpt-llm-model" in err
+
+
+def test_no_base_without_an_adapter(
+    tmp_path: Path, tiny_model_folder: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["eval-tags", "--agent", "tags", "--catalogue", str(catalogue.write(tmp_path / "catalogue"))]
+    status, err = run([*args, "--model-dir", str(tiny_model_folder), "--no-base"], capsys)
+    assert status == cli.EXIT_BAD_INPUT and "--no-base measures adapters" in err
