@@ -29,6 +29,7 @@ from recgpt_domain.catalogue import Interaction, Item, UserHistory, iter_histori
 from recgpt_domain.grounding import CatalogueVocabulary
 from recgpt_serving.llm.client import Message
 from tags import prompts as tag_prompts
+from tags.category_tags import category_parents
 
 # The user counts `make eval` is run with (USERS=...): the users drawn for each are never trained on.
 EVALUATION_USER_COUNTS = (100, 200, 500, 1000)
@@ -118,7 +119,7 @@ class ExampleBuilder:
         self.agent = agent
         self.items = items
         self.config = config
-        self.parents = targets.category_parents(list(items.values()))
+        self.parents = category_parents(items.values())
         self.vocabulary = CatalogueVocabulary.from_items(items.values()) if agent == EXPLANATIONS else None
         self.skipped: Counter[str] = Counter()
 

@@ -19,7 +19,7 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
-from agent_training import generation, ranking, targets
+from agent_training import generation, ranking
 from agent_training.data import DataConfig, reserved_for_evaluation
 from agent_training.job import MAX_NEW_TOKENS, Job
 from agent_training.model import load_model, load_tokenizer
@@ -31,6 +31,7 @@ from recgpt_domain.behaviour_context import compress
 from recgpt_domain.catalogue import Item, iter_histories
 from recgpt_serving.llm.client import Message
 from tags import prompts as tag_prompts
+from tags.category_tags import category_tags
 
 
 def transitions(
@@ -125,8 +126,8 @@ def evaluate(
         )
     tokenizer = load_tokenizer(job.base) if adapters else None
     # The tag naming each pooled category, and the prompt without behaviour: the same for every model.
-    parents = targets.category_parents(list(items.values())) if pool else {}
-    named = {c: t for row in rows for c in row.pool if (t := targets.tag_text(c, parents)) is not None}
+    names = category_tags(items.values()) if pool else {}
+    named = {c: names[c] for row in rows for c in row.pool if c in names}
     blank = tag_prompts.messages("(nothing yet)", ["products"], job.data_config.max_tags)
     for name, adapter in adapters.items():
         model = load_model(job.base, adapter)

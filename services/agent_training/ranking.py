@@ -1,7 +1,8 @@
 """Tags ranked by the model's own likelihood: constrained to catalogue names, so every answer maps.
 
-Free generation from the 135M model repeats itself and names few categories; here the model only scores.
-For each user, a pool of candidate categories (frequent + transitions, then the catalogue's most common) is
+The offline twin of the tag service's ranking mode (`tags.ranking`, which shares the answer's text and the
+fusion): free generation from the 135M model repeats itself and names few categories; here the model only
+scores. For each user, a pool of candidate categories (frequent + transitions, then the most common) is
 written as the tag agent's answer would start, `{"tags": [{"tag": "<category tag>"`, and the candidate's log
 probability after the agent's prompt is its score. The prompt is encoded once per user and its key-value cache
 shared by every candidate, so a pool of 60 costs about one prompt's forward pass, not 60.
@@ -19,12 +20,8 @@ from typing import Any
 
 from agent_training.generation import chat_text
 from recgpt_serving.llm.client import Message
+from tags.ranking import ANSWER_AFTER_TAG, ANSWER_PREFIX, by_score, fuse
 
-# How the tag agent's JSON answer starts: the candidate is scored as its first tag.
-ANSWER_PREFIX = '{"tags": [{"tag": "'
-ANSWER_AFTER_TAG = '"'
-# Reciprocal-rank fusion's constant (the customary 60: ranks past the first few weigh little more than none).
-RRF_K = 60
 # Candidates scored per forward pass (each holds a copy of the prompt's cache).
 _CHUNK = 16
 
@@ -66,22 +63,6 @@ def candidate_logprobs(
         picked = predicted.gather(2, ids.unsqueeze(-1)).squeeze(-1) * mask
         scores.extend(float(value) for value in picked.sum(dim=1))
     return scores
-
-
-def by_score(candidates: Sequence[str], scores: Sequence[float]) -> list[str]:
-    """Candidates from the highest score down (the pool's own order breaks ties)."""
-    order = sorted(range(len(candidates)), key=lambda i: (-scores[i], i))
-    return [candidates[i] for i in order]
-
-
-def fuse(*rankings: Sequence[str]) -> list[str]:
-    """Reciprocal-rank fusion of rankings of the same pool (the first ranking breaks ties)."""
-    score: dict[str, float] = {}
-    for ranking in rankings:
-        for rank, name in enumerate(ranking):
-            score[name] = score.get(name, 0.0) + 1.0 / (RRF_K + rank + 1)
-    first = {name: rank for rank, name in enumerate(rankings[0])}
-    return sorted(score, key=lambda name: (-score[name], first.get(name, len(first))))
 
 
 def rankings(

@@ -1,7 +1,7 @@
 """What each agent should have answered, built from what the user did next (the supervision of SFT).
 
-Tags name catalogue categories (the leaf, prefixed with its parent when the leaf alone is one word, so that it
-is a "modifier + core word" tag the tag validator accepts and that maps back to its category). Interests are
+Tags name catalogue categories (`tags.category_tags`: the tag the tag service itself names a category by, so
+that it maps back to its category). Interests are
 the categories the user keeps returning to. Explanations are one grounded sentence about the item the user
 chose next, made of the item's own facts, so the grounding checker passes it.
 """
@@ -14,46 +14,11 @@ from collections.abc import Mapping, Sequence
 from recgpt_domain import grounding
 from recgpt_domain.catalogue import Item
 from recgpt_domain.grounding import CatalogueVocabulary
-from tags.schema import TAG_MAX_CHARS
-from tags.validation import shape_problem
+from tags.category_tags import tag_text
 
 TAG_RATIONALE = "likely next need"
 # Words of the title an explanation quotes (the sentence must stay within the explainer's word limit).
 _TITLE_WORDS = 8
-
-
-def category_parents(items: Sequence[Item]) -> dict[str, str]:
-    """Each leaf category's most frequent parent (the level above it), "" when there is none."""
-    counts: dict[str, dict[str, int]] = {}
-    for item in items:
-        if not item.category.strip():
-            continue
-        parent = item.category_path[-2].strip() if len(item.category_path) >= 2 else ""
-        by_parent = counts.setdefault(item.category, {})
-        by_parent[parent] = by_parent.get(parent, 0) + 1
-    return {leaf: max(by, key=lambda name: (by[name], name)) for leaf, by in counts.items()}
-
-
-def _clip_words(text: str, limit: int) -> str:
-    words = text.split()
-    out: list[str] = []
-    for word in words:
-        if len(" ".join([*out, word])) > limit:
-            break
-        out.append(word)
-    return " ".join(out)
-
-
-def tag_text(category: str, parents: Mapping[str, str]) -> str | None:
-    """The tag that names `category`, or None when no tag the validator accepts can name it."""
-    leaf = " ".join(category.split())
-    if not leaf:
-        return None
-    text = _clip_words(leaf, TAG_MAX_CHARS)
-    if shape_problem(text) is not None:
-        parent_word = (parents.get(category, "").replace("&", " ").split() or [""])[0]
-        text = _clip_words(f"{parent_word} {leaf}", TAG_MAX_CHARS)
-    return text if text and shape_problem(text) is None else None
 
 
 def tags_answer(

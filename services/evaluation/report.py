@@ -29,7 +29,7 @@ from evaluation.runner import (
     TAG_ARMS,
     UserEval,
 )
-from evaluation.tag_baselines import CategoryTransitions
+from recgpt_domain.category_transitions import CategoryTransitions
 from recgpt_domain.ranking_settings import RankingSettings
 from recgpt_serving.llm.usage import Usage
 

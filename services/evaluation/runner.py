@@ -20,13 +20,14 @@ import grpc
 from evaluation import metrics
 from evaluation.clients import EvalStubs
 from evaluation.split import Split
-from evaluation.tag_baselines import CategoryTransitions, frequent_then_transitions, topped_up
+from evaluation.tag_baselines import frequent_then_transitions
 from recgpt.common.v1 import common_pb2
 from recgpt.explain.v1 import explain_pb2
 from recgpt.intent.v1 import intent_pb2
 from recgpt.judge.v1 import judge_pb2
 from recgpt.retrieval.v1 import retrieval_pb2
 from recgpt.tags.v1 import tags_pb2
+from recgpt_domain.category_transitions import CategoryTransitions, topped_up
 from recgpt_domain.fusion import Candidate, RouteItems, fuse
 from recgpt_domain.messages import interaction_to_pb
 from recgpt_domain.profile_answers import INTERESTS, TAGS, profile_from_answers

@@ -6,10 +6,12 @@ import logging
 import time
 
 from recgpt.tags.v1 import tags_pb2_grpc
+from recgpt_domain.catalogue import iter_histories
 from recgpt_domain.embedder import load_bundled
 from recgpt_serving import agent_runner
 from recgpt_serving.agent_runner import AgentDeps, Registration
 from tags.category_map import CachedEncoder, CategoryMapper
+from tags.ranking import Candidates
 from tags.servicer import SERVICE_NAME, TagsServicer
 from tags.settings import TagsSettings
 
@@ -28,12 +30,26 @@ def build(settings: TagsSettings, deps: AgentDeps) -> Registration:
         "categories embedded",
         extra={"categories": len(mapper), "seconds": round(time.perf_counter() - started, 1)},
     )
-    return registration(settings, deps, mapper)
+    candidates = None
+    if settings.tag_mode == "rank":
+        # The histories the platform holds (the catalogue it serves: held-out items are not in it).
+        candidates = Candidates.count(iter_histories(settings.catalogue_dir), deps.items)
+        log.info(
+            "ranking candidates counted",
+            extra={
+                "users": candidates.transitions.users,
+                "transitions": candidates.transitions.transitions,
+                "named_categories": len(candidates.names),
+            },
+        )
+    return registration(settings, deps, mapper, candidates)
 
 
-def registration(settings: TagsSettings, deps: AgentDeps, mapper: CategoryMapper) -> Registration:
+def registration(
+    settings: TagsSettings, deps: AgentDeps, mapper: CategoryMapper, candidates: Candidates | None = None
+) -> Registration:
     return Registration(
-        servicer=TagsServicer(settings, deps, mapper),
+        servicer=TagsServicer(settings, deps, mapper, candidates),
         add_to_server=tags_pb2_grpc.add_TagsServiceServicer_to_server,
         full_service_name=SERVICE_NAME,
     )

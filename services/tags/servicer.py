@@ -1,9 +1,14 @@
-"""The gRPC face of tag prediction: checks the request, asks the LLM, validates and maps every tag."""
+"""The gRPC face of tag prediction: checks the request, asks the LLM, validates and maps every tag.
+
+Two modes (`RECGPT_TAG_MODE`): the LLM writes tags (generate), or it orders the catalogue categories the
+statistics propose for the user by its likelihood (rank, `tags.ranking`).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -23,15 +28,19 @@ from recgpt_serving.agent_runner import (
 )
 from recgpt_serving.llm.errors import LlmError
 from recgpt_serving.llm.usage import spent_usage
-from tags import prompts
+from tags import prompts, ranking
 from tags.category_map import CategoryMapper
 from tags.fallback import frequent_category_tags
 from tags.prompts import AGENT
+from tags.ranking import Candidates
 from tags.schema import answer_schema
 from tags.settings import TagsSettings
 from tags.validation import TagChecker
 
 log = logging.getLogger(__name__)
+
+# Why a ranked tag was chosen (the model never writes one in ranking mode).
+RANKED_RATIONALE = "likely next need"
 
 SERVICE_NAME = tags_pb2.DESCRIPTOR.services_by_name["TagsService"].full_name
 
@@ -44,11 +53,20 @@ class _Predicted:
 
 
 class TagsServicer(tags_pb2_grpc.TagsServiceServicer):
-    def __init__(self, settings: TagsSettings, deps: AgentDeps, mapper: CategoryMapper) -> None:
+    def __init__(
+        self,
+        settings: TagsSettings,
+        deps: AgentDeps,
+        mapper: CategoryMapper,
+        candidates: Candidates | None = None,
+    ) -> None:
+        if settings.tag_mode == "rank" and candidates is None:
+            raise ValueError("ranking mode needs the candidates' statistics")
         self.settings = settings
         self.deps = deps
         self.mapper = mapper
         self.checker = TagChecker(settings, mapper)
+        self.candidates = candidates
 
     async def PredictTags(
         self, request: tags_pb2.PredictTagsRequest, context: grpc.aio.ServicerContext
@@ -138,6 +156,8 @@ class TagsServicer(tags_pb2_grpc.TagsServiceServicer):
             # Nothing for the LLM to tie tags to: the user's frequent categories (none without behaviour).
             reason = FallbackReason.NO_INTERESTS if behaviour.items_total else FallbackReason.NO_BEHAVIOUR
             return await self._fallback(reason, behaviour, interests, limit)
+        if self.candidates is not None and self.settings.tag_mode == "rank":
+            return await self._rank(self.candidates, behaviour, interests, limit, adapter, context)
         try:
             result = await self.deps.llm.structured(
                 AGENT,
@@ -168,6 +188,64 @@ class TagsServicer(tags_pb2_grpc.TagsServiceServicer):
             fallback = await self._fallback(FallbackReason.TOO_FEW_VALID, behaviour, interests, limit)
             fallback.usage = usage
             return fallback
+        return _Predicted(tags, usage, fallback=False)
+
+    async def _rank(
+        self,
+        candidates: Candidates,
+        behaviour: BehaviourContext,
+        interests: list[str],
+        limit: int,
+        adapter: str,
+        context: grpc.aio.ServicerContext,
+    ) -> _Predicted:
+        """The statistics' candidates ordered by the model's likelihood of each as the answer's first tag."""
+        pool = candidates.pool(behaviour, self.deps.items, self.settings.tag_rank_pool)
+        if not pool:
+            return await self._fallback(FallbackReason.TOO_FEW_VALID, behaviour, interests, limit)
+        messages = prompts.messages(behaviour.text, interests, limit)
+        started = time.perf_counter()
+        ends = started + agent_runner.llm_deadline(context, self.settings)
+        gate = asyncio.Semaphore(self.settings.tag_rank_concurrency)
+
+        async def score(category: str) -> float | LlmError:
+            async with gate:
+                try:
+                    return await self.deps.llm.text_logprob(
+                        AGENT,
+                        messages,
+                        ranking.answer_start(candidates.names[category]),
+                        deadline_s=max(agent_runner.MIN_LLM_DEADLINE_S, ends - time.perf_counter()),
+                        adapter=adapter,
+                    )
+                except LlmError as error:
+                    return error
+
+        scored = await asyncio.gather(*(score(category) for category in pool))
+        failures = [value for value in scored if isinstance(value, LlmError)]
+        if failures:
+            reason = fallback_reason(failures[0])
+            log.warning(
+                "tag ranking fell back",
+                extra={"reason": reason, "error": str(failures[0]), "failed": len(failures)},
+            )
+            return await self._fallback(reason, behaviour, interests, limit)
+        scores = [value for value in scored if not isinstance(value, LlmError)]
+        ranked = ranking.by_score(pool, scores)
+        if self.settings.tag_rank_fuse_statistics:
+            ranked = ranking.fuse(pool, ranked)
+        tags = [
+            common_pb2.Tag(
+                tag=candidates.names[category],
+                interest=category,
+                rationale=RANKED_RATIONALE,
+                category=category,
+                category_score=1.0,
+            )
+            for category in ranked[:limit]
+        ]
+        tags = await asyncio.to_thread(self.checker.tie_to_interests, tags, interests)
+        usage = common_pb2.LlmUsage(engine_seconds=time.perf_counter() - started)
         return _Predicted(tags, usage, fallback=False)
 
     async def _fallback(

@@ -10,6 +10,7 @@ from agent_training import ranking
 from agent_training.generation import chat_text
 from agent_training.heldout import UserTags, report
 from recgpt_serving.llm.client import Message
+from tags.ranking import ANSWER_AFTER_TAG, ANSWER_PREFIX
 
 PROMPT: list[Message] = [
     {"role": "system", "content": "You suggest tags."},
@@ -24,9 +25,9 @@ def _alone(model: object, tokenizer: object, candidate: str) -> float:
     import torch
 
     prefix = tokenizer(  # type: ignore[operator]
-        chat_text(tokenizer, PROMPT) + ranking.ANSWER_PREFIX, add_special_tokens=False
+        chat_text(tokenizer, PROMPT) + ANSWER_PREFIX, add_special_tokens=False
     ).input_ids
-    suffix = tokenizer(candidate + ranking.ANSWER_AFTER_TAG, add_special_tokens=False).input_ids  # type: ignore[operator]
+    suffix = tokenizer(candidate + ANSWER_AFTER_TAG, add_special_tokens=False).input_ids  # type: ignore[operator]
     ids = torch.tensor([prefix + suffix])
     with torch.no_grad():
         logits = model(input_ids=ids).logits[0]  # type: ignore[operator]

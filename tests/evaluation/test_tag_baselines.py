@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 from evaluation.split import Split
-from evaluation.tag_baselines import (
-    CategoryTransitions,
-    frequent_then_transitions,
-    topped_up,
-    training_transitions,
-)
+from evaluation.tag_baselines import frequent_then_transitions, training_transitions
 from recgpt.common.v1 import common_pb2
 from recgpt_domain.catalogue import Interaction
+from recgpt_domain.category_transitions import CategoryTransitions, topped_up
 
 SEQUENCES = [
     ["glue", "tape", "tape", "gloves"],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from recgpt_serving.agent_runner import AgentDeps
 from recgpt_serving.llm.client import LlmClient, LlmSettings
 from tags.category_map import CachedEncoder, CategoryMapper
 from tags.main import registration
+from tags.ranking import Candidates
 from tags.settings import TagsSettings
 from tests.recgpt_serving.llm.fake_openai import FakeOpenAI
 
@@ -77,19 +79,19 @@ def mapper(embedder: Embedder) -> CategoryMapper:
     return CategoryMapper(CachedEncoder(embedder, 1000), ITEMS, "leaf_parent")
 
 
-@pytest.fixture
-async def tags(
+@asynccontextmanager
+async def serving(
+    settings: TagsSettings,
     fake_llm: FakeOpenAI,
     mapper: CategoryMapper,
-    redis_url: str,
-    redis_prefix: str,
     redis_client: aioredis.Redis,
+    candidates: Candidates | None = None,
 ) -> AsyncIterator[Running]:
-    settings = tags_settings(redis_url, redis_prefix)
-    store = BehaviourStore(redis_client, redis_prefix)
+    """The tags service with these settings on a free port, until the block ends."""
+    store = BehaviourStore(redis_client, settings.redis_prefix)
     llm = LlmClient(LlmSettings(endpoints=[fake_llm.base_url]))
     deps = AgentDeps(llm=llm, store=store, items={item.item_id: item for item in ITEMS})
-    service = registration(settings, deps, mapper)
+    service = registration(settings, deps, mapper, candidates)
     server = grpc.aio.server()
     service.add_to_server(service.servicer, server)
     port = server.add_insecure_port("127.0.0.1:0")
@@ -106,3 +108,15 @@ async def tags(
         await channel.close()
         await server.stop(0)
         await llm.aclose()
+
+
+@pytest.fixture
+async def tags(
+    fake_llm: FakeOpenAI,
+    mapper: CategoryMapper,
+    redis_url: str,
+    redis_prefix: str,
+    redis_client: aioredis.Redis,
+) -> AsyncIterator[Running]:
+    async with serving(tags_settings(redis_url, redis_prefix), fake_llm, mapper, redis_client) as running:
+        yield running
