@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -111,12 +111,25 @@ async def serving(
 
 
 @pytest.fixture
-async def tags(
+def serve(
     fake_llm: FakeOpenAI,
     mapper: CategoryMapper,
     redis_url: str,
     redis_prefix: str,
     redis_client: aioredis.Redis,
-) -> AsyncIterator[Running]:
-    async with serving(tags_settings(redis_url, redis_prefix), fake_llm, mapper, redis_client) as running:
+) -> Callable[..., AbstractAsyncContextManager[Running]]:
+    """`serve(candidates, **settings)`: the tags service with those settings, as an async context."""
+
+    def start(
+        candidates: Candidates | None = None, **overrides: object
+    ) -> AbstractAsyncContextManager[Running]:
+        settings = tags_settings(redis_url, redis_prefix, **overrides)
+        return serving(settings, fake_llm, mapper, redis_client, candidates)
+
+    return start
+
+
+@pytest.fixture
+async def tags(serve: Callable[..., AbstractAsyncContextManager[Running]]) -> AsyncIterator[Running]:
+    async with serve() as running:
         yield running

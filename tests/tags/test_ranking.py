@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import pytest
-import redis.asyncio as aioredis
 from prometheus_client import REGISTRY
 
 from recgpt_domain.behaviour_context import compress
@@ -18,7 +18,7 @@ from tags.category_map import CategoryMapper
 from tags.ranking import Candidates
 from tags.servicer import RANKED_RATIONALE, TagsServicer
 from tests.recgpt_serving.llm.fake_openai import FakeOpenAI
-from tests.tags.conftest import ITEMS, Running, serving, tags_settings
+from tests.tags.conftest import ITEMS, Running, tags_settings
 from tests.tags.test_servicer import predict
 
 BY_ID = {item.item_id: item for item in ITEMS}
@@ -70,16 +70,12 @@ def test_fusion_keeps_both_orders() -> None:
     assert ranking.fuse(["A", "B", "C"], ["B", "C", "A"])[:2] == ["B", "A"]
 
 
+Serve = Callable[..., AbstractAsyncContextManager[Running]]
+
+
 @pytest.fixture
-async def ranked(
-    fake_llm: FakeOpenAI,
-    mapper: CategoryMapper,
-    redis_url: str,
-    redis_prefix: str,
-    redis_client: aioredis.Redis,
-) -> AsyncIterator[Running]:
-    settings = tags_settings(redis_url, redis_prefix, tag_mode="rank", tag_rank_fuse_statistics=False)
-    async with serving(settings, fake_llm, mapper, redis_client, CANDIDATES) as running:
+async def ranked(serve: Serve) -> AsyncIterator[Running]:
+    async with serve(CANDIDATES, tag_mode="rank", tag_rank_fuse_statistics=False) as running:
         yield running
 
 
@@ -109,15 +105,8 @@ async def test_the_model_orders_the_candidates_and_every_tag_names_a_category(ra
     assert all(body["messages"][0]["role"] == "system" for body in scored)
 
 
-async def test_fused_with_the_statistics_the_frequent_category_stays_near_the_top(
-    fake_llm: FakeOpenAI,
-    mapper: CategoryMapper,
-    redis_url: str,
-    redis_prefix: str,
-    redis_client: aioredis.Redis,
-) -> None:
-    settings = tags_settings(redis_url, redis_prefix, tag_mode="rank")
-    async with serving(settings, fake_llm, mapper, redis_client, CANDIDATES) as running:
+async def test_fused_with_the_statistics_the_frequent_category_stays_near_the_top(serve: Serve) -> None:
+    async with serve(CANDIDATES, tag_mode="rank") as running:
         running.llm.behaviour.token_logprob = favour(CANDIDATES.names["Gloves"])
         reply = await running.stub.PredictTags(predict("m1", "m2", "b1", max_tags=3))
     behaviour = compress(
