@@ -53,9 +53,9 @@ async def pointwise_mutual_information(
 ) -> float:
     """log P(text | with context) - log P(text | without); raises LlmError like any LLM call."""
     with_context, without = questions
-    return await llm.text_logprob(agent, with_context, text, deadline_s=deadline_s) - await llm.text_logprob(
-        agent, without, text, deadline_s=deadline_s
-    )
+    given = await llm.text_logprob(agent, with_context, text, deadline_s=deadline_s)
+    alone = await llm.text_logprob(agent, without, text, deadline_s=deadline_s)
+    return given.value - alone.value
 
 
 # The yes/no questions' version: a verdict adapter is trained on them (agent_training), so changing their

@@ -26,6 +26,7 @@ from recgpt_serving.agent_runner import (
     fallback_reason,
     refusals_as_status,
 )
+from recgpt_serving.llm.client import LlmResult
 from recgpt_serving.llm.errors import LlmError
 from recgpt_serving.llm.usage import spent_usage
 from tags import prompts, ranking
@@ -208,7 +209,7 @@ class TagsServicer(tags_pb2_grpc.TagsServiceServicer):
         ends = started + agent_runner.llm_deadline(context, self.settings)
         gate = asyncio.Semaphore(self.settings.tag_rank_concurrency)
 
-        async def score(category: str) -> float | LlmError:
+        async def score(category: str) -> LlmResult[float] | LlmError:
             async with gate:
                 try:
                     return await self.deps.llm.text_logprob(
@@ -230,8 +231,8 @@ class TagsServicer(tags_pb2_grpc.TagsServiceServicer):
                 extra={"reason": reason, "error": str(failures[0]), "failed": len(failures)},
             )
             return await self._fallback(reason, behaviour, interests, limit)
-        scores = [value for value in scored if not isinstance(value, LlmError)]
-        ranked = ranking.by_score(pool, scores)
+        results = [value for value in scored if not isinstance(value, LlmError)]
+        ranked = ranking.by_score(pool, [result.value for result in results])
         if self.settings.tag_rank_fuse_statistics:
             ranked = ranking.fuse(pool, ranked)
         tags = [
@@ -245,7 +246,11 @@ class TagsServicer(tags_pb2_grpc.TagsServiceServicer):
             for category in ranked[:limit]
         ]
         tags = await asyncio.to_thread(self.checker.tie_to_interests, tags, interests)
-        usage = common_pb2.LlmUsage(engine_seconds=time.perf_counter() - started)
+        usage = common_pb2.LlmUsage(
+            prompt_tokens=sum(result.usage.prompt_tokens for result in results),
+            completion_tokens=sum(result.usage.completion_tokens for result in results),
+            engine_seconds=time.perf_counter() - started,
+        )
         return _Predicted(tags, usage, fallback=False)
 
     async def _fallback(

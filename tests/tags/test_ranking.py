@@ -100,6 +100,8 @@ async def test_the_model_orders_the_candidates_and_every_tag_names_a_category(ra
         [Interaction(item_id="m1", timestamp=0), Interaction(item_id="b1", timestamp=1)], BY_ID, 400
     )
     assert len(scored) == len(CANDIDATES.pool(behaviour, BY_ID, 60))
+    # What the answer cost: every scoring request's prompt (the fake counts 12 tokens each).
+    assert reply.usage.prompt_tokens == 12 * len(scored)
     answers = {body["messages"][-1]["content"] for body in scored}
     assert ranking.answer_start(gloves) in answers
     assert all(body["messages"][0]["role"] == "system" for body in scored)

@@ -262,12 +262,13 @@ class LlmClient:
         *,
         deadline_s: float | None = None,
         adapter: str | None = None,
-    ) -> float:
+    ) -> LlmResult[float]:
         """log P(text | messages) as the model's next answer, from vLLM's prompt logprobs (no generation).
 
         The likelihood a judge scores by: `text` is appended as the assistant's turn, and the logprobs of
-        its own tokens are summed. Raises LlmError like the other calls (LlmOutputError "malformed_response"
-        when the worker returns no logprobs for the text).
+        its own tokens are summed. Its usage counts the prompt the worker computed (all of it: requests with
+        prompt logprobs skip vLLM's prefix cache). Raises LlmError like the other calls (LlmOutputError
+        "malformed_response" when the worker returns no logprobs for the text).
         """
         served = await self.adapter_for(agent) if adapter is None else adapter
         model = served or self.settings.model
@@ -302,10 +303,24 @@ class LlmClient:
         finally:
             metrics.LLM_DURATION.labels(agent).observe(time.perf_counter() - started)
         try:
-            return _text_logprob(tokens, reply)
+            value = _text_logprob(tokens, reply)
         except LlmOutputError as error:
             _count_failure(agent, error)
             raise
+        counted = reply.get("usage") or {}
+        usage = LlmUsage(int(counted.get("prompt_tokens") or 0), int(counted.get("completion_tokens") or 0))
+        metrics.LLM_REQUESTS.labels(agent, "ok").inc()
+        metrics.LLM_TOKENS.labels(agent, "prompt").inc(usage.prompt_tokens)
+        metrics.LLM_TOKENS.labels(agent, "completion").inc(usage.completion_tokens)
+        return LlmResult(
+            value=value,
+            usage=usage,
+            latency_s=time.perf_counter() - started,
+            worker=worker,
+            model=model,
+            attempts=1,
+            adapter=served,
+        )
 
     async def next_token_logprobs(
         self, agent: str, messages: list[Message], *, top: int = 20, deadline_s: float | None = None
