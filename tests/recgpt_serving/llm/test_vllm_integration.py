@@ -8,6 +8,8 @@ from pydantic import BaseModel, Field
 from recgpt_serving.llm.client import LlmClient, LlmSettings
 from recgpt_tools import redis_server
 from recgpt_tools.llm_smoke import MESSAGES, Interests
+from tags import prompts as tag_prompts
+from tags import ranking
 
 pytestmark = pytest.mark.integration
 
@@ -42,3 +44,15 @@ async def test_bounded_fields_and_failover_on_real_vllm(vllm_endpoint: str) -> N
     assert result.worker == vllm_endpoint
     assert result.attempts == 2
     assert 1 <= result.value.confidence <= 5
+
+
+async def test_text_logprob_scores_a_tag_on_real_vllm(vllm_endpoint: str) -> None:
+    """What the tag service's ranking mode scores by: a fitting tag is likelier than gibberish, and its
+    usage counts the whole prompt."""
+    messages = tag_prompts.messages("Beakers: Pyrex borosilicate glass beaker set", ["lab glassware"], 5)
+    async with LlmClient(settings(vllm_endpoint)) as client:
+        fitting = await client.text_logprob("it_rank", messages, ranking.answer_start("Lab Beakers"))
+        gibberish = await client.text_logprob("it_rank", messages, ranking.answer_start("Qzx Vrrkplomb"))
+    assert gibberish.value < fitting.value < 0
+    assert fitting.usage.prompt_tokens > 50
+    assert fitting.model == "smollm2-135m-instruct"
