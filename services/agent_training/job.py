@@ -72,14 +72,14 @@ def device_options() -> dict[str, Any]:
 
 
 class CatalogueTagMapper:
-    """The tag service's own mapping (bundled embedder, `TagsSettings` category texts), built once."""
+    """The tag service's own mapping (bundled embedder, its category texts and threshold), built once."""
 
     def __init__(self, items: list[Item]) -> None:
         from recgpt_domain.embedder import load_bundled
         from tags.category_map import CachedEncoder, CategoryMapper
-        from tags.settings import TagsSettings
+        from tags.settings import TagMappingSettings
 
-        settings = TagsSettings()
+        settings = TagMappingSettings()
         encoder = CachedEncoder(load_bundled(settings.embedding_batch_size), settings.embedding_cache_size)
         self.mapper = CategoryMapper(encoder, items, settings.category_text)
         self.min_score = settings.tag_min_category_score
@@ -126,8 +126,19 @@ class Job:
             CatalogueVocabulary.from_items(self.items.values()), self.data_config.explain_max_words
         )
 
-    def validate(self, model: Any, tokenizer: Any) -> dict[str, float]:
-        """Generated answers on held-apart users' examples, scored like the rewards score them."""
+    def validate(self, model: Any, tokenizer: Any) -> dict[str, Any]:
+        """Generated answers on held-apart users' examples, scored like the rewards score them.
+
+        A failure here is logged and recorded in the figures, never raised: the trained adapter is still
+        written (an hour of training is not lost to a scoring error), and its manifest says validation failed.
+        """
+        try:
+            return self._validate(model, tokenizer)
+        except Exception as error:
+            log.exception("validation failed; the adapter is written without its figures")
+            return {"validation_error": f"{type(error).__name__}: {error}"[:500]}
+
+    def _validate(self, model: Any, tokenizer: Any) -> dict[str, Any]:
         examples = self.data.validation[: self.settings.val_generate]
         if not examples:
             return {}

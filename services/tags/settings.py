@@ -5,12 +5,30 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from recgpt_serving.agent_runner import AgentServiceSettings
 from tags.category_map import CategoryText
 
 
-class TagsSettings(AgentServiceSettings):
+class TagMappingSettings(BaseSettings):
+    """How tags map to categories, from `RECGPT_*`: what training and evaluation share with the service,
+    readable without a service's ports, Redis and catalogue."""
+
+    model_config = SettingsConfigDict(env_prefix="RECGPT_", extra="ignore", frozen=True)
+
+    # Below this cosine to its best category a tag is off-topic. Measured with all-MiniLM-L6-v2 on the
+    # Amazon Scientific categories ("leaf (parent)" texts): real product tags 0.37-0.83, junk such as
+    # "the the" or "hello world" 0.12-0.24; on MovieLens genres real 0.69-0.91, junk 0.16-0.38.
+    tag_min_category_score: float = Field(default=0.33, ge=-1, le=1)
+    category_text: CategoryText = "leaf_parent"
+    embedding_batch_size: int = Field(default=32, ge=1)
+    embedding_device: str = ""
+    # Embeddings of tags, interests and seen titles kept in memory (384 floats each, ~1.5 KB).
+    embedding_cache_size: int = Field(default=20_000, ge=0)
+
+
+class TagsSettings(AgentServiceSettings, TagMappingSettings):
     """`RECGPT_MAX_TAGS`, `RECGPT_TAG_MIN_CATEGORY_SCORE` etc.; the LLM itself comes from `RECGPT_LLM_*`."""
 
     # Tags asked for when a request leaves max_tags at 0, and the most a request may get.
@@ -33,21 +51,12 @@ class TagsSettings(AgentServiceSettings):
     tag_rank_concurrency: int = Field(default=64, ge=1)
     # More of the caller's deadline kept back than other agents: checking and mapping tags embeds them.
     llm_deadline_margin_s: float = Field(default=0.5, ge=0)
-    # Below this cosine to its best category a tag is off-topic. Measured with all-MiniLM-L6-v2 on the
-    # Amazon Scientific categories ("leaf (parent)" texts): real product tags 0.37-0.83, junk such as
-    # "the the" or "hello world" 0.12-0.24; on MovieLens genres real 0.69-0.91, junk 0.16-0.38.
-    tag_min_category_score: float = Field(default=0.33, ge=-1, le=1)
-    category_text: CategoryText = "leaf_parent"
     # A tag's interest that is not one of the request's is re-tied to the most similar one at this cosine.
     tag_interest_min_score: float = Field(default=0.6, ge=-1, le=1)
     # A tag this close to the title of an item the user already has names that item: dropped.
     owned_item_min_score: float = Field(default=0.9, ge=-1, le=1)
     # How many of the user's most recent distinct items the owned-item check compares with.
     owned_check_items: int = Field(default=50, ge=0)
-    embedding_batch_size: int = Field(default=32, ge=1)
-    embedding_device: str = ""
-    # Embeddings of tags, interests and seen titles kept in memory (384 floats each, ~1.5 KB).
-    embedding_cache_size: int = Field(default=20_000, ge=0)
     # Request limits (INVALID_ARGUMENT beyond them).
     max_user_id_chars: int = Field(default=128, ge=1)
     max_behaviour_entries: int = Field(default=1000, ge=1)

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from agent_training import artefact, grpo, sft
+from agent_training import artefact, grpo, scoring, sft
 from agent_training.agents import INTERESTS, TAGS, AgentName
 from agent_training.data import DataConfig, NoUsableExamples
-from agent_training.job import Job, TrainSettings
+from agent_training.job import CatalogueTagMapper, Job, TrainSettings
 from agent_training.model import BaseModel, load_model
 from tests.agent_training import catalogue
 
@@ -58,6 +58,31 @@ def test_sft_writes_a_versioned_peft_adapter_that_loads(tmp_path: Path, tiny_mod
     other_base = replace(trained.base, source_stamp={"gguf": "another.gguf", "size": 1})
     with pytest.raises(artefact.AdapterMismatch):
         load_model(other_base, folder)
+
+
+def test_a_failed_validation_still_writes_the_adapter_and_says_so(
+    tmp_path: Path, tiny_model_folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: object, **kwargs: object) -> dict[str, float]:
+        raise RuntimeError("scorer broke")
+
+    monkeypatch.setattr(scoring, "agent_metrics", broken)
+    trained = job(tmp_path, tiny_model_folder)
+    trained.settings = replace(SETTINGS, steps=1)
+    folder = sft.run_sft(trained)
+    assert folder is not None
+    validation = artefact.load_manifest(folder).validation
+    assert validation["validation_error"] == "RuntimeError: scorer broke" and "train_loss" in validation
+
+
+def test_the_tag_mapper_reads_no_service_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Training maps tags as the service does, without the service's ports, Redis or catalogue."""
+    for name in ("REDIS_URL", "RECGPT_PORT", "RECGPT_METRICS_PORT", "RECGPT_CATALOGUE_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    mapper = CatalogueTagMapper(catalogue.items())
+    matches = mapper.map(["lab beakers", "nitrile gloves"])
+    assert [m.category for m in matches] == ["Beakers", "Nitrile Gloves"]
+    assert 0 < mapper.min_score < 1
 
 
 def test_self_training_that_keeps_nothing_says_so(tmp_path: Path, tiny_model_folder: Path) -> None:
