@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ from recgpt_domain.behaviour_context import compress
 from recgpt_domain.catalogue import Interaction, UserHistory
 from recgpt_serving.agent_runner import AgentDeps
 from recgpt_serving.llm.client import LlmClient, LlmSettings
+from recgpt_serving.llm.errors import LlmRequestError
 from tags import ranking
 from tags.category_map import CategoryMapper
 from tags.ranking import Candidates
@@ -141,3 +143,24 @@ async def test_ranking_mode_without_its_statistics_refuses_to_start(
             TagsServicer(settings, AgentDeps(llm=llm, store=None, items=BY_ID), mapper)  # type: ignore[arg-type]
     finally:
         await llm.aclose()
+
+
+async def test_with_lora_served_no_prompt_logprobs_request_is_sent(
+    fake_llm: FakeOpenAI, tmp_path: Path
+) -> None:
+    """vLLM 0.32's CPU engine dies on prompt logprobs while it serves LoRA: the client refuses, counted."""
+    llm = LlmClient(LlmSettings(endpoints=[fake_llm.base_url], adapters_dir=tmp_path))
+    try:
+        with pytest.raises(LlmRequestError, match="refused while the engine serves LoRA"):
+            await llm.text_logprob("tag_predictor", [{"role": "user", "content": "hi"}], "Lab Beakers")
+    finally:
+        await llm.aclose()
+    assert fake_llm.seen == []
+    allowed = LlmSettings(
+        endpoints=[fake_llm.base_url], adapters_dir=tmp_path, prompt_logprobs_with_lora=True
+    )
+    async with LlmClient(allowed) as client:
+        scored = await client.text_logprob(
+            "tag_predictor", [{"role": "user", "content": "hi"}], "Lab Beakers", adapter=""
+        )
+    assert scored.value < 0 and len(fake_llm.seen) == 1

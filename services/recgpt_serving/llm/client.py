@@ -70,6 +70,11 @@ class LlmSettings(BaseSettings):
     base_model_dir: Path | None = None
     # The largest LoRA rank the workers serve (vLLM's --max-lora-rank).
     max_lora_rank: int = Field(default=64, ge=1)
+    # vLLM 0.32's CPU engine dies on a request with prompt logprobs while it serves LoRA (its CPU LoRA
+    # logits kernel gets one index per sequence, not per prompt token: "einsum(): subscript b has size 3
+    # ... size 773"), the base model's requests too. Where this client serves adapters it refuses such
+    # requests (text_logprob) unless told the engine copes; set this for a build that does.
+    prompt_logprobs_with_lora: bool = False
     deadline_s: float = Field(default=30.0, gt=0)
     max_tokens: int = Field(default=256, ge=1)
     temperature: float = Field(default=0.2, ge=0)
@@ -270,6 +275,15 @@ class LlmClient:
         prompt logprobs skip vLLM's prefix cache). Raises LlmError like the other calls (LlmOutputError
         "malformed_response" when the worker returns no logprobs for the text).
         """
+        if (self.settings.adapters_dir is not None or self.settings.adapter) and not (
+            self.settings.prompt_logprobs_with_lora
+        ):
+            refused = LlmRequestError(
+                400,
+                "prompt logprobs are refused while the engine serves LoRA (they crash vLLM 0.32 on CPUs)",
+            )
+            _count_failure(agent, refused)
+            raise refused
         served = await self.adapter_for(agent) if adapter is None else adapter
         model = served or self.settings.model
         worker = self._workers()[0]
