@@ -175,6 +175,10 @@ eval-adapter-judge: train-data ## Judge discrimination (yes/no log-odds) of the 
 	nice -n 19 $(BIN)/python -m agent_training.cli eval-judge --agent judge_verdict --catalogue $(TRAIN_CATALOGUE) \
 		--var $(VAR) --per-set $(or $(PER_SET),40) --adapter latest $(TRAIN_ARGS)
 
+eval-adapter-answers: train-data ## AGENT's answers, base vs its newest adapter, on validation users (EXAMPLES=64)
+	nice -n 19 $(BIN)/python -m agent_training.cli eval-answers --agent $(AGENT) --catalogue $(TRAIN_CATALOGUE) \
+		--var $(VAR) --examples $(or $(EXAMPLES),64) --adapter latest $(TRAIN_ARGS)
+
 clean: stop ## Stop and remove everything generated under var/ (keeps the virtualenv)
 	rm -rf var
 

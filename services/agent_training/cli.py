@@ -1,4 +1,4 @@
-"""`recgpt-train sft|grpo|eval-tags|eval-judge`: trains an agent's LoRA adapter, or measures adapters.
+"""`recgpt-train sft|grpo|eval-*`: trains an agent's LoRA adapter, or measures adapters.
 
 Runs as one process, or data-parallel under `torchrun --nproc-per-node N -m agent_training.cli ...` (or
 `accelerate launch`): the trainers shard the batches, rank 0 writes the adapter.
@@ -110,6 +110,16 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     )
     judged.add_argument("--out", type=Path, help="also write the figures as JSON here")
     _no_base(judged)
+    answered = commands.add_parser(
+        "eval-answers", help="an agent's answers (base vs adapters) on validation users' examples"
+    )
+    _common(answered)
+    answered.add_argument("--examples", type=int, default=64, help="validation examples answered (1..)")
+    answered.add_argument(
+        "--adapter", action="append", default=[], help="adapter folder, or latest (repeatable)"
+    )
+    answered.add_argument("--out", type=Path, help="also write the figures as JSON here")
+    _no_base(answered)
     return parser.parse_args(argv)
 
 
@@ -152,8 +162,12 @@ def _job(args: argparse.Namespace) -> Job:
 
 
 def run(args: argparse.Namespace) -> Path | None:
-    from agent_training import grpo, heldout, judge_eval, sft
+    from agent_training import answers_eval, grpo, heldout, judge_eval, sft
 
+    if args.command == "eval-answers":
+        if args.examples < 1:
+            raise ValueError("--examples must be at least 1")
+        args.val_generate = args.examples
     job = _job(args)
     if args.command == "sft":
         if args.self_train:
@@ -174,7 +188,7 @@ def run(args: argparse.Namespace) -> Path | None:
             temperature=args.temperature,
             start=_start(args.start, job),
         )
-    measured = JUDGE if args.command == "eval-judge" else TAGS
+    measured = {"eval-judge": JUDGE, "eval-tags": TAGS}.get(args.command, job.agent)
     if job.agent != measured:
         raise ValueError(f"{args.command} measures the {measured} agent's adapters, not {job.agent}'s")
     adapters = _adapters(args, job)
@@ -183,6 +197,10 @@ def run(args: argparse.Namespace) -> Path | None:
     if args.command == "eval-judge":
         judged = judge_eval.evaluate(job, adapters, args.per_set)
         _report(judge_eval.table(judged), judged, args.out)
+        return None
+    if args.command == "eval-answers":
+        answered = answers_eval.evaluate(job, adapters)
+        _report(answers_eval.table(answered), answered, args.out)
         return None
     if args.pool < 0:
         raise ValueError("--pool must be 0 (off) or more")

@@ -133,12 +133,13 @@ class Job:
         written (an hour of training is not lost to a scoring error), and its manifest says validation failed.
         """
         try:
-            return self._validate(model, tokenizer)
+            return self.answer_metrics(model, tokenizer)
         except Exception as error:
             log.exception("validation failed; the adapter is written without its figures")
             return {"validation_error": f"{type(error).__name__}: {error}"[:500]}
 
-    def _validate(self, model: Any, tokenizer: Any) -> dict[str, Any]:
+    def answer_metrics(self, model: Any, tokenizer: Any) -> dict[str, Any]:
+        """The first `val_generate` validation examples answered greedily and scored (raises on failure)."""
         examples = self.data.validation[: self.settings.val_generate]
         if not examples:
             return {}

@@ -52,3 +52,12 @@ def test_no_base_without_an_adapter(
     args = ["eval-tags", "--agent", "tags", "--catalogue", str(catalogue.write(tmp_path / "catalogue"))]
     status, err = run([*args, "--model-dir", str(tiny_model_folder), "--no-base"], capsys)
     assert status == cli.EXIT_BAD_INPUT and "--no-base measures adapters" in err
+
+
+def test_eval_answers_needs_an_example(
+    tmp_path: Path, tiny_model_folder: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = catalogue.write(tmp_path / "catalogue")
+    args = ["eval-answers", "--agent", "explainer", "--catalogue", str(folder)]
+    status, err = run([*args, "--model-dir", str(tiny_model_folder), "--examples", "0"], capsys)
+    assert status == cli.EXIT_BAD_INPUT and "--examples must be at least 1" in err

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from agent_training import artefact, grpo, scoring, sft
-from agent_training.agents import INTERESTS, TAGS, AgentName
+from agent_training import answers_eval, artefact, grpo, scoring, sft
+from agent_training.agents import EXPLANATIONS, INTERESTS, TAGS, AgentName
 from agent_training.data import DataConfig, NoUsableExamples
 from agent_training.job import CatalogueTagMapper, Job, TrainSettings
 from agent_training.model import BaseModel, load_model
@@ -58,6 +58,23 @@ def test_sft_writes_a_versioned_peft_adapter_that_loads(tmp_path: Path, tiny_mod
     other_base = replace(trained.base, source_stamp={"gguf": "another.gguf", "size": 1})
     with pytest.raises(artefact.AdapterMismatch):
         load_model(other_base, folder)
+
+
+def test_eval_answers_scores_base_and_adapter_on_the_same_validation_examples(
+    tmp_path: Path, tiny_model_folder: Path
+) -> None:
+    trained = job(tmp_path, tiny_model_folder, EXPLANATIONS)
+    trained.settings = replace(SETTINGS, steps=1, val_generate=0)
+    folder = sft.run_sft(trained)
+    assert folder is not None
+    trained.settings = replace(SETTINGS, val_generate=3)
+    result = answers_eval.evaluate(trained, {"base": None, "sft": folder})
+    assert result["examples"] == min(3, len(trained.data.validation)) > 0
+    assert result["validation_users"] >= 1
+    assert set(result["models"]) == {"base", "sft"}
+    for figures in result["models"].values():
+        assert {"parsed", "grounded", "diversity"} <= set(figures) and 0.0 <= figures["grounded"] <= 1.0
+    assert "validation users" in answers_eval.table(result)
 
 
 def test_a_failed_validation_still_writes_the_adapter_and_says_so(
