@@ -1,11 +1,20 @@
-"""The non-LLM tags: the user's most frequent categories, used whenever the LLM answer is unusable."""
+"""The non-LLM tags, used whenever the LLM answer is unusable.
+
+Generate mode falls back to the user's most frequent categories. Ranking mode falls back to the candidates it
+was ranking, in the statistics' own order (frequent, then what follows the last category, then the most
+taken): a better list than frequent categories alone (HR@30 0.420 against 0.185 on 200 evaluation users,
+README), and already at hand.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
 
 from recgpt.common.v1 import common_pb2
 from recgpt_domain.behaviour_context import UNCATEGORISED, BehaviourContext
 
 RATIONALE = "frequent in your history"
+STATISTICS_RATIONALE = "frequent in your history, or often taken next"
 
 
 def frequent_category_tags(context: BehaviourContext, k: int) -> list[common_pb2.Tag]:
@@ -22,3 +31,17 @@ def frequent_category_tags(context: BehaviourContext, k: int) -> list[common_pb2
             )
         )
     return tags
+
+
+def statistics_tags(pool: Sequence[str], names: Mapping[str, str], k: int) -> list[common_pb2.Tag]:
+    """The first `k` candidate categories in the statistics' order, each named by its category tag."""
+    return [
+        common_pb2.Tag(
+            tag=names[category],
+            interest=category,
+            rationale=STATISTICS_RATIONALE,
+            category=category,
+            category_score=1.0,
+        )
+        for category in pool[:k]
+    ]

@@ -31,7 +31,7 @@ from recgpt_serving.llm.errors import LlmError
 from recgpt_serving.llm.usage import spent_usage
 from tags import prompts, ranking
 from tags.category_map import CategoryMapper
-from tags.fallback import frequent_category_tags
+from tags.fallback import frequent_category_tags, statistics_tags
 from tags.prompts import AGENT
 from tags.ranking import Candidates
 from tags.schema import answer_schema
@@ -230,7 +230,8 @@ class TagsServicer(tags_pb2_grpc.TagsServiceServicer):
                 "tag ranking fell back",
                 extra={"reason": reason, "error": str(failures[0]), "failed": len(failures)},
             )
-            return await self._fallback(reason, behaviour, interests, limit)
+            unranked = statistics_tags(pool, candidates.names, limit)
+            return await self._fallback(reason, behaviour, interests, limit, unranked)
         results = [value for value in scored if not isinstance(value, LlmError)]
         ranked = ranking.by_score(pool, [result.value for result in results])
         if self.settings.tag_rank_fuse_statistics:
@@ -254,10 +255,17 @@ class TagsServicer(tags_pb2_grpc.TagsServiceServicer):
         return _Predicted(tags, usage, fallback=False)
 
     async def _fallback(
-        self, reason: FallbackReason, behaviour: BehaviourContext, interests: list[str], limit: int
+        self,
+        reason: FallbackReason,
+        behaviour: BehaviourContext,
+        interests: list[str],
+        limit: int,
+        tags: list[common_pb2.Tag] | None = None,
     ) -> _Predicted:
+        """Counted; `tags` when the caller has a better non-LLM list, else the frequent categories."""
         count_fallback(AGENT, reason)
-        tags = frequent_category_tags(behaviour, limit)
+        if tags is None:
+            tags = frequent_category_tags(behaviour, limit)
         if tags and interests:
             tags = await asyncio.to_thread(self.checker.tie_to_interests, tags, interests)
         return _Predicted(tags, common_pb2.LlmUsage(), fallback=True)

@@ -17,6 +17,7 @@ from recgpt_serving.llm.client import LlmClient, LlmSettings
 from recgpt_serving.llm.errors import LlmRequestError
 from tags import ranking
 from tags.category_map import CategoryMapper
+from tags.fallback import STATISTICS_RATIONALE
 from tags.ranking import Candidates
 from tags.servicer import RANKED_RATIONALE, TagsServicer
 from tests.recgpt_serving.llm.fake_openai import FakeOpenAI
@@ -127,9 +128,16 @@ async def test_a_failed_scoring_request_falls_back_and_is_counted(ranked: Runnin
     ranked.llm.behaviour.mode = "status"
     ranked.llm.behaviour.status = 500
     before = all_fallbacks()
-    reply = await ranked.stub.PredictTags(predict("m1", "b1"))
-    # The frequent categories answer (tied with equal counts: either may come first), counted once.
-    assert reply.fallback and {t.category for t in reply.tags} == {"Microscopes", "Beakers"}
+    reply = await ranked.stub.PredictTags(predict("m1", "b1", max_tags=4))
+    # The candidates answer unranked, in the statistics' order (frequent, then what follows Beakers), counted.
+    behaviour = compress(
+        [Interaction(item_id="m1", timestamp=0), Interaction(item_id="b1", timestamp=1)], BY_ID, 400
+    )
+    pool = CANDIDATES.pool(behaviour, BY_ID, 60)
+    assert reply.fallback and [t.category for t in reply.tags] == pool[:4]
+    assert [t.category for t in reply.tags][2:] == ["Pipettes", "Gloves"]
+    for tag in reply.tags:
+        assert tag.tag == CANDIDATES.names[tag.category] and tag.rationale == STATISTICS_RATIONALE
     assert all_fallbacks() == before + 1
 
 
