@@ -82,53 +82,46 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     grpo.add_argument("--generations", type=int, default=4, help="answers per prompt (the GRPO group)")
     grpo.add_argument("--temperature", type=float, default=0.9)
     grpo.add_argument("--from", dest="start", default="latest", help="start adapter: latest | none | DIR")
-    heldout = commands.add_parser("eval-tags", help="tag HR@K of base vs adapters on evaluation users")
-    _common(heldout)
+    heldout = _measuring(
+        commands.add_parser("eval-tags", help="tag HR@K of base vs adapters on evaluation users")
+    )
     heldout.add_argument("--users", type=int, default=50)
     heldout.add_argument("--k", type=int, default=30)
-    heldout.add_argument(
-        "--adapter", action="append", default=[], help="adapter folder, or latest (repeatable)"
-    )
     heldout.add_argument(
         "--pool", type=int, default=0, help="also rank the statistics' top POOL categories by likelihood"
     )
     heldout.add_argument(
         "--rank-only", action="store_true", help="with --pool: only the likelihood ranking (no generation)"
     )
-    heldout.add_argument("--out", type=Path, help="also write the figures as JSON here")
-    _no_base(heldout)
     heldout.add_argument(
         "--baselines-only", action="store_true", help="only the non-LLM baselines (no model)"
     )
-    judged = commands.add_parser(
-        "eval-judge", help="judge discrimination of base vs judge adapters (offline)"
+    judged = _measuring(
+        commands.add_parser("eval-judge", help="judge discrimination of base vs judge adapters (offline)")
     )
-    _common(judged)
     judged.add_argument("--per-set", type=int, default=40, help="measured pairs per set (1..200)")
-    judged.add_argument(
-        "--adapter", action="append", default=[], help="adapter folder, or latest (repeatable)"
+    answered = _measuring(
+        commands.add_parser(
+            "eval-answers", help="an agent's answers (base vs adapters) on validation users' examples"
+        )
     )
-    judged.add_argument("--out", type=Path, help="also write the figures as JSON here")
-    _no_base(judged)
-    answered = commands.add_parser(
-        "eval-answers", help="an agent's answers (base vs adapters) on validation users' examples"
-    )
-    _common(answered)
     answered.add_argument("--examples", type=int, default=64, help="validation examples answered (1..)")
-    answered.add_argument(
-        "--adapter", action="append", default=[], help="adapter folder, or latest (repeatable)"
-    )
-    answered.add_argument("--out", type=Path, help="also write the figures as JSON here")
-    _no_base(answered)
     return parser.parse_args(argv)
 
 
-def _no_base(parser: argparse.ArgumentParser) -> None:
+def _measuring(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The options every eval-* command shares: the models measured and where the figures go."""
+    _common(parser)
+    parser.add_argument(
+        "--adapter", action="append", default=[], help="adapter folder, or latest (repeatable)"
+    )
+    parser.add_argument("--out", type=Path, help="also write the figures as JSON here")
     parser.add_argument(
         "--no-base",
         action="store_true",
         help="skip the base model (its figures on these seeded users are already known)",
     )
+    return parser
 
 
 def _job(args: argparse.Namespace) -> Job:
