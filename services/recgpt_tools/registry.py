@@ -297,6 +297,8 @@ class LlmEndpoint:
     # against; None: the engine serves no adapters.
     adapters_dir: str | None = None
     base_model_dir: str | None = None
+    # The largest rank the engine serves (its --max-lora-rank): a larger adapter is refused, the base serves.
+    max_lora_rank: int | None = None
 
 
 def service_env(
@@ -322,6 +324,8 @@ def service_env(
             env["RECGPT_LLM_ADAPTERS_DIR"] = llm.adapters_dir
         if llm.base_model_dir is not None:
             env["RECGPT_LLM_BASE_MODEL_DIR"] = llm.base_model_dir
+        if llm.max_lora_rank is not None:
+            env["RECGPT_LLM_MAX_LORA_RANK"] = str(llm.max_lora_rank)
     for name in process.targets:
         if name in started:
             env[f"RECGPT_{name.upper()}_TARGET"] = addresses.target(name)

@@ -155,6 +155,7 @@ class Stack:
                     self.served_model_name,
                     adapters_dir=str(self.adapters_dir) if lora else None,
                     base_model_dir=str(self.model_folder) if lora and self.model_folder.is_dir() else None,
+                    max_lora_rank=self.lora_rank if lora else None,
                 )
             own = registry.service_env(process, self.addresses, started, data_dirs, llm)
             return Launch(process, [_script(command.name), *command.args], {**env, **own})
@@ -181,6 +182,7 @@ class Stack:
             port=self._port(process),
             served_model_name=self.served_model_name,
             enable_lora=self.serves_adapters,
+            max_lora_rank=self.lora_rank,
         )
         return Launch(
             process,
@@ -239,6 +241,17 @@ class Stack:
             adapter_files.versions(self.adapters_dir, agent)
             for agent in adapter_files.agents(self.adapters_dir)
         )
+
+    @property
+    def lora_rank(self) -> int:
+        """vLLM's --max-lora-rank: RECGPT_VLLM_MAX_LORA_RANK when set, else the least fitting the adapters."""
+        told = os.environ.get("RECGPT_VLLM_MAX_LORA_RANK")
+        if told:
+            try:
+                return int(told)
+            except ValueError as error:
+                raise StackError(f"RECGPT_VLLM_MAX_LORA_RANK={told!r} is not a LoRA rank") from error
+        return vllm_engine.served_lora_rank(adapter_files.present_ranks(self.adapters_dir))
 
     @property
     def served_model_name(self) -> str:

@@ -11,10 +11,10 @@ import json
 import os
 import shlex
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from recgpt_serving.llm.models import DEFAULT_MODEL_NAME
@@ -27,6 +27,9 @@ _CPU_ENV_VARS = ("VLLM_CPU_KVCACHE_SPACE", "VLLM_CPU_OMP_THREADS_BIND")
 def _all_allowed_cpus() -> str:
     """Every core this process may run on, as vLLM's id list ("0,1"): on a small machine, use them all."""
     return ",".join(str(cpu) for cpu in sorted(os.sched_getaffinity(0)))
+
+
+VLLM_LORA_RANKS = (8, 16, 32, 64, 128)
 
 
 class EngineSettings(BaseSettings):
@@ -63,11 +66,21 @@ class EngineSettings(BaseSettings):
     # Multi-LoRA: adapters are loaded at run time by the agents (recgpt_serving.llm.adapters) through
     # /v1/load_lora_adapter, so that one that fails to load is refused alone while the base model serves.
     enable_lora: bool = False
-    max_lora_rank: Literal[8, 16, 32, 64, 128] = 64
+    # vLLM pads every adapter's weights to this rank, and its CPU LoRA kernels copy them once per token:
+    # keep it at the largest rank served (the trainers' default is 8).
+    max_lora_rank: int = 64
     # Adapters in one batch; more are kept on the CPU and swapped in.
     max_loras: int = Field(default=4, ge=1)
     # Further vLLM flags as one shell-quoted string, e.g. "--enable-prompt-embeds".
     extra_args: str = ""
+
+    @field_validator("max_lora_rank")
+    @classmethod
+    def _served_rank(cls, value: int) -> int:
+        # What vLLM accepts; checked here as an int so that RECGPT_VLLM_MAX_LORA_RANK=8 (a string) is read.
+        if value not in VLLM_LORA_RANKS:
+            raise ValueError(f"max_lora_rank must be one of {VLLM_LORA_RANKS}, got {value}")
+        return value
 
     @property
     def base_url(self) -> str:
@@ -77,6 +90,14 @@ class EngineSettings(BaseSettings):
     @property
     def health_url(self) -> str:
         return f"http://{self.host}:{self.port}/health"
+
+
+def served_lora_rank(ranks: Iterable[int]) -> int:
+    """The smallest --max-lora-rank vLLM takes that fits every rank given (8 when none): vLLM pads every
+    adapter to it, and its CPU kernels copy the padded weights once per token (measured: at 64, rank-8
+    adapters stalled the engine for minutes a step on the evaluation's prompts)."""
+    largest = max(ranks, default=0)
+    return next((rank for rank in VLLM_LORA_RANKS if rank >= largest), VLLM_LORA_RANKS[-1])
 
 
 def vllm_command(settings: EngineSettings, python: str | None = None) -> list[str]:

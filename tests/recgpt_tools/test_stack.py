@@ -4,6 +4,7 @@ start-up fails, and starts a process added to the table with no other change."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import socket
 import time
@@ -228,3 +229,32 @@ def test_an_agent_adapter_turns_lora_on_and_the_agents_get_the_folder(tmp_path: 
     assert _own_env(stack, "tags")["RECGPT_LLM_ADAPTERS_DIR"] == str(stack.adapters_dir)
     off = Stack(_settings(tmp_path, llm=True, redis_url="redis://127.0.0.1:1/0", lora="off"))
     assert "RECGPT_LLM_ADAPTERS_DIR" not in _own_env(off, "tags")
+
+
+def test_the_engine_pads_adapters_to_the_least_rank_that_fits_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("RECGPT_VLLM_MAX_LORA_RANK", raising=False)
+    stack = Stack(_settings(tmp_path, llm=True, redis_url="redis://127.0.0.1:1/0"))
+
+    def served_rank() -> tuple[str, str]:
+        vllm = next(launch for launch in stack.plan(stack.run_state()) if launch.process.name == "vllm")
+        return vllm.command[vllm.command.index("--max-lora-rank") + 1], _own_env(stack, "tags")[
+            "RECGPT_LLM_MAX_LORA_RANK"
+        ]
+
+    for version, rank, expected in (("v1", 8, "8"), ("v2", 12, "16")):
+        folder = stack.adapters_dir / "explainer" / version
+        folder.mkdir(parents=True)
+        (folder / "adapter_config.json").write_text(f'{{"peft_type": "LORA", "r": {rank}}}')
+        (folder / "adapter_model.safetensors").write_text("{}")
+        manifest = {"agent": "explainer", "version": version, "base_model": "x", "created_at_unix": 1}
+        (folder / "recgpt_adapter.json").write_text(json.dumps(manifest))
+        # Rank 8 alone: 8 (not vLLM's 64, which made the CPU engine copy 8 times the weights per token);
+        # with a rank-12 adapter beside it, the next rank vLLM takes.
+        assert served_rank() == (expected, expected)
+    monkeypatch.setenv("RECGPT_VLLM_MAX_LORA_RANK", "32")
+    assert served_rank() == ("32", "32")
+    monkeypatch.setenv("RECGPT_VLLM_MAX_LORA_RANK", "eight")
+    with pytest.raises(StackError, match="not a LoRA rank"):
+        served_rank()

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from recgpt_tools.vllm_engine import EngineSettings, vllm_command, vllm_env
+from recgpt_tools.vllm_engine import EngineSettings, served_lora_rank, vllm_command, vllm_env
 
 
 def flag(command: list[str], name: str) -> str:
@@ -81,3 +81,18 @@ def test_compilation_can_be_chosen_either_way() -> None:
     assert "--enforce-eager" not in vllm_command(EngineSettings(model="m", enforce_eager=False))
     cuda_eager = EngineSettings(model="m", device="cuda", enforce_eager=True)
     assert "--enforce-eager" in vllm_command(cuda_eager)
+
+
+def test_the_lora_rank_is_read_from_the_environment_and_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RECGPT_VLLM_MAX_LORA_RANK", "8")
+    settings = EngineSettings(model="m", enable_lora=True)
+    assert flag(vllm_command(settings), "--max-lora-rank") == "8"
+    with pytest.raises(ValueError, match="max_lora_rank must be one of"):
+        EngineSettings(model="m", max_lora_rank=12)
+
+
+def test_the_served_rank_is_the_least_vllm_takes_that_fits() -> None:
+    assert served_lora_rank([]) == 8
+    assert served_lora_rank([4, 8]) == 8
+    assert served_lora_rank([8, 9]) == 16
+    assert served_lora_rank([200]) == 128

@@ -153,6 +153,18 @@ def choose(adapters_dir: Path | None, agent: str, choice: str) -> Adapter | None
     raise AdapterError(AdapterProblem.NOT_FOUND, f"{agent}: no adapter version {choice!r} in {where}")
 
 
+def present_ranks(adapters_dir: Path) -> list[int]:
+    """The LoRA rank (`r`) of every complete adapter under `adapters_dir`; unreadable configs are skipped."""
+    ranks: list[int] = []
+    for agent in agents(adapters_dir):
+        for adapter in versions(adapters_dir, agent):
+            try:
+                ranks.append(int(json.loads((adapter.folder / PEFT_CONFIG).read_text()).get("r") or 0))
+            except (OSError, ValueError, AttributeError):
+                continue
+    return ranks
+
+
 def check_fits(adapter: Adapter, served_model: str, shapes: BaseShapes | None, max_rank: int) -> None:
     """Raises AdapterError when the adapter was trained on another base model or is too large to serve."""
     try:
