@@ -115,9 +115,9 @@ judge-discrimination: run ## Judge discrimination per set: served verdicts vs li
 		--dataset $(DATASET) --endpoint $$vllm/v1 --per-set $(or $(PER_SET),40) \
 		--out $(VAR)/eval/judge-discrimination.json
 
-bench-adapters: run ## Throughput of the base model and each agent's newest LoRA adapter on the running vLLM
+bench-adapters: run ## Throughput of the base model and each agent's newest LoRA adapter on the running vLLM (PROMPT_WORDS=400)
 	vllm=$$($(BIN)/recgpt-stack url vllm) && $(BIN)/python -m evaluation.bench_adapters \
-		--endpoint $$vllm/v1 --adapters-dir $(VAR)/adapters
+		--endpoint $$vllm/v1 --adapters-dir $(VAR)/adapters --prompt-words $(or $(PROMPT_WORDS),400)
 # The towers artefacts: `make run` serves the newest one (LATEST) beside the content index.
 TOWERS_DIR ?= $(VAR)/models/towers
 SEEDS ?= 0,1,2

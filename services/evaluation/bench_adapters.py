@@ -32,8 +32,21 @@ class Throughput(BaseModel):
     tokens_per_s: float
 
 
+def prompt(index: int, words: int) -> str:
+    """The request's text: distinct from its first word on (no prefix cache between requests), and `words`
+    filler words long beside the short question, so that prefill weighs as in the agents' prompts."""
+    filler = " ".join(f"w{(index * 7919 + k) % 5003}" for k in range(words))
+    return f"#{index}: {_PROMPT} {filler}".rstrip()
+
+
 async def run(
-    http: httpx.AsyncClient, endpoint: str, model: str, requests: int, concurrency: int, tokens: int
+    http: httpx.AsyncClient,
+    endpoint: str,
+    model: str,
+    requests: int,
+    concurrency: int,
+    tokens: int,
+    prompt_words: int = 0,
 ) -> Throughput:
     slots = asyncio.Semaphore(concurrency)
     generated = failed = 0
@@ -42,7 +55,7 @@ async def run(
         nonlocal generated, failed
         body = {
             "model": model,
-            "messages": [{"role": "user", "content": f"{_PROMPT} (#{index})"}],
+            "messages": [{"role": "user", "content": prompt(index, prompt_words)}],
             "max_tokens": tokens,
             "temperature": 0.0,
             "ignore_eos": True,
@@ -80,6 +93,9 @@ async def amain(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=32)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--tokens", type=int, default=64)
+    parser.add_argument(
+        "--prompt-words", type=int, default=0, help="filler words per prompt (the agents' prompts: 300-800)"
+    )
     parser.add_argument("--label", default="", help="what the engine was started with, for the output")
     parser.add_argument("--load", action="append", default=[], help="NAME=FOLDER: load this adapter first")
     parser.add_argument("--adapters-dir", type=Path, default=None, help="also each agent's newest adapter")
@@ -100,11 +116,14 @@ async def amain(argv: list[str] | None = None) -> int:
                 print(f"error: {name} did not load: {loaded.text[:300]}", file=sys.stderr)
                 return 1
         for model in models:
-            figure = await run(http, args.endpoint, model, args.requests, args.concurrency, args.tokens)
+            figure = await run(
+                http, args.endpoint, model, args.requests, args.concurrency, args.tokens, args.prompt_words
+            )
             print(
                 f"{args.label:<16}{figure.model:<32}{figure.requests_per_s:>8.2f} req/s"
                 f"{figure.tokens_per_s:>9.1f} tok/s  ({figure.requests} x {args.tokens} tokens at "
-                f"concurrency {figure.concurrency}, {figure.failed} failed, {figure.seconds} s)"
+                f"concurrency {figure.concurrency}, {args.prompt_words} filler words, "
+                f"{figure.failed} failed, {figure.seconds} s)"
             )
     return 0
 
