@@ -8,8 +8,6 @@ README), and already at hand.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-
 from recgpt.common.v1 import common_pb2
 from recgpt_domain.behaviour_context import UNCATEGORISED, BehaviourContext
 
@@ -31,17 +29,3 @@ def frequent_category_tags(context: BehaviourContext, k: int) -> list[common_pb2
             )
         )
     return tags
-
-
-def statistics_tags(pool: Sequence[str], names: Mapping[str, str], k: int) -> list[common_pb2.Tag]:
-    """The first `k` candidate categories in the statistics' order, each named by its category tag."""
-    return [
-        common_pb2.Tag(
-            tag=names[category],
-            interest=category,
-            rationale=STATISTICS_RATIONALE,
-            category=category,
-            category_score=1.0,
-        )
-        for category in pool[:k]
-    ]

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from recgpt.common.v1 import common_pb2
 from recgpt_domain.behaviour_context import BehaviourContext
 from recgpt_domain.catalogue import Item, UserHistory
 from recgpt_domain.category_transitions import CategoryTransitions, category_sequences, topped_up
@@ -24,6 +25,22 @@ ANSWER_PREFIX = '{"tags": [{"tag": "'
 ANSWER_AFTER_TAG = '"'
 # Reciprocal-rank fusion's constant (the customary 60: ranks past the first few weigh little more than none).
 RRF_K = 60
+
+
+def named_category_tags(
+    categories: Sequence[str], names: Mapping[str, str], rationale: str
+) -> list[common_pb2.Tag]:
+    """A tag per category, named by its category tag (`Candidates.names`): it maps to it by construction."""
+    return [
+        common_pb2.Tag(
+            tag=names[category],
+            interest=category,
+            rationale=rationale,
+            category=category,
+            category_score=1.0,
+        )
+        for category in categories
+    ]
 
 
 def answer_start(tag: str) -> str:

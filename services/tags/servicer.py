@@ -31,7 +31,7 @@ from recgpt_serving.llm.errors import LlmError
 from recgpt_serving.llm.usage import spent_usage
 from tags import prompts, ranking
 from tags.category_map import CategoryMapper
-from tags.fallback import frequent_category_tags, statistics_tags
+from tags.fallback import STATISTICS_RATIONALE, frequent_category_tags
 from tags.prompts import AGENT
 from tags.ranking import Candidates
 from tags.schema import answer_schema
@@ -230,22 +230,13 @@ class TagsServicer(tags_pb2_grpc.TagsServiceServicer):
                 "tag ranking fell back",
                 extra={"reason": reason, "error": str(failures[0]), "failed": len(failures)},
             )
-            unranked = statistics_tags(pool, candidates.names, limit)
+            unranked = ranking.named_category_tags(pool[:limit], candidates.names, STATISTICS_RATIONALE)
             return await self._fallback(reason, behaviour, interests, limit, unranked)
         results = [value for value in scored if not isinstance(value, LlmError)]
         ranked = ranking.by_score(pool, [result.value for result in results])
         if self.settings.tag_rank_fuse_statistics:
             ranked = ranking.fuse(pool, ranked)
-        tags = [
-            common_pb2.Tag(
-                tag=candidates.names[category],
-                interest=category,
-                rationale=RANKED_RATIONALE,
-                category=category,
-                category_score=1.0,
-            )
-            for category in ranked[:limit]
-        ]
+        tags = ranking.named_category_tags(ranked[:limit], candidates.names, RANKED_RATIONALE)
         tags = await asyncio.to_thread(self.checker.tie_to_interests, tags, interests)
         usage = common_pb2.LlmUsage(
             prompt_tokens=sum(result.usage.prompt_tokens for result in results),

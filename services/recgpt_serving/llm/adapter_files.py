@@ -159,20 +159,28 @@ def present_ranks(adapters_dir: Path) -> list[int]:
     for agent in agents(adapters_dir):
         for adapter in versions(adapters_dir, agent):
             try:
-                ranks.append(int(json.loads((adapter.folder / PEFT_CONFIG).read_text()).get("r") or 0))
-            except (OSError, ValueError, AttributeError):
+                ranks.append(int(_peft_config(adapter).get("r") or 0))
+            except (AdapterError, ValueError):
                 continue
     return ranks
 
 
-def check_fits(adapter: Adapter, served_model: str, shapes: BaseShapes | None, max_rank: int) -> None:
-    """Raises AdapterError when the adapter was trained on another base model or is too large to serve."""
+def _peft_config(adapter: Adapter) -> dict[str, Any]:
+    """The adapter's PEFT config; AdapterError (invalid) when it is unreadable or not a JSON object."""
     try:
-        config: dict[str, Any] = json.loads((adapter.folder / PEFT_CONFIG).read_text())
+        config = json.loads((adapter.folder / PEFT_CONFIG).read_text())
     except (OSError, ValueError) as error:
         raise AdapterError(
             AdapterProblem.INVALID, f"{adapter.served_name}: bad {PEFT_CONFIG}: {error}"
         ) from error
+    if not isinstance(config, dict):
+        raise AdapterError(AdapterProblem.INVALID, f"{adapter.served_name}: {PEFT_CONFIG} is not an object")
+    return config
+
+
+def check_fits(adapter: Adapter, served_model: str, shapes: BaseShapes | None, max_rank: int) -> None:
+    """Raises AdapterError when the adapter was trained on another base model or is too large to serve."""
+    config = _peft_config(adapter)
     if str(config.get("peft_type", "")).upper() != "LORA":
         raise AdapterError(
             AdapterProblem.INVALID, f"{adapter.served_name}: not a LoRA ({config.get('peft_type')})"
