@@ -9,7 +9,7 @@ A group with no member reports null, never 0.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from typing import Any
 
@@ -153,6 +153,8 @@ class Report(BaseModel):
     fallback_share: dict[str, float]
     # Agent -> the LoRA adapter its answers came from ("base" for the base model) -> users, by provenance.
     adapters: dict[str, dict[str, int]] = {}
+    # Agent -> the prompt version its answers carried (the tag agent's names its mode) -> users.
+    prompt_versions: dict[str, dict[str, int]] = {}
 
 
 def aggregate(
@@ -201,15 +203,19 @@ def aggregate(
             "tags": metrics.mean(float("tags" in r.fallback_parts) for r in results),
             "profile": metrics.mean(float(r.profile_source == FALLBACK) for r in results),
         },
-        adapters=_adapters(results),
+        adapters=_users_by_agent(results, lambda result: result.adapters, empty="base"),
+        prompt_versions=_users_by_agent(results, lambda result: result.prompt_versions, empty="unknown"),
     )
 
 
-def _adapters(results: Sequence[UserEval]) -> dict[str, dict[str, int]]:
+def _users_by_agent(
+    results: Sequence[UserEval], answered: Callable[[UserEval], Mapping[str, str]], *, empty: str
+) -> dict[str, dict[str, int]]:
+    """Agent -> what answered a user (`empty` when provenance named nothing) -> users."""
     used: defaultdict[str, Counter[str]] = defaultdict(Counter)
     for result in results:
-        for agent, adapter in result.adapters.items():
-            used[agent][adapter or "base"] += 1
+        for agent, name in answered(result).items():
+            used[agent][name or empty] += 1
     return {agent: dict(counts.most_common()) for agent, counts in sorted(used.items())}
 
 

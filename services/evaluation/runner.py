@@ -106,6 +106,8 @@ class UserEval:
     judge_failures: int = 0
     # Agent -> the LoRA adapter its answers for this user came from ("" for the base model), by provenance.
     adapters: dict[str, str] = field(default_factory=dict)
+    # Agent -> the prompt version of its answer (the tag agent's names its mode), by provenance.
+    prompt_versions: dict[str, str] = field(default_factory=dict)
 
 
 class Evaluator:
@@ -184,6 +186,10 @@ class Evaluator:
             adapters={
                 "interest_miner": mined.provenance.adapter,
                 "tag_predictor": predicted.provenance.adapter,
+            },
+            prompt_versions={
+                "interest_miner": mined.provenance.prompt_version,
+                "tag_predictor": predicted.provenance.prompt_version,
             },
         )
         explained = await self._explain(user_id, ranked[FUSED_RECGPT], tag_route, result)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from evaluation.report import BySource, Diversity, Report
 from evaluation.runner import FALLBACK, LLM
 
@@ -80,14 +82,8 @@ def _header(report: Report) -> list[str]:
         f"{report.tag_transitions.training_users} training users' sequences "
         f"({report.tag_transitions.transitions} transitions; no evaluated user); recgpt-v1+f+t: the LLM's "
         "tag categories topped up with frequent+transitions",
-        "adapters (users): "
-        + (
-            "; ".join(
-                f"{agent} " + ", ".join(f"{name} ({users})" for name, users in used.items())
-                for agent, used in report.adapters.items()
-            )
-            or "none reported"
-        ),
+        "adapters (users): " + _by_agent(report.adapters),
+        "prompt versions (users): " + _by_agent(report.prompt_versions),
         f"wall {report.wall_s:.1f} s at concurrency {report.concurrency}",
     ]
     if users.targets_seen_by_platform:
@@ -129,3 +125,13 @@ def _row(label: str, cells: tuple[str, ...]) -> str:
 def _number(value: float | None, spec: str = ".4f") -> str:
     """A figure, or "-" for a group with no member."""
     return "-" if value is None else format(value, spec)
+
+
+def _by_agent(used: Mapping[str, Mapping[str, int]]) -> str:
+    return (
+        "; ".join(
+            f"{agent} " + ", ".join(f"{name} ({users})" for name, users in counts.items())
+            for agent, counts in used.items()
+        )
+        or "none reported"
+    )

@@ -127,7 +127,7 @@ async def amain(argv: list[str] | None = None, prompt_version: str | None = None
     logs.configure("nearline", settings.log_level)
     freshness = Freshness(
         settings.llm_model,
-        prompt_version or current_profile_prompt_version(),
+        prompt_version or current_profile_prompt_version(settings.tag_mode),
         settings.max_age_s,
         settings.profile_fallback_ttl_s,
         force=args.force,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from recgpt_domain.profile_store import FALLBACK_PROFILE_TTL_S, LLM_PROFILE_MAX_AGE_S
+from recgpt_domain.prompt_versions import TagMode
 from recgpt_domain.ranking_settings import RankingSettings
 from recgpt_domain.refresh_queue import DEFAULT_RETRY
 from recgpt_serving.llm.batch import BATCH_CONCURRENCY, BATCH_LLM_DEADLINE_S
@@ -28,6 +29,8 @@ class NearlineSettings(RankingSettings):
     explain_target: str = registry.local_target("explain")
     # The model a stored profile must name to count as fresh: the served model name, as in RECGPT_LLM_MODEL.
     llm_model: str = DEFAULT_MODEL_NAME
+    # The tag service's mode (RECGPT_TAG_MODE, read by both): its prompt version is part of a fresh profile's.
+    tag_mode: TagMode = "generate"
     # Users refreshed at once.
     concurrency: int = Field(default=BATCH_CONCURRENCY, ge=1, le=512)
     # Tag-route items per user whose explanations are precomputed (the gateway reads them cache-only).

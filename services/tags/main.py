@@ -31,11 +31,11 @@ def build(settings: TagsSettings, deps: AgentDeps) -> Registration:
         extra={"categories": len(mapper), "seconds": round(time.perf_counter() - started, 1)},
     )
     candidates = None
-    if settings.tag_mode == "rank":
+    if settings.tag_mode in ("rank", "choose"):
         # The histories the platform holds (the catalogue it serves: held-out items are not in it).
         candidates = Candidates.count(iter_histories(settings.catalogue_dir), deps.items)
         log.info(
-            "ranking candidates counted",
+            "tag candidates counted",
             extra={
                 "users": candidates.transitions.users,
                 "transitions": candidates.transitions.transitions,

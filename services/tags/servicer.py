@@ -1,7 +1,8 @@
 """The gRPC face of tag prediction: checks the request, asks the LLM, validates and maps every tag.
 
-Two modes (`RECGPT_TAG_MODE`): the LLM writes tags (generate), or it orders the catalogue categories the
-statistics propose for the user by its likelihood (rank, `tags.ranking`).
+Three modes (`RECGPT_TAG_MODE`): the LLM writes tags (generate); it orders the catalogue categories the
+statistics propose for the user by its likelihood (rank, `tags.ranking`); or it picks among them in one
+constrained answer (choose, `tags.choosing`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import grpc
 from recgpt.common.v1 import common_pb2
 from recgpt.tags.v1 import tags_pb2, tags_pb2_grpc
 from recgpt_domain.behaviour_context import BehaviourContext, compress
+from recgpt_domain.prompt_versions import TAG_PROMPT_VERSIONS
 from recgpt_serving import agent_runner
 from recgpt_serving.agent_runner import (
     AgentDeps,
@@ -29,7 +31,7 @@ from recgpt_serving.agent_runner import (
 from recgpt_serving.llm.client import LlmResult
 from recgpt_serving.llm.errors import LlmError
 from recgpt_serving.llm.usage import spent_usage
-from tags import prompts, ranking
+from tags import choosing, prompts, ranking
 from tags.category_map import CategoryMapper
 from tags.fallback import STATISTICS_RATIONALE, frequent_category_tags
 from tags.prompts import AGENT
@@ -40,8 +42,9 @@ from tags.validation import TagChecker
 
 log = logging.getLogger(__name__)
 
-# Why a ranked tag was chosen (the model never writes one in ranking mode).
+# Why a ranked or chosen tag is served (the model writes no rationale in those modes).
 RANKED_RATIONALE = "likely next need"
+CHOSEN_RATIONALE = "chosen as a likely next need"
 
 SERVICE_NAME = tags_pb2.DESCRIPTOR.services_by_name["TagsService"].full_name
 
@@ -61,8 +64,8 @@ class TagsServicer(tags_pb2_grpc.TagsServiceServicer):
         mapper: CategoryMapper,
         candidates: Candidates | None = None,
     ) -> None:
-        if settings.tag_mode == "rank" and candidates is None:
-            raise ValueError("ranking mode needs the candidates' statistics")
+        if settings.tag_mode in ("rank", "choose") and candidates is None:
+            raise ValueError(f"{settings.tag_mode} mode needs the candidates' statistics")
         self.settings = settings
         self.deps = deps
         self.mapper = mapper
@@ -83,7 +86,10 @@ class TagsServicer(tags_pb2_grpc.TagsServiceServicer):
         return tags_pb2.PredictTagsResponse(
             tags=predicted.tags,
             provenance=agent_runner.provenance(
-                self.deps.llm.settings, prompts.PROMPT_VERSION, fallback=predicted.fallback, adapter=adapter
+                self.deps.llm.settings,
+                TAG_PROMPT_VERSIONS[self.settings.tag_mode],
+                fallback=predicted.fallback,
+                adapter=adapter,
             ),
             usage=predicted.usage,
             fallback=predicted.fallback,
@@ -159,6 +165,8 @@ class TagsServicer(tags_pb2_grpc.TagsServiceServicer):
             return await self._fallback(reason, behaviour, interests, limit)
         if self.candidates is not None and self.settings.tag_mode == "rank":
             return await self._rank(self.candidates, behaviour, interests, limit, adapter, context)
+        if self.candidates is not None and self.settings.tag_mode == "choose":
+            return await self._choose(self.candidates, behaviour, interests, limit, adapter, context)
         try:
             result = await self.deps.llm.structured(
                 AGENT,
@@ -243,6 +251,54 @@ class TagsServicer(tags_pb2_grpc.TagsServiceServicer):
             completion_tokens=sum(result.usage.completion_tokens for result in results),
             engine_seconds=time.perf_counter() - started,
         )
+        return _Predicted(tags, usage, fallback=False)
+
+    async def _choose(
+        self,
+        candidates: Candidates,
+        behaviour: BehaviourContext,
+        interests: list[str],
+        limit: int,
+        adapter: str,
+        context: grpc.aio.ServicerContext,
+    ) -> _Predicted:
+        """The model's picks among the statistics' candidates, in its order; the pool's order on failure."""
+        pool = candidates.pool(behaviour, self.deps.items, self.settings.tag_rank_pool)
+        if not pool:
+            return await self._fallback(FallbackReason.TOO_FEW_VALID, behaviour, interests, limit)
+        names = [candidates.names[category] for category in pool]
+        unranked = ranking.named_category_tags(pool[:limit], candidates.names, STATISTICS_RATIONALE)
+        try:
+            result = await self.deps.llm.structured(
+                AGENT,
+                choosing.messages(behaviour.text, interests, names, limit),
+                choosing.choice_schema(names, limit),
+                deadline_s=agent_runner.llm_deadline(context, self.settings),
+                max_tokens=self.settings.tag_max_tokens,
+                temperature=self.settings.tag_temperature,
+                adapter=adapter,
+            )
+        except LlmError as error:
+            reason = fallback_reason(error)
+            log.warning("tag choice fell back", extra={"reason": reason, "error": str(error)})
+            predicted = await self._fallback(reason, behaviour, interests, limit, unranked)
+            predicted.usage.CopyFrom(spent_usage(error))
+            return predicted
+        usage = common_pb2.LlmUsage(
+            prompt_tokens=result.usage.prompt_tokens,
+            completion_tokens=result.usage.completion_tokens,
+            engine_seconds=result.latency_s,
+        )
+        by_name = {name: category for category, name in zip(pool, names, strict=True)}
+        chosen = choosing.chosen_categories(result.value.tags, by_name, limit)
+        if not chosen:
+            fallback = await self._fallback(
+                FallbackReason.TOO_FEW_VALID, behaviour, interests, limit, unranked
+            )
+            fallback.usage = usage
+            return fallback
+        tags = ranking.named_category_tags(chosen, candidates.names, CHOSEN_RATIONALE)
+        tags = await asyncio.to_thread(self.checker.tie_to_interests, tags, interests)
         return _Predicted(tags, usage, fallback=False)
 
     async def _fallback(

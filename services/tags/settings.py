@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from recgpt_domain.prompt_versions import TagMode
 from recgpt_serving.agent_runner import AgentServiceSettings
 from tags.category_map import CategoryText
 
@@ -40,10 +39,11 @@ class TagsSettings(AgentServiceSettings, TagMappingSettings):
     # "generate": the LLM writes tags, mapped to categories by embedding. "rank": the LLM orders the
     # categories the statistics propose for the user by its likelihood (`tags.ranking`): every tag names a
     # category, at the cost of one prompt-logprobs request per candidate (vLLM recomputes the prompt for
-    # each: prompt logprobs skip its prefix cache).
-    tag_mode: Literal["generate", "rank"] = "generate"
-    # Candidates ranked per user: the statistics' top categories (offline: the target is among the top 60
-    # for 0.545 of Amazon evaluation users, in their top 30 for 0.420).
+    # each: prompt logprobs skip its prefix cache). "choose": the LLM picks among those categories in one
+    # answer constrained to their names (`tags.choosing`).
+    tag_mode: TagMode = "generate"
+    # Candidates ranked or offered per user: the statistics' top categories (offline: the target is among the
+    # top 60 for 0.545 of Amazon evaluation users, in their top 30 for 0.420).
     tag_rank_pool: int = Field(default=60, ge=1, le=200)
     # Serve the model's order fused with the statistics' (reciprocal ranks), rather than the model's alone.
     tag_rank_fuse_statistics: bool = True

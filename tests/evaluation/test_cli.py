@@ -21,7 +21,7 @@ from recgpt.retrieval.v1 import retrieval_pb2
 from recgpt_tools import run_state
 from recgpt_tools.dataset_import.importer import import_dataset
 from recgpt_tools.run_state import RunState
-from tests.evaluation.fake_services import Fallbacks, Seen, fake_platform
+from tests.evaluation.fake_services import INTERESTS_VERSION, TAGS_VERSION, Fallbacks, Seen, fake_platform
 
 MOVIES = """movieId,title,genres
 1,Funny One (2000),Comedy
@@ -124,6 +124,11 @@ async def test_report_on_known_users(
     # Which adapter each agent's answers came from, by their provenance (the fake judge names none: base).
     assert report["adapters"]["interest_miner"] == {"fake-adapter": 2}
     assert report["adapters"]["tag_predictor"] == {"fake-adapter": 2}
+    # And the prompt version each answered with: the tag agent's names its mode.
+    assert report["prompt_versions"] == {
+        "interest_miner": {INTERESTS_VERSION: 2},
+        "tag_predictor": {TAGS_VERSION: 2},
+    }
     assert report["tags_searched_mean"] == split(2.0, None, 2.0)
     retrieval = report["retrieval"]
     expected_ndcg10 = {

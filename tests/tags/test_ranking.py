@@ -141,13 +141,14 @@ async def test_a_failed_scoring_request_falls_back_and_is_counted(ranked: Runnin
     assert all_fallbacks() == before + 1
 
 
-async def test_ranking_mode_without_its_statistics_refuses_to_start(
-    fake_llm: FakeOpenAI, mapper: CategoryMapper
+@pytest.mark.parametrize("mode", ["rank", "choose"])
+async def test_a_mode_of_candidates_without_their_statistics_refuses_to_start(
+    fake_llm: FakeOpenAI, mapper: CategoryMapper, mode: str
 ) -> None:
-    settings = tags_settings("redis://127.0.0.1:1", "x", tag_mode="rank")
+    settings = tags_settings("redis://127.0.0.1:1", "x", tag_mode=mode)
     llm = LlmClient(LlmSettings(endpoints=[fake_llm.base_url]))
     try:
-        with pytest.raises(ValueError, match="ranking mode needs"):
+        with pytest.raises(ValueError, match=f"{mode} mode needs the candidates' statistics"):
             TagsServicer(settings, AgentDeps(llm=llm, store=None, items=BY_ID), mapper)  # type: ignore[arg-type]
     finally:
         await llm.aclose()

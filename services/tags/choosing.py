@@ -1,0 +1,78 @@
+"""Tags chosen from the statistics' candidates: one generation, its every tag constrained to their names.
+
+Generate mode's free tags are long answers (a tag, an interest and a rationale each), and on a CPU engine most
+time out; half of the rest map to no category. Ranking mode names a category with every tag, but costs one
+prompt-logprobs request per candidate. Choose mode (`RECGPT_TAG_MODE=choose`) keeps the first's single
+request and the second's exact names: the statistics propose the user's candidates (`ranking.Candidates`),
+the prompt lists them by their category tags, and vLLM's structured output lets each tag of the answer be
+only one of those names (a JSON-schema enum). The answer is the model's picks in its order, nothing added:
+the list the statistics would serve is the fallback, and the evaluation tops the picks up to compare.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from recgpt_domain.prompt_versions import TAGS_CHOOSE_V1
+from recgpt_serving.llm.client import Message
+from tags.prompts import SYSTEM
+
+PROMPT_VERSION = TAGS_CHOOSE_V1
+
+
+class ChosenTags(BaseModel):
+    """The shape every answer validates into: names, which `chosen_categories` checks against the pool."""
+
+    model_config = ConfigDict(json_schema_extra={"additionalProperties": False})
+
+    tags: list[str]
+
+
+def choice_schema(names: Sequence[str], max_items: int) -> type[ChosenTags]:
+    """`ChosenTags` whose JSON schema allows 1 to `max_items` tags, each one of `names`."""
+    choices = list(dict.fromkeys(names))
+
+    def only_names(schema: dict[str, Any]) -> None:
+        schema["additionalProperties"] = False
+        schema["properties"]["tags"]["items"] = {"type": "string", "enum": choices}
+
+    return create_model(
+        f"Chosen{max_items}",
+        __base__=ChosenTags,
+        __config__=ConfigDict(json_schema_extra=only_names),
+        tags=(list[str], Field(json_schema_extra={"minItems": 1, "maxItems": max_items})),
+    )
+
+
+def messages(
+    behaviour_text: str, interests: Sequence[str], names: Sequence[str], max_tags: int
+) -> list[Message]:
+    """The tag agent's task, asked as a choice among `names` (listed in the statistics' order)."""
+    listed_interests = "\n".join(f"- {interest}" for interest in interests)
+    listed_names = "\n".join(f"- {name}" for name in names)
+    user = (
+        "The customer's recent behaviour, grouped by category, most recent first:\n"
+        f"{behaviour_text}\n\n"
+        f"Their interests:\n{listed_interests}\n\n"
+        f"Product categories of this shop:\n{listed_names}\n\n"
+        f"Choose up to {max_tags} of these categories that this customer is most likely to buy from next, "
+        "the most likely first, each at most once.\n"
+        'Answer as {"tags": ["...", "..."]}.'
+    )
+    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
+
+
+def chosen_categories(answer: Sequence[str], categories_by_name: Mapping[str, str], limit: int) -> list[str]:
+    """The categories the answer names, in its order, each once, at most `limit`; names outside the pool
+    (the schema forbids them, but an answer is untrusted) are dropped."""
+    chosen: list[str] = []
+    for name in answer:
+        category = categories_by_name.get(" ".join(name.split()))
+        if category is not None and category not in chosen:
+            chosen.append(category)
+        if len(chosen) == limit:
+            break
+    return chosen
