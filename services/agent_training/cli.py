@@ -52,6 +52,18 @@ def _common(parser: argparse.ArgumentParser) -> None:
         help="behaviour budget of the prompts (serve with the agents' behaviour_budget_tokens set alike)",
     )
     parser.add_argument("--val-generate", type=int, default=TrainSettings.val_generate)
+    parser.add_argument(
+        "--tag-mode",
+        choices=("generate", "choose"),
+        default=DataConfig.tag_mode,
+        help="tags: the prompt the adapter serves with (RECGPT_TAG_MODE; rank mode scores generate's)",
+    )
+    parser.add_argument(
+        "--tag-pool",
+        type=int,
+        default=DataConfig.tag_pool,
+        help="tags in choose mode: candidates offered (serve with RECGPT_TAG_RANK_POOL alike)",
+    )
 
 
 def _start(value: str, job: Job) -> Path | None:
@@ -126,7 +138,16 @@ def _measuring(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
 
 def _job(args: argparse.Namespace) -> Job:
     agent = resolve(args.agent)
-    for name in ("steps", "batch_size", "grad_accum", "max_length", "cuts", "rank", "budget_tokens"):
+    for name in (
+        "steps",
+        "batch_size",
+        "grad_accum",
+        "max_length",
+        "cuts",
+        "rank",
+        "budget_tokens",
+        "tag_pool",
+    ):
         if getattr(args, name) < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be at least 1")
     base = BaseModel.at(args.model_dir or default_model_folder(args.var))
@@ -140,6 +161,8 @@ def _job(args: argparse.Namespace) -> Job:
             seed=args.seed,
             max_train_examples=args.max_examples,
             budget_tokens=args.budget_tokens,
+            tag_mode=args.tag_mode,
+            tag_pool=args.tag_pool,
         ),
         settings=TrainSettings(
             steps=args.steps,

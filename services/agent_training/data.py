@@ -17,6 +17,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from agent_training import targets
 from agent_training.agents import BEHAVIOUR_AGENTS, EXPLANATIONS, INTERESTS, TAGS, AgentName
@@ -24,12 +25,15 @@ from evaluation.split import Split, choose, eligible
 from explain import prompts as explain_prompts
 from intent import prompts as intent_prompts
 from intent.fallback import frequent_category_interests
-from recgpt_domain.behaviour_context import UNCATEGORISED, compress
+from recgpt_domain.behaviour_context import UNCATEGORISED, BehaviourContext, compress
 from recgpt_domain.catalogue import Interaction, Item, UserHistory, iter_histories, read_items, read_manifest
 from recgpt_domain.grounding import CatalogueVocabulary
+from recgpt_domain.prompt_versions import TagMode
 from recgpt_serving.llm.client import Message
+from tags import choosing
 from tags import prompts as tag_prompts
 from tags.category_tags import category_parents
+from tags.ranking import Candidates
 
 # The user counts `make eval` is run with (USERS=...): the users drawn for each are never trained on.
 EVALUATION_USER_COUNTS = (100, 200, 500, 1000)
@@ -56,6 +60,11 @@ class DataConfig:
     explain_max_words: int = 30
     # Interests an interest target names at most (short answers train faster and say the most).
     target_interests: int = 4
+    # The tag service's mode (RECGPT_TAG_MODE): "choose" examples offer the statistics' candidates.
+    tag_mode: TagMode = "generate"
+    # Choose mode: candidates offered (the service's tag_rank_pool) and the picks a target names at most.
+    tag_pool: int = 60
+    choose_target_tags: int = 12
     max_train_examples: int | None = None
 
 
@@ -115,10 +124,19 @@ def cut_points(history: Sequence[Interaction], cuts: int, rng: random.Random) ->
 class ExampleBuilder:
     """Makes one agent's examples for a user's history cut at a position."""
 
-    def __init__(self, agent: AgentName, items: Mapping[str, Item], config: DataConfig) -> None:
+    def __init__(
+        self,
+        agent: AgentName,
+        items: Mapping[str, Item],
+        config: DataConfig,
+        candidates: Candidates | None = None,
+    ) -> None:
+        if agent == TAGS and config.tag_mode == "choose" and candidates is None:
+            raise ValueError("choose-mode tag examples need the candidates' statistics")
         self.agent = agent
         self.items = items
         self.config = config
+        self.candidates = candidates
         self.parents = category_parents(items.values())
         self.vocabulary = CatalogueVocabulary.from_items(items.values()) if agent == EXPLANATIONS else None
         self.skipped: Counter[str] = Counter()
@@ -147,6 +165,8 @@ class ExampleBuilder:
             "history_categories": tuple(c for c, _ in behaviour.top_categories if c != UNCATEGORISED),
             "last_category": self._category(context[-1].item_id),
         }
+        if self.agent == TAGS and self.candidates is not None and self.config.tag_mode == "choose":
+            return self._choice(behaviour, interests, base)
         if self.agent == TAGS:
             answer = targets.tags_answer(next_categories, interests, self.parents)
             if answer is None:
@@ -166,6 +186,23 @@ class ExampleBuilder:
             prompt = intent_prompts.messages(behaviour.text, self.config.max_interests)
             return Example(prompt=prompt, completion=answer or "", **base)  # type: ignore[arg-type]
         return self._explanation(history[cut], interests, base)
+
+    def _choice(
+        self, behaviour: BehaviourContext, interests: Sequence[str], base: Mapping[str, Any]
+    ) -> Example | None:
+        """The tag service's choose-mode prompt over this user's candidates; the target puts the next
+        items' categories first, then keeps the statistics' order."""
+        assert self.candidates is not None
+        pool = self.candidates.pool(behaviour, self.items, self.config.tag_pool)
+        if not pool:
+            self.skipped["no_candidates"] += 1
+            return None
+        names = [self.candidates.names[category] for category in pool]
+        answer = targets.chosen_answer(
+            base["next_categories"], pool, self.candidates.names, self.config.choose_target_tags
+        )
+        prompt = choosing.messages(behaviour.text, interests, names, self.config.max_tags)
+        return Example(prompt=prompt, completion=answer, **base)
 
     def _explanation(
         self, chosen: Interaction, interests: Sequence[str], base: Mapping[str, object]
@@ -225,7 +262,17 @@ def build(
         raise ValueError(f"{agent} does not learn from cut logs (its examples: agent_training.judge_data)")
     splits = eligible(histories)
     reserved = reserved_for_evaluation(splits, config)
-    builder = ExampleBuilder(agent, items, config)
+    candidates = None
+    if agent == TAGS and config.tag_mode == "choose":
+        # Counted as the service counts them, from the logs the platform holds: every user's but the
+        # evaluation's, each without its held-out last interaction.
+        held = [
+            UserHistory(user_id=s.user_id, interactions=list(s.history))
+            for s in splits
+            if s.user_id not in reserved
+        ]
+        candidates = Candidates.count(held, items)
+    builder = ExampleBuilder(agent, items, config, candidates)
     train: list[Example] = []
     validation: list[Example] = []
     users: Counter[str] = Counter()

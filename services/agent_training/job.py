@@ -17,13 +17,15 @@ from agent_training.model import BaseModel, LoraSettings
 from agent_training.rewards import ExplanationRewarder, TagConstraints, TagMapper
 from recgpt_domain.catalogue import Item, read_items
 from recgpt_domain.grounding import CatalogueVocabulary
+from recgpt_domain.prompt_versions import TAG_PROMPT_VERSIONS
 
 log = logging.getLogger(__name__)
 
 # Tokens an answer may take: the targets are well within these.
 MAX_NEW_TOKENS: dict[AgentName, int] = {
     "interest_miner": 160,
-    "tag_predictor": 160,
+    # Choose mode's picks (12 names of up to 40 characters) too.
+    "tag_predictor": 192,
     "explainer": 64,
     # A verdict: "Yes" or "No".
     "judge_verdict": 3,
@@ -121,6 +123,13 @@ class Job:
             return TagConstraints(min_category_score=self.mapper.min_score)
         return TagConstraints()
 
+    @property
+    def prompt_version(self) -> str:
+        """The prompt the examples were built with: the tag agent's depends on its mode."""
+        if self.agent == TAGS:
+            return TAG_PROMPT_VERSIONS[self.data_config.tag_mode]
+        return PROMPT_VERSIONS[self.agent]
+
     def rewarder(self) -> ExplanationRewarder:
         return ExplanationRewarder(
             CatalogueVocabulary.from_items(self.items.values()), self.data_config.explain_max_words
@@ -174,7 +183,7 @@ class Job:
             method=method,
             base_model=self.base.served_name,
             base_model_source=self.base.source_stamp,
-            prompt_version=PROMPT_VERSIONS[self.agent],
+            prompt_version=self.prompt_version,
             data_fingerprint=data_fingerprint,
             hyperparameters=hyperparameters,
             validation=validation,

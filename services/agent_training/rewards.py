@@ -26,6 +26,7 @@ from recgpt_domain import grounding
 from recgpt_domain.catalogue import Item
 from recgpt_domain.grounding import CatalogueVocabulary
 from tags.category_map import CategoryMatch
+from tags.choosing import ChosenTags
 from tags.schema import TagsAnswer
 from tags.validation import shape_problem
 
@@ -82,14 +83,25 @@ def completion_text(completion: Any) -> str:
 
 
 def parse_tags(text: str) -> list[str] | None:
-    """The well-formed tags of an answer (the tag validator's shape check), None when it is no answer."""
+    """The well-formed tags of an answer (the tag validator's shape check), None when it is no answer.
+
+    Generate mode's answer (tags with interests and rationales) or choose mode's (the chosen names).
+    """
     try:
-        answer = TagsAnswer.model_validate(json.loads(text))
-    except (ValueError, ValidationError):
+        raw = json.loads(text)
+    except ValueError:
         return None
+    texts: list[str]
+    try:
+        texts = [entry.tag for entry in TagsAnswer.model_validate(raw).tags]
+    except ValidationError:
+        try:
+            texts = ChosenTags.model_validate(raw).tags
+        except ValidationError:
+            return None
     kept: list[str] = []
-    for entry in answer.tags:
-        tag = " ".join(entry.tag.split())
+    for written in texts:
+        tag = " ".join(written.split())
         if shape_problem(tag) is None and tag.casefold() not in {k.casefold() for k in kept}:
             kept.append(tag)
     return kept

@@ -37,6 +37,16 @@ def tags_answer(
     return json.dumps({"tags": tags}, ensure_ascii=False) if tags else None
 
 
+def chosen_answer(
+    next_categories: Sequence[str], pool: Sequence[str], names: Mapping[str, str], limit: int
+) -> str:
+    """The choose-mode answer: the next items' categories the pool offers first, then the pool's own order
+    (the statistics' list, a strong default the model should keep), at most `limit` names."""
+    offered = set(pool)
+    picks = list(dict.fromkeys([*(c for c in next_categories if c in offered), *pool]))[:limit]
+    return json.dumps({"tags": [names[category] for category in picks]}, ensure_ascii=False)
+
+
 def interests_answer(ranked: Sequence[tuple[str, int]]) -> str | None:
     """The JSON answer naming each (category, count) as an interest, the reason citing the behaviour."""
     entries = []

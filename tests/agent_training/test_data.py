@@ -1,4 +1,5 @@
 import json
+from dataclasses import replace
 
 import pytest
 
@@ -7,7 +8,10 @@ from agent_training.agents import BEHAVIOUR_AGENTS, TAGS, UnknownAgent, resolve
 from agent_training.data import DataConfig, NoUsableExamples
 from evaluation.split import choose, eligible
 from recgpt_domain.behaviour_context import compress
+from recgpt_domain.catalogue import UserHistory
+from tags import choosing
 from tags import prompts as tag_prompts
+from tags.ranking import Candidates
 from tests.agent_training import catalogue
 
 ITEMS = {item.item_id: item for item in catalogue.items()}
@@ -52,6 +56,46 @@ def test_tag_prompt_is_the_served_one_and_targets_are_the_next_categories() -> N
     assert [tag["tag"] for tag in answer] and set(example.next_categories) <= {
         ITEMS[i.item_id].category for i in log
     }
+
+
+def test_choose_mode_examples_offer_the_served_candidates_and_put_the_next_categories_first() -> None:
+    """The prompt is the tag service's choose-mode one over the statistics' pool, counted from the logs the
+    platform holds (no evaluation user's, no last item); the target keeps the pool's order after the next
+    categories, each once, at most `choose_target_tags`."""
+    histories = {h.user_id: h for h in catalogue.histories()}
+    config = replace(CONFIG, tag_mode="choose", tag_pool=5, choose_target_tags=3)
+    built = data.build(TAGS, histories.values(), ITEMS, config)
+    splits = eligible(list(histories.values()))
+    reserved = data.reserved_for_evaluation(splits, config)
+    held = [
+        UserHistory(user_id=s.user_id, interactions=list(s.history))
+        for s in splits
+        if s.user_id not in reserved
+    ]
+    candidates = Candidates.count(held, ITEMS)
+    assert built.train and built.validation
+    for example in built.train[:20]:
+        log = histories[example.user_id].interactions
+        served = {}
+        for cut in range(1, len(log)):
+            behaviour = compress(log[:cut], ITEMS)
+            pool = candidates.pool(behaviour, ITEMS, 5)
+            names = [candidates.names[c] for c in pool]
+            prompt = choosing.messages(behaviour.text, list(example.interests), names, config.max_tags)
+            served[json.dumps(prompt)] = (pool, names)
+        assert json.dumps(example.prompt) in served
+        pool, names = served[json.dumps(example.prompt)]
+        picks = json.loads(example.completion)["tags"]
+        assert len(picks) == min(3, len(pool)) and len(set(picks)) == len(picks)
+        by_name = dict(zip(names, pool, strict=True))
+        chosen = [by_name[name] for name in picks]
+        first = [c for c in example.next_categories if c in pool]
+        assert chosen == list(dict.fromkeys([*first, *pool]))[:3]
+    # The adapter records the prompt it was trained for.
+    assert (
+        data.build(TAGS, histories.values(), ITEMS, config).fingerprint
+        != data.build(TAGS, histories.values(), ITEMS, CONFIG).fingerprint
+    )
 
 
 def test_fingerprint_is_stable_and_follows_the_data() -> None:

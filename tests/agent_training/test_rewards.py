@@ -27,6 +27,18 @@ def test_crs_rewards_accuracy_only_when_every_constraint_holds() -> None:
 def test_unparseable_answers_earn_nothing() -> None:
     scores = score_tags("tags: pipettes", ["Lab Pipettes"], catalogue.ExactMapper(), CONSTRAINTS)
     assert not scores.parsed and scores.reward("sum", CONSTRAINTS) == 0.0
+    mixed = json.dumps({"tags": ["Lab Pipettes kit", {"tag": "Beakers glass"}]})
+    assert not score_tags(mixed, ["Lab Pipettes"], catalogue.ExactMapper(), CONSTRAINTS).parsed
+
+
+def test_choose_mode_answers_score_like_written_tags() -> None:
+    """Choose mode answers the chosen names alone; they are scored as the same tags written out."""
+    chosen = json.dumps({"tags": ["Lab Pipettes kit", "Nitrile Gloves box", "Lab Pipettes kit"]})
+    mapper = catalogue.ExactMapper()
+    scores = score_tags(chosen, ["Lab Pipettes"], mapper, CONSTRAINTS)
+    both = tags("Lab Pipettes kit", "Nitrile Gloves box")
+    written = score_tags(both, ["Lab Pipettes"], mapper, CONSTRAINTS)
+    assert scores.parsed and scores == written and scores.tags == 2
 
 
 def test_explanations_grounding_gated_by_diversity_over_recent_ones() -> None:
