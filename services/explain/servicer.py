@@ -112,7 +112,7 @@ class ExplainServicer(explain_pb2_grpc.ExplainServiceServicer):
         self, request: explain_pb2.ExplainRequest, context: grpc.aio.ServicerContext
     ) -> explain_pb2.ExplainResponse:
         # Chosen (and loaded) before the cache is read: an adapter's entries are never read for another's.
-        adapter = await self.llm.adapter_for(AGENT)
+        adapter = await self.llm.adapter_for(AGENT, prompts.PROMPT_VERSION)
         pairs = self._known(_pairs(request), adapter)
         response = explain_pb2.ExplainResponse()
         if not pairs:

@@ -60,7 +60,7 @@ class IntentServicer(intent_pb2_grpc.IntentServiceServicer):
                 self.deps, request.user_id, request.behaviour, self.settings.behaviour_max_interactions
             )
         behaviour = compress(interactions, self.deps.items, self.settings.behaviour_budget_tokens)
-        adapter = await self.deps.llm.adapter_for(AGENT)
+        adapter = await self.deps.llm.adapter_for(AGENT, prompts.PROMPT_VERSION)
         mined = await self._mine(behaviour, limit, adapter, context)
         return intent_pb2.MineInterestsResponse(
             interests=mined.interests,

@@ -71,6 +71,7 @@ class TagsServicer(tags_pb2_grpc.TagsServiceServicer):
         self.mapper = mapper
         self.checker = TagChecker(settings, mapper)
         self.candidates = candidates
+        self.prompt_version = TAG_PROMPT_VERSIONS[settings.tag_mode]
 
     async def PredictTags(
         self, request: tags_pb2.PredictTagsRequest, context: grpc.aio.ServicerContext
@@ -81,13 +82,13 @@ class TagsServicer(tags_pb2_grpc.TagsServiceServicer):
                 self.deps, request.user_id, request.behaviour, self.settings.behaviour_max_interactions
             )
         behaviour = compress(interactions, self.deps.items, self.settings.behaviour_budget_tokens)
-        adapter = await self.deps.llm.adapter_for(AGENT)
+        adapter = await self.deps.llm.adapter_for(AGENT, self.prompt_version)
         predicted = await self._predict(behaviour, interests, limit, adapter, context)
         return tags_pb2.PredictTagsResponse(
             tags=predicted.tags,
             provenance=agent_runner.provenance(
                 self.deps.llm.settings,
-                TAG_PROMPT_VERSIONS[self.settings.tag_mode],
+                self.prompt_version,
                 fallback=predicted.fallback,
                 adapter=adapter,
             ),

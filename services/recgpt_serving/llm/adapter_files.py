@@ -37,6 +37,7 @@ class AdapterProblem(StrEnum):
     INVALID = "invalid"
     OTHER_BASE_MODEL = "other_base_model"
     RANK_TOO_HIGH = "rank_too_high"
+    OTHER_PROMPT = "other_prompt"
     LOAD_FAILED = "load_failed"
 
 
@@ -56,6 +57,8 @@ class AdapterManifest(BaseModel):
     # The served model name ("smollm2-135m-instruct"), or the base folder or HF id it was trained on.
     base_model: str = Field(min_length=1)
     created_at_unix: int = Field(ge=0)
+    # The prompt the adapter learnt to answer (the agent's prompt version; the tag agent's names its mode).
+    prompt_version: str = ""
 
 
 @dataclass(frozen=True)
@@ -136,18 +139,33 @@ def versions(adapters_dir: Path, agent: str) -> list[Adapter]:
     return sorted(found, key=lambda a: (a.manifest.created_at_unix, a.version), reverse=True)
 
 
-def choose(adapters_dir: Path | None, agent: str, choice: str) -> Adapter | None:
+def answers_prompt(adapter: Adapter, prompt_version: str) -> bool:
+    """Whether the adapter was trained on this prompt ("" on either side: not known, taken as yes)."""
+    trained = adapter.manifest.prompt_version
+    return not (prompt_version and trained) or trained == prompt_version
+
+
+def choose(adapters_dir: Path | None, agent: str, choice: str, prompt_version: str = "") -> Adapter | None:
     """The adapter a setting names: None for the base model ("" or "base"), the newest, or a version.
 
     "newest" with no adapter at all is the base model; a named version that does not exist is an error.
+    With `prompt_version`, "newest" is the newest trained on that prompt, and a named version trained on
+    another is an error: an adapter learnt one prompt's answers (the tag agent's choose mode, say) and is
+    never served another's.
     """
     if choice in ("", BASE):
         return None
     found = versions(adapters_dir, agent) if adapters_dir is not None else []
     if choice == NEWEST:
-        return found[0] if found else None
+        return next((adapter for adapter in found if answers_prompt(adapter, prompt_version)), None)
     for adapter in found:
         if adapter.version == choice:
+            if not answers_prompt(adapter, prompt_version):
+                raise AdapterError(
+                    AdapterProblem.OTHER_PROMPT,
+                    f"{adapter.served_name} was trained on prompt {adapter.manifest.prompt_version!r}, "
+                    f"{agent} asks {prompt_version!r}",
+                )
             return adapter
     where = adapters_dir / agent if adapters_dir is not None else "(no adapters folder set)"
     raise AdapterError(AdapterProblem.NOT_FOUND, f"{agent}: no adapter version {choice!r} in {where}")

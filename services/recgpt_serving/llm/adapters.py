@@ -59,8 +59,8 @@ class AdapterSelector:
         self._http = http
         self._endpoints = endpoints
         self._shapes = self._read_shapes()
-        # (agent, choice) -> (resolved adapter or None for the base model, when resolved)
-        self._resolved: dict[tuple[str, str], tuple[Adapter | None, float]] = {}
+        # (agent, choice, prompt version) -> (resolved adapter or None for the base model, when resolved)
+        self._resolved: dict[tuple[str, str, str], tuple[Adapter | None, float]] = {}
         # Adapter folders refused once: never asked again in this process.
         self._refused: dict[Path, AdapterError] = {}
         self._loaded: set[tuple[str, str]] = set()
@@ -83,13 +83,16 @@ class AdapterSelector:
             return override
         return (self.config.agent_choices or {}).get(agent) or self.config.default_choice
 
-    async def served(self, agent: str) -> str:
-        """The model name the call must send beyond the base: "" for the base model, else the adapter's."""
+    async def served(self, agent: str, prompt_version: str = "") -> str:
+        """The model name the call must send beyond the base: "" for the base model, else the adapter's.
+
+        `prompt_version`: the prompt the call asks; an adapter trained on another is never chosen.
+        """
         if self.config.adapters_dir is None and not context.current().adapter_for(agent):
             return self.config.static_adapter
         choice = self.choice(agent)
         try:
-            adapter = self._resolve(agent, choice)
+            adapter = self._resolve(agent, choice, prompt_version)
             if adapter is None:
                 metrics.LLM_ADAPTER_CALLS.labels(agent, "base").inc()
                 return ""
@@ -105,14 +108,14 @@ class AdapterSelector:
         """A worker no longer knows the adapter (restarted): load it again on the next call."""
         self._loaded.discard((worker, served_name))
 
-    def _resolve(self, agent: str, choice: str) -> Adapter | None:
-        key = (agent, choice)
+    def _resolve(self, agent: str, choice: str, prompt_version: str) -> Adapter | None:
+        key = (agent, choice, prompt_version)
         cached = self._resolved.get(key)
         now = time.monotonic()
         if cached is not None and now - cached[1] < self.config.rescan_s:
             adapter = cached[0]
         else:
-            adapter = choose(self.config.adapters_dir, agent, choice)
+            adapter = choose(self.config.adapters_dir, agent, choice, prompt_version)
             self._resolved[key] = (adapter, now)
         if adapter is None:
             return None

@@ -364,12 +364,13 @@ class LlmClient:
             raise LlmOutputError("malformed_response", response.text[:_DETAIL_CHARS]) from error
         return payload
 
-    async def adapter_for(self, agent: str) -> str:
-        """The adapter `agent`'s next call in this request uses ("" for the base model), loaded already.
+    async def adapter_for(self, agent: str, prompt_version: str = "") -> str:
+        """The adapter `agent`'s next call in this request uses ("" for the base model), loaded already:
+        with `prompt_version`, only one trained on that prompt.
 
         A caller that keys a cache or provenance by it asks first and passes it to the call.
         """
-        return await self.adapters.served(agent)
+        return await self.adapters.served(agent, prompt_version)
 
     def _body(
         self, messages: list[Message], max_tokens: int | None, temperature: float | None, adapter: str

@@ -54,6 +54,7 @@ def write_adapter(
     hidden: int = 8,
     rank: int = 4,
     layers: int = 2,
+    prompt_version: str | None = None,
 ) -> Path:
     """A LoRA in PEFT's file layout (q_proj of every layer), with our manifest."""
     folder = root / agent / version
@@ -65,7 +66,14 @@ def write_adapter(
         tensors[f"{prefix.format(layer)}.lora_B.weight"] = np.zeros((hidden, rank), np.float32)
     save_file(tensors, str(folder / "adapter_model.safetensors"))
     (folder / "adapter_config.json").write_text(json.dumps({"peft_type": "LORA", "r": rank}))
-    manifest = {"agent": agent, "version": version, "base_model": base_model, "created_at_unix": created}
+    manifest: dict[str, object] = {
+        "agent": agent,
+        "version": version,
+        "base_model": base_model,
+        "created_at_unix": created,
+    }
+    if prompt_version is not None:
+        manifest["prompt_version"] = prompt_version
     (folder / "recgpt_adapter.json").write_text(json.dumps(manifest))
     return folder
 
@@ -89,6 +97,40 @@ def test_newest_by_manifest_time_and_incomplete_folders_skipped(tmp_path: Path) 
     with pytest.raises(AdapterError, match="no adapter version 'v9'") as raised:
         choose(tmp_path, "tag_predictor", "v9")
     assert raised.value.problem is AdapterProblem.NOT_FOUND
+
+
+def test_an_adapter_is_chosen_only_for_the_prompt_it_learnt(tmp_path: Path) -> None:
+    """The tag agent's choose-mode adapter is never served the generate prompt, nor the other way round."""
+    write_adapter(tmp_path, "tag_predictor", "generate", created=100, prompt_version="tags-v1.0")
+    write_adapter(tmp_path, "tag_predictor", "choose", created=200, prompt_version="tags-choose-v1.0")
+    write_adapter(tmp_path, "tag_predictor", "unstamped", created=50)
+
+    def newest(prompt: str) -> str | None:
+        adapter = choose(tmp_path, "tag_predictor", "newest", prompt)
+        return adapter.version if adapter is not None else None
+
+    assert newest("tags-v1.0") == "generate"
+    assert newest("tags-choose-v1.0") == "choose"
+    assert newest("") == "choose", "a caller that names no prompt takes the newest"
+    assert newest("tags-v2.0") == "unstamped", "an adapter that names no prompt fits any"
+    with pytest.raises(AdapterError, match=r"trained on prompt 'tags-choose-v1\.0'") as raised:
+        choose(tmp_path, "tag_predictor", "choose", "tags-v1.0")
+    assert raised.value.problem is AdapterProblem.OTHER_PROMPT
+
+
+async def test_an_agent_asking_another_prompt_is_served_the_base_model_counted(
+    fake_llm: FakeOpenAI, tmp_path: Path
+) -> None:
+    write_adapter(tmp_path, "tag_predictor", "choose", created=200, prompt_version="tags-choose-v1.0")
+    pinned = LlmSettings(
+        endpoints=[fake_llm.base_url], adapters_dir=tmp_path, agent_adapters={"tag_predictor": "choose"}
+    )
+    before = metric("recgpt_llm_adapter_failures_total", agent="tag_predictor", reason="other_prompt")
+    async with LlmClient(pinned) as client:
+        assert await client.adapter_for("tag_predictor", "tags-choose-v1.0") == "tag_predictor-choose"
+        assert await client.adapter_for("tag_predictor", "tags-v1.0") == ""
+    after = metric("recgpt_llm_adapter_failures_total", agent="tag_predictor", reason="other_prompt")
+    assert after == before + 1
 
 
 def test_an_adapter_of_another_base_model_is_refused(tmp_path: Path) -> None:
