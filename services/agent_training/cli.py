@@ -67,12 +67,23 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 
 def _start(value: str, job: Job) -> Path | None:
-    """`latest`: the agent's newest adapter (None when it has none); `none`; or a folder."""
+    """`latest`: the agent's newest adapter (None when it has none); `none`; or a folder.
+
+    Refused when the adapter learnt another prompt than this job's examples use (the tag agent's modes):
+    continuing or measuring it on them would mix two tasks.
+    """
     if value == "none":
         return None
-    if value == "latest":
-        return artefact.newest_adapter(job.adapters_root, job.agent)
-    return Path(value)
+    folder = artefact.newest_adapter(job.adapters_root, job.agent) if value == "latest" else Path(value)
+    if folder is None:
+        return None
+    learnt = artefact.load_manifest(folder).prompt_version
+    if learnt != job.prompt_version:
+        raise artefact.AdapterError(
+            f"{folder} learnt prompt {learnt!r}; this run's examples use {job.prompt_version!r} "
+            "(for tags, --tag-mode): name another adapter, or --from none"
+        )
+    return folder
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:

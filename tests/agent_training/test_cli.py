@@ -41,6 +41,21 @@ def test_adapter_of_another_base_model(
     assert status == cli.EXIT_BAD_INPUT and "trained on 'llama-7b'" in err
 
 
+def test_an_adapter_of_another_prompt_is_refused(
+    tmp_path: Path, tiny_model_folder: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A generate-mode tag adapter is neither measured nor continued on choose-mode examples."""
+    folder = artefact.write_adapter(tmp_path / "adapters", manifest("v1"), save_peft)
+    data = str(catalogue.write(tmp_path / "catalogue"))
+    common = ["--agent", "tags", "--catalogue", data, "--model-dir", str(tiny_model_folder)]
+    common += ["--adapters-dir", str(tmp_path / "adapters"), "--tag-mode", "choose"]
+    status, err = run(["eval-answers", *common, "--adapter", str(folder)], capsys)
+    assert status == cli.EXIT_BAD_INPUT and "learnt prompt 'tags-v1.0'" in err
+    assert "'tags-choose-v1.0'" in err
+    status, err = run(["grpo", *common, "--from", "latest"], capsys)
+    assert status == cli.EXIT_BAD_INPUT and "learnt prompt 'tags-v1.0'" in err
+
+
 def test_missing_model_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     status, err = run(["sft", "--agent", "tags", "--model-dir", str(tmp_path / "nothing")], capsys)
     assert status == cli.EXIT_BAD_INPUT and "recgpt-llm-model" in err
