@@ -299,6 +299,8 @@ class LlmEndpoint:
     base_model_dir: str | None = None
     # The largest rank the engine serves (its --max-lora-rank): a larger adapter is refused, the base serves.
     max_lora_rank: int | None = None
+    # The agents' scheduling priorities on an engine that schedules by them ("explainer=1,judge=2").
+    agent_priorities: str | None = None
 
 
 def service_env(
@@ -326,6 +328,8 @@ def service_env(
             env["RECGPT_LLM_BASE_MODEL_DIR"] = llm.base_model_dir
         if llm.max_lora_rank is not None:
             env["RECGPT_LLM_MAX_LORA_RANK"] = str(llm.max_lora_rank)
+        if llm.agent_priorities is not None:
+            env["RECGPT_LLM_AGENT_PRIORITIES"] = llm.agent_priorities
     for name in process.targets:
         if name in started:
             env[f"RECGPT_{name.upper()}_TARGET"] = addresses.target(name)

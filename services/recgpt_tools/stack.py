@@ -29,6 +29,10 @@ from recgpt_tools.run_state import RunState, RunStateError
 from recgpt_tools.stack_settings import StackSettings
 
 LOCAL_HOST = "127.0.0.1"
+# The engine serves what a profile waits on (interests, tags, commands: 0) before explanations, and those
+# before the judge, which only evaluates: on a saturated CPU the explanations' many requests otherwise starve the
+# profile's few (their answers time out and fall back).
+AGENT_PRIORITIES = "explainer=1,judge=2,judge_verdict=2"
 
 
 class StackError(RuntimeError):
@@ -156,6 +160,7 @@ class Stack:
                     adapters_dir=str(self.adapters_dir) if lora else None,
                     base_model_dir=str(self.model_folder) if lora and self.model_folder.is_dir() else None,
                     max_lora_rank=self.lora_rank if lora else None,
+                    agent_priorities=self.agent_priorities,
                 )
             own = registry.service_env(process, self.addresses, started, data_dirs, llm)
             return Launch(process, [_script(command.name), *command.args], {**env, **own})
@@ -252,6 +257,12 @@ class Stack:
             except ValueError as error:
                 raise StackError(f"RECGPT_VLLM_MAX_LORA_RANK={told!r} is not a LoRA rank") from error
         return vllm_engine.served_lora_rank(adapter_files.present_ranks(self.adapters_dir))
+
+    @property
+    def agent_priorities(self) -> str:
+        """The agents' priorities on the engine the stack starts (it schedules by priority):
+        RECGPT_LLM_AGENT_PRIORITIES when set, else `AGENT_PRIORITIES`."""
+        return os.environ.get("RECGPT_LLM_AGENT_PRIORITIES", AGENT_PRIORITIES)
 
     @property
     def served_model_name(self) -> str:

@@ -71,6 +71,10 @@ class EngineSettings(BaseSettings):
     max_lora_rank: int = 64
     # Adapters in one batch; more are kept on the CPU and swapped in.
     max_loras: int = Field(default=4, ge=1)
+    # "priority": requests are served by their `priority` (lower first; 0 when a request names none), then by
+    # arrival, so the agents a profile waits on go before explanations (LlmSettings.agent_priorities). With
+    # every request at 0 it is first come, first served.
+    scheduling_policy: Literal["fcfs", "priority"] = "priority"
     # Further vLLM flags as one shell-quoted string, e.g. "--enable-prompt-embeds".
     extra_args: str = ""
 
@@ -118,6 +122,7 @@ def vllm_command(settings: EngineSettings, python: str | None = None) -> list[st
     if settings.compact_json:
         structured["disable_any_whitespace"] = True
     command += ["--structured-outputs-config", json.dumps(structured)]
+    command += ["--scheduling-policy", settings.scheduling_policy]
     eager = settings.device == "cpu" if settings.enforce_eager is None else settings.enforce_eager
     if eager:
         command.append("--enforce-eager")

@@ -14,7 +14,7 @@ import pytest
 
 from recgpt_tools import deploy_files, processes, registry
 from recgpt_tools.registry import ConsoleScript, GrpcHealth, Process, Starts
-from recgpt_tools.stack import Stack, StackError, usage
+from recgpt_tools.stack import AGENT_PRIORITIES, Stack, StackError, usage
 from recgpt_tools.stack_settings import StackSettings
 from tests.running_platform import free_stack_ports
 
@@ -99,6 +99,7 @@ def test_every_process_gets_its_ports_data_engine_and_targets(tmp_path: Path) ->
         "RECGPT_CATALOGUE_DIR": str(stack.paths.catalogue),
         "RECGPT_LLM_ENDPOINTS": vllm,
         "RECGPT_LLM_MODEL": "smollm2-135m-instruct",
+        "RECGPT_LLM_AGENT_PRIORITIES": AGENT_PRIORITIES,
     }
     gateway = _own_env(stack, "gateway")
     assert gateway["RECGPT_PORT"] == "18080"
@@ -182,6 +183,7 @@ def test_a_new_process_is_one_entry(tmp_path: Path) -> None:
         "RECGPT_CATALOGUE_DIR": str(stack.paths.catalogue),
         "RECGPT_LLM_ENDPOINTS": f"{state.vllm_url}/v1",
         "RECGPT_LLM_MODEL": "smollm2-135m-instruct",
+        "RECGPT_LLM_AGENT_PRIORITIES": AGENT_PRIORITIES,
         "RECGPT_RETRIEVAL_TARGET": state.targets["retrieval"],
     }
     assert _own_env(stack, "gateway")["RECGPT_RANKER_TARGET"] == "127.0.0.1:50999"
@@ -229,6 +231,20 @@ def test_an_agent_adapter_turns_lora_on_and_the_agents_get_the_folder(tmp_path: 
     assert _own_env(stack, "tags")["RECGPT_LLM_ADAPTERS_DIR"] == str(stack.adapters_dir)
     off = Stack(_settings(tmp_path, llm=True, redis_url="redis://127.0.0.1:1/0", lora="off"))
     assert "RECGPT_LLM_ADAPTERS_DIR" not in _own_env(off, "tags")
+
+
+def test_the_agents_are_told_their_priorities_on_the_engine_the_stack_starts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("RECGPT_LLM_AGENT_PRIORITIES", raising=False)
+    stack = Stack(_settings(tmp_path, llm=True, redis_url="redis://127.0.0.1:1/0"))
+    vllm = next(launch for launch in stack.plan(stack.run_state()) if launch.process.name == "vllm")
+    assert vllm.command[vllm.command.index("--scheduling-policy") + 1] == "priority"
+    told = _own_env(stack, "explain")["RECGPT_LLM_AGENT_PRIORITIES"]
+    assert told == AGENT_PRIORITIES and "explainer=1" in told
+    monkeypatch.setenv("RECGPT_LLM_AGENT_PRIORITIES", "explainer=3")
+    launch = next(launch for launch in stack.plan(stack.run_state()) if launch.process.name == "tags")
+    assert launch.env["RECGPT_LLM_AGENT_PRIORITIES"] == "explainer=3", "set: the environment's"
 
 
 def test_the_engine_pads_adapters_to_the_least_rank_that_fits_them(

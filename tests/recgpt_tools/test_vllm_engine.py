@@ -96,3 +96,9 @@ def test_the_served_rank_is_the_least_vllm_takes_that_fits() -> None:
     assert served_lora_rank([4, 8]) == 8
     assert served_lora_rank([8, 9]) == 16
     assert served_lora_rank([200]) == 128
+
+
+def test_the_engine_schedules_by_priority_unless_told_otherwise() -> None:
+    assert flag(vllm_command(EngineSettings(model="m")), "--scheduling-policy") == "priority"
+    fcfs = EngineSettings(model="m", scheduling_policy="fcfs")
+    assert flag(vllm_command(fcfs), "--scheduling-policy") == "fcfs"

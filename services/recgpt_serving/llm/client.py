@@ -68,6 +68,10 @@ class LlmSettings(BaseSettings):
     agent_adapters: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)
     # The served base model's folder: adapters' weight shapes are checked against its config.json.
     base_model_dir: Path | None = None
+    # Per-agent scheduling priorities, "explainer=1,judge=2" (vLLM: lower is served first, 0 for agents not
+    # named). Only for engines started with `--scheduling-policy priority` (`make run`'s): any other refuses
+    # a request with a priority but 0.
+    agent_priorities: Annotated[dict[str, int], NoDecode] = Field(default_factory=dict)
     # The largest LoRA rank the workers serve (vLLM's --max-lora-rank).
     max_lora_rank: int = Field(default=64, ge=1)
     # vLLM 0.32's CPU engine dies on a request with prompt logprobs while it serves LoRA (its CPU LoRA
@@ -100,6 +104,20 @@ class LlmSettings(BaseSettings):
         if isinstance(value, str):
             return context.parse_adapter_choices(value)
         return value
+
+    @field_validator("agent_priorities", mode="before")
+    @classmethod
+    def _priorities(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        priorities: dict[str, int] = {}
+        for pair in filter(None, (part.strip() for part in value.split(","))):
+            agent, _, number = pair.partition("=")
+            try:
+                priorities[agent.strip()] = int(number)
+            except ValueError:
+                raise ValueError(f"agent priority {pair!r} is not agent=integer") from None
+        return priorities
 
     def adapter_config(self) -> AdapterConfig:
         return AdapterConfig(
@@ -388,6 +406,9 @@ class LlmClient:
     ) -> tuple[_Completion, float]:
         """Sends `body` within the deadline; records duration and tokens, and the outcome on failure."""
         deadline = self.settings.deadline_s if deadline_s is None else deadline_s
+        priority = self.settings.agent_priorities.get(agent, 0)
+        if priority:
+            body = {**body, "priority": priority}
         if self.settings.record_dir is not None:
             record_body(self.settings.record_dir, agent, body)
         started = time.perf_counter()

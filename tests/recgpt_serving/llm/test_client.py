@@ -213,6 +213,23 @@ async def test_a_configured_adapter_is_named_in_every_request(
     assert [seen.body["model"] for seen in fake_llm.seen] == ["tags-sft-3", "tags-sft-3"]
 
 
+async def test_an_agents_priority_is_sent_and_the_others_send_none(
+    fake_llm: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On an engine scheduling by priority, explanations wait behind the profile's agents (0: unnamed)."""
+    monkeypatch.setenv("RECGPT_LLM_ENDPOINTS", fake_llm.base_url)
+    monkeypatch.setenv("RECGPT_LLM_AGENT_PRIORITIES", "explainer=1, judge=2")
+    async with LlmClient(LlmSettings()) as client:
+        await client.structured("explainer", MESSAGES, Named)
+        await client.chat("judge", MESSAGES)
+        await client.structured("tag_predictor", MESSAGES, Named)
+    sent = [seen.body.get("priority") for seen in fake_llm.seen]
+    assert sent == [1, 2, None]
+    monkeypatch.setenv("RECGPT_LLM_AGENT_PRIORITIES", "explainer=low")
+    with pytest.raises(ValueError, match="'explainer=low' is not agent=integer"):
+        LlmSettings()
+
+
 def test_settings_read_comma_separated_endpoints(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RECGPT_LLM_ENDPOINTS", "http://a:8100/v1/, http://b:8100/v1")
     monkeypatch.setenv("RECGPT_LLM_DEADLINE_S", "2.5")
