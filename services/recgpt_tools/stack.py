@@ -30,8 +30,8 @@ from recgpt_tools.stack_settings import StackSettings
 
 LOCAL_HOST = "127.0.0.1"
 # The engine serves what a profile waits on (interests, tags, commands: 0) before explanations, and those
-# before the judge, which only evaluates: on a saturated CPU the explanations' many requests otherwise starve the
-# profile's few (their answers time out and fall back).
+# before the judge, which only evaluates: on a saturated CPU the explanations' many requests otherwise
+# starve the profile's few (their answers time out and fall back).
 AGENT_PRIORITIES = "explainer=1,judge=2,judge_verdict=2"
 
 

@@ -10,10 +10,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import grpc
+from pydantic import BaseModel
 
 from recgpt.common.v1 import common_pb2
 from recgpt.tags.v1 import tags_pb2, tags_pb2_grpc
@@ -28,7 +30,7 @@ from recgpt_serving.agent_runner import (
     fallback_reason,
     refusals_as_status,
 )
-from recgpt_serving.llm.client import LlmResult
+from recgpt_serving.llm.client import LlmResult, Message
 from recgpt_serving.llm.errors import LlmError
 from recgpt_serving.llm.usage import spent_usage
 from tags import choosing, prompts, ranking
@@ -45,6 +47,8 @@ log = logging.getLogger(__name__)
 # Why a ranked or chosen tag is served (the model writes no rationale in those modes).
 RANKED_RATIONALE = "likely next need"
 CHOSEN_RATIONALE = "chosen as a likely next need"
+
+T = TypeVar("T", bound=BaseModel)
 
 SERVICE_NAME = tags_pb2.DESCRIPTOR.services_by_name["TagsService"].full_name
 
@@ -164,15 +168,47 @@ class TagsServicer(tags_pb2_grpc.TagsServiceServicer):
             # Nothing for the LLM to tie tags to: the user's frequent categories (none without behaviour).
             reason = FallbackReason.NO_INTERESTS if behaviour.items_total else FallbackReason.NO_BEHAVIOUR
             return await self._fallback(reason, behaviour, interests, limit)
-        if self.candidates is not None and self.settings.tag_mode == "rank":
-            return await self._rank(self.candidates, behaviour, interests, limit, adapter, context)
-        if self.candidates is not None and self.settings.tag_mode == "choose":
-            return await self._choose(self.candidates, behaviour, interests, limit, adapter, context)
+        if self.candidates is not None and self.settings.tag_mode in ("rank", "choose"):
+            pool = self.candidates.pool(behaviour, self.deps.items, self.settings.tag_rank_pool)
+            if not pool:
+                return await self._fallback(FallbackReason.TOO_FEW_VALID, behaviour, interests, limit)
+            over_pool = self._rank if self.settings.tag_mode == "rank" else self._choose
+            return await over_pool(self.candidates, pool, behaviour, interests, limit, adapter, context)
+
+        def fall_back(reason: FallbackReason) -> Awaitable[_Predicted]:
+            return self._fallback(reason, behaviour, interests, limit)
+
+        answered = await self._structured(
+            prompts.messages(behaviour.text, interests, limit),
+            answer_schema(limit, interests),
+            adapter,
+            context,
+            fall_back,
+        )
+        if isinstance(answered, _Predicted):
+            return answered
+        answer, usage = answered
+        seen_titles = [
+            self.deps.items[item_id].title
+            for item_id in behaviour.recent_item_ids[: self.settings.owned_check_items]
+        ]
+        tags = await asyncio.to_thread(self.checker.clean, answer.tags, interests, seen_titles, limit)
+        return await _served(tags, usage, fall_back)
+
+    async def _structured(
+        self,
+        messages: list[Message],
+        schema: type[T],
+        adapter: str,
+        context: grpc.aio.ServicerContext,
+        fall_back: Callable[[FallbackReason], Awaitable[_Predicted]],
+    ) -> tuple[T, common_pb2.LlmUsage] | _Predicted:
+        """One schema-constrained answer and what it cost; on failure, `fall_back`'s, with the cost spent."""
         try:
             result = await self.deps.llm.structured(
                 AGENT,
-                prompts.messages(behaviour.text, interests, limit),
-                answer_schema(limit, interests),
+                messages,
+                schema,
                 deadline_s=agent_runner.llm_deadline(context, self.settings),
                 max_tokens=self.settings.tag_max_tokens,
                 temperature=self.settings.tag_temperature,
@@ -180,8 +216,11 @@ class TagsServicer(tags_pb2_grpc.TagsServiceServicer):
             )
         except LlmError as error:
             reason = fallback_reason(error)
-            log.warning("tag prediction fell back", extra={"reason": reason, "error": str(error)})
-            predicted = await self._fallback(reason, behaviour, interests, limit)
+            log.warning(
+                "tag prediction fell back",
+                extra={"reason": reason, "mode": self.settings.tag_mode, "error": str(error)},
+            )
+            predicted = await fall_back(reason)
             predicted.usage.CopyFrom(spent_usage(error))
             return predicted
         usage = common_pb2.LlmUsage(
@@ -189,20 +228,12 @@ class TagsServicer(tags_pb2_grpc.TagsServiceServicer):
             completion_tokens=result.usage.completion_tokens,
             engine_seconds=result.latency_s,
         )
-        seen_titles = [
-            self.deps.items[item_id].title
-            for item_id in behaviour.recent_item_ids[: self.settings.owned_check_items]
-        ]
-        tags = await asyncio.to_thread(self.checker.clean, result.value.tags, interests, seen_titles, limit)
-        if not tags:
-            fallback = await self._fallback(FallbackReason.TOO_FEW_VALID, behaviour, interests, limit)
-            fallback.usage = usage
-            return fallback
-        return _Predicted(tags, usage, fallback=False)
+        return result.value, usage
 
     async def _rank(
         self,
         candidates: Candidates,
+        pool: list[str],
         behaviour: BehaviourContext,
         interests: list[str],
         limit: int,
@@ -210,9 +241,6 @@ class TagsServicer(tags_pb2_grpc.TagsServiceServicer):
         context: grpc.aio.ServicerContext,
     ) -> _Predicted:
         """The statistics' candidates ordered by the model's likelihood of each as the answer's first tag."""
-        pool = candidates.pool(behaviour, self.deps.items, self.settings.tag_rank_pool)
-        if not pool:
-            return await self._fallback(FallbackReason.TOO_FEW_VALID, behaviour, interests, limit)
         messages = prompts.messages(behaviour.text, interests, limit)
         started = time.perf_counter()
         ends = started + agent_runner.llm_deadline(context, self.settings)
@@ -257,6 +285,7 @@ class TagsServicer(tags_pb2_grpc.TagsServiceServicer):
     async def _choose(
         self,
         candidates: Candidates,
+        pool: list[str],
         behaviour: BehaviourContext,
         interests: list[str],
         limit: int,
@@ -264,43 +293,28 @@ class TagsServicer(tags_pb2_grpc.TagsServiceServicer):
         context: grpc.aio.ServicerContext,
     ) -> _Predicted:
         """The model's picks among the statistics' candidates, in its order; the pool's order on failure."""
-        pool = candidates.pool(behaviour, self.deps.items, self.settings.tag_rank_pool)
-        if not pool:
-            return await self._fallback(FallbackReason.TOO_FEW_VALID, behaviour, interests, limit)
         names = [candidates.names[category] for category in pool]
         unranked = ranking.named_category_tags(pool[:limit], candidates.names, STATISTICS_RATIONALE)
-        try:
-            result = await self.deps.llm.structured(
-                AGENT,
-                choosing.messages(behaviour.text, interests, names, limit),
-                choosing.choice_schema(names, limit),
-                deadline_s=agent_runner.llm_deadline(context, self.settings),
-                max_tokens=self.settings.tag_max_tokens,
-                temperature=self.settings.tag_temperature,
-                adapter=adapter,
-            )
-        except LlmError as error:
-            reason = fallback_reason(error)
-            log.warning("tag choice fell back", extra={"reason": reason, "error": str(error)})
-            predicted = await self._fallback(reason, behaviour, interests, limit, unranked)
-            predicted.usage.CopyFrom(spent_usage(error))
-            return predicted
-        usage = common_pb2.LlmUsage(
-            prompt_tokens=result.usage.prompt_tokens,
-            completion_tokens=result.usage.completion_tokens,
-            engine_seconds=result.latency_s,
+
+        def fall_back(reason: FallbackReason) -> Awaitable[_Predicted]:
+            return self._fallback(reason, behaviour, interests, limit, unranked)
+
+        answered = await self._structured(
+            choosing.messages(behaviour.text, interests, names, limit),
+            choosing.choice_schema(names, limit),
+            adapter,
+            context,
+            fall_back,
         )
+        if isinstance(answered, _Predicted):
+            return answered
+        answer, usage = answered
         by_name = {name: category for category, name in zip(pool, names, strict=True)}
-        chosen = choosing.chosen_categories(result.value.tags, by_name, limit)
-        if not chosen:
-            fallback = await self._fallback(
-                FallbackReason.TOO_FEW_VALID, behaviour, interests, limit, unranked
-            )
-            fallback.usage = usage
-            return fallback
+        chosen = choosing.chosen_categories(answer.tags, by_name, limit)
         tags = ranking.named_category_tags(chosen, candidates.names, CHOSEN_RATIONALE)
-        tags = await asyncio.to_thread(self.checker.tie_to_interests, tags, interests)
-        return _Predicted(tags, usage, fallback=False)
+        if tags:
+            tags = await asyncio.to_thread(self.checker.tie_to_interests, tags, interests)
+        return await _served(tags, usage, fall_back)
 
     async def _fallback(
         self,
@@ -317,3 +331,16 @@ class TagsServicer(tags_pb2_grpc.TagsServiceServicer):
         if tags and interests:
             tags = await asyncio.to_thread(self.checker.tie_to_interests, tags, interests)
         return _Predicted(tags, common_pb2.LlmUsage(), fallback=True)
+
+
+async def _served(
+    tags: list[common_pb2.Tag],
+    usage: common_pb2.LlmUsage,
+    fall_back: Callable[[FallbackReason], Awaitable[_Predicted]],
+) -> _Predicted:
+    """The LLM's tags, or, when none survived the checks, the fallback's with what the answer cost."""
+    if tags:
+        return _Predicted(tags, usage, fallback=False)
+    predicted = await fall_back(FallbackReason.TOO_FEW_VALID)
+    predicted.usage.CopyFrom(usage)
+    return predicted
