@@ -133,7 +133,11 @@ def _compose_service(process: Process, table: Sequence[Process], addresses: regi
         engines = [p.name for p in table if p.command is Engine.VLLM]
         llm = None
         if engines:
-            llm = registry.LlmEndpoint(f"{addresses.url(engines[0])}/v1", DEFAULT_MODEL_NAME)
+            llm = registry.LlmEndpoint(
+                f"{addresses.url(engines[0])}/v1",
+                DEFAULT_MODEL_NAME,
+                agent_priorities=vllm_engine.AGENT_PRIORITIES,
+            )
         env = registry.service_env(process, addresses, {p.name for p in table}, _DATA_DIRS, llm)
         lines += ["    environment:", "      <<: *env", *_mapping("      ", env)]
         lines.append(f"    command: {_quoted([command.name, *command.args])}")

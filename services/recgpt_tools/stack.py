@@ -29,10 +29,6 @@ from recgpt_tools.run_state import RunState, RunStateError
 from recgpt_tools.stack_settings import StackSettings
 
 LOCAL_HOST = "127.0.0.1"
-# The engine serves what a profile waits on (interests, tags, commands: 0) before explanations, and those
-# before the judge, which only evaluates: on a saturated CPU the explanations' many requests otherwise
-# starve the profile's few (their answers time out and fall back).
-AGENT_PRIORITIES = "explainer=1,judge=2,judge_verdict=2"
 
 
 class StackError(RuntimeError):
@@ -261,8 +257,8 @@ class Stack:
     @property
     def agent_priorities(self) -> str:
         """The agents' priorities on the engine the stack starts (it schedules by priority):
-        RECGPT_LLM_AGENT_PRIORITIES when set, else `AGENT_PRIORITIES`."""
-        return os.environ.get("RECGPT_LLM_AGENT_PRIORITIES", AGENT_PRIORITIES)
+        RECGPT_LLM_AGENT_PRIORITIES when set, else `vllm_engine.AGENT_PRIORITIES`."""
+        return os.environ.get("RECGPT_LLM_AGENT_PRIORITIES", vllm_engine.AGENT_PRIORITIES)
 
     @property
     def served_model_name(self) -> str:

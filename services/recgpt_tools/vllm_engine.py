@@ -32,6 +32,12 @@ def _all_allowed_cpus() -> str:
 VLLM_LORA_RANKS = (8, 16, 32, 64, 128)
 
 
+# What the agents on an engine that schedules by priority are told (RECGPT_LLM_AGENT_PRIORITIES): what a
+# profile waits on (interests, tags, commands: 0) goes before explanations, and those before the judge, which
+# only evaluates. On a saturated CPU the explanations' many requests otherwise starve the profile's few.
+AGENT_PRIORITIES = "explainer=1,judge=2,judge_verdict=2"
+
+
 class EngineSettings(BaseSettings):
     """One vLLM worker, read from `RECGPT_VLLM_*`; `model` is a local folder or a Hugging Face id."""
 

@@ -14,8 +14,9 @@ import pytest
 
 from recgpt_tools import deploy_files, processes, registry
 from recgpt_tools.registry import ConsoleScript, GrpcHealth, Process, Starts
-from recgpt_tools.stack import AGENT_PRIORITIES, Stack, StackError, usage
+from recgpt_tools.stack import Stack, StackError, usage
 from recgpt_tools.stack_settings import StackSettings
+from recgpt_tools.vllm_engine import AGENT_PRIORITIES
 from tests.running_platform import free_stack_ports
 
 
