@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from recgpt_domain.prompt_versions import TAGS_CHOOSE_V1
 from recgpt_serving.llm.client import Message
-from tags.prompts import SYSTEM
+from tags.prompts import SYSTEM, customer
 
 PROMPT_VERSION = TAGS_CHOOSE_V1
 
@@ -51,13 +51,9 @@ def messages(
     behaviour_text: str, interests: Sequence[str], names: Sequence[str], max_tags: int
 ) -> list[Message]:
     """The tag agent's task, asked as a choice among `names` (listed in the statistics' order)."""
-    listed_interests = "\n".join(f"- {interest}" for interest in interests)
     listed_names = "\n".join(f"- {name}" for name in names)
     user = (
-        "The customer's recent behaviour, grouped by category, most recent first:\n"
-        f"{behaviour_text}\n\n"
-        f"Their interests:\n{listed_interests}\n\n"
-        f"Product categories of this shop:\n{listed_names}\n\n"
+        customer(behaviour_text, interests) + f"Product categories of this shop:\n{listed_names}\n\n"
         f"Choose up to {max_tags} of these categories that this customer is most likely to buy from next, "
         "the most likely first, each at most once.\n"
         'Answer as {"tags": ["...", "..."]}.'

@@ -18,13 +18,20 @@ SYSTEM = (
 )
 
 
-def messages(behaviour_text: str, interests: Sequence[str], max_tags: int) -> list[Message]:
+def customer(behaviour_text: str, interests: Sequence[str]) -> str:
+    """What every tag prompt says of the customer (generate mode's and choose mode's, `tags.choosing`)."""
     listed = "\n".join(f"- {interest}" for interest in interests)
-    user = (
+    return (
         "The customer's recent behaviour, grouped by category, most recent first:\n"
         f"{behaviour_text}\n\n"
         f"Their interests:\n{listed}\n\n"
-        f"Suggest up to {max_tags} tags for new items this customer may want next (not the items they "
+    )
+
+
+def messages(behaviour_text: str, interests: Sequence[str], max_tags: int) -> list[Message]:
+    user = (
+        customer(behaviour_text, interests)
+        + f"Suggest up to {max_tags} tags for new items this customer may want next (not the items they "
         "already have). Each tag has 2 to 5 words; tie it to one of the interests above and give a short "
         "rationale.\n"
         'Answer as {"tags": [{"tag": "...", "interest": "...", "rationale": "..."}]}.'
