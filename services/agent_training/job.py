@@ -90,6 +90,22 @@ class CatalogueTagMapper:
         return self.mapper.map(list(texts))
 
 
+class NamedTagMapper:
+    """Choose mode's answers are category tags: each names its category exactly, as the tag service reads
+    its picks; any other text names nothing (the service's schema would not have let it through)."""
+
+    def __init__(self, items: list[Item]) -> None:
+        from tags.category_tags import category_tags
+
+        self.categories = {tag.casefold(): category for category, tag in category_tags(items).items()}
+
+    def map(self, texts: Any) -> Any:
+        from tags.category_map import CategoryMatch
+
+        found = (self.categories.get(" ".join(text.split()).casefold()) for text in texts)
+        return [CategoryMatch(category, 1.0) if category else CategoryMatch("", 0.0) for category in found]
+
+
 @dataclass
 class Job:
     agent: AgentName
@@ -113,9 +129,11 @@ class Job:
 
     @cached_property
     def mapper(self) -> TagMapper:
-        return (
-            self.tag_mapper if self.tag_mapper is not None else CatalogueTagMapper(list(self.items.values()))
-        )
+        if self.tag_mapper is not None:
+            return self.tag_mapper
+        if self.data_config.tag_mode == "choose":
+            return NamedTagMapper(list(self.items.values()))
+        return CatalogueTagMapper(list(self.items.values()))
 
     @cached_property
     def constraints(self) -> TagConstraints:

@@ -42,6 +42,7 @@ def fit(
 
     settings = job.settings
     set_seed(settings.seed)
+    examples = examples[: seen_examples(job, steps)]
     config = SFTConfig(
         output_dir=str(job.adapters_root / ".trainer" / job.agent),
         max_steps=steps,
@@ -77,6 +78,16 @@ def fit(
     return trainer.model, seconds, float(result.training_loss)
 
 
+def seen_examples(job: Job, steps: int) -> int:
+    """How many examples `steps` optimiser steps read across every process.
+
+    The examples are already shuffled by the seed, so their first this many are a seeded sample; the trainer
+    tokenises only those (all 15,856 tag examples took about 3 minutes here, for runs that read 128).
+    """
+    settings = job.settings
+    return steps * settings.batch_size * settings.grad_accum * world_size()
+
+
 def run_sft(job: Job) -> Path | None:
     """SFT on the behaviour targets; the adapter's folder (None on ranks other than 0)."""
     data = job.data
@@ -89,7 +100,9 @@ def run_sft(job: Job) -> Path | None:
         model,
         method="sft",
         data_fingerprint=data.fingerprint,
-        hyperparameters=_hyperparameters(job, examples=len(data.train)),
+        hyperparameters=_hyperparameters(
+            job, examples=min(len(data.train), seen_examples(job, job.settings.steps))
+        ),
         validation=validation,
         train_seconds=seconds,
     )

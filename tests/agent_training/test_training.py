@@ -46,6 +46,8 @@ def test_sft_writes_a_versioned_peft_adapter_that_loads(tmp_path: Path, tiny_mod
     assert manifest.data_fingerprint == trained.data.fingerprint
     assert manifest.base_model == "smollm2-135m-instruct" and manifest.base_model_source
     assert manifest.hyperparameters["seed"] == 0 and manifest.hyperparameters["steps"] == 2
+    # Two steps of two examples read four: only those are tokenised and recorded.
+    assert len(trained.data.train) > 4 and manifest.hyperparameters["examples"] == 4
     assert {"train_loss", "parsed", "usable", "next_category_hit"} <= set(manifest.validation)
     assert artefact.newest_adapter(tmp_path / "adapters", TAGS) == folder
     load_model(trained.base, folder)
@@ -153,6 +155,7 @@ def test_sft_runs_data_parallel_on_two_cpu_processes(tmp_path: Path, tiny_model_
     assert "adapter written" in done.stdout
     manifest = json.loads((written / artefact.MANIFEST_FILE).read_text())
     assert manifest["hyperparameters"]["world_size"] == 2
+    assert manifest["hyperparameters"]["examples"] == 3 * 2 * 2
 
 
 def test_device_options_train_in_float32_on_cpus_and_bf16_with_nccl_on_gpus(
@@ -170,3 +173,24 @@ def test_device_options_train_in_float32_on_cpus_and_bf16_with_nccl_on_gpus(
     assert device_options() == {"use_cpu": False, "bf16": True, "fp16": False, "ddp_backend": "nccl"}
     monkeypatch.setenv("WORLD_SIZE", "1")
     assert device_options()["ddp_backend"] is None
+
+
+def test_choose_mode_scores_its_picks_by_their_exact_category_names(
+    tmp_path: Path, tiny_model_folder: Path
+) -> None:
+    from recgpt_domain.catalogue import read_items
+    from tags.category_tags import category_tags
+
+    chose = job(tmp_path, tiny_model_folder)
+    chose.tag_mapper = None
+    chose.data_config = replace(DATA, tag_mode="choose")
+    names = category_tags(read_items(chose.catalogue))
+    category, name = next(iter(names.items()))
+    matches = chose.mapper.map([f"  {name.upper()} ", "Not A Category Name"])
+    assert [(m.category, m.score) for m in matches] == [(category, 1.0), ("", 0.0)]
+    answer = json.dumps({"tags": [name, "Not A Category Name"]})
+    scores = scoring.agent_metrics(
+        TAGS, [replace(chose.data.validation[0], next_categories=(category,))], [answer],
+        items=chose.items, mapper=chose.mapper, rewarder=None, constraints=chose.constraints,
+    )  # fmt: skip
+    assert scores["next_category_hit"] == 1.0 and scores["alignment"] == 0.5
