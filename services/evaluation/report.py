@@ -3,7 +3,8 @@
 Every figure an LLM answer feeds is split by who answered: `llm` over the users (or artefacts) the LLM
 answered, `fallback` over those an agent's non-LLM fallback answered, and `all`. A user counts as `llm` when
 the LLM answered both the interests and the tags of their profile; an explanation by its own provenance.
-A group with no member reports null, never 0.
+The tag figures are split once more by the tag agent's own answer alone (`tag_hit_rate_by_tag_answer`): a
+tag answer is judged by itself, whoever answered the interests. A group with no member reports null, never 0.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from evaluation.runner import (
     UserEval,
 )
 from recgpt_domain.category_transitions import CategoryTransitions
+from recgpt_domain.profile_answers import TAGS
 from recgpt_domain.ranking_settings import RankingSettings
 from recgpt_serving.llm.usage import Usage
 
@@ -140,6 +142,8 @@ class Report(BaseModel):
     k_tags: int
     tags_searched_mean: BySource
     tag_hit_rate: dict[str, BySource]
+    # The same, `llm` being the users whose tags the LLM answered (whoever answered their interests).
+    tag_hit_rate_by_tag_answer: dict[str, BySource] = {}
     # What frequent + transitions counted: training users (never an evaluated one) and their transitions.
     tag_transitions: TransitionsCounted
     retrieval: dict[str, dict[str, BySource]]
@@ -179,6 +183,9 @@ def aggregate(
         k_tags=ranking.tag_route_max_tags,
         tags_searched_mean=_mean(results, _tags_searched),
         tag_hit_rate={arm: _mean(results, partial(_tag_hit, arm=arm)) for arm in TAG_ARMS},
+        tag_hit_rate_by_tag_answer={
+            arm: _mean(results, partial(_tag_hit, arm=arm), by=_tag_answer) for arm in TAG_ARMS
+        },
         tag_transitions=TransitionsCounted(
             training_users=counted.users, transitions=counted.transitions, categories=len(counted.follows)
         ),
@@ -219,22 +226,36 @@ def _users_by_agent(
     return {agent: dict(counts.most_common()) for agent, counts in sorted(used.items())}
 
 
-def _split(results: Sequence[UserEval], figure: Callable[[Sequence[UserEval]], float]) -> BySource:
-    """`figure` over each group of users; null for a group with no user."""
+def _profile(result: UserEval) -> str:
+    return result.profile_source
+
+
+def _tag_answer(result: UserEval) -> str:
+    return FALLBACK if TAGS in result.fallback_parts else LLM
+
+
+def _split(
+    results: Sequence[UserEval],
+    figure: Callable[[Sequence[UserEval]], float],
+    by: Callable[[UserEval], str] = _profile,
+) -> BySource:
+    """`figure` over each group of users (`by` names a user's group); null for a group with no user."""
     values: dict[str, float | None] = {}
     for name in (*SOURCES, ALL):
-        members = results if name == ALL else [r for r in results if r.profile_source == name]
+        members = results if name == ALL else [r for r in results if by(r) == name]
         values[name] = figure(members) if members else None
     return BySource.model_validate(values)
 
 
-def _mean(results: Sequence[UserEval], value: Callable[[UserEval], float]) -> BySource:
+def _mean(
+    results: Sequence[UserEval], value: Callable[[UserEval], float], by: Callable[[UserEval], str] = _profile
+) -> BySource:
     """The mean of a per-user `value` over each group of users."""
 
     def mean_of(members: Sequence[UserEval]) -> float:
         return metrics.mean(value(member) for member in members)
 
-    return _split(results, mean_of)
+    return _split(results, mean_of, by)
 
 
 def _tags_searched(result: UserEval) -> float:

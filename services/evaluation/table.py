@@ -24,6 +24,7 @@ def table(report: Report) -> str:
             _figure(f"tag HR@{report.k_tags} recgpt-v1", report.tag_hit_rate["recgpt_v1"]),
             _figure(f"tag HR@{report.k_tags} recgpt-v1+f+t", report.tag_hit_rate["recgpt_v1_topped_up"]),
             _figure("tags searched per user", report.tags_searched_mean, ".1f"),
+            *_by_tag_answer(report),
             *(
                 _figure(f"{route} {metric}", values[metric])
                 for route, values in report.retrieval.items()
@@ -93,6 +94,27 @@ def _header(report: Report) -> list[str]:
             "as `make eval` does)"
         )
     return lines
+
+
+def _by_tag_answer(report: Report) -> list[str]:
+    """The tag figures split by who answered the tags alone (the interests' answer set aside)."""
+    if not report.tag_hit_rate_by_tag_answer:
+        return []
+    by_tags = report.tag_hit_rate_by_tag_answer
+    answered = round(report.users.evaluated * (1 - report.fallback_share["tags"]))
+    return [
+        f"by the tag answer alone ({answered} by the LLM, "
+        f"{report.users.evaluated - answered} by its fallback):",
+        *(
+            _figure(f"  tag HR@{report.k_tags} {label}", by_tags[arm])
+            for arm, label in (
+                ("baseline", "frequent"),
+                ("frequent_transitions", "freq+trans"),
+                ("recgpt_v1", "recgpt-v1"),
+                ("recgpt_v1_topped_up", "recgpt-v1+f+t"),
+            )
+        ),
+    ]
 
 
 def _explanations(report: Report) -> list[str]:

@@ -241,6 +241,23 @@ async def test_every_llm_figure_is_split_by_who_answered(
     assert (judge["explanations"]["fallback"]["judged"], judge["explanations"]["llm"]["judged"]) == (4, 0)
 
 
+async def test_the_tag_figures_are_also_split_by_the_tag_answer_alone(
+    dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """User 2's interests come from the fallback, its tags from the LLM: a fallback profile, LLM tags."""
+    out = tmp_path / "report.json"
+    async with fake_platform(fallbacks=Fallbacks(interests=frozenset({"eval:2"}))) as (target, _):
+        point_at(target, monkeypatch)
+        assert await run(dataset, out) == 0
+    report: dict[str, Any] = json.loads(out.read_text())
+    assert report["users"]["ids"] == {"llm": ["1"], "fallback": ["2"]}
+    assert report["tag_hit_rate"]["recgpt_v1"] == split(1.0, 1.0, 1.0)
+    by_tags = report["tag_hit_rate_by_tag_answer"]
+    assert set(by_tags) == set(report["tag_hit_rate"])
+    assert by_tags["recgpt_v1"] == {"llm": 1.0, "fallback": None, "all": 1.0}
+    assert "by the tag answer alone (2 by the LLM, 0 by its fallback):" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize(
     ("loaded", "seen_targets", "built_from"),
     [("full", True, "full_log"), ("other", None, "other"), ("", None, None)],
