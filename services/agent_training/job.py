@@ -97,12 +97,13 @@ class NamedTagMapper:
     def __init__(self, items: list[Item]) -> None:
         from tags.category_tags import category_tags
 
-        self.categories = {tag.casefold(): category for category, tag in category_tags(items).items()}
+        self.categories = {tag: category for category, tag in category_tags(items).items()}
 
     def map(self, texts: Any) -> Any:
         from tags.category_map import CategoryMatch
+        from tags.choosing import category_named
 
-        found = (self.categories.get(" ".join(text.split()).casefold()) for text in texts)
+        found = (category_named(text, self.categories) for text in texts)
         return [CategoryMatch(category, 1.0) if category else CategoryMatch("", 0.0) for category in found]
 
 

@@ -61,12 +61,17 @@ def messages(
     return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
 
 
+def category_named(name: str, categories_by_name: Mapping[str, str]) -> str | None:
+    """The category a chosen name names: the name exactly, but for its spacing; None for any other text."""
+    return categories_by_name.get(" ".join(name.split()))
+
+
 def chosen_categories(answer: Sequence[str], categories_by_name: Mapping[str, str], limit: int) -> list[str]:
     """The categories the answer names, in its order, each once, at most `limit`; names outside the pool
     (the schema forbids them, but an answer is untrusted) are dropped."""
     chosen: list[str] = []
     for name in answer:
-        category = categories_by_name.get(" ".join(name.split()))
+        category = category_named(name, categories_by_name)
         if category is not None and category not in chosen:
             chosen.append(category)
         if len(chosen) == limit:
