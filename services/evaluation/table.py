@@ -9,6 +9,12 @@ from evaluation.runner import FALLBACK, LLM
 
 _METRICS = ("recall@10", "recall@50", "ndcg@10", "ndcg@50")
 _LABEL = 30
+_TAG_ARM_LABELS = (
+    ("baseline", "frequent"),
+    ("frequent_transitions", "frequent+transitions"),
+    ("recgpt_v1", "recgpt-v1"),
+    ("recgpt_v1_topped_up", "recgpt-v1+f+t"),
+)
 
 
 def table(report: Report) -> str:
@@ -17,12 +23,7 @@ def table(report: Report) -> str:
             *_header(report),
             "",
             _row("", ("llm", "fallback", "all")),
-            _figure(f"tag HR@{report.k_tags} frequent", report.tag_hit_rate["baseline"]),
-            _figure(
-                f"tag HR@{report.k_tags} frequent+transitions", report.tag_hit_rate["frequent_transitions"]
-            ),
-            _figure(f"tag HR@{report.k_tags} recgpt-v1", report.tag_hit_rate["recgpt_v1"]),
-            _figure(f"tag HR@{report.k_tags} recgpt-v1+f+t", report.tag_hit_rate["recgpt_v1_topped_up"]),
+            *_tag_rows(report.k_tags, report.tag_hit_rate),
             _figure("tags searched per user", report.tags_searched_mean, ".1f"),
             *_by_tag_answer(report),
             *(
@@ -105,16 +106,12 @@ def _by_tag_answer(report: Report) -> list[str]:
     return [
         f"by the tag answer alone ({answered} by the LLM, "
         f"{report.users.evaluated - answered} by its fallback):",
-        *(
-            _figure(f"  tag HR@{report.k_tags} {label}", by_tags[arm])
-            for arm, label in (
-                ("baseline", "frequent"),
-                ("frequent_transitions", "freq+trans"),
-                ("recgpt_v1", "recgpt-v1"),
-                ("recgpt_v1_topped_up", "recgpt-v1+f+t"),
-            )
-        ),
+        *_tag_rows(report.k_tags, by_tags),
     ]
+
+
+def _tag_rows(k: int, rates: Mapping[str, BySource]) -> list[str]:
+    return [_figure(f"tag HR@{k} {label}", rates[arm]) for arm, label in _TAG_ARM_LABELS]
 
 
 def _explanations(report: Report) -> list[str]:
