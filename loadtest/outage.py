@@ -39,8 +39,8 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from recgpt_domain.catalogue import iter_histories
+from recgpt_domain.datasets.redis_loader import load_behaviour
 from recgpt_tools import redis_server
-from recgpt_tools.dataset_import.redis_loader import load_behaviour
 
 RETRIEVAL_SERVICE = "recgpt.retrieval.v1.RetrievalService"
 PREFIX = "recgpt-outage"

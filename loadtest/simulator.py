@@ -26,7 +26,7 @@ from typing import Any
 
 import httpx
 
-from recgpt_tools.dataset_import.formats import read, resolve_format
+from recgpt_domain.datasets.formats import read, resolve_format
 
 EVENTS_PER_BATCH = 200
 

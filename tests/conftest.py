@@ -14,7 +14,12 @@ import redis.asyncio as aioredis
 
 from recgpt_tools import redis_server
 
-pytest_plugins = ["tests.running_platform", "tests.fake_llm_fixtures", "tests.vllm_fixtures"]
+pytest_plugins = [
+    "tests.running_platform",
+    "tests.fake_llm_fixtures",
+    "tests.vllm_fixtures",
+    "tests.embedding_fixtures",
+]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DATA = REPO_ROOT / "data"

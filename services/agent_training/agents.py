@@ -6,7 +6,7 @@ from typing import Final, Literal
 
 from explain import prompts as explain_prompts
 from intent import prompts as intent_prompts
-from judge import likelihood as judge_likelihood
+from judge import prompts as judge_prompts
 from tags import prompts as tag_prompts
 
 AgentName = Literal["interest_miner", "tag_predictor", "explainer", "judge_verdict"]
@@ -25,14 +25,14 @@ assert (
     intent_prompts.AGENT,
     tag_prompts.AGENT,
     explain_prompts.AGENT,
-    judge_likelihood.VERDICT_AGENT,
+    judge_prompts.VERDICT_AGENT,
 ) == AGENTS
 
 PROMPT_VERSIONS: dict[AgentName, str] = {
     INTERESTS: intent_prompts.PROMPT_VERSION,
     TAGS: tag_prompts.PROMPT_VERSION,
     EXPLANATIONS: explain_prompts.PROMPT_VERSION,
-    JUDGE: judge_likelihood.YES_NO_VERSION,
+    JUDGE: judge_prompts.YES_NO_VERSION,
 }
 
 _ALIASES: dict[str, AgentName] = {

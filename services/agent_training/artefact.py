@@ -20,7 +20,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, ValidationError
 
 from agent_training.agents import AgentName
-from recgpt_tools.model_folder import STAMP_FILE
+from recgpt_serving.llm.models import STAMP_FILE
 
 # The name the serving side reads (agents-serve, issue 10 items 4-5).
 MANIFEST_FILE = "recgpt_adapter.json"

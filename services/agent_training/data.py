@@ -24,16 +24,19 @@ from agent_training.agents import BEHAVIOUR_AGENTS, EXPLANATIONS, INTERESTS, TAG
 from evaluation.split import Split, choose, eligible
 from explain import prompts as explain_prompts
 from intent import prompts as intent_prompts
-from intent.fallback import frequent_category_interests
-from recgpt_domain.behaviour_context import UNCATEGORISED, BehaviourContext, compress
+from recgpt_domain.behaviour_context import (
+    UNCATEGORISED,
+    BehaviourContext,
+    compress,
+    frequent_category_interests,
+)
 from recgpt_domain.catalogue import Interaction, Item, UserHistory, iter_histories, read_items, read_manifest
+from recgpt_domain.category_tags import category_parents
 from recgpt_domain.grounding import CatalogueVocabulary
 from recgpt_domain.prompt_versions import TagMode
+from recgpt_domain.tag_ranking import Candidates
 from recgpt_serving.llm.client import Message
-from tags import choosing
 from tags import prompts as tag_prompts
-from tags.category_tags import category_parents
-from tags.ranking import Candidates
 
 # The user counts `make eval` is run with (USERS=...): the users drawn for each are never trained on.
 EVALUATION_USER_COUNTS = (100, 200, 500, 1000)
@@ -201,7 +204,7 @@ class ExampleBuilder:
         answer = targets.chosen_answer(
             base["next_categories"], pool, self.candidates.names, self.config.choose_target_tags
         )
-        prompt = choosing.messages(behaviour.text, interests, names, self.config.max_tags)
+        prompt = tag_prompts.choose_messages(behaviour.text, interests, names, self.config.max_tags)
         return Example(prompt=prompt, completion=answer, **base)
 
     def _explanation(

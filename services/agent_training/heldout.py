@@ -26,12 +26,11 @@ from agent_training.model import load_model, load_tokenizer
 from agent_training.rewards import parse_tags
 from evaluation import metrics
 from evaluation.split import Split, choose, eligible
-from intent.fallback import frequent_category_interests
-from recgpt_domain.behaviour_context import compress
+from recgpt_domain.behaviour_context import compress, frequent_category_interests
 from recgpt_domain.catalogue import Item, iter_histories
+from recgpt_domain.category_tags import category_tags
 from recgpt_serving.llm.client import Message
 from tags import prompts as tag_prompts
-from tags.category_tags import category_tags
 
 
 def transitions(

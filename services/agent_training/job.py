@@ -77,9 +77,8 @@ class CatalogueTagMapper:
     """The tag service's own mapping (bundled embedder, its category texts and threshold), built once."""
 
     def __init__(self, items: list[Item]) -> None:
-        from recgpt_domain.embedder import load_bundled
-        from tags.category_map import CachedEncoder, CategoryMapper
-        from tags.settings import TagMappingSettings
+        from recgpt_domain.category_map import CachedEncoder, CategoryMapper, TagMappingSettings
+        from recgpt_serving.embedding.runtime import load_bundled
 
         settings = TagMappingSettings()
         encoder = CachedEncoder(load_bundled(settings.embedding_batch_size), settings.embedding_cache_size)
@@ -95,13 +94,13 @@ class NamedTagMapper:
     its picks; any other text names nothing (the service's schema would not have let it through)."""
 
     def __init__(self, items: list[Item]) -> None:
-        from tags.category_tags import category_tags
+        from recgpt_domain.category_tags import category_tags
 
         self.categories = {tag: category for category, tag in category_tags(items).items()}
 
     def map(self, texts: Any) -> Any:
-        from tags.category_map import CategoryMatch
-        from tags.choosing import category_named
+        from recgpt_domain.category_map import CategoryMatch
+        from recgpt_domain.tag_choice import category_named
 
         found = (category_named(text, self.categories) for text in texts)
         return [CategoryMatch(category, 1.0) if category else CategoryMatch("", 0.0) for category in found]

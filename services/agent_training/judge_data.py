@@ -25,7 +25,7 @@ from agent_training.data import (
 )
 from evaluation.discrimination_sets import Pair, build_sets, explanation_pairs, grounding_pairs, tag_pairs
 from evaluation.split import eligible
-from judge import likelihood
+from judge import prompts as judge_prompts
 from recgpt.common.v1 import common_pb2
 from recgpt_domain.catalogue import Item, UserHistory
 from recgpt_serving.llm.client import Message
@@ -41,8 +41,8 @@ def question(pair: Pair, text: str) -> list[Message]:
     if pair.kind == "explanation":
         if pair.item is None:
             raise ValueError("an explanation pair names its item")
-        return likelihood.yes_no_explanation(pair.interest, pair.item, text)
-    return likelihood.yes_no_tag(pair.behaviour, common_pb2.Tag(tag=text))
+        return judge_prompts.yes_no_explanation(pair.interest, pair.item, text)
+    return judge_prompts.yes_no_tag(pair.behaviour, common_pb2.Tag(tag=text))
 
 
 def measured_sets(

@@ -1,10 +1,11 @@
 """Tags ranked by the model's own likelihood: constrained to catalogue names, so every answer maps.
 
-The offline twin of the tag service's ranking mode (`tags.ranking`, which shares the answer's text and the
-fusion): free generation from the 135M model repeats itself and names few categories; here the model only
-scores. For each user, a pool of candidate categories (frequent + transitions, then the most common) is
-written as the tag agent's answer would start, `{"tags": [{"tag": "<category tag>"`, and the candidate's log
-probability after the agent's prompt is its score. The prompt is encoded once per user and its key-value cache
+The offline twin of the tag service's ranking mode (`recgpt_domain.tag_ranking`, which shares the
+answer's text and the fusion): free generation from the 135M model repeats itself and names few
+categories; here the model only scores. For each user, a pool of candidate categories (frequent +
+transitions, then the most common) is written as the tag agent's answer would start,
+`{"tags": [{"tag": "<category tag>"`, and the candidate's log probability after the agent's prompt is its
+score. The prompt is encoded once per user and its key-value cache
 shared by every candidate, so a pool of 60 costs about one prompt's forward pass, not 60.
 
 Scores: `loglik` (log P(tag | prompt)), `pmi` (the same minus log P(tag | the prompt without the user's
@@ -19,8 +20,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from agent_training.generation import chat_text
+from recgpt_domain.tag_ranking import ANSWER_AFTER_TAG, ANSWER_PREFIX, by_score, fuse
 from recgpt_serving.llm.client import Message
-from tags.ranking import ANSWER_AFTER_TAG, ANSWER_PREFIX, by_score, fuse
 
 # Candidates scored per forward pass (each holds a copy of the prompt's cache).
 _CHUNK = 16

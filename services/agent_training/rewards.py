@@ -21,20 +21,20 @@ from pydantic import ValidationError
 
 from evaluation.metrics import rouge_l
 from explain.schema import ExplanationAnswer
-from explain.validation import clean as clean_explanation
 from recgpt_domain import grounding
 from recgpt_domain.catalogue import Item
+from recgpt_domain.category_map import CategoryMatch
+from recgpt_domain.category_tags import shape_problem
 from recgpt_domain.grounding import CatalogueVocabulary
-from tags.category_map import CategoryMatch
-from tags.choosing import ChosenTags
+from recgpt_domain.tag_choice import ChosenTags
 from tags.schema import TagsAnswer
-from tags.validation import shape_problem
 
 Shaping = Literal["crs", "sum"]
 
 
 class TagMapper(Protocol):
-    """Maps tag texts to their best catalogue category with its cosine (tags.category_map in production)."""
+    """Maps tag texts to their best catalogue category with its cosine (in production:
+    recgpt_domain.category_map)."""
 
     def map(self, texts: Sequence[str]) -> list[CategoryMatch]: ...
 
@@ -146,7 +146,7 @@ class ExplanationScores:
 
 def parse_explanation(text: str) -> str | None:
     try:
-        return clean_explanation(ExplanationAnswer.model_validate(json.loads(text)).explanation)
+        return grounding.shown_sentence(ExplanationAnswer.model_validate(json.loads(text)).explanation)
     except (ValueError, ValidationError):
         return None
 

@@ -1,7 +1,7 @@
 """What each agent should have answered, built from what the user did next (the supervision of SFT).
 
-Tags name catalogue categories (`tags.category_tags`: the tag the tag service itself names a category by, so
-that it maps back to its category). Interests are
+Tags name catalogue categories (`recgpt_domain.category_tags`: the tag the tag service itself names a
+category by, so that it maps back to its category). Interests are
 the categories the user keeps returning to. Explanations are one grounded sentence about the item the user
 chose next, made of the item's own facts, so the grounding checker passes it.
 """
@@ -13,8 +13,8 @@ from collections.abc import Mapping, Sequence
 
 from recgpt_domain import grounding
 from recgpt_domain.catalogue import Item
+from recgpt_domain.category_tags import tag_text
 from recgpt_domain.grounding import CatalogueVocabulary
-from tags.category_tags import tag_text
 
 TAG_RATIONALE = "likely next need"
 # Words of the title an explanation quotes (the sentence must stay within the explainer's word limit).

@@ -25,7 +25,6 @@ from pydantic import ValidationError
 from tqdm import tqdm  # type: ignore[import-untyped]
 
 from evaluation.catalogue_check import served_items
-from evaluation.clients import EvalStubs
 from evaluation.leakage import loaded_cooccurrence
 from evaluation.report import Report, Selection, aggregate
 from evaluation.runner import EvalOptions, Evaluator, UserEval
@@ -34,12 +33,13 @@ from evaluation.split import Split, choose, eligible
 from evaluation.table import table
 from evaluation.tag_baselines import training_transitions
 from recgpt_domain.catalogue import iter_histories, read_items
+from recgpt_domain.datasets.errors import CatalogueTargetError, DatasetFormatError
+from recgpt_domain.datasets.formats import FORMATS
+from recgpt_domain.datasets.importer import import_dataset
 from recgpt_domain.ranking_settings import RankingSettings
 from recgpt_serving import logs
 from recgpt_serving.llm.batch import BATCH_CONCURRENCY
-from recgpt_tools.dataset_import.errors import CatalogueTargetError, DatasetFormatError
-from recgpt_tools.dataset_import.formats import FORMATS
-from recgpt_tools.dataset_import.importer import import_dataset
+from recgpt_serving.service_stubs import ServiceStubsWithJudge
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--explain-items", type=int, default=3, help="RecGPT-V1 items explained per user")
     parser.add_argument("--judge", action=argparse.BooleanOptionalAction, default=True)
-    parser.add_argument("--stack", type=Path, default=None, help="the launcher's var/run/stack.json")
     parser.add_argument("--no-progress", action="store_true")
     return parser
 
@@ -82,8 +81,6 @@ async def amain(argv: list[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     try:
         settings = EvalSettings()
-        if args.stack is not None:
-            settings = settings.with_stack(args.stack)
         # What the gateway serves with: the same class, from the same environment.
         ranking = RankingSettings()
     except (ValidationError, OSError, ValueError) as error:
@@ -107,7 +104,7 @@ async def amain(argv: list[str] | None = None) -> int:
             full_log_fingerprint=full_log.behaviour_fingerprint,
             held_out_fingerprint=held_out.behaviour_fingerprint,
         )
-    stubs = EvalStubs.connect(settings)
+    stubs = ServiceStubsWithJudge(settings)
     try:
         report = await _evaluate(args, settings, ranking, stubs, dataset)
     except grpc.aio.AioRpcError as error:
@@ -151,7 +148,7 @@ async def _evaluate(
     args: argparse.Namespace,
     settings: EvalSettings,
     ranking: RankingSettings,
-    stubs: EvalStubs,
+    stubs: ServiceStubsWithJudge,
     dataset: Dataset,
 ) -> Report:
     started = time.perf_counter()

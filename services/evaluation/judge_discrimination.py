@@ -23,10 +23,10 @@ from tqdm import tqdm  # type: ignore[import-untyped]
 from evaluation.discrimination_sets import SETS, Pair, build_sets
 from evaluation.judge_scorers import LikelihoodScorer, ScoringError, VerdictLikelihoodScorer, VerdictScorer
 from recgpt_domain.catalogue import iter_histories, read_items
+from recgpt_domain.datasets.errors import CatalogueTargetError, DatasetFormatError
+from recgpt_domain.datasets.importer import import_dataset
 from recgpt_serving.llm.client import LlmClient, LlmSettings
 from recgpt_serving.llm.models import DEFAULT_MODEL_NAME
-from recgpt_tools.dataset_import.errors import CatalogueTargetError, DatasetFormatError
-from recgpt_tools.dataset_import.importer import import_dataset
 
 SCORERS = ("llm_verdict", "verdict", "yes_no_logodds", "likelihood")
 

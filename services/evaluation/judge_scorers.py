@@ -13,12 +13,12 @@ import json
 from collections.abc import Iterable
 
 from evaluation.discrimination_sets import Pair
-from judge import likelihood, validation
 from judge import prompts as judge_prompts
-from judge.settings import JudgeSettings
 from recgpt.common.v1 import common_pb2
+from recgpt_domain import grounding
 from recgpt_domain.catalogue import Item
 from recgpt_domain.grounding import CatalogueVocabulary
+from recgpt_serving.llm import likelihood
 from recgpt_serving.llm.client import LlmClient
 from recgpt_serving.llm.errors import LlmError
 
@@ -46,15 +46,19 @@ class VerdictScorer:
         # The LLM's criteria passed, by prompt: shared between the two verdict scorers, asked once.
         self.answers = {} if answers is None else answers
         self.vocabulary = CatalogueVocabulary.from_items(items)
-        # Only the grounding bounds are read; the catalogue folder is not.
-        self.settings = JudgeSettings.model_construct()
 
     async def score(self, pair: Pair, text: str) -> float:
         rule = 0.0
         if pair.kind == "explanation" and self.with_rule:
             assert pair.item is not None
-            problems = validation.grounding_problems(
-                text, pair.item, pair.interest, self.vocabulary, self.settings
+            # The judge's own rule at its default bounds (judge.validation.grounding_problems).
+            problems = grounding.check(
+                text,
+                pair.item,
+                self.vocabulary,
+                interest=pair.interest,
+                max_words=grounding.MAX_WORDS,
+                max_chars=grounding.MAX_CHARS,
             )
             rule = 0.0 if problems else 1.0
         if pair.kind == "explanation":
@@ -89,9 +93,9 @@ class LikelihoodScorer:
     async def score(self, pair: Pair, text: str) -> float:
         if pair.kind == "explanation":
             assert pair.item is not None
-            questions = likelihood.explanation_questions(pair.interest, pair.item)
+            questions = judge_prompts.explanation_questions(pair.interest, pair.item)
         else:
-            questions = likelihood.tag_questions(pair.behaviour, common_pb2.Tag(tag=text))
+            questions = judge_prompts.tag_questions(pair.behaviour, common_pb2.Tag(tag=text))
         try:
             return await likelihood.pointwise_mutual_information(self.client, self.agent, questions, text)
         except LlmError as error:
@@ -104,16 +108,16 @@ class VerdictLikelihoodScorer:
     name = "yes_no_logodds"
 
     # The verdict agent: its adapter where one is served (trained on these questions), else the base model.
-    def __init__(self, client: LlmClient, agent: str = likelihood.VERDICT_AGENT) -> None:
+    def __init__(self, client: LlmClient, agent: str = judge_prompts.VERDICT_AGENT) -> None:
         self.client = client
         self.agent = agent
 
     async def score(self, pair: Pair, text: str) -> float:
         if pair.kind == "explanation":
             assert pair.item is not None
-            messages = likelihood.yes_no_explanation(pair.interest, pair.item, text)
+            messages = judge_prompts.yes_no_explanation(pair.interest, pair.item, text)
         else:
-            messages = likelihood.yes_no_tag(pair.behaviour, common_pb2.Tag(tag=text))
+            messages = judge_prompts.yes_no_tag(pair.behaviour, common_pb2.Tag(tag=text))
         try:
             return await likelihood.yes_log_odds(self.client, self.agent, messages)
         except LlmError as error:

@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 import grpc
 
 from evaluation import metrics
-from evaluation.clients import EvalStubs
 from evaluation.split import Split
 from evaluation.tag_baselines import frequent_then_transitions
 from recgpt.common.v1 import common_pb2
@@ -34,6 +33,7 @@ from recgpt_domain.profile_answers import INTERESTS, TAGS, profile_from_answers
 from recgpt_domain.ranking_settings import RankingSettings
 from recgpt_domain.tag_route import tag_queries
 from recgpt_serving.llm.usage import Usage
+from recgpt_serving.service_stubs import ServiceStubsWithJudge
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +115,7 @@ class Evaluator:
 
     def __init__(
         self,
-        stubs: EvalStubs,
+        stubs: ServiceStubsWithJudge,
         options: EvalOptions,
         served: Mapping[str, common_pb2.Item],
         transitions: CategoryTransitions | None = None,

@@ -1,20 +1,20 @@
-"""Where the services are and how long to wait for them: `RECGPT_EVAL_*`, else the shared `RECGPT_*` names."""
+"""Where the services are and how long to wait for them: `RECGPT_EVAL_*`, else the shared `RECGPT_*` names
+(which `recgpt-stack exec` sets to the running platform's addresses)."""
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import Any
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from recgpt_serving.llm.batch import BATCH_LLM_DEADLINE_S
-from recgpt_tools import registry, run_state
 
 
-def _target(name: str) -> str:
-    """`<name>_target`: the environment's, else the service's default port on this machine."""
+def _target(name: str) -> Any:
+    """`<name>_target`: required, from the environment."""
     return Field(
-        default=registry.local_target(name),
+        min_length=1,
         validation_alias=AliasChoices(
             f"RECGPT_EVAL_{name.upper()}_TARGET", f"RECGPT_{name.upper()}_TARGET", f"{name}_target"
         ),
@@ -34,13 +34,3 @@ class EvalSettings(BaseSettings):
     # Retrieval embeds up to K tags per call on the CPU, next to the other users' calls.
     retrieval_deadline_s: float = Field(default=30.0, gt=0)
     log_level: str = "WARNING"
-
-    def with_stack(self, stack_file: Path) -> EvalSettings:
-        """These settings with the addresses the launcher wrote (the file wins over the environment)."""
-        state = run_state.read(stack_file)
-        found = {
-            f"{name}_target": target
-            for name, target in state.targets.items()
-            if f"{name}_target" in type(self).model_fields
-        }
-        return self.model_copy(update=found)

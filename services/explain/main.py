@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from explain.cache import ExplanationCache
-from explain.servicer import SERVICE_NAME, ExplainServicer
+from explain.servicer import ExplainServicer
 from explain.settings import ExplainSettings
 from recgpt.explain.v1 import explain_pb2_grpc
 from recgpt_domain import grounding
-from recgpt_serving import agent_runner
+from recgpt_serving import agent_runner, service_names
 from recgpt_serving.agent_runner import AgentDeps, Registration
 
 
@@ -19,8 +19,10 @@ def build(settings: ExplainSettings, deps: AgentDeps) -> Registration:
         fallback_ttl_s=settings.explanation_fallback_ttl_s,
     )
     vocabulary = grounding.CatalogueVocabulary.from_items(deps.items.values())
-    servicer = ExplainServicer(settings, deps.llm, deps.items, vocabulary, cache)
-    return Registration(servicer, explain_pb2_grpc.add_ExplainServiceServicer_to_server, SERVICE_NAME)
+    servicer = ExplainServicer(settings, deps, vocabulary, cache)
+    return Registration(
+        servicer, explain_pb2_grpc.add_ExplainServiceServicer_to_server, service_names.EXPLAIN
+    )
 
 
 def main() -> None:

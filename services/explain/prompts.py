@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from recgpt_domain.catalogue import Item
 from recgpt_domain.prompt_text import item_facts
+from recgpt_domain.prompt_versions import EXPLAIN_V1
 from recgpt_serving.llm.client import Message
 
 # The agent's name in metrics and LLM logs.
 AGENT = "explainer"
-# v1.1: only the first sentence of an answer is kept.
-PROMPT_VERSION = "explain-v1.1"
+PROMPT_VERSION = EXPLAIN_V1
 MAX_TOKENS = 80
 # What the prompt quotes of an item: enough to ground a sentence, short enough for a 135M model.
 _TITLE_CHARS = 120

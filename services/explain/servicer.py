@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 import grpc
@@ -18,23 +17,15 @@ from explain.schema import ExplanationAnswer
 from explain.settings import ExplainSettings
 from recgpt.common.v1 import common_pb2
 from recgpt.explain.v1 import explain_pb2, explain_pb2_grpc
+from recgpt_domain import grounding
 from recgpt_domain.catalogue import Item
 from recgpt_domain.grounding import CatalogueVocabulary
 from recgpt_domain.profile_store import METHOD_V1
 from recgpt_serving import agent_runner, metrics
-from recgpt_serving.agent_runner import (
-    FallbackReason,
-    InvalidRequest,
-    count_fallback,
-    fallback_reason,
-    refusals_as_status,
-)
-from recgpt_serving.llm.client import LlmClient
 from recgpt_serving.llm.errors import LlmError
 
 log = logging.getLogger(__name__)
 
-SERVICE_NAME = explain_pb2.DESCRIPTOR.services_by_name["ExplainService"].full_name
 MAX_PAIRS = 100
 MAX_INTEREST_CHARS = 200
 
@@ -59,35 +50,34 @@ class _Generated:
 def _pairs(request: explain_pb2.ExplainRequest) -> list[tuple[str, str]]:
     """The request's distinct (interest, item id) pairs in order, interests trimmed; raises InvalidRequest."""
     if request.cache_only and request.bypass_cache:
-        raise InvalidRequest("cache_only and bypass_cache exclude each other: set at most one")
+        raise agent_runner.InvalidRequest("cache_only and bypass_cache exclude each other: set at most one")
     if len(request.pairs) > MAX_PAIRS:
-        raise InvalidRequest(f"at most {MAX_PAIRS} pairs per request, got {len(request.pairs)}")
+        raise agent_runner.InvalidRequest(f"at most {MAX_PAIRS} pairs per request, got {len(request.pairs)}")
     pairs: list[tuple[str, str]] = []
     for index, pair in enumerate(request.pairs):
         interest = " ".join(pair.interest.split())
         if not interest:
-            raise InvalidRequest(f"pairs[{index}].interest is empty")
+            raise agent_runner.InvalidRequest(f"pairs[{index}].interest is empty")
         if len(interest) > MAX_INTEREST_CHARS:
-            raise InvalidRequest(f"pairs[{index}].interest is longer than {MAX_INTEREST_CHARS} characters")
+            raise agent_runner.InvalidRequest(
+                f"pairs[{index}].interest is longer than {MAX_INTEREST_CHARS} characters"
+            )
         if not pair.item_id:
-            raise InvalidRequest(f"pairs[{index}].item_id is empty")
+            raise agent_runner.InvalidRequest(f"pairs[{index}].item_id is empty")
         if (interest, pair.item_id) not in pairs:
             pairs.append((interest, pair.item_id))
     return pairs
 
 
-class ExplainServicer(explain_pb2_grpc.ExplainServiceServicer):
+class ExplainServicer(agent_runner.AgentServicer[ExplainSettings], explain_pb2_grpc.ExplainServiceServicer):
     def __init__(
         self,
         settings: ExplainSettings,
-        llm: LlmClient,
-        items: Mapping[str, Item],
+        deps: agent_runner.AgentDeps,
         vocabulary: CatalogueVocabulary,
         cache: ExplanationCache,
     ) -> None:
-        self.settings = settings
-        self.llm = llm
-        self.items = items
+        super().__init__(settings, deps)
         self.vocabulary = vocabulary
         self.cache = cache
         self._llm_slots = asyncio.Semaphore(settings.max_parallel_llm_calls)
@@ -95,7 +85,7 @@ class ExplainServicer(explain_pb2_grpc.ExplainServiceServicer):
     @property
     def model(self) -> str:
         """The configured model names cache keys, so cache-only readers find what the generator wrote."""
-        return self.llm.settings.model
+        return self.deps.llm.settings.model
 
     async def Explain(
         self, request: explain_pb2.ExplainRequest, context: grpc.aio.ServicerContext
@@ -104,7 +94,7 @@ class ExplainServicer(explain_pb2_grpc.ExplainServiceServicer):
             await context.abort(
                 grpc.StatusCode.UNIMPLEMENTED, "meta-prompting comes with the RecGPT-V2 issue"
             )
-        async with refusals_as_status(context, "explanation cache"):
+        async with agent_runner.refusals_as_status(context, "explanation cache"):
             return await self._explain(request, context)
         raise AssertionError("context.abort returned")
 
@@ -112,7 +102,7 @@ class ExplainServicer(explain_pb2_grpc.ExplainServiceServicer):
         self, request: explain_pb2.ExplainRequest, context: grpc.aio.ServicerContext
     ) -> explain_pb2.ExplainResponse:
         # Chosen (and loaded) before the cache is read: an adapter's entries are never read for another's.
-        adapter = await self.llm.adapter_for(AGENT, prompts.PROMPT_VERSION)
+        adapter = await self.deps.llm.adapter_for(AGENT, prompts.PROMPT_VERSION)
         pairs = self._known(_pairs(request), adapter)
         response = explain_pb2.ExplainResponse()
         if not pairs:
@@ -149,7 +139,7 @@ class ExplainServicer(explain_pb2_grpc.ExplainServiceServicer):
     def _known(self, pairs: list[tuple[str, str]], adapter: str) -> list[_Pair]:
         known = []
         for interest, item_id in pairs:
-            item = self.items.get(item_id)
+            item = self.deps.items.get(item_id)
             if item is None:
                 metrics.AGENT_DROPPED_OUTPUTS.labels(AGENT, "unknown_item").inc()
                 log.debug("unknown item left out", extra={"item_id": item_id})
@@ -162,7 +152,7 @@ class ExplainServicer(explain_pb2_grpc.ExplainServiceServicer):
         """The LLM's sentence when it is grounded, else the template; never raises for LLM trouble."""
         try:
             async with self._llm_slots:
-                result = await self.llm.structured(
+                result = await self.deps.llm.structured(
                     AGENT,
                     prompts.messages(pair.interest, pair.item, self.settings.max_words),
                     ExplanationAnswer,
@@ -173,25 +163,25 @@ class ExplainServicer(explain_pb2_grpc.ExplainServiceServicer):
                 )
         except LlmError as error:
             return _Generated(
-                self._fallback(pair, fallback_reason(error)),
+                self._fallback(pair, agent_runner.fallback_reason(error)),
                 error.prompt_tokens,
                 error.completion_tokens,
                 error.latency_s,
             )
-        text = validation.clean(result.value.explanation)
+        text = grounding.shown_sentence(result.value.explanation)
         problems = validation.problems(text, pair.item, pair.interest, self.vocabulary, self.settings)
         if problems:
             log.info(
                 "ungrounded explanation replaced",
                 extra={"item_id": pair.item.item_id, "problems": problems, "text": text},
             )
-            entry = self._fallback(pair, FallbackReason.UNGROUNDED)
+            entry = self._fallback(pair, agent_runner.FallbackReason.UNGROUNDED)
         else:
             entry = self._entry(pair, text, fallback=False)
         return _Generated(entry, result.usage.prompt_tokens, result.usage.completion_tokens, result.latency_s)
 
-    def _fallback(self, pair: _Pair, reason: FallbackReason) -> CachedExplanation:
-        count_fallback(AGENT, reason)
+    def _fallback(self, pair: _Pair, reason: agent_runner.FallbackReason) -> CachedExplanation:
+        agent_runner.count_fallback(AGENT, reason)
         settings = self.settings
         text = fallback.explanation(pair.interest, pair.item, settings.max_words, settings.max_chars)
         return self._entry(pair, text, fallback=True)

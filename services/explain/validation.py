@@ -10,14 +10,6 @@ from recgpt_domain.grounding import CatalogueVocabulary
 from recgpt_serving import metrics
 
 
-def clean(text: str) -> str:
-    """The first sentence, on one line with single spaces and no wrapping quotes: the form checked and shown.
-
-    A small model often writes one good sentence and then rambles; the first sentence is the answer asked for.
-    """
-    return " ".join(grounding.first_sentence(text.strip("\"'“”` ")).split()).strip("\"'“”` ")
-
-
 def problems(
     text: str, item: Item, interest: str, vocabulary: CatalogueVocabulary, settings: ExplainSettings
 ) -> list[str]:

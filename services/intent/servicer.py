@@ -7,8 +7,9 @@ from dataclasses import dataclass
 
 import grpc
 
-from intent import command_service, fallback, prompts
-from intent.command_parser import CommandParser
+from intent import fallback, prompts
+from intent.commands.parser import CommandParser
+from intent.commands.service import parse_command
 from intent.prompts import AGENT
 from intent.schema import answer_schema
 from intent.settings import IntentSettings
@@ -17,20 +18,10 @@ from recgpt.common.v1 import common_pb2
 from recgpt.intent.v1 import intent_pb2, intent_pb2_grpc
 from recgpt_domain.behaviour_context import BehaviourContext, compress
 from recgpt_serving import agent_runner
-from recgpt_serving.agent_runner import (
-    AgentDeps,
-    FallbackReason,
-    InvalidRequest,
-    count_fallback,
-    fallback_reason,
-    refusals_as_status,
-)
 from recgpt_serving.llm.errors import LlmError
 from recgpt_serving.llm.usage import spent_usage
 
 log = logging.getLogger(__name__)
-
-SERVICE_NAME = intent_pb2.DESCRIPTOR.services_by_name["IntentService"].full_name
 
 
 @dataclass
@@ -40,12 +31,11 @@ class _Mined:
     fallback: bool
 
 
-class IntentServicer(intent_pb2_grpc.IntentServiceServicer):
+class IntentServicer(agent_runner.AgentServicer[IntentSettings], intent_pb2_grpc.IntentServiceServicer):
     def __init__(
-        self, settings: IntentSettings, deps: AgentDeps, parser: CommandParser | None = None
+        self, settings: IntentSettings, deps: agent_runner.AgentDeps, *, parser: CommandParser | None = None
     ) -> None:
-        self.settings = settings
-        self.deps = deps
+        super().__init__(settings, deps)
         # RecBot's parser; built from the catalogue by `main.build` (None: ParseCommand is unimplemented).
         self.parser = parser
 
@@ -54,7 +44,7 @@ class IntentServicer(intent_pb2_grpc.IntentServiceServicer):
     ) -> intent_pb2.MineInterestsResponse:
         if request.method == intent_pb2.METHOD_RECGPT_V2:
             await context.abort(grpc.StatusCode.UNIMPLEMENTED, "RecGPT-V2 comes with its own issue")
-        async with refusals_as_status(context, "behaviour store"):
+        async with agent_runner.refusals_as_status(context, "behaviour store"):
             limit = self._check(request)
             interactions = await agent_runner.read_behaviour(
                 self.deps, request.user_id, request.behaviour, self.settings.behaviour_max_interactions
@@ -74,14 +64,18 @@ class IntentServicer(intent_pb2_grpc.IntentServiceServicer):
     def _check(self, request: intent_pb2.MineInterestsRequest) -> int:
         """The number of interests to ask for; raises InvalidRequest for a request out of bounds."""
         if len(request.user_id) > self.settings.max_user_id_chars:
-            raise InvalidRequest(f"user_id longer than {self.settings.max_user_id_chars} characters")
+            raise agent_runner.InvalidRequest(
+                f"user_id longer than {self.settings.max_user_id_chars} characters"
+            )
         if len(request.behaviour) > self.settings.max_behaviour_entries:
-            raise InvalidRequest(
+            raise agent_runner.InvalidRequest(
                 f"too many behaviour entries: {len(request.behaviour)}, "
                 f"at most {self.settings.max_behaviour_entries}"
             )
         if request.max_interests < 0:
-            raise InvalidRequest(f"max_interests must be >= 0 (0 = default), got {request.max_interests}")
+            raise agent_runner.InvalidRequest(
+                f"max_interests must be >= 0 (0 = default), got {request.max_interests}"
+            )
         if request.max_interests == 0:
             return min(self.settings.max_interests, self.settings.max_interests_limit)
         return min(request.max_interests, self.settings.max_interests_limit)
@@ -91,7 +85,7 @@ class IntentServicer(intent_pb2_grpc.IntentServiceServicer):
     ) -> _Mined:
         if behaviour.items_total == 0:
             # Nothing to read: a valid, empty answer, without spending an LLM call.
-            count_fallback(AGENT, FallbackReason.NO_BEHAVIOUR)
+            agent_runner.count_fallback(AGENT, agent_runner.FallbackReason.NO_BEHAVIOUR)
             return _Mined([], common_pb2.LlmUsage(), fallback=True)
         try:
             result = await self.deps.llm.structured(
@@ -104,9 +98,9 @@ class IntentServicer(intent_pb2_grpc.IntentServiceServicer):
                 adapter=adapter,
             )
         except LlmError as error:
-            reason = fallback_reason(error)
+            reason = agent_runner.fallback_reason(error)
             log.warning("interest mining fell back", extra={"reason": reason, "error": str(error)})
-            count_fallback(AGENT, reason)
+            agent_runner.count_fallback(AGENT, reason)
             interests = fallback.frequent_category_interests(behaviour, limit)
             return _Mined(interests, spent_usage(error), fallback=True)
         usage = common_pb2.LlmUsage(
@@ -116,13 +110,13 @@ class IntentServicer(intent_pb2_grpc.IntentServiceServicer):
         )
         interests = clean_interests(result.value.interests, limit)
         if not interests:
-            count_fallback(AGENT, FallbackReason.TOO_FEW_VALID)
+            agent_runner.count_fallback(AGENT, agent_runner.FallbackReason.TOO_FEW_VALID)
             return _Mined(fallback.frequent_category_interests(behaviour, limit), usage, fallback=True)
         return _Mined(interests, usage, fallback=False)
 
     async def ParseCommand(
         self, request: intent_pb2.ParseCommandRequest, context: grpc.aio.ServicerContext
     ) -> intent_pb2.ParseCommandResponse:
-        async with refusals_as_status(context, "preferences"):
-            return await command_service.parse_command(self.settings, self.parser, request, context)
+        async with agent_runner.refusals_as_status(context, "preferences"):
+            return await parse_command(self.settings, self.parser, request, context)
         raise AssertionError("refusals_as_status returned")

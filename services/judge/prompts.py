@@ -8,11 +8,12 @@ from judge.schema import Answer, ExplanationAnswer, InterestAnswer, TagAnswer
 from recgpt.common.v1 import common_pb2
 from recgpt_domain.catalogue import Item
 from recgpt_domain.prompt_text import clip, item_facts
+from recgpt_domain.prompt_versions import JUDGE_V1, JUDGE_YES_NO_V1
 from recgpt_serving.llm.client import Message
 
 # The agent's name in metrics and LLM logs.
 AGENT = "judge"
-PROMPT_VERSION = "judge-v1.0"
+PROMPT_VERSION = JUDGE_V1
 MAX_TOKENS = 60
 _TEXT_CHARS = 300
 _DESCRIPTION_CHARS = 200
@@ -84,4 +85,59 @@ def explanation(interest_text: str, item: Item, text: str) -> Task:
             "relevance": "does the explanation connect the interest and this item?",
             "grounded": "does it state only facts of the item above?",
         },
+    )
+
+
+# Likelihood judging (recgpt_serving.llm.likelihood scores these): the question with the context and
+# without it, and the yes/no questions a verdict adapter is trained on.
+# The score's dimension in a judgement; it passes when the context makes the text more likely.
+DIMENSION = "fits_context"
+# The yes/no verdict's dimension; it passes when Yes is likelier than No by the margin.
+VERDICT_DIMENSION = "verdict"
+_LIKELIHOOD_SYSTEM = "You are a shop assistant who writes short, factual product notes."
+
+
+def _likelihood_messages(user: str) -> list[Message]:
+    return [{"role": "system", "content": _LIKELIHOOD_SYSTEM}, {"role": "user", "content": user}]
+
+
+def explanation_questions(interest: str, item: Item) -> tuple[list[Message], list[Message]]:
+    """The question with the item's facts, and without them."""
+    facts = "\n".join(item_facts(item, _TEXT_CHARS, _DESCRIPTION_CHARS))
+    ask = (
+        f"Write one sentence telling a shopper interested in {clip(interest, _TEXT_CHARS)} "
+        "why this item suits them."
+    )
+    return _likelihood_messages(f"Item facts:\n{facts}\n{ask}"), _likelihood_messages(ask)
+
+
+def tag_questions(behaviour: str, tag: common_pb2.Tag) -> tuple[list[Message], list[Message]]:
+    """The question with the user's behaviour, and without it."""
+    ask = "Name one product category this shopper will buy from next."
+    if tag.interest:
+        ask += f" They are interested in {clip(tag.interest, _TEXT_CHARS)}."
+    return _likelihood_messages(f"What the shopper did:\n{behaviour}\n{ask}"), _likelihood_messages(ask)
+
+
+# The yes/no questions' version: a verdict adapter is trained on them (agent_training), so changing their
+# wording makes a new version.
+YES_NO_VERSION = JUDGE_YES_NO_V1
+# The agent that answers them, apart from the judge's criteria prompt: its adapters (var/adapters/<this>/) are
+# trained on these questions alone, so the criteria prompt never gets one.
+VERDICT_AGENT = "judge_verdict"
+
+
+def yes_no_explanation(interest: str, item: Item, text: str) -> list[Message]:
+    facts = "\n".join(item_facts(item, _TEXT_CHARS, _DESCRIPTION_CHARS))
+    return _likelihood_messages(
+        f"Item facts:\n{facts}\nShopper interest: {clip(interest, _TEXT_CHARS)}\n"
+        f"Explanation: {clip(text, _TEXT_CHARS)}\n"
+        "Is this explanation about this very item and true to its facts? Answer Yes or No."
+    )
+
+
+def yes_no_tag(behaviour: str, tag: common_pb2.Tag) -> list[Message]:
+    return _likelihood_messages(
+        f"What the shopper did:\n{behaviour}\nProposed product tag: {clip(tag.tag, _TEXT_CHARS)}\n"
+        "Does this tag fit what this shopper buys? Answer Yes or No."
     )

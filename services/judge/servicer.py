@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import grpc
 
-from judge import fallback, likelihood, prompts, validation
+from judge import fallback, prompts, validation
 from judge.prompts import AGENT
 from judge.settings import JudgeSettings
 from recgpt.judge.v1 import judge_pb2, judge_pb2_grpc
@@ -18,20 +18,12 @@ from recgpt_domain.catalogue import Item
 from recgpt_domain.grounding import CatalogueVocabulary
 from recgpt_domain.messages import item_from_pb
 from recgpt_serving import agent_runner, metrics
-from recgpt_serving.agent_runner import (
-    AgentDeps,
-    FallbackReason,
-    InvalidRequest,
-    count_fallback,
-    fallback_reason,
-    refusals_as_status,
-)
+from recgpt_serving.llm import likelihood
 from recgpt_serving.llm.client import Message
 from recgpt_serving.llm.errors import LlmError
 
 log = logging.getLogger(__name__)
 
-SERVICE_NAME = judge_pb2.DESCRIPTOR.services_by_name["JudgeService"].full_name
 MAX_ARTEFACTS = 64
 MAX_TEXT_CHARS = 1000
 SOURCES = frozenset({"offline", "live"})
@@ -53,18 +45,19 @@ def source_label(source: str) -> str:
 
 def _check_texts(texts: list[str], what: str) -> None:
     if len(texts) > MAX_ARTEFACTS:
-        raise InvalidRequest(f"at most {MAX_ARTEFACTS} artefacts per request, got {len(texts)}")
+        raise agent_runner.InvalidRequest(f"at most {MAX_ARTEFACTS} artefacts per request, got {len(texts)}")
     for index, text in enumerate(texts):
         if not text.strip():
-            raise InvalidRequest(f"{what}[{index}] is empty")
+            raise agent_runner.InvalidRequest(f"{what}[{index}] is empty")
         if len(text) > MAX_TEXT_CHARS:
-            raise InvalidRequest(f"{what}[{index}] is longer than {MAX_TEXT_CHARS} characters")
+            raise agent_runner.InvalidRequest(f"{what}[{index}] is longer than {MAX_TEXT_CHARS} characters")
 
 
-class JudgeServicer(judge_pb2_grpc.JudgeServiceServicer):
-    def __init__(self, settings: JudgeSettings, deps: AgentDeps, vocabulary: CatalogueVocabulary) -> None:
-        self.settings = settings
-        self.deps = deps
+class JudgeServicer(agent_runner.AgentServicer[JudgeSettings], judge_pb2_grpc.JudgeServiceServicer):
+    def __init__(
+        self, settings: JudgeSettings, deps: agent_runner.AgentDeps, vocabulary: CatalogueVocabulary
+    ) -> None:
+        super().__init__(settings, deps)
         self.vocabulary = vocabulary
         self._llm_slots = asyncio.Semaphore(settings.max_parallel_llm_calls)
 
@@ -75,7 +68,7 @@ class JudgeServicer(judge_pb2_grpc.JudgeServiceServicer):
             await context.abort(
                 grpc.StatusCode.UNIMPLEMENTED, "agent-as-a-judge comes with the RecGPT-V2 issue"
             )
-        async with refusals_as_status(context, "behaviour store"):
+        async with agent_runner.refusals_as_status(context, "behaviour store"):
             return await self._judge(request, context)
         raise AssertionError("context.abort returned")
 
@@ -101,8 +94,8 @@ class JudgeServicer(judge_pb2_grpc.JudgeServiceServicer):
                     i,
                     prompts.tag(behaviour, e),
                     context,
-                    likely=(likelihood.tag_questions(behaviour, e), e.tag),
-                    yes_no=likelihood.yes_no_tag(behaviour, e),
+                    likely=(prompts.tag_questions(behaviour, e), e.tag),
+                    yes_no=prompts.yes_no_tag(behaviour, e),
                 )
                 for i, e in enumerate(tags)
             ]
@@ -113,7 +106,7 @@ class JudgeServicer(judge_pb2_grpc.JudgeServiceServicer):
             tasks = [self._explanation(i, e, context) for i, e in enumerate(self._subjects(explanations))]
             label = "explanation"
         else:
-            raise InvalidRequest("set one of interests, tags or explanations")
+            raise agent_runner.InvalidRequest("set one of interests, tags or explanations")
         judged = await asyncio.gather(*tasks)
         return self._response(
             judged, label, source_label(request.source), await self.deps.llm.adapter_for(AGENT)
@@ -123,9 +116,11 @@ class JudgeServicer(judge_pb2_grpc.JudgeServiceServicer):
         subjects = []
         for index, entry in enumerate(explanations):
             if not entry.item.item_id:
-                raise InvalidRequest(f"explanations[{index}].item has no item_id")
+                raise agent_runner.InvalidRequest(f"explanations[{index}].item has no item_id")
             if len(entry.text) > MAX_TEXT_CHARS:
-                raise InvalidRequest(f"explanations[{index}].text is longer than {MAX_TEXT_CHARS} characters")
+                raise agent_runner.InvalidRequest(
+                    f"explanations[{index}].text is longer than {MAX_TEXT_CHARS} characters"
+                )
             item = item_from_pb(entry.item)
             # A subject that only names its item is judged against the catalogue's attributes.
             if not item.title and item.item_id in self.deps.items:
@@ -146,10 +141,10 @@ class JudgeServicer(judge_pb2_grpc.JudgeServiceServicer):
         problems = validation.grounding_problems(text, item, interest, self.vocabulary, self.settings)
         rule = validation.grounding_rule(problems)
         if grounding.EMPTY in problems:
-            count_fallback(AGENT, FallbackReason.EMPTY_SUBJECT)
+            agent_runner.count_fallback(AGENT, agent_runner.FallbackReason.EMPTY_SUBJECT)
             return _Judged(fallback.empty_explanation(index, rule), by_llm=False)
-        likely = (likelihood.explanation_questions(interest, item), text)
-        yes_no = likelihood.yes_no_explanation(interest, item, text)
+        likely = (prompts.explanation_questions(interest, item), text)
+        yes_no = prompts.yes_no_explanation(interest, item, text)
         return await self._llm_judgement(
             index, prompts.explanation(interest, item, text), context, rule, likely, yes_no
         )
@@ -175,8 +170,8 @@ class JudgeServicer(judge_pb2_grpc.JudgeServiceServicer):
                     temperature=0.0,
                 )
         except LlmError as error:
-            reason = fallback_reason(error)
-            count_fallback(AGENT, reason)
+            reason = agent_runner.fallback_reason(error)
+            agent_runner.count_fallback(AGENT, reason)
             judgement = fallback.unavailable(index, reason, [] if rule is None else [rule])
             return _Judged(judgement, False, error.prompt_tokens, error.completion_tokens, error.latency_s)
         judgement = validation.judgement(index, task, result.value, rule)
@@ -217,7 +212,7 @@ class JudgeServicer(judge_pb2_grpc.JudgeServiceServicer):
             log.warning("likelihood judging failed", extra={"error": str(error)})
             return
         _add_dimension(
-            judgement, likelihood.DIMENSION, pmi > self.settings.judge_likelihood_margin, f"pmi {pmi:.2f}"
+            judgement, prompts.DIMENSION, pmi > self.settings.judge_likelihood_margin, f"pmi {pmi:.2f}"
         )
 
     async def _verdict(
@@ -231,7 +226,7 @@ class JudgeServicer(judge_pb2_grpc.JudgeServiceServicer):
             async with self._llm_slots:
                 odds = await likelihood.yes_log_odds(
                     self.deps.llm,
-                    likelihood.VERDICT_AGENT,
+                    prompts.VERDICT_AGENT,
                     question,
                     deadline_s=agent_runner.llm_deadline(context, self.settings),
                 )
@@ -239,7 +234,7 @@ class JudgeServicer(judge_pb2_grpc.JudgeServiceServicer):
             log.warning("verdict judging failed", extra={"error": str(error)})
             return
         passed = odds > self.settings.judge_verdict_margin
-        _add_dimension(judgement, likelihood.VERDICT_DIMENSION, passed, f"yes-no log-odds {odds:.2f}")
+        _add_dimension(judgement, prompts.VERDICT_DIMENSION, passed, f"yes-no log-odds {odds:.2f}")
 
     def _response(
         self, judged: list[_Judged], subject: str, source: str, adapter: str

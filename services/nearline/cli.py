@@ -2,7 +2,8 @@
 
 Batch: `recgpt-nearline [--users a,b | --users-file F] [--limit N] [--force] [--json FILE]` (default: every
 user in Redis), then a summary. Follow: `recgpt-nearline --follow` refreshes the users the gateway queues on
-profile misses until SIGTERM/SIGINT, serving Prometheus metrics on RECGPT_METRICS_PORT.
+profile misses until SIGTERM/SIGINT, serving Prometheus metrics on RECGPT_METRICS_PORT. Redis and the services
+come from the environment; against the platform `make run` started: `recgpt-stack exec -- recgpt-nearline`.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from pydantic import ValidationError
 from tqdm import tqdm  # type: ignore[import-untyped]
 
 from nearline import users as user_ids
-from nearline.clients import Stubs
 from nearline.follow import QueueFollower
 from nearline.job import Freshness, NearlineJob, Tally, from_list
 from nearline.refresh import ProfileRefresher, ReasonedRefresher
@@ -33,7 +33,7 @@ from recgpt_domain.prompt_versions import current_profile_prompt_version
 from recgpt_domain.refresh_queue import RefreshQueue, RetryPolicy
 from recgpt_serving import logs, metrics
 from recgpt_serving.llm.batch import BATCH_CONCURRENCY
-from recgpt_tools import run_state
+from recgpt_serving.service_stubs import ServiceStubs
 
 log = logging.getLogger(__name__)
 
@@ -78,21 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--force", action="store_true", help="refresh even users whose profile is fresh")
     parser.add_argument("--json", type=Path, default=None, help="also write the summary to this file")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    parser.add_argument(
-        "--stack", type=Path, default=None, help="var/run/stack.json of the launcher: Redis and services"
-    )
     return parser
-
-
-def stack_overrides(stack_file: Path) -> dict[str, str]:
-    """Redis and the service addresses of a platform that `recgpt-stack up` started."""
-    state = run_state.read(stack_file)
-    targets = {
-        f"{name}_target": target
-        for name, target in state.targets.items()
-        if f"{name}_target" in NearlineSettings.model_fields
-    }
-    return {"redis_url": state.redis_url, "redis_prefix": state.redis_prefix, **targets}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -102,12 +88,7 @@ def main(argv: list[str] | None = None) -> None:
 async def amain(argv: list[str] | None = None, prompt_version: str | None = None) -> int:
     """The whole command; returns the exit status. `prompt_version` overrides the agents' (for tests)."""
     args = build_parser().parse_args(argv)
-    try:
-        overrides: dict[str, object] = dict(stack_overrides(args.stack)) if args.stack else {}
-    except (OSError, ValueError) as error:
-        print(f"error: cannot read --stack {args.stack}: {error} (is the platform up?)", file=sys.stderr)
-        return 2
-    overrides |= {
+    overrides = {
         key: value
         for key, value in {
             "concurrency": args.concurrency,
@@ -120,6 +101,9 @@ async def amain(argv: list[str] | None = None, prompt_version: str | None = None
         settings = NearlineSettings.model_validate(overrides)
     except ValidationError as error:
         print(f"error: invalid settings:\n{error}", file=sys.stderr)
+        return 2
+    if args.follow and settings.metrics_port is None:
+        print("error: --follow serves metrics: set RECGPT_METRICS_PORT", file=sys.stderr)
         return 2
     if args.limit is not None and args.limit < 1:
         print("error: --limit must be at least 1", file=sys.stderr)
@@ -149,7 +133,7 @@ async def _run(args: argparse.Namespace, settings: NearlineSettings, freshness: 
     for signum in _STOP_SIGNALS:
         loop.add_signal_handler(signum, stop.set)
     redis = connect(settings.redis_url)
-    stubs = Stubs.connect(settings)
+    stubs = ServiceStubs(settings)
     profiles = ProfileStore(redis, settings.redis_prefix, fallback_ttl_s=settings.profile_fallback_ttl_s)
     started = time.perf_counter()
     try:
@@ -194,6 +178,7 @@ async def _follow(
     settings: NearlineSettings,
     stop: asyncio.Event,
 ) -> Tally:
+    assert settings.metrics_port is not None  # amain refuses --follow without it
     metrics.serve(settings.metrics_port)
     log.info(
         "near-line follower starts",

@@ -6,7 +6,6 @@ from dataclasses import dataclass
 
 import grpc
 
-from nearline.clients import Stubs
 from nearline.settings import NearlineSettings
 from recgpt.explain.v1 import explain_pb2
 from recgpt.intent.v1 import intent_pb2
@@ -15,6 +14,7 @@ from recgpt.tags.v1 import tags_pb2
 from recgpt_domain.profile_answers import profile_from_answers
 from recgpt_domain.profile_store import UserProfile
 from recgpt_serving.llm.usage import Usage
+from recgpt_serving.service_stubs import ServiceStubs
 
 
 @dataclass
@@ -29,7 +29,7 @@ class Refreshed:
 class ProfileRefresher:
     """Calls the same gRPC services as serving; the services read the user's behaviour from Redis."""
 
-    def __init__(self, stubs: Stubs, settings: NearlineSettings) -> None:
+    def __init__(self, stubs: ServiceStubs, settings: NearlineSettings) -> None:
         self.stubs = stubs
         self.settings = settings
 
@@ -96,7 +96,7 @@ class ReasonedRefresher(ProfileRefresher):
     """Remembers why a user's refresh failed until asked: the job only counts failures, the refresh queue
     records the reason with a dead letter."""
 
-    def __init__(self, stubs: Stubs, settings: NearlineSettings) -> None:
+    def __init__(self, stubs: ServiceStubs, settings: NearlineSettings) -> None:
         super().__init__(stubs, settings)
         self._reasons: dict[str, str] = {}
 

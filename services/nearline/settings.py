@@ -10,11 +10,11 @@ from recgpt_domain.ranking_settings import RankingSettings
 from recgpt_domain.refresh_queue import DEFAULT_RETRY
 from recgpt_serving.llm.batch import BATCH_CONCURRENCY, BATCH_LLM_DEADLINE_S
 from recgpt_serving.llm.models import DEFAULT_MODEL_NAME
-from recgpt_tools import registry
 
 
 class NearlineSettings(RankingSettings):
-    """Service addresses default to the fixed ports of the local platform.
+    """The services it calls are required (`RECGPT_<NAME>_TARGET`): the launcher sets them from its registry
+    when it starts the worker, and `recgpt-stack exec` when a person runs the job against a running platform.
 
     What a profile is built from (interests and tags asked for) and the tag route whose items are explained
     are `RankingSettings`, the same fields the gateway serves with.
@@ -23,10 +23,10 @@ class NearlineSettings(RankingSettings):
     redis_url: str = Field(validation_alias="REDIS_URL")
     redis_prefix: str = "recgpt"
     log_level: str = "INFO"
-    retrieval_target: str = registry.local_target("retrieval")
-    intent_target: str = registry.local_target("intent")
-    tags_target: str = registry.local_target("tags")
-    explain_target: str = registry.local_target("explain")
+    retrieval_target: str = Field(min_length=1)
+    intent_target: str = Field(min_length=1)
+    tags_target: str = Field(min_length=1)
+    explain_target: str = Field(min_length=1)
     # The model a stored profile must name to count as fresh: the served model name, as in RECGPT_LLM_MODEL.
     llm_model: str = DEFAULT_MODEL_NAME
     # The tag service's mode (RECGPT_TAG_MODE, read by both): its prompt version is part of a fresh profile's.
@@ -44,7 +44,7 @@ class NearlineSettings(RankingSettings):
     llm_call_deadline_s: float = Field(default=BATCH_LLM_DEADLINE_S, gt=0)
     retrieval_deadline_s: float = Field(default=10.0, gt=0)
     # --follow: Prometheus metrics port, and how long one poll of the refresh queue blocks.
-    metrics_port: int = Field(default=registry.default_metrics_port("nearline"), ge=0, le=65535)
+    metrics_port: int | None = Field(default=None, ge=0, le=65535)
     follow_poll_s: float = Field(default=1.0, gt=0)
     # --follow: the refresh queue's retry policy (recgpt_domain.refresh_queue.RetryPolicy says what each is).
     refresh_lease_s: float = Field(default=DEFAULT_RETRY.lease_s, gt=0)

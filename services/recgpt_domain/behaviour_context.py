@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from recgpt.common.v1 import common_pb2
 from recgpt_domain.catalogue import Interaction, Item
 
 # SmolLM2's tokenizer on these lines (titles, brands, category names), measured on 200 random users of
@@ -143,3 +144,20 @@ def _render(kept: list[_ItemLine]) -> str:
         out.append(_heading(category, sum(member.count for member in members)))
         out.extend(member.render() for member in members)
     return "\n".join(out)
+
+
+def frequent_category_interests(context: BehaviourContext, limit: int) -> list[common_pb2.Interest]:
+    """One interest per category, most frequent first; items without a category say nothing."""
+    interests = []
+    for category, count in context.top_categories:
+        if category == UNCATEGORISED or not category.strip():
+            continue
+        verb = "is" if count == 1 else "are"
+        interests.append(
+            common_pb2.Interest(
+                interest=category, reason=f"{count} of your recent items {verb} in this category"
+            )
+        )
+        if len(interests) >= limit:
+            break
+    return interests

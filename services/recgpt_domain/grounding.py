@@ -247,3 +247,11 @@ def _sentence_ends(text: str) -> list[int]:
             continue
         ends.append(match.end(2))
     return ends
+
+
+def shown_sentence(text: str) -> str:
+    """The first sentence, on one line with single spaces and no wrapping quotes: the form checked and shown.
+
+    A small model often writes one good sentence and then rambles; the first sentence is the answer asked for.
+    """
+    return " ".join(first_sentence(text.strip("\"'“”` ")).split()).strip("\"'“”` ")

@@ -1,7 +1,8 @@
 """The agents' prompt versions, in one place: an agent stamps its answers with its own, and the near-line
 job compares a stored profile's with the current ones, so that a prompt change makes every profile stale.
 
-Bump an agent's version whenever its prompt changes what the LLM is asked.
+Bump an agent's version whenever its prompt changes what the LLM is asked. Every version is a constant here
+(an agent's prompts module takes its `PROMPT_VERSION` from this one), and no two are alike.
 """
 
 from __future__ import annotations
@@ -12,6 +13,14 @@ INTERESTS_V1 = "interests-v1.0"
 TAGS_V1 = "tags-v1.0"
 # Choose mode asks another question (pick among the statistics' candidates), so its answers carry their own.
 TAGS_CHOOSE_V1 = "tags-choose-v1.0"
+# v1.1: only the first sentence of an answer is kept.
+EXPLAIN_V1 = "explain-v1.1"
+JUDGE_V1 = "judge-v1.0"
+# The judge's yes/no questions: a verdict adapter is trained on them (agent_training), so changing their
+# wording makes a new version.
+JUDGE_YES_NO_V1 = "judge-yes-no-v1"
+# RecBot's command parser, the LLM half (intent.commands.llm).
+COMMAND_PARSER_V1 = "command-parser-v1"
 
 # How the tag agent answers (`RECGPT_TAG_MODE`, tags.settings): rank mode scores the generate prompt.
 TagMode = Literal["generate", "rank", "choose"]

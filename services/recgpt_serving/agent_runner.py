@@ -2,8 +2,9 @@
 
 Each one needs the same things: its settings, the LLM client, the behaviour store, the catalogue's items
 in memory, a gRPC server with health and metrics, and a clean shutdown. A service module only supplies a
-`build` function that turns those into its servicer. What every agent does alike on each call lives here
-too: the LLM deadline cut to the caller's, the closed set of fallback reasons, and the provenance.
+`build` function that turns those into its servicer (an `AgentServicer`). What every agent does alike on each
+call lives here too: the LLM deadline cut to the caller's, the closed set of fallback reasons, and the
+provenance.
 
 Every agent service has the same files: settings.py (its settings class, extending AgentServiceSettings),
 prompts.py (its name in metrics, prompt version and messages), schema.py (the answer's JSON schema),
@@ -22,7 +23,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import grpc
 import redis.asyncio as aioredis
@@ -160,6 +161,21 @@ class Registration:
 
 
 S = TypeVar("S", bound=AgentServiceSettings)
+
+
+class AgentServicer(Generic[S]):
+    """What every agent servicer starts from; its constructor is `(settings, deps, <its own parts>..., *,
+    <optional parts>)`.
+
+    A servicer extends it and its generated base, `class FooServicer(AgentServicer[FooSettings],
+    foo_pb2_grpc.FooServiceServicer)`, and reaches what every agent does alike on a call (fallback reasons,
+    refusals, deadlines, provenance) through this module's namespace, `agent_runner.<name>`; its main.py
+    registers it under the name in `recgpt_serving.service_names`.
+    """
+
+    def __init__(self, settings: S, deps: AgentDeps) -> None:
+        self.settings = settings
+        self.deps = deps
 
 
 def load_items(catalogue_dir: Path) -> dict[str, Item]:

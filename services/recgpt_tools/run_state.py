@@ -1,5 +1,6 @@
 """What `recgpt-stack up` started and where (`<var>/run/stack.json`): one typed record, written once per
-start and read by every tool that joins a running platform (`--stack` of the near-line job, eval, bench)."""
+start and read by every tool that joins a running platform: the benchmarks, and through `recgpt-stack exec`
+(which hands its addresses over as the environment) the near-line job and the evaluations."""
 
 from __future__ import annotations
 
@@ -37,6 +38,22 @@ class RunState(BaseModel):
     def vllm_url(self) -> str | None:
         """None when the platform runs without the LLM."""
         return self.urls.get("vllm")
+
+    def client_env(self) -> dict[str, str]:
+        """The platform's addresses as the environment its clients' settings read (`recgpt-stack exec`):
+        Redis, the catalogue, `RECGPT_<NAME>_TARGET` per gRPC service, `RECGPT_<NAME>_URL` per HTTP root."""
+        env = {
+            "REDIS_URL": self.redis_url,
+            "RECGPT_REDIS_PREFIX": self.redis_prefix,
+            "RECGPT_CATALOGUE_DIR": str(self.catalogue_dir),
+        }
+        env |= {f"RECGPT_{_env_name(name)}_TARGET": target for name, target in self.targets.items()}
+        env |= {f"RECGPT_{_env_name(name)}_URL": url for name, url in self.urls.items()}
+        return env
+
+
+def _env_name(process: str) -> str:
+    return process.upper().replace("-", "_")
 
 
 def write(path: Path, state: RunState) -> None:

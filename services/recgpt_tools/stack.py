@@ -17,6 +17,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 from pydantic import ValidationError
 
@@ -410,6 +411,12 @@ class Stack:
             print("not running")
         return 0 if recorded and all(processes.alive(p) for p in recorded) else 1
 
+    def exec(self, command: Sequence[str]) -> NoReturn:
+        """Replaces this process by `command`, with the running platform's addresses in its environment."""
+        env = {**os.environ, **self._read_state().client_env()}
+        sys.stdout.flush()
+        os.execvpe(command[0], list(command), env)
+
     def url(self, name: str) -> str:
         """The HTTP root of a running process (for make targets that call the gateway or vLLM)."""
         state = self._read_state()
@@ -451,11 +458,18 @@ def usage(state: RunState, table: Sequence[Process]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="recgpt-stack", description=__doc__)
-    parser.add_argument("action", choices=["up", "down", "status", "url"])
-    parser.add_argument("name", nargs="?", help="url: the process whose HTTP root to print (gateway, vllm)")
+    parser.add_argument("action", choices=["up", "down", "status", "url", "exec"])
+    parser.add_argument(
+        "rest",
+        nargs=argparse.REMAINDER,
+        help="url: the process whose HTTP root to print (gateway, vllm); exec: the command to run",
+    )
     args = parser.parse_args()
-    if args.action == "url" and not args.name:
+    if args.action == "url" and len(args.rest) != 1:
         parser.error("url needs the name of a process, e.g. `recgpt-stack url gateway`")
+    command = args.rest[1:] if args.rest[:1] == ["--"] else args.rest
+    if args.action == "exec" and not command:
+        parser.error("exec needs a command, e.g. `recgpt-stack exec -- recgpt-nearline`")
     try:
         settings = StackSettings()
     except ValidationError as error:
@@ -468,7 +482,9 @@ def main() -> None:
         elif args.action == "down":
             stack.down()
         elif args.action == "url":
-            print(stack.url(args.name))
+            print(stack.url(args.rest[0]))
+        elif args.action == "exec":
+            stack.exec(command)
         else:
             raise SystemExit(stack.status())
     except StackError as error:

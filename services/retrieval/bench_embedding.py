@@ -23,7 +23,8 @@ import numpy as np
 import numpy.typing as npt
 
 from recgpt_domain.catalogue import iter_histories, read_items
-from recgpt_domain.embedder import Embedder, EmbedderSettings, EmbeddingBackend, Vectors, load_bundled
+from recgpt_domain.embedder import Embedder, Vectors
+from recgpt_serving.embedding.runtime import EmbedderSettings, EmbeddingBackend, load_bundled
 
 SEEDS = 5
 TOP_K = 50

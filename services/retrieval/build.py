@@ -8,8 +8,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from recgpt_domain.embedder import Embedder, load_bundled
+from recgpt_domain.embedder import Embedder
 from recgpt_serving import logs
+from recgpt_serving.embedding.runtime import load_bundled
 from retrieval.indexing import BuildReport, EmbedderSource, ensure_index
 from retrieval.settings import IndexSettings
 

@@ -18,9 +18,9 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, ValidationError
 
+from recgpt_domain import cooccurrence
 from recgpt_domain.catalogue import fingerprint
-from retrieval import cooccurrence
-from retrieval.cooccurrence import CoOccurrence
+from recgpt_domain.cooccurrence import CoOccurrence
 
 FORMAT_VERSION = 1
 MANIFEST_FILE = "manifest.json"

@@ -17,6 +17,7 @@ import faiss
 import numpy as np
 import numpy.typing as npt
 
+from recgpt_domain import cooccurrence
 from recgpt_domain.catalogue import (
     BEHAVIOUR_FILE,
     ITEMS_FILE,
@@ -24,8 +25,9 @@ from recgpt_domain.catalogue import (
     iter_histories,
     read_items,
 )
-from recgpt_domain.embedder import MODEL_NAME, Embedder
-from retrieval import cooccurrence, embedding_cache, index_store
+from recgpt_domain.embedder import Embedder
+from recgpt_serving.embedding.runtime import MODEL_NAME
+from retrieval import embedding_cache, index_store
 from retrieval.index_store import CooccurrenceManifest, IndexLoadError, IndexManifest, StoredIndex
 from retrieval.settings import IndexSettings
 

@@ -19,10 +19,10 @@ import faiss
 import numpy as np
 import torch
 from prometheus_client import Counter, Histogram
-from towers import artefact
-from towers.artefact import ArtefactError
-from towers.serving import LearnedModel, Vectors
 
+from recgpt_domain.towers import artefact
+from recgpt_domain.towers.artefact import ArtefactError
+from recgpt_domain.towers.learned_model import LearnedModel, Vectors
 from retrieval.filters import Mask
 from retrieval.vector_search import Hits, VectorSearcher
 

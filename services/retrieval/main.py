@@ -9,8 +9,8 @@ import sys
 from pydantic import ValidationError
 
 from recgpt_domain.behaviour_store import BehaviourStore, connect
-from recgpt_domain.embedder import load_bundled
 from recgpt_serving import logs, metrics
+from recgpt_serving.embedding.runtime import load_bundled
 from retrieval import index_store
 from retrieval.server import RetrievalServer
 from retrieval.settings import RetrievalSettings

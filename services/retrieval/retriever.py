@@ -12,8 +12,8 @@ import numpy as np
 import numpy.typing as npt
 
 from recgpt_domain.catalogue import ITEMS_FILE, fingerprint, read_items
+from recgpt_domain.cooccurrence import CoOccurrence
 from recgpt_domain.embedder import Embedder, QueryCache, Vectors
-from retrieval.cooccurrence import CoOccurrence
 from retrieval.filters import FilterCompiler, Mask
 from retrieval.index_store import IndexLoadError, IndexManifest, StoredIndex
 from retrieval.item_table import ItemTable

@@ -18,13 +18,13 @@ import numpy as np
 import numpy.typing as npt
 from google.protobuf.internal.containers import RepeatedCompositeFieldContainer
 from redis.exceptions import RedisError
-from towers.artefact import FusionWeights
 
 from recgpt.common.v1 import common_pb2
 from recgpt.retrieval.v1 import retrieval_pb2, retrieval_pb2_grpc
 from recgpt_domain.behaviour_store import BehaviourStore, RecentBehaviour, parse_recent_and_seen
 from recgpt_domain.embedder import Vectors
 from recgpt_domain.preferences import PreferenceStore, Versioned
+from recgpt_domain.towers.artefact import FusionWeights
 from recgpt_serving import metrics
 from retrieval import validation
 from retrieval.learned_route import COLLABORATIVE_ANSWERS, ROUTE_LEARNED, LearnedRoute, ServedModel

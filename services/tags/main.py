@@ -7,12 +7,12 @@ import time
 
 from recgpt.tags.v1 import tags_pb2_grpc
 from recgpt_domain.catalogue import iter_histories
-from recgpt_domain.embedder import load_bundled
-from recgpt_serving import agent_runner
+from recgpt_domain.category_map import CachedEncoder, CategoryMapper
+from recgpt_domain.tag_ranking import Candidates
+from recgpt_serving import agent_runner, service_names
 from recgpt_serving.agent_runner import AgentDeps, Registration
-from tags.category_map import CachedEncoder, CategoryMapper
-from tags.ranking import Candidates
-from tags.servicer import SERVICE_NAME, TagsServicer
+from recgpt_serving.embedding.runtime import load_bundled
+from tags.servicer import TagsServicer
 from tags.settings import TagsSettings
 
 log = logging.getLogger(__name__)
@@ -49,9 +49,9 @@ def registration(
     settings: TagsSettings, deps: AgentDeps, mapper: CategoryMapper, candidates: Candidates | None = None
 ) -> Registration:
     return Registration(
-        servicer=TagsServicer(settings, deps, mapper, candidates),
+        servicer=TagsServicer(settings, deps, mapper, candidates=candidates),
         add_to_server=tags_pb2_grpc.add_TagsServiceServicer_to_server,
-        full_service_name=SERVICE_NAME,
+        full_service_name=service_names.TAGS,
     )
 
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from recgpt_domain.prompt_versions import TAGS_V1
+from recgpt_domain.prompt_versions import TAGS_CHOOSE_V1, TAGS_V1
 from recgpt_serving.llm.client import Message
 
 # The agent's name in metrics and LLM logs.
 AGENT = "tag_predictor"
 PROMPT_VERSION = TAGS_V1
+# Choose mode asks another question (pick among the statistics' candidates): its own version.
+CHOOSE_PROMPT_VERSION = TAGS_CHOOSE_V1
 
 SYSTEM = (
     "You are an experienced shopping guide. You turn a customer's interests into item tags that a shop "
@@ -19,7 +21,7 @@ SYSTEM = (
 
 
 def customer(behaviour_text: str, interests: Sequence[str]) -> str:
-    """What every tag prompt says of the customer (generate mode's and choose mode's, `tags.choosing`)."""
+    """What every tag prompt says of the customer (generate mode's and choose mode's)."""
     listed = "\n".join(f"- {interest}" for interest in interests)
     return (
         "The customer's recent behaviour, grouped by category, most recent first:\n"
@@ -35,5 +37,19 @@ def messages(behaviour_text: str, interests: Sequence[str], max_tags: int) -> li
         "already have). Each tag has 2 to 5 words; tie it to one of the interests above and give a short "
         "rationale.\n"
         'Answer as {"tags": [{"tag": "...", "interest": "...", "rationale": "..."}]}.'
+    )
+    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
+
+
+def choose_messages(
+    behaviour_text: str, interests: Sequence[str], names: Sequence[str], max_tags: int
+) -> list[Message]:
+    """The tag agent's task, asked as a choice among `names` (listed in the statistics' order)."""
+    listed_names = "\n".join(f"- {name}" for name in names)
+    user = (
+        customer(behaviour_text, interests) + f"Product categories of this shop:\n{listed_names}\n\n"
+        f"Choose up to {max_tags} of these categories that this customer is most likely to buy from next, "
+        "the most likely first, each at most once.\n"
+        'Answer as {"tags": ["...", "..."]}.'
     )
     return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]

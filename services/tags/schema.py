@@ -12,7 +12,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-TAG_MAX_CHARS = 40
+from recgpt_domain.category_tags import TAG_MAX_CHARS
+
 INTEREST_MAX_CHARS = 60
 RATIONALE_MAX_CHARS = 100
 

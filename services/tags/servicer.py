@@ -1,8 +1,8 @@
 """The gRPC face of tag prediction: checks the request, asks the LLM, validates and maps every tag.
 
 Three modes (`RECGPT_TAG_MODE`): the LLM writes tags (generate); it orders the catalogue categories the
-statistics propose for the user by its likelihood (rank, `tags.ranking`); or it picks among them in one
-constrained answer (choose, `tags.choosing`).
+statistics propose for the user by its likelihood (rank, `recgpt_domain.tag_ranking`); or it picks among
+them in one constrained answer (choose, `recgpt_domain.tag_choice`).
 """
 
 from __future__ import annotations
@@ -19,25 +19,19 @@ from pydantic import BaseModel
 
 from recgpt.common.v1 import common_pb2
 from recgpt.tags.v1 import tags_pb2, tags_pb2_grpc
+from recgpt_domain import tag_choice as choosing
+from recgpt_domain import tag_ranking as ranking
 from recgpt_domain.behaviour_context import BehaviourContext, compress
+from recgpt_domain.category_map import CategoryMapper
 from recgpt_domain.prompt_versions import TAG_PROMPT_VERSIONS
+from recgpt_domain.tag_ranking import Candidates
 from recgpt_serving import agent_runner
-from recgpt_serving.agent_runner import (
-    AgentDeps,
-    FallbackReason,
-    InvalidRequest,
-    count_fallback,
-    fallback_reason,
-    refusals_as_status,
-)
 from recgpt_serving.llm.client import LlmResult, Message
 from recgpt_serving.llm.errors import LlmError
 from recgpt_serving.llm.usage import spent_usage
-from tags import choosing, prompts, ranking
-from tags.category_map import CategoryMapper
+from tags import prompts
 from tags.fallback import STATISTICS_RATIONALE, frequent_category_tags
 from tags.prompts import AGENT
-from tags.ranking import Candidates
 from tags.schema import answer_schema
 from tags.settings import TagsSettings
 from tags.validation import TagChecker
@@ -50,8 +44,6 @@ CHOSEN_RATIONALE = "chosen as a likely next need"
 
 T = TypeVar("T", bound=BaseModel)
 
-SERVICE_NAME = tags_pb2.DESCRIPTOR.services_by_name["TagsService"].full_name
-
 
 @dataclass
 class _Predicted:
@@ -60,18 +52,18 @@ class _Predicted:
     fallback: bool
 
 
-class TagsServicer(tags_pb2_grpc.TagsServiceServicer):
+class TagsServicer(agent_runner.AgentServicer[TagsSettings], tags_pb2_grpc.TagsServiceServicer):
     def __init__(
         self,
         settings: TagsSettings,
-        deps: AgentDeps,
+        deps: agent_runner.AgentDeps,
         mapper: CategoryMapper,
+        *,
         candidates: Candidates | None = None,
     ) -> None:
         if settings.tag_mode in ("rank", "choose") and candidates is None:
             raise ValueError(f"{settings.tag_mode} mode needs the candidates' statistics")
-        self.settings = settings
-        self.deps = deps
+        super().__init__(settings, deps)
         self.mapper = mapper
         self.checker = TagChecker(settings, mapper)
         self.candidates = candidates
@@ -80,7 +72,7 @@ class TagsServicer(tags_pb2_grpc.TagsServiceServicer):
     async def PredictTags(
         self, request: tags_pb2.PredictTagsRequest, context: grpc.aio.ServicerContext
     ) -> tags_pb2.PredictTagsResponse:
-        async with refusals_as_status(context, "behaviour store"):
+        async with agent_runner.refusals_as_status(context, "behaviour store"):
             limit, interests = self._check(request)
             interactions = await agent_runner.read_behaviour(
                 self.deps, request.user_id, request.behaviour, self.settings.behaviour_max_interactions
@@ -105,7 +97,7 @@ class TagsServicer(tags_pb2_grpc.TagsServiceServicer):
     ) -> tags_pb2.MapToCategoriesResponse:
         try:
             texts = self._check_map(request.tags)
-        except InvalidRequest as error:
+        except agent_runner.InvalidRequest as error:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
         matches = await asyncio.to_thread(self.mapper.map, texts) if texts else []
         return tags_pb2.MapToCategoriesResponse(
@@ -119,23 +111,23 @@ class TagsServicer(tags_pb2_grpc.TagsServiceServicer):
         """The number of tags to ask for and the request's distinct interests; raises InvalidRequest."""
         settings = self.settings
         if len(request.user_id) > settings.max_user_id_chars:
-            raise InvalidRequest(f"user_id longer than {settings.max_user_id_chars} characters")
+            raise agent_runner.InvalidRequest(f"user_id longer than {settings.max_user_id_chars} characters")
         if len(request.behaviour) > settings.max_behaviour_entries:
-            raise InvalidRequest(
+            raise agent_runner.InvalidRequest(
                 f"too many behaviour entries: {len(request.behaviour)}, "
                 f"at most {settings.max_behaviour_entries}"
             )
         if request.max_tags < 0:
-            raise InvalidRequest(f"max_tags must be >= 0 (0 = default), got {request.max_tags}")
+            raise agent_runner.InvalidRequest(f"max_tags must be >= 0 (0 = default), got {request.max_tags}")
         if len(request.interests) > settings.max_request_interests:
-            raise InvalidRequest(
+            raise agent_runner.InvalidRequest(
                 f"too many interests: {len(request.interests)}, at most {settings.max_request_interests}"
             )
         interests: dict[str, str] = {}
         for position, interest in enumerate(request.interests):
             text = " ".join(interest.interest.split())
             if len(text) > settings.max_interest_chars:
-                raise InvalidRequest(
+                raise agent_runner.InvalidRequest(
                     f"interests[{position}] longer than {settings.max_interest_chars} characters"
                 )
             if text:
@@ -145,13 +137,15 @@ class TagsServicer(tags_pb2_grpc.TagsServiceServicer):
 
     def _check_map(self, tags: Sequence[str]) -> list[str]:
         if len(tags) > self.settings.max_map_tags:
-            raise InvalidRequest(f"too many tags: {len(tags)}, at most {self.settings.max_map_tags}")
+            raise agent_runner.InvalidRequest(
+                f"too many tags: {len(tags)}, at most {self.settings.max_map_tags}"
+            )
         texts = [" ".join(tag.split()) for tag in tags]
         for position, text in enumerate(texts):
             if not text:
-                raise InvalidRequest(f"tags[{position}] is empty")
+                raise agent_runner.InvalidRequest(f"tags[{position}] is empty")
             if len(text) > self.settings.max_map_tag_chars:
-                raise InvalidRequest(
+                raise agent_runner.InvalidRequest(
                     f"tags[{position}] longer than {self.settings.max_map_tag_chars} characters"
                 )
         return texts
@@ -166,16 +160,22 @@ class TagsServicer(tags_pb2_grpc.TagsServiceServicer):
     ) -> _Predicted:
         if not interests:
             # Nothing for the LLM to tie tags to: the user's frequent categories (none without behaviour).
-            reason = FallbackReason.NO_INTERESTS if behaviour.items_total else FallbackReason.NO_BEHAVIOUR
+            reason = (
+                agent_runner.FallbackReason.NO_INTERESTS
+                if behaviour.items_total
+                else agent_runner.FallbackReason.NO_BEHAVIOUR
+            )
             return await self._fallback(reason, behaviour, interests, limit)
         if self.candidates is not None and self.settings.tag_mode in ("rank", "choose"):
             pool = self.candidates.pool(behaviour, self.deps.items, self.settings.tag_rank_pool)
             if not pool:
-                return await self._fallback(FallbackReason.TOO_FEW_VALID, behaviour, interests, limit)
+                return await self._fallback(
+                    agent_runner.FallbackReason.TOO_FEW_VALID, behaviour, interests, limit
+                )
             over_pool = self._rank if self.settings.tag_mode == "rank" else self._choose
             return await over_pool(self.candidates, pool, behaviour, interests, limit, adapter, context)
 
-        def fall_back(reason: FallbackReason) -> Awaitable[_Predicted]:
+        def fall_back(reason: agent_runner.FallbackReason) -> Awaitable[_Predicted]:
             return self._fallback(reason, behaviour, interests, limit)
 
         answered = await self._structured(
@@ -201,7 +201,7 @@ class TagsServicer(tags_pb2_grpc.TagsServiceServicer):
         schema: type[T],
         adapter: str,
         context: grpc.aio.ServicerContext,
-        fall_back: Callable[[FallbackReason], Awaitable[_Predicted]],
+        fall_back: Callable[[agent_runner.FallbackReason], Awaitable[_Predicted]],
     ) -> tuple[T, common_pb2.LlmUsage] | _Predicted:
         """One schema-constrained answer and what it cost; on failure, `fall_back`'s, with the cost spent."""
         try:
@@ -215,7 +215,7 @@ class TagsServicer(tags_pb2_grpc.TagsServiceServicer):
                 adapter=adapter,
             )
         except LlmError as error:
-            reason = fallback_reason(error)
+            reason = agent_runner.fallback_reason(error)
             log.warning(
                 "tag prediction fell back",
                 extra={"reason": reason, "mode": self.settings.tag_mode, "error": str(error)},
@@ -262,7 +262,7 @@ class TagsServicer(tags_pb2_grpc.TagsServiceServicer):
         scored = await asyncio.gather(*(score(category) for category in pool))
         failures = [value for value in scored if isinstance(value, LlmError)]
         if failures:
-            reason = fallback_reason(failures[0])
+            reason = agent_runner.fallback_reason(failures[0])
             log.warning(
                 "tag ranking fell back",
                 extra={"reason": reason, "error": str(failures[0]), "failed": len(failures)},
@@ -296,11 +296,11 @@ class TagsServicer(tags_pb2_grpc.TagsServiceServicer):
         names = [candidates.names[category] for category in pool]
         unranked = ranking.named_category_tags(pool[:limit], candidates.names, STATISTICS_RATIONALE)
 
-        def fall_back(reason: FallbackReason) -> Awaitable[_Predicted]:
+        def fall_back(reason: agent_runner.FallbackReason) -> Awaitable[_Predicted]:
             return self._fallback(reason, behaviour, interests, limit, unranked)
 
         answered = await self._structured(
-            choosing.messages(behaviour.text, interests, names, limit),
+            prompts.choose_messages(behaviour.text, interests, names, limit),
             choosing.choice_schema(names, limit),
             adapter,
             context,
@@ -318,14 +318,14 @@ class TagsServicer(tags_pb2_grpc.TagsServiceServicer):
 
     async def _fallback(
         self,
-        reason: FallbackReason,
+        reason: agent_runner.FallbackReason,
         behaviour: BehaviourContext,
         interests: list[str],
         limit: int,
         tags: list[common_pb2.Tag] | None = None,
     ) -> _Predicted:
         """Counted; `tags` when the caller has a better non-LLM list, else the frequent categories."""
-        count_fallback(AGENT, reason)
+        agent_runner.count_fallback(AGENT, reason)
         if tags is None:
             tags = frequent_category_tags(behaviour, limit)
         if tags and interests:
@@ -336,11 +336,11 @@ class TagsServicer(tags_pb2_grpc.TagsServiceServicer):
 async def _served(
     tags: list[common_pb2.Tag],
     usage: common_pb2.LlmUsage,
-    fall_back: Callable[[FallbackReason], Awaitable[_Predicted]],
+    fall_back: Callable[[agent_runner.FallbackReason], Awaitable[_Predicted]],
 ) -> _Predicted:
     """The LLM's tags, or, when none survived the checks, the fallback's with what the answer cost."""
     if tags:
         return _Predicted(tags, usage, fallback=False)
-    predicted = await fall_back(FallbackReason.TOO_FEW_VALID)
+    predicted = await fall_back(agent_runner.FallbackReason.TOO_FEW_VALID)
     predicted.usage.CopyFrom(usage)
     return predicted

@@ -3,28 +3,10 @@
 from __future__ import annotations
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from recgpt_domain.category_map import TagMappingSettings
 from recgpt_domain.prompt_versions import TagMode
 from recgpt_serving.agent_runner import AgentServiceSettings
-from tags.category_map import CategoryText
-
-
-class TagMappingSettings(BaseSettings):
-    """How tags map to categories, from `RECGPT_*`: what training and evaluation share with the service,
-    readable without a service's ports, Redis and catalogue."""
-
-    model_config = SettingsConfigDict(env_prefix="RECGPT_", extra="ignore", frozen=True)
-
-    # Below this cosine to its best category a tag is off-topic. Measured with all-MiniLM-L6-v2 on the
-    # Amazon Scientific categories ("leaf (parent)" texts): real product tags 0.37-0.83, junk such as
-    # "the the" or "hello world" 0.12-0.24; on MovieLens genres real 0.69-0.91, junk 0.16-0.38.
-    tag_min_category_score: float = Field(default=0.33, ge=-1, le=1)
-    category_text: CategoryText = "leaf_parent"
-    embedding_batch_size: int = Field(default=32, ge=1)
-    embedding_device: str = ""
-    # Embeddings of tags, interests and seen titles kept in memory (384 floats each, ~1.5 KB).
-    embedding_cache_size: int = Field(default=20_000, ge=0)
 
 
 class TagsSettings(AgentServiceSettings, TagMappingSettings):
@@ -37,10 +19,10 @@ class TagsSettings(AgentServiceSettings, TagMappingSettings):
     tag_max_tokens: int = Field(default=1200, ge=32)
     tag_temperature: float = Field(default=0.2, ge=0)
     # "generate": the LLM writes tags, mapped to categories by embedding. "rank": the LLM orders the
-    # categories the statistics propose for the user by its likelihood (`tags.ranking`): every tag names a
-    # category, at the cost of one prompt-logprobs request per candidate (vLLM recomputes the prompt for
-    # each: prompt logprobs skip its prefix cache). "choose": the LLM picks among those categories in one
-    # answer constrained to their names (`tags.choosing`).
+    # categories the statistics propose for the user by its likelihood (`recgpt_domain.tag_ranking`): every
+    # tag names a category, at the cost of one prompt-logprobs request per candidate (vLLM recomputes the
+    # prompt for each: prompt logprobs skip its prefix cache). "choose": the LLM picks among those categories
+    # in one answer constrained to their names (`recgpt_domain.tag_choice`).
     tag_mode: TagMode = "generate"
     # Candidates ranked or offered per user: the statistics' top categories (offline: the target is among the
     # top 60 for 0.545 of Amazon evaluation users, in their top 30 for 0.420).

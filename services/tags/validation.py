@@ -12,40 +12,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from recgpt.common.v1 import common_pb2
+from recgpt_domain.category_map import CategoryMapper
+from recgpt_domain.category_tags import shape_problem
 from recgpt_domain.embedder import Vectors
 from recgpt_domain.prompt_text import normalise
 from recgpt_serving import metrics
-from tags.category_map import CategoryMapper
 from tags.prompts import AGENT
-from tags.schema import RATIONALE_MAX_CHARS, TAG_MAX_CHARS, PredictedTag
+from tags.schema import RATIONALE_MAX_CHARS, PredictedTag
 from tags.settings import TagsSettings
 
-MIN_WORDS = 2
-MAX_WORDS = 8
-
-# Schema field names, "nothing" answers, and the prompt's own examples copied back.
-PLACEHOLDERS = frozenset(
-    {
-        "tag",
-        "tags",
-        "none",
-        "n/a",
-        "null",
-        "unknown",
-        "example tag",
-        "modifier core word",
-        "modifier + core word",
-        "core word",
-        "item tag",
-        "product tag",
-        "no tag",
-        "no tags",
-    }
-)
-ECHOES = frozenset({"digital pipette", "nitrile gloves"})
-
 _SPACES = re.compile(r"\s+")
-_LETTER = re.compile(r"[^\W\d_]")
 
 
 def drop(reason: str) -> None:
@@ -55,23 +31,6 @@ def drop(reason: str) -> None:
 def _shorten(text: str, limit: int) -> str:
     text = _SPACES.sub(" ", text).strip()
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
-
-
-def shape_problem(text: str) -> str | None:
-    """Why `text` is not a "modifier + core word" tag, or None when it is one."""
-    if not text:
-        return "empty"
-    if len(text) > TAG_MAX_CHARS:
-        return "too_long"
-    words = text.split(" ")
-    if not sum(1 for word in words if _LETTER.search(word)) >= MIN_WORDS or len(words) > MAX_WORDS:
-        return "not_modifier_core"
-    key = normalise(text)
-    if key in PLACEHOLDERS:
-        return "placeholder"
-    if key in ECHOES:
-        return "echo"
-    return None
 
 
 @dataclass

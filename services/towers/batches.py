@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 import torch
 
+from recgpt_domain.towers.model import right_aligned
+
 # Batches of windows sorted by length together (a bucket): more is less padding, less randomness.
 _BUCKET_BATCHES = 32
 
@@ -30,19 +32,6 @@ def windows(sequences: Sequence[Sequence[int]], max_len: int) -> list[list[int]]
             out.append(list(sequence[start:end]))
             end = start + 1 if start > 0 else 0
     return out
-
-
-def right_aligned(histories: Sequence[Sequence[int]], max_len: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The last max_len rows of each history, right-aligned, with the padding mask."""
-    length = max(1, min(max_len, max(len(history) for history in histories)))
-    inputs = torch.zeros(len(histories), length, dtype=torch.long)
-    padding = torch.ones(len(histories), length, dtype=torch.bool)
-    for index, history in enumerate(histories):
-        recent = list(history)[-length:]
-        if recent:
-            inputs[index, length - len(recent) :] = torch.tensor(recent)
-            padding[index, length - len(recent) :] = False
-    return inputs, padding
 
 
 class TagSampler:

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from recgpt_domain.catalogue import Item, UserHistory
-from recgpt_tools.dataset_import import formats
-from recgpt_tools.dataset_import.importer import source_fingerprint
+from recgpt_domain.datasets import formats
+from recgpt_domain.datasets.importer import source_fingerprint
 
 
 class TrainingDataError(ValueError):

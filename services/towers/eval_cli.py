@@ -19,12 +19,13 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from recgpt_domain.datasets.errors import DatasetFormatError
 from recgpt_domain.embedder import Embedder
 from recgpt_domain.ranking_settings import RankingSettings
-from recgpt_tools.dataset_import.errors import DatasetFormatError
-from towers import artefact, data, evaluate
-from towers.artefact import ArtefactError
-from towers.serving import LearnedModel
+from recgpt_domain.towers import artefact
+from recgpt_domain.towers.artefact import ArtefactError
+from recgpt_domain.towers.learned_model import LearnedModel
+from towers import data, evaluate
 from towers.text import LazyEmbedder, embed_cached
 
 log = logging.getLogger("towers.eval")

@@ -12,9 +12,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from recgpt_domain import cooccurrence
 from recgpt_domain.catalogue import Item, UserHistory
 from recgpt_domain.ranking_settings import RankingSettings
-from retrieval import cooccurrence
+from recgpt_domain.towers.learned_model import LearnedModel
 from towers.offline_routes import (
     Ranked,
     RouteContext,
@@ -26,7 +27,6 @@ from towers.offline_routes import (
     scored,
 )
 from towers.ranking import metrics_from_ranks
-from towers.serving import LearnedModel
 
 Scored = tuple[Ranked, list[float]]
 TOP_K = 50

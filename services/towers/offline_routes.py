@@ -15,8 +15,8 @@ import numpy as np
 import numpy.typing as npt
 
 from recgpt.common.v1 import common_pb2
+from recgpt_domain.cooccurrence import CoOccurrence
 from recgpt_domain.fusion import RouteItems, fuse
-from retrieval.cooccurrence import CoOccurrence
 
 Vectors = npt.NDArray[np.float32]
 Ranked = list[int]

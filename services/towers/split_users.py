@@ -14,7 +14,7 @@ import hashlib
 import shutil
 from pathlib import Path
 
-from recgpt_tools.dataset_import import formats, unisrec
+from recgpt_domain.datasets import formats, unisrec
 
 
 def is_unseen(user_id: str, share: float) -> bool:

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from recgpt_domain.embedder import MODEL_NAME, Embedder, EmbedderSettings, Vectors, load_bundled
+from recgpt_domain.embedder import Embedder, Vectors
+from recgpt_serving.embedding.runtime import MODEL_NAME, EmbedderSettings, load_bundled
 
 # all-MiniLM-L6-v2's width.
 DIMENSION = 384

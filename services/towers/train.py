@@ -19,9 +19,9 @@ from pydantic import BaseModel, Field
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm  # type: ignore[import-untyped]
 
-from towers.batches import TagSampler, batches, right_aligned, windows
+from recgpt_domain.towers.model import TowerConfig, Towers, right_aligned
+from towers.batches import TagSampler, batches, windows
 from towers.data import Example, TrainingData
-from towers.model import TowerConfig, Towers
 from towers.ranking import metrics_from_ranks, target_ranks
 
 log = logging.getLogger(__name__)

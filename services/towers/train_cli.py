@@ -20,14 +20,15 @@ import torch
 import torch.distributed as dist
 
 from recgpt_domain.catalogue import UserHistory
+from recgpt_domain.datasets.errors import DatasetFormatError
 from recgpt_domain.embedder import Embedder
 from recgpt_domain.ranking_settings import RankingSettings
-from recgpt_tools.dataset_import.errors import DatasetFormatError
-from towers import artefact, data, evaluate
-from towers.artefact import FusionWeights, MemberReport
-from towers.model import TowerConfig
+from recgpt_domain.towers import artefact
+from recgpt_domain.towers.artefact import FusionWeights, MemberReport
+from recgpt_domain.towers.learned_model import LearnedModel
+from recgpt_domain.towers.model import TowerConfig
+from towers import data, evaluate
 from towers.offline_routes import Vectors
-from towers.serving import LearnedModel
 from towers.text import LazyEmbedder, embed_cached
 from towers.train import Member, Process, TextInputs, TrainSettings, train_member
 

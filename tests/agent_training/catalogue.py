@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from recgpt_domain.catalogue import CatalogueManifest, Interaction, Item, UserHistory
-from tags.category_map import CategoryMatch
+from recgpt_domain.category_map import CategoryMatch
 
 CATEGORIES = [
     ("Lab & Scientific Products", "Lab Pipettes"),

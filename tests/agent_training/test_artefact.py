@@ -3,29 +3,8 @@ from pathlib import Path
 import pytest
 
 from agent_training import artefact
-from agent_training.artefact import AdapterManifest, AdapterMismatch
-from recgpt_domain.prompt_versions import TAGS_V1
-
-
-def manifest(
-    version: str, base: str = "smollm2-135m-instruct", prompt_version: str = TAGS_V1
-) -> AdapterManifest:
-    return AdapterManifest(
-        agent="tag_predictor",
-        version=version,
-        method="sft",
-        base_model=base,
-        base_model_source={"gguf": "m.gguf", "size": 1},
-        prompt_version=prompt_version,
-        data_fingerprint="ab" * 32,
-        lora_rank=8,
-        created_at="2026-01-01T00:00:00Z",
-    )
-
-
-def save_peft(folder: Path) -> None:
-    (folder / "adapter_config.json").write_text("{}")
-    (folder / "adapter_model.safetensors").write_bytes(b"0")
+from agent_training.artefact import AdapterMismatch
+from tests.agent_training.adapters import manifest, save_peft
 
 
 def test_versions_are_written_whole_and_latest_points_at_the_newest(tmp_path: Path) -> None:

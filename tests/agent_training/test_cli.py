@@ -8,7 +8,7 @@ import pytest
 
 from agent_training import artefact, cli
 from tests.agent_training import catalogue
-from tests.agent_training.test_artefact import manifest, save_peft
+from tests.agent_training.adapters import manifest, save_peft
 
 
 def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:

@@ -9,9 +9,8 @@ from agent_training.data import DataConfig, NoUsableExamples
 from evaluation.split import choose, eligible
 from recgpt_domain.behaviour_context import compress
 from recgpt_domain.catalogue import UserHistory
-from tags import choosing
+from recgpt_domain.tag_ranking import Candidates
 from tags import prompts as tag_prompts
-from tags.ranking import Candidates
 from tests.agent_training import catalogue
 
 ITEMS = {item.item_id: item for item in catalogue.items()}
@@ -81,7 +80,9 @@ def test_choose_mode_examples_offer_the_served_candidates_and_put_the_next_categ
             behaviour = compress(log[:cut], ITEMS)
             pool = candidates.pool(behaviour, ITEMS, 5)
             names = [candidates.names[c] for c in pool]
-            prompt = choosing.messages(behaviour.text, list(example.interests), names, config.max_tags)
+            prompt = tag_prompts.choose_messages(
+                behaviour.text, list(example.interests), names, config.max_tags
+            )
             served[json.dumps(prompt)] = (pool, names)
         assert json.dumps(example.prompt) in served
         pool, names = served[json.dumps(example.prompt)]

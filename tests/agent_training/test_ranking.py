@@ -9,8 +9,8 @@ import pytest
 from agent_training import ranking
 from agent_training.generation import chat_text
 from agent_training.heldout import UserTags, report
+from recgpt_domain.tag_ranking import ANSWER_AFTER_TAG, ANSWER_PREFIX
 from recgpt_serving.llm.client import Message
-from tags.ranking import ANSWER_AFTER_TAG, ANSWER_PREFIX
 
 PROMPT: list[Message] = [
     {"role": "system", "content": "You suggest tags."},

@@ -179,7 +179,7 @@ def test_choose_mode_scores_its_picks_by_their_exact_category_names(
     tmp_path: Path, tiny_model_folder: Path
 ) -> None:
     from recgpt_domain.catalogue import read_items
-    from tags.category_tags import category_tags
+    from recgpt_domain.category_tags import category_tags
 
     chose = job(tmp_path, tiny_model_folder)
     chose.tag_mapper = None

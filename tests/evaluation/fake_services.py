@@ -20,6 +20,8 @@ from recgpt.intent.v1 import intent_pb2, intent_pb2_grpc
 from recgpt.judge.v1 import judge_pb2, judge_pb2_grpc
 from recgpt.retrieval.v1 import retrieval_pb2, retrieval_pb2_grpc
 from recgpt.tags.v1 import tags_pb2, tags_pb2_grpc
+from recgpt_serving import service_names
+from tests.grpc_servers import registration, serving
 
 MODEL = "fake-model"
 INTERESTS_VERSION = "interests-test"
@@ -240,25 +242,26 @@ async def fake_platform(
     """
     seen = Seen()
     fallbacks = fallbacks or Fallbacks()
-    server = grpc.aio.server()
-    registrations: list[tuple[Any, Any]] = [
-        (
-            intent_pb2_grpc.add_IntentServiceServicer_to_server,
+    registrations = [
+        registration(
             FakeIntent(seen, fail_users or set(), intent_delay_s, fallbacks),
+            intent_pb2_grpc.add_IntentServiceServicer_to_server,
+            service_names.INTENT,
         ),
-        (tags_pb2_grpc.add_TagsServiceServicer_to_server, FakeTags(seen, fallbacks)),
-        (
-            retrieval_pb2_grpc.add_RetrievalServiceServicer_to_server,
+        registration(
+            FakeTags(seen, fallbacks), tags_pb2_grpc.add_TagsServiceServicer_to_server, service_names.TAGS
+        ),
+        registration(
             FakeRetrieval(seen, index_info or retrieval_pb2.IndexInfo()),
+            retrieval_pb2_grpc.add_RetrievalServiceServicer_to_server,
+            service_names.RETRIEVAL,
         ),
-        (explain_pb2_grpc.add_ExplainServiceServicer_to_server, FakeExplain(seen, fallbacks)),
-        (judge_pb2_grpc.add_JudgeServiceServicer_to_server, FakeJudge(seen)),
+        registration(
+            FakeExplain(seen, fallbacks),
+            explain_pb2_grpc.add_ExplainServiceServicer_to_server,
+            service_names.EXPLAIN,
+        ),
+        registration(FakeJudge(seen), judge_pb2_grpc.add_JudgeServiceServicer_to_server, service_names.JUDGE),
     ]
-    for add_to_server, servicer in registrations:
-        add_to_server(servicer, server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    await server.start()
-    try:
-        yield f"127.0.0.1:{port}", seen
-    finally:
-        await server.stop(0)
+    async with serving(*registrations, name="fake-platform") as served:
+        yield served.target, seen

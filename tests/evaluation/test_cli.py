@@ -18,8 +18,7 @@ import pytest
 
 from evaluation.cli import amain
 from recgpt.retrieval.v1 import retrieval_pb2
-from recgpt_tools import run_state
-from recgpt_tools.dataset_import.importer import import_dataset
+from recgpt_domain.datasets.importer import import_dataset
 from recgpt_tools.run_state import RunState
 from tests.evaluation.fake_services import INTERESTS_VERSION, TAGS_VERSION, Fallbacks, Seen, fake_platform
 
@@ -44,6 +43,12 @@ RATINGS = """userId,movieId,rating,timestamp
 3,8,4.0,200
 4,7,4.0,100
 """
+
+
+@pytest.fixture(autouse=True)
+def unreachable_services(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every service address set, where nothing listens: a test that needs services points at its own."""
+    point_at("127.0.0.1:1", monkeypatch)
 
 
 @pytest.fixture
@@ -332,13 +337,12 @@ async def test_failed_user_is_left_out_and_no_judge_skips_judging(
     assert report["judge"]["interests"]["all"]["judged"] == 0
 
 
-async def test_stack_file_names_the_services(
+async def test_the_running_platforms_environment_names_the_services(
     dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    point_at("127.0.0.1:1", monkeypatch)  # nothing listens there: only the stack file's address works
+    """What `recgpt-stack exec` hands over (`RunState.client_env`) is what the evaluation reads."""
     out = tmp_path / "report.json"
     async with fake_platform() as (target, _):
-        stack = tmp_path / "stack.json"
         names = ("retrieval", "intent", "tags", "explain", "judge")
         state = RunState(
             redis_url="redis://127.0.0.1:1/0",
@@ -348,9 +352,20 @@ async def test_stack_file_names_the_services(
             targets={name: target for name in names},
             metrics_urls={},
         )
-        run_state.write(stack, state)
-        assert await run(dataset, out, "--stack", str(stack), "--no-judge") == 0
+        for name, value in state.client_env().items():
+            monkeypatch.setenv(name, value)
+        assert await run(dataset, out, "--no-judge") == 0
     assert json.loads(out.read_text())["users"]["evaluated"] == 2
+
+
+async def test_missing_service_addresses_are_refused(
+    dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in ("RETRIEVAL", "INTENT", "TAGS", "EXPLAIN", "JUDGE"):
+        monkeypatch.delenv(f"RECGPT_{name}_TARGET", raising=False)
+        monkeypatch.delenv(f"RECGPT_EVAL_{name}_TARGET", raising=False)
+    assert await run(dataset, tmp_path / "r.json") == 2
+    assert "RETRIEVAL_TARGET" in capsys.readouterr().err
 
 
 async def test_bad_dataset_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -9,9 +9,10 @@ import pytest
 
 from evaluation.discrimination_sets import build_sets, sentence
 from evaluation.judge_discrimination import agreement
-from judge import likelihood
+from judge import prompts as judge_prompts
 from recgpt.common.v1.common_pb2 import Tag
 from recgpt_domain.catalogue import Interaction, Item, UserHistory
+from recgpt_serving.llm import likelihood
 from recgpt_serving.llm.client import LlmClient, LlmSettings, _text_logprob
 from recgpt_serving.llm.errors import LlmOutputError
 from tests.recgpt_serving.llm.fake_openai import FakeOpenAI
@@ -94,11 +95,13 @@ async def test_yes_no_log_odds_read_the_first_tokens_logprobs(fake_llm: FakeOpen
     fake_llm.behaviour.first_token_logprobs = verdict
     async with LlmClient(LlmSettings(endpoints=[fake_llm.base_url])) as client:
         fits = await likelihood.yes_log_odds(
-            client, "judge", likelihood.yes_no_tag("b", Tag(tag="super glue"))
+            client, "judge", judge_prompts.yes_no_tag("b", Tag(tag="super glue"))
         )
-        misfit = await likelihood.yes_log_odds(client, "judge", likelihood.yes_no_tag("b", Tag(tag="solar")))
+        misfit = await likelihood.yes_log_odds(
+            client, "judge", judge_prompts.yes_no_tag("b", Tag(tag="solar"))
+        )
         fake_llm.behaviour.first_token_logprobs = lambda body: {"Hmm": -0.1}
-        unsure = await likelihood.yes_log_odds(client, "judge", likelihood.yes_no_tag("b", Tag(tag="x")))
+        unsure = await likelihood.yes_log_odds(client, "judge", judge_prompts.yes_no_tag("b", Tag(tag="x")))
     assert fits == pytest.approx(1.8)
     assert misfit == pytest.approx(-2.9)
     assert unsure == 0.0, "neither answer among the likeliest: no preference"

@@ -15,7 +15,7 @@ from explain.prompts import PROMPT_VERSION
 from explain.settings import ExplainSettings
 from recgpt.explain.v1 import explain_pb2
 from tests.explain.catalogue import EPPENDORF, GORILLA, LOCTITE
-from tests.explain.conftest import Running, serving
+from tests.explain.running import Running, serving
 from tests.recgpt_serving.llm.fake_openai import FakeOpenAI
 
 GOOD = {

@@ -6,7 +6,6 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-import grpc
 import httpx
 import pytest
 import redis.asyncio as aioredis
@@ -21,32 +20,14 @@ from recgpt.judge.v1 import judge_pb2_grpc
 from recgpt.retrieval.v1 import retrieval_pb2_grpc
 from recgpt_domain import behaviour_store
 from recgpt_serving import grpc_client
-from recgpt_serving.grpc_server import GrpcService
 from tests.gateway.gateway_fakes import (
     FakeExplain,
     FakeJudge,
     FakeRetrieval,
     FakeRetrievalServer,
     FakeServer,
-    ServicerT,
+    fake_server,
 )
-
-# Fakes serve every call at once unless a test caps them.
-UNCAPPED = 1024
-
-
-async def serve(
-    servicer: ServicerT,
-    name: str,
-    add: Callable[[Any, grpc.aio.Server], None],
-    max_concurrent_rpcs: int = UNCAPPED,
-) -> FakeServer[ServicerT]:
-    service = GrpcService(f"{name}-fake", [name], max_concurrent_rpcs=max_concurrent_rpcs)
-    add(servicer, service.server)
-    port = service.bind("127.0.0.1", 0)
-    await service.start()
-    await service.mark_serving()
-    return FakeServer(servicer, service, f"127.0.0.1:{port}")
 
 
 @pytest.fixture
@@ -56,31 +37,23 @@ async def retrieval_server(
     """The fake reads the users' behaviour from the test's Redis, as retrieval does."""
     add = retrieval_pb2_grpc.add_RetrievalServiceServicer_to_server
     store = behaviour_store.BehaviourStore(redis_client, redis_prefix)
-    server = await serve(FakeRetrieval(store), RETRIEVAL_SERVICE, add)
-    try:
+    async with fake_server(FakeRetrieval(store), RETRIEVAL_SERVICE, add) as server:
         yield server
-    finally:
-        await server.stop()
 
 
 @pytest.fixture
 async def explain_server() -> AsyncIterator[FakeServer[FakeExplain]]:
-    server = await serve(
-        FakeExplain(), EXPLAIN_SERVICE, explain_pb2_grpc.add_ExplainServiceServicer_to_server
-    )
-    try:
+    add = explain_pb2_grpc.add_ExplainServiceServicer_to_server
+    async with fake_server(FakeExplain(), EXPLAIN_SERVICE, add) as server:
         yield server
-    finally:
-        await server.stop()
 
 
 @pytest.fixture
 async def judge_server() -> AsyncIterator[FakeServer[FakeJudge]]:
-    server = await serve(FakeJudge(), JUDGE_SERVICE, judge_pb2_grpc.add_JudgeServiceServicer_to_server)
-    try:
+    async with fake_server(
+        FakeJudge(), JUDGE_SERVICE, judge_pb2_grpc.add_JudgeServiceServicer_to_server
+    ) as server:
         yield server
-    finally:
-        await server.stop()
 
 
 @pytest.fixture

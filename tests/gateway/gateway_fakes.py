@@ -4,7 +4,9 @@ calls recorded."""
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 import grpc
@@ -15,6 +17,7 @@ from recgpt.judge.v1 import judge_pb2, judge_pb2_grpc
 from recgpt.retrieval.v1 import retrieval_pb2, retrieval_pb2_grpc
 from recgpt_domain.behaviour_store import BehaviourStore, RecentBehaviour
 from recgpt_serving.grpc_server import GrpcService
+from tests.grpc_servers import Served, registration, serving
 
 CATALOGUE_SIZE = 80
 
@@ -40,6 +43,8 @@ def scored(indices: range | list[int], route: str) -> list[common_pb2.ScoredItem
 class Fault:
     delay_s: float = 0.0
     code: grpc.StatusCode | None = None
+    # Held until the test sets it: a call that is certainly still running, whatever the machine's speed.
+    hold: asyncio.Event | None = None
 
 
 @dataclass
@@ -60,6 +65,8 @@ class Recorder:
         metadata = {key: str(value) for key, value in context.invocation_metadata() or ()}
         self.calls.append(Call(method, request, metadata))
         fault = self.faults.get(method, Fault())
+        if fault.hold is not None:
+            await fault.hold.wait()
         if fault.delay_s:
             await asyncio.sleep(fault.delay_s)
         if fault.code is not None:
@@ -213,15 +220,31 @@ ServicerT = TypeVar("ServicerT", bound=Recorder)
 
 @dataclass
 class FakeServer(Generic[ServicerT]):
+    """A fake served in-process: its servicer (what it recorded, its faults) and the server."""
+
     servicer: ServicerT
-    service: GrpcService
-    target: str
-    stopped: bool = field(default=False)
+    served: Served
+
+    @property
+    def target(self) -> str:
+        return self.served.target
+
+    @property
+    def service(self) -> GrpcService:
+        return self.served.service
 
     async def stop(self) -> None:
-        if not self.stopped:
-            self.stopped = True
-            await self.service.stop(0)
+        """Takes the fake down mid-test (an outage); a second stop does nothing."""
+        await self.served.stop(0)
+
+
+@asynccontextmanager
+async def fake_server(
+    servicer: ServicerT, full_service_name: str, add_to_server: Callable[[Any, grpc.aio.Server], None]
+) -> AsyncIterator[FakeServer[ServicerT]]:
+    registered = registration(servicer, add_to_server, full_service_name)
+    async with serving(registered, name=f"{full_service_name}-fake") as served:
+        yield FakeServer(servicer, served)
 
 
 FakeRetrievalServer = FakeServer[FakeRetrieval]

@@ -9,7 +9,6 @@ import re
 from collections.abc import AsyncIterator
 from typing import Any
 
-import grpc
 import httpx
 import pytest
 import redis.asyncio as aioredis
@@ -27,10 +26,11 @@ from recgpt_serving.agent_runner import AgentDeps
 from recgpt_serving.llm.client import LlmClient, LlmSettings
 from retrieval.server import RetrievalServer
 from retrieval.settings import IndexSettings
-from tests.intent.conftest import intent_settings
+from tests.grpc_servers import serving
+from tests.intent.running import intent_settings
 from tests.recgpt_serving.llm.fake_openai import FakeOpenAI
 from tests.retrieval.catalogue_folder import ITEMS, LAB
-from tests.retrieval.conftest import embedder, retrieval_settings, small_index  # noqa: F401  (fixtures)
+from tests.retrieval.running import retrieval_settings
 
 BY_ID = {item.item_id: item for item in ITEMS}
 COMMAND, PREFERENCES, RECOMMEND = "/v1/feed/command", "/v1/feed/preferences", "/v1/recommend"
@@ -38,8 +38,8 @@ COMMAND, PREFERENCES, RECOMMEND = "/v1/feed/command", "/v1/feed/preferences", "/
 
 @pytest.fixture
 async def retrieval_target(
-    small_index: IndexSettings,  # noqa: F811
-    embedder: Embedder,  # noqa: F811
+    small_index: IndexSettings,
+    embedder: Embedder,
     redis_url: str,
     redis_prefix: str,
     redis_client: aioredis.Redis,
@@ -61,15 +61,10 @@ async def intent_target(
 ) -> AsyncIterator[str]:
     llm = LlmClient(LlmSettings(endpoints=[fake_llm.base_url]))
     deps = AgentDeps(llm=llm, store=BehaviourStore(redis_client, redis_prefix), items=BY_ID)
-    registration = build(intent_settings(redis_url, redis_prefix), deps)
-    server = grpc.aio.server()
-    registration.add_to_server(registration.servicer, server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    await server.start()
     try:
-        yield f"127.0.0.1:{port}"
+        async with serving(build(intent_settings(redis_url, redis_prefix), deps), name="intent") as served:
+            yield served.target
     finally:
-        await server.stop(0)
         await llm.aclose()
 
 

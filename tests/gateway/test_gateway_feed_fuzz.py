@@ -4,17 +4,15 @@ none is a 5xx, every answer matches its documented status and body."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from typing import Any
 
-import grpc
 import pytest
 import redis
 import schemathesis
 from hypothesis import HealthCheck, settings
 
-from gateway.main import build_server
 from gateway.settings import GatewaySettings
 from intent.main import build
 from recgpt_domain.behaviour_store import BehaviourStore, connect
@@ -23,10 +21,11 @@ from recgpt_serving.agent_runner import AgentDeps
 from recgpt_serving.llm.client import LlmClient, LlmSettings
 from retrieval.server import RetrievalServer
 from retrieval.settings import IndexSettings
-from tests.gateway.test_gateway_contract_fuzz import CONFIG, MAX_EXAMPLES, ServedGateway, published_schema
-from tests.intent.conftest import intent_settings
+from tests.gateway.served_gateway import CONFIG, MAX_EXAMPLES, ServedGateway, published_schema
+from tests.grpc_servers import serving
+from tests.intent.running import intent_settings
 from tests.retrieval.catalogue_folder import ITEMS
-from tests.retrieval.conftest import embedder, retrieval_settings, small_index  # noqa: F401  (fixtures)
+from tests.retrieval.running import retrieval_settings
 
 PREFIX = "recgpt-test-feed-fuzz:"
 
@@ -37,49 +36,34 @@ class ServedFeedGateway(ServedGateway):
         self.index = index
         self.model = model
 
-    async def _serve(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._stop = asyncio.Event()
+    @asynccontextmanager
+    async def backends(self) -> AsyncIterator[GatewaySettings]:
+        """The real retrieval service with its tools, and intent's rules parser."""
         client = connect(self.redis_url)
         store = BehaviourStore(client, PREFIX)
-        # The gateway asks up to its own cap of candidates (500): a retrieval serving the same.
-        settings = retrieval_settings(self.index, self.redis_url, PREFIX, max_top_k=500)
-        retrieval = RetrievalServer(settings, store)
-        await retrieval.start()
-        await retrieval.load(self.model)
         # Rules only: no LLM is asked (and none listens there).
         llm = LlmClient(LlmSettings(endpoints=["http://127.0.0.1:9/v1"]))
-        deps = AgentDeps(llm=llm, store=store, items={item.item_id: item for item in ITEMS})
-        registration = build(intent_settings(self.redis_url, PREFIX, command_max_tokens=0), deps)
-        intent = grpc.aio.server()
-        registration.add_to_server(registration.servicer, intent)
-        intent_port = intent.add_insecure_port("127.0.0.1:0")
-        await intent.start()
-        server = build_server(
-            GatewaySettings(
-                redis_url=self.redis_url,
-                redis_prefix=PREFIX,
-                port=self.port,
-                retrieval_target=f"127.0.0.1:{retrieval.port}",
-                intent_target=f"127.0.0.1:{intent_port}",
-                retrieval_deadline_s=2.0,
-                redis_deadline_s=1.0,
-                request_deadline_s=4.0,
-            )
+        # The gateway asks up to its own cap of candidates (500): a retrieval serving the same.
+        retrieval = RetrievalServer(
+            retrieval_settings(self.index, self.redis_url, PREFIX, max_top_k=500), store
         )
-        serving = asyncio.create_task(server.serve())
         try:
-            while not server.started:
-                if serving.done():
-                    await serving
-                    raise RuntimeError("uvicorn stopped during start-up")
-                await asyncio.sleep(0.01)
-            self._ready.set()
-            await self._stop.wait()
+            await retrieval.start()
+            await retrieval.load(self.model)
+            deps = AgentDeps(llm=llm, store=store, items={item.item_id: item for item in ITEMS})
+            intent = build(intent_settings(self.redis_url, PREFIX, command_max_tokens=0), deps)
+            async with serving(intent, name="intent") as served_intent:
+                yield GatewaySettings(
+                    redis_url=self.redis_url,
+                    redis_prefix=PREFIX,
+                    port=self.port,
+                    retrieval_target=f"127.0.0.1:{retrieval.port}",
+                    intent_target=served_intent.target,
+                    retrieval_deadline_s=2.0,
+                    redis_deadline_s=1.0,
+                    request_deadline_s=4.0,
+                )
         finally:
-            server.should_exit = True
-            await serving
-            await intent.stop(0)
             await retrieval.stop(0)
             await llm.aclose()
             await client.aclose()
@@ -88,8 +72,8 @@ class ServedFeedGateway(ServedGateway):
 @pytest.fixture(scope="module")
 def served_feed(
     redis_url: str,
-    small_index: IndexSettings,  # noqa: F811
-    embedder: Embedder,  # noqa: F811
+    small_index: IndexSettings,
+    embedder: Embedder,
 ) -> Iterator[ServedFeedGateway]:
     gateway = ServedFeedGateway(redis_url, small_index, embedder)
     with gateway:

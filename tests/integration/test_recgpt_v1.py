@@ -10,6 +10,7 @@ path works: a platform whose every answer is a fallback, or whose judge gives no
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -84,7 +85,6 @@ def _nearline(platform: RunningPlatform, tmp_path: Path, users: list[str]) -> di
     result = subprocess.run(
         [
             str(BIN / "recgpt-nearline"),
-            "--stack", str(platform.stack.paths.state),
             "--users", ",".join(users),
             "--explain-items", "3",
             "--json", str(summary),
@@ -94,6 +94,7 @@ def _nearline(platform: RunningPlatform, tmp_path: Path, users: list[str]) -> di
         text=True,
         timeout=JOB_TIMEOUT_S,
         check=False,
+        env={**os.environ, **platform.state.client_env()},
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     loaded: dict[str, object] = json.loads(summary.read_text())
@@ -296,7 +297,6 @@ def test_offline_evaluation_reports_every_figure(
     result = subprocess.run(
         [
             str(BIN / "recgpt-eval"),
-            "--stack", str(platform.stack.paths.state),
             "--dataset", str(amazon_dir),
             "--users", "3",
             "--explain-items", "2",
@@ -307,6 +307,7 @@ def test_offline_evaluation_reports_every_figure(
         text=True,
         timeout=JOB_TIMEOUT_S,
         check=False,
+        env={**os.environ, **platform.state.client_env()},
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     assert "recall@10" in result.stdout, result.stdout

@@ -15,7 +15,7 @@ from recgpt.common.v1 import common_pb2
 from recgpt.intent.v1 import intent_pb2
 from recgpt_domain.catalogue import Interaction
 from recgpt_serving.llm.models import DEFAULT_MODEL_NAME as CONFIGURED_MODEL
-from tests.intent.conftest import Running
+from tests.intent.running import Running
 
 
 def behaviour(*item_ids: str) -> list[common_pb2.Interaction]:

@@ -24,6 +24,7 @@ from recgpt_domain.messages import item_to_pb
 from recgpt_serving.agent_runner import AgentDeps
 from recgpt_serving.llm.client import LlmClient, LlmSettings
 from tests.explain.catalogue import BY_ID, EPPENDORF, GORILLA, LOCTITE
+from tests.grpc_servers import serving
 from tests.recgpt_serving.llm.fake_openai import FakeOpenAI
 
 Stub = judge_pb2_grpc.JudgeServiceStub
@@ -45,17 +46,14 @@ async def running_judge(
 ) -> AsyncIterator[Judge]:
     llm = LlmClient(LlmSettings(endpoints=[fake_llm.base_url], model="smol"))
     store = BehaviourStore(redis_client, redis_prefix)
-    registration = build(settings, AgentDeps(llm=llm, store=store, items=BY_ID))
-    server = grpc.aio.server()
-    registration.add_to_server(registration.servicer, server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    await server.start()
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
     try:
-        yield Judge(Stub(channel), fake_llm, store)  # type: ignore[no-untyped-call]
+        registration = build(settings, AgentDeps(llm=llm, store=store, items=BY_ID))
+        async with (
+            serving(registration, name="judge") as served,
+            grpc.aio.insecure_channel(served.target) as channel,
+        ):
+            yield Judge(Stub(channel), fake_llm, store)  # type: ignore[no-untyped-call]
     finally:
-        await channel.close()
-        await server.stop(0)
         await llm.aclose()
 
 

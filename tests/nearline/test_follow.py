@@ -7,7 +7,6 @@ import asyncio
 import json
 import os
 import signal
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import httpx
@@ -15,16 +14,17 @@ import pytest
 import redis.asyncio as aioredis
 
 from nearline.cli import amain
-from nearline.clients import Stubs
 from nearline.follow import QueueFollower
 from nearline.job import Freshness, NearlineJob, Tally
 from nearline.refresh import ReasonedRefresher
 from nearline.settings import NearlineSettings
 from recgpt_domain.profile_store import ProfileStore
 from recgpt_domain.refresh_queue import RefreshQueue, RetryPolicy
+from recgpt_serving.service_stubs import ServiceStubs
 from recgpt_tools import redis_server
 from tests.evaluation.fake_services import MODEL, Seen, fake_platform
 from tests.nearline.fake_targets import CURRENT, point_at
+from tests.polling import until
 
 # Leases and backoffs that lapse within a test.
 FAST_RETRY = RetryPolicy(lease_s=0.3, backoff_s=0.05, backoff_max_s=0.05, max_attempts=2)
@@ -42,18 +42,11 @@ def settings_for(target: str, redis_url: str, prefix: str, concurrency: int) -> 
     )
 
 
-async def wait_for(condition: Callable[[], Awaitable[bool]], timeout_s: float = 10.0) -> None:
-    """Polls: the state lives in Redis and in the fake servers, with no event to wait on."""
-    async with asyncio.timeout(timeout_s):
-        while not await condition():  # noqa: ASYNC110
-            await asyncio.sleep(0.02)
-
-
 class Following:
     """A follower on the fake platform, in this process."""
 
     def __init__(self, settings: NearlineSettings, queue: RefreshQueue, profiles: ProfileStore) -> None:
-        self.stubs = Stubs.connect(settings)
+        self.stubs = ServiceStubs(settings)
         refresher = ReasonedRefresher(self.stubs, settings)
         job = NearlineJob(refresher, profiles, Freshness(MODEL, "v", 3600), settings.concurrency)
         self.follower = QueueFollower(job, refresher, queue, poll_s=0.05, consumer="test-worker")
@@ -80,9 +73,9 @@ async def test_queued_users_are_refreshed_until_stopped(
         async def both_stored() -> bool:
             return all([await profiles.get("a"), await profiles.get("b")])
 
-        await wait_for(both_stored)
+        await until(both_stored)
         await queue.enqueue("c")
-        await wait_for(lambda: _has_profile(profiles, "c"))
+        await until(lambda: _has_profile(profiles, "c"))
         tally = await following.stopped()
     assert (tally.done, tally.failed) == (3, 0)
     assert (await queue.depth(), await queue.pending()) == (0, 0)
@@ -102,7 +95,7 @@ async def test_stop_finishes_users_in_flight_and_leaves_the_rest_queued(
         await queue.enqueue(user_id)
     async with fake_platform(intent_delay_s=0.3) as (target, seen):
         following = Following(settings_for(target, redis_url, redis_prefix, 1), queue, profiles)
-        await wait_for(lambda: _intent_called(seen))
+        await until(lambda: _intent_called(seen))
         tally = await following.stopped()
     # "a" was in flight: it finishes and is acknowledged. The worker takes only what it can start, so the
     # others were never taken: they wait in the queue, held by nobody.
@@ -130,7 +123,7 @@ async def test_a_failing_user_is_retried_then_dead_lettered_with_the_reason(
         async def dead_lettered() -> bool:
             return bool(await queue.dead_letters())
 
-        await wait_for(dead_lettered)
+        await until(dead_lettered)
         tally = await following.stopped()
     [letter] = await queue.dead_letters()
     assert (letter.user_id, letter.attempts, letter.reason) == ("bad", 2, "INTERNAL: boom")
@@ -153,7 +146,7 @@ async def test_follow_command_serves_metrics_and_stops_on_sigterm(
         point_at(target, monkeypatch)
         running = asyncio.create_task(amain(["--follow", "--json", str(out)], prompt_version=CURRENT))
         await RefreshQueue(redis_client, redis_prefix).enqueue("u1")
-        await wait_for(lambda: _has_profile(profiles, "u1"))
+        await until(lambda: _has_profile(profiles, "u1"))
         async with httpx.AsyncClient(trust_env=False) as http:
             scraped = (await http.get(f"http://127.0.0.1:{port}/metrics")).text
         assert 'recgpt_nearline_users_total{outcome="done"}' in scraped
@@ -167,7 +160,7 @@ async def test_follow_command_serves_metrics_and_stops_on_sigterm(
 async def test_follower_survives_redis_being_away_until_stopped() -> None:
     unreachable = aioredis.Redis.from_url(f"redis://127.0.0.1:{redis_server.free_port()}/0")
     settings = settings_for("127.0.0.1:1", "redis://unused", "p", 1)
-    stubs = Stubs.connect(settings)
+    stubs = ServiceStubs(settings)
     refresher = ReasonedRefresher(stubs, settings)
     job = NearlineJob(refresher, ProfileStore(unreachable, "p"), Freshness(MODEL, "v", 3600), 1)
     follower = QueueFollower(job, refresher, RefreshQueue(unreachable, "p"), poll_s=0.05, retry_s=0.05)

@@ -18,7 +18,7 @@ from recgpt_domain.profile_store import ProfileStore
 from recgpt_domain.refresh_queue import GROUP, RefreshQueue
 from recgpt_tools import redis_server
 from tests.evaluation.fake_services import MODEL, fake_platform
-from tests.nearline.test_follow import wait_for
+from tests.polling import until
 
 USERS = [f"user-{index:02d}" for index in range(24)]
 CONCURRENCY = 4
@@ -75,7 +75,7 @@ async def test_a_worker_killed_mid_batch_loses_no_user(
             async def mid_batch() -> bool:
                 return await stored() >= CONCURRENCY and await queue.pending() > 0
 
-            await wait_for(mid_batch, timeout_s=60)
+            await until(mid_batch, timeout_s=60)
             first.send_signal(signal.SIGKILL)
             assert await first.wait() == -signal.SIGKILL
 
@@ -91,7 +91,7 @@ async def test_a_worker_killed_mid_batch_loses_no_user(
                     await stored() == len(USERS) and await queue.depth() == 0 and await queue.pending() == 0
                 )
 
-            await wait_for(drained, timeout_s=60)
+            await until(drained, timeout_s=60)
             second.send_signal(signal.SIGTERM)
             assert await second.wait() == 0
 

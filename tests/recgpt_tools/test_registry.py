@@ -10,7 +10,6 @@ import pytest
 from pydantic import AliasChoices
 from pydantic_settings import BaseSettings
 
-from evaluation.settings import EvalSettings
 from gateway.settings import GatewaySettings
 from nearline.settings import NearlineSettings
 from recgpt_serving import service_names
@@ -106,13 +105,6 @@ def test_each_process_reads_every_variable_it_is_given(name: str) -> None:
         # The worker keys freshness by the served model; it calls the engine only through the agents.
         unread.discard("RECGPT_LLM_ENDPOINTS")
     assert not unread
-
-
-def test_clients_default_to_the_registry_ports() -> None:
-    nearline = NearlineSettings(redis_url="redis://h:1/0")
-    assert nearline.retrieval_target == registry.local_target("retrieval")
-    assert nearline.metrics_port == registry.default_metrics_port("nearline")
-    assert EvalSettings().judge_target == registry.local_target("judge")
 
 
 def test_port_settings_name_every_port_once() -> None:

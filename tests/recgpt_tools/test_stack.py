@@ -7,13 +7,17 @@ import dataclasses
 import json
 import os
 import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from recgpt_tools import deploy_files, processes, registry
+from nearline.settings import NearlineSettings
+from recgpt_tools import deploy_files, processes, registry, run_state
 from recgpt_tools.registry import ConsoleScript, GrpcHealth, Process, Starts
+from recgpt_tools.run_state import RunState
 from recgpt_tools.stack import Stack, StackError, usage
 from recgpt_tools.stack_settings import StackSettings
 from recgpt_tools.vllm_engine import AGENT_PRIORITIES
@@ -109,6 +113,15 @@ def test_every_process_gets_its_ports_data_engine_and_targets(tmp_path: Path) ->
     assert gateway["RECGPT_INTENT_TARGET"] == f"127.0.0.1:{ports['intent_port']}"
     nearline = _own_env(stack, "nearline")
     assert "RECGPT_PORT" not in nearline
+    # The worker's settings require what the launcher gives it; nothing is read from the launcher itself.
+    worker = NearlineSettings.model_validate(
+        {
+            "redis_url": "redis://127.0.0.1:1/0",
+            **{k.removeprefix("RECGPT_").lower(): v for k, v in nearline.items()},
+        }
+    )
+    assert worker.metrics_port == ports["nearline_metrics_port"]
+    assert worker.tags_target == f"127.0.0.1:{ports['tags_port']}"
     assert nearline["RECGPT_INTENT_TARGET"] == f"127.0.0.1:{ports['intent_port']}"
 
 
@@ -275,3 +288,42 @@ def test_the_engine_pads_adapters_to_the_least_rank_that_fits_them(
     monkeypatch.setenv("RECGPT_VLLM_MAX_LORA_RANK", "eight")
     with pytest.raises(StackError, match="not a LoRA rank"):
         served_rank()
+
+
+def test_exec_hands_the_running_platforms_addresses_to_a_command(tmp_path: Path) -> None:
+    state = RunState(
+        redis_url="redis://127.0.0.1:7/0",
+        redis_prefix="p",
+        catalogue_dir=tmp_path / "catalogue",
+        urls={"gateway": "http://127.0.0.1:8080"},
+        targets={"retrieval": "127.0.0.1:50051"},
+        metrics_urls={},
+    )
+    run_state.write(tmp_path / "run" / run_state.FILE_NAME, state)
+    printed = subprocess.run(
+        [str(Path(sys.executable).parent / "recgpt-stack"), "exec", "--", sys.executable, "-c",
+         "import os; print(os.environ['REDIS_URL'], os.environ['RECGPT_RETRIEVAL_TARGET'],"
+         " os.environ['RECGPT_GATEWAY_URL'], os.environ['RECGPT_REDIS_PREFIX'])"],
+        env={**os.environ, "RECGPT_STACK_VAR_DIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        check=True,
+    )  # fmt: skip
+    assert printed.stdout.split() == [
+        "redis://127.0.0.1:7/0",
+        "127.0.0.1:50051",
+        "http://127.0.0.1:8080",
+        "p",
+    ]
+
+
+def test_exec_without_a_running_platform_says_so(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "recgpt-stack"), "exec", "--", "true"],
+        env={**os.environ, "RECGPT_STACK_VAR_DIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "is the platform up" in result.stderr

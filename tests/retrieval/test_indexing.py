@@ -8,14 +8,15 @@ from pathlib import Path
 import pytest
 
 from recgpt_domain.catalogue import BEHAVIOUR_FILE, ITEMS_FILE, Item, fingerprint
-from recgpt_domain.embedder import MODEL_NAME, Embedder
+from recgpt_domain.embedder import Embedder
+from recgpt_serving.embedding.runtime import MODEL_NAME
 from retrieval import index_store
 from retrieval.index_store import IndexLoadError
 from retrieval.indexing import ensure_index
 from retrieval.server import prepare_retriever
 from retrieval.settings import IndexSettings
 from tests.retrieval.catalogue_folder import ITEMS, SEQUENCES, histories, write_catalogue
-from tests.retrieval.conftest import retrieval_settings
+from tests.retrieval.running import retrieval_settings
 
 
 class CountingSource:

@@ -13,20 +13,20 @@ import numpy as np
 import pytest
 import redis.asyncio as aioredis
 import torch
-from towers import artefact
-from towers.artefact import FusionWeights
-from towers.model import TagTower, TowerConfig, UserTower
 
 from recgpt.common.v1 import common_pb2
 from recgpt.retrieval.v1 import retrieval_pb2, retrieval_pb2_grpc
 from recgpt_domain.behaviour_store import BehaviourStore
 from recgpt_domain.catalogue import Interaction
 from recgpt_domain.embedder import Embedder
+from recgpt_domain.towers import artefact
+from recgpt_domain.towers.artefact import FusionWeights
+from recgpt_domain.towers.model import TagTower, TowerConfig, UserTower
 from retrieval.learned_route import ARTEFACT_LOADS
 from retrieval.server import RetrievalServer
 from retrieval.settings import IndexSettings
 from tests.retrieval.catalogue_folder import ITEMS
-from tests.retrieval.conftest import retrieval_settings
+from tests.retrieval.running import retrieval_settings
 
 ITEM_IDS = [item.item_id for item in ITEMS]
 

@@ -19,8 +19,7 @@ from retrieval.settings import IndexSettings
 from retrieval.tools import registry
 from retrieval.tools.base import PlanState
 from tests.retrieval.catalogue_folder import ITEMS, LAB
-from tests.retrieval.conftest import retrieval_settings
-from tests.retrieval.test_servicer import Running, ids
+from tests.retrieval.running import Running, ids, retrieval_settings
 
 BY_ID = {item.item_id: item for item in ITEMS}
 

@@ -6,13 +6,12 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from typing import Any
 
 import grpc
 import pytest
 import redis.asyncio as aioredis
-from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1 import health_pb2
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from recgpt.common.v1 import common_pb2
@@ -26,22 +25,9 @@ from retrieval.server import RetrievalServer
 from retrieval.servicer import SERVICE_NAME
 from retrieval.settings import IndexSettings
 from tests.retrieval.catalogue_folder import ITEMS
-from tests.retrieval.conftest import retrieval_settings
+from tests.retrieval.running import Running, ids, retrieval_settings
 
 TITLES = {item.item_id: item.title for item in ITEMS}
-
-
-@dataclass
-class Running:
-    server: RetrievalServer
-    channel: grpc.aio.Channel
-    stub: retrieval_pb2_grpc.RetrievalServiceStub
-    store: BehaviourStore
-
-    async def health(self) -> int:
-        stub = health_pb2_grpc.HealthStub(self.channel)
-        reply = await stub.Check(health_pb2.HealthCheckRequest(service=SERVICE_NAME))
-        return int(reply.status)
 
 
 @pytest.fixture
@@ -70,10 +56,6 @@ async def started(
 async def service(started: Running, embedder: Embedder) -> Running:
     await started.server.load(embedder)
     return started
-
-
-def ids(items: Sequence[common_pb2.ScoredItem]) -> list[str]:
-    return [scored.item.item_id for scored in items]
 
 
 async def expect_invalid(call: object, fragment: str) -> None:

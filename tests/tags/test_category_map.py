@@ -12,20 +12,19 @@ import pytest
 
 from recgpt_domain.behaviour_store import BehaviourStore
 from recgpt_domain.catalogue import Item
+from recgpt_domain.category_map import CachedEncoder, category_texts
 from recgpt_domain.embedder import Vectors
 from recgpt_serving.agent_runner import AgentDeps
 from recgpt_serving.llm.client import LlmClient, LlmSettings
-from tags.category_map import CachedEncoder, category_texts
 from tags.main import build
-from tests.tags.conftest import ITEMS, tags_settings
+from tests.lab_catalogue import WITH_UNCATEGORISED as ITEMS_BY_ID
+from tests.tags.running import tags_settings
 
 DIMENSION = 4
 # Three times the cache's capacity: nearly every call evicts what another thread is about to read.
 TEXTS = [f"tag number {n}" for n in range(12)]
 CAPACITY = 4
 ROWS = {text: np.full(DIMENSION, n, dtype=np.float32) for n, text in enumerate(TEXTS)}
-
-ITEMS_BY_ID = {item.item_id: item for item in [*ITEMS, Item(item_id="x1", title="No category at all")]}
 
 
 def test_category_texts_name_the_most_frequent_parent() -> None:

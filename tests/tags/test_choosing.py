@@ -3,24 +3,21 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator
 
 import pytest
 from pydantic import ValidationError
 
+from recgpt_domain import tag_choice as choosing
 from recgpt_domain.behaviour_context import compress
 from recgpt_domain.catalogue import Interaction
 from recgpt_domain.prompt_versions import TAGS_CHOOSE_V1, TAGS_V1, current_profile_prompt_version
 from recgpt_serving.llm.client import response_format
-from tags import choosing
 from tags.fallback import STATISTICS_RATIONALE
 from tags.servicer import CHOSEN_RATIONALE
-from tests.tags.conftest import Running
-from tests.tags.test_ranking import BY_ID, CANDIDATES, all_fallbacks
-from tests.tags.test_servicer import predict
+from tests.tags.candidates import BY_ID, CANDIDATES, all_fallbacks
+from tests.tags.running import Running, Serve, predict
 
-Serve = Callable[..., AbstractAsyncContextManager[Running]]
 NAMES = CANDIDATES.names
 
 

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 from recgpt_domain.behaviour_context import compress
-from recgpt_domain.catalogue import Interaction, Item
+from recgpt_domain.catalogue import Interaction
 from tags.fallback import RATIONALE, frequent_category_tags
-from tests.tags.conftest import ITEMS
-
-ITEMS_BY_ID = {item.item_id: item for item in [*ITEMS, Item(item_id="x1", title="No category at all")]}
+from tests.lab_catalogue import WITH_UNCATEGORISED as ITEMS_BY_ID
 
 
 def history(*item_ids: str) -> list[Interaction]:

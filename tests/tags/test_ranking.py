@@ -2,56 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from prometheus_client import REGISTRY
 
+from recgpt_domain import tag_ranking as ranking
 from recgpt_domain.behaviour_context import compress
-from recgpt_domain.catalogue import Interaction, UserHistory
+from recgpt_domain.catalogue import Interaction
+from recgpt_domain.category_map import CategoryMapper
 from recgpt_serving.agent_runner import AgentDeps
 from recgpt_serving.llm.client import LlmClient, LlmSettings
 from recgpt_serving.llm.errors import LlmRequestError
-from tags import ranking
-from tags.category_map import CategoryMapper
 from tags.fallback import STATISTICS_RATIONALE
-from tags.ranking import Candidates
 from tags.servicer import RANKED_RATIONALE, TagsServicer
 from tests.recgpt_serving.llm.fake_openai import FakeOpenAI
-from tests.tags.conftest import ITEMS, Running, tags_settings
-from tests.tags.test_servicer import predict
-
-BY_ID = {item.item_id: item for item in ITEMS}
-
-
-def all_fallbacks() -> float:
-    """The tag agent's fallbacks, whatever the reason."""
-    return sum(
-        sample.value
-        for metric in REGISTRY.collect()
-        if metric.name == "recgpt_agent_fallbacks"
-        for sample in metric.samples
-        if sample.name.endswith("_total") and sample.labels.get("agent") == "tag_predictor"
-    )
-
-
-def history(user: str, *item_ids: str) -> UserHistory:
-    return UserHistory(
-        user_id=user, interactions=[Interaction(item_id=i, timestamp=n) for n, i in enumerate(item_ids)]
-    )
-
-
-# After Beakers come Pipettes (twice), then Gloves (once); Glues follow Gloves.
-HISTORIES = [
-    history("a", "b1", "p1", "n1", "g1"),
-    history("b", "b1", "p1"),
-    history("c", "b1", "n1"),
-    history("d", "t1", "s1"),
-]
-CANDIDATES = Candidates.count(HISTORIES, BY_ID)
+from tests.tags.candidates import BY_ID, CANDIDATES, all_fallbacks
+from tests.tags.running import Running, Serve, predict, tags_settings
 
 
 def test_the_pool_is_frequent_then_what_follows_the_last_category_then_popular() -> None:
@@ -71,9 +39,6 @@ def test_fusion_keeps_both_orders() -> None:
     assert ranking.by_score(["A", "B", "C"], [-3.0, -1.0, -1.0]) == ["B", "C", "A"]
     # A is first by the statistics, last by the model: fused, the model's first (B) and A share the top.
     assert ranking.fuse(["A", "B", "C"], ["B", "C", "A"])[:2] == ["B", "A"]
-
-
-Serve = Callable[..., AbstractAsyncContextManager[Running]]
 
 
 @pytest.fixture

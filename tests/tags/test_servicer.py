@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
 
 import grpc
 import pytest
@@ -16,26 +15,11 @@ from recgpt_domain.catalogue import Interaction
 from recgpt_serving.llm.models import DEFAULT_MODEL_NAME as CONFIGURED_MODEL
 from tags.fallback import RATIONALE
 from tags.prompts import PROMPT_VERSION
-from tests.tags.conftest import Running
-
-INTERESTS = ["microscopy", "lab glassware"]
-
-
-def behaviour(*item_ids: str) -> list[common_pb2.Interaction]:
-    return [common_pb2.Interaction(item_id=item, timestamp=1_000 + n) for n, item in enumerate(item_ids)]
+from tests.tags.running import INTERESTS, Running, behaviour, predict
 
 
 def answer(*triples: tuple[str, str, str]) -> str:
     return json.dumps({"tags": [{"tag": t, "interest": i, "rationale": r} for t, i, r in triples]})
-
-
-def predict(*item_ids: str, interests: list[str] | None = None, **fields: Any) -> tags_pb2.PredictTagsRequest:
-    return tags_pb2.PredictTagsRequest(
-        user_id="u1",
-        interests=[common_pb2.Interest(interest=i) for i in (INTERESTS if interests is None else interests)],
-        behaviour=behaviour(*item_ids),
-        **fields,
-    )
 
 
 def counter(name: str, **labels: str) -> float:

@@ -9,8 +9,9 @@ from pathlib import Path
 import numpy as np
 from towers.text import DIMENSION
 
-from recgpt_domain.embedder import MODEL_NAME, Vectors
-from tests.recgpt_tools.dataset_import.dataset_subsets import unisrec_subset
+from recgpt_domain.embedder import Vectors
+from recgpt_serving.embedding.runtime import MODEL_NAME
+from tests.recgpt_domain.datasets.dataset_subsets import unisrec_subset
 
 REAL_AMAZON = Path(__file__).resolve().parents[2] / "data" / "amazon-scientific"
 

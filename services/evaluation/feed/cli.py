@@ -1,4 +1,5 @@
-"""`python -m evaluation.feed.cli --stack var/run/stack.json --dataset DIR --users N --out FILE`.
+"""`python -m evaluation.feed.cli --dataset DIR --users N --out FILE`, the platform's addresses from the
+environment (`recgpt-stack exec -- python -m evaluation.feed.cli ...` against the one `make run` started).
 
 The platform must serve each user's log without its last interaction (`make eval-feed` starts it so): the
 simulated users are drawn by the seed, each knows that held-out item, and the trajectories of every round go
@@ -17,24 +18,35 @@ import time
 from pathlib import Path
 
 import httpx
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from evaluation.feed.report import aggregate, table
 from evaluation.feed.runner import FeedEvaluator, UserOutcome
 from evaluation.split import choose, eligible
 from recgpt.retrieval.v1 import retrieval_pb2_grpc
 from recgpt_domain.catalogue import iter_histories, read_items
+from recgpt_domain.datasets.importer import import_dataset
 from recgpt_domain.item_attributes import mean_ratings
 from recgpt_serving import grpc_client, logs, service_names
 from recgpt_serving.llm.client import LlmClient, LlmSettings
-from recgpt_tools import run_state
-from recgpt_tools.dataset_import.importer import import_dataset
 
 log = logging.getLogger(__name__)
 
 
+class Platform(BaseSettings):
+    """The running platform the simulated users talk to (`RECGPT_GATEWAY_URL`, `RECGPT_RETRIEVAL_TARGET`,
+    and `RECGPT_VLLM_URL` for the LLM simulator)."""
+
+    model_config = SettingsConfigDict(env_prefix="RECGPT_", extra="ignore", frozen=True)
+
+    gateway_url: str = Field(min_length=1)
+    retrieval_target: str = Field(min_length=1)
+    vllm_url: str | None = None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="eval-feed", description="RecBot's feed with simulated users.")
-    parser.add_argument("--stack", type=Path, required=True, help="the launcher's var/run/stack.json")
     parser.add_argument("--dataset", type=Path, required=True)
     parser.add_argument("--users", type=int, default=200)
     parser.add_argument("--out", type=Path, required=True)
@@ -56,7 +68,11 @@ async def amain(argv: list[str] | None = None) -> int:
         print("error: --users and --concurrency must be at least 1", file=sys.stderr)
         return 2
     logs.configure("evaluation", "WARNING")
-    state = run_state.read(args.stack)
+    try:
+        state = Platform()
+    except ValidationError as error:
+        print(f"error: the platform's addresses (run it by `recgpt-stack exec`): {error}", file=sys.stderr)
+        return 2
     with tempfile.TemporaryDirectory(prefix="recgpt-eval-feed-") as scratch:
         catalogue = Path(scratch) / "catalogue"
         import_dataset(args.dataset, catalogue, "auto")
@@ -64,7 +80,7 @@ async def amain(argv: list[str] | None = None) -> int:
         ratings = mean_ratings(catalogue)
         splits = choose(eligible(iter_histories(catalogue)), args.users, args.seed)
     splits = [split for split in splits if split.target.item_id in items]
-    channel = grpc_client.channel(state.targets["retrieval"], service_names.RETRIEVAL)
+    channel = grpc_client.channel(state.retrieval_target, service_names.RETRIEVAL)
     retrieval = retrieval_pb2_grpc.RetrievalServiceStub(channel)  # type: ignore[no-untyped-call]
     started = time.perf_counter()
     llm = None

@@ -39,14 +39,21 @@ class LiveJudge:
         self.draw = draw
         self.tasks: set[asyncio.Task[None]] = set()
         samples = metrics.LIVE_JUDGE_SAMPLES
+        self._not_sampled = samples.labels("not_sampled")
         self._started = samples.labels("started")
         self._busy = samples.labels("skipped_busy")
         self._done = samples.labels("done")
         self._failed = samples.labels("failed")
 
     def maybe_sample(self, user_id: str, subjects: Sequence[Subject]) -> bool:
-        """Starts a background judge call with probability `share`; True when one was started."""
-        if self.stub is None or not subjects or self.share <= 0 or self.draw() >= self.share:
+        """Starts a background judge call with probability `share`; True when one was started.
+
+        Without a judge or anything to judge there is no sample to count; every other answer is counted,
+        sampled or not, so the share actually judged shows beside the configured one."""
+        if self.stub is None or not subjects:
+            return False
+        if self.share <= 0 or self.draw() >= self.share:
+            self._not_sampled.inc()
             return False
         if len(self.tasks) >= self.max_in_flight:
             self._busy.inc()

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 from pydantic import BaseModel, Field
 
+from recgpt_domain import tag_ranking as ranking
 from recgpt_serving.llm.client import LlmClient, LlmSettings
 from recgpt_tools import redis_server
 from recgpt_tools.llm_smoke import MESSAGES, Interests
 from tags import prompts as tag_prompts
-from tags import ranking
 
 pytestmark = pytest.mark.integration
 

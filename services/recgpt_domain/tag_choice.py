@@ -1,0 +1,61 @@
+"""Tags chosen from the statistics' candidates: one generation, its every tag constrained to their names.
+The choice's schema and how an answer is read live here, where the tag service and its training share
+them; the prompt is the tag agent's (`tags.prompts.choose_messages`).
+
+Generate mode's free tags are long answers (a tag, an interest and a rationale each), and on a CPU engine most
+time out; half of the rest map to no category. Ranking mode names a category with every tag, but costs one
+prompt-logprobs request per candidate. Choose mode (`RECGPT_TAG_MODE=choose`) keeps the first's single
+request and the second's exact names: the statistics propose the user's candidates (`ranking.Candidates`),
+the prompt lists them by their category tags, and vLLM's structured output lets each tag of the answer be
+only one of those names (a JSON-schema enum). The answer is the model's picks in its order, nothing added:
+the list the statistics would serve is the fallback, and the evaluation tops the picks up to compare.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+
+class ChosenTags(BaseModel):
+    """The shape every answer validates into: names, which `chosen_categories` checks against the pool."""
+
+    model_config = ConfigDict(json_schema_extra={"additionalProperties": False})
+
+    tags: list[str]
+
+
+def choice_schema(names: Sequence[str], max_items: int) -> type[ChosenTags]:
+    """`ChosenTags` whose JSON schema allows 1 to `max_items` tags, each one of `names`."""
+    choices = list(dict.fromkeys(names))
+
+    def only_names(schema: dict[str, Any]) -> None:
+        schema["additionalProperties"] = False
+        schema["properties"]["tags"]["items"] = {"type": "string", "enum": choices}
+
+    return create_model(
+        f"Chosen{max_items}",
+        __base__=ChosenTags,
+        __config__=ConfigDict(json_schema_extra=only_names),
+        tags=(list[str], Field(json_schema_extra={"minItems": 1, "maxItems": max_items})),
+    )
+
+
+def category_named(name: str, categories_by_name: Mapping[str, str]) -> str | None:
+    """The category a chosen name names: the name exactly, but for its spacing; None for any other text."""
+    return categories_by_name.get(" ".join(name.split()))
+
+
+def chosen_categories(answer: Sequence[str], categories_by_name: Mapping[str, str], limit: int) -> list[str]:
+    """The categories the answer names, in its order, each once, at most `limit`; names outside the pool
+    (the schema forbids them, but an answer is untrusted) are dropped."""
+    chosen: list[str] = []
+    for name in answer:
+        category = category_named(name, categories_by_name)
+        if category is not None and category not in chosen:
+            chosen.append(category)
+        if len(chosen) == limit:
+            break
+    return chosen

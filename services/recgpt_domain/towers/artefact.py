@@ -1,0 +1,203 @@
+"""The versioned towers artefact: weights, item vectors, config, data fingerprint, metrics, fusion weights.
+
+An artefact is a folder `towers-<version>` under a models folder, written in a scratch folder and renamed
+into place; `LATEST` (replaced atomically) names the newest. Its manifest lists every file with its sha256,
+so a half-written or altered artefact fails to load with a reason, and the item ids it was trained on must
+equal the serving catalogue's, so an artefact of another catalogue never serves.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import torch
+from pydantic import BaseModel, Field, ValidationError
+
+from recgpt_domain.towers.model import TowerConfig
+
+FORMAT_VERSION = 1
+MANIFEST_FILE = "manifest.json"
+LATEST_FILE = "LATEST"
+ITEM_VECTORS_FILE = "item_vectors.npy"
+ITEM_IDS_FILE = "item_ids.txt"
+WEIGHTS_FILE = "weights.pt"
+PREFIX = "towers-"
+
+
+class ArtefactError(RuntimeError):
+    """An artefact that cannot serve: missing, half-written, altered, or made for another catalogue."""
+
+
+class MemberReport(BaseModel):
+    seed: int
+    epoch: int
+    epochs_run: int
+    seconds: float
+    validation: dict[str, float]
+
+
+class FusionWeights(BaseModel):
+    """Chosen on the validation slice by the training command (never guessed)."""
+
+    # recgpt-v1: beta·collaborative + (1 - beta)·tag route.
+    beta: float = Field(ge=0, le=1)
+    # baseline: collaborative_weight·learned + cooccurrence_weight·co-occurrence + content_weight·content
+    # (the learned route answers `collaborative`; co-occurrence's sharper head joins it when weighted).
+    collaborative_weight: float = Field(ge=0, le=1)
+    content_weight: float = Field(ge=0, le=1)
+    cooccurrence_weight: float = Field(default=0.0, ge=0, le=1)
+    # What each choice scored on the validation slice.
+    validation: dict[str, dict[str, float]] = Field(default_factory=dict)
+
+
+class ArtefactManifest(BaseModel):
+    format_version: int
+    version: str
+    created_at_unix: int
+    dataset: str
+    # The dataset directory as given to the training command: the log the co-occurrence baseline reads.
+    dataset_dir: str = ""
+    # The dataset's source files and importer version (recgpt_domain.datasets.importer).
+    data_fingerprint: str
+    # sha256 of the item ids in row order: what the serving catalogue must match.
+    items_fingerprint: str
+    items: int
+    text_model: str
+    config: TowerConfig
+    training: dict[str, Any]
+    members: list[MemberReport]
+    # The ensemble's validation figures (all members' scores summed).
+    validation: dict[str, float]
+    validation_users: int
+    trained_users: int
+    skipped_users: int
+    training_seconds: float
+    fusion: FusionWeights | None = None
+    # File name -> sha256.
+    files: dict[str, str]
+
+    @property
+    def dimension(self) -> int:
+        return self.config.dim * len(self.members)
+
+
+def items_fingerprint(item_ids: list[str]) -> str:
+    return hashlib.sha256("\n".join(item_ids).encode()).hexdigest()
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def new_version() -> str:
+    """Sortable by time, unique per process: 20261128T120000Z-<pid>."""
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + f"-{os.getpid()}"
+
+
+def write(
+    models_dir: Path,
+    manifest_fields: dict[str, Any],
+    item_ids: list[str],
+    item_vectors: npt.NDArray[np.float32],
+    weights: dict[str, Any],
+) -> Path:
+    """Writes the artefact and points LATEST at it; nothing is visible until complete."""
+    version = str(manifest_fields["version"])
+    final = models_dir / f"{PREFIX}{version}"
+    scratch = models_dir / f".{PREFIX}{version}.partial"
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.mkdir(parents=True)
+    np.save(scratch / ITEM_VECTORS_FILE, np.ascontiguousarray(item_vectors, dtype=np.float32))
+    (scratch / ITEM_IDS_FILE).write_text("\n".join(item_ids) + "\n")
+    buffer = io.BytesIO()
+    torch.save(weights, buffer)
+    (scratch / WEIGHTS_FILE).write_bytes(buffer.getvalue())
+    files = {name: _sha256(scratch / name) for name in (ITEM_VECTORS_FILE, ITEM_IDS_FILE, WEIGHTS_FILE)}
+    manifest = ArtefactManifest(
+        **manifest_fields,
+        format_version=FORMAT_VERSION,
+        items=len(item_ids),
+        items_fingerprint=items_fingerprint(item_ids),
+        files=files,
+    )
+    (scratch / MANIFEST_FILE).write_text(manifest.model_dump_json(indent=2))
+    for path in scratch.iterdir():
+        with path.open("rb") as handle:
+            os.fsync(handle.fileno())
+    os.rename(scratch, final)
+    point_latest(models_dir, final.name)
+    return final
+
+
+def point_latest(models_dir: Path, name: str) -> None:
+    pointer = models_dir / f".{LATEST_FILE}.{os.getpid()}.tmp"
+    pointer.write_text(name + "\n")
+    os.replace(pointer, models_dir / LATEST_FILE)
+
+
+def latest(models_dir: Path) -> Path | None:
+    """The folder LATEST names, or None when there is no artefact at all (the co-occurrence fallback)."""
+    pointer = models_dir / LATEST_FILE
+    if not pointer.is_file():
+        return None
+    name = pointer.read_text().strip()
+    if not name.startswith(PREFIX) or "/" in name:
+        raise ArtefactError(f"{pointer} names {name!r}, not an artefact folder")
+    return models_dir / name
+
+
+def read_manifest(folder: Path) -> ArtefactManifest:
+    path = folder / MANIFEST_FILE
+    if not path.is_file():
+        raise ArtefactError(f"{folder}: no {MANIFEST_FILE} (not an artefact, or a half-written one)")
+    try:
+        manifest = ArtefactManifest.model_validate_json(path.read_text())
+    except ValidationError as error:
+        raise ArtefactError(f"{path}: unreadable manifest: {error.error_count()} errors") from error
+    if manifest.format_version != FORMAT_VERSION:
+        raise ArtefactError(f"{folder}: format {manifest.format_version}, this code reads {FORMAT_VERSION}")
+    return manifest
+
+
+class LoadedArtefact(BaseModel, arbitrary_types_allowed=True):
+    folder: Path
+    manifest: ArtefactManifest
+    item_vectors: Any  # (items, members·dim) float32
+    weights: dict[str, Any]
+
+
+def load(folder: Path, item_ids: list[str] | None = None) -> LoadedArtefact:
+    """Reads and checks an artefact; with `item_ids`, also that it was trained on that catalogue."""
+    manifest = read_manifest(folder)
+    for name, expected in manifest.files.items():
+        path = folder / name
+        if not path.is_file():
+            raise ArtefactError(f"{folder}: {name} is missing (half-written artefact)")
+        if _sha256(path) != expected:
+            raise ArtefactError(f"{folder}: {name} does not match its checksum (altered or half-written)")
+    stored_ids = (folder / ITEM_IDS_FILE).read_text().split()
+    if items_fingerprint(stored_ids) != manifest.items_fingerprint:
+        raise ArtefactError(f"{folder}: item ids do not match the manifest")
+    if item_ids is not None and stored_ids != item_ids:
+        raise ArtefactError(
+            f"{folder}: trained on another catalogue ({manifest.items} items, "
+            f"{manifest.items_fingerprint[:12]}), the served one has {len(item_ids)} items "
+            f"({items_fingerprint(item_ids)[:12]})"
+        )
+    vectors = np.load(folder / ITEM_VECTORS_FILE, allow_pickle=False)
+    if vectors.shape != (manifest.items, manifest.dimension):
+        raise ArtefactError(f"{folder}: item vectors shaped {vectors.shape}, manifest says otherwise")
+    weights = torch.load(folder / WEIGHTS_FILE, map_location="cpu", weights_only=True)
+    return LoadedArtefact(folder=folder, manifest=manifest, item_vectors=vectors, weights=weights)

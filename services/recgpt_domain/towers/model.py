@@ -1,0 +1,162 @@
+"""The three towers of RecGPT-V1's retrieval, in torch: item, user (self-attention over the sequence), tag.
+
+Item vectors live in one space that all three towers score against by inner product: the user tower's
+output, a tag's vector and a category's vector (categories are embedded by the tag tower from their names).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from pydantic import BaseModel, Field
+from torch import nn
+from torch.nn import functional
+
+
+class TowerConfig(BaseModel):
+    """Shapes and regularisation of one model; stored with the artefact."""
+
+    dim: int = Field(default=64, ge=8)
+    layers: int = Field(default=2, ge=1)
+    heads: int = Field(default=2, ge=1)
+    max_len: int = Field(default=50, ge=2)
+    dropout: float = Field(default=0.5, ge=0, lt=1)
+    text_dim: int = Field(default=384, ge=1)
+    # L_col + alpha·L_tag + (1 - alpha)·L_category (RecGPT-V1: alpha = 0.5).
+    alpha: float = Field(default=0.5, ge=0, le=1)
+    # Weight of the tag and category terms together against L_col.
+    side_weight: float = Field(default=1.0, ge=0)
+
+
+class ItemTower(nn.Module):
+    """Item id embedding plus projections of the item's frozen text and description vectors."""
+
+    def __init__(self, items: int, config: TowerConfig) -> None:
+        super().__init__()
+        self.ids = nn.Embedding(items, config.dim)
+        nn.init.normal_(self.ids.weight, std=0.02)
+        self.text = nn.Linear(config.text_dim, config.dim)
+        self.description = nn.Linear(config.text_dim, config.dim, bias=False)
+
+    def forward(self, text: torch.Tensor, description: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.ids.weight + self.text(text) + self.description(description)
+        return out
+
+
+class UserTower(nn.Module):
+    """Causal self-attention over the ordered item vectors (SASRec-style); position t summarises items ≤ t."""
+
+    def __init__(self, config: TowerConfig) -> None:
+        super().__init__()
+        self.heads = config.heads
+        self.scale = math.sqrt(config.dim)
+        self.positions = nn.Embedding(config.max_len, config.dim)
+        layer = nn.TransformerEncoderLayer(
+            config.dim,
+            config.heads,
+            dim_feedforward=config.dim * 2,
+            dropout=config.dropout,
+            activation="gelu",
+            batch_first=True,
+            norm_first=True,
+        )
+        self.encoder = nn.TransformerEncoder(layer, config.layers, enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(config.dim)
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(self, sequence: torch.Tensor, padding: torch.Tensor) -> torch.Tensor:
+        """`sequence` (batch, length, dim) right-aligned, `padding` (batch, length) True where empty."""
+        _batch, length, _ = sequence.shape
+        positions = torch.arange(length, device=sequence.device)
+        x = sequence * self.scale + self.positions(positions)[None]
+        x = self.dropout(x) * (~padding)[..., None]
+        blocked = torch.ones(length, length, dtype=torch.bool, device=sequence.device).triu(1)
+        blocked = blocked[None] | padding[:, None, :]
+        # A position always sees itself, so an empty one never attends over nothing.
+        blocked = blocked & ~torch.eye(length, dtype=torch.bool, device=sequence.device)[None]
+        mask = blocked.repeat_interleave(self.heads, dim=0)
+        out: torch.Tensor = self.norm(self.encoder(x, mask=mask))
+        return out
+
+
+class TagTower(nn.Module):
+    """A tag's (or category name's) frozen text vector mapped into the item space."""
+
+    def __init__(self, config: TowerConfig) -> None:
+        super().__init__()
+        self.linear = nn.Linear(config.text_dim, config.dim)
+        self.hidden = nn.Sequential(
+            nn.Linear(config.text_dim, config.dim * 2), nn.GELU(), nn.Linear(config.dim * 2, config.dim)
+        )
+
+    def forward(self, text: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.linear(text) + self.hidden(text)
+        return out
+
+
+class Towers(nn.Module):
+    """The three towers and the frozen text inputs they read during training."""
+
+    def __init__(
+        self,
+        config: TowerConfig,
+        item_text: torch.Tensor,
+        item_description: torch.Tensor,
+        tag_text: torch.Tensor,
+        category_text: torch.Tensor,
+    ) -> None:
+        super().__init__()
+        self.config = config
+        self.item = ItemTower(item_text.shape[0], config)
+        self.user = UserTower(config)
+        self.tag = TagTower(config)
+        self.register_buffer("item_text", item_text, persistent=False)
+        self.register_buffer("item_description", item_description, persistent=False)
+        self.register_buffer("tag_text", tag_text, persistent=False)
+        self.register_buffer("category_text", category_text, persistent=False)
+
+    def item_vectors(self) -> torch.Tensor:
+        out: torch.Tensor = self.item(self.item_text, self.item_description)
+        return out
+
+    def user_states(self, items: torch.Tensor, inputs: torch.Tensor, padding: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.user(items[inputs], padding)
+        return out
+
+    def forward(
+        self,
+        inputs: torch.Tensor,
+        padding: torch.Tensor,
+        targets: torch.Tensor,
+        target_categories: torch.Tensor,
+        target_tags: torch.Tensor,
+    ) -> torch.Tensor:
+        """The training loss for a batch; targets are flat over the batch's non-empty positions."""
+        items = self.item_vectors()
+        states = self.user_states(items, inputs, padding)[~padding]
+        loss_col = functional.cross_entropy(states @ items.T, targets)
+        categories = self.tag(self.category_text)
+        loss_category = functional.cross_entropy(states @ categories.T, target_categories)
+        tagged = target_tags >= 0
+        if bool(tagged.any()):
+            tags = self.tag(self.tag_text[target_tags[tagged]])  # type: ignore[index]
+            loss_tag = functional.cross_entropy(tags @ items.T, targets[tagged])
+        else:
+            loss_tag = items.sum() * 0.0
+        alpha, side = self.config.alpha, self.config.side_weight
+        return loss_col + side * (alpha * loss_tag + (1 - alpha) * loss_category)
+
+
+def right_aligned(histories: Sequence[Sequence[int]], max_len: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The last max_len rows of each history, right-aligned, with the padding mask."""
+    length = max(1, min(max_len, max(len(history) for history in histories)))
+    inputs = torch.zeros(len(histories), length, dtype=torch.long)
+    padding = torch.ones(len(histories), length, dtype=torch.bool)
+    for index, history in enumerate(histories):
+        recent = list(history)[-length:]
+        if recent:
+            inputs[index, length - len(recent) :] = torch.tensor(recent)
+            padding[index, length - len(recent) :] = False
+    return inputs, padding
