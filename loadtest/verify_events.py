@@ -13,7 +13,7 @@ from pathlib import Path
 
 import redis.asyncio as aioredis
 
-from experiments.report import iter_stream
+from experiments.events import iter_events
 from recgpt_tools import run_state
 
 
@@ -24,7 +24,7 @@ async def verify(sent: list[str], redis_url: str, prefix: str) -> tuple[str, int
     seen: Counter[str] = Counter()
     first_ts, last_ts = None, None
     try:
-        async for event in iter_stream(client, f"{prefix}:experiments:events"):
+        async for event in iter_events(client, prefix):
             if event["id"] in wanted:
                 seen[event["id"]] += 1
                 ts = int(event["ts"])

@@ -13,6 +13,7 @@ The stream is never trimmed: an acknowledged event stays until someone deletes t
 from __future__ import annotations
 
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
@@ -26,6 +27,8 @@ from pydantic import (
     ValidationError,
     model_validator,
 )
+
+from experiments.streams import iter_stream
 
 # At most this many events a batch; the body must also stay under the gateway's body limit (64 KB by default).
 MAX_BATCH = 200
@@ -107,7 +110,7 @@ def parse_batch(raw_events: list[object]) -> tuple[list[tuple[int, Event]], list
 class EventStore:
     def __init__(self, client: aioredis.Redis, prefix: str, dedup_ttl_s: float) -> None:
         self.client = client
-        self.stream = f"{prefix}:experiments:events"
+        self.stream = stream_key(prefix)
         self.marker_prefix = f"{prefix}:experiments:event-id:"
         self.ttl_ms = int(dedup_ttl_s * 1000)
         self._store = client.register_script(_STORE)
@@ -137,3 +140,13 @@ def _fields(event: Event, arms: str, revision: int, now_ms: int) -> list[str | i
     if event.request_id is not None:
         fields += ["request", event.request_id]
     return fields
+
+
+def stream_key(prefix: str) -> str:
+    """The events stream, owned by `EventStore`."""
+    return f"{prefix}:experiments:events"
+
+
+def iter_events(client: aioredis.Redis, prefix: str) -> AsyncIterator[dict[str, str]]:
+    """Every stored event, oldest first, as its stream fields."""
+    return iter_stream(client, stream_key(prefix))

@@ -13,11 +13,13 @@ import contextlib
 import logging
 import time
 from collections import deque
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from experiments.streams import iter_stream
 from recgpt_serving.metrics import EXPOSURE_WRITES
 
 log = logging.getLogger(__name__)
@@ -87,7 +89,7 @@ class ExposureLog:
         self, client: aioredis.Redis, prefix: str, flush_s: float, max_buffer: int, timeout_s: float
     ) -> None:
         self.client = client
-        self.stream = f"{prefix}:experiments:exposures"
+        self.stream = stream_key(prefix)
         self.flush_s = flush_s
         self.timeout_s = timeout_s
         self.buffer: deque[tuple[int, Exposure]] = deque(maxlen=max_buffer)
@@ -142,3 +144,13 @@ class ExposureLog:
                 await asyncio.wait_for(self._task, timeout=self.timeout_s * 2)
         while self.buffer and await self.flush():
             pass
+
+
+def stream_key(prefix: str) -> str:
+    """The exposures stream, owned by `ExposureLog`."""
+    return f"{prefix}:experiments:exposures"
+
+
+def iter_exposures(client: aioredis.Redis, prefix: str) -> AsyncIterator[dict[str, str]]:
+    """Every stored exposure, oldest first, packed (`unpack` reads one)."""
+    return iter_stream(client, stream_key(prefix))

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 import redis.asyncio as aioredis
 
-from experiments import stats
+from experiments import events, exposures, stats
 from experiments.config import Experiment, ExperimentConfig, Layer
 from experiments.exposures import unpack
 
@@ -56,18 +56,6 @@ class _Guardrail:
     fallbacks: int = 0
 
 
-async def iter_stream(client: aioredis.Redis, key: str, page: int = 5000) -> AsyncIterator[dict[str, str]]:
-    last = "-"
-    while True:
-        entries = cast(list[tuple[str, dict[str, str]]], await client.xrange(key, min=last, count=page))
-        for entry_id, fields in entries:
-            if entry_id != last:
-                yield fields
-        if len(entries) < page:
-            return
-        last = entries[-1][0]
-
-
 def arm_of(label: str, experiment_id: str) -> tuple[str, bool] | None:
     """The arm named for the experiment in an arms label, and whether it was forced."""
     for pair in label.split(","):
@@ -94,7 +82,7 @@ async def build_report(
     excluded: dict[str, set[str]] = {"forced": set(), "override": set()}
     # Which configs the users were served under (the history has each one with its time).
     revisions: Counter[int] = Counter()
-    async for packed in iter_stream(client, f"{prefix}:experiments:exposures"):
+    async for packed in exposures.iter_exposures(client, prefix):
         record = unpack(packed["e"])
         arm = arm_of(record.get("arms", ""), experiment_id)
         if arm is None:
@@ -111,7 +99,7 @@ async def build_report(
         guard.errors += int(record.get("status", "200")) >= 500
         guard.fallbacks += record.get("fallback") == "1"
     pre_start, pre_end = _pre_period(experiment)
-    async for event in iter_stream(client, f"{prefix}:experiments:events"):
+    async for event in events.iter_events(client, prefix):
         member = users.get(event["user"])
         if member is None:
             continue

@@ -117,6 +117,20 @@ EXPERIMENT_CONFIG_CHANGES = Counter(
 EXPERIMENT_CONFIG_REVISION = Gauge(
     "recgpt_experiment_config_revision", "Revision of the experiment config this process serves."
 )
+# Retrieval's learned route (the towers).
+TOWERS_ARTEFACT_LOADS = Counter(
+    "recgpt_towers_artefact_loads_total", "Towers artefacts loaded, by outcome.", ["outcome"]
+)
+COLLABORATIVE_ANSWERS = Counter(
+    "recgpt_collaborative_answers_total",
+    "Collaborative answers by the route that led them (learned, collaborative = co-occurrence, popular).",
+    ["route"],
+)
+TOWERS_USER_VECTOR_DURATION = Histogram(
+    "recgpt_towers_user_vector_duration_seconds",
+    "Time to compute one user vector with the user tower.",
+    buckets=(0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064),
+)
 INDEX_ITEMS = Gauge("recgpt_index_items", "Items in the loaded FAISS index.", ["index"])
 RECOMMENDED_ITEMS = Histogram(
     "recgpt_recommended_items",

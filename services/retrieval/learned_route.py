@@ -18,31 +18,17 @@ from pathlib import Path
 import faiss
 import numpy as np
 import torch
-from prometheus_client import Counter, Histogram
 
 from recgpt_domain.towers import artefact
 from recgpt_domain.towers.artefact import ArtefactError
 from recgpt_domain.towers.learned_model import LearnedModel, Vectors
+from recgpt_serving import metrics
 from retrieval.filters import Mask
 from retrieval.vector_search import Hits, VectorSearcher
 
 log = logging.getLogger(__name__)
 
 ROUTE_LEARNED = "learned"
-
-ARTEFACT_LOADS = Counter(
-    "recgpt_towers_artefact_loads_total", "Towers artefacts loaded, by outcome.", ["outcome"]
-)
-COLLABORATIVE_ANSWERS = Counter(
-    "recgpt_collaborative_answers_total",
-    "Collaborative answers by the route that led them (learned, collaborative = co-occurrence, popular).",
-    ["route"],
-)
-USER_VECTOR_DURATION = Histogram(
-    "recgpt_towers_user_vector_duration_seconds",
-    "Time to compute one user vector with the user tower.",
-    buckets=(0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064),
-)
 
 
 @dataclass(frozen=True)
@@ -61,7 +47,7 @@ class ServedModel:
         try:
             return self.model.user_vectors([list(reversed(recent_first))])
         finally:
-            USER_VECTOR_DURATION.observe(time.perf_counter() - started)
+            metrics.TOWERS_USER_VECTOR_DURATION.observe(time.perf_counter() - started)
 
     def search(self, queries: Vectors, k: int, allowed: Mask | None, per_query: int = 0) -> Hits:
         return self.searcher.search(np.ascontiguousarray(queries, dtype=np.float32), k, allowed, per_query)
@@ -110,7 +96,7 @@ class LearnedRoute:
             self._fail(folder, error)
             return self.current
         self.current, self._failed = served, None
-        ARTEFACT_LOADS.labels("loaded").inc()
+        metrics.TOWERS_ARTEFACT_LOADS.labels("loaded").inc()
         log.info(
             "towers artefact loaded", extra={"version": served.version, "dimension": served.model.dimension}
         )
@@ -118,7 +104,7 @@ class LearnedRoute:
 
     def _fail(self, folder: Path | None, error: Exception) -> None:
         self._failed = folder
-        ARTEFACT_LOADS.labels("failed").inc()
+        metrics.TOWERS_ARTEFACT_LOADS.labels("failed").inc()
         log.error(
             "towers artefact not loaded; the collaborative route keeps its previous model or co-occurrence",
             extra={"artefact": str(folder), "reason": str(error)},

@@ -27,7 +27,7 @@ from recgpt_domain.preferences import PreferenceStore, Versioned
 from recgpt_domain.towers.artefact import FusionWeights
 from recgpt_serving import metrics
 from retrieval import validation
-from retrieval.learned_route import COLLABORATIVE_ANSWERS, ROUTE_LEARNED, LearnedRoute, ServedModel
+from retrieval.learned_route import ROUTE_LEARNED, LearnedRoute, ServedModel
 from retrieval.retriever import Ranked, Retriever
 from retrieval.settings import RetrievalSettings
 from retrieval.tools import service as feed_tools
@@ -382,7 +382,7 @@ def _collaborative_ranked(
         ranked = retriever.collaborative(seeds[:recent], k, allowed)
     else:
         ranked = retriever.popular(k, allowed)
-    COLLABORATIVE_ANSWERS.labels(ranked.routes[0] if ranked.routes else "none").inc()
+    metrics.COLLABORATIVE_ANSWERS.labels(ranked.routes[0] if ranked.routes else "none").inc()
     return ranked
 
 

@@ -13,8 +13,8 @@ import redis.asyncio as aioredis
 from fastapi import FastAPI
 from pydantic import SecretStr
 
-from experiments.exposures import unpack
-from experiments.report import iter_stream
+from experiments.events import iter_events
+from experiments.exposures import iter_exposures, unpack
 from gateway.clients import GatewayDeps
 from tests.experiments.configs import two_arms
 
@@ -100,9 +100,7 @@ async def test_assignment_routes_recommendations_and_logs_exposures(
     assert named.json()["variant"] == "recgpt-v1"
     app: FastAPI = gateway_with_admin._transport.app  # type: ignore[attr-defined]
     await app.state.experiments.exposures.flush()
-    exposures = [
-        unpack(e["e"]) async for e in iter_stream(redis_client, f"{redis_prefix}:experiments:exposures")
-    ]
+    exposures = [unpack(e["e"]) async for e in iter_exposures(redis_client, redis_prefix)]
     assert len(exposures) == 41
     assert sum(e["override"] == "1" for e in exposures) == 1
     assert all(e["arms"].startswith("exp-a:") for e in exposures)
@@ -127,7 +125,7 @@ async def test_events_partial_acceptance_and_duplicates_once(
     assert "price is required" in body["rejected"][1]["reason"]
     again = (await gateway_with_admin.post("/v1/events", json={"events": [good]})).json()
     assert again["stored"] == [] and again["duplicates"] == [good["event_id"]]
-    stored = [e async for e in iter_stream(redis_client, f"{redis_prefix}:experiments:events")]
+    stored = [e async for e in iter_events(redis_client, redis_prefix)]
     assert [e["id"] for e in stored] == [good["event_id"], purchase["event_id"]]
     assert stored[0]["arms"].startswith("exp-a:")
     only_bad = await gateway_with_admin.post("/v1/events", json={"events": [event("teleport")]})

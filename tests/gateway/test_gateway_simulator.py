@@ -10,7 +10,7 @@ import httpx
 import redis.asyncio as aioredis
 from fastapi import FastAPI
 
-from experiments.report import iter_stream
+from experiments.events import iter_events
 from loadtest.simulator import SimulatedUser, Simulator, price
 
 
@@ -31,9 +31,7 @@ async def test_simulated_users_act_on_their_next_items(
     assert tally.pages == 2 and tally.failed_pages == 0 and not tally.errors
     assert tally.events_sent == tally.events_stored
     app: FastAPI = client._transport.app  # type: ignore[attr-defined]
-    stored = [
-        e async for e in iter_stream(redis_client, f"{app.state.settings.redis_prefix}:experiments:events")
-    ]
+    stored = [e async for e in iter_events(redis_client, app.state.settings.redis_prefix)]
     assert len(stored) == tally.events_sent
     kinds = [(e["user"], e["type"]) for e in stored]
     # sim-0 saw its exact next item: click, page view, cart, purchase at the item's price.

@@ -13,10 +13,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import grpc
 import httpx
 import pytest
 import yaml  # type: ignore[import-untyped]
 
+from recgpt.common.v1 import common_pb2
+from recgpt.judge.v1 import judge_pb2, judge_pb2_grpc
 from recgpt_tools import dashboards
 from recgpt_tools.prometheus_server import PrometheusServer
 from tests.running_platform import RunningPlatform
@@ -36,6 +39,9 @@ EVENTS_PATH = "/v1/events"
 PAUSE_S = 0.12
 # Users asked with recgpt-v1 (profile misses, then hits with explanations and live judging).
 V1_USERS = 3
+JUDGE_VERDICTS = "recgpt_judge_verdicts_total"
+# The verdict asked of the judge at the start of the load, as its panel's query labels it.
+CERTAIN_VERDICT = {"subject": "explanation", "verdict": "fail", "source": "offline"}
 
 
 @dataclass
@@ -155,6 +161,27 @@ class Load:
         self.thread.join(timeout=30)
 
 
+def judge_for_certain(platform: RunningPlatform) -> None:
+    """A verdict the judge gives without its LLM, however busy the CPU: an empty explanation fails by rule.
+
+    Live judging waits for near-line profiles and cached explanations, which the LLM on a busy 2-core CPU
+    may not have written within the load; this request gives the verdicts panel a real series at once."""
+    item_id = platform.histories()[0].interactions[0].item_id
+    subject = judge_pb2.ExplanationSubject(
+        interest="lab work", item=common_pb2.Item(item_id=item_id), text=""
+    )
+    request = judge_pb2.JudgeRequest(
+        user_id="prom-judged-for-certain",
+        method=judge_pb2.METHOD_RECGPT_V1,
+        source=CERTAIN_VERDICT["source"],
+        explanations=judge_pb2.Explanations(explanations=[subject]),
+    )
+    with grpc.insecure_channel(platform.state.targets["judge"]) as channel:
+        stub = judge_pb2_grpc.JudgeServiceStub(channel)  # type: ignore[no-untyped-call]
+        response: judge_pb2.JudgeResponse = stub.Judge(request, timeout=30)
+    assert [judgement.verdict for judgement in response.judgements] == [judge_pb2.VERDICT_FAIL], response
+
+
 @pytest.fixture(scope="module")
 def evaluation(platform: RunningPlatform, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Evaluation]:
     workdir: Path = tmp_path_factory.mktemp("prometheus")
@@ -162,6 +189,7 @@ def evaluation(platform: RunningPlatform, tmp_path_factory: pytest.TempPathFacto
     prometheus.start()
     events = start_experiments(platform)
     started = time.time()
+    judge_for_certain(platform)
     try:
         with Load(platform, events) as load:
             while True:
@@ -189,6 +217,13 @@ def test_every_panel_returns_data_under_load(evaluation: Evaluation) -> None:
     missing = {expr: why for expr, why in evaluation.empty.items() if not _experimental(expr)}
     assert not missing, f"after {evaluation.load_s:.0f} s and {evaluation.requests} requests: {missing}"
     assert evaluation.requests > 0
+
+
+def test_the_judge_panel_shows_the_verdict_judged_for_certain(evaluation: Evaluation) -> None:
+    """Whatever the LLM's speed, the panel's own query answers the verdict of `judge_for_certain`."""
+    [expr] = [expr for _, _, expr in dashboards.expressions() if JUDGE_VERDICTS in expr]
+    series = evaluation.prometheus.query_range(expr, evaluation.started, time.time(), STEP_S)
+    assert any(s.labels == CERTAIN_VERDICT and s.has_number for s in series), [s.labels for s in series]
 
 
 def test_experiment_panels_return_data_under_load(evaluation: Evaluation) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 
 import grpc
@@ -13,7 +14,9 @@ from recgpt.intent.v1 import intent_pb2, intent_pb2_grpc
 from recgpt.judge.v1 import judge_pb2, judge_pb2_grpc
 from recgpt.retrieval.v1 import retrieval_pb2, retrieval_pb2_grpc
 from recgpt.tags.v1 import tags_pb2, tags_pb2_grpc
+from recgpt_serving import service_names
 from recgpt_serving.service_stubs import ServiceStubs, ServiceStubsWithJudge
+from tests.grpc_servers import registration, serving
 
 
 @dataclass(frozen=True)
@@ -28,28 +31,36 @@ class Targets:
 @pytest.fixture
 async def targets() -> AsyncIterator[Targets]:
     """Every service on its own port, each answering UNIMPLEMENTED (the generated servicers' default)."""
-    servers = []
-    ports = []
-    for servicer, add_to_server in [
+    services = [
         (
             retrieval_pb2_grpc.RetrievalServiceServicer(),
             retrieval_pb2_grpc.add_RetrievalServiceServicer_to_server,
+            service_names.RETRIEVAL,
         ),
-        (intent_pb2_grpc.IntentServiceServicer(), intent_pb2_grpc.add_IntentServiceServicer_to_server),
-        (tags_pb2_grpc.TagsServiceServicer(), tags_pb2_grpc.add_TagsServiceServicer_to_server),
-        (explain_pb2_grpc.ExplainServiceServicer(), explain_pb2_grpc.add_ExplainServiceServicer_to_server),
-        (judge_pb2_grpc.JudgeServiceServicer(), judge_pb2_grpc.add_JudgeServiceServicer_to_server),
-    ]:
-        server = grpc.aio.server()
-        add_to_server(servicer, server)  # type: ignore[no-untyped-call]
-        ports.append(server.add_insecure_port("127.0.0.1:0"))
-        await server.start()
-        servers.append(server)
-    try:
-        yield Targets(*(f"127.0.0.1:{port}" for port in ports))
-    finally:
-        for server in servers:
-            await server.stop(0)
+        (
+            intent_pb2_grpc.IntentServiceServicer(),
+            intent_pb2_grpc.add_IntentServiceServicer_to_server,
+            service_names.INTENT,
+        ),
+        (
+            tags_pb2_grpc.TagsServiceServicer(),
+            tags_pb2_grpc.add_TagsServiceServicer_to_server,
+            service_names.TAGS,
+        ),
+        (
+            explain_pb2_grpc.ExplainServiceServicer(),
+            explain_pb2_grpc.add_ExplainServiceServicer_to_server,
+            service_names.EXPLAIN,
+        ),
+        (
+            judge_pb2_grpc.JudgeServiceServicer(),
+            judge_pb2_grpc.add_JudgeServiceServicer_to_server,
+            service_names.JUDGE,
+        ),
+    ]
+    async with AsyncExitStack() as stack:
+        served = [await stack.enter_async_context(serving(registration(*service))) for service in services]
+        yield Targets(*(each.target for each in served))
 
 
 async def reaches_its_service(call: grpc.aio.UnaryUnaryCall) -> bool:

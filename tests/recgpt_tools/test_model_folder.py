@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from recgpt_serving.llm.models import STAMP_FILE
 from recgpt_tools import model_folder
-from recgpt_tools.model_folder import STAMP_FILE, build_model_folder, find_gguf
+from recgpt_tools.model_folder import build_model_folder, find_gguf
 
 
 def quick_converter(calls: list[Path]) -> Callable[[Path, Path], None]:

@@ -22,7 +22,7 @@ from recgpt_domain.embedder import Embedder
 from recgpt_domain.towers import artefact
 from recgpt_domain.towers.artefact import FusionWeights
 from recgpt_domain.towers.model import TagTower, TowerConfig, UserTower
-from retrieval.learned_route import ARTEFACT_LOADS
+from recgpt_serving import metrics
 from retrieval.server import RetrievalServer
 from retrieval.settings import IndexSettings
 from tests.retrieval.catalogue_folder import ITEMS
@@ -125,13 +125,13 @@ async def test_artefact_of_another_catalogue_is_refused_and_counted(
     stub, models = stub_with_towers
     good = write_artefact(models, ITEM_IDS, seed=1)
     await wait_for_version(stub, artefact.read_manifest(good).version)
-    failed_before = ARTEFACT_LOADS.labels("failed")._value.get()
+    failed_before = metrics.TOWERS_ARTEFACT_LOADS.labels("failed")._value.get()
     write_artefact(models, [*ITEM_IDS[:-1], "not-in-this-catalogue"], seed=3)
     for _ in range(100):
-        if ARTEFACT_LOADS.labels("failed")._value.get() > failed_before:
+        if metrics.TOWERS_ARTEFACT_LOADS.labels("failed")._value.get() > failed_before:
             break
         await asyncio.sleep(0.05)
-    assert ARTEFACT_LOADS.labels("failed")._value.get() > failed_before
+    assert metrics.TOWERS_ARTEFACT_LOADS.labels("failed")._value.get() > failed_before
     # The previous model keeps serving.
     await wait_for_version(stub, artefact.read_manifest(good).version)
 

@@ -7,11 +7,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from towers.text import DIMENSION
 
 from recgpt_domain.embedder import Vectors
 from recgpt_serving.embedding.runtime import MODEL_NAME
 from tests.recgpt_domain.datasets.dataset_subsets import unisrec_subset
+from towers.text import DIMENSION
 
 REAL_AMAZON = Path(__file__).resolve().parents[2] / "data" / "amazon-scientific"
 

@@ -7,11 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from towers import data
-from towers.train_cli import text_inputs
-
 from recgpt_domain.towers import artefact
 from tests.towers.fixtures import HashEmbedder, small_amazon
+from towers import data
+from towers.train_cli import text_inputs
 
 SERVICES = Path(__file__).resolve().parents[2] / "services"
 

@@ -10,13 +10,13 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from towers import data, eval_cli, train_cli
 
 from recgpt_domain.catalogue import Interaction, UserHistory
 from recgpt_domain.towers import artefact
 from recgpt_domain.towers.artefact import ArtefactError
 from recgpt_domain.towers.learned_model import LearnedModel
 from tests.towers.fixtures import HashEmbedder, small_amazon
+from towers import data, eval_cli, train_cli
 
 SMOKE = [
     "--max-epochs",
