@@ -13,7 +13,7 @@ AgentName = Literal["interest_miner", "tag_predictor", "explainer", "judge_verdi
 INTERESTS: Final[AgentName] = "interest_miner"
 TAGS: Final[AgentName] = "tag_predictor"
 EXPLANATIONS: Final[AgentName] = "explainer"
-# The judge's yes/no verdict (judge.likelihood's questions), learnt on discrimination pairs: an agent of its
+# The judge's yes/no verdict (judge.prompts' questions), learnt on discrimination pairs: an agent of its
 # own, so that the judge's criteria prompt is never served an adapter trained on other questions.
 JUDGE: Final[AgentName] = "judge_verdict"
 AGENTS: tuple[AgentName, ...] = (INTERESTS, TAGS, EXPLANATIONS, JUDGE)

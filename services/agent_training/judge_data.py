@@ -1,5 +1,5 @@
 """The judge's training examples: discrimination pairs (evaluation.discrimination_sets) turned into its yes/no
-questions (judge.likelihood), "Yes" for the true side and "No" for the false one.
+questions (judge.prompts), "Yes" for the true side and "No" for the false one.
 
 Kept apart from what measures the judge: no item, user or sentence of the measured sets (the seed and the
 largest size `eval-judge` and `make judge-discrimination` draw) enters, nor any user the evaluation draws,

@@ -4,7 +4,7 @@ Retrieval names the behaviour log its table was built from (the sha256 of the ca
 GetIndexInfo). The evaluation imports the dataset both ways a platform may: with every interaction, and with
 each user's last interaction held out. The table counted the targets when it was built from the first, not
 when from the second; when it is neither (another dataset, or another importer version) nobody can tell.
-This asks the running retrieval process, so it holds with or without `--stack`.
+This asks the running retrieval process, so it holds whatever the evaluation imported itself.
 """
 
 from __future__ import annotations

@@ -17,12 +17,12 @@ class JudgeSettings(AgentServiceSettings):
     # Length bounds of the rule-based grounding check; the explain service's bounds.
     max_words: int = Field(default=grounding.MAX_WORDS, ge=5)
     max_chars: int = Field(default=grounding.MAX_CHARS, ge=40)
-    # Likelihood judging (judge.likelihood): a "fits_context" dimension that passes when the item's facts
+    # Likelihood judging (recgpt_serving.llm.likelihood): a "fits_context" dimension that passes when the item's facts
     # (the user's behaviour, for a tag) make the artefact more likely by at least this many nats; off: the
     # verdict is the prompt's booleans and the grounding rule alone. Measured by make judge-discrimination.
     judge_likelihood: bool = False
     judge_likelihood_margin: float = 0.0
-    # The yes/no verdict as log-odds (judge.likelihood.yes_log_odds), asked of the verdict agent
+    # The yes/no verdict as log-odds (recgpt_serving.llm.likelihood.yes_log_odds), asked of the verdict agent
     # (`judge_verdict`: its trained adapter where one is served, `make train-sft AGENT=judge`): a "verdict"
     # dimension that passes when log P(Yes) - log P(No) exceeds the margin. Off until measured.
     judge_verdict: bool = False
