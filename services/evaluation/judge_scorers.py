@@ -2,9 +2,9 @@
 
 - `VerdictScorer`: the served judge (RecGPT-V1): its prompt's booleans and, for explanations, its rule-based
   grounding check; the score is the number of criteria passed. A judge that passes everything ties.
-- `LikelihoodScorer`: recgpt_serving.llm.likelihood, how much the context raises the model's own likelihood of the
-  artefact (pointwise mutual information from vLLM's prompt logprobs). Continuous, and needs the text to fit
-  *this* context.
+- `LikelihoodScorer`: recgpt_serving.llm.likelihood, how much the context raises the model's own
+  likelihood of the artefact (pointwise mutual information from vLLM's prompt logprobs). Continuous, and
+  needs the text to fit *this* context.
 """
 
 from __future__ import annotations
@@ -103,7 +103,8 @@ class LikelihoodScorer:
 
 
 class VerdictLikelihoodScorer:
-    """The judge's yes/no verdict read as log-odds from the first token's logprobs (recgpt_serving.llm.likelihood)."""
+    """The judge's yes/no verdict read as log-odds from the first token's logprobs
+    (recgpt_serving.llm.likelihood)."""
 
     name = "yes_no_logodds"
 

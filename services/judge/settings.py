@@ -17,9 +17,10 @@ class JudgeSettings(AgentServiceSettings):
     # Length bounds of the rule-based grounding check; the explain service's bounds.
     max_words: int = Field(default=grounding.MAX_WORDS, ge=5)
     max_chars: int = Field(default=grounding.MAX_CHARS, ge=40)
-    # Likelihood judging (recgpt_serving.llm.likelihood): a "fits_context" dimension that passes when the item's facts
-    # (the user's behaviour, for a tag) make the artefact more likely by at least this many nats; off: the
-    # verdict is the prompt's booleans and the grounding rule alone. Measured by make judge-discrimination.
+    # Likelihood judging (recgpt_serving.llm.likelihood): a "fits_context" dimension that passes when the
+    # item's facts (the user's behaviour, for a tag) make the artefact more likely by at least this many
+    # nats; off: the verdict is the prompt's booleans and the grounding rule alone. Measured by
+    # make judge-discrimination.
     judge_likelihood: bool = False
     judge_likelihood_margin: float = 0.0
     # The yes/no verdict as log-odds (recgpt_serving.llm.likelihood.yes_log_odds), asked of the verdict agent
