@@ -1,16 +1,29 @@
-"""The app factory: routes, error answers, middleware, and a lifespan that owns the connections."""
+"""The app factory: two listeners' apps (callers' and operators'), their routes, error answers and middleware,
+and a lifespan that owns the connections."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Collection
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
+from starlette.datastructures import State
+from starlette.types import Receive, Scope, Send
 
 from experiments.serving import Experiments, ExperimentSettings
 from gateway import errors
+from gateway.admission import AdmissionMiddleware, LoopLag
+from gateway.auth import keys as api_keys
+from gateway.auth.callers import Authenticator, require
+from gateway.auth.key_cache import KeyCache
+from gateway.auth.keys import KeyStore
+from gateway.auth.keys import Scope as KeyScope
+from gateway.auth.middleware import AuthMiddleware
+from gateway.auth.rate_limit import RateLimiter
+from gateway.auth.user_tokens import UserTokenSettings, UserTokenVerifier
 from gateway.clients import GatewayDeps
 from gateway.feed.service import FeedService
 from gateway.middleware import BodyLimitMiddleware, MetricsMiddleware, RequestIdMiddleware
@@ -18,7 +31,7 @@ from gateway.pipelines import registry
 from gateway.pipelines.last_resort import LastResortPage
 from gateway.pipelines.live_judge import LiveJudge
 from gateway.responses import OrjsonResponse
-from gateway.routes import admin, events, feed, health, metrics, recommend
+from gateway.routes import admin, events, feed, health, keys, metrics, recommend
 from gateway.routes import experiments as experiment_routes
 from gateway.settings import GatewaySettings
 from recgpt_domain.behaviour_store import BehaviourStore
@@ -28,17 +41,54 @@ from recgpt_domain.profile_store import ProfileStore
 log = logging.getLogger(__name__)
 
 SERVICE = "gateway"
+# Answered without a key on either listener: probes, and the public API's own document.
+OPEN_PATHS = ("/healthz", "/readyz", "/docs", "/docs/oauth2-redirect", "/openapi.json", "/metrics")
 
 
-def create_app(settings: GatewaySettings, *, deps: GatewayDeps | None = None) -> FastAPI:
-    """The gateway app; `deps` are connections the caller owns (tests), else the lifespan opens its own."""
+class Gateway:
+    """One ASGI app for the two listeners: a request goes to the operators' app when it arrived on an
+    internal port (the socket's own port, never a header), else to the callers' app. Both share one state
+    and one lifespan (the public app's)."""
+
+    def __init__(self, public: FastAPI, internal: FastAPI, internal_ports: Collection[int]) -> None:
+        self.public = public
+        self.internal = internal
+        self.internal_ports = frozenset(internal_ports)
+        internal.state = public.state
+
+    @property
+    def state(self) -> State:
+        return self.public.state
+
+    def lifespan(self) -> AbstractAsyncContextManager[Any]:
+        """The lifespan as a context manager, for tests that drive the app without a server."""
+        return self.public.router.lifespan_context(self.public)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        server = scope.get("server")
+        if scope["type"] != "lifespan" and server and server[1] in self.internal_ports:
+            await self.internal(scope, receive, send)
+        else:
+            await self.public(scope, receive, send)
+
+
+def create_app(settings: GatewaySettings, *, deps: GatewayDeps | None = None) -> Gateway:
+    """The gateway; `deps` are connections the caller owns (tests), else the lifespan opens its own."""
+    authenticator = _authenticator(settings)
+    loop_lag = LoopLag()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.auth == "off":
+            log.warning("RECGPT_AUTH=off: every caller may do everything; for local experiments only")
         # gRPC aio channels belong to the running loop: they are made here, not at import or factory time.
         active = deps if deps is not None else GatewayDeps.connect(settings)
         active.start_connecting()
         app.state.deps = active
+        app.state.key_store = (
+            KeyStore(active.redis, settings.redis_prefix) if settings.api_keys_in_redis else None
+        )
+        await authenticator.keys.start(app.state.key_store)
         # Background live-judge calls, never awaited by a request: cancelled below at shutdown.
         live_judge = app.state.live_judge = LiveJudge(active.judge(), settings)
         # Refreshed in the background from now on, for requests that find retrieval unreachable.
@@ -72,9 +122,13 @@ def create_app(settings: GatewaySettings, *, deps: GatewayDeps | None = None) ->
                 "judge": settings.judge_target or None,
             },
         )
+        # Measured from here: the start-up's own pauses are not overload.
+        loop_lag.start()
         try:
             yield
         finally:
+            await loop_lag.close()
+            await authenticator.keys.close()
             await active_experiments.close()
             await last_resort.close()
             await live_judge.close()
@@ -82,27 +136,81 @@ def create_app(settings: GatewaySettings, *, deps: GatewayDeps | None = None) ->
                 await active.close()
             log.info("gateway stopped")
 
-    app = FastAPI(
+    public = FastAPI(
         title="RecGPT gateway",
-        summary="Recommendations with a reason for each item.",
+        summary="Recommendations with a reason for each item. Every call carries an API key "
+        "(Authorization: Bearer <key>); a key for end users also an X-User-Token.",
         version="0.1.0",
         lifespan=lifespan,
         default_response_class=OrjsonResponse,
     )
-    app.state.settings = settings
-    app.include_router(recommend.router)
-    app.include_router(experiment_routes.router)
-    app.include_router(events.router)
-    app.include_router(admin.router)
-    app.include_router(feed.router)
-    app.include_router(health.router)
-    app.include_router(metrics.router)
+    public.state.settings = settings
+    public.state.authenticator = authenticator
+    public.include_router(recommend.router, dependencies=[require(KeyScope.RECOMMEND)])
+    public.include_router(experiment_routes.router, dependencies=[require(KeyScope.RECOMMEND)])
+    public.include_router(events.router, dependencies=[require(KeyScope.EVENTS_WRITE)])
+    public.include_router(feed.router, dependencies=[require(KeyScope.FEED)])
+    public.include_router(health.router)
+    # Admission control on the callers' listener only: operators can still look while it sheds.
+    public.add_middleware(
+        BodyLimitMiddleware, max_bytes=settings.max_body_bytes, timeout_s=settings.body_timeout_s
+    )
+    public.add_middleware(
+        AdmissionMiddleware,
+        max_in_flight=settings.max_in_flight,
+        queue_deadline_s=settings.queue_deadline_s,
+        lag=loop_lag,
+        exempt_paths=OPEN_PATHS,
+    )
+    _finish(public, settings, authenticator)
+
+    internal = FastAPI(
+        title="RecGPT gateway (operators)",
+        summary="Metrics, the admin API and experiment reports: the internal listener only.",
+        version="0.1.0",
+        default_response_class=OrjsonResponse,
+    )
+    internal.include_router(admin.router, dependencies=[require(KeyScope.ADMIN)])
+    internal.include_router(keys.router, dependencies=[require(KeyScope.ADMIN)])
+    internal.include_router(experiment_routes.reports, dependencies=[require(KeyScope.REPORTS_READ)])
+    internal.include_router(health.router)
+    internal.include_router(metrics.router)
+    internal.add_middleware(
+        BodyLimitMiddleware, max_bytes=settings.max_body_bytes, timeout_s=settings.body_timeout_s
+    )
+    _finish(internal, settings, authenticator)
+    return Gateway(public, internal, {settings.internal_port})
+
+
+def _finish(app: FastAPI, settings: GatewaySettings, authenticator: Authenticator) -> None:
+    """Error answers, then the middleware both listeners share (added innermost first: the request id
+    wraps everything, so metrics and refusals carry it too)."""
     errors.install(app)
-    # Added innermost first: the request id wraps everything, so metrics and refusals carry it too.
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(AuthMiddleware, authenticator=authenticator, open_paths=OPEN_PATHS)
     app.add_middleware(MetricsMiddleware, service=SERVICE, paths=_static_paths(app))
     app.add_middleware(RequestIdMiddleware)
-    return app
+
+
+def _authenticator(settings: GatewaySettings) -> Authenticator:
+    file_keys = api_keys.load_file(settings.api_keys_file) if settings.api_keys_file else {}
+    key_cache = KeyCache(
+        file_keys,
+        uses_store=settings.api_keys_in_redis,
+        refresh_s=settings.api_keys_refresh_s,
+        timeout_s=settings.redis_deadline_s * 10,
+    )
+    tokens = UserTokenVerifier(
+        UserTokenSettings(
+            secret=settings.user_token_secret.get_secret_value(),
+            jwks_url=settings.user_token_jwks_url,
+            audience=settings.user_token_audience,
+            issuer=settings.user_token_issuer,
+            leeway_s=settings.user_token_leeway_s,
+        )
+    )
+    return Authenticator(
+        key_cache, RateLimiter(settings.gateway_replicas), tokens, enabled=settings.auth == "on"
+    )
 
 
 def _static_paths(app: FastAPI) -> list[str]:

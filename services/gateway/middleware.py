@@ -3,15 +3,17 @@ body limit."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 
 import orjson
 from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from recgpt_serving import context, metrics
+from recgpt_serving.metrics import GATEWAY_REJECTED
 
 REQUEST_ID_HEADER = b"x-request-id"
 # Accepted from callers as is; anything else (too long, odd bytes) is replaced by a fresh id, since the id
@@ -32,13 +34,13 @@ class RequestIdMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        raw = _header(scope, REQUEST_ID_HEADER)
+        raw = header(scope, REQUEST_ID_HEADER)
         request_id = raw.decode() if raw and _VALID_REQUEST_ID.fullmatch(raw) else context.new_request_id()
-        header = (REQUEST_ID_HEADER, request_id.encode())
+        id_header = (REQUEST_ID_HEADER, request_id.encode())
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", ()), header]
+                message["headers"] = [*message.get("headers", ()), id_header]
             await send(message)
 
         with context.bound(context.RequestContext(request_id=request_id)):
@@ -106,24 +108,41 @@ class BodyLimitMiddleware:
     sending when the server closes gets a connection reset instead of the 413.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int, drain_bytes: int = 1 << 20) -> None:
+    def __init__(
+        self, app: ASGIApp, max_bytes: int, drain_bytes: int = 1 << 20, timeout_s: float = 5.0
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        # The whole body must arrive within this of the app's first read: a client trickling it is refused
+        # with 408 instead of holding a slot.
+        self.timeout_s = timeout_s
         self.drain_bytes = max(drain_bytes, max_bytes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] not in _BODY_METHODS:
             await self.app(scope, receive, send)
             return
-        declared = _header(scope, b"content-length")
+        declared = header(scope, b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.drain_bytes):
             await self._refuse(send, close=True)
             return
         chunks: list[bytes] = []
         size = 0
         more = True
+        deadline = asyncio.get_running_loop().time() + self.timeout_s
         while more:
-            message = await receive()
+            try:
+                async with asyncio.timeout_at(deadline):
+                    message = await receive()
+            except TimeoutError:
+                GATEWAY_REJECTED.labels("slow_body").inc()
+                await refuse(
+                    send,
+                    408,
+                    f"request body not received within {self.timeout_s:g} s",
+                    headers={"connection": "close"},
+                )
+                return
             if message["type"] == "http.disconnect":
                 return
             chunk: bytes = message.get("body", b"")
@@ -158,24 +177,28 @@ class BodyLimitMiddleware:
         return False
 
     async def _refuse(self, send: Send, *, close: bool) -> None:
-        content = orjson.dumps(
-            {
-                "request_id": context.current().request_id,
-                "reason": f"request body larger than {self.max_bytes} bytes",
-            }
+        # Without close, the rest of the body is left unread: the connection cannot be reused.
+        await refuse(
+            send,
+            413,
+            f"request body larger than {self.max_bytes} bytes",
+            headers={"connection": "close"} if close else {},
         )
-        headers = [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(content)).encode()),
-        ]
-        if close:
-            # The rest of the body is left unread: the connection cannot be reused.
-            headers.append((b"connection", b"close"))
-        await send({"type": "http.response.start", "status": 413, "headers": headers})
-        await send({"type": "http.response.body", "body": content})
 
 
-def _header(scope: Scope, name: bytes) -> bytes | None:
+async def refuse(send: Send, status: int, reason: str, *, headers: Mapping[str, str] | None = None) -> None:
+    """An error answer from middleware, shaped as the app's own: JSON with the request id and the reason."""
+    content = orjson.dumps({"request_id": context.current().request_id, "reason": reason})
+    raw = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(content)).encode()),
+        *((name.encode(), value.encode()) for name, value in (headers or {}).items()),
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": content})
+
+
+def header(scope: Scope, name: bytes) -> bytes | None:
     for key, value in scope["headers"]:
         if key == name:
             found: bytes = value

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, model_validator
 
@@ -31,6 +32,11 @@ class GatewaySettings(ServiceSettings, RankingSettings):
     # (16 context entries of 64 + 256 astral characters at 12 bytes each: about 62 KB), so that no valid
     # request is refused for its size.
     max_body_bytes: int = Field(default=64 * 1024, ge=256)
+    # A request's headers: at most this many bytes, sent within this long (a slow client is refused with
+    # 408, one with huge headers with 431), and its body within `body_timeout_s` of its headers.
+    max_header_bytes: int = Field(default=16 * 1024, ge=1024)
+    header_timeout_s: float = Field(default=5.0, gt=0)
+    body_timeout_s: float = Field(default=5.0, gt=0)
     # Candidates asked of each route: n * multiplier + margin, so that filtering still leaves n.
     candidate_multiplier: int = Field(default=2, ge=1, le=10)
     candidate_margin: int = Field(default=10, ge=0, le=200)
@@ -64,8 +70,6 @@ class GatewaySettings(ServiceSettings, RankingSettings):
     experiments_enabled: bool = True
     # Experiments. The YAML stored as the first config when Redis holds none (deploy/experiments.yaml).
     experiments_config_path: Path | None = None
-    # The admin API's bearer token; empty: the admin API refuses every call (403).
-    admin_token: SecretStr = SecretStr("")
     # How often the in-process config is compared with the one in Redis.
     experiments_refresh_s: float = Field(default=1.0, gt=0)
     # Exposures are written in batches this often, holding at most this many while Redis is away.
@@ -85,8 +89,37 @@ class GatewaySettings(ServiceSettings, RankingSettings):
     # Users whose last-seen preferences the gateway keeps for when Redis cannot give them in time.
     feed_known_users: int = Field(default=100_000, ge=0)
 
+    # Who may call: "on" checks API keys (and user tokens where a key needs them); "off" lets every caller
+    # do everything, for local experiments only (warned on every start).
+    auth: Literal["on", "off"] = "on"
+    # Keys given by file (JSON, secrets hashed), beside those in Redis; see gateway/auth/keys.py.
+    api_keys_file: Path | None = None
+    # Also read keys from Redis (created by `recgpt-stack keys` and the admin API); False: the file only.
+    api_keys_in_redis: bool = True
+    # How often the key store's revision is polled: a revoked key is refused by every replica within this.
+    api_keys_refresh_s: float = Field(default=1.0, gt=0, le=4)
+    # Replicas behind the load balancer: each enforces this share of a key's rate limit.
+    gateway_replicas: int = Field(default=1, ge=1, le=1000)
+    # End-user tokens (X-User-Token): an HS256 secret and/or a JWKS URL (RS256/ES256), the claims they must
+    # carry, and the clock skew allowed on exp/nbf/iat.
+    user_token_secret: SecretStr = SecretStr("")
+    user_token_jwks_url: str = ""
+    user_token_audience: str = Field(default="recgpt-gateway", min_length=1)
+    user_token_issuer: str = Field(default="recgpt-dev", min_length=1)
+    user_token_leeway_s: float = Field(default=30.0, ge=0, le=300)
+
+    # The operators' listener: /metrics, /docs of everything, the admin API, experiment reports.
+    internal_port: int = Field(default=8081, ge=0, le=65535)
+    internal_bind_host: str = "127.0.0.1"
+    # Admission control on the public listener: requests served at once, and how long one may wait for a
+    # slot (from when it reached the app, the event loop's lag included) before a fast 503.
+    max_in_flight: int = Field(default=64, ge=1)
+    queue_deadline_s: float = Field(default=0.02, gt=0)
+
     @model_validator(mode="after")
     def _deadlines_fit(self) -> GatewaySettings:
         if self.retrieval_deadline_s > self.request_deadline_s:
             raise ValueError("retrieval_deadline_s must not exceed request_deadline_s")
+        if self.internal_port == self.port != 0:
+            raise ValueError("internal_port must differ from port")
         return self

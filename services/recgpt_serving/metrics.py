@@ -41,6 +41,22 @@ LAST_RESORT_ITEMS = Gauge(
     "recgpt_last_resort_items",
     "Popular items the gateway holds for when retrieval cannot be reached (0: none yet).",
 )
+GATEWAY_REJECTED = Counter(
+    "recgpt_gateway_rejected_total",
+    "Requests the gateway refused before serving them, by why: missing_key, malformed_key, unknown_key, "
+    "revoked_key, wrong_scope, user_token_missing, user_token_invalid, user_token_expired, user_mismatch, "
+    "rate_limited, overloaded, queue_timeout, key_store_unavailable, headers_too_large, slow_headers, slow_body.",
+    ["reason"],
+)
+GATEWAY_IN_FLIGHT = Gauge("recgpt_gateway_in_flight", "Requests the gateway is serving now (admitted).")
+GATEWAY_LOOP_LAG = Gauge(
+    "recgpt_gateway_loop_lag_seconds",
+    "How late the gateway's event loop runs a timer: what a request arriving now waits before it starts.",
+)
+AUTH_KEYS_HELD = Gauge("recgpt_auth_keys_held", "API keys a gateway holds (revoked ones included).")
+AUTH_KEY_REFRESHES = Counter(
+    "recgpt_auth_key_refreshes_total", "Polls of the key store, by outcome: unchanged, changed, failed.", ["outcome"]
+)
 LLM_TOKENS = Counter("recgpt_llm_tokens_total", "LLM tokens, by agent and kind.", ["agent", "kind"])
 LLM_DURATION = Histogram(
     "recgpt_llm_request_duration_seconds", "Time of one LLM call.", ["agent"], buckets=_LLM_BUCKETS
@@ -111,7 +127,7 @@ EXPOSURE_WRITES = Counter(
 )
 EXPERIMENT_CONFIG_CHANGES = Counter(
     "recgpt_experiment_config_changes_total",
-    "Config changes asked of the admin API: applied, invalid, unauthorized, store_unavailable.",
+    "Config changes asked of the admin API: applied, invalid, store_unavailable.",
     ["outcome"],
 )
 EXPERIMENT_CONFIG_REVISION = Gauge(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -11,7 +12,8 @@ import pytest
 import redis.asyncio as aioredis
 from fastapi import FastAPI
 
-from gateway.app import create_app
+from gateway.app import Gateway, create_app
+from gateway.auth.keys import ApiKey, KeyStore, Scope, new_key, write_file
 from gateway.clients import EXPLAIN_SERVICE, JUDGE_SERVICE, RETRIEVAL_SERVICE, GatewayDeps
 from gateway.pipelines.last_resort import LastResortPage
 from gateway.settings import GatewaySettings
@@ -20,6 +22,7 @@ from recgpt.judge.v1 import judge_pb2_grpc
 from recgpt.retrieval.v1 import retrieval_pb2_grpc
 from recgpt_domain import behaviour_store
 from recgpt_serving import grpc_client
+from tests.gateway.callers import keyed_client
 from tests.gateway.gateway_fakes import (
     FakeExplain,
     FakeJudge,
@@ -57,8 +60,31 @@ async def judge_server() -> AsyncIterator[FakeServer[FakeJudge]]:
 
 
 @pytest.fixture
-def settings(redis_url: str, redis_prefix: str, retrieval_server: FakeRetrievalServer) -> GatewaySettings:
+def test_key() -> tuple[ApiKey, str]:
+    return new_key("tests", frozenset(Scope))
+
+
+@pytest.fixture
+async def api_key(test_key: tuple[ApiKey, str], redis_client: aioredis.Redis, redis_prefix: str) -> str:
+    """A key with every scope, stored where the gateway reads its keys: in Redis and in the keys file
+    (which keeps it valid in the tests that take Redis away)."""
+    await KeyStore(redis_client, redis_prefix).add(test_key[0])
+    return test_key[1]
+
+
+@pytest.fixture
+def keys_file(tmp_path: Path, test_key: tuple[ApiKey, str]) -> Path:
+    path = tmp_path / "api-keys.json"
+    write_file(path, [test_key[0]])
+    return path
+
+
+@pytest.fixture
+def settings(
+    redis_url: str, redis_prefix: str, retrieval_server: FakeRetrievalServer, keys_file: Path
+) -> GatewaySettings:
     return GatewaySettings(
+        api_keys_file=keys_file,
         redis_url=redis_url,
         redis_prefix=redis_prefix,
         port=0,
@@ -69,10 +95,12 @@ def settings(redis_url: str, redis_prefix: str, retrieval_server: FakeRetrievalS
         retrieval_deadline_s=1.0,
         redis_deadline_s=1.0,
         request_deadline_s=2.0,
+        # The event loop's lag on a busy test machine is not the gateway's overload.
+        queue_deadline_s=1.0,
     )
 
 
-async def wait_for_last_resort(app: FastAPI) -> None:
+async def wait_for_last_resort(app: Gateway | FastAPI) -> None:
     page: LastResortPage = app.state.last_resort
     for _ in range(500):
         if page.held:
@@ -82,9 +110,7 @@ async def wait_for_last_resort(app: FastAPI) -> None:
 
 
 @pytest.fixture
-async def gateway_factory(
-    settings: GatewaySettings,
-) -> AsyncIterator[Callable[..., Any]]:
+async def gateway_factory(settings: GatewaySettings, api_key: str) -> AsyncIterator[Callable[..., Any]]:
     """Starts the app (lifespan included) with optional settings overrides or injected deps."""
     stack: list[Any] = []
 
@@ -93,14 +119,12 @@ async def gateway_factory(
     ) -> httpx.AsyncClient:
         """With `last_resort`, returns once the app holds its last-resort page (its first refresh)."""
         app = create_app(settings.model_copy(update=overrides), deps=deps)
-        lifespan = app.router.lifespan_context(app)
+        lifespan = app.lifespan()
         await lifespan.__aenter__()
         stack.append(lifespan)
         if last_resort:
             await wait_for_last_resort(app)
-        client = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://gateway", timeout=5
-        )
+        client = keyed_client(app, api_key)
         stack.append(client)
         return client
 

@@ -10,16 +10,13 @@ from typing import Any
 import httpx
 import pytest
 import redis.asyncio as aioredis
-from fastapi import FastAPI
-from pydantic import SecretStr
 
 from experiments.events import iter_events
 from experiments.exposures import iter_exposures, unpack
+from gateway.app import Gateway
 from gateway.clients import GatewayDeps
 from tests.experiments.configs import two_arms
-
-TOKEN = "test-admin-token"
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
+from tests.gateway.callers import INTERNAL
 
 
 def config_body(**experiment: Any) -> dict[str, Any]:
@@ -28,42 +25,34 @@ def config_body(**experiment: Any) -> dict[str, Any]:
 
 @pytest.fixture
 async def gateway_with_admin(gateway_factory: Callable[..., Any]) -> httpx.AsyncClient:
-    client: httpx.AsyncClient = await gateway_factory(admin_token=SecretStr(TOKEN), exposure_flush_s=0.02)
+    client: httpx.AsyncClient = await gateway_factory(exposure_flush_s=0.02)
     return client
 
 
-async def test_admin_needs_the_token(gateway_with_admin: httpx.AsyncClient) -> None:
-    missing = await gateway_with_admin.put("/v1/admin/experiments", json=config_body())
-    wrong = await gateway_with_admin.put(
-        "/v1/admin/experiments", json=config_body(), headers={"Authorization": "Bearer nope"}
-    )
-    assert missing.status_code == 401 and "bearer token" in missing.json()["reason"]
-    assert wrong.status_code == 403 and wrong.json()["reason"] == "wrong admin token"
-    assert (await gateway_with_admin.get("/v1/admin/experiments/current")).status_code == 401
-
-
-async def test_disabled_admin_api_refuses(gateway: httpx.AsyncClient) -> None:
-    response = await gateway.put("/v1/admin/experiments", json=config_body(), headers=AUTH)
-    assert response.status_code == 403 and "disabled" in response.json()["reason"]
+async def test_admin_is_on_the_internal_listener_only(gateway_with_admin: httpx.AsyncClient) -> None:
+    public = await gateway_with_admin.put("/v1/admin/experiments", json=config_body())
+    internal = await gateway_with_admin.put(INTERNAL + "/v1/admin/experiments", json=config_body())
+    assert public.status_code == 404
+    assert internal.status_code == 200, internal.text
 
 
 async def test_config_change_is_validated_kept_in_history_and_served(
     gateway_with_admin: httpx.AsyncClient,
 ) -> None:
-    put = await gateway_with_admin.put("/v1/admin/experiments", json=config_body(), headers=AUTH)
+    put = await gateway_with_admin.put(INTERNAL + "/v1/admin/experiments", json=config_body())
     assert put.status_code == 200, put.text
     revision = put.json()["revision"]
     bad = config_body()
     bad["layers"][0]["experiments"][0]["arms"][1]["params"] = {"variant": "recgpt-v9"}
-    refused = await gateway_with_admin.put("/v1/admin/experiments", json=bad, headers=AUTH)
+    refused = await gateway_with_admin.put(INTERNAL + "/v1/admin/experiments", json=bad)
     assert refused.status_code == 422
     assert "unknown variant 'recgpt-v9'" in refused.json()["reason"]
-    current = (await gateway_with_admin.get("/v1/admin/experiments/current", headers=AUTH)).json()
+    current = (await gateway_with_admin.get(INTERNAL + "/v1/admin/experiments/current")).json()
     assert current["revision"] == revision
     assert current["config"]["layers"][0]["experiments"][0]["arms"][1]["params"]["variant"] == "recgpt-v1"
-    history = (await gateway_with_admin.get("/v1/admin/experiments/history", headers=AUTH)).json()
+    history = (await gateway_with_admin.get(INTERNAL + "/v1/admin/experiments/history")).json()
     assert [c["revision"] for c in history["changes"]][:1] == [revision]
-    old = await gateway_with_admin.get(f"/v1/admin/experiments/history?revision={revision}", headers=AUTH)
+    old = await gateway_with_admin.get(INTERNAL + f"/v1/admin/experiments/history?revision={revision}")
     assert old.status_code == 200 and old.json()["source"] == "admin-api"
 
 
@@ -72,10 +61,8 @@ async def test_redis_down_during_a_change_keeps_the_old_config(
 ) -> None:
     seed = tmp_path / "experiments.yaml"
     seed.write_text("layers:\n- name: pipeline\n  salt: s\n  experiments: []\n")
-    client: httpx.AsyncClient = await gateway_factory(
-        deps_without_redis, admin_token=SecretStr(TOKEN), experiments_config_path=seed
-    )
-    response = await client.put("/v1/admin/experiments", json=config_body(), headers=AUTH)
+    client: httpx.AsyncClient = await gateway_factory(deps_without_redis, experiments_config_path=seed)
+    response = await client.put(INTERNAL + "/v1/admin/experiments", json=config_body())
     assert response.status_code == 503
     assert "old config keeps serving" in response.json()["reason"]
     where = (await client.get("/v1/experiments/assignment", params={"user_id": "u1"})).json()
@@ -85,7 +72,7 @@ async def test_redis_down_during_a_change_keeps_the_old_config(
 async def test_assignment_routes_recommendations_and_logs_exposures(
     gateway_with_admin: httpx.AsyncClient, redis_client: aioredis.Redis, redis_prefix: str
 ) -> None:
-    await gateway_with_admin.put("/v1/admin/experiments", json=config_body(), headers=AUTH)
+    await gateway_with_admin.put(INTERNAL + "/v1/admin/experiments", json=config_body())
     variants = {}
     for i in range(40):
         user = f"user-{i}"
@@ -98,7 +85,7 @@ async def test_assignment_routes_recommendations_and_logs_exposures(
     # A request that names its variant gets it, and its exposure says so.
     named = await gateway_with_admin.post("/v1/recommend", json={"user_id": "user-0", "variant": "recgpt-v1"})
     assert named.json()["variant"] == "recgpt-v1"
-    app: FastAPI = gateway_with_admin._transport.app  # type: ignore[attr-defined]
+    app: Gateway = gateway_with_admin._transport.app  # type: ignore[attr-defined]
     await app.state.experiments.exposures.flush()
     exposures = [unpack(e["e"]) async for e in iter_exposures(redis_client, redis_prefix)]
     assert len(exposures) == 41
@@ -113,7 +100,7 @@ def event(kind: str = "click", **fields: Any) -> dict[str, Any]:
 async def test_events_partial_acceptance_and_duplicates_once(
     gateway_with_admin: httpx.AsyncClient, redis_client: aioredis.Redis, redis_prefix: str
 ) -> None:
-    await gateway_with_admin.put("/v1/admin/experiments", json=config_body(), headers=AUTH)
+    await gateway_with_admin.put(INTERNAL + "/v1/admin/experiments", json=config_body())
     good, purchase = event(), event("purchase", price=12.5)
     batch = [good, purchase, event("teleport"), event("purchase"), {"nonsense": True}, good]
     response = await gateway_with_admin.post("/v1/events", json={"events": batch})
@@ -143,7 +130,7 @@ async def test_events_without_redis_are_a_503(
 
 
 async def test_report_json_and_html_and_unknown_experiment(gateway_with_admin: httpx.AsyncClient) -> None:
-    await gateway_with_admin.put("/v1/admin/experiments", json=config_body(), headers=AUTH)
+    await gateway_with_admin.put(INTERNAL + "/v1/admin/experiments", json=config_body())
     for i in range(30):
         user = f"user-{i}"
         page = (await gateway_with_admin.post("/v1/recommend", json={"user_id": user, "n": 3})).json()
@@ -151,32 +138,30 @@ async def test_report_json_and_html_and_unknown_experiment(gateway_with_admin: h
             {**event("impression", item_id=item["item_id"]), "user_id": user} for item in page["items"]
         ] + [{**event("click", item_id=page["items"][0]["item_id"]), "user_id": user}] * (i % 2)
         await gateway_with_admin.post("/v1/events", json={"events": events})
-    app: FastAPI = gateway_with_admin._transport.app  # type: ignore[attr-defined]
+    app: Gateway = gateway_with_admin._transport.app  # type: ignore[attr-defined]
     await app.state.experiments.exposures.flush()
-    report = (await gateway_with_admin.get("/v1/experiments/exp-a/report")).json()
+    report = (await gateway_with_admin.get(INTERNAL + "/v1/experiments/exp-a/report")).json()
     arms = report["arms"]
     assert arms["control"]["users"] + arms["treatment"]["users"] == 30
     assert arms["control"]["totals"]["impressions"] + arms["treatment"]["totals"]["impressions"] == 90
     assert "ctr" in report["lift"]["treatment"] and report["srm"]["p_value"] > 0
-    page = await gateway_with_admin.get("/v1/experiments/exp-a/report", params={"format": "html"})
+    page = await gateway_with_admin.get(INTERNAL + "/v1/experiments/exp-a/report", params={"format": "html"})
     assert page.status_code == 200 and "chart-ctr" in page.text
-    missing = await gateway_with_admin.get("/v1/experiments/nope/report")
+    missing = await gateway_with_admin.get(INTERNAL + "/v1/experiments/nope/report")
     assert missing.status_code == 404 and "unknown experiment" in missing.json()["reason"]
 
 
 async def test_experiments_off_assign_and_log_nothing(
     gateway_factory: Callable[..., Any], redis_client: aioredis.Redis, redis_prefix: str
 ) -> None:
-    client: httpx.AsyncClient = await gateway_factory(
-        admin_token=SecretStr(TOKEN), experiments_enabled=False, exposure_flush_s=0.02
-    )
-    await client.put("/v1/admin/experiments", json=config_body(), headers=AUTH)
+    client: httpx.AsyncClient = await gateway_factory(experiments_enabled=False, exposure_flush_s=0.02)
+    await client.put(INTERNAL + "/v1/admin/experiments", json=config_body())
     variants = set()
     for i in range(20):
         answer = await client.post("/v1/recommend", json={"user_id": f"user-{i}", "n": 3})
         assert answer.status_code == 200
         variants.add(answer.json()["variant"])
-    app: FastAPI = client._transport.app  # type: ignore[attr-defined]
+    app: Gateway = client._transport.app  # type: ignore[attr-defined]
     await app.state.experiments.exposures.flush()
     assert variants == {"baseline"}
     assert await redis_client.xlen(f"{redis_prefix}:experiments:exposures") == 0
@@ -185,8 +170,8 @@ async def test_experiments_off_assign_and_log_nothing(
 async def test_arm_adapters_are_validated(gateway_with_admin: httpx.AsyncClient) -> None:
     body = config_body()
     body["layers"][0]["experiments"][0]["arms"][1]["params"]["adapters"] = {"tag_predictor": "newest"}
-    assert (await gateway_with_admin.put("/v1/admin/experiments", json=body, headers=AUTH)).status_code == 200
+    assert (await gateway_with_admin.put(INTERNAL + "/v1/admin/experiments", json=body)).status_code == 200
     where = (await gateway_with_admin.get("/v1/experiments/assignment", params={"user_id": "user-3"})).json()
     assert where["params"].get("adapters") in (None, {"tag_predictor": "newest"})
     body["layers"][0]["experiments"][0]["arms"][1]["params"]["adapters"] = {"planner": "newest"}
-    assert (await gateway_with_admin.put("/v1/admin/experiments", json=body, headers=AUTH)).status_code == 422
+    assert (await gateway_with_admin.put(INTERNAL + "/v1/admin/experiments", json=body)).status_code == 422

@@ -7,6 +7,7 @@ import asyncio
 import json
 import re
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,6 +15,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from gateway.app import create_app
+from gateway.auth.keys import ApiKey
 from gateway.clients import GatewayDeps
 from gateway.feed.schemas import NOT_BLANK
 from gateway.settings import GatewaySettings
@@ -26,6 +28,7 @@ from recgpt_serving.agent_runner import AgentDeps
 from recgpt_serving.llm.client import LlmClient, LlmSettings
 from retrieval.server import RetrievalServer
 from retrieval.settings import IndexSettings
+from tests.gateway.callers import keyed_client
 from tests.grpc_servers import serving
 from tests.intent.running import intent_settings
 from tests.recgpt_serving.llm.fake_openai import FakeOpenAI
@@ -69,10 +72,16 @@ async def intent_target(
 
 
 @pytest.fixture
+def key(test_key: tuple[ApiKey, str]) -> str:
+    return test_key[1]
+
+
+@pytest.fixture
 def feed_settings(
-    redis_url: str, redis_prefix: str, retrieval_target: str, intent_target: str
+    redis_url: str, redis_prefix: str, retrieval_target: str, intent_target: str, keys_file: Path
 ) -> GatewaySettings:
     return GatewaySettings(
+        api_keys_file=keys_file,
         redis_url=redis_url,
         redis_prefix=redis_prefix,
         port=0,
@@ -83,20 +92,22 @@ def feed_settings(
         request_deadline_s=4.0,
         # A shared test machine may be slow: the test is about lost updates, not Redis's speed.
         feed_redis_deadline_s=2.0,
+        queue_deadline_s=1.0,
     )
 
 
-async def start(settings: GatewaySettings, deps: GatewayDeps | None = None) -> tuple[httpx.AsyncClient, Any]:
+async def start(
+    settings: GatewaySettings, key: str, deps: GatewayDeps | None = None
+) -> tuple[httpx.AsyncClient, Any]:
     app = create_app(settings, deps=deps)
-    lifespan = app.router.lifespan_context(app)
+    lifespan = app.lifespan()
     await lifespan.__aenter__()
-    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway", timeout=20)
-    return client, lifespan
+    return keyed_client(app, key, timeout=20), lifespan
 
 
 @pytest.fixture
-async def gateway(feed_settings: GatewaySettings) -> AsyncIterator[httpx.AsyncClient]:
-    client, lifespan = await start(feed_settings)
+async def gateway(feed_settings: GatewaySettings, key: str) -> AsyncIterator[httpx.AsyncClient]:
+    client, lifespan = await start(feed_settings, key)
     try:
         yield client
     finally:
@@ -166,7 +177,7 @@ def test_the_schema_calls_blank_exactly_what_the_server_refuses_as_empty(flags: 
     """A fuzzer reading `\\s` as ASCII and one reading it as Unicode both see the server's rule, in the schema
     the gateway publishes (the one fuzzers read)."""
     placeholder = GatewaySettings(redis_url="redis://unused", port=0, retrieval_target="unused:1")
-    request = create_app(placeholder).openapi()["components"]["schemas"]["FeedCommandRequest"]
+    request = create_app(placeholder).public.openapi()["components"]["schemas"]["FeedCommandRequest"]
     published = request["properties"]["text"]
     assert published["pattern"] == NOT_BLANK
     pattern = re.compile(published["pattern"], flags)
@@ -217,14 +228,14 @@ async def test_concurrent_commands_of_one_user_all_land(gateway: httpx.AsyncClie
 
 
 async def test_redis_down_is_a_503_that_says_nothing_changed(
-    feed_settings: GatewaySettings, retrieval_target: str, intent_target: str
+    feed_settings: GatewaySettings, retrieval_target: str, intent_target: str, key: str
 ) -> None:
     deps = GatewayDeps(
         redis=behaviour_store.connect("redis://127.0.0.1:1/0"),
         retrieval_channel=grpc_client.channel(retrieval_target, service_names.RETRIEVAL),
         intent_channel=grpc_client.channel(intent_target, service_names.INTENT),
     )
-    client, lifespan = await start(feed_settings, deps)
+    client, lifespan = await start(feed_settings, key, deps)
     try:
         answer = await client.post(COMMAND, json={"user_id": "ivy", "text": "no Gorilla"})
         assert answer.status_code == 503
@@ -237,10 +248,8 @@ async def test_redis_down_is_a_503_that_says_nothing_changed(
         await deps.close()
 
 
-async def test_without_a_parser_the_feed_is_a_503(
-    feed_settings: GatewaySettings,
-) -> None:
-    client, lifespan = await start(feed_settings.model_copy(update={"intent_target": ""}))
+async def test_without_a_parser_the_feed_is_a_503(feed_settings: GatewaySettings, key: str) -> None:
+    client, lifespan = await start(feed_settings.model_copy(update={"intent_target": ""}), key)
     try:
         answer = await client.post(COMMAND, json={"user_id": "jo", "text": "no Gorilla"})
         assert answer.status_code == 503 and "not configured" in answer.json()["reason"]
@@ -249,10 +258,12 @@ async def test_without_a_parser_the_feed_is_a_503(
         await lifespan.__aexit__(None, None, None)
 
 
-async def test_preferences_that_cannot_be_applied_are_never_ignored(feed_settings: GatewaySettings) -> None:
+async def test_preferences_that_cannot_be_applied_are_never_ignored(
+    feed_settings: GatewaySettings, key: str
+) -> None:
     """Retrieval too late for the tools: the command says its preferences were stored, and a later page
     is a 503 rather than one that may break them."""
-    client, lifespan = await start(feed_settings.model_copy(update={"feed_plan_deadline_s": 1e-6}))
+    client, lifespan = await start(feed_settings.model_copy(update={"feed_plan_deadline_s": 1e-6}), key)
     try:
         answer = await client.post(COMMAND, json={"user_id": "kim", "text": "no Gorilla"})
         assert answer.status_code == 503 and "preferences stored" in answer.json()["reason"]
@@ -271,17 +282,18 @@ async def test_preferences_that_cannot_be_applied_are_never_ignored(feed_setting
         await lifespan.__aexit__(None, None, None)
 
 
-async def started_app(settings: GatewaySettings) -> tuple[httpx.AsyncClient, Any, Any]:
+async def started_app(settings: GatewaySettings, key: str) -> tuple[httpx.AsyncClient, Any, Any]:
     app = create_app(settings)
-    lifespan = app.router.lifespan_context(app)
+    lifespan = app.lifespan()
     await lifespan.__aenter__()
-    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway", timeout=20)
-    return client, lifespan, app
+    return keyed_client(app, key, timeout=20), lifespan, app
 
 
-async def test_the_preferences_come_with_the_routes_in_one_round_trip(feed_settings: GatewaySettings) -> None:
+async def test_the_preferences_come_with_the_routes_in_one_round_trip(
+    feed_settings: GatewaySettings, key: str
+) -> None:
     """Retrieval reads the preferences with the behaviour: the gateway reads none, and the page obeys."""
-    client, lifespan, app = await started_app(feed_settings)
+    client, lifespan, app = await started_app(feed_settings, key)
     try:
         answer = await client.post(COMMAND, json={"user_id": "lee", "text": "no Gorilla"})
         assert answer.status_code == 200, answer.text
@@ -298,9 +310,11 @@ async def test_the_preferences_come_with_the_routes_in_one_round_trip(feed_setti
         await lifespan.__aexit__(None, None, None)
 
 
-async def test_redis_away_the_last_seen_preferences_still_hold(feed_settings: GatewaySettings) -> None:
+async def test_redis_away_the_last_seen_preferences_still_hold(
+    feed_settings: GatewaySettings, key: str
+) -> None:
     """No preferences from Redis (the request's read failed): those this gateway last saw hold, said so."""
-    client, lifespan, app = await started_app(feed_settings)
+    client, lifespan, app = await started_app(feed_settings, key)
     try:
         answer = await client.post(COMMAND, json={"user_id": "lou", "text": "no Gorilla"})
         assert answer.status_code == 200, answer.text
@@ -318,10 +332,12 @@ async def test_redis_away_the_last_seen_preferences_still_hold(feed_settings: Ga
 
 
 async def test_a_late_pipelines_last_resort_page_obeys_the_preferences(
-    feed_settings: GatewaySettings,
+    feed_settings: GatewaySettings, key: str
 ) -> None:
     """The deadline runs out: the last-resort popular page answers, filtered by the hard constraints."""
-    client, lifespan, app = await started_app(feed_settings.model_copy(update={"request_deadline_s": 0.3}))
+    client, lifespan, app = await started_app(
+        feed_settings.model_copy(update={"request_deadline_s": 0.3}), key
+    )
     try:
         answer = await client.post(COMMAND, json={"user_id": "max", "text": "no Gorilla"})
         assert answer.status_code == 200, answer.text

@@ -1,14 +1,17 @@
-"""/metrics exposes the recgpt_ metrics recorded while serving; the OpenAPI docs are served."""
+"""/metrics (on the operators' listener) exposes the recgpt_ metrics recorded while serving; each listener
+serves the OpenAPI document of its own routes."""
 
 from __future__ import annotations
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.gateway.callers import INTERNAL
+
 
 async def scrape(gateway: httpx.AsyncClient) -> dict[str, list[dict[str, str]]]:
     """Sample name -> label sets of its samples, parsed from the exposition text."""
-    response = await gateway.get("/metrics")
+    response = await gateway.get(INTERNAL + "/metrics")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
     samples: dict[str, list[dict[str, str]]] = {}
@@ -63,3 +66,12 @@ async def test_openapi_and_docs(gateway: httpx.AsyncClient) -> None:
     request_schema = schema["components"]["schemas"]["RecommendRequest"]
     assert request_schema["additionalProperties"] is False
     assert docs.status_code == 200
+    # The callers' document names only what callers may call; the operators' one the rest.
+    assert not [path for path in schema["paths"] if "admin" in path or path.endswith("/report")]
+    assert "bearer" in str(schema["components"]["securitySchemes"]).lower()
+    internal = (await gateway.get(INTERNAL + "/openapi.json")).json()
+    assert {"/v1/admin/experiments", "/v1/admin/keys", "/v1/experiments/{experiment_id}/report"} <= set(
+        internal["paths"]
+    )
+    assert "/v1/recommend" not in internal["paths"]
+    assert (await gateway.get("/metrics")).status_code == 404

@@ -1,4 +1,5 @@
-"""Where a user is (GET /v1/experiments/assignment) and an experiment's report (JSON or an HTML page)."""
+"""Where a user is (GET /v1/experiments/assignment, public) and an experiment's report (JSON or an HTML page,
+on the operators' listener)."""
 
 from __future__ import annotations
 
@@ -11,10 +12,13 @@ from redis.exceptions import RedisError
 
 from experiments import html_report
 from experiments.report import UnknownExperiment, build_report
+from gateway.auth.callers import CallerDep
 from gateway.deps import ExperimentsDep
 from gateway.schemas import ErrorResponse, UserId
 
 router = APIRouter(tags=["experiments"])
+# The report scans two whole streams: operators only.
+reports = APIRouter(tags=["experiments"])
 
 
 class ArmOut(BaseModel):
@@ -34,8 +38,11 @@ class AssignmentResponse(BaseModel):
 
 
 @router.get("/v1/experiments/assignment", response_model=AssignmentResponse)
-async def assignment(user_id: Annotated[UserId, Query()], experiments: ExperimentsDep) -> AssignmentResponse:
+async def assignment(
+    user_id: Annotated[UserId, Query()], experiments: ExperimentsDep, caller: CallerDep
+) -> AssignmentResponse:
     """The user's arm in each layer, computed from the config this process serves (no I/O)."""
+    caller.check_users([user_id])
     found = experiments.assign(user_id)
     return AssignmentResponse(
         user_id=user_id,
@@ -46,7 +53,7 @@ async def assignment(user_id: Annotated[UserId, Query()], experiments: Experimen
     )
 
 
-@router.get(
+@reports.get(
     "/v1/experiments/{experiment_id}/report",
     responses={
         200: {"content": {"text/html": {}}, "description": "The report, as JSON or (format=html) a page"},

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 
+from gateway.auth.callers import CallerDep
 from gateway.feed.honour import get_feed
 from gateway.feed.schemas import FeedCommandRequest, FeedCommandResponse, PreferencesResponse
 from gateway.feed.service import FeedService, FeedUnavailable
@@ -34,8 +35,9 @@ def _refuse(error: FeedUnavailable) -> HTTPException:
 
 
 @router.post("/v1/feed/command", response_model=FeedCommandResponse, responses=_ERRORS)
-async def command(body: FeedCommandRequest, feed: FeedDep) -> FeedCommandResponse:
+async def command(body: FeedCommandRequest, feed: FeedDep, caller: CallerDep) -> FeedCommandResponse:
     """Parses the command into preferences, stores them, and answers with the next page they give."""
+    caller.check_users([body.user_id])
     with context.bound(context.with_user(body.user_id)) as ctx:
         try:
             outcome = await feed.command(body)
@@ -91,9 +93,10 @@ def _answer(request_id: str, user_id: str, stored: Versioned) -> PreferencesResp
     "/v1/feed/preferences", methods=["GET", "DELETE"], response_model=PreferencesResponse, responses=_ERRORS
 )
 async def preferences(
-    request: Request, user_id: Annotated[UserId, Query()], feed: FeedDep
+    request: Request, user_id: Annotated[UserId, Query()], feed: FeedDep, caller: CallerDep
 ) -> PreferencesResponse:
     """GET: the preferences in force (version 0 when none); DELETE: forget them (a new version)."""
+    caller.check_users([user_id])
     with context.bound(context.with_user(user_id)) as ctx:
         try:
             stored = await (feed.reset(user_id) if request.method == "DELETE" else feed.read(user_id))

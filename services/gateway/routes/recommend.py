@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends
 from experiments import request_params
 from experiments.assignment import Assignment
 from experiments.serving import Experiments
+from gateway.auth.callers import CallerDep
 from gateway.deps import ExperimentsDep, PipelinesDep, SettingsDep
 from gateway.feed.honour import get_feed, honour_preferences
 from gateway.feed.service import FeedService
@@ -47,8 +48,10 @@ async def recommend(
     settings: SettingsDep,
     experiments: ExperimentsDep,
     feed: Annotated[FeedService | None, Depends(get_feed)],
+    caller: CallerDep,
 ) -> RecommendResponse:
     """`n` distinct items the user has not interacted with, best first, each with the route that found it."""
+    caller.check_users([body.user_id])
     started = time.perf_counter()
     assignment = experiments.assign(body.user_id) if settings.experiments_enabled else _UNASSIGNED
     routed = with_arm_params(body, assignment)

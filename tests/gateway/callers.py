@@ -1,0 +1,20 @@
+"""Clients of the gateway app as a caller with an API key, over ASGI (no server)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+# The operators' listener, as the app tells it apart: by the port a request arrived on (settings' default).
+INTERNAL = "http://gateway:8081"
+
+
+def keyed_client(app: Any, key: str, *, timeout: float = 5) -> httpx.AsyncClient:
+    """Public routes by path, the internal listener's by `INTERNAL + path`; every request with the key."""
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app),
+        base_url="http://gateway",
+        headers={"authorization": f"Bearer {key}"},
+        timeout=timeout,
+    )
