@@ -21,7 +21,7 @@ import redis
 from recgpt_domain.catalogue import UserHistory, iter_histories
 from recgpt_domain.profile_store import METHOD_V1
 from recgpt_domain.refresh_queue import RefreshQueueKeys
-from recgpt_tools import redis_server
+from recgpt_tools import redis_server, stack_auth
 from recgpt_tools.run_state import RunState
 from recgpt_tools.stack import Stack
 from recgpt_tools.stack_settings import StackSettings
@@ -33,12 +33,21 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 class RunningPlatform:
     stack: Stack
     state: RunState
-    # The gateway's admin API token (RECGPT_ADMIN_TOKEN), for tests that change the experiment config.
-    admin_token: str = ""
 
     @property
     def gateway_url(self) -> str:
         return self.state.gateway_url
+
+    @property
+    def gateway_internal_url(self) -> str:
+        """The operators' listener: metrics, the admin API, experiment reports."""
+        return self.state.urls["gateway-internal"]
+
+    def auth(self, *, admin: bool = False) -> dict[str, str]:
+        """The header of the development key `make run` made (every scope but admin), or the admin key."""
+        assert self.state.keys_file is not None, "the platform was started without keys"
+        keys = stack_auth.load_keys(self.state.keys_file)
+        return {"authorization": f"Bearer {(keys.admin if admin else keys.dev).presented}"}
 
     @property
     def catalogue_dir(self) -> Path:
@@ -86,7 +95,6 @@ def _vllm_requests(vllm_url: str) -> float:
 
 
 JUDGE_SAMPLE_SHARE = "RECGPT_JUDGE_SAMPLE_SHARE"
-ADMIN_TOKEN = "RECGPT_ADMIN_TOKEN"
 
 
 def _restore(name: str, value: str | None) -> None:
@@ -127,15 +135,12 @@ def platform(redis_url: str, amazon_dir: Path) -> Iterator[RunningPlatform]:
     # Every recgpt-v1 response with explanations goes to the judge, so the live path is exercised.
     sample_share = os.environ.get(JUDGE_SAMPLE_SHARE)
     os.environ[JUDGE_SAMPLE_SHARE] = "1.0"
-    admin_token, previous_token = uuid.uuid4().hex, os.environ.get(ADMIN_TOKEN)
-    os.environ[ADMIN_TOKEN] = admin_token
     try:
         state = stack.up()
     finally:
         _restore(JUDGE_SAMPLE_SHARE, sample_share)
-        _restore(ADMIN_TOKEN, previous_token)
     try:
-        yield RunningPlatform(stack, state, admin_token)
+        yield RunningPlatform(stack, state)
     finally:
         stack.down()
         client = redis.Redis.from_url(redis_url)

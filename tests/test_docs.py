@@ -165,7 +165,7 @@ def test_readme_diagram_names_every_public_endpoint() -> None:
 
 def test_readme_requests_are_valid_for_the_gateway() -> None:
     """The curl lines' bodies are what the routes accept, for the demo user and item that ship in data/."""
-    app = openapi_doc.create_gateway_app()
+    app = openapi_doc.create_gateway_app().public
     routes = {
         (method, route.path): route
         for route in app.routes
@@ -210,11 +210,13 @@ def _without_repeated_operation_ids(spec: dict[str, Any]) -> dict[str, Any]:
     return spec
 
 
-def test_committed_openapi_document_is_the_gateways() -> None:
-    committed = json.loads(OPENAPI.read_text(encoding="utf-8"))
-    fresh = json.loads(openapi_doc.dumps(openapi_doc.gateway_spec()))
+@pytest.mark.parametrize("listener", ["public", "internal"])
+def test_committed_openapi_documents_are_the_gateways(listener: openapi_doc.Listener) -> None:
+    path = DOCS / "api" / openapi_doc.DOCUMENTS[listener]
+    committed = json.loads(path.read_text(encoding="utf-8"))
+    fresh = json.loads(openapi_doc.dumps(openapi_doc.gateway_spec(listener)))
     assert _without_repeated_operation_ids(committed) == _without_repeated_operation_ids(fresh), (
-        "docs/api/openapi.json is stale: run `python -m recgpt_tools.openapi_doc`"
+        f"{path.relative_to(ROOT)} is stale: run `python -m recgpt_tools.openapi_doc`"
     )
 
 

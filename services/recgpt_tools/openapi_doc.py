@@ -1,7 +1,8 @@
-"""The gateway's OpenAPI document for the docs site: written from the app factory, rendered as Markdown.
+"""The gateway's OpenAPI documents for the docs site: written from the app factory, rendered as Markdown.
 
-`python -m recgpt_tools.openapi_doc` writes docs/api/openapi.json from `gateway.app.create_app` (the app is
-made, never started); `--check` fails when the committed file differs, as tests/test_docs.py does.
+`python -m recgpt_tools.openapi_doc` writes docs/api/openapi.json (the callers' listener) and
+docs/api/openapi-internal.json (the operators') from `gateway.app.create_app` (the app is made, never
+started); `--check` fails when a committed file differs, as tests/test_docs.py does.
 mkdocs.yml loads this module as a hook: a page line `<!-- openapi: api/openapi.json -->` becomes the
 endpoints and schemas of that file, so the site builds offline, from the committed document only.
 """
@@ -14,19 +15,21 @@ import re
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
-    from fastapi import FastAPI
+    from gateway.app import Gateway
 
-DEFAULT_OUT = Path("docs/api/openapi.json")
+Listener = Literal["public", "internal"]
+DOCUMENTS: dict[Listener, str] = {"public": "openapi.json", "internal": "openapi-internal.json"}
+DEFAULT_DIR = Path("docs/api")
 MARKER = re.compile(r"^<!-- openapi: (?P<path>\S+) -->$", re.MULTILINE)
 METHODS = ("get", "put", "post", "delete", "patch")
 
 Schema = Mapping[str, Any]
 
 
-def create_gateway_app() -> FastAPI:
+def create_gateway_app() -> Gateway:
     """The gateway app, made and never started: its settings point at nothing."""
     # Imported here: the docs build loads this module as a hook and reads only the committed document.
     from gateway.app import create_app
@@ -38,9 +41,10 @@ def create_gateway_app() -> FastAPI:
     return create_app(settings)
 
 
-def gateway_spec() -> dict[str, Any]:
-    """The OpenAPI document the gateway serves at /openapi.json."""
-    spec = create_gateway_app().openapi()
+def gateway_spec(listener: Listener = "public") -> dict[str, Any]:
+    """The OpenAPI document the gateway serves at /openapi.json on that listener."""
+    gateway = create_gateway_app()
+    spec = (gateway.public if listener == "public" else gateway.internal).openapi()
     # A route of several methods lists them in a set's order, which changes between runs: fix one order.
     spec["paths"] = {
         path: dict(sorted(item.items(), key=lambda entry: _method_rank(entry[0])))
@@ -198,20 +202,23 @@ def _schema_id(name: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="the committed OpenAPI document")
-    parser.add_argument("--check", action="store_true", help="fail when the committed document is stale")
+    parser.add_argument("--dir", type=Path, default=DEFAULT_DIR, help="where the committed documents are")
+    parser.add_argument("--check", action="store_true", help="fail when a committed document is stale")
     args = parser.parse_args(argv)
-    fresh = dumps(gateway_spec())
-    if args.check:
-        current = args.out.read_text(encoding="utf-8") if args.out.exists() else ""
-        if current != fresh:
-            sys.stderr.write(f"{args.out} is stale: run `python -m recgpt_tools.openapi_doc`\n")
-            return 1
-        return 0
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(fresh, encoding="utf-8")
-    sys.stdout.write(f"wrote {args.out}\n")
-    return 0
+    stale = 0
+    for listener, name in DOCUMENTS.items():
+        out: Path = args.dir / name
+        fresh = dumps(gateway_spec(listener))
+        if args.check:
+            current = out.read_text(encoding="utf-8") if out.exists() else ""
+            if current != fresh:
+                sys.stderr.write(f"{out} is stale: run `python -m recgpt_tools.openapi_doc`\n")
+                stale = 1
+            continue
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(fresh, encoding="utf-8")
+        sys.stdout.write(f"wrote {out}\n")
+    return stale
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.integration
 
 
 def _post(platform: RunningPlatform, path: str, body: object) -> httpx.Response:
-    return httpx.post(f"{platform.gateway_url}{path}", json=body, timeout=60)
+    return httpx.post(f"{platform.gateway_url}{path}", json=body, headers=platform.auth(), timeout=60)
 
 
 def test_a_command_steers_the_feed_and_every_later_page(platform: RunningPlatform) -> None:
@@ -38,7 +38,12 @@ def test_a_command_steers_the_feed_and_every_later_page(platform: RunningPlatfor
         page = _post(platform, "/v1/recommend", {"user_id": user, "n": 10, "variant": variant})
         assert page.status_code == 200, page.text
         assert all(category in categories_of(items[i["item_id"]]) for i in page.json()["items"])
-    httpx.delete(f"{platform.gateway_url}/v1/feed/preferences", params={"user_id": user}, timeout=10)
+    httpx.delete(
+        f"{platform.gateway_url}/v1/feed/preferences",
+        params={"user_id": user},
+        headers=platform.auth(),
+        timeout=10,
+    )
 
 
 def test_what_rules_leave_goes_to_the_real_llm_and_is_checked(platform: RunningPlatform) -> None:

@@ -15,7 +15,9 @@ pytestmark = pytest.mark.integration
 
 
 def _recommend(platform: RunningPlatform, body: object, **headers: str) -> httpx.Response:
-    return httpx.post(f"{platform.gateway_url}/v1/recommend", json=body, headers=headers, timeout=10)
+    return httpx.post(
+        f"{platform.gateway_url}/v1/recommend", json=body, headers={**platform.auth(), **headers}, timeout=10
+    )
 
 
 def test_known_user_gets_n_distinct_unseen_items(platform: RunningPlatform) -> None:
@@ -77,7 +79,7 @@ def test_readiness_and_metrics(platform: RunningPlatform) -> None:
     assert httpx.get(f"{platform.gateway_url}/healthz", timeout=5).status_code == 200
     assert httpx.get(f"{platform.gateway_url}/readyz", timeout=5).status_code == 200
     _recommend(platform, {"user_id": platform.histories()[0].user_id, "n": 3})
-    gateway_metrics = httpx.get(f"{platform.gateway_url}/metrics", timeout=5).text
+    gateway_metrics = httpx.get(f"{platform.gateway_internal_url}/metrics", timeout=5).text
     assert 'recgpt_requests_total{code="200",method="/v1/recommend",service="gateway"}' in gateway_metrics
     assert "recgpt_request_duration_seconds_bucket" in gateway_metrics
     retrieval_metrics = httpx.get(platform.state.metrics_urls["retrieval"], timeout=5).text

@@ -79,7 +79,8 @@ def _waited_for(empty: dict[str, str], exported: set[str]) -> dict[str, str]:
 
 
 def _gateway_paths(platform: RunningPlatform) -> set[str]:
-    paths: dict[str, object] = httpx.get(f"{platform.gateway_url}/openapi.json", timeout=10).json()["paths"]
+    url = f"{platform.gateway_internal_url}/openapi.json"
+    paths: dict[str, object] = httpx.get(url, timeout=10).json()["paths"]
     return set(paths)
 
 
@@ -92,8 +93,9 @@ def start_experiments(platform: RunningPlatform) -> bool:
     for layer in config["layers"]:
         for experiment in layer["experiments"]:
             experiment["enabled"] = True
-    headers = {"authorization": f"Bearer {platform.admin_token}"}
-    response = httpx.put(f"{platform.gateway_url}{ADMIN_PATH}", json=config, headers=headers, timeout=10)
+    response = httpx.put(
+        f"{platform.gateway_internal_url}{ADMIN_PATH}", json=config, headers=platform.auth(admin=True), timeout=10
+    )
     assert response.status_code == 200, response.text
     return True
 
@@ -108,6 +110,7 @@ class Load:
         self.url = f"{platform.gateway_url}/v1/recommend"
         self.events_url = f"{platform.gateway_url}{EVENTS_PATH}" if events else None
         self.users = [h.user_id for h in platform.histories()]
+        self.headers = platform.auth()
         self.stopping = threading.Event()
         self.sent = 0
         self.thread = threading.Thread(target=self._run, daemon=True)
@@ -133,7 +136,7 @@ class Load:
 
     def _run(self) -> None:
         rng = random.Random(8)
-        with httpx.Client(timeout=10) as client:
+        with httpx.Client(timeout=10, headers=self.headers) as client:
             while not self.stopping.is_set():
                 roll = rng.random()
                 if roll < 0.05:

@@ -73,6 +73,7 @@ def _recommend(platform: RunningPlatform, user_id: str) -> dict[str, object]:
     response = httpx.post(
         f"{platform.gateway_url}/v1/recommend",
         json={"user_id": user_id, "n": 10, "variant": "recgpt-v1"},
+        headers=platform.auth(),
         timeout=10,
     )
     assert response.status_code == 200, response.text
@@ -200,7 +201,7 @@ def test_live_judging_runs_beside_the_responses(platform: RunningPlatform) -> No
     verdicts = _live_verdicts(platform)
     assert verdicts.get("pass", 0) + verdicts.get("fail", 0) > 0, verdicts
     assert verdicts.get("unavailable", 0) == 0, f"the judge gave no valid verdict: {verdicts}"
-    gateway_metrics = httpx.get(f"{platform.gateway_url}/metrics", timeout=5).text
+    gateway_metrics = httpx.get(f"{platform.gateway_internal_url}/metrics", timeout=5).text
     assert 'recgpt_live_judge_samples_total{outcome="started"}' in gateway_metrics
 
 
