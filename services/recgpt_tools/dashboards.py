@@ -136,6 +136,27 @@ SERVICES = Dashboard(
             "reqps",
         ),
         Panel(
+            "Gateway refusals/s by reason",
+            (
+                Query(
+                    f"sum by (reason) (rate(recgpt_gateway_rejected_total[{FAST}]))",
+                    "{{reason}}",
+                ),
+            ),
+            "reqps",
+            "Requests refused before they were served: keys, scopes, user tokens, rate limits (429), "
+            "admission control (503), HTTP limits.",
+        ),
+        Panel(
+            "Gateway requests in flight and event-loop lag",
+            (
+                Query("max(recgpt_gateway_in_flight)", "in flight"),
+                Query("1000 * max(recgpt_gateway_loop_lag_seconds)", "loop lag (ms)"),
+            ),
+            "short",
+            "Admission control sheds new requests while the loop lag exceeds the queueing deadline.",
+        ),
+        Panel(
             "Dependency latency p99 by caller",
             (
                 Query(

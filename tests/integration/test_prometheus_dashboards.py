@@ -139,6 +139,7 @@ class Load:
         with httpx.Client(timeout=10, headers=self.headers) as client:
             while not self.stopping.is_set():
                 roll = rng.random()
+                headers = {"authorization": ""} if roll < 0.02 else {}  # a caller without a key: 401
                 if roll < 0.05:
                     body: object = {"user_id": "", "n": 0}
                 elif roll < 0.15:
@@ -150,7 +151,7 @@ class Load:
                 else:
                     body = {"user_id": rng.choice(self.users[:60]), "n": 10, "variant": "baseline"}
                 with contextlib.suppress(httpx.HTTPError):
-                    self._events(client, rng, client.post(self.url, json=body))
+                    self._events(client, rng, client.post(self.url, json=body, headers=headers))
                 self.sent += 1
                 # Light load: the LLM panels need vLLM to answer the near-line refreshes on the same CPUs.
                 time.sleep(PAUSE_S)
