@@ -220,13 +220,9 @@ def test_committed_openapi_documents_are_the_gateways(listener: openapi_doc.List
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="GET and DELETE /v1/feed/preferences are one FastAPI route of two methods, so both operations get "
-    "one id, named after whichever method a set yields first; split the route, then remove this mark",
-)
-def test_operation_ids_are_unique() -> None:
-    ids = [op["operationId"] for op in operations(openapi_doc.gateway_spec())]
+@pytest.mark.parametrize("listener", ["public", "internal"])
+def test_operation_ids_are_unique(listener: openapi_doc.Listener) -> None:
+    ids = [op["operationId"] for op in operations(openapi_doc.gateway_spec(listener))]
     assert len(ids) == len(set(ids))
 
 

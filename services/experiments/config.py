@@ -15,7 +15,19 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StringConstraints,
+    model_validator,
+)
+
+from recgpt_domain.json_types import whole_float_as_int
 
 BUCKETS = 10_000
 # Bounds that keep Prometheus labels and the per-request work small, whatever an admin sends.
@@ -35,8 +47,8 @@ class BucketRange(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    start: int = Field(ge=0, le=BUCKETS)
-    end: int = Field(ge=0, le=BUCKETS)
+    start: Annotated[StrictInt, Field(ge=0, le=BUCKETS), BeforeValidator(whole_float_as_int)]
+    end: Annotated[StrictInt, Field(ge=0, le=BUCKETS), BeforeValidator(whole_float_as_int)]
 
     @model_validator(mode="after")
     def _ordered(self) -> BucketRange:
@@ -58,9 +70,9 @@ class ArmParams(BaseModel):
     # LoRA adapter per agent for the arm: `base`, `newest` or a version name (agents-serve's choice).
     adapters: dict[AgentName, AdapterChoice] | None = None
     # Fusion weight of the collaborative route in recgpt-v1.
-    beta: float | None = Field(default=None, ge=0, le=1)
+    beta: Annotated[StrictFloat, Field(ge=0, le=1)] | None = None
     # Items on the page when the request does not say.
-    n: int | None = Field(default=None, ge=1, le=100)
+    n: Annotated[StrictInt, Field(ge=1, le=100), BeforeValidator(whole_float_as_int)] | None = None
 
     def set_fields(self) -> set[str]:
         return {name for name, value in self.model_dump().items() if value is not None}
@@ -85,9 +97,9 @@ class Experiment(BaseModel):
     id: Name
     description: str = Field(default="", max_length=500)
     # Bumping it re-randomises who is in which arm.
-    version: int = Field(default=1, ge=1)
+    version: Annotated[StrictInt, Field(ge=1), BeforeValidator(whole_float_as_int)] = 1
     # The kill switch: False stops the experiment at once; its users get the gateway's defaults.
-    enabled: bool = True
+    enabled: StrictBool = True
     start: datetime | None = None
     stop: datetime | None = None
     # The arm whose figures the others are compared with.
@@ -100,7 +112,7 @@ class Experiment(BaseModel):
     # QA: these users always get the named arm while the experiment is enabled (they are left out of reports).
     forced: dict[ForcedUserId, Name] = Field(default_factory=dict, max_length=MAX_FORCED_USERS)
     # Days before `start` whose clicks are the CUPED covariate (0: no pre-period).
-    pre_period_days: float = Field(default=0, ge=0, le=90)
+    pre_period_days: Annotated[StrictFloat, Field(ge=0, le=90)] = 0
 
     def arm(self, name: str) -> Arm | None:
         return next((arm for arm in self.arms if arm.name == name), None)
@@ -127,7 +139,7 @@ class Holdout(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     salt: str = Field(default="global-holdout", min_length=1, max_length=64)
-    buckets: int = Field(default=0, ge=0, le=BUCKETS)
+    buckets: Annotated[StrictInt, Field(ge=0, le=BUCKETS), BeforeValidator(whole_float_as_int)] = 0
 
 
 class ExperimentConfig(BaseModel):

@@ -13,28 +13,44 @@ The stream is never trimmed: an acknowledged event stays until someone deletes t
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
 import redis.asyncio as aioredis
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
     StringConstraints,
     TypeAdapter,
     ValidationError,
     model_validator,
 )
+from pydantic_core import ErrorDetails
 
 from experiments.streams import iter_stream
+from recgpt_domain.json_types import whole_float_as_int
 
 # At most this many events a batch; the body must also stay under the gateway's body limit (64 KB by default).
 MAX_BATCH = 200
 EventType = Literal["impression", "click", "page_view", "add_to_cart", "purchase"]
 EVENT_TYPES: tuple[EventType, ...] = ("impression", "click", "page_view", "add_to_cart", "purchase")
-Token = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[!-~]+$")]
+# Printable ASCII without spaces, as user ids everywhere (they travel in gRPC metadata).
+Token = Annotated[StrictStr, StringConstraints(min_length=1, max_length=128, pattern=r"^[!-~]+$")]
+# The last millisecond of the year 9999: a client clock beyond it is not a clock.
+MAX_TS_MS = 253_402_300_799_999
+
+
+# Strict (no "3" for 3, no true for 1) but for whole floats; the bounds go before the validator, where
+# pydantic publishes them as minimum and maximum.
+ClientTime = Annotated[StrictInt, Field(ge=0, le=MAX_TS_MS), BeforeValidator(whole_float_as_int)]
+Quantity = Annotated[StrictInt, Field(ge=1, le=1000), BeforeValidator(whole_float_as_int)]
+Price = Annotated[StrictFloat, Field(ge=0, le=1e7)]
 
 # KEYS: stream, marker prefix. ARGV: ttl ms, then per event: id, and its field count and fields.
 _STORE = """
@@ -58,29 +74,62 @@ return out
 """
 
 
-class Event(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class _EventFields(BaseModel):
+    """What every kind of event carries."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     event_id: Token
-    type: EventType
     user_id: Token
     item_id: Token
     # The recommendation response the event follows, when the client knows it.
     request_id: Token | None = None
     # Client time in milliseconds since the epoch; the server's time orders the stream.
-    ts_ms: int | None = Field(default=None, ge=0)
-    # Purchases only: the amount paid, in the shop's currency.
-    price: float | None = Field(default=None, ge=0, le=1e7)
-    quantity: int = Field(default=1, ge=1, le=1000)
+    ts_ms: ClientTime | None = None
+    quantity: Quantity = 1
+
+
+class ImpressionEvent(_EventFields):
+    type: Literal["impression"]
+
+
+class ClickEvent(_EventFields):
+    type: Literal["click"]
+
+
+class PageViewEvent(_EventFields):
+    type: Literal["page_view"]
+
+
+class AddToCartEvent(_EventFields):
+    type: Literal["add_to_cart"]
+
+
+class PurchaseEvent(_EventFields):
+    type: Literal["purchase"]
+    # The amount paid, in the shop's currency.
+    price: Price
+
+
+# What a client sends, one kind per `type`: the gateway validates each event of a batch with this alone and
+# publishes its schema, so that what the schema allows is exactly what is stored.
+AnyClientEvent = ImpressionEvent | ClickEvent | PageViewEvent | AddToCartEvent | PurchaseEvent
+ClientEvent = Annotated[AnyClientEvent, Field(discriminator="type")]
+CLIENT_EVENT: TypeAdapter[AnyClientEvent] = TypeAdapter(ClientEvent)
+
+
+class Event(_EventFields):
+    """An accepted event of any kind, as the store writes it."""
+
+    type: EventType
+    # Purchases only.
+    price: Price | None = None
 
     @model_validator(mode="after")
     def _price_for_purchases(self) -> Event:
         if (self.type == "purchase") != (self.price is not None):
             raise ValueError("price is required for a purchase and not allowed for other events")
         return self
-
-
-_EVENT = TypeAdapter(Event)
 
 
 @dataclass(frozen=True)
@@ -90,21 +139,31 @@ class Rejected:
     reason: str
 
 
-def parse_batch(raw_events: list[object]) -> tuple[list[tuple[int, Event]], list[Rejected]]:
+def parse_batch(raw_events: Sequence[object]) -> tuple[list[tuple[int, Event]], list[Rejected]]:
     """Valid events with their index in the batch, and the reasons of the others."""
     valid: list[tuple[int, Event]] = []
     rejected: list[Rejected] = []
     for index, raw in enumerate(raw_events):
         try:
-            valid.append((index, _EVENT.validate_python(raw)))
+            kind = CLIENT_EVENT.validate_python(raw)
         except ValidationError as error:
-            problem = error.errors()[0]
-            where = ".".join(str(part) for part in problem["loc"]) or "event"
             event_id = raw.get("event_id") if isinstance(raw, dict) else None
-            rejected.append(
-                Rejected(index, event_id if isinstance(event_id, str) else None, f"{where}: {problem['msg']}")
-            )
+            reason = _reason(error.errors()[0])
+            rejected.append(Rejected(index, event_id if isinstance(event_id, str) else None, reason))
+            continue
+        valid.append((index, Event(**kind.model_dump())))
     return valid, rejected
+
+
+def _reason(problem: ErrorDetails) -> str:
+    """The first problem of an event, named by its field (not by the kind the union tried)."""
+    if problem["type"] in ("union_tag_not_found", "union_tag_invalid"):
+        return f"type: must be one of {', '.join(EVENT_TYPES)}"
+    loc = problem["loc"][1:]  # the first part is the kind, from `type`
+    if loc == ("price",) and problem["type"] in ("missing", "extra_forbidden"):
+        return "price: price is required for a purchase and not allowed for other events"
+    where = ".".join(str(part) for part in loc) or "event"
+    return f"{where}: {problem['msg']}"
 
 
 class EventStore:

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Collection
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute
 from starlette.datastructures import State
 from starlette.types import Receive, Scope, Send
@@ -17,7 +17,7 @@ from experiments.serving import Experiments, ExperimentSettings
 from gateway import errors
 from gateway.admission import AdmissionMiddleware, LoopLag
 from gateway.auth import keys as api_keys
-from gateway.auth.callers import Authenticator, require
+from gateway.auth.callers import AUTH_RESPONSES, Authenticator, require
 from gateway.auth.key_cache import KeyCache
 from gateway.auth.keys import KeyStore
 from gateway.auth.keys import Scope as KeyScope
@@ -146,10 +146,10 @@ def create_app(settings: GatewaySettings, *, deps: GatewayDeps | None = None) ->
     )
     public.state.settings = settings
     public.state.authenticator = authenticator
-    public.include_router(recommend.router, dependencies=[require(KeyScope.RECOMMEND)])
-    public.include_router(experiment_routes.router, dependencies=[require(KeyScope.RECOMMEND)])
-    public.include_router(events.router, dependencies=[require(KeyScope.EVENTS_WRITE)])
-    public.include_router(feed.router, dependencies=[require(KeyScope.FEED)])
+    _keyed(public, recommend.router, KeyScope.RECOMMEND)
+    _keyed(public, experiment_routes.router, KeyScope.RECOMMEND)
+    _keyed(public, events.router, KeyScope.EVENTS_WRITE)
+    _keyed(public, feed.router, KeyScope.FEED)
     public.include_router(health.router)
     # Admission control on the callers' listener only: operators can still look while it sheds.
     public.add_middleware(
@@ -170,9 +170,9 @@ def create_app(settings: GatewaySettings, *, deps: GatewayDeps | None = None) ->
         version="0.1.0",
         default_response_class=OrjsonResponse,
     )
-    internal.include_router(admin.router, dependencies=[require(KeyScope.ADMIN)])
-    internal.include_router(keys.router, dependencies=[require(KeyScope.ADMIN)])
-    internal.include_router(experiment_routes.reports, dependencies=[require(KeyScope.REPORTS_READ)])
+    _keyed(internal, admin.router, KeyScope.ADMIN)
+    _keyed(internal, keys.router, KeyScope.ADMIN)
+    _keyed(internal, experiment_routes.reports, KeyScope.REPORTS_READ)
     internal.include_router(health.router)
     internal.include_router(metrics.router)
     internal.add_middleware(
@@ -180,6 +180,11 @@ def create_app(settings: GatewaySettings, *, deps: GatewayDeps | None = None) ->
     )
     _finish(internal, settings, authenticator)
     return Gateway(public, internal, {settings.internal_port})
+
+
+def _keyed(app: FastAPI, router: APIRouter, scope: KeyScope) -> None:
+    """Routes only a key with `scope` may call."""
+    app.include_router(router, dependencies=[require(scope)], responses=AUTH_RESPONSES)
 
 
 def _finish(app: FastAPI, settings: GatewaySettings, authenticator: Authenticator) -> None:

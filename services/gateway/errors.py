@@ -7,6 +7,7 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
+from starlette.routing import Match, Route
 
 from gateway.pipelines import PipelineUnavailable
 from gateway.pipelines.registry import UnknownVariant
@@ -44,7 +45,19 @@ async def http_error(request: Request, exc: Exception) -> OrjsonResponse:
     if exc.status_code == 400 and exc.detail == _FASTAPI_BODY_ERROR:
         # Bytes that are not text (bad UTF-8): invalid input like any other malformed body.
         return OrjsonResponse(_body("invalid request: body is not valid JSON"), status_code=422)
-    return OrjsonResponse(_body(str(exc.detail)), status_code=exc.status_code, headers=exc.headers)
+    headers = exc.headers
+    if exc.status_code == 405:
+        # Starlette names only the methods of the first route of the path; the answer names every one.
+        headers = {**(headers or {}), "Allow": _allowed_methods(request)}
+    return OrjsonResponse(_body(str(exc.detail)), status_code=exc.status_code, headers=headers)
+
+
+def _allowed_methods(request: Request) -> str:
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        if isinstance(route, Route) and route.methods and route.matches(request.scope)[0] is not Match.NONE:
+            methods |= route.methods
+    return ", ".join(sorted(methods))
 
 
 async def pipeline_unavailable(request: Request, exc: Exception) -> OrjsonResponse:

@@ -11,7 +11,6 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from recgpt_serving.metrics import GATEWAY_REJECTED
 
-
 # After a refusal, what the client still sends is read and dropped, up to this much and this long, so
 # that it reads the answer instead of a connection reset.
 _DRAIN_BYTES = 2 << 20

@@ -15,18 +15,10 @@ from pydantic import (
     StringConstraints,
 )
 
+from recgpt_domain.json_types import whole_float_as_int
+
 MAX_ITEMS = 100
 MAX_CONTEXT_ENTRIES = 16
-
-
-def _whole_float_as_int(value: object) -> object:
-    """85.0 is the integer 85 by JSON Schema (the published contract), so it is one here too.
-
-    Only floats without a fraction are converted; strings, booleans and 85.5 still fail as non-integers.
-    """
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return value
 
 
 # Printable ASCII without spaces: user ids travel in gRPC metadata, which allows nothing else.
@@ -47,7 +39,7 @@ class RecommendRequest(BaseModel):
     user_id: UserId
     # An integer as JSON Schema defines one, 85.0 included. The bounds go before the validator: after it,
     # pydantic would publish them as unknown keywords instead of minimum and maximum.
-    n: Annotated[StrictInt, Field(ge=1, le=MAX_ITEMS), BeforeValidator(_whole_float_as_int)] = 10
+    n: Annotated[StrictInt, Field(ge=1, le=MAX_ITEMS), BeforeValidator(whole_float_as_int)] = 10
     # Page context from the shop (page, device, locale...): small and flat, never free-form documents.
     context: Annotated[dict[ContextKey, ContextValue], Field(max_length=MAX_CONTEXT_ENTRIES)] = Field(
         default_factory=dict

@@ -1,10 +1,12 @@
 """docker-compose.yml and the Prometheus configs, written from the process registry (never by hand).
 
-    python -m recgpt_tools.deploy_files          # (make deploy-files) rewrites the stale ones
+    python -m recgpt_tools.deploy_files          # (make deploy-files) rewrites the stale ones, and makes the
+                                                 # secrets of deploy/secrets/ that are absent
     python -m recgpt_tools.deploy_files --check  # exit 1 when a checked-in file differs (tests/deploy)
 
 The YAML is written as text, not dumped, so that it keeps its comments and anchors and reads like a
-hand-written file. Run it from the repository root.
+hand-written file. It names the secrets' files (recgpt_tools.deploy_secrets) by path, never their content,
+so that it is the same on every clone. Run it from the repository root.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from recgpt_serving.llm.models import DEFAULT_MODEL_NAME
-from recgpt_tools import registry, vllm_engine
+from recgpt_tools import deploy_secrets, registry, stack_auth, vllm_engine
+from recgpt_tools.deploy_secrets import API_KEYS_JSON, GRAFANA_ENV, LLM_ENV, REDIS_ACL, REDIS_PREFIX
 from recgpt_tools.registry import ConsoleScript, Engine, Process, Starts
 
 COMPOSE_FILE = Path("docker-compose.yml")
@@ -31,21 +34,25 @@ _GENERATED = (
 _VAR = "/var/recgpt"
 _DATA_DIRS: dict[registry.Data, str] = {"catalogue": f"{_VAR}/catalogue", "index": f"{_VAR}/index"}
 _MODEL_DIR = f"{_VAR}/models/{DEFAULT_MODEL_NAME}"
-_REDIS_URL = "redis://redis:6379/0"
+# The gateway's keys file inside its container.
+_API_KEYS_FILE = "/etc/recgpt/api-keys.json"
 # Cores the CPU engine's threads are bound to in its container.
 _VLLM_CPU_THREADS = "0-1"
 
 _COMPOSE_HEAD = """\
 # The platform as containers, for machines with a Docker engine (this project's CI machines have none:
 # there `make run` starts the same processes directly). Data is prepared once by the `prepare` service.
+# `make deploy-files` first: it makes the secrets of {secrets}/ (never committed) that the services read:
+# each container's Redis user, the LLM engine's API key, Grafana's admin password, the gateway's API keys
+# (as presented, for the operator: {secrets}/api-keys.txt). Only the gateway's public port is published
+# on every interface; the operators' ports (the gateway's internal one, Prometheus, Grafana) on 127.0.0.1.
 x-platform: &platform
   build:
     context: .
     dockerfile: deploy/docker/Dockerfile
   image: recgpt-platform:latest
   environment: &env
-    REDIS_URL: {redis_url}
-    RECGPT_REDIS_PREFIX: recgpt
+    RECGPT_REDIS_PREFIX: {prefix}
     RECGPT_BIND_HOST: 0.0.0.0
     RECGPT_EMBEDDING_MODELS_DIR: {var}/models/embedding
     RECGPT_TOWERS_DIR: {var}/models/towers
@@ -56,11 +63,14 @@ x-platform: &platform
 services:
   redis:
     image: redis:7
-    command: ["redis-server", "--save", "", "--appendonly", "no"]
+    command: ["redis-server", "--save", "", "--appendonly", "no", "--aclfile", "/etc/redis/users.acl"]
+    volumes:
+      - ./{acl}:/etc/redis/users.acl:ro
 
   prepare:
     <<: *platform
     depends_on: [redis]
+    env_file: ["{prepare_env}"]
     command: >
       sh -c "recgpt-import /data --out {catalogue} --skip-if-fresh &&
              recgpt-build-index --catalogue {catalogue} --index {index} &&
@@ -72,14 +82,15 @@ _COMPOSE_TAIL = """
     image: prom/prometheus:v2.53.0
     volumes:
       - ./{prometheus}:/etc/prometheus/prometheus.yml:ro
-    ports: ["9090:9090"]
+    ports: ["127.0.0.1:9090:9090"]
 
   grafana:
     image: grafana/grafana:11.1.0
+    env_file: ["{grafana_env}"]
     volumes:
       - ./deploy/grafana/provisioning:/etc/grafana/provisioning:ro
       - ./deploy/grafana/dashboards:/var/lib/grafana/dashboards:ro
-    ports: ["3000:3000"]
+    ports: ["127.0.0.1:3000:3000"]
 
 volumes:
   var: {{}}
@@ -122,12 +133,38 @@ def _depends_on(process: Process, table: Sequence[Process]) -> dict[str, str]:
     return needs
 
 
+def _env_files(process: Process) -> list[str]:
+    """The secrets a container reads: its Redis user's REDIS_URL; the engine's key, where it meets it."""
+    files = []
+    user = deploy_secrets.redis_user(process)
+    if user is not None:
+        files.append(str(deploy_secrets.redis_env(user)))
+    if process.command is Engine.VLLM or (
+        isinstance(process.command, ConsoleScript) and process.starts is Starts.WITH_LLM
+    ):
+        files.append(str(LLM_ENV))
+    return files
+
+
+def _ports(process: Process) -> list[str]:
+    """Published ports: the callers' port on every interface; the operators' listener on 127.0.0.1 only."""
+    published = []
+    if process.serves_http and process.port is not None and isinstance(process.command, ConsoleScript):
+        published.append(f"{process.port}:{process.port}")
+    if process.internal_port is not None:
+        published.append(f"127.0.0.1:{process.internal_port}:{process.internal_port}")
+    return published
+
+
 def _compose_service(process: Process, table: Sequence[Process], addresses: registry.Addresses) -> list[str]:
     lines = ["", f"  {process.name}:", "    <<: *platform"]
     needs = _depends_on(process, table)
     if needs:
         lines.append("    depends_on:")
         lines += [f"      {name}: {{condition: {condition}}}" for name, condition in needs.items()]
+    env_files = _env_files(process)
+    if env_files:
+        lines.append(f"    env_file: {_quoted(env_files)}")
     command = process.command
     if isinstance(command, ConsoleScript):
         engines = [p.name for p in table if p.command is Engine.VLLM]
@@ -139,11 +176,23 @@ def _compose_service(process: Process, table: Sequence[Process], addresses: regi
                 agent_priorities=vllm_engine.AGENT_PRIORITIES,
             )
         env = registry.service_env(process, addresses, {p.name for p in table}, _DATA_DIRS, llm)
+        if process.internal_port is not None:
+            # Prometheus scrapes it from its own container; the host publishes it on 127.0.0.1 only.
+            env["RECGPT_INTERNAL_BIND_HOST"] = "0.0.0.0"
+        if process.checks_callers:
+            env["RECGPT_API_KEYS_FILE"] = _API_KEYS_FILE
         lines += ["    environment:", "      <<: *env", *_mapping("      ", env)]
         lines.append(f"    command: {_quoted([command.name, *command.args])}")
-        # The gateway is the platform's only HTTP face: its port is published on the host.
-        if process.serves_http and process.port is not None:
-            lines.append(f'    ports: ["{process.port}:{process.port}"]')
+        if process.checks_callers:
+            lines += [
+                "    volumes:",
+                f"      - var:{_VAR}",
+                "      - ${DATASET:-./data/amazon-scientific}:/data:ro",
+                f"      - ./{API_KEYS_JSON}:{_API_KEYS_FILE}:ro",
+            ]
+        # The gateway is the platform's only HTTP face: its public port is published on the host.
+        if _ports(process):
+            lines.append(f"    ports: {_quoted(_ports(process))}")
     else:
         if process.port is None:
             raise ValueError(f"{process.name}: the engine needs a port")
@@ -157,7 +206,10 @@ def _compose_service(process: Process, table: Sequence[Process], addresses: regi
 def compose(table: Sequence[Process] = registry.PROCESSES) -> str:
     addresses = _compose_addresses(table)
     head = _COMPOSE_HEAD.format(
-        redis_url=_REDIS_URL,
+        secrets=deploy_secrets.SECRETS_DIR,
+        prefix=REDIS_PREFIX,
+        acl=REDIS_ACL,
+        prepare_env=deploy_secrets.redis_env(deploy_secrets.PREPARE),
         var=_VAR,
         catalogue=_DATA_DIRS["catalogue"],
         index=_DATA_DIRS["index"],
@@ -168,7 +220,7 @@ def compose(table: Sequence[Process] = registry.PROCESSES) -> str:
     for process in table:
         if process.command is not Engine.REDIS:
             lines += _compose_service(process, table, addresses)
-    tail = _COMPOSE_TAIL.format(prometheus=PROMETHEUS_COMPOSE_FILE)
+    tail = _COMPOSE_TAIL.format(prometheus=PROMETHEUS_COMPOSE_FILE, grafana_env=GRAFANA_ENV)
     return _GENERATED + head + "\n".join(lines) + "\n" + tail
 
 
@@ -236,6 +288,13 @@ def main(argv: list[str] | None = None) -> int:
         return 1 if outdated else 0
     for path in outdated:
         (args.root / path).write_text(FILES[path]())
+        print(f"wrote {path}")
+    try:
+        made = deploy_secrets.ensure(args.root)
+    except stack_auth.AuthError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    for path in made:
         print(f"wrote {path}")
     return 0
 

@@ -107,8 +107,14 @@ class Process:
     port: int | None = None
     # A port of its own for Prometheus metrics; None: none, or on `port` (see `metrics_on_port`).
     metrics_port: int | None = None
-    # An HTTP server answering /metrics on `port` itself (the gateway, vLLM).
+    # An HTTP server answering /metrics on `port` itself (vLLM).
     metrics_on_port: bool = False
+    # The operators' HTTP listener (RECGPT_INTERNAL_PORT): /metrics, the admin API, internal docs. Kept off
+    # the callers' port, so Prometheus scrapes it here and only operators' networks reach it.
+    internal_port: int | None = None
+    # It authenticates its callers: the launcher stores the stack's API keys in Redis before starting it
+    # and gives it the development user-token secret.
+    checks_callers: bool = False
     starts: Starts = Starts.ALWAYS
     phase: Phase = Phase.AFTER_DATA
     reads: frozenset[Data] = frozenset()
@@ -122,6 +128,8 @@ class Process:
             raise ValueError(f"{self.name}: an HTTP check needs a port or a metrics port")
         if self.metrics_on_port and self.port is None:
             raise ValueError(f"{self.name}: metrics_on_port needs a port")
+        if self.internal_port is not None and (self.metrics_on_port or self.metrics_port is not None):
+            raise ValueError(f"{self.name}: metrics are served on the internal port, not another")
 
     @property
     def grpc_service(self) -> str | None:
@@ -133,8 +141,13 @@ class Process:
         return isinstance(self.ready, HttpOk) and self.port is not None
 
     def port_settings(self) -> dict[str, int]:
-        """Its ports by setting name (`<name>_port`, `<name>_metrics_port`), with their defaults."""
-        ports = {f"{self.name}_port": self.port, f"{self.name}_metrics_port": self.metrics_port}
+        """Its ports by setting name (`<name>_port`, `<name>_metrics_port`, `<name>_internal_port`), with
+        their defaults."""
+        ports = {
+            f"{self.name}_port": self.port,
+            f"{self.name}_metrics_port": self.metrics_port,
+            f"{self.name}_internal_port": self.internal_port,
+        }
         return {key: port for key, port in ports.items() if port is not None}
 
 
@@ -190,12 +203,15 @@ PROCESSES: tuple[Process, ...] = (
         starts=Starts.WITH_LLM,
         targets=("retrieval", "intent", "tags", "explain"),
     ),
+    # Callers on `port` (API key required), operators on `internal_port` (metrics, admin API, reports);
+    # ready when the public /readyz says so.
     Process(
         name="gateway",
         command=ConsoleScript("recgpt-gateway"),
         ready=HttpOk("/readyz"),
         port=8080,
-        metrics_on_port=True,
+        internal_port=8081,
+        checks_callers=True,
         targets=("retrieval", "explain", "judge", "intent"),
     ),
 )
@@ -262,9 +278,17 @@ class Addresses:
     def metrics_port(self, process: Process) -> int | None:
         return self.overrides.get(f"{process.name}_metrics_port", process.metrics_port)
 
+    def internal_port(self, process: Process) -> int | None:
+        return self.overrides.get(f"{process.name}_internal_port", process.internal_port)
+
     def ports(self, process: Process) -> dict[str, int]:
-        """Its ports by label ("retrieval", "retrieval metrics"), as error messages name them."""
-        found = {process.name: self.port(process), f"{process.name} metrics": self.metrics_port(process)}
+        """Its ports by label ("retrieval", "retrieval metrics", "gateway internal"), as error messages
+        name them."""
+        found = {
+            process.name: self.port(process),
+            f"{process.name} metrics": self.metrics_port(process),
+            f"{process.name} internal": self.internal_port(process),
+        }
         return {label: port for label, port in found.items() if port is not None}
 
     def target(self, name: str) -> str:
@@ -274,10 +298,21 @@ class Addresses:
     def url(self, name: str) -> str:
         return f"http://{self.target(name)}"
 
+    def internal_target(self, process: Process) -> str | None:
+        """host:port of its operators' listener; None when it has none."""
+        port = self.internal_port(process)
+        return None if port is None else f"{self.host(process.name)}:{port}"
+
+    def internal_url(self, process: Process) -> str | None:
+        target = self.internal_target(process)
+        return f"http://{target}" if target else None
+
     def scrape_target(self, process: Process) -> str | None:
         """host:port that Prometheus scrapes /metrics on; None when the process exports none."""
         if process.metrics_port is not None:
             return f"{self.host(process.name)}:{self.metrics_port(process)}"
+        if process.internal_port is not None:
+            return self.internal_target(process)
         if process.metrics_on_port:
             return self.target(process.name)
         return None
@@ -313,10 +348,13 @@ def service_env(
     """The `RECGPT_*` variables a console-script process gets beside the common ones (Redis, log level)."""
     env: dict[str, str] = {}
     port, metrics_port = addresses.port(process), addresses.metrics_port(process)
+    internal_port = addresses.internal_port(process)
     if port is not None:
         env["RECGPT_PORT"] = str(port)
     if metrics_port is not None:
         env["RECGPT_METRICS_PORT"] = str(metrics_port)
+    if internal_port is not None:
+        env["RECGPT_INTERNAL_PORT"] = str(internal_port)
     for data in sorted(process.reads):
         env[f"RECGPT_{data.upper()}_DIR"] = data_dirs[data]
     if process.starts is Starts.WITH_LLM and llm is not None:

@@ -1,6 +1,7 @@
 """What `recgpt-stack up` started and where (`<var>/run/stack.json`): one typed record, written once per
 start and read by every tool that joins a running platform: the benchmarks, and through `recgpt-stack exec`
-(which hands its addresses over as the environment) the near-line job and the evaluations."""
+(which hands its addresses over as the environment) the near-line job and the evaluations. It names where
+the platform's API keys are, never the keys themselves."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import tempfile
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, ValidationError
+
+from recgpt_tools import stack_auth
 
 FILE_NAME = "stack.json"
 
@@ -23,12 +26,15 @@ class RunState(BaseModel):
     redis_url: str
     redis_prefix: str
     catalogue_dir: Path
-    # HTTP root of each process serving HTTP on its port (the gateway, vLLM), by process name.
+    # HTTP root of each process serving HTTP on its port (the gateway, vLLM), by process name; the operators'
+    # listener of a process as "<name>-internal" (the gateway's admin API, reports and metrics).
     urls: dict[str, str]
     # host:port of each gRPC service, by process name.
     targets: dict[str, str]
     # The Prometheus endpoint of each process that exports metrics, by process name.
     metrics_urls: dict[str, str]
+    # The development and admin API keys (`recgpt-stack up` makes them); None: the platform checks no keys.
+    keys_file: Path | None = None
 
     @property
     def gateway_url(self) -> str:
@@ -41,7 +47,10 @@ class RunState(BaseModel):
 
     def client_env(self) -> dict[str, str]:
         """The platform's addresses as the environment its clients' settings read (`recgpt-stack exec`):
-        Redis, the catalogue, `RECGPT_<NAME>_TARGET` per gRPC service, `RECGPT_<NAME>_URL` per HTTP root."""
+        Redis, the catalogue, `RECGPT_<NAME>_TARGET` per gRPC service, `RECGPT_<NAME>_URL` per HTTP root
+        (`RECGPT_GATEWAY_INTERNAL_URL` for the operators' listener), and the API keys read from their file:
+        `RECGPT_API_KEY` (development) and `RECGPT_ADMIN_KEY`. Raises RunStateError when that file is
+        unreadable."""
         env = {
             "REDIS_URL": self.redis_url,
             "RECGPT_REDIS_PREFIX": self.redis_prefix,
@@ -49,6 +58,12 @@ class RunState(BaseModel):
         }
         env |= {f"RECGPT_{_env_name(name)}_TARGET": target for name, target in self.targets.items()}
         env |= {f"RECGPT_{_env_name(name)}_URL": url for name, url in self.urls.items()}
+        if self.keys_file is not None:
+            try:
+                keys = stack_auth.load_keys(self.keys_file)
+            except stack_auth.AuthError as error:
+                raise RunStateError(str(error)) from None
+            env |= {"RECGPT_API_KEY": keys.dev.presented, "RECGPT_ADMIN_KEY": keys.admin.presented}
         return env
 
 

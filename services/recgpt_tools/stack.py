@@ -1,10 +1,12 @@
-"""`recgpt-stack up|down|status|url NAME`: the whole platform on one machine, each part its own process.
+"""`recgpt-stack up|down|status|url NAME|exec`: the whole platform on one machine, each part its own process.
 
 `up` prepares what is missing (catalogue, FAISS index, model folder; each skipped when fresh) and starts the
 processes of the registry (recgpt_tools.registry) that this start runs: Redis when `REDIS_URL` is unset, vLLM,
 the agents and the near-line worker when the LLM is on, retrieval and the gateway always; then it polls each
-until ready. `down` stops exactly the processes that `up` recorded in `<var>/run/`, front to back. `url NAME`
-prints the HTTP root of a running process (the gateway, vLLM).
+until ready. Before the gateway starts, its API keys (made once in `<var>/auth/`) are stored in Redis.
+`down` stops exactly the processes that `up` recorded in `<var>/run/`, front to back. `url NAME` prints the
+HTTP root of a running process (gateway, gateway-internal, vllm). The credentials' commands (`api-key`,
+`keys`, `user-token`) are in recgpt_tools.stack_cli.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from pydantic import ValidationError
 
 from recgpt_serving.llm import adapter_files
 from recgpt_serving.llm.models import DEFAULT_MODEL_NAME
-from recgpt_tools import processes, redis_server, registry, run_state, vllm_engine
+from recgpt_tools import processes, redis_server, registry, run_state, stack_auth, stack_cli, vllm_engine
 from recgpt_tools.readiness import port_free, ready_check
 from recgpt_tools.registry import ConsoleScript, Engine, Phase, Process, Starts
 from recgpt_tools.run_state import RunState, RunStateError
@@ -47,6 +49,10 @@ class StackPaths:
         self.adapters = self.root / "adapters"
         self.redis = self.root / "redis"
         self.state = self.run / run_state.FILE_NAME
+        # The development credentials, readable by their owner only (recgpt_tools.stack_auth).
+        self.auth = self.root / "auth"
+        self.dev_keys = self.auth / stack_auth.DEV_KEYS_FILE
+        self.user_token_secret = self.auth / stack_auth.USER_TOKEN_SECRET_FILE
 
 
 @dataclass(frozen=True)
@@ -76,6 +82,11 @@ def _script(name: str) -> str:
 
 def _say(message: str) -> None:
     print(f"[stack] {message}", flush=True)
+
+
+def _note(message: str) -> None:
+    """A line for the person at the terminal, kept off stdout where a command prints only its value."""
+    print(f"[stack] {message}", file=sys.stderr, flush=True)
 
 
 def _run_step(step: Step, env: dict[str, str]) -> None:
@@ -119,14 +130,21 @@ class Stack:
     def run_state(self) -> RunState:
         """Where everything this start runs will be: known before anything starts."""
         started = self.started_processes()
+        urls = {p.name: self.addresses.url(p.name) for p in started if p.serves_http}
+        urls |= {f"{p.name}-internal": url for p in started if (url := self.addresses.internal_url(p))}
         return RunState(
             redis_url=self.settings.redis_url or self._local_redis_url(started),
             redis_prefix=self.settings.redis_prefix,
             catalogue_dir=self.paths.catalogue,
-            urls={p.name: self.addresses.url(p.name) for p in started if p.serves_http},
+            urls=urls,
             targets={p.name: self.addresses.target(p.name) for p in started if p.grpc_service},
             metrics_urls={p.name: url for p in started if (url := self.addresses.metrics_url(p))},
+            keys_file=self.paths.dev_keys if self._checks_callers(started) else None,
         )
+
+    @staticmethod
+    def _checks_callers(started: Sequence[Process]) -> bool:
+        return any(process.checks_callers for process in started)
 
     def _local_redis_url(self, started: list[Process]) -> str:
         local = [p for p in started if p.command is Engine.REDIS]
@@ -160,6 +178,9 @@ class Stack:
                     agent_priorities=self.agent_priorities,
                 )
             own = registry.service_env(process, self.addresses, started, data_dirs, llm)
+            if process.checks_callers:
+                # Always the file's secret, so that `recgpt-stack user-token` mints tokens it accepts.
+                own["RECGPT_USER_TOKEN_SECRET"] = self._user_token_secret()
             return Launch(process, [_script(command.name), *command.args], {**env, **own})
         if command is Engine.REDIS:
             return self._redis_launch(process, env)
@@ -194,6 +215,12 @@ class Stack:
             note=f"{model}; it takes a minute or two on a CPU",
         )
 
+    def _user_token_secret(self) -> str:
+        try:
+            return stack_auth.load_or_create_secret(self.paths.user_token_secret)
+        except stack_auth.AuthError as error:
+            raise StackError(str(error)) from None
+
     def _port(self, process: Process) -> int:
         port = self.addresses.port(process)
         if port is None:
@@ -217,7 +244,7 @@ class Stack:
         # Where `make train-retrieval` writes the towers artefacts; retrieval serves the one LATEST names.
         env.setdefault("RECGPT_TOWERS_DIR", str(self.paths.models / "towers"))
         # Every process gets exactly the ports and targets the launcher sets, none inherited.
-        for name in ("RECGPT_PORT", "RECGPT_METRICS_PORT"):
+        for name in ("RECGPT_PORT", "RECGPT_METRICS_PORT", "RECGPT_INTERNAL_PORT"):
             env.pop(name, None)
         return env
 
@@ -284,7 +311,7 @@ class Stack:
                     f"processes recorded in {self.paths.run} without a state file: `make stop` first"
                 )
             _say(f"already running: {', '.join(p.name for p in recorded)} (make stop first to restart)")
-            state = self._read_state()
+            state = self.read_state()
             names = {p.name for p in recorded}
             self._wait_ready([p for p in self.table if p.name in names], state)
             return state
@@ -310,11 +337,25 @@ class Stack:
             in_phase = [launch for launch in launches if launch.process.phase is phase]
             for launch in in_phase:
                 self._start(launch)
-            if phase is Phase.READY_BEFORE_DATA and in_phase:
+            if phase is Phase.READY_BEFORE_DATA:
                 awaited = [launch.process for launch in in_phase]
                 self._wait_ready(awaited, state)
+                # Redis answers now (ours, or REDIS_URL's); the gateway starts after the data.
+                self.store_keys(state)
         self._wait_ready([launch.process for launch in launches if launch.process not in awaited], state)
         return state
+
+    def store_keys(self, state: RunState) -> None:
+        """Makes the development and admin keys once, and stores in Redis those it does not hold yet."""
+        if state.keys_file is None:
+            return
+        try:
+            keys = stack_auth.load_or_create_keys(state.keys_file)
+            stored = stack_auth.store_missing(state.redis_url, state.redis_prefix, keys.records())
+        except stack_auth.AuthError as error:
+            raise StackError(str(error)) from None
+        names = ", ".join(key.name for key in stored) or "none new"
+        _say(f"API keys from {state.keys_file} stored in Redis: {names}")
 
     def prepare_data(self, env: dict[str, str]) -> None:
         """Imports the dataset and builds the FAISS index, each skipped when already fresh."""
@@ -357,6 +398,8 @@ class Stack:
         processes.start(launch.process.name, launch.command, launch.env, self.paths.run, self.paths.logs)
 
     def _wait_ready(self, waited: Sequence[Process], state: RunState) -> None:
+        if not waited:
+            return
         pending = {process.name: ready_check(process, state) for process in waited}
         deadline = time.monotonic() + self.settings.ready_timeout_s
         _say(f"waiting for {', '.join(pending)}")
@@ -379,7 +422,8 @@ class Stack:
             if not processes.alive(started):
                 raise StackError(f"{started.name} exited during start-up; see {started.log_file}")
 
-    def _read_state(self) -> RunState:
+    def read_state(self) -> RunState:
+        """The running platform's state; StackError when it is not running."""
         try:
             return run_state.read(self.paths.state)
         except RunStateError as error:
@@ -412,64 +456,29 @@ class Stack:
         return 0 if recorded and all(processes.alive(p) for p in recorded) else 1
 
     def exec(self, command: Sequence[str]) -> NoReturn:
-        """Replaces this process by `command`, with the running platform's addresses in its environment."""
-        env = {**os.environ, **self._read_state().client_env()}
+        """Replaces this process by `command`, with the running platform's addresses and API keys in its
+        environment."""
+        try:
+            client_env = self.read_state().client_env()
+        except RunStateError as error:
+            raise StackError(str(error)) from None
+        env = {**os.environ, **client_env}
         sys.stdout.flush()
         os.execvpe(command[0], list(command), env)
 
     def url(self, name: str) -> str:
         """The HTTP root of a running process (for make targets that call the gateway or vLLM)."""
-        state = self._read_state()
+        state = self.read_state()
         if name not in state.urls:
             raise StackError(f"{name!r} serves no HTTP here; these do: {', '.join(state.urls)}")
         return state.urls[name]
 
 
-def usage(state: RunState, table: Sequence[Process]) -> str:
-    """What `up` prints: every process and where it answers, then a first request to try."""
-    lines = ["", "RecGPT platform is up."]
-    for process in table:
-        if process.command is Engine.REDIS:
-            where = state.redis_url
-        elif process.name in state.targets:
-            where = f"grpc://{state.targets[process.name]}"
-        elif process.name in state.urls:
-            where = state.urls[process.name]
-        elif process.name in state.metrics_urls:
-            where = "(no port)"
-        else:
-            where = f"not started (runs {process.starts.value} only)"
-        metrics = state.metrics_urls.get(process.name)
-        line = f"  {process.name:<10} {where:<32} " + (f"metrics: {metrics}" if metrics else "")
-        lines.append(line.rstrip())
-    gateway = state.gateway_url
-    lines += [
-        f"API docs: {gateway}/docs",
-        "Try:",
-        f"  curl -s -X POST {gateway}/v1/recommend -H 'content-type: application/json' \\",
-        """       -d '{"user_id": "ABW8NXS7SV55K", "n": 5}'""",
-        f"  curl -s -X POST {gateway}/v1/recommend -H 'content-type: application/json' \\",
-        """       -d '{"user_id": "ABW8NXS7SV55K", "n": 5, "variant": "recgpt-v1"}'""",
-        "Stop everything with: make stop",
-        "",
-    ]
-    return "\n".join(lines)
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="recgpt-stack", description=__doc__)
-    parser.add_argument("action", choices=["up", "down", "status", "url", "exec"])
-    parser.add_argument(
-        "rest",
-        nargs=argparse.REMAINDER,
-        help="url: the process whose HTTP root to print (gateway, vllm); exec: the command to run",
-    )
-    args = parser.parse_args()
-    if args.action == "url" and len(args.rest) != 1:
-        parser.error("url needs the name of a process, e.g. `recgpt-stack url gateway`")
-    command = args.rest[1:] if args.rest[:1] == ["--"] else args.rest
+    args = stack_cli.parser(__doc__).parse_args()
+    command = stack_cli.exec_command(args.command) if args.action == "exec" else []
     if args.action == "exec" and not command:
-        parser.error("exec needs a command, e.g. `recgpt-stack exec -- recgpt-nearline`")
+        stack_cli.parser(__doc__).error("exec needs a command, e.g. `recgpt-stack exec -- recgpt-nearline`")
     try:
         settings = StackSettings()
     except ValidationError as error:
@@ -477,19 +486,44 @@ def main() -> None:
         raise SystemExit(2) from None
     try:
         stack = Stack(settings)
-        if args.action == "up":
-            print(usage(stack.up(), stack.table))
-        elif args.action == "down":
-            stack.down()
-        elif args.action == "url":
-            print(stack.url(args.rest[0]))
-        elif args.action == "exec":
-            stack.exec(command)
-        else:
-            raise SystemExit(stack.status())
-    except StackError as error:
+        _run(stack, args, command)
+    except (StackError, stack_auth.AuthError) as error:
         print(f"[stack] {error}", file=sys.stderr)
         raise SystemExit(1) from None
+
+
+def _run(stack: Stack, args: argparse.Namespace, command: list[str]) -> None:
+    action = args.action
+    if action == "up":
+        print(stack_cli.usage(stack.up(), stack.table))
+    elif action == "down":
+        stack.down()
+    elif action == "status":
+        raise SystemExit(stack.status())
+    elif action == "url":
+        print(stack.url(args.name))
+    elif action == "exec":
+        stack.exec(command)
+    elif action == "api-key":
+        print(stack_cli.api_key(stack.paths.dev_keys, admin=args.admin))
+    elif action == "user-token":
+        print(stack_cli.user_token(stack.paths.user_token_secret, args.user, args.ttl))
+    else:
+        _keys(stack.read_state(), args)
+
+
+def _keys(state: RunState, args: argparse.Namespace) -> None:
+    """`keys create|list|revoke` against the running platform's Redis."""
+    where = stack_auth.redacted(state.redis_url)
+    if args.keys_action == "create":
+        key, presented = stack_cli.create_key(state, args)
+        _note(f"created key {key.key_id} ({key.name}) in {where}, accepted within seconds; shown only now:")
+        print(presented)
+    elif args.keys_action == "list":
+        print(stack_cli.key_table(stack_auth.listed(state.redis_url, state.redis_prefix)))
+    else:
+        revoked = stack_auth.revoke(state.redis_url, state.redis_prefix, args.key_id)
+        _note(f"revoked key {revoked.key_id} ({revoked.name}); every gateway refuses it within seconds")
 
 
 if __name__ == "__main__":

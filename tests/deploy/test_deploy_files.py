@@ -48,9 +48,40 @@ def test_compose_runs_every_process_with_the_engine_command_of_the_launcher() ->
     assert services["vllm"]["command"] == vllm_engine.vllm_command(engine, python="python")
     gateway = services["gateway"]
     assert gateway["environment"]["RECGPT_RETRIEVAL_TARGET"] == "retrieval:50051"
-    assert gateway["environment"]["REDIS_URL"] == "redis://redis:6379/0"
-    assert gateway["ports"] == ["8080:8080"]
     assert services["intent"]["depends_on"]["vllm"] == {"condition": "service_started"}
+
+
+def test_only_the_gateways_public_port_is_open_to_every_interface() -> None:
+    services = _compose()["services"]
+    published = {name: service.get("ports", []) for name, service in services.items()}
+    assert published["gateway"] == ["8080:8080", "127.0.0.1:8081:8081"]
+    assert published["prometheus"] == ["127.0.0.1:9090:9090"]
+    assert published["grafana"] == ["127.0.0.1:3000:3000"]
+    everywhere = [(name, port) for name, ports in published.items() for port in ports if port.count(":") == 1]
+    assert everywhere == [("gateway", "8080:8080")]
+    # Prometheus, in its own container, scrapes the operators' listener.
+    gateway = services["gateway"]["environment"]
+    assert (gateway["RECGPT_INTERNAL_PORT"], gateway["RECGPT_INTERNAL_BIND_HOST"]) == ("8081", "0.0.0.0")
+
+
+def test_every_container_reads_its_secrets_from_files_the_compose_file_only_names() -> None:
+    """Redis with a user per container and no default user; the engine's key on both sides; the gateway's
+    keys file mounted read-only; nothing secret in the compose file itself."""
+    services = _compose()["services"]
+    assert "/etc/redis/users.acl" in services["redis"]["command"]
+    assert "./deploy/secrets/redis-users.acl:/etc/redis/users.acl:ro" in services["redis"]["volumes"]
+    ours = {p.name for p in registry.PROCESSES if isinstance(p.command, registry.ConsoleScript)}
+    for name, service in services.items():
+        assert "REDIS_URL" not in service.get("environment", {}), name
+        if name in ours | {"prepare"}:
+            assert f"deploy/secrets/redis-{name}.env" in service["env_file"], name
+    assert services["vllm"]["env_file"] == ["deploy/secrets/llm.env"]
+    assert "deploy/secrets/llm.env" in services["explain"]["env_file"]
+    assert "deploy/secrets/llm.env" not in services["gateway"]["env_file"]
+    assert services["grafana"]["env_file"] == ["deploy/secrets/grafana.env"]
+    gateway = services["gateway"]
+    assert gateway["environment"]["RECGPT_API_KEYS_FILE"] == "/etc/recgpt/api-keys.json"
+    assert "./deploy/secrets/api-keys.json:/etc/recgpt/api-keys.json:ro" in gateway["volumes"]
 
 
 def test_prometheus_scrapes_every_process_that_exports_metrics() -> None:
@@ -61,3 +92,5 @@ def test_prometheus_scrapes_every_process_that_exports_metrics() -> None:
         }
         assert set(jobs) == {"vllm", "retrieval", "intent", "tags", "explain", "judge", "nearline", "gateway"}
         assert jobs["nearline"] == [f"{'nearline' if host else '127.0.0.1'}:9106"]
+        # The gateway's metrics answer on its operators' listener only.
+        assert jobs["gateway"] == [f"{'gateway' if host else '127.0.0.1'}:8081"]

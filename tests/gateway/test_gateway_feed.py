@@ -265,11 +265,16 @@ async def test_preferences_that_cannot_be_applied_are_never_ignored(
     is a 503 rather than one that may break them."""
     client, lifespan = await start(feed_settings.model_copy(update={"feed_plan_deadline_s": 1e-6}), key)
     try:
-        answer = await client.post(COMMAND, json={"user_id": "kim", "text": "no Gorilla"})
+        # In-process gRPC now and then beats even this budget (a 200 that obeys): the first user whose
+        # command ran out of time is the one looked at.
+        for user in (f"kim-{attempt}" for attempt in range(10)):
+            answer = await client.post(COMMAND, json={"user_id": user, "text": "no Gorilla"})
+            if answer.status_code != 200:
+                break
         assert answer.status_code == 503 and "preferences stored" in answer.json()["reason"]
-        stored = (await client.get(PREFERENCES, params={"user_id": "kim"})).json()
+        stored = (await client.get(PREFERENCES, params={"user_id": user})).json()
         assert stored["version"] == 1
-        page = await client.post(RECOMMEND, json={"user_id": "kim", "n": 3})
+        page = await client.post(RECOMMEND, json={"user_id": user, "n": 3})
         # In-process gRPC sometimes beats even this budget: then the page is planned, and obeys.
         if page.status_code == 200:
             assert page.json()["degraded"] == []

@@ -1,6 +1,6 @@
-"""The feed's HTTP contract fuzzed from the published schema, against a gateway served by uvicorn with the
-real rules parser (intent, no LLM) and the real retrieval tools: no request the schema allows is refused,
-none is a 5xx, every answer matches its documented status and body."""
+"""The feed's HTTP contract fuzzed from the callers' schema, against a gateway served by uvicorn with the
+real rules parser (intent, no LLM) and the real retrieval tools, each request with a key of every scope: no
+request the schema allows is refused, none is a 5xx, every answer matches its documented status and body."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
-import redis
 import schemathesis
 from hypothesis import HealthCheck, settings
 
@@ -21,7 +20,7 @@ from recgpt_serving.agent_runner import AgentDeps
 from recgpt_serving.llm.client import LlmClient, LlmSettings
 from retrieval.server import RetrievalServer
 from retrieval.settings import IndexSettings
-from tests.gateway.served_gateway import CONFIG, MAX_EXAMPLES, ServedGateway, published_schema
+from tests.gateway.served_gateway import CONFIG, MAX_EXAMPLES, ServedGateway, public_schema
 from tests.grpc_servers import serving
 from tests.intent.running import intent_settings
 from tests.retrieval.catalogue_folder import ITEMS
@@ -57,11 +56,14 @@ class ServedFeedGateway(ServedGateway):
                     redis_url=self.redis_url,
                     redis_prefix=PREFIX,
                     port=self.port,
+                    internal_port=self.internal_port,
                     retrieval_target=f"127.0.0.1:{retrieval.port}",
                     intent_target=served_intent.target,
                     retrieval_deadline_s=2.0,
                     redis_deadline_s=1.0,
                     request_deadline_s=4.0,
+                    # Sequential requests never queue; a slow machine must not shed them as overload.
+                    queue_deadline_s=1.0,
                 )
         finally:
             await retrieval.stop(0)
@@ -75,18 +77,13 @@ def served_feed(
     small_index: IndexSettings,
     embedder: Embedder,
 ) -> Iterator[ServedFeedGateway]:
-    gateway = ServedFeedGateway(redis_url, small_index, embedder)
-    with gateway:
+    with ServedFeedGateway(redis_url, small_index, embedder) as gateway:
         yield gateway
-    cleanup = redis.Redis.from_url(redis_url)
-    for key in cleanup.scan_iter(match=f"{PREFIX}*"):
-        cleanup.delete(key)
-    cleanup.close()
 
 
 def feed_schema() -> dict[str, Any]:
-    """The published schema cut to the feed's paths (the rest is fuzzed against its own servers)."""
-    published = published_schema()
+    """The callers' schema cut to the feed's paths (the rest is fuzzed against its own servers)."""
+    published = public_schema()
     paths = {path: spec for path, spec in published["paths"].items() if path.startswith("/v1/feed/")}
     return {**published, "paths": paths}
 

@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from gateway.schemas import MAX_CONTEXT_ENTRIES, MAX_ITEMS
+from tests.gateway.callers import INTERNAL
 
 URL = "/v1/recommend"
 MAX_USER_ID = 128
@@ -146,3 +147,14 @@ async def test_unknown_path_and_wrong_method_answer_json(gateway: httpx.AsyncCli
     assert missing.status_code == 404
     assert missing.json()["reason"] == "Not Found"
     assert wrong_method.status_code == 405
+
+
+async def test_a_wrong_method_names_every_method_of_the_path(gateway: httpx.AsyncClient) -> None:
+    """Each method is its own route (its own operation id): the 405 still lists them all."""
+    preferences = await gateway.put("/v1/feed/preferences", params={"user_id": "erin"})
+    keys = await gateway.options(INTERNAL + "/v1/admin/keys")
+
+    assert preferences.status_code == 405
+    assert preferences.headers["allow"] == "DELETE, GET"
+    assert keys.status_code == 405
+    assert keys.headers["allow"] == "GET, POST"

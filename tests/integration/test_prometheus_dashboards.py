@@ -93,9 +93,8 @@ def start_experiments(platform: RunningPlatform) -> bool:
     for layer in config["layers"]:
         for experiment in layer["experiments"]:
             experiment["enabled"] = True
-    response = httpx.put(
-        f"{platform.gateway_internal_url}{ADMIN_PATH}", json=config, headers=platform.auth(admin=True), timeout=10
-    )
+    url = f"{platform.gateway_internal_url}{ADMIN_PATH}"
+    response = httpx.put(url, json=config, headers=platform.auth(admin=True), timeout=10)
     assert response.status_code == 200, response.text
     return True
 

@@ -69,6 +69,15 @@ def test_an_entry_that_cannot_be_checked_is_refused() -> None:
         Process(name="x", command=ConsoleScript("x"), ready=GrpcHealth("x.v1.X"))
     with pytest.raises(ValueError, match="needs a port or a metrics port"):
         Process(name="x", command=ConsoleScript("x"), ready=HttpOk("/readyz"))
+    with pytest.raises(ValueError, match="metrics are served on the internal port"):
+        Process(
+            name="x",
+            command=ConsoleScript("x"),
+            ready=HttpOk("/readyz"),
+            port=1,
+            internal_port=2,
+            metrics_port=3,
+        )
 
 
 def test_every_console_script_is_installed() -> None:
@@ -110,6 +119,21 @@ def test_each_process_reads_every_variable_it_is_given(name: str) -> None:
 def test_port_settings_name_every_port_once() -> None:
     settings = registry.port_settings()
     assert settings["gateway_port"] == 8080
+    assert settings["gateway_internal_port"] == 8081
     assert settings["redis_port"] == 6390
     assert "nearline_port" not in settings
     assert len(set(settings.values())) == len(settings)
+
+
+def test_the_gateways_metrics_are_scraped_on_its_operators_listener() -> None:
+    """Callers reach the public port; /metrics (and the admin API) answer on the internal one only."""
+    gateway = registry.by_name("gateway")
+    addresses = registry.Addresses(
+        registry.PROCESSES, host=lambda _: "h", overrides={"gateway_internal_port": 9}
+    )
+    assert addresses.scrape_target(gateway) == "h:9"
+    assert addresses.internal_url(gateway) == "http://h:9"
+    assert addresses.ports(gateway) == {"gateway": 8080, "gateway internal": 9}
+    env = registry.service_env(gateway, addresses, set(), {}, None)
+    assert (env["RECGPT_PORT"], env["RECGPT_INTERNAL_PORT"]) == ("8080", "9")
+    assert [p.name for p in registry.PROCESSES if p.checks_callers] == ["gateway"]

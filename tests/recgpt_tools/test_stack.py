@@ -4,21 +4,27 @@ start-up fails, and starts a process added to the table with no other change."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from unittest.mock import ANY
 
 import pytest
+import redis
 
+from gateway.auth.keys import CALLER_SCOPES, ApiKey, Scope, split_presented
 from nearline.settings import NearlineSettings
-from recgpt_tools import deploy_files, processes, registry, run_state
+from recgpt_tools import deploy_files, processes, readiness, registry, run_state, stack_auth
 from recgpt_tools.registry import ConsoleScript, GrpcHealth, Process, Starts
 from recgpt_tools.run_state import RunState
-from recgpt_tools.stack import Stack, StackError, usage
+from recgpt_tools.stack import Stack, StackError
+from recgpt_tools.stack_cli import usage
 from recgpt_tools.stack_settings import StackSettings
 from recgpt_tools.vllm_engine import AGENT_PRIORITIES
 from tests.running_platform import free_stack_ports
@@ -291,6 +297,7 @@ def test_the_engine_pads_adapters_to_the_least_rank_that_fits_them(
 
 
 def test_exec_hands_the_running_platforms_addresses_to_a_command(tmp_path: Path) -> None:
+    keys = stack_auth.load_or_create_keys(tmp_path / "auth" / stack_auth.DEV_KEYS_FILE)
     state = RunState(
         redis_url="redis://127.0.0.1:7/0",
         redis_prefix="p",
@@ -298,12 +305,14 @@ def test_exec_hands_the_running_platforms_addresses_to_a_command(tmp_path: Path)
         urls={"gateway": "http://127.0.0.1:8080"},
         targets={"retrieval": "127.0.0.1:50051"},
         metrics_urls={},
+        keys_file=tmp_path / "auth" / stack_auth.DEV_KEYS_FILE,
     )
     run_state.write(tmp_path / "run" / run_state.FILE_NAME, state)
     printed = subprocess.run(
         [str(Path(sys.executable).parent / "recgpt-stack"), "exec", "--", sys.executable, "-c",
          "import os; print(os.environ['REDIS_URL'], os.environ['RECGPT_RETRIEVAL_TARGET'],"
-         " os.environ['RECGPT_GATEWAY_URL'], os.environ['RECGPT_REDIS_PREFIX'])"],
+         " os.environ['RECGPT_GATEWAY_URL'], os.environ['RECGPT_REDIS_PREFIX'],"
+         " os.environ['RECGPT_API_KEY'])"],
         env={**os.environ, "RECGPT_STACK_VAR_DIR": str(tmp_path)},
         capture_output=True,
         text=True,
@@ -314,6 +323,7 @@ def test_exec_hands_the_running_platforms_addresses_to_a_command(tmp_path: Path)
         "127.0.0.1:50051",
         "http://127.0.0.1:8080",
         "p",
+        keys.dev.presented,
     ]
 
 
@@ -327,3 +337,99 @@ def test_exec_without_a_running_platform_says_so(tmp_path: Path) -> None:
     )
     assert result.returncode == 1
     assert "is the platform up" in result.stderr
+
+
+def test_the_gateway_gets_its_operators_port_and_the_development_user_token_secret(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RECGPT_STACK_VAR_DIR", str(tmp_path))
+    monkeypatch.setenv("RECGPT_STACK_GATEWAY_INTERNAL_PORT", "18081")
+    monkeypatch.setenv("RECGPT_INTERNAL_PORT", "1")  # the launcher's own environment is not handed down
+    stack = Stack(StackSettings(llm=False))
+    state = stack.run_state()
+    assert state.urls["gateway-internal"] == "http://127.0.0.1:18081"
+    assert state.metrics_urls["gateway"] == "http://127.0.0.1:18081/metrics"
+    assert state.keys_file == stack.paths.dev_keys
+    gateway = _own_env(stack, "gateway")
+    assert gateway["RECGPT_INTERNAL_PORT"] == "18081"
+    secret = stack.paths.user_token_secret
+    assert gateway["RECGPT_USER_TOKEN_SECRET"] == secret.read_text().strip()
+    assert secret.stat().st_mode & 0o777 == 0o600
+    assert "RECGPT_USER_TOKEN_SECRET" not in _own_env(stack, "retrieval")
+    # Made once: a restart keeps the secret, so tokens minted before it still verify.
+    assert (
+        _own_env(Stack(StackSettings(llm=False)), "gateway")["RECGPT_USER_TOKEN_SECRET"]
+        == (gateway["RECGPT_USER_TOKEN_SECRET"])
+    )
+
+
+def test_the_readiness_check_of_the_gateway_stays_on_its_public_port(tmp_path: Path) -> None:
+    stack = Stack(_settings(tmp_path, redis_url="redis://127.0.0.1:1/0", gateway_port=18080))
+    check = readiness.ready_check(registry.by_name("gateway"), stack.run_state())
+    assert isinstance(check, functools.partial)
+    assert check.args == ("http://127.0.0.1:18080/readyz",)
+
+
+def test_the_first_requests_printed_carry_the_key_and_name_the_operators_listener(tmp_path: Path) -> None:
+    stack = Stack(_settings(tmp_path, redis_url="redis://127.0.0.1:1/0"))
+    state = stack.run_state()
+    internal = state.urls["gateway-internal"]
+    printed = usage(state, stack.table, stack_command=".venv/bin/recgpt-stack")
+    assert f"API docs (operators): {internal}/docs" in printed
+    curls = [line for line in printed.splitlines() if "curl -s -X POST" in line]
+    assert curls and all('-H "authorization: Bearer $(.venv/bin/recgpt-stack api-key)"' in c for c in curls)
+    assert "$(.venv/bin/recgpt-stack api-key --admin)" in printed
+    assert f"curl -s {internal}/v1/admin/experiments/current" in printed
+    # The key itself never appears: `make run`'s output may be kept in a log.
+    assert stack_auth.load_or_create_keys(stack.paths.dev_keys).dev.presented not in printed
+
+
+@pytest.fixture
+def keys_in_redis(redis_url: str, redis_prefix: str) -> Iterator[KeyStoreReader]:
+    """The keys stored under the test's prefix, read back; deleted afterwards."""
+    client = redis.Redis.from_url(redis_url)
+
+    def read() -> dict[str, ApiKey]:
+        raw = client.hgetall(f"{redis_prefix}:auth:keys")
+        return {key.key_id: key for key in (ApiKey.model_validate_json(r) for r in raw.values())}
+
+    try:
+        yield read
+    finally:
+        stale = list(client.scan_iter(match=f"{redis_prefix}:*"))
+        if stale:
+            client.delete(*stale)
+        client.close()
+
+
+KeyStoreReader = Callable[[], dict[str, ApiKey]]
+
+
+def test_up_stores_the_development_and_admin_keys_once(
+    tmp_path: Path, redis_url: str, redis_prefix: str, keys_in_redis: KeyStoreReader
+) -> None:
+    stack = Stack(_settings(tmp_path, redis_url=redis_url, redis_prefix=redis_prefix))
+    state = stack.run_state()
+    stack.store_keys(state)
+    keys = stack_auth.load_keys(stack.paths.dev_keys)
+    assert stack.paths.dev_keys.stat().st_mode & 0o777 == 0o600
+    stored = keys_in_redis()
+    assert stored == {key.key_id: key for key in keys.records()}
+    dev, admin = stored[keys.dev.record.key_id], stored[keys.admin.record.key_id]
+    assert (dev.name, dev.scopes, dev.rate_per_s) == ("dev", CALLER_SCOPES, stack_auth.DEV_RATE_PER_S)
+    assert (admin.name, admin.scopes) == ("admin", frozenset(Scope))
+    assert split_presented(keys.dev.presented) == (dev.key_id, ANY)
+    assert dev.matches(keys.dev.presented.removeprefix(f"rgk_{dev.key_id}_"))
+    # A second start reuses the file and leaves Redis's records as they are: a revoked key stays revoked.
+    stack_auth.revoke(redis_url, redis_prefix, dev.key_id)
+    Stack(stack.settings).store_keys(state)
+    assert stack_auth.load_keys(stack.paths.dev_keys) == keys
+    assert keys_in_redis()[dev.key_id].revoked
+
+
+def test_keys_are_stored_before_the_gateway_starts_and_a_stopped_redis_is_one_line(tmp_path: Path) -> None:
+    stack = Stack(_settings(tmp_path, redis_url=f"redis://127.0.0.1:{free_stack_ports()['redis_port']}/0"))
+    with pytest.raises(StackError, match=r"cannot reach the key store in Redis at redis://127\.0\.0\.1:"):
+        stack.up()
+    assert processes.recorded(stack.paths.run) == []
+    assert not (stack.paths.logs / "gateway.log").exists()

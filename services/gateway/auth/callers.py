@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request, params
 from fastapi.security import HTTPBearer
@@ -14,11 +14,25 @@ from gateway.auth.key_cache import KeyCache, Refused
 from gateway.auth.keys import ApiKey, Scope
 from gateway.auth.rate_limit import RateLimiter, retry_after
 from gateway.auth.user_tokens import TokenRefused, UserTokenVerifier
+from gateway.schemas import ErrorResponse
 from recgpt_serving.metrics import GATEWAY_REJECTED
 
 log = logging.getLogger(__name__)
 
 USER_TOKEN_HEADER = "x-user-token"
+# What every keyed route may answer before its own work, for the OpenAPI document.
+AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {
+        "model": ErrorResponse,
+        "description": "No API key, an unknown or revoked one, or a bad user token",
+    },
+    403: {"model": ErrorResponse, "description": "The key lacks the route's scope, or acts for another user"},
+    429: {"model": ErrorResponse, "description": "The key's rate limit is exceeded: retry after Retry-After"},
+    503: {
+        "model": ErrorResponse,
+        "description": "Overloaded or the key store unreadable: retry after Retry-After",
+    },
+}
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, StrictStr, StringConstraints
 
-from gateway.schemas import MAX_ITEMS, RecommendedItem, UserId, _whole_float_as_int
+from gateway.schemas import MAX_ITEMS, RecommendedItem, UserId
+from recgpt_domain.json_types import whole_float_as_int
 from recgpt_domain.preferences import Preferences
 
 MAX_COMMAND_CHARS = 500
@@ -42,7 +43,7 @@ class FeedCommandRequest(BaseModel):
     # The page the user is looking at, in order: "the third one" refers to it.
     feed_item_ids: Annotated[list[ItemId], Field(max_length=MAX_FEED_ITEMS)] = Field(default_factory=list)
     # An integer as JSON Schema defines one (10.0 included), as /v1/recommend takes it.
-    n: Annotated[StrictInt, Field(ge=1, le=MAX_ITEMS), BeforeValidator(_whole_float_as_int)] = 10
+    n: Annotated[StrictInt, Field(ge=1, le=MAX_ITEMS), BeforeValidator(whole_float_as_int)] = 10
 
 
 class Part(BaseModel):

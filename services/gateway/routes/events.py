@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, GetJsonSchemaHandler
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 from redis.exceptions import RedisError
 
-from experiments.events import MAX_BATCH, Event, parse_batch
+from experiments.events import CLIENT_EVENT, MAX_BATCH, Event, parse_batch
+from gateway.auth.callers import CallerDep
 from gateway.deps import ExperimentsDep
 from gateway.schemas import ErrorResponse
 from recgpt_serving import context
@@ -17,11 +21,25 @@ from recgpt_serving.metrics import EVENT_OUTCOMES, EXPERIMENT_EVENTS
 router = APIRouter(tags=["events"])
 
 
+@dataclass(frozen=True)
+class _PublishedAsClientEvent:
+    """Publishes an entry as the union of event kinds that `parse_batch` validates it with."""
+
+    def __get_pydantic_json_schema__(
+        self, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        return handler(CLIENT_EVENT.core_schema)
+
+
 class EventBatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    # Each entry is validated on its own (see experiments.events.Event), so one bad event spoils nothing else.
-    events: Annotated[list[dict[str, Any]], Field(min_length=1, max_length=MAX_BATCH)]
+    # Each entry is validated on its own by `parse_batch`, so one bad event spoils nothing else; the schema
+    # shows what it accepts (experiments.events.ClientEvent).
+    events: Annotated[
+        list[Annotated[dict[str, Any], _PublishedAsClientEvent()]],
+        Field(min_length=1, max_length=MAX_BATCH),
+    ]
 
 
 class RejectedEvent(BaseModel):
@@ -42,14 +60,28 @@ class EventsResponse(BaseModel):
     "/v1/events",
     response_model=EventsResponse,
     responses={
+        401: {
+            "model": ErrorResponse,
+            "description": "No API key, an unknown or revoked one, or an end users' key without X-User-Token",
+        },
+        403: {
+            "model": ErrorResponse,
+            "description": "The key lacks the events:write scope, or the user token names another user",
+        },
         413: {"model": ErrorResponse, "description": "Request body too large"},
         422: {"model": ErrorResponse, "description": "Invalid batch, or every event of it invalid"},
-        503: {"model": ErrorResponse, "description": "Event store unavailable: retry the batch"},
+        429: {"model": ErrorResponse, "description": "The key's rate limit: retry after Retry-After"},
+        503: {
+            "model": ErrorResponse,
+            "description": "Event store unavailable, or the gateway overloaded: retry the batch",
+        },
     },
 )
-async def post_events(batch: EventBatch, experiments: ExperimentsDep) -> EventsResponse:
+async def post_events(batch: EventBatch, experiments: ExperimentsDep, caller: CallerDep) -> EventsResponse:
     """Events with client event ids: stored with the user's arms; a retried event id is counted once."""
-    valid, rejected = parse_batch(list(batch.events))
+    valid, rejected = parse_batch(batch.events)
+    # Every event's user must be one the caller may act for: otherwise nothing of the batch is stored.
+    caller.check_users({event.user_id for _, event in valid})
     for _ in rejected:
         EVENT_OUTCOMES.labels("invalid", "rejected").inc()
     if not valid:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query
 
 from gateway.auth.callers import CallerDep
 from gateway.feed.honour import get_feed
@@ -88,18 +88,29 @@ def _answer(request_id: str, user_id: str, stored: Versioned) -> PreferencesResp
     )
 
 
-# One route for both methods, so that the path answers OPTIONS and 405s with both in `Allow`.
-@router.api_route(
-    "/v1/feed/preferences", methods=["GET", "DELETE"], response_model=PreferencesResponse, responses=_ERRORS
-)
-async def preferences(
-    request: Request, user_id: Annotated[UserId, Query()], feed: FeedDep, caller: CallerDep
+@router.get("/v1/feed/preferences", response_model=PreferencesResponse, responses=_ERRORS)
+async def read_preferences(
+    user_id: Annotated[UserId, Query()], feed: FeedDep, caller: CallerDep
 ) -> PreferencesResponse:
-    """GET: the preferences in force (version 0 when none); DELETE: forget them (a new version)."""
+    """The preferences in force (version 0 when none)."""
     caller.check_users([user_id])
     with context.bound(context.with_user(user_id)) as ctx:
         try:
-            stored = await (feed.reset(user_id) if request.method == "DELETE" else feed.read(user_id))
+            stored = await feed.read(user_id)
+        except FeedUnavailable as error:
+            raise _refuse(error) from None
+    return _answer(ctx.request_id, user_id, stored)
+
+
+@router.delete("/v1/feed/preferences", response_model=PreferencesResponse, responses=_ERRORS)
+async def forget_preferences(
+    user_id: Annotated[UserId, Query()], feed: FeedDep, caller: CallerDep
+) -> PreferencesResponse:
+    """Forgets them: a new version with none."""
+    caller.check_users([user_id])
+    with context.bound(context.with_user(user_id)) as ctx:
+        try:
+            stored = await feed.reset(user_id)
         except FeedUnavailable as error:
             raise _refuse(error) from None
     return _answer(ctx.request_id, user_id, stored)

@@ -14,8 +14,6 @@ from gateway.schemas import ErrorResponse
 router = APIRouter(tags=["admin"])
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"model": ErrorResponse, "description": "No API key, or an unknown or revoked one"},
-    403: {"model": ErrorResponse, "description": "The key lacks the admin scope"},
     409: {"model": ErrorResponse, "description": "Keys are given by file here: change the file"},
     503: {"model": ErrorResponse, "description": "Key store unavailable: nothing changed; retry"},
 }

@@ -21,7 +21,7 @@ from types import TracebackType
 from typing import Annotated, Any, Generic, TypeVar
 
 import httpx
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from recgpt_serving import context, metrics
@@ -55,6 +55,9 @@ class LlmSettings(BaseSettings):
 
     endpoints: Annotated[list[str], NoDecode] = Field(min_length=1)
     model: str = DEFAULT_MODEL_NAME
+    # The engine's API key (vLLM's --api-key / VLLM_API_KEY), sent as `Authorization: Bearer` on every call;
+    # empty: none (the local stack's engine listens on 127.0.0.1 only).
+    api_key: SecretStr = SecretStr("")
     # A LoRA adapter vLLM already serves on top of `model` (its `--lora-modules` name); empty for the base
     # model. vLLM picks the adapter by the request's model name, so requests then name the adapter.
     # Used only without `adapters_dir`.
@@ -167,6 +170,11 @@ class _NotStarted(Exception):
     """A worker failed before any byte of a response: safe to send the request elsewhere."""
 
 
+def _auth_headers(api_key: SecretStr) -> dict[str, str]:
+    key = api_key.get_secret_value()
+    return {"Authorization": f"Bearer {key}"} if key else {}
+
+
 def response_format(schema: type[BaseModel]) -> dict[str, Any]:
     """The OpenAI `response_format` that makes vLLM constrain decoding to `schema`."""
     return {
@@ -205,6 +213,8 @@ class LlmClient:
             limits=httpx.Limits(max_connections=settings.max_connections),
             # Workers are internal: never route them through a proxy from the environment.
             trust_env=False,
+            # On the client, so that every call to the engine carries it: completions, logprobs, adapters.
+            headers=_auth_headers(settings.api_key),
         )
         self._turn = itertools.count()
         self.adapters = AdapterSelector(settings.adapter_config(), self._http, settings.endpoints)

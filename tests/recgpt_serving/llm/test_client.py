@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from prometheus_client import REGISTRY
-from pydantic import BaseModel
+from pydantic import BaseModel, SecretStr
 
 from recgpt_serving import context
 from recgpt_serving.llm.client import LlmClient, LlmSettings
@@ -269,3 +269,13 @@ async def test_nothing_is_recorded_by_default(fake_llm: FakeOpenAI) -> None:
     async with client_for(fake_llm.base_url) as client:
         assert client.settings.record_dir is None
         await client.chat("t_no_record", MESSAGES)
+
+
+async def test_the_engines_api_key_goes_with_every_call(fake_llm: FakeOpenAI) -> None:
+    keyed = LlmSettings(endpoints=[fake_llm.base_url], model="fake", api_key=SecretStr("engine-key"))
+    async with LlmClient(keyed) as client:
+        await client.structured("t_key", MESSAGES, Named)
+    assert fake_llm.seen[-1].headers["authorization"] == "Bearer engine-key"
+    async with LlmClient(LlmSettings(endpoints=[fake_llm.base_url], model="fake")) as client:
+        await client.structured("t_key", MESSAGES, Named)
+    assert "authorization" not in fake_llm.seen[-1].headers
