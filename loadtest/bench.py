@@ -5,11 +5,15 @@ moment its request was due, so a slow server cannot hide its queueing by slowing
 (coordinated omission). The same schedule of bodies is then sent to `bare_app.py`, started here as a
 subprocess on a free port, and the ratio of latencies says what the gateway adds over FastAPI + uvicorn.
 
-    python loadtest/bench.py --url http://127.0.0.1:8080/v1/recommend --rate 100 --duration 30 \\
-        --users-from catalogue/behaviour.jsonl
+    python -m loadtest.bench --stack var/run/stack.json --rate 100 --duration 30
+    python -m loadtest.bench --url http://127.0.0.1:8080/v1/recommend --api-key "$(recgpt-stack api-key)" \\
+        --rate 100 --duration 30 --users-from catalogue/behaviour.jsonl
 
-Prints a table and one JSON line (also written to --json-out). Exits non-zero only when the benchmark
-cannot run (no users, gateway or bare app not answering); a missed latency target is a measurement.
+Every request presents an API key (the bare app ignores it, so both servers receive the same bytes): with
+--stack the development key `make run` made (limited to 1000 requests/s: above that its limit answers 429),
+else --api-key or RECGPT_API_KEY. Prints a table and one JSON line (also written to --json-out). Exits
+non-zero only when the benchmark cannot run (no users, gateway or bare app not answering); a missed latency
+target is a measurement.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import signal
 import socket
@@ -24,6 +29,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +38,7 @@ import aiohttp
 import orjson
 import uvloop
 
+from loadtest import gateway_access
 from recgpt_tools import run_state
 from recgpt_tools.run_state import RunStateError
 
@@ -50,7 +57,14 @@ class RunResult:
     duration_s: float
     latencies_ms: list[float] = field(default_factory=list)
     outcomes: Counter[str] = field(default_factory=Counter)
+    # The same latencies by outcome ("200", "503", "TimeoutError"), for what each kind of answer took.
+    latencies_by_outcome: dict[str, list[float]] = field(default_factory=dict)
     window_s: float = 0.0
+
+    def record(self, outcome: str, latency_ms: float) -> None:
+        self.latencies_ms.append(latency_ms)
+        self.outcomes[outcome] += 1
+        self.latencies_by_outcome.setdefault(outcome, []).append(latency_ms)
 
     @property
     def errors(self) -> int:
@@ -112,15 +126,15 @@ def make_bodies(user_ids: list[str], count: int, n: int, unknown_share: float, s
 async def send_one(
     session: aiohttp.ClientSession, url: str, body: bytes, due: float, result: RunResult | None
 ) -> None:
+    """One request with the session's headers (content type, key); its outcome and latency from `due`."""
     try:
-        async with session.post(url, data=body, headers=JSON_HEADERS) as response:
+        async with session.post(url, data=body) as response:
             await response.read()
             outcome = str(response.status)
     except (aiohttp.ClientError, TimeoutError) as error:
         outcome = type(error).__name__
     if result is not None:
-        result.latencies_ms.append((time.perf_counter() - due) * 1000)
-        result.outcomes[outcome] += 1
+        result.record(outcome, (time.perf_counter() - due) * 1000)
 
 
 async def open_loop(
@@ -148,16 +162,28 @@ async def open_loop(
 
 
 async def measure(
-    name: str, url: str, bodies: list[bytes], args: argparse.Namespace, rate: float | None = None
+    name: str,
+    url: str,
+    bodies: list[bytes],
+    args: argparse.Namespace,
+    rate: float | None = None,
+    *,
+    headers: Mapping[str, str] | None = None,
+    warmup_s: float | None = None,
 ) -> RunResult:
-    """One fixed-rate run: `args.warmup` unmeasured seconds, then the rest of `bodies` measured."""
+    """One fixed-rate run: `warmup_s` (default `args.warmup`) unmeasured seconds, then the rest of `bodies`
+    measured; every request with `headers` (the API key) beside the JSON content type."""
     rate = rate or args.rate
-    result = RunResult(name, rate, len(bodies) / rate - args.warmup)
+    warmup_s = args.warmup if warmup_s is None else warmup_s
+    result = RunResult(name, rate, len(bodies) / rate - warmup_s)
     connector = aiohttp.TCPConnector(limit=0, force_close=False)
     timeout = aiohttp.ClientTimeout(total=args.timeout)
-    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+    session_headers = {**JSON_HEADERS, **(headers or {})}
+    async with aiohttp.ClientSession(
+        connector=connector, timeout=timeout, headers=session_headers
+    ) as session:
         await wait_answering(session, url, bodies[0], args.ready_timeout)
-        warmup = int(rate * args.warmup)
+        warmup = int(rate * warmup_s)
         if warmup:
             await open_loop(session, url, bodies[:warmup], rate, None)
         await open_loop(session, url, bodies[warmup:], rate, result)
@@ -170,7 +196,7 @@ async def wait_answering(session: aiohttp.ClientSession, url: str, body: bytes, 
     last = "no attempt"
     while time.monotonic() < deadline:
         try:
-            async with session.post(url, data=body, headers=JSON_HEADERS) as response:
+            async with session.post(url, data=body) as response:
                 text = await response.text()
                 if 200 <= response.status < 300:
                     return
@@ -250,11 +276,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     user_ids = read_user_ids(args.users_from)
     count = int(args.rate * (args.duration + args.warmup))
     bodies = make_bodies(user_ids, count, args.n, args.unknown_share, args.seed)
-    results = [await measure("gateway", args.url, bodies, args)]
+    headers = gateway_access.bearer(args.api_key)
+    results = [await measure("gateway", args.url, bodies, args, headers=headers)]
     if not args.no_bare:
         process, bare_url = start_bare_app()
         try:
-            results.append(await measure("bare", bare_url, bodies, args))
+            results.append(await measure("bare", bare_url, bodies, args, headers=headers))
         finally:
             stop(process)
     return report(args, results)
@@ -279,6 +306,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="the state file `make run` writes (var/run/stack.json): URL and users from it",
     )
     parser.add_argument("--url", help="the gateway's /v1/recommend URL")
+    parser.add_argument(
+        "--api-key",
+        help="the key to present (default: with --stack the development key, else RECGPT_API_KEY)",
+    )
     parser.add_argument("--users-from", type=Path, help="a catalogue's behaviour.jsonl")
     parser.add_argument("--rate", type=float, default=100.0, help="requests per second")
     parser.add_argument("--duration", type=float, default=30.0, help="measured seconds")
@@ -289,10 +320,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.stack:
         try:
             state = run_state.read(args.stack)
+            access = gateway_access.from_state(state)
         except RunStateError as error:
             parser.error(str(error))
-        args.url = args.url or f"{state.gateway_url}/v1/recommend"
+        args.url = args.url or f"{access.url}/v1/recommend"
+        if args.api_key is None:
+            args.api_key = access.api_key
         args.users_from = args.users_from or state.catalogue_dir / "behaviour.jsonl"
+    if args.api_key is None:
+        args.api_key = os.environ.get("RECGPT_API_KEY", "")
     if not args.url or not args.users_from:
         parser.error("give --stack, or both --url and --users-from")
     if args.rate <= 0 or args.duration <= 0 or args.warmup < 0:

@@ -1,5 +1,9 @@
-"""A second gateway beside the running platform, launched as `make run` launches its own but on a free port
-and with settings overridden: the benchmark compares experiments off and on in the same run this way.
+"""A second gateway beside the running platform, launched as `make run` launches its own but on free ports
+(callers' and operators'), with settings overridden and keys of its own: the benchmarks compare
+configurations (experiments off and on, authentication on and off) in the same run this way.
+
+It accepts the keys of a keys file written for it (RECGPT_API_KEYS_FILE: a caller's key and an admin key,
+the caller's unlimited unless a rate is asked), beside those in the platform's Redis as any gateway does.
 """
 
 from __future__ import annotations
@@ -7,9 +11,11 @@ from __future__ import annotations
 import copy
 import signal
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +23,8 @@ import httpx
 import yaml  # type: ignore[import-untyped]
 
 from gateway.settings import GatewaySettings
+from loadtest import gateway_access
+from loadtest.gateway_access import GatewayAccess
 from recgpt_tools import redis_server, run_state
 from recgpt_tools.stack import Stack
 from recgpt_tools.stack_settings import StackSettings
@@ -24,6 +32,8 @@ from recgpt_tools.stack_settings import StackSettings
 # The gateway setting that turns assignment and exposure logging off (the services/experiments package).
 EXPERIMENTS_SETTING = "experiments_enabled"
 EXPERIMENTS_ENV = "RECGPT_EXPERIMENTS_ENABLED"
+# "off": no key checked, every caller may do everything (the gateway warns at start).
+AUTH_ENV = "RECGPT_AUTH"
 
 
 ADMIN_PATH = "/v1/admin/experiments"
@@ -35,25 +45,76 @@ def has_experiments() -> bool:
     return EXPERIMENTS_SETTING in GatewaySettings.model_fields
 
 
+@dataclass(frozen=True)
+class StartedGateway:
+    """A gateway started here: where it answers, the keys it accepts, and the environment it read."""
+
+    access: GatewayAccess
+    env: Mapping[str, str]
+
+    def setting(self, name: str) -> str:
+        """A setting as this gateway read it: its `RECGPT_<NAME>` variable, else the settings' default."""
+        told = self.env.get(f"RECGPT_{name.upper()}")
+        return told if told is not None else str(GatewaySettings.model_fields[name].default)
+
+
 @contextmanager
 def gateway(
-    stack_file: Path, overrides: Mapping[str, str], log: Path, ready_s: float = 60.0
-) -> Iterator[str]:
-    """Yields the base URL of a gateway started with the platform's environment plus `overrides`."""
+    stack_file: Path,
+    overrides: Mapping[str, str],
+    log: Path,
+    ready_s: float = 60.0,
+    *,
+    key_rate_per_s: float | None = None,
+) -> Iterator[StartedGateway]:
+    """A gateway started with the platform's environment plus `overrides`, on free ports, accepting the
+    keys of its own keys file; `key_rate_per_s` limits its caller's key (burst: one second of it)."""
     state = run_state.read(stack_file)
     stack = Stack(StackSettings())
     launch = next(launch for launch in stack.plan(state) if launch.process.name == "gateway")
+    port, internal_port = _two_free_ports()
+    with tempfile.TemporaryDirectory(prefix="recgpt-bench-gateway-") as scratch:
+        if key_rate_per_s is None:
+            rate, burst = gateway_access.UNLIMITED_RATE_PER_S, gateway_access.UNLIMITED_BURST
+        else:
+            rate, burst = key_rate_per_s, max(1, round(key_rate_per_s))
+        keys = gateway_access.write_own_keys(Path(scratch) / "api-keys.json", rate_per_s=rate, burst=burst)
+        env = {
+            **launch.env,
+            **overrides,
+            "RECGPT_PORT": str(port),
+            "RECGPT_INTERNAL_PORT": str(internal_port),
+            "RECGPT_API_KEYS_FILE": str(keys.file),
+            "RECGPT_LOG_LEVEL": "WARNING",
+        }
+        access = GatewayAccess(
+            url=f"http://127.0.0.1:{port}",
+            internal_url=f"http://127.0.0.1:{internal_port}",
+            api_key=keys.api_key,
+            admin_key=keys.admin_key,
+        )
+        with _running(launch.command, env, log) as process:
+            _wait_ready(process, access.url, ready_s, log)
+            yield StartedGateway(access, env)
+
+
+def _two_free_ports() -> tuple[int, int]:
     port = redis_server.free_port()
-    env = {**launch.env, **overrides, "RECGPT_PORT": str(port), "RECGPT_LOG_LEVEL": "WARNING"}
+    while (internal := redis_server.free_port()) == port:
+        pass
+    return port, internal
+
+
+@contextmanager
+def _running(command: list[str], env: Mapping[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """The process, stopped (SIGTERM, then SIGKILL after 15 s) when the block ends."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as out:
         process = subprocess.Popen(
-            launch.command, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT
+            command, env=dict(env), stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT
         )
-    url = f"http://127.0.0.1:{port}"
     try:
-        _wait_ready(process, url, ready_s, log)
-        yield url
+        yield process
     finally:
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
@@ -91,24 +152,24 @@ def a_a_config(config: dict[str, Any]) -> dict[str, Any]:
 
 
 @contextmanager
-def experiments_running(base_url: str, token: str) -> Iterator[bool]:
-    """Every experiment of the repository's config switched on through the gateway's admin API, as an A/A
-    test (and the config it served put back after); yields False when the gateway has no admin API.
+def experiments_running(access: GatewayAccess) -> Iterator[bool]:
+    """Every experiment of the repository's config switched on through the gateway's admin API (on the
+    operators' listener, with the admin key), as an A/A test, and the config it served put back after;
+    yields False when the gateway has no admin API.
 
     Every arm serves its control arm's parameters: the bench prices what experiments add to each request
     (assignment, exposure logging), not the variant a treatment arm would serve instead (recgpt-v1 costs
     a profile read, a tag search, explanations and near-line refreshes of its own)."""
-    paths = httpx.get(f"{base_url}/openapi.json", timeout=10).json()["paths"]
-    if ADMIN_PATH not in paths:
-        yield False
-        return
-    headers = {"authorization": f"Bearer {token}"}
-    current = httpx.get(f"{base_url}{ADMIN_PATH}/current", headers=headers, timeout=10)
-    current.raise_for_status()
-    config = a_a_config(yaml.safe_load(EXPERIMENTS_FILE.read_text()))
-    httpx.put(f"{base_url}{ADMIN_PATH}", json=config, headers=headers, timeout=10).raise_for_status()
-    try:
-        yield True
-    finally:
-        previous = current.json()["config"]
-        httpx.put(f"{base_url}{ADMIN_PATH}", json=previous, headers=headers, timeout=10).raise_for_status()
+    with httpx.Client(base_url=access.operators_url(), headers=access.admin_headers, timeout=10) as admin:
+        # The operators' document lists the admin API (the callers' one does not).
+        if ADMIN_PATH not in admin.get("/openapi.json").json()["paths"]:
+            yield False
+            return
+        current = admin.get(f"{ADMIN_PATH}/current")
+        current.raise_for_status()
+        config = a_a_config(yaml.safe_load(EXPERIMENTS_FILE.read_text()))
+        admin.put(ADMIN_PATH, json=config).raise_for_status()
+        try:
+            yield True
+        finally:
+            admin.put(ADMIN_PATH, json=current.json()["config"]).raise_for_status()

@@ -1,13 +1,18 @@
-"""The knee of POST /v1/recommend (highest rate with p99 <= 50 ms and zero errors): bare FastAPI, the gateway
-with experiments off and with experiments on, in the same run.
+"""The knee of POST /v1/recommend (highest rate with p99 <= 50 ms and zero errors): bare FastAPI and the
+gateway in the configurations compared, in the same run.
 
-    python -m loadtest.bench_knee --stack var/run/stack.json
+    python -m loadtest.bench_knee --stack var/run/stack.json                       # experiments and auth
+    python -m loadtest.bench_knee --stack var/run/stack.json --compare auth        # auth on against off
 
-Each gateway is started here beside the running platform (same retrieval, Redis and settings, a free port),
-so that only the experiments setting differs between them; the bare endpoint is `bare_app.py`. Every step
-is an open-loop run (loadtest/bench.py) of `--step-duration` seconds after `--warmup`. Prints a table and
-one JSON line (also to --json-out). On a gateway without the experiments switch, "on" is reported as not
-measured, with the reason.
+Each comparison sets two configurations of the gateway apart by one setting: `experiments` (experiments off
+against on, authentication on in both) and `auth` (a key checked on every request against RECGPT_AUTH=off,
+experiments off in both; the auth-on gateway is the experiments-off one, measured once). Each gateway is
+started here beside the running platform (same retrieval, Redis and settings, free ports, keys of its own),
+so that only the compared setting differs; every request presents the same key, which the auth-off gateway
+ignores. The bare endpoint is `bare_app.py`. Every step is an open-loop run (loadtest/bench.py) of
+`--step-duration` seconds after `--warmup`. Prints a table, each comparison side by side with the knee of
+both and their difference in %, and one JSON line (also to --json-out). On a gateway without the
+experiments switch, "on" is reported as not measured, with the reason.
 """
 
 from __future__ import annotations
@@ -16,7 +21,8 @@ import argparse
 import json
 import sys
 import time
-import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,16 +38,53 @@ from loadtest.bench import (
     start_bare_app,
     stop,
 )
+from loadtest.bench_gateway import AUTH_ENV, EXPERIMENTS_ENV
 from loadtest.knee import Knee, KneeSettings, Step, search
 from recgpt_tools import run_state
 
 OFF = "gateway-experiments-off"
 ON = "gateway-experiments-on"
+AUTH_OFF = "gateway-auth-off"
 BARE = "bare-fastapi"
+# A comparison whose "on" knee is this share of its "off" knee or more is within what runs vary by.
+WITHIN = 0.9
 
 
-async def knee_of(name: str, url: str, users: list[str], args: argparse.Namespace) -> Knee:
-    settings = KneeSettings(
+@dataclass(frozen=True)
+class Configuration:
+    """A gateway measured: its settings beside the platform's, and whether the repository's experiments are
+    switched on (A/A) through its admin API before the search."""
+
+    name: str
+    overrides: Mapping[str, str] = field(default_factory=dict)
+    experiments_running: bool = False
+
+
+CONFIGURATIONS = (
+    Configuration(OFF, {EXPERIMENTS_ENV: "false", AUTH_ENV: "on"}),
+    Configuration(ON, {EXPERIMENTS_ENV: "true", AUTH_ENV: "on"}, experiments_running=True),
+    Configuration(AUTH_OFF, {EXPERIMENTS_ENV: "false", AUTH_ENV: "off"}),
+)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Two configurations one setting apart: `on` with the feature, `off` without."""
+
+    name: str
+    on: str
+    off: str
+    label: str
+
+
+COMPARISONS = {
+    "experiments": Comparison("experiments", on=ON, off=OFF, label="experiments on / off"),
+    "auth": Comparison("auth", on=OFF, off=AUTH_OFF, label="auth on / off (experiments off)"),
+}
+
+
+def knee_settings(args: argparse.Namespace) -> KneeSettings:
+    return KneeSettings(
         start_rate=args.start_rate,
         growth=args.growth,
         max_rate=args.max_rate,
@@ -49,10 +92,21 @@ async def knee_of(name: str, url: str, users: list[str], args: argparse.Namespac
         target_p99_ms=args.target_p99_ms,
     )
 
+
+async def knee_of(
+    name: str,
+    url: str,
+    users: list[str],
+    args: argparse.Namespace,
+    headers: Mapping[str, str] | None = None,
+) -> Knee:
+    """The knee of `url`, every request with `headers` (the API key)."""
+    settings = knee_settings(args)
+
     async def step(rate: float) -> Step:
         count = int(rate * (args.step_duration + args.warmup))
         bodies = make_bodies(users, count, args.n, args.unknown_share, args.seed)
-        summary = (await measure(name, url, bodies, args, rate)).summary()
+        summary = (await measure(name, url, bodies, args, rate, headers=headers)).summary()
         found = Step(rate, summary["p99_ms"], summary["errors"], summary["achieved_rate"])
         verdict = "holds" if found.holds(settings) else "fails"
         print(
@@ -66,37 +120,62 @@ async def knee_of(name: str, url: str, users: list[str], args: argparse.Namespac
     return await search(step, settings)
 
 
+def configurations_of(compared: list[str]) -> list[Configuration]:
+    """The gateways the comparisons need, each once, in the table's order."""
+    needed = {name for key in compared for name in (COMPARISONS[key].on, COMPARISONS[key].off)}
+    return [configuration for configuration in CONFIGURATIONS if configuration.name in needed]
+
+
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     state = run_state.read(args.stack)
     users = read_user_ids(state.catalogue_dir / "behaviour.jsonl")
     knees: dict[str, Knee] = {}
     notes: dict[str, str] = {}
     log = args.stack.parent.parent / "log" / "bench-gateway.log"
-    switch = bench_gateway.EXPERIMENTS_ENV
-    # The "on" gateway's own admin token: the bench switches the repository's experiments on through it.
-    token = uuid.uuid4().hex
-    configurations = [(OFF, {switch: "false"})]
-    if bench_gateway.has_experiments():
-        configurations.append((ON, {switch: "true", "RECGPT_ADMIN_TOKEN": token}))
-    else:
-        notes[ON] = (
-            "not measured: this gateway has no experiments switch (services/experiments not in the build)"
-        )
-    for name, overrides in configurations:
-        with bench_gateway.gateway(args.stack, overrides, log) as base_url:
-            if name != ON:
-                knees[name] = await knee_of(name, f"{base_url}/v1/recommend", users, args)
+    for configuration in configurations_of(args.compare):
+        if configuration.experiments_running and not bench_gateway.has_experiments():
+            notes[configuration.name] = (
+                "not measured: this gateway has no experiments switch (services/experiments not in the build)"
+            )
+            continue
+        with bench_gateway.gateway(args.stack, configuration.overrides, log) as started:
+            access = started.access
+            url = f"{access.url}/v1/recommend"
+            if not configuration.experiments_running:
+                knees[configuration.name] = await knee_of(
+                    configuration.name, url, users, args, access.headers
+                )
                 continue
-            with bench_gateway.experiments_running(base_url, token) as running:
+            with bench_gateway.experiments_running(access) as running:
                 if not running:
-                    notes[ON] = "experiments switch on, but no admin API to start an experiment"
-                knees[name] = await knee_of(name, f"{base_url}/v1/recommend", users, args)
-    process, bare_url = start_bare_app()
-    try:
-        knees[BARE] = await knee_of(BARE, bare_url, users, args)
-    finally:
-        stop(process)
+                    notes[configuration.name] = (
+                        "experiments switch on, but no admin API to start an experiment"
+                    )
+                knees[configuration.name] = await knee_of(
+                    configuration.name, url, users, args, access.headers
+                )
+    if not args.no_bare:
+        process, bare_url = start_bare_app()
+        try:
+            knees[BARE] = await knee_of(BARE, bare_url, users, args)
+        finally:
+            stop(process)
     return report(args, knees, notes)
+
+
+def compare(comparison: Comparison, knees: Mapping[str, Knee]) -> dict[str, Any] | None:
+    """The two knees side by side and `on`'s difference from `off` in %; None when one is missing."""
+    on, off = knees.get(comparison.on), knees.get(comparison.off)
+    if on is None or off is None or not off.rate:
+        return None
+    share = on.rate / off.rate
+    return {
+        "on": {"configuration": comparison.on, "knee_rate": round(on.rate, 1)},
+        "off": {"configuration": comparison.off, "knee_rate": round(off.rate, 1)},
+        "on_vs_off": round(share, 3),
+        "difference_pct": round((share - 1) * 100, 1),
+        "within_10pct": share >= WITHIN,
+    }
 
 
 def report(args: argparse.Namespace, knees: dict[str, Knee], notes: dict[str, str]) -> dict[str, Any]:
@@ -108,6 +187,7 @@ def report(args: argparse.Namespace, knees: dict[str, Knee], notes: dict[str, st
         "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         **{name: knee.summary() for name, knee in knees.items()},
         "notes": notes,
+        "comparisons": {},
     }
     print(f"{'configuration':<26} {'knee req/s':>10} {'first failing':>14}")
     for name, knee in knees.items():
@@ -115,17 +195,27 @@ def report(args: argparse.Namespace, knees: dict[str, Knee], notes: dict[str, st
         print(f"{name:<26} {knee.rate:>10.1f} {failing:>14}")
     for name, note in notes.items():
         print(f"{name:<26} {note}")
-    if OFF in knees and ON in knees and knees[OFF].rate:
-        share = knees[ON].rate / knees[OFF].rate
-        line["on_vs_off"] = round(share, 3)
-        verdict = "within 10%" if share >= 0.9 else "MORE than 10% below"
-        print(f"experiments on / off: {share:.2f} ({verdict})")
+    for key in args.compare:
+        comparison = COMPARISONS[key]
+        found = compare(comparison, knees)
+        if found is None:
+            print(f"{comparison.label}: not compared (a knee is missing or zero)")
+            continue
+        line["comparisons"][key] = found
+        verdict = "within 10%" if found["within_10pct"] else "MORE than 10% below"
+        print(
+            f"{comparison.label}: on {found['on']['knee_rate']:.1f}/s ({comparison.on}), "
+            f"off {found['off']['knee_rate']:.1f}/s ({comparison.off}), "
+            f"difference {found['difference_pct']:+.1f}% ({verdict})"
+        )
+    if "experiments" in line["comparisons"]:
+        # The key earlier results were written with.
+        line["on_vs_off"] = line["comparisons"]["experiments"]["on_vs_off"]
     return line
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--stack", type=Path, required=True, help="the state file `make run` writes")
+def add_knee_arguments(parser: argparse.ArgumentParser) -> None:
+    """The knee search's settings, here and in the overload test (loadtest/overload.py)."""
     parser.add_argument("--start-rate", type=float, default=100.0)
     parser.add_argument(
         "--growth", type=float, default=1.5, help="factor between rates before the first fail"
@@ -134,10 +224,29 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--resolution", type=float, default=0.1, help="bisect until within this share")
     parser.add_argument("--step-duration", type=float, default=10.0, help="measured seconds per step")
     add_load_arguments(parser)
-    parser.add_argument("--json-out", type=Path, help="also write the JSON line here")
-    args = parser.parse_args(argv)
+
+
+def check_knee_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     if args.start_rate <= 0 or args.growth <= 1 or args.step_duration <= 0:
         parser.error("--start-rate and --step-duration must be positive, --growth above 1")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--stack", type=Path, required=True, help="the state file `make run` writes")
+    parser.add_argument(
+        "--compare",
+        nargs="+",
+        choices=list(COMPARISONS),
+        default=list(COMPARISONS),
+        help="the comparisons to measure (default: all)",
+    )
+    parser.add_argument("--no-bare", action="store_true", help="skip the bare FastAPI knee")
+    add_knee_arguments(parser)
+    parser.add_argument("--json-out", type=Path, help="also write the JSON line here")
+    args = parser.parse_args(argv)
+    check_knee_arguments(parser, args)
+    args.compare = list(dict.fromkeys(args.compare))
     return args
 
 

@@ -5,24 +5,28 @@
 2. It is switched on (start = now, the pre-period the round just run), through the admin API.
 3. `--rounds` more rounds; then the report is printed and written as JSON and a self-contained HTML page.
 recgpt-v1 is the best variant this platform serves besides the baseline (V2 and RecBot are not built yet).
+
+    recgpt-stack exec -- python -m loadtest.demo --dataset data/amazon-scientific --users 400
+
+The simulated users call the callers' listener with the development key (RECGPT_GATEWAY_URL,
+RECGPT_API_KEY); the config changes go to the operators' listener with the admin key and the report is read
+there (RECGPT_GATEWAY_INTERNAL_URL, RECGPT_ADMIN_KEY): `recgpt-stack exec` sets them all.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from experiments import html_report
-from experiments.cli import put_config, render_text
+from experiments.cli import operators_client, put_config, render_text
 from experiments.config import ExperimentConfig
-from loadtest.simulator import Simulator, load_users, report_tally
+from loadtest.gateway_access import ClientSettings, GatewayAccess
+from loadtest.simulator import Simulator, callers_client, load_users, report_tally
 
 
 def demo_config(
@@ -66,31 +70,35 @@ def demo_config(
     )
 
 
-async def run(args: argparse.Namespace) -> None:
-    token = os.environ.get("RECGPT_ADMIN_TOKEN", "")
-    if not token:
-        raise SystemExit("RECGPT_ADMIN_TOKEN is not set (make demo sets it for the platform it starts)")
+async def run(args: argparse.Namespace, access: GatewayAccess) -> None:
+    if not access.admin_key:
+        raise SystemExit(
+            "RECGPT_ADMIN_KEY is not set: run the demo by `recgpt-stack exec -- ...` (make demo)"
+        )
     experiment_id = args.experiment or f"demo-{datetime.now(UTC):%Y%m%d-%H%M%S}"
     users, category = load_users(args.dataset, args.users, args.seed)
     control = {"variant": args.control_variant, **({"n": args.control_n} if args.control_n else {})}
     treatment = {"variant": args.treatment_variant, **({"n": args.treatment_n} if args.treatment_n else {})}
-    put_config(args.gateway, demo_config(experiment_id, None, 0, control, treatment), token)
-    async with httpx.AsyncClient(base_url=args.gateway, timeout=10) as client:
-        simulator = Simulator(client, category, args.category_click, args.page_size, args.seed)
-        pre_started = time.time()
-        await simulator.run_round(users, args.concurrency)
-        pre_period_s = time.time() - pre_started + 1
-        print(f"pre-period round: {len(users)} users in {pre_period_s:.0f} s")
-        started_config = demo_config(experiment_id, datetime.now(UTC), pre_period_s, control, treatment)
-        revision = put_config(args.gateway, started_config, token)
-        print(f"experiment {experiment_id} started (config revision {revision})")
-        for index in range(args.rounds):
-            started = time.perf_counter()
+    # Config changes and the report on the operators' listener (the admin key has every scope).
+    with operators_client(access.operators_url(), access.admin_key) as admin:
+        put_config(admin, demo_config(experiment_id, None, 0, control, treatment))
+        async with callers_client(access) as client:
+            simulator = Simulator(client, category, args.category_click, args.page_size, args.seed)
+            pre_started = time.time()
             await simulator.run_round(users, args.concurrency)
-            print(f"round {index + 1}: {len(users)} users in {time.perf_counter() - started:.0f} s")
-        report_tally(simulator.tally)
+            pre_period_s = time.time() - pre_started + 1
+            print(f"pre-period round: {len(users)} users in {pre_period_s:.0f} s")
+            started_config = demo_config(experiment_id, datetime.now(UTC), pre_period_s, control, treatment)
+            revision = put_config(admin, started_config)
+            print(f"experiment {experiment_id} started (config revision {revision})")
+            for index in range(args.rounds):
+                started = time.perf_counter()
+                await simulator.run_round(users, args.concurrency)
+                print(f"round {index + 1}: {len(users)} users in {time.perf_counter() - started:.0f} s")
+            report_tally(simulator.tally)
         await asyncio.sleep(1)  # the gateway writes exposures every 100 ms
-        response = await client.get(f"/v1/experiments/{experiment_id}/report", timeout=300)
+        report_path = f"/v1/experiments/{experiment_id}/report"
+        response = await asyncio.to_thread(admin.get, report_path, timeout=300)
         response.raise_for_status()
     report = response.json()
     print(render_text(report))
@@ -102,7 +110,7 @@ async def run(args: argparse.Namespace) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--gateway", required=True)
+    parser.add_argument("--gateway", help="the callers' root (default: RECGPT_GATEWAY_URL)")
     parser.add_argument("--dataset", type=Path, required=True)
     parser.add_argument("--users", type=int, default=400)
     parser.add_argument("--rounds", type=int, default=2)
@@ -118,7 +126,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--experiment", default="", help="experiment id (default: demo-<time>)")
     parser.add_argument("--out", type=Path, default=Path("var/demo"))
-    asyncio.run(run(parser.parse_args()))
+    args = parser.parse_args()
+    try:
+        access = ClientSettings().access(args.gateway)
+    except ValueError as error:
+        parser.error(str(error))
+    asyncio.run(run(args, access))
 
 
 if __name__ == "__main__":

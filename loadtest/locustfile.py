@@ -1,10 +1,11 @@
 """Locust load test of the gateway: weighted tasks, users and rate from the environment.
 
-    LOCUST_HOST=http://127.0.0.1:8080 LOCUST_USERS=20 LOCUST_SPAWN_RATE=5 LOCUST_RUN_TIME=30s \\
+    LOCUST_USERS=20 LOCUST_SPAWN_RATE=5 LOCUST_RUN_TIME=30s \\
     RECGPT_LOADTEST_USERS_FILE=catalogue/behaviour.jsonl \\
-        locust -f loadtest/locustfile.py --headless
+        recgpt-stack exec -- locust -f loadtest/locustfile.py --headless
 
-Locust reads LOCUST_HOST, LOCUST_USERS, LOCUST_SPAWN_RATE and LOCUST_RUN_TIME itself; here,
+Locust reads LOCUST_HOST, LOCUST_USERS, LOCUST_SPAWN_RATE and LOCUST_RUN_TIME itself; the host defaults to
+RECGPT_GATEWAY_URL and every request presents RECGPT_API_KEY (both set by `recgpt-stack exec`). Here,
 RECGPT_LOADTEST_USERS_FILE gives the real user ids (a catalogue's behaviour.jsonl) and
 RECGPT_LOADTEST_RATE the requests per second of each simulated user. As a smoke test it fails on any
 error: the process exits 1 when a request failed or none was made.
@@ -49,7 +50,15 @@ def _known_user_ids() -> list[str]:
     return ids
 
 
+def _api_key() -> str:
+    key = os.environ.get("RECGPT_API_KEY", "")
+    if not key:
+        log.warning("RECGPT_API_KEY unset: requests carry no key (a gateway with RECGPT_AUTH=off only)")
+    return key
+
+
 KNOWN_USERS = _known_user_ids()
+API_KEY = _api_key()
 RATE_PER_USER = float(os.environ.get("RECGPT_LOADTEST_RATE", "1"))
 EVENTS_PER_BATCH = 5
 EVENT_TYPES = ("impression", "impression", "impression", "click", "page_view", "add_to_cart")
@@ -62,6 +71,8 @@ class ShopVisitor(FastHttpUser):
     """A shop page asking for recommendations, mostly for users with a history."""
 
     wait_time = constant_throughput(RATE_PER_USER)
+    host = os.environ.get("RECGPT_GATEWAY_URL") or None
+    default_headers = {"authorization": f"Bearer {API_KEY}"} if API_KEY else None
 
     def on_start(self) -> None:
         # The last batch's events: one of them is sent again with the next batch.

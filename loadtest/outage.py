@@ -1,9 +1,10 @@
 """Outage drill: Redis hung, Redis down and retrieval down, each under load, with the real processes.
 
-    python loadtest/outage.py --catalogue var/catalogue --index var/index [--rate 40] [--outage-s 10]
+    python -m loadtest.outage --catalogue var/catalogue --index var/index [--rate 40] [--outage-s 10]
 
 Starts a redis-server of its own (free port) with the catalogue's behaviour, the real retrieval service and
-the real gateway, and sends POST /v1/recommend at a fixed rate (known users and a share of unknown ones,
+the real gateway (free callers' and operators' ports, a keys file of its own in the workdir: the load
+presents its key), and sends POST /v1/recommend at a fixed rate (known users and a share of unknown ones,
 baseline and recgpt-v1 alternately) throughout. Then, one after the other:
 
 - redis-hung:     SIGSTOP the redis-server for --outage-s seconds, then SIGCONT;
@@ -38,6 +39,7 @@ import aiohttp
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from loadtest import gateway_access
 from recgpt_domain.catalogue import iter_histories
 from recgpt_domain.datasets.redis_loader import load_behaviour
 from recgpt_tools import redis_server
@@ -137,6 +139,8 @@ class Load:
     rate: float
     n: int
     unknown_share: float
+    # Sent with every request: the API key.
+    headers: dict[str, str] = field(default_factory=dict)
     answers: list[Answer] = field(default_factory=list)
     # Send times of the requests still waiting for an answer.
     pending: set[float] = field(default_factory=set)
@@ -145,7 +149,7 @@ class Load:
         loop = asyncio.get_running_loop()
         timeout = aiohttp.ClientTimeout(total=5)
         in_flight: set[asyncio.Task[None]] = set()
-        async with aiohttp.ClientSession(timeout=timeout) as session:
+        async with aiohttp.ClientSession(timeout=timeout, headers=self.headers) as session:
             due = loop.time()
             for count in _count():
                 if stop.is_set():
@@ -223,6 +227,9 @@ class OutageDrill:
         self.redis_port = redis_server.free_port()
         self.retrieval_port = redis_server.free_port()
         self.gateway_port = redis_server.free_port()
+        self.gateway_internal_port = redis_server.free_port()
+        # The drill's own keys (hashes only in the file; the key itself stays in this process).
+        self.keys = gateway_access.write_own_keys(settings.workdir / "api-keys.json")
         self.redis: subprocess.Popen[bytes] | None = None
         self.retrieval: subprocess.Popen[bytes] | None = None
         self.gateway: subprocess.Popen[bytes] | None = None
@@ -232,6 +239,7 @@ class OutageDrill:
             settings.rate,
             settings.n,
             settings.unknown_share,
+            gateway_access.bearer(self.keys.api_key),
         )
         self._stop_load = asyncio.Event()
         self._load_task: asyncio.Task[None] | None = None
@@ -383,16 +391,17 @@ class OutageDrill:
         return None
 
     async def _wait_gateway(self) -> None:
-        """Until /readyz is 200 and the gateway holds its last-resort page."""
+        """Until /readyz is 200 and the gateway holds its last-resort page (its operators' /metrics say)."""
         deadline = time.monotonic() + self.settings.start_timeout_s
         base = f"http://127.0.0.1:{self.gateway_port}"
+        internal = f"http://127.0.0.1:{self.gateway_internal_port}"
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as session:
             while time.monotonic() < deadline:
                 if self.gateway is not None and self.gateway.poll() is not None:
                     raise DrillError(f"the gateway exited; see {self.settings.workdir / 'gateway.log'}")
                 with contextlib.suppress(aiohttp.ClientError, TimeoutError):
                     async with session.get(f"{base}/readyz") as ready:
-                        async with session.get(f"{base}/metrics") as metrics:
+                        async with session.get(f"{internal}/metrics") as metrics:
                             text = await metrics.text()
                         if ready.status == 200 and _last_resort_held(text):
                             return
@@ -438,6 +447,8 @@ class OutageDrill:
         return {
             **self._base_env(),
             "RECGPT_PORT": str(self.gateway_port),
+            "RECGPT_INTERNAL_PORT": str(self.gateway_internal_port),
+            "RECGPT_API_KEYS_FILE": str(self.keys.file),
             "RECGPT_RETRIEVAL_TARGET": f"127.0.0.1:{self.retrieval_port}",
         }
 

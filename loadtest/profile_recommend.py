@@ -20,12 +20,14 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import redis
 import uvloop
 
+from loadtest import gateway_access
 from loadtest.bench import make_bodies, measure, read_user_ids
 from recgpt_tools import processes, run_state
 
@@ -78,7 +80,12 @@ def redis_commands(url: str) -> Counter[str]:
 
 
 async def cpu_per_request(
-    pids: dict[str, int], url: str, bodies: list[bytes], args: argparse.Namespace, redis_url: str
+    pids: dict[str, int],
+    url: str,
+    bodies: list[bytes],
+    args: argparse.Namespace,
+    redis_url: str,
+    headers: Mapping[str, str],
 ) -> dict[str, Any]:
     before = snapshot(pids)
     await asyncio.sleep(args.duration)
@@ -86,7 +93,7 @@ async def cpu_per_request(
     before = snapshot(pids)
     commands_before = redis_commands(redis_url)
     started = time.perf_counter()
-    result = await measure("gateway", url, bodies, args, args.rate)
+    result = await measure("gateway", url, bodies, args, args.rate, headers=headers)
     elapsed = time.perf_counter() - started
     loaded = {name: cpu - before[name] for name, cpu in snapshot(pids).items()}
     commands = redis_commands(redis_url) - commands_before
@@ -148,7 +155,7 @@ def _record(pid: int, seconds: int, target: Path) -> subprocess.Popen[bytes]:
 
 
 async def sampled(
-    pids: dict[str, int], url: str, bodies: list[bytes], args: argparse.Namespace
+    pids: dict[str, int], url: str, bodies: list[bytes], args: argparse.Namespace, headers: Mapping[str, str]
 ) -> dict[str, Any]:
     args.out.mkdir(parents=True, exist_ok=True)
     seconds = int(len(bodies) / args.rate) + 1
@@ -157,7 +164,7 @@ async def sampled(
         if name in pids:
             target = args.out / f"{name}.collapsed.txt"
             recorders[name] = (_record(pids[name], seconds, target), target)
-    await measure("gateway", url, bodies, args, args.rate)
+    await measure("gateway", url, bodies, args, args.rate, headers=headers)
     found = {}
     for name, (recorder, target) in recorders.items():
         await asyncio.to_thread(recorder.wait, 60)
@@ -169,13 +176,15 @@ async def sampled(
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     state = run_state.read(args.stack)
+    access = gateway_access.from_state(state)
     pids = {started.name: started.pid for started in processes.recorded(args.stack.parent)}
     pids = {name: pid for name, pid in pids.items() if name in ("gateway", "retrieval", "redis")}
     users = read_user_ids(state.catalogue_dir / "behaviour.jsonl")
     bodies = make_bodies(users, int(args.rate * (args.duration + args.warmup)), args.n, 0.05, args.seed)
-    url = f"{state.gateway_url}/v1/recommend"
-    cost = await cpu_per_request(pids, url, bodies, args, state.redis_url)
-    where = await sampled(pids, url, bodies, args)
+    url = f"{access.url}/v1/recommend"
+    # The development key: each request costs its check too, as a caller's does.
+    cost = await cpu_per_request(pids, url, bodies, args, state.redis_url, access.headers)
+    where = await sampled(pids, url, bodies, args, access.headers)
     return {"bench": "recommend-cpu", **cost, "profile": where, "profile_dir": str(args.out)}
 
 

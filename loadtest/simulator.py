@@ -8,8 +8,10 @@ datasets carry none: a fixed pseudo-price per item, from its id, so that arms co
 So a variant that puts the user's real next items (or their category) on the page gets more clicks, and an
 experiment between variants shows it in its report.
 
-    python loadtest/simulator.py --gateway http://127.0.0.1:8080 --dataset data/amazon-scientific \\
-        --users 300 --rounds 2
+    recgpt-stack exec -- python -m loadtest.simulator --dataset data/amazon-scientific --users 300 --rounds 2
+
+The gateway and the key come from the environment `recgpt-stack exec` sets (RECGPT_GATEWAY_URL,
+RECGPT_API_KEY); --gateway names another gateway.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from typing import Any
 
 import httpx
 
+from loadtest.gateway_access import ClientSettings, GatewayAccess
 from recgpt_domain.datasets.formats import read, resolve_format
 
 EVENTS_PER_BATCH = 200
@@ -160,9 +163,14 @@ class Simulator:
         await asyncio.gather(*(worker() for _ in range(concurrency)))
 
 
-async def simulate(args: argparse.Namespace) -> Tally:
+def callers_client(access: GatewayAccess) -> httpx.AsyncClient:
+    """The callers' listener, every request with the key."""
+    return httpx.AsyncClient(base_url=access.url, headers=access.headers, timeout=10)
+
+
+async def simulate(args: argparse.Namespace, access: GatewayAccess) -> Tally:
     users, category = load_users(args.dataset, args.users, args.seed)
-    async with httpx.AsyncClient(base_url=args.gateway, timeout=10) as client:
+    async with callers_client(access) as client:
         simulator = Simulator(client, category, args.category_click, args.page_size, args.seed)
         for index in range(args.rounds):
             started = time.perf_counter()
@@ -173,7 +181,7 @@ async def simulate(args: argparse.Namespace) -> Tally:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--gateway", required=True)
+    parser.add_argument("--gateway", help="the gateway's root (default: RECGPT_GATEWAY_URL)")
     parser.add_argument(
         "--dataset", type=Path, required=True, help="the dataset folder the platform imported"
     )
@@ -197,7 +205,13 @@ def report_tally(tally: Tally) -> None:
 
 
 def main() -> None:
-    tally = asyncio.run(simulate(build_parser().parse_args()))
+    parser = build_parser()
+    args = parser.parse_args()
+    try:
+        access = ClientSettings().access(args.gateway)
+    except ValueError as error:
+        parser.error(str(error))
+    tally = asyncio.run(simulate(args, access))
     report_tally(tally)
     if tally.failed_pages or tally.errors:
         raise SystemExit(1)

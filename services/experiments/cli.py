@@ -1,22 +1,27 @@
 """`recgpt-experiments`: check a config file, send it to a gateway, reweight arms, print or render a report.
 
 recgpt-experiments check deploy/experiments.yaml
-recgpt-experiments put deploy/experiments.yaml --gateway http://127.0.0.1:8080   (token: RECGPT_ADMIN_TOKEN)
+recgpt-stack exec -- recgpt-experiments put deploy/experiments.yaml
 recgpt-experiments reweight deploy/experiments.yaml --experiment v1-vs-baseline \
         --weights control=0.3,treatment=0.7
-recgpt-experiments report v1-vs-baseline --gateway http://127.0.0.1:8080 --html report.html
+recgpt-stack exec -- recgpt-experiments report v1-vs-baseline --html report.html
+
+`put` and `report` call the gateway's operators' listener (RECGPT_GATEWAY_INTERNAL_URL, or --internal-url):
+`put` with the admin key (RECGPT_ADMIN_KEY), `report` with a key that may read reports (RECGPT_API_KEY,
+else the admin key). `recgpt-stack exec` sets all three for the platform `make run` started.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
 import httpx
 import yaml  # type: ignore[import-untyped]
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from experiments import html_report
 from experiments.allocation import reweight
@@ -25,6 +30,37 @@ from experiments.runtime import read_yaml
 
 # The variants a gateway of this version serves (gateway.schemas.VARIANTS), for checks without a gateway.
 KNOWN_VARIANTS = ("baseline", "recgpt-v1")
+ADMIN_PATH = "/v1/admin/experiments"
+
+
+class OperatorSettings(BaseSettings):
+    """The gateway's operators' listener and the keys for it, as `recgpt-stack exec` hands them over."""
+
+    model_config = SettingsConfigDict(env_prefix="RECGPT_", extra="ignore", frozen=True)
+
+    gateway_internal_url: str = ""
+    # The admin scope (put); reports need reports:read, which the development key has.
+    admin_key: SecretStr = SecretStr("")
+    api_key: SecretStr = SecretStr("")
+
+
+class MissingSetting(ValueError):
+    """A call the environment does not say how to make; the message says what to set."""
+
+
+def operators_client(
+    url: str, key: str, *, timeout: float = 10, transport: httpx.BaseTransport | None = None
+) -> httpx.Client:
+    """The gateway's operators' listener at `url`, every request presenting `key`."""
+    return httpx.Client(
+        base_url=url.rstrip("/"),
+        headers={"authorization": f"Bearer {key}"},
+        timeout=timeout,
+        transport=transport,
+    )
+
+
+_INTERNAL_URL_HELP = "the gateway's operators' root (default: RECGPT_GATEWAY_INTERNAL_URL)"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,55 +70,72 @@ def build_parser() -> argparse.ArgumentParser:
     checking.add_argument("config", type=Path)
     putting = commands.add_parser("put", help="send a YAML config to the gateway's admin API")
     putting.add_argument("config", type=Path)
-    putting.add_argument("--gateway", required=True)
+    putting.add_argument("--internal-url", help=_INTERNAL_URL_HELP)
     weights = commands.add_parser("reweight", help="print the config with new arm weights, moving few users")
     weights.add_argument("config", type=Path)
     weights.add_argument("--experiment", required=True)
     weights.add_argument("--weights", required=True, help="arm=share,... summing to 1")
     reporting = commands.add_parser("report", help="an experiment's report from the gateway")
     reporting.add_argument("experiment")
-    reporting.add_argument("--gateway", required=True)
+    reporting.add_argument("--internal-url", help=_INTERNAL_URL_HELP)
     reporting.add_argument("--html", type=Path, help="also write the self-contained HTML page here")
     reporting.add_argument("--json", type=Path, help="also write the report's JSON here")
     return parser
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(
+    argv: list[str] | None = None,
+    *,
+    settings: OperatorSettings | None = None,
+    transport: httpx.BaseTransport | None = None,
+) -> None:
+    """The command line; `settings` and `transport` stand in for the environment and the network in tests."""
     args = build_parser().parse_args(argv)
     try:
         if args.command == "check":
             check(read_yaml(args.config), KNOWN_VARIANTS)
             print(f"{args.config}: valid")
         elif args.command == "put":
-            _put(args)
+            _put(args, settings or OperatorSettings(), transport)
         elif args.command == "reweight":
             _reweight(args)
         else:
-            _report(args)
+            _report(args, settings or OperatorSettings(), transport)
     except ConfigProblems as problems:
         raise SystemExit("invalid config:\n  " + "\n  ".join(problems.problems)) from problems
     except (ValueError, httpx.HTTPError) as error:
         raise SystemExit(f"recgpt-experiments: {error}") from error
 
 
-def put_config(gateway: str, config: ExperimentConfig, token: str) -> int:
-    response = httpx.put(
-        f"{gateway}/v1/admin/experiments",
-        json=config.model_dump(mode="json"),
-        headers={"Authorization": f"Bearer {token}"},
-        timeout=10,
-    )
+def put_config(client: httpx.Client, config: ExperimentConfig) -> int:
+    """Replaces the gateway's experiment config; `client` is its operators' listener with the admin key."""
+    response = client.put(ADMIN_PATH, json=config.model_dump(mode="json"))
     if response.status_code != 200:
         raise ValueError(f"the gateway refused the config ({response.status_code}): {response.text}")
     revision: int = response.json()["revision"]
     return revision
 
 
-def _put(args: argparse.Namespace) -> None:
-    token = os.environ.get("RECGPT_ADMIN_TOKEN", "")
-    if not token:
-        raise SystemExit("RECGPT_ADMIN_TOKEN is not set")
-    print(f"serving revision {put_config(args.gateway, read_yaml(args.config), token)}")
+def _internal_url(args: argparse.Namespace, settings: OperatorSettings) -> str:
+    url: str = args.internal_url or settings.gateway_internal_url
+    if not url:
+        raise MissingSetting(
+            "no operators' address: give --internal-url, or run it by `recgpt-stack exec -- ...`"
+            " (RECGPT_GATEWAY_INTERNAL_URL)"
+        )
+    return url
+
+
+def _put(args: argparse.Namespace, settings: OperatorSettings, transport: httpx.BaseTransport | None) -> None:
+    key = settings.admin_key.get_secret_value()
+    if not key:
+        raise MissingSetting(
+            "RECGPT_ADMIN_KEY is not set: run it by `recgpt-stack exec -- ...`, or set it to what"
+            " `recgpt-stack api-key --admin` prints"
+        )
+    config = read_yaml(args.config)
+    with operators_client(_internal_url(args, settings), key, transport=transport) as client:
+        print(f"serving revision {put_config(client, config)}")
 
 
 def _reweight(args: argparse.Namespace) -> None:
@@ -97,8 +150,17 @@ def _reweight(args: argparse.Namespace) -> None:
     yaml.safe_dump(changed.model_dump(mode="json"), sys.stdout, sort_keys=False)
 
 
-def _report(args: argparse.Namespace) -> None:
-    response = httpx.get(f"{args.gateway}/v1/experiments/{args.experiment}/report", timeout=120)
+def _report(
+    args: argparse.Namespace, settings: OperatorSettings, transport: httpx.BaseTransport | None
+) -> None:
+    key = settings.api_key.get_secret_value() or settings.admin_key.get_secret_value()
+    if not key:
+        raise MissingSetting(
+            "neither RECGPT_API_KEY nor RECGPT_ADMIN_KEY is set: run it by `recgpt-stack exec -- ...`"
+        )
+    url = _internal_url(args, settings)
+    with operators_client(url, key, timeout=120, transport=transport) as client:
+        response = client.get(f"/v1/experiments/{args.experiment}/report")
     if response.status_code != 200:
         raise ValueError(f"no report ({response.status_code}): {response.text}")
     report: dict[str, Any] = response.json()

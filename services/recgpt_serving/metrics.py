@@ -45,7 +45,8 @@ GATEWAY_REJECTED = Counter(
     "recgpt_gateway_rejected_total",
     "Requests the gateway refused before serving them, by why: missing_key, malformed_key, unknown_key, "
     "revoked_key, wrong_scope, user_token_missing, user_token_invalid, user_token_expired, user_mismatch, "
-    "rate_limited, overloaded, queue_timeout, key_store_unavailable, headers_too_large, slow_headers, slow_body.",
+    "rate_limited, overloaded, queue_timeout, key_store_unavailable, headers_too_large, slow_headers, "
+    "slow_body.",
     ["reason"],
 )
 GATEWAY_IN_FLIGHT = Gauge("recgpt_gateway_in_flight", "Requests the gateway is serving now (admitted).")
@@ -55,7 +56,9 @@ GATEWAY_LOOP_LAG = Gauge(
 )
 AUTH_KEYS_HELD = Gauge("recgpt_auth_keys_held", "API keys a gateway holds (revoked ones included).")
 AUTH_KEY_REFRESHES = Counter(
-    "recgpt_auth_key_refreshes_total", "Polls of the key store, by outcome: unchanged, changed, failed.", ["outcome"]
+    "recgpt_auth_key_refreshes_total",
+    "Polls of the key store, by outcome: unchanged, changed, failed.",
+    ["outcome"],
 )
 LLM_TOKENS = Counter("recgpt_llm_tokens_total", "LLM tokens, by agent and kind.", ["agent", "kind"])
 LLM_DURATION = Histogram(

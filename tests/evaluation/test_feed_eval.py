@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import grpc
 import httpx
+from pydantic import SecretStr
 
+from evaluation.feed.cli import Platform
 from evaluation.feed.constraints import violations
 from evaluation.feed.report import aggregate
 from evaluation.feed.runner import MISS_ROUNDS, FeedEvaluator, UserOutcome
@@ -98,3 +100,21 @@ async def test_a_failed_embedding_search_drops_that_user_not_the_run() -> None:
 
     assert outcome.errors == ["embedding search: DEADLINE_EXCEEDED Deadline Exceeded"]
     assert aggregate([outcome], {})["users"] == {"evaluated": 0, "with_errors": 1}
+
+
+async def test_the_simulated_users_call_the_gateway_with_the_key_exec_hands_over() -> None:
+    seen: list[httpx.Request] = []
+
+    def gateway(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={})
+
+    platform = Platform(
+        gateway_url="http://gw:8080", api_key=SecretStr("rgk_dev"), retrieval_target="127.0.0.1:1"
+    )
+    async with platform.gateway_client(httpx.MockTransport(gateway)) as http:
+        await http.delete("/v1/feed/preferences", params={"user_id": "ann"})
+
+    assert [(str(r.url.copy_with(query=None)), r.headers["authorization"]) for r in seen] == [
+        ("http://gw:8080/v1/feed/preferences", "Bearer rgk_dev")
+    ]

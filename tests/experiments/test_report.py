@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import redis.asyncio as aioredis
 
-from experiments.events import Event, EventStore
+from experiments.events import Event, EventStore, EventType
 from experiments.exposures import Exposure, ExposureLog
 from experiments.report import build_report
 from tests.experiments.configs import config, two_arms
@@ -30,7 +30,7 @@ def exposure(user: str, arms: str, **flags: bool) -> Exposure:
     )
 
 
-def event(kind: str, user: str) -> Event:
+def event(kind: EventType, user: str) -> Event:
     return Event(event_id=uuid.uuid4().hex, type=kind, user_id=user, item_id="item-1")
 
 

@@ -75,7 +75,7 @@ async def started(token_settings: GatewaySettings) -> Any:
     async def start(**overrides: Any) -> Any:
         app = create_app(token_settings.model_copy(update=overrides))
         lifespan = app.lifespan()
-        await lifespan.__aenter__()  # type: ignore[attr-defined]
+        await lifespan.__aenter__()
         lifespans.append(lifespan)
         return app
 
@@ -316,7 +316,7 @@ async def test_bad_user_tokens_are_refused_with_the_reason(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
     unsigned = jwt.encode(
-        {"sub": "ada", "aud": AUDIENCE, "iss": ISSUER, "exp": int(time.time()) + 60}, None, algorithm="none"
+        {"sub": "ada", "aud": AUDIENCE, "iss": ISSUER, "exp": int(time.time()) + 60}, "", algorithm="none"
     )
     cases = {
         "rs256": (token("ada", key=rsa_key, algorithm="RS256", kid="rsa-1"), 200, ""),

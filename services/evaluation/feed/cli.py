@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import httpx
-from pydantic import Field, ValidationError
+from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from evaluation.feed.report import aggregate, table
@@ -35,14 +35,26 @@ log = logging.getLogger(__name__)
 
 
 class Platform(BaseSettings):
-    """The running platform the simulated users talk to (`RECGPT_GATEWAY_URL`, `RECGPT_RETRIEVAL_TARGET`,
-    and `RECGPT_VLLM_URL` for the LLM simulator)."""
+    """The running platform the simulated users talk to (`RECGPT_GATEWAY_URL` with the key
+    `RECGPT_API_KEY`, `RECGPT_RETRIEVAL_TARGET`, and `RECGPT_VLLM_URL` for the LLM simulator)."""
 
     model_config = SettingsConfigDict(env_prefix="RECGPT_", extra="ignore", frozen=True)
 
     gateway_url: str = Field(min_length=1)
+    # A key with the feed and recommend scopes (the development key); empty: the gateway checks none.
+    api_key: SecretStr = SecretStr("")
     retrieval_target: str = Field(min_length=1)
     vllm_url: str | None = None
+
+    def gateway_client(self, transport: httpx.AsyncBaseTransport | None = None) -> httpx.AsyncClient:
+        """The gateway's callers' listener, every request presenting the key."""
+        key = self.api_key.get_secret_value()
+        return httpx.AsyncClient(
+            base_url=self.gateway_url,
+            headers={"authorization": f"Bearer {key}"} if key else None,
+            timeout=30.0,
+            transport=transport,
+        )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -73,6 +85,11 @@ async def amain(argv: list[str] | None = None) -> int:
     except ValidationError as error:
         print(f"error: the platform's addresses (run it by `recgpt-stack exec`): {error}", file=sys.stderr)
         return 2
+    if not state.api_key.get_secret_value():
+        print(
+            "warning: RECGPT_API_KEY is not set: a gateway that checks keys refuses every call",
+            file=sys.stderr,
+        )
     with tempfile.TemporaryDirectory(prefix="recgpt-eval-feed-") as scratch:
         catalogue = Path(scratch) / "catalogue"
         import_dataset(args.dataset, catalogue, "auto")
@@ -90,7 +107,7 @@ async def amain(argv: list[str] | None = None) -> int:
             return 2
         endpoint = f"{state.vllm_url}/v1"
         llm = LlmClient(LlmSettings(endpoints=[endpoint], model=_served_model(endpoint)))
-    async with httpx.AsyncClient(base_url=state.gateway_url, timeout=30.0) as http:
+    async with state.gateway_client() as http:
         evaluator = FeedEvaluator(http, retrieval, items, ratings, llm=llm)
         slots = asyncio.Semaphore(args.concurrency)
 
