@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from recgpt_serving.llm.models import DEFAULT_MODEL_NAME
-from recgpt_tools import deploy_secrets, registry, stack_auth, vllm_engine
+from recgpt_tools import deploy_secrets, redis_server, registry, stack_auth, vllm_engine
 from recgpt_tools.deploy_secrets import API_KEYS_JSON, GRAFANA_ENV, LLM_ENV, REDIS_ACL, REDIS_PREFIX
 from recgpt_tools.registry import ConsoleScript, Engine, Process, Starts
 
@@ -38,6 +38,19 @@ _MODEL_DIR = f"{_VAR}/models/{DEFAULT_MODEL_NAME}"
 _API_KEYS_FILE = "/etc/recgpt/api-keys.json"
 # Cores the CPU engine's threads are bound to in its container.
 _VLLM_CPU_THREADS = "0-1"
+# Redis's durability, chosen where compose runs: RECGPT_REDIS_APPENDFSYNC=always, RECGPT_REDIS_MAXMEMORY=4gb.
+_REDIS_DATA = "/data"
+_REDIS_COMMAND = [
+    "redis-server",
+    *redis_server.durable_args(
+        f"${{RECGPT_REDIS_APPENDFSYNC:-{redis_server.Durability.appendfsync}}}",
+        f"${{RECGPT_REDIS_MAXMEMORY:-{redis_server.DEFAULT_MAXMEMORY}}}",
+    ),
+    "--dir", _REDIS_DATA,
+    "--aclfile", "/etc/redis/users.acl",
+]  # fmt: skip
+# Every long-running container comes back when it exits, as the local launcher's supervisors do.
+_RESTART = "    restart: unless-stopped"
 
 _COMPOSE_HEAD = """\
 # The platform as containers, for machines with a Docker engine (this project's CI machines have none:
@@ -46,6 +59,10 @@ _COMPOSE_HEAD = """\
 # each container's Redis user, the LLM engine's API key, Grafana's admin password, the gateway's API keys
 # (as presented, for the operator: {secrets}/api-keys.txt). Only the gateway's public port is published
 # on every interface; the operators' ports (the gateway's internal one, Prometheus, Grafana) on 127.0.0.1.
+# Every container but `prepare` restarts when it exits. Redis keeps an append-only file on the redis-data
+# volume (fsynced every second; RECGPT_REDIS_APPENDFSYNC=always for every write) and refuses writes past
+# RECGPT_REDIS_MAXMEMORY (default {maxmemory}; noeviction: the services answer 503, nothing is evicted);
+# `restore` loads the catalogue's behaviour again should Redis come back without it.
 x-platform: &platform
   build:
     context: .
@@ -63,8 +80,11 @@ x-platform: &platform
 services:
   redis:
     image: redis:7
-    command: ["redis-server", "--save", "", "--appendonly", "no", "--aclfile", "/etc/redis/users.acl"]
+    command:
+{redis_command}
+    restart: unless-stopped
     volumes:
+      - redis-data:{redis_data}
       - ./{acl}:/etc/redis/users.acl:ro
 
   prepare:
@@ -80,12 +100,14 @@ services:
 _COMPOSE_TAIL = """
   prometheus:
     image: prom/prometheus:v2.53.0
+    restart: unless-stopped
     volumes:
       - ./{prometheus}:/etc/prometheus/prometheus.yml:ro
     ports: ["127.0.0.1:9090:9090"]
 
   grafana:
     image: grafana/grafana:11.1.0
+    restart: unless-stopped
     env_file: ["{grafana_env}"]
     volumes:
       - ./deploy/grafana/provisioning:/etc/grafana/provisioning:ro
@@ -94,6 +116,7 @@ _COMPOSE_TAIL = """
 
 volumes:
   var: {{}}
+  redis-data: {{}}
 """
 
 
@@ -157,7 +180,7 @@ def _ports(process: Process) -> list[str]:
 
 
 def _compose_service(process: Process, table: Sequence[Process], addresses: registry.Addresses) -> list[str]:
-    lines = ["", f"  {process.name}:", "    <<: *platform"]
+    lines = ["", f"  {process.name}:", "    <<: *platform", _RESTART]
     needs = _depends_on(process, table)
     if needs:
         lines.append("    depends_on:")
@@ -209,6 +232,9 @@ def compose(table: Sequence[Process] = registry.PROCESSES) -> str:
         secrets=deploy_secrets.SECRETS_DIR,
         prefix=REDIS_PREFIX,
         acl=REDIS_ACL,
+        maxmemory=redis_server.DEFAULT_MAXMEMORY,
+        redis_command="\n".join(f"      - {json.dumps(arg)}" for arg in _REDIS_COMMAND),
+        redis_data=_REDIS_DATA,
         prepare_env=deploy_secrets.redis_env(deploy_secrets.PREPARE),
         var=_VAR,
         catalogue=_DATA_DIRS["catalogue"],

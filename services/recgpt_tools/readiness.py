@@ -13,7 +13,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from recgpt_tools import redis_server
-from recgpt_tools.registry import GrpcHealth, Process, RedisPing
+from recgpt_tools.registry import GrpcHealth, Process, RedisPing, Running
 from recgpt_tools.run_state import RunState
 
 
@@ -52,6 +52,10 @@ def _redis_answers(redis_url: str) -> bool:
     return port is not None and redis_server.ping(port)
 
 
+def _started() -> bool:
+    return True
+
+
 def ready_check(process: Process, state: RunState) -> Callable[[], bool]:
     """One poll of `process`'s readiness, at the address the run state records for it."""
     ready = process.ready
@@ -59,5 +63,7 @@ def ready_check(process: Process, state: RunState) -> Callable[[], bool]:
         return partial(_grpc_serving, state.targets[process.name], ready.service)
     if isinstance(ready, RedisPing):
         return partial(_redis_answers, state.redis_url)
+    if isinstance(ready, Running):
+        return _started
     base = state.urls.get(process.name) or state.metrics_urls[process.name]
     return partial(_http_ok, urljoin(base, ready.path))

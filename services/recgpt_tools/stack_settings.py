@@ -11,6 +11,7 @@ from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from recgpt_tools import registry
+from recgpt_tools.redis_server import DEFAULT_MAXMEMORY, AppendFsync
 
 
 class _PortsFromEnvironment(PydanticBaseSettingsSource):
@@ -50,6 +51,15 @@ class StackSettings(BaseSettings):
     lora: Literal["auto", "on", "off"] = "auto"
     log_level: str = "INFO"
     ready_timeout_s: float = 420.0
+    # The local Redis (when REDIS_URL is unset) keeps an append-only file under <var_dir>/redis, fsynced
+    # every second ("always": before each reply), and refuses writes past `redis_maxmemory` (noeviction:
+    # the services answer 503) rather than evicting state (recgpt_tools.redis_server).
+    redis_appendfsync: AppendFsync = "everysec"
+    redis_maxmemory: Annotated[str, Field(pattern=r"(?i)^\d+([kmg]b?)?$")] = DEFAULT_MAXMEMORY
+    # A process that exits is restarted after `restart_backoff_s`, doubling after each quick exit up to
+    # `restart_backoff_max_s` (recgpt_tools.supervisor).
+    restart_backoff_s: Annotated[float, Field(gt=0)] = 1.0
+    restart_backoff_max_s: Annotated[float, Field(gt=0)] = 30.0
     # Serve each user's log without its last interaction: `make eval` on this dataset then has unseen targets.
     hold_out_last: bool = False
 

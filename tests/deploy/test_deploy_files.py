@@ -94,3 +94,28 @@ def test_prometheus_scrapes_every_process_that_exports_metrics() -> None:
         assert jobs["nearline"] == [f"{'nearline' if host else '127.0.0.1'}:9106"]
         # The gateway's metrics answer on its operators' listener only.
         assert jobs["gateway"] == [f"{'gateway' if host else '127.0.0.1'}:8081"]
+
+
+def _flag(command: list[str], name: str) -> str:
+    return command[command.index(name) + 1]
+
+
+def test_redis_keeps_its_data_on_a_volume_and_every_long_running_container_restarts() -> None:
+    compose = _compose()
+    services = compose["services"]
+    redis = services["redis"]
+    command = redis["command"]
+    assert _flag(command, "--appendonly") == "yes"
+    assert _flag(command, "--appendfsync") == "${RECGPT_REDIS_APPENDFSYNC:-everysec}"
+    assert _flag(command, "--maxmemory") == "${RECGPT_REDIS_MAXMEMORY:-1gb}"
+    assert _flag(command, "--maxmemory-policy") == "noeviction"
+    assert _flag(command, "--dir") == "/data" and "redis-data:/data" in redis["volumes"]
+    assert "redis-data" in compose["volumes"]
+    restarts = {name: service.get("restart") for name, service in services.items()}
+    assert restarts.pop("prepare") is None, "the one-shot import must not run again"
+    assert set(restarts.values()) == {"unless-stopped"}
+    # Should Redis come back without the behaviour, `restore` loads the catalogue `prepare` wrote.
+    restore = services["restore"]
+    assert restore["command"] == ["recgpt-import", "--follow"]
+    assert restore["depends_on"] == {"prepare": {"condition": "service_completed_successfully"}}
+    assert restore["environment"]["RECGPT_CATALOGUE_DIR"] == "/var/recgpt/catalogue"

@@ -17,6 +17,8 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from gateway.auth.keys import Scope, load_file, split_presented
+from recgpt_domain.catalogue import Interaction, UserHistory
+from recgpt_domain.datasets import redis_loader
 from recgpt_tools import deploy_files, deploy_secrets, redis_server, registry, stack_auth
 
 SECRETS = Path("deploy/secrets")
@@ -155,3 +157,19 @@ def test_redis_lets_each_container_in_by_its_own_password_under_the_prefix_only(
     finally:
         anonymous.close()
         wrong.close()
+
+
+def test_the_restore_container_may_load_the_behaviour_under_its_own_user(
+    acl_redis: tuple[Path, int],
+) -> None:
+    """`restore` loads the catalogue's behaviour again (a script, SCAN, RENAME) as its own Redis user."""
+    root, port = acl_redis
+    url = _env(root / SECRETS / "redis-restore.env")["REDIS_URL"]
+    client = redis.Redis.from_url(url.replace("@redis:6379", f"@127.0.0.1:{port}"), decode_responses=True)
+    history = UserHistory(user_id="u1", interactions=[Interaction(item_id="a")])
+    try:
+        loaded = redis_loader.load_histories(client, deploy_secrets.REDIS_PREFIX, [history], "fingerprint")
+        assert (loaded.users, loaded.interactions) == (1, 1)
+        assert redis_loader.loaded_fingerprint(client, deploy_secrets.REDIS_PREFIX) == "fingerprint"
+    finally:
+        client.close()

@@ -7,6 +7,7 @@ import dataclasses
 import functools
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -17,13 +18,14 @@ from unittest.mock import ANY
 
 import pytest
 import redis
+from pydantic import ValidationError
 
 from gateway.auth.keys import CALLER_SCOPES, ApiKey, Scope, split_presented
 from nearline.settings import NearlineSettings
-from recgpt_tools import deploy_files, processes, readiness, registry, run_state, stack_auth
+from recgpt_tools import deploy_files, processes, readiness, redis_server, registry, run_state, stack_auth
 from recgpt_tools.registry import ConsoleScript, GrpcHealth, Process, Starts
 from recgpt_tools.run_state import RunState
-from recgpt_tools.stack import Stack, StackError
+from recgpt_tools.stack import Launch, Stack, StackError
 from recgpt_tools.stack_cli import usage
 from recgpt_tools.stack_settings import StackSettings
 from recgpt_tools.vllm_engine import AGENT_PRIORITIES
@@ -101,7 +103,9 @@ def _own_env(stack: Stack, name: str) -> dict[str, str]:
 def test_every_process_gets_its_ports_data_engine_and_targets(tmp_path: Path) -> None:
     stack = Stack(_settings(tmp_path, llm=True, redis_url="redis://127.0.0.1:1/0", gateway_port=18080))
     names = [launch.process.name for launch in stack.plan(stack.run_state())]
-    assert names == ["vllm", "retrieval", "intent", "tags", "explain", "judge", "nearline", "gateway"]
+    assert names == [
+        "vllm", "restore", "retrieval", "intent", "tags", "explain", "judge", "nearline", "gateway"
+    ]  # fmt: skip
     ports = stack.settings.ports
     vllm = f"http://127.0.0.1:{ports['vllm_port']}/v1"
     assert _own_env(stack, "tags") == {
@@ -134,12 +138,14 @@ def test_every_process_gets_its_ports_data_engine_and_targets(tmp_path: Path) ->
 def test_without_the_llm_only_retrieval_and_the_gateway_run(tmp_path: Path) -> None:
     stack = Stack(_settings(tmp_path, redis_url="redis://127.0.0.1:1/0"))
     state = stack.run_state()
-    assert [launch.process.name for launch in stack.plan(state)] == ["retrieval", "gateway"]
+    assert [launch.process.name for launch in stack.plan(state)] == ["restore", "retrieval", "gateway"]
     assert state.vllm_url is None
     assert set(state.targets) == {"retrieval"}
     # Targets of processes that do not run are left out: the gateway then answers without explanations.
     assert not {"RECGPT_EXPLAIN_TARGET", "RECGPT_JUDGE_TARGET"} & set(_own_env(stack, "gateway"))
-    assert "not started" in usage(state, stack.table)
+    printed = usage(state, stack.table).splitlines()
+    assert [line.split()[1:3] for line in printed if line.split()[:1] == ["intent"]] == [["not", "started"]]
+    assert [line.split()[1:] for line in printed if line.split()[:1] == ["restore"]] == [["(no", "port)"]]
 
 
 def test_ports_come_from_the_registry_unless_the_environment_overrides_them(
@@ -161,8 +167,9 @@ def test_an_unknown_port_setting_is_refused(tmp_path: Path) -> None:
 
 def test_down_stops_front_to_back(tmp_path: Path) -> None:
     stack = Stack(_settings(tmp_path))
-    order = stack.stop_order(["redis", "retrieval", "gateway", "vllm", "intent", "nearline", "stray"])
-    assert order == ["stray", "gateway", "nearline", "intent", "retrieval", "vllm", "redis"]
+    names = ["redis", "retrieval", "gateway", "vllm", "intent", "nearline", "restore", "stray"]
+    order = stack.stop_order(names)
+    assert order == ["stray", "gateway", "nearline", "intent", "retrieval", "restore", "vllm", "redis"]
 
 
 RANKER = Process(
@@ -433,3 +440,99 @@ def test_keys_are_stored_before_the_gateway_starts_and_a_stopped_redis_is_one_li
         stack.up()
     assert processes.recorded(stack.paths.run) == []
     assert not (stack.paths.logs / "gateway.log").exists()
+
+
+def _redis_launch(stack: Stack) -> Launch:
+    return next(launch for launch in stack.plan(stack.run_state()) if launch.process.name == "redis")
+
+
+def _flag(command: list[str], name: str) -> str:
+    return command[command.index(name) + 1]
+
+
+def test_the_local_redis_keeps_an_append_only_file_under_var_and_refuses_writes_past_its_bound(
+    tmp_path: Path,
+) -> None:
+    stack = Stack(_settings(tmp_path, redis_url=None))
+    command = _redis_launch(stack).command
+    assert _flag(command, "--appendonly") == "yes" and _flag(command, "--appendfsync") == "everysec"
+    assert _flag(command, "--dir") == str(stack.paths.redis) == str((tmp_path / "var" / "redis").resolve())
+    assert _flag(command, "--maxmemory") == "1gb"
+    assert _flag(command, "--maxmemory-policy") == "noeviction"
+    assert _flag(command, "--save") == ""
+    chosen = Stack(_settings(tmp_path, redis_url=None, redis_appendfsync="always", redis_maxmemory="256mb"))
+    command = _redis_launch(chosen).command
+    assert (_flag(command, "--appendfsync"), _flag(command, "--maxmemory")) == ("always", "256mb")
+    with pytest.raises(ValidationError):
+        _settings(tmp_path, redis_appendfsync="no")
+    with pytest.raises(ValidationError):
+        _settings(tmp_path, redis_maxmemory="lots")
+    # REDIS_URL given: that Redis is left as it is, none is started.
+    external = Stack(_settings(tmp_path, redis_url="redis://127.0.0.1:1/0"))
+    assert "redis" not in [launch.process.name for launch in external.plan(external.run_state())]
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _until(condition: Callable[[], bool], timeout_s: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.05)
+
+
+def test_a_killed_process_comes_back_status_counts_it_and_down_leaves_nothing_running(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stack = Stack(_settings(tmp_path, redis_url=None, restart_backoff_s=0.1))
+    state = stack.run_state()
+    started = stack.start(_redis_launch(stack))
+    port = stack.addresses.port(registry.by_name("redis"))
+    assert port is not None
+    children: list[int] = []
+    try:
+        _until(lambda: readiness.ready_check(registry.by_name("redis"), state)())
+        first = processes.supervision(stack.paths.run, "redis")
+        assert first is not None and first.pid is not None
+        children.append(first.pid)
+        os.kill(first.pid, signal.SIGKILL)
+
+        def restarted() -> bool:
+            record = processes.supervision(stack.paths.run, "redis")
+            return record is not None and record.restarts == 1 and record.pid is not None
+
+        _until(restarted)
+        _until(lambda: redis_server.ping(port))
+        again = processes.supervision(stack.paths.run, "redis")
+        assert again is not None and again.pid is not None
+        children.append(again.pid)
+        capsys.readouterr()
+        assert stack.status() == 0
+        line = capsys.readouterr().out.splitlines()[0].split()
+        assert line[:7] == ["redis", "pid", str(again.pid), "running", "restarts", "1", "(last"]
+        assert line[7:10] == ["exit", "-9", "(SIGKILL))"]
+    finally:
+        stack.down()
+    assert not processes.alive(started)
+    assert not any(_pid_alive(pid) for pid in children)
+    assert processes.recorded(stack.paths.run) == []
+    assert not redis_server.ping(port)
+    assert stack.status() == 1
+
+
+def test_a_process_that_exits_during_start_up_fails_the_start_though_it_is_restarted(tmp_path: Path) -> None:
+    stack = Stack(_settings(tmp_path, redis_url="redis://127.0.0.1:1/0", restart_backoff_s=0.05))
+    retrieval = registry.by_name("retrieval")
+    failing = Launch(retrieval, [sys.executable, "-c", "raise SystemExit(3)"], dict(os.environ))
+    stack.start(failing)
+    try:
+        with pytest.raises(StackError, match=r"retrieval exited during start-up with 3; see .*\.log"):
+            stack._wait_ready([retrieval], stack.run_state(), since=time.time())
+    finally:
+        stack.down()
+    assert processes.recorded(stack.paths.run) == []

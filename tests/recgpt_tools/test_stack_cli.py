@@ -15,7 +15,10 @@ import redis
 from gateway.auth.keys import ApiKey, KeyStore, Scope, split_presented
 from gateway.settings import GatewaySettings
 from recgpt_tools import run_state, stack, stack_auth
+from recgpt_tools.processes import Started
 from recgpt_tools.run_state import RunState
+from recgpt_tools.stack_cli import status_line
+from recgpt_tools.supervisor import Record
 
 
 @dataclass(frozen=True)
@@ -173,3 +176,22 @@ def test_user_token_is_one_the_gateway_accepts(
         issuer=defaults["user_token_issuer"].default,
     )
     assert claims["sub"] == "U1" and claims["exp"] - claims["iat"] == 60
+
+
+def test_status_shows_the_pid_serving_now_its_restarts_and_last_exit() -> None:
+    started = Started("retrieval", pid=100, start_ticks=1, log_file="var/log/retrieval.log")
+    running = Record(pid=205, state="running", restarts=2, last_exit=-9, last_exit_at=1.0)
+    line = status_line(started, True, running)
+    assert line.running
+    assert line.text.split() == [
+        "retrieval", "pid", "205", "running", "restarts", "2", "(last", "exit", "-9", "(SIGKILL))",
+        "log", "var/log/retrieval.log",
+    ]  # fmt: skip
+    waiting = Record(pid=None, state="backing off", restarts=2, last_exit=1, restart_at=2.0)
+    line = status_line(started, True, waiting)
+    assert not line.running and line.text.split()[2:7] == ["-", "restarting", "restarts", "2", "(last"]
+    gone = status_line(started, False, running)
+    assert not gone.running and gone.text.split()[2:4] == ["100", "exited"]
+    # A process started without a supervisor (an earlier version's start): its own pid, no restarts.
+    plain = status_line(started, True, None)
+    assert plain.running and plain.text.split()[2:6] == ["100", "running", "restarts", "-"]
