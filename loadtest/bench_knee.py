@@ -129,31 +129,21 @@ def configurations_of(compared: list[str]) -> list[Configuration]:
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     state = run_state.read(args.stack)
     users = read_user_ids(state.catalogue_dir / "behaviour.jsonl")
-    knees: dict[str, Knee] = {}
+    measured: dict[str, list[Knee]] = {}
     notes: dict[str, str] = {}
     log = args.stack.parent.parent / "log" / "bench-gateway.log"
-    for configuration in configurations_of(args.compare):
-        if configuration.experiments_running and not bench_gateway.has_experiments():
-            notes[configuration.name] = (
-                "not measured: this gateway has no experiments switch (services/experiments not in the build)"
-            )
-            continue
-        with bench_gateway.gateway(args.stack, configuration.overrides, log) as started:
-            access = started.access
-            url = f"{access.url}/v1/recommend"
-            if not configuration.experiments_running:
-                knees[configuration.name] = await knee_of(
-                    configuration.name, url, users, args, access.headers
-                )
-                continue
-            with bench_gateway.experiments_running(access) as running:
-                if not running:
-                    notes[configuration.name] = (
-                        "experiments switch on, but no admin API to start an experiment"
-                    )
-                knees[configuration.name] = await knee_of(
-                    configuration.name, url, users, args, access.headers
-                )
+    configurations = configurations_of(args.compare)
+    for round_index in range(args.rounds):
+        # A B, then B A: whatever drifts over the run (a warming cache, a neighbour's load) falls on both.
+        ordered = configurations if round_index % 2 == 0 else list(reversed(configurations))
+        for configuration in ordered:
+            knee = await _knee_of_configuration(configuration, args, users, log, notes)
+            if knee is not None:
+                measured.setdefault(configuration.name, []).append(knee)
+    knees = {name: _median(found) for name, found in measured.items()}
+    for name, found in measured.items():
+        if len(found) > 1:
+            notes[name] = "knees by round: " + ", ".join(f"{knee.rate:.1f}" for knee in found)
     if not args.no_bare:
         process, bare_url = start_bare_app()
         try:
@@ -161,6 +151,35 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         finally:
             stop(process)
     return report(args, knees, notes)
+
+
+async def _knee_of_configuration(
+    configuration: Configuration,
+    args: argparse.Namespace,
+    users: list[str],
+    log: Path,
+    notes: dict[str, str],
+) -> Knee | None:
+    if configuration.experiments_running and not bench_gateway.has_experiments():
+        notes[configuration.name] = (
+            "not measured: this gateway has no experiments switch (services/experiments not in the build)"
+        )
+        return None
+    with bench_gateway.gateway(args.stack, configuration.overrides, log) as started:
+        access = started.access
+        url = f"{access.url}/v1/recommend"
+        if not configuration.experiments_running:
+            return await knee_of(configuration.name, url, users, args, access.headers)
+        with bench_gateway.experiments_running(access) as running:
+            if not running:
+                notes[configuration.name] = "experiments switch on, but no admin API to start an experiment"
+            return await knee_of(configuration.name, url, users, args, access.headers)
+
+
+def _median(knees: list[Knee]) -> Knee:
+    """The round whose knee is the median (the lower of the two middle ones)."""
+    ordered = sorted(knees, key=lambda knee: knee.rate)
+    return ordered[(len(ordered) - 1) // 2]
 
 
 def compare(comparison: Comparison, knees: Mapping[str, Knee]) -> dict[str, Any] | None:
@@ -243,6 +262,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--no-bare", action="store_true", help="skip the bare FastAPI knee")
     add_knee_arguments(parser)
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="measure each gateway this many times, alternating the order (A B, B A, ...); the median knee",
+    )
     parser.add_argument("--json-out", type=Path, help="also write the JSON line here")
     args = parser.parse_args(argv)
     check_knee_arguments(parser, args)

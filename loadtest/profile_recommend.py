@@ -177,8 +177,12 @@ async def sampled(
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     state = run_state.read(args.stack)
     access = gateway_access.from_state(state)
-    pids = {started.name: started.pid for started in processes.recorded(args.stack.parent)}
-    pids = {name: pid for name, pid in pids.items() if name in ("gateway", "retrieval", "redis")}
+    run_dir = args.stack.parent
+    candidates = {
+        started.name: processes.serving_pid(run_dir, started) for started in processes.recorded(run_dir)
+    }
+    measured = ("gateway", "retrieval", "redis")
+    pids = {name: pid for name, pid in candidates.items() if name in measured and pid is not None}
     users = read_user_ids(state.catalogue_dir / "behaviour.jsonl")
     bodies = make_bodies(users, int(args.rate * (args.duration + args.warmup)), args.n, 0.05, args.seed)
     url = f"{access.url}/v1/recommend"

@@ -15,7 +15,7 @@ from starlette.types import Receive, Scope, Send
 
 from experiments.serving import Experiments, ExperimentSettings
 from gateway import errors
-from gateway.admission import AdmissionMiddleware, LoopLag
+from gateway.admission import AdmissionMiddleware, LoopLag, Pool
 from gateway.auth import keys as api_keys
 from gateway.auth.callers import AUTH_RESPONSES, Authenticator, require
 from gateway.auth.key_cache import KeyCache
@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 
 SERVICE = "gateway"
 # Answered without a key on either listener: probes, and the public API's own document.
+FEED_COMMAND = "/v1/feed/command"
 OPEN_PATHS = ("/healthz", "/readyz", "/docs", "/docs/oauth2-redirect", "/openapi.json", "/metrics")
 
 
@@ -157,8 +158,10 @@ def create_app(settings: GatewaySettings, *, deps: GatewayDeps | None = None) ->
     )
     public.add_middleware(
         AdmissionMiddleware,
-        max_in_flight=settings.max_in_flight,
+        default=Pool("default", settings.max_in_flight),
+        pools={FEED_COMMAND: Pool("feed_command", settings.feed_command_max_in_flight)},
         queue_deadline_s=settings.queue_deadline_s,
+        overload_lag_s=settings.overload_lag_s,
         lag=loop_lag,
         exempt_paths=OPEN_PATHS,
     )

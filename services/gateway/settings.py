@@ -112,9 +112,15 @@ class GatewaySettings(ServiceSettings, RankingSettings):
     internal_port: int = Field(default=8081, ge=0, le=65535)
     internal_bind_host: str = "127.0.0.1"
     # Admission control on the public listener: requests served at once, and how long one may wait for a
-    # slot (from when it reached the app, the event loop's lag included) before a fast 503.
-    max_in_flight: int = Field(default=64, ge=1)
-    queue_deadline_s: float = Field(default=0.02, gt=0)
+    # slot (from when it reached the app) before a fast 503. Sized by Little's law: a process answers a few
+    # hundred requests/s at 5-10 ms each (docs/results), so a handful in flight keep it busy; more only
+    # queue inside it, and every answer's latency grows with that queue. The feed's command, which may wait
+    # seconds on the LLM, has slots of its own. While the event loop runs later than `overload_lag_s`,
+    # new requests are refused at once.
+    max_in_flight: int = Field(default=4, ge=1)
+    feed_command_max_in_flight: int = Field(default=16, ge=1)
+    queue_deadline_s: float = Field(default=0.01, gt=0)
+    overload_lag_s: float = Field(default=0.05, gt=0)
 
     @model_validator(mode="after")
     def _deadlines_fit(self) -> GatewaySettings:

@@ -49,7 +49,11 @@ GATEWAY_REJECTED = Counter(
     "slow_body.",
     ["reason"],
 )
-GATEWAY_IN_FLIGHT = Gauge("recgpt_gateway_in_flight", "Requests the gateway is serving now (admitted).")
+GATEWAY_IN_FLIGHT = Gauge(
+    "recgpt_gateway_in_flight",
+    "Requests the gateway is serving now (admitted), by admission pool: default, feed_command.",
+    ["pool"],
+)
 GATEWAY_LOOP_LAG = Gauge(
     "recgpt_gateway_loop_lag_seconds",
     "How late the gateway's event loop runs a timer: what a request arriving now waits before it starts.",

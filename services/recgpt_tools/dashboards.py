@@ -150,7 +150,7 @@ SERVICES = Dashboard(
         Panel(
             "Gateway requests in flight and event-loop lag",
             (
-                Query("max(recgpt_gateway_in_flight)", "in flight"),
+                Query("max by (pool) (recgpt_gateway_in_flight)", "in flight: {{pool}}"),
                 Query("1000 * max(recgpt_gateway_loop_lag_seconds)", "loop lag (ms)"),
             ),
             "short",

@@ -97,6 +97,7 @@ def settings(
         request_deadline_s=2.0,
         # The event loop's lag on a busy test machine is not the gateway's overload.
         queue_deadline_s=1.0,
+        max_in_flight=64,
     )
 
 

@@ -183,6 +183,7 @@ class ServedGateway:
                 request_deadline_s=2.0,
                 # Sequential requests never queue; a slow machine must not shed them as overload.
                 queue_deadline_s=1.0,
+                max_in_flight=64,
             )
 
 

@@ -8,9 +8,9 @@ import time
 
 import httpx
 from prometheus_client import REGISTRY
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from gateway.admission import AdmissionMiddleware, LoopLag
+from gateway.admission import AdmissionMiddleware, LoopLag, Pool
 
 
 def rejected(reason: str) -> float:
@@ -34,13 +34,27 @@ class SlowApp:
         await send({"type": "http.response.body", "body": b"ok"})
 
 
+def admission(
+    app: ASGIApp, *, max_in_flight: int, queue_deadline_s: float, lag: LoopLag | None = None, **pools: int
+) -> AdmissionMiddleware:
+    return AdmissionMiddleware(
+        app,
+        default=Pool("default", max_in_flight),
+        pools={f"/{path}": Pool(path, size) for path, size in pools.items()},
+        queue_deadline_s=queue_deadline_s,
+        overload_lag_s=0.02,
+        lag=lag or LoopLag(),
+        exempt_paths={"/readyz"},
+    )
+
+
 def client(app: AdmissionMiddleware) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway")
 
 
 async def test_past_the_cap_requests_wait_their_deadline_then_get_a_fast_503() -> None:
     inner = SlowApp(hold_s=0.3)
-    app = AdmissionMiddleware(inner, max_in_flight=2, queue_deadline_s=0.05, lag=LoopLag())
+    app = admission(inner, max_in_flight=2, queue_deadline_s=0.05)
     before = rejected("queue_timeout")
     async with client(app) as gateway:
 
@@ -58,24 +72,22 @@ async def test_past_the_cap_requests_wait_their_deadline_then_get_a_fast_503() -
     # Refused at the queueing deadline, long before a slot would have come free.
     assert all(elapsed < 0.25 and retry == "1" for _, elapsed, retry in refused)
     assert rejected("queue_timeout") == before + 4
-    assert app.in_flight == 0
+    assert app.default.in_flight == 0
 
 
 async def test_a_waiting_request_takes_the_slot_that_frees_within_its_deadline() -> None:
     inner = SlowApp(hold_s=0.05)
-    app = AdmissionMiddleware(inner, max_in_flight=1, queue_deadline_s=1.0, lag=LoopLag())
+    app = admission(inner, max_in_flight=1, queue_deadline_s=1.0)
     async with client(app) as gateway:
         answers = await asyncio.gather(*(gateway.get("/v1/recommend") for _ in range(5)))
     assert [a.status_code for a in answers] == [200] * 5
-    assert inner.most == 1 and app.in_flight == 0
+    assert inner.most == 1 and app.default.in_flight == 0
 
 
 async def test_a_lagging_loop_refuses_new_requests_at_once_but_not_probes() -> None:
     lag = LoopLag()
     lag.lag_s = 0.5  # as measured while the CPU is saturated
-    app = AdmissionMiddleware(
-        SlowApp(hold_s=0), max_in_flight=10, queue_deadline_s=0.02, lag=lag, exempt_paths={"/readyz"}
-    )
+    app = admission(SlowApp(hold_s=0), max_in_flight=10, queue_deadline_s=0.02, lag=lag)
     before = rejected("overloaded")
     async with client(app) as gateway:
         shed = await gateway.get("/v1/recommend")
@@ -97,3 +109,16 @@ async def test_the_loop_lag_is_measured() -> None:
         assert lag.lag_s > 0.04
     finally:
         await lag.close()
+
+
+async def test_slow_commands_have_slots_of_their_own() -> None:
+    """Commands that wait on the LLM fill their own pool; recommendations still find a slot."""
+    inner = SlowApp(hold_s=0.3)
+    app = admission(inner, max_in_flight=2, queue_deadline_s=0.05, command=2)
+    async with client(app) as gateway:
+        commands = [asyncio.create_task(gateway.get("/command")) for _ in range(3)]
+        await asyncio.sleep(0.05)
+        recommendations = await asyncio.gather(*(gateway.get("/v1/recommend") for _ in range(2)))
+        answered = await asyncio.gather(*commands)
+    assert [a.status_code for a in recommendations] == [200, 200]
+    assert sorted(a.status_code for a in answered) == [200, 200, 503]

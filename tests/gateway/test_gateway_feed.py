@@ -23,6 +23,7 @@ from intent.main import build
 from recgpt_domain import behaviour_store
 from recgpt_domain.behaviour_store import BehaviourStore
 from recgpt_domain.embedder import Embedder
+from recgpt_domain.preferences import PreferenceStore
 from recgpt_serving import grpc_client, service_names
 from recgpt_serving.agent_runner import AgentDeps
 from recgpt_serving.llm.client import LlmClient, LlmSettings
@@ -93,6 +94,7 @@ def feed_settings(
         # A shared test machine may be slow: the test is about lost updates, not Redis's speed.
         feed_redis_deadline_s=2.0,
         queue_deadline_s=1.0,
+        max_in_flight=64,
     )
 
 
@@ -359,3 +361,15 @@ async def test_a_late_pipelines_last_resort_page_obeys_the_preferences(
     finally:
         await client.aclose()
         await lifespan.__aexit__(None, None, None)
+
+
+async def test_reading_or_deleting_a_made_up_users_preferences_stores_nothing(
+    gateway: httpx.AsyncClient, redis_client: aioredis.Redis, redis_prefix: str
+) -> None:
+    store = PreferenceStore(redis_client, redis_prefix)
+    for user in ("made-up-1", "made-up-2"):
+        read = await gateway.get(PREFERENCES, params={"user_id": user})
+        deleted = await gateway.delete(PREFERENCES, params={"user_id": user})
+        assert read.status_code == deleted.status_code == 200
+        assert read.json()["version"] == deleted.json()["version"] == 0
+        assert await redis_client.exists(store.key(user), store.history_key(user)) == 0

@@ -64,6 +64,7 @@ class ServedFeedGateway(ServedGateway):
                     request_deadline_s=4.0,
                     # Sequential requests never queue; a slow machine must not shed them as overload.
                     queue_deadline_s=1.0,
+                    max_in_flight=64,
                 )
         finally:
             await retrieval.stop(0)
