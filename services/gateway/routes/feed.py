@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 
-from gateway.auth.callers import CallerDep
+from gateway.auth.callers import Caller, CallerDep
 from gateway.feed.honour import get_feed
 from gateway.feed.schemas import FeedCommandRequest, FeedCommandResponse, PreferencesResponse
 from gateway.feed.service import FeedService, FeedUnavailable
@@ -93,13 +94,7 @@ async def read_preferences(
     user_id: Annotated[UserId, Query()], feed: FeedDep, caller: CallerDep
 ) -> PreferencesResponse:
     """The preferences in force (version 0 when none)."""
-    caller.check_users([user_id])
-    with context.bound(context.with_user(user_id)) as ctx:
-        try:
-            stored = await feed.read(user_id)
-        except FeedUnavailable as error:
-            raise _refuse(error) from None
-    return _answer(ctx.request_id, user_id, stored)
+    return await _preferences(user_id, caller, feed.read)
 
 
 @router.delete("/v1/feed/preferences", response_model=PreferencesResponse, responses=_ERRORS)
@@ -107,10 +102,16 @@ async def forget_preferences(
     user_id: Annotated[UserId, Query()], feed: FeedDep, caller: CallerDep
 ) -> PreferencesResponse:
     """Forgets them: a new version with none."""
+    return await _preferences(user_id, caller, feed.reset)
+
+
+async def _preferences(
+    user_id: str, caller: Caller, operation: Callable[[str], Awaitable[Versioned]]
+) -> PreferencesResponse:
     caller.check_users([user_id])
     with context.bound(context.with_user(user_id)) as ctx:
         try:
-            stored = await feed.reset(user_id)
+            stored = await operation(user_id)
         except FeedUnavailable as error:
             raise _refuse(error) from None
     return _answer(ctx.request_id, user_id, stored)
