@@ -7,7 +7,8 @@ Keys under `{prefix}:experiments:`, written by nothing but this module:
 A batch is one Lua script: every valid event is checked against its marker and appended in the same atomic
 step, so a batch is stored whole or not at all, and a retried batch (after a timeout, say) stores nothing
 twice.
-The stream is never trimmed: an acknowledged event stays until someone deletes the experiment's data.
+The stream keeps `EVENT_RETENTION_S` (90 days by default): `trim_older_than` drops older entries with
+`XTRIM MINID ~`, run hourly by the gateway (`Experiments`), not by each write (see `trim_older_than`).
 """
 
 from __future__ import annotations
@@ -38,6 +39,12 @@ from recgpt_domain.json_types import whole_float_as_int
 
 # At most this many events a batch; the body must also stay under the gateway's body limit (64 KB by default).
 MAX_BATCH = 200
+# Events older than this leave the stream (reports then read them from the daily aggregates).
+EVENT_RETENTION_S = 90 * 86_400.0
+# Entries one XTRIM call may drop, and calls per trim: bounds how long one call holds Redis (about a
+# millisecond per 10,000 entries); a backlog larger than one trim's share goes at the next one.
+TRIM_LIMIT = 10_000
+TRIM_CALLS = 100
 EventType = Literal["impression", "click", "page_view", "add_to_cart", "purchase"]
 EVENT_TYPES: tuple[EventType, ...] = ("impression", "click", "page_view", "add_to_cart", "purchase")
 # Printable ASCII without spaces, as user ids everywhere (they travel in gRPC metadata).
@@ -185,6 +192,25 @@ class EventStore:
             args += [event.event_id, len(fields), *fields]
         flags = await self._store(keys=[self.stream, self.marker_prefix], args=args)
         return [bool(flag) for flag in flags]
+
+    async def trim_older_than(self, retention_s: float, *, now_ms: int | None = None) -> int:
+        """Drops the events stored more than `retention_s` ago; how many went.
+
+        `XTRIM MINID ~` in calls of at most `TRIM_LIMIT` entries: the `~` lets Redis drop whole nodes of
+        the stream only (cheap, and no entry newer than the bound ever goes; up to a node's worth, 100
+        entries, of older ones may stay until the next trim). Run periodically rather than with every
+        write: the write path stays one script, and a trim an hour costs one call per gateway (trims are
+        idempotent, so replicas running it at once do no harm). The ids are the server's time of each
+        write, so the bound is an id."""
+        now = int(time.time() * 1000) if now_ms is None else now_ms
+        min_id = f"{max(0, now - int(retention_s * 1000))}-0"
+        dropped = 0
+        for _ in range(TRIM_CALLS):
+            went = int(await self.client.xtrim(self.stream, minid=min_id, approximate=True, limit=TRIM_LIMIT))
+            dropped += went
+            if went == 0:
+                break
+        return dropped
 
 
 def _fields(event: Event, arms: str, revision: int, now_ms: int) -> list[str | int | float]:

@@ -4,6 +4,11 @@ A request never reads the config from Redis: it asks the in-process `Assigner`, 
 trip. Every `refresh_s` a background task reads the stored document and recompiles only when it changed. A
 config change through the admin API is stored first and served at once by the process that took it; the
 others follow within `refresh_s`. When Redis cannot be read, the last good config keeps serving.
+
+A replica takes a stored config only under a higher revision than the one it serves, and never goes back.
+When the store lost the config (Redis came back empty, or holds the YAML a gateway seeded since, or an older
+replica's write-back), the replica writes its own back under a new revision (`ConfigStore.restore`), and the
+others take that: the last change made survives a wipe, and the next one is served by every replica.
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ from experiments.store import ConfigStore, parse_stored
 from recgpt_serving.metrics import EXPERIMENT_CONFIG_REVISION
 
 log = logging.getLogger(__name__)
+# The source of a config a replica wrote back, before the source of the change it first came from.
+RESTORED = "restored by a replica: "
 
 
 def read_yaml(path: Path) -> ExperimentConfig:
@@ -41,6 +48,9 @@ class ExperimentRuntime:
         self.redis_timeout_s = redis_timeout_s
         self.assigner = Assigner(ExperimentConfig())
         self.revision = 0
+        # Where the served config comes from (`StoredConfig.origin`): 0 for the YAML file's.
+        self.origin = 0
+        self.source = ""
         self._raw: str | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopped = False
@@ -59,19 +69,18 @@ class ExperimentRuntime:
             self.validate(initial)
             try:
                 async with asyncio.timeout(self.redis_timeout_s * 10):
-                    await self.store.put(initial, f"file:{path.name}", only_if_absent=True)
+                    await self.store.seed(initial, f"file:{path.name}")
             except (RedisError, TimeoutError, OSError) as error:
                 log.warning("experiments: could not seed the config", extra={"error": repr(error)})
-                self._serve(initial, 0)
+                self._serve(initial, 0, origin=0, source=f"file:{path.name}")
         await self.refresh()
 
     async def apply(self, candidate: ExperimentConfig, source: str) -> int:
         """Validates, stores, then serves; raises ConfigProblems or a Redis error, the old one serving."""
         self.validate(candidate)
         async with asyncio.timeout(self.redis_timeout_s * 10):
-            revision = await self.store.put(candidate, source)
-        assert revision is not None
-        self._serve(candidate, revision)
+            revision = await self.store.put(candidate, source, floor=self.revision + 1)
+        self._serve(candidate, revision, origin=revision, source=source)
         return revision
 
     async def refresh(self) -> None:
@@ -81,7 +90,10 @@ class ExperimentRuntime:
         except (RedisError, TimeoutError, OSError) as error:
             log.warning("experiments: config refresh failed", extra={"error": repr(error)})
             return
-        if raw is None or raw == self._raw:
+        if raw == self._raw and raw is not None:
+            return
+        if raw is None:
+            await self._write_back("the store holds no config")
             return
         try:
             stored = parse_stored(raw)
@@ -92,16 +104,48 @@ class ExperimentRuntime:
             )
             self._raw = raw
             return
-        if stored.revision < self.revision:
+        if self.revision > 0 and stored.origin < self.origin:
+            await self._write_back(f"the store holds revision {stored.revision} of an older origin")
+            return
+        if stored.revision <= self.revision:
+            if stored.revision < self.revision:
+                log.warning(
+                    "experiments: stored revision is older than the one served, not taken",
+                    extra={"revision": stored.revision, "serving": self.revision},
+                )
+            self._raw = raw
             return
         self._raw = raw
-        self._serve(stored.config, stored.revision)
+        self._serve(stored.config, stored.revision, origin=stored.origin, source=stored.source)
 
-    def _serve(self, config: ExperimentConfig, revision: int) -> None:
+    async def _write_back(self, why: str) -> None:
+        """Stores the config this replica serves again, under a new revision, when the store lost it; a
+        replica that serves nothing stored (revision 0 and no file) has nothing to write."""
+        if self.revision == 0 and not self.source:
+            return
+        source = self.source if self.origin == 0 else RESTORED + self.source.removeprefix(RESTORED)
+        try:
+            async with asyncio.timeout(self.redis_timeout_s * 10):
+                revision = await self.store.restore(
+                    self.assigner.config, source, origin=self.origin, floor=self.revision + 1
+                )
+        except (RedisError, TimeoutError, OSError) as error:
+            log.warning("experiments: config write-back failed", extra={"error": repr(error)})
+            return
+        if revision is None:
+            return  # another replica wrote a config at least as recent: taken at the next refresh
+        log.warning(
+            "experiments: config written back", extra={"why": why, "revision": revision, "was": self.revision}
+        )
+        self._serve(self.assigner.config, revision, origin=self.origin, source=self.source)
+
+    def _serve(self, config: ExperimentConfig, revision: int, *, origin: int, source: str) -> None:
         self.assigner = Assigner(config)
         if revision != self.revision:
             log.info("experiments: serving config", extra={"revision": revision})
         self.revision = revision
+        self.origin = origin
+        self.source = source
         EXPERIMENT_CONFIG_REVISION.set(revision)
 
     def start(self) -> None:

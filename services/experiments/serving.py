@@ -1,20 +1,27 @@
-"""What the gateway holds for experiments: the config in process, exposure log, event and config stores."""
+"""What the gateway holds for experiments: the config in process, exposure log, event and config stores,
+and the hourly trim that keeps the events stream to its retention."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 
+from experiments import store
 from experiments.assignment import Assignment
-from experiments.events import EventStore
+from experiments.events import EVENT_RETENTION_S, EventStore
 from experiments.exposures import Exposure, ExposureLog
 from experiments.novelty import CategoryNovelty
 from experiments.runtime import ExperimentRuntime
 from experiments.store import ConfigStore
 from recgpt_serving.metrics import EXPERIMENT_ASSIGNMENTS, EXPERIMENT_EXPOSURES
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -28,13 +35,18 @@ class ExperimentSettings:
     exposure_buffer_max: int
     event_dedup_ttl_s: float
     catalogue_dir: Path | None
+    # Events older than this leave the stream, checked every `event_trim_every_s`.
+    event_retention_s: float = EVENT_RETENTION_S
+    event_trim_every_s: float = 3600.0
+    # Configs kept in the history stream.
+    config_history_max: int = store.HISTORY_MAX
 
 
 class Experiments:
     def __init__(self, client: aioredis.Redis, settings: ExperimentSettings) -> None:
         self.client = client
         self.settings = settings
-        self.configs = ConfigStore(client, settings.prefix)
+        self.configs = ConfigStore(client, settings.prefix, history_max=settings.config_history_max)
         self.runtime = ExperimentRuntime(
             self.configs, settings.known_variants, settings.refresh_s, settings.redis_timeout_s
         )
@@ -47,15 +59,42 @@ class Experiments:
         )
         self.events = EventStore(client, settings.prefix, settings.event_dedup_ttl_s)
         self._novelty: CategoryNovelty | None = None
+        self._trimming: asyncio.Task[None] | None = None
+        self._stopped = False
 
     async def start(self) -> None:
         await self.runtime.seed(self.settings.config_path)
         self.runtime.start()
         self.exposures.start()
+        self._trimming = asyncio.create_task(self._trim_events(), name="experiments-event-trim")
 
     async def close(self) -> None:
+        self._stopped = True
+        if self._trimming is not None:
+            self._trimming.cancel()
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(self._trimming, timeout=self.settings.redis_timeout_s * 20)
         await self.runtime.close()
         await self.exposures.close()
+
+    async def trim_events(self) -> int:
+        """Drops the events older than the retention once; how many went (0 when Redis failed: logged)."""
+        try:
+            async with asyncio.timeout(self.settings.redis_timeout_s * 20):
+                dropped = await self.events.trim_older_than(self.settings.event_retention_s)
+        except (RedisError, TimeoutError, OSError) as error:
+            log.warning("experiments: events trim failed", extra={"error": repr(error)})
+            return 0
+        if dropped:
+            log.info("experiments: events trimmed", extra={"dropped": dropped})
+        return dropped
+
+    async def _trim_events(self) -> None:
+        # At start, then every interval: a gateway restarted more often than hourly still trims. The flag as
+        # well as the cancel, as in `ExperimentRuntime._follow`.
+        while not self._stopped:
+            await self.trim_events()
+            await asyncio.sleep(self.settings.event_trim_every_s)
 
     def assign(self, user_id: str) -> Assignment:
         assignment = self.runtime.assign(user_id)

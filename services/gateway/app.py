@@ -235,5 +235,7 @@ def _experiment_settings(settings: GatewaySettings, variants: list[str]) -> Expe
         exposure_flush_s=settings.exposure_flush_s,
         exposure_buffer_max=settings.exposure_buffer_max,
         event_dedup_ttl_s=settings.event_dedup_ttl_s,
+        event_retention_s=settings.event_retention_s,
+        config_history_max=settings.experiments_config_history_max,
         catalogue_dir=settings.experiments_catalogue_dir,
     )

@@ -77,6 +77,10 @@ class GatewaySettings(ServiceSettings, RankingSettings):
     exposure_buffer_max: int = Field(default=50_000, ge=100)
     # A client event id is remembered this long: a retry within it is counted once.
     event_dedup_ttl_s: float = Field(default=7 * 86_400.0, gt=0)
+    # Events are kept this long (the stream is trimmed hourly by each gateway); the config history keeps
+    # this many revisions.
+    event_retention_s: float = Field(default=90 * 86_400.0, gt=0)
+    experiments_config_history_max: int = Field(default=1000, ge=10)
     # The catalogue folder whose categories and histories measure novelty in reports; unset: no novelty.
     experiments_catalogue_dir: Path | None = None
 

@@ -7,6 +7,11 @@ reverse; a new bound on a number replaces the old one), compatible preferences a
 a change with an optimistic transaction (WATCH/MULTI): when another command of the same user lands in
 between, the change is merged again onto the newer preferences, so no update is ever lost. Each applied change
 bumps a version and is kept in a bounded history of turns.
+
+Keys (see `key_families`): `<prefix>:feed:prefs:<user>` is state and has no TTL (a user's stated preferences
+last until the user resets them); `<prefix>:feed:history:<user>` keeps the last `history_limit` turns and
+expires `history_ttl_s` after the user's last command. Neither is created by a read, nor by a change that
+leaves a user without stored preferences with none (a DELETE of nothing, a command that changes nothing).
 """
 
 from __future__ import annotations
@@ -29,6 +34,9 @@ Op = Literal["eq", "gte", "lte"]
 CATEGORICAL: frozenset[str] = frozenset({"category", "brand", "item"})
 # Entries kept per list: the oldest go first.
 MAX_ENTRIES = 24
+# Turns kept in a user's history, and how long it outlives the user's last command.
+HISTORY_LIMIT = 20
+HISTORY_TTL_S = 30 * 24 * 3600.0
 
 
 class Constraint(BaseModel):
@@ -212,29 +220,36 @@ class PreferenceConflict(RuntimeError):
 
 
 class PreferenceStore:
-    """The only code that reads or writes the preference keys: `<prefix>feed:prefs:<user>` and its history."""
+    """The only code that reads or writes `<prefix>:feed:prefs:<user>` and its history."""
 
     def __init__(
-        self, client: aioredis.Redis, prefix: str, *, history_limit: int = 20, max_attempts: int = 64
+        self,
+        client: aioredis.Redis,
+        prefix: str,
+        *,
+        history_limit: int = HISTORY_LIMIT,
+        history_ttl_s: float = HISTORY_TTL_S,
+        max_attempts: int = 64,
     ) -> None:
         self.client = client
         self.prefix = prefix
         self.history_limit = history_limit
+        self.history_ttl_ms = max(1, round(history_ttl_s * 1000))
         self.max_attempts = max_attempts
 
-    def _key(self, user_id: str) -> str:
+    def key(self, user_id: str) -> str:
         return f"{self.prefix}:feed:prefs:{user_id}"
 
-    def _history_key(self, user_id: str) -> str:
+    def history_key(self, user_id: str) -> str:
         return f"{self.prefix}:feed:history:{user_id}"
 
     async def read(self, user_id: str) -> Versioned:
-        raw = await self.client.get(self._key(user_id))
+        raw = await self.client.get(self.key(user_id))
         return _parse(raw)
 
     def queue_read(self, pipe: Pipeline, user_id: str) -> None:
         """Queues `read` on a caller's pipeline (one reply, for `parse`): one round trip with other reads."""
-        pipe.get(self._key(user_id))
+        pipe.get(self.key(user_id))
 
     @staticmethod
     def parse(raw: bytes | str | None) -> Versioned:
@@ -242,20 +257,27 @@ class PreferenceStore:
 
     async def history(self, user_id: str, limit: int = 20) -> list[Turn]:
         """Newest first."""
-        raws = await self.client.lrange(self._history_key(user_id), 0, max(limit, 1) - 1)
+        raws = await self.client.lrange(self.history_key(user_id), 0, max(limit, 1) - 1)
         return [Turn.model_validate_json(raw) for raw in raws]
 
     async def apply(self, user_id: str, change: Change, command: str) -> Versioned:
-        """Merges the change onto what is stored now, atomically; retried when another write interleaves."""
-        key, history_key = self._key(user_id), self._history_key(user_id)
+        """Merges the change onto what is stored now, atomically; retried when another write interleaves.
+
+        A user with nothing stored whom the change leaves with no preferences gets nothing stored (version
+        0): made-up ids cost no memory, whether by a DELETE or by a command that changes nothing."""
+        key, history_key = self.key(user_id), self.history_key(user_id)
         async with self.client.pipeline(transaction=True) as pipe:
             for _ in range(self.max_attempts):
                 try:
                     await pipe.watch(key)
-                    current = _parse(await pipe.get(key))
+                    raw = await pipe.get(key)
+                    current = _parse(raw)
+                    merged = merge(current.preferences, change)
+                    if raw is None and merged.is_empty():
+                        return current  # leaving the block unwatches
                     now = time.time()
                     updated = Versioned(
-                        preferences=merge(current.preferences, change),
+                        preferences=merged,
                         version=current.version + 1,
                         updated_at_unix=now,
                     )
@@ -272,6 +294,7 @@ class PreferenceStore:
                     pipe.set(key, updated.model_dump_json())
                     pipe.lpush(history_key, turn.model_dump_json())
                     pipe.ltrim(history_key, 0, self.history_limit - 1)
+                    pipe.pexpire(history_key, self.history_ttl_ms)
                     await pipe.execute()
                     return updated
                 except WatchError:

@@ -72,3 +72,37 @@ async def test_concurrent_commands_of_one_user_never_lose_an_update(
     finally:
         for client in clients:
             await client.aclose()
+
+
+async def prefix_keys(client: aioredis.Redis, prefix: str) -> list[str]:
+    return sorted([str(key) async for key in client.scan_iter(match=f"{prefix}:*", count=1000)])
+
+
+async def test_reads_and_changes_that_leave_nothing_create_no_key(
+    redis_client: aioredis.Redis, redis_prefix: str
+) -> None:
+    """Made-up ids cost no memory: a read, a reset (DELETE) of nothing, a removal of what is not there."""
+    store = PreferenceStore(redis_client, redis_prefix)
+    assert (await store.read("made-up")).version == 0
+    assert (
+        await store.apply("made-up", Change(Preferences(), Preferences(), reset=True), "(reset)")
+    ).version == 0
+    nothing = Change(Preferences(), Preferences(hard_negative=[category("Tape")]))
+    assert (await store.apply("made-up", nothing, "Tape is fine")).version == 0
+    assert await store.history("made-up") == []
+    assert await prefix_keys(redis_client, redis_prefix) == []
+
+    await store.apply("real", add(soft_positive=["glass"]), "glass please")
+    reset = await store.apply("real", Change(Preferences(), Preferences(), reset=True), "(reset)")
+    assert reset.version == 2 and reset.preferences.is_empty()  # a user with preferences: the reset is kept
+
+
+async def test_the_history_is_trimmed_and_expires_and_the_preferences_last(
+    redis_client: aioredis.Redis, redis_prefix: str
+) -> None:
+    store = PreferenceStore(redis_client, redis_prefix, history_limit=3, history_ttl_s=600)
+    for i in range(5):
+        await store.apply("u1", add(soft_positive=[f"w{i}"]), f"w{i}")
+    assert [turn.version for turn in await store.history("u1")] == [5, 4, 3]
+    assert 590_000 < await redis_client.pttl(store.history_key("u1")) <= 600_000
+    assert await redis_client.pttl(store.key("u1")) == -1  # state: no TTL

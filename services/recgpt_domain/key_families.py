@@ -1,0 +1,227 @@
+"""Every family of Redis keys the platform writes: its owner, type and bound, and what losing it costs.
+
+One table, so that an operator sizing `maxmemory` or reading `redis-cli --bigkeys` can name every key, and so
+that a new key is a decision rather than an accident: `tests/recgpt_domain/test_key_families.py` runs every
+store against a fresh prefix and fails on a key no family matches, and reads the sources for key names built
+outside the table. A placeholder `<name>` stands for any non-empty text (ids may hold colons); `<prefix>` is
+the deployment's prefix (`RECGPT_REDIS_PREFIX`).
+
+A bound is a TTL, a length kept by the writer (MAXLEN, MINID, LTRIM, a checked XLEN), or "none: why" for
+state that must last; the totals are then capped by Redis's `maxmemory` with `noeviction` (writes refused
+with a 503, never dropped silently).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+Kind = Literal["string", "hash", "list", "set", "zset", "stream"]
+PREFIX = "<prefix>"
+# How a bound may start: the mechanism that keeps the family finite, or "none:" and the reason there is none.
+BOUND_WORDS = ("TTL", "MAXLEN", "MINID", "LTRIM", "XLEN", "deleted", "none: ")
+_PLACEHOLDER = re.compile(r"<[a-z][a-z -]*>")
+
+
+@dataclass(frozen=True)
+class KeyFamily:
+    # The key with placeholders, e.g. "<prefix>:feed:history:<user>".
+    pattern: str
+    # The module that builds the key and is the only one to write it.
+    owner: str
+    kind: Kind
+    bound: str
+    # What is lost when a key of the family disappears (evicted, expired, wiped), and how it comes back.
+    evicting_costs: str
+
+    def __post_init__(self) -> None:
+        if not self.pattern.startswith(f"{PREFIX}:") or PREFIX in self.pattern[len(PREFIX) :]:
+            raise ValueError(f"{self.pattern}: starts with {PREFIX}: and names it once")
+        if not self.bound.startswith(BOUND_WORDS):
+            raise ValueError(f"{self.pattern}: the bound starts with one of {BOUND_WORDS}")
+        if self.bound.startswith("none: ") and len(self.bound) < len("none: ") + 10:
+            raise ValueError(f"{self.pattern}: an unbounded family says why")
+        if not self.evicting_costs or "." not in self.owner:
+            raise ValueError(f"{self.pattern}: an owner module and the cost of eviction are required")
+
+    def regex(self, prefix: str) -> re.Pattern[str]:
+        """The keys of the family under `prefix`."""
+        rest = self.pattern[len(PREFIX) :]
+        parts = [re.escape(part) for part in _PLACEHOLDER.split(rest)]
+        return re.compile(re.escape(prefix) + ".+".join(parts) + r"\Z", re.DOTALL)
+
+    def matches(self, key: str, prefix: str) -> bool:
+        return self.regex(prefix).match(key) is not None
+
+
+_BEHAVIOUR_LOST = (
+    "the user's behaviour: the collaborative and content routes lose the user and recgpt-v1 answers as the "
+    "baseline; the restore process (`recgpt-import --follow`) loads the catalogue again within seconds"
+)
+
+FAMILIES: tuple[KeyFamily, ...] = (
+    KeyFamily(
+        "<prefix>:behaviour:<user>",
+        "recgpt_domain.behaviour_store",
+        "list",
+        "none: the catalogue's behaviour log, as large as the dataset imported; a re-import replaces it",
+        _BEHAVIOUR_LOST + ".",
+    ),
+    KeyFamily(
+        "<prefix>:seen:<user>",
+        "recgpt_domain.behaviour_store",
+        "set",
+        "none: one member per item in the user's behaviour log",
+        "items the user already has may be recommended again, until the restore process loads it back.",
+    ),
+    KeyFamily(
+        "<prefix>:users",
+        "recgpt_domain.behaviour_store",
+        "set",
+        "none: one member per user of the catalogue",
+        "the near-line job's list of users to refresh; loaded back with the behaviour.",
+    ),
+    KeyFamily(
+        "<prefix>:catalogue:fingerprint",
+        "recgpt_domain.datasets.redis_loader",
+        "string",
+        "none: one key, the import's marker",
+        "the restore process loads the catalogue's behaviour again (seconds of writes), nothing else.",
+    ),
+    KeyFamily(
+        "<prefix>:staging:<load>:<behaviour key>",
+        "recgpt_domain.datasets.redis_loader",
+        "list",
+        "deleted when the load ends (renamed over the live keys, or deleted on failure); a killed load's "
+        "by the next load an hour later. Lists, sets and a set of users, as the live keys",
+        "the load in progress fails and is run again.",
+    ),
+    KeyFamily(
+        "<prefix>:staging-runs",
+        "recgpt_domain.datasets.redis_loader",
+        "zset",
+        "deleted: one member per load in progress, removed when it ends",
+        "a killed load's staging keys are left until someone deletes them by hand.",
+    ),
+    KeyFamily(
+        "<prefix>:profile:<method>:<user>",
+        "recgpt_domain.profile_store",
+        "string",
+        "TTL 30 days (6 hours for a profile from fallback answers)",
+        "a profile miss: recgpt-v1 answers as the baseline for the user and queues a refresh (LLM calls).",
+    ),
+    KeyFamily(
+        "<prefix>:explain:<method>:<model>:<prompt version>:<interest digest>:<item>",
+        "explain.cache",
+        "string",
+        "TTL 30 days (1 day for a fallback), RECGPT_EXPLANATION_TTL_S",
+        "a cache miss: the item is shown without its explanation until the near-line job writes it again.",
+    ),
+    KeyFamily(
+        "<prefix>:refresh-queue:<method>:stream",
+        "recgpt_domain.refresh_queue",
+        "stream",
+        "XLEN checked: at most 10,000 queued (QueueLimits.max_depth), settled entries deleted",
+        "queued refreshes: those users are queued again at their next profile miss.",
+    ),
+    KeyFamily(
+        "<prefix>:refresh-queue:<method>:queued:<user>",
+        "recgpt_domain.refresh_queue",
+        "string",
+        "TTL 6 hours while queued, 1 hour of cool-down after a dead letter",
+        "the user may be queued twice (a skipped refresh), or retried before the cool-down ends.",
+    ),
+    KeyFamily(
+        "<prefix>:refresh-queue:<method>:failed",
+        "recgpt_domain.refresh_queue",
+        "stream",
+        "MAXLEN 10,000 dead letters (RetryPolicy.dead_letters_max)",
+        "the record of failed refreshes an operator reads; nothing served.",
+    ),
+    KeyFamily(
+        "<prefix>:feed:prefs:<user>",
+        "recgpt_domain.preferences",
+        "string",
+        "none: state. A user's stated preferences last until the user resets them; only a command that "
+        "leaves preferences creates the key (never a read, nor a DELETE of nothing); about 0.3-2 KB a user",
+        "what the user told the feed is silently undone: pages stop honouring it. Never evict.",
+    ),
+    KeyFamily(
+        "<prefix>:feed:history:<user>",
+        "recgpt_domain.preferences",
+        "list",
+        "LTRIM to the last 20 turns, and TTL 30 days after the user's last command",
+        "the record of the user's last commands (for operators and evaluation); the preferences stay.",
+    ),
+    KeyFamily(
+        "<prefix>:experiments:config",
+        "experiments.store",
+        "string",
+        "none: one key, the serving config and its revision",
+        "replicas keep serving what they hold and write it back with a new revision within their refresh "
+        "interval; a gateway started meanwhile serves the YAML until then.",
+    ),
+    KeyFamily(
+        "<prefix>:experiments:history",
+        "experiments.store",
+        "stream",
+        "MAXLEN 1,000 revisions (ExperimentSettings.config_history_max)",
+        "older configs can no longer be read by revision (admin history, reports of old phases).",
+    ),
+    KeyFamily(
+        "<prefix>:experiments:exposures",
+        "experiments.exposures",
+        "stream",
+        "MAXLEN ~ 2,000,000 exposures",
+        "reports lose the oldest exposures (who was assigned what, guardrails).",
+    ),
+    KeyFamily(
+        "<prefix>:experiments:events",
+        "experiments.events",
+        "stream",
+        "MINID ~ 90 days (ExperimentSettings.event_retention_s), trimmed hourly by each gateway",
+        "acknowledged events: reports lose them (metrics per arm), a re-sent event is stored again.",
+    ),
+    KeyFamily(
+        "<prefix>:experiments:event-id:<event id>",
+        "experiments.events",
+        "string",
+        "TTL 7 days (RECGPT_EVENT_DEDUP_TTL_S)",
+        "a client retrying that event id is counted twice.",
+    ),
+    KeyFamily(
+        "<prefix>:auth:keys",
+        "gateway.auth.keys",
+        "hash",
+        "none: one field per API key ever made; revoked keys are kept for the audit trail",
+        "every caller is refused (401) at the gateways' next poll; the launcher stores its keys again.",
+    ),
+    KeyFamily(
+        "<prefix>:auth:revision",
+        "gateway.auth.keys",
+        "string",
+        "none: one counter",
+        "nothing lasting: a lost counter reads 0, which gateways take for a change and reload the keys.",
+    ),
+)
+
+
+def family_of(key: str, prefix: str) -> KeyFamily | None:
+    """The family `key` belongs to under `prefix`, or None; ValueError when two families claim it."""
+    found = [family for family in FAMILIES if family.matches(key, prefix)]
+    if len(found) > 1:
+        raise ValueError(f"{key} matches {[family.pattern for family in found]}")
+    return found[0] if found else None
+
+
+def markdown_table() -> str:
+    """The table as the operations guide shows it (a docs test can compare the two)."""
+    rows = [
+        "| key | owner | type | bound | what evicting it costs |",
+        "|---|---|---|---|---|",
+    ]
+    for family in FAMILIES:
+        cells = (f"`{family.pattern}`", f"`{family.owner}`", family.kind, family.bound, family.evicting_costs)
+        rows.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
+    return "\n".join(rows)

@@ -1,0 +1,161 @@
+"""The key-family table against the code: every store run on a fresh prefix writes only keys of a family,
+every family is written by some store, and no module builds a key name outside the table."""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+import redis.asyncio as aioredis
+
+from experiments.events import Event, EventStore
+from experiments.exposures import Exposure, ExposureLog
+from experiments.store import ConfigStore
+from explain.cache import CachedExplanation, ExplanationCache
+from gateway.auth.keys import KeyStore, Scope, new_key
+from recgpt_domain.behaviour_store import BehaviourStore
+from recgpt_domain.catalogue import Interaction, UserHistory
+from recgpt_domain.datasets import redis_loader
+from recgpt_domain.key_families import FAMILIES, PREFIX, KeyFamily, family_of, markdown_table
+from recgpt_domain.preferences import Change, Preferences, PreferenceStore
+from recgpt_domain.profile_store import ProfileStore, UserProfile
+from recgpt_domain.refresh_queue import RefreshQueue, RetryPolicy
+from tests.experiments.configs import config, two_arms
+
+SERVICES = Path(__file__).resolve().parents[2] / "services"
+# A placeholder stands for this in the sample key of a family, and of a key name found in the sources.
+SAMPLE = "x"
+
+
+class Snapshotting(redis.Redis):
+    """A client that lists the prefix's keys just before the loader's swap script: the staging keys live
+    only until then."""
+
+    prefix = ""
+    seen: frozenset[str] = frozenset()
+
+    def register_script(self, script: Any) -> Any:
+        self.seen |= {str(key) for key in self.scan_iter(match=f"{self.prefix}:*", count=1000)}
+        return super().register_script(script)
+
+
+async def write_with_every_store(client: aioredis.Redis, redis_url: str, prefix: str) -> set[str]:
+    """Runs each store's writes once under `prefix`; every key they left or held on the way."""
+    await BehaviourStore(client, prefix).append("u1", [Interaction(item_id="i1")])
+    loader = Snapshotting(connection_pool=redis.ConnectionPool.from_url(redis_url, decode_responses=True))
+    loader.prefix = prefix
+    try:
+        history = UserHistory(user_id="u2", interactions=[Interaction(item_id="i2")])
+        redis_loader.load_histories(loader, prefix, [history], "fingerprint")
+    finally:
+        loader.close()
+    profile = UserProfile(user_id="u1", interests=[], tags=[], model="m", prompt_version="v1")
+    await ProfileStore(client, prefix).put(profile)
+    cache = ExplanationCache(client, prefix, ttl_s=60, fallback_ttl_s=60)
+    entry = CachedExplanation(text="t", interest="glass", item_id="i1", model="m", prompt_version="v1")
+    await cache.put_many([(cache.key("recgpt-v1", "m", "", "v1", "glass", "i1"), entry)])
+    queue = RefreshQueue(client, prefix, retry=RetryPolicy(max_attempts=1))
+    await queue.enqueue("u1")
+    [taken] = await queue.take("worker", 1)
+    await queue.fail("worker", taken, "boom")  # the last attempt: a dead letter
+    await queue.enqueue("u2")
+    change = Change(added=Preferences(soft_positive=["glass"]), removed=Preferences())
+    await PreferenceStore(client, prefix).apply("u1", change, "glass please")
+    await ConfigStore(client, prefix).put(config(two_arms()), "test")
+    exposures = ExposureLog(client, prefix, flush_s=1, max_buffer=10, timeout_s=5)
+    exposures.record(Exposure("u1", "r1", "", 1, "baseline", 200, 1.0, False, False, False, False))
+    await exposures.flush()
+    event = Event(event_id="e1", type="click", user_id="u1", item_id="i1")
+    await EventStore(client, prefix, dedup_ttl_s=60).store([(event, "")], revision=1)
+    await KeyStore(client, prefix).add(new_key("test", frozenset({Scope.RECOMMEND}))[0])
+    left = {str(key) async for key in client.scan_iter(match=f"{prefix}:*", count=1000)}
+    return left | loader.seen
+
+
+async def test_every_key_the_stores_write_has_a_family_and_every_family_a_writer(
+    redis_client: aioredis.Redis, redis_url: str, redis_prefix: str
+) -> None:
+    keys = await write_with_every_store(redis_client, redis_url, redis_prefix)
+    homeless = sorted(key for key in keys if family_of(key, redis_prefix) is None)
+    assert homeless == [], "keys no family of recgpt_domain.key_families names"
+    written = {family_of(key, redis_prefix) for key in keys}
+    unwritten = [family.pattern for family in FAMILIES if family not in written]
+    assert unwritten == [], "families no store wrote: a stale entry, or a store this test does not run"
+
+
+def test_each_family_is_named_once_by_an_existing_owner() -> None:
+    for family in FAMILIES:
+        assert importlib.util.find_spec(family.owner) is not None, family.owner
+        assert family_of(sample(family.pattern, "p"), "p") is family
+    assert len({family.pattern for family in FAMILIES}) == len(FAMILIES)
+
+
+def test_a_family_is_refused_without_a_bound_or_a_reason() -> None:
+    with pytest.raises(ValueError, match="bound"):
+        KeyFamily("<prefix>:a:<user>", "recgpt_domain.preferences", "string", "forever", "x.")
+    with pytest.raises(ValueError, match="says why"):
+        KeyFamily("<prefix>:a:<user>", "recgpt_domain.preferences", "string", "none: ", "x.")
+    with pytest.raises(ValueError, match="starts with"):
+        KeyFamily("a:<user>", "recgpt_domain.preferences", "string", "TTL 1 day", "x.")
+
+
+def sample(pattern: str, prefix: str) -> str:
+    return re.sub(r"<[^>]+>", SAMPLE, pattern.replace(PREFIX, prefix, 1))
+
+
+def key_names_in_sources() -> Iterator[tuple[str, str]]:
+    """(where, pattern) of every f-string that starts with a prefix and a colon: a Redis key, a key base
+    (`{prefix}:refresh-queue:{method}`) or a SCAN pattern. Keys built otherwise escape this check (the
+    stores' run above still sees them)."""
+    for path in sorted(SERVICES.rglob("*.py")):
+        if path.relative_to(SERVICES).parts[0] == "recgpt":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if not isinstance(node, ast.JoinedStr) or len(node.values) < 2:
+                continue
+            first, second = node.values[0], node.values[1]
+            if not (isinstance(first, ast.FormattedValue) and "prefix" in ast.unparse(first.value)):
+                continue
+            if not (isinstance(second, ast.Constant) and str(second.value).startswith(":")):
+                continue
+            parts = [PREFIX] + [
+                str(part.value) if isinstance(part, ast.Constant) else "<name>" for part in node.values[1:]
+            ]
+            yield f"{path.relative_to(SERVICES)}:{node.lineno}", "".join(parts)
+
+
+def names_a_family(pattern: str) -> bool:
+    """Whether the key name (or the start of one) fits the sample key of some family."""
+    literal = [re.escape(part).replace(r"\*", ".*") for part in re.split(r"<[^>]+>", pattern)]
+    found = re.compile(".+".join(literal))
+    return any(found.match(sample(family.pattern, PREFIX)) for family in FAMILIES)
+
+
+def test_no_module_builds_a_key_outside_the_table() -> None:
+    names = list(key_names_in_sources())
+    assert len(names) >= 15, "the scan no longer finds the stores' key names"
+    outside = [f"{where}: {pattern}" for where, pattern in names if not names_a_family(pattern)]
+    assert outside == [], "add these key families to recgpt_domain.key_families"
+
+
+def test_the_source_check_sees_a_new_key() -> None:
+    assert not names_a_family("<prefix>:experiments:aggregates:<name>")
+    assert names_a_family("<prefix>:experiments:event-id:")
+    assert names_a_family("<prefix>:staging:<name>:*")
+
+
+def test_the_markdown_table_has_a_row_per_family() -> None:
+    rows = markdown_table().splitlines()
+    assert len(rows) == 2 + len(FAMILIES)
+    assert all(row.count(" | ") == 4 for row in rows[2:])
+
+
+def test_the_operations_guide_shows_the_table() -> None:
+    guide = (Path(__file__).resolve().parents[2] / "docs" / "operations.md").read_text(encoding="utf-8")
+    assert markdown_table() in guide, "docs/operations.md: paste key_families.markdown_table()"
