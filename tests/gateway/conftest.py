@@ -98,6 +98,7 @@ def settings(
         # The event loop's lag on a busy test machine is not the gateway's overload.
         queue_deadline_s=1.0,
         max_in_flight=64,
+        overload_lag_s=1.0,
     )
 
 

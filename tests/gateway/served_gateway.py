@@ -184,6 +184,7 @@ class ServedGateway:
                 # Sequential requests never queue; a slow machine must not shed them as overload.
                 queue_deadline_s=1.0,
                 max_in_flight=64,
+                overload_lag_s=1.0,
             )
 
 

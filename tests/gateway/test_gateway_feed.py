@@ -95,6 +95,7 @@ def feed_settings(
         feed_redis_deadline_s=2.0,
         queue_deadline_s=1.0,
         max_in_flight=64,
+        overload_lag_s=1.0,
     )
 
 
