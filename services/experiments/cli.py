@@ -4,7 +4,7 @@ recgpt-experiments check deploy/experiments.yaml
 recgpt-stack exec -- recgpt-experiments put deploy/experiments.yaml
 recgpt-experiments reweight deploy/experiments.yaml --experiment v1-vs-baseline \
         --weights control=0.3,treatment=0.7
-recgpt-stack exec -- recgpt-experiments report v1-vs-baseline --html report.html
+recgpt-stack exec -- recgpt-experiments report v1-vs-baseline --html report.html [--phase 1]
 
 `put` and `report` call the gateway's operators' listener (RECGPT_GATEWAY_INTERNAL_URL, or --internal-url):
 `put` with the admin key (RECGPT_ADMIN_KEY), `report` with a key that may read reports (RECGPT_API_KEY,
@@ -25,7 +25,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from experiments import html_report
 from experiments.allocation import reweight
-from experiments.config import ConfigProblems, ExperimentConfig, check
+from experiments.config import ConfigProblems, Experiment, ExperimentConfig, check
 from experiments.runtime import read_yaml
 
 # The variants a gateway of this version serves (gateway.schemas.VARIANTS), for checks without a gateway.
@@ -71,13 +71,16 @@ def build_parser() -> argparse.ArgumentParser:
     putting = commands.add_parser("put", help="send a YAML config to the gateway's admin API")
     putting.add_argument("config", type=Path)
     putting.add_argument("--internal-url", help=_INTERNAL_URL_HELP)
-    weights = commands.add_parser("reweight", help="print the config with new arm weights, moving few users")
+    weights = commands.add_parser(
+        "reweight", help="print the config with new arm weights, moving few users (starts a new phase)"
+    )
     weights.add_argument("config", type=Path)
     weights.add_argument("--experiment", required=True)
     weights.add_argument("--weights", required=True, help="arm=share,... summing to 1")
     reporting = commands.add_parser("report", help="an experiment's report from the gateway")
     reporting.add_argument("experiment")
     reporting.add_argument("--internal-url", help=_INTERNAL_URL_HELP)
+    reporting.add_argument("--phase", type=int, help="which phase, 1 the first (default: the current one)")
     reporting.add_argument("--html", type=Path, help="also write the self-contained HTML page here")
     reporting.add_argument("--json", type=Path, help="also write the report's JSON here")
     return parser
@@ -140,6 +143,9 @@ def _put(args: argparse.Namespace, settings: OperatorSettings, transport: httpx.
 
 def _reweight(args: argparse.Namespace) -> None:
     config = read_yaml(args.config)
+    found = config.experiment(args.experiment)
+    if found is None:
+        raise ValueError(f"no experiment {args.experiment!r} in {args.config}")
     shares = {name: float(share) for name, _, share in (p.partition("=") for p in args.weights.split(","))}
     layers = []
     for layer in config.layers:
@@ -148,6 +154,18 @@ def _reweight(args: argparse.Namespace) -> None:
     changed = config.model_copy(update={"layers": layers})
     check(changed, KNOWN_VARIANTS)
     yaml.safe_dump(changed.model_dump(mode="json"), sys.stdout, sort_keys=False)
+    print(new_phase_note(found[1], shares), file=sys.stderr)
+
+
+def new_phase_note(experiment: Experiment, shares: dict[str, float]) -> str:
+    """What storing new weights does to the experiment's report (stderr: stdout is the config)."""
+    before = ", ".join(f"{arm.name}={arm.weight:g}" for arm in experiment.arms)
+    after = ", ".join(f"{arm.name}={shares[arm.name]:g}" for arm in experiment.arms)
+    return (
+        f"experiment {experiment.id}: weights {before} -> {after}. Once this config is stored, a new phase"
+        " starts: the report then analyses the users first exposed in the new phase, against its weights;"
+        " users exposed before stay in the earlier phase's report (`report --phase N`), which ends here."
+    )
 
 
 def _report(
@@ -159,8 +177,9 @@ def _report(
             "neither RECGPT_API_KEY nor RECGPT_ADMIN_KEY is set: run it by `recgpt-stack exec -- ...`"
         )
     url = _internal_url(args, settings)
+    params = {} if args.phase is None else {"phase": args.phase}
     with operators_client(url, key, timeout=120, transport=transport) as client:
-        response = client.get(f"/v1/experiments/{args.experiment}/report")
+        response = client.get(f"/v1/experiments/{args.experiment}/report", params=params)
     if response.status_code != 200:
         raise ValueError(f"no report ({response.status_code}): {response.text}")
     report: dict[str, Any] = response.json()
@@ -173,10 +192,16 @@ def _report(
 
 
 def render_text(report: dict[str, Any]) -> str:
-    """The report as the terminal shows it: arms, lifts with intervals, SRM and CUPED."""
+    """The report as the terminal shows it: the phase, arms, lifts with intervals, SRM, revenue and CUPED."""
+    phase = report["phase"]
     lines = [
         f"experiment {report['experiment']} (layer {report['layer']},"
-        f" config revision {report['config_revision']})"
+        f" config revision {report['config_revision']})",
+        f"  phase {phase['number']} of {len(report['phases'])}"
+        f" ({'current' if phase['current'] else 'ended'}; revisions {phase['first_revision']}"
+        f"..{phase['last_revision']}): users first exposed in it, weights "
+        + ", ".join(f"{arm}={weight:g}" for arm, weight in phase["weights"].items()),
+        f"  read: {report['reading']['read'].replace('_', '-')} ({report['reading']['why']})",
     ]
     for arm, row in report["arms"].items():
         totals, guard = row["totals"], row["guardrails"]
@@ -195,14 +220,23 @@ def render_text(report: dict[str, Any]) -> str:
     for arm, metrics in report["lift"].items():
         for metric, c in metrics.items():
             lines.append(
-                f"  lift {arm} {metric:<28} abs {_num(c['absolute'])} {_ci(c['absolute_ci'])}"
-                f"  rel {_pct(c['relative'])} {_ci(c['relative_ci'], True)}  p {_num(c['p_value'])}"
-                f"  always-valid {_ci(c['sequential_ci'])}"
+                f"  lift {arm} {metric:<28} abs {_num(c['absolute'])}"
+                f"  always-valid {_ci(c['sequential_ci'])} p {_num(c['always_valid_p_value'])}"
+                f"  fixed-horizon {_ci(c['absolute_ci'])} p {_num(c['p_value'])}"
+                f"  rel {_pct(c['relative'])} {_ci(c['relative_ci'], True)}"
             )
     srm = report["srm"]
     lines.append(
-        f"  SRM: chi-square {srm['chi_square']:.3f}, p {srm['p_value']:.4g}"
+        f"  SRM against the phase's weights: chi-square {srm['chi_square']:.3f}, p {srm['p_value']:.4g}"
         f" -> {'MISMATCH' if srm['mismatch'] else 'ok'} (flag at p < 0.001)"
+    )
+    revenue = report["revenue"]
+    lines.append(
+        f"  revenue: purchases capped at {_num(revenue['purchase_value_cap'])} each"
+        f" ({revenue['purchases_capped']} capped), users' revenue winsorised at the"
+        f" {revenue['winsor_quantile']:g} quantile = {_num(revenue['winsor_threshold'])}"
+        f" ({revenue['users_winsorised']} users); paid {revenue['volume_paid']},"
+        f" analysed {revenue['volume_analysed']}"
     )
     cuped = report["cuped"]
     if cuped.get("available"):
@@ -213,6 +247,15 @@ def render_text(report: dict[str, Any]) -> str:
         )
     excluded = report["excluded_users"]
     lines.append(f"  left out: {excluded}")
+    if len(report["phases"]) > 1:
+        lines.append(
+            "  phases: "
+            + "; ".join(
+                f"{p['number']}: revisions {p['first_revision']}..{p['last_revision']},"
+                f" {p['users_first_exposed']} users"
+                for p in report["phases"]
+            )
+        )
     return "\n".join(lines)
 
 

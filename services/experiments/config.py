@@ -6,6 +6,9 @@ user.
 Within an experiment a second hash (layer salt, experiment id, version) picks the arm, so bumping the version
 re-randomises the experiment's users and nothing else. Layers use independent salts: a user's arm in one layer
 says nothing about their arm in another.
+Changing what places a user (the layer's salt, the experiment's layer buckets, version or arm buckets) starts
+a new phase of the experiment: reports analyse one phase at a time (see `phases`).
+Times carry a zone: a naive `start` or `stop` is refused, since assignment compares them with an aware clock.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import (
+    AwareDatetime,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -100,8 +104,9 @@ class Experiment(BaseModel):
     version: Annotated[StrictInt, Field(ge=1), BeforeValidator(whole_float_as_int)] = 1
     # The kill switch: False stops the experiment at once; its users get the gateway's defaults.
     enabled: StrictBool = True
-    start: datetime | None = None
-    stop: datetime | None = None
+    # Timezone-aware (`2026-11-28T12:00:00Z`); a naive time is refused.
+    start: AwareDatetime | None = None
+    stop: AwareDatetime | None = None
     # The arm whose figures the others are compared with.
     control: Name
     # The experiment's slice of its layer's buckets (the layer's namespace).
@@ -113,6 +118,11 @@ class Experiment(BaseModel):
     forced: dict[ForcedUserId, Name] = Field(default_factory=dict, max_length=MAX_FORCED_USERS)
     # Days before `start` whose clicks are the CUPED covariate (0: no pre-period).
     pre_period_days: Annotated[StrictFloat, Field(ge=0, le=90)] = 0
+    # Reports count a purchase event (price x quantity) as at most this much (None: uncapped), so that one
+    # mistyped price or bulk order cannot decide the revenue comparison.
+    purchase_value_cap: Annotated[StrictFloat, Field(gt=0)] | None = None
+    # Each user's revenue is then capped at this quantile of the purchasing users' revenue (1: not at all).
+    revenue_winsor_quantile: Annotated[StrictFloat, Field(ge=0.5, le=1)] = 0.99
 
     def arm(self, name: str) -> Arm | None:
         return next((arm for arm in self.arms if arm.name == name), None)

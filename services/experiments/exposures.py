@@ -4,12 +4,18 @@ The request path only appends to a bounded in-memory buffer (no Redis round trip
 the buffer to the stream `{prefix}:experiments:exposures` every `flush_s` with one pipelined call. When Redis
 is down the buffer keeps the newest `max_buffer` records and counts what it dropped, so a long outage costs
 exposures, never memory or latency. Guardrails (latency, errors, fallbacks per arm) are read from here.
+
+Records are numbered as they come, and a write removes exactly the numbers it wrote: records that arrive
+while a batch is being written may evict part of that batch from a full buffer, and what is left after the
+write is theirs. A record evicted while its batch was in flight is lost only if that write fails; every
+record that leaves the buffer unwritten is counted once, as `dropped`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import time
 from collections import deque
@@ -92,17 +98,26 @@ class ExposureLog:
         self.stream = stream_key(prefix)
         self.flush_s = flush_s
         self.timeout_s = timeout_s
-        self.buffer: deque[tuple[int, Exposure]] = deque(maxlen=max_buffer)
+        # (number, time ms, exposure), oldest first.
+        self.buffer: deque[tuple[int, int, Exposure]] = deque(maxlen=max_buffer)
         self._append = client.register_script(_APPEND)
         self._task: asyncio.Task[None] | None = None
-        # One flush at a time: two would write the same records twice and then drop unwritten ones.
+        # One flush at a time: two would write the same records twice.
         self._flushing = asyncio.Lock()
         self._stopped = False
+        self._next_number = 0
+        # The last number of the batch being written (-1: none), and how many of it were evicted meanwhile.
+        self._in_flight_through = -1
+        self._evicted_in_flight = 0
 
     def record(self, exposure: Exposure) -> None:
         if len(self.buffer) == self.buffer.maxlen:
-            EXPOSURE_WRITES.labels("dropped").inc()
-        self.buffer.append((int(time.time() * 1000), exposure))
+            if self.buffer[0][0] <= self._in_flight_through:
+                self._evicted_in_flight += 1  # written after all if the write in flight succeeds
+            else:
+                EXPOSURE_WRITES.labels("dropped").inc()
+        self.buffer.append((self._next_number, int(time.time() * 1000), exposure))
+        self._next_number += 1
 
     async def flush(self) -> int:
         """Writes what is buffered; on failure the records stay buffered for the next try."""
@@ -112,15 +127,25 @@ class ExposureLog:
     async def _flush(self) -> int:
         if not self.buffer:
             return 0
-        batch = list(self.buffer)[:FLUSH_MAX]
-        packed = [exposure.pack(now_ms) for now_ms, exposure in batch]
+        batch = list(itertools.islice(self.buffer, FLUSH_MAX))
+        packed = [exposure.pack(now_ms) for _, now_ms, exposure in batch]
+        through = self._in_flight_through = batch[-1][0]
+        self._evicted_in_flight = 0
+        written = False
         try:
             async with asyncio.timeout(self.timeout_s):
                 await self._append(keys=[self.stream], args=[STREAM_MAX_LEN, *packed])
+            written = True
         except (RedisError, TimeoutError, OSError) as error:
             log.warning("exposures: write failed, kept buffered", extra={"error": repr(error)})
             return 0
-        for _ in batch:
+        finally:
+            self._in_flight_through = -1
+            if not written and self._evicted_in_flight:
+                # Evicted while being written, and the write failed (or was cancelled): lost.
+                EXPOSURE_WRITES.labels("dropped").inc(self._evicted_in_flight)
+        # Only what this batch wrote: records evicted meanwhile are gone already, newer ones stay.
+        while self.buffer and self.buffer[0][0] <= through:
             self.buffer.popleft()
         EXPOSURE_WRITES.labels("written").inc(len(batch))
         return len(batch)

@@ -36,21 +36,51 @@
     const pts = data.timeline, W = 720, H = 300, L = 70, R = 20, T = 20, B = 40;
     const svg = frame('chart-ctr', W, H);
     if (!pts.length) { text(svg, W / 2, H / 2, 'no events yet', 'middle'); return; }
+    const at = (p, a) => p.ctr[a];
     const vals = [];
-    for (const p of pts) for (const a of arms) if (p[a] && p[a].value !== null) {
-      vals.push(p[a].value); if (p[a].ci[0] !== null) vals.push(p[a].ci[0], p[a].ci[1]); }
+    for (const p of pts) for (const a of arms) if (at(p, a) && at(p, a).value !== null) {
+      vals.push(at(p, a).value); if (at(p, a).ci[0] !== null) vals.push(at(p, a).ci[0], at(p, a).ci[1]); }
     const lo = Math.max(0, Math.min(...vals)), hi = Math.max(...vals);
     const x = scale(pts[0].t_ms, pts[pts.length - 1].t_ms, L, W - R), y = scale(lo, hi, H - B, T);
     axisY(svg, y, lo, hi, L, W - R, pct);
     const t0 = pts[0].t_ms;
     text(svg, L, H - 12, '0 s'); text(svg, W - R, H - 12, ((pts[pts.length - 1].t_ms - t0) / 1000).toFixed(0) + ' s', 'end');
     for (const a of arms) {
-      const ok = pts.filter((p) => p[a] && p[a].value !== null && p[a].ci[0] !== null);
+      const ok = pts.filter((p) => at(p, a) && at(p, a).value !== null && at(p, a).ci[0] !== null);
       if (!ok.length) continue;
-      const upper = ok.map((p) => `${x(p.t_ms)},${y(p[a].ci[1])}`);
-      const lower = ok.slice().reverse().map((p) => `${x(p.t_ms)},${y(p[a].ci[0])}`);
+      const upper = ok.map((p) => `${x(p.t_ms)},${y(at(p, a).ci[1])}`);
+      const lower = ok.slice().reverse().map((p) => `${x(p.t_ms)},${y(at(p, a).ci[0])}`);
       el('polygon', {points: upper.concat(lower).join(' '), fill: colour(a), 'fill-opacity': 0.18, stroke: 'none', class: 'band'}, svg);
-      el('polyline', {points: ok.map((p) => `${x(p.t_ms)},${y(p[a].value)}`).join(' '), fill: 'none', stroke: colour(a), 'stroke-width': 2, class: 'series'}, svg);
+      el('polyline', {points: ok.map((p) => `${x(p.t_ms)},${y(at(p, a).value)}`).join(' '), fill: 'none', stroke: colour(a), 'stroke-width': 2, class: 'series'}, svg);
+    }
+    drawn++;
+  })();
+
+  // CTR lift over time: each arm's absolute CTR lift against control, with its always-valid band (light:
+  // it holds at every point, so it may be watched) and its fixed-horizon band (dark: valid at one planned look).
+  (function () {
+    const pts = data.timeline, W = 720, H = 300, L = 70, R = 20, T = 20, B = 40;
+    const svg = frame('chart-lift-time', W, H);
+    const others = arms.filter((a) => a !== data.control);
+    const ok = (p, a) => p.ctr_lift[a] && p.ctr_lift[a].absolute !== null && p.ctr_lift[a].sequential_ci[0] !== null && p.ctr_lift[a].ci[0] !== null;
+    if (!pts.length || !others.some((a) => pts.some((p) => ok(p, a)))) { text(svg, W / 2, H / 2, 'no lift to show yet', 'middle'); return; }
+    const vals = [0];
+    for (const p of pts) for (const a of others) if (ok(p, a)) vals.push(...p.ctr_lift[a].sequential_ci, ...p.ctr_lift[a].ci);
+    const lo = Math.min(...vals), hi = Math.max(...vals);
+    const x = scale(pts[0].t_ms, pts[pts.length - 1].t_ms, L, W - R), y = scale(lo, hi, H - B, T);
+    axisY(svg, y, lo, hi, L, W - R, pct);
+    el('line', {x1: L, x2: W - R, y1: y(0), y2: y(0), stroke: '#888', 'stroke-dasharray': '4 3'}, svg);
+    for (const a of others) {
+      const seen = pts.filter((p) => ok(p, a));
+      if (!seen.length) continue;
+      const band = (key, cls, opacity) => {
+        const upper = seen.map((p) => `${x(p.t_ms)},${y(p.ctr_lift[a][key][1])}`);
+        const lower = seen.slice().reverse().map((p) => `${x(p.t_ms)},${y(p.ctr_lift[a][key][0])}`);
+        el('polygon', {points: upper.concat(lower).join(' '), fill: colour(a), 'fill-opacity': opacity, stroke: 'none', class: cls}, svg);
+      };
+      band('sequential_ci', 'band-always-valid', 0.15);
+      band('ci', 'band-fixed', 0.3);
+      el('polyline', {points: seen.map((p) => `${x(p.t_ms)},${y(p.ctr_lift[a].absolute)}`).join(' '), fill: 'none', stroke: colour(a), 'stroke-width': 2, class: 'lift-series'}, svg);
     }
     drawn++;
   })();
@@ -79,7 +109,7 @@
     drawn++;
   })();
 
-  // Assignment split: users per arm against the configured weights.
+  // Assignment split: users per arm against the phase's weights.
   (function () {
     const W = 720, H = 60 + 50 * arms.length, L = 120, R = 30, T = 20;
     const svg = frame('chart-split', W, H);
@@ -90,7 +120,7 @@
       text(svg, L - 8, cy + 16, a, 'end');
       el('rect', {x: L, y: cy, width: Math.max(1, x(share) - L), height: 22, fill: colour(a), class: 'bar'}, svg);
       el('line', {x1: x(want), x2: x(want), y1: cy - 4, y2: cy + 26, stroke: '#000', 'stroke-width': 2}, svg);
-      text(svg, x(share) + 6, cy + 16, `${pct(share)} of users (configured ${pct(want)})`);
+      text(svg, x(share) + 6, cy + 16, `${pct(share)} of users (phase weight ${pct(want)})`);
     });
     drawn++;
   })();

@@ -7,7 +7,9 @@
   by the delta method again.
 - The always-valid interval is the normal-mixture confidence sequence of the mSPRT (Johari et al., "Always
   Valid Inference", 2017): it holds at every look, so a report may be read every day without inflating
-  errors; it is wider than the fixed-horizon one.
+  errors; it is wider than the fixed-horizon one. The always-valid p-value is 1 / the mixture likelihood
+  ratio of "no difference" (capped at 1): below ALPHA exactly when the always-valid interval leaves out 0.
+  The fixed-horizon p-value and interval hold only at one look planned in advance.
 - CUPED (Deng et al., WSDM 2013) adjusts a per-user metric by a pre-period covariate: Y - theta (X - mean X),
   theta = cov(X, Y) / var(X) pooled over arms.
 - The sample-ratio-mismatch check is Pearson's chi-square of users per arm against the configured weights.
@@ -46,9 +48,11 @@ class Comparison:
     absolute_ci: tuple[float, float]
     relative: float | None
     relative_ci: tuple[float, float] | None
+    # Fixed-horizon: valid read once, at a sample size or stop time fixed before the start.
     p_value: float
-    # Always-valid (sequential) 95% interval of the absolute lift.
+    # Always-valid (sequential): valid at every look, however often and whenever one stops.
     sequential_ci: tuple[float, float]
+    always_valid_p_value: float
 
 
 def mean(values: np.ndarray) -> Estimate:
@@ -87,15 +91,24 @@ def compare(treatment: Estimate, control: Estimate) -> Comparison:
         )
         rel_se = math.sqrt(rel_var) if rel_var > 0 else math.nan
         relative_ci = (relative - Z95 * rel_se, relative + Z95 * rel_se)
-    tau = MIXTURE_RELATIVE_SCALE * abs(control.value) if control.value else 1.0
+    tau2 = mixture_variance(control)
     return Comparison(
         absolute=diff,
         absolute_ci=(diff - Z95 * se, diff + Z95 * se),
         relative=relative,
         relative_ci=relative_ci,
         p_value=p_value,
-        sequential_ci=always_valid_interval(diff, variance, tau**2),
+        sequential_ci=always_valid_interval(diff, variance, tau2),
+        always_valid_p_value=always_valid_p_value(diff, variance, tau2),
     )
+
+
+def mixture_variance(control: Estimate) -> float:
+    """The mixing prior's variance on the difference: (MIXTURE_RELATIVE_SCALE x the control's value)^2."""
+    tau = (
+        MIXTURE_RELATIVE_SCALE * abs(control.value) if control.value and math.isfinite(control.value) else 1.0
+    )
+    return tau**2
 
 
 def always_valid_interval(estimate: float, variance: float, mixture_variance: float) -> tuple[float, float]:
@@ -105,6 +118,32 @@ def always_valid_interval(estimate: float, variance: float, mixture_variance: fl
     v, t2 = variance, mixture_variance
     half = math.sqrt(2 * v * (v + t2) / t2 * (math.log(1 / ALPHA) + 0.5 * math.log((v + t2) / v)))
     return (estimate - half, estimate + half)
+
+
+def always_valid_p_value(estimate: float, variance: float, mixture_variance: float) -> float:
+    """min(1, 1 / Lambda) with Lambda the normal-mixture likelihood ratio of the difference against 0.
+
+    Lambda = sqrt(v / (v + t2)) exp(t2 estimate^2 / (2 v (v + t2))); it is below ALPHA exactly when
+    `always_valid_interval` leaves out 0 (the same inequality solved for theta = 0).
+    """
+    if not variance > 0 or not mixture_variance > 0 or math.isnan(estimate):
+        return math.nan
+    v, t2 = variance, mixture_variance
+    log_lambda = 0.5 * math.log(v / (v + t2)) + t2 * estimate**2 / (2 * v * (v + t2))
+    return math.exp(-log_lambda) if log_lambda > 0 else 1.0
+
+
+def winsorise(values: np.ndarray, quantile: float) -> tuple[np.ndarray, float | None]:
+    """Values capped at the `quantile` of the positive ones, and that cap (None when nothing is positive).
+
+    The quantile is of the positive values: when most users buy nothing, a quantile of all users would be 0
+    and cap every purchase away.
+    """
+    positive = values[values > 0]
+    if not len(positive) or quantile >= 1:
+        return values, None
+    cap = float(np.quantile(positive, quantile))
+    return np.minimum(values, cap), cap
 
 
 def cuped(values: np.ndarray, covariate: np.ndarray, theta: float, covariate_mean: float) -> np.ndarray:

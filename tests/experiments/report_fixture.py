@@ -1,4 +1,4 @@
-"""A report built by the real report code from synthetic streams, for the page tests."""
+"""A report built by the real report code from synthetic per-user tallies, for the page tests."""
 
 from __future__ import annotations
 
@@ -6,13 +6,14 @@ from typing import Any
 
 import numpy as np
 
+from experiments import figures
 from experiments.config import ExperimentConfig
+from experiments.phases import Revision, plan_phases
+from experiments.tally import Guardrail, PhaseTally, UserTally
 
 
 def sample_report() -> dict[str, Any]:
-    """Report-shaped data without Redis: the same `_assemble` path on users built in memory."""
-    from experiments import report as report_module
-
+    """Report-shaped data without Redis: the same `figures.assemble` on users tallied in memory."""
     config = ExperimentConfig.model_validate(
         {
             "layers": [
@@ -33,12 +34,13 @@ def sample_report() -> dict[str, Any]:
             ]
         }
     )
-    layer, experiment = config.layers[0], config.layers[0].experiments[0]
+    plan = plan_phases("demo", [Revision(1, 1_000_000, config)])
+    tally = PhaseTally(plan, plan.get(None))
     rng = np.random.default_rng(0)
-    users: dict[str, Any] = {}
     for i in range(400):
         arm = "control" if i % 2 else "treatment"
-        user = report_module._User(arms={arm})
+        user = tally.users[f"u{i}"] = UserTally(arm)
+        tally.first_phase[f"u{i}"] = 1
         for step in range(5):
             ts = 1_000_000 + step * 60_000 + i
             user.impressions += 10
@@ -46,14 +48,5 @@ def sample_report() -> dict[str, Any]:
             clicks = int(rng.binomial(10, 0.05 if arm == "control" else 0.08))
             user.clicks += clicks
             user.trail.append((ts, 0, clicks))
-        users[f"u{i}"] = user
-    guard = report_module._Guardrail(latencies=[5.0, 7.0, 30.0])
-    return report_module._assemble(
-        layer,
-        experiment,
-        1,
-        users,
-        {"control": guard, "treatment": guard},
-        {"forced": set(), "override": set()},
-        False,
-    )
+    tally.guardrails = {arm: Guardrail(latencies=[5.0, 7.0, 30.0]) for arm in ("control", "treatment")}
+    return figures.assemble(tally, 1, 2_000_000)

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from experiments.allocation import reweight
-from experiments.assignment import Assigner
+from experiments.assignment import Assigner, arm_salt, bucket
 from experiments.config import ExperimentConfig
 from tests.experiments.configs import config, two_arms
 
@@ -121,3 +121,18 @@ def test_reweight_moves_only_the_shifted_share(new_control: float) -> None:
     grower = "control" if new_control > 0.5 else "treatment"
     # Nobody leaves the arm that grew.
     assert all(before[u] != grower for u in moved)
+
+
+def test_bucket_values_are_pinned() -> None:
+    """The hash input (salt, unit separator, user id) and the arm salt decide every user's arm: changing
+    either moves users between arms of running experiments, so it must fail here first."""
+    assert [bucket("salt-1", user) for user in ("user-1", "user-2", "u-42")] == [2036, 4031, 198]
+    assert bucket("global-holdout", "user-1") == 4494
+    experiment = config(two_arms()).layers[0].experiments[0]
+    assert arm_salt("salt-1", experiment) == "salt-1/exp-a/v1"
+    assigner = Assigner(config(two_arms()))
+    assert [bucket("salt-1/exp-a/v1", u) for u in ("user-1", "user-2", "user-3")] == [1065, 2745, 8976]
+    assert [assigner.assign(u, NOW).label() for u in ("user-1", "user-3")] == [
+        "exp-a:control",
+        "exp-a:treatment",
+    ]

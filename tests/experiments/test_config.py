@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import pytest
+import yaml  # type: ignore[import-untyped]
 from pydantic import ValidationError
 
 from experiments.config import ConfigProblems, ExperimentConfig, check
+from experiments.runtime import read_yaml
 from tests.experiments.configs import VARIANTS, config, two_arms
 
 
@@ -61,3 +66,38 @@ def test_malformed_shapes_fail_as_models() -> None:
         ExperimentConfig.model_validate({"layers": [{"name": "UPPER", "salt": "s"}]})
     with pytest.raises(ValidationError):
         ExperimentConfig.model_validate({"layers": [], "surprise": 1})
+
+
+@pytest.mark.parametrize("field", ["start", "stop"])
+def test_a_time_without_a_zone_is_refused(field: str) -> None:
+    naive: dict[str, Any] = {field: "2026-11-28T12:00:00"}
+    with pytest.raises(ValidationError, match="timezone"):
+        config(two_arms(**naive))
+    with pytest.raises(ValidationError, match="timezone"):
+        ExperimentConfig.model_validate_json(
+            config(two_arms())
+            .model_dump_json()
+            .replace(f'"{field}":null', f'"{field}":"2026-11-28T12:00:00"')
+        )
+    zoned: dict[str, Any] = {field: "2026-11-28T12:00:00+01:00"}
+    aware = config(two_arms(**zoned))
+    assert getattr(aware.layers[0].experiments[0], field).utcoffset() is not None
+
+
+def test_a_yaml_file_with_a_naive_time_does_not_load(tmp_path: Path) -> None:
+    path = tmp_path / "experiments.yaml"
+    body = config(two_arms(start="2026-11-28T12:00:00Z")).model_dump(mode="json")
+    path.write_text(yaml.safe_dump(body).replace("2026-11-28T12:00:00Z", "2026-11-28 12:00:00"))
+
+    with pytest.raises(ValidationError, match="timezone"):
+        read_yaml(path)
+    path.write_text(yaml.safe_dump(body))
+    assert read_yaml(path).layers[0].experiments[0].start is not None
+
+
+def test_revenue_settings_are_bounded() -> None:
+    with pytest.raises(ValidationError):
+        config(two_arms(purchase_value_cap=0.0))
+    with pytest.raises(ValidationError):
+        config(two_arms(revenue_winsor_quantile=1.5))
+    assert config(two_arms(purchase_value_cap=500.0)).layers[0].experiments[0].revenue_winsor_quantile == 0.99

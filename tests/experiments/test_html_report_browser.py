@@ -42,14 +42,16 @@ def test_report_page_draws_its_charts_in_chromium(tmp_path: Path) -> None:
         timeout=120,
         check=True,
     ).stdout
-    assert 'data-charts-drawn="3"' in dom
+    assert 'data-charts-drawn="4"' in dom
     for chart in html_report.CHART_IDS:
         assert f'data-chart="{chart}"' in dom
-    # What was drawn: a band and a line per arm, an interval per lift, a bar per arm.
+    # What was drawn: a band and a line per arm, an always-valid lift band per arm against control, an
+    # interval per lift, a bar per arm.
     assert len(re.findall(r'class="band"', dom)) == 2
     assert len(re.findall(r'class="series"', dom)) == 2
     assert len(re.findall(r'class="interval"', dom)) >= 1
     assert len(re.findall(r'class="bar"', dom)) == 2
+    assert len(re.findall(r'class="band-always-valid"', dom)) == 1
     shot = tmp_path / "report.png"
     subprocess.run(
         [chromium(), *CHROMIUM_FLAGS, f"--screenshot={shot}", page.as_uri()],

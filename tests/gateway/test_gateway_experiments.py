@@ -175,3 +175,29 @@ async def test_arm_adapters_are_validated(gateway_with_admin: httpx.AsyncClient)
     assert where["params"].get("adapters") in (None, {"tag_predictor": "newest"})
     body["layers"][0]["experiments"][0]["arms"][1]["params"]["adapters"] = {"planner": "newest"}
     assert (await gateway_with_admin.put(INTERNAL + "/v1/admin/experiments", json=body)).status_code == 422
+
+
+async def test_a_naive_start_time_is_refused(gateway_with_admin: httpx.AsyncClient) -> None:
+    naive = await gateway_with_admin.put(
+        INTERNAL + "/v1/admin/experiments", json=config_body(start="2026-11-28T12:00:00")
+    )
+    aware = await gateway_with_admin.put(
+        INTERNAL + "/v1/admin/experiments", json=config_body(start="2026-11-28T12:00:00Z")
+    )
+    assert naive.status_code == 422 and "timezone" in naive.json()["reason"]
+    assert aware.status_code == 200, aware.text
+
+
+async def test_a_weight_change_starts_a_phase_and_each_is_readable(
+    gateway_with_admin: httpx.AsyncClient,
+) -> None:
+    await gateway_with_admin.put(INTERNAL + "/v1/admin/experiments", json=config_body())
+    await gateway_with_admin.put(INTERNAL + "/v1/admin/experiments", json=config_body(split=3000))
+    report = INTERNAL + "/v1/experiments/exp-a/report"
+    current = await gateway_with_admin.get(report)
+    first = await gateway_with_admin.get(report, params={"phase": 1})
+    beyond = await gateway_with_admin.get(report, params={"phase": 3})
+    assert current.status_code == 200 and first.status_code == 200, (current.text, first.text)
+    assert len(current.json()["phases"]) == 2
+    assert current.json()["phase"] != first.json()["phase"]
+    assert beyond.status_code == 404

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from redis.exceptions import RedisError
 
 from experiments import html_report
-from experiments.report import UnknownExperiment, build_report
+from experiments.report import Revision, UnknownExperiment, UnknownPhase, build_report
 from gateway.auth.callers import CallerDep
 from gateway.deps import ExperimentsDep
 from gateway.schemas import ErrorResponse, UserId
@@ -57,7 +57,7 @@ async def assignment(
     "/v1/experiments/{experiment_id}/report",
     responses={
         200: {"content": {"text/html": {}}, "description": "The report, as JSON or (format=html) a page"},
-        404: {"model": ErrorResponse, "description": "Unknown experiment"},
+        404: {"model": ErrorResponse, "description": "Unknown experiment, or no such phase"},
         503: {"model": ErrorResponse, "description": "Redis unavailable"},
     },
 )
@@ -65,19 +65,25 @@ async def report(
     experiment_id: Annotated[str, Path(min_length=1, max_length=128)],
     experiments: ExperimentsDep,
     format: Annotated[Literal["json", "html"], Query()] = "json",
+    phase: Annotated[int | None, Query(ge=1, description="1 is the first; default: the current")] = None,
 ) -> Any:
-    """Per-arm figures, lifts with intervals, the SRM check, CUPED and the timeline, from the streams."""
+    """One phase (a span with constant arm weights; a weight change starts the next) of the experiment:
+    per-arm figures, lifts with fixed-horizon and always-valid intervals, the SRM check against the phase's
+    weights, robust revenue, CUPED and the timeline, from the streams and the config history."""
     runtime = experiments.runtime
+    serving = Revision(runtime.revision, None, runtime.assigner.config)
     try:
+        history = [stored async for stored in experiments.configs.iter_history()]
         built = await build_report(
             experiments.client,
             experiments.settings.prefix,
-            runtime.assigner.config,
             experiment_id,
-            runtime.revision,
-            await experiments.novelty(),
+            history,
+            serving,
+            phase=phase,
+            novelty=await experiments.novelty(),
         )
-    except UnknownExperiment as error:
+    except (UnknownExperiment, UnknownPhase) as error:
         raise HTTPException(404, error.reason) from error
     except (RedisError, TimeoutError, OSError) as error:
         raise HTTPException(503, "Redis unavailable: the report cannot be read now") from error
