@@ -39,7 +39,7 @@ from recgpt_domain.json_types import whole_float_as_int
 
 # At most this many events a batch; the body must also stay under the gateway's body limit (64 KB by default).
 MAX_BATCH = 200
-# Events older than this leave the stream (reports then read them from the daily aggregates).
+# Events older than this leave the stream; a report of an experiment that ran longer no longer sees them.
 EVENT_RETENTION_S = 90 * 86_400.0
 # Entries one XTRIM call may drop, and calls per trim: bounds how long one call holds Redis (about a
 # millisecond per 10,000 entries); a backlog larger than one trim's share goes at the next one.
