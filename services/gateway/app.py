@@ -3,6 +3,7 @@ and a lifespan that owns the connections."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Collection
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -109,6 +110,7 @@ def create_app(settings: GatewaySettings, *, deps: GatewayDeps | None = None) ->
             active.redis, _experiment_settings(settings, list(app.state.pipelines.pipelines))
         )
         await active_experiments.start()
+        app.state.report_slots = asyncio.Semaphore(settings.report_max_concurrent)
         app.state.feed = FeedService(
             PreferenceStore(active.redis, settings.redis_prefix),
             active.intent(),

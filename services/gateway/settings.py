@@ -81,6 +81,8 @@ class GatewaySettings(ServiceSettings, RankingSettings):
     # this many revisions.
     event_retention_s: float = Field(default=90 * 86_400.0, gt=0)
     experiments_config_history_max: int = Field(default=1000, ge=10)
+    # Reports computed at once (each reads two whole streams, in a worker thread); past it, a fast 503.
+    report_max_concurrent: int = Field(default=2, ge=1, le=32)
     # The catalogue folder whose categories and histories measure novelty in reports; unset: no novelty.
     experiments_catalogue_dir: Path | None = None
 

@@ -201,3 +201,15 @@ async def test_a_weight_change_starts_a_phase_and_each_is_readable(
     assert len(current.json()["phases"]) == 2
     assert current.json()["phase"] != first.json()["phase"]
     assert beyond.status_code == 404
+
+
+async def test_reports_past_the_cap_get_a_fast_503(gateway_with_admin: httpx.AsyncClient) -> None:
+    await gateway_with_admin.put(INTERNAL + "/v1/admin/experiments", json=config_body())
+    app: Gateway = gateway_with_admin._transport.app  # type: ignore[attr-defined]
+    slots = app.state.report_slots
+    async with slots, slots:  # the default two slots, held as by two long reports
+        busy = await gateway_with_admin.get(INTERNAL + "/v1/experiments/exp-a/report")
+    free = await gateway_with_admin.get(INTERNAL + "/v1/experiments/exp-a/report")
+    assert busy.status_code == 503 and busy.headers["retry-after"] == "5"
+    assert "report slot" in busy.json()["reason"]
+    assert free.status_code == 200

@@ -3,15 +3,17 @@ on the operators' listener)."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Path, Query
+from fastapi import APIRouter, HTTPException, Path, Query, Request
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel
 from redis.exceptions import RedisError
 
 from experiments import html_report
 from experiments.report import Revision, UnknownExperiment, UnknownPhase, build_report
+from experiments.serving import Experiments
 from gateway.auth.callers import CallerDep
 from gateway.deps import ExperimentsDep
 from gateway.schemas import ErrorResponse, UserId
@@ -58,10 +60,11 @@ async def assignment(
     responses={
         200: {"content": {"text/html": {}}, "description": "The report, as JSON or (format=html) a page"},
         404: {"model": ErrorResponse, "description": "Unknown experiment, or no such phase"},
-        503: {"model": ErrorResponse, "description": "Redis unavailable"},
+        503: {"model": ErrorResponse, "description": "Redis unavailable, or every report slot busy: retry"},
     },
 )
 async def report(
+    request: Request,
     experiment_id: Annotated[str, Path(min_length=1, max_length=128)],
     experiments: ExperimentsDep,
     format: Annotated[Literal["json", "html"], Query()] = "json",
@@ -70,6 +73,15 @@ async def report(
     """One phase (a span with constant arm weights; a weight change starts the next) of the experiment:
     per-arm figures, lifts with fixed-horizon and always-valid intervals, the SRM check against the phase's
     weights, robust revenue, CUPED and the timeline, from the streams and the config history."""
+    slots: asyncio.Semaphore = request.app.state.report_slots
+    if slots.locked():
+        # A report reads two whole streams: past the cap, a fast "retry" rather than a queue of them.
+        raise HTTPException(503, "every report slot is busy: retry shortly", {"Retry-After": "5"})
+    async with slots:
+        return await _report(experiment_id, experiments, format, phase)
+
+
+async def _report(experiment_id: str, experiments: Experiments, format: str, phase: int | None) -> Any:
     runtime = experiments.runtime
     serving = Revision(runtime.revision, None, runtime.assigner.config)
     try:
