@@ -345,9 +345,15 @@ def main(argv: list[str] | None = None) -> None:
     except SetupError as error:
         print(f"bench: {error}", file=sys.stderr)
         raise SystemExit(2) from None
+    emit(line, args.json_out)
+
+
+def emit(line: dict[str, Any], json_out: Path | None) -> None:
+    """The benchmark's JSON line: printed, and written to `json_out` when given."""
     print(json.dumps(line))
-    if args.json_out:
-        args.json_out.write_text(json.dumps(line) + "\n")
+    if json_out:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(line) + "\n")
 
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@ experiments switch, "on" is reported as not measured, with the reason.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from collections.abc import Mapping
@@ -32,6 +31,7 @@ from loadtest import bench_gateway
 from loadtest.bench import (
     SetupError,
     add_load_arguments,
+    emit,
     make_bodies,
     measure,
     read_user_ids,
@@ -282,10 +282,7 @@ def main(argv: list[str] | None = None) -> None:
     except (SetupError, run_state.RunStateError, RuntimeError) as error:
         print(f"bench: {error}", file=sys.stderr)
         raise SystemExit(2) from None
-    print(json.dumps(line))
-    if args.json_out:
-        args.json_out.parent.mkdir(parents=True, exist_ok=True)
-        args.json_out.write_text(json.dumps(line) + "\n")
+    emit(line, args.json_out)
 
 
 if __name__ == "__main__":

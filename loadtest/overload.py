@@ -20,7 +20,6 @@ gateway's request deadline, and the gateway's `recgpt_gateway_rejected_total` by
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -31,7 +30,7 @@ import uvloop
 from prometheus_client.parser import text_string_to_metric_families
 
 from loadtest import bench_gateway
-from loadtest.bench import SetupError, make_bodies, measure, percentile, read_user_ids
+from loadtest.bench import SetupError, emit, make_bodies, measure, percentile, read_user_ids
 from loadtest.bench_knee import add_knee_arguments, check_knee_arguments, knee_of
 from recgpt_tools import run_state
 
@@ -219,10 +218,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"overload: {error}", file=sys.stderr)
         raise SystemExit(2) from None
     print_summary(line)
-    print(json.dumps(line))
-    if args.json_out:
-        args.json_out.parent.mkdir(parents=True, exist_ok=True)
-        args.json_out.write_text(json.dumps(line) + "\n")
+    emit(line, args.json_out)
 
 
 if __name__ == "__main__":
