@@ -22,7 +22,7 @@ from recgpt.judge.v1 import judge_pb2_grpc
 from recgpt.retrieval.v1 import retrieval_pb2_grpc
 from recgpt_domain import behaviour_store
 from recgpt_serving import grpc_client
-from tests.gateway.callers import keyed_client
+from tests.gateway.callers import NOT_SHED, keyed_client
 from tests.gateway.gateway_fakes import (
     FakeExplain,
     FakeJudge,
@@ -95,10 +95,7 @@ def settings(
         retrieval_deadline_s=1.0,
         redis_deadline_s=1.0,
         request_deadline_s=2.0,
-        # The event loop's lag on a busy test machine is not the gateway's overload.
-        queue_deadline_s=1.0,
-        max_in_flight=64,
-        overload_lag_s=1.0,
+        **NOT_SHED,
     )
 
 

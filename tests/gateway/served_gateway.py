@@ -22,6 +22,7 @@ from gateway.main import build_server
 from gateway.settings import GatewaySettings
 from recgpt.retrieval.v1 import retrieval_pb2_grpc
 from recgpt_tools import redis_server
+from tests.gateway.callers import NOT_SHED
 from tests.gateway.gateway_fakes import FakeRetrieval, fake_server
 
 # Examples per operation: enough to reach the schema's edges (the coverage phase adds its boundary cases),
@@ -181,10 +182,7 @@ class ServedGateway:
                 retrieval_deadline_s=1.0,
                 redis_deadline_s=1.0,
                 request_deadline_s=2.0,
-                # Sequential requests never queue; a slow machine must not shed them as overload.
-                queue_deadline_s=1.0,
-                max_in_flight=64,
-                overload_lag_s=1.0,
+                **NOT_SHED,
             )
 
 

@@ -29,7 +29,7 @@ from recgpt_serving.agent_runner import AgentDeps
 from recgpt_serving.llm.client import LlmClient, LlmSettings
 from retrieval.server import RetrievalServer
 from retrieval.settings import IndexSettings
-from tests.gateway.callers import keyed_client
+from tests.gateway.callers import NOT_SHED, keyed_client
 from tests.grpc_servers import serving
 from tests.intent.running import intent_settings
 from tests.recgpt_serving.llm.fake_openai import FakeOpenAI
@@ -93,9 +93,7 @@ def feed_settings(
         request_deadline_s=4.0,
         # A shared test machine may be slow: the test is about lost updates, not Redis's speed.
         feed_redis_deadline_s=2.0,
-        queue_deadline_s=1.0,
-        max_in_flight=64,
-        overload_lag_s=1.0,
+        **NOT_SHED,
     )
 
 

@@ -20,6 +20,7 @@ from recgpt_serving.agent_runner import AgentDeps
 from recgpt_serving.llm.client import LlmClient, LlmSettings
 from retrieval.server import RetrievalServer
 from retrieval.settings import IndexSettings
+from tests.gateway.callers import NOT_SHED
 from tests.gateway.served_gateway import CONFIG, MAX_EXAMPLES, ServedGateway, public_schema
 from tests.grpc_servers import serving
 from tests.intent.running import intent_settings
@@ -62,10 +63,7 @@ class ServedFeedGateway(ServedGateway):
                     retrieval_deadline_s=2.0,
                     redis_deadline_s=1.0,
                     request_deadline_s=4.0,
-                    # Sequential requests never queue; a slow machine must not shed them as overload.
-                    queue_deadline_s=1.0,
-                    max_in_flight=64,
-                    overload_lag_s=1.0,
+                    **NOT_SHED,
                 )
         finally:
             await retrieval.stop(0)
