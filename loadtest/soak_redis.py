@@ -32,6 +32,7 @@ import redis.asyncio as aioredis
 
 from experiments.events import MAX_BATCH, Event, EventStore
 from recgpt_domain.preferences import Change, Preferences, PreferenceStore
+from recgpt_domain.redis_connection import connect
 from recgpt_tools import redis_server
 
 # Users whose command is in flight at once (each holds a connection for its WATCH).
@@ -154,7 +155,7 @@ def growth_after(samples: Sequence[Sample], bite: int) -> float:
 
 
 async def _run(redis_url: str, users: int, rounds: int) -> list[Sample]:
-    client = aioredis.Redis.from_url(redis_url, decode_responses=True, max_connections=CONCURRENCY * 2)
+    client = connect(redis_url, max_connections=CONCURRENCY * 2)
     prefix = f"soak-{uuid.uuid4().hex[:8]}"
     try:
         return await soak(client, prefix, users, rounds)

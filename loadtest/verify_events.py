@@ -11,15 +11,14 @@ import time
 from collections import Counter
 from pathlib import Path
 
-import redis.asyncio as aioredis
-
 from experiments.events import iter_events
+from recgpt_domain.redis_connection import connect
 from recgpt_tools import run_state
 
 
 async def verify(sent: list[str], redis_url: str, prefix: str) -> tuple[str, int]:
     wanted = set(sent)
-    client = aioredis.Redis.from_url(redis_url, decode_responses=True)
+    client = connect(redis_url)
     started = time.perf_counter()
     seen: Counter[str] = Counter()
     first_ts, last_ts = None, None

@@ -1,8 +1,9 @@
 """User events (impression, click, page_view, add_to_cart, purchase) in a Redis stream, each id once.
 
-Keys under `{prefix}:experiments:`, written by nothing but this module:
+Keys under `{prefix}:{experiments}:` (one hash tag, so that the script's keys share a Redis Cluster slot),
+written by nothing but this module:
 - `events`          the stream: one entry per accepted event, with the user's arms and the config revision
-- `event-id:{id}`   the dedup marker of a client event id, with a TTL of `dedup_ttl_s`
+- `event-id:<id>`   the dedup marker of a client event id, with a TTL of `dedup_ttl_s`
 
 A batch is one Lua script: every valid event is checked against its marker and appended in the same atomic
 step, so a batch is stored whole or not at all, and a retried batch (after a timeout, say) stores nothing
@@ -59,23 +60,25 @@ ClientTime = Annotated[StrictInt, Field(ge=0, le=MAX_TS_MS), BeforeValidator(who
 Quantity = Annotated[StrictInt, Field(ge=1, le=1000), BeforeValidator(whole_float_as_int)]
 Price = Annotated[StrictFloat, Field(ge=0, le=1e7)]
 
-# KEYS: stream, marker prefix. ARGV: ttl ms, then per event: id, and its field count and fields.
+# KEYS: stream, then each event's marker. ARGV: ttl ms, then per event: its field count and fields.
+# Every key is named in KEYS (none built in the script), as Redis Cluster requires.
 _STORE = """
 local ttl = ARGV[1]
 local out = {}
 local i = 2
+local event = 1
 while i <= #ARGV do
-  local id = ARGV[i]
-  local n = tonumber(ARGV[i + 1])
+  local n = tonumber(ARGV[i])
   local fields = {}
-  for j = 1, n do fields[j] = ARGV[i + 1 + j] end
-  if redis.call('SET', KEYS[2] .. id, '1', 'NX', 'PX', ttl) then
+  for j = 1, n do fields[j] = ARGV[i + j] end
+  event = event + 1
+  if redis.call('SET', KEYS[event], '1', 'NX', 'PX', ttl) then
     redis.call('XADD', KEYS[1], '*', unpack(fields))
     out[#out + 1] = 1
   else
     out[#out + 1] = 0
   end
-  i = i + 2 + n
+  i = i + 1 + n
 end
 return out
 """
@@ -177,7 +180,7 @@ class EventStore:
     def __init__(self, client: aioredis.Redis, prefix: str, dedup_ttl_s: float) -> None:
         self.client = client
         self.stream = stream_key(prefix)
-        self.marker_prefix = f"{prefix}:experiments:event-id:"
+        self.marker_prefix = f"{prefix}:{{experiments}}:event-id:"
         self.ttl_ms = int(dedup_ttl_s * 1000)
         self._store = client.register_script(_STORE)
 
@@ -189,8 +192,9 @@ class EventStore:
         args: list[str | int | float] = [self.ttl_ms]
         for event, arms in events:
             fields = _fields(event, arms, revision, now_ms)
-            args += [event.event_id, len(fields), *fields]
-        flags = await self._store(keys=[self.stream, self.marker_prefix], args=args)
+            args += [len(fields), *fields]
+        markers = [self.marker_prefix + event.event_id for event, _ in events]
+        flags = await self._store(keys=[self.stream, *markers], args=args)
         return [bool(flag) for flag in flags]
 
     async def trim_older_than(self, retention_s: float, *, now_ms: int | None = None) -> int:
@@ -229,7 +233,7 @@ def _fields(event: Event, arms: str, revision: int, now_ms: int) -> list[str | i
 
 def stream_key(prefix: str) -> str:
     """The events stream, owned by `EventStore`."""
-    return f"{prefix}:experiments:events"
+    return f"{prefix}:{{experiments}}:events"
 
 
 def iter_events(client: aioredis.Redis, prefix: str) -> AsyncIterator[dict[str, str]]:

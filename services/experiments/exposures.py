@@ -1,9 +1,10 @@
 """Exposures: one record per recommendation response, buffered in the process and written in batches.
 
-The request path only appends to a bounded in-memory buffer (no Redis round trip); a background task writes
-the buffer to the stream `{prefix}:experiments:exposures` every `flush_s` with one pipelined call. When Redis
-is down the buffer keeps the newest `max_buffer` records and counts what it dropped, so a long outage costs
-exposures, never memory or latency. Guardrails (latency, errors, fallbacks per arm) are read from here.
+The request path only appends to a bounded in-memory buffer (no Redis round trip); a background task
+writes the buffer to the stream `{prefix}:{experiments}:exposures` every `flush_s` with one pipelined call.
+When Redis is down the buffer keeps the newest `max_buffer` records and counts what it dropped, so a long
+outage costs exposures, never memory or latency. Guardrails (latency, errors, fallbacks per arm) are read
+from here.
 
 Records are numbered as they come, and a write removes exactly the numbers it wrote: records that arrive
 while a batch is being written may evict part of that batch from a full buffer, and what is left after the
@@ -173,7 +174,7 @@ class ExposureLog:
 
 def stream_key(prefix: str) -> str:
     """The exposures stream, owned by `ExposureLog`."""
-    return f"{prefix}:experiments:exposures"
+    return f"{prefix}:{{experiments}}:exposures"
 
 
 def iter_exposures(client: aioredis.Redis, prefix: str) -> AsyncIterator[dict[str, str]]:

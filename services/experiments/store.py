@@ -1,6 +1,7 @@
 """The config in Redis, and every change with its time, so that a report knows which config a user saw.
 
-Keys, all under `{prefix}:experiments:`, written by nothing but this module (`recgpt_domain.key_families`):
+Keys, all under `{prefix}:{experiments}:` (one Redis Cluster hash tag: the script writes both), written by
+nothing but this module (`recgpt_domain.key_families`):
 - `config`    the serving config and its revision, one document:
               JSON {revision, origin, saved_at, source, config}
 - `history`   a stream with one entry per accepted config (revision, origin, saved_at, source, config),
@@ -96,8 +97,8 @@ class StoredConfig:
 class ConfigStore:
     def __init__(self, client: aioredis.Redis, prefix: str, *, history_max: int = HISTORY_MAX) -> None:
         self.client = client
-        self.config_key = f"{prefix}:experiments:config"
-        self.history_key = f"{prefix}:experiments:history"
+        self.config_key = f"{prefix}:{{experiments}}:config"
+        self.history_key = f"{prefix}:{{experiments}}:history"
         self.history_max = history_max
         self._write = client.register_script(_WRITE)
 

@@ -49,10 +49,14 @@ class ExplanationCache:
         return f"{self.prefix}:explain:{method}:{served}:{prompt_version}:{digest}:{item_id}"
 
     async def get_many(self, keys: Sequence[str]) -> list[CachedExplanation | None]:
-        """One MGET; an entry that no longer parses counts as a miss."""
+        """One pipelined round of GETs (not MGET: the items' keys lie in different Redis Cluster slots, and a
+        pipeline is split per node where MGET would be refused); an entry that no longer parses is a miss."""
         if not keys:
             return []
-        raw = await self.client.mget(list(keys))
+        async with self.client.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.get(key)
+            raw = await pipe.execute()
         found: list[CachedExplanation | None] = []
         for value in raw:
             entry = None

@@ -12,7 +12,7 @@ from recgpt.explain.v1 import explain_pb2_grpc
 from recgpt.intent.v1 import intent_pb2_grpc
 from recgpt.judge.v1 import judge_pb2_grpc
 from recgpt.retrieval.v1 import retrieval_pb2_grpc
-from recgpt_domain import behaviour_store
+from recgpt_domain import redis_connection
 from recgpt_serving import grpc_client, service_names
 
 RETRIEVAL_SERVICE = service_names.RETRIEVAL
@@ -36,7 +36,7 @@ class GatewayDeps:
     def connect(cls, settings: GatewaySettings) -> GatewayDeps:
         """Opens nothing yet: the clients connect lazily, so start-up does not wait on a dependency."""
         return cls(
-            redis=behaviour_store.connect(settings.redis_url),
+            redis=redis_connection.connect(settings.redis_url),
             retrieval_channel=grpc_client.channel(settings.retrieval_target, RETRIEVAL_SERVICE),
             explain_channel=_optional_channel(settings.explain_target, EXPLAIN_SERVICE),
             judge_channel=_optional_channel(settings.judge_target, JUDGE_SERVICE),

@@ -27,9 +27,10 @@ from nearline.job import Freshness, NearlineJob, Tally, from_list
 from nearline.refresh import ProfileRefresher, ReasonedRefresher
 from nearline.settings import NearlineSettings
 from nearline.summary import Summary
-from recgpt_domain.behaviour_store import BehaviourStore, connect
+from recgpt_domain.behaviour_store import BehaviourStore
 from recgpt_domain.profile_store import LLM_PROFILE_MAX_AGE_S, METHOD_V1, ProfileStore
 from recgpt_domain.prompt_versions import current_profile_prompt_version
+from recgpt_domain.redis_connection import connect
 from recgpt_domain.refresh_queue import RefreshQueue, RetryPolicy
 from recgpt_serving import logs, metrics
 from recgpt_serving.llm.batch import BATCH_CONCURRENCY

@@ -18,13 +18,13 @@ class BehaviourKeys:
         self.prefix = prefix
 
     def log(self, user_id: str) -> str:
-        return f"{self.prefix}:behaviour:{user_id}"
+        return f"{self.prefix}:behaviour:{{{user_id}}}"
 
     def seen(self, user_id: str) -> str:
-        return f"{self.prefix}:seen:{user_id}"
+        return f"{self.prefix}:seen:{{{user_id}}}"
 
     def users(self) -> str:
-        return f"{self.prefix}:users"
+        return f"{self.prefix}:{{catalogue}}:users"
 
 
 @dataclass(frozen=True)
@@ -61,11 +61,13 @@ class BehaviourStore:
         batch = list(interactions)
         if not batch:
             return
+        # The log and the seen set share the user's hash tag (one transaction, on one cluster node); the
+        # users set lives elsewhere and is written after them, so a user in it always has a log.
         async with self.client.pipeline(transaction=True) as pipe:
             pipe.rpush(self.keys.log(user_id), *(i.model_dump_json() for i in batch))
             pipe.sadd(self.keys.seen(user_id), *(i.item_id for i in batch))
-            pipe.sadd(self.keys.users(), user_id)
             await pipe.execute()
+        await self.client.sadd(self.keys.users(), user_id)
 
     async def history(self, user_id: str) -> UserHistory:
         raw = await self.client.lrange(self.keys.log(user_id), 0, -1)
@@ -105,7 +107,3 @@ def parse_recent_and_seen(
 
 def _text(value: str | bytes) -> str:
     return value.decode() if isinstance(value, bytes) else value
-
-
-def connect(url: str) -> aioredis.Redis:
-    return aioredis.Redis.from_url(url, decode_responses=True, health_check_interval=30)

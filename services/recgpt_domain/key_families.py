@@ -6,6 +6,12 @@ store against a fresh prefix and fails on a key no family matches, and reads the
 outside the table. A placeholder `<name>` stands for any non-empty text (ids may hold colons); `<prefix>` is
 the deployment's prefix (`RECGPT_REDIS_PREFIX`).
 
+Keys written together (by one Lua script or MULTI) carry the same Redis Cluster hash tag, the part in
+braces: `{<user>}` for a user's behaviour or feed state, `{<method>}` for a refresh queue, `{experiments}`,
+`{auth}` and `{catalogue}` for the shared families. Cluster places keys by their tag, so those calls stay
+on one node (`recgpt_domain.redis_connection`). `RENAMED` lists the names the families had before the tags;
+`recgpt_domain.key_migration` moves a store's old keys to the new names.
+
 A bound is a TTL, a length kept by the writer (MAXLEN, MINID, LTRIM, a checked XLEN), or "none: why" for
 state that must last; the totals are then capped by Redis's `maxmemory` with `noeviction` (writes refused
 with a 503, never dropped silently).
@@ -62,28 +68,28 @@ _BEHAVIOUR_LOST = (
 
 FAMILIES: tuple[KeyFamily, ...] = (
     KeyFamily(
-        "<prefix>:behaviour:<user>",
+        "<prefix>:behaviour:{<user>}",
         "recgpt_domain.behaviour_store",
         "list",
         "none: the catalogue's behaviour log, as large as the dataset imported; a re-import replaces it",
         _BEHAVIOUR_LOST + ".",
     ),
     KeyFamily(
-        "<prefix>:seen:<user>",
+        "<prefix>:seen:{<user>}",
         "recgpt_domain.behaviour_store",
         "set",
         "none: one member per item in the user's behaviour log",
         "items the user already has may be recommended again, until the restore process loads it back.",
     ),
     KeyFamily(
-        "<prefix>:users",
+        "<prefix>:{catalogue}:users",
         "recgpt_domain.behaviour_store",
         "set",
         "none: one member per user of the catalogue",
         "the near-line job's list of users to refresh; loaded back with the behaviour.",
     ),
     KeyFamily(
-        "<prefix>:catalogue:fingerprint",
+        "<prefix>:{catalogue}:fingerprint",
         "recgpt_domain.datasets.redis_loader",
         "string",
         "none: one key, the import's marker",
@@ -119,28 +125,28 @@ FAMILIES: tuple[KeyFamily, ...] = (
         "a cache miss: the item is shown without its explanation until the near-line job writes it again.",
     ),
     KeyFamily(
-        "<prefix>:refresh-queue:<method>:stream",
+        "<prefix>:refresh-queue:{<method>}:stream",
         "recgpt_domain.refresh_queue",
         "stream",
         "XLEN checked: at most 10,000 queued (QueueLimits.max_depth), settled entries deleted",
         "queued refreshes: those users are queued again at their next profile miss.",
     ),
     KeyFamily(
-        "<prefix>:refresh-queue:<method>:queued:<user>",
+        "<prefix>:refresh-queue:{<method>}:queued:<user>",
         "recgpt_domain.refresh_queue",
         "string",
         "TTL 6 hours while queued, 1 hour of cool-down after a dead letter",
         "the user may be queued twice (a skipped refresh), or retried before the cool-down ends.",
     ),
     KeyFamily(
-        "<prefix>:refresh-queue:<method>:failed",
+        "<prefix>:refresh-queue:{<method>}:failed",
         "recgpt_domain.refresh_queue",
         "stream",
         "MAXLEN 10,000 dead letters (RetryPolicy.dead_letters_max)",
         "the record of failed refreshes an operator reads; nothing served.",
     ),
     KeyFamily(
-        "<prefix>:feed:prefs:<user>",
+        "<prefix>:feed:prefs:{<user>}",
         "recgpt_domain.preferences",
         "string",
         "none: state. A user's stated preferences last until the user resets them; only a command that "
@@ -148,14 +154,14 @@ FAMILIES: tuple[KeyFamily, ...] = (
         "what the user told the feed is silently undone: pages stop honouring it. Never evict.",
     ),
     KeyFamily(
-        "<prefix>:feed:history:<user>",
+        "<prefix>:feed:history:{<user>}",
         "recgpt_domain.preferences",
         "list",
         "LTRIM to the last 20 turns, and TTL 30 days after the user's last command",
         "the record of the user's last commands (for operators and evaluation); the preferences stay.",
     ),
     KeyFamily(
-        "<prefix>:experiments:config",
+        "<prefix>:{experiments}:config",
         "experiments.store",
         "string",
         "none: one key, the serving config and its revision",
@@ -163,48 +169,72 @@ FAMILIES: tuple[KeyFamily, ...] = (
         "interval; a gateway started meanwhile serves the YAML until then.",
     ),
     KeyFamily(
-        "<prefix>:experiments:history",
+        "<prefix>:{experiments}:history",
         "experiments.store",
         "stream",
         "MAXLEN 1,000 revisions (ExperimentSettings.config_history_max)",
         "older configs can no longer be read by revision (admin history, reports of old phases).",
     ),
     KeyFamily(
-        "<prefix>:experiments:exposures",
+        "<prefix>:{experiments}:exposures",
         "experiments.exposures",
         "stream",
         "MAXLEN ~ 2,000,000 exposures",
         "reports lose the oldest exposures (who was assigned what, guardrails).",
     ),
     KeyFamily(
-        "<prefix>:experiments:events",
+        "<prefix>:{experiments}:events",
         "experiments.events",
         "stream",
         "MINID ~ 90 days (ExperimentSettings.event_retention_s), trimmed hourly by each gateway",
         "acknowledged events: reports lose them (metrics per arm), a re-sent event is stored again.",
     ),
     KeyFamily(
-        "<prefix>:experiments:event-id:<event id>",
+        "<prefix>:{experiments}:event-id:<event id>",
         "experiments.events",
         "string",
         "TTL 7 days (RECGPT_EVENT_DEDUP_TTL_S)",
         "a client retrying that event id is counted twice.",
     ),
     KeyFamily(
-        "<prefix>:auth:keys",
+        "<prefix>:{auth}:keys",
         "gateway.auth.keys",
         "hash",
         "none: one field per API key ever made; revoked keys are kept for the audit trail",
         "every caller is refused (401) at the gateways' next poll; the launcher stores its keys again.",
     ),
     KeyFamily(
-        "<prefix>:auth:revision",
+        "<prefix>:{auth}:revision",
         "gateway.auth.keys",
         "string",
         "none: one counter",
         "nothing lasting: a lost counter reads 0, which gateways take for a change and reload the keys.",
     ),
 )
+
+# Current pattern -> the pattern of the same family before hash tags (same placeholders, in order).
+RENAMED: dict[str, str] = {
+    "<prefix>:behaviour:{<user>}": "<prefix>:behaviour:<user>",
+    "<prefix>:seen:{<user>}": "<prefix>:seen:<user>",
+    "<prefix>:{catalogue}:users": "<prefix>:users",
+    "<prefix>:{catalogue}:fingerprint": "<prefix>:catalogue:fingerprint",
+    "<prefix>:refresh-queue:{<method>}:stream": "<prefix>:refresh-queue:<method>:stream",
+    "<prefix>:refresh-queue:{<method>}:queued:<user>": "<prefix>:refresh-queue:<method>:queued:<user>",
+    "<prefix>:refresh-queue:{<method>}:failed": "<prefix>:refresh-queue:<method>:failed",
+    "<prefix>:feed:prefs:{<user>}": "<prefix>:feed:prefs:<user>",
+    "<prefix>:feed:history:{<user>}": "<prefix>:feed:history:<user>",
+    "<prefix>:{experiments}:config": "<prefix>:experiments:config",
+    "<prefix>:{experiments}:history": "<prefix>:experiments:history",
+    "<prefix>:{experiments}:exposures": "<prefix>:experiments:exposures",
+    "<prefix>:{experiments}:events": "<prefix>:experiments:events",
+    "<prefix>:{experiments}:event-id:<event id>": "<prefix>:experiments:event-id:<event id>",
+    "<prefix>:{auth}:keys": "<prefix>:auth:keys",
+    "<prefix>:{auth}:revision": "<prefix>:auth:revision",
+}
+
+
+def placeholders(pattern: str) -> list[str]:
+    return _PLACEHOLDER.findall(pattern)
 
 
 def family_of(key: str, prefix: str) -> KeyFamily | None:

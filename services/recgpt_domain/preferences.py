@@ -8,8 +8,8 @@ a change with an optimistic transaction (WATCH/MULTI): when another command of t
 between, the change is merged again onto the newer preferences, so no update is ever lost. Each applied change
 bumps a version and is kept in a bounded history of turns.
 
-Keys (see `key_families`): `<prefix>:feed:prefs:<user>` is state and has no TTL (a user's stated preferences
-last until the user resets them); `<prefix>:feed:history:<user>` keeps the last `history_limit` turns and
+Keys (see `key_families`): `<prefix>:feed:prefs:{<user>}` is state and has no TTL (a user's stated preferences
+last until the user resets them); `<prefix>:feed:history:{<user>}` keeps the last `history_limit` turns and
 expires `history_ttl_s` after the user's last command. Neither is created by a read, nor by a change that
 leaves a user without stored preferences with none (a DELETE of nothing, a command that changes nothing).
 """
@@ -25,7 +25,6 @@ from typing import Literal
 import redis.asyncio as aioredis
 from pydantic import BaseModel, ConfigDict, Field
 from redis.asyncio.client import Pipeline
-from redis.exceptions import WatchError
 
 from recgpt.common.v1 import common_pb2
 
@@ -215,12 +214,24 @@ class Turn(BaseModel):
     at_unix: float
 
 
+# KEYS: preferences, history (one user's: the same hash tag). ARGV: the document read ('' for none), the new
+# document, the turn, the history's length and TTL in ms. 1 when written, 0 when the document changed.
+_COMPARE_AND_SET = """
+if (redis.call('GET', KEYS[1]) or '') ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2])
+redis.call('LPUSH', KEYS[2], ARGV[3])
+redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[4]) - 1)
+redis.call('PEXPIRE', KEYS[2], ARGV[5])
+return 1
+"""
+
+
 class PreferenceConflict(RuntimeError):
     """Too many concurrent commands of one user kept changing the preferences under this one."""
 
 
 class PreferenceStore:
-    """The only code that reads or writes `<prefix>:feed:prefs:<user>` and its history."""
+    """The only code that reads or writes `<prefix>:feed:prefs:{<user>}` and its history."""
 
     def __init__(
         self,
@@ -236,12 +247,13 @@ class PreferenceStore:
         self.history_limit = history_limit
         self.history_ttl_ms = max(1, round(history_ttl_s * 1000))
         self.max_attempts = max_attempts
+        self._swap = client.register_script(_COMPARE_AND_SET)
 
     def key(self, user_id: str) -> str:
-        return f"{self.prefix}:feed:prefs:{user_id}"
+        return f"{self.prefix}:feed:prefs:{{{user_id}}}"
 
     def history_key(self, user_id: str) -> str:
-        return f"{self.prefix}:feed:history:{user_id}"
+        return f"{self.prefix}:feed:history:{{{user_id}}}"
 
     async def read(self, user_id: str) -> Versioned:
         raw = await self.client.get(self.key(user_id))
@@ -263,43 +275,43 @@ class PreferenceStore:
     async def apply(self, user_id: str, change: Change, command: str) -> Versioned:
         """Merges the change onto what is stored now, atomically; retried when another write interleaves.
 
-        A user with nothing stored whom the change leaves with no preferences gets nothing stored (version
-        0): made-up ids cost no memory, whether by a DELETE or by a command that changes nothing."""
+        Optimistic: read, merge in Python, then a script writes only if the stored document is still the
+        one read (a compare-and-set, rather than WATCH/MULTI, which a cluster client cannot run without
+        blocking). A user with nothing stored whom the change leaves with no preferences gets nothing
+        stored (version 0): made-up ids cost no memory, whether by a DELETE or by a command that changes
+        nothing."""
         key, history_key = self.key(user_id), self.history_key(user_id)
-        async with self.client.pipeline(transaction=True) as pipe:
-            for _ in range(self.max_attempts):
-                try:
-                    await pipe.watch(key)
-                    raw = await pipe.get(key)
-                    current = _parse(raw)
-                    merged = merge(current.preferences, change)
-                    if raw is None and merged.is_empty():
-                        return current  # leaving the block unwatches
-                    now = time.time()
-                    updated = Versioned(
-                        preferences=merged,
-                        version=current.version + 1,
-                        updated_at_unix=now,
-                    )
-                    turn = Turn(
-                        version=updated.version,
-                        command=command,
-                        added=change.added,
-                        removed=change.removed,
-                        reset=change.reset,
-                        preferences=updated.preferences,
-                        at_unix=now,
-                    )
-                    pipe.multi()  # type: ignore[no-untyped-call]
-                    pipe.set(key, updated.model_dump_json())
-                    pipe.lpush(history_key, turn.model_dump_json())
-                    pipe.ltrim(history_key, 0, self.history_limit - 1)
-                    pipe.pexpire(history_key, self.history_ttl_ms)
-                    await pipe.execute()
-                    return updated
-                except WatchError:
-                    continue
+        for _ in range(self.max_attempts):
+            raw = await self.client.get(key)
+            current = _parse(raw)
+            merged = merge(current.preferences, change)
+            if raw is None and merged.is_empty():
+                return current
+            now = time.time()
+            updated = Versioned(preferences=merged, version=current.version + 1, updated_at_unix=now)
+            turn = Turn(
+                version=updated.version,
+                command=command,
+                added=change.added,
+                removed=change.removed,
+                reset=change.reset,
+                preferences=updated.preferences,
+                at_unix=now,
+            )
+            args: list[str | int] = [
+                _text(raw) if raw is not None else "",
+                updated.model_dump_json(),
+                turn.model_dump_json(),
+                self.history_limit,
+                self.history_ttl_ms,
+            ]
+            if await self._swap(keys=[key, history_key], args=args):
+                return updated
         raise PreferenceConflict(f"preferences changed under {self.max_attempts} attempts in a row")
+
+
+def _text(raw: bytes | str) -> str:
+    return raw.decode() if isinstance(raw, bytes) else raw
 
 
 def _parse(raw: bytes | str | None) -> Versioned:

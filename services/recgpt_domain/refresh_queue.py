@@ -6,7 +6,8 @@ delivered. A worker killed in the middle of a batch therefore loses nothing (its
 claimed again once their lease lapses), the delivery count is the attempt count, and no reaper has to keep
 timestamps of its own.
 
-Keys, all under `{prefix}:refresh-queue:{method}`, and written by nothing but this module:
+Keys, all under `{prefix}:refresh-queue:{<method>}` (the method is the Redis Cluster hash tag, so that each
+script's keys share a slot), and written by nothing but this module:
 - `:stream`         one entry per queued user (field `user`); an acknowledged entry is deleted, so XLEN is
                     the depth (waiting, being refreshed, or waiting for a retry).
 - `:queued:{user}`  the dedup marker: the entry id while the user is queued, `failed` during the cool-down
@@ -185,7 +186,7 @@ class Reclaimed:
 
 class RefreshQueueKeys:
     def __init__(self, prefix: str, method: str) -> None:
-        self.base = f"{prefix}:refresh-queue:{method}"
+        self.base = f"{prefix}:refresh-queue:{{{method}}}"
 
     def stream(self) -> str:
         return f"{self.base}:stream"

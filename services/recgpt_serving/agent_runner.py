@@ -31,9 +31,10 @@ from pydantic import Field, ValidationError
 from redis.exceptions import RedisError
 
 from recgpt.common.v1 import common_pb2
-from recgpt_domain.behaviour_store import BehaviourStore, connect
+from recgpt_domain.behaviour_store import BehaviourStore
 from recgpt_domain.catalogue import Interaction, Item, read_items
 from recgpt_domain.messages import interactions_from_pb
+from recgpt_domain.redis_connection import connect
 from recgpt_serving import logs, metrics
 from recgpt_serving.grpc_server import GrpcService
 from recgpt_serving.llm.client import LlmClient, LlmSettings

@@ -17,11 +17,13 @@ from types import FrameType
 
 import redis
 
+from recgpt_domain import key_migration
 from recgpt_domain.catalogue import BEHAVIOUR_FILE, CatalogueManifest
 from recgpt_domain.datasets import redis_loader
 from recgpt_domain.datasets.errors import CatalogueTargetError, DatasetFormatError
 from recgpt_domain.datasets.formats import FORMATS
 from recgpt_domain.datasets.importer import fresh_manifest, import_dataset
+from recgpt_domain.redis_connection import connect_sync
 from recgpt_tools import behaviour_restore
 
 # Exit codes: bad input (source files, arguments, output folder) vs. the environment (Redis, disk).
@@ -116,8 +118,12 @@ def _run(args: argparse.Namespace) -> None:
     if not args.no_redis:
         if not args.redis_url:
             _fail("no Redis URL: pass --redis-url, set REDIS_URL, or pass --no-redis", EXIT_BAD_INPUT)
-        client = redis.Redis.from_url(args.redis_url, decode_responses=True)
+        client = connect_sync(args.redis_url)
         client.ping()  # fail before the import, not after it
+        if not isinstance(client, redis.RedisCluster):
+            moved = key_migration.migrate(client, args.prefix)
+            if moved.renamed or moved.conflicts:
+                print(f"renamed {moved.renamed} keys to their current names ({moved.conflicts} left: taken)")
     try:
         if args.source is not None:
             _import(args)

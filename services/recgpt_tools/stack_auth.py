@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
-import redis.asyncio as aioredis
 from pydantic import BaseModel, ConfigDict, ValidationError
 from redis.exceptions import RedisError
 
 from gateway.auth.keys import CALLER_SCOPES, ApiKey, KeyStore, Scope, UnknownKey, UserTokens, new_key
+from recgpt_domain.redis_connection import connect
 
 DEV_KEYS_FILE = "dev-keys.json"
 USER_TOKEN_SECRET_FILE = "user-token-secret"
@@ -152,9 +152,7 @@ def redacted(redis_url: str) -> str:
 
 def _with_store(redis_url: str, prefix: str, work: Callable[[KeyStore], Awaitable[T]]) -> T:
     async def run() -> T:
-        client = aioredis.Redis.from_url(
-            redis_url, socket_timeout=_REDIS_TIMEOUT_S, socket_connect_timeout=_REDIS_TIMEOUT_S
-        )
+        client = connect(redis_url, socket_timeout=_REDIS_TIMEOUT_S, socket_connect_timeout=_REDIS_TIMEOUT_S)
         try:
             return await work(KeyStore(client, prefix))
         finally:

@@ -21,8 +21,9 @@ import grpc
 
 from recgpt.common.v1 import common_pb2
 from recgpt.retrieval.v1 import retrieval_pb2, retrieval_pb2_grpc
-from recgpt_domain.behaviour_store import BehaviourStore, connect
+from recgpt_domain.behaviour_store import BehaviourStore
 from recgpt_domain.catalogue import iter_histories
+from recgpt_domain.redis_connection import connect
 from recgpt_serving.embedding.runtime import load_bundled
 from retrieval.server import RetrievalServer
 from retrieval.settings import RetrievalSettings

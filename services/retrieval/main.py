@@ -8,7 +8,8 @@ import sys
 
 from pydantic import ValidationError
 
-from recgpt_domain.behaviour_store import BehaviourStore, connect
+from recgpt_domain.behaviour_store import BehaviourStore
+from recgpt_domain.redis_connection import connect
 from recgpt_serving import logs, metrics
 from recgpt_serving.embedding.runtime import load_bundled
 from retrieval import index_store

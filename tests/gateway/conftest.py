@@ -20,7 +20,7 @@ from gateway.settings import GatewaySettings
 from recgpt.explain.v1 import explain_pb2_grpc
 from recgpt.judge.v1 import judge_pb2_grpc
 from recgpt.retrieval.v1 import retrieval_pb2_grpc
-from recgpt_domain import behaviour_store
+from recgpt_domain import behaviour_store, redis_connection
 from recgpt_serving import grpc_client
 from tests.gateway.callers import NOT_SHED, keyed_client
 from tests.gateway.gateway_fakes import (
@@ -145,7 +145,7 @@ async def gateway(gateway_factory: Callable[..., Any]) -> httpx.AsyncClient:
 async def deps_without_redis(retrieval_server: FakeRetrievalServer) -> AsyncIterator[GatewayDeps]:
     """Connections whose Redis refuses every connection, beside the working fake retrieval."""
     deps = GatewayDeps(
-        redis=behaviour_store.connect("redis://127.0.0.1:1/0"),
+        redis=redis_connection.connect("redis://127.0.0.1:1/0"),
         retrieval_channel=grpc_client.channel(retrieval_server.target, RETRIEVAL_SERVICE),
     )
     try:

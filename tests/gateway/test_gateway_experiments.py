@@ -164,7 +164,7 @@ async def test_experiments_off_assign_and_log_nothing(
     app: Gateway = client._transport.app  # type: ignore[attr-defined]
     await app.state.experiments.exposures.flush()
     assert variants == {"baseline"}
-    assert await redis_client.xlen(f"{redis_prefix}:experiments:exposures") == 0
+    assert await redis_client.xlen(f"{redis_prefix}:{{experiments}}:exposures") == 0
 
 
 async def test_arm_adapters_are_validated(gateway_with_admin: httpx.AsyncClient) -> None:

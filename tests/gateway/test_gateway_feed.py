@@ -20,7 +20,7 @@ from gateway.clients import GatewayDeps
 from gateway.feed.schemas import NOT_BLANK
 from gateway.settings import GatewaySettings
 from intent.main import build
-from recgpt_domain import behaviour_store
+from recgpt_domain import redis_connection
 from recgpt_domain.behaviour_store import BehaviourStore
 from recgpt_domain.embedder import Embedder
 from recgpt_domain.preferences import PreferenceStore
@@ -232,7 +232,7 @@ async def test_redis_down_is_a_503_that_says_nothing_changed(
     feed_settings: GatewaySettings, retrieval_target: str, intent_target: str, key: str
 ) -> None:
     deps = GatewayDeps(
-        redis=behaviour_store.connect("redis://127.0.0.1:1/0"),
+        redis=redis_connection.connect("redis://127.0.0.1:1/0"),
         retrieval_channel=grpc_client.channel(retrieval_target, service_names.RETRIEVAL),
         intent_channel=grpc_client.channel(intent_target, service_names.INTENT),
     )

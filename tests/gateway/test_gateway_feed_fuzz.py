@@ -14,8 +14,9 @@ from hypothesis import HealthCheck, settings
 
 from gateway.settings import GatewaySettings
 from intent.main import build
-from recgpt_domain.behaviour_store import BehaviourStore, connect
+from recgpt_domain.behaviour_store import BehaviourStore
 from recgpt_domain.embedder import Embedder
+from recgpt_domain.redis_connection import connect
 from recgpt_serving.agent_runner import AgentDeps
 from recgpt_serving.llm.client import LlmClient, LlmSettings
 from retrieval.server import RetrievalServer

@@ -137,7 +137,7 @@ def test_nearline_profiles_are_served_by_the_recgpt_v1_variant(
     assert body["profile"] == ("fallback" if stored.fallback else "hit")
     items = body["items"]
     assert isinstance(items, list) and items
-    seen = set(sync_redis.smembers(f"{prefix}:seen:{regular}"))
+    seen = set(sync_redis.smembers(f"{prefix}:seen:{{{regular}}}"))
     assert not seen & {item["item_id"] for item in items}
     tagged = [item for item in items if "tag" in item["route"].split("+")]
     assert tagged, "the tag route contributed nothing"

@@ -8,80 +8,28 @@ import importlib.util
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import redis
 import redis.asyncio as aioredis
 
-from experiments.events import Event, EventStore
-from experiments.exposures import Exposure, ExposureLog
-from experiments.store import ConfigStore
-from explain.cache import CachedExplanation, ExplanationCache
-from gateway.auth.keys import KeyStore, Scope, new_key
-from recgpt_domain.behaviour_store import BehaviourStore
-from recgpt_domain.catalogue import Interaction, UserHistory
-from recgpt_domain.datasets import redis_loader
 from recgpt_domain.key_families import FAMILIES, PREFIX, KeyFamily, family_of, markdown_table
-from recgpt_domain.preferences import Change, Preferences, PreferenceStore
-from recgpt_domain.profile_store import ProfileStore, UserProfile
-from recgpt_domain.refresh_queue import RefreshQueue, RetryPolicy
-from tests.experiments.configs import config, two_arms
+from tests.recgpt_domain.store_writes import Snapshotting, write_with_every_store
 
 SERVICES = Path(__file__).resolve().parents[2] / "services"
 # A placeholder stands for this in the sample key of a family, and of a key name found in the sources.
 SAMPLE = "x"
 
 
-class Snapshotting(redis.Redis):
-    """A client that lists the prefix's keys just before the loader's swap script: the staging keys live
-    only until then."""
-
-    prefix = ""
-    seen: frozenset[str] = frozenset()
-
-    def register_script(self, script: Any) -> Any:
-        self.seen |= {str(key) for key in self.scan_iter(match=f"{self.prefix}:*", count=1000)}
-        return super().register_script(script)
-
-
-async def write_with_every_store(client: aioredis.Redis, redis_url: str, prefix: str) -> set[str]:
-    """Runs each store's writes once under `prefix`; every key they left or held on the way."""
-    await BehaviourStore(client, prefix).append("u1", [Interaction(item_id="i1")])
-    loader = Snapshotting(connection_pool=redis.ConnectionPool.from_url(redis_url, decode_responses=True))
-    loader.prefix = prefix
-    try:
-        history = UserHistory(user_id="u2", interactions=[Interaction(item_id="i2")])
-        redis_loader.load_histories(loader, prefix, [history], "fingerprint")
-    finally:
-        loader.close()
-    profile = UserProfile(user_id="u1", interests=[], tags=[], model="m", prompt_version="v1")
-    await ProfileStore(client, prefix).put(profile)
-    cache = ExplanationCache(client, prefix, ttl_s=60, fallback_ttl_s=60)
-    entry = CachedExplanation(text="t", interest="glass", item_id="i1", model="m", prompt_version="v1")
-    await cache.put_many([(cache.key("recgpt-v1", "m", "", "v1", "glass", "i1"), entry)])
-    queue = RefreshQueue(client, prefix, retry=RetryPolicy(max_attempts=1))
-    await queue.enqueue("u1")
-    [taken] = await queue.take("worker", 1)
-    await queue.fail("worker", taken, "boom")  # the last attempt: a dead letter
-    await queue.enqueue("u2")
-    change = Change(added=Preferences(soft_positive=["glass"]), removed=Preferences())
-    await PreferenceStore(client, prefix).apply("u1", change, "glass please")
-    await ConfigStore(client, prefix).put(config(two_arms()), "test")
-    exposures = ExposureLog(client, prefix, flush_s=1, max_buffer=10, timeout_s=5)
-    exposures.record(Exposure("u1", "r1", "", 1, "baseline", 200, 1.0, False, False, False, False))
-    await exposures.flush()
-    event = Event(event_id="e1", type="click", user_id="u1", item_id="i1")
-    await EventStore(client, prefix, dedup_ttl_s=60).store([(event, "")], revision=1)
-    await KeyStore(client, prefix).add(new_key("test", frozenset({Scope.RECOMMEND}))[0])
-    left = {str(key) async for key in client.scan_iter(match=f"{prefix}:*", count=1000)}
-    return left | loader.seen
-
-
 async def test_every_key_the_stores_write_has_a_family_and_every_family_a_writer(
     redis_client: aioredis.Redis, redis_url: str, redis_prefix: str
 ) -> None:
-    keys = await write_with_every_store(redis_client, redis_url, redis_prefix)
+    loader = Snapshotting(connection_pool=redis.ConnectionPool.from_url(redis_url, decode_responses=True))
+    loader.prefix = redis_prefix
+    try:
+        keys = await write_with_every_store(redis_client, loader, redis_prefix)
+    finally:
+        loader.close()
     homeless = sorted(key for key in keys if family_of(key, redis_prefix) is None)
     assert homeless == [], "keys no family of recgpt_domain.key_families names"
     written = {family_of(key, redis_prefix) for key in keys}
@@ -111,7 +59,7 @@ def sample(pattern: str, prefix: str) -> str:
 
 def key_names_in_sources() -> Iterator[tuple[str, str]]:
     """(where, pattern) of every f-string that starts with a prefix and a colon: a Redis key, a key base
-    (`{prefix}:refresh-queue:{method}`) or a SCAN pattern. Keys built otherwise escape this check (the
+    (`{prefix}:refresh-queue:{{{method}}}`) or a SCAN pattern. Keys built otherwise escape this check (the
     stores' run above still sees them)."""
     for path in sorted(SERVICES.rglob("*.py")):
         if path.relative_to(SERVICES).parts[0] == "recgpt":
@@ -146,7 +94,7 @@ def test_no_module_builds_a_key_outside_the_table() -> None:
 
 def test_the_source_check_sees_a_new_key() -> None:
     assert not names_a_family("<prefix>:experiments:aggregates:<name>")
-    assert names_a_family("<prefix>:experiments:event-id:")
+    assert names_a_family("<prefix>:{experiments}:event-id:")
     assert names_a_family("<prefix>:staging:<name>:*")
 
 

@@ -397,7 +397,7 @@ def keys_in_redis(redis_url: str, redis_prefix: str) -> Iterator[KeyStoreReader]
     client = redis.Redis.from_url(redis_url)
 
     def read() -> dict[str, ApiKey]:
-        raw = client.hgetall(f"{redis_prefix}:auth:keys")
+        raw = client.hgetall(f"{redis_prefix}:{{auth}}:keys")
         return {key.key_id: key for key in (ApiKey.model_validate_json(r) for r in raw.values())}
 
     try:

@@ -3,7 +3,7 @@ needed.
 
 A key is presented as `rgk_<id>_<secret>`. The secret is 32 random bytes, so a plain SHA-256 is enough to
 keep a leaked store from giving keys away (slow password hashes are for secrets people choose); the check
-is one dict lookup and one hash. Keys live in Redis (`<prefix>:auth:keys`, one JSON record per id, with a
+is one dict lookup and one hash. Keys live in Redis (`<prefix>:{auth}:keys`, one JSON record per id, with a
 revision counter the gateways poll) and can also be given by file for deployments without Redis writes.
 """
 
@@ -150,8 +150,8 @@ class KeyStore:
 
     def __init__(self, client: aioredis.Redis, prefix: str) -> None:
         self.client = client
-        self.keys_key = f"{prefix}:auth:keys"
-        self.revision_key = f"{prefix}:auth:revision"
+        self.keys_key = f"{prefix}:{{auth}}:keys"
+        self.revision_key = f"{prefix}:{{auth}}:revision"
 
     async def add(self, key: ApiKey) -> None:
         async with self.client.pipeline(transaction=True) as pipe:

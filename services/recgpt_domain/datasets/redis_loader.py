@@ -1,11 +1,15 @@
 """Loads a catalogue's behaviour log into Redis, where BehaviourStore reads it, all or nothing.
 
-Every user's log and seen set are written under staging key names of this run, then one Lua script (atomic,
+Every user's log and seen set are written under staging key names of this run, then a Lua script (atomic,
 like MULTI/EXEC, but it checks every staging key before it changes anything) renames them over the live
 keys, deletes the users of the previous import that are gone, swaps the users set and records the
-catalogue's behaviour fingerprint in a marker key. Readers see the previous import or the new one, never a
-mix. A failed load deletes its staging keys; a killed one is registered in a sorted set and cleaned up by
-the next load once it is older than STAGING_TTL_S.
+catalogue's behaviour fingerprint in a marker key. On one Redis server that is one script: readers see the
+previous import or the new one, never a mix. On a Redis Cluster a script may only touch one slot, so the
+swap runs one script per slot (each user's keys share the user's hash tag; the users set and the marker
+share `{catalogue}`), after checking every staging key first, with the users set and marker last: for the
+seconds the swap takes, readers may see some users of the new import and some of the old. A failed load
+deletes its staging keys; a killed one is registered in a sorted set and cleaned up by the next load once
+it is older than STAGING_TTL_S.
 """
 
 from __future__ import annotations
@@ -18,48 +22,44 @@ from pathlib import Path
 
 import redis
 from pydantic import ValidationError
+from redis.crc import key_slot
 
 from recgpt_domain.behaviour_store import BehaviourKeys
 from recgpt_domain.catalogue import BEHAVIOUR_FILE, UserHistory, fingerprint, read_manifest
 from recgpt_domain.datasets.errors import DatasetFormatError
+from recgpt_domain.redis_connection import connect_sync
 
 # A killed load's staging keys are deleted by the first load that starts this much later.
 STAGING_TTL_S = 3600
 # Interactions per pipeline round trip while staging.
 BATCH_INTERACTIONS = 20_000
 
-# KEYS: live users set, marker, staging users set, then per user: staging log, staging seen, live log,
-# live seen. ARGV: fingerprint, live log key prefix, live seen key prefix.
+# KEYS: when ARGV[2] is '1', first the live users set, the marker and the staging users set; then ARGV[3]
+# pairs (staging key, live key) to rename; then the live keys of gone users to delete.
+# ARGV: fingerprint, whether to swap the users set and marker, pairs, users in the new import.
 _SWAP_SCRIPT = """
-local users = (#KEYS - 3) / 4
-for i = 0, users - 1 do
-  for j = 4, 5 do
-    local key = KEYS[j + i * 4]
-    if redis.call('EXISTS', key) == 0 then return redis.error_reply('staging key missing: ' .. key) end
-  end
+local base = 0
+if ARGV[2] == '1' then base = 3 end
+local pairs = tonumber(ARGV[3])
+for i = 1, pairs do
+  local key = KEYS[base + 2 * i - 1]
+  if redis.call('EXISTS', key) == 0 then return redis.error_reply('staging key missing: ' .. key) end
 end
-if users > 0 and redis.call('EXISTS', KEYS[3]) == 0 then
+if base == 3 and tonumber(ARGV[4]) > 0 and redis.call('EXISTS', KEYS[3]) == 0 then
   return redis.error_reply('staging key missing: ' .. KEYS[3])
 end
-local gone = 0
-for _, uid in ipairs(redis.call('SMEMBERS', KEYS[1])) do
-  if users == 0 or redis.call('SISMEMBER', KEYS[3], uid) == 0 then
-    redis.call('DEL', ARGV[2] .. uid, ARGV[3] .. uid)
-    gone = gone + 1
-  end
+for i = 1, pairs do redis.call('RENAME', KEYS[base + 2 * i - 1], KEYS[base + 2 * i]) end
+for i = base + 2 * pairs + 1, #KEYS do redis.call('DEL', KEYS[i]) end
+if base == 3 then
+  if tonumber(ARGV[4]) > 0 then redis.call('RENAME', KEYS[3], KEYS[1]) else redis.call('DEL', KEYS[1]) end
+  redis.call('SET', KEYS[2], ARGV[1])
 end
-for i = 0, users - 1 do
-  redis.call('RENAME', KEYS[4 + i * 4], KEYS[6 + i * 4])
-  redis.call('RENAME', KEYS[5 + i * 4], KEYS[7 + i * 4])
-end
-if users > 0 then redis.call('RENAME', KEYS[3], KEYS[1]) else redis.call('DEL', KEYS[1]) end
-redis.call('SET', KEYS[2], ARGV[1])
-return gone
+return #KEYS - base - 2 * pairs
 """
 
 
 def marker_key(prefix: str) -> str:
-    return f"{prefix}:catalogue:fingerprint"
+    return f"{prefix}:{{catalogue}}:fingerprint"
 
 
 @dataclass(frozen=True)
@@ -88,7 +88,7 @@ def catalogue_fingerprint(catalogue: Path) -> str:
 
 def load_behaviour(catalogue: Path, redis_url: str, prefix: str) -> int:
     """Replaces the behaviour under `prefix` with the catalogue's; returns the interactions loaded."""
-    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    client = connect_sync(redis_url)
     try:
         result = load_histories(
             client, prefix, read_histories(catalogue / BEHAVIOUR_FILE), catalogue_fingerprint(catalogue)
@@ -185,16 +185,51 @@ def _swap(
     users: list[str],
     fingerprint: str,
 ) -> int:
-    """Runs the swap script; returns how many users of the previous import were removed."""
-    log_prefix, seen_prefix = live.log(""), live.seen("")
-    if live.log("u") != log_prefix + "u" or live.seen("u") != seen_prefix + "u":
-        raise RuntimeError("BehaviourKeys no longer puts the user id last; update the swap script")
-    keys = [live.users(), marker_key(live.prefix), staging.users()]
-    for uid in users:
-        keys += [staging.log(uid), staging.seen(uid), live.log(uid), live.seen(uid)]
+    """Runs the swap script (once per slot on a cluster); returns how many users of the previous import
+    were removed."""
+    previous = {_text(member) for member in client.sscan_iter(live.users(), count=1000)}
+    gone = sorted(previous - set(users))
+    pairs = [(staging.log(uid), live.log(uid)) for uid in users]
+    pairs += [(staging.seen(uid), live.seen(uid)) for uid in users]
+    doomed = [key for uid in gone for key in (live.log(uid), live.seen(uid))]
+    final = [live.users(), marker_key(live.prefix), staging.users()]
     script = client.register_script(_SWAP_SCRIPT)
-    removed = script(keys=keys, args=[fingerprint, log_prefix, seen_prefix])
-    return int(removed)
+    if not isinstance(client, redis.RedisCluster):
+        groups = [(pairs, doomed)]
+    else:
+        _check_staged(client, [source for source, _ in pairs])
+        groups = _by_slot(pairs, doomed, last=key_slot(final[0].encode()))
+    for number, (group_pairs, group_doomed) in enumerate(groups, start=1):
+        swap_users = number == len(groups)
+        keys = [*final] if swap_users else []
+        keys += [key for pair in group_pairs for key in pair] + group_doomed
+        args = [fingerprint, "1" if swap_users else "0", len(group_pairs), len(users)]
+        script(keys=keys, args=args)
+    return len(gone)
+
+
+def _check_staged(client: redis.Redis, keys: list[str]) -> None:
+    """Every staging key exists, before a cluster's swap changes a first slot."""
+    pipe = client.pipeline(transaction=False)
+    for key in keys:
+        pipe.exists(key)
+    missing = [key for key, found in zip(keys, pipe.execute(), strict=True) if not found]
+    if missing:
+        raise redis.ResponseError(f"staging key missing: {missing[0]}")
+
+
+Pair = tuple[str, str]
+
+
+def _by_slot(pairs: list[Pair], doomed: list[str], last: int) -> list[tuple[list[Pair], list[str]]]:
+    """The renames and deletes grouped by cluster slot, the group of slot `last` (the users set's) last."""
+    by_slot: dict[int, tuple[list[Pair], list[str]]] = {}
+    for pair in pairs:
+        by_slot.setdefault(key_slot(pair[1].encode()), ([], []))[0].append(pair)
+    for key in doomed:
+        by_slot.setdefault(key_slot(key.encode()), ([], []))[1].append(key)
+    final = by_slot.pop(last, ([], []))
+    return [*by_slot.values(), final]
 
 
 def _delete_matching(client: redis.Redis, pattern: str) -> None:

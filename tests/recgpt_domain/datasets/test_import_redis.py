@@ -134,7 +134,7 @@ async def test_staging_keys_of_a_killed_load_are_cleaned_up(
     redis_prefix: str,
     redis_client: aioredis.Redis,
 ) -> None:
-    stale = f"{redis_prefix}:staging:deadbeef:behaviour:someone"
+    stale = f"{redis_prefix}:staging:deadbeef:behaviour:{{someone}}"
     await redis_client.rpush(stale, "{}")
     runs = f"{redis_prefix}:staging-runs"
     await redis_client.zadd(runs, {"deadbeef": time.time() - redis_loader.STAGING_TTL_S - 60})
