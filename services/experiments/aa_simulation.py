@@ -26,7 +26,7 @@ from experiments.allocation import reweight
 from experiments.assignment import Assigner
 from experiments.config import ExperimentConfig
 from experiments.phases import Revision, plan_phases
-from experiments.tally import PhaseTally
+from experiments.tally import ExperimentTally, phase_tally
 
 EXPERIMENT = "aa"
 DAY_MS = 86_400_000
@@ -132,13 +132,13 @@ def _labels(revisions: list[Revision], users: int) -> list[list[str]]:
 def reports(streams: Streams) -> Iterator[dict[str, Any]]:
     """The report of each phase, as the gateway would build it from these streams."""
     plan = plan_phases(EXPERIMENT, streams.history)
+    tally = ExperimentTally(EXPERIMENT)
+    for exposure in streams.exposures:
+        tally.add_exposure(exposure, plan)
+    for event in streams.events:
+        tally.add_event(event, plan)
     for phase in plan.phases:
-        tally = PhaseTally(plan, phase)
-        for exposure in streams.exposures:
-            tally.add_exposure(exposure)
-        for event in streams.events:
-            tally.add_event(event)
-        yield figures.assemble(tally, streams.history[-1].revision, T0_MS)
+        yield figures.assemble(phase_tally(tally, plan, phase), streams.history[-1].revision, T0_MS)
 
 
 def significant(report: dict[str, Any], metric: str) -> dict[str, bool]:

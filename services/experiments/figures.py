@@ -51,10 +51,10 @@ def assemble(tally: PhaseTally, config_revision: int, now_ms: int) -> dict[str, 
         columns, by_arm, experiment.revenue_winsor_quantile, experiment.purchase_value_cap
     )
     has_pre = tally.pre_window is not None
-    metrics = _metrics(columns, tally.novelty is not None, has_pre)
+    metrics = _metrics(columns, tally.judged_novelty, has_pre)
     control = experiment.control
     srm = stats.sample_ratio({name: len(members) for name, members in by_arm.items()}, phase.weights)
-    first_exposed = tally.users_first_exposed()
+    first_exposed = tally.first_exposed
     return {
         "experiment": experiment.id,
         "layer": phase.layer.name,
@@ -86,12 +86,13 @@ def assemble(tally: PhaseTally, config_revision: int, now_ms: int) -> dict[str, 
         },
         "srm": asdict(srm),
         "excluded_users": {
-            "forced": len(tally.forced),
-            "override": len(tally.override),
+            "forced": tally.forced,
+            "override": tally.override,
             "seen_in_two_arms": moved,
-            "first_exposed_in_an_earlier_phase": len(tally.carried_over),
+            "first_exposed_in_an_earlier_phase": tally.carried_over,
         },
         "exposures_outside_history": tally.exposures_outside_history,
+        "events_before_exposure": tally.events_before_exposure,
         "revenue": revenue,
         "cuped": {"covariate": "pre-period clicks", "available": has_pre, **_cuped_summary(columns, has_pre)},
         "timeline": timeline(by_arm, control),
@@ -256,12 +257,12 @@ def _totals(members: list[UserTally]) -> dict[str, float]:
 
 
 def _guardrails(guard: Guardrail) -> dict[str, Any]:
-    responses = len(guard.latencies)
+    responses = guard.responses
     if not responses:
         return {"responses": 0, "p95_latency_ms": None, "error_rate": None, "fallback_rate": None}
     return {
         "responses": responses,
-        "p95_latency_ms": _num(float(np.percentile(guard.latencies, 95))),
+        "p95_latency_ms": guard.percentile(95),
         "error_rate": guard.errors / responses,
         "fallback_rate": guard.fallbacks / responses,
     }

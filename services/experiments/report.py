@@ -1,8 +1,10 @@
-"""An experiment's report, one phase at a time, from the exposure and event streams and the config history.
+"""An experiment's report, one phase at a time, from its ledger (`experiments.ledger`) and the config history.
 
 A phase is a span of config revisions with the same allocation (`phases`): the report analyses the users
-first exposed in it, against its weights (`tally`), and turns them into figures (`figures`). The streams are
-read in pages on the event loop; the figures are computed in a worker thread.
+first exposed in it, against its weights (`tally`), and turns them into figures (`figures`). The per-user
+facts come from the ledger a job keeps, and the streams' tail past it is folded here, so the report is as
+fresh as the streams while reading each entry at most once a minute; the figures are computed in a worker
+thread.
 """
 
 from __future__ import annotations
@@ -14,8 +16,8 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from experiments import events, exposures, figures
-from experiments.exposures import unpack
+from experiments import figures
+from experiments.ledger import LedgerStore, fold_streams
 from experiments.phases import (
     ConfigRevision,
     Revision,
@@ -23,7 +25,7 @@ from experiments.phases import (
     UnknownPhase,
     plan_phases,
 )
-from experiments.tally import NoveltyJudge, PhaseTally
+from experiments.tally import NoveltyJudge, phase_tally
 
 __all__ = ["Revision", "UnknownExperiment", "UnknownPhase", "build_report"]
 
@@ -44,9 +46,10 @@ async def build_report(
     as revision 0, never stored). Raises UnknownExperiment or UnknownPhase.
     """
     plan = plan_phases(experiment_id, history, current)
-    tally = PhaseTally(plan, plan.get(phase), novelty)
-    async for packed in exposures.iter_exposures(client, prefix):
-        tally.add_exposure(unpack(packed["e"]))
-    async for event in events.iter_events(client, prefix):
-        tally.add_event(event)
-    return await asyncio.to_thread(figures.assemble, tally, current.revision, int(time.time() * 1000))
+    chosen = plan.get(phase)
+    ledger = await LedgerStore(client, prefix).load(experiment_id, novelty)
+    await fold_streams(client, prefix, ledger, plan)
+    tally = phase_tally(ledger.tally, plan, chosen)
+    report = await asyncio.to_thread(figures.assemble, tally, current.revision, int(time.time() * 1000))
+    report["ledger"] = {"folded_to_ms": ledger.cursors.upto_ms or None}
+    return report

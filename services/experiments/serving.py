@@ -1,25 +1,28 @@
 """What the gateway holds for experiments: the config in process, exposure log, event and config stores,
-and the hourly trim that keeps the events stream to its retention."""
+the ledger job that folds the streams for reports, and the hourly trim that keeps the events stream to its
+retention (never past what the ledgers have folded)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from experiments import store
+from experiments import ledger, store
 from experiments.assignment import Assignment
 from experiments.events import EVENT_RETENTION_S, EventStore
 from experiments.exposures import Exposure, ExposureLog
 from experiments.novelty import CategoryNovelty
+from experiments.phases import Revision
 from experiments.runtime import ExperimentRuntime
 from experiments.store import ConfigStore
-from recgpt_serving.metrics import EXPERIMENT_ASSIGNMENTS, EXPERIMENT_EXPOSURES
+from recgpt_serving.metrics import EXPERIMENT_ASSIGNMENTS, EXPERIMENT_EXPOSURES, REDIS_TRIMMED
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +43,9 @@ class ExperimentSettings:
     event_trim_every_s: float = 3600.0
     # Configs kept in the history stream.
     config_history_max: int = store.HISTORY_MAX
+    # The ledger job: a round every `ledger_every_s`, folding events older than `ledger_settle_s`.
+    ledger_every_s: float = ledger.EVERY_S
+    ledger_settle_s: float = ledger.SETTLE_S
 
 
 class Experiments:
@@ -58,8 +64,18 @@ class Experiments:
             settings.redis_timeout_s * 10,
         )
         self.events = EventStore(client, settings.prefix, settings.event_dedup_ttl_s)
+        self.ledgers = ledger.LedgerStore(client, settings.prefix)
+        self.ledger_job = ledger.LedgerJob(
+            self.ledgers,
+            self.configs.iter_history,
+            self.serving,
+            self.novelty,
+            every_s=settings.ledger_every_s,
+            settle_s=settings.ledger_settle_s,
+        )
         self._novelty: CategoryNovelty | None = None
         self._trimming: asyncio.Task[None] | None = None
+        self._folding: asyncio.Task[None] | None = None
         self._stopped = False
 
     async def start(self) -> None:
@@ -67,24 +83,41 @@ class Experiments:
         self.runtime.start()
         self.exposures.start()
         self._trimming = asyncio.create_task(self._trim_events(), name="experiments-event-trim")
+        self._folding = asyncio.create_task(
+            self.ledger_job.run(lambda: self._stopped), name="experiments-ledger"
+        )
 
     async def close(self) -> None:
         self._stopped = True
-        if self._trimming is not None:
-            self._trimming.cancel()
-            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
-                await asyncio.wait_for(self._trimming, timeout=self.settings.redis_timeout_s * 20)
+        for task in (self._trimming, self._folding):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                    await asyncio.wait_for(task, timeout=self.settings.redis_timeout_s * 20)
         await self.runtime.close()
         await self.exposures.close()
 
-    async def trim_events(self) -> int:
-        """Drops the events older than the retention once; how many went (0 when Redis failed: logged)."""
+    def serving(self) -> Revision:
+        """The config this process serves, as a revision of the history."""
+        return Revision(self.runtime.revision, None, self.runtime.assigner.config)
+
+    async def trim_events(self, now_ms: int | None = None) -> int:
+        """Drops the events older than the retention once, but none a ledger of a configured experiment has
+        not folded yet; how many went (0 when Redis failed: logged)."""
+        now = int(time.time() * 1000) if now_ms is None else now_ms
         try:
             async with asyncio.timeout(self.settings.redis_timeout_s * 20):
-                dropped = await self.events.trim_older_than(self.settings.event_retention_s)
+                ids = ledger.experiment_ids(self.runtime.assigner.config)
+                folded_to = await self.ledgers.oldest_event_cursor_ms(ids)
+                bound = now - int(self.settings.event_retention_s * 1000)
+                if folded_to is not None and folded_to < bound:
+                    log.warning("experiments: a ledger lags; events it has not folded are kept")
+                    bound = folded_to
+                dropped = await self.events.trim_older_than(0, now_ms=bound)
         except (RedisError, TimeoutError, OSError) as error:
             log.warning("experiments: events trim failed", extra={"error": repr(error)})
             return 0
+        REDIS_TRIMMED.labels("events").inc(dropped)
         if dropped:
             log.info("experiments: events trimmed", extra={"dropped": dropped})
         return dropped

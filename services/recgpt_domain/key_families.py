@@ -197,6 +197,28 @@ FAMILIES: tuple[KeyFamily, ...] = (
         "a client retrying that event id is counted twice.",
     ),
     KeyFamily(
+        "<prefix>:{experiments}:ledger:<experiment>",
+        "experiments.ledger",
+        "hash",
+        "TTL 90 days after its last save (LEDGER_TTL_S); one field per user exposed in the experiment",
+        "the experiment's per-user facts: the next ledger round folds the streams again from their start, "
+        "and users whose exposures the stream no longer holds leave the report.",
+    ),
+    KeyFamily(
+        "<prefix>:{experiments}:ledger-pre:<experiment>",
+        "experiments.ledger",
+        "hash",
+        "TTL 90 days after its last save; one field per user who clicked in the pre-period window",
+        "CUPED's covariate: pre-period clicks read as zero until the window is folded again.",
+    ),
+    KeyFamily(
+        "<prefix>:{experiments}:ledger-lease",
+        "experiments.ledger",
+        "string",
+        "TTL 3 ledger rounds (at least 30 s)",
+        "nothing: another gateway takes the lease and runs the ledger job.",
+    ),
+    KeyFamily(
         "<prefix>:{auth}:keys",
         "gateway.auth.keys",
         "hash",

@@ -140,6 +140,21 @@ EXPERIMENT_CONFIG_CHANGES = Counter(
 EXPERIMENT_CONFIG_REVISION = Gauge(
     "recgpt_experiment_config_revision", "Revision of the experiment config this process serves."
 )
+EXPERIMENT_LEDGER_FOLDED = Counter(
+    "recgpt_experiment_ledger_folded_total",
+    "Stream entries folded into the experiments' ledgers (the reports' per-user facts), by stream.",
+    ["stream"],
+)
+EXPERIMENT_LEDGER_LAG = Gauge(
+    "recgpt_experiment_ledger_lag_seconds",
+    "How far behind now an experiment's ledger has folded the events (settle time included).",
+    ["experiment"],
+)
+REDIS_TRIMMED = Counter(
+    "recgpt_redis_trimmed_total",
+    "Entries dropped from a bounded Redis family by its trim, by family.",
+    ["family"],
+)
 # Retrieval's learned route (the towers).
 TOWERS_ARTEFACT_LOADS = Counter(
     "recgpt_towers_artefact_loads_total", "Towers artefacts loaded, by outcome.", ["outcome"]

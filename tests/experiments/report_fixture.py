@@ -9,7 +9,7 @@ import numpy as np
 from experiments import figures
 from experiments.config import ExperimentConfig
 from experiments.phases import Revision, plan_phases
-from experiments.tally import Guardrail, PhaseTally, UserTally
+from experiments.tally import ExperimentTally, Guardrail, UserTally, phase_tally
 
 
 def sample_report() -> dict[str, Any]:
@@ -35,12 +35,11 @@ def sample_report() -> dict[str, Any]:
         }
     )
     plan = plan_phases("demo", [Revision(1, 1_000_000, config)])
-    tally = PhaseTally(plan, plan.get(None))
+    tally = ExperimentTally("demo")
     rng = np.random.default_rng(0)
     for i in range(400):
         arm = "control" if i % 2 else "treatment"
-        user = tally.users[f"u{i}"] = UserTally(arm)
-        tally.first_phase[f"u{i}"] = 1
+        user = tally.users[f"u{i}"] = UserTally(arm, first=1, phases={1})
         for step in range(5):
             ts = 1_000_000 + step * 60_000 + i
             user.impressions += 10
@@ -48,5 +47,8 @@ def sample_report() -> dict[str, Any]:
             clicks = int(rng.binomial(10, 0.05 if arm == "control" else 0.08))
             user.clicks += clicks
             user.trail.append((ts, 0, clicks))
-    tally.guardrails = {arm: Guardrail(latencies=[5.0, 7.0, 30.0]) for arm in ("control", "treatment")}
-    return figures.assemble(tally, 1, 2_000_000)
+    for arm in ("control", "treatment"):
+        guard = tally.guardrails[1, arm] = Guardrail()
+        for latency in (5.0, 7.0, 30.0):
+            guard.add_latency(latency)
+    return figures.assemble(phase_tally(tally, plan, plan.get(None)), 1, 2_000_000)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 import time
-import uuid
 from datetime import UTC, datetime
 
 import pytest
@@ -13,30 +12,11 @@ import redis.asyncio as aioredis
 
 from experiments.allocation import reweight
 from experiments.config import ExperimentConfig
-from experiments.events import Event, EventStore, EventType, iter_events
-from experiments.exposures import Exposure, ExposureLog
+from experiments.events import EventStore, iter_events
+from experiments.exposures import ExposureLog
 from experiments.report import Revision, UnknownPhase, build_report
 from tests.experiments.configs import config, two_arms
-
-
-def exposure(user: str, arms: str, revision: int = 1, **flags: bool) -> Exposure:
-    return Exposure(
-        user_id=user,
-        request_id=uuid.uuid4().hex,
-        arms=arms,
-        revision=revision,
-        variant="baseline",
-        status=200,
-        latency_ms=5.0,
-        fallback=False,
-        override=flags.get("override", False),
-        holdout=False,
-        forced=flags.get("forced", False),
-    )
-
-
-def event(kind: EventType, user: str, price: float | None = None) -> Event:
-    return Event(event_id=uuid.uuid4().hex, type=kind, user_id=user, item_id="item-1", price=price)
+from tests.experiments.records import event, exposure
 
 
 def reweighted(cfg: ExperimentConfig, weights: dict[str, float]) -> ExperimentConfig:

@@ -9,6 +9,7 @@ import redis.asyncio as aioredis
 
 from experiments.events import Event, EventStore
 from experiments.exposures import Exposure, ExposureLog
+from experiments.ledger import LedgerStore
 from experiments.store import ConfigStore
 from explain.cache import CachedExplanation, ExplanationCache
 from gateway.auth.keys import KeyStore, Scope, new_key
@@ -57,6 +58,12 @@ async def write_with_every_store(client: aioredis.Redis, loader: redis.Redis, pr
     await exposures.flush()
     event = Event(event_id="e1", type="click", user_id="u1", item_id="i1")
     await EventStore(client, prefix, dedup_ttl_s=60).store([(event, "")], revision=1)
+    ledgers = LedgerStore(client, prefix)
+    ledger = await ledgers.load("exp-a", None)
+    ledger.tally.pre_window = (0, 1)
+    ledger.tally.pre_clicks["u1"] = 1
+    await ledgers.save(ledger, reset_pre=True)
+    assert await ledgers.take_lease("test", lease_s=60)
     await KeyStore(client, prefix).add(new_key("test", frozenset({Scope.RECOMMEND}))[0])
     left = {str(key) async for key in client.scan_iter(match=f"{prefix}:*", count=1000)}
     return left | (loader.seen if isinstance(loader, Snapshotting) else set())

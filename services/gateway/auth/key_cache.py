@@ -9,7 +9,6 @@ answers 503 (it cannot tell a good key from a bad one).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -53,6 +52,7 @@ class KeyCache:
         self._keys: dict[str, ApiKey] = dict(file_keys)
         self._revision: int | None = None
         self._task: asyncio.Task[None] | None = None
+        self._closed = False
         # Without a store the file is all there is: loaded from the start.
         self.loaded = not uses_store
         AUTH_KEYS_HELD.set(len(self._keys))
@@ -81,10 +81,11 @@ class KeyCache:
         self._task = asyncio.create_task(self._poll(), name="api-key-refresh")
 
     async def close(self) -> None:
+        self._closed = True
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            # Bounded: a poll stuck in a Redis call that ignores the cancel must not hold the shutdown.
+            await asyncio.wait({self._task}, timeout=self.timeout_s + 1.0)
 
     async def refresh(self) -> bool:
         """Re-reads the keys when the revision moved; False when Redis could not be read."""
@@ -111,6 +112,8 @@ class KeyCache:
         return True
 
     async def _poll(self) -> None:
-        while True:
+        # The flag as well as the cancel: a cancel that lands inside a Redis call can come out of it as a
+        # RedisError, which `refresh` takes for a failed read and carries on.
+        while not self._closed:
             await asyncio.sleep(self.refresh_s)
             await self.refresh()

@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from redis.exceptions import RedisError
 
 from experiments import html_report
-from experiments.report import Revision, UnknownExperiment, UnknownPhase, build_report
+from experiments.report import UnknownExperiment, UnknownPhase, build_report
 from experiments.serving import Experiments
 from gateway.auth.callers import CallerDep
 from gateway.deps import ExperimentsDep
@@ -82,8 +82,7 @@ async def report(
 
 
 async def _report(experiment_id: str, experiments: Experiments, format: str, phase: int | None) -> Any:
-    runtime = experiments.runtime
-    serving = Revision(runtime.revision, None, runtime.assigner.config)
+    serving = experiments.serving()
     try:
         history = [stored async for stored in experiments.configs.iter_history()]
         built = await build_report(
