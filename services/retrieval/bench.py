@@ -1,7 +1,8 @@
 """Quick latency check of each RPC against a real index and Redis: `python -m retrieval.bench`.
 
 Not a test: it prints per-RPC wall latency over a real gRPC channel and the CPU the process spent
-per call (client and server together, so an upper bound on the server's share).
+per call (client and server together, so an upper bound on the server's share). With `--towers`, it also
+times UserRoutes with user vectors from torch, from numpy, and from numpy behind the cache, alternated.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import statistics
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -25,13 +27,17 @@ from recgpt_domain.behaviour_store import BehaviourStore
 from recgpt_domain.catalogue import iter_histories
 from recgpt_domain.redis_connection import connect
 from recgpt_serving.embedding.runtime import load_bundled
+from retrieval.learned_route import LearnedRoute
 from retrieval.server import RetrievalServer
 from retrieval.settings import RetrievalSettings
+from retrieval.user_tower_runtime import NumpyUserTower, UserEncoder
+from retrieval.user_vector_cache import UserVectorCache
 
 Call = Callable[[int], Awaitable[Any]]
 
 
-async def measure(name: str, call: Call, count: int) -> None:
+async def timed(call: Call, count: int) -> tuple[list[float], float]:
+    """Wall seconds of each call and CPU seconds of all, after a few unmeasured calls."""
     for warm in range(min(20, count)):
         await call(warm)
     walls = []
@@ -40,11 +46,44 @@ async def measure(name: str, call: Call, count: int) -> None:
         start = time.perf_counter()
         await call(number)
         walls.append(time.perf_counter() - start)
-    cpu = (time.process_time() - cpu_start) / count
-    walls.sort()
+    return walls, time.process_time() - cpu_start
+
+
+def show(name: str, walls: list[float], cpu: float) -> None:
+    walls = sorted(walls)
     p50 = statistics.median(walls) * 1000
     p99 = walls[int(0.99 * (len(walls) - 1))] * 1000
-    print(f"{name:<34} p50 {p50:6.2f} ms  p99 {p99:6.2f} ms  cpu/call {cpu * 1000:5.2f} ms")
+    print(f"{name:<34} p50 {p50:6.2f} ms  p99 {p99:6.2f} ms  cpu/call {cpu / len(walls) * 1000:5.2f} ms")
+
+
+async def measure(name: str, call: Call, count: int) -> None:
+    show(name, *await timed(call, count))
+
+
+async def compare_user_vectors(route: LearnedRoute, fast: UserEncoder, user_routes: Call, count: int) -> None:
+    """UserRoutes with each way of computing user vectors, in rounds of alternating order (A B C, C B A, ...)
+    so that a neighbour's load falls on all of them alike; the served model is put back after."""
+    served = route.current
+    assert served is not None
+    variants = {
+        "torch, no cache (as before)": replace(served, encode=served.model.user_vectors, cache=None),
+        "numpy, no cache": replace(served, encode=fast, cache=None),
+        "numpy + cache (users repeat)": replace(served, encode=fast, cache=UserVectorCache(count)),
+    }
+    found: dict[str, tuple[list[float], float]] = {name: ([], 0.0) for name in variants}
+    rounds = 4
+    try:
+        for number in range(rounds):
+            names = list(variants) if number % 2 == 0 else list(reversed(variants))
+            for name in names:
+                route.current = variants[name]
+                walls, cpu = await timed(user_routes, count // rounds)
+                found[name] = (found[name][0] + walls, found[name][1] + cpu)
+    finally:
+        route.current = served
+    print(f"UserRoutes top 50 by user vector, {rounds} alternating rounds:")
+    for name, (walls, cpu) in found.items():
+        show(f"  {name}", walls, cpu)
 
 
 async def run(args: argparse.Namespace) -> None:
@@ -131,22 +170,28 @@ async def run(args: argparse.Namespace) -> None:
             retrieval_pb2.CollaborativeRequest(user_id=user(number), top_k=50, cooccurrence_only=True)
         )
 
-    served = server.servicer.learned.current if server.servicer.learned else None
-    if served is not None:
+    route = server.servicer.learned
+    served = route.current if route is not None else None
+    if route is not None and served is not None:
         print(f"towers artefact {served.version} ({served.model.dimension}-d item vectors)")
         # Most recent first, as the behaviour log gives them.
         histories = [rows for rows in (retriever.table.rows_for(ids[::-1]) for ids in item_ids) if rows]
-
-        async def user_vector(number: int) -> Any:
-            return served.user_vector(histories[number % len(histories)])
-
         vector = served.user_vector(histories[0])
 
         async def learned_search(number: int) -> Any:
             return served.search(vector, 50, None)
 
-        await measure("user vector (user tower, in process)", user_vector, args.requests)
+        # What the tower reads: the most recent max_len, oldest first.
+        windows = [list(reversed(rows[: served.model.config.max_len])) for rows in histories]
+        fast = NumpyUserTower(served.model)
+        for name, encode in (("torch", served.model.user_vectors), ("numpy", fast)):
+
+            async def user_vector(number: int, encode: UserEncoder = encode) -> Any:
+                return encode([windows[number % len(windows)]])
+
+            await measure(f"user vector ({name}, in process)", user_vector, args.requests)
         await measure("learned FAISS search top 50 (in process)", learned_search, args.requests)
+        await compare_user_vectors(route, fast, user_routes, args.requests * 2)
     try:
         await measure("UserRoutes top 50 (one recommendation)", user_routes, args.requests)
         await measure("Collaborative top 50", collaborative, args.requests)

@@ -7,12 +7,14 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import get_args
 
 from recgpt_domain.embedder import Embedder
 from recgpt_serving import logs
 from recgpt_serving.embedding.runtime import load_bundled
+from retrieval.index_store import IndexManifest
 from retrieval.indexing import BuildReport, EmbedderSource, ensure_index
-from retrieval.settings import IndexSettings
+from retrieval.settings import IndexChoice, IndexSettings
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -23,7 +25,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--catalogue", type=Path, help="catalogue folder (RECGPT_CATALOGUE_DIR)")
     parser.add_argument("--index", type=Path, help="index folder to write (RECGPT_INDEX_DIR)")
-    parser.add_argument("--index-type", choices=["flat", "ivf", "hnsw"], help="RECGPT_INDEX_TYPE")
+    parser.add_argument(
+        "--index-type",
+        choices=get_args(IndexChoice),
+        help="RECGPT_INDEX_TYPE; auto (the default) is flat up to RECGPT_FLAT_MAX_ITEMS items, IVF beyond",
+    )
     parser.add_argument("--force", action="store_true", help="rebuild even when fresh")
     return parser.parse_args(argv)
 
@@ -37,6 +43,15 @@ def settings_from(args: argparse.Namespace) -> IndexSettings:
     return IndexSettings(**{key: value for key, value in overrides.items() if value is not None})
 
 
+def _knobs(manifest: IndexManifest) -> str:
+    """The index's parameters and its calibrated search knob with the recall it reached."""
+    search = manifest.search
+    knobs = {**manifest.index_params, "nprobe": search.nprobe, "ef_search": search.ef_search}
+    shown = ", ".join(f"{name} {value}" for name, value in knobs.items() if value)
+    recall = f"recall@{search.recall_k} {search.recall:.3f}" if manifest.index_type != "flat" else "exact"
+    return f"({shown + '; ' if shown else ''}{recall})"
+
+
 def describe(report: BuildReport, settings: IndexSettings) -> str:
     manifest = report.manifest
     if report.action == "skipped":
@@ -48,7 +63,7 @@ def describe(report: BuildReport, settings: IndexSettings) -> str:
     return (
         f"{head} in {report.seconds:.1f}s\n"
         f"  {manifest.item_count} items, {manifest.dimension}-d {manifest.model}, "
-        f"{manifest.index_type} index built at {manifest.built_at_unix}\n"
+        f"{manifest.index_type} index {_knobs(manifest)} built at {manifest.built_at_unix}\n"
         f"  co-occurrence: {co.users} users, {co.interactions} interactions, "
         f"window {co.window}, {co.neighbours} neighbours per item"
     )

@@ -44,6 +44,18 @@ class CooccurrenceManifest(BaseModel):
     built_at_unix: int
 
 
+class SearchTuning(BaseModel):
+    """Query-time knobs the build chose for its index, applied at load unless a setting overrides them."""
+
+    # IVF lists visited per query; 0 for other types.
+    nprobe: int = 0
+    # HNSW candidate list; 0 for other types.
+    ef_search: int = 0
+    # recall@`recall_k` against exact search on a sample of the items, measured at build (1.0 for flat).
+    recall: float = 1.0
+    recall_k: int = 0
+
+
 class IndexManifest(BaseModel):
     format_version: int = FORMAT_VERSION
     model: str
@@ -55,6 +67,8 @@ class IndexManifest(BaseModel):
     index_type: str
     # Parameters the index type was built with (IVF lists, HNSW links); part of freshness.
     index_params: dict[str, int]
+    # Older manifests have none: their approximate indexes are searched with the settings' knobs.
+    search: SearchTuning = SearchTuning()
     cooccurrence: CooccurrenceManifest
     # sha256 of each data file, checked at load.
     files: dict[str, str] = {}

@@ -1,21 +1,17 @@
 """Builds the index folder from a catalogue folder, redoing only the parts whose inputs changed.
 
-The embeddings depend on items.jsonl, the model and the index type; the co-occurrence table on
-behaviour.jsonl, its window and size, and the item rows. Fresh parts are reused as they are.
+The embeddings depend on items.jsonl, the model and the index type (chosen by catalogue size unless set,
+see `index_plan`) with its parameters; the co-occurrence table on behaviour.jsonl, its window and size,
+and the item rows. Fresh parts are reused as they are.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import faiss
-import numpy as np
-import numpy.typing as npt
 
 from recgpt_domain import cooccurrence
 from recgpt_domain.catalogue import (
@@ -28,8 +24,9 @@ from recgpt_domain.catalogue import (
 from recgpt_domain.embedder import Embedder
 from recgpt_serving.embedding.runtime import MODEL_NAME
 from retrieval import embedding_cache, index_store
+from retrieval.index_plan import calibrate, make_faiss_index, resolve_type, structure_params
 from retrieval.index_store import CooccurrenceManifest, IndexLoadError, IndexManifest, StoredIndex
-from retrieval.settings import IndexSettings
+from retrieval.settings import IndexSettings, IndexType
 
 log = logging.getLogger(__name__)
 
@@ -65,12 +62,12 @@ class Staleness:
 
 
 def index_params(settings: IndexSettings, items: int) -> dict[str, int]:
-    if settings.index_type == "ivf":
-        nlist = settings.ivf_nlist or max(1, int(4 * math.sqrt(items)))
-        return {"nlist": min(nlist, max(1, items))}
-    if settings.index_type == "hnsw":
-        return {"m": settings.hnsw_m}
-    return {}
+    """The parameters an index of `items` items gets from these settings (part of freshness)."""
+    return structure_params(settings, index_type_for(settings, items), items)
+
+
+def index_type_for(settings: IndexSettings, items: int) -> IndexType:
+    return resolve_type(settings.index_type, items, settings.flat_max_items)
 
 
 def staleness(
@@ -88,8 +85,9 @@ def staleness(
         result.embeddings.append("items changed")
     if manifest.model != model_name:
         result.embeddings.append(f"model changed ({manifest.model} -> {model_name})")
-    if manifest.index_type != settings.index_type:
-        result.embeddings.append(f"index type changed ({manifest.index_type} -> {settings.index_type})")
+    wanted = index_type_for(settings, manifest.item_count)
+    if manifest.index_type != wanted:
+        result.embeddings.append(f"index type changed ({manifest.index_type} -> {wanted})")
     elif manifest.index_params != index_params(settings, manifest.item_count):
         result.embeddings.append("index parameters changed")
     co = manifest.cooccurrence
@@ -100,26 +98,6 @@ def staleness(
     if (co.window, co.neighbours) != (settings.collaborative_window, settings.collaborative_neighbours):
         result.cooccurrence.append("co-occurrence parameters changed")
     return result
-
-
-def make_faiss_index(
-    vectors: npt.NDArray[np.float32], index_type: str, params: dict[str, int]
-) -> faiss.Index:
-    """A CPU index over normalised vectors, inner product (= cosine)."""
-    dimension = vectors.shape[1]
-    index: faiss.Index
-    if index_type == "flat":
-        index = faiss.IndexFlatIP(dimension)
-    elif index_type == "ivf":
-        quantizer = faiss.IndexFlatIP(dimension)
-        index = faiss.IndexIVFFlat(quantizer, dimension, params["nlist"], faiss.METRIC_INNER_PRODUCT)
-        index.train(vectors)
-    elif index_type == "hnsw":
-        index = faiss.IndexHNSWFlat(dimension, params["m"], faiss.METRIC_INNER_PRODUCT)
-    else:
-        raise ValueError(f"unknown index type {index_type!r}")
-    index.add(vectors)
-    return index
 
 
 def _read_existing(index_dir: Path) -> StoredIndex | None:
@@ -196,16 +174,24 @@ def ensure_index(
             embedding_cache.cache_path(settings.index_dir),
         )
         log.info("items embedded", extra={"embedded": embedded, "reused": len(items) - embedded})
+        index_type = index_type_for(settings, len(items))
         params = index_params(settings, len(items))
-        index = make_faiss_index(vectors, settings.index_type, params)
+        index = make_faiss_index(vectors, index_type, params)
+        fixed = settings.ivf_nprobe if index_type == "ivf" else settings.hnsw_ef_search
+        tuning = calibrate(index, index_type, params, vectors, settings.index_target_recall, fixed)
+        log.info(
+            "index built",
+            extra={"index_type": index_type, "params": params, "search": tuning.model_dump()},
+        )
         manifest = IndexManifest(
             model=embedder.model_name,
             dimension=embedder.dimension,
             item_count=len(items),
             built_at_unix=now,
             catalogue_fingerprint=state.items_fingerprint,
-            index_type=settings.index_type,
+            index_type=index_type,
             index_params=params,
+            search=tuning,
             cooccurrence=co_manifest,
         )
     stored = StoredIndex(

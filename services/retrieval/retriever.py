@@ -15,6 +15,7 @@ from recgpt_domain.catalogue import ITEMS_FILE, fingerprint, read_items
 from recgpt_domain.cooccurrence import CoOccurrence
 from recgpt_domain.embedder import Embedder, QueryCache, Vectors
 from retrieval.filters import FilterCompiler, Mask
+from retrieval.index_plan import search_knobs
 from retrieval.index_store import IndexLoadError, IndexManifest, StoredIndex
 from retrieval.item_table import ItemTable
 from retrieval.settings import RetrievalSettings
@@ -61,13 +62,14 @@ class Retriever:
         self.embedder = embedder
         self.vectors = stored.vectors
         self.cooccurrence: CoOccurrence = stored.cooccurrence
+        nprobe, ef_search = search_knobs(stored.manifest.search, settings.ivf_nprobe, settings.hnsw_ef_search)
         self.searcher = VectorSearcher(
             stored.index,
             stored.vectors,
             stored.manifest.index_type,
-            use_gpu=settings.use_gpu,
-            nprobe=settings.ivf_nprobe,
-            ef_search=settings.hnsw_ef_search,
+            device=settings.faiss_device,
+            nprobe=nprobe,
+            ef_search=ef_search,
         )
         self.filters = FilterCompiler(table)
         self.recency_decay = settings.recency_decay

@@ -16,7 +16,7 @@ from recgpt_serving import metrics
 from recgpt_serving.grpc_server import GrpcService
 from retrieval import index_store
 from retrieval.indexing import ensure_index
-from retrieval.learned_route import LearnedRoute
+from retrieval.learned_route import LearnedRoute, UserVectorSettings
 from retrieval.retriever import Retriever, load_retriever
 from retrieval.servicer import SERVICE_NAME, RetrievalServicer
 from retrieval.settings import RetrievalSettings
@@ -79,12 +79,12 @@ class RetrievalServer:
         towers_dir = self.settings.towers_dir
         if towers_dir is None or not str(towers_dir):
             return
-        route = LearnedRoute(
-            towers_dir,
-            retriever.table.ids,
-            use_gpu=self.settings.use_gpu,
+        users = UserVectorSettings(
+            runtime=self.settings.towers_runtime,
             threads=self.settings.towers_threads,
+            cache_size=self.settings.towers_user_cache_size,
         )
+        route = LearnedRoute(towers_dir, retriever.table.ids, use_gpu=self.settings.use_gpu, users=users)
         await asyncio.to_thread(route.refresh)
         self.servicer.learned = route
         self._towers_task = asyncio.create_task(self._refresh_towers(route))

@@ -259,6 +259,7 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
         served = None if request.cooccurrence_only else self._served_model()
         # The user tower reads up to its own window of recent items; co-occurrence the `recent` newest.
         wanted = max(recent, served.model.config.max_len) if served is not None else recent
+        user_id = ""
         if request.seed_item_ids:
             # Given seeds (offline evaluation): no Redis; only the seeds and the listed items are left out.
             given = validation.seed_item_ids(request.seed_item_ids, settings.max_seed_items)
@@ -275,7 +276,7 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
         allowed = retriever.filters.allowed(request.filter, table.rows_for(excluded))
         # Without the user's behaviour the popular items answer, but the user is not known to be new.
         response.cold_start = not seeds and not response.degraded
-        ranked = _collaborative_ranked(retriever, served, seeds, recent, k, allowed)
+        ranked = _collaborative_ranked(retriever, served, seeds, recent, k, allowed, user_id)
         _fill(response.items, retriever, ranked.rows, ranked.scores, ranked.routes)
         return response
 
@@ -315,7 +316,7 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
             request.filter, [*seeds, *table.rows_for([*behaviour.seen, *request.exclude_item_ids])]
         )
         response.cold_start = not seeds and not response.degraded
-        ranked = _collaborative_ranked(retriever, served, seeds, recent, k, allowed)
+        ranked = _collaborative_ranked(retriever, served, seeds, recent, k, allowed, user_id)
         _fill(response.collaborative, retriever, ranked.rows, ranked.scores, ranked.routes)
         fusion = served.model.fusion if served is not None else None
         if fusion is not None and ROUTE_LEARNED in ranked.routes:
@@ -373,11 +374,13 @@ def _collaborative_ranked(
     recent: int,
     k: int,
     allowed: npt.NDArray[np.bool_] | None,
+    user_id: str = "",
 ) -> Ranked:
     """The collaborative route: the learned model when one is served, else co-occurrence of the `recent`
-    newest seeds, else popular items; which one answered is counted."""
+    newest seeds, else popular items; which one answered is counted. `user_id` names whose behaviour the
+    seeds are (empty for given seeds), for the user vector cache."""
     if seeds and served is not None:
-        ranked = _learned(retriever, served, seeds, k, allowed)
+        ranked = _learned(retriever, served, seeds, k, allowed, user_id)
     elif seeds:
         ranked = retriever.collaborative(seeds[:recent], k, allowed)
     else:
@@ -401,9 +404,10 @@ def _learned(
     seeds: Sequence[int],
     k: int,
     allowed: npt.NDArray[np.bool_] | None,
+    user_id: str,
 ) -> Ranked:
     """The learned route: the user vector from the seeds, searched; popular items top up a short answer."""
-    hits = served.search(served.user_vector(seeds), k, allowed)
+    hits = served.search(served.user_vector(seeds, user_id), k, allowed)
     rows, scores = hits.rows, hits.scores
     routes = [ROUTE_LEARNED] * rows.size
     if rows.size < k:

@@ -11,6 +11,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from recgpt_serving.settings import GrpcServiceSettings
 
 IndexType = Literal["flat", "ivf", "hnsw"]
+# What the settings may ask for: a type, or auto (chosen by catalogue size at build).
+IndexChoice = Literal["auto", "flat", "ivf", "hnsw"]
+FaissDevice = Literal["auto", "cpu", "gpu"]
+TowersRuntime = Literal["numpy", "torch"]
 
 
 class IndexSettings(BaseSettings):
@@ -22,15 +26,23 @@ class IndexSettings(BaseSettings):
 
     catalogue_dir: Path
     index_dir: Path
-    # flat: exact inner product, right up to ~1M items; ivf / hnsw: approximate, for larger catalogues.
-    index_type: IndexType = "flat"
+    # auto: exact flat up to `flat_max_items`, IVF beyond; flat, ivf or hnsw force that type.
+    index_type: IndexChoice = "auto"
+    # A flat search costs about 55 ns per item on one core here (5.5 ms at 100,000 items, 55 ms at a
+    # million): past this size it would take a large share of the gateway's 100 ms retrieval deadline.
+    flat_max_items: int = Field(default=100_000, ge=0)
     # IVF lists; 0 picks about 4·sqrt(items).
     ivf_nlist: int = Field(default=0, ge=0)
-    ivf_nprobe: int = Field(default=16, ge=1)
+    # IVF lists visited per query, HNSW candidate list: 0 takes what the build calibrated (the smallest
+    # value reaching `index_target_recall` on a sample of the items), recorded in the manifest; > 0 is used
+    # as is, at build and at load.
+    ivf_nprobe: int = Field(default=0, ge=0)
     hnsw_m: int = Field(default=32, ge=4)
-    hnsw_ef_search: int = Field(default=128, ge=1)
-    # Use the GPU index when faiss sees a GPU.
-    use_gpu: bool = True
+    hnsw_ef_search: int = Field(default=0, ge=0)
+    # Recall@50 against exact search that the build calibrates an approximate index to.
+    index_target_recall: float = Field(default=0.95, gt=0, le=1)
+    # Where FAISS searches: auto takes a GPU when faiss sees one, gpu refuses to start without one.
+    faiss_device: FaissDevice = "auto"
     # Texts per forward pass; batches are sorted by length, so they pad little. On 2 cores the OpenVINO
     # backend embeds 440 item texts/s at 16, 480 at 32 and 490 at 64 (torch: 140 at 16, 120 at 32).
     embedding_batch_size: int = Field(default=32, ge=1)
@@ -41,6 +53,11 @@ class IndexSettings(BaseSettings):
     collaborative_window: int = Field(default=5, ge=1)
     # Neighbours kept per item.
     collaborative_neighbours: int = Field(default=100, ge=1)
+
+    @property
+    def use_gpu(self) -> bool:
+        """Whether searches may go to a GPU (the towers' index follows the same setting)."""
+        return self.faiss_device != "cpu"
 
 
 class RetrievalSettings(GrpcServiceSettings, IndexSettings):
@@ -77,3 +94,9 @@ class RetrievalSettings(GrpcServiceSettings, IndexSettings):
     towers_tag_route: bool = True
     # torch threads for the user and tag towers.
     towers_threads: int = Field(default=1, ge=1)
+    # What computes user vectors: the user towers in numpy (about 5x faster for one user, checked against
+    # torch at load) or torch as trained; both give the same vectors within float rounding.
+    towers_runtime: TowersRuntime = "numpy"
+    # Users whose last user vector is kept in process, until their behaviour changes (about 1 KB each at
+    # 192 dimensions); 0 keeps none.
+    towers_user_cache_size: int = Field(default=50_000, ge=0)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,7 +12,10 @@ import faiss
 import numpy as np
 import numpy.typing as npt
 
+from retrieval.faiss_device import place
 from retrieval.filters import Mask
+from retrieval.index_plan import DEFAULT_EF_SEARCH, DEFAULT_NPROBE, search_with
+from retrieval.settings import FaissDevice
 
 log = logging.getLogger(__name__)
 
@@ -44,13 +49,21 @@ def merge(scores: npt.NDArray[np.float32], rows: npt.NDArray[np.int64], allowed:
     return Hits(flat_rows[first], flat_scores[first], flat_queries[first])
 
 
-def _gpu_count() -> int:
-    get_num_gpus = getattr(faiss, "get_num_gpus", None)
-    return int(get_num_gpus()) if get_num_gpus is not None else 0
+@dataclass(frozen=True)
+class _Selector:
+    """A FAISS bitmap selector and the bits it points into, which must outlive the search."""
+
+    selector: Any
+    bits: npt.NDArray[np.uint8]
 
 
 class VectorSearcher:
-    """Wraps the loaded index: on a GPU when faiss has one and the type allows, else on the CPU."""
+    """Wraps the loaded index: on a GPU when `device` allows and faiss has one, else on the CPU.
+
+    Approximate indexes keep filters correct: on the CPU an IVF search skips blocked rows as it scans its
+    lists (a FAISS ID selector), elsewhere blocked rows are over-fetched and dropped; whenever the lists
+    visited run out of rows before enough pass, more lists are visited, up to all of them.
+    """
 
     def __init__(
         self,
@@ -58,43 +71,82 @@ class VectorSearcher:
         vectors: npt.NDArray[np.float32],
         index_type: str,
         *,
-        use_gpu: bool,
-        nprobe: int = 16,
-        ef_search: int = 128,
+        device: FaissDevice | None = None,
+        use_gpu: bool = False,
+        nprobe: int = DEFAULT_NPROBE,
+        ef_search: int = DEFAULT_EF_SEARCH,
     ) -> None:
+        """`use_gpu` is the yes/no spelling of `device` (auto/cpu), used when `device` is not given."""
         self.cpu_index = index
         self.vectors = vectors
         self.index_type = index_type
         self.ntotal = int(index.ntotal)
-        self._ef_search = ef_search
-        self._ivf_params: Any = None
+        self.nprobe = nprobe
+        self.ef_search = ef_search
+        self._nlist = 0
         if index_type == "ivf":
-            self._ivf_params = faiss.SearchParametersIVF()
-            self._ivf_params.nprobe = nprobe
-        self.index = index
-        self.on_gpu = False
-        if use_gpu and index_type != "hnsw" and _gpu_count() > 0:
-            try:
-                self.index = faiss.index_cpu_to_all_gpus(index)
-                self.on_gpu = True
-            except (RuntimeError, AttributeError) as error:
-                log.warning("GPU index unavailable, searching on the CPU", extra={"error": str(error)})
+            ivf = faiss.extract_index_ivf(index)
+            self._nlist = int(ivf.nlist)
+            ivf.nprobe = min(nprobe, self._nlist)  # a GPU copy starts with it
+        elif index_type == "hnsw":
+            _faiss.downcast_index(index).hnsw.efSearch = ef_search
+        self._placement = place(index, index_type, device or ("auto" if use_gpu else "cpu"))
+        self.index = self._placement.index
+        self.on_gpu = self._placement.on_gpu
         log.info("vector index ready", extra={"index_type": index_type, "gpu": self.on_gpu})
 
-    def _search(self, queries: npt.NDArray[np.float32], k: int) -> tuple[Any, Any]:
-        if self.on_gpu and k <= _GPU_MAX_K:
-            return self.index.search(queries, k)
-        if self.index_type == "hnsw":
-            params = _faiss.SearchParametersHNSW()
-            params.efSearch = max(self._ef_search, k)
+    def _search(
+        self, queries: npt.NDArray[np.float32], k: int, nprobe: int, selector: _Selector | None
+    ) -> tuple[Any, Any]:
+        if self.on_gpu and k <= _GPU_MAX_K and nprobe <= _GPU_MAX_K:
+            params: Any = None
+            if self.index_type == "ivf":
+                params = faiss.SearchParametersIVF()
+                params.nprobe = nprobe  # GPU IVF takes nprobe per call, but no selector
+            return self.index.search(queries, k, params=params)
+        if self.index_type == "ivf":
+            params = faiss.SearchParametersIVF()
+            params.nprobe = nprobe
+            if selector is not None:
+                params.sel = selector.selector
             return self.cpu_index.search(queries, k, params=params)
-        if self._ivf_params is not None:
-            return self.cpu_index.search(queries, k, params=self._ivf_params)
-        return self.cpu_index.search(queries, k)
+        return search_with(self.cpu_index, self.index_type, queries, k, self.ef_search)
+
+    @property
+    def _selector_applies(self) -> bool:
+        return self.index_type == "ivf" and not self.on_gpu
+
+    def _selector(self, allowed: Mask | None) -> _Selector | None:
+        """A bitmap of the allowed rows for a CPU IVF search; None where filtering happens after."""
+        if allowed is None or not self._selector_applies:
+            return None
+        bits = np.packbits(allowed, bitorder="little")
+        return _Selector(faiss.IDSelectorBitmap(self.ntotal, faiss.swig_ptr(bits)), bits)
 
     @property
     def _subset_limit(self) -> int:
+        """Masks letting at most this many rows through are searched exactly over those rows: for IVF, as
+        many as one unfiltered search scans (copying rows out costs more per row than scanning a list)."""
+        if self._nlist:
+            return max(256, min(self.nprobe, self._nlist) * self.ntotal // self._nlist)
         return max(256, self.ntotal // 16)
+
+    def _first_nprobe(self, allowed: Mask | None) -> int:
+        """IVF lists to visit first: more under a mask, since the best allowed rows lie farther out.
+
+        nprobe / share allowed puts about as many allowed rows in reach as an unfiltered search scans, and
+        kept filtered recall above unfiltered, or within 0.003 of it, in every case measured. On 200,000
+        clustered items (nprobe 12, recall@50 0.967 unfiltered), a 10% mask gave 1.0 with it and 0.646 with
+        nprobe unchanged; nprobe / sqrt(share) was 2.5 times faster at 0.977 there, but lost up to 0.1 at
+        small nprobe.
+        """
+        if not self._nlist:
+            return 0
+        nprobe = min(self.nprobe, self._nlist)
+        if allowed is not None:
+            share = max(int(np.count_nonzero(allowed)), 1) / self.ntotal
+            nprobe = math.ceil(nprobe / share)
+        return min(nprobe, self._nlist)
 
     def _search_subset(
         self, queries: npt.NDArray[np.float32], k: int, candidates: npt.NDArray[np.int64]
@@ -103,6 +155,44 @@ class VectorSearcher:
         rows = np.broadcast_to(candidates, scores.shape)
         hits = merge(scores.astype(np.float32, copy=False), rows, None)
         return Hits(hits.rows[:k], hits.scores[:k], hits.queries[:k])
+
+    def _first_fetch(self, k: int, allowed: Mask | None) -> int:
+        """Rows per query for the first round: `k`, plus room for the blocked rows a search returns
+        (none where an ID selector keeps them out)."""
+        # Each query's own top k holds k distinct rows, and an item's best score ranks it within the
+        # top k of the query that gave it: k per query is exact unmasked, k + blocked rows masked.
+        fetch = k
+        if allowed is not None and not self._selector_applies:
+            blocked = self.ntotal - int(np.count_nonzero(allowed))
+            fetch = k + blocked if blocked <= 3 * k else 4 * k
+        return min(self.ntotal, fetch)
+
+    def _until_enough(
+        self,
+        queries: npt.NDArray[np.float32],
+        fetch: int,
+        allowed: Mask | None,
+        finish: Callable[[npt.NDArray[np.float32], npt.NDArray[np.int64]], tuple[Hits, bool]],
+    ) -> Hits:
+        """Searches until `finish` says enough passed, or until the index has nothing more to give.
+
+        A round whose answer holds empty slots (-1) ran out of rows in the IVF lists it visited: the next
+        visits four times as many lists. Otherwise the next fetches four times as many rows per query.
+        """
+        selector = self._selector(allowed)
+        nprobe = self._first_nprobe(allowed)
+        while True:
+            scores, rows = self._search(queries, fetch, nprobe, selector)
+            hits, enough = finish(scores, rows.astype(np.int64, copy=False))
+            if enough:
+                return hits
+            ran_dry = bool((rows < 0).any())
+            if ran_dry and nprobe < self._nlist:
+                nprobe = min(self._nlist, nprobe * 4)
+            elif fetch >= self.ntotal or (ran_dry and self._nlist):
+                return hits  # every row of the index was in reach
+            else:
+                fetch = min(self.ntotal, fetch * 4)
 
     def search(
         self, queries: npt.NDArray[np.float32], k: int, allowed: Mask | None, per_query: int = 0
@@ -120,19 +210,12 @@ class VectorSearcher:
             candidates = np.flatnonzero(allowed)
             if candidates.size <= max(self._subset_limit, 4 * k):
                 return self._search_subset(queries, k, candidates)
-        # Each query's own top k holds k distinct rows, and an item's best score ranks it within the
-        # top k of the query that gave it: k per query is exact unmasked, k + blocked rows masked.
-        fetch = k
-        if allowed is not None:
-            blocked = self.ntotal - int(np.count_nonzero(allowed))
-            fetch = k + blocked if blocked <= 3 * k else 4 * k
-        fetch = min(self.ntotal, fetch)
-        while True:
-            scores, rows = self._search(queries, fetch)
-            hits = merge(scores, rows.astype(np.int64, copy=False), allowed)
-            if hits.rows.size >= k or fetch >= self.ntotal:
-                return Hits(hits.rows[:k], hits.scores[:k], hits.queries[:k])
-            fetch = min(self.ntotal, fetch * 4)
+
+        def finish(scores: npt.NDArray[np.float32], rows: npt.NDArray[np.int64]) -> tuple[Hits, bool]:
+            hits = merge(scores, rows, allowed)
+            return Hits(hits.rows[:k], hits.scores[:k], hits.queries[:k]), hits.rows.size >= k
+
+        return self._until_enough(queries, self._first_fetch(k, allowed), allowed, finish)
 
     def _search_capped(
         self, queries: npt.NDArray[np.float32], k: int, allowed: Mask | None, per_query: int
@@ -149,17 +232,12 @@ class VectorSearcher:
                     scores = np.take_along_axis(scores, top, axis=1)
                     rows = np.take_along_axis(rows, top, axis=1)
                 return _capped_merge(scores, rows, None, per_query, k)[0]
-        fetch = per_query
-        if allowed is not None:
-            blocked = self.ntotal - int(np.count_nonzero(allowed))
-            fetch = per_query + blocked if blocked <= 3 * per_query else 4 * per_query
-        fetch = min(self.ntotal, fetch)
-        while True:
-            scores, rows = self._search(queries, fetch)
-            hits, short = _capped_merge(scores, rows.astype(np.int64, copy=False), allowed, per_query, k)
-            if not short or fetch >= self.ntotal:
-                return hits
-            fetch = min(self.ntotal, fetch * 4)
+
+        def finish(scores: npt.NDArray[np.float32], rows: npt.NDArray[np.int64]) -> tuple[Hits, bool]:
+            hits, short = _capped_merge(scores, rows, allowed, per_query, k)
+            return hits, not short
+
+        return self._until_enough(queries, self._first_fetch(per_query, allowed), allowed, finish)
 
 
 def _capped_merge(

@@ -11,7 +11,8 @@ from recgpt_domain.catalogue import BEHAVIOUR_FILE, ITEMS_FILE, Item, fingerprin
 from recgpt_domain.embedder import Embedder
 from recgpt_serving.embedding.runtime import MODEL_NAME
 from retrieval import index_store
-from retrieval.index_store import IndexLoadError
+from retrieval.index_plan import default_nlist
+from retrieval.index_store import IndexLoadError, SearchTuning
 from retrieval.indexing import ensure_index
 from retrieval.server import prepare_retriever
 from retrieval.settings import IndexSettings
@@ -165,3 +166,41 @@ def test_the_index_type_is_a_setting_and_changing_it_rebuilds(
     retriever = prepare_retriever(retrieval_settings(hnsw, redis_url, "unused"), embedder)
     hits = retriever.search(embedder.encode(["glue"]), 2, None)
     assert {retriever.table.ids[row] for row in hits.rows} == {"g1", "g2"}
+
+
+def test_an_ivf_index_records_its_knobs_and_the_service_searches_with_them(
+    settings: IndexSettings, embedder: Embedder, redis_url: str
+) -> None:
+    # Past a threshold of 4 items, auto builds IVF (the demo catalogue is far below the real one).
+    ivf = settings.model_copy(update={"flat_max_items": 4})
+    manifest = ensure_index(ivf, lambda: embedder).manifest
+    assert (manifest.index_type, manifest.index_params) == ("ivf", {"nlist": default_nlist(len(ITEMS))})
+    assert manifest.search.nprobe >= 1
+    assert manifest.search.recall >= ivf.index_target_recall
+    assert manifest.search.recall_k == len(ITEMS) - 1  # recall@50, capped by the catalogue
+    on_disk = json.loads((ivf.index_dir / index_store.MANIFEST_FILE).read_text())
+    assert on_disk["search"]["nprobe"] == manifest.search.nprobe
+    assert index_store.load(ivf.index_dir).manifest == manifest
+
+    served = prepare_retriever(retrieval_settings(ivf, redis_url, "unused"), embedder)
+    assert (served.searcher.index_type, served.searcher.nprobe) == ("ivf", manifest.search.nprobe)
+    hits = served.search(embedder.encode(["glue"]), 2, None)
+    assert {served.table.ids[row] for row in hits.rows} == {"g1", "g2"}
+    forced = prepare_retriever(retrieval_settings(ivf, redis_url, "unused", ivf_nprobe=3), embedder)
+    assert forced.searcher.nprobe == 3
+
+    # A threshold that puts the catalogue back under flat rebuilds it flat.
+    report = ensure_index(settings, lambda: embedder)
+    assert "index type changed (ivf -> flat)" in report.reasons.embeddings
+    assert (report.manifest.index_type, report.manifest.search.recall) == ("flat", 1.0)
+
+
+def test_a_manifest_written_before_calibration_loads_with_default_knobs(
+    settings: IndexSettings, embedder: Embedder
+) -> None:
+    ensure_index(settings, lambda: embedder)
+    path = settings.index_dir / index_store.MANIFEST_FILE
+    older = json.loads(path.read_text())
+    del older["search"]
+    path.write_text(json.dumps(older))
+    assert index_store.load(settings.index_dir).manifest.search == SearchTuning()

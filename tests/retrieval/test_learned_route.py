@@ -25,6 +25,7 @@ from recgpt_domain.towers.model import TagTower, TowerConfig, UserTower
 from recgpt_serving import metrics
 from retrieval.server import RetrievalServer
 from retrieval.settings import IndexSettings
+from retrieval.user_vector_cache import CACHE, RESULTS
 from tests.retrieval.catalogue_folder import ITEMS
 from tests.retrieval.running import retrieval_settings
 
@@ -194,3 +195,38 @@ async def test_the_baselines_one_call_serves_the_learned_route(
     assert both.towers_fusion.cooccurrence_weight == pytest.approx(0.4)
     assert not {"m1", "g1"} & {scored.item.item_id for scored in after.collaborative}
     assert after.content and not {"m1", "g1"} & {scored.item.item_id for scored in after.content}
+
+
+def user_vector_lookups() -> dict[str, float]:
+    return {result: metrics.CACHE_REQUESTS.labels(CACHE, result)._value.get() for result in RESULTS}
+
+
+async def test_a_users_vector_is_reused_until_their_behaviour_changes(
+    stub_with_towers: tuple[retrieval_pb2_grpc.RetrievalServiceStub, Path],
+    redis_client: aioredis.Redis,
+    redis_prefix: str,
+) -> None:
+    stub, models = stub_with_towers
+    store = BehaviourStore(redis_client, redis_prefix)
+    await store.append("bea", [Interaction(item_id="m1", timestamp=1_000)])
+    await wait_for_version(stub, artefact.read_manifest(write_artefact(models, ITEM_IDS, seed=1)).version)
+    request = retrieval_pb2.UserRoutesRequest(user_id="bea", top_k=4)
+    before = user_vector_lookups()
+
+    first = await stub.UserRoutes(request)
+    again = await stub.UserRoutes(request)
+
+    assert [(s.item.item_id, s.score) for s in again.collaborative] == [
+        (s.item.item_id, s.score) for s in first.collaborative
+    ]
+    after = user_vector_lookups()
+    assert after["miss"] - before["miss"] == 1 and after["hit"] - before["hit"] == 1
+
+    await store.append("bea", [Interaction(item_id="g1", timestamp=2_000)])
+    moved = await stub.UserRoutes(request)
+
+    assert user_vector_lookups()["stale"] - before["stale"] == 1
+    # The answer is the new behaviour's: as the same seeds given (never cached) rank them.
+    given = await stub.Collaborative(collaborative(["g1", "m1"]))
+    assert [s.item.item_id for s in moved.collaborative] == [s.item.item_id for s in given.items]
+    assert [s.score for s in moved.collaborative] == pytest.approx([s.score for s in given.items])

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import faiss
 import numpy as np
 import numpy.typing as npt
 import pytest
 
-from retrieval.indexing import make_faiss_index
+from retrieval.bench_index import clustered_vectors
+from retrieval.index_plan import make_faiss_index
 from retrieval.vector_search import VectorSearcher, merge
 
 
@@ -113,3 +115,67 @@ def test_per_query_cap_on_one_query_is_a_smaller_k() -> None:
     assert searcher.search(vectors[:2], 3, None, per_query=5).rows.tolist() == (
         searcher.search(vectors[:2], 3, None).rows.tolist()
     )
+
+
+def ivf_searcher(vectors: npt.NDArray[np.float32], nlist: int, nprobe: int) -> VectorSearcher:
+    index = make_faiss_index(vectors, "ivf", {"nlist": nlist})
+    return VectorSearcher(index, vectors, "ivf", device="cpu", nprobe=nprobe)
+
+
+def test_ivf_under_a_broad_filter_returns_only_allowed_rows_near_the_exact_answer() -> None:
+    vectors = clustered_vectors(8000, dimension=32, seed=1)
+    searcher = ivf_searcher(vectors, nlist=64, nprobe=2)
+    # A filter that ignores the embedding: the best allowed rows lie farther out than the best rows, so
+    # the search visits more lists (2 / 0.1: 20).
+    allowed = np.random.default_rng(2).random(8000) < 0.1
+    recalls = []
+    for query in vectors[:40]:
+        hits = searcher.search(query[None, :], 20, allowed)
+        assert len(hits.rows) == 20
+        assert allowed[hits.rows].all()
+        assert np.all(np.diff(hits.scores) <= 0)
+        recalls.append(len(set(hits.rows.tolist()) & set(exact_top(vectors, query, allowed)[:20])) / 20)
+    assert np.mean(recalls) >= 0.9
+
+
+def test_ivf_visits_more_lists_when_the_near_ones_hold_no_allowed_row() -> None:
+    vectors = clustered_vectors(4000, dimension=32, seed=3)
+    index = make_faiss_index(vectors, "ivf", {"nlist": 16})
+    searcher = VectorSearcher(index, vectors, "ivf", device="cpu", nprobe=1)
+    query = vectors[0]
+    _, lists = faiss.extract_index_ivf(index).quantizer.search(vectors, 1)
+    _, by_distance = faiss.extract_index_ivf(index).quantizer.search(query[None, :], 16)
+    far = set(by_distance[0, -2:].tolist())  # the two lists farthest from the query
+    allowed = np.isin(lists[:, 0], list(far))
+    assert allowed.sum() > 256  # past the exact subset path: the IVF index answers
+    hits = searcher.search(query[None, :], 50, allowed)
+    assert hits.rows.tolist() == exact_top(vectors, query, allowed)[:50]
+
+
+def test_ivf_exclusions_are_never_returned_and_the_page_stays_full() -> None:
+    vectors = clustered_vectors(5000, dimension=32, seed=4)
+    searcher = ivf_searcher(vectors, nlist=32, nprobe=4)
+    query = vectors[7]
+    seen = exact_top(vectors, query)[:30]
+    allowed = np.ones(5000, dtype=np.bool_)
+    allowed[seen] = False
+    hits = searcher.search(query[None, :], 25, allowed)
+    assert len(hits.rows) == 25
+    assert not set(hits.rows.tolist()) & set(seen)
+
+
+def test_ivf_per_query_cap_under_a_mask() -> None:
+    vectors = clustered_vectors(5000, dimension=32, seed=5)
+    searcher = ivf_searcher(vectors, nlist=32, nprobe=4)
+    allowed = np.random.default_rng(6).random(5000) < 0.3
+    hits = searcher.search(vectors[[0, 1, 2]], 9, allowed, per_query=3)
+    assert len(hits.rows) == 9
+    assert allowed[hits.rows].all()
+    assert np.bincount(hits.queries, minlength=3).tolist() == [3, 3, 3]
+
+
+def test_ivf_fills_the_page_when_the_probed_lists_hold_fewer_rows_than_asked() -> None:
+    vectors = unit_rows(2000, dimension=16, seed=8)
+    searcher = ivf_searcher(vectors, nlist=64, nprobe=1)  # about 31 rows per list
+    hits = searcher.search(vectors[:1], 200, None)
+    assert len(hits.rows) == len(set(hits.rows.tolist())) == 200
