@@ -124,7 +124,9 @@ def _start_node(workdir: Path, node_timeout_ms: int) -> Node:
         "--cluster-config-file", str(workdir / "nodes.conf"),
         "--cluster-node-timeout", str(node_timeout_ms),
     ]  # fmt: skip
-    process = subprocess.Popen(args, stdin=subprocess.DEVNULL, start_new_session=True)
+    process = subprocess.Popen(
+        args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, start_new_session=True
+    )
     redis_server.wait_ready(port, timeout_s=10, process=process)
     return Node(port, process)
 

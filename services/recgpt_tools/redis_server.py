@@ -88,8 +88,12 @@ def start(port: int, workdir: Path, log_file: Path) -> subprocess.Popen[bytes]:
     """Starts an in-memory redis-server (a scratch one, for tests) and waits until it accepts connections."""
     workdir.mkdir(parents=True, exist_ok=True)
     log_file.parent.mkdir(parents=True, exist_ok=True)
+    # Not the caller's stdout: a server left behind by a killed test run would hold a pipe open.
     process = subprocess.Popen(
-        command(port, workdir, log_file), stdin=subprocess.DEVNULL, start_new_session=True
+        command(port, workdir, log_file),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        start_new_session=True,
     )
     wait_ready(port, timeout_s=10, process=process)
     return process
