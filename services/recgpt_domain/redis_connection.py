@@ -22,6 +22,19 @@ CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
 HEALTH_CHECK_INTERVAL_S = 30
 
 
+class _Cluster(aioredis.RedisCluster):
+    """redis-py's cluster client, with one of its internal failures reported as what it is: while a master
+    fails over, a command can meet a connection torn down under it, which raises AttributeError inside
+    redis-py. As a ConnectionError it gets the callers' Redis error handling (a 503, a retry) instead of a
+    500."""
+
+    async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await super().execute_command(*args, **kwargs)
+        except AttributeError as error:
+            raise redis.exceptions.ConnectionError(f"cluster connection lost: {error}") from error
+
+
 def is_cluster(url: str) -> bool:
     return urlsplit(url).scheme in CLUSTER_SCHEMES
 
@@ -30,7 +43,7 @@ def connect(url: str, **options: Any) -> aioredis.Redis:
     """An asyncio client answering text. A cluster client is typed as `Redis`: it implements the same
     commands and routes each call to the node holding its keys' slot."""
     if is_cluster(url):
-        cluster = aioredis.RedisCluster.from_url(_plain(url), decode_responses=True, **options)
+        cluster = _Cluster.from_url(_plain(url), decode_responses=True, **options)
         return cast(aioredis.Redis, cluster)
     return aioredis.Redis.from_url(
         url, decode_responses=True, health_check_interval=HEALTH_CHECK_INTERVAL_S, **options
