@@ -82,7 +82,7 @@ async def soak(
         await _ghosts(preferences, number)
         if len(round_starts) >= 2:
             # Keeps this round and the one before: what 90 days of retention keeps, in rounds.
-            await events.trim_older_than(0, now_ms=round_starts[-2])
+            await events.trim_before(round_starts[-2])
         samples.append(await _sample(client, events, number, started))
     return samples
 

@@ -8,8 +8,8 @@ written by nothing but this module:
 A batch is one Lua script: every valid event is checked against its marker and appended in the same atomic
 step, so a batch is stored whole or not at all, and a retried batch (after a timeout, say) stores nothing
 twice.
-The stream keeps `EVENT_RETENTION_S` (90 days by default): `trim_older_than` drops older entries with
-`XTRIM MINID ~`, run hourly by the gateway (`Experiments`), not by each write (see `trim_older_than`).
+The stream keeps `EVENT_RETENTION_S` (90 days by default): `trim_before` drops older entries with
+`XTRIM MINID ~`, run hourly by the gateway (`Experiments`), not by each write (see `trim_before`).
 """
 
 from __future__ import annotations
@@ -197,8 +197,8 @@ class EventStore:
         flags = await self._store(keys=[self.stream, *markers], args=args)
         return [bool(flag) for flag in flags]
 
-    async def trim_older_than(self, retention_s: float, *, now_ms: int | None = None) -> int:
-        """Drops the events stored more than `retention_s` ago; how many went.
+    async def trim_before(self, bound_ms: int) -> int:
+        """Drops the events stored before `bound_ms` (the server's time, ms since the epoch); how many went.
 
         `XTRIM MINID ~` in calls of at most `TRIM_LIMIT` entries: the `~` lets Redis drop whole nodes of
         the stream only (cheap, and no entry newer than the bound ever goes; up to a node's worth, 100
@@ -206,8 +206,7 @@ class EventStore:
         write: the write path stays one script, and a trim an hour costs one call per gateway (trims are
         idempotent, so replicas running it at once do no harm). The ids are the server's time of each
         write, so the bound is an id."""
-        now = int(time.time() * 1000) if now_ms is None else now_ms
-        min_id = f"{max(0, now - int(retention_s * 1000))}-0"
+        min_id = f"{max(0, bound_ms)}-0"
         dropped = 0
         for _ in range(TRIM_CALLS):
             went = int(await self.client.xtrim(self.stream, minid=min_id, approximate=True, limit=TRIM_LIMIT))

@@ -27,7 +27,7 @@ import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 import redis.asyncio as aioredis
 from redis.typing import EncodableT, FieldT
@@ -36,6 +36,7 @@ from experiments import events as events_stream
 from experiments import exposures as exposures_stream
 from experiments.config import ExperimentConfig
 from experiments.phases import ConfigRevision, PhasePlan, UnknownExperiment, plan_phases
+from experiments.streams import iter_entries
 from experiments.tally import ExperimentTally, Guardrail, NoveltyJudge, UserTally, arm_of, pre_window
 from recgpt_serving.metrics import EXPERIMENT_LEDGER_FOLDED, EXPERIMENT_LEDGER_LAG
 
@@ -114,7 +115,7 @@ class LedgerStore:
         _meta_into(tally, meta)
         return Ledger(tally, Cursors(**meta["cursors"]), int(meta["generation"]))
 
-    async def save(self, ledger: Ledger, reset_pre: bool) -> None:
+    async def save(self, ledger: Ledger) -> None:
         """The users touched since the last save, the meta and the cursors, in one transaction."""
         tally = ledger.tally
         ledger.generation += 1
@@ -122,6 +123,7 @@ class LedgerStore:
         fields: dict[FieldT, EncodableT] = {_META: json.dumps(_meta_of(tally, ledger))}
         for name in tally.changed:
             fields[f"{_USER}{name}"] = json.dumps(_user_to(tally.users[name]))
+        reset_pre = tally.pre_reset
         pre_users = set(tally.pre_clicks) if reset_pre else tally.changed_pre
         pre: dict[FieldT, EncodableT] = {
             name: tally.pre_clicks[name] for name in pre_users if name in tally.pre_clicks
@@ -137,6 +139,7 @@ class LedgerStore:
             await pipe.execute()
         tally.changed.clear()
         tally.changed_pre.clear()
+        tally.pre_reset = False
 
     async def take_lease(self, token: str, lease_s: float) -> bool:
         return bool(await self._lease(keys=[self.lease_key], args=[token, int(lease_s * 1000)]))
@@ -148,7 +151,7 @@ class LedgerStore:
         for experiment_id in experiment_ids:
             raw = await self.client.hget(self.key(experiment_id), _META)
             if raw is not None:
-                at = _id_ms(json.loads(raw)["cursors"]["events"])
+                at = _id_key(json.loads(raw)["cursors"]["events"])[0]
                 oldest = at if oldest is None else min(oldest, at)
         return oldest
 
@@ -179,7 +182,7 @@ async def fold_streams(
         await _fold_pre_window(client, prefix, tally, cursors.events)
     exposures = 0
     stream = exposures_stream.stream_key(prefix)
-    async for entry_id, fields in _entries(client, stream, cursors.exposures, "+", page):
+    async for entry_id, fields in iter_entries(client, stream, after=cursors.exposures, limit=page):
         tally.add_exposure(exposures_stream.unpack(fields["e"]), plan)
         cursors.exposures = entry_id
         exposures += 1
@@ -187,8 +190,8 @@ async def fold_streams(
     if page is not None and exposures == page:
         limit = cursors.exposures if limit == "+" else min(limit, cursors.exposures, key=_id_key)
     events = 0
-    async for entry_id, fields in _entries(
-        client, events_stream.stream_key(prefix), cursors.events, limit, page
+    async for entry_id, fields in iter_entries(
+        client, events_stream.stream_key(prefix), after=cursors.events, upto=limit, limit=page
     ):
         tally.add_event(fields, plan)
         cursors.events = entry_id
@@ -216,7 +219,7 @@ async def _fold_pre_window(
     low = f"{max(0, window[0] - CLOCK_MARGIN_MS)}-0"
     high = min(folded_to, str(window[1] + CLOCK_MARGIN_MS), key=_id_key)
     stream = events_stream.stream_key(prefix)
-    async for _, fields in _entries(client, stream, low, high, None, inclusive=True):
+    async for _, fields in iter_entries(client, stream, after=low, upto=high, inclusive=True):
         if fields.get("type") != "click" or arm_of(fields.get("arms", ""), tally.experiment_id) is not None:
             continue
         if window[0] <= int(fields["ts"]) < window[1]:
@@ -224,33 +227,10 @@ async def _fold_pre_window(
             tally.changed_pre.add(fields["user"])
 
 
-async def _entries(
-    client: aioredis.Redis, key: str, after: str, upto: str, page: int | None, inclusive: bool = False
-) -> AsyncIterator[tuple[str, dict[str, str]]]:
-    """Entries after `after` (or from it, `inclusive`) up to `upto`, oldest first, at most `page`."""
-    low = after if inclusive else f"({after}"
-    left = page
-    while left is None or left > 0:
-        count = 5000 if left is None else min(5000, left)
-        found = await client.xrange(key, min=low, max=upto, count=count)
-        entries = cast(list[tuple[str, dict[str, str]]], found)
-        for entry in entries:
-            yield entry
-        if left is not None:
-            left -= len(entries)
-        if len(entries) < count:
-            return
-        low = f"({entries[-1][0]}"
-
-
 def _id_key(entry_id: str) -> tuple[int, int]:
     """A stream id (or a bare millisecond time, the last id of that millisecond) as a sortable pair."""
     ms, _, seq = entry_id.partition("-")
     return int(ms), int(seq) if seq else 2**64 - 1
-
-
-def _id_ms(entry_id: str) -> int:
-    return int(entry_id.split("-", 1)[0])
 
 
 class LedgerJob:
@@ -294,11 +274,10 @@ class LedgerJob:
                 continue
             ledger = await self._ledger(experiment_id)
             while True:
-                reset = ledger.tally.pre_window != pre_window(plan)
                 went = await fold_streams(
                     self.store.client, self.store.prefix, ledger, plan, events_upto_ms=upto, page=self.page
                 )
-                await self.store.save(ledger, reset_pre=reset)
+                await self.store.save(ledger)
                 folded += went.exposures + went.events
                 if not went.full(self.page):
                     break
@@ -358,7 +337,6 @@ def _user_from(raw: dict[str, Any]) -> UserTally:
         judged_clicks=judged,
         page_views=page_views,
         carts=carts,
-        purchases=len(raw["buy"]),
         purchase_values=list(raw["buy"]),
         trail=[(int(ts), int(shown), int(clicked)) for ts, shown, clicked in raw["trail"]],
     )

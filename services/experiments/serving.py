@@ -113,7 +113,7 @@ class Experiments:
                 if folded_to is not None and folded_to < bound:
                     log.warning("experiments: a ledger lags; events it has not folded are kept")
                     bound = folded_to
-                dropped = await self.events.trim_older_than(0, now_ms=bound)
+                dropped = await self.events.trim_before(bound)
         except (RedisError, TimeoutError, OSError) as error:
             log.warning("experiments: events trim failed", extra={"error": repr(error)})
             return 0

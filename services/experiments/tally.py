@@ -23,7 +23,6 @@ import math
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 from experiments.phases import Phase, PhasePlan
 
@@ -51,7 +50,6 @@ class UserTally:
     judged_clicks: int = 0
     page_views: int = 0
     carts: int = 0
-    purchases: int = 0
     # Each purchase's value (price x quantity), as paid.
     purchase_values: list[float] = field(default_factory=list)
     # Filled by `phase_tally`: the values each capped at the phase's `purchase_value_cap`, their sum as paid,
@@ -62,6 +60,10 @@ class UserTally:
     pre_clicks: int = 0
     # (time ms, impressions, clicks): per event until the ledger compacts them into buckets.
     trail: list[tuple[int, int, int]] = field(default_factory=list)
+
+    @property
+    def purchases(self) -> int:
+        return len(self.purchase_values)
 
     def compact_trail(self) -> None:
         buckets: dict[int, list[int]] = {}
@@ -120,8 +122,8 @@ def pre_window(plan: PhasePlan) -> tuple[int, int] | None:
 
 
 class ExperimentTally:
-    """The fold of one experiment's exposures and events, every phase at once. `changed` and
-    `changed_pre` name the users touched since the ledger last saved them."""
+    """The fold of one experiment's exposures and events, every phase at once. `changed`, `changed_pre` and
+    `pre_reset` say what changed since the ledger last saved it."""
 
     def __init__(self, experiment_id: str, novelty: NoveltyJudge | None = None) -> None:
         self.experiment_id = experiment_id
@@ -138,6 +140,8 @@ class ExperimentTally:
         self.pre_clicks: Counter[str] = Counter()
         self.changed: set[str] = set()
         self.changed_pre: set[str] = set()
+        # The window moved since the last save: the stored pre-period clicks are replaced, not added to.
+        self.pre_reset = False
 
     def set_pre_window(self, window: tuple[int, int] | None) -> bool:
         """Takes the window; True when it differs from the one folded so far (whose clicks are dropped: the
@@ -146,6 +150,7 @@ class ExperimentTally:
             return False
         self.pre_window = window
         self.pre_clicks.clear()
+        self.pre_reset = True
         return True
 
     def add_exposure(self, record: dict[str, str], plan: PhasePlan) -> None:
@@ -220,7 +225,6 @@ class ExperimentTally:
         elif kind == "add_to_cart":
             user.carts += 1
         elif kind == "purchase":
-            user.purchases += 1
             user.purchase_values.append(float(event.get("price", 0)) * int(event.get("qty", 1)))
 
 
@@ -243,7 +247,6 @@ class PhaseTally:
     first_exposed: Counter[int]
     pre_window: tuple[int, int] | None
     judged_novelty: bool
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def phase_tally(tally: ExperimentTally, plan: PhasePlan, phase: Phase) -> PhaseTally:

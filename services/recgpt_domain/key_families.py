@@ -19,6 +19,7 @@ with a 503, never dropped silently).
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import Literal
@@ -53,9 +54,7 @@ class KeyFamily:
 
     def regex(self, prefix: str) -> re.Pattern[str]:
         """The keys of the family under `prefix`."""
-        rest = self.pattern[len(PREFIX) :]
-        parts = [re.escape(part) for part in _PLACEHOLDER.split(rest)]
-        return re.compile(re.escape(prefix) + ".+".join(parts) + r"\Z", re.DOTALL)
+        return pattern_regex(self.pattern, prefix)
 
     def matches(self, key: str, prefix: str) -> bool:
         return self.regex(prefix).match(key) is not None
@@ -257,6 +256,23 @@ RENAMED: dict[str, str] = {
 
 def placeholders(pattern: str) -> list[str]:
     return _PLACEHOLDER.findall(pattern)
+
+
+def literals(pattern: str, prefix: str) -> list[str]:
+    """The pattern's text under `prefix` around its placeholders (one more piece than placeholders)."""
+    return _PLACEHOLDER.split(prefix + pattern[len(PREFIX) :])
+
+
+@functools.cache
+def pattern_regex(pattern: str, prefix: str) -> re.Pattern[str]:
+    """The keys a pattern names under `prefix`; each placeholder is a group."""
+    parts = [re.escape(part) for part in literals(pattern, prefix)]
+    return re.compile("(.+)".join(parts) + r"\Z", re.DOTALL)
+
+
+for _new, _old in RENAMED.items():
+    if placeholders(_new) != placeholders(_old):
+        raise ValueError(f"{_new}: the old name {_old} has other placeholders")
 
 
 def family_of(key: str, prefix: str) -> KeyFamily | None:

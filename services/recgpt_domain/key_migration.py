@@ -11,13 +11,14 @@ old names can exist; a cluster was never supported under them.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from dataclasses import dataclass
 
 import redis
 
-from recgpt_domain.key_families import PREFIX, RENAMED, family_of, placeholders
+from recgpt_domain.key_families import RENAMED, family_of, literals, pattern_regex
 
 log = logging.getLogger(__name__)
 
@@ -27,9 +28,6 @@ class Migration:
     renamed: int
     # Old keys left in place because a key of the new name already exists.
     conflicts: int
-
-
-_PLACEHOLDER = re.compile(r"<[a-z][a-z -]*>")
 
 
 @dataclass(frozen=True)
@@ -45,15 +43,9 @@ class _Rename:
         return "".join(out)
 
 
-def _renames(prefix: str) -> list[_Rename]:
-    renames = []
-    for new, old in RENAMED.items():
-        if placeholders(new) != placeholders(old):
-            raise ValueError(f"{new}: the old name {old} has other placeholders")
-        parts = [re.escape(part) for part in _PLACEHOLDER.split(old[len(PREFIX) :])]
-        regex = re.compile(re.escape(prefix) + "(.+)".join(parts) + r"\Z", re.DOTALL)
-        renames.append(_Rename(regex, _PLACEHOLDER.split(prefix + new[len(PREFIX) :])))
-    return renames
+@functools.cache
+def _renames(prefix: str) -> tuple[_Rename, ...]:
+    return tuple(_Rename(pattern_regex(old, prefix), literals(new, prefix)) for new, old in RENAMED.items())
 
 
 def new_name(key: str, prefix: str) -> str | None:

@@ -40,7 +40,7 @@ async def test_the_config_history_keeps_its_last_revisions(
     assert kept is not None and kept.config == config(two_arms(split=5000)) and kept.origin == revisions[-1]
 
 
-async def test_events_older_than_the_retention_are_trimmed_and_newer_ones_kept(
+async def test_events_before_the_bound_are_trimmed_and_newer_ones_kept(
     redis_client: aioredis.Redis, redis_prefix: str
 ) -> None:
     store = EventStore(redis_client, redis_prefix, dedup_ttl_s=60)
@@ -49,13 +49,12 @@ async def test_events_older_than_the_retention_are_trimmed_and_newer_ones_kept(
     await until(lambda: _later(redis_client, old_until))  # ids are milliseconds: the new ones get a later one
     await store.store(events("new", 300), revision=1)
 
-    retention_s = 3600.0
-    dropped = await store.trim_older_than(retention_s, now_ms=old_until + 1 + int(retention_s * 1000))
+    dropped = await store.trim_before(old_until + 1)
     left = [fields["id"] for _, fields in cast(Entries, await redis_client.xrange(store.stream))]
     assert {f"new-{i}" for i in range(300)} <= set(left)
     # `~` drops whole nodes of the stream only: less than one node of old events may stay until next time.
     assert dropped >= 200 and len(left) - 300 == 300 - dropped
-    assert await store.trim_older_than(retention_s, now_ms=old_until + 1 + int(retention_s * 1000)) == 0
+    assert await store.trim_before(old_until + 1) == 0
 
 
 async def _later(client: aioredis.Redis, ms: int) -> bool:

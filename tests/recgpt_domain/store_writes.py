@@ -60,9 +60,9 @@ async def write_with_every_store(client: aioredis.Redis, loader: redis.Redis, pr
     await EventStore(client, prefix, dedup_ttl_s=60).store([(event, "")], revision=1)
     ledgers = LedgerStore(client, prefix)
     ledger = await ledgers.load("exp-a", None)
-    ledger.tally.pre_window = (0, 1)
+    ledger.tally.set_pre_window((0, 1))
     ledger.tally.pre_clicks["u1"] = 1
-    await ledgers.save(ledger, reset_pre=True)
+    await ledgers.save(ledger)
     assert await ledgers.take_lease("test", lease_s=60)
     await KeyStore(client, prefix).add(new_key("test", frozenset({Scope.RECOMMEND}))[0])
     left = {str(key) async for key in client.scan_iter(match=f"{prefix}:*", count=1000)}
