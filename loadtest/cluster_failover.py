@@ -23,7 +23,6 @@ import argparse
 import asyncio
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -110,17 +109,14 @@ class Stores:
     queue: RefreshQueue
 
     async def write(self, kind: str, name: str) -> None:
-        writes: dict[str, Callable[[], Awaitable[object]]] = {
-            "event": lambda: self.events.store([(_event(name), "")], revision=1),
-            "preference": lambda: self.preferences.apply(f"u{name}", _liking(name), f"more {name}"),
-            "refresh": lambda: self._enqueue(name),
-        }
-        await writes[kind]()
-
-    async def _enqueue(self, name: str) -> None:
-        outcome = await self.queue.enqueue(f"u{name}")
-        if outcome.value != "queued":
-            raise RedisError(f"refresh of u{name} not queued: {outcome.value}")
+        if kind == "event":
+            await self.events.store([(_event(name), "")], revision=1)
+        elif kind == "preference":
+            await self.preferences.apply(f"u{name}", _liking(name), f"more {name}")
+        else:
+            outcome = await self.queue.enqueue(f"u{name}")
+            if outcome.value != "queued":
+                raise RedisError(f"refresh of u{name} not queued: {outcome.value}")
 
     async def found(self, acked: list[tuple[str, str, float]]) -> set[tuple[str, str]]:
         """Which acknowledged writes the cluster holds now."""

@@ -10,9 +10,9 @@ after `node_timeout_ms` and an election.
 from __future__ import annotations
 
 import random
-import socket
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +20,7 @@ import redis
 from redis.crc import key_slot
 
 from recgpt_tools import redis_server
+from recgpt_tools.readiness import port_free
 
 SLOTS = 16384
 # Each node also listens on its port + this for the cluster bus.
@@ -69,12 +70,7 @@ class LocalCluster:
 
     def wait_healthy(self, timeout_s: float) -> None:
         """Until every live node says the cluster is ok and every slot has a live master."""
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if all(self._ok(node) for node in self._live()):
-                return
-            time.sleep(0.05)
-        raise TimeoutError(f"cluster not healthy after {timeout_s} s")
+        _wait(lambda: all(self._ok(node) for node in self._live()), timeout_s, "cluster not healthy")
 
     def stop(self) -> None:
         for node in self._live():
@@ -108,7 +104,7 @@ def start(workdir: Path, masters: int = 3, node_timeout_ms: int = 1000) -> Local
     try:
         _assemble(cluster)
         cluster.wait_healthy(timeout_s=30)
-        _wait_replicas_synced(cluster, timeout_s=30)
+        _wait(lambda: _replicas_synced(cluster), 30, "replicas not in sync")
     except BaseException:
         cluster.stop()
         raise
@@ -135,18 +131,9 @@ def _free_cluster_port() -> int:
     """A free port whose cluster bus port (10,000 above, so at most 55,535) is free too."""
     for _ in range(100):
         port = random.randrange(20_000, 45_000)
-        if all(_free(candidate) for candidate in (port, port + BUS_PORT_OFFSET)):
+        if port_free(port) and port_free(port + BUS_PORT_OFFSET):
             return port
     raise OSError("no free port pair for a cluster node")
-
-
-def _free(port: int) -> bool:
-    with socket.socket() as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 def _assemble(cluster: LocalCluster) -> None:
@@ -159,7 +146,7 @@ def _assemble(cluster: LocalCluster) -> None:
     with cluster.masters[0].client() as first_node:
         for node in cluster.masters[1:] + cluster.replicas:
             first_node.execute_command("CLUSTER", "MEET", "127.0.0.1", node.port)
-    _wait_known(cluster, timeout_s=30)
+    _wait(lambda: _all_known(cluster), 30, "cluster nodes did not meet")
     for master, replica in zip(cluster.masters, cluster.replicas, strict=True):
         with master.client() as client:
             master_id = client.execute_command("CLUSTER", "MYID")
@@ -167,29 +154,28 @@ def _assemble(cluster: LocalCluster) -> None:
             client.execute_command("CLUSTER", "REPLICATE", master_id)
 
 
-def _wait_known(cluster: LocalCluster, timeout_s: float) -> None:
-    """Until every node lists every other (REPLICATE needs the master known to the replica)."""
-    everyone = len(cluster.masters) + len(cluster.replicas)
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        counts = []
-        for node in cluster.masters + cluster.replicas:
-            with node.client() as client:
-                counts.append(len(str(client.execute_command("CLUSTER", "NODES")).strip().splitlines()))
-        if min(counts) == everyone:
-            return
-        time.sleep(0.05)
-    raise TimeoutError(f"cluster nodes did not meet after {timeout_s} s")
+def _all_known(cluster: LocalCluster) -> bool:
+    """Whether every node lists every other (REPLICATE needs the master known to the replica)."""
+    nodes = cluster.masters + cluster.replicas
+    for node in nodes:
+        with node.client() as client:
+            if len(str(client.execute_command("CLUSTER", "NODES")).strip().splitlines()) < len(nodes):
+                return False
+    return True
 
 
-def _wait_replicas_synced(cluster: LocalCluster, timeout_s: float) -> None:
+def _replicas_synced(cluster: LocalCluster) -> bool:
+    for node in cluster.replicas:
+        with node.client() as client:
+            if client.info("replication").get("master_link_status") != "up":
+                return False
+    return True
+
+
+def _wait(condition: Callable[[], bool], timeout_s: float, failure: str) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        links = []
-        for node in cluster.replicas:
-            with node.client() as client:
-                links.append(client.info("replication").get("master_link_status"))
-        if all(link == "up" for link in links):
+        if condition():
             return
         time.sleep(0.05)
-    raise TimeoutError(f"replicas not in sync after {timeout_s} s")
+    raise TimeoutError(f"{failure} after {timeout_s} s")
