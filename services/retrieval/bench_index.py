@@ -147,7 +147,9 @@ def bench_type(
     started = time.perf_counter()
     index = make_faiss_index(vectors, index_type, params)
     built = time.perf_counter() - started
-    memory = resident_bytes() - before
+    # The allocator may hand back more than the build took (pages freed by an earlier type),
+    # so a shrink reads as no growth rather than a negative size.
+    memory = max(0, resident_bytes() - before)
     started = time.perf_counter()
     tuning = calibrate(index, index_type, params, vectors, target)
     calibrated = time.perf_counter() - started
