@@ -46,6 +46,20 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture
+def cache_redis_url(tmp_path: Path) -> Iterator[str]:
+    """A cache Redis as the launcher starts one (its own bound, least recently used evicted), 4 MB small."""
+    port = redis_server.free_port()
+    process = redis_server.start(
+        port, tmp_path / "cache-redis", tmp_path / "cache-redis.log", redis_server.CacheBound("4mb")
+    )
+    try:
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        process.kill()
+        process.wait(timeout=10)
+
+
+@pytest.fixture
 def fast_thread_switches() -> Iterator[None]:
     """Threads switch every microsecond instead of every 5 ms, so that races show within a test's time."""
     before = sys.getswitchinterval()

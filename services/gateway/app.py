@@ -99,7 +99,7 @@ def create_app(settings: GatewaySettings, *, deps: GatewayDeps | None = None) ->
         app.state.pipelines = registry.build(
             active.retrieval(),
             BehaviourStore(active.redis, settings.redis_prefix),
-            ProfileStore(active.redis, settings.redis_prefix),
+            ProfileStore(active.caches, settings.redis_prefix),
             active.explain(),
             live_judge,
             last_resort,

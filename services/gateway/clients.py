@@ -26,6 +26,8 @@ class GatewayDeps:
 
     redis: aioredis.Redis
     retrieval_channel: grpc.aio.Channel
+    # The caches' Redis (profiles); None: `redis` holds them.
+    cache_redis: aioredis.Redis | None = None
     # Optional (recgpt-v1 only): None when not configured; never part of readiness.
     explain_channel: grpc.aio.Channel | None = None
     judge_channel: grpc.aio.Channel | None = None
@@ -37,11 +39,17 @@ class GatewayDeps:
         """Opens nothing yet: the clients connect lazily, so start-up does not wait on a dependency."""
         return cls(
             redis=redis_connection.connect(settings.redis_url),
+            cache_redis=_optional_redis(settings.cache_redis_url),
             retrieval_channel=grpc_client.channel(settings.retrieval_target, RETRIEVAL_SERVICE),
             explain_channel=_optional_channel(settings.explain_target, EXPLAIN_SERVICE),
             judge_channel=_optional_channel(settings.judge_target, JUDGE_SERVICE),
             intent_channel=_optional_channel(settings.intent_target, service_names.INTENT),
         )
+
+    @property
+    def caches(self) -> aioredis.Redis:
+        """Where the profiles live: the caches' Redis, or the state's when there is none apart."""
+        return self.cache_redis or self.redis
 
     def retrieval(self) -> retrieval_pb2_grpc.RetrievalServiceStub:
         return retrieval_pb2_grpc.RetrievalServiceStub(self.retrieval_channel)  # type: ignore[no-untyped-call]
@@ -87,7 +95,13 @@ class GatewayDeps:
             if channel is not None:
                 await channel.close()
         await self.redis.aclose()
+        if self.cache_redis is not None:
+            await self.cache_redis.aclose()
 
 
 def _optional_channel(target: str, service: str) -> grpc.aio.Channel | None:
     return grpc_client.channel(target, service) if target.strip() else None
+
+
+def _optional_redis(url: str | None) -> aioredis.Redis | None:
+    return redis_connection.connect(url) if url else None

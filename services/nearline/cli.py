@@ -134,8 +134,9 @@ async def _run(args: argparse.Namespace, settings: NearlineSettings, freshness: 
     for signum in _STOP_SIGNALS:
         loop.add_signal_handler(signum, stop.set)
     redis = connect(settings.redis_url)
+    cache = connect(settings.cache_redis_url) if settings.cache_redis_url else redis
     stubs = ServiceStubs(settings)
-    profiles = ProfileStore(redis, settings.redis_prefix, fallback_ttl_s=settings.profile_fallback_ttl_s)
+    profiles = ProfileStore(cache, settings.redis_prefix, fallback_ttl_s=settings.profile_fallback_ttl_s)
     started = time.perf_counter()
     try:
         if args.follow:
@@ -148,6 +149,8 @@ async def _run(args: argparse.Namespace, settings: NearlineSettings, freshness: 
             loop.remove_signal_handler(signum)
         await stubs.close()
         await redis.aclose()
+        if cache is not redis:
+            await cache.aclose()
     return Summary.of(tally, time.perf_counter() - started, settings.concurrency)
 
 

@@ -22,6 +22,9 @@ class NearlineSettings(RankingSettings):
 
     redis_url: str = Field(validation_alias="REDIS_URL")
     redis_prefix: str = "recgpt"
+    # The caches' Redis (profiles, explanations: answers that can be computed again), bounded by eviction
+    # apart from the state's; unset: REDIS_URL holds them (RECGPT_CACHE_REDIS_URL).
+    cache_redis_url: str | None = None
     log_level: str = "INFO"
     retrieval_target: str = Field(min_length=1)
     intent_target: str = Field(min_length=1)

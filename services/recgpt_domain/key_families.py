@@ -13,8 +13,10 @@ on one node (`recgpt_domain.redis_connection`). `RENAMED` lists the names the fa
 `recgpt_domain.key_migration` moves a store's old keys to the new names.
 
 A bound is a TTL, a length kept by the writer (MAXLEN, MINID, LTRIM, a checked XLEN), or "none: why" for
-state that must last; the totals are then capped by Redis's `maxmemory` with `noeviction` (writes refused
-with a 503, never dropped silently).
+state that must last. Each family lives in one of two Redis: "state", capped by `maxmemory` with
+`noeviction` (writes refused with a 503, never dropped silently), or "cache" (RECGPT_CACHE_REDIS_URL when
+set), capped by its own `maxmemory` with `allkeys-lru`: answers that can be computed again, evicted least
+recently used first, so that they never crowd out state.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 Kind = Literal["string", "hash", "list", "set", "zset", "stream"]
+# Which Redis holds the family: the durable, refusing one, or the caches' evicting one.
+Home = Literal["state", "cache"]
 PREFIX = "<prefix>"
 # How a bound may start: the mechanism that keeps the family finite, or "none:" and the reason there is none.
 BOUND_WORDS = ("TTL", "MAXLEN", "MINID", "LTRIM", "XLEN", "deleted", "none: ")
@@ -41,6 +45,7 @@ class KeyFamily:
     bound: str
     # What is lost when a key of the family disappears (evicted, expired, wiped), and how it comes back.
     evicting_costs: str
+    home: Home = "state"
 
     def __post_init__(self) -> None:
         if not self.pattern.startswith(f"{PREFIX}:") or PREFIX in self.pattern[len(PREFIX) :]:
@@ -51,6 +56,8 @@ class KeyFamily:
             raise ValueError(f"{self.pattern}: an unbounded family says why")
         if not self.evicting_costs or "." not in self.owner:
             raise ValueError(f"{self.pattern}: an owner module and the cost of eviction are required")
+        if self.home == "cache" and not self.bound.startswith("TTL"):
+            raise ValueError(f"{self.pattern}: a cache family expires (a TTL) as well as being evicted")
 
     def regex(self, prefix: str) -> re.Pattern[str]:
         """The keys of the family under `prefix`."""
@@ -115,6 +122,7 @@ FAMILIES: tuple[KeyFamily, ...] = (
         "string",
         "TTL 30 days (6 hours for a profile from fallback answers)",
         "a profile miss: recgpt-v1 answers as the baseline for the user and queues a refresh (LLM calls).",
+        home="cache",
     ),
     KeyFamily(
         "<prefix>:explain:<method>:<model>:<prompt version>:<interest digest>:<item>",
@@ -122,6 +130,7 @@ FAMILIES: tuple[KeyFamily, ...] = (
         "string",
         "TTL 30 days (1 day for a fallback), RECGPT_EXPLANATION_TTL_S",
         "a cache miss: the item is shown without its explanation until the near-line job writes it again.",
+        home="cache",
     ),
     KeyFamily(
         "<prefix>:refresh-queue:{<method>}:stream",
@@ -283,13 +292,25 @@ def family_of(key: str, prefix: str) -> KeyFamily | None:
     return found[0] if found else None
 
 
+def homed(home: Home) -> tuple[KeyFamily, ...]:
+    """The families that live in the state Redis, or in the caches' Redis."""
+    return tuple(family for family in FAMILIES if family.home == home)
+
+
 def markdown_table() -> str:
     """The table as the operations guide shows it (a docs test can compare the two)."""
     rows = [
-        "| key | owner | type | bound | what evicting it costs |",
-        "|---|---|---|---|---|",
+        "| key | Redis | owner | type | bound | what evicting it costs |",
+        "|---|---|---|---|---|---|",
     ]
     for family in FAMILIES:
-        cells = (f"`{family.pattern}`", f"`{family.owner}`", family.kind, family.bound, family.evicting_costs)
+        cells = (
+            f"`{family.pattern}`",
+            family.home,
+            f"`{family.owner}`",
+            family.kind,
+            family.bound,
+            family.evicting_costs,
+        )
         rows.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
     return "\n".join(rows)

@@ -242,9 +242,10 @@ def compose(table: Sequence[Process] = registry.PROCESSES) -> str:
         model=_MODEL_DIR,
     )
     lines: list[str] = []
-    # Redis is its own container (above); the launcher's local redis-server has no place here.
+    # Redis is its own container (above), holding the caches too; the launcher's local redis-servers have no
+    # place here.
     for process in table:
-        if process.command is not Engine.REDIS:
+        if process.command not in (Engine.REDIS, Engine.CACHE_REDIS):
             lines += _compose_service(process, table, addresses)
     tail = _COMPOSE_TAIL.format(prometheus=PROMETHEUS_COMPOSE_FILE, grafana_env=GRAFANA_ENV)
     return _GENERATED + head + "\n".join(lines) + "\n" + tail

@@ -2,7 +2,9 @@
 
 The launcher's Redis is durable (`Durability`): every write goes to an append-only file under its data
 directory, fsynced every second (or before each reply with `always`), and a memory bound refuses writes
-(`noeviction`) instead of evicting state. A scratch server for tests (`durability=None`) keeps nothing.
+(`noeviction`) instead of evicting state. Its cache Redis (`CacheBound`) is the opposite: past its own bound
+it evicts the least recently used keys, and it snapshots now and then so that a restart finds most of its
+answers again. A scratch server for tests (`durability=None`) keeps nothing.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ AppendFsync = Literal["everysec", "always"]
 # Generous for the demo datasets (tens of MB) on a laptop; size it to the machine, leaving room for the
 # copy-on-write of an AOF rewrite.
 DEFAULT_MAXMEMORY = "1gb"
+# Profiles and explanations: a few KB a user, so about 100,000 users' answers before eviction starts.
+DEFAULT_CACHE_MAXMEMORY = "256mb"
 
 
 def durable_args(appendfsync: str, maxmemory: str) -> list[str]:
@@ -49,6 +53,27 @@ class Durability:
         return durable_args(self.appendfsync, self.maxmemory)
 
 
+def cache_args(maxmemory: str) -> list[str]:
+    """redis-server's arguments for answers that can be computed again: bounded by eviction, not refusal."""
+    return [
+        "--appendonly", "no",
+        # A snapshot every 5 minutes (when anything changed): a restart loses at most those minutes of
+        # answers, which come back as profile misses and near-line refreshes.
+        "--save", "300 1",
+        "--maxmemory", maxmemory,
+        # Every cache key has a TTL, but LRU over all of them keeps the hottest users whatever their TTL.
+        "--maxmemory-policy", "allkeys-lru",
+    ]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class CacheBound:
+    maxmemory: str = DEFAULT_CACHE_MAXMEMORY
+
+    def args(self) -> list[str]:
+        return cache_args(self.maxmemory)
+
+
 def find_binary() -> str:
     on_path = shutil.which("redis-server")
     if on_path:
@@ -69,10 +94,13 @@ def free_port() -> int:
 
 
 def command(
-    port: int, workdir: Path, log_file: Path | None = None, durability: Durability | None = None
+    port: int,
+    workdir: Path,
+    log_file: Path | None = None,
+    durability: Durability | CacheBound | None = None,
 ) -> list[str]:
-    """A redis-server on 127.0.0.1:`port` keeping its files in `workdir`: durable as `durability` says, or
-    in memory only when it is None; logs to stdout unless `log_file` is given."""
+    """A redis-server on 127.0.0.1:`port` keeping its files in `workdir`: durable or evicting as
+    `durability` says, or in memory only when it is None; logs to stdout unless `log_file` is given."""
     keeps = durability.args() if durability else ["--save", "", "--appendonly", "no"]
     return [
         find_binary(),
@@ -84,13 +112,16 @@ def command(
     ]  # fmt: skip
 
 
-def start(port: int, workdir: Path, log_file: Path) -> subprocess.Popen[bytes]:
-    """Starts an in-memory redis-server (a scratch one, for tests) and waits until it accepts connections."""
+def start(
+    port: int, workdir: Path, log_file: Path, durability: Durability | CacheBound | None = None
+) -> subprocess.Popen[bytes]:
+    """Starts a redis-server (in memory only by default: a scratch one, for tests) and waits until it
+    accepts connections."""
     workdir.mkdir(parents=True, exist_ok=True)
     log_file.parent.mkdir(parents=True, exist_ok=True)
     # Not the caller's stdout: a server left behind by a killed test run would hold a pipe open.
     process = subprocess.Popen(
-        command(port, workdir, log_file),
+        command(port, workdir, log_file, durability),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         start_new_session=True,

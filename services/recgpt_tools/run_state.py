@@ -25,6 +25,8 @@ class RunState(BaseModel):
 
     redis_url: str
     redis_prefix: str
+    # The caches' Redis (profiles, explanations); None: `redis_url` holds them.
+    cache_redis_url: str | None = None
     catalogue_dir: Path
     # HTTP root of each process serving HTTP on its port (the gateway, vLLM), by process name; the operators'
     # listener of a process as "<name>-internal" (the gateway's admin API, reports and metrics).
@@ -47,15 +49,17 @@ class RunState(BaseModel):
 
     def client_env(self) -> dict[str, str]:
         """The platform's addresses as the environment its clients' settings read (`recgpt-stack exec`):
-        Redis, the catalogue, `RECGPT_<NAME>_TARGET` per gRPC service, `RECGPT_<NAME>_URL` per HTTP root
-        (`RECGPT_GATEWAY_INTERNAL_URL` for the operators' listener), and the API keys read from their file:
-        `RECGPT_API_KEY` (development) and `RECGPT_ADMIN_KEY`. Raises RunStateError when that file is
-        unreadable."""
+        Redis (and the caches' Redis when apart), the catalogue, `RECGPT_<NAME>_TARGET` per gRPC service,
+        `RECGPT_<NAME>_URL` per HTTP root (`RECGPT_GATEWAY_INTERNAL_URL` for the operators' listener), and
+        the API keys read from their file: `RECGPT_API_KEY` (development) and `RECGPT_ADMIN_KEY`. Raises
+        RunStateError when that file is unreadable."""
         env = {
             "REDIS_URL": self.redis_url,
             "RECGPT_REDIS_PREFIX": self.redis_prefix,
             "RECGPT_CATALOGUE_DIR": str(self.catalogue_dir),
         }
+        if self.cache_redis_url is not None:
+            env["RECGPT_CACHE_REDIS_URL"] = self.cache_redis_url
         env |= {f"RECGPT_{_env_name(name)}_TARGET": target for name, target in self.targets.items()}
         env |= {f"RECGPT_{_env_name(name)}_URL": url for name, url in self.urls.items()}
         if self.keys_file is not None:

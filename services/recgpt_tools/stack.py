@@ -7,8 +7,9 @@ until ready. Before the gateway starts, its API keys (made once in `<var>/auth/`
 Each process runs under a supervisor of its own that restarts it when it exits, with a capped backoff
 (recgpt_tools.supervisor); `status` shows each one's restarts and last exit. The local Redis is durable: an
 append-only file under `<var>/redis/`, a memory bound that refuses writes rather than evicting
-(recgpt_tools.redis_server). `restore` (`recgpt-import --follow`) loads the catalogue's behaviour into
-Redis again whenever Redis comes back without it.
+(recgpt_tools.redis_server); the caches (profiles, explanations) get a Redis of their own, bounded by
+evicting the least recently used, so that they never crowd state out. `restore` (`recgpt-import --follow`)
+loads the catalogue's behaviour into Redis again whenever Redis comes back without it.
 `down` stops exactly the processes that `up` recorded in `<var>/run/`, front to back, each with its
 supervisor (which therefore restarts nothing that `down` stops). `url NAME` prints the
 HTTP root of a running process (gateway, gateway-internal, vllm). The credentials' commands (`api-key`,
@@ -64,6 +65,7 @@ class StackPaths:
         self.models = models_dir.resolve() if models_dir else self.root / "models"
         self.adapters = self.root / "adapters"
         self.redis = self.root / "redis"
+        self.cache_redis = self.root / "cache-redis"
         self.state = self.run / run_state.FILE_NAME
         # The development credentials, readable by their owner only (recgpt_tools.stack_auth).
         self.auth = self.root / "auth"
@@ -141,6 +143,8 @@ class Stack:
             return self.settings.llm
         if process.starts is Starts.WITHOUT_REDIS_URL:
             return not self.settings.redis_url
+        if process.starts is Starts.WITHOUT_ANY_REDIS_URL:
+            return not (self.settings.redis_url or self.settings.cache_redis_url)
         return True
 
     def run_state(self) -> RunState:
@@ -150,6 +154,7 @@ class Stack:
         urls |= {f"{p.name}-internal": url for p in started if (url := self.addresses.internal_url(p))}
         return RunState(
             redis_url=self.settings.redis_url or self._local_redis_url(started),
+            cache_redis_url=self.settings.cache_redis_url or self._local_cache_redis_url(started),
             redis_prefix=self.settings.redis_prefix,
             catalogue_dir=self.paths.catalogue,
             urls=urls,
@@ -167,6 +172,11 @@ class Stack:
         if not local:
             raise StackError("REDIS_URL is unset and the registry starts no Redis")
         return f"redis://{self.addresses.target(local[0].name)}/0"
+
+    def _local_cache_redis_url(self, started: list[Process]) -> str | None:
+        """The cache Redis this start runs; None: none runs, and the state Redis holds the caches."""
+        local = [p for p in started if p.command is Engine.CACHE_REDIS]
+        return f"redis://{self.addresses.target(local[0].name)}/0" if local else None
 
     def plan(self, state: RunState) -> list[Launch]:
         """How each process of this start is launched, in start order."""
@@ -200,6 +210,8 @@ class Stack:
             return Launch(process, [_script(command.name), *command.args], {**env, **own})
         if command is Engine.REDIS:
             return self._redis_launch(process, env)
+        if command is Engine.CACHE_REDIS:
+            return self._cache_redis_launch(process, env)
         return self._vllm_launch(process, env)
 
     def _redis_launch(self, process: Process, env: dict[str, str]) -> Launch:
@@ -209,6 +221,16 @@ class Stack:
             raise StackError(f"REDIS_URL unset and {error}") from None
         note = f"REDIS_URL unset; append-only file in {self.paths.redis}"
         return Launch(process, command, env, folders=(self.paths.redis,), note=note)
+
+    def _cache_redis_launch(self, process: Process, env: dict[str, str]) -> Launch:
+        bound = redis_server.CacheBound(self.settings.cache_redis_maxmemory)
+        try:
+            command = redis_server.command(self._port(process), self.paths.cache_redis, durability=bound)
+        except FileNotFoundError as error:
+            raise StackError(f"REDIS_URL unset and {error}") from None
+        where = self.paths.cache_redis
+        note = f"caches, at most {bound.maxmemory}, least recently used evicted; snapshots in {where}"
+        return Launch(process, command, env, folders=(self.paths.cache_redis,), note=note)
 
     @property
     def durability(self) -> redis_server.Durability:
@@ -262,6 +284,7 @@ class Stack:
                 "REDIS_URL": state.redis_url,
                 "RECGPT_REDIS_PREFIX": self.settings.redis_prefix,
                 "RECGPT_LOG_LEVEL": self.settings.log_level,
+                **({"RECGPT_CACHE_REDIS_URL": state.cache_redis_url} if state.cache_redis_url else {}),
                 "HF_HUB_OFFLINE": "1",
                 "TRANSFORMERS_OFFLINE": "1",
                 "PYTHONUNBUFFERED": "1",

@@ -185,6 +185,8 @@ def usage(state: RunState, table: Sequence[Process], stack_command: str | None =
     for process in table:
         if process.command is Engine.REDIS:
             where = state.redis_url
+        elif process.command is Engine.CACHE_REDIS:
+            where = state.cache_redis_url or "not started (the caches live in REDIS_URL)"
         elif process.name in state.targets:
             where = f"grpc://{state.targets[process.name]}"
         elif process.name in state.urls:

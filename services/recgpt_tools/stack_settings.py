@@ -11,7 +11,7 @@ from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from recgpt_tools import registry
-from recgpt_tools.redis_server import DEFAULT_MAXMEMORY, AppendFsync
+from recgpt_tools.redis_server import DEFAULT_CACHE_MAXMEMORY, DEFAULT_MAXMEMORY, AppendFsync
 
 
 class _PortsFromEnvironment(PydanticBaseSettingsSource):
@@ -35,6 +35,9 @@ class StackSettings(BaseSettings):
     dataset: Path = Path("data/amazon-scientific")
     redis_url: str | None = Field(default=None, validation_alias="REDIS_URL")
     redis_prefix: str = "recgpt"
+    # Where the caches (profiles, explanations) live; unset with REDIS_URL unset: a local cache Redis of its
+    # own (`cache_redis_maxmemory`, evicting); unset with REDIS_URL set: REDIS_URL holds them too.
+    cache_redis_url: str | None = Field(default=None, validation_alias="RECGPT_CACHE_REDIS_URL")
     # Port overrides by setting name (`gateway_port`, `retrieval_metrics_port`, ...: see `port_names`), each
     # also read from RECGPT_STACK_<NAME>; a keyword `gateway_port=8081` lands here. Unset: the registry's.
     ports: dict[str, Annotated[int, Field(ge=1, le=65535)]] = Field(default_factory=dict)
@@ -56,6 +59,8 @@ class StackSettings(BaseSettings):
     # the services answer 503) rather than evicting state (recgpt_tools.redis_server).
     redis_appendfsync: AppendFsync = "everysec"
     redis_maxmemory: Annotated[str, Field(pattern=r"(?i)^\d+([kmg]b?)?$")] = DEFAULT_MAXMEMORY
+    # The local cache Redis's own bound: past it, it evicts the least recently used answers (allkeys-lru).
+    cache_redis_maxmemory: Annotated[str, Field(pattern=r"(?i)^\d+([kmg]b?)?$")] = DEFAULT_CACHE_MAXMEMORY
     # A process that exits is restarted after `restart_backoff_s`, doubling after each quick exit up to
     # `restart_backoff_max_s` (recgpt_tools.supervisor).
     restart_backoff_s: Annotated[float, Field(gt=0)] = 1.0

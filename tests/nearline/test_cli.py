@@ -189,3 +189,25 @@ def test_durations_read_units() -> None:
         duration_s("soon")
     with pytest.raises(argparse.ArgumentTypeError):
         duration_s("0")
+
+
+@pytest.mark.usefixtures("environment")
+async def test_with_a_caches_redis_profiles_are_written_there_and_not_beside_state(
+    users: list[str],
+    redis_client: aioredis.Redis,
+    redis_prefix: str,
+    cache_redis_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    caches = aioredis.from_url(cache_redis_url)
+    monkeypatch.setenv("RECGPT_CACHE_REDIS_URL", cache_redis_url)
+    try:
+        async with fake_platform(fail_users={"10"}) as (target, _):
+            point_at(target, monkeypatch)
+            code, summary = await run(tmp_path, "--users", "1")
+        assert (code, summary["users_done"]) == (0, 1)
+        assert await ProfileStore(caches, redis_prefix).get("1") is not None
+        assert await ProfileStore(redis_client, redis_prefix).get("1") is None
+    finally:
+        await caches.aclose()

@@ -50,7 +50,7 @@ def _variables(settings: type[BaseSettings]) -> set[str]:
 
 def test_the_table_is_consistent() -> None:
     registry.check(registry.PROCESSES)
-    assert [p.name for p in registry.PROCESSES][:2] == ["redis", "vllm"]
+    assert [p.name for p in registry.PROCESSES][:3] == ["redis", "cache-redis", "vllm"]
 
 
 def test_duplicates_and_unknown_targets_are_refused() -> None:

@@ -472,6 +472,38 @@ def test_the_local_redis_keeps_an_append_only_file_under_var_and_refuses_writes_
     assert "redis" not in [launch.process.name for launch in external.plan(external.run_state())]
 
 
+def test_the_caches_get_a_redis_of_their_own_that_evicts_past_its_bound_unless_one_is_given(
+    tmp_path: Path,
+) -> None:
+    stack = Stack(_settings(tmp_path, redis_url=None, cache_redis_url=None, cache_redis_maxmemory="64mb"))
+    state = stack.run_state()
+    launches = {launch.process.name: launch for launch in stack.plan(state)}
+    command = launches["cache-redis"].command
+    assert _flag(command, "--maxmemory") == "64mb"
+    assert _flag(command, "--maxmemory-policy") == "allkeys-lru"
+    assert _flag(command, "--appendonly") == "no"
+    assert _flag(command, "--dir") == str((tmp_path / "var" / "cache-redis").resolve())
+    assert state.cache_redis_url is not None and state.cache_redis_url != state.redis_url
+    # Every process is told where the caches are, and so is a command run against the platform.
+    told = {launch.env.get("RECGPT_CACHE_REDIS_URL") for launch in launches.values()}
+    assert told == {state.cache_redis_url}
+    without_keys = state.model_copy(update={"keys_file": None})
+    assert without_keys.client_env()["RECGPT_CACHE_REDIS_URL"] == state.cache_redis_url
+    with pytest.raises(ValidationError):
+        _settings(tmp_path, cache_redis_maxmemory="lots")
+    # A cache Redis given: none is started, and every process is pointed at it.
+    given = Stack(_settings(tmp_path, redis_url=None, cache_redis_url="redis://127.0.0.1:2/0"))
+    launches = {launch.process.name: launch for launch in given.plan(given.run_state())}
+    assert "cache-redis" not in launches and "redis" in launches
+    assert launches["gateway"].env["RECGPT_CACHE_REDIS_URL"] == "redis://127.0.0.1:2/0"
+    # REDIS_URL alone: that Redis holds the caches too, as its operator configured it.
+    external = Stack(_settings(tmp_path, redis_url="redis://127.0.0.1:1/0", cache_redis_url=None))
+    state = external.run_state()
+    launches = {launch.process.name: launch for launch in external.plan(state)}
+    assert "cache-redis" not in launches and state.cache_redis_url is None
+    assert "RECGPT_CACHE_REDIS_URL" not in launches["gateway"].env
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
