@@ -7,6 +7,7 @@ from typing import Final, Literal
 from explain import prompts as explain_prompts
 from intent import prompts as intent_prompts
 from judge import prompts as judge_prompts
+from recgpt_domain.prompt_versions import served_prompt_versions
 from tags import prompts as tag_prompts
 
 AgentName = Literal["interest_miner", "tag_predictor", "explainer", "judge_verdict"]
@@ -27,6 +28,9 @@ assert (
     explain_prompts.AGENT,
     judge_prompts.VERDICT_AGENT,
 ) == AGENTS
+
+# The launcher reads the agents' names and served prompts from recgpt_domain (it may not import services).
+assert tuple(served_prompt_versions()) == AGENTS
 
 PROMPT_VERSIONS: dict[AgentName, str] = {
     INTERESTS: intent_prompts.PROMPT_VERSION,

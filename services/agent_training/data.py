@@ -33,7 +33,7 @@ from recgpt_domain.behaviour_context import (
 from recgpt_domain.catalogue import Interaction, Item, UserHistory, iter_histories, read_items, read_manifest
 from recgpt_domain.category_tags import category_parents
 from recgpt_domain.grounding import CatalogueVocabulary
-from recgpt_domain.prompt_versions import TagMode
+from recgpt_domain.prompt_versions import DEFAULT_TAG_MODE, DEFAULT_TAG_POOL, TagMode
 from recgpt_domain.tag_ranking import Candidates
 from recgpt_serving.llm.client import Message
 from tags import prompts as tag_prompts
@@ -64,9 +64,9 @@ class DataConfig:
     # Interests an interest target names at most (short answers train faster and say the most).
     target_interests: int = 4
     # The tag service's mode (RECGPT_TAG_MODE): "choose" examples offer the statistics' candidates.
-    tag_mode: TagMode = "generate"
+    tag_mode: TagMode = DEFAULT_TAG_MODE
     # Choose mode: candidates offered (the service's tag_rank_pool) and the picks a target names at most.
-    tag_pool: int = 60
+    tag_pool: int = DEFAULT_TAG_POOL
     choose_target_tags: int = 12
     max_train_examples: int | None = None
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from recgpt_domain.profile_store import FALLBACK_PROFILE_TTL_S, LLM_PROFILE_MAX_AGE_S
-from recgpt_domain.prompt_versions import TagMode
+from recgpt_domain.prompt_versions import DEFAULT_TAG_MODE, TagMode
 from recgpt_domain.ranking_settings import RankingSettings
 from recgpt_domain.refresh_queue import DEFAULT_RETRY
 from recgpt_serving.llm.batch import BATCH_CONCURRENCY, BATCH_LLM_DEADLINE_S
@@ -33,7 +33,7 @@ class NearlineSettings(RankingSettings):
     # The model a stored profile must name to count as fresh: the served model name, as in RECGPT_LLM_MODEL.
     llm_model: str = DEFAULT_MODEL_NAME
     # The tag service's mode (RECGPT_TAG_MODE, read by both): its prompt version is part of a fresh profile's.
-    tag_mode: TagMode = "generate"
+    tag_mode: TagMode = DEFAULT_TAG_MODE
     # Users refreshed at once.
     concurrency: int = Field(default=BATCH_CONCURRENCY, ge=1, le=512)
     # Tag-route items per user whose explanations are precomputed (the gateway reads them cache-only).
@@ -46,9 +46,15 @@ class NearlineSettings(RankingSettings):
     # Deadline of each LLM-bound call (intent, tags, explain).
     llm_call_deadline_s: float = Field(default=BATCH_LLM_DEADLINE_S, gt=0)
     retrieval_deadline_s: float = Field(default=10.0, gt=0)
-    # --follow: Prometheus metrics port, and how long one poll of the refresh queue blocks.
+    # --follow: Prometheus metrics port and the address it listens on (0.0.0.0 in a container, so that
+    # Prometheus can reach it), and how long one poll of the refresh queue blocks.
     metrics_port: int | None = Field(default=None, ge=0, le=65535)
+    bind_host: str = "127.0.0.1"
     follow_poll_s: float = Field(default=1.0, gt=0)
+    # --follow: after SIGTERM, users in flight get this long to finish; those still running are handed back
+    # to the queue for another worker (an LLM-bound refresh may take minutes). Below Kubernetes'
+    # terminationGracePeriodSeconds (30 s by default).
+    shutdown_grace_s: float = Field(default=20.0, ge=0)
     # --follow: the refresh queue's retry policy (recgpt_domain.refresh_queue.RetryPolicy says what each is).
     refresh_lease_s: float = Field(default=DEFAULT_RETRY.lease_s, gt=0)
     refresh_max_attempts: int = Field(default=DEFAULT_RETRY.max_attempts, ge=1, le=100)

@@ -25,6 +25,27 @@ COMMAND_PARSER_V1 = "command-parser-v1"
 # How the tag agent answers (`RECGPT_TAG_MODE`, tags.settings): rank mode scores the generate prompt.
 TagMode = Literal["generate", "rank", "choose"]
 TAG_PROMPT_VERSIONS: dict[str, str] = {"generate": TAGS_V1, "rank": TAGS_V1, "choose": TAGS_CHOOSE_V1}
+# The best measured on held-out users (docs/results/2026-11-29-tag-choose-mode.md): choose mode over a pool
+# of 20 candidates fell back for 1% of tag answers with the base model, generate mode for 64-70%.
+DEFAULT_TAG_MODE: TagMode = "choose"
+DEFAULT_TAG_POOL = 20
+
+# The trainable agents by the names their adapter folders carry, and the prompt each is served: an adapter
+# trained on another prompt is never chosen for it (recgpt_serving.llm.adapter_files.choose).
+INTEREST_MINER = "interest_miner"
+TAG_PREDICTOR = "tag_predictor"
+EXPLAINER = "explainer"
+JUDGE_VERDICT = "judge_verdict"
+
+
+def served_prompt_versions(tag_mode: TagMode = DEFAULT_TAG_MODE) -> dict[str, str]:
+    """Each trainable agent's served prompt version, with the tag agent in `tag_mode`."""
+    return {
+        INTEREST_MINER: INTERESTS_V1,
+        TAG_PREDICTOR: TAG_PROMPT_VERSIONS[tag_mode],
+        EXPLAINER: EXPLAIN_V1,
+        JUDGE_VERDICT: JUDGE_YES_NO_V1,
+    }
 
 
 def profile_prompt_version(interests: str, tags: str) -> str:
@@ -32,6 +53,6 @@ def profile_prompt_version(interests: str, tags: str) -> str:
     return f"interests={interests};tags={tags}"
 
 
-def current_profile_prompt_version(tag_mode: TagMode = "generate") -> str:
+def current_profile_prompt_version(tag_mode: TagMode = DEFAULT_TAG_MODE) -> str:
     """What a RecGPT-V1 profile made by the current prompts records, with the tag agent in `tag_mode`."""
     return profile_prompt_version(INTERESTS_V1, TAG_PROMPT_VERSIONS[tag_mode])

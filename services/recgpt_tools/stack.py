@@ -26,10 +26,12 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NoReturn
+from typing import NoReturn, cast, get_args
 
 from pydantic import ValidationError
 
+from recgpt_domain.prompt_versions import DEFAULT_TAG_MODE, TagMode, served_prompt_versions
+from recgpt_serving.context import parse_adapter_choices
 from recgpt_serving.llm import adapter_files
 from recgpt_serving.llm.models import DEFAULT_MODEL_NAME
 from recgpt_tools import (
@@ -322,6 +324,34 @@ class Stack:
             for agent in adapter_files.agents(self.adapters_dir)
         )
 
+    def served_agents(self) -> dict[str, str]:
+        """What each trainable agent answers with on this start: its adapter's name, or "base model" and
+        why, chosen as the agents will choose (RECGPT_LLM_ADAPTER_CHOICE, RECGPT_LLM_AGENT_ADAPTERS, and the
+        prompt each is served: an adapter trained on another is never chosen). Empty without the LLM."""
+        if not self.settings.llm:
+            return {}
+        tag_mode = os.environ.get("RECGPT_TAG_MODE", DEFAULT_TAG_MODE)
+        if tag_mode not in get_args(TagMode):
+            raise StackError(f"RECGPT_TAG_MODE={tag_mode!r}: one of {', '.join(get_args(TagMode))}")
+        prompts = served_prompt_versions(cast(TagMode, tag_mode))
+        if not self.serves_adapters:
+            return dict.fromkeys(prompts, f"base model (LoRA {self.settings.lora})")
+        default = os.environ.get("RECGPT_LLM_ADAPTER_CHOICE", adapter_files.NEWEST)
+        chosen = parse_adapter_choices(os.environ.get("RECGPT_LLM_AGENT_ADAPTERS", ""))
+        served: dict[str, str] = {}
+        for agent, prompt in prompts.items():
+            try:
+                adapter = adapter_files.choose(self.adapters_dir, agent, chosen.get(agent, default), prompt)
+            except adapter_files.AdapterError as error:
+                served[agent] = f"base model ({error})"
+                continue
+            served[agent] = (
+                f"adapter {adapter.served_name}"
+                if adapter
+                else f"base model (no adapter trained on {prompt})"
+            )
+        return served
+
     @property
     def lora_rank(self) -> int:
         """vLLM's --max-lora-rank: RECGPT_VLLM_MAX_LORA_RANK when set, else the least fitting the adapters."""
@@ -570,7 +600,7 @@ def main() -> None:
 def _run(stack: Stack, args: argparse.Namespace, command: list[str]) -> None:
     action = args.action
     if action == "up":
-        print(stack_cli.usage(stack.up(), stack.table))
+        print(stack_cli.usage(stack.up(), stack.table, agents=stack.served_agents()))
     elif action == "down":
         stack.down()
     elif action == "status":

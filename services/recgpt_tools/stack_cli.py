@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import get_args
@@ -175,8 +175,14 @@ def _stack_command() -> str:
         return str(script)
 
 
-def usage(state: RunState, table: Sequence[Process], stack_command: str | None = None) -> str:
-    """What `up` prints: every process and where it answers, then first requests to try.
+def usage(
+    state: RunState,
+    table: Sequence[Process],
+    stack_command: str | None = None,
+    agents: Mapping[str, str] | None = None,
+) -> str:
+    """What `up` prints: every process and where it answers, what each LLM agent is served (`agents`: its
+    adapter or the base model), then first requests to try.
 
     The requests read the key with `$(recgpt-stack api-key)` rather than quoting it, so that the key is
     in no log of `make run`'s output."""
@@ -201,6 +207,9 @@ def usage(state: RunState, table: Sequence[Process], stack_command: str | None =
         internal = state.urls.get(f"{process.name}-internal")
         if internal:
             lines.append(f"  {'':<10} {internal:<32} operators only: admin API, reports, metrics")
+    if agents:
+        lines.append("LLM agents (RECGPT_LLM_AGENT_ADAPTERS chooses):")
+        lines += [f"  {agent:<15} {served}" for agent, served in agents.items()]
     gateway = state.gateway_url
     internal = state.urls.get("gateway-internal")
     lines.append(f"API docs: {gateway}/docs")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from recgpt_domain.category_map import TagMappingSettings
-from recgpt_domain.prompt_versions import TagMode
+from recgpt_domain.prompt_versions import DEFAULT_TAG_MODE, DEFAULT_TAG_POOL, TagMode
 from recgpt_serving.agent_runner import AgentServiceSettings
 
 
@@ -22,11 +22,13 @@ class TagsSettings(AgentServiceSettings, TagMappingSettings):
     # categories the statistics propose for the user by its likelihood (`recgpt_domain.tag_ranking`): every
     # tag names a category, at the cost of one prompt-logprobs request per candidate (vLLM recomputes the
     # prompt for each: prompt logprobs skip its prefix cache). "choose": the LLM picks among those categories
-    # in one answer constrained to their names (`recgpt_domain.tag_choice`).
-    tag_mode: TagMode = "generate"
+    # in one answer constrained to their names (`recgpt_domain.tag_choice`). Choose is the default: it falls
+    # back least (prompt_versions.DEFAULT_TAG_MODE).
+    tag_mode: TagMode = DEFAULT_TAG_MODE
     # Candidates ranked or offered per user: the statistics' top categories (offline: the target is among the
-    # top 60 for 0.545 of Amazon evaluation users, in their top 30 for 0.420).
-    tag_rank_pool: int = Field(default=60, ge=1, le=200)
+    # top 60 for 0.545 of Amazon evaluation users, in their top 30 for 0.420). 20 keeps choose mode's prompt
+    # near 460 tokens, which the CPU engine answers in time; 60 doubles it.
+    tag_rank_pool: int = Field(default=DEFAULT_TAG_POOL, ge=1, le=200)
     # Serve the model's order fused with the statistics' (reciprocal ranks), rather than the model's alone.
     tag_rank_fuse_statistics: bool = True
     # Scoring requests of one answer in flight at once.

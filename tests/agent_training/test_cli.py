@@ -37,6 +37,7 @@ def test_adapter_of_another_base_model(
 ) -> None:
     folder = artefact.write_adapter(tmp_path / "adapters", manifest("v1", base="llama-7b"), save_peft)
     args = ["eval-tags", "--agent", "tags", "--catalogue", str(catalogue.write(tmp_path / "catalogue"))]
+    args += ["--tag-mode", "generate"]
     status, err = run([*args, "--model-dir", str(tiny_model_folder), "--adapter", str(folder)], capsys)
     assert status == cli.EXIT_BAD_INPUT and "trained on 'llama-7b'" in err
 

@@ -15,7 +15,8 @@ from tests.agent_training import catalogue
 
 ITEMS = {item.item_id: item for item in catalogue.items()}
 # Few evaluation users drawn, so that the made-up catalogue keeps training users.
-CONFIG = DataConfig(evaluation_counts=(5, 10), validation_share=0.2)
+# Generate mode unless a test says otherwise: most tests here read the tags the LLM writes.
+CONFIG = DataConfig(evaluation_counts=(5, 10), validation_share=0.2, tag_mode="generate")
 
 
 @pytest.mark.parametrize("agent", BEHAVIOUR_AGENTS)

@@ -260,6 +260,49 @@ def test_an_agent_adapter_turns_lora_on_and_the_agents_get_the_folder(tmp_path: 
     assert "RECGPT_LLM_ADAPTERS_DIR" not in _own_env(off, "tags")
 
 
+def _adapter(stack: Stack, agent: str, version: str, prompt_version: str, created: int) -> None:
+    folder = stack.adapters_dir / agent / version
+    folder.mkdir(parents=True)
+    for name in ("adapter_config.json", "adapter_model.safetensors"):
+        (folder / name).write_text("{}")
+    manifest = {
+        "agent": agent,
+        "version": version,
+        "base_model": "x",
+        "created_at_unix": created,
+        "prompt_version": prompt_version,
+    }
+    (folder / "recgpt_adapter.json").write_text(json.dumps(manifest))
+
+
+def test_up_says_which_agents_serve_an_adapter_and_which_the_base_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("RECGPT_TAG_MODE", "RECGPT_LLM_ADAPTER_CHOICE", "RECGPT_LLM_AGENT_ADAPTERS"):
+        monkeypatch.delenv(name, raising=False)
+    stack = Stack(_settings(tmp_path, llm=True, redis_url="redis://127.0.0.1:1/0"))
+    assert set(stack.served_agents().values()) == {"base model (LoRA auto)"}
+    # The tag agent's newest adapter answers another prompt than the served (choose) one: passed over.
+    _adapter(stack, "tag_predictor", "v1", "tags-choose-v1.0", created=1)
+    _adapter(stack, "tag_predictor", "v2", "tags-v1.0", created=2)
+    served = stack.served_agents()
+    assert served["tag_predictor"] == "adapter tag_predictor-v1"
+    assert served["interest_miner"] == "base model (no adapter trained on interests-v1.0)"
+    monkeypatch.setenv("RECGPT_TAG_MODE", "generate")
+    assert stack.served_agents()["tag_predictor"] == "adapter tag_predictor-v2"
+    monkeypatch.setenv("RECGPT_LLM_AGENT_ADAPTERS", "tag_predictor=v9")
+    assert stack.served_agents()["tag_predictor"].startswith("base model (tag_predictor: no adapter version")
+    monkeypatch.setenv("RECGPT_TAG_MODE", "write")
+    with pytest.raises(StackError, match="RECGPT_TAG_MODE"):
+        stack.served_agents()
+    off = Stack(_settings(tmp_path, llm=True, redis_url="redis://127.0.0.1:1/0", lora="off"))
+    monkeypatch.delenv("RECGPT_TAG_MODE")
+    assert set(off.served_agents().values()) == {"base model (LoRA off)"}
+    printed = usage(stack.run_state(), stack.table, "recgpt-stack", agents=off.served_agents())
+    assert "  tag_predictor   base model (LoRA off)" in printed.splitlines()
+    assert Stack(_settings(tmp_path)).served_agents() == {}
+
+
 def test_the_agents_are_told_their_priorities_on_the_engine_the_stack_starts(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

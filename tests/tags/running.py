@@ -47,6 +47,8 @@ def tags_settings(redis_url: str, redis_prefix: str, **overrides: object) -> Tag
         "redis_prefix": redis_prefix,
         "port": 0,
         "metrics_port": 0,
+        # Most tests here are about the LLM writing tags; choose mode's pass it.
+        "tag_mode": "generate",
         **overrides,
     }
     return TagsSettings(**values)  # type: ignore[arg-type]

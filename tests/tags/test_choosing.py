@@ -107,4 +107,6 @@ def test_a_choose_mode_profile_has_its_own_prompt_version() -> None:
     """So that the near-line job refreshes profiles made in another mode."""
     assert TAGS_CHOOSE_V1 in current_profile_prompt_version("choose")
     assert TAGS_V1 in current_profile_prompt_version("generate") == current_profile_prompt_version("rank")
-    assert current_profile_prompt_version("choose") != current_profile_prompt_version()
+    # Choose mode is the served default.
+    assert current_profile_prompt_version("choose") == current_profile_prompt_version()
+    assert current_profile_prompt_version("generate") != current_profile_prompt_version()
