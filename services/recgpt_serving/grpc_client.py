@@ -12,9 +12,14 @@ from recgpt_serving import context
 
 
 def service_config(full_service_name: str) -> str:
-    """Retries only UNAVAILABLE (the call never reached a server), a bounded number of times."""
+    """Calls spread over every address the target resolves to (`dns:///` names a headless Service's pods,
+    `ipv4:a,b` lists replicas), skipping a replica whose standard health says NOT_SERVING (one draining for
+    a rollout, or still loading); retries only UNAVAILABLE (the call never reached a server), a bounded
+    number of times."""
     return json.dumps(
         {
+            "loadBalancingConfig": [{"round_robin": {}}],
+            "healthCheckConfig": {"serviceName": full_service_name},
             "methodConfig": [
                 {
                     "name": [{"service": full_service_name}],
@@ -26,7 +31,7 @@ def service_config(full_service_name: str) -> str:
                         "retryableStatusCodes": ["UNAVAILABLE"],
                     },
                 }
-            ]
+            ],
         }
     )
 

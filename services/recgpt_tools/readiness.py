@@ -37,7 +37,8 @@ def _http_ok(url: str) -> bool:
         return False
 
 
-def _grpc_serving(target: str, service: str) -> bool:
+def grpc_serving(target: str, service: str) -> bool:
+    """Whether standard gRPC health at `target` says SERVING for `service` now."""
     try:
         with grpc.insecure_channel(target) as channel:
             stub = health_pb2_grpc.HealthStub(channel)
@@ -60,7 +61,7 @@ def ready_check(process: Process, state: RunState) -> Callable[[], bool]:
     """One poll of `process`'s readiness, at the address the run state records for it."""
     ready = process.ready
     if isinstance(ready, GrpcHealth):
-        return partial(_grpc_serving, state.targets[process.name], ready.service)
+        return partial(grpc_serving, state.targets[process.name], ready.service)
     if isinstance(ready, RedisPing):
         return partial(_redis_answers, state.redis_url)
     if isinstance(ready, Running):

@@ -21,13 +21,12 @@ address in the run state, prints it and stops it in order; `RECGPT_STACK_RANKER_
 has run). The table is in start order; `down` stops in reverse.
 
 What a deployment needs beyond the launcher is declared here too, with defaults that fit a small service:
-`resources`, `scaling`, `startup_s` (the startup probe's budget), `drain_s` (its termination grace) and
+`resources`, `scaling`, `startup_s` (the startup probe's budget), `longest_call_s` (its termination grace) and
 `public` (the one port the world may reach).
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
@@ -116,10 +115,13 @@ class Running:
 
 Readiness = GrpcHealth | HttpOk | RedisPing | Running
 
-# Seconds a stopping container keeps serving while load balancers and DNS forget it (Kubernetes' preStop
-# sleep); its own drain starts after. Compose has no such window: there the drain starts at once.
+# Seconds a stopping container keeps serving while Services and load balancers forget it (Kubernetes'
+# preStop sleep), before it gets SIGTERM.
 PRE_STOP_S = 5
-# Past the longest call it lets finish: time for the process to close its connections and exit.
+# Then our services keep serving with failing probes (ServiceSettings.drain_s's default) before they stop
+# accepting, and give the calls in flight their longest deadline.
+SERVICE_DRAIN_S = 5
+# Past all that: time to close connections and exit.
 _EXIT_MARGIN_S = 5
 
 
@@ -204,7 +206,7 @@ class Process:
     startup_s: int = 30
     # The longest call in flight it lets finish once told to stop; longer work is abandoned (and retried by
     # whoever leased it). Its termination grace period is sized from it.
-    drain_s: int = 5
+    longest_call_s: int = 5
 
     def __post_init__(self) -> None:
         if isinstance(self.ready, GrpcHealth) and self.port is None:
@@ -220,8 +222,9 @@ class Process:
 
     @property
     def termination_grace_s(self) -> int:
-        """Seconds between being told to stop and being killed: the preStop window, the drain, the exit."""
-        return PRE_STOP_S + math.ceil(self.drain_s) + _EXIT_MARGIN_S
+        """Seconds between being told to stop and being killed: the preStop window, the drain, the longest
+        call, the exit."""
+        return PRE_STOP_S + SERVICE_DRAIN_S + self.longest_call_s + _EXIT_MARGIN_S
 
     @property
     def grpc_service(self) -> str | None:
@@ -265,7 +268,7 @@ def _agent(name: str, grpc_service: str, port: int, metrics_port: int) -> Proces
         resources=Resources(cpu_m=250, memory_mib=768, memory_limit_mib=1536),
         scaling=Scaling(replicas=2, max_replicas=6, signal=CpuTarget(70)),
         startup_s=120,
-        drain_s=_AGENT_LLM_DEADLINE_S,
+        longest_call_s=_AGENT_LLM_DEADLINE_S,
     )
 
 
@@ -277,6 +280,10 @@ PROCESSES: tuple[Process, ...] = (
         port=6390,
         starts=Starts.WITHOUT_REDIS_URL,
         phase=Phase.READY_BEFORE_DATA,
+        # Its maxmemory (redis_server.DEFAULT_MAXMEMORY, 1 GiB) and room for the AOF rewrite's fork.
+        resources=Resources(cpu_m=250, memory_mib=1280, memory_limit_mib=2048),
+        startup_s=120,
+        longest_call_s=10,
     ),
     Process(
         name="cache-redis",
@@ -285,7 +292,13 @@ PROCESSES: tuple[Process, ...] = (
         port=6391,
         starts=Starts.WITHOUT_ANY_REDIS_URL,
         phase=Phase.READY_BEFORE_DATA,
+        # Its eviction bound (redis_server.DEFAULT_CACHE_MAXMEMORY, 256 MiB) and the fork's room.
+        resources=Resources(cpu_m=100, memory_mib=384, memory_limit_mib=768),
+        startup_s=60,
+        longest_call_s=5,
     ),
+    # One engine here; past one machine the engines and their autoscaling on queue length are vLLM
+    # production-stack's (deploy/production-stack), which the agents reach by the same URL setting.
     Process(
         name="vllm",
         command=Engine.VLLM,
@@ -294,6 +307,10 @@ PROCESSES: tuple[Process, ...] = (
         metrics_on_port=True,
         starts=Starts.WITH_LLM,
         phase=Phase.BEFORE_DATA,
+        # The CPU build: 3.5-5 GB at start-up (docs/design), both cores under load.
+        resources=Resources(cpu_m=2000, memory_mib=6144, memory_limit_mib=8192),
+        startup_s=600,
+        longest_call_s=_AGENT_LLM_DEADLINE_S,
     ),
     # Keeps the catalogue's behaviour in Redis: loads it again when Redis comes back without it (a wipe, a
     # lost volume); the import loads it first (recgpt_tools.behaviour_restore).
@@ -302,6 +319,7 @@ PROCESSES: tuple[Process, ...] = (
         command=ConsoleScript("recgpt-import", ("--follow",)),
         ready=Running(),
         reads=frozenset({"catalogue"}),
+        resources=Resources(cpu_m=50, memory_mib=256, memory_limit_mib=1024),
     ),
     Process(
         name="retrieval",
@@ -310,12 +328,18 @@ PROCESSES: tuple[Process, ...] = (
         port=50051,
         metrics_port=9101,
         reads=frozenset({"catalogue", "index"}),
+        resources=Resources(cpu_m=500, memory_mib=1024, memory_limit_mib=2048),
+        scaling=Scaling(replicas=2, max_replicas=8, signal=CpuTarget(70)),
+        startup_s=180,
+        # The near-line job's retrieval deadline (NearlineSettings.retrieval_deadline_s).
+        longest_call_s=10,
     ),
     _agent("intent", service_names.INTENT, 50052, 9102),
     _agent("tags", service_names.TAGS, 50053, 9103),
     _agent("explain", service_names.EXPLAIN, 50054, 9104),
     _agent("judge", service_names.JUDGE, 50055, 9105),
     # The near-line worker refreshes the profiles that the gateway finds missing; it serves only metrics.
+    # It scales on the refresh queue's depth; a user it drops on stop is leased again after the lease.
     Process(
         name="nearline",
         command=ConsoleScript("recgpt-nearline", ("--follow",)),
@@ -323,17 +347,28 @@ PROCESSES: tuple[Process, ...] = (
         metrics_port=9106,
         starts=Starts.WITH_LLM,
         targets=("retrieval", "intent", "tags", "explain"),
+        resources=Resources(cpu_m=200, memory_mib=512, memory_limit_mib=1024),
+        scaling=Scaling(
+            replicas=1, max_replicas=4, signal=QueueTarget("max(recgpt_refresh_queue_depth)", 50)
+        ),
+        longest_call_s=_AGENT_LLM_DEADLINE_S,
     ),
     # Callers on `port` (API key required), operators on `internal_port` (metrics, admin API, reports);
-    # ready when the public /readyz says so.
+    # ready when the public /readyz says so, alive while /healthz answers.
     Process(
         name="gateway",
         command=ConsoleScript("recgpt-gateway"),
-        ready=HttpOk("/readyz"),
+        ready=HttpOk("/readyz", alive="/healthz"),
         port=8080,
         internal_port=8081,
         checks_callers=True,
         targets=("retrieval", "explain", "judge", "intent"),
+        public=True,
+        resources=Resources(cpu_m=500, memory_mib=512, memory_limit_mib=1024),
+        scaling=Scaling(replicas=2, max_replicas=10, signal=CpuTarget(60)),
+        # The feed's command parse waits on the LLM longest (GatewaySettings.feed_parse_deadline_s); the
+        # live judge runs in the background and is abandoned.
+        longest_call_s=10,
     ),
 )
 
@@ -370,13 +405,17 @@ def local_target(name: str) -> str:
 
 
 def check(processes: Sequence[Process]) -> None:
-    """Refuses a table with duplicate names or ports, or targets that name no gRPC process."""
+    """Refuses a table with duplicate names or ports, targets that name no gRPC process, or two public
+    faces."""
     names = [process.name for process in processes]
     if len(set(names)) != len(names):
         raise ValueError(f"duplicate process names in {names}")
     ports = [port for process in processes for port in process.port_settings().values()]
     if len(set(ports)) != len(ports):
         raise ValueError(f"duplicate default ports in {sorted(ports)}")
+    public = [process.name for process in processes if process.public]
+    if len(public) > 1:
+        raise ValueError(f"one public face only, not {public}")
     grpc = {process.name for process in processes if process.grpc_service}
     for process in processes:
         unknown = set(process.targets) - grpc

@@ -18,16 +18,26 @@ def test_checked_in_files_are_what_the_registry_generates() -> None:
 
 
 def test_check_fails_on_a_hand_edit(tmp_path: Path) -> None:
-    for path, render in deploy_files.FILES.items():
+    for path, text in deploy_files.generated().items():
         (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / path).write_text(render())
+        (tmp_path / path).write_text(text)
     assert deploy_files.main(["--check", "--root", str(tmp_path)]) == 0
     edited = tmp_path / deploy_files.PROMETHEUS_FILE
     edited.write_text(edited.read_text().replace("127.0.0.1:9101", "127.0.0.1:9999"))
+    manifest = tmp_path / "deploy/k8s/base/gateway.yaml"
+    manifest.write_text(manifest.read_text().replace("replicas: 2", "replicas: 3"))
+    # A file the registry no longer generates (a process renamed away) is stale too.
+    leftover = tmp_path / "deploy/k8s/base/ranker.yaml"
+    leftover.write_text("kind: Deployment\n")
     assert deploy_files.main(["--check", "--root", str(tmp_path)]) == 1
-    assert deploy_files.stale(tmp_path) == [deploy_files.PROMETHEUS_FILE]
+    assert set(deploy_files.stale(tmp_path)) == {
+        deploy_files.PROMETHEUS_FILE,
+        Path("deploy/k8s/base/gateway.yaml"),
+        Path("deploy/k8s/base/ranker.yaml"),
+    }
     assert deploy_files.main(["--root", str(tmp_path)]) == 0
     assert deploy_files.stale(tmp_path) == []
+    assert not leftover.exists()
 
 
 def _compose() -> dict[str, Any]:
@@ -39,7 +49,7 @@ def test_compose_runs_every_process_with_the_engine_command_of_the_launcher() ->
     services = _compose()["services"]
     # Compose's one Redis holds the caches too: the launcher's cache Redis has no container of its own.
     ours = {p.name for p in registry.PROCESSES} - {"cache-redis"}
-    assert set(services) == ours | {"prepare", "prometheus", "grafana"}
+    assert set(services) == ours | {"prepare", "prometheus", "grafana", "vllm-gpu"}
     engine = vllm_engine.EngineSettings.model_construct(
         model="/var/recgpt/models/smollm2-135m-instruct",
         host="0.0.0.0",
@@ -49,7 +59,7 @@ def test_compose_runs_every_process_with_the_engine_command_of_the_launcher() ->
     assert services["vllm"]["command"] == vllm_engine.vllm_command(engine, python="python")
     gateway = services["gateway"]
     assert gateway["environment"]["RECGPT_RETRIEVAL_TARGET"] == "retrieval:50051"
-    assert services["intent"]["depends_on"]["vllm"] == {"condition": "service_started"}
+    assert services["intent"]["depends_on"]["vllm"] == {"condition": "service_healthy", "required": False}
 
 
 def test_only_the_gateways_public_port_is_open_to_every_interface() -> None:
@@ -118,5 +128,8 @@ def test_redis_keeps_its_data_on_a_volume_and_every_long_running_container_resta
     # Should Redis come back without the behaviour, `restore` loads the catalogue `prepare` wrote.
     restore = services["restore"]
     assert restore["command"] == ["recgpt-import", "--follow"]
-    assert restore["depends_on"] == {"prepare": {"condition": "service_completed_successfully"}}
+    assert restore["depends_on"] == {
+        "redis": {"condition": "service_healthy"},
+        "prepare": {"condition": "service_completed_successfully"},
+    }
     assert restore["environment"]["RECGPT_CATALOGUE_DIR"] == "/var/recgpt/catalogue"

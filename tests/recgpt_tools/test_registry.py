@@ -137,3 +137,25 @@ def test_the_gateways_metrics_are_scraped_on_its_operators_listener() -> None:
     env = registry.service_env(gateway, addresses, set(), {}, None)
     assert (env["RECGPT_PORT"], env["RECGPT_INTERNAL_PORT"]) == ("8080", "9")
     assert [p.name for p in registry.PROCESSES if p.checks_callers] == ["gateway"]
+
+
+def test_deployment_fields_that_cannot_hold_are_refused() -> None:
+    with pytest.raises(ValueError, match="memory limit"):
+        registry.Resources(cpu_m=100, memory_mib=512, memory_limit_mib=256)
+    with pytest.raises(ValueError, match="a signal exactly when"):
+        registry.Scaling(replicas=1, max_replicas=3)
+    with pytest.raises(ValueError, match="a signal exactly when"):
+        registry.Scaling(replicas=2, max_replicas=2, signal=registry.CpuTarget(70))
+    with pytest.raises(ValueError, match="only an HTTP port can be public"):
+        dataclasses.replace(registry.by_name("retrieval"), public=True)
+    second_face = dataclasses.replace(registry.by_name("gateway"), name="shop", port=8090, internal_port=8091)
+    with pytest.raises(ValueError, match="one public face only"):
+        registry.check([*registry.PROCESSES, second_face])
+
+
+def test_the_gateway_is_the_one_public_face_and_every_served_process_scales_from_two() -> None:
+    assert [p.name for p in registry.PROCESSES if p.public] == ["gateway"]
+    for name in ("gateway", "retrieval", "intent", "tags", "explain", "judge"):
+        scaling = registry.by_name(name).scaling
+        assert scaling.replicas >= 2 and isinstance(scaling.signal, registry.CpuTarget), name
+    assert isinstance(registry.by_name("nearline").scaling.signal, registry.QueueTarget)

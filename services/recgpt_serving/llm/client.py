@@ -42,6 +42,8 @@ V = TypeVar("V")
 
 Message = dict[str, Any]
 
+# The header naming the user a request is for.
+USER_ID_HEADER = "X-User-Id"
 # How much of an error body to quote in an exception: enough to see vLLM's message.
 _DETAIL_CHARS = 300
 
@@ -465,9 +467,13 @@ class LlmClient:
 
     async def _attempt(self, worker: str, body: dict[str, Any], attempt: int) -> _Completion:
         headers = {}
-        request_id = context.current().request_id
-        if request_id:
-            headers["X-Request-Id"] = request_id
+        current = context.current()
+        if current.request_id:
+            headers["X-Request-Id"] = current.request_id
+        if current.user_id:
+            # A router that keeps a user's requests on one engine reuses its prefix cache (production-stack's
+            # session routing keys on this header).
+            headers[USER_ID_HEADER] = current.user_id
         request = self._http.build_request("POST", f"{worker}/chat/completions", json=body, headers=headers)
         try:
             response = await self._http.send(request, stream=True)

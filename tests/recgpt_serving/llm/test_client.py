@@ -44,7 +44,7 @@ def client_for(*endpoints: str, deadline_s: float = 5.0) -> LlmClient:
 async def test_structured_answer_is_parsed_with_usage_and_metrics(fake_llm: FakeOpenAI) -> None:
     tokens_before = metric("recgpt_llm_tokens_total", agent="t_valid", kind="completion")
     async with client_for(fake_llm.base_url) as client:
-        with context.bound(context.RequestContext(request_id="req-42")):
+        with context.bound(context.RequestContext(request_id="req-42", user_id="u-7")):
             result = await client.structured("t_valid", MESSAGES, Named, max_tokens=33)
     assert result.value == Named(name="ok")
     assert (result.usage.prompt_tokens, result.usage.completion_tokens) == (12, 7)
@@ -54,6 +54,8 @@ async def test_structured_answer_is_parsed_with_usage_and_metrics(fake_llm: Fake
     assert result.latency_s > 0
     seen = fake_llm.seen[0]
     assert seen.headers["x-request-id"] == "req-42"
+    # The key of production-stack's session routing (deploy/production-stack/values.yaml).
+    assert seen.headers["x-user-id"] == "u-7"
     assert seen.body["model"] == "fake"
     assert seen.body["max_tokens"] == 33
     response_format = seen.body["response_format"]
@@ -198,6 +200,7 @@ async def test_chat_returns_text(fake_llm: FakeOpenAI) -> None:
     assert "response_format" not in fake_llm.seen[0].body
     assert fake_llm.seen[0].body["temperature"] == 0.0
     assert "x-request-id" not in fake_llm.seen[0].headers
+    assert "x-user-id" not in fake_llm.seen[0].headers
 
 
 async def test_a_configured_adapter_is_named_in_every_request(
