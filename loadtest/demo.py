@@ -4,7 +4,7 @@
    default pipeline; the clicks are the CUPED covariate).
 2. It is switched on (start = now, the pre-period the round just run), through the admin API.
 3. `--rounds` more rounds; then the report is printed and written as JSON and a self-contained HTML page.
-recgpt-v1 is the best variant this platform serves besides the baseline (V2 and RecBot are not built yet).
+`make demo ARM=recgpt-v2` (`--treatment-variant recgpt-v2`) puts RecGPT-V2 against the baseline instead.
 
     recgpt-stack exec -- python -m loadtest.demo --dataset data/amazon-scientific --users 400
 

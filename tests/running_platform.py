@@ -135,7 +135,14 @@ def platform(redis_url: str, amazon_dir: Path) -> Iterator[RunningPlatform]:
     # Every recgpt-v1 response with explanations goes to the judge, so the live path is exercised.
     # The engine on the same two cores delays the gateway's event loop now and then: that is not the overload
     # admission control sheds, and the suite's requests come one at a time.
-    overrides = {JUDGE_SAMPLE_SHARE: "1.0", "RECGPT_OVERLOAD_LAG_S": "1.0", "RECGPT_QUEUE_DEADLINE_S": "1.0"}
+    # The tag route gets half of recgpt-v1's score (the default gives it a tenth, what validation chose), so
+    # that its items, their tags and explanations reach the short pages these tests read.
+    overrides = {
+        JUDGE_SAMPLE_SHARE: "1.0",
+        "RECGPT_OVERLOAD_LAG_S": "1.0",
+        "RECGPT_QUEUE_DEADLINE_S": "1.0",
+        "RECGPT_RECGPT_V1_BETA": "0.5",
+    }
     previous = {name: os.environ.get(name) for name in overrides}
     os.environ.update(overrides)
     try:

@@ -18,6 +18,8 @@ from agent_training.agents import JUDGE, TAGS, UnknownAgent, resolve
 from agent_training.data import DataConfig, NoUsableExamples
 from agent_training.job import Job, TrainSettings
 from agent_training.model import BaseModel, LoraSettings, default_model_folder
+from recgpt_domain import artefact_store
+from recgpt_domain.artefact_store import ArtefactStoreSettings
 
 EXIT_BAD_INPUT = 2
 
@@ -274,6 +276,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"adapter written: {folder}")
         print(f"validation: {json.dumps(manifest.validation)}")
         print(f"train seconds: {manifest.train_seconds}")
+        store_url = ArtefactStoreSettings().artefact_store_url
+        if store_url:
+            artefact_store.adapters(store_url, manifest.agent, artefact.LATEST_FILE).publish(folder)
+            print(f"published {manifest.agent}/{folder.name} to {store_url}")
     return 0
 
 

@@ -1,7 +1,8 @@
 """GRPO (TRL's GRPOTrainer) with RecGPT-V2's constrained reward shaping, or the summed reward (GRPO-SUM).
 
-Tags: accuracy gated by alignment, diversity and length; explanations: grounding gated by diversity against a
-buffer of recent explanations (`rewards`). Starts from an adapter of the agent (SFT) or a fresh LoRA.
+Tags: accuracy gated by alignment, diversity and length; explanations: the judge's (proxy) verdict gated by
+diversity against a buffer of the 160 most recent explanations (`rewards`). Starts from an adapter of the
+agent (SFT) or a fresh LoRA.
 """
 
 from __future__ import annotations

@@ -5,8 +5,10 @@ the way the tag service maps them, hit), alignment (the share of tags that map c
 diversity (distinct categories per tag) and length (a tag count within bounds). Constrained reward shaping
 (CRS) keeps accuracy as the one objective and lets the others gate it: the reward is accuracy when every
 constraint holds, else 0, so the model cannot buy reward with unaligned or repetitive tags. GRPO-SUM, the
-paper's comparison, adds the four. Explanations: grounding (the explain service's own checker) gated by
-diversity against a buffer of recent explanations (1 - the highest ROUGE-L to any of them).
+paper's comparison, adds the four. Explanations: the judge's verdict gated by diversity against a buffer of
+the 160 most recent explanations (1 - the highest ROUGE-L to any of them); the verdict is agent-as-a-judge's
+cheap proxy, its rules without the LLM (recgpt_domain.judge_panel): Average when no rule finds a defect, else
+Bad, scored by judge_panel.score and scaled to [0, 1]: a Bad answer still earns for what it passed.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from pydantic import ValidationError
 
 from evaluation.metrics import rouge_l
 from explain.schema import ExplanationAnswer
-from recgpt_domain import grounding
+from recgpt_domain import grounding, judge_panel
 from recgpt_domain.catalogue import Item
 from recgpt_domain.category_map import CategoryMatch
 from recgpt_domain.category_tags import shape_problem
@@ -130,18 +132,30 @@ def score_tags(
     )
 
 
+# RecGPT-V2's buffer of recent explanations that diversity is measured against.
+EXPLANATION_BUFFER = 160
+# The proxy's best score: Average (no defect), all seven dimensions passed.
+_BEST_PROXY = judge_panel.score(
+    "average", [judge_panel.Finding(d, True) for d in judge_panel.EXPLANATION_DIMENSIONS]
+)
+
+
 @dataclass(frozen=True)
 class ExplanationScores:
     parsed: bool
     grounded: float
     diversity: float
+    # The judge's proxy verdict in [0, 1]: 1.0 when no rule finds a defect.
+    judged: float = 0.0
+    # The rules' defects, by dimension (empty: it passes all seven).
+    defects: tuple[str, ...] = ()
 
     def reward(self, shaping: Shaping, min_diversity: float) -> float:
         if not self.parsed:
             return 0.0
         if shaping == "sum":
-            return self.grounded + self.diversity
-        return self.grounded if self.diversity >= min_diversity else 0.0
+            return self.judged + self.diversity
+        return self.judged if self.diversity >= min_diversity else 0.0
 
 
 def parse_explanation(text: str) -> str | None:
@@ -152,9 +166,11 @@ def parse_explanation(text: str) -> str | None:
 
 
 class ExplanationRewarder:
-    """Scores explanations against the item's facts and a buffer of the most recent ones (grounded only)."""
+    """Scores explanations by the judge's proxy and against a buffer of the most recent grounded ones."""
 
-    def __init__(self, vocabulary: CatalogueVocabulary, max_words: int, buffer_size: int = 64) -> None:
+    def __init__(
+        self, vocabulary: CatalogueVocabulary, max_words: int, buffer_size: int = EXPLANATION_BUFFER
+    ) -> None:
         self.vocabulary = vocabulary
         self.max_words = max_words
         self.recent: deque[str] = deque(maxlen=buffer_size)
@@ -166,8 +182,19 @@ class ExplanationRewarder:
         problems = grounding.check(
             sentence, item, self.vocabulary, interest=interest, max_words=self.max_words
         )
+        defects = judge_panel.explanation_defects(
+            sentence, item, self.vocabulary, interest=interest, max_words=self.max_words
+        )
+        findings = [judge_panel.Finding(d, d not in defects) for d in judge_panel.EXPLANATION_DIMENSIONS]
+        verdict: judge_panel.Verdict = "bad" if defects else "average"
         closest = max((rouge_l(sentence, other) for other in self.recent), default=0.0)
-        scores = ExplanationScores(True, 0.0 if problems else 1.0, 1.0 - closest)
+        scores = ExplanationScores(
+            True,
+            0.0 if problems else 1.0,
+            1.0 - closest,
+            judged=judge_panel.score(verdict, findings) / _BEST_PROXY,
+            defects=tuple(defects),
+        )
         if remember and not problems:
             self.recent.append(sentence)
         return scores

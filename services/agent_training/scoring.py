@@ -76,6 +76,9 @@ def agent_metrics(
             "parsed": mean(1.0 if g.parsed else 0.0 for g in grounded),
             "grounded": mean(g.grounded for g in grounded),
             "diversity": mean([g.diversity for g in grounded if g.parsed] or [0.0]),
+            # The judge's proxy: its mean score, and the share no rule finds a defect in (all seven passed).
+            "judged": mean(g.judged for g in grounded),
+            "passed_all": mean(1.0 if g.parsed and not g.defects else 0.0 for g in grounded),
         }
     if agent == JUDGE:
         verdicts = [verdict(answer) for answer in answers]

@@ -27,7 +27,7 @@ from recgpt.judge.v1 import judge_pb2
 from recgpt.retrieval.v1 import retrieval_pb2
 from recgpt.tags.v1 import tags_pb2
 from recgpt_domain.category_transitions import CategoryTransitions, topped_up
-from recgpt_domain.fusion import Candidate, RouteItems, fuse
+from recgpt_domain.fusion import Candidate, RouteItems, fuse, over_baseline
 from recgpt_domain.messages import interaction_to_pb
 from recgpt_domain.profile_answers import INTERESTS, TAGS, profile_from_answers
 from recgpt_domain.ranking_settings import RankingSettings
@@ -285,19 +285,25 @@ class Evaluator:
     ) -> dict[str, list[str]]:
         ranking, top_k = self.options.ranking, self.options.top_k
         beta = ranking.recgpt_v1_beta
+        baseline_weights = [ranking.collaborative_weight, ranking.content_weight]
         baseline = _ids_of(
             fuse(
                 [
-                    RouteItems(COLLABORATIVE, ranking.collaborative_weight, collaborative),
-                    RouteItems(CONTENT, ranking.content_weight, content),
+                    RouteItems(COLLABORATIVE, baseline_weights[0], collaborative),
+                    RouteItems(CONTENT, baseline_weights[1], content),
                 ],
                 exclude,
             )
         )
         # As the gateway serves recgpt-v1: the baseline when the profile has no tag or beta leaves the tag
-        # route no weight, else beta * collaborative + (1 - beta) * tag.
+        # route no weight, else beta * (the baseline's fusion) + (1 - beta) * tag.
         if has_tags and beta < 1:
-            routes = [RouteItems(COLLABORATIVE, beta, collaborative), RouteItems(TAG, 1.0 - beta, tag_route)]
+            (collaborative_weight, content_weight), tag_weight = over_baseline(baseline_weights, beta)
+            routes = [
+                RouteItems(COLLABORATIVE, collaborative_weight, collaborative),
+                RouteItems(CONTENT, content_weight, content),
+                RouteItems(TAG, tag_weight, tag_route),
+            ]
             recgpt = _ids_of(fuse(routes, exclude))
         else:
             recgpt = baseline

@@ -29,7 +29,7 @@ from experiments.config import ConfigProblems, Experiment, ExperimentConfig, che
 from experiments.runtime import read_yaml
 
 # The variants a gateway of this version serves (gateway.schemas.VARIANTS), for checks without a gateway.
-KNOWN_VARIANTS = ("baseline", "recgpt-v1")
+KNOWN_VARIANTS = ("baseline", "recgpt-v1", "recgpt-v2")
 ADMIN_PATH = "/v1/admin/experiments"
 
 

@@ -73,7 +73,7 @@ class ArmParams(BaseModel):
     variant: str | None = Field(default=None, min_length=1, max_length=48)
     # LoRA adapter per agent for the arm: `base`, `newest` or a version name (agents-serve's choice).
     adapters: dict[AgentName, AdapterChoice] | None = None
-    # Fusion weight of the collaborative route in recgpt-v1.
+    # The baseline's share of recgpt-v1's fusion (the tag route gets 1 - beta).
     beta: Annotated[StrictFloat, Field(ge=0, le=1)] | None = None
     # Items on the page when the request does not say.
     n: Annotated[StrictInt, Field(ge=1, le=100), BeforeValidator(whole_float_as_int)] | None = None

@@ -1,4 +1,5 @@
-"""Explanations in Redis per (method, model and adapter, prompt version, interest, item).
+"""Explanations in Redis per (method, model and adapter, prompt version, interest, item), and for RecGPT-V2
+the situation kind its style guideline was written for.
 
 The near-line job fills it through the explain service; the online path only reads it (`cache_only`).
 """
@@ -25,6 +26,10 @@ class CachedExplanation(BaseModel):
     prompt_version: str
     created_at_unix: int = Field(default_factory=lambda: int(time.time()))
     fallback: bool = False
+    # RecGPT-V2: the style guideline the text was written to; empty for V1 and for V2's next-best path.
+    style: str = ""
+    # Written by the V1 path for a V2 request: kept as briefly as a fallback, so V2 is retried soon.
+    next_best: bool = False
 
 
 def normalise_interest(interest: str) -> str:
@@ -41,9 +46,20 @@ class ExplanationCache:
         self.fallback_ttl_s = fallback_ttl_s
 
     def key(
-        self, method: str, model: str, adapter: str, prompt_version: str, interest: str, item_id: str
+        self,
+        method: str,
+        model: str,
+        adapter: str,
+        prompt_version: str,
+        interest: str,
+        item_id: str,
+        situation_kind: str = "",
     ) -> str:
+        """`situation_kind` (RecGPT-V2: recgpt_domain.situation.Situation.kind) joins the interest's digest:
+        a guideline is written for the interest, the item and the situation."""
         digest = hashlib.sha1(normalise_interest(interest).encode()).hexdigest()[:16]
+        if situation_kind:
+            digest = f"{digest}.{situation_kind}"
         # The base model's keys stay as they were before adapters, so its cached entries remain readable.
         served = f"{model}@{adapter}" if adapter else model
         return f"{self.prefix}:explain:{method}:{served}:{prompt_version}:{digest}:{item_id}"
@@ -75,6 +91,6 @@ class ExplanationCache:
             return
         async with self.client.pipeline(transaction=False) as pipe:
             for key, entry in entries:
-                ttl = self.fallback_ttl_s if entry.fallback else self.ttl_s
+                ttl = self.fallback_ttl_s if entry.fallback or entry.next_best else self.ttl_s
                 pipe.set(key, entry.model_dump_json(), ex=ttl)
             await pipe.execute()

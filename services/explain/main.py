@@ -13,7 +13,7 @@ from recgpt_serving.agent_runner import AgentDeps, Registration
 
 def build(settings: ExplainSettings, deps: AgentDeps) -> Registration:
     cache = ExplanationCache(
-        deps.store.client,
+        deps.caches,
         settings.redis_prefix,
         ttl_s=settings.explanation_ttl_s,
         fallback_ttl_s=settings.explanation_fallback_ttl_s,

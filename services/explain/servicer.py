@@ -1,4 +1,6 @@
-"""The gRPC face of explanations: checks the request, reads the cache, generates the misses, answers."""
+"""The gRPC face of explanations: checks the request, reads the cache, generates the misses, answers.
+
+METHOD_RECGPT_V2 writes by meta-prompting (explain.meta_prompting), with the V1 path as its next-best one."""
 
 from __future__ import annotations
 
@@ -10,8 +12,9 @@ from dataclasses import dataclass
 import grpc
 from redis.exceptions import RedisError
 
-from explain import fallback, prompts, validation
+from explain import fallback, meta_prompting, prompts, validation
 from explain.cache import CachedExplanation, ExplanationCache
+from explain.meta_prompting import MetaPrompter
 from explain.prompts import AGENT
 from explain.schema import ExplanationAnswer
 from explain.settings import ExplainSettings
@@ -20,7 +23,8 @@ from recgpt.explain.v1 import explain_pb2, explain_pb2_grpc
 from recgpt_domain import grounding
 from recgpt_domain.catalogue import Item
 from recgpt_domain.grounding import CatalogueVocabulary
-from recgpt_domain.profile_store import METHOD_V1
+from recgpt_domain.profile_store import METHOD_V1, METHOD_V2
+from recgpt_domain.situation import Situation
 from recgpt_serving import agent_runner, metrics
 from recgpt_serving.llm.errors import LlmError
 
@@ -37,6 +41,9 @@ class _Pair:
     key: str
     # The adapter this request's explanations come from ("" for the base model): it keys the cache.
     adapter: str
+    # RecGPT-V2: the shopper's situation, and the adapter of its next-best path (V1's prompt); None for V1.
+    situation: Situation | None = None
+    v1_adapter: str = ""
 
 
 @dataclass
@@ -45,6 +52,8 @@ class _Generated:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     engine_seconds: float = 0.0
+    # False for an explanation the panel's rules judge Bad: it is served, never cached.
+    cacheable: bool = True
 
 
 def _pairs(request: explain_pb2.ExplainRequest) -> list[tuple[str, str]]:
@@ -81,6 +90,7 @@ class ExplainServicer(agent_runner.AgentServicer[ExplainSettings], explain_pb2_g
         self.vocabulary = vocabulary
         self.cache = cache
         self._llm_slots = asyncio.Semaphore(settings.max_parallel_llm_calls)
+        self.meta = MetaPrompter(deps.llm, settings, vocabulary, self._llm_slots)
 
     @property
     def model(self) -> str:
@@ -90,10 +100,6 @@ class ExplainServicer(agent_runner.AgentServicer[ExplainSettings], explain_pb2_g
     async def Explain(
         self, request: explain_pb2.ExplainRequest, context: grpc.aio.ServicerContext
     ) -> explain_pb2.ExplainResponse:
-        if request.method == explain_pb2.METHOD_RECGPT_V2:
-            await context.abort(
-                grpc.StatusCode.UNIMPLEMENTED, "meta-prompting comes with the RecGPT-V2 issue"
-            )
         async with agent_runner.refusals_as_status(context, "explanation cache"):
             return await self._explain(request, context)
         raise AssertionError("context.abort returned")
@@ -102,8 +108,13 @@ class ExplainServicer(agent_runner.AgentServicer[ExplainSettings], explain_pb2_g
         self, request: explain_pb2.ExplainRequest, context: grpc.aio.ServicerContext
     ) -> explain_pb2.ExplainResponse:
         # Chosen (and loaded) before the cache is read: an adapter's entries are never read for another's.
-        adapter = await self.deps.llm.adapter_for(AGENT, prompts.PROMPT_VERSION)
-        pairs = self._known(_pairs(request), adapter)
+        v1_adapter = await self.deps.llm.adapter_for(AGENT, prompts.PROMPT_VERSION)
+        situation = None
+        adapter = v1_adapter
+        if request.method == explain_pb2.METHOD_RECGPT_V2:
+            situation = Situation.from_map(request.situation)
+            adapter = await self.deps.llm.adapter_for(AGENT, prompts.PROMPT_VERSION_V2)
+        pairs = self._known(_pairs(request), adapter, situation, v1_adapter)
         response = explain_pb2.ExplainResponse()
         if not pairs:
             return response
@@ -113,10 +124,14 @@ class ExplainServicer(agent_runner.AgentServicer[ExplainSettings], explain_pb2_g
         }
         misses = [pair for pair, entry in zip(pairs, cached, strict=True) if entry is None]
         if misses and not request.cache_only:
-            generated = await asyncio.gather(*(self._generate(pair, context) for pair in misses))
+            generated = await asyncio.gather(*(self._generate_any(pair, context) for pair in misses))
             if not request.bypass_cache:
                 await self._store(
-                    [(pair.key, made.entry) for pair, made in zip(misses, generated, strict=True)]
+                    [
+                        (pair.key, made.entry)
+                        for pair, made in zip(misses, generated, strict=True)
+                        if made.cacheable
+                    ]
                 )
             for pair, made in zip(misses, generated, strict=True):
                 entries[pair.key] = (made.entry, False)
@@ -136,7 +151,9 @@ class ExplainServicer(agent_runner.AgentServicer[ExplainSettings], explain_pb2_g
             return [None] * len(pairs)
         return await self.cache.get_many([pair.key for pair in pairs])
 
-    def _known(self, pairs: list[tuple[str, str]], adapter: str) -> list[_Pair]:
+    def _known(
+        self, pairs: list[tuple[str, str]], adapter: str, situation: Situation | None, v1_adapter: str
+    ) -> list[_Pair]:
         known = []
         for interest, item_id in pairs:
             item = self.deps.items.get(item_id)
@@ -144,11 +161,58 @@ class ExplainServicer(agent_runner.AgentServicer[ExplainSettings], explain_pb2_g
                 metrics.AGENT_DROPPED_OUTPUTS.labels(AGENT, "unknown_item").inc()
                 log.debug("unknown item left out", extra={"item_id": item_id})
                 continue
-            key = self.cache.key(METHOD_V1, self.model, adapter, prompts.PROMPT_VERSION, interest, item_id)
-            known.append(_Pair(interest, item, key, adapter))
+            if situation is None:
+                key = self.cache.key(
+                    METHOD_V1, self.model, adapter, prompts.PROMPT_VERSION, interest, item_id
+                )
+            else:
+                key = self.cache.key(
+                    METHOD_V2,
+                    self.model,
+                    adapter,
+                    prompts.PROMPT_VERSION_V2,
+                    interest,
+                    item_id,
+                    situation.kind,
+                )
+            known.append(_Pair(interest, item, key, adapter, situation, v1_adapter))
         return known
 
-    async def _generate(self, pair: _Pair, context: grpc.aio.ServicerContext) -> _Generated:
+    async def _generate_any(self, pair: _Pair, context: grpc.aio.ServicerContext) -> _Generated:
+        if pair.situation is None:
+            return await self._generate(pair, context)
+        return await self._generate_v2(pair, pair.situation, context)
+
+    async def _generate_v2(
+        self, pair: _Pair, situation: Situation, context: grpc.aio.ServicerContext
+    ) -> _Generated:
+        """Meta-prompting's sentence, else the V1 path's (its LLM sentence or template), which is cached
+        only when the panel's rules find no defect in it."""
+        outcome = await self.meta.write(
+            pair.interest,
+            pair.item,
+            situation,
+            pair.adapter,
+            lambda: agent_runner.llm_deadline(context, self.settings),
+        )
+        usage = outcome.usage or meta_prompting.Usage()
+        if outcome.next_best is None:
+            entry = self._entry(pair, outcome.text, fallback=False)
+            entry.style = outcome.guideline
+            entry.prompt_version = prompts.PROMPT_VERSION_V2
+            return _Generated(entry, usage.prompt_tokens, usage.completion_tokens, usage.engine_seconds)
+        made = await self._generate(pair, context, adapter=pair.v1_adapter)
+        made.entry.next_best = True
+        made.entry.adapter = pair.v1_adapter
+        made.cacheable = not self.meta.defects(made.entry.text, pair.item, pair.interest, situation)
+        made.prompt_tokens += usage.prompt_tokens
+        made.completion_tokens += usage.completion_tokens
+        made.engine_seconds += usage.engine_seconds
+        return made
+
+    async def _generate(
+        self, pair: _Pair, context: grpc.aio.ServicerContext, adapter: str | None = None
+    ) -> _Generated:
         """The LLM's sentence when it is grounded, else the template; never raises for LLM trouble."""
         try:
             async with self._llm_slots:
@@ -159,7 +223,7 @@ class ExplainServicer(agent_runner.AgentServicer[ExplainSettings], explain_pb2_g
                     # Fitted once a slot is free: the wait for it came out of the caller's time.
                     deadline_s=agent_runner.llm_deadline(context, self.settings),
                     max_tokens=prompts.MAX_TOKENS,
-                    adapter=pair.adapter,
+                    adapter=pair.adapter if adapter is None else adapter,
                 )
         except LlmError as error:
             return _Generated(
@@ -212,6 +276,7 @@ def _to_pb(pair: _Pair, entry: CachedExplanation, cached: bool) -> explain_pb2.E
         interest=pair.interest,
         item_id=pair.item.item_id,
         text=entry.text,
+        style=entry.style,
         cached=cached,
         fallback=entry.fallback,
         provenance=common_pb2.Provenance(

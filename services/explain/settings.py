@@ -20,3 +20,7 @@ class ExplainSettings(AgentServiceSettings):
     # Fallbacks are cached too (marked), shorter, so the near-line job retries them but not on every pass.
     explanation_fallback_ttl_s: int = Field(default=_DAY_S, ge=60)
     max_parallel_llm_calls: int = Field(default=16, ge=1)
+    # RecGPT-V2 meta-prompting: the guideline is sampled warmer than the sentence, so that one item reads
+    # differently for different shoppers and moments while each sentence stays close to its facts.
+    style_temperature: float = Field(default=0.9, ge=0, le=2)
+    guided_temperature: float = Field(default=0.5, ge=0, le=2)

@@ -38,6 +38,7 @@ from gateway.settings import GatewaySettings
 from recgpt_domain.behaviour_store import BehaviourStore
 from recgpt_domain.preferences import PreferenceStore
 from recgpt_domain.profile_store import ProfileStore
+from recgpt_serving.drain import Drain
 
 log = logging.getLogger(__name__)
 
@@ -148,6 +149,8 @@ def create_app(settings: GatewaySettings, *, deps: GatewayDeps | None = None) ->
         default_response_class=OrjsonResponse,
     )
     public.state.settings = settings
+    # Set by the server's signal handling; /readyz answers 503 from the first SIGTERM on.
+    public.state.drain = Drain(settings.drain_s)
     public.state.authenticator = authenticator
     _keyed(public, recommend.router, KeyScope.RECOMMEND)
     _keyed(public, experiment_routes.router, KeyScope.RECOMMEND)

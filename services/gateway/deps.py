@@ -15,6 +15,7 @@ from gateway.clients import GatewayDeps
 from gateway.pipelines.last_resort import LastResortPage
 from gateway.pipelines.registry import PipelineRegistry
 from gateway.settings import GatewaySettings
+from recgpt_serving.drain import Drain
 
 
 async def get_settings(request: Request) -> GatewaySettings:
@@ -38,6 +39,11 @@ async def get_pipelines(request: Request) -> PipelineRegistry:
     return pipelines
 
 
+async def get_drain(request: Request) -> Drain:
+    drain: Drain = request.app.state.drain
+    return drain
+
+
 async def get_experiments(request: Request) -> Experiments:
     experiments: Experiments = request.app.state.experiments
     return experiments
@@ -48,3 +54,4 @@ ClientsDep = Annotated[GatewayDeps, Depends(get_deps)]
 PipelinesDep = Annotated[PipelineRegistry, Depends(get_pipelines)]
 LastResortDep = Annotated[LastResortPage, Depends(get_last_resort)]
 ExperimentsDep = Annotated[Experiments, Depends(get_experiments)]
+DrainDep = Annotated[Drain, Depends(get_drain)]

@@ -29,6 +29,8 @@ NOT_SERVING = "not_serving"
 ERROR = "error"
 
 RETRIEVAL = "retrieval"
+# How gRPC's round_robin words a call it could not place because every replica's health says NOT_SERVING.
+_UNHEALTHY_BACKENDS = "backend unhealthy"
 
 
 async def check_redis(client: aioredis.Redis, timeout_s: float) -> str:
@@ -53,6 +55,10 @@ async def check_grpc(name: str, channel: grpc.aio.Channel, service: str, timeout
             grpc.StatusCode.UNAVAILABLE: UNREACHABLE,
             grpc.StatusCode.DEADLINE_EXCEEDED: TIMEOUT,
         }.get(error.code(), ERROR)
+        if state == UNREACHABLE and _UNHEALTHY_BACKENDS in (error.details() or ""):
+            # The channel watches every replica's health itself and sends nothing to one NOT_SERVING:
+            # connected, but none serves.
+            state = NOT_SERVING
         return _failed(name, state, f"{error.code().name}: {error.details()}")
     if response.status != health_pb2.HealthCheckResponse.SERVING:
         return _failed(name, NOT_SERVING, health_pb2.HealthCheckResponse.ServingStatus.Name(response.status))

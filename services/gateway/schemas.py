@@ -26,8 +26,8 @@ UserId = Annotated[StrictStr, StringConstraints(min_length=1, max_length=128, pa
 ContextKey = Annotated[StrictStr, StringConstraints(min_length=1, max_length=64)]
 ContextValue = Annotated[StrictStr, StringConstraints(max_length=256)] | StrictInt | StrictFloat
 # Pipeline variants a request may ask for (the experiment arms); the app registers one pipeline each.
-Variant = Literal["baseline", "recgpt-v1"]
-VARIANTS: tuple[Variant, ...] = ("baseline", "recgpt-v1")
+Variant = Literal["baseline", "recgpt-v1", "recgpt-v2"]
+VARIANTS: tuple[Variant, ...] = ("baseline", "recgpt-v1", "recgpt-v2")
 # Whether the recgpt-v1 answer used the user's LLM profile: found, found but an agent's non-LLM fallback
 # made it (its tags are the user's frequent categories, not the LLM's), not there yet (queued), Redis failed.
 ProfileState = Literal["hit", "fallback", "miss", "unavailable"]
@@ -102,3 +102,5 @@ class ReadinessResponse(BaseModel):
     checks: dict[str, str]
     # The dependencies that are down (answers go without them).
     failed: list[str]
+    # The gateway is stopping: it still answers requests for a few seconds, but takes no new ones after.
+    draining: bool = False

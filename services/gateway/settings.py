@@ -128,6 +128,12 @@ class GatewaySettings(ServiceSettings, RankingSettings):
     queue_deadline_s: float = Field(default=0.01, gt=0)
     overload_lag_s: float = Field(default=0.05, gt=0)
 
+    def longest_call_s(self) -> float:
+        """The feed's command: two preference-memory round trips, the parse (which may wait on the LLM)
+        and the plan. Every other request answers within `request_deadline_s`."""
+        feed_command = self.feed_parse_deadline_s + self.feed_plan_deadline_s + 2 * self.feed_redis_deadline_s
+        return max(self.request_deadline_s, feed_command)
+
     @model_validator(mode="after")
     def _deadlines_fit(self) -> GatewaySettings:
         if self.retrieval_deadline_s > self.request_deadline_s:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from recgpt_domain.prompt_versions import INTERESTS_V1
+from collections.abc import Sequence
+
+from recgpt_domain.prompt_versions import INTERESTS_V1, PLANNER_V2
 from recgpt_serving.llm.client import Message
 
 # The agent's name in metrics and LLM logs.
@@ -39,3 +41,32 @@ def messages(behaviour_text: str, max_interests: int) -> list[Message]:
         'Answer as {"interests": [{"interest": "...", "reason": "..."}]}.'
     )
     return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
+
+
+# RecGPT-V2's global planner: its own agent name and prompt version.
+PLANNER_AGENT = "persona_planner"
+PLANNER_PROMPT_VERSION = PLANNER_V2
+
+PLANNER_SYSTEM = (
+    "You are an experienced shopping planner. From a customer's behaviour and situation you describe the "
+    "different kinds of shopper they are (personas), and the product categories each one shops in. "
+    "Answer in JSON only."
+)
+
+
+def planner_messages(
+    behaviour_text: str, environment: str, choices: Sequence[str], personas: int, max_categories: int
+) -> list[Message]:
+    """The planner reads the behaviour once and names `personas` personas over `choices`."""
+    listed = "\n".join(f"- {choice}" for choice in choices)
+    user = (
+        "The customer's recent behaviour, grouped by category, most recent first:\n"
+        f"{behaviour_text}\n\n"
+        f"Situation:\n{environment}\n\n"
+        f"Categories you may name:\n{listed}\n\n"
+        f"Describe {personas} different personas of this customer, each one short sentence about what that "
+        f"side of them shops for and why, resting on 1 to {max_categories} of the categories above. No two "
+        "personas rest on the same categories.\n"
+        'Answer as {"personas": [{"persona": "...", "categories": ["..."]}]}.'
+    )
+    return [{"role": "system", "content": PLANNER_SYSTEM}, {"role": "user", "content": user}]

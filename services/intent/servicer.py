@@ -1,4 +1,5 @@
-"""The gRPC face of interest mining (RecGPT-V1): checks the request, compresses behaviour, asks the LLM."""
+"""The gRPC face of interest mining (RecGPT-V1): checks the request, compresses behaviour, asks the LLM.
+RecGPT-V2's planner (PlanPersonas) lives in `intent.planner`, RecBot's parser in `intent.commands`."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import grpc
 from intent import fallback, prompts
 from intent.commands.parser import CommandParser
 from intent.commands.service import parse_command
+from intent.planner import Planner
 from intent.prompts import AGENT
 from intent.schema import answer_schema
 from intent.settings import IntentSettings
@@ -33,17 +35,35 @@ class _Mined:
 
 class IntentServicer(agent_runner.AgentServicer[IntentSettings], intent_pb2_grpc.IntentServiceServicer):
     def __init__(
-        self, settings: IntentSettings, deps: agent_runner.AgentDeps, *, parser: CommandParser | None = None
+        self,
+        settings: IntentSettings,
+        deps: agent_runner.AgentDeps,
+        *,
+        parser: CommandParser | None = None,
+        planner: Planner | None = None,
     ) -> None:
         super().__init__(settings, deps)
         # RecBot's parser; built from the catalogue by `main.build` (None: ParseCommand is unimplemented).
         self.parser = parser
+        # RecGPT-V2's planner; built from the catalogue's histories (None: PlanPersonas is unimplemented).
+        self.planner = planner
+
+    async def PlanPersonas(
+        self, request: intent_pb2.PlanPersonasRequest, context: grpc.aio.ServicerContext
+    ) -> intent_pb2.PlanPersonasResponse:
+        if self.planner is None:
+            await context.abort(grpc.StatusCode.UNIMPLEMENTED, "this intent service has no persona planner")
+        assert self.planner is not None
+        return await self.planner.plan(request, context)
 
     async def MineInterests(
         self, request: intent_pb2.MineInterestsRequest, context: grpc.aio.ServicerContext
     ) -> intent_pb2.MineInterestsResponse:
         if request.method == intent_pb2.METHOD_RECGPT_V2:
-            await context.abort(grpc.StatusCode.UNIMPLEMENTED, "RecGPT-V2 comes with its own issue")
+            await context.abort(
+                grpc.StatusCode.UNIMPLEMENTED,
+                "RecGPT-V2 plans through PlanPersonas, then the tags service's ExpertTags and ArbitrateTags",
+            )
         async with agent_runner.refusals_as_status(context, "behaviour store"):
             limit = self._check(request)
             interactions = await agent_runner.read_behaviour(

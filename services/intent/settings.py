@@ -24,3 +24,15 @@ class IntentSettings(AgentServiceSettings):
     command_max_feed_items: int = Field(default=200, ge=0)
     command_llm_deadline_s: float = Field(default=8.0, gt=0)
     command_max_tokens: int = Field(default=200, ge=0)
+    # RecGPT-V2's planner: personas asked for by default (K) and at most, categories per persona, the
+    # categories it may name per user (the user's own, what follows their last, the trends), its answer's
+    # length, and the trends of its environment block (top categories over the log's last days).
+    personas: int = Field(default=3, ge=1)
+    max_personas: int = Field(default=6, ge=1)
+    persona_max_categories: int = Field(default=3, ge=1)
+    planner_choices: int = Field(default=30, ge=1)
+    planner_max_tokens: int = Field(default=320, ge=32)
+    planner_temperature: float = Field(default=0.3, ge=0)
+    trend_days: int = Field(default=14, ge=1)
+    trend_top: int = Field(default=5, ge=0)
+    max_user_attributes: int = Field(default=20, ge=0)

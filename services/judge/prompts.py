@@ -1,14 +1,17 @@
-"""The RecGPT-V1 judge prompts: one call per artefact, answered as a few booleans and a short reason."""
+"""The judge prompts: RecGPT-V1's one call per artefact (a few booleans and a short reason), and RecGPT-V2's
+agent-as-a-judge (one call per quality dimension, then a senior reviewer)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from judge.schema import Answer, ExplanationAnswer, InterestAnswer, TagAnswer
+from pydantic import BaseModel
+
+from judge.schema import Answer, DimensionAnswer, ExplanationAnswer, InterestAnswer, Review, TagAnswer
 from recgpt.common.v1 import common_pb2
 from recgpt_domain.catalogue import Item
 from recgpt_domain.prompt_text import clip, item_facts
-from recgpt_domain.prompt_versions import JUDGE_V1, JUDGE_YES_NO_V1
+from recgpt_domain.prompt_versions import JUDGE_V1, JUDGE_V2, JUDGE_YES_NO_V1
 from recgpt_serving.llm.client import Message
 
 # The agent's name in metrics and LLM logs.
@@ -140,4 +143,94 @@ def yes_no_tag(behaviour: str, tag: common_pb2.Tag) -> list[Message]:
     return _likelihood_messages(
         f"What the shopper did:\n{behaviour}\nProposed product tag: {clip(tag.tag, _TEXT_CHARS)}\n"
         "Does this tag fit what this shopper buys? Answer Yes or No."
+    )
+
+
+# Agent-as-a-judge (RecGPT-V2): one short call per dimension that no rule settled (recgpt_domain.judge_panel),
+# then the senior reviewer over their findings.
+PANEL_PROMPT_VERSION = JUDGE_V2
+SUB_MAX_TOKENS = 40
+REVIEW_MAX_TOKENS = 60
+_SUB_SYSTEM = (
+    "You are one member of a review panel for a shop's recommendations. You judge ONE quality only, "
+    "strictly: answer passed=false when in doubt, with a reason of at most 12 words."
+)
+_REVIEW_SYSTEM = (
+    "You are the senior reviewer of a shop's recommendation panel. Every panel member passed the artefact "
+    "on its quality. Rate it: superior (specific, vivid, clearly worth showing), average (correct but plain) "
+    "or bad (a defect the members missed; name the failing qualities)."
+)
+EXPLANATION_QUESTIONS: dict[str, str] = {
+    "relevance": "Is the explanation about this very item, and does it link it to the shopper's interest?",
+    "factuality": "Does it state only facts of the item facts (no other brand, size, number or feature)?",
+    "clarity": "Is it one clear, fluent sentence a shopper understands at once?",
+    "safety": "Is it free of anything offensive, discriminatory, or unsafe advice?",
+    "timeliness": "Does it suit the shopper's situation (season, time of day) and not contradict it?",
+    "informativeness": "Does it tell something specific about the item beyond its category?",
+    "attractiveness": "Is it engaging, so that the shopper wants to look at the item?",
+}
+TAG_QUESTIONS: dict[str, str] = {
+    "relevance": "Does the tag fit what this shopper did and buys?",
+    "consistency": "Is the tag consistent with the interest it was written for (or the behaviour, if none)?",
+    "specificity": "Does it name a specific kind of product, not a vague theme?",
+    "validity": "Is it a real product tag, modifier + core word (e.g. 'waterproof duct tape')?",
+}
+
+
+@dataclass(frozen=True)
+class PanelTask:
+    """One sub-evaluator's or the reviewer's call."""
+
+    messages: list[Message]
+    schema: type[BaseModel]
+    max_tokens: int
+
+
+def _sub_task(context: str, dimension: str, question: str) -> PanelTask:
+    answer = 'Answer as JSON {"passed": true|false, "reason": "..."}.'
+    user = f"{context}\nQuality: {dimension}. {question}\n{answer}"
+    return PanelTask(
+        [{"role": "system", "content": _SUB_SYSTEM}, {"role": "user", "content": user}],
+        DimensionAnswer,
+        SUB_MAX_TOKENS,
+    )
+
+
+def explanation_context(interest: str, item: Item, text: str, situation: str = "") -> str:
+    facts = "\n".join(item_facts(item, _TEXT_CHARS, _DESCRIPTION_CHARS))
+    context = f"User interest: {clip(interest, _TEXT_CHARS)}\nItem facts:\n{facts}"
+    if situation:
+        context += f"\nShopper's situation: {clip(situation, _TEXT_CHARS)}"
+    return context + f"\nExplanation shown to the user: {clip(text, _TEXT_CHARS)}"
+
+
+def tag_context(behaviour: str, tag: common_pb2.Tag) -> str:
+    context = f"User behaviour:\n{behaviour}\nPredicted item tag: {clip(tag.tag, _TEXT_CHARS)}"
+    if tag.interest:
+        context += f"\nFor the interest: {clip(tag.interest, _TEXT_CHARS)}"
+    return context
+
+
+def explanation_sub_evaluation(context: str, dimension: str) -> PanelTask:
+    """`context` from explanation_context; `dimension` one of EXPLANATION_QUESTIONS."""
+    return _sub_task(context, dimension, EXPLANATION_QUESTIONS[dimension])
+
+
+def tag_sub_evaluation(context: str, dimension: str) -> PanelTask:
+    return _sub_task(context, dimension, TAG_QUESTIONS[dimension])
+
+
+def review(context: str, findings: list[tuple[str, str]], schema: type[Review]) -> PanelTask:
+    """The reviewer's call over (dimension, member's reason) of an artefact every member passed."""
+    lines = "\n".join(
+        f"- {dimension}: passed ({clip(reason, 80) or 'no reason given'})" for dimension, reason in findings
+    )
+    user = (
+        f"{context}\nPanel findings:\n{lines}\n"
+        'Answer as JSON {"verdict": "superior"|"average"|"bad", "failing": [<qualities>], "reason": "..."}.'
+    )
+    return PanelTask(
+        [{"role": "system", "content": _REVIEW_SYSTEM}, {"role": "user", "content": user}],
+        schema,
+        REVIEW_MAX_TOKENS,
     )

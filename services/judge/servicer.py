@@ -1,4 +1,5 @@
-"""The gRPC face of the judge: one LLM judgement per artefact (V1), plus rule-based grounding checks."""
+"""The gRPC face of the judge: one LLM judgement per artefact (V1), plus rule-based grounding checks, or
+agent-as-a-judge (V2, `judge.panel`) with the V1 judgement as its next-best path."""
 
 from __future__ import annotations
 
@@ -8,15 +9,17 @@ from dataclasses import dataclass
 
 import grpc
 
-from judge import fallback, prompts, validation
+from judge import fallback, panel, prompts, validation
 from judge.prompts import AGENT
 from judge.settings import JudgeSettings
+from recgpt.common.v1 import common_pb2
 from recgpt.judge.v1 import judge_pb2, judge_pb2_grpc
-from recgpt_domain import grounding
+from recgpt_domain import grounding, judge_panel
 from recgpt_domain.behaviour_context import compress
 from recgpt_domain.catalogue import Item
 from recgpt_domain.grounding import CatalogueVocabulary
 from recgpt_domain.messages import item_from_pb
+from recgpt_domain.situation import Situation
 from recgpt_serving import agent_runner, metrics
 from recgpt_serving.llm import likelihood
 from recgpt_serving.llm.client import Message
@@ -32,11 +35,30 @@ SOURCES = frozenset({"offline", "live"})
 @dataclass
 class _Judged:
     judgement: judge_pb2.Judgement
-    # False when the verdict (or its absence) came from a fallback, not from the LLM.
+    # False when the verdict (or its absence) came from a fallback, not from the LLM (for V2: the panel).
     by_llm: bool
     prompt_tokens: int = 0
     completion_tokens: int = 0
     engine_seconds: float = 0.0
+
+
+def _from_panel(result: panel.PanelResult) -> _Judged | None:
+    if result.judgement is None:
+        return None
+    usage = result.usage
+    return _Judged(result.judgement, True, usage.prompt_tokens, usage.completion_tokens, usage.engine_seconds)
+
+
+def _after_panel(judged: _Judged, result: panel.PanelResult | None) -> _Judged:
+    """The V1 judgement as the panel's next-best path: marked with why, the panel's usage added."""
+    if result is None:
+        return judged
+    judged.judgement.fallback_reason = result.fallback.value if result.fallback else ""
+    judged.by_llm = False
+    judged.prompt_tokens += result.usage.prompt_tokens
+    judged.completion_tokens += result.usage.completion_tokens
+    judged.engine_seconds += result.usage.engine_seconds
+    return judged
 
 
 def source_label(source: str) -> str:
@@ -64,10 +86,6 @@ class JudgeServicer(agent_runner.AgentServicer[JudgeSettings], judge_pb2_grpc.Ju
     async def Judge(
         self, request: judge_pb2.JudgeRequest, context: grpc.aio.ServicerContext
     ) -> judge_pb2.JudgeResponse:
-        if request.method == judge_pb2.METHOD_RECGPT_V2:
-            await context.abort(
-                grpc.StatusCode.UNIMPLEMENTED, "agent-as-a-judge comes with the RecGPT-V2 issue"
-            )
         async with agent_runner.refusals_as_status(context, "behaviour store"):
             return await self._judge(request, context)
         raise AssertionError("context.abort returned")
@@ -76,6 +94,7 @@ class JudgeServicer(agent_runner.AgentServicer[JudgeSettings], judge_pb2_grpc.Ju
         self, request: judge_pb2.JudgeRequest, context: grpc.aio.ServicerContext
     ) -> judge_pb2.JudgeResponse:
         subject = request.WhichOneof("subject")
+        v2 = request.method == judge_pb2.METHOD_RECGPT_V2
         if subject == "interests":
             interests = list(request.interests.interests)
             _check_texts([entry.interest for entry in interests], "interests")
@@ -89,28 +108,25 @@ class JudgeServicer(agent_runner.AgentServicer[JudgeSettings], judge_pb2_grpc.Ju
             tags = list(request.tags.tags)
             _check_texts([entry.tag for entry in tags], "tags")
             behaviour = await self._behaviour(request)
-            tasks = [
-                self._llm_judgement(
-                    i,
-                    prompts.tag(behaviour, e),
-                    context,
-                    likely=(prompts.tag_questions(behaviour, e), e.tag),
-                    yes_no=prompts.yes_no_tag(behaviour, e),
-                )
-                for i, e in enumerate(tags)
-            ]
+            tasks = [self._tag(i, e, behaviour, context, v2) for i, e in enumerate(tags)]
             label = "tag"
         elif subject == "explanations":
             explanations = list(request.explanations.explanations)
             _check_texts([entry.interest for entry in explanations], "explanations.interest")
-            tasks = [self._explanation(i, e, context) for i, e in enumerate(self._subjects(explanations))]
+            situation = Situation.from_map(request.situation)
+            tasks = [
+                self._explanation(i, e, context, situation if v2 else None)
+                for i, e in enumerate(self._subjects(explanations))
+            ]
             label = "explanation"
         else:
             raise agent_runner.InvalidRequest("set one of interests, tags or explanations")
         judged = await asyncio.gather(*tasks)
-        return self._response(
-            judged, label, source_label(request.source), await self.deps.llm.adapter_for(AGENT)
-        )
+        # Interests have no panel: the V2 method judges them as V1 does.
+        v2 = v2 and subject != "interests"
+        version = prompts.PANEL_PROMPT_VERSION if v2 else prompts.PROMPT_VERSION
+        adapter = await self.deps.llm.adapter_for(panel.SUB_AGENT if v2 else AGENT)
+        return self._response(judged, label, source_label(request.source), adapter, version)
 
     def _subjects(self, explanations: list[judge_pb2.ExplanationSubject]) -> list[tuple[str, Item, str]]:
         subjects = []
@@ -134,20 +150,88 @@ class JudgeServicer(agent_runner.AgentServicer[JudgeSettings], judge_pb2_grpc.Ju
         )
         return compress(interactions, self.deps.items, self.settings.judge_behaviour_budget_tokens).text
 
-    async def _explanation(
-        self, index: int, subject: tuple[str, Item, str], context: grpc.aio.ServicerContext
+    async def _tag(
+        self,
+        index: int,
+        tag: common_pb2.Tag,
+        behaviour: str,
+        context: grpc.aio.ServicerContext,
+        v2: bool,
     ) -> _Judged:
+        """The panel's judgement (V2), or the V1 one: asked for, or the panel's next-best path."""
+        outcome = None
+        if v2:
+            defects = judge_panel.tag_defects(tag.tag, behaviour, tag.interest)
+            context_text = prompts.tag_context(behaviour, tag)
+            outcome = await self._panel(
+                index, "tag", context_text, judge_panel.TAG_DIMENSIONS, defects, context
+            )
+            if (made := _from_panel(outcome)) is not None:
+                return made
+        judged = await self._llm_judgement(
+            index,
+            prompts.tag(behaviour, tag),
+            context,
+            likely=(prompts.tag_questions(behaviour, tag), tag.tag),
+            yes_no=prompts.yes_no_tag(behaviour, tag),
+        )
+        return _after_panel(judged, outcome)
+
+    async def _panel(
+        self,
+        index: int,
+        subject: str,
+        context_text: str,
+        dimensions: tuple[str, ...],
+        defects: dict[str, str],
+        context: grpc.aio.ServicerContext,
+    ) -> panel.PanelResult:
+        usage = panel.PanelUsage()
+        ask = panel.llm_asker(
+            self.deps.llm, lambda: agent_runner.llm_deadline(context, self.settings), self._llm_slots, usage
+        )
+        return await panel.judge(index, subject, context_text, dimensions, defects, ask, usage)
+
+    async def _explanation(
+        self,
+        index: int,
+        subject: tuple[str, Item, str],
+        context: grpc.aio.ServicerContext,
+        situation: Situation | None = None,
+    ) -> _Judged:
+        """V1's judgement, or with a situation (V2) the panel's, the V1 one being its next-best path."""
         interest, item, text = subject
         problems = validation.grounding_problems(text, item, interest, self.vocabulary, self.settings)
         rule = validation.grounding_rule(problems)
         if grounding.EMPTY in problems:
             agent_runner.count_fallback(AGENT, agent_runner.FallbackReason.EMPTY_SUBJECT)
-            return _Judged(fallback.empty_explanation(index, rule), by_llm=False)
+            empty = fallback.empty_explanation(index, rule)
+            if situation is not None:
+                empty.verdict = judge_pb2.VERDICT_BAD
+            return _Judged(empty, by_llm=False)
+        outcome = None
+        if situation is not None:
+            defects = judge_panel.explanation_defects(
+                text,
+                item,
+                self.vocabulary,
+                interest=interest,
+                situation=situation,
+                max_words=self.settings.max_words,
+                max_chars=self.settings.max_chars,
+            )
+            context_text = prompts.explanation_context(interest, item, text, situation.describe())
+            outcome = await self._panel(
+                index, "explanation", context_text, judge_panel.EXPLANATION_DIMENSIONS, defects, context
+            )
+            if (made := _from_panel(outcome)) is not None:
+                return made
         likely = (prompts.explanation_questions(interest, item), text)
         yes_no = prompts.yes_no_explanation(interest, item, text)
-        return await self._llm_judgement(
+        judged = await self._llm_judgement(
             index, prompts.explanation(interest, item, text), context, rule, likely, yes_no
         )
+        return _after_panel(judged, outcome)
 
     async def _llm_judgement(
         self,
@@ -237,13 +321,13 @@ class JudgeServicer(agent_runner.AgentServicer[JudgeSettings], judge_pb2_grpc.Ju
         _add_dimension(judgement, prompts.VERDICT_DIMENSION, passed, f"yes-no log-odds {odds:.2f}")
 
     def _response(
-        self, judged: list[_Judged], subject: str, source: str, adapter: str
+        self, judged: list[_Judged], subject: str, source: str, adapter: str, prompt_version: str
     ) -> judge_pb2.JudgeResponse:
         # One provenance covers every judgement: it says fallback when any of them is not the LLM's.
         response = judge_pb2.JudgeResponse(
             provenance=agent_runner.provenance(
                 self.deps.llm.settings,
-                prompts.PROMPT_VERSION,
+                prompt_version,
                 fallback=not all(entry.by_llm for entry in judged),
                 adapter=adapter,
             )
@@ -264,9 +348,14 @@ def _add_dimension(judgement: judge_pb2.Judgement, dimension: str, passed: bool,
         judgement.verdict = judge_pb2.VERDICT_FAIL
 
 
-def _verdict_label(verdict: int) -> str:
-    if verdict == judge_pb2.VERDICT_PASS:
-        return "pass"
-    if verdict == judge_pb2.VERDICT_FAIL:
-        return "fail"
-    return "unavailable"
+_VERDICT_LABELS: dict[judge_pb2.Verdict, str] = {
+    judge_pb2.VERDICT_PASS: "pass",
+    judge_pb2.VERDICT_FAIL: "fail",
+    judge_pb2.VERDICT_SUPERIOR: "superior",
+    judge_pb2.VERDICT_AVERAGE: "average",
+    judge_pb2.VERDICT_BAD: "bad",
+}
+
+
+def _verdict_label(verdict: judge_pb2.Verdict) -> str:
+    return _VERDICT_LABELS.get(verdict, "unavailable")

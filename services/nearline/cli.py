@@ -1,4 +1,5 @@
-"""`recgpt-nearline`: refresh users' RecGPT-V1 profiles and explanations, once or following the queue.
+"""`recgpt-nearline`: refresh users' RecGPT-V1 (or, with `--method recgpt-v2`, V2) profiles and explanations,
+once or following the queue.
 
 Batch: `recgpt-nearline [--users a,b | --users-file F] [--limit N] [--force] [--json FILE]` (default: every
 user in Redis), then a summary. Follow: `recgpt-nearline --follow` refreshes the users the gateway queues on
@@ -25,11 +26,12 @@ from nearline import users as user_ids
 from nearline.follow import QueueFollower
 from nearline.job import Freshness, NearlineJob, Tally, from_list
 from nearline.refresh import ProfileRefresher, ReasonedRefresher
+from nearline.refresh_v2 import ReasonedV2Refresher, V2ProfileRefresher
 from nearline.settings import NearlineSettings
 from nearline.summary import Summary
 from recgpt_domain.behaviour_store import BehaviourStore
-from recgpt_domain.profile_store import LLM_PROFILE_MAX_AGE_S, METHOD_V1, ProfileStore
-from recgpt_domain.prompt_versions import current_profile_prompt_version
+from recgpt_domain.profile_store import LLM_PROFILE_MAX_AGE_S, METHOD_V2, ProfileStore
+from recgpt_domain.prompt_versions import current_profile_prompt_version, v2_profile_prompt_version
 from recgpt_domain.redis_connection import connect
 from recgpt_domain.refresh_queue import RefreshQueue, RetryPolicy
 from recgpt_serving import logs, metrics
@@ -77,6 +79,12 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"keep LLM profiles younger than this (default {LLM_PROFILE_MAX_AGE_S // 86400}d)",
     )
     parser.add_argument("--force", action="store_true", help="refresh even users whose profile is fresh")
+    parser.add_argument(
+        "--method",
+        choices=["recgpt-v1", "recgpt-v2"],
+        default=None,
+        help="which profiles to build (default RECGPT_PROFILE_METHOD, else recgpt-v1)",
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write the summary to this file")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
@@ -95,6 +103,7 @@ async def amain(argv: list[str] | None = None, prompt_version: str | None = None
             "concurrency": args.concurrency,
             "explain_items": args.explain_items,
             "max_age_s": args.max_age,
+            "profile_method": args.method,
         }.items()
         if value is not None
     }
@@ -112,10 +121,11 @@ async def amain(argv: list[str] | None = None, prompt_version: str | None = None
     logs.configure("nearline", settings.log_level)
     freshness = Freshness(
         settings.llm_model,
-        prompt_version or current_profile_prompt_version(settings.tag_mode),
+        prompt_version or _profile_prompt_version(settings),
         settings.max_age_s,
         settings.profile_fallback_ttl_s,
         force=args.force,
+        method=settings.profile_method,
     )
     summary = await _run(args, settings, freshness)
     print(summary.text())
@@ -126,6 +136,13 @@ async def amain(argv: list[str] | None = None, prompt_version: str | None = None
     if summary.users_failed and not (summary.users_done or summary.users_fallback or summary.users_skipped):
         return 1
     return 0
+
+
+def _profile_prompt_version(settings: NearlineSettings) -> str:
+    """What a fresh profile of the method the job builds records."""
+    if settings.profile_method == METHOD_V2:
+        return v2_profile_prompt_version()
+    return current_profile_prompt_version(settings.tag_mode)
 
 
 async def _run(args: argparse.Namespace, settings: NearlineSettings, freshness: Freshness) -> Summary:
@@ -140,9 +157,11 @@ async def _run(args: argparse.Namespace, settings: NearlineSettings, freshness: 
     started = time.perf_counter()
     try:
         if args.follow:
-            tally = await _follow(ReasonedRefresher(stubs, settings), profiles, freshness, settings, stop)
+            reasoned = ReasonedV2Refresher if settings.profile_method == METHOD_V2 else ReasonedRefresher
+            tally = await _follow(reasoned(stubs, settings), profiles, freshness, settings, stop)
         else:
-            job = NearlineJob(ProfileRefresher(stubs, settings), profiles, freshness, settings.concurrency)
+            refresher = V2ProfileRefresher if settings.profile_method == METHOD_V2 else ProfileRefresher
+            job = NearlineJob(refresher(stubs, settings), profiles, freshness, settings.concurrency)
             tally = await _batch(job, args, BehaviourStore(redis, settings.redis_prefix), settings, stop)
     finally:
         for signum in _STOP_SIGNALS:
@@ -183,7 +202,7 @@ async def _follow(
     stop: asyncio.Event,
 ) -> Tally:
     assert settings.metrics_port is not None  # amain refuses --follow without it
-    metrics.serve(settings.metrics_port)
+    metrics.serve(settings.metrics_port, settings.bind_host)
     log.info(
         "near-line follower starts",
         extra={"concurrency": settings.concurrency, "metrics_port": settings.metrics_port},
@@ -197,10 +216,17 @@ async def _follow(
         dead_letters_max=settings.refresh_dead_letters_max,
     )
     queue = RefreshQueue(
-        profiles.client, settings.redis_prefix, METHOD_V1, retry=retry, timeout_s=settings.redis_timeout_s
+        profiles.client,
+        settings.redis_prefix,
+        settings.profile_method,
+        retry=retry,
+        timeout_s=settings.redis_timeout_s,
     )
     job = NearlineJob(refresher, profiles, freshness, settings.concurrency)
-    tally = await QueueFollower(job, refresher, queue, settings.follow_poll_s).run(stop)
+    follower = QueueFollower(
+        job, refresher, queue, settings.follow_poll_s, stop_grace_s=settings.shutdown_grace_s
+    )
+    tally = await follower.run(stop)
     log.info(
         "near-line follower stopped",
         extra={"done": tally.done, "fallback": tally.fallback, "failed": tally.failed},

@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 QUEUE_ERRORS = (RedisError, OSError, TimeoutError)
 _EVENTS = {
     event: metrics.REFRESH_QUEUE_ENTRIES.labels(event)
-    for event in ("taken", "reclaimed", "acked", Settled.RETRY, Settled.DEAD_LETTER)
+    for event in ("taken", "reclaimed", "acked", "released", Settled.RETRY, Settled.DEAD_LETTER)
 }
 
 
@@ -45,6 +45,7 @@ class QueueFollower:
         poll_s: float,
         consumer: str | None = None,
         retry_s: float = 5.0,
+        stop_grace_s: float = 20.0,
     ) -> None:
         self.job = job
         self.refresher = refresher
@@ -53,24 +54,51 @@ class QueueFollower:
         self.consumer = consumer or consumer_name()
         # Redis being away does not end the follower: it logs, waits this long (or the stop) and tries again.
         self.retry_s = retry_s
+        # After the stop, users in flight get this long to finish; the rest are handed back to the queue.
+        self.stop_grace_s = stop_grace_s
         self._depth = metrics.REFRESH_QUEUE_DEPTH.labels(queue.method)
         self._running: dict[str, asyncio.Task[None]] = {}
+        self._held: dict[str, Entry] = {}
         self._next_reclaim = 0.0
 
     async def run(self, stop: asyncio.Event) -> Tally:
-        """Follows the queue until `stop` is set; the users in flight then finish and are settled."""
+        """Follows the queue until `stop` is set, then takes nothing more: the users in flight get
+        `stop_grace_s` to finish and be settled, and those still running after it are handed back."""
         tally = Tally()
         heartbeat = asyncio.create_task(self._heartbeat())
         try:
             if await self._prepare(stop):
                 await self._follow(tally, stop)
         finally:
-            if self._running:
-                await asyncio.gather(*self._running.values())
+            await self._finish_in_flight()
             heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await heartbeat
         return tally
+
+    async def _finish_in_flight(self) -> None:
+        """Waits up to the grace for the users in flight; cancels the rest and releases their entries, so
+        that another worker takes them at its next reclaim instead of after the lease (an LLM-bound refresh
+        may run for minutes, longer than a pod is given to stop)."""
+        if not self._running:
+            return
+        _, unfinished = await asyncio.wait(list(self._running.values()), timeout=self.stop_grace_s)
+        if not unfinished:
+            return
+        cut = [entry for entry_id, entry in self._held.items() if self._running.get(entry_id) in unfinished]
+        for task in unfinished:
+            task.cancel()
+        await asyncio.gather(*unfinished, return_exceptions=True)
+        try:
+            released = await self.queue.release(self.consumer, cut)
+        except QUEUE_ERRORS as error:
+            log.warning(
+                "could not release the refresh queue entries; taken again once their lease lapses",
+                extra={"entries": len(cut), "error": repr(error)},
+            )
+            return
+        _EVENTS["released"].inc(released)
+        log.info("refreshes cut short by the stop were handed back", extra={"entries": released})
 
     async def _prepare(self, stop: asyncio.Event) -> bool:
         """The group exists and consumers of stopped workers are forgotten; False when stopped first."""
@@ -126,7 +154,12 @@ class QueueFollower:
     def _start(self, entry: Entry, tally: Tally) -> None:
         task = asyncio.create_task(self._settle(entry, tally))
         self._running[entry.entry_id] = task
-        task.add_done_callback(lambda _: self._running.pop(entry.entry_id, None))
+        self._held[entry.entry_id] = entry
+        task.add_done_callback(lambda _: self._forget(entry.entry_id))
+
+    def _forget(self, entry_id: str) -> None:
+        self._running.pop(entry_id, None)
+        self._held.pop(entry_id, None)
 
     async def _settle(self, entry: Entry, tally: Tally) -> None:
         """Refreshes the user, then acknowledges or fails the entry; a Redis error leaves it pending, to be

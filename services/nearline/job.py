@@ -19,7 +19,7 @@ from typing import Protocol
 import grpc
 
 from nearline.refresh import ProfileRefresher
-from recgpt_domain.profile_store import FALLBACK_PROFILE_TTL_S, ProfileStore
+from recgpt_domain.profile_store import FALLBACK_PROFILE_TTL_S, METHOD_V1, ProfileStore
 from recgpt_serving import context, metrics
 from recgpt_serving.llm.usage import Usage
 
@@ -49,6 +49,8 @@ class Freshness:
     # A profile from fallback answers is kept only this long.
     fallback_max_age_s: float = FALLBACK_PROFILE_TTL_S
     force: bool = False
+    # Whose profiles: a V2 job's fresh profile is a V2 one.
+    method: str = METHOD_V1
 
 
 @dataclass
@@ -158,8 +160,8 @@ class NearlineJob:
         return Outcome.DONE
 
     async def _is_fresh(self, user_id: str) -> bool:
-        stored = await self.profiles.get(user_id)
         freshness = self.freshness
+        stored = await self.profiles.get(user_id, freshness.method)
         return stored is not None and stored.is_current(
             freshness.model, freshness.prompt_version, freshness.max_age_s, freshness.fallback_max_age_s
         )

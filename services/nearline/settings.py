@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from recgpt_domain.profile_store import FALLBACK_PROFILE_TTL_S, LLM_PROFILE_MAX_AGE_S
@@ -34,6 +36,12 @@ class NearlineSettings(RankingSettings):
     llm_model: str = DEFAULT_MODEL_NAME
     # The tag service's mode (RECGPT_TAG_MODE, read by both): its prompt version is part of a fresh profile's.
     tag_mode: TagMode = DEFAULT_TAG_MODE
+    # Which profiles the job builds (RECGPT_PROFILE_METHOD): RecGPT-V1's (interests, then tags) or RecGPT-V2's
+    # (planner -> experts -> arbiter, `recgpt_serving.persona_chain`), each under its own key and queue; and
+    # what V2 asks of its agents (0: the services' defaults).
+    profile_method: Literal["recgpt-v1", "recgpt-v2"] = "recgpt-v1"
+    personas: int = Field(default=0, ge=0)
+    expert_tags: int = Field(default=0, ge=0)
     # Users refreshed at once.
     concurrency: int = Field(default=BATCH_CONCURRENCY, ge=1, le=512)
     # Tag-route items per user whose explanations are precomputed (the gateway reads them cache-only).

@@ -66,3 +66,16 @@ def fuse(routes: Sequence[RouteItems], exclude: Container[str]) -> list[Candidat
 
 def _score(candidate: Candidate) -> float:
     return candidate.score
+
+
+def over_baseline(baseline_weights: Sequence[float], beta: float) -> tuple[list[float], float]:
+    """RecGPT-V1's weights: the baseline's own (scaled to sum to `beta`) and the tag route's (1 - beta).
+
+    The tag route joins the baseline's routes instead of replacing them, so beta = 1 serves exactly the
+    baseline's ranking and a tag weight chosen on validation can only add to it.
+    """
+    if beta >= 1:
+        return list(baseline_weights), 0.0  # untouched, so not even rounding can reorder the baseline
+    total = sum(weight for weight in baseline_weights if weight > 0)
+    scale = beta / total if total > 0 else 0.0
+    return [max(weight, 0.0) * scale for weight in baseline_weights], 1.0 - beta

@@ -128,7 +128,8 @@ FAMILIES: tuple[KeyFamily, ...] = (
         "<prefix>:explain:<method>:<model>:<prompt version>:<interest digest>:<item>",
         "explain.cache",
         "string",
-        "TTL 30 days (1 day for a fallback), RECGPT_EXPLANATION_TTL_S",
+        "TTL 30 days (1 day for a fallback or V2's next-best path), RECGPT_EXPLANATION_TTL_S; V2's digest"
+        " ends with the situation kind",
         "a cache miss: the item is shown without its explanation until the near-line job writes it again.",
         home="cache",
     ),

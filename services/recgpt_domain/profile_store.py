@@ -18,6 +18,8 @@ import redis.asyncio as aioredis
 from pydantic import BaseModel, Field, ValidationError
 
 METHOD_V1 = "recgpt-v1"
+# RecGPT-V2's profiles (planner -> experts -> arbiter), kept beside V1's under their own key.
+METHOD_V2 = "recgpt-v2"
 # A profile made by the LLM is refreshed after this (the paper refreshes interests every two weeks) ...
 LLM_PROFILE_MAX_AGE_S = 14 * 24 * 3600
 # ... and kept in Redis this long, so that serving still has it while the near-line job catches up.

@@ -15,12 +15,20 @@ TAGS_V1 = "tags-v1.0"
 TAGS_CHOOSE_V1 = "tags-choose-v1.0"
 # v1.1: only the first sentence of an answer is kept.
 EXPLAIN_V1 = "explain-v1.1"
+# RecGPT-V2 meta-prompting: a style guideline first, then the explanation written to it.
+EXPLAIN_V2 = "explain-v2.0"
 JUDGE_V1 = "judge-v1.0"
+# RecGPT-V2 agent-as-a-judge: one sub-evaluator per dimension, then a senior reviewer.
+JUDGE_V2 = "judge-v2.0"
 # The judge's yes/no questions: a verdict adapter is trained on them (agent_training), so changing their
 # wording makes a new version.
 JUDGE_YES_NO_V1 = "judge-yes-no-v1"
 # RecBot's command parser, the LLM half (intent.commands.llm).
 COMMAND_PARSER_V1 = "command-parser-v1"
+# RecGPT-V2's planner (intent), experts and arbiter (tags).
+PLANNER_V2 = "planner-v2.0"
+TAG_EXPERT_V2 = "tag-expert-v2.0"
+TAG_ARBITER_V2 = "tag-arbiter-v2.0"
 
 # How the tag agent answers (`RECGPT_TAG_MODE`, tags.settings): rank mode scores the generate prompt.
 TagMode = Literal["generate", "rank", "choose"]
@@ -56,3 +64,10 @@ def profile_prompt_version(interests: str, tags: str) -> str:
 def current_profile_prompt_version(tag_mode: TagMode = DEFAULT_TAG_MODE) -> str:
     """What a RecGPT-V1 profile made by the current prompts records, with the tag agent in `tag_mode`."""
     return profile_prompt_version(INTERESTS_V1, TAG_PROMPT_VERSIONS[tag_mode])
+
+
+def v2_profile_prompt_version(
+    planner: str = PLANNER_V2, expert: str = TAG_EXPERT_V2, arbiter: str = TAG_ARBITER_V2
+) -> str:
+    """What a RecGPT-V2 profile records: the planner's, the experts' and the arbiter's prompt versions."""
+    return f"planner={planner};experts={expert};arbiter={arbiter}"

@@ -92,6 +92,22 @@ end
 return renewed
 """
 
+# KEYS: stream. ARGV: group, consumer, then (entry id, deliveries to leave, idle ms) per entry. Hands back the
+# entries this consumer still holds as if untouched for `idle` (due at once for any worker's reclaim) and
+# delivered one time fewer, so that a refresh cut short by a stop does not count as a failed attempt.
+_RELEASE = """
+local released = 0
+for i = 3, #ARGV, 3 do
+  local held = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1, ARGV[2])
+  if #held == 1 then
+    redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[i], 'IDLE', ARGV[i + 2],
+      'RETRYCOUNT', ARGV[i + 1], 'JUSTID')
+    released = released + 1
+  end
+end
+return released
+"""
+
 # KEYS: stream. ARGV: group, idle (ms). Forgets consumers that hold nothing and were not heard of for that
 # long (workers that stopped). Checked and deleted in one step: deleting a consumer drops what it holds.
 _FORGET_CONSUMERS = """
@@ -222,6 +238,7 @@ class RefreshQueue:
         self._dead_letter = client.register_script(_DEAD_LETTER)
         self._renew = client.register_script(_RENEW)
         self._forget = client.register_script(_FORGET_CONSUMERS)
+        self._release = client.register_script(_RELEASE)
 
     async def enqueue(self, user_id: str) -> EnqueueOutcome:
         """Queues the user unless already queued, recently failed or the queue is full; one round trip."""
@@ -301,6 +318,20 @@ class RefreshQueue:
         async with asyncio.timeout(self.timeout_s):
             renewed = await self._renew(keys=[self.keys.stream()], args=[GROUP, consumer, *entry_ids])
         return [_text(entry_id) for entry_id in renewed]
+
+    async def release(self, consumer: str, entries: list[Entry]) -> int:
+        """Hands back entries `consumer` holds but will not refresh (it is stopping): the next reclaim of any
+        worker takes them, without waiting out the lease and without counting this delivery. Returns how
+        many it still held."""
+        if not entries:
+            return 0
+        args: list[str | int] = [GROUP, consumer]
+        for entry in entries:
+            left = entry.attempts - 1
+            args += [entry.entry_id, left, _ms(self.retry.due_after_s(left))]
+        async with asyncio.timeout(self.timeout_s):
+            released = await self._release(keys=[self.keys.stream()], args=args)
+        return int(released)
 
     async def ack(self, entry: Entry) -> None:
         """The user's refresh is done (or was not needed): the entry and its marker go."""

@@ -57,6 +57,11 @@ class AgentServiceSettings(GrpcServiceSettings):
     # The most recent interactions read from Redis when a request brings no behaviour.
     behaviour_max_interactions: int = Field(default=200, ge=1)
 
+    def longest_call_s(self) -> float:
+        """One LLM call and the work after it. A batch caller with a longer deadline whose request makes
+        several calls may be cut off by a rollout; the near-line queue takes such a user again."""
+        return self.llm_deadline_s + self.llm_deadline_margin_s
+
 
 # An LLM call is never given less than this: a request that comes late still gets its fallback at once.
 MIN_LLM_DEADLINE_S = 0.05
@@ -151,6 +156,12 @@ class AgentDeps:
     llm: LlmClient
     store: BehaviourStore
     items: Mapping[str, Item]
+    # The caches' Redis (explanations); None: the behaviour store's Redis holds them.
+    cache_client: aioredis.Redis | None = None
+
+    @property
+    def caches(self) -> aioredis.Redis:
+        return self.cache_client or self.store.client
 
 
 @dataclass(frozen=True)
@@ -192,22 +203,30 @@ async def serve(
     """Builds the servicer (catalogue, models), then serves until SIGTERM; health is SERVING only between."""
     items = await asyncio.to_thread(load_items, settings.catalogue_dir)
     redis_client: aioredis.Redis = connect(settings.redis_url)
+    cache_client = connect(settings.cache_redis_url) if settings.cache_redis_url else None
     llm = LlmClient(llm_settings)
     try:
-        deps = AgentDeps(llm=llm, store=BehaviourStore(redis_client, settings.redis_prefix), items=items)
+        store = BehaviourStore(redis_client, settings.redis_prefix)
+        deps = AgentDeps(llm=llm, store=store, items=items, cache_client=cache_client)
         registration = await asyncio.to_thread(build, settings, deps)
         service = GrpcService(
-            name, [registration.full_service_name], max_concurrent_rpcs=settings.max_concurrent_rpcs
+            name,
+            [registration.full_service_name],
+            max_concurrent_rpcs=settings.max_concurrent_rpcs,
+            max_connection_age_s=settings.max_connection_age_s,
+            connection_age_grace_s=settings.stop_grace_s,
         )
         registration.add_to_server(registration.servicer, service.server)
         service.bind(settings.bind_host, settings.port)
         await service.start()
         await service.mark_serving()
         log.info("agent service ready", extra={"items": len(items), "llm": llm_settings.endpoints})
-        await service.run_until_signalled(settings.shutdown_grace_s)
+        await service.run_until_signalled(settings.stop_grace_s, settings.drain_s)
     finally:
         await llm.aclose()
         await redis_client.aclose()
+        if cache_client is not None:
+            await cache_client.aclose()
 
 
 def main(name: str, settings_type: type[S], build: Callable[[S, AgentDeps], Registration]) -> None:

@@ -14,6 +14,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from recgpt_serving import context, metrics
+from recgpt_serving.drain import Drain
 
 log = logging.getLogger(__name__)
 
@@ -78,14 +79,30 @@ class GrpcService:
     calls whose callers have long given up.
     """
 
-    def __init__(self, name: str, full_service_names: Sequence[str], *, max_concurrent_rpcs: int) -> None:
+    def __init__(
+        self,
+        name: str,
+        full_service_names: Sequence[str],
+        *,
+        max_concurrent_rpcs: int,
+        max_connection_age_s: float = 0.0,
+        connection_age_grace_s: float = 0.0,
+    ) -> None:
         if max_concurrent_rpcs < 1:
             raise ValueError(f"max_concurrent_rpcs must be at least 1, got {max_concurrent_rpcs}")
         self.name = name
         self.full_service_names = list(full_service_names)
+        options: list[tuple[str, int]] = [("grpc.so_reuseport", 0)]
+        if max_connection_age_s > 0:
+            # Clients get GOAWAY after this long and resolve the name again (new replicas join); the calls
+            # on the old connection keep the grace to finish.
+            options += [
+                ("grpc.max_connection_age_ms", round(max_connection_age_s * 1000)),
+                ("grpc.max_connection_age_grace_ms", round(connection_age_grace_s * 1000)),
+            ]
         self.server = grpc.aio.server(
             interceptors=[ContextInterceptor(name)],
-            options=[("grpc.so_reuseport", 0)],
+            options=options,
             maximum_concurrent_rpcs=max_concurrent_rpcs,
         )
         self.health = health.aio.HealthServicer()
@@ -115,13 +132,25 @@ class GrpcService:
         await self.server.stop(grace_s)
         log.info("stopped")
 
-    async def run_until_signalled(self, grace_s: float) -> None:
-        """Serves until SIGTERM or SIGINT, then drains in-flight calls for `grace_s` seconds."""
-        stop = asyncio.Event()
+    async def run_until_signalled(self, grace_s: float, drain_s: float = 0.0) -> None:
+        """Serves until SIGTERM or SIGINT, drains (`recgpt_serving.drain`), then stops with `grace_s`."""
+        drain = Drain(drain_s)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        await stop.wait()
+            loop.add_signal_handler(sig, drain.signal)
+        try:
+            await self.serve_until_drained(drain, grace_s)
+        finally:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(sig)
+
+    async def serve_until_drained(self, drain: Drain, grace_s: float) -> None:
+        """At `drain`'s first signal health turns NOT_SERVING while calls are still served; when its window
+        ends the server stops accepting and in-flight calls get `grace_s`."""
+        await drain.signalled()
+        await self._set_all(health_pb2.HealthCheckResponse.NOT_SERVING)
+        log.info("draining", extra={"drain_s": drain.window_s, "grace_s": grace_s})
+        await drain.window()
         log.info("shutting down", extra={"grace_s": grace_s})
         await self.stop(grace_s)
 

@@ -97,8 +97,24 @@ AGENT_DROPPED_OUTPUTS = Counter(
 )
 JUDGE_VERDICTS = Counter(
     "recgpt_judge_verdicts_total",
-    "Judged artefacts by subject and verdict; source is offline (evaluation) or live (sampled traffic).",
+    "Judged artefacts by subject and verdict (pass, fail, superior, average, bad, unavailable); source is"
+    " offline (evaluation) or live (sampled traffic).",
     ["subject", "verdict", "source"],
+)
+JUDGE_PANEL_DEFECTS = Counter(
+    "recgpt_judge_panel_defects_total",
+    "Defects agent-as-a-judge found, by subject (explanation, tag) and dimension (judge_panel's closed set).",
+    ["subject", "dimension"],
+)
+JUDGE_PANEL_FALLBACKS = Counter(
+    "recgpt_judge_panel_fallbacks_total",
+    "Artefacts agent-as-a-judge handed to the V1 judge, by subject and reason (judge.panel.PanelFallback).",
+    ["subject", "reason"],
+)
+EXPLAIN_V2_FALLBACKS = Counter(
+    "recgpt_explain_v2_fallbacks_total",
+    "Meta-prompted explanations answered by the V1 path instead, by reason (explain.meta_prompting).",
+    ["reason"],
 )
 NEARLINE_USERS = Counter(
     "recgpt_nearline_users_total", "Users handled by the near-line job, by outcome.", ["outcome"]
@@ -157,7 +173,9 @@ REDIS_TRIMMED = Counter(
 )
 # Retrieval's learned route (the towers).
 TOWERS_ARTEFACT_LOADS = Counter(
-    "recgpt_towers_artefact_loads_total", "Towers artefacts loaded, by outcome.", ["outcome"]
+    "recgpt_towers_artefact_loads_total",
+    "Towers artefacts loaded, by outcome: loaded, failed, fetch_failed (the artefact store was unreadable).",
+    ["outcome"],
 )
 COLLABORATIVE_ANSWERS = Counter(
     "recgpt_collaborative_answers_total",
@@ -203,7 +221,7 @@ REFRESH_QUEUE_DEPTH = Gauge(
 REFRESH_QUEUE_ENTRIES = Counter(
     "recgpt_refresh_queue_entries_total",
     "Refresh queue entries the near-line worker handled: taken, reclaimed (lease or backoff lapsed), acked,"
-    " retried, dead_lettered.",
+    " retried, dead_lettered, released (handed back unfinished at a stop).",
     ["event"],
 )
 
@@ -223,4 +241,15 @@ COMMAND_PARTS = Counter(
 )
 TOOL_DURATION = Histogram(
     "recgpt_tool_duration_seconds", "Time of one RecBot tool in a plan.", ["tool"], buckets=_REQUEST_BUCKETS
+)
+# RecGPT-V2's planner -> experts -> arbiter.
+EXPERT_DUPLICATE_SHARE = Histogram(
+    "recgpt_tag_expert_duplicate_share",
+    "Share of one user's expert picks naming a category another expert already picked (at arbitration).",
+    buckets=(0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0),
+)
+PERSONA_CHAIN_PATHS = Counter(
+    "recgpt_persona_chain_paths_total",
+    "RecGPT-V2 tag answers by the path that made them: v2, fewer_personas (some experts fell back), v1_tags.",
+    ["path"],
 )

@@ -30,11 +30,13 @@ from typing import NoReturn, cast, get_args
 
 from pydantic import ValidationError
 
+from recgpt_domain.artefact_store import ArtefactStoreSettings
 from recgpt_domain.prompt_versions import DEFAULT_TAG_MODE, TagMode, served_prompt_versions
 from recgpt_serving.context import parse_adapter_choices
 from recgpt_serving.llm import adapter_files
 from recgpt_serving.llm.models import DEFAULT_MODEL_NAME
 from recgpt_tools import (
+    artefact_sync,
     processes,
     redis_server,
     registry,
@@ -296,6 +298,8 @@ class Stack:
         env.setdefault("RECGPT_EMBEDDING_MODELS_DIR", str(self.paths.models / "embedding"))
         # Where `make train-retrieval` writes the towers artefacts; retrieval serves the one LATEST names.
         env.setdefault("RECGPT_TOWERS_DIR", str(self.paths.models / "towers"))
+        # No load balancer on one machine takes a stopping process out of rotation: it stops at once.
+        env.setdefault("RECGPT_DRAIN_S", "0")
         # Every process gets exactly the ports and targets the launcher sets, none inherited.
         for name in ("RECGPT_PORT", "RECGPT_METRICS_PORT", "RECGPT_INTERNAL_PORT"):
             env.pop(name, None)
@@ -411,6 +415,10 @@ class Stack:
 
     def _bring_up(self) -> RunState:
         since = time.time()
+        store_url = ArtefactStoreSettings().artefact_store_url
+        if store_url:  # before the plan: whether vLLM serves LoRA depends on the adapters present
+            fetched = artefact_sync.fetch_adapters(store_url, self.adapters_dir)
+            _say(f"adapters from {store_url}: {', '.join(f'{a}/{v}' for a, v in fetched.items()) or 'none'}")
         state = self.run_state()
         launches = self.plan(state)
         run_state.write(self.paths.state, state)

@@ -30,7 +30,7 @@ async def serve(settings: RetrievalSettings) -> None:
             load_bundled, settings.embedding_batch_size, settings.embedding_device
         )
         await server.load(embedder)
-        await server.grpc.run_until_signalled(settings.shutdown_grace_s)
+        await server.grpc.run_until_signalled(settings.stop_grace_s, settings.drain_s)
     finally:
         await server.stop(0)
         await client.aclose()

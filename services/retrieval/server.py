@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from pathlib import Path
 from typing import Any
 
 import faiss
 
 from recgpt.retrieval.v1 import retrieval_pb2_grpc
+from recgpt_domain import artefact_store
+from recgpt_domain.artefact_store import ArtefactStoreError
 from recgpt_domain.behaviour_store import BehaviourStore
 from recgpt_domain.catalogue import BEHAVIOUR_FILE, fingerprint
 from recgpt_domain.embedder import Embedder
+from recgpt_domain.towers import artefact
 from recgpt_serving import metrics
 from recgpt_serving.grpc_server import GrpcService
 from retrieval import index_store
@@ -46,7 +50,13 @@ class RetrievalServer:
 
     def __init__(self, settings: RetrievalSettings, store: BehaviourStore) -> None:
         self.settings = settings
-        self.grpc = GrpcService("retrieval", [SERVICE_NAME], max_concurrent_rpcs=settings.max_concurrent_rpcs)
+        self.grpc = GrpcService(
+            "retrieval",
+            [SERVICE_NAME],
+            max_concurrent_rpcs=settings.max_concurrent_rpcs,
+            max_connection_age_s=settings.max_connection_age_s,
+            connection_age_grace_s=settings.stop_grace_s,
+        )
         self.servicer = RetrievalServicer(settings, store)
         add_servicer: Any = retrieval_pb2_grpc.add_RetrievalServiceServicer_to_server
         add_servicer(self.servicer, self.grpc.server)
@@ -85,14 +95,27 @@ class RetrievalServer:
             cache_size=self.settings.towers_user_cache_size,
         )
         route = LearnedRoute(towers_dir, retriever.table.ids, use_gpu=self.settings.use_gpu, users=users)
+        await asyncio.to_thread(self._fetch_towers, towers_dir)
         await asyncio.to_thread(route.refresh)
         self.servicer.learned = route
-        self._towers_task = asyncio.create_task(self._refresh_towers(route))
+        self._towers_task = asyncio.create_task(self._refresh_towers(route, towers_dir))
 
-    async def _refresh_towers(self, route: LearnedRoute) -> None:
+    async def _refresh_towers(self, route: LearnedRoute, towers_dir: Path) -> None:
         while True:
             await asyncio.sleep(self.settings.towers_refresh_s)
+            await asyncio.to_thread(self._fetch_towers, towers_dir)
             await asyncio.to_thread(route.refresh)
+
+    def _fetch_towers(self, towers_dir: Path) -> None:
+        """Fetches the store's newest towers into `towers_dir`; on failure the cached ones serve."""
+        if not self.settings.artefact_store_url:
+            return
+        store = artefact_store.towers(self.settings.artefact_store_url, artefact.LATEST_FILE)
+        try:
+            store.fetch_latest(towers_dir)
+        except (ArtefactStoreError, OSError) as error:
+            metrics.TOWERS_ARTEFACT_LOADS.labels("fetch_failed").inc()
+            log.warning("towers artefact not fetched; the cached one serves", extra={"error": repr(error)})
 
     async def stop(self, grace_s: float) -> None:
         if self._towers_task is not None:

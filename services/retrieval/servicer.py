@@ -355,6 +355,7 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
         return retrieval_pb2.IndexInfo(
             towers_version=served.version if served is not None else "",
             towers_fusion=_fusion_pb(fusion) if fusion is not None else None,
+            towers_fusion_spread=_spread_pb(fusion) if fusion is not None else None,
             model=manifest.model,
             dimension=manifest.dimension,
             item_count=manifest.item_count,
@@ -395,6 +396,24 @@ def _fusion_pb(fusion: FusionWeights) -> retrieval_pb2.TowersFusion:
         collaborative_weight=fusion.collaborative_weight,
         content_weight=fusion.content_weight,
         cooccurrence_weight=fusion.cooccurrence_weight,
+    )
+
+
+def _spread_pb(fusion: FusionWeights) -> retrieval_pb2.TowersFusionSpread:
+    return retrieval_pb2.TowersFusionSpread(
+        folds=fusion.folds,
+        choices=[
+            retrieval_pb2.FusionChoiceSpread(
+                name=name,
+                choice=spread.choice,
+                per_fold=spread.per_fold,
+                mean=spread.mean,
+                std=spread.std,
+                held_out=spread.held_out,
+                held_out_choices=spread.held_out_choices,
+            )
+            for name, spread in fusion.spread.items()
+        ],
     )
 
 

@@ -90,6 +90,9 @@ class RetrievalSettings(GrpcServiceSettings, IndexSettings):
     towers_dir: Path | None = None
     # How often LATEST is checked for a new artefact (picked up without a restart).
     towers_refresh_s: float = Field(default=5.0, gt=0)
+    # The artefact store (recgpt_domain.artefact_store; a folder, s3://, gs://): when set, the towers version
+    # it names newest is fetched into `towers_dir` (then a local cache) before each check of LATEST.
+    artefact_store_url: str = ""
     # With an artefact, the tag route maps tags through the tag tower into the learned item space.
     towers_tag_route: bool = True
     # torch threads for the user and tag towers.

@@ -33,6 +33,7 @@ def build(settings: TagsSettings, deps: AgentDeps) -> Registration:
     candidates = None
     if settings.tag_mode in ("rank", "choose"):
         # The histories the platform holds (the catalogue it serves: held-out items are not in it).
+        # RecGPT-V2's experts and arbiter choose among the same categories: they answer in these modes only.
         candidates = Candidates.count(iter_histories(settings.catalogue_dir), deps.items)
         log.info(
             "tag candidates counted",

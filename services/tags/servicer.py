@@ -2,7 +2,8 @@
 
 Three modes (`RECGPT_TAG_MODE`): the LLM writes tags (generate); it orders the catalogue categories the
 statistics propose for the user by its likelihood (rank, `recgpt_domain.tag_ranking`); or it picks among
-them in one constrained answer (choose, `recgpt_domain.tag_choice`).
+them in one constrained answer (choose, `recgpt_domain.tag_choice`). RecGPT-V2's experts and arbiter
+(ExpertTags, ArbitrateTags) choose among the same categories: `tags.personas`.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from recgpt_serving.llm.errors import LlmError
 from recgpt_serving.llm.usage import spent_usage
 from tags import prompts
 from tags.fallback import STATISTICS_RATIONALE, frequent_category_tags
+from tags.personas import PersonaTagger
 from tags.prompts import AGENT
 from tags.schema import answer_schema
 from tags.settings import TagsSettings
@@ -68,6 +70,24 @@ class TagsServicer(agent_runner.AgentServicer[TagsSettings], tags_pb2_grpc.TagsS
         self.checker = TagChecker(settings, mapper)
         self.candidates = candidates
         self.prompt_version = TAG_PROMPT_VERSIONS[settings.tag_mode]
+        # RecGPT-V2's experts and arbiter choose among the statistics' categories too.
+        self.personas = PersonaTagger(settings, deps, mapper, candidates) if candidates is not None else None
+
+    async def ExpertTags(
+        self, request: tags_pb2.ExpertTagsRequest, context: grpc.aio.ServicerContext
+    ) -> tags_pb2.ExpertTagsResponse:
+        if self.personas is None:
+            await context.abort(grpc.StatusCode.UNIMPLEMENTED, "this tags service has no category statistics")
+        assert self.personas is not None
+        return await self.personas.expert(request, context)
+
+    async def ArbitrateTags(
+        self, request: tags_pb2.ArbitrateTagsRequest, context: grpc.aio.ServicerContext
+    ) -> tags_pb2.ArbitrateTagsResponse:
+        if self.personas is None:
+            await context.abort(grpc.StatusCode.UNIMPLEMENTED, "this tags service has no category statistics")
+        assert self.personas is not None
+        return await self.personas.arbitrate(request, context)
 
     async def PredictTags(
         self, request: tags_pb2.PredictTagsRequest, context: grpc.aio.ServicerContext

@@ -48,3 +48,17 @@ class TagsSettings(AgentServiceSettings, TagMappingSettings):
     max_interest_chars: int = Field(default=200, ge=1)
     max_map_tags: int = Field(default=200, ge=1)
     max_map_tag_chars: int = Field(default=200, ge=1)
+    # RecGPT-V2's experts: picks asked of each, its pool (the persona's categories, their followers, the
+    # categories nearest its text: `near` of those), and the latest behaviour each reads; the arbiter's N, the
+    # behaviour it reads, and the most candidates and persona categories a request may bring.
+    expert_tags: int = Field(default=10, ge=1)
+    expert_pool: int = Field(default=18, ge=1, le=60)
+    expert_near: int = Field(default=8, ge=0)
+    expert_budget_tokens: int = Field(default=160, ge=16)
+    expert_max_tokens: int = Field(default=300, ge=32)
+    arbiter_tags: int = Field(default=20, ge=1)
+    arbiter_budget_tokens: int = Field(default=600, ge=64)
+    arbiter_max_tokens: int = Field(default=600, ge=32)
+    max_arbiter_candidates: int = Field(default=200, ge=1)
+    max_persona_categories: int = Field(default=10, ge=1)
+    max_persona_chars: int = Field(default=200, ge=1)

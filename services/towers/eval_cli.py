@@ -1,6 +1,12 @@
-"""`make eval-retrieval`: every route's Recall/NDCG@10/@50 on every user of a dataset directory, no LLM.
+"""`make eval-retrieval`: every route's Recall/NDCG@10/@50 on unseen users of a dataset directory, no LLM.
 
-    python -m towers.eval_cli DIR --models-dir var/models/towers --out eval.json
+    python -m towers.eval_cli DIR --splits 5 [training options] --out eval.json
+    python -m towers.eval_cli DIR --splits 0 --models-dir var/models/towers --out eval.json
+
+With `--splits K` (the default, 5) the users are split K times at random; each split trains on its seen users
+(options this command does not know go to `towers.train_cli`) and is evaluated on its unseen ones, and every
+route is reported as mean ± std over the splits (`towers.split_eval`). With `--splits 0` the given artefact is
+evaluated on every user of DIR.
 
 Each user's last interaction is the target and the rest the history (users with one interaction are
 counted and left out). The learned route is named `learned`; co-occurrence (`collaborative`) and popularity
@@ -25,20 +31,24 @@ from recgpt_domain.ranking_settings import RankingSettings
 from recgpt_domain.towers import artefact
 from recgpt_domain.towers.artefact import ArtefactError
 from recgpt_domain.towers.learned_model import LearnedModel
-from towers import data, evaluate
+from towers import data, evaluate, split_eval
 from towers.text import LazyEmbedder, embed_cached
 
 log = logging.getLogger("towers.eval")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="towers.eval_cli", description=__doc__.split("\n")[0])
+    # No abbreviations: options this parser does not know go to the training command whole.
+    parser = argparse.ArgumentParser(
+        prog="towers.eval_cli", description=__doc__.split("\n")[0], allow_abbrev=False
+    )
     parser.add_argument("dataset", type=Path, help="users to evaluate (published format, same catalogue)")
     parser.add_argument("--models-dir", type=Path, default=Path("var/models/towers"))
     parser.add_argument("--artefact", type=Path, default=None, help="an artefact folder (default: LATEST)")
     parser.add_argument("--served", type=Path, default=None, help="the served log (default: the artefact's)")
     parser.add_argument("--cache-dir", type=Path, default=None)
     parser.add_argument("--out", type=Path, default=None)
+    split_eval.add_arguments(parser)
     return parser
 
 
@@ -99,6 +109,11 @@ def run(args: argparse.Namespace, embedder: Embedder | None = None) -> dict[str,
         "routes": routes,
         "exclusive_recall": exclusive,
         "fusion_weights": asdict(weights) if weights else None,
+        "fusion_spread": (
+            {name: spread.model_dump() for name, spread in model.fusion.spread.items()}
+            if model is not None and model.fusion is not None
+            else None
+        ),
         "ranking": {
             "recent_items": settings.recent_items,
             "tags": settings.tag_route_max_tags,
@@ -127,15 +142,45 @@ def table(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def run_splits(
+    args: argparse.Namespace, train_argv: list[str], embedder: Embedder | None = None
+) -> dict[str, Any]:
+    """`--splits K`: K user splits, each trained with `train_argv` and evaluated on its unseen users."""
+    embedder = embedder or LazyEmbedder()
+    cache = args.cache_dir or args.models_dir / ".text-cache"
+    work_dir = args.work_dir or args.models_dir.parent / f"{args.models_dir.name}-splits" / args.dataset.name
+
+    def evaluate_split(unseen: Path, folder: Path) -> dict[str, Any]:
+        split_args = argparse.Namespace(
+            **{**vars(args), "dataset": unseen, "artefact": folder, "served": None}
+        )
+        return run(split_args, embedder)
+
+    return split_eval.run_splits(
+        args.dataset,
+        args.splits,
+        args.unseen_share,
+        work_dir,
+        cache,
+        train_argv,
+        embedder,
+        evaluate_split,
+        args.first_split,
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, train_argv = parser.parse_known_args(argv)
+    if args.splits <= 0 and train_argv:
+        parser.error(f"unrecognized arguments: {' '.join(train_argv)} (training options need --splits K)")
     try:
-        report = run(args)
+        report = run_splits(args, train_argv) if args.splits > 0 else run(args)
     except (ArtefactError, DatasetFormatError, data.TrainingDataError) as error:
         print(f"towers: {error}", file=sys.stderr)  # noqa: T201
         sys.exit(2)
-    print(table(report))  # noqa: T201
+    print(split_eval.table(report) if args.splits > 0 else table(report))  # noqa: T201
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(report, indent=2) + "\n")

@@ -8,14 +8,18 @@ the tag tower's contribution is measured without an LLM in the loop.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
+import numpy.typing as npt
 
 from recgpt_domain import cooccurrence
 from recgpt_domain.catalogue import Item, UserHistory
+from recgpt_domain.fusion import over_baseline
 from recgpt_domain.ranking_settings import RankingSettings
+from recgpt_domain.towers.artefact import FusionSpread
 from recgpt_domain.towers.learned_model import LearnedModel
+from towers.cross_fit import Candidate, choose, fold_of, fold_scores
 from towers.offline_routes import (
     Ranked,
     RouteContext,
@@ -123,7 +127,8 @@ def exclusive_recall(
 
 @dataclass(frozen=True)
 class Weights:
-    # The baseline's learned (collaborative), content and co-occurrence weights; recgpt-v1's beta.
+    # The baseline's learned (collaborative), content and co-occurrence weights; recgpt-v1's beta, the
+    # baseline's share beside the tag route (1: the baseline itself).
     collaborative: float
     content: float
     beta: float
@@ -131,6 +136,19 @@ class Weights:
 
     def baseline_routes(self) -> list[tuple[str, float]]:
         return [(LEARNED, self.collaborative), (COLLABORATIVE, self.cooccurrence), (CONTENT, self.content)]
+
+    def recgpt_routes(self, tag_route: str = TAG_TOWER) -> list[tuple[str, float]]:
+        return over_baseline_routes(self.baseline_routes(), tag_route, self.beta)
+
+
+def over_baseline_routes(
+    baseline: list[tuple[str, float]], tag_route: str, beta: float
+) -> list[tuple[str, float]]:
+    """RecGPT-V1 as served: the baseline's routes scaled to beta, the tag route at 1 - beta on top."""
+    scaled, tag_weight = over_baseline([weight for _, weight in baseline], beta)
+    return [(route, weight) for (route, _), weight in zip(baseline, scaled, strict=True)] + [
+        (tag_route, tag_weight)
+    ]
 
 
 class RouteRunner:
@@ -184,57 +202,85 @@ class RouteRunner:
 def fused_routes(
     lists: RouteLists, case_list: Sequence[Case], settings: RankingSettings, weights: Weights | None
 ) -> None:
-    """Adds the fused variants: today's (co-occurrence) and, with a model, the learned ones."""
+    """Adds the fused variants: today's (co-occurrence) and, with a model, the learned ones. RecGPT-V1 is
+    each baseline's fusion with the tag route on top (its weight 1 - beta)."""
+    settings_baseline = [(COLLABORATIVE, settings.collaborative_weight), (CONTENT, settings.content_weight)]
     variants: dict[str, list[tuple[str, float]]] = {
-        FUSED_BASELINE: [(COLLABORATIVE, settings.collaborative_weight), (CONTENT, settings.content_weight)],
-        FUSED_RECGPT: [(COLLABORATIVE, settings.recgpt_v1_beta), (TAG_MINILM, 1 - settings.recgpt_v1_beta)],
+        FUSED_BASELINE: settings_baseline,
+        FUSED_RECGPT: over_baseline_routes(settings_baseline, TAG_MINILM, settings.recgpt_v1_beta),
     }
     if weights is not None and LEARNED in lists.lists:
         variants[FUSED_BASELINE_LEARNED] = weights.baseline_routes()
-        variants[FUSED_RECGPT_LEARNED] = [(LEARNED, weights.beta), (TAG_TOWER, 1 - weights.beta)]
+        variants[FUSED_RECGPT_LEARNED] = weights.recgpt_routes()
     for name, parts in variants.items():
-        for index, case in enumerate(case_list):
-            routes = [(route, weight, lists.lists[route][index]) for route, weight in parts]
-            ranked = fused(routes, sorted(set(case.history)), TOP_K)
-            lists.add(name, (ranked, [0.0] * len(ranked)))
+        lists.lists[name] = [(ranked, [0.0] * len(ranked)) for ranked in fuse_each(lists, case_list, parts)]
+
+
+def fuse_each(lists: RouteLists, case_list: Sequence[Case], parts: list[tuple[str, float]]) -> list[Ranked]:
+    """Each case's fused list of the weighted routes (routes of no weight left out, as `fuse` does)."""
+    return [
+        fused(
+            [(route, weight, lists.lists[route][index]) for route, weight in parts if weight > 0],
+            sorted(set(case.history)),
+            TOP_K,
+        )
+        for index, case in enumerate(case_list)
+    ]
+
+
+def baseline_grid(steps: int) -> list[tuple[Weights, Candidate]]:
+    """The whole simplex of learned / co-occurrence / content, so a route no better than the others can
+    get no weight."""
+    out = []
+    for learned in range(steps + 1):
+        for cooc in range(steps - learned + 1):
+            w = Weights(learned / steps, (steps - learned - cooc) / steps, 1.0, cooc / steps)
+            name = f"baseline=learned {w.collaborative:.1f} cooc {w.cooccurrence:.1f} content {w.content:.1f}"
+            out.append((w, Candidate(name, (w.collaborative, w.cooccurrence, w.content))))
+    return out
+
+
+def beta_grid(steps: int) -> list[Candidate]:
+    """RecGPT-V1's beta from 1 (the baseline alone) down to 0 (the tag route alone): listed first, the
+    baseline wins ties, so the tag route gets weight only where it earns it."""
+    return [Candidate(f"beta={step / steps:.2f}", (step / steps,)) for step in range(steps, -1, -1)]
+
+
+@dataclass(frozen=True)
+class Chosen:
+    weights: Weights
+    # What each candidate scored on the whole validation slice, by name.
+    report: dict[str, dict[str, float]]
+    # Each choice's spread over the folds ("baseline", "recgpt_v1").
+    spread: dict[str, FusionSpread]
+    folds: int
 
 
 def choose_weights(
-    lists: RouteLists, case_list: Sequence[Case], steps: int = 10
-) -> tuple[Weights, dict[str, dict[str, float]]]:
-    """The baseline's learned / co-occurrence / content weights (a grid over the whole simplex, so that a
-    model no better than co-occurrence gets no weight) and V1's beta (learned vs tag tower, a grid over
-    [0, 1]): each the best R@10 + R@50 on `case_list`."""
+    lists: RouteLists, case_list: Sequence[Case], folds: int = 5, steps: int = 10, beta_steps: int = 20
+) -> Chosen:
+    """The baseline's learned / co-occurrence / content weights, then recgpt-v1's beta on top of them,
+    each cross-fitted over `folds` folds of `case_list` (towers.cross_fit: the best smoothed mean of
+    R@10 + R@50)."""
+    folds = max(1, min(folds, len(case_list)))
+    fold_index = np.asarray([fold_of(case.user_id, folds) for case in case_list], dtype=np.int64)
     report: dict[str, dict[str, float]] = {}
 
-    def score(name: str, parts: list[tuple[str, float]]) -> float:
-        """R@10 + R@50 of the fusion `parts` on `case_list` (kept in the report under `name`)."""
-        fused_lists = [
-            fused(
-                [(route, weight, lists.lists[route][index]) for route, weight in parts if weight > 0],
-                sorted(set(case.history)),
-                TOP_K,
-            )
-            for index, case in enumerate(case_list)
-        ]
+    def ranks(name: str, parts: list[tuple[str, float]]) -> npt.NDArray[np.int64]:
+        fused_lists = fuse_each(lists, case_list, parts)
         report[name] = metrics(fused_lists, case_list)
-        return report[name]["recall@10"] + report[name]["recall@50"]
+        return np.asarray([_rank(r, c.target) for r, c in zip(fused_lists, case_list, strict=True)])
 
-    simplex = [
-        Weights(learned / steps, (steps - learned - cooc) / steps, 0.0, cooc / steps)
-        for learned in range(steps + 1)
-        for cooc in range(steps - learned + 1)
-    ]
-    baseline_scores = [
-        score(
-            f"baseline=learned {w.collaborative:.1f} cooc {w.cooccurrence:.1f} content {w.content:.1f}",
-            w.baseline_routes(),
-        )
-        for w in simplex
-    ]
-    betas = [step / steps for step in range(steps + 1)]
-    beta_scores = [score(f"beta={b:.1f}", [(LEARNED, b), (TAG_TOWER, 1 - b)]) for b in betas]
-    # The first best of each grid, as the grids are ordered.
-    baseline = simplex[baseline_scores.index(max(baseline_scores))]
-    beta = betas[beta_scores.index(max(beta_scores))]
-    return Weights(baseline.collaborative, baseline.content, beta, baseline.cooccurrence), report
+    grid = baseline_grid(steps)
+    baseline_ranks = np.stack([ranks(c.name, w.baseline_routes()) for w, c in grid])
+    baseline = choose(fold_scores(baseline_ranks, fold_index, folds), [c for _, c in grid], 1 / steps)
+    chosen = grid[baseline.index][0]
+    betas = beta_grid(beta_steps)
+    beta_ranks = np.stack([ranks(c.name, replace(chosen, beta=c.point[0]).recgpt_routes()) for c in betas])
+    beta = choose(fold_scores(beta_ranks, fold_index, folds), betas, 1 / beta_steps)
+    return Chosen(
+        replace(chosen, beta=betas[beta.index].point[0]),
+        report,
+        {"baseline": baseline.spread, "recgpt_v1": beta.spread},
+        folds,
+    )

@@ -17,15 +17,17 @@ from pathlib import Path
 from recgpt_domain.datasets import formats, unisrec
 
 
-def is_unseen(user_id: str, share: float) -> bool:
-    digest = hashlib.sha256(f"unseen:{user_id}".encode()).digest()
+def is_unseen(user_id: str, share: float, seed: int = 0) -> bool:
+    """A stable share of users; each seed draws another split (seed 0 is the split used before seeds)."""
+    key = f"unseen:{user_id}" if seed == 0 else f"unseen:{seed}:{user_id}"
+    digest = hashlib.sha256(key.encode()).digest()
     return int.from_bytes(digest[:8], "big") / 2**64 < share
 
 
-def _split_unisrec(source: Path, share: float, seen: Path, unseen: Path) -> tuple[int, int]:
+def _split_unisrec(source: Path, share: float, seen: Path, unseen: Path, seed: int) -> tuple[int, int]:
     stem = unisrec.find_stem(source)
     users = dict(line.split("\t") for line in (source / f"{stem}.user2index").read_text().splitlines())
-    unseen_index = {index for name, index in users.items() if is_unseen(name, share)}
+    unseen_index = {index for name, index in users.items() if is_unseen(name, share, seed)}
     for out, wanted in ((seen, False), (unseen, True)):
 
         def keep(index: str, wanted: bool = wanted) -> bool:
@@ -46,10 +48,10 @@ def _split_unisrec(source: Path, share: float, seen: Path, unseen: Path) -> tupl
     return len(users) - len(unseen_index), len(unseen_index)
 
 
-def _split_movielens(source: Path, share: float, seen: Path, unseen: Path) -> tuple[int, int]:
+def _split_movielens(source: Path, share: float, seen: Path, unseen: Path, seed: int) -> tuple[int, int]:
     with (source / "ratings.csv").open(newline="") as handle:
         user_ids = {row[0] for row in list(csv.reader(handle))[1:]}
-    unseen_ids = {user for user in user_ids if is_unseen(user, share)}
+    unseen_ids = {user for user in user_ids if is_unseen(user, share, seed)}
     for out, wanted in ((seen, False), (unseen, True)):
         out.mkdir(parents=True, exist_ok=True)
         for name in ("movies.csv", "links.csv", "README.txt"):
@@ -65,12 +67,12 @@ def _split_movielens(source: Path, share: float, seen: Path, unseen: Path) -> tu
     return len(user_ids) - len(unseen_ids), len(unseen_ids)
 
 
-def split(source: Path, share: float, seen: Path, unseen: Path) -> tuple[int, int]:
+def split(source: Path, share: float, seen: Path, unseen: Path, seed: int = 0) -> tuple[int, int]:
     """Writes both directories; returns the users in each."""
     fmt = formats.resolve_format(source)
     if fmt == "unisrec":
-        return _split_unisrec(source, share, seen, unseen)
-    return _split_movielens(source, share, seen, unseen)
+        return _split_unisrec(source, share, seen, unseen, seed)
+    return _split_movielens(source, share, seen, unseen, seed)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -79,8 +81,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--share", type=float, default=0.2)
     parser.add_argument("--seen", type=Path, required=True)
     parser.add_argument("--unseen", type=Path, required=True)
+    parser.add_argument("--seed", type=int, default=0, help="which random split (0: the original one)")
     args = parser.parse_args(argv)
-    seen_users, unseen_users = split(args.dataset, args.share, args.seen, args.unseen)
+    seen_users, unseen_users = split(args.dataset, args.share, args.seen, args.unseen, args.seed)
     print(f"{seen_users} users in {args.seen}, {unseen_users} unseen users in {args.unseen}")  # noqa: T201
 
 

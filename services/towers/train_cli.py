@@ -19,6 +19,8 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+from recgpt_domain import artefact_store
+from recgpt_domain.artefact_store import ArtefactStoreSettings
 from recgpt_domain.catalogue import UserHistory
 from recgpt_domain.datasets.errors import DatasetFormatError
 from recgpt_domain.embedder import Embedder
@@ -110,8 +112,9 @@ def choose_fusion(
     text: TextInputs,
     embedder: Embedder,
     cache: Path | None,
+    folds: int,
 ) -> tuple[dict[str, float], FusionWeights]:
-    """Ensemble validation figures and the fusion weights that do best on the validation slice."""
+    """Ensemble validation figures and the fusion weights cross-fitted over folds of the validation slice."""
     settings = RankingSettings()
     content: Vectors = text.item_text.numpy()
     context = evaluate.route_context(
@@ -123,14 +126,17 @@ def choose_fusion(
     cases = [evaluate.Case(e.user_id, e.history, e.target) for e in training.validation]
     runner = evaluate.RouteRunner(context, model, item_category, category_vectors, settings)
     lists = runner.base_routes(cases)
-    weights, report = evaluate.choose_weights(lists, cases)
+    chosen = evaluate.choose_weights(lists, cases, folds)
     ensemble = evaluate.metrics(lists.rows(evaluate.LEARNED), cases)
+    weights = chosen.weights
     return ensemble, FusionWeights(
         beta=weights.beta,
         collaborative_weight=weights.collaborative,
         content_weight=weights.content,
         cooccurrence_weight=weights.cooccurrence,
-        validation=report,
+        validation=chosen.report,
+        folds=chosen.folds,
+        spread=chosen.spread,
     )
 
 
@@ -170,7 +176,9 @@ def run(args: argparse.Namespace, embedder: Embedder | None = None) -> Path | No
         ensemble = members[0].validation if len(members) == 1 else {}
         fusion = None
     else:
-        ensemble, fusion = choose_fusion(training, histories, model, text, embedder, cache)
+        ensemble, fusion = choose_fusion(
+            training, histories, model, text, embedder, cache, settings.fusion_folds
+        )
     folder = artefact.write(
         args.models_dir,
         {
@@ -217,7 +225,34 @@ def main(argv: list[str] | None = None) -> None:
         print(f"towers: {error}", file=sys.stderr)  # noqa: T201
         sys.exit(2)
     if folder is not None:
-        artefact.read_manifest(folder)
+        print(summary(folder, artefact.read_manifest(folder)))  # noqa: T201
+        store_url = ArtefactStoreSettings().artefact_store_url
+        if store_url:
+            artefact_store.towers(store_url, artefact.LATEST_FILE).publish(folder)
+            print(f"published {folder.name} to {store_url}")  # noqa: T201
+
+
+def summary(folder: Path, manifest: artefact.ArtefactManifest) -> str:
+    """What the run chose, for the terminal: validation figures, the fusion weights and their spread."""
+    figures = " ".join(f"{name} {value:.4f}" for name, value in sorted(manifest.validation.items()))
+    lines = [
+        f"artefact {folder} ({manifest.training_seconds / 60:.1f} min, {len(manifest.members)} members)",
+        f"validation ({manifest.validation_users} users, learned route): {figures}",
+    ]
+    fusion = manifest.fusion
+    if fusion is not None:
+        lines.append(
+            f"fusion: baseline = learned {fusion.collaborative_weight:.1f} + co-occurrence "
+            f"{fusion.cooccurrence_weight:.1f} + content {fusion.content_weight:.1f}; "
+            f"recgpt-v1 = {fusion.beta:.2f} x baseline + {1 - fusion.beta:.2f} x tag route"
+        )
+        for name, spread in fusion.spread.items():
+            held_out = f", held out {np.mean(spread.held_out):.4f}" if spread.held_out else ""
+            lines.append(
+                f"  {name} over {fusion.folds} folds: R@10+R@50 {spread.mean:.4f} ± {spread.std:.4f}"
+                f"{held_out}; each fold's own choice: {', '.join(spread.held_out_choices) or '-'}"
+            )
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

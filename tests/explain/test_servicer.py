@@ -294,11 +294,6 @@ async def test_bad_requests_are_invalid_arguments(service: Running) -> None:
     assert service.llm.seen == []
 
 
-async def test_v2_is_not_implemented_yet(service: Running) -> None:
-    request = pairs(("glue", LOCTITE.item_id), method=explain_pb2.METHOD_RECGPT_V2)
-    await expect_code(service.stub.Explain(request), grpc.StatusCode.UNIMPLEMENTED, "RecGPT-V2")
-
-
 async def test_llm_calls_are_bounded_by_the_semaphore(
     settings: ExplainSettings, fake_llm: FakeOpenAI, redis_client: aioredis.Redis
 ) -> None:

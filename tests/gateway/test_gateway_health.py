@@ -36,6 +36,7 @@ async def test_ready_when_every_dependency_answers(gateway: httpx.AsyncClient) -
         "ready": True,
         "checks": {"redis": "ok", "retrieval": "ok"},
         "failed": [],
+        "draining": False,
     }
 
 
@@ -52,6 +53,7 @@ async def test_retrieval_down_with_a_last_resort_page_is_still_ready_and_named(
         "ready": True,
         "checks": {"redis": "ok", "retrieval": "unreachable"},
         "failed": ["retrieval"],
+        "draining": False,
     }
     assert_no_address(response)
     # Still alive: a dependency's outage must not get the gateway restarted.
@@ -101,5 +103,6 @@ async def test_redis_down_is_named_but_requests_still_get_items(
         "ready": True,
         "checks": {"redis": "unreachable", "retrieval": "ok"},
         "failed": ["redis"],
+        "draining": False,
     }
     assert_no_address(response)

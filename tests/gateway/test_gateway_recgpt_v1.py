@@ -1,5 +1,5 @@
-"""Variant recgpt-v1: the profile's tag route fused with the collaborative one, cached explanations, and the
-baseline whenever the profile is missing or unreadable."""
+"""Variant recgpt-v1: the profile's tag route fused on top of the baseline's routes, cached explanations, and
+the baseline whenever the profile is missing or unreadable or the tag route is given no weight."""
 
 from __future__ import annotations
 
@@ -59,20 +59,21 @@ async def test_hit_fuses_the_tag_route_with_beta_and_explains_each_tagged_item(
     items = {item["item_id"]: item for item in body["items"]}
     assert len(items) == 25
     assert "item-41" not in items  # seen: the guard drops it even though the fake route returned it
-    # beta = 0.3: item-36 is first of the tag route (1.0) and 37th of the collaborative one (6.4 / 10).
+    # beta = 0.3 of the baseline (collaborative 0.6, content 0.4) and 0.7 of the tag route: item-36 is first
+    # of the tag route (1.0), 37th of the collaborative one (6.4 / 10) and 7th of the content one (9.4 / 10).
     first = body["items"][0]
     assert first["item_id"] == "item-36"
-    assert first["score"] == pytest.approx(0.3 * 0.64 + 0.7 * 1.0)
-    assert first["route"] == "collaborative+tag"
+    assert first["score"] == pytest.approx(0.3 * (0.6 * 0.64 + 0.4 * 0.94) + 0.7 * 1.0)
+    assert first["route"] == "collaborative+content+tag"
     assert (first["tag"], first["interest"]) == ("compact microscope", "biology at home")
     assert first["explanation"] == explanation_text("biology at home", "item-36")
     assert (items["item-37"]["tag"], items["item-37"]["interest"]) == ("nitrile gloves", "lab safety")
-    assert items["item-40"]["route"] == "tag"
-    assert items["item-40"]["score"] == pytest.approx(0.7 * 0.96)
-    # Collaborative-only items come last, with beta's share and nothing to explain them.
-    assert items["item-0"]["score"] == pytest.approx(0.3)
-    assert items["item-0"]["route"] == "collaborative"
-    assert items["item-0"]["tag"] is items["item-0"]["explanation"] is None
+    assert items["item-40"]["route"] == "content+tag"
+    assert items["item-40"]["score"] == pytest.approx(0.3 * 0.4 * 0.9 + 0.7 * 0.96)
+    # Baseline-only items come last, with beta's share of the baseline and nothing to explain them.
+    baseline_only = [item for item in body["items"] if "tag" not in item["route"]]
+    assert baseline_only and body["items"][-len(baseline_only) :] == baseline_only
+    assert all(item["tag"] is item["explanation"] is None for item in baseline_only)
 
     [search] = retrieval_server.servicer.calls_of("Search")
     assert [tag.tag for tag in search.request.tags.tags] == ["compact microscope", "nitrile gloves"]
@@ -87,7 +88,7 @@ async def test_hit_fuses_the_tag_route_with_beta_and_explains_each_tagged_item(
     assert sample("recgpt_cache_requests_total", {"cache": "profile", "result": "hit"}) == hits_before + 1
 
 
-@pytest.mark.parametrize(("use_artefact", "beta"), [(True, 0.3), (False, 0.9)])
+@pytest.mark.parametrize(("use_artefact", "collaborative_share"), [(True, 0.3 * 0.5), (False, 0.9 * 0.6)])
 async def test_the_learned_routes_answer_brings_its_artefacts_beta(
     gateway_factory: Callable[..., Any],
     explain_server: FakeServer[FakeExplain],
@@ -95,9 +96,10 @@ async def test_the_learned_routes_answer_brings_its_artefacts_beta(
     redis_client: aioredis.Redis,
     redis_prefix: str,
     use_artefact: bool,
-    beta: float,
+    collaborative_share: float,
 ) -> None:
-    """The beta the answering model chose on its validation slice (0.3) wins over the setting (0.9)."""
+    """The beta and baseline weights the answering model chose on its validation slice (0.3; 0.5
+    collaborative) win over the settings' (0.9; 0.6)."""
     await store_profile(redis_client, redis_prefix, "ann")
     await BehaviourStore(redis_client, redis_prefix).append("ann", [Interaction(item_id="item-41")])
     retrieval_server.servicer.towers_fusion = retrieval_pb2.TowersFusion(
@@ -107,11 +109,59 @@ async def test_the_learned_routes_answer_brings_its_artefacts_beta(
         explain_target=explain_server.target, recgpt_v1_beta=0.9, towers_fusion=use_artefact
     )
 
-    body = (await gateway.post(URL, json={"user_id": "ann", "n": 25, **V1})).json()
+    body = (await gateway.post(URL, json={"user_id": "ann", "n": 100, **V1})).json()
 
-    # item-0 is first of the collaborative route only: its score is beta's share.
+    # item-0 is first of the collaborative route only: its score is beta's share of that route's weight.
     scores = {item["item_id"]: item["score"] for item in body["items"]}
-    assert scores["item-0"] == pytest.approx(beta)
+    assert scores["item-0"] == pytest.approx(collaborative_share)
+
+
+async def test_a_tag_route_of_no_weight_serves_exactly_the_baselines_page(
+    gateway_factory: Callable[..., Any],
+    explain_server: FakeServer[FakeExplain],
+    retrieval_server: FakeRetrievalServer,
+    redis_client: aioredis.Redis,
+    redis_prefix: str,
+) -> None:
+    """beta = 1 (validation gave the tag route no weight): recgpt-v1 cannot differ from the baseline."""
+    await store_profile(redis_client, redis_prefix, "ann")
+    await BehaviourStore(redis_client, redis_prefix).append("ann", [Interaction(item_id="item-41")])
+    retrieval_server.servicer.towers_fusion = retrieval_pb2.TowersFusion(
+        beta=1.0, collaborative_weight=0.5, content_weight=0.2, cooccurrence_weight=0.3
+    )
+    gateway = await gateway_factory(explain_target=explain_server.target, recgpt_v1_beta=0.3)
+
+    v1 = (await gateway.post(URL, json={"user_id": "ann", "n": 25, **V1})).json()
+    baseline = (await gateway.post(URL, json={"user_id": "ann", "n": 25, "variant": "baseline"})).json()
+
+    assert (v1["variant"], v1["profile"]) == ("recgpt-v1", "hit")
+    assert v1["items"] == baseline["items"]
+    assert {part for item in v1["items"] for part in item["route"].split("+")} >= {"collaborative", "content"}
+
+
+async def test_the_tag_route_joins_every_route_of_the_baseline(
+    gateway_factory: Callable[..., Any],
+    explain_server: FakeServer[FakeExplain],
+    retrieval_server: FakeRetrievalServer,
+    redis_client: aioredis.Redis,
+    redis_prefix: str,
+) -> None:
+    """Co-occurrence and content stay in recgpt-v1's page: the tag route is added, nothing dropped."""
+    await store_profile(redis_client, redis_prefix, "ann")
+    await BehaviourStore(redis_client, redis_prefix).append("ann", [Interaction(item_id="item-41")])
+    retrieval_server.servicer.towers_fusion = retrieval_pb2.TowersFusion(
+        beta=0.8, collaborative_weight=0.5, content_weight=0.2, cooccurrence_weight=0.3
+    )
+    gateway = await gateway_factory(explain_target=explain_server.target)
+
+    body = (await gateway.post(URL, json={"user_id": "ann", "n": 100, **V1})).json()
+
+    routes = {part for item in body["items"] for part in item["route"].split("+")}
+    assert routes == {"collaborative", "content", "cooccurrence", "tag"}
+    scores = {item["item_id"]: item["score"] for item in body["items"]}
+    # item-0: first of the collaborative route alone (0.8 * 0.5); item-70: 21st of co-occurrence alone (0.8).
+    assert scores["item-0"] == pytest.approx(0.8 * 0.5)
+    assert scores["item-70"] == pytest.approx(0.8 * 0.3 * 0.8)
 
 
 async def test_miss_serves_the_baseline_and_queues_the_user_once(
@@ -196,7 +246,10 @@ async def test_explain_timeout_answers_without_explanations_within_the_deadline(
     await store_profile(redis_client, redis_prefix, "ann")
     explain_server.servicer.faults["Explain"] = Fault(delay_s=1.0)
     gateway = await gateway_factory(
-        explain_target=explain_server.target, explain_deadline_s=0.05, request_deadline_s=0.5
+        explain_target=explain_server.target,
+        explain_deadline_s=0.05,
+        request_deadline_s=0.5,
+        recgpt_v1_beta=0.3,
     )
 
     start = time.perf_counter()
@@ -249,7 +302,7 @@ async def test_a_cache_miss_leaves_only_that_item_unexplained(
     assert body["degraded"] == []
 
 
-async def test_tag_route_failure_degrades_to_the_collaborative_route(
+async def test_tag_route_failure_degrades_to_the_baselines_routes(
     v1_gateway: httpx.AsyncClient,
     retrieval_server: FakeRetrievalServer,
     explain_server: FakeServer[FakeExplain],
@@ -257,15 +310,18 @@ async def test_tag_route_failure_degrades_to_the_collaborative_route(
     redis_prefix: str,
 ) -> None:
     await store_profile(redis_client, redis_prefix, "ann")
+    await BehaviourStore(redis_client, redis_prefix).append("ann", [Interaction(item_id="item-41")])
     retrieval_server.servicer.faults["Search"] = Fault(code=grpc.StatusCode.INTERNAL)
 
     response = await v1_gateway.post(URL, json={"user_id": "ann", "n": 10, **V1})
+    baseline = (await v1_gateway.post(URL, json={"user_id": "ann", "n": 10, "variant": "baseline"})).json()
 
     assert response.status_code == 200, response.text
     body = response.json()
     assert (body["profile"], body["degraded"]) == ("hit", ["retrieval.tag"])
-    assert {item["route"] for item in body["items"]} == {"collaborative"}
-    assert body["items"][0]["score"] == pytest.approx(1.0)  # alone, the route keeps its full weight
+    # The baseline's ranking (its scores scaled by beta).
+    assert [item["item_id"] for item in body["items"]] == [item["item_id"] for item in baseline["items"]]
+    assert [item["route"] for item in body["items"]] == [item["route"] for item in baseline["items"]]
     assert explain_server.servicer.calls_of("Explain") == []  # nothing carries an interest
 
 

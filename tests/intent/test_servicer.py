@@ -228,4 +228,4 @@ async def test_v2_is_unimplemented(intent: Running) -> None:
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await call
         assert caught.value.code() == grpc.StatusCode.UNIMPLEMENTED
-        assert "its own issue" in (caught.value.details() or "")
+        assert "PlanPersonas" in (caught.value.details() or "")

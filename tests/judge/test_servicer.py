@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -13,77 +11,17 @@ import pytest
 import redis.asyncio as aioredis
 from prometheus_client import REGISTRY
 
-from judge.main import build
 from judge.prompts import PROMPT_VERSION
-from judge.settings import JudgeSettings
 from recgpt.common.v1 import common_pb2
-from recgpt.judge.v1 import judge_pb2, judge_pb2_grpc
-from recgpt_domain.behaviour_store import BehaviourStore
+from recgpt.judge.v1 import judge_pb2
 from recgpt_domain.catalogue import Interaction
-from recgpt_domain.messages import item_to_pb
-from recgpt_serving.agent_runner import AgentDeps
-from recgpt_serving.llm.client import LlmClient, LlmSettings
-from tests.explain.catalogue import BY_ID, EPPENDORF, GORILLA, LOCTITE
-from tests.grpc_servers import serving
+from tests.explain.catalogue import EPPENDORF, GORILLA, LOCTITE
+from tests.judge.running import Judge, count, explanation, judge_settings, running_judge
 from tests.recgpt_serving.llm.fake_openai import FakeOpenAI
 
-Stub = judge_pb2_grpc.JudgeServiceStub
 PASS_ALL = json.dumps(
     {"relevance": True, "specificity": True, "validity": True, "grounded": True, "reason": "fits well"}
 )
-
-
-class Judge:
-    def __init__(self, stub: Stub, llm: FakeOpenAI, store: BehaviourStore) -> None:
-        self.stub = stub
-        self.llm = llm
-        self.store = store
-
-
-@asynccontextmanager
-async def running_judge(
-    settings: JudgeSettings, fake_llm: FakeOpenAI, redis_client: aioredis.Redis, redis_prefix: str
-) -> AsyncIterator[Judge]:
-    llm = LlmClient(LlmSettings(endpoints=[fake_llm.base_url], model="smol"))
-    store = BehaviourStore(redis_client, redis_prefix)
-    try:
-        registration = build(settings, AgentDeps(llm=llm, store=store, items=BY_ID))
-        async with (
-            serving(registration, name="judge") as served,
-            grpc.aio.insecure_channel(served.target) as channel,
-        ):
-            yield Judge(Stub(channel), fake_llm, store)  # type: ignore[no-untyped-call]
-    finally:
-        await llm.aclose()
-
-
-def judge_settings(tmp_path: Path, redis_url: str, redis_prefix: str, **extra: Any) -> JudgeSettings:
-    return JudgeSettings(
-        catalogue_dir=tmp_path,
-        redis_url=redis_url,
-        redis_prefix=redis_prefix,
-        port=0,
-        metrics_port=0,
-        **extra,
-    )
-
-
-@pytest.fixture
-async def judge(
-    tmp_path: Path, redis_url: str, redis_prefix: str, redis_client: aioredis.Redis, fake_llm: FakeOpenAI
-) -> AsyncIterator[Judge]:
-    settings = judge_settings(tmp_path, redis_url, redis_prefix)
-    async with running_judge(settings, fake_llm, redis_client, redis_prefix) as running:
-        yield running
-
-
-def verdicts(name: str, subject: str, verdict: str, source: str) -> float:
-    labels = {"subject": subject, "verdict": verdict, "source": source}
-    return REGISTRY.get_sample_value(name, labels) or 0.0
-
-
-def count(subject: str, verdict: str, source: str) -> float:
-    return verdicts("recgpt_judge_verdicts_total", subject, verdict, source)
 
 
 def fallbacks(reason: str) -> float:
@@ -96,10 +34,6 @@ def interests(*texts: str, **fields: Any) -> judge_pb2.JudgeRequest:
     return judge_pb2.JudgeRequest(
         interests=judge_pb2.Interests(interests=[common_pb2.Interest(interest=t) for t in texts]), **fields
     )
-
-
-def explanation(interest: str, item_id: str, text: str) -> judge_pb2.ExplanationSubject:
-    return judge_pb2.ExplanationSubject(interest=interest, item=item_to_pb(BY_ID[item_id]), text=text)
 
 
 def answer_by_interest(body: dict[str, Any]) -> str | None:
@@ -285,11 +219,6 @@ async def test_a_short_caller_deadline_leaves_artefacts_unjudged_in_time(judge: 
     ] * 2
     assert reply.provenance.fallback
     assert fallbacks("timeout") == before + 2
-
-
-async def test_v2_is_not_implemented_yet(judge: Judge) -> None:
-    request = interests("lab pipetting", method=judge_pb2.METHOD_RECGPT_V2)
-    await expect_code(judge.stub.Judge(request), grpc.StatusCode.UNIMPLEMENTED, "RecGPT-V2")
 
 
 def likelier_with_context(body: dict[str, Any]) -> float:

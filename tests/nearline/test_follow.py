@@ -1,5 +1,6 @@
 """Follow mode: users the gateway queued are refreshed as they come, at least once each; a failed user is
-retried, then dead-lettered; a stop finishes the users in flight and leaves the rest queued."""
+retried, then dead-lettered; a stop finishes the users in flight and leaves the rest queued, and hands back
+those that do not finish within its grace."""
 
 from __future__ import annotations
 
@@ -45,11 +46,19 @@ def settings_for(target: str, redis_url: str, prefix: str, concurrency: int) -> 
 class Following:
     """A follower on the fake platform, in this process."""
 
-    def __init__(self, settings: NearlineSettings, queue: RefreshQueue, profiles: ProfileStore) -> None:
+    def __init__(
+        self,
+        settings: NearlineSettings,
+        queue: RefreshQueue,
+        profiles: ProfileStore,
+        stop_grace_s: float = 20.0,
+    ) -> None:
         self.stubs = ServiceStubs(settings)
         refresher = ReasonedRefresher(self.stubs, settings)
         job = NearlineJob(refresher, profiles, Freshness(MODEL, "v", 3600), settings.concurrency)
-        self.follower = QueueFollower(job, refresher, queue, poll_s=0.05, consumer="test-worker")
+        self.follower = QueueFollower(
+            job, refresher, queue, poll_s=0.05, consumer="test-worker", stop_grace_s=stop_grace_s
+        )
         self.stop = asyncio.Event()
         self.running = asyncio.create_task(self.follower.run(self.stop))
 
@@ -104,6 +113,28 @@ async def test_stop_finishes_users_in_flight_and_leaves_the_rest_queued(
     assert await profiles.get("a") is not None
     assert (await queue.depth(), await queue.pending()) == (3, 0)
     assert [entry.user_id for entry in await queue.take("next", 10)] == ["b", "c", "d"]
+
+
+async def test_a_refresh_outlasting_the_stop_grace_is_handed_back_to_the_next_worker(
+    redis_client: aioredis.Redis, redis_url: str, redis_prefix: str
+) -> None:
+    profiles = ProfileStore(redis_client, redis_prefix)
+    # A lease far longer than the test: the entry is due again only because it was released.
+    queue = RefreshQueue(redis_client, redis_prefix, retry=RetryPolicy(lease_s=600, backoff_s=600))
+    await queue.enqueue("slow")
+    async with fake_platform(intent_delay_s=30) as (target, seen):
+        following = Following(
+            settings_for(target, redis_url, redis_prefix, 1), queue, profiles, stop_grace_s=0.1
+        )
+        await until(lambda: _intent_called(seen))
+        tally = await following.stopped()
+    assert (tally.done, tally.failed) == (0, 0)
+    assert await profiles.get("slow") is None
+    # Still queued, held by nobody who works on it: the next worker's reclaim takes it at once, and the
+    # delivery cut short does not count as an attempt.
+    reclaimed = await queue.reclaim("next", 10)
+    assert [(entry.user_id, entry.attempts) for entry in reclaimed.entries] == [("slow", 1)]
+    assert not reclaimed.dead
 
 
 async def _intent_called(seen: Seen) -> bool:

@@ -159,3 +159,17 @@ def test_the_gateway_is_the_one_public_face_and_every_served_process_scales_from
         scaling = registry.by_name(name).scaling
         assert scaling.replicas >= 2 and isinstance(scaling.signal, registry.CpuTarget), name
     assert isinstance(registry.by_name("nearline").scaling.signal, registry.QueueTarget)
+
+
+def test_each_termination_grace_outlasts_the_prestop_the_drain_and_the_process_s_own_stop_grace() -> None:
+    """Kubernetes kills a pod `termination_grace_s` after asking it to stop; by then the preStop sleep, the
+    process's drain window and its own stop grace (its longest call, from its settings) must have passed."""
+    common = {"redis_url": "redis://127.0.0.1:1/0", "port": 1, "metrics_port": 2, "catalogue_dir": "c"}
+    served: dict[str, GatewaySettings | RetrievalSettings | AgentServiceSettings] = {
+        "gateway": GatewaySettings.model_validate({**common, "retrieval_target": "127.0.0.1:2"}),
+        "retrieval": RetrievalSettings.model_validate({**common, "index_dir": "i"}),
+        "intent": AgentServiceSettings.model_validate(common),
+    }
+    for name, settings in served.items():
+        needed = registry.PRE_STOP_S + settings.drain_s + settings.stop_grace_s
+        assert registry.by_name(name).termination_grace_s > needed, name

@@ -87,7 +87,13 @@ def test_each_model_is_served_under_a_name_of_its_own(tmp_path: Path) -> None:
     assert Stack(_settings(tmp_path, llm_model="/models/Llama-3.1-8B/")).served_model_name == "llama-3.1-8b"
 
 
-COMMON = {"RECGPT_REDIS_PREFIX", "RECGPT_LOG_LEVEL", "RECGPT_EMBEDDING_MODELS_DIR", "RECGPT_TOWERS_DIR"}
+COMMON = {
+    "RECGPT_REDIS_PREFIX",
+    "RECGPT_LOG_LEVEL",
+    "RECGPT_EMBEDDING_MODELS_DIR",
+    "RECGPT_TOWERS_DIR",
+    "RECGPT_DRAIN_S",
+}
 
 
 def _own_env(stack: Stack, name: str) -> dict[str, str]:

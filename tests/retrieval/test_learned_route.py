@@ -1,10 +1,12 @@
 """The learned route in the retrieval service: served from an artefact, swapped without a restart, refused
-when it does not fit the catalogue (co-occurrence answers then), and the tag route through the tag tower."""
+when it does not fit the catalogue (co-occurrence answers then), the tag route through the tag tower, and
+towers fetched from an artefact store."""
 
 from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -16,11 +18,12 @@ import torch
 
 from recgpt.common.v1 import common_pb2
 from recgpt.retrieval.v1 import retrieval_pb2, retrieval_pb2_grpc
+from recgpt_domain import artefact_store
 from recgpt_domain.behaviour_store import BehaviourStore
 from recgpt_domain.catalogue import Interaction
 from recgpt_domain.embedder import Embedder
 from recgpt_domain.towers import artefact
-from recgpt_domain.towers.artefact import FusionWeights
+from recgpt_domain.towers.artefact import FusionSpread, FusionWeights
 from recgpt_domain.towers.model import TagTower, TowerConfig, UserTower
 from recgpt_serving import metrics
 from retrieval.server import RetrievalServer
@@ -55,7 +58,19 @@ def write_artefact(
         "skipped_users": 0,
         "training_seconds": 0.0,
         "fusion": FusionWeights(
-            beta=beta, collaborative_weight=0.7, content_weight=0.3, cooccurrence_weight=cooccurrence
+            beta=beta,
+            collaborative_weight=0.7,
+            content_weight=0.3,
+            cooccurrence_weight=cooccurrence,
+            folds=2,
+            spread={
+                "baseline": FusionSpread(
+                    choice="baseline=learned 0.7 cooc 0.0 content 0.3",
+                    per_fold=[0.25, 0.35],
+                    held_out=[0.2, 0.3],
+                    held_out_choices=["a", "b"],
+                )
+            },
         ),
     }
     return artefact.write(models, fields, item_ids, vectors, {"members": [member]})
@@ -116,6 +131,13 @@ async def test_without_an_artefact_co_occurrence_answers_then_a_new_one_serves_w
     assert "learned" not in {scored.route for scored in forced.items}
     info = await stub.GetIndexInfo(retrieval_pb2.GetIndexInfoRequest())
     assert info.towers_fusion.beta == pytest.approx(0.3)
+    # The cross-fitting's spread is served beside the weights, as the manifest holds it.
+    assert info.towers_fusion_spread.folds == 2
+    [baseline] = info.towers_fusion_spread.choices
+    assert (baseline.name, baseline.choice) == ("baseline", "baseline=learned 0.7 cooc 0.0 content 0.3")
+    assert list(baseline.per_fold) == pytest.approx([0.25, 0.35])
+    assert (baseline.mean, baseline.std) == (pytest.approx(0.3), pytest.approx(0.05))
+    assert list(baseline.held_out_choices) == ["a", "b"]
     second = write_artefact(models, ITEM_IDS, seed=2, beta=0.6)
     await wait_for_version(stub, artefact.read_manifest(second).version)
 
@@ -230,3 +252,44 @@ async def test_a_users_vector_is_reused_until_their_behaviour_changes(
     given = await stub.Collaborative(collaborative(["g1", "m1"]))
     assert [s.item.item_id for s in moved.collaborative] == [s.item.item_id for s in given.items]
     assert [s.score for s in moved.collaborative] == pytest.approx([s.score for s in given.items])
+
+
+async def test_towers_published_to_the_store_are_fetched_and_served(
+    small_index: IndexSettings,
+    redis_url: str,
+    redis_prefix: str,
+    redis_client: aioredis.Redis,
+    embedder: Embedder,
+    tmp_path: Path,
+) -> None:
+    store_url = f"memory://retrieval-store-{uuid.uuid4().hex}"
+    store = artefact_store.towers(store_url, artefact.LATEST_FILE)
+    trained = tmp_path / "trained"
+    store.publish(write_artefact(trained, ITEM_IDS, seed=1))
+    cache = tmp_path / "towers-cache"
+    settings = retrieval_settings(
+        small_index,
+        redis_url,
+        redis_prefix,
+        towers_dir=cache,
+        towers_refresh_s=0.05,
+        artefact_store_url=store_url,
+    )
+    server = RetrievalServer(settings, BehaviourStore(redis_client, redis_prefix))
+    await server.start()
+    await server.load(embedder)
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+            stub = retrieval_pb2_grpc.RetrievalServiceStub(channel)  # type: ignore[no-untyped-call]
+            first = store.latest()
+            assert first is not None
+            await wait_for_version(stub, artefact.read_manifest(trained / first).version)
+            reply = await stub.Collaborative(collaborative(["m1", "g1"]))
+            assert {scored.route for scored in reply.items} == {"learned"}
+
+            second = write_artefact(trained, ITEM_IDS, seed=2)
+            store.publish(second)
+            await wait_for_version(stub, artefact.read_manifest(second).version)
+        assert sorted(path.name for path in cache.glob(f"{artefact.PREFIX}*")) == sorted([first, second.name])
+    finally:
+        await server.stop(0)

@@ -47,6 +47,8 @@ async def test_serves_until_sigterm(
         "RECGPT_CATALOGUE_DIR": str(small_index.catalogue_dir),
         "RECGPT_INDEX_DIR": str(small_index.index_dir),
         "RECGPT_COLLABORATIVE_WINDOW": str(small_index.collaborative_window),
+        # Stops at once: the drain is tested with replicas (tests/loadtest/test_rolling_restart.py).
+        "RECGPT_DRAIN_S": "0",
     }
     log_path = tmp_path / "retrieval.log"
     with log_path.open("wb") as log:

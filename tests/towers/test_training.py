@@ -65,6 +65,13 @@ def test_artefact_holds_weights_vectors_config_fingerprint_and_metrics(trained: 
     total = fusion.collaborative_weight + fusion.cooccurrence_weight + fusion.content_weight
     assert total == pytest.approx(1.0)
     assert len([name for name in fusion.validation if name.startswith("baseline=")]) == 66
+    # Cross-fitted over five folds of the validation users: each choice's spread is kept.
+    assert fusion.folds == 5 and set(fusion.spread) == {"baseline", "recgpt_v1"}
+    for spread in fusion.spread.values():
+        assert len(spread.per_fold) == len(spread.held_out) == len(spread.held_out_choices) == 5
+        assert spread.choice in fusion.validation
+    printed = train_cli.summary(trained, manifest)
+    assert "recgpt-v1 = " in printed and "baseline over 5 folds" in printed
     loaded = artefact.load(trained, [item.item_id for item in items])
     model = LearnedModel.from_artefact(loaded)
     vectors = model.user_vectors([[0, 1, 2], [3]])
@@ -131,6 +138,43 @@ def test_eval_retrieval_reports_every_route_on_every_user(
     assert "fused_baseline_learned" in report["routes"]
     assert report["artefact"] == artefact.read_manifest(trained).version
     json.dumps(report)
+
+
+def test_eval_retrieval_over_splits_trains_each_and_reports_mean_and_std(
+    dataset: Path, tmp_path: Path
+) -> None:
+    own = [str(dataset), "--models-dir", str(tmp_path / "models"), "--splits", "2", "--first-split", "2"]
+    args, train_argv = eval_cli.build_parser().parse_known_args(
+        [*own, "--unseen-share", "0.3", "--validation-share", "0.3", *SMOKE]
+    )
+    assert "--max-epochs" in train_argv  # the training budget goes to the training command
+
+    report = eval_cli.run_splits(args, train_argv, HashEmbedder())
+
+    first, second = report["per_split"]
+    assert (first["seed"], second["seed"]) == (2, 3)
+    assert first["artefact"] != second["artefact"]
+    for split in (first, second):
+        folder = tmp_path / f"models-splits/{dataset.name}/split-{split['seed']}"
+        seen = {h.user_id for h in data.read_dataset(folder / "seen")[1]}
+        unseen = {h.user_id for h in data.read_dataset(folder / "unseen")[1]}
+        assert seen and unseen and not seen & unseen
+        assert split["users"]["users"] == len(unseen) == split["unseen_users"]
+        assert split["served"] == str(folder / "seen")  # co-occurrence counts the seen users only
+    learned = report["routes"]["learned"]["recall@50"]
+    values = [split["routes"]["learned"]["recall@50"] for split in (first, second)]
+    assert learned == {"mean": pytest.approx(np.mean(values)), "std": pytest.approx(np.std(values))}
+    assert "fused_recgpt_v1_learned" in report["routes"]
+    json.dumps(report)
+
+
+def test_training_options_without_splits_are_refused(
+    dataset: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        eval_cli.main([str(dataset), "--splits", "0", "--max-epochs", "3"])
+    assert exit_info.value.code == 2
+    assert "--max-epochs" in capsys.readouterr().err
 
 
 def test_eval_retrieval_without_artefact_leaves_the_learned_route_out(dataset: Path, tmp_path: Path) -> None:

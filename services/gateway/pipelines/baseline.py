@@ -69,15 +69,7 @@ class BaselinePipeline:
             routes_call = self.calls.user_routes(request.user_id, top_k, deadline, degraded)
         answer = await routes_call
         recent_ids = set(answer.recent_item_ids) if answer is not None else set()
-        routes: list[RouteItems] = []
-        if answer is not None:
-            route = POPULAR if popular_only(answer) else COLLABORATIVE
-            collaborative, content, cooccurrence = self.weights(answer)
-            routes.append(RouteItems(route, collaborative, answer.collaborative))
-            if answer.content:
-                routes.append(RouteItems(CONTENT, content, answer.content))
-            if answer.cooccurrence:
-                routes.append(RouteItems(COOCCURRENCE, cooccurrence, answer.cooccurrence))
+        routes = self.routes(answer) if answer is not None else []
         # Retrieval left the user's seen items out of both routes; the recent ones are a guard.
         candidates = fuse(routes, exclude=recent_ids)[:top_k]
         if not candidates and retrieval_failed(degraded):
@@ -90,6 +82,17 @@ class BaselinePipeline:
             degraded=degraded,
             preferences=read_preferences(answer),
         )
+
+    def routes(self, answer: retrieval_pb2.UserRoutesResponse) -> list[RouteItems]:
+        """The baseline's weighted routes from one UserRoutes answer (recgpt-v1 adds its tag route)."""
+        route = POPULAR if popular_only(answer) else COLLABORATIVE
+        collaborative, content, cooccurrence = self.weights(answer)
+        routes = [RouteItems(route, collaborative, answer.collaborative)]
+        if answer.content:
+            routes.append(RouteItems(CONTENT, content, answer.content))
+        if answer.cooccurrence:
+            routes.append(RouteItems(COOCCURRENCE, cooccurrence, answer.cooccurrence))
+        return routes
 
     def weights(self, answer: retrieval_pb2.UserRoutesResponse) -> tuple[float, float, float]:
         """Collaborative, content and co-occurrence weights: the answering model's own (chosen on its

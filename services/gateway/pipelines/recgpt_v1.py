@@ -1,10 +1,13 @@
-"""RecGPT-V1 online: the user's LLM profile (precomputed near-line) drives a tag route fused with the
-collaborative one, and cached explanations say why each item fits. Nothing here calls an LLM.
+"""RecGPT-V1 online: the user's profile (precomputed near-line) drives a tag route fused on top of the
+baseline's own routes, and cached explanations say why each item fits. Nothing here calls an LLM.
 
-The collaborative route starts with the profile read, since both the V1 answer and the baseline need it. A
+The baseline's routes call starts with the profile read, since both the V1 answer and the baseline need it. A
 miss (or a Redis failure) serves the baseline at once and, on a miss, queues the user for a profile refresh
-when the platform knows them (they have behaviour to mine).
-A hit fuses `beta * collaborative + (1 - beta) * tag`; a failed route leaves the other to answer alone.
+when the platform knows them (they have behaviour to mine); the near-line job writes the statistics' tags
+(frequent categories) as the profile when its LLM fails, so a fallback profile still feeds the tag route.
+A hit fuses `beta * (the baseline's fusion) + (1 - beta) * tag`: beta = 1 (the tag route chosen no weight on
+validation) serves the baseline's own page, so V1 cannot lose to the baseline by construction. A failed tag
+route leaves the baseline's routes; failed baseline routes leave the tag route alone.
 """
 
 from __future__ import annotations
@@ -15,13 +18,7 @@ import time
 
 from experiments import request_params
 from gateway.pipelines.base import PipelineUnavailable, Recommendation
-from gateway.pipelines.baseline import (
-    COLLABORATIVE,
-    POPULAR,
-    BaselinePipeline,
-    candidates_asked,
-    response_item,
-)
+from gateway.pipelines.baseline import BaselinePipeline, candidates_asked, response_item
 from gateway.pipelines.calls import (
     DEP_PROFILE,
     REDIS_ERRORS,
@@ -29,7 +26,6 @@ from gateway.pipelines.calls import (
     RouteCalls,
     budget,
     degrade,
-    popular_only,
     read_preferences,
     retrieval_failed,
     towers_fusion,
@@ -40,7 +36,7 @@ from gateway.schemas import ProfileState, RecommendRequest
 from gateway.settings import GatewaySettings
 from recgpt.common.v1 import common_pb2
 from recgpt.retrieval.v1 import retrieval_pb2
-from recgpt_domain.fusion import RouteItems, fuse
+from recgpt_domain.fusion import RouteItems, fuse, over_baseline
 from recgpt_domain.profile_store import METHOD_V1, ProfileStore, UserProfile
 from recgpt_domain.refresh_queue import EnqueueOutcome, RefreshQueue
 from recgpt_domain.tag_route import tag_queries
@@ -152,8 +148,9 @@ class RecGptV1Pipeline:
         self._refreshes[outcome].inc()
 
     def _beta(self, routes: retrieval_pb2.UserRoutesResponse | None) -> float:
-        """An experiment arm's beta for this request, else the answering model's own (chosen on its
-        validation slice) when the learned route answered, else the setting."""
+        """The baseline's share beside the tag route: an experiment arm's for this request, else the
+        answering model's own (chosen on its validation slice) when the learned route answered, else the
+        setting."""
         arm_beta = request_params.current().beta
         if arm_beta is not None:
             return arm_beta
@@ -170,19 +167,25 @@ class RecGptV1Pipeline:
         routes_call: asyncio.Future[retrieval_pb2.UserRoutesResponse | None],
     ) -> Recommendation:
         user_id = request.user_id
-        tagged = await self.calls.tags(user_id, tags, top_k, deadline, degraded)
-        collaborative = await routes_call
-        cold_start = collaborative is not None and collaborative.cold_start
-        beta = self._beta(collaborative)
-        routes: list[RouteItems] = []
-        if collaborative is not None:
-            route = POPULAR if popular_only(collaborative) else COLLABORATIVE
-            routes.append(RouteItems(route, beta, collaborative.collaborative))
+        # Beside the routes call already running: beta is known only once the routes answer.
+        tag_call = asyncio.ensure_future(self.calls.tags(user_id, tags, top_k, deadline, degraded))
+        try:
+            answer = await routes_call
+            beta = self._beta(answer)
+            if beta >= 1:
+                return await self.baseline.serve(request, deadline, degraded, routes_call)
+            tagged = await tag_call
+        finally:
+            tag_call.cancel()
+        routes = self.baseline.routes(answer) if answer is not None else []
+        scaled, tag_weight = over_baseline([route.weight for route in routes], beta)
+        for route, weight in zip(routes, scaled, strict=True):
+            route.weight = weight
         if tagged is not None:
-            routes.append(RouteItems(TAG, 1 - beta, tagged.items))
-        if len(routes) == 1:
-            routes[0].weight = 1.0  # the other route failed: this one answers alone, whatever beta says
-        candidates = fuse(routes, exclude=())[:top_k]
+            # Alone (weight 1) when the baseline's routes failed, whatever beta says.
+            routes.append(RouteItems(TAG, tag_weight if answer is not None else 1.0, tagged.items))
+        recent_ids = set(answer.recent_item_ids) if answer is not None else set()
+        candidates = fuse(routes, exclude=recent_ids)[:top_k]
         if not candidates and retrieval_failed(degraded):
             candidates = self.baseline.from_last_resort((), top_k, degraded)
         if candidates:
@@ -198,7 +201,7 @@ class RecGptV1Pipeline:
             )
         return Recommendation(
             items=[response_item(c, texts.get(c.item.item_id)) for c in page],
-            cold_start=cold_start,
+            cold_start=answer is not None and answer.cold_start,
             degraded=degraded,
-            preferences=read_preferences(collaborative),
+            preferences=read_preferences(answer),
         )

@@ -11,12 +11,13 @@ from gateway.pipelines.explanations import Explainer
 from gateway.pipelines.last_resort import LastResortPage
 from gateway.pipelines.live_judge import LiveJudge
 from gateway.pipelines.recgpt_v1 import RecGptV1Pipeline
+from gateway.pipelines.recgpt_v2 import MethodProfiles, RecGptV2Pipeline
 from gateway.schemas import RecommendRequest
 from gateway.settings import GatewaySettings
 from recgpt.explain.v1 import explain_pb2_grpc
 from recgpt.retrieval.v1 import retrieval_pb2_grpc
 from recgpt_domain.behaviour_store import BehaviourStore
-from recgpt_domain.profile_store import METHOD_V1, ProfileStore
+from recgpt_domain.profile_store import METHOD_V1, METHOD_V2, ProfileStore
 from recgpt_domain.refresh_queue import QueueLimits, RefreshQueue
 
 DEFAULT_VARIANT = BaselinePipeline.name
@@ -61,7 +62,8 @@ def build(
     last_resort: LastResortPage,
     settings: GatewaySettings,
 ) -> PipelineRegistry:
-    """Every variant over shared connections: baseline and recgpt-v1."""
+    """Every variant over shared connections: baseline, recgpt-v1 and recgpt-v2 (V1's serving over V2's
+    profiles)."""
     calls = RouteCalls(retrieval, behaviour, settings)
     baseline = BaselinePipeline(calls, last_resort, settings)
     refresh_queue = RefreshQueue(
@@ -73,4 +75,20 @@ def build(
     recgpt_v1 = RecGptV1Pipeline(
         calls, profiles, refresh_queue, baseline, Explainer(explain, settings), judge, settings
     )
-    return PipelineRegistry([baseline, recgpt_v1], out_of_time=baseline.out_of_time)
+    recgpt_v2 = RecGptV2Pipeline(
+        RecGptV1Pipeline(
+            calls,
+            MethodProfiles(profiles, METHOD_V2),
+            RefreshQueue(
+                profiles.client,
+                settings.redis_prefix,
+                METHOD_V2,
+                limits=QueueLimits(settings.refresh_queue_max_depth, settings.refresh_marker_ttl_s),
+            ),
+            baseline,
+            Explainer(explain, settings),
+            judge,
+            settings,
+        )
+    )
+    return PipelineRegistry([baseline, recgpt_v1, recgpt_v2], out_of_time=baseline.out_of_time)

@@ -44,10 +44,32 @@ class MemberReport(BaseModel):
     validation: dict[str, float]
 
 
+class FusionSpread(BaseModel):
+    """How one cross-fitted choice scored across folds of validation users (R@10 + R@50 each).
+
+    `per_fold`: the chosen weights' score on each fold. `held_out`: for each fold, the score of the weights
+    the same rule chose on the other folds (named in `held_out_choices`): an honest estimate of the rule,
+    and how far its choice moves when a fifth of the users changes.
+    """
+
+    choice: str
+    per_fold: list[float]
+    held_out: list[float] = Field(default_factory=list)
+    held_out_choices: list[str] = Field(default_factory=list)
+
+    @property
+    def mean(self) -> float:
+        return float(np.mean(self.per_fold)) if self.per_fold else 0.0
+
+    @property
+    def std(self) -> float:
+        return float(np.std(self.per_fold)) if self.per_fold else 0.0
+
+
 class FusionWeights(BaseModel):
     """Chosen on the validation slice by the training command (never guessed)."""
 
-    # recgpt-v1: beta·collaborative + (1 - beta)·tag route.
+    # recgpt-v1: beta·(the baseline's fusion below) + (1 - beta)·tag route; 1 serves the baseline itself.
     beta: float = Field(ge=0, le=1)
     # baseline: collaborative_weight·learned + cooccurrence_weight·co-occurrence + content_weight·content
     # (the learned route answers `collaborative`; co-occurrence's sharper head joins it when weighted).
@@ -56,6 +78,10 @@ class FusionWeights(BaseModel):
     cooccurrence_weight: float = Field(default=0.0, ge=0, le=1)
     # What each choice scored on the validation slice.
     validation: dict[str, dict[str, float]] = Field(default_factory=dict)
+    # Folds of validation users the weights were cross-fitted over (0: one argmax, older artefacts), and
+    # each choice's spread over them ("baseline", "recgpt_v1").
+    folds: int = Field(default=0, ge=0)
+    spread: dict[str, FusionSpread] = Field(default_factory=dict)
 
 
 class ArtefactManifest(BaseModel):

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from recgpt_tools import container_layout, deploy_secrets, vllm_engine
-from recgpt_tools.k8s import network, objects
+from recgpt_tools.k8s import batch_jobs, network, objects
 from recgpt_tools.k8s.objects import Manifest
 from recgpt_tools.registry import CpuTarget, Engine, Process, QueueTarget
 
@@ -33,6 +33,9 @@ class Component:
     render: Callable[[Sequence[Process], Path], Files]
     removes: frozenset[str] = frozenset()
     conflicts: frozenset[str] = frozenset()
+    # Jobs beside the platform that patch none of its objects (KubeRay, Kubeflow Trainer): validated with the
+    # base alone and with every platform component, not in every subset.
+    add_on: bool = False
 
 
 def _kustomization(summary: str, **fields: Any) -> str:
@@ -117,7 +120,7 @@ def _hpa(process: Process, signal: CpuTarget) -> Manifest:
     return {
         "apiVersion": "autoscaling/v2",
         "kind": "HorizontalPodAutoscaler",
-        "metadata": objects.metadata(process.name),
+        "metadata": objects.metadata(process.name, namespace=objects.NAMESPACE),
         "spec": {
             "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": process.name},
             "minReplicas": process.scaling.replicas,
@@ -134,7 +137,7 @@ def _scaled_object(process: Process, signal: QueueTarget) -> Manifest:
     return {
         "apiVersion": "keda.sh/v1alpha1",
         "kind": "ScaledObject",
-        "metadata": objects.metadata(process.name),
+        "metadata": objects.metadata(process.name, namespace=objects.NAMESPACE),
         "spec": {
             "scaleTargetRef": {"name": process.name},
             "minReplicaCount": process.scaling.replicas,
@@ -151,7 +154,7 @@ def _disruption_budget(process: Process) -> Manifest:
     return {
         "apiVersion": "policy/v1",
         "kind": "PodDisruptionBudget",
-        "metadata": objects.metadata(process.name),
+        "metadata": objects.metadata(process.name, namespace=objects.NAMESPACE),
         "spec": {"maxUnavailable": 1, "selector": {"matchLabels": objects.selector(process.name)}},
     }
 
@@ -185,7 +188,7 @@ def _service_monitor(process: Process, port: str) -> Manifest:
     return {
         "apiVersion": "monitoring.coreos.com/v1",
         "kind": "ServiceMonitor",
-        "metadata": objects.metadata(process.name),
+        "metadata": objects.metadata(process.name, namespace=objects.NAMESPACE),
         "spec": {
             "selector": {"matchLabels": objects.selector(process.name)},
             "endpoints": [{"port": port, "path": "/metrics", "interval": "15s"}],
@@ -203,7 +206,8 @@ def prometheus_operator(table: Sequence[Process], root: Path) -> Files:
     ]
     dashboards = sorted((root / DASHBOARDS_DIR).glob("*.json"))
     generators = [
-        {"name": f"grafana-dashboard-{path.stem}", "files": [f"dashboards/{path.name}"],
+        {"name": f"grafana-dashboard-{path.stem}", "namespace": objects.NAMESPACE,
+         "files": [f"dashboards/{path.name}"],
          "options": {"labels": {"grafana_dashboard": "1"}, "disableNameSuffixHash": True}}
         for path in dashboards
     ]  # fmt: skip
@@ -246,6 +250,15 @@ COMPONENTS: tuple[Component, ...] = (
         production_stack,
         removes=frozenset({"vllm"}),
         conflicts=frozenset({"gpu-engines"}),
+    ),
+    Component(
+        "ray-nearline", "the near-line refresh as a KubeRay RayJob", batch_jobs.ray_nearline, add_on=True
+    ),
+    Component(
+        "kubeflow-training",
+        "towers and adapters trained by Kubeflow Trainer, published to the artefact store",
+        batch_jobs.kubeflow_training,
+        add_on=True,
     ),
 )
 

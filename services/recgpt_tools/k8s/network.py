@@ -35,7 +35,7 @@ def _policy(name: str, pod: str, ingress: list[Manifest], egress: list[Manifest]
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
-        "metadata": objects.metadata(name),
+        "metadata": objects.metadata(name, namespace=objects.NAMESPACE),
         "spec": {
             "podSelector": {"matchLabels": objects.selector(pod)},
             "policyTypes": ["Ingress", "Egress"],
@@ -104,7 +104,11 @@ def _default_deny() -> Manifest:
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
-        "metadata": {"name": "default-deny", "labels": {objects.PART_OF_LABEL: "recgpt"}},
+        "metadata": {
+            "name": "default-deny",
+            "namespace": objects.NAMESPACE,
+            "labels": {objects.PART_OF_LABEL: "recgpt"},
+        },
         "spec": {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]},
     }
 
@@ -113,7 +117,11 @@ def _dns() -> Manifest:
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
-        "metadata": {"name": "allow-dns", "labels": {objects.PART_OF_LABEL: "recgpt"}},
+        "metadata": {
+            "name": "allow-dns",
+            "namespace": objects.NAMESPACE,
+            "labels": {objects.PART_OF_LABEL: "recgpt"},
+        },
         "spec": {
             "podSelector": {},
             "policyTypes": ["Egress"],

@@ -101,9 +101,23 @@ def missing(manifests: Iterable[Manifest], expected: Collection[str]) -> list[st
     ]
 
 
+# Objects that belong to no namespace.
+CLUSTER_KINDS = frozenset({"Namespace", "ClusterRole", "ClusterRoleBinding", "ClusterTrainingRuntime"})
+
+
+def namespace_problems(manifest: Manifest) -> list[str]:
+    """A namespaced object without a namespace lands in whatever namespace kubectl's context names: the
+    base's `namespace:` does not reach the objects a component adds."""
+    if manifest.get("kind") in CLUSTER_KINDS or manifest.get("metadata", {}).get("namespace"):
+        return []
+    return [f"{_name(manifest)}: no namespace"]
+
+
 def problems(manifests: list[Manifest], expected: Collection[str], public: Collection[str]) -> list[str]:
     """Every problem of one rendering."""
     found = missing(manifests, expected)
     for manifest in manifests:
-        found += workload_problems(manifest) + service_problems(manifest, public)
+        found += (
+            workload_problems(manifest) + service_problems(manifest, public) + namespace_problems(manifest)
+        )
     return found

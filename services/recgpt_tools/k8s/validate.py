@@ -42,6 +42,8 @@ SUPPORTED_VERSIONS = ("1.30", "1.31", "1.32", "1.33", "1.34", "1.35")
 CUSTOM_KINDS: dict[tuple[str, str], tuple[str, ...]] = {
     ("monitoring.coreos.com/v1", "ServiceMonitor"): ("selector", "endpoints"),
     ("keda.sh/v1alpha1", "ScaledObject"): ("scaleTargetRef", "triggers"),
+    ("ray.io/v1", "RayJob"): ("entrypoint", "rayClusterSpec"),
+    ("trainer.kubeflow.org/v1alpha1", "TrainJob"): ("runtimeRef", "trainer"),
 }
 # kubectl's own kustomize: a render is one process, a few tenths of a second.
 _RENDER_WORKERS = 2
@@ -57,11 +59,18 @@ class Rendering:
 
 
 def combinations(available: Sequence[Component] = components.COMPONENTS) -> list[tuple[Component, ...]]:
-    """Every subset of the components that do not conflict, in their declared order (the empty one too)."""
+    """Every subset of the platform's components that do not conflict, in their declared order (the empty
+    one too); then each add-on with the base alone, and all add-ons with the largest compatible set."""
+    platform = [component for component in available if not component.add_on]
+    add_ons = tuple(component for component in available if component.add_on)
     subsets = itertools.chain.from_iterable(
-        itertools.combinations(available, size) for size in range(len(available) + 1)
+        itertools.combinations(platform, size) for size in range(len(platform) + 1)
     )
-    return [subset for subset in subsets if components.compatible(subset)]
+    chosen = [subset for subset in subsets if components.compatible(subset)]
+    if add_ons:
+        largest = max(chosen, key=len)
+        chosen += [(add_on,) for add_on in add_ons] + [(*largest, *add_ons)]
+    return chosen
 
 
 def kustomize(directory: Path) -> list[Manifest]:

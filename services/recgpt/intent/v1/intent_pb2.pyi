@@ -117,3 +117,50 @@ class ParseCommandResponse(_message.Message):
     rules_seconds: float
     llm_seconds: float
     def __init__(self, preferences: _Optional[_Union[_common_pb2.Preferences, _Mapping]] = ..., provenance: _Optional[_Union[_common_pb2.Provenance, _Mapping]] = ..., usage: _Optional[_Union[_common_pb2.LlmUsage, _Mapping]] = ..., fallback: _Optional[bool] = ..., added: _Optional[_Union[_common_pb2.Preferences, _Mapping]] = ..., removed: _Optional[_Union[_common_pb2.Preferences, _Mapping]] = ..., reset: _Optional[bool] = ..., parts: _Optional[_Iterable[_Union[ParsedPart, _Mapping]]] = ..., llm_status: _Optional[str] = ..., rules_seconds: _Optional[float] = ..., llm_seconds: _Optional[float] = ...) -> None: ...
+
+class PlanPersonasRequest(_message.Message):
+    __slots__ = ("user_id", "behaviour", "max_personas", "user_attributes", "as_of_unix")
+    class UserAttributesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    BEHAVIOUR_FIELD_NUMBER: _ClassVar[int]
+    MAX_PERSONAS_FIELD_NUMBER: _ClassVar[int]
+    USER_ATTRIBUTES_FIELD_NUMBER: _ClassVar[int]
+    AS_OF_UNIX_FIELD_NUMBER: _ClassVar[int]
+    user_id: str
+    behaviour: _containers.RepeatedCompositeFieldContainer[_common_pb2.Interaction]
+    max_personas: int
+    user_attributes: _containers.ScalarMap[str, str]
+    as_of_unix: int
+    def __init__(self, user_id: _Optional[str] = ..., behaviour: _Optional[_Iterable[_Union[_common_pb2.Interaction, _Mapping]]] = ..., max_personas: _Optional[int] = ..., user_attributes: _Optional[_Mapping[str, str]] = ..., as_of_unix: _Optional[int] = ...) -> None: ...
+
+class PlannedPersona(_message.Message):
+    __slots__ = ("persona", "categories")
+    PERSONA_FIELD_NUMBER: _ClassVar[int]
+    CATEGORIES_FIELD_NUMBER: _ClassVar[int]
+    persona: str
+    categories: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, persona: _Optional[str] = ..., categories: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class PlanPersonasResponse(_message.Message):
+    __slots__ = ("personas", "provenance", "usage", "fallback", "fallback_reason", "dropped_personas", "environment")
+    PERSONAS_FIELD_NUMBER: _ClassVar[int]
+    PROVENANCE_FIELD_NUMBER: _ClassVar[int]
+    USAGE_FIELD_NUMBER: _ClassVar[int]
+    FALLBACK_FIELD_NUMBER: _ClassVar[int]
+    FALLBACK_REASON_FIELD_NUMBER: _ClassVar[int]
+    DROPPED_PERSONAS_FIELD_NUMBER: _ClassVar[int]
+    ENVIRONMENT_FIELD_NUMBER: _ClassVar[int]
+    personas: _containers.RepeatedCompositeFieldContainer[PlannedPersona]
+    provenance: _common_pb2.Provenance
+    usage: _common_pb2.LlmUsage
+    fallback: bool
+    fallback_reason: str
+    dropped_personas: int
+    environment: str
+    def __init__(self, personas: _Optional[_Iterable[_Union[PlannedPersona, _Mapping]]] = ..., provenance: _Optional[_Union[_common_pb2.Provenance, _Mapping]] = ..., usage: _Optional[_Union[_common_pb2.LlmUsage, _Mapping]] = ..., fallback: _Optional[bool] = ..., fallback_reason: _Optional[str] = ..., dropped_personas: _Optional[int] = ..., environment: _Optional[str] = ...) -> None: ...

@@ -44,6 +44,11 @@ class IntentServiceStub:
                 request_serializer=recgpt_dot_intent_dot_v1_dot_intent__pb2.ParseCommandRequest.SerializeToString,
                 response_deserializer=recgpt_dot_intent_dot_v1_dot_intent__pb2.ParseCommandResponse.FromString,
                 _registered_method=True)
+        self.PlanPersonas = channel.unary_unary(
+                '/recgpt.intent.v1.IntentService/PlanPersonas',
+                request_serializer=recgpt_dot_intent_dot_v1_dot_intent__pb2.PlanPersonasRequest.SerializeToString,
+                response_deserializer=recgpt_dot_intent_dot_v1_dot_intent__pb2.PlanPersonasResponse.FromString,
+                _registered_method=True)
 
 
 class IntentServiceServicer:
@@ -64,6 +69,14 @@ class IntentServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PlanPersonas(self, request, context):
+        """RecGPT-V2's global planner: reads the compressed behaviour once and emits K complementary personas, each
+        resting on catalogue categories. The tags service's ExpertTags and ArbitrateTags take it from there.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_IntentServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -76,6 +89,11 @@ def add_IntentServiceServicer_to_server(servicer, server):
                     servicer.ParseCommand,
                     request_deserializer=recgpt_dot_intent_dot_v1_dot_intent__pb2.ParseCommandRequest.FromString,
                     response_serializer=recgpt_dot_intent_dot_v1_dot_intent__pb2.ParseCommandResponse.SerializeToString,
+            ),
+            'PlanPersonas': grpc.unary_unary_rpc_method_handler(
+                    servicer.PlanPersonas,
+                    request_deserializer=recgpt_dot_intent_dot_v1_dot_intent__pb2.PlanPersonasRequest.FromString,
+                    response_serializer=recgpt_dot_intent_dot_v1_dot_intent__pb2.PlanPersonasResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -132,6 +150,33 @@ class IntentService:
             '/recgpt.intent.v1.IntentService/ParseCommand',
             recgpt_dot_intent_dot_v1_dot_intent__pb2.ParseCommandRequest.SerializeToString,
             recgpt_dot_intent_dot_v1_dot_intent__pb2.ParseCommandResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PlanPersonas(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/recgpt.intent.v1.IntentService/PlanPersonas',
+            recgpt_dot_intent_dot_v1_dot_intent__pb2.PlanPersonasRequest.SerializeToString,
+            recgpt_dot_intent_dot_v1_dot_intent__pb2.PlanPersonasResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -25,33 +25,37 @@ _sym_db = _symbol_database.Default()
 from recgpt.common.v1 import common_pb2 as recgpt_dot_common_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1brecgpt/judge/v1/judge.proto\x12\x0frecgpt.judge.v1\x1a\x1drecgpt/common/v1/common.proto\"Z\n\x12\x45xplanationSubject\x12\x10\n\x08interest\x18\x01 \x01(\t\x12$\n\x04item\x18\x02 \x01(\x0b\x32\x16.recgpt.common.v1.Item\x12\x0c\n\x04text\x18\x03 \x01(\t\"\xa4\x02\n\x0cJudgeRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\'\n\x06method\x18\x02 \x01(\x0e\x32\x17.recgpt.judge.v1.Method\x12\x30\n\tbehaviour\x18\x03 \x03(\x0b\x32\x1d.recgpt.common.v1.Interaction\x12/\n\tinterests\x18\x04 \x01(\x0b\x32\x1a.recgpt.judge.v1.InterestsH\x00\x12%\n\x04tags\x18\x05 \x01(\x0b\x32\x15.recgpt.judge.v1.TagsH\x00\x12\x35\n\x0c\x65xplanations\x18\x06 \x01(\x0b\x32\x1d.recgpt.judge.v1.ExplanationsH\x00\x12\x0e\n\x06source\x18\x07 \x01(\tB\t\n\x07subject\":\n\tInterests\x12-\n\tinterests\x18\x01 \x03(\x0b\x32\x1a.recgpt.common.v1.Interest\"+\n\x04Tags\x12#\n\x04tags\x18\x01 \x03(\x0b\x32\x15.recgpt.common.v1.Tag\"I\n\x0c\x45xplanations\x12\x39\n\x0c\x65xplanations\x18\x01 \x03(\x0b\x32#.recgpt.judge.v1.ExplanationSubject\"C\n\x0e\x44imensionScore\x12\x11\n\tdimension\x18\x01 \x01(\t\x12\x0e\n\x06passed\x18\x02 \x01(\x08\x12\x0e\n\x06reason\x18\x03 \x01(\t\"\x8a\x01\n\tJudgement\x12\r\n\x05index\x18\x01 \x01(\x05\x12)\n\x07verdict\x18\x02 \x01(\x0e\x32\x18.recgpt.judge.v1.Verdict\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x33\n\ndimensions\x18\x04 \x03(\x0b\x32\x1f.recgpt.judge.v1.DimensionScore\"\x9c\x01\n\rJudgeResponse\x12.\n\njudgements\x18\x01 \x03(\x0b\x32\x1a.recgpt.judge.v1.Judgement\x12\x30\n\nprovenance\x18\x02 \x01(\x0b\x32\x1c.recgpt.common.v1.Provenance\x12)\n\x05usage\x18\x03 \x01(\x0b\x32\x1a.recgpt.common.v1.LlmUsage*L\n\x06Method\x12\x16\n\x12METHOD_UNSPECIFIED\x10\x00\x12\x14\n\x10METHOD_RECGPT_V1\x10\x01\x12\x14\n\x10METHOD_RECGPT_V2\x10\x02*\x82\x01\n\x07Verdict\x12\x17\n\x13VERDICT_UNSPECIFIED\x10\x00\x12\x10\n\x0cVERDICT_PASS\x10\x01\x12\x10\n\x0cVERDICT_FAIL\x10\x02\x12\x14\n\x10VERDICT_SUPERIOR\x10\x03\x12\x13\n\x0fVERDICT_AVERAGE\x10\x04\x12\x0f\n\x0bVERDICT_BAD\x10\x05\x32V\n\x0cJudgeService\x12\x46\n\x05Judge\x12\x1d.recgpt.judge.v1.JudgeRequest\x1a\x1e.recgpt.judge.v1.JudgeResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1brecgpt/judge/v1/judge.proto\x12\x0frecgpt.judge.v1\x1a\x1drecgpt/common/v1/common.proto\"Z\n\x12\x45xplanationSubject\x12\x10\n\x08interest\x18\x01 \x01(\t\x12$\n\x04item\x18\x02 \x01(\x0b\x32\x16.recgpt.common.v1.Item\x12\x0c\n\x04text\x18\x03 \x01(\t\"\x97\x03\n\x0cJudgeRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\'\n\x06method\x18\x02 \x01(\x0e\x32\x17.recgpt.judge.v1.Method\x12\x30\n\tbehaviour\x18\x03 \x03(\x0b\x32\x1d.recgpt.common.v1.Interaction\x12/\n\tinterests\x18\x04 \x01(\x0b\x32\x1a.recgpt.judge.v1.InterestsH\x00\x12%\n\x04tags\x18\x05 \x01(\x0b\x32\x15.recgpt.judge.v1.TagsH\x00\x12\x35\n\x0c\x65xplanations\x18\x06 \x01(\x0b\x32\x1d.recgpt.judge.v1.ExplanationsH\x00\x12\x0e\n\x06source\x18\x07 \x01(\t\x12?\n\tsituation\x18\x08 \x03(\x0b\x32,.recgpt.judge.v1.JudgeRequest.SituationEntry\x1a\x30\n\x0eSituationEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x42\t\n\x07subject\":\n\tInterests\x12-\n\tinterests\x18\x01 \x03(\x0b\x32\x1a.recgpt.common.v1.Interest\"+\n\x04Tags\x12#\n\x04tags\x18\x01 \x03(\x0b\x32\x15.recgpt.common.v1.Tag\"I\n\x0c\x45xplanations\x12\x39\n\x0c\x65xplanations\x18\x01 \x03(\x0b\x32#.recgpt.judge.v1.ExplanationSubject\"C\n\x0e\x44imensionScore\x12\x11\n\tdimension\x18\x01 \x01(\t\x12\x0e\n\x06passed\x18\x02 \x01(\x08\x12\x0e\n\x06reason\x18\x03 \x01(\t\"\xa3\x01\n\tJudgement\x12\r\n\x05index\x18\x01 \x01(\x05\x12)\n\x07verdict\x18\x02 \x01(\x0e\x32\x18.recgpt.judge.v1.Verdict\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x33\n\ndimensions\x18\x04 \x03(\x0b\x32\x1f.recgpt.judge.v1.DimensionScore\x12\x17\n\x0f\x66\x61llback_reason\x18\x05 \x01(\t\"\x9c\x01\n\rJudgeResponse\x12.\n\njudgements\x18\x01 \x03(\x0b\x32\x1a.recgpt.judge.v1.Judgement\x12\x30\n\nprovenance\x18\x02 \x01(\x0b\x32\x1c.recgpt.common.v1.Provenance\x12)\n\x05usage\x18\x03 \x01(\x0b\x32\x1a.recgpt.common.v1.LlmUsage*L\n\x06Method\x12\x16\n\x12METHOD_UNSPECIFIED\x10\x00\x12\x14\n\x10METHOD_RECGPT_V1\x10\x01\x12\x14\n\x10METHOD_RECGPT_V2\x10\x02*\x82\x01\n\x07Verdict\x12\x17\n\x13VERDICT_UNSPECIFIED\x10\x00\x12\x10\n\x0cVERDICT_PASS\x10\x01\x12\x10\n\x0cVERDICT_FAIL\x10\x02\x12\x14\n\x10VERDICT_SUPERIOR\x10\x03\x12\x13\n\x0fVERDICT_AVERAGE\x10\x04\x12\x0f\n\x0bVERDICT_BAD\x10\x05\x32V\n\x0cJudgeService\x12\x46\n\x05Judge\x12\x1d.recgpt.judge.v1.JudgeRequest\x1a\x1e.recgpt.judge.v1.JudgeResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'recgpt.judge.v1.judge_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_METHOD']._serialized_start=1015
-  _globals['_METHOD']._serialized_end=1091
-  _globals['_VERDICT']._serialized_start=1094
-  _globals['_VERDICT']._serialized_end=1224
+  _globals['_JUDGEREQUEST_SITUATIONENTRY']._loaded_options = None
+  _globals['_JUDGEREQUEST_SITUATIONENTRY']._serialized_options = b'8\001'
+  _globals['_METHOD']._serialized_start=1155
+  _globals['_METHOD']._serialized_end=1231
+  _globals['_VERDICT']._serialized_start=1234
+  _globals['_VERDICT']._serialized_end=1364
   _globals['_EXPLANATIONSUBJECT']._serialized_start=79
   _globals['_EXPLANATIONSUBJECT']._serialized_end=169
   _globals['_JUDGEREQUEST']._serialized_start=172
-  _globals['_JUDGEREQUEST']._serialized_end=464
-  _globals['_INTERESTS']._serialized_start=466
-  _globals['_INTERESTS']._serialized_end=524
-  _globals['_TAGS']._serialized_start=526
-  _globals['_TAGS']._serialized_end=569
-  _globals['_EXPLANATIONS']._serialized_start=571
-  _globals['_EXPLANATIONS']._serialized_end=644
-  _globals['_DIMENSIONSCORE']._serialized_start=646
-  _globals['_DIMENSIONSCORE']._serialized_end=713
-  _globals['_JUDGEMENT']._serialized_start=716
-  _globals['_JUDGEMENT']._serialized_end=854
-  _globals['_JUDGERESPONSE']._serialized_start=857
-  _globals['_JUDGERESPONSE']._serialized_end=1013
-  _globals['_JUDGESERVICE']._serialized_start=1226
-  _globals['_JUDGESERVICE']._serialized_end=1312
+  _globals['_JUDGEREQUEST']._serialized_end=579
+  _globals['_JUDGEREQUEST_SITUATIONENTRY']._serialized_start=520
+  _globals['_JUDGEREQUEST_SITUATIONENTRY']._serialized_end=568
+  _globals['_INTERESTS']._serialized_start=581
+  _globals['_INTERESTS']._serialized_end=639
+  _globals['_TAGS']._serialized_start=641
+  _globals['_TAGS']._serialized_end=684
+  _globals['_EXPLANATIONS']._serialized_start=686
+  _globals['_EXPLANATIONS']._serialized_end=759
+  _globals['_DIMENSIONSCORE']._serialized_start=761
+  _globals['_DIMENSIONSCORE']._serialized_end=828
+  _globals['_JUDGEMENT']._serialized_start=831
+  _globals['_JUDGEMENT']._serialized_end=994
+  _globals['_JUDGERESPONSE']._serialized_start=997
+  _globals['_JUDGERESPONSE']._serialized_end=1153
+  _globals['_JUDGESERVICE']._serialized_start=1366
+  _globals['_JUDGESERVICE']._serialized_end=1452
 # @@protoc_insertion_point(module_scope)

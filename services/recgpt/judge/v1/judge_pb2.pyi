@@ -43,7 +43,14 @@ class ExplanationSubject(_message.Message):
     def __init__(self, interest: _Optional[str] = ..., item: _Optional[_Union[_common_pb2.Item, _Mapping]] = ..., text: _Optional[str] = ...) -> None: ...
 
 class JudgeRequest(_message.Message):
-    __slots__ = ("user_id", "method", "behaviour", "interests", "tags", "explanations", "source")
+    __slots__ = ("user_id", "method", "behaviour", "interests", "tags", "explanations", "source", "situation")
+    class SituationEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     USER_ID_FIELD_NUMBER: _ClassVar[int]
     METHOD_FIELD_NUMBER: _ClassVar[int]
     BEHAVIOUR_FIELD_NUMBER: _ClassVar[int]
@@ -51,6 +58,7 @@ class JudgeRequest(_message.Message):
     TAGS_FIELD_NUMBER: _ClassVar[int]
     EXPLANATIONS_FIELD_NUMBER: _ClassVar[int]
     SOURCE_FIELD_NUMBER: _ClassVar[int]
+    SITUATION_FIELD_NUMBER: _ClassVar[int]
     user_id: str
     method: Method
     behaviour: _containers.RepeatedCompositeFieldContainer[_common_pb2.Interaction]
@@ -58,7 +66,8 @@ class JudgeRequest(_message.Message):
     tags: Tags
     explanations: Explanations
     source: str
-    def __init__(self, user_id: _Optional[str] = ..., method: _Optional[_Union[Method, str]] = ..., behaviour: _Optional[_Iterable[_Union[_common_pb2.Interaction, _Mapping]]] = ..., interests: _Optional[_Union[Interests, _Mapping]] = ..., tags: _Optional[_Union[Tags, _Mapping]] = ..., explanations: _Optional[_Union[Explanations, _Mapping]] = ..., source: _Optional[str] = ...) -> None: ...
+    situation: _containers.ScalarMap[str, str]
+    def __init__(self, user_id: _Optional[str] = ..., method: _Optional[_Union[Method, str]] = ..., behaviour: _Optional[_Iterable[_Union[_common_pb2.Interaction, _Mapping]]] = ..., interests: _Optional[_Union[Interests, _Mapping]] = ..., tags: _Optional[_Union[Tags, _Mapping]] = ..., explanations: _Optional[_Union[Explanations, _Mapping]] = ..., source: _Optional[str] = ..., situation: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class Interests(_message.Message):
     __slots__ = ("interests",)
@@ -89,16 +98,18 @@ class DimensionScore(_message.Message):
     def __init__(self, dimension: _Optional[str] = ..., passed: _Optional[bool] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class Judgement(_message.Message):
-    __slots__ = ("index", "verdict", "reason", "dimensions")
+    __slots__ = ("index", "verdict", "reason", "dimensions", "fallback_reason")
     INDEX_FIELD_NUMBER: _ClassVar[int]
     VERDICT_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     DIMENSIONS_FIELD_NUMBER: _ClassVar[int]
+    FALLBACK_REASON_FIELD_NUMBER: _ClassVar[int]
     index: int
     verdict: Verdict
     reason: str
     dimensions: _containers.RepeatedCompositeFieldContainer[DimensionScore]
-    def __init__(self, index: _Optional[int] = ..., verdict: _Optional[_Union[Verdict, str]] = ..., reason: _Optional[str] = ..., dimensions: _Optional[_Iterable[_Union[DimensionScore, _Mapping]]] = ...) -> None: ...
+    fallback_reason: str
+    def __init__(self, index: _Optional[int] = ..., verdict: _Optional[_Union[Verdict, str]] = ..., reason: _Optional[str] = ..., dimensions: _Optional[_Iterable[_Union[DimensionScore, _Mapping]]] = ..., fallback_reason: _Optional[str] = ...) -> None: ...
 
 class JudgeResponse(_message.Message):
     __slots__ = ("judgements", "provenance", "usage")

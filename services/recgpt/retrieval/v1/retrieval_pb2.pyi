@@ -194,7 +194,7 @@ class GetIndexInfoRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class IndexInfo(_message.Message):
-    __slots__ = ("model", "dimension", "item_count", "built_at_unix", "index_type", "catalogue_fingerprint", "cooccurrence_behaviour_fingerprint", "cooccurrence_users", "cooccurrence_interactions", "towers_version", "towers_fusion")
+    __slots__ = ("model", "dimension", "item_count", "built_at_unix", "index_type", "catalogue_fingerprint", "cooccurrence_behaviour_fingerprint", "cooccurrence_users", "cooccurrence_interactions", "towers_version", "towers_fusion", "towers_fusion_spread")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     DIMENSION_FIELD_NUMBER: _ClassVar[int]
     ITEM_COUNT_FIELD_NUMBER: _ClassVar[int]
@@ -206,6 +206,7 @@ class IndexInfo(_message.Message):
     COOCCURRENCE_INTERACTIONS_FIELD_NUMBER: _ClassVar[int]
     TOWERS_VERSION_FIELD_NUMBER: _ClassVar[int]
     TOWERS_FUSION_FIELD_NUMBER: _ClassVar[int]
+    TOWERS_FUSION_SPREAD_FIELD_NUMBER: _ClassVar[int]
     model: str
     dimension: int
     item_count: int
@@ -217,7 +218,8 @@ class IndexInfo(_message.Message):
     cooccurrence_interactions: int
     towers_version: str
     towers_fusion: TowersFusion
-    def __init__(self, model: _Optional[str] = ..., dimension: _Optional[int] = ..., item_count: _Optional[int] = ..., built_at_unix: _Optional[int] = ..., index_type: _Optional[str] = ..., catalogue_fingerprint: _Optional[str] = ..., cooccurrence_behaviour_fingerprint: _Optional[str] = ..., cooccurrence_users: _Optional[int] = ..., cooccurrence_interactions: _Optional[int] = ..., towers_version: _Optional[str] = ..., towers_fusion: _Optional[_Union[TowersFusion, _Mapping]] = ...) -> None: ...
+    towers_fusion_spread: TowersFusionSpread
+    def __init__(self, model: _Optional[str] = ..., dimension: _Optional[int] = ..., item_count: _Optional[int] = ..., built_at_unix: _Optional[int] = ..., index_type: _Optional[str] = ..., catalogue_fingerprint: _Optional[str] = ..., cooccurrence_behaviour_fingerprint: _Optional[str] = ..., cooccurrence_users: _Optional[int] = ..., cooccurrence_interactions: _Optional[int] = ..., towers_version: _Optional[str] = ..., towers_fusion: _Optional[_Union[TowersFusion, _Mapping]] = ..., towers_fusion_spread: _Optional[_Union[TowersFusionSpread, _Mapping]] = ...) -> None: ...
 
 class TowersFusion(_message.Message):
     __slots__ = ("beta", "collaborative_weight", "content_weight", "cooccurrence_weight")
@@ -230,6 +232,32 @@ class TowersFusion(_message.Message):
     content_weight: float
     cooccurrence_weight: float
     def __init__(self, beta: _Optional[float] = ..., collaborative_weight: _Optional[float] = ..., content_weight: _Optional[float] = ..., cooccurrence_weight: _Optional[float] = ...) -> None: ...
+
+class TowersFusionSpread(_message.Message):
+    __slots__ = ("folds", "choices")
+    FOLDS_FIELD_NUMBER: _ClassVar[int]
+    CHOICES_FIELD_NUMBER: _ClassVar[int]
+    folds: int
+    choices: _containers.RepeatedCompositeFieldContainer[FusionChoiceSpread]
+    def __init__(self, folds: _Optional[int] = ..., choices: _Optional[_Iterable[_Union[FusionChoiceSpread, _Mapping]]] = ...) -> None: ...
+
+class FusionChoiceSpread(_message.Message):
+    __slots__ = ("name", "choice", "per_fold", "mean", "std", "held_out", "held_out_choices")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    CHOICE_FIELD_NUMBER: _ClassVar[int]
+    PER_FOLD_FIELD_NUMBER: _ClassVar[int]
+    MEAN_FIELD_NUMBER: _ClassVar[int]
+    STD_FIELD_NUMBER: _ClassVar[int]
+    HELD_OUT_FIELD_NUMBER: _ClassVar[int]
+    HELD_OUT_CHOICES_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    choice: str
+    per_fold: _containers.RepeatedScalarFieldContainer[float]
+    mean: float
+    std: float
+    held_out: _containers.RepeatedScalarFieldContainer[float]
+    held_out_choices: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, name: _Optional[str] = ..., choice: _Optional[str] = ..., per_fold: _Optional[_Iterable[float]] = ..., mean: _Optional[float] = ..., std: _Optional[float] = ..., held_out: _Optional[_Iterable[float]] = ..., held_out_choices: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class PlanToolsRequest(_message.Message):
     __slots__ = ("user_id", "preferences", "top_k", "exclude_item_ids", "base")

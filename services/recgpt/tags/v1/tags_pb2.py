@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from recgpt.common.v1 import common_pb2 as recgpt_dot_common_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19recgpt/tags/v1/tags.proto\x12\x0erecgpt.tags.v1\x1a\x1drecgpt/common/v1/common.proto\"\x98\x01\n\x12PredictTagsRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12-\n\tinterests\x18\x02 \x03(\x0b\x32\x1a.recgpt.common.v1.Interest\x12\x30\n\tbehaviour\x18\x03 \x03(\x0b\x32\x1d.recgpt.common.v1.Interaction\x12\x10\n\x08max_tags\x18\x04 \x01(\x05\"\xa9\x01\n\x13PredictTagsResponse\x12#\n\x04tags\x18\x01 \x03(\x0b\x32\x15.recgpt.common.v1.Tag\x12\x30\n\nprovenance\x18\x02 \x01(\x0b\x32\x1c.recgpt.common.v1.Provenance\x12)\n\x05usage\x18\x03 \x01(\x0b\x32\x1a.recgpt.common.v1.LlmUsage\x12\x10\n\x08\x66\x61llback\x18\x04 \x01(\x08\"&\n\x16MapToCategoriesRequest\x12\x0c\n\x04tags\x18\x01 \x03(\t\">\n\x17MapToCategoriesResponse\x12#\n\x04tags\x18\x01 \x03(\x0b\x32\x15.recgpt.common.v1.Tag2\xc9\x01\n\x0bTagsService\x12V\n\x0bPredictTags\x12\".recgpt.tags.v1.PredictTagsRequest\x1a#.recgpt.tags.v1.PredictTagsResponse\x12\x62\n\x0fMapToCategories\x12&.recgpt.tags.v1.MapToCategoriesRequest\x1a\'.recgpt.tags.v1.MapToCategoriesResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19recgpt/tags/v1/tags.proto\x12\x0erecgpt.tags.v1\x1a\x1drecgpt/common/v1/common.proto\"\x98\x01\n\x12PredictTagsRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12-\n\tinterests\x18\x02 \x03(\x0b\x32\x1a.recgpt.common.v1.Interest\x12\x30\n\tbehaviour\x18\x03 \x03(\x0b\x32\x1d.recgpt.common.v1.Interaction\x12\x10\n\x08max_tags\x18\x04 \x01(\x05\"\xa9\x01\n\x13PredictTagsResponse\x12#\n\x04tags\x18\x01 \x03(\x0b\x32\x15.recgpt.common.v1.Tag\x12\x30\n\nprovenance\x18\x02 \x01(\x0b\x32\x1c.recgpt.common.v1.Provenance\x12)\n\x05usage\x18\x03 \x01(\x0b\x32\x1a.recgpt.common.v1.LlmUsage\x12\x10\n\x08\x66\x61llback\x18\x04 \x01(\x08\"&\n\x16MapToCategoriesRequest\x12\x0c\n\x04tags\x18\x01 \x03(\t\">\n\x17MapToCategoriesResponse\x12#\n\x04tags\x18\x01 \x03(\x0b\x32\x15.recgpt.common.v1.Tag\"\x95\x01\n\x11\x45xpertTagsRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x0f\n\x07persona\x18\x02 \x01(\t\x12\x1a\n\x12persona_categories\x18\x03 \x03(\t\x12\x30\n\tbehaviour\x18\x04 \x03(\x0b\x32\x1d.recgpt.common.v1.Interaction\x12\x10\n\x08max_tags\x18\x05 \x01(\x05\"\xe5\x01\n\x12\x45xpertTagsResponse\x12#\n\x04tags\x18\x01 \x03(\x0b\x32\x15.recgpt.common.v1.Tag\x12\x30\n\nprovenance\x18\x02 \x01(\x0b\x32\x1c.recgpt.common.v1.Provenance\x12)\n\x05usage\x18\x03 \x01(\x0b\x32\x1a.recgpt.common.v1.LlmUsage\x12\x10\n\x08\x66\x61llback\x18\x04 \x01(\x08\x12\x17\n\x0f\x66\x61llback_reason\x18\x05 \x01(\t\x12\x0c\n\x04pool\x18\x06 \x03(\t\x12\x14\n\x0coutside_pool\x18\x07 \x01(\x05\"\x96\x01\n\x14\x41rbitrateTagsRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x30\n\tbehaviour\x18\x02 \x03(\x0b\x32\x1d.recgpt.common.v1.Interaction\x12)\n\ncandidates\x18\x03 \x03(\x0b\x32\x15.recgpt.common.v1.Tag\x12\x10\n\x08max_tags\x18\x04 \x01(\x05\"\xfd\x01\n\x15\x41rbitrateTagsResponse\x12#\n\x04tags\x18\x01 \x03(\x0b\x32\x15.recgpt.common.v1.Tag\x12\x30\n\nprovenance\x18\x02 \x01(\x0b\x32\x1c.recgpt.common.v1.Provenance\x12)\n\x05usage\x18\x03 \x01(\x0b\x32\x1a.recgpt.common.v1.LlmUsage\x12\x10\n\x08\x66\x61llback\x18\x04 \x01(\x08\x12\x17\n\x0f\x66\x61llback_reason\x18\x05 \x01(\t\x12\x12\n\nduplicates\x18\x06 \x01(\x05\x12\x10\n\x08\x64istinct\x18\x07 \x01(\x05\x12\x11\n\ttopped_up\x18\x08 \x01(\x05\x32\xfc\x02\n\x0bTagsService\x12V\n\x0bPredictTags\x12\".recgpt.tags.v1.PredictTagsRequest\x1a#.recgpt.tags.v1.PredictTagsResponse\x12\x62\n\x0fMapToCategories\x12&.recgpt.tags.v1.MapToCategoriesRequest\x1a\'.recgpt.tags.v1.MapToCategoriesResponse\x12S\n\nExpertTags\x12!.recgpt.tags.v1.ExpertTagsRequest\x1a\".recgpt.tags.v1.ExpertTagsResponse\x12\\\n\rArbitrateTags\x12$.recgpt.tags.v1.ArbitrateTagsRequest\x1a%.recgpt.tags.v1.ArbitrateTagsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -40,6 +40,14 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_MAPTOCATEGORIESREQUEST']._serialized_end=441
   _globals['_MAPTOCATEGORIESRESPONSE']._serialized_start=443
   _globals['_MAPTOCATEGORIESRESPONSE']._serialized_end=505
-  _globals['_TAGSSERVICE']._serialized_start=508
-  _globals['_TAGSSERVICE']._serialized_end=709
+  _globals['_EXPERTTAGSREQUEST']._serialized_start=508
+  _globals['_EXPERTTAGSREQUEST']._serialized_end=657
+  _globals['_EXPERTTAGSRESPONSE']._serialized_start=660
+  _globals['_EXPERTTAGSRESPONSE']._serialized_end=889
+  _globals['_ARBITRATETAGSREQUEST']._serialized_start=892
+  _globals['_ARBITRATETAGSREQUEST']._serialized_end=1042
+  _globals['_ARBITRATETAGSRESPONSE']._serialized_start=1045
+  _globals['_ARBITRATETAGSRESPONSE']._serialized_end=1298
+  _globals['_TAGSSERVICE']._serialized_start=1301
+  _globals['_TAGSSERVICE']._serialized_end=1681
 # @@protoc_insertion_point(module_scope)

@@ -42,3 +42,67 @@ class MapToCategoriesResponse(_message.Message):
     TAGS_FIELD_NUMBER: _ClassVar[int]
     tags: _containers.RepeatedCompositeFieldContainer[_common_pb2.Tag]
     def __init__(self, tags: _Optional[_Iterable[_Union[_common_pb2.Tag, _Mapping]]] = ...) -> None: ...
+
+class ExpertTagsRequest(_message.Message):
+    __slots__ = ("user_id", "persona", "persona_categories", "behaviour", "max_tags")
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    PERSONA_FIELD_NUMBER: _ClassVar[int]
+    PERSONA_CATEGORIES_FIELD_NUMBER: _ClassVar[int]
+    BEHAVIOUR_FIELD_NUMBER: _ClassVar[int]
+    MAX_TAGS_FIELD_NUMBER: _ClassVar[int]
+    user_id: str
+    persona: str
+    persona_categories: _containers.RepeatedScalarFieldContainer[str]
+    behaviour: _containers.RepeatedCompositeFieldContainer[_common_pb2.Interaction]
+    max_tags: int
+    def __init__(self, user_id: _Optional[str] = ..., persona: _Optional[str] = ..., persona_categories: _Optional[_Iterable[str]] = ..., behaviour: _Optional[_Iterable[_Union[_common_pb2.Interaction, _Mapping]]] = ..., max_tags: _Optional[int] = ...) -> None: ...
+
+class ExpertTagsResponse(_message.Message):
+    __slots__ = ("tags", "provenance", "usage", "fallback", "fallback_reason", "pool", "outside_pool")
+    TAGS_FIELD_NUMBER: _ClassVar[int]
+    PROVENANCE_FIELD_NUMBER: _ClassVar[int]
+    USAGE_FIELD_NUMBER: _ClassVar[int]
+    FALLBACK_FIELD_NUMBER: _ClassVar[int]
+    FALLBACK_REASON_FIELD_NUMBER: _ClassVar[int]
+    POOL_FIELD_NUMBER: _ClassVar[int]
+    OUTSIDE_POOL_FIELD_NUMBER: _ClassVar[int]
+    tags: _containers.RepeatedCompositeFieldContainer[_common_pb2.Tag]
+    provenance: _common_pb2.Provenance
+    usage: _common_pb2.LlmUsage
+    fallback: bool
+    fallback_reason: str
+    pool: _containers.RepeatedScalarFieldContainer[str]
+    outside_pool: int
+    def __init__(self, tags: _Optional[_Iterable[_Union[_common_pb2.Tag, _Mapping]]] = ..., provenance: _Optional[_Union[_common_pb2.Provenance, _Mapping]] = ..., usage: _Optional[_Union[_common_pb2.LlmUsage, _Mapping]] = ..., fallback: _Optional[bool] = ..., fallback_reason: _Optional[str] = ..., pool: _Optional[_Iterable[str]] = ..., outside_pool: _Optional[int] = ...) -> None: ...
+
+class ArbitrateTagsRequest(_message.Message):
+    __slots__ = ("user_id", "behaviour", "candidates", "max_tags")
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    BEHAVIOUR_FIELD_NUMBER: _ClassVar[int]
+    CANDIDATES_FIELD_NUMBER: _ClassVar[int]
+    MAX_TAGS_FIELD_NUMBER: _ClassVar[int]
+    user_id: str
+    behaviour: _containers.RepeatedCompositeFieldContainer[_common_pb2.Interaction]
+    candidates: _containers.RepeatedCompositeFieldContainer[_common_pb2.Tag]
+    max_tags: int
+    def __init__(self, user_id: _Optional[str] = ..., behaviour: _Optional[_Iterable[_Union[_common_pb2.Interaction, _Mapping]]] = ..., candidates: _Optional[_Iterable[_Union[_common_pb2.Tag, _Mapping]]] = ..., max_tags: _Optional[int] = ...) -> None: ...
+
+class ArbitrateTagsResponse(_message.Message):
+    __slots__ = ("tags", "provenance", "usage", "fallback", "fallback_reason", "duplicates", "distinct", "topped_up")
+    TAGS_FIELD_NUMBER: _ClassVar[int]
+    PROVENANCE_FIELD_NUMBER: _ClassVar[int]
+    USAGE_FIELD_NUMBER: _ClassVar[int]
+    FALLBACK_FIELD_NUMBER: _ClassVar[int]
+    FALLBACK_REASON_FIELD_NUMBER: _ClassVar[int]
+    DUPLICATES_FIELD_NUMBER: _ClassVar[int]
+    DISTINCT_FIELD_NUMBER: _ClassVar[int]
+    TOPPED_UP_FIELD_NUMBER: _ClassVar[int]
+    tags: _containers.RepeatedCompositeFieldContainer[_common_pb2.Tag]
+    provenance: _common_pb2.Provenance
+    usage: _common_pb2.LlmUsage
+    fallback: bool
+    fallback_reason: str
+    duplicates: int
+    distinct: int
+    topped_up: int
+    def __init__(self, tags: _Optional[_Iterable[_Union[_common_pb2.Tag, _Mapping]]] = ..., provenance: _Optional[_Union[_common_pb2.Provenance, _Mapping]] = ..., usage: _Optional[_Union[_common_pb2.LlmUsage, _Mapping]] = ..., fallback: _Optional[bool] = ..., fallback_reason: _Optional[str] = ..., duplicates: _Optional[int] = ..., distinct: _Optional[int] = ..., topped_up: _Optional[int] = ...) -> None: ...

@@ -44,6 +44,16 @@ class TagsServiceStub:
                 request_serializer=recgpt_dot_tags_dot_v1_dot_tags__pb2.MapToCategoriesRequest.SerializeToString,
                 response_deserializer=recgpt_dot_tags_dot_v1_dot_tags__pb2.MapToCategoriesResponse.FromString,
                 _registered_method=True)
+        self.ExpertTags = channel.unary_unary(
+                '/recgpt.tags.v1.TagsService/ExpertTags',
+                request_serializer=recgpt_dot_tags_dot_v1_dot_tags__pb2.ExpertTagsRequest.SerializeToString,
+                response_deserializer=recgpt_dot_tags_dot_v1_dot_tags__pb2.ExpertTagsResponse.FromString,
+                _registered_method=True)
+        self.ArbitrateTags = channel.unary_unary(
+                '/recgpt.tags.v1.TagsService/ArbitrateTags',
+                request_serializer=recgpt_dot_tags_dot_v1_dot_tags__pb2.ArbitrateTagsRequest.SerializeToString,
+                response_deserializer=recgpt_dot_tags_dot_v1_dot_tags__pb2.ArbitrateTagsResponse.FromString,
+                _registered_method=True)
 
 
 class TagsServiceServicer:
@@ -62,6 +72,22 @@ class TagsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ExpertTags(self, request, context):
+        """RecGPT-V2's expert: for one persona of the planner, chooses tags among its own pool (the persona's
+        categories, what follows them, and the categories nearest its text), constrained to their names.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ArbitrateTags(self, request, context):
+        """RecGPT-V2's arbiter: the top N of the experts' tags with the compressed behaviour, each once, each
+        keeping the persona that proposed it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TagsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -74,6 +100,16 @@ def add_TagsServiceServicer_to_server(servicer, server):
                     servicer.MapToCategories,
                     request_deserializer=recgpt_dot_tags_dot_v1_dot_tags__pb2.MapToCategoriesRequest.FromString,
                     response_serializer=recgpt_dot_tags_dot_v1_dot_tags__pb2.MapToCategoriesResponse.SerializeToString,
+            ),
+            'ExpertTags': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExpertTags,
+                    request_deserializer=recgpt_dot_tags_dot_v1_dot_tags__pb2.ExpertTagsRequest.FromString,
+                    response_serializer=recgpt_dot_tags_dot_v1_dot_tags__pb2.ExpertTagsResponse.SerializeToString,
+            ),
+            'ArbitrateTags': grpc.unary_unary_rpc_method_handler(
+                    servicer.ArbitrateTags,
+                    request_deserializer=recgpt_dot_tags_dot_v1_dot_tags__pb2.ArbitrateTagsRequest.FromString,
+                    response_serializer=recgpt_dot_tags_dot_v1_dot_tags__pb2.ArbitrateTagsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -130,6 +166,60 @@ class TagsService:
             '/recgpt.tags.v1.TagsService/MapToCategories',
             recgpt_dot_tags_dot_v1_dot_tags__pb2.MapToCategoriesRequest.SerializeToString,
             recgpt_dot_tags_dot_v1_dot_tags__pb2.MapToCategoriesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExpertTags(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/recgpt.tags.v1.TagsService/ExpertTags',
+            recgpt_dot_tags_dot_v1_dot_tags__pb2.ExpertTagsRequest.SerializeToString,
+            recgpt_dot_tags_dot_v1_dot_tags__pb2.ExpertTagsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ArbitrateTags(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/recgpt.tags.v1.TagsService/ArbitrateTags',
+            recgpt_dot_tags_dot_v1_dot_tags__pb2.ArbitrateTagsRequest.SerializeToString,
+            recgpt_dot_tags_dot_v1_dot_tags__pb2.ArbitrateTagsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,84 @@
+"""The shopper's situation RecGPT-V2 writes explanations for: season, time of day, the persona of the tag.
+
+It arrives as the Explain request's free `situation` map; normalised here into a few bounded values, so that
+it can key a cache (`kind`) and be checked against what a text names (a summer explanation shown in winter).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from recgpt_domain import grounding
+
+SEASONS = ("spring", "summer", "autumn", "winter")
+DAYPARTS = ("morning", "afternoon", "evening", "night")
+_SEASON_WORDS = {"spring": "spring", "summer": "summer", "autumn": "autumn", "winter": "winter"}
+_DAYPART_WORDS = {
+    "morning": "morning",
+    "afternoon": "afternoon",
+    "evening": "evening",
+    "night": "night",
+    "tonight": "night",
+    "overnight": "night",
+}
+_PERSONA_CHARS = 80
+# Northern-hemisphere months of each season (the demo datasets' shops).
+_SEASON_OF_MONTH = {
+    12: "winter", 1: "winter", 2: "winter", 3: "spring", 4: "spring", 5: "spring",
+    6: "summer", 7: "summer", 8: "summer", 9: "autumn", 10: "autumn", 11: "autumn",
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Situation:
+    season: str = ""
+    time_of_day: str = ""
+    persona: str = ""
+
+    @classmethod
+    def from_map(cls, values: Mapping[str, str]) -> Situation:
+        """Known keys only (season, time_of_day, persona); an unknown season or time of day is left out."""
+        season = values.get("season", "").strip().lower()
+        season = "autumn" if season == "fall" else season
+        daypart = _DAYPART_WORDS.get(values.get("time_of_day", "").strip().lower(), "")
+        persona = " ".join(values.get("persona", "").split())[:_PERSONA_CHARS]
+        return cls(season if season in SEASONS else "", daypart, persona)
+
+    @classmethod
+    def at(cls, moment: datetime, persona: str = "") -> Situation:
+        """The season and time of day of a local time."""
+        hour = moment.hour
+        daypart = (
+            "morning" if 5 <= hour < 12 else "afternoon" if hour < 17 else "evening" if hour < 22 else "night"
+        )
+        return cls(_SEASON_OF_MONTH[moment.month], daypart if hour >= 5 else "night", persona)
+
+    @property
+    def kind(self) -> str:
+        """A short key of the situation, the same for the same situation: what a style guideline depends on
+        besides the interest and the item."""
+        persona = hashlib.sha1(self.persona.casefold().encode()).hexdigest()[:8] if self.persona else "-"
+        return f"{self.season or '-'}.{self.time_of_day or '-'}.{persona}"
+
+    def describe(self) -> str:
+        """One line for a prompt; empty when nothing is known."""
+        parts = []
+        if self.season:
+            parts.append(f"season: {self.season}")
+        if self.time_of_day:
+            parts.append(f"time of day: {self.time_of_day}")
+        if self.persona:
+            parts.append(f"shopper persona: {self.persona}")
+        return "; ".join(parts)
+
+
+def named_seasons(text: str) -> set[str]:
+    """Seasons a text names ("fall" is left out: it is a verb far more often)."""
+    return {_SEASON_WORDS[word] for word in grounding.words(text) if word in _SEASON_WORDS}
+
+
+def named_dayparts(text: str) -> set[str]:
+    return {_DAYPART_WORDS[word] for word in grounding.words(text) if word in _DAYPART_WORDS}

@@ -1,0 +1,144 @@
+"""Fake intent and tags servicers with RecGPT-V2's RPCs, per-user scripted answers and known usage, beside the
+fake retrieval of `fake_services`: what `bench-v2` and the persona chain are checked against by hand.
+
+User "1" (after two comedies, holds out a drama): V1 tags Drama and Horror; the planner names a comedy fan
+and a drama fan, whose experts pick Comedy + Drama and Drama; the arbiter keeps Drama, then Comedy.
+User "2" (after two horror films, holds out a drama): every tag answer is a fallback (Sci-Fi), and the
+planner falls back, so V2 serves the V1 path. Users are namespaced by the caller ("bench:1").
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import grpc
+
+from recgpt.common.v1 import common_pb2
+from recgpt.intent.v1 import intent_pb2, intent_pb2_grpc
+from recgpt.retrieval.v1 import retrieval_pb2, retrieval_pb2_grpc
+from recgpt.tags.v1 import tags_pb2, tags_pb2_grpc
+from recgpt_serving import service_names
+from tests.evaluation.fake_services import FakeRetrieval, Seen, provenance
+from tests.grpc_servers import registration, serving
+
+INTENT_USAGE = common_pb2.LlmUsage(prompt_tokens=10, completion_tokens=5, engine_seconds=0.5)
+TAGS_USAGE = common_pb2.LlmUsage(prompt_tokens=20, completion_tokens=10, engine_seconds=1.0)
+PLANNER_USAGE = common_pb2.LlmUsage(prompt_tokens=30, completion_tokens=6, engine_seconds=0.75)
+EXPERT_USAGE = common_pb2.LlmUsage(prompt_tokens=15, completion_tokens=3, engine_seconds=0.25)
+ARBITER_USAGE = common_pb2.LlmUsage(prompt_tokens=25, completion_tokens=4, engine_seconds=0.5)
+
+V1_TAGS = {"1": ["Drama", "Horror"], "2": ["Sci-Fi"], "3": ["Comedy"], "4": ["Horror"]}
+FALLBACK_USERS = {"2"}
+# Users 3 and 4 (for the chain's own test): one expert of two falls back, and the only expert falls back.
+PERSONAS = {
+    "1": [("comedy fan", ["Comedy"]), ("drama fan", ["Drama"])],
+    "3": [("comedy fan", ["Comedy"]), ("broken fan", ["Horror"])],
+    "4": [("broken fan", ["Horror"])],
+}
+EXPERT_PICKS = {"comedy fan": ["Comedy", "Drama"], "drama fan": ["Drama"]}
+ARBITER_PICKS = ["Drama", "Comedy"]
+
+
+def _user(user_id: str) -> str:
+    return user_id.rsplit(":", 1)[-1]
+
+
+def _tag(category: str, interest: str) -> common_pb2.Tag:
+    return common_pb2.Tag(
+        tag=f"{category.lower()} films", interest=interest, category=category, category_score=1
+    )
+
+
+class FakeV2Intent(intent_pb2_grpc.IntentServiceServicer):
+    def __init__(self, seen: Seen) -> None:
+        self.seen = seen
+
+    async def MineInterests(
+        self, request: intent_pb2.MineInterestsRequest, context: grpc.aio.ServicerContext
+    ) -> intent_pb2.MineInterestsResponse:
+        self.seen.add("MineInterests", request)
+        return intent_pb2.MineInterestsResponse(
+            interests=[common_pb2.Interest(interest="films")], provenance=provenance("i"), usage=INTENT_USAGE
+        )
+
+    async def PlanPersonas(
+        self, request: intent_pb2.PlanPersonasRequest, context: grpc.aio.ServicerContext
+    ) -> intent_pb2.PlanPersonasResponse:
+        self.seen.add("PlanPersonas", request)
+        personas = PERSONAS.get(_user(request.user_id), [])
+        return intent_pb2.PlanPersonasResponse(
+            personas=[intent_pb2.PlannedPersona(persona=text, categories=cats) for text, cats in personas],
+            provenance=provenance("planner", fallback=not personas),
+            usage=PLANNER_USAGE,
+            fallback=not personas,
+            fallback_reason="" if personas else "too_few_valid",
+        )
+
+
+class FakeV2Tags(tags_pb2_grpc.TagsServiceServicer):
+    def __init__(self, seen: Seen) -> None:
+        self.seen = seen
+
+    async def PredictTags(
+        self, request: tags_pb2.PredictTagsRequest, context: grpc.aio.ServicerContext
+    ) -> tags_pb2.PredictTagsResponse:
+        self.seen.add("PredictTags", request)
+        user = _user(request.user_id)
+        fallback = user in FALLBACK_USERS
+        return tags_pb2.PredictTagsResponse(
+            tags=[_tag(category, "films") for category in V1_TAGS[user]],
+            provenance=provenance("tags", fallback),
+            usage=TAGS_USAGE,
+            fallback=fallback,
+        )
+
+    async def ExpertTags(
+        self, request: tags_pb2.ExpertTagsRequest, context: grpc.aio.ServicerContext
+    ) -> tags_pb2.ExpertTagsResponse:
+        self.seen.add("ExpertTags", request)
+        picks = EXPERT_PICKS.get(request.persona, [])
+        return tags_pb2.ExpertTagsResponse(
+            tags=[_tag(category, request.persona) for category in picks],
+            provenance=provenance("expert", fallback=not picks),
+            usage=EXPERT_USAGE,
+            pool=picks,
+            fallback=not picks,
+            fallback_reason="" if picks else "too_few_valid",
+        )
+
+    async def ArbitrateTags(
+        self, request: tags_pb2.ArbitrateTagsRequest, context: grpc.aio.ServicerContext
+    ) -> tags_pb2.ArbitrateTagsResponse:
+        self.seen.add("ArbitrateTags", request)
+        persona_of: dict[str, str] = {}
+        for tag in request.candidates:
+            persona_of.setdefault(tag.category, tag.interest)
+        return tags_pb2.ArbitrateTagsResponse(
+            tags=[_tag(category, persona_of[category]) for category in ARBITER_PICKS],
+            provenance=provenance("arbiter"),
+            usage=ARBITER_USAGE,
+            duplicates=len(request.candidates) - len(persona_of),
+            distinct=len(persona_of),
+        )
+
+
+@asynccontextmanager
+async def fake_v2_platform(
+    index_info: retrieval_pb2.IndexInfo | None = None,
+) -> AsyncIterator[tuple[str, Seen]]:
+    """Intent, tags and retrieval fakes on one server: yields its host:port and the record of requests."""
+    seen = Seen()
+    registrations = [
+        registration(
+            FakeV2Intent(seen), intent_pb2_grpc.add_IntentServiceServicer_to_server, service_names.INTENT
+        ),
+        registration(FakeV2Tags(seen), tags_pb2_grpc.add_TagsServiceServicer_to_server, service_names.TAGS),
+        registration(
+            FakeRetrieval(seen, index_info or retrieval_pb2.IndexInfo()),
+            retrieval_pb2_grpc.add_RetrievalServiceServicer_to_server,
+            service_names.RETRIEVAL,
+        ),
+    ]
+    async with serving(*registrations, name="fake-v2-platform") as served:
+        yield served.target, seen

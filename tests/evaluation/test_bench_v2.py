@@ -1,0 +1,136 @@
+"""`bench-v2` end to end against fake services (`fake_v2_services`) on the tiny MovieLens folder of the
+evaluation's own test, every figure computed by hand.
+
+Served movies 1-7. User 1 holds out 3 (Drama) after two comedies, user 2 holds out 4 (Drama) after two horror
+films, user 3's target (8) is not served (skipped), user 4 has one rating (not eligible). Every eligible user
+is evaluated, so no user is left to count transitions from: frequent + transitions is the user's frequent
+genre alone (Comedy for user 1, Horror for user 2).
+
+- V1 single (interests 10/5/0.5 s, tags 20/10/1.0 s): user 1 Drama + Horror by the LLM (hit), user 2 Sci-Fi
+  by a fallback (miss).
+- V1 multi-route: the interests once and three tag routes: user 1 picks 6, 2 distinct (4 duplicates); user
+  2's routes all fall back.
+- V2: user 1 planner (30/6/0.75 s), two experts (15/3/0.25 s each), arbiter (25/4/0.5 s) keeps Drama then
+  Comedy, one duplicate among its 3 candidates; user 2's planner falls back: the V1 path (interests + tags).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from evaluation.bench_v2 import amain
+from tests.evaluation.fake_v2_services import fake_v2_platform
+
+MOVIES = """movieId,title,genres
+1,Funny One (2000),Comedy
+2,Funny Two (2001),Comedy
+3,Sad Three (2002),Drama
+4,Sad Four (2003),Drama
+5,Scary Five (2004),Horror
+6,Scary Six (2005),Horror
+7,Space Seven (2006),Sci-Fi
+8,Lost Eight (2007),Western
+"""
+RATINGS = """userId,movieId,rating,timestamp
+1,1,4.0,100
+1,2,4.0,200
+1,3,5.0,300
+2,5,3.0,100
+2,6,3.0,200
+2,4,4.0,300
+3,1,4.0,100
+3,8,4.0,200
+4,7,4.0,100
+"""
+
+
+@pytest.fixture
+def dataset(tmp_path: Path) -> Path:
+    folder = tmp_path / "movies"
+    folder.mkdir()
+    (folder / "movies.csv").write_text(MOVIES)
+    (folder / "ratings.csv").write_text(RATINGS)
+    return folder
+
+
+def split(llm: float | None, fallback: float | None, every: float | None) -> dict[str, float | None]:
+    return {"llm": llm, "fallback": fallback, "all": every}
+
+
+@pytest.fixture
+async def report(dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    out = tmp_path / "bench" / "v2.json"
+    async with fake_v2_platform() as (target, seen):
+        for name in ("RETRIEVAL", "INTENT", "TAGS", "EXPLAIN", "JUDGE"):
+            monkeypatch.setenv(f"RECGPT_{name}_TARGET", target)
+        status = await amain(["--dataset", str(dataset), "--users", "10", "--out", str(out), "--routes", "3"])
+    assert status == 0
+    # Two users through each variant: 2 (single) + 2 (multi-route) + 1 (V2's V1 path) interest calls.
+    assert len(seen.of("MineInterests")) == 5 and len(seen.of("PlanPersonas")) == 2
+    assert len(seen.of("PredictTags")) == 2 + 6 + 1 and len(seen.of("ExpertTags")) == 2
+    # Every call carries the held-out history, never the target.
+    assert all(3 not in [int(i.item_id) for i in r.behaviour] for r in seen.of("PlanPersonas"))
+    loaded: dict[str, Any] = json.loads(out.read_text())
+    return loaded
+
+
+def test_the_report_has_every_variant_and_marks_entity_tokens_not_built(report: dict[str, Any]) -> None:
+    assert {"v1_single", "v1_multiroute", "v2_text", "v2_entity"} <= report.keys()
+    assert report["v2_entity"]["built"] is False and "not built" in report["v2_entity"]["note"]
+    selection = report["selection"]
+    assert (selection["eligible"], selection["selected"], selection["targets_not_served"]) == (3, 3, 1)
+    for variant in ("v1_single", "v1_multiroute", "v2_text"):
+        figures = report[variant]
+        assert isinstance(figures["engine_seconds_per_user"], float)
+        assert set(figures["tag_hit_rate_at_30"]) == {"llm", "fallback", "all"}
+        assert figures["users"] == 2
+
+
+def test_v1_single_figures(report: dict[str, Any]) -> None:
+    v1 = report["v1_single"]
+    assert v1["prompt_tokens_per_user"] == 30 and v1["completion_tokens_per_user"] == 15
+    assert v1["engine_seconds_per_user"] == pytest.approx(1.5)
+    assert v1["tag_hit_rate_at_30"] == split(1.0, 0.0, 0.5)
+    # Topped up: user 1 Drama, Horror, Comedy (hit); user 2 Sci-Fi, Horror (miss).
+    assert v1["topped_up_hit_rate"] == split(1.0, 0.0, 0.5)
+    assert v1["frequent_transitions_hit_rate"] == split(0.0, 0.0, 0.0)
+    # User 1's hit (Drama) is outside the statistics' top (Comedy alone).
+    assert v1["hits_outside_statistics_top"] == {"top": 24, "hits": 1, "outside": 1, "share": 1.0}
+    assert v1["cold_start"]["users"] == 2 and v1["cold_start"]["tag_hit_rate"] == split(1.0, 0.0, 0.5)
+    assert v1["fallback_shares"]["tag_predictor"] == {"calls": 2, "fallbacks": 1, "share": 0.5}
+
+
+def test_v1_multiroute_figures(report: dict[str, Any]) -> None:
+    routes = report["v1_multiroute"]
+    assert routes["prompt_tokens_per_user"] == 10 + 3 * 20
+    assert routes["engine_seconds_per_user"] == pytest.approx(0.5 + 3 * 1.0)
+    assert routes["stages_per_user"]["routes"]["prompt_tokens"] == 60
+    assert routes["duplicates"] == {"picks": 6, "duplicates": 4, "share": 4 / 6}
+    assert routes["fallback_shares"]["tag_predictor"] == {"calls": 6, "fallbacks": 3, "share": 0.5}
+    assert routes["tag_hit_rate_at_30"] == split(1.0, 0.0, 0.5)
+
+
+def test_v2_figures_per_stage_fallbacks_and_duplicates(report: dict[str, Any]) -> None:
+    v2 = report["v2_text"]
+    # User 1: 30 + 2 * 15 + 25 = 85 prompt tokens; user 2: 30 + 10 + 20 = 60.
+    assert v2["prompt_tokens_per_user"] == pytest.approx((85 + 60) / 2)
+    assert v2["engine_seconds_per_user"] == pytest.approx((1.75 + 2.25) / 2)
+    stages = v2["stages_per_user"]
+    assert stages["planner"]["prompt_tokens"] == 30 and stages["experts"]["prompt_tokens"] == 15
+    assert stages["arbiter"]["engine_seconds"] == pytest.approx(0.25)
+    assert stages["v1"]["prompt_tokens"] == 15
+    assert v2["paths"] == {"v1_tags": 1, "v2": 1}
+    assert v2["personas"] == {"kept": 2, "dropped": 0}
+    assert v2["users_by_source"] == {"llm": 1, "fallback": 1}
+    assert v2["tag_hit_rate_at_30"] == split(1.0, 0.0, 0.5)
+    assert v2["duplicates"] == {"picks": 3, "duplicates": 1, "share": 1 / 3}
+    shares = v2["fallback_shares"]
+    assert shares["persona_planner"] == {"calls": 2, "fallbacks": 1, "share": 0.5}
+    assert shares["tag_expert"]["share"] == 0.0 and shares["tag_arbiter"]["calls"] == 1
+    comparison = report["comparison"]
+    assert comparison["engine_seconds_saved_vs_v1_multiroute"] == pytest.approx(1 - 2.0 / 3.5)
+    assert comparison["tag_hit_rate_difference_vs_v1_multiroute"] == pytest.approx(0.0)

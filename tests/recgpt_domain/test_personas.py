@@ -1,0 +1,74 @@
+"""The planner's answer: its schema constrains categories to the choices, cleaning keeps distinct personas
+resting on known categories."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from recgpt_domain.personas import (
+    DUPLICATE,
+    EMPTY,
+    NO_KNOWN_CATEGORY,
+    PersonaAnswer,
+    PlannerAnswer,
+    clean_personas,
+    planner_choices,
+    planner_schema,
+)
+from recgpt_serving.llm.client import response_format
+
+KNOWN = {"Pipettes", "Beakers", "Gloves", "Glues"}
+
+
+def answer(*personas: tuple[str, list[str]]) -> PlannerAnswer:
+    return PlannerAnswer(personas=[PersonaAnswer(persona=text, categories=cats) for text, cats in personas])
+
+
+def test_the_schema_asks_for_k_personas_over_the_choices_only() -> None:
+    schema = planner_schema(["Pipettes", "Beakers", "Pipettes"], 3, 2)
+    sent = response_format(schema)["json_schema"]["schema"]
+    personas = sent["properties"]["personas"]
+    assert (personas["minItems"], personas["maxItems"]) == (3, 3)
+    categories = personas["items"]["properties"]["categories"]
+    assert categories["items"]["enum"] == ["Pipettes", "Beakers"]
+    assert (categories["minItems"], categories["maxItems"]) == (1, 2)
+    assert sent["additionalProperties"] is False and personas["items"]["additionalProperties"] is False
+    # Untrusted text parses into the plain shape; cleaning decides what is kept.
+    parsed = schema.model_validate_json('{"personas": [{"persona": "a", "categories": ["Nope"]}]}')
+    assert parsed.personas[0].categories == ["Nope"]
+    with pytest.raises(ValidationError):
+        schema.model_validate_json('{"personas": [{"persona": "a"}]}')
+
+
+def test_cleaning_drops_duplicates_unknown_categories_and_empty_personas() -> None:
+    cleaned = clean_personas(
+        answer(
+            ("A careful lab buyer", ["Pipettes", "Unicorns"]),
+            ("a  careful LAB buyer", ["Beakers"]),  # the same text
+            ("Someone else", ["Pipettes"]),  # the same categories as the first (once unknown ones are gone)
+            ("   ", ["Gloves"]),
+            ("Dreamer", ["Unicorns"]),  # nothing known left
+            ("Hobbyist who repairs things", ["Glues", "Gloves", "Glues"]),
+        ),
+        KNOWN,
+        limit=3,
+    )
+    assert [(p.text, p.categories) for p in cleaned.personas] == [
+        ("A careful lab buyer", ["Pipettes"]),
+        ("Hobbyist who repairs things", ["Glues", "Gloves"]),
+    ]
+    assert cleaned.dropped == {DUPLICATE: 2, EMPTY: 1, NO_KNOWN_CATEGORY: 1}
+    assert cleaned.unknown_categories == 2
+
+
+def test_cleaning_keeps_at_most_the_limit_and_nothing_from_an_unusable_answer() -> None:
+    many = answer(("one", ["Pipettes"]), ("two", ["Beakers"]), ("three", ["Gloves"]))
+    assert [p.text for p in clean_personas(many, KNOWN, 2).personas] == ["one", "two"]
+    assert clean_personas(answer(("x", ["Nope"])), KNOWN, 3).personas == []
+    assert clean_personas(PlannerAnswer(personas=[]), KNOWN, 3).personas == []
+
+
+def test_the_choices_are_the_users_own_then_what_follows_then_trends_then_popular() -> None:
+    chosen = planner_choices(["A", "B"], ["B", "C"], ["D", ""], ["A", "E", "F"], 5)
+    assert chosen == ["A", "B", "C", "D", "E"]
