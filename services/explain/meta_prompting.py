@@ -23,6 +23,7 @@ from recgpt_domain.situation import Situation
 from recgpt_serving import metrics
 from recgpt_serving.llm.client import LlmClient
 from recgpt_serving.llm.errors import LlmError
+from recgpt_serving.llm.usage import Usage
 
 
 class NextBest(StrEnum):
@@ -34,18 +35,6 @@ class NextBest(StrEnum):
     EXPLANATION_FAILED = "explanation_failed"
     UNGROUNDED = "ungrounded"
     JUDGED_BAD = "judged_bad"
-
-
-@dataclass
-class Usage:
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    engine_seconds: float = 0.0
-
-    def add(self, prompt_tokens: int, completion_tokens: int, seconds: float) -> None:
-        self.prompt_tokens += prompt_tokens
-        self.completion_tokens += completion_tokens
-        self.engine_seconds += seconds
 
 
 @dataclass
@@ -81,9 +70,9 @@ class MetaPrompter:
                     adapter=adapter,
                 )
         except LlmError as error:
-            usage.add(error.prompt_tokens, error.completion_tokens, error.latency_s)
+            usage.add_call(error.prompt_tokens, error.completion_tokens, error.latency_s)
             return _next_best(NextBest.GUIDELINE_FAILED, usage)
-        usage.add(style.usage.prompt_tokens, style.usage.completion_tokens, style.latency_s)
+        usage.add_call(style.usage.prompt_tokens, style.usage.completion_tokens, style.latency_s)
         guideline = " ".join(style.value.guideline.split())
         if not grounding.words(guideline):
             return _next_best(NextBest.GUIDELINE_EMPTY, usage)
@@ -101,9 +90,9 @@ class MetaPrompter:
                     adapter=adapter,
                 )
         except LlmError as error:
-            usage.add(error.prompt_tokens, error.completion_tokens, error.latency_s)
+            usage.add_call(error.prompt_tokens, error.completion_tokens, error.latency_s)
             return _next_best(NextBest.EXPLANATION_FAILED, usage)
-        usage.add(written.usage.prompt_tokens, written.usage.completion_tokens, written.latency_s)
+        usage.add_call(written.usage.prompt_tokens, written.usage.completion_tokens, written.latency_s)
         text = grounding.shown_sentence(written.value.explanation)
         defects = self.defects(text, item, interest, situation)
         if {"factuality", "clarity"} & set(defects):

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import grpc
 from redis.exceptions import RedisError
 
-from explain import fallback, meta_prompting, prompts, validation
+from explain import fallback, prompts, validation
 from explain.cache import CachedExplanation, ExplanationCache
 from explain.meta_prompting import MetaPrompter
 from explain.prompts import AGENT
@@ -27,6 +27,7 @@ from recgpt_domain.profile_store import METHOD_V1, METHOD_V2
 from recgpt_domain.situation import Situation
 from recgpt_serving import agent_runner, metrics
 from recgpt_serving.llm.errors import LlmError
+from recgpt_serving.llm.usage import Usage
 
 log = logging.getLogger(__name__)
 
@@ -195,7 +196,7 @@ class ExplainServicer(agent_runner.AgentServicer[ExplainSettings], explain_pb2_g
             pair.adapter,
             lambda: agent_runner.llm_deadline(context, self.settings),
         )
-        usage = outcome.usage or meta_prompting.Usage()
+        usage = outcome.usage or Usage()
         if outcome.next_best is None:
             entry = self._entry(pair, outcome.text, fallback=False)
             entry.style = outcome.guideline

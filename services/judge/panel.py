@@ -23,6 +23,7 @@ from recgpt_domain.judge_panel import Contradiction, Finding, Verdict
 from recgpt_serving import metrics
 from recgpt_serving.llm.client import LlmClient
 from recgpt_serving.llm.errors import LlmError, LlmOutputError
+from recgpt_serving.llm.usage import Usage
 
 # The agents' names in metrics and LLM logs: the panel's members and its reviewer apart from the V1 judge.
 SUB_AGENT = "judge_panel"
@@ -44,24 +45,12 @@ class PanelFallback(StrEnum):
 
 
 @dataclass
-class PanelUsage:
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    engine_seconds: float = 0.0
-
-    def add(self, prompt_tokens: int, completion_tokens: int, seconds: float) -> None:
-        self.prompt_tokens += prompt_tokens
-        self.completion_tokens += completion_tokens
-        self.engine_seconds += seconds
-
-
-@dataclass
 class PanelResult:
     """A judgement, or the reason there is none; the usage of every call made either way."""
 
     judgement: judge_pb2.Judgement | None
     fallback: PanelFallback | None = None
-    usage: PanelUsage = field(default_factory=PanelUsage)
+    usage: Usage = field(default_factory=Usage)
 
 
 # The one way the panel calls the LLM: (agent, task) -> the validated answer; the servicer binds its
@@ -70,7 +59,7 @@ Ask = Callable[[str, prompts.PanelTask], Awaitable[BaseModel]]
 
 
 def llm_asker(
-    client: LlmClient, deadline: Callable[[], float], slots: asyncio.Semaphore, usage: PanelUsage
+    client: LlmClient, deadline: Callable[[], float], slots: asyncio.Semaphore, usage: Usage
 ) -> Ask:
     """Calls through `client` one slot at a time, each with the deadline read once its slot is free."""
 
@@ -86,9 +75,9 @@ def llm_asker(
                     temperature=0.0,
                 )
             except LlmError as error:
-                usage.add(error.prompt_tokens, error.completion_tokens, error.latency_s)
+                usage.add_call(error.prompt_tokens, error.completion_tokens, error.latency_s)
                 raise
-        usage.add(result.usage.prompt_tokens, result.usage.completion_tokens, result.latency_s)
+        usage.add_call(result.usage.prompt_tokens, result.usage.completion_tokens, result.latency_s)
         return result.value
 
     return ask
@@ -107,7 +96,7 @@ async def judge(
     dimensions: Sequence[str],
     defects: dict[str, str],
     ask: Ask,
-    usage: PanelUsage,
+    usage: Usage,
 ) -> PanelResult:
     """One artefact: `context` (prompts.explanation_context / tag_context) judged on `dimensions`."""
     sub_task = prompts.explanation_sub_evaluation if subject == "explanation" else prompts.tag_sub_evaluation
@@ -154,7 +143,7 @@ def _dimension_answer(answer: BaseModel) -> DimensionAnswer:
     return DimensionAnswer.model_validate(answer.model_dump())
 
 
-def _fell_back(subject: str, reason: PanelFallback, usage: PanelUsage) -> PanelResult:
+def _fell_back(subject: str, reason: PanelFallback, usage: Usage) -> PanelResult:
     metrics.JUDGE_PANEL_FALLBACKS.labels(subject, reason.value).inc()
     return PanelResult(None, reason, usage)
 

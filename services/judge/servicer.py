@@ -24,6 +24,7 @@ from recgpt_serving import agent_runner, metrics
 from recgpt_serving.llm import likelihood
 from recgpt_serving.llm.client import Message
 from recgpt_serving.llm.errors import LlmError
+from recgpt_serving.llm.usage import Usage
 
 log = logging.getLogger(__name__)
 
@@ -186,7 +187,7 @@ class JudgeServicer(agent_runner.AgentServicer[JudgeSettings], judge_pb2_grpc.Ju
         defects: dict[str, str],
         context: grpc.aio.ServicerContext,
     ) -> panel.PanelResult:
-        usage = panel.PanelUsage()
+        usage = Usage()
         ask = panel.llm_asker(
             self.deps.llm, lambda: agent_runner.llm_deadline(context, self.settings), self._llm_slots, usage
         )

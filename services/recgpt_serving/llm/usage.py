@@ -30,6 +30,12 @@ class Usage:
         self.completion_tokens += usage.completion_tokens
         self.engine_seconds += usage.engine_seconds
 
+    def add_call(self, prompt_tokens: int, completion_tokens: int, seconds: float) -> None:
+        """One call's counts, as a result or an error reports them."""
+        self.prompt_tokens += prompt_tokens
+        self.completion_tokens += completion_tokens
+        self.engine_seconds += seconds
+
     def merge(self, other: Usage) -> None:
         self.prompt_tokens += other.prompt_tokens
         self.completion_tokens += other.completion_tokens
