@@ -263,6 +263,15 @@ def _report(text: str, figures: dict[str, Any], out: Path | None) -> None:
         out.write_text(json.dumps(figures, indent=2) + "\n")
 
 
+def _leave_process_group() -> None:
+    """Under torchrun the trainer joins a process group and never leaves it: a rank that exits with gloo's
+    threads still running is killed by `terminate` (exit -6) now and then, failing a finished run."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -271,6 +280,8 @@ def main(argv: list[str] | None = None) -> int:
     except (UnknownAgent, NoUsableExamples, artefact.AdapterError, FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    finally:
+        _leave_process_group()
     if folder is not None:
         manifest = artefact.load_manifest(folder)
         print(f"adapter written: {folder}")

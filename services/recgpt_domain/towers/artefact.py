@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import secrets
 import shutil
 import time
 from pathlib import Path
@@ -128,8 +129,9 @@ def _sha256(path: Path) -> str:
 
 
 def new_version() -> str:
-    """Sortable by time, unique per process: 20261128T120000Z-<pid>."""
-    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + f"-{os.getpid()}"
+    """Sortable by time, and unique even for two artefacts one process writes within a second (the splits
+    of `eval-retrieval`): 20261128T120000Z-<pid>-<4 random hex digits>."""
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + f"-{os.getpid()}-{secrets.token_hex(2)}"
 
 
 def write(
