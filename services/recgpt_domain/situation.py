@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from recgpt_domain import grounding
+from recgpt_domain.environment import season
 
 SEASONS = ("spring", "summer", "autumn", "winter")
 DAYPARTS = ("morning", "afternoon", "evening", "night")
@@ -25,11 +26,6 @@ _DAYPART_WORDS = {
     "overnight": "night",
 }
 _PERSONA_CHARS = 80
-# Northern-hemisphere months of each season (the demo datasets' shops).
-_SEASON_OF_MONTH = {
-    12: "winter", 1: "winter", 2: "winter", 3: "spring", 4: "spring", 5: "spring",
-    6: "summer", 7: "summer", 8: "summer", 9: "autumn", 10: "autumn", 11: "autumn",
-}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -54,7 +50,7 @@ class Situation:
         daypart = (
             "morning" if 5 <= hour < 12 else "afternoon" if hour < 17 else "evening" if hour < 22 else "night"
         )
-        return cls(_SEASON_OF_MONTH[moment.month], daypart if hour >= 5 else "night", persona)
+        return cls(season(moment), daypart if hour >= 5 else "night", persona)
 
     @property
     def kind(self) -> str:
