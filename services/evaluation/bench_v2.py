@@ -15,7 +15,6 @@ import asyncio
 import json
 import logging
 import sys
-import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -35,16 +34,15 @@ from evaluation.bench_v2_variants import (
     Variants,
 )
 from evaluation.catalogue_check import served_items
+from evaluation.dataset import load
 from evaluation.leakage import loaded_cooccurrence
 from evaluation.settings import EvalSettings
-from evaluation.split import Split, choose, eligible
+from evaluation.split import Split, choose
 from evaluation.tag_baselines import frequent_then_transitions, training_transitions
 from recgpt.common.v1 import common_pb2
-from recgpt_domain.catalogue import iter_histories
 from recgpt_domain.category_transitions import CategoryTransitions
 from recgpt_domain.datasets.errors import CatalogueTargetError, DatasetFormatError
 from recgpt_domain.datasets.formats import FORMATS
-from recgpt_domain.datasets.importer import import_dataset
 from recgpt_domain.messages import interaction_to_pb
 from recgpt_serving import logs
 from recgpt_serving.service_stubs import ServiceStubs
@@ -99,17 +97,12 @@ async def amain(argv: list[str] | None = None) -> int:
         print(f"error: settings: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
     logs.configure("evaluation", settings.log_level)
-    with tempfile.TemporaryDirectory(prefix="recgpt-bench-v2-") as scratch:
-        try:
-            catalogue = Path(scratch) / "catalogue"
-            full_log = import_dataset(args.dataset, catalogue, args.format)
-            held_out = import_dataset(
-                args.dataset, Path(scratch) / "held-out", args.format, held_out_last=True
-            )
-        except (DatasetFormatError, CatalogueTargetError) as error:
-            print(f"error: {str(error).strip().splitlines()[0]}", file=sys.stderr)
-            return EXIT_BAD_INPUT
-        splits = eligible(iter_histories(catalogue))
+    try:
+        dataset = load(args.dataset, args.format, "recgpt-bench-v2-")
+    except (DatasetFormatError, CatalogueTargetError) as error:
+        print(f"error: {str(error).strip().splitlines()[0]}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    splits = dataset.splits
     stubs = ServiceStubs(settings)
     try:
         served = await served_items(
@@ -120,8 +113,8 @@ async def amain(argv: list[str] | None = None) -> int:
         cooccurrence = await loaded_cooccurrence(
             stubs.retrieval,
             settings.retrieval_deadline_s,
-            full_log_fingerprint=full_log.behaviour_fingerprint,
-            held_out_fingerprint=held_out.behaviour_fingerprint,
+            full_log_fingerprint=dataset.full_log_fingerprint,
+            held_out_fingerprint=dataset.held_out_fingerprint,
         )
         selected = choose(splits, args.users, args.seed)
         runnable = [split for split in selected if split.target.item_id in served]

@@ -14,10 +14,8 @@ import argparse
 import asyncio
 import logging
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
@@ -25,17 +23,16 @@ from pydantic import ValidationError
 from tqdm import tqdm  # type: ignore[import-untyped]
 
 from evaluation.catalogue_check import served_items
+from evaluation.dataset import Dataset, load
 from evaluation.leakage import loaded_cooccurrence
 from evaluation.report import Report, Selection, aggregate
 from evaluation.runner import EvalOptions, Evaluator, UserEval
 from evaluation.settings import EvalSettings
-from evaluation.split import Split, choose, eligible
+from evaluation.split import Split, choose
 from evaluation.table import table
 from evaluation.tag_baselines import training_transitions
-from recgpt_domain.catalogue import iter_histories, read_items
 from recgpt_domain.datasets.errors import CatalogueTargetError, DatasetFormatError
 from recgpt_domain.datasets.formats import FORMATS
-from recgpt_domain.datasets.importer import import_dataset
 from recgpt_domain.ranking_settings import RankingSettings
 from recgpt_serving import logs
 from recgpt_serving.llm.batch import BATCH_CONCURRENCY
@@ -87,23 +84,11 @@ async def amain(argv: list[str] | None = None) -> int:
         print(f"error: settings: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
     logs.configure("evaluation", settings.log_level)
-    with tempfile.TemporaryDirectory(prefix="recgpt-eval-") as scratch:
-        try:
-            catalogue = Path(scratch) / "catalogue"
-            full_log = import_dataset(args.dataset, catalogue, args.format)
-            # Imported as `make eval` brings the platform up, only to know that log when retrieval names it.
-            held_out = import_dataset(
-                args.dataset, Path(scratch) / "held-out", args.format, held_out_last=True
-            )
-        except (DatasetFormatError, CatalogueTargetError) as error:
-            print(f"error: {str(error).strip().splitlines()[0]}", file=sys.stderr)
-            return EXIT_BAD_INPUT
-        dataset = Dataset(
-            item_ids=[item.item_id for item in read_items(catalogue)],
-            splits=eligible(iter_histories(catalogue)),
-            full_log_fingerprint=full_log.behaviour_fingerprint,
-            held_out_fingerprint=held_out.behaviour_fingerprint,
-        )
+    try:
+        dataset = load(args.dataset, args.format, "recgpt-eval-")
+    except (DatasetFormatError, CatalogueTargetError) as error:
+        print(f"error: {str(error).strip().splitlines()[0]}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     stubs = ServiceStubsWithJudge(settings)
     try:
         report = await _evaluate(args, settings, ranking, stubs, dataset)
@@ -131,17 +116,6 @@ def _check_args(args: argparse.Namespace) -> str:
     if args.explain_items < 0:
         return "--explain-items must be at least 0"
     return ""
-
-
-@dataclass(frozen=True)
-class Dataset:
-    """What the evaluation needs of the imported dataset, kept after its temporary folder is gone."""
-
-    item_ids: list[str]
-    splits: list[Split]
-    # sha256 of its behaviour log as imported whole, and with each user's last interaction held out.
-    full_log_fingerprint: str
-    held_out_fingerprint: str
 
 
 async def _evaluate(
