@@ -1,8 +1,13 @@
 """Item co-occurrence in the behaviour log: the collaborative route's neighbours and the popular fallback.
 
 Built offline from users' chronological sequences: items up to `window` positions apart co-occur with
-weight 1/distance, summed over users and normalised by sqrt(count_a · count_b) (cosine-like, so that
-best-sellers do not neighbour everything). The top `top_n` neighbours of each item are kept.
+weight 1/distance, summed over users and divided by count_a^seed_exponent · count_b^neighbour_exponent.
+The top `top_n` neighbours of each item are kept.
+
+The exponents were measured on Amazon Scientific's users (docs/results, the retrieval figures over splits):
+cosine-like normalisation (0.5, 0.5) keeps best-sellers from neighbouring everything but loses a fifth of
+Recall@10 against (0.3, 0): people do buy what others bought next, popular or not, and a seed's
+own popularity only needs damping so that one best-seller among the recent items does not outweigh the rest.
 """
 
 from __future__ import annotations
@@ -19,6 +24,11 @@ from recgpt_domain.catalogue import UserHistory
 
 Ints = npt.NDArray[np.int64]
 Floats = npt.NDArray[np.float32]
+
+WINDOW = 5
+NEIGHBOURS = 100
+SEED_EXPONENT = 0.3
+NEIGHBOUR_EXPONENT = 0.0
 
 
 @dataclass(frozen=True)
@@ -71,7 +81,12 @@ def _sequences(histories: Iterable[UserHistory], row_of: Mapping[str, int]) -> t
 
 
 def build(
-    histories: Iterable[UserHistory], row_of: Mapping[str, int], window: int, top_n: int
+    histories: Iterable[UserHistory],
+    row_of: Mapping[str, int],
+    window: int = WINDOW,
+    top_n: int = NEIGHBOURS,
+    seed_exponent: float = SEED_EXPONENT,
+    neighbour_exponent: float = NEIGHBOUR_EXPONENT,
 ) -> tuple[CoOccurrence, int, int]:
     """The co-occurrence table over the catalogue's rows; also returns users and interactions read."""
     size = len(row_of)
@@ -96,7 +111,8 @@ def build(
             np.float64
         )
         first, second = pairs // size, pairs % size
-        totals /= np.sqrt(popularity[first].astype(np.float64) * popularity[second])
+        counts = popularity.astype(np.float64)
+        totals /= np.power(counts[first], seed_exponent) * np.power(counts[second], neighbour_exponent)
         order = np.lexsort((-totals, first))
         first, second, totals = first[order], second[order], totals[order]
         starts = np.r_[0, np.flatnonzero(np.diff(first)) + 1]

@@ -39,6 +39,9 @@ class CooccurrenceManifest(BaseModel):
     behaviour_fingerprint: str
     window: int
     neighbours: int
+    # Tables built before the exponents were settings used the cosine-like 0.5 and 0.5.
+    seed_exponent: float = 0.5
+    neighbour_exponent: float = 0.5
     users: int
     interactions: int
     built_at_unix: int

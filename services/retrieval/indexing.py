@@ -95,9 +95,21 @@ def staleness(
         result.cooccurrence.append("item rows rebuilt")
     if co.behaviour_fingerprint != state.behaviour_fingerprint:
         result.cooccurrence.append("behaviour changed")
-    if (co.window, co.neighbours) != (settings.collaborative_window, settings.collaborative_neighbours):
+    if co_parameters(co) != co_parameters(settings):
         result.cooccurrence.append("co-occurrence parameters changed")
     return result
+
+
+def co_parameters(source: CooccurrenceManifest | IndexSettings) -> tuple[int, int, float, float]:
+    """What a co-occurrence table was (or is to be) built with."""
+    if isinstance(source, CooccurrenceManifest):
+        return source.window, source.neighbours, source.seed_exponent, source.neighbour_exponent
+    return (
+        source.collaborative_window,
+        source.collaborative_neighbours,
+        source.collaborative_seed_exponent,
+        source.collaborative_neighbour_exponent,
+    )
 
 
 def _read_existing(index_dir: Path) -> StoredIndex | None:
@@ -152,11 +164,15 @@ def ensure_index(
         row_of,
         settings.collaborative_window,
         settings.collaborative_neighbours,
+        settings.collaborative_seed_exponent,
+        settings.collaborative_neighbour_exponent,
     )
     co_manifest = CooccurrenceManifest(
         behaviour_fingerprint=state.behaviour_fingerprint,
         window=settings.collaborative_window,
         neighbours=settings.collaborative_neighbours,
+        seed_exponent=settings.collaborative_seed_exponent,
+        neighbour_exponent=settings.collaborative_neighbour_exponent,
         users=users,
         interactions=interactions,
         built_at_unix=now,

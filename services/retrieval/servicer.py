@@ -425,13 +425,17 @@ def _learned(
     allowed: npt.NDArray[np.bool_] | None,
     user_id: str,
 ) -> Ranked:
-    """The learned route: the user vector from the seeds, searched; popular items top up a short answer."""
+    """The learned route: the user vector from the seeds, searched; popular items top up a short answer.
+
+    Scores are the model's relative probabilities (`LearnedModel.relative_probabilities`, the best item 1);
+    top-ups score below the last learned item."""
     hits = served.search(served.user_vector(seeds, user_id), k, allowed)
-    rows, scores = hits.rows, hits.scores
+    rows, scores = hits.rows, served.model.relative_probabilities(hits.scores)
     routes = [ROUTE_LEARNED] * rows.size
     if rows.size < k:
         extra = retriever.popular(k - rows.size, allowed, taken=rows)
-        rows, scores = np.concatenate([rows, extra.rows]), np.concatenate([scores, extra.scores])
+        below = float(scores.min()) if scores.size else 1.0
+        rows, scores = np.concatenate([rows, extra.rows]), np.concatenate([scores, extra.scores * below])
         routes += extra.routes
     return Ranked(rows, scores, routes)
 

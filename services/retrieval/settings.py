@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from recgpt_domain import cooccurrence
 from recgpt_serving.settings import GrpcServiceSettings
 
 IndexType = Literal["flat", "ivf", "hnsw"]
@@ -50,9 +51,12 @@ class IndexSettings(BaseSettings):
     # backend (RECGPT_EMBEDDING_BACKEND) runs on the CPU.
     embedding_device: str = ""
     # Co-occurrence: pairs up to this many positions apart in a user's sequence count, weighted 1/distance.
-    collaborative_window: int = Field(default=5, ge=1)
+    collaborative_window: int = Field(default=cooccurrence.WINDOW, ge=1)
     # Neighbours kept per item.
-    collaborative_neighbours: int = Field(default=100, ge=1)
+    collaborative_neighbours: int = Field(default=cooccurrence.NEIGHBOURS, ge=1)
+    # A pair's weight is divided by count(seed)^this · count(neighbour)^the next (recgpt_domain.cooccurrence).
+    collaborative_seed_exponent: float = Field(default=cooccurrence.SEED_EXPONENT, ge=0, le=1)
+    collaborative_neighbour_exponent: float = Field(default=cooccurrence.NEIGHBOUR_EXPONENT, ge=0, le=1)
 
     @property
     def use_gpu(self) -> bool:

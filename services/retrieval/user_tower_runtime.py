@@ -89,6 +89,7 @@ class NumpyUserTower:
         config = model.config
         members = len(model.users)
         self.dim, self.heads, self.max_len = config.dim, config.heads, config.max_len
+        self.normalised = config.temperature > 0
         self.scale = np.float32(math.sqrt(config.dim))
         items = model.item_vectors.shape[0]
         # (members, items, dim): each member's slice of the concatenated item vectors.
@@ -140,6 +141,8 @@ class NumpyUserTower:
             hidden = 0.5 * hidden * (1.0 + erf(hidden / np.float32(math.sqrt(2.0))))  # exact GELU
             x = x + hidden @ layer.down[0] + layer.down[1]
         last = _layer_norm(x[:, -1:], self.norm)[:, 0]
+        if self.normalised:  # each member's vector at unit length, as the torch tower's
+            last = last / np.maximum(np.linalg.norm(last, axis=-1, keepdims=True), np.float32(1e-12))
         return np.ascontiguousarray(last.reshape(1, members * self.dim), dtype=np.float32)
 
 

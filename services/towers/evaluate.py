@@ -89,7 +89,7 @@ def route_context(
     """Co-occurrence and popularity of the served log, each user's last interaction held out."""
     row_of = {item.item_id: row for row, item in enumerate(items)}
     served = [UserHistory(user_id=h.user_id, interactions=h.interactions[:-1]) for h in histories]
-    table, _, _ = cooccurrence.build(served, row_of, window=5, top_n=100)
+    table, _, _ = cooccurrence.build(served, row_of)
     return RouteContext(table.popularity, table, content_vectors)
 
 
@@ -188,7 +188,8 @@ class RouteRunner:
                 per_tag(tag_text @ context.content_vectors.T, seen, settings.tag_route_per_tag_k, TOP_K),
             )
             if self.model is not None and learned_scores is not None:
-                out.add(LEARNED, scored(learned_scores[index], seen, TOP_K))
+                ranked, scores = scored(learned_scores[index], seen, TOP_K)
+                out.add(LEARNED, (ranked, self.model.relative_probabilities(np.asarray(scores)).tolist()))
                 tag_vectors = self.model.tag_vectors(tag_text)
                 out.add(
                     TAG_TOWER,

@@ -10,6 +10,7 @@ import copy
 import logging
 import time
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -36,7 +37,10 @@ class TrainSettings(BaseModel):
     patience: int = Field(default=5, ge=1)
     batch_size: int = Field(default=128, ge=1)
     learning_rate: float = Field(default=1e-3, gt=0)
+    # Decoupled (AdamW) weight decay.
     weight_decay: float = Field(default=0.0, ge=0)
+    # "cosine": the learning rate decays to a tenth over max_epochs; "constant": it stays.
+    schedule: Literal["constant", "cosine"] = "constant"
     # Cap on optimiser steps per epoch (0: the whole epoch); smoke runs use it.
     max_steps_per_epoch: int = Field(default=0, ge=0)
     validation_share: float = Field(default=0.1, gt=0, lt=1)
@@ -117,8 +121,15 @@ def train_member(
     torch.manual_seed(seed)
     model = Towers(config, text.item_text, text.item_description, text.tag_text, text.category_text)
     trained: torch.nn.Module = DistributedDataParallel(model) if process.world > 1 else model
-    optimiser = torch.optim.Adam(
+    optimiser = torch.optim.AdamW(
         model.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay
+    )
+    scheduler = (
+        torch.optim.lr_scheduler.CosineAnnealingLR(
+            optimiser, settings.max_epochs, eta_min=settings.learning_rate / 10
+        )
+        if settings.schedule == "cosine"
+        else None
     )
     chunks = windows(data.sequences, config.max_len)
     categories = torch.tensor(data.item_category, dtype=torch.long)
@@ -148,6 +159,8 @@ def train_member(
             loss.backward()
             optimiser.step()
             losses.append(float(loss.detach()))
+        if scheduler is not None:
+            scheduler.step()
         metrics = (
             validate(model, data.validation) if data.validation else {"recall@10": 0.0, "recall@50": 0.0}
         )

@@ -32,6 +32,25 @@ def test_pairs_within_the_window_only_and_weighted_by_distance() -> None:
     assert neighbours_of(table, "e") == []
 
 
+def test_a_pair_is_divided_by_the_seeds_and_the_neighbours_counts_to_their_exponents() -> None:
+    # b is seen three times, a and c once each.
+    sequences = histories({"u1": ["a", "b"], "u2": ["c", "b"], "u3": ["b"]})
+    table, _, _ = cooccurrence.build(
+        sequences, ROWS, window=1, top_n=5, seed_exponent=0.3, neighbour_exponent=0
+    )
+    weights = {
+        (seed, names): float(weight)
+        for seed in ("a", "b")
+        for names, weight in zip(neighbours_of(table, seed), table.weights[ROWS[seed]], strict=False)
+    }
+    assert weights[("a", "b")] == pytest.approx(1.0)  # a seen once; b's own count does not matter
+    assert weights[("b", "a")] == pytest.approx(3**-0.3)
+    cosine, _, _ = cooccurrence.build(
+        sequences, ROWS, window=1, top_n=5, seed_exponent=0.5, neighbour_exponent=0.5
+    )
+    assert cosine.weights[ROWS["a"], 0] == pytest.approx(3**-0.5)
+
+
 def test_pairs_never_span_two_users_and_unknown_items_are_ignored() -> None:
     table, _, interactions = cooccurrence.build(
         histories({"u1": ["a", "zz"], "u2": ["b", "c"]}), ROWS, window=3, top_n=10

@@ -92,6 +92,39 @@ def test_a_new_behaviour_log_rebuilds_only_the_cooccurrence(
     )
 
 
+def test_changed_cooccurrence_exponents_rebuild_only_the_cooccurrence(
+    settings: IndexSettings, embedder: Embedder
+) -> None:
+    source = CountingSource(embedder)
+    first = ensure_index(settings, source)
+    assert (first.manifest.cooccurrence.seed_exponent, first.manifest.cooccurrence.neighbour_exponent) == (
+        settings.collaborative_seed_exponent,
+        settings.collaborative_neighbour_exponent,
+    )
+    cosine = settings.model_copy(
+        update={"collaborative_seed_exponent": 0.5, "collaborative_neighbour_exponent": 0.5}
+    )
+    report = ensure_index(cosine, source)
+    assert report.action == "cooccurrence-only" and source.calls == 1
+    assert "co-occurrence parameters changed" in report.reasons.cooccurrence
+    assert report.manifest.cooccurrence.neighbour_exponent == 0.5
+    assert ensure_index(cosine, source).action == "skipped"
+
+
+def test_a_manifest_from_before_the_exponents_reads_as_cosine_and_is_rebuilt(
+    settings: IndexSettings, embedder: Embedder
+) -> None:
+    ensure_index(settings, lambda: embedder)
+    path = settings.index_dir / index_store.MANIFEST_FILE
+    manifest = json.loads(path.read_text())
+    for name in ("seed_exponent", "neighbour_exponent"):
+        del manifest["cooccurrence"][name]
+    path.write_text(json.dumps(manifest))
+    report = ensure_index(settings, lambda: embedder)
+    assert report.action == "cooccurrence-only"
+    assert "co-occurrence parameters changed" in report.reasons.cooccurrence
+
+
 def test_a_corrupted_index_file_fails_loudly_at_load(settings: IndexSettings, embedder: Embedder) -> None:
     ensure_index(settings, lambda: embedder)
     path = settings.index_dir / index_store.INDEX_FILE

@@ -67,6 +67,20 @@ class LearnedModel:
     def dimension(self) -> int:
         return int(self.item_vectors.shape[1])
 
+    def relative_probabilities(self, scores: npt.NDArray[np.floating[Any]]) -> Vectors:
+        """Scores of one user's items (best first or not) as each item's probability over the best one's.
+
+        Each member was trained with a softmax over its inner products, so exp(score) is proportional to the
+        item's probability; the concatenated vectors sum the members' scores, and dividing by the members
+        averages their log-probabilities, so one member or three give probabilities on one scale. Fusion
+        then weighs the learned route by what it believes, not by inner products that differ by a few
+        percent between its first and its fiftieth item.
+        """
+        values = np.asarray(scores, dtype=np.float64)
+        if values.size == 0:
+            return values.astype(np.float32)
+        return np.exp((values - values.max()) / len(self.users)).astype(np.float32)
+
     @torch.inference_mode()
     def user_vectors(self, histories: Sequence[Sequence[int]]) -> Vectors:
         """One row per history (item rows, oldest first, non-empty); the most recent max_len count."""

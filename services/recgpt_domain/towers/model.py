@@ -28,6 +28,11 @@ class TowerConfig(BaseModel):
     alpha: float = Field(default=0.5, ge=0, le=1)
     # Weight of the tag and category terms together against L_col.
     side_weight: float = Field(default=1.0, ge=0)
+    # 0: logits are inner products. Above 0: cosine similarities divided by it (every vector L2-normalised,
+    # so each ensemble member weighs the same in the concatenated inner product).
+    temperature: float = Field(default=0.0, ge=0)
+    # Share of item id embeddings zeroed per training step, so the text projections carry the long tail.
+    id_dropout: float = Field(default=0.0, ge=0, lt=1)
 
 
 class ItemTower(nn.Module):
@@ -39,10 +44,16 @@ class ItemTower(nn.Module):
         nn.init.normal_(self.ids.weight, std=0.02)
         self.text = nn.Linear(config.text_dim, config.dim)
         self.description = nn.Linear(config.text_dim, config.dim, bias=False)
+        self.id_dropout = config.id_dropout
+        self.normalised = config.temperature > 0
 
     def forward(self, text: torch.Tensor, description: torch.Tensor) -> torch.Tensor:
-        out: torch.Tensor = self.ids.weight + self.text(text) + self.description(description)
-        return out
+        ids = self.ids.weight
+        if self.training and self.id_dropout > 0:
+            kept = torch.rand(ids.shape[0], 1, device=ids.device) >= self.id_dropout
+            ids = ids * kept
+        out: torch.Tensor = ids + self.text(text) + self.description(description)
+        return functional.normalize(out, dim=-1) if self.normalised else out
 
 
 class UserTower(nn.Module):
@@ -65,6 +76,7 @@ class UserTower(nn.Module):
         self.encoder = nn.TransformerEncoder(layer, config.layers, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(config.dim)
         self.dropout = nn.Dropout(config.dropout)
+        self.normalised = config.temperature > 0
 
     def forward(self, sequence: torch.Tensor, padding: torch.Tensor) -> torch.Tensor:
         """`sequence` (batch, length, dim) right-aligned, `padding` (batch, length) True where empty."""
@@ -78,7 +90,7 @@ class UserTower(nn.Module):
         blocked = blocked & ~torch.eye(length, dtype=torch.bool, device=sequence.device)[None]
         mask = blocked.repeat_interleave(self.heads, dim=0)
         out: torch.Tensor = self.norm(self.encoder(x, mask=mask))
-        return out
+        return functional.normalize(out, dim=-1) if self.normalised else out
 
 
 class TagTower(nn.Module):
@@ -90,10 +102,11 @@ class TagTower(nn.Module):
         self.hidden = nn.Sequential(
             nn.Linear(config.text_dim, config.dim * 2), nn.GELU(), nn.Linear(config.dim * 2, config.dim)
         )
+        self.normalised = config.temperature > 0
 
     def forward(self, text: torch.Tensor) -> torch.Tensor:
         out: torch.Tensor = self.linear(text) + self.hidden(text)
-        return out
+        return functional.normalize(out, dim=-1) if self.normalised else out
 
 
 class Towers(nn.Module):
@@ -136,13 +149,14 @@ class Towers(nn.Module):
         """The training loss for a batch; targets are flat over the batch's non-empty positions."""
         items = self.item_vectors()
         states = self.user_states(items, inputs, padding)[~padding]
-        loss_col = functional.cross_entropy(states @ items.T, targets)
+        scale = 1 / self.config.temperature if self.config.temperature > 0 else 1.0
+        loss_col = functional.cross_entropy(states @ items.T * scale, targets)
         categories = self.tag(self.category_text)
-        loss_category = functional.cross_entropy(states @ categories.T, target_categories)
+        loss_category = functional.cross_entropy(states @ categories.T * scale, target_categories)
         tagged = target_tags >= 0
         if bool(tagged.any()):
             tags = self.tag(self.tag_text[target_tags[tagged]])  # type: ignore[index]
-            loss_tag = functional.cross_entropy(tags @ items.T, targets[tagged])
+            loss_tag = functional.cross_entropy(tags @ items.T * scale, targets[tagged])
         else:
             loss_tag = items.sum() * 0.0
         alpha, side = self.config.alpha, self.config.side_weight
