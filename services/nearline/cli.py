@@ -23,6 +23,7 @@ from pydantic import ValidationError
 from tqdm import tqdm  # type: ignore[import-untyped]
 
 from nearline import users as user_ids
+from nearline.adaptive import ConcurrencyLimiter
 from nearline.follow import QueueFollower
 from nearline.job import Freshness, NearlineJob, Tally, from_list
 from nearline.refresh import ProfileRefresher, ReasonedRefresher
@@ -69,7 +70,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--limit", type=int, default=None, help="at most N users (batch mode)")
     parser.add_argument(
-        "--concurrency", type=int, default=None, help=f"users at once (default {BATCH_CONCURRENCY})"
+        "--concurrency",
+        type=int,
+        default=None,
+        help=f"users at once, at most: the adaptive limit's maximum (default {BATCH_CONCURRENCY})",
     )
     parser.add_argument("--explain-items", type=int, default=None, help="explanations precomputed per user")
     parser.add_argument(
@@ -154,14 +158,19 @@ async def _run(args: argparse.Namespace, settings: NearlineSettings, freshness: 
     cache = connect(settings.cache_redis_url) if settings.cache_redis_url else redis
     stubs = ServiceStubs(settings)
     profiles = ProfileStore(cache, settings.redis_prefix, fallback_ttl_s=settings.profile_fallback_ttl_s)
+    limiter = ConcurrencyLimiter(
+        settings.concurrency, settings.concurrency_start, adaptive=settings.adaptive_concurrency
+    )
     started = time.perf_counter()
     try:
         if args.follow:
             reasoned = ReasonedV2Refresher if settings.profile_method == METHOD_V2 else ReasonedRefresher
-            tally = await _follow(reasoned(stubs, settings), profiles, freshness, settings, stop)
+            tally = await _follow(reasoned(stubs, settings), profiles, freshness, settings, limiter, stop)
         else:
             refresher = V2ProfileRefresher if settings.profile_method == METHOD_V2 else ProfileRefresher
-            job = NearlineJob(refresher(stubs, settings), profiles, freshness, settings.concurrency)
+            job = NearlineJob(
+                refresher(stubs, settings), profiles, freshness, settings.concurrency, limiter=limiter
+            )
             tally = await _batch(job, args, BehaviourStore(redis, settings.redis_prefix), settings, stop)
     finally:
         for signum in _STOP_SIGNALS:
@@ -170,7 +179,7 @@ async def _run(args: argparse.Namespace, settings: NearlineSettings, freshness: 
         await redis.aclose()
         if cache is not redis:
             await cache.aclose()
-    return Summary.of(tally, time.perf_counter() - started, settings.concurrency)
+    return Summary.of(tally, time.perf_counter() - started, settings.concurrency, limiter)
 
 
 async def _batch(
@@ -188,7 +197,10 @@ async def _batch(
         chosen = await user_ids.all_users(behaviour)
     if args.limit is not None:
         chosen = chosen[: args.limit]
-    log.info("near-line batch starts", extra={"users": len(chosen), "concurrency": settings.concurrency})
+    log.info(
+        "near-line batch starts",
+        extra={"users": len(chosen), "concurrency": settings.concurrency, "limit": job.limiter.limit},
+    )
     bar = tqdm(total=len(chosen), unit="user", file=sys.stderr, disable=args.no_progress, dynamic_ncols=True)
     with contextlib.closing(bar):
         return await job.run(from_list(chosen, stop), progress=bar, stop=stop)
@@ -199,13 +211,18 @@ async def _follow(
     profiles: ProfileStore,
     freshness: Freshness,
     settings: NearlineSettings,
+    limiter: ConcurrencyLimiter,
     stop: asyncio.Event,
 ) -> Tally:
     assert settings.metrics_port is not None  # amain refuses --follow without it
     metrics.serve(settings.metrics_port, settings.bind_host)
     log.info(
         "near-line follower starts",
-        extra={"concurrency": settings.concurrency, "metrics_port": settings.metrics_port},
+        extra={
+            "concurrency": settings.concurrency,
+            "limit": limiter.limit,
+            "metrics_port": settings.metrics_port,
+        },
     )
     retry = RetryPolicy(
         lease_s=settings.refresh_lease_s,
@@ -222,7 +239,7 @@ async def _follow(
         retry=retry,
         timeout_s=settings.redis_timeout_s,
     )
-    job = NearlineJob(refresher, profiles, freshness, settings.concurrency)
+    job = NearlineJob(refresher, profiles, freshness, settings.concurrency, limiter=limiter)
     follower = QueueFollower(
         job, refresher, queue, settings.follow_poll_s, stop_grace_s=settings.shutdown_grace_s
     )

@@ -1,9 +1,10 @@
 """`recgpt-nearline --follow`: refreshes the users the gateway queues, each at least once.
 
-The follower takes only as many entries as it has free slots, so every entry it holds is being refreshed, and
-renews their lease while they run. A user refreshed (or found fresh) is acknowledged; a failed one is left
-pending and taken again after its backoff, up to the policy's attempts, then dead-lettered. A follower that
-dies leaves its entries pending: any follower (a restarted one included) claims them once their lease lapses.
+The follower takes only as many entries as its concurrency limit leaves free (`nearline.adaptive`), so every
+entry it holds is being refreshed (or, just after the limit fell, waits for a slot), and renews their lease
+while they run. A user refreshed (or found fresh) is acknowledged; a failed one is left pending and taken
+again after its backoff, up to the policy's attempts, then dead-lettered. A follower that dies leaves its
+entries pending: any follower (a restarted one included) claims them once their lease lapses.
 """
 
 from __future__ import annotations
@@ -13,11 +14,11 @@ import contextlib
 import logging
 import os
 import socket
+from typing import Protocol
 
 from redis.exceptions import RedisError
 
 from nearline.job import NearlineJob, Outcome, Tally
-from nearline.refresh import ReasonedRefresher
 from recgpt_domain.refresh_queue import Entry, RefreshQueue, Settled
 from recgpt_serving import metrics
 
@@ -30,6 +31,12 @@ _EVENTS = {
 }
 
 
+class FailureReasons(Protocol):
+    """`nearline.refresh.ReasonedRefresher`: why a user's last refresh failed, for the dead letter."""
+
+    def reason(self, user_id: str) -> str: ...
+
+
 def consumer_name() -> str:
     """This process in the consumer group: a restarted worker is a new consumer, and claims what the old
     one held once its lease lapses."""
@@ -40,7 +47,7 @@ class QueueFollower:
     def __init__(
         self,
         job: NearlineJob,
-        refresher: ReasonedRefresher,
+        refresher: FailureReasons,
         queue: RefreshQueue,
         poll_s: float,
         consumer: str | None = None,
@@ -116,7 +123,7 @@ class QueueFollower:
 
     async def _follow(self, tally: Tally, stop: asyncio.Event) -> None:
         while not stop.is_set():
-            free = self.job.concurrency - len(self._running)
+            free = self.job.limiter.limit - len(self._running)
             if free <= 0:
                 await _first_done(list(self._running.values()), stop)
                 continue
@@ -164,7 +171,9 @@ class QueueFollower:
     async def _settle(self, entry: Entry, tally: Tally) -> None:
         """Refreshes the user, then acknowledges or fails the entry; a Redis error leaves it pending, to be
         taken again once its lease lapses."""
-        outcome = await self.job.handle(entry.user_id, tally)
+        # A slot is free unless the limit fell since the entry was taken: then it waits for one.
+        async with self.job.limiter.slot() as slot:
+            outcome = await self.job.handle(entry.user_id, tally, slot)
         try:
             if outcome is Outcome.FAILED:
                 reason = self.refresher.reason(entry.user_id)

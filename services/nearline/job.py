@@ -4,6 +4,9 @@ A user's failure is logged and counted, never fatal to the run. A user whose sto
 model, same prompt versions, younger than the refresh period) is skipped, so a rerun resumes where a
 stopped one left off. A profile that an agent's fallback answered is stored but counted apart ("fallback",
 not "done"): it is not what the LLM made, and it goes stale within hours.
+
+How many users run at once is the limiter's (`nearline.adaptive`): each user's outcome tells it whether the
+engine kept up.
 """
 
 from __future__ import annotations
@@ -18,8 +21,9 @@ from typing import Protocol
 
 import grpc
 
-from nearline.refresh import ProfileRefresher
-from recgpt_domain.profile_store import FALLBACK_PROFILE_TTL_S, METHOD_V1, ProfileStore
+from nearline.adaptive import ConcurrencyLimiter, Signal, Slot
+from nearline.refresh import Refreshed
+from recgpt_domain.profile_store import FALLBACK_PROFILE_TTL_S, METHOD_V1, UserProfile
 from recgpt_serving import context, metrics
 from recgpt_serving.llm.usage import Usage
 
@@ -35,8 +39,29 @@ class Outcome(enum.StrEnum):
     FAILED = "failed"
 
 
+# Failures that say the engine (or a service in front of it) is overloaded, not that this user is broken.
+_CONGESTED_CODES = {
+    grpc.StatusCode.DEADLINE_EXCEEDED: Signal.DEADLINE_EXCEEDED,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: Signal.RESOURCE_EXHAUSTED,
+}
+
+
 class Progress(Protocol):
     def update(self, n: float | None = 1) -> bool | None: ...
+
+
+class Refresher(Protocol):
+    """`nearline.refresh.ProfileRefresher` and its V2 and reasoned kinds."""
+
+    async def refresh(self, user_id: str) -> Refreshed: ...
+
+
+class Profiles(Protocol):
+    """`recgpt_domain.profile_store.ProfileStore`: the job reads and writes nothing else."""
+
+    async def get(self, user_id: str, method: str = METHOD_V1) -> UserProfile | None: ...
+
+    async def put(self, profile: UserProfile) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -71,15 +96,21 @@ class Tally:
 class NearlineJob:
     def __init__(
         self,
-        refresher: ProfileRefresher,
-        profiles: ProfileStore,
+        refresher: Refresher,
+        profiles: Profiles,
         freshness: Freshness,
         concurrency: int,
+        limiter: ConcurrencyLimiter | None = None,
     ) -> None:
+        """`concurrency`: the most users at once; `limiter` (None: fixed at `concurrency`) decides how many
+        of them run now, and its maximum must be `concurrency`."""
+        if limiter is not None and limiter.maximum != concurrency:
+            raise ValueError(f"the limiter's maximum ({limiter.maximum}) is not the job's ({concurrency})")
         self.refresher = refresher
         self.profiles = profiles
         self.freshness = freshness
         self.concurrency = concurrency
+        self.limiter = limiter or ConcurrencyLimiter.fixed(concurrency)
 
     async def run(
         self,
@@ -111,25 +142,30 @@ class NearlineJob:
         stop: asyncio.Event,
     ) -> None:
         while (user_id := await queue.get()) is not None:
-            if stop.is_set():
-                continue
-            await self.handle(user_id, tally)
+            async with self.limiter.slot() as slot:
+                # Checked once the slot is free: the stop may have come while this worker waited for it.
+                if stop.is_set():
+                    continue
+                await self.handle(user_id, tally, slot)
             if progress is not None:
                 progress.update(1)
 
-    async def handle(self, user_id: str, tally: Tally) -> Outcome:
-        """Refreshes one user unless their profile is fresh; never raises for a user's failure."""
+    async def handle(self, user_id: str, tally: Tally, slot: Slot | None = None) -> Outcome:
+        """Refreshes one user unless their profile is fresh; never raises for a user's failure. The outcome's
+        signal goes to `slot`, the limiter's slot the user runs in (None: the caller bounds concurrency)."""
         with context.bound(context.RequestContext(request_id=context.new_request_id(), user_id=user_id)):
-            outcome = await self._handle(user_id, tally)
+            outcome, signal = await self._handle(user_id, tally)
         tally.count(outcome)
         metrics.NEARLINE_USERS.labels(outcome.value).inc()
+        if slot is not None:
+            slot.signal = signal
         return outcome
 
-    async def _handle(self, user_id: str, tally: Tally) -> Outcome:
+    async def _handle(self, user_id: str, tally: Tally) -> tuple[Outcome, Signal]:
         started: float | None = None
         try:
             if not self.freshness.force and await self._is_fresh(user_id):
-                return Outcome.SKIPPED
+                return Outcome.SKIPPED, Signal.NEUTRAL
             started = time.perf_counter()
             refreshed = await self.refresher.refresh(user_id)
             await self.profiles.put(refreshed.profile)
@@ -138,11 +174,11 @@ class NearlineJob:
                 "near-line refresh failed",
                 extra={"user_id": user_id, "code": error.code().name, "details": error.details()},
             )
-            return Outcome.FAILED
+            return Outcome.FAILED, _CONGESTED_CODES.get(error.code(), Signal.NEUTRAL)
         except Exception:
             # A bug for one user (or Redis trouble) must not end the run; the log keeps the traceback.
             log.exception("near-line refresh failed unexpectedly", extra={"user_id": user_id})
-            return Outcome.FAILED
+            return Outcome.FAILED, Signal.NEUTRAL
         finally:
             # Skipped users are left out: the histogram is the time a refresh takes.
             if started is not None:
@@ -156,8 +192,12 @@ class NearlineJob:
                 "near-line profile from fallback answers",
                 extra={"user_id": user_id, "parts": ",".join(profile.fallback_parts) or "unknown"},
             )
-            return Outcome.FALLBACK
-        return Outcome.DONE
+            # The near-line cannot tell a timed-out agent from one with nothing to ask (nearline.adaptive).
+            return Outcome.FALLBACK, Signal.FALLBACK
+        # Explanations from the template say nothing either way: the explain service does not say why.
+        if refreshed.explanation_fallback:
+            return Outcome.DONE, Signal.NEUTRAL
+        return Outcome.DONE, Signal.ANSWERED
 
     async def _is_fresh(self, user_id: str) -> bool:
         freshness = self.freshness

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import grpc
 
 from nearline.settings import NearlineSettings
+from recgpt.common.v1 import common_pb2
 from recgpt.explain.v1 import explain_pb2
 from recgpt.intent.v1 import intent_pb2
 from recgpt.retrieval.v1 import retrieval_pb2
@@ -63,33 +65,51 @@ class ProfileRefresher:
         self, user_id: str, predicted: tags_pb2.PredictTagsResponse, usage: Usage
     ) -> tuple[int, bool]:
         """Explains the user's top tag-route items so the explain service caches them for serving."""
-        if not predicted.tags or self.settings.explain_items == 0:
-            return 0, False
-        found = await self.stubs.retrieval.Search(
-            retrieval_pb2.SearchRequest(
-                tags=retrieval_pb2.TagQueries(tags=predicted.tags[: self.settings.tag_route_max_tags]),
-                top_k=self.settings.explain_items,
-                per_query_top_k=self.settings.tag_route_per_tag_k,
-                exclude_seen_of_user=user_id,
-            ),
-            timeout=self.settings.retrieval_deadline_s,
-        )
-        pairs = [
-            explain_pb2.ExplainPair(interest=scored.interest, item_id=scored.item.item_id)
-            for scored in found.items
-            if scored.interest and scored.item.item_id
-        ]
+        pairs = await self._tag_route_pairs(user_id, predicted.tags)
         if not pairs:
             return 0, False
+        return await self._write_explanations(user_id, pairs, usage)
+
+    async def _write_explanations(
+        self,
+        user_id: str,
+        pairs: list[explain_pb2.ExplainPair],
+        usage: Usage,
+        method: explain_pb2.Method = explain_pb2.METHOD_RECGPT_V1,
+        situation: Mapping[str, str] | None = None,
+    ) -> tuple[int, bool]:
+        """One Explain call that writes the pairs' texts (the LLM for those not cached): how many came back,
+        and whether the template wrote some."""
         explained = await self.stubs.explain.Explain(
             explain_pb2.ExplainRequest(
-                user_id=user_id, pairs=pairs, method=explain_pb2.METHOD_RECGPT_V1, cache_only=False
+                user_id=user_id, pairs=pairs, method=method, situation=situation, cache_only=False
             ),
             timeout=self.settings.llm_call_deadline_s,
         )
         usage.add(explained.usage)
         fallback = any(explanation.fallback for explanation in explained.explanations)
         return len(explained.explanations), fallback
+
+    async def _tag_route_pairs(
+        self, user_id: str, tags: Sequence[common_pb2.Tag]
+    ) -> list[explain_pb2.ExplainPair]:
+        """The (interest, item) pairs of the user's top tag-route items, the ones serving will explain."""
+        if not tags or self.settings.explain_items == 0:
+            return []
+        found = await self.stubs.retrieval.Search(
+            retrieval_pb2.SearchRequest(
+                tags=retrieval_pb2.TagQueries(tags=tags[: self.settings.tag_route_max_tags]),
+                top_k=self.settings.explain_items,
+                per_query_top_k=self.settings.tag_route_per_tag_k,
+                exclude_seen_of_user=user_id,
+            ),
+            timeout=self.settings.retrieval_deadline_s,
+        )
+        return [
+            explain_pb2.ExplainPair(interest=scored.interest, item_id=scored.item.item_id)
+            for scored in found.items
+            if scored.interest and scored.item.item_id
+        ]
 
 
 class ReasonedRefresher(ProfileRefresher):

@@ -42,8 +42,12 @@ class NearlineSettings(RankingSettings):
     profile_method: Literal["recgpt-v1", "recgpt-v2"] = "recgpt-v1"
     personas: int = Field(default=0, ge=0)
     expert_tags: int = Field(default=0, ge=0)
-    # Users refreshed at once.
+    # Users refreshed at once, at most; with `adaptive_concurrency` the limit starts at `concurrency_start`
+    # (cut to `concurrency`), grows while the LLM answers in time and halves when it does not
+    # (`nearline.adaptive`). Off: always `concurrency`.
     concurrency: int = Field(default=BATCH_CONCURRENCY, ge=1, le=512)
+    adaptive_concurrency: bool = True
+    concurrency_start: int = Field(default=4, ge=1, le=512)
     # Tag-route items per user whose explanations are precomputed (the gateway reads them cache-only).
     explain_items: int = Field(default=5, ge=0, le=50)
     # A stored profile younger than this (made by the current model and prompts) is not refreshed again.

@@ -9,10 +9,11 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from recgpt_domain import grounding
 from recgpt_domain.environment import season
+from recgpt_domain.profile_store import METHOD_V2, UserProfile
 
 SEASONS = ("spring", "summer", "autumn", "winter")
 DAYPARTS = ("morning", "afternoon", "evening", "night")
@@ -52,6 +53,18 @@ class Situation:
         )
         return cls(season(moment), daypart if hour >= 5 else "night", persona)
 
+    @classmethod
+    def at_unix(cls, unix_s: float, persona: str = "") -> Situation:
+        """The situation at a clock reading, in UTC as the planner's environment block reads its date: the
+        near-line job that writes a text and the gateway that reads it must key it alike, whatever their
+        hosts' time zones."""
+        return cls.at(datetime.fromtimestamp(unix_s, UTC), persona)
+
+    def as_map(self) -> dict[str, str]:
+        """The Explain request's `situation` map (what `from_map` reads back): the known values only."""
+        values = {"season": self.season, "time_of_day": self.time_of_day, "persona": self.persona}
+        return {key: value for key, value in values.items() if value}
+
     @property
     def kind(self) -> str:
         """A short key of the situation, the same for the same situation: what a style guideline depends on
@@ -69,6 +82,23 @@ class Situation:
         if self.persona:
             parts.append(f"shopper persona: {self.persona}")
         return "; ".join(parts)
+
+
+def tag_persona(profile: UserProfile, interest: str) -> str:
+    """The persona a V2 profile's tag with this interest came from: the interest itself when it is one of the
+    profile's personas (a V2 profile's interests); empty for a V1 profile and for the tags of the V2 chain's
+    V1 path, whose interests are mined ones."""
+    if profile.method != METHOD_V2:
+        return ""
+    wanted = _folded(interest)
+    for persona in profile.interests:
+        if wanted and _folded(persona.interest) == wanted:
+            return " ".join(persona.interest.split())
+    return ""
+
+
+def _folded(text: str) -> str:
+    return " ".join(text.split()).casefold()
 
 
 def named_seasons(text: str) -> set[str]:

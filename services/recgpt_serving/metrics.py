@@ -116,6 +116,12 @@ EXPLAIN_V2_FALLBACKS = Counter(
     "Meta-prompted explanations answered by the V1 path instead, by reason (explain.meta_prompting).",
     ["reason"],
 )
+EXPLANATIONS_SERVED = Counter(
+    "recgpt_explanations_served_total",
+    "Explanations of recgpt-v2 page items by what served them: recgpt_v2 (meta-prompted, for the request's"
+    " situation), recgpt_v1_next_best (V1's cached text), none.",
+    ["method"],
+)
 NEARLINE_USERS = Counter(
     "recgpt_nearline_users_total", "Users handled by the near-line job, by outcome.", ["outcome"]
 )
@@ -123,6 +129,14 @@ NEARLINE_USER_DURATION = Histogram(
     "recgpt_nearline_user_duration_seconds",
     "Time to refresh one user's profile (interests, tags, explanations).",
     buckets=_LLM_BUCKETS,
+)
+NEARLINE_CONCURRENCY_LIMIT = Gauge(
+    "recgpt_nearline_concurrency_limit",
+    "Users the near-line job may refresh at once now (nearline.adaptive; the maximum when it is fixed).",
+)
+NEARLINE_CONCURRENCY_DECREASES = Counter(
+    "recgpt_nearline_concurrency_decreases_total",
+    "Times the near-line job halved its concurrency limit on congestion (a fallback or a missed deadline).",
 )
 CACHE_REQUESTS = Counter("recgpt_cache_requests_total", "Cache look-ups, by result.", ["cache", "result"])
 EXPERIMENT_ASSIGNMENTS = Counter(

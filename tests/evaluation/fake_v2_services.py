@@ -1,5 +1,6 @@
 """Fake intent and tags servicers with RecGPT-V2's RPCs, per-user scripted answers and known usage, beside the
-fake retrieval of `fake_services`: what `bench-v2` and the persona chain are checked against by hand.
+fake retrieval and explain of `fake_services`: what `bench-v2`, the persona chain and the V2 near-line job are
+checked against by hand.
 
 User "1" (after two comedies, holds out a drama): V1 tags Drama and Horror; the planner names a comedy fan
 and a drama fan, whose experts pick Comedy + Drama and Drama; the arbiter keeps Drama, then Comedy.
@@ -15,11 +16,12 @@ from contextlib import asynccontextmanager
 import grpc
 
 from recgpt.common.v1 import common_pb2
+from recgpt.explain.v1 import explain_pb2_grpc
 from recgpt.intent.v1 import intent_pb2, intent_pb2_grpc
 from recgpt.retrieval.v1 import retrieval_pb2, retrieval_pb2_grpc
 from recgpt.tags.v1 import tags_pb2, tags_pb2_grpc
 from recgpt_serving import service_names
-from tests.evaluation.fake_services import FakeRetrieval, Seen, provenance
+from tests.evaluation.fake_services import FakeExplain, FakeRetrieval, Fallbacks, Seen, provenance
 from tests.grpc_servers import registration, serving
 
 INTENT_USAGE = common_pb2.LlmUsage(prompt_tokens=10, completion_tokens=5, engine_seconds=0.5)
@@ -127,7 +129,8 @@ class FakeV2Tags(tags_pb2_grpc.TagsServiceServicer):
 async def fake_v2_platform(
     index_info: retrieval_pb2.IndexInfo | None = None,
 ) -> AsyncIterator[tuple[str, Seen]]:
-    """Intent, tags and retrieval fakes on one server: yields its host:port and the record of requests."""
+    """Intent, tags, retrieval and explain fakes on one server: yields its host:port and the record of
+    requests."""
     seen = Seen()
     registrations = [
         registration(
@@ -138,6 +141,11 @@ async def fake_v2_platform(
             FakeRetrieval(seen, index_info or retrieval_pb2.IndexInfo()),
             retrieval_pb2_grpc.add_RetrievalServiceServicer_to_server,
             service_names.RETRIEVAL,
+        ),
+        registration(
+            FakeExplain(seen, Fallbacks()),
+            explain_pb2_grpc.add_ExplainServiceServicer_to_server,
+            service_names.EXPLAIN,
         ),
     ]
     async with serving(*registrations, name="fake-v2-platform") as served:

@@ -170,27 +170,37 @@ def explanation_text(interest: str, item_id: str) -> str:
     return f"Because you like {interest}, try {item_id}."
 
 
+def meta_prompted_text(interest: str, item_id: str) -> str:
+    """What the fake answers a RecGPT-V2 request: told apart from V1's text."""
+    return f"Written for now: {item_id} suits {interest}."
+
+
 class FakeExplain(Recorder, explain_pb2_grpc.ExplainServiceServicer):
-    """A cache that knows every pair except the items in `missing`."""
+    """A cache that knows every pair except the items in `missing`, and for RecGPT-V2 requests except the
+    items in `missing_v2` too."""
 
     def __init__(self) -> None:
         super().__init__()
         self.missing: set[str] = set()
+        self.missing_v2: set[str] = set()
 
     async def Explain(
         self, request: explain_pb2.ExplainRequest, context: grpc.aio.ServicerContext
     ) -> explain_pb2.ExplainResponse:
         await self._enter("Explain", request, context)
+        v2 = request.method == explain_pb2.METHOD_RECGPT_V2
+        missing = self.missing | self.missing_v2 if v2 else self.missing
+        text = meta_prompted_text if v2 else explanation_text
         return explain_pb2.ExplainResponse(
             explanations=[
                 explain_pb2.Explanation(
                     interest=pair.interest,
                     item_id=pair.item_id,
-                    text=explanation_text(pair.interest, pair.item_id),
+                    text=text(pair.interest, pair.item_id),
                     cached=True,
                 )
                 for pair in request.pairs
-                if pair.item_id not in self.missing
+                if pair.item_id not in missing
             ]
         )
 

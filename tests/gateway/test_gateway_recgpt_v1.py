@@ -300,6 +300,10 @@ async def test_a_cache_miss_leaves_only_that_item_unexplained(
     assert explained["item-37"] is None
     assert explained["item-36"] == explanation_text("biology at home", "item-36")
     assert body["degraded"] == []
+    # V1 asks V1's texts once, with no situation, and has no next-best read for its misses (V2 has).
+    [explain] = explain_server.servicer.calls_of("Explain")
+    assert explain.request.method == explain_pb2.METHOD_RECGPT_V1
+    assert dict(explain.request.situation) == {}
 
 
 async def test_tag_route_failure_degrades_to_the_baselines_routes(

@@ -12,6 +12,7 @@ import redis.asyncio as aioredis
 from prometheus_client import REGISTRY
 
 from nearline.cli import amain, duration_s
+from recgpt.explain.v1 import explain_pb2
 from recgpt_domain.behaviour_store import BehaviourStore
 from recgpt_domain.catalogue import Interaction
 from recgpt_domain.profile_store import METHOD_V1, PartSource, ProfileStore, UserProfile
@@ -97,6 +98,8 @@ async def test_batch_writes_profiles_skips_fresh_ones_and_counts_failures(
             (INTEREST, "4"),
         }
         assert not any(r.cache_only for r in explained)
+        # V1's texts carry no situation: the V2 job's do.
+        assert all(r.method == explain_pb2.METHOD_RECGPT_V1 and not r.situation for r in explained)
 
         # A rerun resumes: fresh users are skipped, the failed one is tried again.
         code, summary = await run(tmp_path)

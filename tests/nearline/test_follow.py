@@ -14,6 +14,7 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 
+from nearline.adaptive import ConcurrencyLimiter
 from nearline.cli import amain
 from nearline.follow import QueueFollower
 from nearline.job import Freshness, NearlineJob, Tally
@@ -24,6 +25,7 @@ from recgpt_domain.refresh_queue import RefreshQueue, RetryPolicy
 from recgpt_serving.service_stubs import ServiceStubs
 from recgpt_tools import redis_server
 from tests.evaluation.fake_services import MODEL, Seen, fake_platform
+from tests.nearline.fake_refreshers import GatedEngine, InMemoryProfiles
 from tests.nearline.fake_targets import CURRENT, point_at
 from tests.polling import until
 
@@ -141,6 +143,46 @@ async def _intent_called(seen: Seen) -> bool:
     return bool(seen.of("MineInterests"))
 
 
+async def test_the_follower_takes_only_what_the_adaptive_limit_leaves_free(
+    redis_client: aioredis.Redis, redis_prefix: str
+) -> None:
+    queue = RefreshQueue(redis_client, redis_prefix, retry=FAST_RETRY)
+    for user in range(12):
+        await queue.enqueue(str(user))
+    engine = GatedEngine()
+    limiter = ConcurrencyLimiter(8, 2)
+    job = NearlineJob(engine, InMemoryProfiles(), Freshness(MODEL, "v", 3600, force=True), 8, limiter=limiter)
+    follower = QueueFollower(job, engine, queue, poll_s=0.05, consumer="test-worker")
+    stop = asyncio.Event()
+    running = asyncio.create_task(follower.run(stop))
+
+    async def next_users_running(ended: set[str], expected: int) -> int:
+        """How many users run once those that ended have left and at least `expected` others started (the
+        entries of one take all start in the same turn: a follower past the limit shows more at once)."""
+        await until(lambda: len(engine.running) >= expected and ended.isdisjoint(engine.running))
+        return len(engine.running)
+
+    # A follower that took as many as the maximum would have started eight.
+    assert await next_users_running(set(), 2) == 2
+    assert await queue.pending() == 2
+    # Two answers by the LLM at a limit of 2: one more at once.
+    ended = set(engine.running)
+    engine.end_all(fallback=False)
+    assert await next_users_running(ended, 3) == 3
+    assert (limiter.limit, await queue.pending()) == (3, 3)
+    # All three time out together: halved once (to 1, not to 1 three times over), one user at a time.
+    ended = set(engine.running)
+    engine.end_all(fallback=True)
+    assert await next_users_running(ended, 1) == 1
+    assert (limiter.limit, await queue.pending()) == (1, 1)
+
+    stop.set()
+    engine.end_all(fallback=False)
+    tally = await asyncio.wait_for(running, 10)
+    assert (tally.done, tally.fallback) == (3, 3)
+    assert (await queue.depth(), await queue.pending()) == (12 - 6, 0)
+
+
 async def test_a_failing_user_is_retried_then_dead_lettered_with_the_reason(
     redis_client: aioredis.Redis, redis_url: str, redis_prefix: str
 ) -> None:
@@ -183,9 +225,13 @@ async def test_follow_command_serves_metrics_and_stops_on_sigterm(
         assert 'recgpt_nearline_users_total{outcome="done"}' in scraped
         assert 'recgpt_refresh_queue_entries_total{event="taken"}' in scraped
         assert 'recgpt_refresh_queue_depth{method="recgpt-v1"}' in scraped
+        assert "recgpt_nearline_concurrency_limit " in scraped
         os.kill(os.getpid(), signal.SIGTERM)
         assert await asyncio.wait_for(running, 10) == 0
-    assert json.loads(out.read_text())["users_done"] == 1
+    summary = json.loads(out.read_text())
+    assert summary["users_done"] == 1
+    # RECGPT_CONCURRENCY_START's default, under the default maximum; one answer alone does not fill it.
+    assert (summary["concurrency_limit_final"], summary["concurrency_limit_lowest"]) == (4, 4)
 
 
 async def test_follower_survives_redis_being_away_until_stopped() -> None:

@@ -1,9 +1,11 @@
 """`recgpt-nearline --method recgpt-v2`: profiles from planner -> experts -> arbiter under their own key,
-the personas as interests and each tag with its persona; a profile the V1 path made is a fallback one."""
+the personas as interests and each tag with its persona; a profile the V1 path made is a fallback one. Their
+explanations are meta-prompted for the moment the job runs and each tag's persona."""
 
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -11,10 +13,14 @@ import pytest
 import redis.asyncio as aioredis
 
 from nearline.cli import amain
+from nearline.refresh_v2 import V2ProfileRefresher
+from nearline.settings import NearlineSettings
+from recgpt.explain.v1 import explain_pb2
 from recgpt_domain.behaviour_store import BehaviourStore
 from recgpt_domain.catalogue import Interaction
 from recgpt_domain.profile_store import METHOD_V2, ProfileStore
 from recgpt_domain.prompt_versions import v2_profile_prompt_version
+from recgpt_serving.service_stubs import ServiceStubs
 from tests.evaluation.fake_services import MODEL
 from tests.evaluation.fake_v2_services import fake_v2_platform
 from tests.nearline.fake_targets import point_at
@@ -64,3 +70,39 @@ async def test_v2_profiles_are_built_under_their_own_key(
         # A rerun skips the fresh LLM profile; the fallback one is still fresh for hours.
         summary = await run(tmp_path, "--method", "recgpt-v2")
         assert summary["users_skipped"] == 2 and len(seen.of("PlanPersonas")) == 2
+
+
+@pytest.mark.usefixtures("environment")
+async def test_v2_explanations_are_written_for_the_moment_and_each_tags_persona(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    a_winter_evening = datetime(2027, 1, 14, 20, 30, tzinfo=UTC).timestamp()
+    async with fake_v2_platform() as (target, seen):
+        point_at(target, monkeypatch)
+        settings = NearlineSettings()
+        stubs = ServiceStubs(settings)
+        try:
+            refresher = V2ProfileRefresher(stubs, settings, clock=lambda: a_winter_evening)
+            chained = await refresher.refresh("1")
+            v1_path = await refresher.refresh("2")
+        finally:
+            await stubs.close()
+
+    explained = seen.of("Explain")
+    assert [(r.user_id, r.method, r.cache_only) for r in explained] == [
+        ("1", explain_pb2.METHOD_RECGPT_V1, False),
+        ("1", explain_pb2.METHOD_RECGPT_V2, False),
+        ("2", explain_pb2.METHOD_RECGPT_V1, False),
+        ("2", explain_pb2.METHOD_RECGPT_V2, False),
+    ]
+    chain_v1, chain_v2, v1_path_v1, v1_path_v2 = explained
+    # V1's texts of the same pairs, for the gateway's next-best: no situation.
+    assert not chain_v1.situation and not v1_path_v1.situation
+    assert list(chain_v1.pairs) == list(chain_v2.pairs)
+    # User 1's tag route answers with the comedy fan's tag (Drama): that persona is the situation's.
+    assert dict(chain_v2.situation) == {"season": "winter", "time_of_day": "evening", "persona": "comedy fan"}
+    assert {(p.interest, p.item_id) for p in chain_v2.pairs} == {("comedy fan", "3"), ("comedy fan", "4")}
+    # The V1 path's tags come from mined interests, not personas: the situation names none.
+    assert dict(v1_path_v2.situation) == {"season": "winter", "time_of_day": "evening"}
+    assert [(p.interest, p.item_id) for p in v1_path_v2.pairs] == [("films", "7")]
+    assert (chained.explanations, v1_path.explanations) == (2 + 2, 1 + 1)

@@ -125,6 +125,9 @@ async def test_without_an_artefact_co_occurrence_answers_then_a_new_one_serves_w
     reply = await stub.Collaborative(collaborative(["m1", "g1"]))
     assert {scored.route for scored in reply.items} == {"learned"}
     assert not {"m1", "g1"} & {scored.item.item_id for scored in reply.items}
+    # Scored as the model's probabilities relative to its best item: 1 first, then falling, never 0.
+    scores = [scored.score for scored in reply.items]
+    assert scores[0] == pytest.approx(1.0) and scores == sorted(scores, reverse=True) and scores[-1] > 0
     forced = await stub.Collaborative(
         retrieval_pb2.CollaborativeRequest(seed_item_ids=["m1", "g1"], top_k=4, cooccurrence_only=True)
     )

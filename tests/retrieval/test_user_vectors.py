@@ -161,3 +161,44 @@ def test_each_runtime_names_its_encoder(trained: LearnedModel) -> None:
     users = histories(trained, 5)
     assert np.array_equal(user_encoder(trained, "torch")(users), trained.user_vectors(users))
     assert isinstance(user_encoder(trained, "numpy"), NumpyUserTower)
+
+
+def test_a_cosine_model_serves_unit_vectors_per_member_and_numpy_still_equals_torch(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """Trained with cosine logits (and the other regularisers on): every member's item and user vectors
+    have unit length, so the concatenated inner product weighs members equally, in numpy as in torch."""
+    dataset = small_amazon(tmp_path_factory.mktemp("amazon") / "small")
+    models = tmp_path_factory.mktemp("models")
+    smoke = ["--seeds", "0,1", "--no-fusion", "--max-epochs", "2", "--max-steps-per-epoch", "3"]
+    smoke += ["--dim", "16", "--max-len", str(MAX_LEN), "--threads", "1", "--temperature", "0.1"]
+    smoke += ["--id-dropout", "0.2", "--weight-decay", "0.01", "--schedule", "cosine"]
+    args = train_cli.build_parser().parse_args([str(dataset), "--models-dir", str(models), *smoke])
+    folder = train_cli.run(args, HashEmbedder())
+    assert folder is not None
+    loaded = artefact.load(folder)
+    assert loaded.manifest.config.temperature == 0.1 and loaded.manifest.config.id_dropout == 0.2
+    assert loaded.manifest.training["schedule"] == "cosine"
+    model = LearnedModel.from_artefact(loaded)
+    users = histories(model, 12)
+    members = [slice(0, 16), slice(16, 32)]
+    torch_vectors = model.user_vectors(users)
+    for part in members:
+        np.testing.assert_allclose(np.linalg.norm(model.item_vectors[:, part], axis=1), 1.0, rtol=1e-5)
+        np.testing.assert_allclose(np.linalg.norm(torch_vectors[:, part], axis=1), 1.0, rtol=1e-5)
+    numpy_vectors = np.concatenate([NumpyUserTower(model)([history]) for history in users])
+    np.testing.assert_allclose(
+        numpy_vectors, np.concatenate([model.user_vectors([h]) for h in users]), atol=1e-5
+    )
+    check_against_torch(NumpyUserTower(model), model)
+
+
+def test_relative_probabilities_put_the_best_item_at_one_and_average_the_members() -> None:
+    class TwoMembers(LearnedModel):
+        def __init__(self) -> None:
+            self.users = [object(), object()]  # type: ignore[list-item]
+
+    scores = np.array([4.0, 6.0, 2.0], dtype=np.float32)
+    relative = TwoMembers().relative_probabilities(scores)
+    np.testing.assert_allclose(relative, [np.exp(-1.0), 1.0, np.exp(-2.0)], rtol=1e-6)
+    assert TwoMembers().relative_probabilities(np.zeros(0)).shape == (0,)

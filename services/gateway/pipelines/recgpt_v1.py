@@ -92,8 +92,8 @@ class RecGptV1Pipeline:
         try:
             profile, state = await self._profile(user_id, deadline, degraded)
             tags = tag_queries(profile, self.settings.tag_route_max_tags) if profile is not None else []
-            if tags and self.settings.recgpt_v1_beta < 1:
-                result = await self._fused(request, tags, top_k, deadline, degraded, routes)
+            if profile is not None and tags and self.settings.recgpt_v1_beta < 1:
+                result = await self._fused(request, profile, tags, top_k, deadline, degraded, routes)
             elif state == "miss":
                 # The refresh is queued beside the baseline, not before it: the answer does not wait.
                 refresh = asyncio.ensure_future(self._request_refresh(user_id, deadline))
@@ -160,6 +160,7 @@ class RecGptV1Pipeline:
     async def _fused(
         self,
         request: RecommendRequest,
+        profile: UserProfile,
         tags: list[common_pb2.Tag],
         top_k: int,
         deadline: float,
@@ -193,7 +194,7 @@ class RecGptV1Pipeline:
         if not candidates and degraded:
             raise PipelineUnavailable(f"no route could answer ({', '.join(degraded)})", degraded)
         page = candidates[: request.n]
-        texts = await self.explainer.texts(user_id, page, deadline, degraded)
+        texts = await self.explainer.texts(user_id, page, deadline, degraded, profile)
         if texts:
             self.judge.maybe_sample(
                 user_id,

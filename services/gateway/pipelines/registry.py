@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable
 from gateway.pipelines.base import Pipeline, Recommendation
 from gateway.pipelines.baseline import BaselinePipeline
 from gateway.pipelines.calls import RouteCalls
-from gateway.pipelines.explanations import Explainer
+from gateway.pipelines.explanations import Explainer, SituatedExplainer
 from gateway.pipelines.last_resort import LastResortPage
 from gateway.pipelines.live_judge import LiveJudge
 from gateway.pipelines.recgpt_v1 import RecGptV1Pipeline
@@ -63,7 +63,7 @@ def build(
     settings: GatewaySettings,
 ) -> PipelineRegistry:
     """Every variant over shared connections: baseline, recgpt-v1 and recgpt-v2 (V1's serving over V2's
-    profiles)."""
+    profiles, with V2's situated explanations)."""
     calls = RouteCalls(retrieval, behaviour, settings)
     baseline = BaselinePipeline(calls, last_resort, settings)
     refresh_queue = RefreshQueue(
@@ -86,7 +86,7 @@ def build(
                 limits=QueueLimits(settings.refresh_queue_max_depth, settings.refresh_marker_ttl_s),
             ),
             baseline,
-            Explainer(explain, settings),
+            SituatedExplainer(explain, settings),
             judge,
             settings,
         )
