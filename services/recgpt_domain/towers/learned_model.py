@@ -77,9 +77,12 @@ class LearnedModel:
         percent between its first and its fiftieth item.
         """
         values = np.asarray(scores, dtype=np.float64)
-        if values.size == 0:
-            return values.astype(np.float32)
-        return np.exp((values - values.max()) / len(self.users)).astype(np.float32)
+        relative: Vectors = (
+            np.exp((values - values.max()) / len(self.users)).astype(np.float32)
+            if values.size
+            else values.astype(np.float32)
+        )
+        return relative
 
     @torch.inference_mode()
     def user_vectors(self, histories: Sequence[Sequence[int]]) -> Vectors:
