@@ -89,7 +89,7 @@ class NumpyUserTower:
         config = model.config
         members = len(model.users)
         self.dim, self.heads, self.max_len = config.dim, config.heads, config.max_len
-        self.normalised = config.temperature > 0
+        self.normalised = config.cosine
         self.scale = np.float32(math.sqrt(config.dim))
         items = model.item_vectors.shape[0]
         # (members, items, dim): each member's slice of the concatenated item vectors.

@@ -34,6 +34,11 @@ class TowerConfig(BaseModel):
     # Share of item id embeddings zeroed per training step, so the text projections carry the long tail.
     id_dropout: float = Field(default=0.0, ge=0, lt=1)
 
+    @property
+    def cosine(self) -> bool:
+        """Whether every tower's output is L2-normalised (cosine logits)."""
+        return self.temperature > 0
+
 
 class ItemTower(nn.Module):
     """Item id embedding plus projections of the item's frozen text and description vectors."""
@@ -45,7 +50,7 @@ class ItemTower(nn.Module):
         self.text = nn.Linear(config.text_dim, config.dim)
         self.description = nn.Linear(config.text_dim, config.dim, bias=False)
         self.id_dropout = config.id_dropout
-        self.normalised = config.temperature > 0
+        self.normalised = config.cosine
 
     def forward(self, text: torch.Tensor, description: torch.Tensor) -> torch.Tensor:
         ids = self.ids.weight
@@ -76,7 +81,7 @@ class UserTower(nn.Module):
         self.encoder = nn.TransformerEncoder(layer, config.layers, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(config.dim)
         self.dropout = nn.Dropout(config.dropout)
-        self.normalised = config.temperature > 0
+        self.normalised = config.cosine
 
     def forward(self, sequence: torch.Tensor, padding: torch.Tensor) -> torch.Tensor:
         """`sequence` (batch, length, dim) right-aligned, `padding` (batch, length) True where empty."""
@@ -102,7 +107,7 @@ class TagTower(nn.Module):
         self.hidden = nn.Sequential(
             nn.Linear(config.text_dim, config.dim * 2), nn.GELU(), nn.Linear(config.dim * 2, config.dim)
         )
-        self.normalised = config.temperature > 0
+        self.normalised = config.cosine
 
     def forward(self, text: torch.Tensor) -> torch.Tensor:
         out: torch.Tensor = self.linear(text) + self.hidden(text)
@@ -149,7 +154,7 @@ class Towers(nn.Module):
         """The training loss for a batch; targets are flat over the batch's non-empty positions."""
         items = self.item_vectors()
         states = self.user_states(items, inputs, padding)[~padding]
-        scale = 1 / self.config.temperature if self.config.temperature > 0 else 1.0
+        scale = 1 / self.config.temperature if self.config.cosine else 1.0
         loss_col = functional.cross_entropy(states @ items.T * scale, targets)
         categories = self.tag(self.category_text)
         loss_category = functional.cross_entropy(states @ categories.T * scale, target_categories)
