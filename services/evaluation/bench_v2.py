@@ -27,7 +27,6 @@ from evaluation import metrics
 from evaluation.bench_v2_figures import K, UserCase, VariantRun, reduction, variant_figures
 from evaluation.bench_v2_variants import (
     V1_MULTIROUTE,
-    V2_ENTITY,
     V2_TEXT,
     VARIANTS,
     BenchOptions,
@@ -51,11 +50,6 @@ log = logging.getLogger(__name__)
 
 EXIT_BAD_INPUT = 2
 EXIT_FAILURE = 1
-ENTITY_NOT_BUILT = {
-    "built": False,
-    "note": "not built: entity tokens (an MLP adaptor into the LLM's embedding space through vLLM "
-    "prompt_embeds) are future work",
-}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -150,7 +144,6 @@ async def amain(argv: list[str] | None = None) -> int:
         return EXIT_FAILURE
     finally:
         await stubs.close()
-    report[V2_ENTITY] = ENTITY_NOT_BUILT
     report["comparison"] = comparison(report)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")

@@ -56,6 +56,10 @@ class VariantRun:
     # V2: personas the planner's answer kept, and those validation dropped (duplicates, unknown categories).
     personas_kept: int = 0
     personas_dropped: int = 0
+    # V2: items named by entity tokens across the planner's and the arbiter's prompts, and how many of those
+    # two prompts went by entity tokens (0: the text answered, whatever was asked).
+    entity_tokens: int = 0
+    entity_prompts: int = 0
 
 
 def _split(values: Sequence[tuple[bool, float]]) -> dict[str, float | None]:
@@ -128,6 +132,11 @@ def variant_figures(
         "personas": {
             "kept": sum(run.personas_kept for _, run in runs),
             "dropped": sum(run.personas_dropped for _, run in runs),
+        },
+        "entity_tokens": {
+            "users_with_entity_prompts": sum(1 for _, run in runs if run.entity_prompts),
+            "entity_prompts": sum(run.entity_prompts for _, run in runs),
+            "items_per_user": metrics.mean(run.entity_tokens for _, run in runs) if runs else 0.0,
         },
     }
 

@@ -24,7 +24,7 @@ from recgpt_serving import persona_chain
 from recgpt_serving.llm.usage import Usage
 
 V1_SINGLE, V1_MULTIROUTE, V2_TEXT, V2_ENTITY = "v1_single", "v1_multiroute", "v2_text", "v2_entity"
-VARIANTS = (V1_SINGLE, V1_MULTIROUTE, V2_TEXT)
+VARIANTS = (V1_SINGLE, V1_MULTIROUTE, V2_TEXT, V2_ENTITY)
 # The agents whose fallbacks each variant reports (their metric names).
 INTEREST_MINER, TAG_PREDICTOR = "interest_miner", "tag_predictor"
 PLANNER, EXPERT, ARBITER = "persona_planner", "tag_expert", "tag_arbiter"
@@ -72,7 +72,9 @@ class Variants:
         if variant == V1_MULTIROUTE:
             return await self.v1_multiroute(user_id, behaviour)
         if variant == V2_TEXT:
-            return await self.v2_text(user_id, behaviour)
+            return await self.v2(user_id, behaviour, common_pb2.ITEM_REPRESENTATION_TEXT)
+        if variant == V2_ENTITY:
+            return await self.v2(user_id, behaviour, common_pb2.ITEM_REPRESENTATION_ENTITY)
         raise ValueError(f"unknown variant {variant!r}")
 
     async def _interests(
@@ -142,7 +144,10 @@ class Variants:
             duplicates=merged.duplicates,
         )
 
-    async def v2_text(self, user_id: str, behaviour: Sequence[common_pb2.Interaction]) -> VariantRun:
+    async def v2(
+        self, user_id: str, behaviour: Sequence[common_pb2.Interaction], representation: int
+    ) -> VariantRun:
+        """Planner -> experts -> arbiter, their contexts naming items by text or by entity tokens."""
         answer = await persona_chain.reason(
             self.intent,
             self.tags,
@@ -155,6 +160,7 @@ class Variants:
                 arbiter_tags=self.options.arbiter_tags,
                 v1_max_interests=self.options.max_interests,
                 v1_max_tags=self.options.max_tags,
+                item_representation=representation,
             ),
         )
         calls = {PLANNER: (1, int(answer.planned.fallback))}
@@ -180,4 +186,8 @@ class Variants:
             path=answer.path,
             personas_kept=len(answer.planned.personas),
             personas_dropped=answer.planned.dropped_personas,
+            entity_tokens=answer.planned.entity_tokens
+            + (arbiter.entity_tokens if arbiter is not None else 0),
+            entity_prompts=int(answer.planned.entity_tokens > 0)
+            + int(arbiter is not None and arbiter.entity_tokens > 0),
         )

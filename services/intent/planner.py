@@ -24,6 +24,7 @@ from recgpt_domain.category_transitions import CategoryTransitions, category_seq
 from recgpt_domain.environment import Trends, environment_text
 from recgpt_domain.personas import clean_personas, planner_choices, planner_schema
 from recgpt_serving import agent_runner, metrics
+from recgpt_serving.llm import entity_tokens
 from recgpt_serving.llm.errors import LlmError
 from recgpt_serving.llm.usage import spent_usage
 
@@ -66,12 +67,18 @@ class Planner:
             interactions = await agent_runner.read_behaviour(
                 self.deps, request.user_id, request.behaviour, self.settings.behaviour_max_interactions
             )
-        behaviour = compress(interactions, self.deps.items, self.settings.behaviour_budget_tokens)
+        want = entity_tokens.wants_entities(request.item_representation, self.settings.entity_tokens)
+        behaviour = compress(
+            interactions,
+            self.deps.items,
+            self.settings.behaviour_budget_tokens,
+            entity_items=self.deps.entities if want and self.deps.entities is not None else (),
+        )
         environment = environment_text(
             _as_of(request.as_of_unix, interactions), self.statistics.trends, request.user_attributes
         )
         adapter = await self.deps.llm.adapter_for(PLANNER_AGENT, PLANNER_PROMPT_VERSION)
-        response = await self._plan(behaviour, environment, count, adapter, context)
+        response = await self._plan(behaviour, environment, count, adapter, want, context)
         response.environment = environment
         response.provenance.CopyFrom(
             agent_runner.provenance(
@@ -107,6 +114,7 @@ class Planner:
         environment: str,
         count: int,
         adapter: str,
+        want_entities: bool,
         context: grpc.aio.ServicerContext,
     ) -> intent_pb2.PlanPersonasResponse:
         if behaviour.items_total == 0:
@@ -121,10 +129,16 @@ class Planner:
             self.settings.planner_choices,
         )
         max_categories = self.settings.persona_max_categories
+        asked = entity_tokens.Asked.of(
+            behaviour, lambda text: planner_messages(text, environment, choices, count, max_categories)
+        )
         try:
-            result = await self.deps.llm.structured(
+            answer = await entity_tokens.ask_structured(
+                self.deps.llm,
+                self.deps.entities,
                 PLANNER_AGENT,
-                planner_messages(behaviour.text, environment, choices, count, max_categories),
+                asked,
+                want_entities,
                 planner_schema(choices, count, max_categories),
                 deadline_s=agent_runner.llm_deadline(context, self.settings),
                 max_tokens=self.settings.planner_max_tokens,
@@ -135,6 +149,7 @@ class Planner:
             reason = agent_runner.fallback_reason(error)
             log.warning("persona planning fell back", extra={"reason": reason, "error": str(error)})
             return _fallback(reason, spent_usage(error))
+        result = answer.result
         usage = common_pb2.LlmUsage(
             prompt_tokens=result.usage.prompt_tokens,
             completion_tokens=result.usage.completion_tokens,
@@ -158,6 +173,7 @@ class Planner:
                 usage=usage,
             )
         response.dropped_personas = sum(cleaned.dropped.values())
+        response.entity_tokens = answer.entity_tokens
         return response
 
 

@@ -5,12 +5,17 @@ line with a count, most recent first (groups by their latest interaction, items 
 and cut to a token budget: whole lines are dropped from the oldest end, so what the agent reads is always
 the most recent behaviour. The token count is an estimate (characters per token, measured on the
 served model's tokenizer: see `CHARS_PER_TOKEN`); vLLM's usage figures report the real count.
+
+With entity tokens (RecGPT-V2's hybrid representation) the same lines are also rendered with each item's
+title and brand replaced by a marker naming the item (`entity_marker`), which the LLM client turns into the
+item's one-token embedding (`recgpt_serving.llm.entity_tokens`); the lines kept are the text's, so the two
+renderings say the same and differ only in what they cost.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Container, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from recgpt.common.v1 import common_pb2
@@ -25,6 +30,12 @@ DEFAULT_BUDGET_TOKENS = 1200
 MAX_TITLE_CHARS = 80
 NO_BEHAVIOUR = "(no recorded behaviour yet)"
 UNCATEGORISED = "Other"
+# Delimits an item id in `entity_text`: a private-use character, taken out of every title and brand.
+ENTITY_MARK = "\ue000"
+
+
+def entity_marker(item_id: str) -> str:
+    return f"{ENTITY_MARK}{item_id}{ENTITY_MARK}"
 
 
 @dataclass(frozen=True)
@@ -42,6 +53,10 @@ class BehaviourContext:
     top_categories: list[tuple[str, int]] = field(default_factory=list)
     # Distinct item ids, most recent first.
     recent_item_ids: list[str] = field(default_factory=list)
+    # The same lines with entity markers for the items that have an entity token; "" when none asked.
+    entity_text: str = ""
+    # How many item lines `entity_text` holds as markers.
+    entities: int = 0
 
     @property
     def truncated(self) -> bool:
@@ -59,13 +74,16 @@ class _ItemLine:
     last_position: int = -1
     best_rating: float | None = None
 
-    def render(self) -> str:
-        title = " ".join(self.item.title.split())
-        if len(title) > MAX_TITLE_CHARS:
-            title = title[: MAX_TITLE_CHARS - 1].rstrip() + "…"
-        parts = [f"- {title or self.item.item_id}"]
-        if self.item.brand:
-            parts.append(f"(brand: {self.item.brand})")
+    def render(self, entity: bool = False) -> str:
+        if entity:
+            parts = [f"- {entity_marker(self.item.item_id)}"]
+        else:
+            title = " ".join(self.item.title.replace(ENTITY_MARK, "").split())
+            if len(title) > MAX_TITLE_CHARS:
+                title = title[: MAX_TITLE_CHARS - 1].rstrip() + "…"
+            parts = [f"- {title or self.item.item_id}"]
+            if self.item.brand:
+                parts.append(f"(brand: {self.item.brand.replace(ENTITY_MARK, '')})")
         if self.count > 1:
             parts.append(f"x{self.count}")
         if self.best_rating is not None:
@@ -77,8 +95,10 @@ def compress(
     interactions: Sequence[Interaction],
     items: Mapping[str, Item],
     budget_tokens: int = DEFAULT_BUDGET_TOKENS,
+    entity_items: Container[str] = (),
 ) -> BehaviourContext:
-    """`interactions` oldest first, as the behaviour log holds them."""
+    """`interactions` oldest first, as the behaviour log holds them; the items in `entity_items` (those
+    with an entity token) are markers in `entity_text`."""
     lines: dict[str, _ItemLine] = {}
     unknown = 0
     for position, interaction in enumerate(interactions):
@@ -101,6 +121,7 @@ def compress(
 
     kept = _within_budget(recent_first, budget_tokens)
     text = _render(kept)
+    entities = sum(1 for line in kept if line.item.item_id in entity_items)
     return BehaviourContext(
         text=text,
         estimated_tokens=estimate_tokens(text),
@@ -109,6 +130,8 @@ def compress(
         unknown_items=unknown,
         top_categories=category_counts.most_common(),
         recent_item_ids=[line.item.item_id for line in recent_first],
+        entity_text=_render(kept, entity_items) if entities else "",
+        entities=entities,
     )
 
 
@@ -132,17 +155,17 @@ def _within_budget(recent_first: list[_ItemLine], budget_tokens: int) -> list[_I
 
 
 def _heading(category: str, count: int) -> str:
-    return f"{category} ({count} items):"
+    return f"{category.replace(ENTITY_MARK, '')} ({count} items):"
 
 
-def _render(kept: list[_ItemLine]) -> str:
+def _render(kept: list[_ItemLine], entity_items: Container[str] = ()) -> str:
     groups: dict[str, list[_ItemLine]] = {}
     for line in kept:  # most recent first, so groups come in order of their latest item
         groups.setdefault(line.item.category or UNCATEGORISED, []).append(line)
     out: list[str] = []
     for category, members in groups.items():
         out.append(_heading(category, sum(member.count for member in members)))
-        out.extend(member.render() for member in members)
+        out.extend(member.render(member.item.item_id in entity_items) for member in members)
     return "\n".join(out)
 
 

@@ -37,7 +37,9 @@ from recgpt_domain.messages import interactions_from_pb
 from recgpt_domain.redis_connection import connect
 from recgpt_serving import logs, metrics
 from recgpt_serving.grpc_server import GrpcService
+from recgpt_serving.llm import entity_tokens
 from recgpt_serving.llm.client import LlmClient, LlmSettings
+from recgpt_serving.llm.entity_tokens import EntityTokens
 from recgpt_serving.llm.errors import LlmError, LlmOutputError
 from recgpt_serving.settings import GrpcServiceSettings
 
@@ -56,6 +58,10 @@ class AgentServiceSettings(GrpcServiceSettings):
     behaviour_budget_tokens: int = Field(default=1200, ge=64)
     # The most recent interactions read from Redis when a request brings no behaviour.
     behaviour_max_interactions: int = Field(default=200, ge=1)
+    # Entity tokens (`recgpt_serving.llm.entity_tokens`): the folder `make train-adaptor` writes, and
+    # whether a request that names no representation gets them (off: measured no better than text yet).
+    entity_dir: Path | None = None
+    entity_tokens: bool = False
 
     def longest_call_s(self) -> float:
         """One LLM call and the work after it. A batch caller with a longer deadline whose request makes
@@ -158,6 +164,8 @@ class AgentDeps:
     items: Mapping[str, Item]
     # The caches' Redis (explanations); None: the behaviour store's Redis holds them.
     cache_client: aioredis.Redis | None = None
+    # Items' entity tokens for the agents that read a behaviour context; None: items go by their text.
+    entities: EntityTokens | None = None
 
     @property
     def caches(self) -> aioredis.Redis:
@@ -207,7 +215,10 @@ async def serve(
     llm = LlmClient(llm_settings)
     try:
         store = BehaviourStore(redis_client, settings.redis_prefix)
-        deps = AgentDeps(llm=llm, store=store, items=items, cache_client=cache_client)
+        entities = await asyncio.to_thread(
+            entity_tokens.load, settings.entity_dir, items.keys(), llm_settings.model
+        )
+        deps = AgentDeps(llm=llm, store=store, items=items, cache_client=cache_client, entities=entities)
         registration = await asyncio.to_thread(build, settings, deps)
         service = GrpcService(
             name,

@@ -90,6 +90,15 @@ AGENT_FALLBACKS = Counter(
     "Agent answers that fell back to their non-LLM result, by reason (agent_runner.FallbackReason).",
     ["agent", "reason"],
 )
+ENTITY_TOKEN_REQUESTS = Counter(
+    "recgpt_entity_tokens_requests_total",
+    "Agent calls that wanted entity tokens, by outcome (spliced, or why the item texts answered instead).",
+    ["agent", "outcome"],
+)
+ENTITY_TABLE_REFUSED = Counter(
+    "recgpt_entity_tokens_table_refused_total",
+    "Entity-token artefacts refused at start (another model or catalogue, altered or unreadable).",
+)
 AGENT_DROPPED_OUTPUTS = Counter(
     "recgpt_agent_dropped_outputs_total",
     "Entries of otherwise valid LLM answers dropped by checks (duplicate, unknown, off-topic, ungrounded).",

@@ -38,6 +38,8 @@ class ChainOptions:
     v1_max_tags: int = 0
     # The planner's "today" (0: the user's latest interaction's time).
     as_of_unix: int = 0
+    # How the planner's and the arbiter's behaviour contexts name the items (default: the services').
+    item_representation: int = common_pb2.ITEM_REPRESENTATION_DEFAULT
 
 
 @dataclass
@@ -74,7 +76,11 @@ async def reason(
     """Raises grpc.aio.AioRpcError when a service fails; the agents' own fallbacks are not failures."""
     planned: intent_pb2.PlanPersonasResponse = await intent.PlanPersonas(
         intent_pb2.PlanPersonasRequest(
-            user_id=user_id, behaviour=behaviour, max_personas=options.personas, as_of_unix=options.as_of_unix
+            user_id=user_id,
+            behaviour=behaviour,
+            max_personas=options.personas,
+            as_of_unix=options.as_of_unix,
+            item_representation=options.item_representation,  # type: ignore[arg-type]
         ),
         timeout=options.deadline_s,
     )
@@ -104,7 +110,11 @@ async def reason(
     if proposed:
         arbiter: tags_pb2.ArbitrateTagsResponse = await tags.ArbitrateTags(
             tags_pb2.ArbitrateTagsRequest(
-                user_id=user_id, behaviour=behaviour, candidates=proposed, max_tags=options.arbiter_tags
+                user_id=user_id,
+                behaviour=behaviour,
+                candidates=proposed,
+                max_tags=options.arbiter_tags,
+                item_representation=options.item_representation,  # type: ignore[arg-type]
             ),
             timeout=options.deadline_s,
         )

@@ -260,6 +260,7 @@ class Stack:
             served_model_name=self.served_model_name,
             enable_lora=self.serves_adapters,
             max_lora_rank=self.lora_rank,
+            enable_prompt_embeds=self.serves_entity_tokens,
         )
         return Launch(
             process,
@@ -298,6 +299,8 @@ class Stack:
         env.setdefault("RECGPT_EMBEDDING_MODELS_DIR", str(self.paths.models / "embedding"))
         # Where `make train-retrieval` writes the towers artefacts; retrieval serves the one LATEST names.
         env.setdefault("RECGPT_TOWERS_DIR", str(self.paths.models / "towers"))
+        # Where `make train-adaptor` writes the entity tokens; the agents load the one LATEST names.
+        env.setdefault("RECGPT_ENTITY_DIR", str(self.entity_dir))
         # No load balancer on one machine takes a stopping process out of rotation: it stops at once.
         env.setdefault("RECGPT_DRAIN_S", "0")
         # Every process gets exactly the ports and targets the launcher sets, none inherited.
@@ -317,6 +320,17 @@ class Stack:
             if self.settings.llm_model
             else self.paths.models / DEFAULT_MODEL_NAME
         )
+
+    @property
+    def entity_dir(self) -> Path:
+        return self.paths.models / "entities"
+
+    @property
+    def serves_entity_tokens(self) -> bool:
+        """vLLM takes prompt embeddings once `make train-adaptor` has written entity tokens."""
+        from recgpt_domain.entity_artefact import LATEST_FILE  # torch, only for a start
+
+        return (self.entity_dir / LATEST_FILE).is_file()
 
     @property
     def serves_adapters(self) -> bool:

@@ -81,7 +81,9 @@ class EngineSettings(BaseSettings):
     # arrival, so the agents a profile waits on go before explanations (LlmSettings.agent_priorities). With
     # every request at 0 it is first come, first served.
     scheduling_policy: Literal["fcfs", "priority"] = "priority"
-    # Further vLLM flags as one shell-quoted string, e.g. "--enable-prompt-embeds".
+    # Entity tokens: chat content parts of type `prompt_embeds` (recgpt_serving.llm.entity_tokens).
+    enable_prompt_embeds: bool = False
+    # Further vLLM flags as one shell-quoted string.
     extra_args: str = ""
 
     @field_validator("max_lora_rank")
@@ -137,6 +139,8 @@ def vllm_command(settings: EngineSettings, python: str | None = None) -> list[st
     if settings.enable_lora:
         command += ["--enable-lora", "--max-lora-rank", str(settings.max_lora_rank)]
         command += ["--max-loras", str(settings.max_loras)]
+    if settings.enable_prompt_embeds:
+        command.append("--enable-prompt-embeds")
     return command + shlex.split(settings.extra_args)
 
 

@@ -25,7 +25,7 @@ from recgpt_domain.category_map import CategoryMapper
 from recgpt_domain.persona_tags import arbitrated, expert_pool, union_of
 from recgpt_domain.tag_ranking import Candidates
 from recgpt_serving import agent_runner, metrics
-from recgpt_serving.llm.client import Message
+from recgpt_serving.llm import entity_tokens
 from recgpt_serving.llm.errors import LlmError
 from recgpt_serving.llm.usage import spent_usage
 from tags.prompts import (
@@ -52,6 +52,8 @@ class _Chosen:
     names: list[str]
     usage: common_pb2.LlmUsage
     failure: agent_runner.FallbackReason | None = None
+    # Items the answered prompt named by entity tokens.
+    entity_tokens: int = 0
 
 
 class PersonaTagger:
@@ -97,7 +99,8 @@ class PersonaTagger:
         pool_names = [names[category] for category in pool]
         chosen = await self._choose(
             EXPERT_AGENT,
-            expert_messages(persona, short, pool_names, limit),
+            entity_tokens.Asked(expert_messages(persona, short, pool_names, limit)),
+            False,
             pool_names,
             limit,
             self.settings.expert_max_tokens,
@@ -146,14 +149,24 @@ class PersonaTagger:
                 agent_runner.FallbackReason.EMPTY_SUBJECT.value,
             )
         else:
-            behaviour = compress(interactions, self.deps.items, self.settings.arbiter_budget_tokens)
+            entities = self.deps.entities
+            want = entity_tokens.wants_entities(request.item_representation, self.settings.entity_tokens)
+            behaviour = compress(
+                interactions,
+                self.deps.items,
+                self.settings.arbiter_budget_tokens,
+                entity_items=entities if want and entities is not None else (),
+            )
             grouped: dict[str, list[str]] = {}
             for category in union.categories:
                 grouped.setdefault(union.persona_of[category], []).append(names[category])
             union_names = [names[category] for category in union.categories]
             chosen = await self._choose(
                 ARBITER_AGENT,
-                arbiter_messages(behaviour.text, list(grouped.items()), limit),
+                entity_tokens.Asked.of(
+                    behaviour, lambda text: arbiter_messages(text, list(grouped.items()), limit)
+                ),
+                want,
                 union_names,
                 limit,
                 self.settings.arbiter_max_tokens,
@@ -161,6 +174,7 @@ class PersonaTagger:
                 context,
             )
             response.usage.CopyFrom(chosen.usage)
+            response.entity_tokens = chosen.entity_tokens
             by_name = dict(zip(union_names, union.categories, strict=True))
             picked = choosing.chosen_categories(chosen.names, by_name, limit)
             if chosen.failure is not None or not picked:
@@ -192,7 +206,8 @@ class PersonaTagger:
     async def _choose(
         self,
         agent: str,
-        messages: list[Message],
+        asked: entity_tokens.Asked,
+        want_entities: bool,
         names: Sequence[str],
         limit: int,
         max_tokens: int,
@@ -200,9 +215,12 @@ class PersonaTagger:
         context: grpc.aio.ServicerContext,
     ) -> _Chosen:
         try:
-            result = await self.deps.llm.structured(
+            answer = await entity_tokens.ask_structured(
+                self.deps.llm,
+                self.deps.entities,
                 agent,
-                messages,
+                asked,
+                want_entities,
                 choosing.choice_schema(names, limit),
                 deadline_s=agent_runner.llm_deadline(context, self.settings),
                 max_tokens=max_tokens,
@@ -213,12 +231,13 @@ class PersonaTagger:
             reason = agent_runner.fallback_reason(error)
             log.warning(f"{agent} fell back", extra={"reason": reason, "error": str(error)})
             return _Chosen([], spent_usage(error), reason)
+        result = answer.result
         usage = common_pb2.LlmUsage(
             prompt_tokens=result.usage.prompt_tokens,
             completion_tokens=result.usage.completion_tokens,
             engine_seconds=result.latency_s,
         )
-        return _Chosen(list(result.value.tags), usage)
+        return _Chosen(list(result.value.tags), usage, entity_tokens=answer.entity_tokens)
 
     def _check_expert(self, request: tags_pb2.ExpertTagsRequest) -> tuple[str, int]:
         settings = self.settings

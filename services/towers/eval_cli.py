@@ -178,9 +178,9 @@ def main(argv: list[str] | None = None) -> None:
     try:
         report = run_splits(args, train_argv) if args.splits > 0 else run(args)
     except (ArtefactError, DatasetFormatError, data.TrainingDataError) as error:
-        print(f"towers: {error}", file=sys.stderr)  # noqa: T201
+        print(f"towers: {error}", file=sys.stderr)
         sys.exit(2)
-    print(split_eval.table(report) if args.splits > 0 else table(report))  # noqa: T201
+    print(split_eval.table(report) if args.splits > 0 else table(report))
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(report, indent=2) + "\n")

@@ -222,14 +222,14 @@ def main(argv: list[str] | None = None) -> None:
     try:
         folder = run(args)
     except (data.TrainingDataError, DatasetFormatError) as error:
-        print(f"towers: {error}", file=sys.stderr)  # noqa: T201
+        print(f"towers: {error}", file=sys.stderr)
         sys.exit(2)
     if folder is not None:
-        print(summary(folder, artefact.read_manifest(folder)))  # noqa: T201
+        print(summary(folder, artefact.read_manifest(folder)))
         store_url = ArtefactStoreSettings().artefact_store_url
         if store_url:
             artefact_store.towers(store_url, artefact.LATEST_FILE).publish(folder)
-            print(f"published {folder.name} to {store_url}")  # noqa: T201
+            print(f"published {folder.name} to {store_url}")
 
 
 def summary(folder: Path, manifest: artefact.ArtefactManifest) -> str:

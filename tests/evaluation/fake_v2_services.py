@@ -75,6 +75,7 @@ class FakeV2Intent(intent_pb2_grpc.IntentServiceServicer):
             usage=PLANNER_USAGE,
             fallback=not personas,
             fallback_reason="" if personas else "too_few_valid",
+            entity_tokens=_entities(request.item_representation, len(request.behaviour)),
         )
 
 
@@ -122,7 +123,13 @@ class FakeV2Tags(tags_pb2_grpc.TagsServiceServicer):
             usage=ARBITER_USAGE,
             duplicates=len(request.candidates) - len(persona_of),
             distinct=len(persona_of),
+            entity_tokens=_entities(request.item_representation, len(request.behaviour)),
         )
+
+
+def _entities(representation: int, items: int) -> int:
+    """As the services answer: every item by its entity token when asked for them."""
+    return items if representation == common_pb2.ITEM_REPRESENTATION_ENTITY else 0
 
 
 @asynccontextmanager

@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 from evaluation.bench_v2 import amain
+from recgpt.common.v1 import common_pb2
 from tests.evaluation.fake_v2_services import fake_v2_platform
 
 MOVIES = """movieId,title,genres
@@ -69,21 +70,32 @@ async def report(dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
             monkeypatch.setenv(f"RECGPT_{name}_TARGET", target)
         status = await amain(["--dataset", str(dataset), "--users", "10", "--out", str(out), "--routes", "3"])
     assert status == 0
-    # Two users through each variant: 2 (single) + 2 (multi-route) + 1 (V2's V1 path) interest calls.
-    assert len(seen.of("MineInterests")) == 5 and len(seen.of("PlanPersonas")) == 2
-    assert len(seen.of("PredictTags")) == 2 + 6 + 1 and len(seen.of("ExpertTags")) == 2
+    # Two users through each variant: 2 (single) + 2 (multi-route) + 1 + 1 (each V2's V1 path) interest
+    # calls; V2 by text, then by entity tokens.
+    assert len(seen.of("MineInterests")) == 6 and len(seen.of("PlanPersonas")) == 4
+    assert len(seen.of("PredictTags")) == 2 + 6 + 1 + 1 and len(seen.of("ExpertTags")) == 4
+    assert [r.item_representation for r in seen.of("PlanPersonas")] == [
+        common_pb2.ITEM_REPRESENTATION_TEXT
+    ] * 2 + [common_pb2.ITEM_REPRESENTATION_ENTITY] * 2
+    assert [r.item_representation for r in seen.of("ArbitrateTags")] == [
+        common_pb2.ITEM_REPRESENTATION_TEXT,
+        common_pb2.ITEM_REPRESENTATION_ENTITY,
+    ]
     # Every call carries the held-out history, never the target.
     assert all(3 not in [int(i.item_id) for i in r.behaviour] for r in seen.of("PlanPersonas"))
     loaded: dict[str, Any] = json.loads(out.read_text())
     return loaded
 
 
-def test_the_report_has_every_variant_and_marks_entity_tokens_not_built(report: dict[str, Any]) -> None:
+def test_the_report_has_every_variant_and_says_which_went_by_entity_tokens(report: dict[str, Any]) -> None:
     assert {"v1_single", "v1_multiroute", "v2_text", "v2_entity"} <= report.keys()
-    assert report["v2_entity"]["built"] is False and "not built" in report["v2_entity"]["note"]
     selection = report["selection"]
     assert (selection["eligible"], selection["selected"], selection["targets_not_served"]) == (3, 3, 1)
-    for variant in ("v1_single", "v1_multiroute", "v2_text"):
+    # Both planners' prompts went by entity tokens; the arbiter's only for the user whose planner answered.
+    assert report["v2_entity"]["entity_tokens"]["users_with_entity_prompts"] == 2
+    assert report["v2_entity"]["entity_tokens"]["entity_prompts"] == 3
+    assert report["v2_text"]["entity_tokens"]["entity_prompts"] == 0
+    for variant in ("v1_single", "v1_multiroute", "v2_text", "v2_entity"):
         figures = report[variant]
         assert isinstance(figures["engine_seconds_per_user"], float)
         assert set(figures["tag_hit_rate_at_30"]) == {"llm", "fallback", "all"}

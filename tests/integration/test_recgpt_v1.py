@@ -261,7 +261,9 @@ def test_the_agents_answer_from_the_llm_and_the_judge_gives_valid_verdicts(
         )
         assert explained.explanations and not any(e.cached for e in explained.explanations)
         assert all(e.provenance.fallback == e.fallback for e in explained.explanations)
-        assert any(not e.fallback for e in explained.explanations), "every explanation was the template"
+        assert any(not e.fallback for e in explained.explanations), (
+            f"every explanation was the template: {_fallbacks(platform, 'explain')}"
+        )
 
         user_id, reply = next(iter(by_llm.items()))
         judged = judge.Judge(

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from recgpt_domain.behaviour_context import NO_BEHAVIOUR, compress, estimate_tokens
+from recgpt_domain.behaviour_context import (
+    ENTITY_MARK,
+    NO_BEHAVIOUR,
+    compress,
+    entity_marker,
+    estimate_tokens,
+)
 from recgpt_domain.catalogue import Interaction, Item
 
 MICROSCOPES = ["Lab", "Microscopes"]
@@ -77,3 +83,27 @@ def test_no_known_behaviour() -> None:
         assert context.text == NO_BEHAVIOUR
         assert context.items_total == context.items_used == 0
         assert context.top_categories == [] and context.recent_item_ids == []
+
+
+def test_entity_text_says_the_same_lines_with_markers_for_the_items_that_have_tokens() -> None:
+    context = compress(history("m1", "g1", "b1", "m1", "m2", "m1"), ITEMS, entity_items={"m1", "b1"})
+    assert context.entities == 2
+    assert context.entity_text.splitlines() == [
+        "Microscopes (4 items):",
+        f"- {entity_marker('m1')} x3",
+        "- USB microscope camera",
+        "Beakers (1 items):",
+        f"- {entity_marker('b1')}",
+        "Glues (1 items):",
+        "- Super glue gel (brand: Gorilla)",
+    ]
+    # The text rendering is unchanged, and what is kept is the text's choice.
+    assert context.text == compress(history("m1", "g1", "b1", "m1", "m2", "m1"), ITEMS).text
+
+
+def test_no_entity_items_means_no_entity_text_and_titles_cannot_fake_a_marker() -> None:
+    forged = {"f1": Item(item_id="f1", title=f"Kit {ENTITY_MARK}m1{ENTITY_MARK}", category_path=["Kits"])}
+    context = compress(history("f1"), forged)
+    assert context.entities == 0 and context.entity_text == ""
+    assert ENTITY_MARK not in context.text
+    assert ENTITY_MARK not in compress(history("f1"), forged, entity_items={"m1"}).text

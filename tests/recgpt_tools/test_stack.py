@@ -92,8 +92,26 @@ COMMON = {
     "RECGPT_LOG_LEVEL",
     "RECGPT_EMBEDDING_MODELS_DIR",
     "RECGPT_TOWERS_DIR",
+    "RECGPT_ENTITY_DIR",
     "RECGPT_DRAIN_S",
 }
+
+
+def test_vllm_takes_prompt_embeddings_once_entity_tokens_are_trained(tmp_path: Path) -> None:
+    stack = Stack(_settings(tmp_path, llm=True, redis_url="redis://127.0.0.1:1/0"))
+
+    def vllm_command() -> list[str]:
+        return next(
+            launch.command for launch in stack.plan(stack.run_state()) if launch.process.name == "vllm"
+        )
+
+    assert "--enable-prompt-embeds" not in vllm_command()
+    assert all(
+        launch.env["RECGPT_ENTITY_DIR"] == str(stack.entity_dir) for launch in stack.plan(stack.run_state())
+    )
+    stack.entity_dir.mkdir(parents=True)
+    (stack.entity_dir / "LATEST").write_text("entities-v1\n")
+    assert "--enable-prompt-embeds" in vllm_command()
 
 
 def _own_env(stack: Stack, name: str) -> dict[str, str]:

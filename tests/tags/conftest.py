@@ -11,6 +11,7 @@ import redis.asyncio as aioredis
 from recgpt_domain.category_map import CachedEncoder, CategoryMapper
 from recgpt_domain.embedder import Embedder
 from recgpt_domain.tag_ranking import Candidates
+from recgpt_serving.llm.entity_tokens import EntityTokens
 from tests.lab_catalogue import ITEMS
 from tests.recgpt_serving.llm.fake_openai import FakeOpenAI
 from tests.tags.running import Running, Serve, serving, tags_settings
@@ -29,13 +30,14 @@ def serve(
     redis_prefix: str,
     redis_client: aioredis.Redis,
 ) -> Serve:
-    """`serve(candidates, **settings)`: the tags service with those settings, as an async context."""
+    """`serve(candidates, entities, **settings)`: the tags service with those settings, as an async
+    context."""
 
     def start(
-        candidates: Candidates | None = None, **overrides: object
+        candidates: Candidates | None = None, entities: EntityTokens | None = None, **overrides: object
     ) -> AbstractAsyncContextManager[Running]:
         settings = tags_settings(redis_url, redis_prefix, **overrides)
-        return serving(settings, fake_llm, mapper, redis_client, candidates)
+        return serving(settings, fake_llm, mapper, redis_client, candidates, entities)
 
     return start
 

@@ -19,6 +19,7 @@ from recgpt_domain.category_map import CategoryMapper
 from recgpt_domain.tag_ranking import Candidates
 from recgpt_serving.agent_runner import AgentDeps
 from recgpt_serving.llm.client import LlmClient, LlmSettings
+from recgpt_serving.llm.entity_tokens import EntityTokens
 from tags.main import registration
 from tags.settings import TagsSettings
 from tests.grpc_servers import serving as serving_grpc
@@ -61,12 +62,14 @@ async def serving(
     mapper: CategoryMapper,
     redis_client: aioredis.Redis,
     candidates: Candidates | None = None,
+    entities: EntityTokens | None = None,
 ) -> AsyncIterator[Running]:
     """The tags service with these settings on a free port, until the block ends."""
     store = BehaviourStore(redis_client, settings.redis_prefix)
     llm = LlmClient(LlmSettings(endpoints=[fake_llm.base_url]))
     try:
-        deps = AgentDeps(llm=llm, store=store, items={item.item_id: item for item in ITEMS})
+        items = {item.item_id: item for item in ITEMS}
+        deps = AgentDeps(llm=llm, store=store, items=items, entities=entities)
         async with (
             serving_grpc(registration(settings, deps, mapper, candidates), name="tags") as served,
             grpc.aio.insecure_channel(served.target) as channel,

@@ -14,6 +14,8 @@ from prometheus_client import REGISTRY
 from recgpt.common.v1 import common_pb2
 from recgpt.tags.v1 import tags_pb2
 from tags.prompts import ARBITER_AGENT, ARBITER_PROMPT_VERSION, EXPERT_AGENT
+from tests.lab_catalogue import ITEMS
+from tests.recgpt_serving.llm.entity_tables import table_of
 from tests.tags.candidates import CANDIDATES
 from tests.tags.running import Running, Serve, behaviour
 
@@ -141,3 +143,19 @@ async def test_bad_requests_are_refused_and_generate_mode_has_no_experts(tags: R
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await generating.stub.ArbitrateTags(ARBITRATE)
         assert caught.value.code() == grpc.StatusCode.UNIMPLEMENTED
+
+
+async def test_the_arbiter_reads_entity_tokens_when_asked(serve: Serve) -> None:
+    entities = table_of(sorted(item.item_id for item in ITEMS))
+    async with serve(CANDIDATES, entities, tag_mode="choose") as tags:
+        tags.llm.behaviour.content = json.dumps({"tags": [NAMES["Gloves"]]})
+        asked = tags_pb2.ArbitrateTagsRequest()
+        asked.CopyFrom(ARBITRATE)
+        asked.item_representation = common_pb2.ITEM_REPRESENTATION_ENTITY
+        reply = await tags.stub.ArbitrateTags(asked)
+        assert reply.entity_tokens == 2 and not reply.fallback
+        content = tags.llm.seen[-1].body["messages"][-1]["content"]
+        assert [part["type"] for part in content].count("prompt_embeds") == 2
+        reply = await tags.stub.ArbitrateTags(ARBITRATE)
+        assert reply.entity_tokens == 0
+        assert isinstance(tags.llm.seen[-1].body["messages"][-1]["content"], str)

@@ -120,7 +120,7 @@ def items_fingerprint(item_ids: list[str]) -> str:
     return hashlib.sha256("\n".join(item_ids).encode()).hexdigest()
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -152,7 +152,7 @@ def write(
     buffer = io.BytesIO()
     torch.save(weights, buffer)
     (scratch / WEIGHTS_FILE).write_bytes(buffer.getvalue())
-    files = {name: _sha256(scratch / name) for name in (ITEM_VECTORS_FILE, ITEM_IDS_FILE, WEIGHTS_FILE)}
+    files = {name: file_sha256(scratch / name) for name in (ITEM_VECTORS_FILE, ITEM_IDS_FILE, WEIGHTS_FILE)}
     manifest = ArtefactManifest(
         **manifest_fields,
         format_version=FORMAT_VERSION,
@@ -213,7 +213,7 @@ def load(folder: Path, item_ids: list[str] | None = None) -> LoadedArtefact:
         path = folder / name
         if not path.is_file():
             raise ArtefactError(f"{folder}: {name} is missing (half-written artefact)")
-        if _sha256(path) != expected:
+        if file_sha256(path) != expected:
             raise ArtefactError(f"{folder}: {name} does not match its checksum (altered or half-written)")
     stored_ids = (folder / ITEM_IDS_FILE).read_text().split()
     if items_fingerprint(stored_ids) != manifest.items_fingerprint:

@@ -32,6 +32,8 @@ class Behaviour:
     first_token_logprobs: Callable[[dict[str, Any]], dict[str, float]] | None = None
     # HTTP status of /v1/load_lora_adapter (vLLM answers 200, or 4xx/5xx naming the problem).
     adapter_load_status: int = 200
+    # Answer 400 to content parts of type prompt_embeds, as vLLM does without --enable-prompt-embeds.
+    refuse_prompt_embeds: bool = False
 
 
 @dataclass
@@ -88,6 +90,9 @@ class FakeOpenAI:
             await asyncio.sleep(behaviour.latency_s)
         if behaviour.mode == "status":
             return web.json_response({"error": {"message": "scripted"}}, status=behaviour.status)
+        if behaviour.refuse_prompt_embeds and _has_prompt_embeds(self.seen[-1].body):
+            message = "You must set `--enable-prompt-embeds` to input `prompt_embeds`"
+            return web.json_response({"error": {"message": message}}, status=400)
         if behaviour.mode == "hang_before_headers":
             await self._release.wait()
             return web.json_response({})
@@ -142,3 +147,12 @@ class FakeOpenAI:
                 "total_tokens": behaviour.prompt_tokens + behaviour.completion_tokens,
             },
         }
+
+
+def _has_prompt_embeds(body: dict[str, Any]) -> bool:
+    return any(
+        isinstance(part, dict) and part.get("type") == "prompt_embeds"
+        for message in body.get("messages", [])
+        if isinstance(message.get("content"), list)
+        for part in message["content"]
+    )

@@ -1,10 +1,20 @@
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class ItemRepresentation(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ITEM_REPRESENTATION_DEFAULT: _ClassVar[ItemRepresentation]
+    ITEM_REPRESENTATION_TEXT: _ClassVar[ItemRepresentation]
+    ITEM_REPRESENTATION_ENTITY: _ClassVar[ItemRepresentation]
+ITEM_REPRESENTATION_DEFAULT: ItemRepresentation
+ITEM_REPRESENTATION_TEXT: ItemRepresentation
+ITEM_REPRESENTATION_ENTITY: ItemRepresentation
 
 class Item(_message.Message):
     __slots__ = ("item_id", "title", "brand", "category_path", "description")

@@ -119,7 +119,7 @@ class ParseCommandResponse(_message.Message):
     def __init__(self, preferences: _Optional[_Union[_common_pb2.Preferences, _Mapping]] = ..., provenance: _Optional[_Union[_common_pb2.Provenance, _Mapping]] = ..., usage: _Optional[_Union[_common_pb2.LlmUsage, _Mapping]] = ..., fallback: _Optional[bool] = ..., added: _Optional[_Union[_common_pb2.Preferences, _Mapping]] = ..., removed: _Optional[_Union[_common_pb2.Preferences, _Mapping]] = ..., reset: _Optional[bool] = ..., parts: _Optional[_Iterable[_Union[ParsedPart, _Mapping]]] = ..., llm_status: _Optional[str] = ..., rules_seconds: _Optional[float] = ..., llm_seconds: _Optional[float] = ...) -> None: ...
 
 class PlanPersonasRequest(_message.Message):
-    __slots__ = ("user_id", "behaviour", "max_personas", "user_attributes", "as_of_unix")
+    __slots__ = ("user_id", "behaviour", "max_personas", "user_attributes", "as_of_unix", "item_representation")
     class UserAttributesEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -132,12 +132,14 @@ class PlanPersonasRequest(_message.Message):
     MAX_PERSONAS_FIELD_NUMBER: _ClassVar[int]
     USER_ATTRIBUTES_FIELD_NUMBER: _ClassVar[int]
     AS_OF_UNIX_FIELD_NUMBER: _ClassVar[int]
+    ITEM_REPRESENTATION_FIELD_NUMBER: _ClassVar[int]
     user_id: str
     behaviour: _containers.RepeatedCompositeFieldContainer[_common_pb2.Interaction]
     max_personas: int
     user_attributes: _containers.ScalarMap[str, str]
     as_of_unix: int
-    def __init__(self, user_id: _Optional[str] = ..., behaviour: _Optional[_Iterable[_Union[_common_pb2.Interaction, _Mapping]]] = ..., max_personas: _Optional[int] = ..., user_attributes: _Optional[_Mapping[str, str]] = ..., as_of_unix: _Optional[int] = ...) -> None: ...
+    item_representation: _common_pb2.ItemRepresentation
+    def __init__(self, user_id: _Optional[str] = ..., behaviour: _Optional[_Iterable[_Union[_common_pb2.Interaction, _Mapping]]] = ..., max_personas: _Optional[int] = ..., user_attributes: _Optional[_Mapping[str, str]] = ..., as_of_unix: _Optional[int] = ..., item_representation: _Optional[_Union[_common_pb2.ItemRepresentation, str]] = ...) -> None: ...
 
 class PlannedPersona(_message.Message):
     __slots__ = ("persona", "categories")
@@ -148,7 +150,7 @@ class PlannedPersona(_message.Message):
     def __init__(self, persona: _Optional[str] = ..., categories: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class PlanPersonasResponse(_message.Message):
-    __slots__ = ("personas", "provenance", "usage", "fallback", "fallback_reason", "dropped_personas", "environment")
+    __slots__ = ("personas", "provenance", "usage", "fallback", "fallback_reason", "dropped_personas", "environment", "entity_tokens")
     PERSONAS_FIELD_NUMBER: _ClassVar[int]
     PROVENANCE_FIELD_NUMBER: _ClassVar[int]
     USAGE_FIELD_NUMBER: _ClassVar[int]
@@ -156,6 +158,7 @@ class PlanPersonasResponse(_message.Message):
     FALLBACK_REASON_FIELD_NUMBER: _ClassVar[int]
     DROPPED_PERSONAS_FIELD_NUMBER: _ClassVar[int]
     ENVIRONMENT_FIELD_NUMBER: _ClassVar[int]
+    ENTITY_TOKENS_FIELD_NUMBER: _ClassVar[int]
     personas: _containers.RepeatedCompositeFieldContainer[PlannedPersona]
     provenance: _common_pb2.Provenance
     usage: _common_pb2.LlmUsage
@@ -163,4 +166,5 @@ class PlanPersonasResponse(_message.Message):
     fallback_reason: str
     dropped_personas: int
     environment: str
-    def __init__(self, personas: _Optional[_Iterable[_Union[PlannedPersona, _Mapping]]] = ..., provenance: _Optional[_Union[_common_pb2.Provenance, _Mapping]] = ..., usage: _Optional[_Union[_common_pb2.LlmUsage, _Mapping]] = ..., fallback: _Optional[bool] = ..., fallback_reason: _Optional[str] = ..., dropped_personas: _Optional[int] = ..., environment: _Optional[str] = ...) -> None: ...
+    entity_tokens: int
+    def __init__(self, personas: _Optional[_Iterable[_Union[PlannedPersona, _Mapping]]] = ..., provenance: _Optional[_Union[_common_pb2.Provenance, _Mapping]] = ..., usage: _Optional[_Union[_common_pb2.LlmUsage, _Mapping]] = ..., fallback: _Optional[bool] = ..., fallback_reason: _Optional[str] = ..., dropped_personas: _Optional[int] = ..., environment: _Optional[str] = ..., entity_tokens: _Optional[int] = ...) -> None: ...

@@ -76,19 +76,21 @@ class ExpertTagsResponse(_message.Message):
     def __init__(self, tags: _Optional[_Iterable[_Union[_common_pb2.Tag, _Mapping]]] = ..., provenance: _Optional[_Union[_common_pb2.Provenance, _Mapping]] = ..., usage: _Optional[_Union[_common_pb2.LlmUsage, _Mapping]] = ..., fallback: _Optional[bool] = ..., fallback_reason: _Optional[str] = ..., pool: _Optional[_Iterable[str]] = ..., outside_pool: _Optional[int] = ...) -> None: ...
 
 class ArbitrateTagsRequest(_message.Message):
-    __slots__ = ("user_id", "behaviour", "candidates", "max_tags")
+    __slots__ = ("user_id", "behaviour", "candidates", "max_tags", "item_representation")
     USER_ID_FIELD_NUMBER: _ClassVar[int]
     BEHAVIOUR_FIELD_NUMBER: _ClassVar[int]
     CANDIDATES_FIELD_NUMBER: _ClassVar[int]
     MAX_TAGS_FIELD_NUMBER: _ClassVar[int]
+    ITEM_REPRESENTATION_FIELD_NUMBER: _ClassVar[int]
     user_id: str
     behaviour: _containers.RepeatedCompositeFieldContainer[_common_pb2.Interaction]
     candidates: _containers.RepeatedCompositeFieldContainer[_common_pb2.Tag]
     max_tags: int
-    def __init__(self, user_id: _Optional[str] = ..., behaviour: _Optional[_Iterable[_Union[_common_pb2.Interaction, _Mapping]]] = ..., candidates: _Optional[_Iterable[_Union[_common_pb2.Tag, _Mapping]]] = ..., max_tags: _Optional[int] = ...) -> None: ...
+    item_representation: _common_pb2.ItemRepresentation
+    def __init__(self, user_id: _Optional[str] = ..., behaviour: _Optional[_Iterable[_Union[_common_pb2.Interaction, _Mapping]]] = ..., candidates: _Optional[_Iterable[_Union[_common_pb2.Tag, _Mapping]]] = ..., max_tags: _Optional[int] = ..., item_representation: _Optional[_Union[_common_pb2.ItemRepresentation, str]] = ...) -> None: ...
 
 class ArbitrateTagsResponse(_message.Message):
-    __slots__ = ("tags", "provenance", "usage", "fallback", "fallback_reason", "duplicates", "distinct", "topped_up")
+    __slots__ = ("tags", "provenance", "usage", "fallback", "fallback_reason", "duplicates", "distinct", "topped_up", "entity_tokens")
     TAGS_FIELD_NUMBER: _ClassVar[int]
     PROVENANCE_FIELD_NUMBER: _ClassVar[int]
     USAGE_FIELD_NUMBER: _ClassVar[int]
@@ -97,6 +99,7 @@ class ArbitrateTagsResponse(_message.Message):
     DUPLICATES_FIELD_NUMBER: _ClassVar[int]
     DISTINCT_FIELD_NUMBER: _ClassVar[int]
     TOPPED_UP_FIELD_NUMBER: _ClassVar[int]
+    ENTITY_TOKENS_FIELD_NUMBER: _ClassVar[int]
     tags: _containers.RepeatedCompositeFieldContainer[_common_pb2.Tag]
     provenance: _common_pb2.Provenance
     usage: _common_pb2.LlmUsage
@@ -105,4 +108,5 @@ class ArbitrateTagsResponse(_message.Message):
     duplicates: int
     distinct: int
     topped_up: int
-    def __init__(self, tags: _Optional[_Iterable[_Union[_common_pb2.Tag, _Mapping]]] = ..., provenance: _Optional[_Union[_common_pb2.Provenance, _Mapping]] = ..., usage: _Optional[_Union[_common_pb2.LlmUsage, _Mapping]] = ..., fallback: _Optional[bool] = ..., fallback_reason: _Optional[str] = ..., duplicates: _Optional[int] = ..., distinct: _Optional[int] = ..., topped_up: _Optional[int] = ...) -> None: ...
+    entity_tokens: int
+    def __init__(self, tags: _Optional[_Iterable[_Union[_common_pb2.Tag, _Mapping]]] = ..., provenance: _Optional[_Union[_common_pb2.Provenance, _Mapping]] = ..., usage: _Optional[_Union[_common_pb2.LlmUsage, _Mapping]] = ..., fallback: _Optional[bool] = ..., fallback_reason: _Optional[str] = ..., duplicates: _Optional[int] = ..., distinct: _Optional[int] = ..., topped_up: _Optional[int] = ..., entity_tokens: _Optional[int] = ...) -> None: ...
