@@ -137,8 +137,12 @@ def platform(redis_url: str, amazon_dir: Path) -> Iterator[RunningPlatform]:
     # admission control sheds, and the suite's requests come one at a time.
     # The tag route gets half of recgpt-v1's score (the default gives it a tenth, what validation chose), so
     # that its items, their tags and explanations reach the short pages these tests read.
+    # The agents' LLM deadline is twice the default: the suite checks that the LLM's answers flow end to end,
+    # and a shared CI machine is at times two or three times slower than an idle one (deadlines and their
+    # fallbacks are tested against a scripted engine).
     overrides = {
         JUDGE_SAMPLE_SHARE: "1.0",
+        "RECGPT_LLM_DEADLINE_S": "120",
         "RECGPT_OVERLOAD_LAG_S": "1.0",
         "RECGPT_QUEUE_DEADLINE_S": "1.0",
         "RECGPT_RECGPT_V1_BETA": "0.5",
