@@ -215,7 +215,7 @@ train-sft: train-data ## LoRA SFT of AGENT from behaviour (TRAIN_ARGS="--self-tr
 train-grpo: train-data ## GRPO of AGENT (tags, explanations) with constrained reward shaping (TRAIN_ARGS="--shaping sum")
 	nice -n 19 $(TRAIN_LAUNCH) grpo --agent $(AGENT) --catalogue $(TRAIN_CATALOGUE) --var $(VAR) $(TRAIN_ARGS)
 
-train-adaptor: train-data ## Entity tokens: an MLP from item embeddings into the LLM's input space, LLM frozen; `make run` then serves them (ADAPTOR_ARGS="--steps 300")
+train-adaptor: train-data ## Entity tokens: an MLP from item embeddings into the LLM's input space, LLM frozen; `make run` then serves them (ADAPTOR_ARGS="--steps 200")
 	RECGPT_EMBEDDING_MODELS_DIR=$(VAR)/models/embedding nice -n 19 $(BIN)/python -m agent_training.entity_cli \
 		--catalogue $(TRAIN_CATALOGUE) --model $(VAR)/models/smollm2-135m-instruct --out $(VAR)/models/entities $(ADAPTOR_ARGS)
 

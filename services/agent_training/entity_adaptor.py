@@ -34,8 +34,8 @@ MAX_TITLE_CHARS = 80
 @dataclass(frozen=True)
 class AdaptorSettings:
     hidden: int = 1024
-    steps: int = 300
-    batch_size: int = 16
+    steps: int = 200
+    batch_size: int = 8
     learning_rate: float = 1e-3
     # The weight of the alignment (KL) loss beside self-perception's cross-entropy.
     alignment_weight: float = 1.0

@@ -2,7 +2,7 @@
 catalogue's items, and writes every item's entity vector as a versioned artefact the agents load.
 
     python -m agent_training.entity_cli --catalogue var/catalogue --model var/models/smollm2-135m-instruct \\
-        --out var/models/entities --steps 300
+        --out var/models/entities --steps 200
 """
 
 from __future__ import annotations

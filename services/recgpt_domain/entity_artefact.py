@@ -1,35 +1,28 @@
 """The versioned entity-token artefact: one vector per catalogue item in the served LLM's input-embedding
 space (RecGPT-V2's hybrid representation), the adaptor that made them, and what they were made for.
 
-A folder `entities-<version>` under a models folder, written in a scratch folder and renamed into place;
-`LATEST` names the newest. Its manifest names the LLM (name, hidden size, the model folder's source stamp)
-and the catalogue (its item ids' fingerprint): vectors made for another model or catalogue are refused with
-the reason, never spliced into a prompt, since they would mean nothing to the engine.
+A folder `entities-<version>` under a models folder, written whole, `LATEST` naming the newest
+(`recgpt_domain.artefact_folder`). Its manifest names the LLM (name, hidden size, the model folder's source
+stamp) and the catalogue (its item ids' fingerprint): vectors made for another model or catalogue are refused
+with the reason, never spliced into a prompt, since they would mean nothing to the engine.
 """
 
 from __future__ import annotations
 
-import io
-import os
-import shutil
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import torch
 from pydantic import BaseModel, Field, ValidationError
 
-from recgpt_domain.towers.artefact import file_sha256, items_fingerprint, point_latest
+from recgpt_domain import artefact_folder
+from recgpt_domain.artefact_folder import FILES, ITEM_IDS_FILE, MANIFEST_FILE, file_sha256, items_fingerprint
+from recgpt_domain.artefact_folder import ITEM_VECTORS_FILE as ITEM_VECTORS_FILE
+from recgpt_domain.artefact_folder import LATEST_FILE as LATEST_FILE
 
 FORMAT_VERSION = 1
 PREFIX = "entities-"
-MANIFEST_FILE = "manifest.json"
-LATEST_FILE = "LATEST"
-VECTORS_FILE = "entity_vectors.npy"
-ITEM_IDS_FILE = "item_ids.txt"
-ADAPTOR_FILE = "adaptor.pt"
-FILES = (VECTORS_FILE, ITEM_IDS_FILE, ADAPTOR_FILE)
 
 
 class EntityArtefactError(RuntimeError):
@@ -80,40 +73,21 @@ def write(
     """Writes the artefact and points LATEST at it; nothing is visible until complete."""
     if vectors.shape != (len(item_ids), manifest.llm_hidden_size):
         raise ValueError(f"vectors shaped {vectors.shape} for {len(item_ids)} items")
-    final = models_dir / f"{PREFIX}{manifest.version}"
-    scratch = models_dir / f".{PREFIX}{manifest.version}.partial"
-    shutil.rmtree(scratch, ignore_errors=True)
-    scratch.mkdir(parents=True)
-    np.save(scratch / VECTORS_FILE, np.ascontiguousarray(vectors, dtype=np.float32))
-    (scratch / ITEM_IDS_FILE).write_text("\n".join(item_ids) + "\n")
-    buffer = io.BytesIO()
-    torch.save(adaptor_state, buffer)
-    (scratch / ADAPTOR_FILE).write_bytes(buffer.getvalue())
-    complete = manifest.model_copy(
-        update={
-            "items": len(item_ids),
-            "items_fingerprint": items_fingerprint(item_ids),
-            "files": {name: file_sha256(scratch / name) for name in FILES},
-        }
-    )
-    (scratch / MANIFEST_FILE).write_text(complete.model_dump_json(indent=2))
-    for path in scratch.iterdir():
-        with path.open("rb") as handle:
-            os.fsync(handle.fileno())
-    os.rename(scratch, final)
-    point_latest(models_dir, final.name)
-    return final
+
+    def complete(files: dict[str, str]) -> str:
+        fields = {"items": len(item_ids), "items_fingerprint": items_fingerprint(item_ids), "files": files}
+        return manifest.model_copy(update=fields).model_dump_json(indent=2)
+
+    name = f"{PREFIX}{manifest.version}"
+    return artefact_folder.write(models_dir, name, item_ids, vectors, adaptor_state, complete)
 
 
 def latest(models_dir: Path) -> Path | None:
     """The folder LATEST names; None when no entity vectors were trained (prompts keep the item texts)."""
-    pointer = models_dir / LATEST_FILE
-    if not pointer.is_file():
-        return None
-    name = pointer.read_text().strip()
-    if not name.startswith(PREFIX) or "/" in name:
-        raise EntityArtefactError(f"{pointer} names {name!r}, not an entity artefact folder")
-    return models_dir / name
+    try:
+        return artefact_folder.latest(models_dir, PREFIX)
+    except ValueError as error:
+        raise EntityArtefactError(str(error)) from None
 
 
 def load(folder: Path, item_ids: list[str], llm_model: str) -> EntityTable:
@@ -144,7 +118,7 @@ def load(folder: Path, item_ids: list[str], llm_model: str) -> EntityTable:
         if expected is None or not (folder / name).is_file() or file_sha256(folder / name) != expected:
             raise EntityArtefactError(f"{folder}: {name} is missing or altered")
     stored = (folder / ITEM_IDS_FILE).read_text().split()
-    vectors = np.load(folder / VECTORS_FILE, allow_pickle=False)
+    vectors = np.load(folder / ITEM_VECTORS_FILE, allow_pickle=False)
     if stored != item_ids or vectors.shape != (len(item_ids), manifest.llm_hidden_size):
         raise EntityArtefactError(f"{folder}: item ids or vectors do not match the manifest")
     if not np.isfinite(vectors).all():

@@ -250,7 +250,7 @@ def test_the_agents_answer_from_the_llm_and_the_judge_gives_valid_verdicts(
             f"every tag answer was a fallback: {_fallbacks(platform, 'tags')}"
         )
 
-        # Each user's first LLM interest with their own last item; bypassing the cache, so the LLM is asked now.
+        # Each user's first LLM interest with their last item; bypassing the cache, so the LLM is asked now.
         pairs = [
             explain_pb2.ExplainPair(interest=reply.interests[0].interest, item_id=users[user_id])
             for user_id, reply in by_llm.items()

@@ -5,18 +5,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-import grpc
 import pytest
 import redis.asyncio as aioredis
 
-from intent.main import build
 from recgpt.common.v1 import common_pb2
-from recgpt.intent.v1 import intent_pb2_grpc
-from recgpt_domain.behaviour_store import BehaviourStore
-from recgpt_serving.agent_runner import AgentDeps
-from recgpt_serving.llm.client import LlmClient, LlmSettings
-from tests.grpc_servers import serving
-from tests.intent.running import Running, intent_settings
+from tests.intent.running import Running, serving_intent
 from tests.intent.test_planner import answer, plan
 from tests.lab_catalogue import WITH_UNCATEGORISED
 from tests.recgpt_serving.llm.entity_tables import table_of
@@ -27,21 +20,9 @@ from tests.recgpt_serving.llm.fake_openai import FakeOpenAI
 async def intent(
     fake_llm: FakeOpenAI, redis_url: str, redis_prefix: str, redis_client: aioredis.Redis
 ) -> AsyncIterator[Running]:
-    settings = intent_settings(redis_url, redis_prefix)
-    store = BehaviourStore(redis_client, redis_prefix)
-    llm = LlmClient(LlmSettings(endpoints=[fake_llm.base_url]))
-    deps = AgentDeps(
-        llm=llm, store=store, items=WITH_UNCATEGORISED, entities=table_of(sorted(WITH_UNCATEGORISED))
-    )
-    try:
-        async with (
-            serving(build(settings, deps), name="intent") as served,
-            grpc.aio.insecure_channel(served.target) as channel,
-        ):
-            stub = intent_pb2_grpc.IntentServiceStub(channel)  # type: ignore[no-untyped-call]
-            yield Running(stub, store, fake_llm, settings)
-    finally:
-        await llm.aclose()
+    entities = table_of(sorted(WITH_UNCATEGORISED))
+    async with serving_intent(fake_llm, redis_url, redis_prefix, redis_client, entities) as running:
+        yield running
 
 
 def parts_of(intent: Running) -> list[str]:

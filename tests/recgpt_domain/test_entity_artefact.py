@@ -60,12 +60,12 @@ def test_another_catalogue_or_model_is_refused(
 
 def test_an_altered_vector_file_is_refused(tmp_path: Path) -> None:
     folder = written(tmp_path)
-    np.save(folder / entity_artefact.VECTORS_FILE, np.ones((3, 4), dtype=np.float32))
+    np.save(folder / entity_artefact.ITEM_VECTORS_FILE, np.ones((3, 4), dtype=np.float32))
     with pytest.raises(EntityArtefactError, match="missing or altered"):
         entity_artefact.load(folder, ITEMS, "smol")
 
 
 def test_a_latest_pointer_outside_the_folder_is_refused(tmp_path: Path) -> None:
     (tmp_path / entity_artefact.LATEST_FILE).write_text("../elsewhere\n")
-    with pytest.raises(EntityArtefactError, match="not an entity artefact"):
+    with pytest.raises(EntityArtefactError, match="not an artefact folder"):
         entity_artefact.latest(tmp_path)

@@ -8,12 +8,6 @@ equal the serving catalogue's, so an artefact of another catalogue never serves.
 
 from __future__ import annotations
 
-import hashlib
-import io
-import os
-import secrets
-import shutil
-import time
 from pathlib import Path
 from typing import Any
 
@@ -22,14 +16,20 @@ import numpy.typing as npt
 import torch
 from pydantic import BaseModel, Field, ValidationError
 
+from recgpt_domain import artefact_folder
+
+# Re-exported: the towers' readers and writers name them through this module.
+from recgpt_domain.artefact_folder import ITEM_IDS_FILE as ITEM_IDS_FILE
+from recgpt_domain.artefact_folder import ITEM_VECTORS_FILE as ITEM_VECTORS_FILE
+from recgpt_domain.artefact_folder import LATEST_FILE as LATEST_FILE
+from recgpt_domain.artefact_folder import MANIFEST_FILE as MANIFEST_FILE
+from recgpt_domain.artefact_folder import WEIGHTS_FILE as WEIGHTS_FILE
+from recgpt_domain.artefact_folder import file_sha256
+from recgpt_domain.artefact_folder import items_fingerprint as items_fingerprint
+from recgpt_domain.artefact_folder import new_version as new_version
 from recgpt_domain.towers.model import TowerConfig
 
 FORMAT_VERSION = 1
-MANIFEST_FILE = "manifest.json"
-LATEST_FILE = "LATEST"
-ITEM_VECTORS_FILE = "item_vectors.npy"
-ITEM_IDS_FILE = "item_ids.txt"
-WEIGHTS_FILE = "weights.pt"
 PREFIX = "towers-"
 
 
@@ -116,24 +116,6 @@ class ArtefactManifest(BaseModel):
         return self.config.dim * len(self.members)
 
 
-def items_fingerprint(item_ids: list[str]) -> str:
-    return hashlib.sha256("\n".join(item_ids).encode()).hexdigest()
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def new_version() -> str:
-    """Sortable by time, and unique even for two artefacts one process writes within a second (the splits
-    of `eval-retrieval`): 20261128T120000Z-<pid>-<4 random hex digits>."""
-    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + f"-{os.getpid()}-{secrets.token_hex(2)}"
-
-
 def write(
     models_dir: Path,
     manifest_fields: dict[str, Any],
@@ -142,48 +124,26 @@ def write(
     weights: dict[str, Any],
 ) -> Path:
     """Writes the artefact and points LATEST at it; nothing is visible until complete."""
-    version = str(manifest_fields["version"])
-    final = models_dir / f"{PREFIX}{version}"
-    scratch = models_dir / f".{PREFIX}{version}.partial"
-    shutil.rmtree(scratch, ignore_errors=True)
-    scratch.mkdir(parents=True)
-    np.save(scratch / ITEM_VECTORS_FILE, np.ascontiguousarray(item_vectors, dtype=np.float32))
-    (scratch / ITEM_IDS_FILE).write_text("\n".join(item_ids) + "\n")
-    buffer = io.BytesIO()
-    torch.save(weights, buffer)
-    (scratch / WEIGHTS_FILE).write_bytes(buffer.getvalue())
-    files = {name: file_sha256(scratch / name) for name in (ITEM_VECTORS_FILE, ITEM_IDS_FILE, WEIGHTS_FILE)}
-    manifest = ArtefactManifest(
-        **manifest_fields,
-        format_version=FORMAT_VERSION,
-        items=len(item_ids),
-        items_fingerprint=items_fingerprint(item_ids),
-        files=files,
-    )
-    (scratch / MANIFEST_FILE).write_text(manifest.model_dump_json(indent=2))
-    for path in scratch.iterdir():
-        with path.open("rb") as handle:
-            os.fsync(handle.fileno())
-    os.rename(scratch, final)
-    point_latest(models_dir, final.name)
-    return final
 
+    def manifest(files: dict[str, str]) -> str:
+        return ArtefactManifest(
+            **manifest_fields,
+            format_version=FORMAT_VERSION,
+            items=len(item_ids),
+            items_fingerprint=items_fingerprint(item_ids),
+            files=files,
+        ).model_dump_json(indent=2)
 
-def point_latest(models_dir: Path, name: str) -> None:
-    pointer = models_dir / f".{LATEST_FILE}.{os.getpid()}.tmp"
-    pointer.write_text(name + "\n")
-    os.replace(pointer, models_dir / LATEST_FILE)
+    name = f"{PREFIX}{manifest_fields['version']}"
+    return artefact_folder.write(models_dir, name, item_ids, item_vectors, weights, manifest)
 
 
 def latest(models_dir: Path) -> Path | None:
     """The folder LATEST names, or None when there is no artefact at all (the co-occurrence fallback)."""
-    pointer = models_dir / LATEST_FILE
-    if not pointer.is_file():
-        return None
-    name = pointer.read_text().strip()
-    if not name.startswith(PREFIX) or "/" in name:
-        raise ArtefactError(f"{pointer} names {name!r}, not an artefact folder")
-    return models_dir / name
+    try:
+        return artefact_folder.latest(models_dir, PREFIX)
+    except ValueError as error:
+        raise ArtefactError(str(error)) from None
 
 
 def read_manifest(folder: Path) -> ArtefactManifest:
