@@ -143,6 +143,7 @@ def test_v2_figures_per_stage_fallbacks_and_duplicates(report: dict[str, Any]) -
     shares = v2["fallback_shares"]
     assert shares["persona_planner"] == {"calls": 2, "fallbacks": 1, "share": 0.5}
     assert shares["tag_expert"]["share"] == 0.0 and shares["tag_arbiter"]["calls"] == 1
-    comparison = report["comparison"]
+    comparison = report["comparison"]["v2_text"]
     assert comparison["engine_seconds_saved_vs_v1_multiroute"] == pytest.approx(1 - 2.0 / 3.5)
     assert comparison["tag_hit_rate_difference_vs_v1_multiroute"] == pytest.approx(0.0)
+    assert report["comparison"]["v2_entity"].keys() == comparison.keys()
