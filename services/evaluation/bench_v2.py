@@ -206,7 +206,12 @@ async def _run_variant(
             except grpc.aio.AioRpcError as error:
                 log.warning(
                     "user left out of a variant",
-                    extra={"variant": variant, "user_id": split.user_id, "code": error.code().name},
+                    extra={
+                        "variant": variant,
+                        "user_id": split.user_id,
+                        "code": error.code().name,
+                        "details": error.details(),
+                    },
                 )
                 return None
         return cases[split.user_id], run

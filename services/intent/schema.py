@@ -10,7 +10,8 @@ from functools import lru_cache
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-INTEREST_MAX_CHARS = 60
+from recgpt_domain.behaviour_context import INTEREST_MAX_CHARS as INTEREST_MAX_CHARS
+
 REASON_MAX_CHARS = 120
 
 

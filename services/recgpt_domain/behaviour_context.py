@@ -30,6 +30,8 @@ DEFAULT_BUDGET_TOKENS = 1200
 MAX_TITLE_CHARS = 80
 NO_BEHAVIOUR = "(no recorded behaviour yet)"
 UNCATEGORISED = "Other"
+# The longest interest an agent answers (the interest miner's JSON schema holds it to this).
+INTEREST_MAX_CHARS = 60
 # Delimits an item id in `entity_text`: a private-use character, taken out of every title and brand.
 ENTITY_MARK = "\ue000"
 
@@ -170,17 +172,28 @@ def _render(kept: list[_ItemLine], entity_items: Container[str] = ()) -> str:
 
 
 def frequent_category_interests(context: BehaviourContext, limit: int) -> list[common_pb2.Interest]:
-    """One interest per category, most frequent first; items without a category say nothing."""
-    interests = []
+    """One interest per category, most frequent first; items without a category say nothing. A category name
+    longer than an interest may be is cut at a word, as the agent's own interests are bounded: a catalogue's
+    category can be a paragraph (one of Amazon Scientific's runs to 695 characters), which the tag agent
+    would refuse as an interest."""
+    interests: dict[str, common_pb2.Interest] = {}
     for category, count in context.top_categories:
         if category == UNCATEGORISED or not category.strip():
             continue
+        interest = _cut_at_word(" ".join(category.split()), INTEREST_MAX_CHARS)
+        if interest.casefold() in interests:
+            continue
         verb = "is" if count == 1 else "are"
-        interests.append(
-            common_pb2.Interest(
-                interest=category, reason=f"{count} of your recent items {verb} in this category"
-            )
+        interests[interest.casefold()] = common_pb2.Interest(
+            interest=interest, reason=f"{count} of your recent items {verb} in this category"
         )
         if len(interests) >= limit:
             break
-    return interests
+    return list(interests.values())
+
+
+def _cut_at_word(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    cut = text[: limit + 1].rsplit(" ", 1)[0]
+    return (cut if cut and len(cut) <= limit else text[:limit]).rstrip(" ,;&-")

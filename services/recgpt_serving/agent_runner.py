@@ -149,6 +149,7 @@ async def refusals_as_status(context: grpc.aio.ServicerContext, store: str) -> A
     try:
         yield
     except InvalidRequest as error:
+        log.info("request refused", extra={"reason": str(error)})
         await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
     except RedisError as error:
         log.warning(f"{store} unavailable", extra={"error": str(error)})

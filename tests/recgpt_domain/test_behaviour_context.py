@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from recgpt_domain.behaviour_context import (
     ENTITY_MARK,
+    INTEREST_MAX_CHARS,
     NO_BEHAVIOUR,
     compress,
     entity_marker,
     estimate_tokens,
+    frequent_category_interests,
 )
 from recgpt_domain.catalogue import Interaction, Item
 
@@ -107,3 +109,15 @@ def test_no_entity_items_means_no_entity_text_and_titles_cannot_fake_a_marker() 
     assert context.entities == 0 and context.entity_text == ""
     assert ENTITY_MARK not in context.text
     assert ENTITY_MARK not in compress(history("f1"), forged, entity_items={"m1"}).text
+
+
+def test_a_paragraph_long_category_becomes_an_interest_cut_at_a_word() -> None:
+    paragraph = "Abrasive Wheels & Discs Flap Discs 40+ x NH & Type 27 40+ x NH & Type 29 " * 9
+    items = {"w1": Item(item_id="w1", title="Flap disc", category_path=["Abrasives", paragraph])}
+    items |= {"m1": ITEMS["m1"]}
+    [wheel, microscope] = frequent_category_interests(compress(history("m1", "w1", "w1"), items), 5)
+    assert len(wheel.interest) <= INTEREST_MAX_CHARS
+    assert wheel.interest.startswith("Abrasive Wheels & Discs Flap Discs") and paragraph.startswith(
+        wheel.interest
+    )
+    assert microscope.interest == "Microscopes"
