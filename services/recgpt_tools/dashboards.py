@@ -238,6 +238,18 @@ LLM = Dashboard(
             "reqps",
         ),
         Panel(
+            "Entity-token calls/s by agent and outcome (spliced, or why the text answered)",
+            (
+                Query(
+                    # Counted only when a call wants entity tokens: none in the window reads 0, not "no data".
+                    f"sum by (agent, outcome) (rate(recgpt_entity_tokens_requests_total[{SLOW}]))"
+                    " or on() vector(0)",
+                    "{{agent}} {{outcome}}",
+                ),
+            ),
+            "reqps",
+        ),
+        Panel(
             "Dropped output entries/s by agent and check",
             (
                 Query(
