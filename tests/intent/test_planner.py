@@ -3,32 +3,13 @@ to no personas (the caller serves the V1 path), counted by reason."""
 
 from __future__ import annotations
 
-import json
-from datetime import UTC, datetime
-from typing import Any
-
 import grpc
 import pytest
 from prometheus_client import REGISTRY
 
 from intent.prompts import PLANNER_AGENT, PLANNER_PROMPT_VERSION
-from recgpt.common.v1 import common_pb2
-from recgpt.intent.v1 import intent_pb2
+from tests.intent.planning import answer, plan
 from tests.intent.running import Running
-
-# 2026-12-06, a winter day.
-DAY = int(datetime(2026, 12, 6, 12, tzinfo=UTC).timestamp())
-
-
-def plan(*item_ids: str, **fields: Any) -> intent_pb2.PlanPersonasRequest:
-    behaviour = [
-        common_pb2.Interaction(item_id=item, timestamp=DAY - 100 + n) for n, item in enumerate(item_ids)
-    ]
-    return intent_pb2.PlanPersonasRequest(user_id="u1", behaviour=behaviour, **fields)
-
-
-def answer(*personas: tuple[str, list[str]]) -> str:
-    return json.dumps({"personas": [{"persona": text, "categories": cats} for text, cats in personas]})
 
 
 def counter(name: str, **labels: str) -> float:

@@ -9,8 +9,8 @@ import pytest
 import redis.asyncio as aioredis
 
 from recgpt.common.v1 import common_pb2
+from tests.intent.planning import answer, plan
 from tests.intent.running import Running, serving_intent
-from tests.intent.test_planner import answer, plan
 from tests.lab_catalogue import WITH_UNCATEGORISED
 from tests.recgpt_serving.llm.entity_tables import table_of
 from tests.recgpt_serving.llm.fake_openai import FakeOpenAI
