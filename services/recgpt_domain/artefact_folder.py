@@ -21,6 +21,8 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
+from recgpt_domain.artefact_store import sha256_of
+
 MANIFEST_FILE = "manifest.json"
 LATEST_FILE = "LATEST"
 ITEM_VECTORS_FILE = "item_vectors.npy"
@@ -31,14 +33,6 @@ FILES = (ITEM_VECTORS_FILE, ITEM_IDS_FILE, WEIGHTS_FILE)
 
 def items_fingerprint(item_ids: list[str]) -> str:
     return hashlib.sha256("\n".join(item_ids).encode()).hexdigest()
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def new_version() -> str:
@@ -66,7 +60,7 @@ def write(
     buffer = io.BytesIO()
     torch.save(weights, buffer)
     (scratch / WEIGHTS_FILE).write_bytes(buffer.getvalue())
-    (scratch / MANIFEST_FILE).write_text(manifest({file: file_sha256(scratch / file) for file in FILES}))
+    (scratch / MANIFEST_FILE).write_text(manifest({file: sha256_of(scratch / file) for file in FILES}))
     for path in scratch.iterdir():
         with path.open("rb") as handle:
             os.fsync(handle.fileno())

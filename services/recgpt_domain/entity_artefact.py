@@ -17,9 +17,10 @@ import numpy.typing as npt
 from pydantic import BaseModel, Field, ValidationError
 
 from recgpt_domain import artefact_folder
-from recgpt_domain.artefact_folder import FILES, ITEM_IDS_FILE, MANIFEST_FILE, file_sha256, items_fingerprint
+from recgpt_domain.artefact_folder import FILES, ITEM_IDS_FILE, MANIFEST_FILE, items_fingerprint
 from recgpt_domain.artefact_folder import ITEM_VECTORS_FILE as ITEM_VECTORS_FILE
 from recgpt_domain.artefact_folder import LATEST_FILE as LATEST_FILE
+from recgpt_domain.artefact_store import sha256_of
 
 FORMAT_VERSION = 1
 PREFIX = "entities-"
@@ -115,7 +116,7 @@ def load(folder: Path, item_ids: list[str], llm_model: str) -> EntityTable:
         )
     for name in FILES:
         expected = manifest.files.get(name)
-        if expected is None or not (folder / name).is_file() or file_sha256(folder / name) != expected:
+        if expected is None or not (folder / name).is_file() or sha256_of(folder / name) != expected:
             raise EntityArtefactError(f"{folder}: {name} is missing or altered")
     stored = (folder / ITEM_IDS_FILE).read_text().split()
     vectors = np.load(folder / ITEM_VECTORS_FILE, allow_pickle=False)

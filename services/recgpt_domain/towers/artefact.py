@@ -24,9 +24,9 @@ from recgpt_domain.artefact_folder import ITEM_VECTORS_FILE as ITEM_VECTORS_FILE
 from recgpt_domain.artefact_folder import LATEST_FILE as LATEST_FILE
 from recgpt_domain.artefact_folder import MANIFEST_FILE as MANIFEST_FILE
 from recgpt_domain.artefact_folder import WEIGHTS_FILE as WEIGHTS_FILE
-from recgpt_domain.artefact_folder import file_sha256
 from recgpt_domain.artefact_folder import items_fingerprint as items_fingerprint
 from recgpt_domain.artefact_folder import new_version as new_version
+from recgpt_domain.artefact_store import sha256_of
 from recgpt_domain.towers.model import TowerConfig
 
 FORMAT_VERSION = 1
@@ -173,7 +173,7 @@ def load(folder: Path, item_ids: list[str] | None = None) -> LoadedArtefact:
         path = folder / name
         if not path.is_file():
             raise ArtefactError(f"{folder}: {name} is missing (half-written artefact)")
-        if file_sha256(path) != expected:
+        if sha256_of(path) != expected:
             raise ArtefactError(f"{folder}: {name} does not match its checksum (altered or half-written)")
     stored_ids = (folder / ITEM_IDS_FILE).read_text().split()
     if items_fingerprint(stored_ids) != manifest.items_fingerprint:
