@@ -20,9 +20,9 @@ import torch
 from agent_training.entity_adaptor import AdaptorSettings, AdaptorTrainer
 from agent_training.model import BaseModel
 from recgpt_domain import entity_artefact
+from recgpt_domain.artefact_folder import new_version
 from recgpt_domain.catalogue import read_items
 from recgpt_domain.entity_artefact import EntityManifest
-from recgpt_domain.towers.artefact import new_version
 from recgpt_serving.embedding.runtime import load_bundled
 
 log = logging.getLogger("agent_training.entity")

@@ -145,7 +145,10 @@ class Variants:
         )
 
     async def v2(
-        self, user_id: str, behaviour: Sequence[common_pb2.Interaction], representation: int
+        self,
+        user_id: str,
+        behaviour: Sequence[common_pb2.Interaction],
+        representation: common_pb2.ItemRepresentation,
     ) -> VariantRun:
         """Planner -> experts -> arbiter, their contexts naming items by text or by entity tokens."""
         answer = await persona_chain.reason(

@@ -39,7 +39,7 @@ class ChainOptions:
     # The planner's "today" (0: the user's latest interaction's time).
     as_of_unix: int = 0
     # How the planner's and the arbiter's behaviour contexts name the items (default: the services').
-    item_representation: int = common_pb2.ITEM_REPRESENTATION_DEFAULT
+    item_representation: common_pb2.ItemRepresentation = common_pb2.ITEM_REPRESENTATION_DEFAULT
 
 
 @dataclass
@@ -80,7 +80,7 @@ async def reason(
             behaviour=behaviour,
             max_personas=options.personas,
             as_of_unix=options.as_of_unix,
-            item_representation=options.item_representation,  # type: ignore[arg-type]
+            item_representation=options.item_representation,
         ),
         timeout=options.deadline_s,
     )
@@ -114,7 +114,7 @@ async def reason(
                 behaviour=behaviour,
                 candidates=proposed,
                 max_tags=options.arbiter_tags,
-                item_representation=options.item_representation,  # type: ignore[arg-type]
+                item_representation=options.item_representation,
             ),
             timeout=options.deadline_s,
         )

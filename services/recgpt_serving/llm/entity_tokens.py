@@ -55,10 +55,6 @@ class EntityTokens:
         self.table = table
         self._encoded = lru_cache(maxsize=100_000)(self._encode)
 
-    @property
-    def version(self) -> str:
-        return self.table.manifest.version
-
     def __contains__(self, item_id: object) -> bool:
         return isinstance(item_id, str) and item_id in self.table.rows
 
@@ -124,6 +120,7 @@ class Asked:
     """What an agent asks with: the text messages, and the entity ones when its context has entities."""
 
     text: list[Message]
+    # None when no item of the context has an entity token.
     entity: list[Message] | None = None
     # Items the entity messages name by markers.
     entities: int = 0
@@ -156,8 +153,11 @@ async def ask_structured(
     from `LlmClient.structured` (a refusal of the embeddings is retried once as text, within the deadline
     the caller gave)."""
     if want:
-        outcome = _entity_outcome(entities, asked)
-        if outcome is Outcome.SPLICED and entities is not None and asked.entity is not None:
+        if entities is None:
+            outcome = Outcome.NO_TABLE
+        elif asked.entity is None:
+            outcome = Outcome.NO_ITEMS
+        else:
             try:
                 result = await llm.structured(agent, entities.spliced(asked.entity), schema, **call)
             except LlmRequestError as error:
@@ -170,11 +170,3 @@ async def ask_structured(
                 return Answer(result, asked.entities)
         metrics.ENTITY_TOKEN_REQUESTS.labels(agent, outcome).inc()
     return Answer(await llm.structured(agent, asked.text, schema, **call), 0)
-
-
-def _entity_outcome(entities: EntityTokens | None, asked: Asked) -> Outcome:
-    if entities is None:
-        return Outcome.NO_TABLE
-    if asked.entity is None or asked.entities == 0:
-        return Outcome.NO_ITEMS
-    return Outcome.SPLICED
