@@ -140,8 +140,8 @@ eval: run ## Offline evaluation, baseline vs recgpt-v1 (DATASET=<dir> USERS=200 
 	$(BIN)/recgpt-stack exec -- $(BIN)/recgpt-eval --dataset $(DATASET) --users $(USERS) --out $(OUT)
 
 bench-v2: export RECGPT_STACK_HOLD_OUT_LAST = 1
-bench-v2: run ## LLM cost and tag HR@30: V1 single call, V1 multi-route, V2 planner/experts/arbiter (DATASET= USERS= OUT=)
-	$(BIN)/recgpt-stack exec -- $(BIN)/python -m evaluation.bench_v2 --dataset $(DATASET) --users $(USERS) --out $(OUT)
+bench-v2: run ## LLM cost, tag HR@30 and judged explanations: V1 single call, V1 multi-route, V2 planner/experts/arbiter (DATASET= USERS= OUT= BENCH_ARGS=)
+	$(BIN)/recgpt-stack exec -- $(BIN)/python -m evaluation.bench_v2 --dataset $(DATASET) --users $(USERS) --out $(OUT) $(BENCH_ARGS)
 
 judge-discrimination: run ## Judge discrimination per set, free-form explanations too: V1 verdicts, agent-as-a-judge, likelihood (PER_SET=40 JUDGE_ARGS=...)
 	vllm=$$($(BIN)/recgpt-stack url vllm) && $(BIN)/python -m evaluation.judge_discrimination \

@@ -12,45 +12,27 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import random
 import sys
 import tempfile
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-import grpc
 from pydantic import BaseModel
 
-from evaluation.explanation_quality import (
-    ExplanationFigures,
-    ExplanationRecord,
-    LlmCost,
-    explanation_figures,
-    judge_request,
-    record,
-)
+from evaluation.explanation_calls import Ask, Judged, explain_all, judge_all
+from evaluation.explanation_quality import ExplanationFigures, LlmCost, explanation_figures, record
 from evaluation.settings import EvalSettings
 from recgpt.explain.v1 import explain_pb2
-from recgpt.judge.v1 import judge_pb2
 from recgpt_domain.catalogue import Item, UserHistory, iter_histories, read_items
 from recgpt_domain.datasets.importer import import_dataset
+from recgpt_domain.messages import item_to_pb
 from recgpt_domain.situation import Situation
 from recgpt_serving.service_stubs import ServiceStubsWithJudge
 
-log = logging.getLogger(__name__)
 METHODS = {"recgpt-v1": explain_pb2.METHOD_RECGPT_V1, "recgpt-v2": explain_pb2.METHOD_RECGPT_V2}
-
-
-@dataclass(frozen=True)
-class Ask:
-    user_id: str
-    interest: str
-    item_id: str
-    situation: dict[str, str]
 
 
 class BenchReport(BaseModel):
@@ -101,71 +83,6 @@ def asks(
     return chosen
 
 
-async def explain_all(
-    stubs: ServiceStubsWithJudge,
-    method: int,
-    pending: Sequence[Ask],
-    settings: EvalSettings,
-    concurrency: int,
-) -> tuple[list[tuple[Ask, explain_pb2.Explanation]], LlmCost, int]:
-    slots = asyncio.Semaphore(concurrency)
-    usage = [0, 0, 0.0]
-    failed = [0]
-
-    async def one(ask: Ask) -> tuple[Ask, explain_pb2.Explanation] | None:
-        request = explain_pb2.ExplainRequest(
-            user_id=ask.user_id,
-            method=method,  # type: ignore[arg-type]
-            pairs=[explain_pb2.ExplainPair(interest=ask.interest, item_id=ask.item_id)],
-            situation=ask.situation,
-            bypass_cache=True,
-        )
-        async with slots:
-            try:
-                reply = await stubs.explain.Explain(request, timeout=settings.llm_call_deadline_s)
-            except grpc.aio.AioRpcError as error:
-                log.warning("explain failed", extra={"code": error.code().name})
-                failed[0] += 1
-                return None
-        usage[0] += reply.usage.prompt_tokens
-        usage[1] += reply.usage.completion_tokens
-        usage[2] += reply.usage.engine_seconds
-        return (ask, reply.explanations[0]) if reply.explanations else None
-
-    made = [entry for entry in await asyncio.gather(*(one(a) for a in pending)) if entry is not None]
-    return made, LlmCost(int(usage[0]), int(usage[1]), float(usage[2])), failed[0]
-
-
-async def judge_all(
-    stubs: ServiceStubsWithJudge,
-    made: Sequence[tuple[Ask, explain_pb2.Explanation]],
-    items: dict[str, Item],
-    settings: EvalSettings,
-    concurrency: int,
-) -> tuple[list[ExplanationRecord], LlmCost, int]:
-    slots = asyncio.Semaphore(concurrency)
-    usage = [0, 0, 0.0]
-    failed = [0]
-
-    async def one(ask: Ask, explanation: explain_pb2.Explanation) -> ExplanationRecord:
-        request = judge_request([explanation], items, ask.situation, user_id=ask.user_id)
-        async with slots:
-            try:
-                reply = await stubs.judge.Judge(request, timeout=settings.llm_call_deadline_s)
-            except grpc.aio.AioRpcError as error:
-                log.warning("judge failed", extra={"code": error.code().name})
-                failed[0] += 1
-                return record(explanation, None)
-        usage[0] += reply.usage.prompt_tokens
-        usage[1] += reply.usage.completion_tokens
-        usage[2] += reply.usage.engine_seconds
-        judgement: judge_pb2.Judgement | None = reply.judgements[0] if reply.judgements else None
-        return record(explanation, judgement)
-
-    records = await asyncio.gather(*(one(a, e) for a, e in made))
-    return list(records), LlmCost(int(usage[0]), int(usage[1]), float(usage[2])), failed[0]
-
-
 async def amain(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     methods = [name.strip() for name in args.methods.split(",") if name.strip()]
@@ -178,6 +95,7 @@ async def amain(argv: list[str] | None = None) -> int:
         catalogue = Path(scratch) / "catalogue"
         import_dataset(args.dataset, catalogue)
         items = {item.item_id: item for item in read_items(catalogue)}
+        served = {item_id: item_to_pb(item) for item_id, item in items.items()}
         pending = asks(items, list(iter_histories(catalogue)), args.items, args.per_item, args.seed)
     settings = EvalSettings()
     stubs = ServiceStubsWithJudge(settings)
@@ -185,16 +103,18 @@ async def amain(argv: list[str] | None = None) -> int:
     failures: dict[str, dict[str, int]] = {}
     try:
         for name in methods:
-            made, explaining, unexplained = await explain_all(
-                stubs, METHODS[name], pending, settings, args.concurrency
+            explained = await explain_all(
+                stubs, METHODS[name], pending, settings.llm_call_deadline_s, args.concurrency
             )
-            if args.no_judge:
-                records, judging, unjudged = [record(e, None) for _, e in made], LlmCost(), 0
-            else:
-                records, judging, unjudged = await judge_all(stubs, made, items, settings, args.concurrency)
-            failures[name] = {"explain": unexplained, "judge": unjudged}
+            made = explained.made
+            judged = (
+                Judged([record(e, None) for _, e in made], LlmCost(), 0)
+                if args.no_judge
+                else await judge_all(stubs, made, served, settings.llm_call_deadline_s, args.concurrency)
+            )
+            failures[name] = {"explain": explained.failed, "judge": judged.failed}
             users = len({ask.user_id for ask in pending})
-            figures[name] = found = explanation_figures(records, users, explaining, judging)
+            figures[name] = found = explanation_figures(judged.records, users, explained.cost, judged.cost)
             print(f"{name}: {found.model_dump_json()}", file=sys.stderr, flush=True)
             for ask, explanation in made[: 2 * args.per_item]:
                 print(f"  {name} {ask.item_id} [{explanation.style}] {explanation.text}", file=sys.stderr)

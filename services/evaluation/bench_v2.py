@@ -5,7 +5,9 @@ The dataset is imported as `make eval` imports it; N users with at least two int
 the seed and each user's last interaction is held out (`evaluation.split`); the platform must serve the log
 without those targets (`make bench-v2` starts it so), which retrieval's co-occurrence fingerprint confirms
 (`evaluation.leakage`). The variants run one after another over every user, so that each has the engine to
-itself: its wall time per user is a second measure of its cost beside the sum of its calls' latencies.
+itself: its wall time per user is a second measure of its cost beside the sum of its calls' latencies. After
+its tags, each variant's explanations are written and judged (`evaluation.bench_v2_explanations`), timed
+apart from the tags.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import grpc
 from pydantic import ValidationError
 
 from evaluation import metrics
+from evaluation.bench_v2_explanations import asks_for, explanation_report, most_bought_by_category
 from evaluation.bench_v2_figures import K, UserCase, VariantRun, reduction, variant_figures
 from evaluation.bench_v2_variants import (
     V1_MULTIROUTE,
@@ -40,12 +43,13 @@ from evaluation.settings import EvalSettings
 from evaluation.split import Split, choose
 from evaluation.tag_baselines import frequent_then_transitions, training_transitions
 from recgpt.common.v1 import common_pb2
+from recgpt.explain.v1 import explain_pb2
 from recgpt_domain.category_transitions import CategoryTransitions
 from recgpt_domain.datasets.errors import CatalogueTargetError, DatasetFormatError
 from recgpt_domain.datasets.formats import FORMATS
 from recgpt_domain.messages import interaction_to_pb
 from recgpt_serving import logs
-from recgpt_serving.service_stubs import ServiceStubs
+from recgpt_serving.service_stubs import ServiceStubsWithJudge
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +75,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--variants", default=",".join(VARIANTS), help=f"comma-separated, of {', '.join(VARIANTS)}"
     )
+    parser.add_argument(
+        "--explain-items",
+        type=int,
+        default=2,
+        help="explanations per user and variant, of items from its first tags (0: none; default 2)",
+    )
+    parser.add_argument("--no-judge", action="store_true", help="explanations without agent-as-a-judge")
     return parser
 
 
@@ -98,7 +109,7 @@ async def amain(argv: list[str] | None = None) -> int:
         print(f"error: {str(error).strip().splitlines()[0]}", file=sys.stderr)
         return EXIT_BAD_INPUT
     splits = dataset.splits
-    stubs = ServiceStubs(settings)
+    stubs = ServiceStubsWithJudge(settings)
     try:
         served = await served_items(
             stubs.retrieval,
@@ -115,6 +126,16 @@ async def amain(argv: list[str] | None = None) -> int:
         runnable = [split for split in selected if split.target.item_id in served]
         transitions = training_transitions(splits, selected, served)
         cases = {split.user_id: user_case(split, served, transitions) for split in runnable}
+        explaining = Explaining(
+            stubs,
+            served,
+            most_bought_by_category((i.item_id for s in splits for i in s.history), served),
+            {split.user_id: float(split.history[-1].timestamp) for split in runnable if split.history},
+            args.explain_items,
+            judge=not args.no_judge,
+            deadline_s=settings.llm_call_deadline_s,
+            concurrency=args.concurrency,
+        )
         options = BenchOptions(
             deadline_s=settings.llm_call_deadline_s,
             routes=args.routes,
@@ -136,10 +157,15 @@ async def amain(argv: list[str] | None = None) -> int:
                 "routes": args.routes,
                 "personas": args.personas,
                 "k": K,
+                "explain_items": args.explain_items,
+                "judged": not args.no_judge,
             }
         }
         for variant in variants:
-            report[variant] = await _run_variant(runner, variant, runnable, served, cases, args.concurrency)
+            figures, runs = await _run_variant(runner, variant, runnable, served, cases, args.concurrency)
+            if args.explain_items:
+                figures["explanations"] = await explaining.report(variant, runs)
+            report[variant] = figures
     except grpc.aio.AioRpcError as error:
         print(f"error: the services: {error.code().name}: {error.details()}", file=sys.stderr)
         return EXIT_FAILURE
@@ -161,6 +187,8 @@ def _check_args(args: argparse.Namespace, variants: Sequence[str]) -> str:
         return "--users must be at least 1"
     if args.concurrency < 1 or args.routes < 1 or args.personas < 1:
         return "--concurrency, --routes and --personas must be at least 1"
+    if args.explain_items < 0:
+        return "--explain-items must be 0 or more"
     unknown = [name for name in variants if name not in VARIANTS]
     if unknown or not variants:
         return f"--variants: unknown {unknown}, expected some of {', '.join(VARIANTS)}"
@@ -194,8 +222,9 @@ async def _run_variant(
     served: Mapping[str, common_pb2.Item],
     cases: Mapping[str, UserCase],
     concurrency: int,
-) -> dict[str, object]:
-    """Every user through one variant, `concurrency` at a time; a user whose services fail is left out."""
+) -> tuple[dict[str, object], list[tuple[UserCase, VariantRun]]]:
+    """Every user through one variant, `concurrency` at a time; a user whose services fail is left out.
+    Returns the variant's figures and the users' answers."""
     slots = asyncio.Semaphore(concurrency)
 
     async def one(split: Split) -> tuple[UserCase, VariantRun] | None:
@@ -223,7 +252,59 @@ async def _run_variant(
     figures = variant_figures(runs, failed=len(outcomes) - len(runs))
     figures["wall_seconds"] = wall_s
     figures["wall_seconds_per_user"] = wall_s / len(runs) if runs else None
-    return figures
+    return figures, runs
+
+
+class Explaining:
+    """Each variant's explanations, after its tags: the V2 variants' by meta-prompting, the V1 ones' by V1."""
+
+    def __init__(
+        self,
+        stubs: ServiceStubsWithJudge,
+        served: Mapping[str, common_pb2.Item],
+        items_by_category: Mapping[str, str],
+        last_seen_s: Mapping[str, float],
+        per_user: int,
+        *,
+        judge: bool,
+        deadline_s: float,
+        concurrency: int,
+    ) -> None:
+        self.stubs = stubs
+        self.served = served
+        self.items_by_category = items_by_category
+        self.last_seen_s = last_seen_s
+        self.per_user = per_user
+        self.judge = judge
+        self.deadline_s = deadline_s
+        self.concurrency = concurrency
+
+    async def report(self, variant: str, runs: Sequence[tuple[UserCase, VariantRun]]) -> dict[str, object]:
+        v2 = variant in (V2_TEXT, V2_ENTITY)
+        asks = [
+            ask
+            for case, run in runs
+            for ask in asks_for(
+                f"bench:{case.user_id}",
+                run,
+                self.items_by_category,
+                self.last_seen_s.get(case.user_id, 0.0),
+                self.per_user,
+                v2,
+            )
+        ]
+        started = time.perf_counter()
+        figures = await explanation_report(
+            self.stubs,
+            explain_pb2.METHOD_RECGPT_V2 if v2 else explain_pb2.METHOD_RECGPT_V1,
+            asks,
+            self.served,
+            self.deadline_s,
+            self.concurrency,
+            judge=self.judge,
+        )
+        figures["wall_seconds"] = time.perf_counter() - started
+        return figures
 
 
 def comparison(report: Mapping[str, Any]) -> dict[str, object]:
@@ -271,7 +352,29 @@ def summary(report: Mapping[str, Any], variants: Sequence[str]) -> str:
             f"{_rate(figures[hr]['all'])} {_rate(figures['topped_up_hit_rate']['all'])} "
             f"{_rate(figures['frequent_transitions_hit_rate']['all'])}"
         )
+    explained = [variant for variant in variants if "explanations" in report[variant]]
+    if explained:
+        lines.append(
+            f"\n{'explanations':<15} {'texts':>5} {'fallbk':>6} {'div':>6} {'div-llm':>7} {'S+A':>6} "
+            f"{'all-7':>6} {'expl-s/u':>8} {'judge-s/u':>9}"
+        )
+    lines.extend(_explanation_line(variant, report[variant]["explanations"]) for variant in explained)
     return "\n".join(lines)
+
+
+def _explanation_line(variant: str, figures: Mapping[str, Any]) -> str:
+    """Fallback and diversity of the variant's own explainer's texts (meta-prompted for V2, V1's LLM for
+    V1), verdicts over all judged texts, engine-seconds per user explaining and judging."""
+    own = "meta_prompted" if figures["method"] == "recgpt-v2" else "v1_llm"
+    verdicts = figures["verdicts"]
+    passed = verdicts.get("superior", 0.0) + verdicts.get("average", 0.0) if figures["judged"] else None
+    cost = figures["cost_per_user"]
+    return (
+        f"{variant:<15} {figures['explanations']:>5} {_rate(1.0 - figures['sources'][own])} "
+        f"{_rate(figures['diversity'][own]['value'])} {_rate(figures['diversity']['llm']['value']):>7} "
+        f"{_rate(passed)} {_rate(figures['all_seven_passed'])} {cost['explain']['engine_seconds']:>8.2f} "
+        f"{cost['judge']['engine_seconds']:>9.2f}"
+    )
 
 
 def _rate(value: float | None) -> str:

@@ -44,6 +44,8 @@ class VariantRun:
     categories: list[str]
     # True when the tags came from the LLM's answers, False when a non-LLM fallback made them.
     llm: bool
+    # Category -> the interest (V2: the persona) of its first tag, what its explanation is written for.
+    interests: dict[str, str] = field(default_factory=dict)
     # Stage -> what its calls cost.
     stages: dict[str, Usage] = field(default_factory=dict)
     # Agent -> (calls, fallbacks).

@@ -52,6 +52,15 @@ def _categories(tags: Sequence[common_pb2.Tag]) -> list[str]:
     return list(dict.fromkeys(tag.category for tag in tags if tag.category))
 
 
+def _tag_interests(tags: Sequence[common_pb2.Tag]) -> dict[str, str]:
+    """Category -> the interest of its first tag that names one."""
+    found: dict[str, str] = {}
+    for tag in tags:
+        if tag.category and tag.interest.strip() and tag.category not in found:
+            found[tag.category] = " ".join(tag.interest.split())
+    return found
+
+
 class Variants:
     def __init__(
         self,
@@ -111,6 +120,7 @@ class Variants:
         return VariantRun(
             categories=_categories(predicted.tags),
             llm=not predicted.fallback,
+            interests=_tag_interests(predicted.tags),
             stages={"interests": _usage(mined.usage), "tags": _usage(predicted.usage)},
             calls={INTEREST_MINER: (1, int(mined.fallback)), TAG_PREDICTOR: (1, int(predicted.fallback))},
         )
@@ -132,6 +142,7 @@ class Variants:
         return VariantRun(
             categories=categories,
             llm=bool(answered),
+            interests=_tag_interests([tag for reply in (answered or predicted[:1]) for tag in reply.tags]),
             stages={
                 "interests": _usage(mined.usage),
                 "routes": _usage(*(reply.usage for reply in predicted)),
@@ -178,6 +189,7 @@ class Variants:
         return VariantRun(
             categories=_categories(answer.tags),
             llm=answer.path != persona_chain.V1_TAGS,
+            interests=_tag_interests(answer.tags),
             stages={
                 stage: usage
                 for stage, usage in answer.usage.items()

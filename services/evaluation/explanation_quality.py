@@ -18,11 +18,10 @@ from pydantic import BaseModel
 
 from evaluation.metrics import diversity
 from explain import prompts as explain_prompts
+from recgpt.common.v1 import common_pb2
 from recgpt.explain.v1 import explain_pb2
 from recgpt.judge.v1 import judge_pb2
-from recgpt_domain.catalogue import Item
 from recgpt_domain.judge_panel import EXPLANATION_DIMENSIONS
-from recgpt_domain.messages import item_to_pb
 
 # Who wrote an explanation: meta-prompting, the V1 path's LLM (V1, or V2's next-best path), the template.
 Source = Literal["meta_prompted", "v1_llm", "template"]
@@ -106,7 +105,7 @@ def record(explanation: explain_pb2.Explanation, judgement: judge_pb2.Judgement 
 
 def judge_request(
     explanations: Sequence[explain_pb2.Explanation],
-    items: Mapping[str, Item],
+    items: Mapping[str, common_pb2.Item],
     situation: Mapping[str, str],
     user_id: str = "",
 ) -> judge_pb2.JudgeRequest:
@@ -118,9 +117,7 @@ def judge_request(
         situation=dict(situation),
         explanations=judge_pb2.Explanations(
             explanations=[
-                judge_pb2.ExplanationSubject(
-                    interest=e.interest, item=item_to_pb(items[e.item_id]), text=e.text
-                )
+                judge_pb2.ExplanationSubject(interest=e.interest, item=items[e.item_id], text=e.text)
                 for e in explanations
             ]
         ),

@@ -6,6 +6,10 @@ User "1" (after two comedies, holds out a drama): V1 tags Drama and Horror; the 
 and a drama fan, whose experts pick Comedy + Drama and Drama; the arbiter keeps Drama, then Comedy.
 User "2" (after two horror films, holds out a drama): every tag answer is a fallback (Sci-Fi), and the
 planner falls back, so V2 serves the V1 path. Users are namespaced by the caller ("bench:1").
+
+The explainer writes by meta-prompting for RecGPT-V2 (its prompt version, the season in the text) and by V1's
+prompt otherwise; agent-as-a-judge calls an explanation written for a persona (an interest ending in "fan")
+Superior with all seven criteria passed, any other Bad for informativeness.
 """
 
 from __future__ import annotations
@@ -15,13 +19,16 @@ from contextlib import asynccontextmanager
 
 import grpc
 
+from explain.prompts import PROMPT_VERSION_V2
 from recgpt.common.v1 import common_pb2
-from recgpt.explain.v1 import explain_pb2_grpc
+from recgpt.explain.v1 import explain_pb2, explain_pb2_grpc
 from recgpt.intent.v1 import intent_pb2, intent_pb2_grpc
+from recgpt.judge.v1 import judge_pb2, judge_pb2_grpc
 from recgpt.retrieval.v1 import retrieval_pb2, retrieval_pb2_grpc
 from recgpt.tags.v1 import tags_pb2, tags_pb2_grpc
+from recgpt_domain.judge_panel import EXPLANATION_DIMENSIONS
 from recgpt_serving import service_names
-from tests.evaluation.fake_services import FakeExplain, FakeRetrieval, Fallbacks, Seen, provenance
+from tests.evaluation.fake_services import FakeRetrieval, Seen, provenance
 from tests.grpc_servers import registration, serving
 
 INTENT_USAGE = common_pb2.LlmUsage(prompt_tokens=10, completion_tokens=5, engine_seconds=0.5)
@@ -29,6 +36,9 @@ TAGS_USAGE = common_pb2.LlmUsage(prompt_tokens=20, completion_tokens=10, engine_
 PLANNER_USAGE = common_pb2.LlmUsage(prompt_tokens=30, completion_tokens=6, engine_seconds=0.75)
 EXPERT_USAGE = common_pb2.LlmUsage(prompt_tokens=15, completion_tokens=3, engine_seconds=0.25)
 ARBITER_USAGE = common_pb2.LlmUsage(prompt_tokens=25, completion_tokens=4, engine_seconds=0.5)
+EXPLAIN_V1_USAGE = common_pb2.LlmUsage(prompt_tokens=40, completion_tokens=12, engine_seconds=1.0)
+EXPLAIN_V2_USAGE = common_pb2.LlmUsage(prompt_tokens=90, completion_tokens=30, engine_seconds=2.5)
+PANEL_USAGE = common_pb2.LlmUsage(prompt_tokens=200, completion_tokens=16, engine_seconds=4.0)
 
 V1_TAGS = {"1": ["Drama", "Horror"], "2": ["Sci-Fi"], "3": ["Comedy"], "4": ["Horror"]}
 FALLBACK_USERS = {"2"}
@@ -127,6 +137,56 @@ class FakeV2Tags(tags_pb2_grpc.TagsServiceServicer):
         )
 
 
+class FakeV2Explain(explain_pb2_grpc.ExplainServiceServicer):
+    def __init__(self, seen: Seen) -> None:
+        self.seen = seen
+
+    async def Explain(
+        self, request: explain_pb2.ExplainRequest, context: grpc.aio.ServicerContext
+    ) -> explain_pb2.ExplainResponse:
+        self.seen.add("Explain", request)
+        v2 = request.method == explain_pb2.METHOD_RECGPT_V2
+        season = request.situation.get("season", "")
+        return explain_pb2.ExplainResponse(
+            explanations=[
+                explain_pb2.Explanation(
+                    interest=pair.interest,
+                    item_id=pair.item_id,
+                    text=f"{request.user_id} would enjoy {pair.item_id} for {pair.interest}"
+                    + (f" this {season}" if v2 else ""),
+                    style="vivid" if v2 else "",
+                    provenance=provenance(PROMPT_VERSION_V2 if v2 else "explain-test"),
+                )
+                for pair in request.pairs
+            ],
+            usage=EXPLAIN_V2_USAGE if v2 else EXPLAIN_V1_USAGE,
+        )
+
+
+class FakePanelJudge(judge_pb2_grpc.JudgeServiceServicer):
+    def __init__(self, seen: Seen) -> None:
+        self.seen = seen
+
+    async def Judge(
+        self, request: judge_pb2.JudgeRequest, context: grpc.aio.ServicerContext
+    ) -> judge_pb2.JudgeResponse:
+        self.seen.add("Judge", request)
+        judgements = []
+        for index, subject in enumerate(request.explanations.explanations):
+            good = subject.interest.endswith("fan")
+            judgements.append(
+                judge_pb2.Judgement(
+                    index=index,
+                    verdict=judge_pb2.VERDICT_SUPERIOR if good else judge_pb2.VERDICT_BAD,
+                    dimensions=[
+                        judge_pb2.DimensionScore(dimension=d, passed=good or d != "informativeness")
+                        for d in EXPLANATION_DIMENSIONS
+                    ],
+                )
+            )
+        return judge_pb2.JudgeResponse(judgements=judgements, usage=PANEL_USAGE)
+
+
 def _entities(representation: int, items: int) -> int:
     """As the services answer: every item by its entity token when asked for them."""
     return items if representation == common_pb2.ITEM_REPRESENTATION_ENTITY else 0
@@ -136,8 +196,8 @@ def _entities(representation: int, items: int) -> int:
 async def fake_v2_platform(
     index_info: retrieval_pb2.IndexInfo | None = None,
 ) -> AsyncIterator[tuple[str, Seen]]:
-    """Intent, tags, retrieval and explain fakes on one server: yields its host:port and the record of
-    requests."""
+    """Intent, tags, retrieval, explain and judge fakes on one server: yields its host:port and the record
+    of requests."""
     seen = Seen()
     registrations = [
         registration(
@@ -150,9 +210,10 @@ async def fake_v2_platform(
             service_names.RETRIEVAL,
         ),
         registration(
-            FakeExplain(seen, Fallbacks()),
-            explain_pb2_grpc.add_ExplainServiceServicer_to_server,
-            service_names.EXPLAIN,
+            FakeV2Explain(seen), explain_pb2_grpc.add_ExplainServiceServicer_to_server, service_names.EXPLAIN
+        ),
+        registration(
+            FakePanelJudge(seen), judge_pb2_grpc.add_JudgeServiceServicer_to_server, service_names.JUDGE
         ),
     ]
     async with serving(*registrations, name="fake-v2-platform") as served:

@@ -24,6 +24,8 @@ import pytest
 
 from evaluation.bench_v2 import amain
 from recgpt.common.v1 import common_pb2
+from recgpt.explain.v1 import explain_pb2
+from recgpt.judge.v1 import judge_pb2
 from tests.evaluation.fake_v2_services import fake_v2_platform
 
 MOVIES = """movieId,title,genres
@@ -147,3 +149,80 @@ def test_v2_figures_per_stage_fallbacks_and_duplicates(report: dict[str, Any]) -
     assert comparison["engine_seconds_saved_vs_v1_multiroute"] == pytest.approx(1 - 2.0 / 3.5)
     assert comparison["tag_hit_rate_difference_vs_v1_multiroute"] == pytest.approx(0.0)
     assert report["comparison"]["v2_entity"].keys() == comparison.keys()
+
+
+def test_each_variant_explains_items_of_its_own_tags_by_its_method_and_the_panel_judges_them(
+    report: dict[str, Any],
+) -> None:
+    """Items: the most-bought of each category in the held-out histories (Comedy: 1, bought by users 1 and
+    3; Horror: 5, the smaller id of a tie; Drama and Sci-Fi have none). User 1's V1 tags (Drama, Horror)
+    give item 5 for "films"; V2's (Drama, Comedy) give item 1 for the comedy fan; user 2's Sci-Fi gives
+    none."""
+    assert report["selection"]["explain_items"] == 2 and report["selection"]["judged"] is True
+    for variant in ("v1_single", "v1_multiroute"):
+        explained = report[variant]["explanations"]
+        assert explained["method"] == "recgpt-v1"
+        assert (explained["asked"], explained["explanations"], explained["users"]) == (1, 1, 1)
+        assert explained["sources"] == {"meta_prompted": 0.0, "v1_llm": 1.0, "template": 0.0}
+        assert explained["verdicts"] == {"bad": 1.0} and explained["all_seven_passed"] == 0.0
+        assert explained["cost_per_user"]["explain"] == {
+            "prompt_tokens": 40.0,
+            "completion_tokens": 12.0,
+            "engine_seconds": 1.0,
+        }
+        assert explained["cost_per_user"]["judge"]["engine_seconds"] == 4.0
+        assert explained["failed_calls"] == {"explain": 0, "judge": 0}
+    for variant in ("v2_text", "v2_entity"):
+        explained = report[variant]["explanations"]
+        assert explained["method"] == "recgpt-v2" and explained["fallback_share"] == 0.0
+        assert explained["verdicts"] == {"superior": 1.0} and explained["all_seven_passed"] == 1.0
+        assert explained["cost_per_user"]["explain"]["prompt_tokens"] == 90.0
+        # One explanation per item: no pair to measure diversity on, said as null rather than 0.
+        assert explained["diversity"]["meta_prompted"] == {"value": None, "items": 0, "pairs": 0}
+
+
+async def test_the_explain_requests_carry_the_persona_and_the_last_interactions_moment(
+    dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with fake_v2_platform() as (target, seen):
+        for name in ("RETRIEVAL", "INTENT", "TAGS", "EXPLAIN", "JUDGE"):
+            monkeypatch.setenv(f"RECGPT_{name}_TARGET", target)
+        out = tmp_path / "v2.json"
+        status = await amain(
+            ["--dataset", str(dataset), "--users", "10", "--out", str(out), "--variants", "v1_single,v2_text"]
+        )
+    assert status == 0
+    requests = seen.of("Explain")
+    assert [(r.user_id, r.method, r.bypass_cache) for r in requests] == [
+        ("bench:1", explain_pb2.METHOD_RECGPT_V1, True),
+        ("bench:1", explain_pb2.METHOD_RECGPT_V2, True),
+    ]
+    pairs = [(p.interest, p.item_id) for r in requests for p in r.pairs]
+    assert pairs == [("films", "5"), ("comedy fan", "1")]
+    # User 1's last kept interaction is at 200 s after the epoch: a winter night (UTC).
+    assert dict(requests[0].situation) == {"season": "winter", "time_of_day": "night"}
+    assert dict(requests[1].situation) == {
+        "season": "winter",
+        "time_of_day": "night",
+        "persona": "comedy fan",
+    }
+    judged = seen.of("Judge")
+    assert [r.explanations.explanations[0].item.item_id for r in judged] == ["5", "1"]
+    assert all(r.method == judge_pb2.METHOD_RECGPT_V2 for r in judged)
+
+
+async def test_explanations_can_be_left_out_or_left_unjudged(
+    dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with fake_v2_platform() as (target, seen):
+        for name in ("RETRIEVAL", "INTENT", "TAGS", "EXPLAIN", "JUDGE"):
+            monkeypatch.setenv(f"RECGPT_{name}_TARGET", target)
+        base = ["--dataset", str(dataset), "--users", "10", "--variants", "v1_single"]
+        assert await amain([*base, "--out", str(tmp_path / "a.json"), "--explain-items", "0"]) == 0
+        assert not seen.of("Explain")
+        assert await amain([*base, "--out", str(tmp_path / "b.json"), "--no-judge"]) == 0
+        assert len(seen.of("Explain")) == 1 and not seen.of("Judge")
+        assert await amain([*base, "--out", str(tmp_path / "c.json"), "--explain-items", "-1"]) == 2
+    assert "explanations" not in json.loads((tmp_path / "a.json").read_text())["v1_single"]
+    unjudged = json.loads((tmp_path / "b.json").read_text())["v1_single"]["explanations"]
+    assert unjudged["judged"] == 0 and unjudged["explanations"] == 1

@@ -10,6 +10,7 @@ from recgpt.common.v1 import common_pb2
 from recgpt.explain.v1 import explain_pb2
 from recgpt.judge.v1 import judge_pb2
 from recgpt_domain.judge_panel import EXPLANATION_DIMENSIONS
+from recgpt_domain.messages import item_to_pb
 from tests.explain.catalogue import BY_ID, EPPENDORF, GORILLA
 
 
@@ -78,6 +79,7 @@ def test_nothing_judged_reports_no_share() -> None:
 
 
 def test_the_judge_request_asks_the_panel_in_the_situation() -> None:
-    request = judge_request([served(EPPENDORF.item_id, "x")], BY_ID, {"season": "winter"}, user_id="u1")
+    items = {item_id: item_to_pb(item) for item_id, item in BY_ID.items()}
+    request = judge_request([served(EPPENDORF.item_id, "x")], items, {"season": "winter"}, user_id="u1")
     assert request.method == judge_pb2.METHOD_RECGPT_V2 and request.situation["season"] == "winter"
     assert request.explanations.explanations[0].item.title == EPPENDORF.title
