@@ -44,6 +44,8 @@ class ExplanationRecord:
     verdict: str | None = None
     # The panel judged every one of the seven dimensions and each passed.
     all_seven: bool = False
+    # Why the panel handed the explanation to the V1 judge (timeout, outside_schema, contradiction, ...).
+    panel_fallback: str = ""
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,8 @@ class ExplanationFigures(BaseModel):
     verdicts: dict[str, float]
     # Share of the judged explanations that the panel passed on all seven criteria.
     all_seven_passed: float | None
+    # Judged explanations the V1 judge answered instead of the panel, by the panel's reason.
+    panel_fallbacks: dict[str, int] = {}
     cost_per_user: dict[str, CostPerUser]
 
 
@@ -100,6 +104,7 @@ def record(explanation: explain_pb2.Explanation, judgement: judge_pb2.Judgement 
         source_of(explanation),
         verdict,
         all_seven=verdict in ("superior", "average") and passed >= set(EXPLANATION_DIMENSIONS),
+        panel_fallback=judgement.fallback_reason if judgement is not None else "",
     )
 
 
@@ -146,6 +151,7 @@ def explanation_figures(
         judged=len(judged),
         verdicts={name: _share(count, len(judged)) for name, count in sorted(verdicts.items())},
         all_seven_passed=_share(sum(r.all_seven for r in judged), len(judged)) if judged else None,
+        panel_fallbacks=dict(sorted(Counter(r.panel_fallback for r in judged if r.panel_fallback).items())),
         cost_per_user={"explain": _per_user(explaining, users), "judge": _per_user(judging, users)},
     )
 

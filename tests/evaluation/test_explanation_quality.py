@@ -52,7 +52,7 @@ def test_sources_diversity_verdicts_and_cost() -> None:
         record(served(GORILLA.item_id, "Matches your interest in lab: Gorilla Glue.", template=True), None),
         record(
             served(GORILLA.item_id, "Matches your interest in lab: Gorilla Glue.", template=True),
-            judged(judge_pb2.VERDICT_PASS),
+            judge_pb2.Judgement(verdict=judge_pb2.VERDICT_PASS, fallback_reason="contradiction"),
         ),
     ]
     figures = explanation_figures(
@@ -69,6 +69,7 @@ def test_sources_diversity_verdicts_and_cost() -> None:
     assert figures.judged == 4
     assert figures.verdicts == {"average": 0.25, "bad": 0.25, "superior": 0.25, "v1_pass": 0.25}
     assert figures.all_seven_passed == 0.5
+    assert figures.panel_fallbacks == {"contradiction": 1}
     assert figures.cost_per_user["explain"].prompt_tokens == 500.0
     assert figures.cost_per_user["judge"].engine_seconds == pytest.approx(4.5)
 
