@@ -58,13 +58,19 @@ class MetadataInterceptor(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore
         return await continuation(client_call_details, request)
 
 
+# A ping every 30 s while calls are in flight finds a dead connection before the call's deadline does; the
+# servers accept pings this often (grpc_server.MIN_PING_INTERVAL_MS), or they answer a client waiting on a
+# long LLM call with GOAWAY (too_many_pings) and it reconnects.
+KEEPALIVE_TIME_MS = 30_000
+
+
 def channel(target: str, full_service_name: str) -> grpc.aio.Channel:
     return grpc.aio.insecure_channel(
         target,
         options=[
             ("grpc.enable_retries", 1),
             ("grpc.service_config", service_config(full_service_name)),
-            ("grpc.keepalive_time_ms", 30_000),
+            ("grpc.keepalive_time_ms", KEEPALIVE_TIME_MS),
             # Reconnect within about two seconds of a service coming back (gRPC's default backoff grows
             # to two minutes): an outage ends when the service returns, not at the next slot of a backoff.
             ("grpc.initial_reconnect_backoff_ms", 250),

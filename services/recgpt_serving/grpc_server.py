@@ -17,6 +17,9 @@ from recgpt_serving import context, metrics
 from recgpt_serving.drain import Drain
 
 log = logging.getLogger(__name__)
+# The shortest gap between a client's pings (while it waits on a call) that the servers accept: below
+# grpc_client.KEEPALIVE_TIME_MS, so that the platform's own clients never strike out.
+MIN_PING_INTERVAL_MS = 10_000
 
 Handler = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
 
@@ -92,7 +95,11 @@ class GrpcService:
             raise ValueError(f"max_concurrent_rpcs must be at least 1, got {max_concurrent_rpcs}")
         self.name = name
         self.full_service_names = list(full_service_names)
-        options: list[tuple[str, int]] = [("grpc.so_reuseport", 0)]
+        options: list[tuple[str, int]] = [
+            ("grpc.so_reuseport", 0),
+            # gRPC's default (5 minutes) counts a client's keepalive pings during a long call as abuse.
+            ("grpc.http2.min_ping_interval_without_data_ms", MIN_PING_INTERVAL_MS),
+        ]
         if max_connection_age_s > 0:
             # Clients get GOAWAY after this long and resolve the name again (new replicas join); the calls
             # on the old connection keep the grace to finish.

@@ -1,4 +1,5 @@
-"""GrpcService caps the calls it serves at once: the next one is refused at once, not queued."""
+"""GrpcService caps the calls it serves at once (the next one is refused at once, not queued) and accepts the
+platform's own clients' keepalive pings."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import asyncio
 import grpc
 import pytest
 
+from recgpt_serving import grpc_client, grpc_server
 from recgpt_serving.grpc_server import GrpcService
 
 SERVICE = "test.Slow"
@@ -56,3 +58,9 @@ async def test_calls_beyond_the_cap_are_refused_with_resource_exhausted() -> Non
 def test_a_cap_below_one_is_refused() -> None:
     with pytest.raises(ValueError, match="max_concurrent_rpcs"):
         GrpcService("none", [SERVICE], max_concurrent_rpcs=0)
+
+
+def test_the_servers_accept_the_platforms_own_clients_pings() -> None:
+    """Else a server answers a client waiting on a long LLM call with GOAWAY (too_many_pings) and the
+    client reconnects with its ping interval doubled."""
+    assert grpc_server.MIN_PING_INTERVAL_MS < grpc_client.KEEPALIVE_TIME_MS
