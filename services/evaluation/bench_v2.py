@@ -163,8 +163,13 @@ async def amain(argv: list[str] | None = None) -> int:
         }
         for variant in variants:
             figures, runs = await _run_variant(runner, variant, runnable, served, cases, args.concurrency)
+            print(f"{variant}: tags of {len(runs)} users in {figures['wall_seconds']:.0f} s", file=sys.stderr)
             if args.explain_items:
-                figures["explanations"] = await explaining.report(variant, runs)
+                figures["explanations"] = explained = await explaining.report(variant, runs)
+                print(
+                    f"{variant}: {explained['explanations']} explanations, {explained['wall_seconds']:.0f} s",
+                    file=sys.stderr,
+                )
             report[variant] = figures
     except grpc.aio.AioRpcError as error:
         print(f"error: the services: {error.code().name}: {error.details()}", file=sys.stderr)
