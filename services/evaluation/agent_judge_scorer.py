@@ -2,7 +2,7 @@
 
 The judge's contract (judge.prompts, judge.schema) and the panel's rules and verdict rule
 (recgpt_domain.judge_panel) make the verdict; where the panel fails (a call out of time, an answer outside its
-schema, a reviewer contradicting its members) the V1 verdict answers, as in the service, and the reason is
+schema, the reviewer among them) the V1 verdict answers, as in the service, and the reason is
 counted in `fallbacks`. The score orders verdicts first, then the dimensions passed (judge_panel.score); a V1
 verdict counts as Average when it passes, Bad when it fails. `agent_rules` scores the panel's rules alone (no
 LLM: Average without a defect), to show what the sub-evaluators and the reviewer add to them.
@@ -20,7 +20,7 @@ from pydantic import BaseModel, ValidationError
 from evaluation.discrimination_sets import Pair
 from evaluation.judge_scorers import ScoringError, VerdictScorer
 from judge import prompts as judge_prompts
-from judge.schema import DimensionAnswer, ExplanationReview, Review, TagReview
+from judge.schema import DimensionAnswer, Review
 from recgpt.common.v1 import common_pb2
 from recgpt_domain import judge_panel
 from recgpt_domain.catalogue import Item
@@ -72,14 +72,12 @@ class AgentJudgeScorer:
             context = judge_prompts.explanation_context(pair.interest, pair.item, text)
             dimensions: tuple[str, ...] = judge_panel.EXPLANATION_DIMENSIONS
             sub_task = judge_prompts.explanation_sub_evaluation
-            schema: type[Review] = ExplanationReview
         else:
             tag = common_pb2.Tag(tag=text)
             defects = judge_panel.tag_defects(text, pair.behaviour)
             context = judge_prompts.tag_context(pair.behaviour, tag)
             dimensions = judge_panel.TAG_DIMENSIONS
             sub_task = judge_prompts.tag_sub_evaluation
-            schema = TagReview
         if self.rules_only:
             findings = judge_panel.rule_findings(defects)
             findings += [Finding(d, True) for d in dimensions if d not in defects]
@@ -96,12 +94,12 @@ class AgentJudgeScorer:
         if judge_panel.settled(findings):
             return judge_panel.verdict(findings, None), findings
         passed = [(f.dimension, by_llm[f.dimension].reason) for f in findings]
-        answer = await self._ask(REVIEW_AGENT, judge_prompts.review(context, passed, schema))
+        answer = await self._ask(REVIEW_AGENT, judge_prompts.review(context, passed))
         try:
-            review = schema.model_validate(answer.model_dump())
+            review = Review.model_validate(answer.model_dump())
         except ValidationError as error:  # the client validated it already; kept for a changed schema
             raise Contradiction(str(error)) from error
-        return judge_panel.verdict(findings, review.verdict, review.failing), findings
+        return judge_panel.verdict(findings, review.verdict), findings
 
     async def _ask(self, agent: str, task: judge_prompts.PanelTask) -> BaseModel:
         key = json.dumps(task.messages)

@@ -1,9 +1,10 @@
 """Agent-as-a-judge (RecGPT-V2): the sub-evaluators of one artefact asked at once, then the senior reviewer.
 
 A rule that finds a defect settles its dimension without the LLM (recgpt_domain.judge_panel); the other
-dimensions are one short schema-constrained call each, concurrent. Any defect is Bad and needs no reviewer.
-When a call fails, answers outside its schema or the reviewer contradicts the panel, `judge` returns no
-judgement but the reason: the servicer then takes the next-best path, the V1 judge.
+dimensions are one short schema-constrained call each, concurrent. Any defect is Bad and needs no reviewer;
+the reviewer grades the rest Superior or Average (its schema has no Bad). When a call fails or answers
+outside its schema, `judge` returns no judgement but the reason: the servicer then takes the next-best path,
+the V1 judge.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from enum import StrEnum
 from pydantic import BaseModel
 
 from judge import prompts
-from judge.schema import DimensionAnswer, ExplanationReview, Review, TagReview
+from judge.schema import DimensionAnswer, Review
 from recgpt.judge.v1 import judge_pb2
 from recgpt_domain import judge_panel
 from recgpt_domain.judge_panel import Contradiction, Finding, Verdict
@@ -100,7 +101,6 @@ async def judge(
 ) -> PanelResult:
     """One artefact: `context` (prompts.explanation_context / tag_context) judged on `dimensions`."""
     sub_task = prompts.explanation_sub_evaluation if subject == "explanation" else prompts.tag_sub_evaluation
-    review_schema: type[Review] = ExplanationReview if subject == "explanation" else TagReview
     asked = [d for d in dimensions if d not in defects]
     try:
         answers = await _all_or_none([ask(SUB_AGENT, sub_task(context, d)) for d in asked])
@@ -114,11 +114,9 @@ async def judge(
         review: Review | None = None
         if not judge_panel.settled(findings):
             passed = [(f.dimension, f.reason) for f in findings]
-            answer = await ask(REVIEW_AGENT, prompts.review(context, passed, review_schema))
-            review = review_schema.model_validate(answer.model_dump())
-        verdict = judge_panel.verdict(
-            findings, review.verdict if review else None, review.failing if review else ()
-        )
+            answer = await ask(REVIEW_AGENT, prompts.review(context, passed))
+            review = Review.model_validate(answer.model_dump())
+        verdict = judge_panel.verdict(findings, review.verdict if review else None)
     except LlmError as error:
         return _fell_back(subject, _fallback_of(error), usage)
     except Contradiction:

@@ -157,8 +157,8 @@ _SUB_SYSTEM = (
 )
 _REVIEW_SYSTEM = (
     "You are the senior reviewer of a shop's recommendation panel. Every panel member passed the artefact "
-    "on its quality. Rate it: superior (specific, vivid, clearly worth showing), average (correct but plain) "
-    "or bad (a defect the members missed; name the failing qualities)."
+    "on its quality. Grade it: superior (specific, vivid, clearly worth showing) or average (correct but "
+    "plain)."
 )
 EXPLANATION_QUESTIONS: dict[str, str] = {
     "relevance": "Is the explanation about this very item, and does it link it to the shopper's interest?",
@@ -220,17 +220,17 @@ def tag_sub_evaluation(context: str, dimension: str) -> PanelTask:
     return _sub_task(context, dimension, TAG_QUESTIONS[dimension])
 
 
-def review(context: str, findings: list[tuple[str, str]], schema: type[Review]) -> PanelTask:
+def review(context: str, findings: list[tuple[str, str]]) -> PanelTask:
     """The reviewer's call over (dimension, member's reason) of an artefact every member passed."""
     lines = "\n".join(
         f"- {dimension}: passed ({clip(reason, 80) or 'no reason given'})" for dimension, reason in findings
     )
     user = (
         f"{context}\nPanel findings:\n{lines}\n"
-        'Answer as JSON {"verdict": "superior"|"average"|"bad", "failing": [<qualities>], "reason": "..."}.'
+        'Answer as JSON {"verdict": "superior"|"average", "reason": "..."}.'
     )
     return PanelTask(
         [{"role": "system", "content": _REVIEW_SYSTEM}, {"role": "user", "content": user}],
-        schema,
+        Review,
         REVIEW_MAX_TOKENS,
     )

@@ -29,29 +29,14 @@ class ExplanationAnswer(BaseModel):
 Answer = InterestAnswer | TagAnswer | ExplanationAnswer
 
 
-# Agent-as-a-judge (RecGPT-V2): each sub-evaluator answers for its one dimension, the senior reviewer with a
-# verdict; the failing dimensions it may name are the subject's own (anything else is outside its schema).
+# Agent-as-a-judge (RecGPT-V2): each sub-evaluator answers for its one dimension; the senior reviewer grades
+# an artefact every member passed. Defects are the members' (and the rules') to find: any is Bad without the
+# reviewer, so its schema has no Bad, and a small reviewer can no longer call Bad what every member passed.
 class DimensionAnswer(BaseModel):
     passed: bool
     reason: str = Field(default="", max_length=100)
 
 
-ExplanationDimension = Literal[
-    "relevance", "factuality", "clarity", "safety", "timeliness", "informativeness", "attractiveness"
-]
-TagDimension = Literal["relevance", "consistency", "specificity", "validity"]
-
-
-class ExplanationReview(BaseModel):
-    verdict: Literal["superior", "average", "bad"]
-    failing: list[ExplanationDimension] = Field(default_factory=list, max_length=7)
+class Review(BaseModel):
+    verdict: Literal["superior", "average"]
     reason: str = Field(default="", max_length=100)
-
-
-class TagReview(BaseModel):
-    verdict: Literal["superior", "average", "bad"]
-    failing: list[TagDimension] = Field(default_factory=list, max_length=4)
-    reason: str = Field(default="", max_length=100)
-
-
-Review = ExplanationReview | TagReview

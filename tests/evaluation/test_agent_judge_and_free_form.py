@@ -32,7 +32,7 @@ def panel(review: str = "superior") -> Any:
     def respond(body: dict[str, Any]) -> str:
         prompt = body["messages"][-1]["content"]
         if "Panel findings:" in prompt:
-            return json.dumps({"verdict": review, "failing": [], "reason": "r"})
+            return json.dumps({"verdict": review, "reason": "r"})
         if "Quality: " in prompt:
             return json.dumps({"passed": True, "reason": "ok"})
         return json.dumps({"relevance": True, "grounded": True, "reason": "v1"})
@@ -57,11 +57,13 @@ async def test_the_panel_ranks_the_true_explanation_first(client: LlmClient, fak
     assert len(fake_llm.seen) == asked, "answers are kept by prompt"
 
 
-async def test_a_contradiction_is_scored_by_the_v1_verdict(client: LlmClient, fake_llm: FakeOpenAI) -> None:
+async def test_a_reviewer_outside_its_grades_is_scored_by_the_v1_verdict(
+    client: LlmClient, fake_llm: FakeOpenAI
+) -> None:
     fake_llm.behaviour.respond = panel(review="bad")
     scorer = AgentJudgeScorer(client, ITEMS, VerdictScorer(client, ITEMS))
     assert await scorer.score(pair("x"), GOOD) == 13.0, "V1 passed all three: Average, 3 criteria"
-    assert scorer.fallbacks == {"contradiction": 1} and scorer.verdicts == {"v1_average": 1}
+    assert scorer.fallbacks == {"outside_schema": 1} and scorer.verdicts == {"v1_average": 1}
 
 
 def test_made_up_attributes_break_grounding() -> None:

@@ -1,5 +1,5 @@
 """Agent-as-a-judge over gRPC (METHOD_RECGPT_V2): rules, concurrent sub-evaluators, the reviewer, and the V1
-judge as the next-best path when the panel fails or contradicts itself."""
+judge as the next-best path when the panel fails or answers outside its schema."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ def panel(
     def respond(body: dict[str, Any]) -> str | None:
         prompt = body["messages"][-1]["content"]
         if "Panel findings:" in prompt:
-            return json.dumps(review or {"verdict": "superior", "failing": [], "reason": "vivid and exact"})
+            return json.dumps(review or {"verdict": "superior", "reason": "vivid and exact"})
         if "Quality: " in prompt:
             dimension = prompt.split("Quality: ")[1].split(".")[0]
             if dimension == broken:
@@ -117,23 +117,26 @@ async def test_the_situation_reaches_the_timeliness_rule_and_the_prompt(judge: J
     assert "season: winter; time of day: evening" in judge.llm.seen[0].body["messages"][-1]["content"]
 
 
-async def test_a_contradicting_reviewer_hands_the_artefact_to_the_v1_judge(judge: Judge) -> None:
-    judge.llm.behaviour.respond = panel(review={"verdict": "bad", "failing": [], "reason": "meh"})
-    before = fallbacks("explanation", "contradiction")
+async def test_the_reviewer_grades_and_cannot_call_bad_what_every_member_passed(judge: Judge) -> None:
+    judge.llm.behaviour.respond = panel(review={"verdict": "average", "reason": "plain"})
+    reply = await judge.stub.Judge(v2(explanation("lab pipetting", EPPENDORF.item_id, GROUNDED)))
+    assert reply.judgements[0].verdict == judge_pb2.VERDICT_AVERAGE
+    [review] = [s.body for s in judge.llm.seen if "Panel findings:" in s.body["messages"][-1]["content"]]
+    schema = review["response_format"]["json_schema"]["schema"]
+    assert schema["properties"]["verdict"]["enum"] == ["superior", "average"]
+
+
+async def test_a_reviewer_answering_bad_anyway_hands_the_artefact_to_the_v1_judge(judge: Judge) -> None:
+    judge.llm.behaviour.respond = panel(review={"verdict": "bad", "reason": "meh"})
+    before = fallbacks("explanation", "outside_schema")
     reply = await judge.stub.Judge(v2(explanation("lab pipetting", EPPENDORF.item_id, GROUNDED)))
     [judgement] = reply.judgements
     assert judgement.verdict == judge_pb2.VERDICT_PASS, "the V1 judge's verdict"
-    assert judgement.fallback_reason == "contradiction"
+    assert judgement.fallback_reason == "outside_schema"
     assert [d.dimension for d in judgement.dimensions] == ["relevance", "grounded", "grounded_facts"]
-    assert fallbacks("explanation", "contradiction") == before + 1
+    assert fallbacks("explanation", "outside_schema") == before + 1
     assert reply.provenance.fallback
     assert reply.usage.prompt_tokens == 9 * 12, "the panel's eight calls and the V1 judge's one"
-
-
-async def test_a_reviewer_naming_failures_of_a_passing_artefact_contradicts_too(judge: Judge) -> None:
-    judge.llm.behaviour.respond = panel(review={"verdict": "average", "failing": ["clarity"], "reason": "x"})
-    reply = await judge.stub.Judge(v2(explanation("lab pipetting", EPPENDORF.item_id, GROUNDED)))
-    assert reply.judgements[0].fallback_reason == "contradiction"
 
 
 async def test_a_member_outside_its_schema_hands_it_to_the_v1_judge(judge: Judge) -> None:
@@ -161,7 +164,7 @@ async def test_a_member_out_of_time_degrades_to_an_unavailable_verdict(
 
 
 async def test_tags_get_their_four_dimensions(judge: Judge) -> None:
-    judge.llm.behaviour.respond = panel(review={"verdict": "average", "failing": [], "reason": "plain"})
+    judge.llm.behaviour.respond = panel(review={"verdict": "average", "reason": "plain"})
     behaviour = [common_pb2.Interaction(item_id=EPPENDORF.item_id, behaviour="purchase")]
     request = judge_pb2.JudgeRequest(
         method=judge_pb2.METHOD_RECGPT_V2,
