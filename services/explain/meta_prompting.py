@@ -8,6 +8,7 @@ A guideline that is empty or unsafe, an explanation that fails grounding or that
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -24,6 +25,8 @@ from recgpt_serving import metrics
 from recgpt_serving.llm.client import LlmClient
 from recgpt_serving.llm.errors import LlmError
 from recgpt_serving.llm.usage import Usage
+
+log = logging.getLogger(__name__)
 
 
 class NextBest(StrEnum):
@@ -71,13 +74,13 @@ class MetaPrompter:
                 )
         except LlmError as error:
             usage.add_call(error.prompt_tokens, error.completion_tokens, error.latency_s)
-            return _next_best(NextBest.GUIDELINE_FAILED, usage)
+            return _next_best(NextBest.GUIDELINE_FAILED, usage, item, str(error))
         usage.add_call(style.usage.prompt_tokens, style.usage.completion_tokens, style.latency_s)
         guideline = " ".join(style.value.guideline.split())
         if not grounding.words(guideline):
-            return _next_best(NextBest.GUIDELINE_EMPTY, usage)
+            return _next_best(NextBest.GUIDELINE_EMPTY, usage, item)
         if judge_panel.unsafe_terms(guideline):
-            return _next_best(NextBest.GUIDELINE_UNSAFE, usage)
+            return _next_best(NextBest.GUIDELINE_UNSAFE, usage, item, guideline)
         try:
             async with self.slots:
                 written = await self.llm.structured(
@@ -91,14 +94,14 @@ class MetaPrompter:
                 )
         except LlmError as error:
             usage.add_call(error.prompt_tokens, error.completion_tokens, error.latency_s)
-            return _next_best(NextBest.EXPLANATION_FAILED, usage)
+            return _next_best(NextBest.EXPLANATION_FAILED, usage, item, str(error))
         usage.add_call(written.usage.prompt_tokens, written.usage.completion_tokens, written.latency_s)
         text = grounding.shown_sentence(written.value.explanation)
         defects = self.defects(text, item, interest, situation)
         if {"factuality", "clarity"} & set(defects):
-            return _next_best(NextBest.UNGROUNDED, usage)
+            return _next_best(NextBest.UNGROUNDED, usage, item, f"{defects}: {text}")
         if defects:
-            return _next_best(NextBest.JUDGED_BAD, usage)
+            return _next_best(NextBest.JUDGED_BAD, usage, item, f"{defects}: {text}")
         return Outcome(text, guideline, usage=usage)
 
     def defects(self, text: str, item: Item, interest: str, situation: Situation) -> dict[str, str]:
@@ -114,6 +117,12 @@ class MetaPrompter:
         )
 
 
-def _next_best(reason: NextBest, usage: Usage) -> Outcome:
+def _next_best(reason: NextBest, usage: Usage, item: Item, detail: str = "") -> Outcome:
+    """Counted and logged with what went wrong (the error, the defects and the text), so that an operator
+    sees why meta-prompting fell back, not only how often."""
     metrics.EXPLAIN_V2_FALLBACKS.labels(reason.value).inc()
+    log.info(
+        "meta-prompting fell back to the V1 path",
+        extra={"reason": reason.value, "item_id": item.item_id, "detail": detail[:600]},
+    )
     return Outcome(next_best=reason, usage=usage)
