@@ -23,7 +23,13 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from evaluation.explanation_calls import Ask, Judged, explain_all, judge_all
-from evaluation.explanation_quality import ExplanationFigures, LlmCost, explanation_figures, record
+from evaluation.explanation_quality import (
+    ExplanationFigures,
+    LlmCost,
+    explanation_figures,
+    own_source,
+    record,
+)
 from evaluation.settings import EvalSettings
 from recgpt.explain.v1 import explain_pb2
 from recgpt_domain.catalogue import Item, UserHistory, iter_histories, read_items
@@ -114,7 +120,9 @@ async def amain(argv: list[str] | None = None) -> int:
             )
             failures[name] = {"explain": explained.failed, "judge": judged.failed}
             users = len({ask.user_id for ask in pending})
-            figures[name] = found = explanation_figures(judged.records, users, explained.cost, judged.cost)
+            figures[name] = found = explanation_figures(
+                judged.records, users, explained.cost, judged.cost, own_source(METHODS[name])
+            )
             print(f"{name}: {found.model_dump_json()}", file=sys.stderr, flush=True)
             for ask, explanation in made[: 2 * args.per_item]:
                 print(f"  {name} {ask.item_id} [{explanation.style}] {explanation.text}", file=sys.stderr)

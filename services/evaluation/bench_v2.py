@@ -370,12 +370,12 @@ def summary(report: Mapping[str, Any], variants: Sequence[str]) -> str:
 def _explanation_line(variant: str, figures: Mapping[str, Any]) -> str:
     """Fallback and diversity of the variant's own explainer's texts (meta-prompted for V2, V1's LLM for
     V1), verdicts over all judged texts, engine-seconds per user explaining and judging."""
-    own = "meta_prompted" if figures["method"] == "recgpt-v2" else "v1_llm"
+    own = figures["own_source"]
     verdicts = figures["verdicts"]
     passed = verdicts.get("superior", 0.0) + verdicts.get("average", 0.0) if figures["judged"] else None
     cost = figures["cost_per_user"]
     return (
-        f"{variant:<15} {figures['explanations']:>5} {_rate(1.0 - figures['sources'][own])} "
+        f"{variant:<15} {figures['explanations']:>5} {_rate(figures['fallback_share'])} "
         f"{_rate(figures['diversity'][own]['value'])} {_rate(figures['diversity']['llm']['value']):>7} "
         f"{_rate(passed)} {_rate(figures['all_seven_passed'])} {cost['explain']['engine_seconds']:>8.2f} "
         f"{cost['judge']['engine_seconds']:>9.2f}"

@@ -16,7 +16,7 @@ from typing import Any
 
 from evaluation.bench_v2_figures import VariantRun
 from evaluation.explanation_calls import Ask, Judged, explain_all, judge_all
-from evaluation.explanation_quality import LlmCost, explanation_figures, record
+from evaluation.explanation_quality import LlmCost, explanation_figures, own_source, record
 from recgpt.common.v1 import common_pb2
 from recgpt.explain.v1 import explain_pb2
 from recgpt_domain.situation import Situation
@@ -84,7 +84,7 @@ async def explanation_report(
         else Judged([record(e, None) for _, e in explained.made], LlmCost(), 0)
     )
     users = len({ask.user_id for ask in asks})
-    figures = explanation_figures(judged.records, users, explained.cost, judged.cost)
+    figures = explanation_figures(judged.records, users, explained.cost, judged.cost, own_source(method))
     return {
         "method": METHOD_NAMES.get(method, str(method)),
         "asked": len(asks),

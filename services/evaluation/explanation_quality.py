@@ -71,8 +71,10 @@ class CostPerUser(BaseModel):
 class ExplanationFigures(BaseModel):
     users: int
     explanations: int
-    # Share of explanations by source; the V2 fallback share is everything but meta_prompted.
+    # Share of explanations by source.
     sources: dict[str, float]
+    # Whose texts are the method's own (meta_prompted for V2, v1_llm for V1); the fallback share is the rest.
+    own_source: str
     fallback_share: float
     # By source, and "llm" (meta-prompted and the V1 path's LLM texts together); templates stay apart.
     diversity: dict[str, Diversity]
@@ -84,6 +86,11 @@ class ExplanationFigures(BaseModel):
     # Judged explanations the V1 judge answered instead of the panel, by the panel's reason.
     panel_fallbacks: dict[str, int] = {}
     cost_per_user: dict[str, CostPerUser]
+
+
+def own_source(method: explain_pb2.Method) -> Source:
+    """What a method writes when nothing falls back: meta-prompting for V2, V1's LLM path for V1."""
+    return "meta_prompted" if method == explain_pb2.METHOD_RECGPT_V2 else "v1_llm"
 
 
 def source_of(explanation: explain_pb2.Explanation) -> Source:
@@ -130,9 +137,14 @@ def judge_request(
 
 
 def explanation_figures(
-    records: Sequence[ExplanationRecord], users: int, explaining: LlmCost, judging: LlmCost
+    records: Sequence[ExplanationRecord],
+    users: int,
+    explaining: LlmCost,
+    judging: LlmCost,
+    own_source: Source = "meta_prompted",
 ) -> ExplanationFigures:
-    """The report over `users` users' explanations; costs are the services' summed usage."""
+    """The report over `users` users' explanations; costs are the services' summed usage. `own_source` is
+    what the method writes when nothing falls back (V1: v1_llm)."""
     total = len(records)
     counts = Counter(r.source for r in records)
     by_source: dict[str, dict[str, list[str]]] = {name: defaultdict(list) for name in (*SOURCES, "llm")}
@@ -146,7 +158,8 @@ def explanation_figures(
         users=users,
         explanations=total,
         sources={name: _share(counts[name], total) for name in SOURCES},
-        fallback_share=_share(total - counts["meta_prompted"], total),
+        own_source=own_source,
+        fallback_share=_share(total - counts[own_source], total),
         diversity={name: _diversity(texts) for name, texts in by_source.items()},
         judged=len(judged),
         verdicts={name: _share(count, len(judged)) for name, count in sorted(verdicts.items())},

@@ -164,6 +164,7 @@ def test_each_variant_explains_items_of_its_own_tags_by_its_method_and_the_panel
         assert explained["method"] == "recgpt-v1"
         assert (explained["asked"], explained["explanations"], explained["users"]) == (1, 1, 1)
         assert explained["sources"] == {"meta_prompted": 0.0, "v1_llm": 1.0, "template": 0.0}
+        assert explained["own_source"] == "v1_llm" and explained["fallback_share"] == 0.0
         assert explained["verdicts"] == {"bad": 1.0} and explained["all_seven_passed"] == 0.0
         assert explained["cost_per_user"]["explain"] == {
             "prompt_tokens": 40.0,

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from evaluation.explanation_quality import LlmCost, explanation_figures, judge_request, record
+from evaluation.explanation_quality import (
+    LlmCost,
+    explanation_figures,
+    judge_request,
+    own_source,
+    record,
+)
 from explain.prompts import PROMPT_VERSION, PROMPT_VERSION_V2
 from recgpt.common.v1 import common_pb2
 from recgpt.explain.v1 import explain_pb2
@@ -59,7 +65,9 @@ def test_sources_diversity_verdicts_and_cost() -> None:
         records, users=2, explaining=LlmCost(1000, 200, 4.0), judging=LlmCost(3000, 300, 9.0)
     )
     assert figures.sources == {"meta_prompted": 0.4, "v1_llm": 0.2, "template": 0.4}
-    assert figures.fallback_share == 0.6
+    assert figures.own_source == "meta_prompted" and figures.fallback_share == 0.6
+    as_v1 = explanation_figures(records, 2, LlmCost(), LlmCost(), own_source(explain_pb2.METHOD_RECGPT_V1))
+    assert as_v1.fallback_share == 0.8, "V1's own texts are its LLM's: one of five"
     assert figures.diversity["template"].value == 0.0, "identical templates"
     meta = figures.diversity["meta_prompted"]
     assert (meta.items, meta.pairs) == (1, 1) and meta.value is not None and meta.value > 0.8
