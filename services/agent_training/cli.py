@@ -26,7 +26,9 @@ EXIT_BAD_INPUT = 2
 
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--agent", required=True, help="tag_predictor | interest_miner | explainer (or tags, ...)"
+        "--agent",
+        required=True,
+        help="tag_predictor | interest_miner | explainer | judge_verdict | tag_expert (or tags, ...)",
     )
     parser.add_argument(
         "--catalogue", type=Path, default=Path("var/train/catalogue"), help="recgpt-import output"
@@ -65,6 +67,27 @@ def _common(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=DataConfig.tag_pool,
         help="tags in choose mode: candidates offered (serve with RECGPT_TAG_RANK_POOL alike)",
+    )
+    experts = parser.add_argument_group("tag_expert: serve with the tag service's RECGPT_EXPERT_* alike")
+    experts.add_argument("--expert-tags", type=int, default=DataConfig.expert_tags, help="picks asked")
+    experts.add_argument("--expert-pool", type=int, default=DataConfig.expert_pool, help="pool size")
+    experts.add_argument(
+        "--expert-near",
+        type=int,
+        default=DataConfig.expert_near,
+        help="categories nearest the persona's text a pool takes (0: none, no embedder)",
+    )
+    experts.add_argument(
+        "--expert-budget-tokens",
+        type=int,
+        default=DataConfig.expert_budget_tokens,
+        help="latest behaviour an expert reads",
+    )
+    experts.add_argument(
+        "--persona-categories",
+        type=int,
+        default=DataConfig.persona_categories,
+        help="the user's most frequent categories a persona rests on",
     )
 
 
@@ -141,6 +164,7 @@ def _measuring(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         "--adapter", action="append", default=[], help="adapter folder, or latest (repeatable)"
     )
     parser.add_argument("--out", type=Path, help="also write the figures as JSON here")
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON, not as a table")
     parser.add_argument(
         "--no-base",
         action="store_true",
@@ -160,9 +184,15 @@ def _job(args: argparse.Namespace) -> Job:
         "rank",
         "budget_tokens",
         "tag_pool",
+        "expert_tags",
+        "expert_pool",
+        "expert_budget_tokens",
+        "persona_categories",
     ):
         if getattr(args, name) < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be at least 1")
+    if args.expert_near < 0:
+        raise ValueError("--expert-near must be 0 (none) or more")
     base = BaseModel.at(args.model_dir or default_model_folder(args.var))
     return Job(
         agent=agent,
@@ -176,6 +206,11 @@ def _job(args: argparse.Namespace) -> Job:
             budget_tokens=args.budget_tokens,
             tag_mode=args.tag_mode,
             tag_pool=args.tag_pool,
+            expert_tags=args.expert_tags,
+            expert_pool=args.expert_pool,
+            expert_near=args.expert_near,
+            expert_budget_tokens=args.expert_budget_tokens,
+            persona_categories=args.persona_categories,
         ),
         settings=TrainSettings(
             steps=args.steps,
@@ -225,11 +260,11 @@ def run(args: argparse.Namespace) -> Path | None:
         raise ValueError("--no-base measures adapters: give --adapter")
     if args.command == "eval-judge":
         judged = judge_eval.evaluate(job, adapters, args.per_set)
-        _report(judge_eval.table(judged), judged, args.out)
+        _report(judge_eval.table(judged), judged, args.out, args.json)
         return None
     if args.command == "eval-answers":
         answered = answers_eval.evaluate(job, adapters)
-        _report(answers_eval.table(answered), answered, args.out)
+        _report(answers_eval.table(answered), answered, args.out, args.json)
         return None
     if args.pool < 0:
         raise ValueError("--pool must be 0 (off) or more")
@@ -238,7 +273,7 @@ def run(args: argparse.Namespace) -> Path | None:
     if args.baselines_only:
         adapters = {}
     result = heldout.evaluate(job, adapters, args.users, args.k, args.pool, generate=not args.rank_only)
-    _report(heldout.table(result), result, args.out)
+    _report(heldout.table(result), result, args.out, args.json)
     return None
 
 
@@ -256,8 +291,8 @@ def _adapters(args: argparse.Namespace, job: Job) -> dict[str, Path | None]:
     return adapters
 
 
-def _report(text: str, figures: dict[str, Any], out: Path | None) -> None:
-    print(text)
+def _report(text: str, figures: dict[str, Any], out: Path | None, as_json: bool = False) -> None:
+    print(json.dumps(figures, indent=2) if as_json else text)
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(figures, indent=2) + "\n")

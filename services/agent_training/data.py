@@ -6,6 +6,10 @@ seed, for each user count it is run with), and every user's last interaction (th
 target, `evaluation.split.leave_last_out`), whoever the user. A seeded share of the remaining users is
 kept apart for validation. The prompt of each example is the one the agent serves with, from the
 agent's own prompt builder, over the same compressed behaviour (`recgpt_domain.behaviour_context.compress`).
+
+RecGPT-V2's persona expert has no planner here: its persona is the user's most frequent categories at the cut
+(`recgpt_domain.personas.frequent_category_persona`, no LLM), its pool the tag service's own
+(`recgpt_domain.persona_tags.ExpertPools`), its prompt `tags.prompts.expert_messages` over the latest items.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from agent_training import targets
-from agent_training.agents import BEHAVIOUR_AGENTS, EXPLANATIONS, INTERESTS, TAGS, AgentName
+from agent_training.agents import BEHAVIOUR_AGENTS, EXPERT, EXPLANATIONS, INTERESTS, TAGS, AgentName
 from evaluation.split import Split, choose, eligible
 from explain import prompts as explain_prompts
 from intent import prompts as intent_prompts
@@ -33,6 +37,15 @@ from recgpt_domain.behaviour_context import (
 from recgpt_domain.catalogue import Interaction, Item, UserHistory, iter_histories, read_items, read_manifest
 from recgpt_domain.category_tags import category_parents
 from recgpt_domain.grounding import CatalogueVocabulary
+from recgpt_domain.persona_tags import (
+    EXPERT_BUDGET_TOKENS,
+    EXPERT_NEAR,
+    EXPERT_POOL,
+    EXPERT_TAGS,
+    ExpertPools,
+    NearCategories,
+)
+from recgpt_domain.personas import frequent_category_persona
 from recgpt_domain.prompt_versions import DEFAULT_TAG_MODE, DEFAULT_TAG_POOL, TagMode
 from recgpt_domain.tag_ranking import Candidates
 from recgpt_serving.llm.client import Message
@@ -68,6 +81,13 @@ class DataConfig:
     # Choose mode: candidates offered (the service's tag_rank_pool) and the picks a target names at most.
     tag_pool: int = DEFAULT_TAG_POOL
     choose_target_tags: int = 12
+    # The experts' serving defaults (tags.settings: RECGPT_EXPERT_TAGS, _POOL, _NEAR, _BUDGET_TOKENS) and
+    # the categories a persona rests on (the planner's RECGPT_PERSONA_MAX_CATEGORIES).
+    expert_tags: int = EXPERT_TAGS
+    expert_pool: int = EXPERT_POOL
+    expert_near: int = EXPERT_NEAR
+    expert_budget_tokens: int = EXPERT_BUDGET_TOKENS
+    persona_categories: int = 3
     max_train_examples: int | None = None
 
 
@@ -86,6 +106,12 @@ class Example:
     # Categories of the context, most frequent first (the frequent-categories baseline).
     history_categories: tuple[str, ...] = ()
     last_category: str = ""
+    # Experts: the persona and the categories it rests on, and its pool's categories with the names the
+    # prompt offers them by.
+    persona: str = ""
+    persona_categories: tuple[str, ...] = ()
+    pool: tuple[str, ...] = ()
+    pool_names: tuple[str, ...] = ()
 
     def as_row(self) -> dict[str, object]:
         """The prompt-completion row TRL trains on (conversational: loss on the completion only)."""
@@ -133,16 +159,46 @@ class ExampleBuilder:
         items: Mapping[str, Item],
         config: DataConfig,
         candidates: Candidates | None = None,
+        near: NearCategories | None = None,
     ) -> None:
-        if agent == TAGS and config.tag_mode == "choose" and candidates is None:
-            raise ValueError("choose-mode tag examples need the candidates' statistics")
+        if (agent == EXPERT or (agent == TAGS and config.tag_mode == "choose")) and candidates is None:
+            raise ValueError(f"{agent} examples in this mode need the candidates' statistics")
+        if agent == EXPERT and config.expert_near and near is None:
+            raise ValueError("expert examples need the categories nearest a persona (or expert_near 0)")
         self.agent = agent
         self.items = items
         self.config = config
         self.candidates = candidates
+        self.pools = (
+            ExpertPools(
+                candidates.transitions.follows,
+                candidates.names,
+                near,
+                config.expert_near,
+                config.expert_pool,
+            )
+            if agent == EXPERT and candidates is not None
+            else None
+        )
+        # Experts: pools made ahead (`prepare`), by persona text and categories.
+        self._pools: dict[tuple[str, tuple[str, ...]], list[str]] = {}
         self.parents = category_parents(items.values())
         self.vocabulary = CatalogueVocabulary.from_items(items.values()) if agent == EXPLANATIONS else None
         self.skipped: Counter[str] = Counter()
+
+    def prepare(self, contexts: Iterable[Sequence[Interaction]]) -> None:
+        """Experts: makes the pools of these contexts' personas at once (their texts embedded in batches,
+        which give each text the categories one at a time would); `build` then finds them made."""
+        if self.pools is None:
+            return
+        personas: dict[tuple[str, tuple[str, ...]], None] = {}
+        for context in contexts:
+            behaviour = compress(context, self.items, self.config.budget_tokens)
+            persona = frequent_category_persona(behaviour, self.config.persona_categories)
+            if persona is not None:
+                personas[(persona.text, tuple(persona.categories))] = None
+        keys = [key for key in personas if key not in self._pools]
+        self._pools.update(zip(keys, self.pools.pools(keys), strict=True))
 
     def _category(self, item_id: str) -> str:
         item = self.items.get(item_id)
@@ -170,6 +226,8 @@ class ExampleBuilder:
         }
         if self.agent == TAGS and self.candidates is not None and self.config.tag_mode == "choose":
             return self._choice(behaviour, interests, base)
+        if self.agent == EXPERT:
+            return self._expert(context, behaviour, base)
         if self.agent == TAGS:
             answer = targets.tags_answer(next_categories, interests, self.parents)
             if answer is None:
@@ -206,6 +264,35 @@ class ExampleBuilder:
         )
         prompt = tag_prompts.choose_messages(behaviour.text, interests, names, self.config.max_tags)
         return Example(prompt=prompt, completion=answer, **base)
+
+    def _expert(
+        self, context: Sequence[Interaction], behaviour: BehaviourContext, base: Mapping[str, Any]
+    ) -> Example | None:
+        """The tag service's ExpertTags prompt for a persona of the user's frequent categories: its pool, the
+        latest items in the expert's budget; the target puts the next categories the pool offers first."""
+        assert self.pools is not None and self.candidates is not None
+        persona = frequent_category_persona(behaviour, self.config.persona_categories)
+        if persona is None:
+            self.skipped["no_category"] += 1
+            return None
+        key = (persona.text, tuple(persona.categories))
+        pool = self._pools[key] if key in self._pools else self.pools.pool(*key)
+        if not pool:
+            self.skipped["no_candidates"] += 1
+            return None
+        names = [self.candidates.names[category] for category in pool]
+        short = compress(context, self.items, self.config.expert_budget_tokens).text
+        return Example(
+            prompt=tag_prompts.expert_messages(persona.text, short, names, self.config.expert_tags),
+            completion=targets.chosen_answer(
+                base["next_categories"], pool, self.candidates.names, self.config.expert_tags
+            ),
+            persona=persona.text,
+            persona_categories=tuple(persona.categories),
+            pool=tuple(pool),
+            pool_names=tuple(names),
+            **base,
+        )
 
     def _explanation(
         self, chosen: Interaction, interests: Sequence[str], base: Mapping[str, object]
@@ -259,14 +346,18 @@ def build(
     items: Mapping[str, Item],
     config: DataConfig,
     catalogue_fingerprint: str = "",
+    near: NearCategories | None = None,
 ) -> TrainingData:
-    """The agent's training and validation examples; raises `NoUsableExamples` when there are none."""
+    """The agent's training and validation examples; raises `NoUsableExamples` when there are none.
+
+    `near`: the categories nearest a text, which experts' pools take (the tag service's embedder).
+    """
     if agent not in BEHAVIOUR_AGENTS:
         raise ValueError(f"{agent} does not learn from cut logs (its examples: agent_training.judge_data)")
     splits = eligible(histories)
     reserved = reserved_for_evaluation(splits, config)
     candidates = None
-    if agent == TAGS and config.tag_mode == "choose":
+    if agent == EXPERT or (agent == TAGS and config.tag_mode == "choose"):
         # Counted as the service counts them, from the logs the platform holds: every user's but the
         # evaluation's, each without its held-out last interaction.
         held = [
@@ -275,10 +366,9 @@ def build(
             if s.user_id not in reserved
         ]
         candidates = Candidates.count(held, items)
-    builder = ExampleBuilder(agent, items, config, candidates)
-    train: list[Example] = []
-    validation: list[Example] = []
+    builder = ExampleBuilder(agent, items, config, candidates, near)
     users: Counter[str] = Counter()
+    cuts: list[tuple[Split, bool, int]] = []
     for split in splits:
         if split.user_id in reserved:
             users["evaluation_reserved"] += 1
@@ -290,10 +380,14 @@ def build(
         held_apart = is_validation_user(split.user_id, config)
         users["validation" if held_apart else "train"] += 1
         rng = random.Random(f"{config.seed}:{split.user_id}")
-        for cut in cut_points(split.history, config.cuts_per_user, rng):
-            example = builder.build(split.user_id, split.history, cut)
-            if example is not None:
-                (validation if held_apart else train).append(example)
+        cuts.extend((split, held_apart, cut) for cut in cut_points(split.history, config.cuts_per_user, rng))
+    builder.prepare(split.history[:cut] for split, _, cut in cuts)
+    train: list[Example] = []
+    validation: list[Example] = []
+    for split, held_apart, cut in cuts:
+        example = builder.build(split.user_id, split.history, cut)
+        if example is not None:
+            (validation if held_apart else train).append(example)
     train = training_order(
         train,
         config,
@@ -334,7 +428,9 @@ def read_catalogue(catalogue: Path) -> CatalogueInputs:
     )
 
 
-def build_from_catalogue(agent: AgentName, catalogue: Path, config: DataConfig) -> TrainingData:
+def build_from_catalogue(
+    agent: AgentName, catalogue: Path, config: DataConfig, near: NearCategories | None = None
+) -> TrainingData:
     """`build` over an imported catalogue folder."""
     inputs = read_catalogue(catalogue)
-    return build(agent, inputs.histories, inputs.items, config, inputs.fingerprint)
+    return build(agent, inputs.histories, inputs.items, config, inputs.fingerprint, near)

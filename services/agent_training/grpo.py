@@ -1,8 +1,9 @@
 """GRPO (TRL's GRPOTrainer) with RecGPT-V2's constrained reward shaping, or the summed reward (GRPO-SUM).
 
 Tags: accuracy gated by alignment, diversity and length; explanations: the judge's (proxy) verdict gated by
-diversity against a buffer of the 160 most recent explanations (`rewards`). Starts from an adapter of the
-agent (SFT) or a fresh LoRA.
+diversity against a buffer of the 160 most recent explanations; RecGPT-V2's persona experts: the hit in their
+pool gated by validity (the schema, every pick in the pool, none twice) and length (`rewards`). Starts from an
+adapter of the agent (SFT) or a fresh LoRA.
 """
 
 from __future__ import annotations
@@ -12,14 +13,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from agent_training.agents import EXPLANATIONS, TAGS
+from agent_training.agents import EXPERT, EXPLANATIONS, TAGS
 from agent_training.artefact import Method, load_manifest
 from agent_training.data import Example, NoUsableExamples
 from agent_training.job import MAX_NEW_TOKENS, Job, device_options, is_main_process, world_size
 from agent_training.model import load_model, load_tokenizer
-from agent_training.rewards import Shaping, completion_text, score_tags
+from agent_training.rewards import Shaping, completion_text, score_expert, score_tags
 
-GRPO_AGENTS = (TAGS, EXPLANATIONS)
+GRPO_AGENTS = (TAGS, EXPLANATIONS, EXPERT)
 EXPLANATION_MIN_DIVERSITY = 0.5
 
 
@@ -30,6 +31,8 @@ def _rows(examples: Sequence[Example]) -> list[dict[str, Any]]:
             "next_categories": list(e.next_categories),
             "item_id": e.item_id,
             "interest": e.interest,
+            "pool": list(e.pool),
+            "pool_names": list(e.pool_names),
         }
         for e in examples
     ]
@@ -49,6 +52,27 @@ def reward_function(job: Job, shaping: Shaping) -> Any:
 
         tag_reward.__name__ = f"tags_{shaping}"
         return tag_reward
+    if job.agent == EXPERT:
+        constraints = job.expert_constraints
+
+        def expert_reward(
+            completions: list[Any],
+            next_categories: list[list[str]],
+            pool: list[list[str]],
+            pool_names: list[list[str]],
+            **_: Any,
+        ) -> list[float]:
+            return [
+                score_expert(
+                    completion_text(c), dict(zip(names, categories, strict=True)), targets, constraints
+                ).reward(shaping)
+                for c, targets, categories, names in zip(
+                    completions, next_categories, pool, pool_names, strict=True
+                )
+            ]
+
+        expert_reward.__name__ = f"experts_{shaping}"
+        return expert_reward
     rewarder = job.rewarder()
 
     def explanation_reward(
@@ -68,7 +92,7 @@ def run_grpo(
 ) -> Path | None:
     if job.agent not in GRPO_AGENTS:
         raise NoUsableExamples(
-            f"GRPO trains {' and '.join(GRPO_AGENTS)} (rewards are defined for them), not {job.agent}"
+            f"GRPO trains {', '.join(GRPO_AGENTS)} (rewards are defined for them), not {job.agent}"
         )
     from datasets import Dataset
     from peft import PeftModel

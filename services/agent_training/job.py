@@ -11,12 +11,13 @@ from pathlib import Path
 from typing import Any
 
 from agent_training import artefact, generation, judge_data, scoring
-from agent_training.agents import EXPLANATIONS, JUDGE, PROMPT_VERSIONS, TAGS, AgentName
+from agent_training.agents import EXPERT, EXPLANATIONS, JUDGE, PROMPT_VERSIONS, TAGS, AgentName
 from agent_training.data import DataConfig, TrainingData, build_from_catalogue
 from agent_training.model import BaseModel, LoraSettings
-from agent_training.rewards import ExplanationRewarder, TagConstraints, TagMapper
+from agent_training.rewards import ExpertConstraints, ExplanationRewarder, TagConstraints, TagMapper
 from recgpt_domain.catalogue import Item, read_items
 from recgpt_domain.grounding import CatalogueVocabulary
+from recgpt_domain.persona_tags import NearCategories
 from recgpt_domain.prompt_versions import TAG_PROMPT_VERSIONS
 
 log = logging.getLogger(__name__)
@@ -29,6 +30,8 @@ MAX_NEW_TOKENS: dict[AgentName, int] = {
     "explainer": 64,
     # A verdict: "Yes" or "No".
     "judge_verdict": 3,
+    # An expert's picks: 10 names of its pool, as choose mode's.
+    "tag_expert": 192,
 }
 
 
@@ -116,6 +119,9 @@ class Job:
     settings: TrainSettings = field(default_factory=TrainSettings)
     # Tests pass a fake; None builds the tag service's mapper when tags are scored.
     tag_mapper: TagMapper | None = None
+    # Tests pass a fake; None embeds the catalogue's categories as the tag service does when experts' pools
+    # are built.
+    near: NearCategories | None = None
 
     @cached_property
     def items(self) -> dict[str, Item]:
@@ -125,7 +131,18 @@ class Job:
     def data(self) -> TrainingData:
         if self.agent == JUDGE:
             return judge_data.build_from_catalogue(self.catalogue, self.data_config)
-        return build_from_catalogue(self.agent, self.catalogue, self.data_config)
+        near = self.near_categories if self.agent == EXPERT else None
+        return build_from_catalogue(self.agent, self.catalogue, self.data_config, near)
+
+    @cached_property
+    def near_categories(self) -> NearCategories | None:
+        """The categories nearest a persona's text, as the tag service finds them (None: pools take none)."""
+        if self.near is not None:
+            return self.near
+        if not self.data_config.expert_near:
+            return None
+        mapper: NearCategories = CatalogueTagMapper(list(self.items.values())).mapper
+        return mapper
 
     @cached_property
     def mapper(self) -> TagMapper:
@@ -140,6 +157,10 @@ class Job:
         if isinstance(self.mapper, CatalogueTagMapper):
             return TagConstraints(min_category_score=self.mapper.min_score)
         return TagConstraints()
+
+    @property
+    def expert_constraints(self) -> ExpertConstraints:
+        return ExpertConstraints(max_picks=self.data_config.expert_tags)
 
     @property
     def prompt_version(self) -> str:
@@ -182,6 +203,7 @@ class Job:
             rewarder=self.rewarder() if self.agent == EXPLANATIONS else None,
             # Only tags are mapped: other agents build no mapper (it loads the embedder and the tag settings).
             constraints=self.constraints if self.agent == TAGS else TagConstraints(),
+            expert=self.expert_constraints,
         )
 
     def save(

@@ -9,6 +9,8 @@ paper's comparison, adds the four. Explanations: the judge's verdict gated by di
 the 160 most recent explanations (1 - the highest ROUGE-L to any of them); the verdict is agent-as-a-judge's
 cheap proxy, its rules without the LLM (recgpt_domain.judge_panel): Average when no rule finds a defect, else
 Bad, scored by judge_panel.score and scaled to [0, 1]: a Bad answer still earns for what it passed.
+RecGPT-V2's persona experts (`score_expert`): the hit (the next items' categories their pool offers, named
+by their in-pool picks) gated by the validity of the answer and its length.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-from pydantic import ValidationError
+from pydantic import ConfigDict, ValidationError
 
 from evaluation.metrics import rouge_l
 from explain.schema import ExplanationAnswer
@@ -28,7 +30,8 @@ from recgpt_domain.catalogue import Item
 from recgpt_domain.category_map import CategoryMatch
 from recgpt_domain.category_tags import shape_problem
 from recgpt_domain.grounding import CatalogueVocabulary
-from recgpt_domain.tag_choice import ChosenTags
+from recgpt_domain.persona_tags import EXPERT_TAGS
+from recgpt_domain.tag_choice import ChosenTags, category_named, chosen_categories
 from tags.schema import TagsAnswer
 
 Shaping = Literal["crs", "sum"]
@@ -129,6 +132,92 @@ def score_tags(
         diversity=len({m.category for m in matches}) / len(tags),
         length=1.0 if constraints.min_tags <= len(tags) <= constraints.max_tags else 0.0,
         categories=tuple(dict.fromkeys(confident)),
+    )
+
+
+@dataclass(frozen=True)
+class ExpertConstraints:
+    """What a valid expert answer is: its picks' count within the schema's bounds (minItems 1, maxItems the
+    picks asked, `RECGPT_EXPERT_TAGS`).
+
+    Length counts picks, not words: the paper's 6-11 bound is on a tag the model writes, and an expert writes
+    none. Every name it may pick is its pool's, a category tag fixed by the catalogue, so a bound on a name's
+    words would gate the catalogue's naming, which no answer can change; what an answer does control is how
+    many names it picks, as the tag reward's length term counts tags. Picking the whole pool would otherwise
+    buy hits.
+    """
+
+    min_picks: int = 1
+    max_picks: int = EXPERT_TAGS
+
+
+@dataclass(frozen=True)
+class ExpertScores:
+    # The answer is the schema's object: {"tags": [strings]} and nothing else (the choice among the names
+    # is the in-pool term).
+    parsed: bool
+    picks: int
+    # The share of the next items' categories the pool offers that the answer names, read as the tag service
+    # reads it (in-pool picks, each once, the first `max_picks`); 0 when the pool offers none.
+    hit: float
+    # Shares of the picks that name a pool category, and that repeat no earlier pick.
+    in_pool: float
+    distinct: float
+    length: float
+    # The categories the tag service would serve from this answer; whether the pool offers a target at all.
+    categories: tuple[str, ...] = ()
+    reachable: bool = False
+
+    @property
+    def valid(self) -> bool:
+        """What the served schema allows: parsed, every pick in the pool, none twice, a count in bounds."""
+        return self.parsed and self.in_pool == 1.0 and self.distinct == 1.0 and self.length == 1.0
+
+    @property
+    def fallback(self) -> bool:
+        """The tag service falls back on it: unparseable, or no pick left once those outside are dropped."""
+        return not self.categories
+
+    def reward(self, shaping: Shaping) -> float:
+        """CRS: the hit when the answer is valid, else 0. SUM: the hit plus the three validity terms."""
+        if not self.parsed:
+            return 0.0
+        if shaping == "sum":
+            return self.hit + self.in_pool + self.distinct + self.length
+        return self.hit if self.valid else 0.0
+
+
+class _SchemaAnswer(ChosenTags):
+    """The expert's answer as its JSON schema has it: no other key (`additionalProperties: false`)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+def score_expert(
+    text: str,
+    pool: Mapping[str, str],
+    next_categories: Sequence[str],
+    constraints: ExpertConstraints,
+) -> ExpertScores:
+    """`pool`: the names the expert was offered -> their categories; `next_categories`: what came next."""
+    offered = set(next_categories) & set(pool.values())
+    try:
+        picks = _SchemaAnswer.model_validate(json.loads(text)).tags
+    except (ValueError, ValidationError):
+        return ExpertScores(False, 0, 0.0, 0.0, 0.0, 0.0, reachable=bool(offered))
+    if not picks:
+        return ExpertScores(True, 0, 0.0, 0.0, 0.0, 0.0, reachable=bool(offered))
+    served = chosen_categories(picks, pool, constraints.max_picks)
+    written = [" ".join(pick.split()) for pick in picks]
+    return ExpertScores(
+        parsed=True,
+        picks=len(picks),
+        hit=len(offered.intersection(served)) / len(offered) if offered else 0.0,
+        in_pool=sum(1 for pick in picks if category_named(pick, pool) is not None) / len(picks),
+        distinct=len(set(written)) / len(picks),
+        length=1.0 if constraints.min_picks <= len(picks) <= constraints.max_picks else 0.0,
+        categories=tuple(served),
+        reachable=bool(offered),
     )
 
 

@@ -8,9 +8,16 @@ from statistics import mean
 
 from pydantic import ValidationError
 
-from agent_training.agents import EXPLANATIONS, INTERESTS, JUDGE, TAGS, AgentName
+from agent_training.agents import EXPERT, EXPLANATIONS, INTERESTS, JUDGE, TAGS, AgentName
 from agent_training.data import Example
-from agent_training.rewards import ExplanationRewarder, TagConstraints, TagMapper, score_tags
+from agent_training.rewards import (
+    ExpertConstraints,
+    ExplanationRewarder,
+    TagConstraints,
+    TagMapper,
+    score_expert,
+    score_tags,
+)
 from intent.schema import InterestsAnswer
 from recgpt_domain.catalogue import Item
 
@@ -32,10 +39,13 @@ def agent_metrics(
     mapper: TagMapper | None,
     rewarder: ExplanationRewarder | None,
     constraints: TagConstraints,
+    expert: ExpertConstraints | None = None,
 ) -> dict[str, float]:
     """Parse rate, usable share (1 - the fallback share) and the agent's hit figure, on `answers`."""
     if not examples:
         return {}
+    if agent == EXPERT:
+        return expert_metrics(examples, answers, expert or ExpertConstraints())
     if agent == TAGS:
         if mapper is None:
             raise ValueError("tag metrics need a category mapper")
@@ -90,6 +100,34 @@ def agent_metrics(
             ),
         }
     raise ValueError(f"no metrics for agent {agent}")
+
+
+def expert_metrics(
+    examples: Sequence[Example], answers: Sequence[str], constraints: ExpertConstraints
+) -> dict[str, float]:
+    """Experts' answers as the reward scores them: the hit rate in the pool (an in-pool pick names one of the
+    next categories), the valid share (what CRS pays for), and what the tag service would make of them."""
+    scores = [
+        score_expert(answer, dict(zip(e.pool_names, e.pool, strict=True)), e.next_categories, constraints)
+        for e, answer in zip(examples, answers, strict=True)
+    ]
+    return {
+        "examples": len(examples),
+        "parsed": mean(1.0 if s.parsed else 0.0 for s in scores),
+        "valid": mean(1.0 if s.valid else 0.0 for s in scores),
+        # The tag service falls back on an answer it cannot parse or that keeps no pick in the pool.
+        "fallback": mean(1.0 if s.fallback else 0.0 for s in scores),
+        "hit_in_pool": mean(1.0 if s.hit > 0 else 0.0 for s in scores),
+        "valid_hit": mean(1.0 if s.valid and s.hit > 0 else 0.0 for s in scores),
+        "hit_share": mean(s.hit for s in scores),
+        # The ceiling of the hit rate: examples whose pool offers one of the next categories.
+        "target_in_pool": mean(1.0 if s.reachable else 0.0 for s in scores),
+        "in_pool": mean(s.in_pool for s in scores),
+        "distinct": mean(s.distinct for s in scores),
+        "picks_per_answer": mean(s.picks for s in scores),
+        "reward_crs": mean(s.reward("crs") for s in scores),
+        "reward_sum": mean(s.reward("sum") for s in scores),
+    }
 
 
 def verdict(answer: str) -> bool | None:

@@ -15,12 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from agent_training import generation
-from agent_training.agents import EXPLANATIONS, INTERESTS, JUDGE, TAGS
+from agent_training.agents import EXPERT, EXPLANATIONS, INTERESTS, JUDGE, TAGS
 from agent_training.artefact import load_manifest
 from agent_training.data import Example, NoUsableExamples, fingerprint
 from agent_training.job import MAX_NEW_TOKENS, Job, device_options, is_main_process, world_size
 from agent_training.model import load_model, load_tokenizer
-from agent_training.rewards import ExplanationRewarder, score_tags
+from agent_training.rewards import ExplanationRewarder, score_expert, score_tags
 from agent_training.scoring import interest_names, verdict
 
 log = logging.getLogger(__name__)
@@ -146,6 +146,10 @@ class AnswerFilter:
             return len(mapped) == len(names) and bool(mapped & set(example.next_categories))
         if job.agent == JUDGE:
             return verdict(answer) is not None and verdict(answer) == verdict(example.completion)
+        if job.agent == EXPERT:
+            pool = dict(zip(example.pool_names, example.pool, strict=True))
+            chosen = score_expert(answer, pool, example.next_categories, job.expert_constraints)
+            return chosen.valid and chosen.hit > 0
         if self.rewarder is None:
             return False
         explained = self.rewarder.score(answer, job.items[example.item_id], example.interest)

@@ -1,17 +1,19 @@
 """Where trained artefacts go once trained and where serving takes them from: a folder or any fsspec URL.
 
-Training writes an artefact into a local folder as before (the towers' `towers-<version>/`, an agent's
-adapter `<version>/`), then publishes it to the store; a serving process fetches the version it wants into
-a local folder of the same layout (its cache) and reads it from there as before. With no store configured
-the local folders are all there is, as on one machine.
+Training writes an artefact into a local folder as before (the towers' `towers-<version>/`, the entity
+tokens' `entities-<version>/`, an agent's adapter `<version>/`), then publishes it to the store; a serving
+process fetches the version it wants into a local folder of the same layout (its cache) and reads it from
+there as before. With no store configured the local folders are all there is, as on one machine.
 
-A kind of artefact is a `VersionedFolder` under the store's URL (`<url>/towers`, `<url>/adapters/<agent>`):
+A kind of artefact is a `VersionedFolder` under the store's URL (`<url>/towers`, `<url>/entities`,
+`<url>/adapters/<agent>`):
 
 - `<version>/...`               the artefact's files, uploaded first;
 - `<version>/store-manifest.json` every file's sha256 and size, written last: a version without it is
                                 not published (object stores have no rename, so this is the commit);
-- `<pointer>`                   the newest version's name, replaced last (`LATEST` for the towers,
-                                `latest` for adapters: the names their local readers already use).
+- `<pointer>`                   the newest version's name, replaced last (`LATEST` for the towers and
+                                the entity tokens, `latest` for adapters: the names their local readers
+                                already use).
 
 A fetch downloads into a scratch folder beside the cache's, checks every file against the manifest, and
 renames it into place: a reader of the cache never sees a partial or altered version. The URL may be a
@@ -195,6 +197,11 @@ class VersionedFolder:
 def towers(store_url: str, pointer: str) -> VersionedFolder:
     """The towers' versions: `<url>/towers/towers-<version>/`."""
     return VersionedFolder(posixpath.join(store_url, "towers"), pointer)
+
+
+def entities(store_url: str, pointer: str) -> VersionedFolder:
+    """The entity tokens' versions: `<url>/entities/entities-<version>/`."""
+    return VersionedFolder(posixpath.join(store_url, "entities"), pointer)
 
 
 def adapters(store_url: str, agent: str, pointer: str) -> VersionedFolder:

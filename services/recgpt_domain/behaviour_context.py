@@ -171,25 +171,43 @@ def _render(kept: list[_ItemLine], entity_items: Container[str] = ()) -> str:
     return "\n".join(out)
 
 
-def frequent_category_interests(context: BehaviourContext, limit: int) -> list[common_pb2.Interest]:
-    """One interest per category, most frequent first; items without a category say nothing. A category name
-    longer than an interest may be is cut at a word, as the agent's own interests are bounded: a catalogue's
-    category can be a paragraph (one of Amazon Scientific's runs to 695 characters), which the tag agent
-    would refuse as an interest."""
-    interests: dict[str, common_pb2.Interest] = {}
+@dataclass(frozen=True)
+class FrequentCategory:
+    """One of the user's categories: its catalogue name, the interest naming it, and its interactions."""
+
+    category: str
+    interest: str
+    count: int
+
+
+def frequent_categories(context: BehaviourContext, limit: int) -> list[FrequentCategory]:
+    """The user's categories, most frequent first; items without a category say nothing. The interest naming
+    a category is its name cut at a word, as the agent's own interests are bounded: a catalogue's category can
+    be a paragraph (one of Amazon Scientific's runs to 695 characters), which the tag agent would refuse as an
+    interest. Two categories that cut to the same interest count once."""
+    found: dict[str, FrequentCategory] = {}
     for category, count in context.top_categories:
         if category == UNCATEGORISED or not category.strip():
             continue
         interest = _cut_at_word(" ".join(category.split()), INTEREST_MAX_CHARS)
-        if interest.casefold() in interests:
+        if interest.casefold() in found:
             continue
-        verb = "is" if count == 1 else "are"
-        interests[interest.casefold()] = common_pb2.Interest(
-            interest=interest, reason=f"{count} of your recent items {verb} in this category"
-        )
-        if len(interests) >= limit:
+        found[interest.casefold()] = FrequentCategory(category, interest, count)
+        if len(found) >= limit:
             break
-    return list(interests.values())
+    return list(found.values())
+
+
+def frequent_category_interests(context: BehaviourContext, limit: int) -> list[common_pb2.Interest]:
+    """One interest per category, most frequent first (`frequent_categories`): the non-LLM interests."""
+    return [
+        common_pb2.Interest(
+            interest=frequent.interest,
+            reason=f"{frequent.count} of your recent items {'is' if frequent.count == 1 else 'are'} "
+            "in this category",
+        )
+        for frequent in frequent_categories(context, limit)
+    ]
 
 
 def _cut_at_word(text: str, limit: int) -> str:

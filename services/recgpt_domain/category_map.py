@@ -17,6 +17,8 @@ from recgpt_domain.embedder import Embedder, QueryCache, Vectors
 # "leaf": a category is embedded from its own name; "leaf_parent": as "leaf (parent)", which tells apart
 # ambiguous leaves such as "Accessories" and gives short names some context.
 CategoryText = Literal["leaf", "leaf_parent"]
+# Texts whose similarities to every category are held at once by `CategoryMapper.nearest`.
+_NEAREST_ROWS = 1024
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,18 @@ class CategoryMapper:
 
     def map(self, tags: Sequence[str]) -> list[CategoryMatch]:
         return self.match_vectors(self.encoder.encode(list(tags)))
+
+    def nearest(self, texts: Sequence[str], count: int) -> list[list[str]]:
+        """The `count` categories nearest each of `texts` by cosine, nearest first (one text or a batch: the
+        embedder pads a batch under its attention mask, so each text's categories are the same)."""
+        if count <= 0 or not self.categories:
+            return [[] for _ in texts]
+        nearest: list[list[str]] = []
+        for start in range(0, len(texts), _NEAREST_ROWS):
+            similarities = self.encoder.encode(list(texts[start : start + _NEAREST_ROWS])) @ self.vectors.T
+            for row in np.argsort(-similarities, axis=1)[:, :count].tolist():
+                nearest.append([self.categories[i] for i in row])
+        return nearest
 
 
 class TagMappingSettings(BaseSettings):

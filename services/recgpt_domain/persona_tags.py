@@ -6,6 +6,9 @@ persona's categories, then, taken in turn, what most often follows each of them 
 the persona's text in the embedding space. Pools of different personas reach past the statistics' top
 categories of the user, which a single choose-mode call never leaves. The arbiter picks the final N from the
 union; when it picks fewer, the union's round-robin order (each expert's best first) fills the rest.
+
+The pool is built here (`ExpertPools`), where the tag service and the experts' training share it: an expert
+trained on other pools than it is served would learn another task.
 """
 
 from __future__ import annotations
@@ -13,9 +16,17 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import zip_longest
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 T = TypeVar("T")
+
+# The experts' serving defaults (`tags.settings`: RECGPT_EXPERT_TAGS, _POOL, _NEAR, _BUDGET_TOKENS), which
+# their training examples copy: picks asked of an expert, its pool, the categories near its persona's text
+# in that pool, and the tokens of latest behaviour it reads.
+EXPERT_TAGS = 10
+EXPERT_POOL = 18
+EXPERT_NEAR = 8
+EXPERT_BUDGET_TOKENS = 160
 
 
 def round_robin(lists: Iterable[Iterable[T]]) -> Iterator[T]:
@@ -41,6 +52,39 @@ def expert_pool(
         if len(pool) == size:
             break
     return list(pool)
+
+
+class NearCategories(Protocol):
+    """The categories nearest each text by embedding (in production: `category_map.CategoryMapper`)."""
+
+    def nearest(self, texts: Sequence[str], count: int) -> list[list[str]]: ...
+
+
+@dataclass(frozen=True)
+class ExpertPools:
+    """An expert's pool from its persona, as the tag service builds it: `expert_pool` over the statistics'
+    followers and the categories nearest the persona's text, only those with a name."""
+
+    follows: Mapping[str, Sequence[str]]
+    names: Mapping[str, str]
+    near: NearCategories | None
+    near_count: int = EXPERT_NEAR
+    size: int = EXPERT_POOL
+
+    def pool(self, persona: str, categories: Sequence[str]) -> list[str]:
+        """`persona`'s pool (its text and the categories it rests on), best first."""
+        return self.pools([(persona, categories)])[0]
+
+    def pools(self, personas: Sequence[tuple[str, Sequence[str]]]) -> list[list[str]]:
+        """The pools of several personas, their texts embedded in one batch."""
+        texts = list(dict.fromkeys(text for text, _ in personas))
+        near: dict[str, list[str]] = {}
+        if self.near is not None and self.near_count and texts:
+            near = dict(zip(texts, self.near.nearest(texts, self.near_count), strict=True))
+        return [
+            expert_pool(categories, self.follows, near.get(text, []), self.names, self.size)
+            for text, categories in personas
+        ]
 
 
 @dataclass(frozen=True)

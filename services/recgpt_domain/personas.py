@@ -17,6 +17,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from recgpt_domain.behaviour_context import BehaviourContext, frequent_categories
+
 PERSONA_MAX_CHARS = 160
 # What validation drops a persona for: the `problem` label of recgpt_persona_planner_dropped_total.
 EMPTY, DUPLICATE, NO_KNOWN_CATEGORY = "empty", "duplicate", "no_known_category"
@@ -129,3 +131,18 @@ def planner_choices(
     """The categories the planner may name for a user: their own (most frequent first), what follows their
     last category, the shop's trends, then the most taken; each once, at most `size`."""
     return list(dict.fromkeys(c for c in (*own, *following, *trending, *popular) if c))[:size]
+
+
+def frequent_category_persona(context: BehaviourContext, max_categories: int) -> Persona | None:
+    """A persona without the planner: one sentence over the user's most frequent categories, named as the
+    non-LLM interests name them (`frequent_categories`), resting on those categories. Free and deterministic:
+    what the experts' training examples stand on. None when the behaviour names no category."""
+    frequent = frequent_categories(context, max_categories)
+    if not frequent:
+        return None
+    names = [f.interest for f in frequent]
+    listed = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+    text = f"A shopper for {listed}"
+    if len(text) > PERSONA_MAX_CHARS:
+        text = text[: PERSONA_MAX_CHARS + 1].rsplit(" ", 1)[0].rstrip(" ,;&-")
+    return Persona(text, [f.category for f in frequent])

@@ -19,7 +19,7 @@ EXPLAIN_V1 = "explain-v1.1"
 EXPLAIN_V2 = "explain-v2.0"
 JUDGE_V1 = "judge-v1.0"
 # RecGPT-V2 agent-as-a-judge: one sub-evaluator per dimension, then a senior reviewer.
-JUDGE_V2 = "judge-v2.0"
+JUDGE_V2 = "judge-v2.1"
 # The judge's yes/no questions: a verdict adapter is trained on them (agent_training), so changing their
 # wording makes a new version.
 JUDGE_YES_NO_V1 = "judge-yes-no-v1"
@@ -44,6 +44,8 @@ INTEREST_MINER = "interest_miner"
 TAG_PREDICTOR = "tag_predictor"
 EXPLAINER = "explainer"
 JUDGE_VERDICT = "judge_verdict"
+# RecGPT-V2's persona expert (tags), trained by GRPO on its own pools (agent_training).
+TAG_EXPERT = "tag_expert"
 
 
 def served_prompt_versions(tag_mode: TagMode = DEFAULT_TAG_MODE) -> dict[str, str]:
@@ -53,6 +55,7 @@ def served_prompt_versions(tag_mode: TagMode = DEFAULT_TAG_MODE) -> dict[str, st
         TAG_PREDICTOR: TAG_PROMPT_VERSIONS[tag_mode],
         EXPLAINER: EXPLAIN_V1,
         JUDGE_VERDICT: JUDGE_YES_NO_V1,
+        TAG_EXPERT: TAG_EXPERT_V2,
     }
 
 

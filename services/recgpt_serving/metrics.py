@@ -76,7 +76,7 @@ LLM_INVALID_OUTPUT = Counter(
 )
 LLM_ADAPTER_CALLS = Counter(
     "recgpt_llm_adapter_calls_total",
-    "LLM calls by what answered: a LoRA adapter or the base model.",
+    "LLM calls by what answered: a LoRA adapter, the agent's own engine (merged) or the base model.",
     ["agent", "served"],
 )
 LLM_ADAPTER_FAILURES = Counter(

@@ -37,6 +37,9 @@ COMMON_ENV: dict[str, str] = {
     "RECGPT_BIND_HOST": "0.0.0.0",
     "RECGPT_EMBEDDING_MODELS_DIR": f"{VAR}/models/embedding",
     "RECGPT_TOWERS_DIR": f"{VAR}/models/towers",
+    # The entity tokens the agents load (`make train-adaptor`'s folder; on Kubernetes, the
+    # `kubeflow-training` component points intent and tags at the copy they fetch from the artefact store).
+    "RECGPT_ENTITY_DIR": f"{VAR}/models/entities",
 }
 
 # Imports the dataset (running the key migration first), builds the index and converts the served model.

@@ -29,7 +29,7 @@ from recgpt_tools import (
     vllm_engine,
 )
 from recgpt_tools.container_layout import API_KEYS_FILE, DATA_DIRS, MODEL_DIR, VAR
-from recgpt_tools.deploy_secrets import API_KEYS_JSON, GRAFANA_ENV, LLM_ENV, REDIS_ACL, REDIS_PREFIX
+from recgpt_tools.deploy_secrets import API_KEYS_JSON, GRAFANA_ENV, LLM_ENV, REDIS_ACL
 from recgpt_tools.k8s import files as k8s_files
 from recgpt_tools.registry import ConsoleScript, Engine, GrpcHealth, HttpOk, Process, RedisPing, Starts
 
@@ -75,10 +75,7 @@ x-platform: &platform
     dockerfile: deploy/docker/Dockerfile
   image: recgpt-platform:latest
   environment: &env
-    RECGPT_REDIS_PREFIX: {prefix}
-    RECGPT_BIND_HOST: 0.0.0.0
-    RECGPT_EMBEDDING_MODELS_DIR: {var}/models/embedding
-    RECGPT_TOWERS_DIR: {var}/models/towers
+{common_env}
   volumes:
     - var:{var}
     - ${{DATASET:-./data/amazon-scientific}}:/data:ro
@@ -308,7 +305,7 @@ def compose(table: Sequence[Process] = registry.PROCESSES) -> str:
     redis = next(process for process in table if process.command is Engine.REDIS)
     head = _COMPOSE_HEAD.format(
         secrets=deploy_secrets.SECRETS_DIR,
-        prefix=REDIS_PREFIX,
+        common_env="\n".join(_mapping("    ", container_layout.COMMON_ENV)),
         acl=REDIS_ACL,
         maxmemory=redis_server.DEFAULT_MAXMEMORY,
         redis_image=container_layout.REDIS_IMAGE,

@@ -10,6 +10,11 @@ KEDA adds engines while requests queue (the chart's trigger: vllm:num_requests_w
     helm repo add vllm https://vllm-project.github.io/production-stack
     helm install vllm vllm/vllm-stack -n vllm-stack -f deploy/production-stack/values.yaml
     kubectl apply -n vllm-stack -f deploy/production-stack/lora-adapters.yaml
+
+Where the agents serve entity tokens (the `kubeflow-training` component), the engines must take prompt
+embeddings: add `-f deploy/production-stack/entity-tokens.yaml` after values.yaml. It restates the model spec
+with `--enable-prompt-embeds` (Helm replaces a list whole); off otherwise, as `make run`'s engine is until
+entity tokens exist.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from recgpt_tools.k8s.objects import Manifest
 
 VALUES_FILE = Path("deploy/production-stack/values.yaml")
 LORA_ADAPTERS_FILE = Path("deploy/production-stack/lora-adapters.yaml")
+ENTITY_TOKENS_FILE = Path("deploy/production-stack/entity-tokens.yaml")
 # The chart's modelSpec name: its Deployments, its KEDA trigger and the adapters' base model go by it.
 MODEL_SPEC = "base"
 # The weights the served name stands for; a cluster may pull them (the CPU machines of this project never do).
@@ -41,7 +47,7 @@ _GENERATED = (
 )
 
 
-def _engine_args(settings: vllm_engine.EngineSettings) -> list[str]:
+def _engine_args(settings: vllm_engine.EngineSettings, prompt_embeds: bool) -> list[str]:
     """What `make run`'s engine is started with and the chart has no key for."""
     structured: dict[str, object] = {"backend": settings.structured_backend, "disable_any_whitespace": True}
     return [
@@ -49,12 +55,13 @@ def _engine_args(settings: vllm_engine.EngineSettings) -> list[str]:
         "--structured-outputs-config", json.dumps(structured),
         "--scheduling-policy", settings.scheduling_policy,
         "--max-lora-rank", str(settings.max_lora_rank),
+        *([vllm_engine.PROMPT_EMBEDS_FLAG] if prompt_embeds else []),
     ]  # fmt: skip
 
 
-def values() -> Manifest:
+def _model_spec(prompt_embeds: bool) -> Manifest:
     settings = container_layout.vllm_engine_settings(8000, device="cuda")
-    model_spec = {
+    return {
         "name": MODEL_SPEC,
         "repository": container_layout.VLLM_CUDA_IMAGE.partition(":")[0],
         "tag": container_layout.VLLM_CUDA_IMAGE.partition(":")[2],
@@ -72,19 +79,22 @@ def values() -> Manifest:
             "dtype": settings.dtype,
             "gpuMemoryUtilization": settings.gpu_memory_utilization,
             "maxLoras": settings.max_loras,
-            "extraArgs": _engine_args(settings),
+            "extraArgs": _engine_args(settings, prompt_embeds),
         },
         # The chart's default trigger: one more engine per 5 requests waiting, from Prometheus Operator's
         # Prometheus (monitoring namespace).
         "keda": {"enabled": True, "minReplicaCount": 1, "maxReplicaCount": 4, "pollingInterval": 15,
                  "cooldownPeriod": 300},
     }  # fmt: skip
+
+
+def values() -> Manifest:
     return {
         "servingEngineSpec": {
             "runtimeClassName": "",
             # The key the agents send (deploy/secrets/llm.env, Secret recgpt-llm-key in this namespace too).
             "vllmApiKey": {"secretName": objects.LLM_KEY_SECRET, "secretKey": "VLLM_API_KEY"},
-            "modelSpec": [model_spec],
+            "modelSpec": [_model_spec(prompt_embeds=False)],
         },
         "routerSpec": {
             "routingLogic": "session",
@@ -96,6 +106,11 @@ def values() -> Manifest:
         },
         "loraController": {"enableLoraController": True},
     }
+
+
+def entity_tokens_values() -> Manifest:
+    """Values layered over `values()` where entity tokens are served: the engines take prompt embeddings."""
+    return {"servingEngineSpec": {"modelSpec": [_model_spec(prompt_embeds=True)]}}
 
 
 def lora_adapters() -> list[Manifest]:
@@ -133,7 +148,13 @@ def files() -> dict[Path, str]:
         f"# Example: one adapter per agent, version {EXAMPLE_VERSION}; a new version is a new resource, and\n"
         "# the agents move to it by their adapter setting (RECGPT_LLM_AGENT_ADAPTERS) or an experiment arm.\n"
     )
+    entity_tokens_header = (
+        f"# Over {VALUES_FILE.name} where the agents serve entity tokens (the kubeflow-training component):\n"
+        f"# `helm upgrade vllm vllm/vllm-stack -n vllm-stack -f {VALUES_FILE} -f {ENTITY_TOKENS_FILE}`.\n"
+        f"# The model spec again, with {vllm_engine.PROMPT_EMBEDS_FLAG} (Helm replaces a list whole).\n"
+    )
     return {
         VALUES_FILE: _GENERATED + header + objects.to_yaml(values()),
+        ENTITY_TOKENS_FILE: _GENERATED + entity_tokens_header + objects.to_yaml(entity_tokens_values()),
         LORA_ADAPTERS_FILE: _GENERATED + adapters_header + objects.to_yaml(*lora_adapters()),
     }

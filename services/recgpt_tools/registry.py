@@ -28,7 +28,7 @@ What a deployment needs beyond the launcher is declared here too, with defaults 
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 from typing import Literal
 
@@ -373,6 +373,30 @@ PROCESSES: tuple[Process, ...] = (
 )
 
 
+# The first port of the agents' own engines (`RECGPT_STACK_MERGED_AGENTS`), one more for each agent named.
+MERGED_ENGINE_PORT = 8101
+
+
+def merged_engine_name(agent: str) -> str:
+    """The process of an agent's own engine: `vllm-tag-expert` for `tag_expert`."""
+    return f"vllm-{agent.replace('_', '-')}"
+
+
+def with_merged_engines(table: Sequence[Process], agents: Sequence[str]) -> tuple[Process, ...]:
+    """`table` with an engine of its own for each agent (its adapter merged into the base weights), right
+    after the shared engine: the same entry on the next free port. Local to `make run`: the deploy files are
+    made from `PROCESSES`, which holds none, so a merged engine never reaches a cluster by accident."""
+    shared = next((process for process in table if process.command is Engine.VLLM), None)
+    if shared is None or not agents:
+        return tuple(table)
+    engines = [
+        replace(shared, name=merged_engine_name(agent), port=MERGED_ENGINE_PORT + index)
+        for index, agent in enumerate(agents)
+    ]
+    after = list(table).index(shared) + 1
+    return (*table[:after], *engines, *table[after:])
+
+
 def by_name(name: str, processes: Sequence[Process] = PROCESSES) -> Process:
     for process in processes:
         if process.name == name:
@@ -496,6 +520,8 @@ class LlmEndpoint:
     max_lora_rank: int | None = None
     # The agents' scheduling priorities on an engine that schedules by them ("explainer=1,judge=2").
     agent_priorities: str | None = None
+    # Agents served by an engine of their own ("tag_expert=<model>@http://127.0.0.1:8101/v1").
+    agent_engines: str | None = None
 
 
 def service_env(
@@ -528,6 +554,8 @@ def service_env(
             env["RECGPT_LLM_MAX_LORA_RANK"] = str(llm.max_lora_rank)
         if llm.agent_priorities is not None:
             env["RECGPT_LLM_AGENT_PRIORITIES"] = llm.agent_priorities
+        if llm.agent_engines is not None:
+            env["RECGPT_LLM_AGENT_ENGINES"] = llm.agent_engines
     for name in process.targets:
         if name in started:
             env[f"RECGPT_{name.upper()}_TARGET"] = addresses.target(name)

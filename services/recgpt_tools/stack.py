@@ -2,7 +2,8 @@
 
 `up` prepares what is missing (catalogue, FAISS index, model folder; each skipped when fresh) and starts the
 processes of the registry (recgpt_tools.registry) that this start runs: Redis when `REDIS_URL` is unset, vLLM,
-the agents and the near-line worker when the LLM is on, retrieval and the gateway always; then it polls each
+the agents and the near-line worker when the LLM is on (and an engine of its own for each agent of
+RECGPT_STACK_MERGED_AGENTS: recgpt_tools.merged_models), retrieval and the gateway always; then it polls each
 until ready. Before the gateway starts, its API keys (made once in `<var>/auth/`) are stored in Redis.
 Each process runs under a supervisor of its own that restarts it when it exits, with a capped backoff
 (recgpt_tools.supervisor); `status` shows each one's restarts and last exit. The local Redis is durable: an
@@ -37,6 +38,7 @@ from recgpt_serving.llm import adapter_files
 from recgpt_serving.llm.models import DEFAULT_MODEL_NAME
 from recgpt_tools import (
     artefact_sync,
+    merged_models,
     processes,
     redis_server,
     registry,
@@ -46,6 +48,7 @@ from recgpt_tools import (
     supervisor,
     vllm_engine,
 )
+from recgpt_tools.merged_models import MergedEngine, MergeError
 from recgpt_tools.readiness import port_free, ready_check
 from recgpt_tools.registry import ConsoleScript, Engine, Phase, Process, Starts
 from recgpt_tools.run_state import RunState, RunStateError
@@ -122,7 +125,9 @@ def _run_step(step: Step, env: dict[str, str]) -> None:
 
 class Stack:
     def __init__(self, settings: StackSettings, table: Sequence[Process] = registry.PROCESSES) -> None:
-        """`table`: the processes to run, in start order (the registry's unless a test brings its own)."""
+        """`table`: the processes to run, in start order (the registry's unless a test brings its own); an
+        engine of its own joins it for each agent of RECGPT_STACK_MERGED_AGENTS."""
+        table = registry.with_merged_engines(table, settings.merged_agents)
         try:
             registry.check(table)
         except ValueError as error:
@@ -187,9 +192,17 @@ class Stack:
         env = self._base_env(state)
         started = self.started_processes()
         names = {process.name for process in started}
-        return [self._launch(process, state, env, names) for process in started]
+        merged = self.merged_engines() if self.settings.llm else {}
+        return [self._launch(process, state, env, names, merged) for process in started]
 
-    def _launch(self, process: Process, state: RunState, env: dict[str, str], started: set[str]) -> Launch:
+    def _launch(
+        self,
+        process: Process,
+        state: RunState,
+        env: dict[str, str],
+        started: set[str],
+        merged: dict[str, MergedEngine],
+    ) -> Launch:
         command = process.command
         if isinstance(command, ConsoleScript):
             data_dirs: dict[registry.Data, str] = {
@@ -206,6 +219,7 @@ class Stack:
                     base_model_dir=str(self.model_folder) if lora and self.model_folder.is_dir() else None,
                     max_lora_rank=self.lora_rank if lora else None,
                     agent_priorities=self.agent_priorities,
+                    agent_engines=_agent_engines(merged, state) if merged else None,
                 )
             own = registry.service_env(process, self.addresses, started, data_dirs, llm)
             if process.checks_callers:
@@ -216,6 +230,8 @@ class Stack:
             return self._redis_launch(process, env)
         if command is Engine.CACHE_REDIS:
             return self._cache_redis_launch(process, env)
+        if process.name in merged:
+            return self._merged_vllm_launch(process, env, merged[process.name])
         return self._vllm_launch(process, env)
 
     def _redis_launch(self, process: Process, env: dict[str, str]) -> Launch:
@@ -268,6 +284,23 @@ class Stack:
             vllm_engine.vllm_env(engine, env),
             steps,
             note=f"{model}; it takes a minute or two on a CPU",
+        )
+
+    def _merged_vllm_launch(self, process: Process, env: dict[str, str], merged: MergedEngine) -> Launch:
+        """An agent's own engine: the shared one's flags and cores, its merged folder, no LoRA, less cache."""
+        engine = vllm_engine.EngineSettings(
+            model=str(merged.folder),
+            port=self._port(process),
+            served_model_name=merged.model,
+            enable_lora=False,
+            enable_prompt_embeds=self.serves_entity_tokens,
+            cpu_kvcache_gib=merged_models.KVCACHE_GIB,
+        )
+        return Launch(
+            process,
+            vllm_engine.vllm_command(engine),
+            vllm_engine.vllm_env(engine, env),
+            note=f"{merged.agent}'s adapter merged: {merged.folder}",
         )
 
     def _user_token_secret(self) -> str:
@@ -348,18 +381,20 @@ class Stack:
         prompt each is served: an adapter trained on another is never chosen). Empty without the LLM."""
         if not self.settings.llm:
             return {}
-        tag_mode = os.environ.get("RECGPT_TAG_MODE", DEFAULT_TAG_MODE)
-        if tag_mode not in get_args(TagMode):
-            raise StackError(f"RECGPT_TAG_MODE={tag_mode!r}: one of {', '.join(get_args(TagMode))}")
-        prompts = served_prompt_versions(cast(TagMode, tag_mode))
+        prompts = self._served_prompts()
+        merged = {
+            engine.agent: f"merged engine {name} ({engine.model})"
+            for name, engine in self.merged_engines().items()
+        }
         if not self.serves_adapters:
-            return dict.fromkeys(prompts, f"base model (LoRA {self.settings.lora})")
-        default = os.environ.get("RECGPT_LLM_ADAPTER_CHOICE", adapter_files.NEWEST)
-        chosen = parse_adapter_choices(os.environ.get("RECGPT_LLM_AGENT_ADAPTERS", ""))
+            return {agent: merged.get(agent, f"base model (LoRA {self.settings.lora})") for agent in prompts}
         served: dict[str, str] = {}
         for agent, prompt in prompts.items():
+            if agent in merged:
+                served[agent] = merged[agent]
+                continue
             try:
-                adapter = adapter_files.choose(self.adapters_dir, agent, chosen.get(agent, default), prompt)
+                adapter = self._chosen_adapter(agent, prompt)
             except adapter_files.AdapterError as error:
                 served[agent] = f"base model ({error})"
                 continue
@@ -369,6 +404,55 @@ class Stack:
                 else f"base model (no adapter trained on {prompt})"
             )
         return served
+
+    def _served_prompts(self) -> dict[str, str]:
+        """Each trainable agent's served prompt version, as the services will serve it (RECGPT_TAG_MODE)."""
+        tag_mode = os.environ.get("RECGPT_TAG_MODE", DEFAULT_TAG_MODE)
+        if tag_mode not in get_args(TagMode):
+            raise StackError(f"RECGPT_TAG_MODE={tag_mode!r}: one of {', '.join(get_args(TagMode))}")
+        return dict(served_prompt_versions(cast(TagMode, tag_mode)))
+
+    def _chosen_adapter(self, agent: str, prompt: str) -> adapter_files.Adapter | None:
+        """The adapter the agent will choose (RECGPT_LLM_ADAPTER_CHOICE, RECGPT_LLM_AGENT_ADAPTERS, its
+        prompt); AdapterError when its setting names one that is not there."""
+        default = os.environ.get("RECGPT_LLM_ADAPTER_CHOICE", adapter_files.NEWEST)
+        chosen = parse_adapter_choices(os.environ.get("RECGPT_LLM_AGENT_ADAPTERS", ""))
+        return adapter_files.choose(self.adapters_dir, agent, chosen.get(agent, default), prompt)
+
+    def merged_engines(self) -> dict[str, MergedEngine]:
+        """What each agent of RECGPT_STACK_MERGED_AGENTS has its own engine serve, by the engine's process
+        name: the merged folder of the adapter it would be served as LoRA. StackError when it has none."""
+        if not self.settings.merged_agents:
+            return {}
+        prompts = self._served_prompts()
+        engines: dict[str, MergedEngine] = {}
+        for agent in self.settings.merged_agents:
+            if agent not in prompts:
+                raise StackError(
+                    f"RECGPT_STACK_MERGED_AGENTS: no agent {agent!r}; one of {', '.join(prompts)}"
+                )
+            try:
+                adapter = self._chosen_adapter(agent, prompts[agent])
+            except adapter_files.AdapterError as error:
+                raise StackError(f"RECGPT_STACK_MERGED_AGENTS: {error}") from None
+            if adapter is None:
+                raise StackError(
+                    f"RECGPT_STACK_MERGED_AGENTS: {agent} has no adapter trained on {prompts[agent]} "
+                    f"in {self.adapters_dir / agent} to merge"
+                )
+            merged_dir = self.paths.models / merged_models.MERGED_DIR
+            try:
+                engine = merged_models.served_merged(adapter, merged_dir, self._base_stamp())
+            except MergeError as error:
+                raise StackError(str(error)) from None
+            engines[registry.merged_engine_name(agent)] = engine
+        return engines
+
+    def _base_stamp(self) -> dict[str, object]:
+        """The served base folder's source stamp ({} when it has none, or is not built yet)."""
+        from agent_training.artefact import read_source_stamp  # offline code, only for a start
+
+        return read_source_stamp(self.model_folder)
 
     @property
     def lora_rank(self) -> int:
@@ -599,6 +683,11 @@ class Stack:
         if name not in state.urls:
             raise StackError(f"{name!r} serves no HTTP here; these do: {', '.join(state.urls)}")
         return state.urls[name]
+
+
+def _agent_engines(merged: dict[str, MergedEngine], state: RunState) -> str:
+    """RECGPT_LLM_AGENT_ENGINES for the agents' own engines of this start."""
+    return ",".join(f"{engine.agent}={engine.model}@{state.urls[name]}/v1" for name, engine in merged.items())
 
 
 def main() -> None:

@@ -44,7 +44,7 @@ def parser(description: str | None = None) -> argparse.ArgumentParser:
         "status", help="the processes `up` started, their restarts and last exit (exit 1 unless all run)"
     )
     url = commands.add_parser("url", help="the HTTP root of a running process")
-    url.add_argument("name", help="gateway, gateway-internal (the operators' listener) or vllm")
+    url.add_argument("name", help="gateway, gateway-internal (the operators' listener), vllm or vllm-<agent>")
     run = commands.add_parser("exec", help="run a command with the platform's addresses and API keys")
     run.add_argument("command", nargs=argparse.REMAINDER, help="the command, after --")
 
@@ -208,7 +208,7 @@ def usage(
         if internal:
             lines.append(f"  {'':<10} {internal:<32} operators only: admin API, reports, metrics")
     if agents:
-        lines.append("LLM agents (RECGPT_LLM_AGENT_ADAPTERS chooses):")
+        lines.append("LLM agents (RECGPT_LLM_AGENT_ADAPTERS chooses, RECGPT_STACK_MERGED_AGENTS merges):")
         lines += [f"  {agent:<15} {served}" for agent, served in agents.items()]
     gateway = state.gateway_url
     internal = state.urls.get("gateway-internal")

@@ -6,9 +6,9 @@ import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic.fields import FieldInfo
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 from recgpt_tools import registry
 from recgpt_tools.redis_server import DEFAULT_CACHE_MAXMEMORY, DEFAULT_MAXMEMORY, AppendFsync
@@ -52,6 +52,10 @@ class StackSettings(BaseSettings):
     # RECGPT_LLM_AGENT_ADAPTERS to choose), the base model alone otherwise.
     adapters_dir: Path | None = None
     lora: Literal["auto", "on", "off"] = "auto"
+    # Agents served by an engine of their own, "tag_expert,explainer": each its adapter merged into the base
+    # weights (`make merge-adapter`), on the ports from registry.MERGED_ENGINE_PORT in the order named; every
+    # other agent stays on the shared engine (recgpt_tools.merged_models).
+    merged_agents: Annotated[list[str], NoDecode] = Field(default_factory=list)
     log_level: str = "INFO"
     ready_timeout_s: float = 420.0
     # The local Redis (when REDIS_URL is unset) keeps an append-only file under <var_dir>/redis, fsynced
@@ -67,6 +71,15 @@ class StackSettings(BaseSettings):
     restart_backoff_max_s: Annotated[float, Field(gt=0)] = 30.0
     # Serve each user's log without its last interaction: `make eval` on this dataset then has unseen targets.
     hold_out_last: bool = False
+
+    @field_validator("merged_agents", mode="before")
+    @classmethod
+    def _agents(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [agent.strip() for agent in value.split(",") if agent.strip()]
+        if isinstance(value, list) and len(set(value)) != len(value):
+            raise ValueError(f"an agent named twice in {value}")
+        return value
 
     @classmethod
     def port_names(cls) -> list[str]:

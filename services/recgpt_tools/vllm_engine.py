@@ -31,6 +31,11 @@ def _all_allowed_cpus() -> str:
 
 VLLM_LORA_RANKS = (8, 16, 32, 64, 128)
 
+# Lets requests carry prompt embeddings (entity tokens). vLLM warns that embeddings of the wrong shape may
+# crash the engine, so it is on only where entity tokens are served: `make run` once an artefact exists; on
+# Kubernetes, the `kubeflow-training` component (production-stack's engines: its entity-tokens.yaml values).
+PROMPT_EMBEDS_FLAG = "--enable-prompt-embeds"
+
 
 # What the agents on an engine that schedules by priority are told (RECGPT_LLM_AGENT_PRIORITIES): what a
 # profile waits on (interests, tags, commands: 0) goes before explanations, and those before the judge, which
@@ -140,7 +145,7 @@ def vllm_command(settings: EngineSettings, python: str | None = None) -> list[st
         command += ["--enable-lora", "--max-lora-rank", str(settings.max_lora_rank)]
         command += ["--max-loras", str(settings.max_loras)]
     if settings.enable_prompt_embeds:
-        command.append("--enable-prompt-embeds")
+        command.append(PROMPT_EMBEDS_FLAG)
     return command + shlex.split(settings.extra_args)
 
 

@@ -15,14 +15,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import grpc
-import numpy as np
 
 from recgpt.common.v1 import common_pb2
 from recgpt.tags.v1 import tags_pb2
 from recgpt_domain import tag_choice as choosing
 from recgpt_domain.behaviour_context import compress
 from recgpt_domain.category_map import CategoryMapper
-from recgpt_domain.persona_tags import arbitrated, expert_pool, union_of
+from recgpt_domain.persona_tags import ExpertPools, arbitrated, union_of
 from recgpt_domain.tag_ranking import Candidates
 from recgpt_serving import agent_runner, metrics
 from recgpt_serving.llm import entity_tokens
@@ -66,8 +65,15 @@ class PersonaTagger:
     ) -> None:
         self.settings = settings
         self.deps = deps
-        self.mapper = mapper
         self.candidates = candidates
+        # The pool the experts' training builds alike (`recgpt_domain.persona_tags`).
+        self.pools = ExpertPools(
+            candidates.transitions.follows,
+            candidates.names,
+            mapper if len(mapper) else None,
+            settings.expert_near,
+            settings.expert_pool,
+        )
 
     async def expert(
         self, request: tags_pb2.ExpertTagsRequest, context: grpc.aio.ServicerContext
@@ -78,14 +84,8 @@ class PersonaTagger:
                 self.deps, request.user_id, request.behaviour, self.settings.behaviour_max_interactions
             )
         names = self.candidates.names
-        near = await asyncio.to_thread(self._near, persona)
-        pool = expert_pool(
-            list(request.persona_categories),
-            self.candidates.transitions.follows,
-            near,
-            names,
-            self.settings.expert_pool,
-        )
+        # Embeds the persona's text (the nearest categories): off the event loop.
+        pool = await asyncio.to_thread(self.pools.pool, persona, list(request.persona_categories))
         response = tags_pb2.ExpertTagsResponse(pool=pool)
         adapter = await self.deps.llm.adapter_for(EXPERT_AGENT, EXPERT_PROMPT_VERSION)
         response.provenance.CopyFrom(
@@ -193,15 +193,6 @@ class PersonaTagger:
             )
         )
         return response
-
-    def _near(self, persona: str) -> list[str]:
-        """The categories nearest the persona's text by cosine, nearest first."""
-        if self.settings.expert_near == 0 or not len(self.mapper):
-            return []
-        vector = self.mapper.encoder.encode([persona])[0]
-        similarities = self.mapper.vectors @ vector
-        order = np.argsort(-similarities)[: self.settings.expert_near]
-        return [self.mapper.categories[i] for i in order.tolist()]
 
     async def _choose(
         self,

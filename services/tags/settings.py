@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from recgpt_domain.category_map import TagMappingSettings
+from recgpt_domain.persona_tags import EXPERT_BUDGET_TOKENS, EXPERT_NEAR, EXPERT_POOL, EXPERT_TAGS
 from recgpt_domain.prompt_versions import DEFAULT_TAG_MODE, DEFAULT_TAG_POOL, TagMode
 from recgpt_serving.agent_runner import AgentServiceSettings
 
@@ -51,10 +52,11 @@ class TagsSettings(AgentServiceSettings, TagMappingSettings):
     # RecGPT-V2's experts: picks asked of each, its pool (the persona's categories, their followers, the
     # categories nearest its text: `near` of those), and the latest behaviour each reads; the arbiter's N, the
     # behaviour it reads, and the most candidates and persona categories a request may bring.
-    expert_tags: int = Field(default=10, ge=1)
-    expert_pool: int = Field(default=18, ge=1, le=60)
-    expert_near: int = Field(default=8, ge=0)
-    expert_budget_tokens: int = Field(default=160, ge=16)
+    # The defaults are the domain's, which the experts' training examples copy.
+    expert_tags: int = Field(default=EXPERT_TAGS, ge=1)
+    expert_pool: int = Field(default=EXPERT_POOL, ge=1, le=60)
+    expert_near: int = Field(default=EXPERT_NEAR, ge=0)
+    expert_budget_tokens: int = Field(default=EXPERT_BUDGET_TOKENS, ge=16)
     expert_max_tokens: int = Field(default=300, ge=32)
     arbiter_tags: int = Field(default=20, ge=1)
     arbiter_budget_tokens: int = Field(default=600, ge=64)

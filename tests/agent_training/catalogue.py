@@ -79,3 +79,13 @@ class ExactMapper:
             found = next((leaf for _, leaf in CATEGORIES if leaf.casefold() in text.casefold()), None)
             out.append(CategoryMatch(found or "Screws", 0.9 if found else 0.1))
         return out
+
+
+class NearLeaves:
+    """Categories nearest a text, for tests: the leaves it names first, then the rest, in catalogue order."""
+
+    def nearest(self, texts: Sequence[str], count: int) -> list[list[str]]:
+        leaves = [leaf for _, leaf in CATEGORIES]
+        return [
+            sorted(leaves, key=lambda leaf: leaf.casefold() not in text.casefold())[:count] for text in texts
+        ]

@@ -77,3 +77,48 @@ def test_eval_answers_needs_an_example(
     args = ["eval-answers", "--agent", "explainer", "--catalogue", str(folder)]
     status, err = run([*args, "--model-dir", str(tiny_model_folder), "--examples", "0"], capsys)
     assert status == cli.EXIT_BAD_INPUT and "--examples must be at least 1" in err
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        (["--expert-near", "-1"], "--expert-near must be 0 (none) or more"),
+        (["--expert-pool", "0"], "--expert-pool must be at least 1"),
+        (["--expert-tags", "0"], "--expert-tags must be at least 1"),
+        (["--persona-categories", "0"], "--persona-categories must be at least 1"),
+    ],
+)
+def test_expert_options_out_of_range(
+    tiny_model_folder: Path, capsys: pytest.CaptureFixture[str], option: list[str], message: str
+) -> None:
+    status, err = run(["grpo", "--agent", "experts", "--model-dir", str(tiny_model_folder), *option], capsys)
+    assert status == cli.EXIT_BAD_INPUT and message in err
+
+
+def test_expert_options_make_the_examples_as_the_service_is_set(tiny_model_folder: Path) -> None:
+    """The experts' RECGPT_EXPERT_* settings, given to training alike, and their serving defaults."""
+    model = ["--model-dir", str(tiny_model_folder)]
+    args = cli.parse(["grpo", "--agent", "experts", *model, "--shaping", "sum"])
+    job = cli._job(args)
+    assert job.agent == "tag_expert" and job.prompt_version == "tag-expert-v2.0" and args.shaping == "sum"
+    config = job.data_config
+    assert (config.expert_tags, config.expert_pool, config.expert_near) == (10, 18, 8)
+    assert (config.expert_budget_tokens, config.persona_categories) == (160, 3)
+    assert job.expert_constraints.max_picks == 10
+    told = ["--expert-tags", "6", "--expert-pool", "12", "--expert-near", "0", "--expert-budget-tokens", "80"]
+    told += ["--persona-categories", "2"]
+    job = cli._job(cli.parse(["grpo", "--agent", "tag_expert", *model, *told]))
+    config = job.data_config
+    assert (config.expert_tags, config.expert_pool, config.expert_near) == (6, 12, 0)
+    assert (config.expert_budget_tokens, config.persona_categories) == (80, 2)
+    assert job.expert_constraints.max_picks == 6 and job.near_categories is None, "no embedder when none near"
+
+
+def test_an_expert_adapter_is_not_a_tag_adapter(
+    tmp_path: Path, tiny_model_folder: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A tag agent's adapter learnt another prompt: the expert neither continues from it nor measures it."""
+    folder = artefact.write_adapter(tmp_path / "adapters", manifest("v1"), save_peft)
+    args = ["grpo", "--agent", "experts", "--model-dir", str(tiny_model_folder), "--from", str(folder)]
+    status, err = run(args, capsys)
+    assert status == cli.EXIT_BAD_INPUT and "learnt prompt 'tags-v1.0'" in err and "'tag-expert-v2.0'" in err

@@ -1,7 +1,17 @@
 import json
 
-from agent_training.rewards import ExplanationRewarder, TagConstraints, score_tags
+import jsonschema  # type: ignore[import-untyped]
+import pytest
+
+from agent_training.rewards import (
+    ExpertConstraints,
+    ExplanationRewarder,
+    TagConstraints,
+    score_expert,
+    score_tags,
+)
 from recgpt_domain.grounding import CatalogueVocabulary
+from recgpt_domain.tag_choice import choice_schema
 from tests.agent_training import catalogue
 
 CONSTRAINTS = TagConstraints()
@@ -68,3 +78,91 @@ def test_explanations_are_rewarded_by_the_judges_proxy_verdict() -> None:
     assert vague.reward("sum", 0.0) == vague.judged + vague.diversity
     again = rewarder.score(json.dumps({"explanation": f"This {item.title} suits you."}), item, "pipettes")
     assert again.reward("crs", 0.5) == 0.0 and again.reward("sum", 0.5) == 1.0, "SUM still pays the repeat"
+
+
+# An expert's pool: the names its prompt offered -> their categories.
+POOL = {"lab pipettes": "Lab Pipettes", "glass beakers": "Beakers", "nitrile gloves": "Nitrile Gloves"}
+EXPERT = ExpertConstraints(max_picks=2)
+
+
+def picks(*names: str) -> str:
+    return json.dumps({"tags": list(names)})
+
+
+def test_crs_pays_an_experts_hit_only_when_the_answer_is_valid() -> None:
+    hit = score_expert(picks("glass beakers", "lab pipettes"), POOL, ["Lab Pipettes", "Screws"], EXPERT)
+    # Screws is not in the pool: the hit counts the one target the pool offers.
+    assert hit.valid and hit.hit == 1.0 and hit.categories == ("Beakers", "Lab Pipettes")
+    assert hit.reward("crs") == 1.0 and hit.reward("sum") == 4.0
+    miss = score_expert(picks("nitrile gloves"), POOL, ["Lab Pipettes"], EXPERT)
+    assert miss.valid and miss.reward("crs") == 0.0 and miss.reward("sum") == 3.0, "SUM pays validity alone"
+    half = score_expert(picks("lab pipettes"), POOL, ["Lab Pipettes", "Beakers"], EXPERT)
+    assert half.hit == 0.5 and half.reward("crs") == 0.5
+
+
+def test_a_pick_outside_the_pool_gates_the_hit_though_the_service_would_serve_the_rest() -> None:
+    scores = score_expert(picks("lab pipettes", "pipette robot"), POOL, ["Lab Pipettes"], EXPERT)
+    assert scores.parsed and scores.in_pool == 0.5 and not scores.valid
+    assert scores.hit == 1.0 and scores.categories == ("Lab Pipettes",) and not scores.fallback
+    assert scores.reward("crs") == 0.0 and scores.reward("sum") == 1.0 + 0.5 + 1.0 + 1.0
+    # Spacing aside, a name is its pool's (as the tag service reads it).
+    assert score_expert(picks(" lab  pipettes"), POOL, ["Lab Pipettes"], EXPERT).reward("crs") == 1.0
+    outside = score_expert(picks("pipette robot"), POOL, ["Lab Pipettes"], EXPERT)
+    assert outside.fallback and outside.hit == 0.0
+
+
+def test_a_duplicate_pick_gates_the_hit() -> None:
+    scores = score_expert(picks("lab pipettes", "lab pipettes"), POOL, ["Lab Pipettes"], EXPERT)
+    assert scores.distinct == 0.5 and scores.in_pool == 1.0 and not scores.valid
+    assert scores.hit == 1.0 and scores.reward("crs") == 0.0 and scores.reward("sum") == 3.5
+
+
+def test_too_many_or_no_picks_gate_the_hit() -> None:
+    """Length counts picks (at most the picks asked): picking the whole pool buys no reward under CRS."""
+    every = score_expert(picks(*POOL), POOL, ["Nitrile Gloves"], EXPERT)
+    assert every.length == 0.0 and every.in_pool == 1.0 and every.distinct == 1.0
+    assert every.hit == 0.0, "the service serves the first two picks only"
+    assert every.reward("crs") == 0.0 and every.reward("sum") == 2.0
+    wider = ExpertConstraints(max_picks=3)
+    assert score_expert(picks(*POOL), POOL, ["Nitrile Gloves"], wider).reward("crs") == 1.0
+    empty = score_expert(picks(), POOL, ["Lab Pipettes"], EXPERT)
+    assert empty.parsed and empty.fallback and empty.reward("sum") == 0.0 and empty.reachable
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "lab pipettes",
+        "{'tags': ['lab pipettes']}",
+        json.dumps({"tags": "lab pipettes"}),
+        json.dumps({"tags": [{"tag": "lab pipettes"}]}),
+        json.dumps({"tags": [1]}),
+        json.dumps({"tags": ["lab pipettes"], "why": "..."}),
+        json.dumps(["lab pipettes"]),
+    ],
+)
+def test_an_answer_the_schema_refuses_earns_nothing(text: str) -> None:
+    scores = score_expert(text, POOL, ["Lab Pipettes"], EXPERT)
+    assert not scores.parsed and scores.fallback and not scores.valid
+    assert scores.reachable, "the pool offers a target whatever the answer"
+    assert scores.reward("crs") == 0.0 and scores.reward("sum") == 0.0
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        ["lab pipettes"],
+        ["lab pipettes", "glass beakers"],
+        ["lab pipettes", "bogus"],
+        ["lab pipettes", "glass beakers", "nitrile gloves"],
+        [],
+        ["lab pipettes", "lab pipettes"],
+    ],
+)
+def test_a_valid_answer_is_one_the_served_schema_accepts_with_no_pick_twice(answer: list[str]) -> None:
+    """The gates are the tag service's own schema (`tag_choice.choice_schema`: names of the pool, 1 to
+    the picks asked, no other key), which vLLM enforces in serving, and no repeat."""
+    schema = choice_schema(list(POOL), EXPERT.max_picks).model_json_schema()
+    served = jsonschema.Draft202012Validator(schema).is_valid({"tags": answer})
+    scores = score_expert(picks(*answer), POOL, ["Lab Pipettes"], EXPERT)
+    assert scores.valid == (served and len(set(answer)) == len(answer))

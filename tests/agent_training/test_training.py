@@ -11,11 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from agent_training import answers_eval, artefact, grpo, scoring, sft
-from agent_training.agents import EXPLANATIONS, INTERESTS, TAGS, AgentName
+from agent_training import answers_eval, artefact, cli, grpo, scoring, sft
+from agent_training.agents import EXPERT, EXPLANATIONS, INTERESTS, TAGS, AgentName
 from agent_training.data import DataConfig, NoUsableExamples
 from agent_training.job import CatalogueTagMapper, Job, TrainSettings
 from agent_training.model import BaseModel, load_model
+from tags import prompts as tag_prompts
 from tests.agent_training import catalogue
 
 REPO = Path(__file__).resolve().parents[2]
@@ -207,3 +208,60 @@ def test_choose_mode_scores_its_picks_by_their_exact_category_names(
         items=chose.items, mapper=chose.mapper, rewarder=None, constraints=chose.constraints,
     )  # fmt: skip
     assert scores["next_category_hit"] == 1.0 and scores["alignment"] == 0.5
+
+
+def expert_job(tmp_path: Path, model: Path) -> Job:
+    trained = job(tmp_path, model, agent=EXPERT)
+    trained.near = catalogue.NearLeaves()
+    return trained
+
+
+def test_the_experts_reward_reads_each_answer_against_its_own_pool(
+    tmp_path: Path, tiny_model_folder: Path
+) -> None:
+    """TRL hands the reward the dataset's columns: each completion is scored on its own example's pool."""
+    trained = expert_job(tmp_path, tiny_model_folder)
+    rows = grpo._rows(trained.data.train[:2])
+    first, second = (r for r in rows)
+    hit_name = next(
+        n for n, c in zip(first["pool_names"], first["pool"], strict=True) if c in first["next_categories"]
+    )
+    answers = [
+        [{"role": "assistant", "content": json.dumps({"tags": [hit_name]})}],
+        [{"role": "assistant", "content": json.dumps({"tags": [hit_name, hit_name]})}],
+    ]
+    columns = {key: [first[key], first[key]] for key in ("next_categories", "pool", "pool_names")}
+    crs = grpo.reward_function(trained, "crs")(answers, **columns, item_id=["", ""], interest=["", ""])
+    targets_in_pool = len(set(first["next_categories"]) & set(first["pool"]))
+    assert crs == [1.0 / targets_in_pool, 0.0], "a duplicate pick gates the hit"
+    summed = grpo.reward_function(trained, "sum")(answers, **columns)
+    assert summed == [1.0 / targets_in_pool + 3.0, 1.0 / targets_in_pool + 2.5]
+    other = {key: [second[key]] for key in ("next_categories", "pool", "pool_names")}
+    outside = [[{"role": "assistant", "content": json.dumps({"tags": ["Not A Pool Name"]})}]]
+    assert grpo.reward_function(trained, "sum")(outside, **other) == [2.0]
+
+
+def test_grpo_trains_the_expert_and_eval_answers_reports_its_hit_rate(
+    tmp_path: Path, tiny_model_folder: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    trained = expert_job(tmp_path, tiny_model_folder)
+    trained.settings = replace(SETTINGS, steps=1, val_generate=2)
+    folder = grpo.run_grpo(trained, shaping="crs", generations=2, temperature=1.0, start=None)
+    assert folder is not None and folder.parent == tmp_path / "adapters" / EXPERT
+    manifest = artefact.load_manifest(folder)
+    assert manifest.agent == EXPERT and manifest.method == "grpo"
+    assert manifest.prompt_version == tag_prompts.EXPERT_PROMPT_VERSION
+    assert {"hit_in_pool", "valid", "fallback", "target_in_pool", "reward_first"} <= set(manifest.validation)
+    # Before and after, as JSON: the base model and the newest expert adapter on the same examples (of users
+    # past the evaluation's 1,000).
+    bigger = catalogue.write(tmp_path / "bigger", users=1300)
+    args = ["eval-answers", "--agent", "experts", "--catalogue", str(bigger)]
+    args += ["--model-dir", str(tiny_model_folder), "--adapters-dir", str(tmp_path / "adapters")]
+    args += ["--adapter", "latest", "--examples", "2", "--expert-near", "0", "--json"]
+    capsys.readouterr()  # what the trainer printed
+    assert cli.main(args) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["agent"] == EXPERT and set(result["models"]) == {"base", manifest.version}
+    for figures in result["models"].values():
+        assert {"hit_in_pool", "valid", "fallback", "parsed"} <= set(figures)
+        assert 0.0 <= figures["hit_in_pool"] <= figures["target_in_pool"] <= 1.0

@@ -14,7 +14,7 @@ import pytest
 
 from gateway.settings import GatewaySettings
 from recgpt_serving.agent_runner import AgentServiceSettings
-from recgpt_tools import registry
+from recgpt_tools import registry, vllm_engine
 from recgpt_tools.k8s import components, objects, policy, validate
 from recgpt_tools.k8s.objects import Manifest
 from recgpt_tools.k8s.validate import Rendering
@@ -42,8 +42,8 @@ def _find(manifests: list[Manifest], kind: str, name: str) -> Manifest:
 
 def test_every_compatible_set_of_components_and_the_overlay_render(renderings: list[Rendering]) -> None:
     # 6 platform components, two of which conflict: 2**6 sets less the 2**4 holding both; each of the 2
-    # add-ons alone and both on the largest set; and the overlay.
-    assert len(renderings) == 2**6 - 2**4 + 3 + 1
+    # add-ons alone and both on each of the 2 largest sets (gpu-engines', production-stack's); the overlay.
+    assert len(renderings) == 2**6 - 2**4 + 2 + 2 + 1
     assert all(r.manifests for r in renderings)
     assert not any("gpu-engines" in r.label and "production-stack" in r.label for r in renderings)
 
@@ -133,6 +133,27 @@ def test_components_change_what_they_say(renderings: list[Rendering]) -> None:
     assert _find(monitors, "ServiceMonitor", "gateway")["spec"]["endpoints"][0]["port"] == "internal"
     dashboards = [m for m in monitors if m["metadata"].get("labels", {}).get("grafana_dashboard") == "1"]
     assert len(dashboards) == len(list((REPO_ROOT / "deploy/grafana/dashboards").glob("*.json")))
+
+
+def test_the_engine_takes_prompt_embeddings_wherever_entity_tokens_are_deployed_and_nowhere_else(
+    renderings: list[Rendering],
+) -> None:
+    """The kubeflow-training component brings the entity tokens; its flag holds over the engine's command
+    of any other component (gpu-engines replaces it)."""
+    engines = 0
+    for rendering in renderings:
+        engine = [
+            m for m in rendering.manifests if m["kind"] == "Deployment" and m["metadata"]["name"] == "vllm"
+        ]
+        for deployment in engine:
+            engines += 1
+            container = deployment["spec"]["template"]["spec"]["containers"][0]
+            flags = container["command"] + container.get("args", [])
+            deployed = "kubeflow-training" in rendering.label.split("+")
+            assert (vllm_engine.PROMPT_EMBEDS_FLAG in flags) == deployed, rendering.label
+    assert engines
+    # Where production-stack removes the engine, the component's patch of it matches nothing and renders.
+    assert any({"production-stack", "kubeflow-training"} <= set(r.label.split("+")) for r in renderings)
 
 
 def _rule_allows(policy: Manifest, direction: str, peer: str, port: int | str) -> bool:

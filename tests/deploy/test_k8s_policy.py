@@ -83,6 +83,21 @@ def test_a_job_needs_resources_and_an_unprivileged_container_but_no_probes() -> 
     assert len(policy.workload_problems(job)) == 3
 
 
+def test_an_init_container_needs_resources_and_an_unprivileged_container_but_no_probes() -> None:
+    manifest = _deployment("intent")
+    init: Manifest = {"name": "fetch", "image": objects.IMAGE, "command": ["true"]}
+    manifest["spec"]["template"]["spec"]["initContainers"] = [init]
+    assert policy.workload_problems(manifest) == [
+        "Deployment/intent init container fetch: no requests.cpu, requests.memory, limits.memory",
+        "Deployment/intent init container fetch: allowPrivilegeEscalation is not false",
+        "Deployment/intent init container fetch: capabilities not dropped (drop: [ALL])",
+        "Deployment/intent init container fetch: root filesystem writable (readOnlyRootFilesystem)",
+    ]
+    init["resources"] = {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "128Mi"}}
+    init["securityContext"] = workloads.container_security()
+    assert policy.workload_problems(manifest) == []
+
+
 def test_no_public_service_but_the_gateway_s() -> None:
     for service in workloads.services(registry.by_name("gateway")):
         assert policy.service_problems(service, PUBLIC) == []

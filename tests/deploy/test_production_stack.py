@@ -16,7 +16,7 @@ import yaml  # type: ignore[import-untyped]
 
 from recgpt_serving.llm.client import USER_ID_HEADER
 from recgpt_serving.llm.models import DEFAULT_MODEL_NAME
-from recgpt_tools import production_stack
+from recgpt_tools import production_stack, vllm_engine
 from recgpt_tools.k8s import objects
 
 UPSTREAM = Path(__file__).resolve().parent / "production_stack"
@@ -87,7 +87,7 @@ def test_the_engines_serve_the_agents_model_with_adapters_and_scale_on_queued_re
 def test_the_lora_adapters_pass_the_crd_schema_and_name_what_the_agents_ask_for() -> None:
     adapters = list(yaml.safe_load_all((REPO_ROOT / production_stack.LORA_ADAPTERS_FILE).read_text()))
     assert {a["spec"]["adapterSource"]["adapterName"] for a in adapters} == {
-        "interest_miner-v1", "tag_predictor-v1", "explainer-v1", "judge_verdict-v1"
+        "interest_miner-v1", "tag_predictor-v1", "explainer-v1", "judge_verdict-v1", "tag_expert-v1"
     }  # fmt: skip
     for adapter in adapters:
         assert (adapter["apiVersion"], adapter["kind"]) == (
@@ -99,6 +99,28 @@ def test_the_lora_adapters_pass_the_crd_schema_and_name_what_the_agents_ask_for(
     broken = copy.deepcopy(adapters[0])
     broken["spec"]["adapterSource"]["type"] = "ftp"
     assert _errors(_adapter_validator(), broken)
+
+
+def _helm_merged(base: Any, over: Any) -> Any:
+    """`helm -f base -f over`'s values: maps merged key by key, anything else (a list) replaced whole."""
+    if not (isinstance(base, dict) and isinstance(over, dict)):
+        return over
+    return {**base, **{key: _helm_merged(base.get(key), value) for key, value in over.items()}}
+
+
+def test_the_engines_take_prompt_embeddings_only_with_the_entity_tokens_values() -> None:
+    base = yaml.safe_load((REPO_ROOT / production_stack.VALUES_FILE).read_text())
+    over = yaml.safe_load((REPO_ROOT / production_stack.ENTITY_TOKENS_FILE).read_text())
+    merged = _helm_merged(base, over)
+    assert _errors(_values_validator(), merged) == []
+    (plain,) = base["servingEngineSpec"]["modelSpec"]
+    assert vllm_engine.PROMPT_EMBEDS_FLAG not in plain["vllmConfig"]["extraArgs"]
+    # The flag, and nothing else of the release, changes.
+    expected = copy.deepcopy(base)
+    expected["servingEngineSpec"]["modelSpec"][0]["vllmConfig"]["extraArgs"].append(
+        vllm_engine.PROMPT_EMBEDS_FLAG
+    )
+    assert merged == expected
 
 
 @pytest.mark.skipif(shutil.which("helm") is None, reason="no helm binary here: the schema tests above stand")

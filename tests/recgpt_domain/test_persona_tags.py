@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from recgpt_domain.catalogue import Interaction, Item, UserHistory
 from recgpt_domain.environment import DAY_S, Trends, environment_text, season
-from recgpt_domain.persona_tags import arbitrated, expert_pool, round_robin, union_of
+from recgpt_domain.persona_tags import ExpertPools, arbitrated, expert_pool, round_robin, union_of
 
 NAMES = {c: f"name {c}" for c in "ABCDEFGH"}
 
@@ -66,3 +67,27 @@ def test_trends_count_the_last_days_of_the_log_and_the_block_names_date_and_seas
     ]
     assert season(datetime(2026, 7, 1, tzinfo=UTC)) == "summer"
     assert Trends.count([], items, 14, 5).categories == []
+
+
+class Near:
+    """Categories near a text, recording each batch it is asked."""
+
+    def __init__(self) -> None:
+        self.asked: list[list[str]] = []
+
+    def nearest(self, texts: Sequence[str], count: int) -> list[list[str]]:
+        self.asked.append(list(texts))
+        return [(["F", "G"] if "lab" in text else ["H"])[:count] for text in texts]
+
+
+def test_expert_pools_take_the_categories_near_each_persona_in_one_batch() -> None:
+    near = Near()
+    pools = ExpertPools({"A": ["B", "C"]}, NAMES, near, near_count=2, size=4)
+    made = pools.pools([("lab persona", ["A"]), ("shop persona", ["A"]), ("lab persona", ["D"])])
+    # Rows: (A, B, F), (-, C, G): the persona's, its followers and its neighbours in turn.
+    assert made == [["A", "B", "F", "C"], ["A", "B", "H", "C"], ["D", "F", "G"]]
+    assert near.asked == [["lab persona", "shop persona"]], "each text once, in one batch"
+    assert pools.pool("shop persona", ["A"]) == made[1]
+    assert ExpertPools({}, NAMES, near, near_count=0).pool("lab", ["A"]) == ["A"]
+    assert ExpertPools({}, NAMES, None).pool("lab", ["A", "Z"]) == ["A"], "Z has no name"
+    assert len(near.asked) == 2, "no neighbours asked for when the pools take none"

@@ -6,13 +6,18 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
+from recgpt_domain.behaviour_context import compress
+from recgpt_domain.catalogue import Interaction, Item
 from recgpt_domain.personas import (
     DUPLICATE,
     EMPTY,
     NO_KNOWN_CATEGORY,
+    PERSONA_MAX_CHARS,
+    Persona,
     PersonaAnswer,
     PlannerAnswer,
     clean_personas,
+    frequent_category_persona,
     planner_choices,
     planner_schema,
 )
@@ -72,3 +77,26 @@ def test_cleaning_keeps_at_most_the_limit_and_nothing_from_an_unusable_answer() 
 def test_the_choices_are_the_users_own_then_what_follows_then_trends_then_popular() -> None:
     chosen = planner_choices(["A", "B"], ["B", "C"], ["D", ""], ["A", "E", "F"], 5)
     assert chosen == ["A", "B", "C", "D", "E"]
+
+
+def test_a_persona_without_the_planner_rests_on_the_most_frequent_categories() -> None:
+    long_name = "Lab " + "very " * 40 + "long category"
+    items = {
+        "p1": Item(item_id="p1", title="Pipette", category_path=["Lab", "Pipettes"]),
+        "b1": Item(item_id="b1", title="Beaker", category_path=["Lab", "Beakers"]),
+        "g1": Item(item_id="g1", title="Gloves", category_path=["Safety", "Gloves"]),
+        "x1": Item(item_id="x1", title="Mystery"),
+        "l1": Item(item_id="l1", title="Long", category_path=["Lab", long_name]),
+    }
+    log = [
+        Interaction(item_id=i, timestamp=n) for n, i in enumerate(["g1", "p1", "x1", "p1", "b1", "b1", "b1"])
+    ]
+    persona = frequent_category_persona(compress(log, items), 2)
+    assert persona == Persona("A shopper for Beakers and Pipettes", ["Beakers", "Pipettes"])
+    assert frequent_category_persona(compress(log, items), 5) == Persona(
+        "A shopper for Beakers, Pipettes and Gloves", ["Beakers", "Pipettes", "Gloves"]
+    ), "items without a category say nothing"
+    alone = frequent_category_persona(compress([Interaction(item_id="l1", timestamp=0)], items), 3)
+    assert alone is not None and alone.categories == [long_name]
+    assert len(alone.text) <= PERSONA_MAX_CHARS and alone.text.endswith("very"), "cut at a word"
+    assert frequent_category_persona(compress([Interaction(item_id="x1", timestamp=0)], items), 3) is None

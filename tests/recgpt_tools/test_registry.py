@@ -106,14 +106,27 @@ def test_each_process_reads_every_variable_it_is_given(name: str) -> None:
     process = registry.by_name(name)
     addresses = registry.Addresses(registry.PROCESSES, host=lambda _: "h", overrides={})
     every = {p.name for p in registry.PROCESSES}
-    llm = registry.LlmEndpoint("http://h:1/v1", "m")
+    llm = registry.LlmEndpoint("http://h:1/v1", "m", agent_engines="tag_expert=m2@http://h:2/v1")
     env = registry.service_env(process, addresses, every, {"catalogue": "/c", "index": "/i"}, llm)
     read = set().union(*(_variables(settings) for settings in SETTINGS[name]))
     unread = set(env) - read
     if name == "nearline":
         # The worker keys freshness by the served model; it calls the engine only through the agents.
-        unread.discard("RECGPT_LLM_ENDPOINTS")
+        unread -= {"RECGPT_LLM_ENDPOINTS", "RECGPT_LLM_AGENT_ENGINES"}
     assert not unread
+
+
+def test_an_agents_own_engine_is_the_shared_engines_entry_on_a_port_of_its_own() -> None:
+    table = registry.with_merged_engines(registry.PROCESSES, ["tag_expert", "explainer"])
+    registry.check(table)
+    first = [process.name for process in table].index("vllm")
+    shared, expert, explainer = table[first : first + 3]
+    assert (expert.name, explainer.name) == ("vllm-tag-expert", "vllm-explainer")
+    assert (expert.port, explainer.port) == (registry.MERGED_ENGINE_PORT, registry.MERGED_ENGINE_PORT + 1)
+    assert dataclasses.replace(expert, name="vllm", port=shared.port) == shared
+    assert registry.with_merged_engines(registry.PROCESSES, []) == registry.PROCESSES
+    without_engine = [p for p in registry.PROCESSES if p.name != "vllm"]
+    assert registry.with_merged_engines(without_engine, ["tag_expert"]) == tuple(without_engine)
 
 
 def test_port_settings_name_every_port_once() -> None:

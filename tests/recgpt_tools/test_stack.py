@@ -22,7 +22,12 @@ from pydantic import ValidationError
 
 from gateway.auth.keys import CALLER_SCOPES, ApiKey, Scope, split_presented
 from nearline.settings import NearlineSettings
+from recgpt_domain.prompt_versions import served_prompt_versions
+from recgpt_serving.llm.client import LlmSettings
+from recgpt_serving.llm.engines import AgentEngine
 from recgpt_tools import deploy_files, processes, readiness, redis_server, registry, run_state, stack_auth
+from recgpt_tools.merged_models import MANIFEST as MERGED_MANIFEST
+from recgpt_tools.merged_models import MERGED_DIR, MergedManifest
 from recgpt_tools.registry import ConsoleScript, GrpcHealth, Process, Starts
 from recgpt_tools.run_state import RunState
 from recgpt_tools.stack import Launch, Stack, StackError
@@ -635,3 +640,91 @@ def test_a_process_that_exits_during_start_up_fails_the_start_though_it_is_resta
     finally:
         stack.down()
     assert processes.recorded(stack.paths.run) == []
+
+
+def _merged_model(stack: Stack, version: str, source: dict[str, object] | None = None) -> Path:
+    """What `make merge-adapter` leaves: the folder and its manifest (weights need not be real here)."""
+    folder = stack.paths.models / MERGED_DIR / f"tag_expert-{version}"
+    folder.mkdir(parents=True)
+    manifest = MergedManifest(
+        agent="tag_expert",
+        adapter_version=version,
+        served_name=folder.name,
+        base_model="smollm2-135m-instruct",
+        base_model_source=source or {},
+        adapter_sha256={},
+        dtype="bfloat16",
+        created_at="2026-12-01T00:00:00Z",
+    )
+    (folder / MERGED_MANIFEST).write_text(manifest.model_dump_json())
+    return folder
+
+
+def _merged_stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, agents: str = "tag_expert") -> Stack:
+    for name in ("RECGPT_TAG_MODE", "RECGPT_LLM_ADAPTER_CHOICE", "RECGPT_LLM_AGENT_ADAPTERS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("RECGPT_STACK_MERGED_AGENTS", agents)
+    settings = StackSettings.model_validate(
+        {
+            "var_dir": tmp_path / "var",
+            "dataset": tmp_path / "no-such-dataset",
+            "llm": True,
+            "redis_url": "redis://127.0.0.1:1/0",
+            **free_stack_ports(),
+        }
+    )
+    return Stack(settings)
+
+
+def test_a_merged_agent_gets_an_engine_of_its_own_and_every_service_its_address(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stack = _merged_stack(tmp_path, monkeypatch)
+    _adapter(stack, "tag_expert", "v1", served_prompt_versions()["tag_expert"], created=1)
+    _adapter(stack, "explainer", "e1", served_prompt_versions()["explainer"], created=1)
+    with pytest.raises(StackError, match="`make merge-adapter AGENT=tag_expert VERSION=v1`"):
+        stack.plan(stack.run_state())
+    folder = _merged_model(stack, "v1")
+
+    state = stack.run_state()
+    launches = {launch.process.name: launch for launch in stack.plan(state)}
+    assert list(launches)[:2] == ["vllm", "vllm-tag-expert"]
+    shared, own = launches["vllm"], launches["vllm-tag-expert"]
+    assert own.command[own.command.index("--model") + 1] == str(folder)
+    assert own.command[own.command.index("--served-model-name") + 1] == "tag_expert-v1"
+    assert "--enable-lora" in shared.command and "--enable-lora" not in own.command
+    assert own.command[own.command.index("--scheduling-policy") + 1] == "priority"
+    assert own.env["VLLM_CPU_KVCACHE_SPACE"] == "1" < shared.env["VLLM_CPU_KVCACHE_SPACE"]
+    assert own.env["VLLM_CPU_OMP_THREADS_BIND"] == shared.env["VLLM_CPU_OMP_THREADS_BIND"]
+    engine = f"http://127.0.0.1:{registry.MERGED_ENGINE_PORT}"
+    assert state.urls["vllm-tag-expert"] == engine
+    told = f"tag_expert=tag_expert-v1@{engine}/v1"
+    for name in ("intent", "tags", "explain", "judge"):
+        assert _own_env(stack, name)["RECGPT_LLM_AGENT_ENGINES"] == told, name
+    read = LlmSettings.model_validate({"endpoints": f"{state.vllm_url}/v1", "agent_engines": told})
+    assert read.agent_engines == {"tag_expert": AgentEngine("tag_expert-v1", f"{engine}/v1")}
+    served = stack.served_agents()
+    assert served["tag_expert"] == "merged engine vllm-tag-expert (tag_expert-v1)"
+    assert served["explainer"] == "adapter explainer-e1"
+    printed = usage(state, stack.table, "recgpt-stack", agents=served).splitlines()
+    assert "  tag_expert      merged engine vllm-tag-expert (tag_expert-v1)" in printed
+    assert any(line.split()[:2] == ["vllm-tag-expert", engine] for line in printed)
+    assert stack.stop_order(["vllm", "vllm-tag-expert", "tags"]) == ["tags", "vllm-tag-expert", "vllm"]
+
+
+def test_a_merged_agent_is_refused_without_an_adapter_or_on_another_base_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(StackError, match="no agent 'poet'"):
+        _merged_stack(tmp_path, monkeypatch, "poet").merged_engines()
+    stack = _merged_stack(tmp_path, monkeypatch)
+    with pytest.raises(StackError, match="tag_expert has no adapter trained on"):
+        stack.served_agents()
+    _adapter(stack, "tag_expert", "v1", served_prompt_versions()["tag_expert"], created=1)
+    stack.model_folder.mkdir(parents=True)
+    (stack.model_folder / "recgpt-source.json").write_text('{"gguf": "SmolLM2-135M.gguf", "size": 1}')
+    _merged_model(stack, "v1", source={"gguf": "SmolLM2-360M.gguf", "size": 2})
+    with pytest.raises(StackError, match=r"merged into a base folder made from .*SmolLM2-360M"):
+        stack.served_agents()
+    with pytest.raises(ValidationError, match="named twice"):
+        StackSettings(merged_agents="tag_expert,tag_expert")

@@ -12,7 +12,7 @@ import pytest
 
 from recgpt_domain.behaviour_store import BehaviourStore
 from recgpt_domain.catalogue import Item
-from recgpt_domain.category_map import CachedEncoder, category_texts
+from recgpt_domain.category_map import CachedEncoder, CategoryMapper, category_texts
 from recgpt_domain.embedder import Vectors
 from recgpt_serving.agent_runner import AgentDeps
 from recgpt_serving.llm.client import LlmClient, LlmSettings
@@ -84,3 +84,13 @@ def test_the_encoder_cache_is_safe_across_threads() -> None:
         checked = sum(pool.map(hammer, [encoder] * threads, range(threads), [calls] * threads))
     assert checked >= threads * calls
     assert len(encoder.cache) <= CAPACITY
+
+
+def test_the_categories_nearest_a_batch_of_texts_are_those_nearest_each_alone(mapper: CategoryMapper) -> None:
+    """The experts' training embeds its personas in batches; the tag service, one per request."""
+    texts = ["Runs a school biology lab", "A shopper for Gloves and Glues", "microscopes", "x"]
+    batched = mapper.nearest(texts, 3)
+    assert batched == [mapper.nearest([text], 3)[0] for text in texts]
+    assert all(len(near) == 3 and set(near) <= set(mapper.categories) for near in batched)
+    assert batched[1][:2] != batched[2][:2]
+    assert mapper.nearest(texts, 0) == [[], [], [], []]

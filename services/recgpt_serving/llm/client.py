@@ -26,6 +26,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from recgpt_serving import context, metrics
 from recgpt_serving.llm.adapters import AdapterConfig, AdapterSelector
+from recgpt_serving.llm.engines import AgentEngine, EngineRoutes, parse_agent_engines
 from recgpt_serving.llm.errors import (
     LlmError,
     LlmOutputError,
@@ -77,6 +78,11 @@ class LlmSettings(BaseSettings):
     # named). Only for engines started with `--scheduling-policy priority` (`make run`'s): any other refuses
     # a request with a priority but 0.
     agent_priorities: Annotated[dict[str, int], NoDecode] = Field(default_factory=dict)
+    # Agents served by an engine of their own, "tag_expert=<model>@http://127.0.0.1:8101/v1": the agent's
+    # adapter merged into the base weights, served as <model> without LoRA (recgpt_serving.llm.engines).
+    # The agent's calls go there and name that model; an experiment arm's adapter override for the agent
+    # is served by the shared engine with LoRA, as for any other agent.
+    agent_engines: Annotated[dict[str, AgentEngine], NoDecode] = Field(default_factory=dict)
     # The largest LoRA rank the workers serve (vLLM's --max-lora-rank).
     max_lora_rank: int = Field(default=64, ge=1)
     # vLLM 0.32's CPU engine dies on a request with prompt logprobs while it serves LoRA (its CPU LoRA
@@ -123,6 +129,11 @@ class LlmSettings(BaseSettings):
             except ValueError:
                 raise ValueError(f"agent priority {pair!r} is not agent=integer") from None
         return priorities
+
+    @field_validator("agent_engines", mode="before")
+    @classmethod
+    def _engines(cls, value: object) -> object:
+        return parse_agent_engines(value) if isinstance(value, str) else value
 
     def adapter_config(self) -> AdapterConfig:
         return AdapterConfig(
@@ -220,6 +231,7 @@ class LlmClient:
         )
         self._turn = itertools.count()
         self.adapters = AdapterSelector(settings.adapter_config(), self._http, settings.endpoints)
+        self.routes = EngineRoutes(settings.endpoints, settings.agent_engines)
 
     async def __aenter__(self) -> LlmClient:
         return self
@@ -305,8 +317,12 @@ class LlmClient:
         prompt logprobs skip vLLM's prefix cache). Raises LlmError like the other calls (LlmOutputError
         "malformed_response" when the worker returns no logprobs for the text).
         """
-        if (self.settings.adapters_dir is not None or self.settings.adapter) and not (
-            self.settings.prompt_logprobs_with_lora
+        own = self.routes.own_engine(agent)
+        on_own_engine = own is not None and adapter in (None, own.model)
+        if (
+            not on_own_engine
+            and (self.settings.adapters_dir is not None or self.settings.adapter)
+            and not self.settings.prompt_logprobs_with_lora
         ):
             refused = LlmRequestError(
                 400,
@@ -316,7 +332,7 @@ class LlmClient:
             raise refused
         served = await self.adapter_for(agent) if adapter is None else adapter
         model = served or self.settings.model
-        worker = self._workers()[0]
+        worker = self._workers(self.routes.endpoints(agent, served))[0]
         deadline = self.settings.deadline_s if deadline_s is None else deadline_s
         started = time.perf_counter()
         try:
@@ -396,10 +412,15 @@ class LlmClient:
 
     async def adapter_for(self, agent: str, prompt_version: str = "") -> str:
         """The adapter `agent`'s next call in this request uses ("" for the base model), loaded already:
-        with `prompt_version`, only one trained on that prompt.
+        with `prompt_version`, only one trained on that prompt. An agent with an engine of its own is
+        served that engine's model (its adapter merged, named as the adapter by `make run`).
 
         A caller that keys a cache or provenance by it asks first and passes it to the call.
         """
+        own = self.routes.own_engine(agent)
+        if own is not None:
+            metrics.LLM_ADAPTER_CALLS.labels(agent, "merged").inc()
+            return own.model
         return await self.adapters.served(agent, prompt_version)
 
     def _body(
@@ -423,18 +444,20 @@ class LlmClient:
             body = {**body, "priority": priority}
         if self.settings.record_dir is not None:
             record_body(self.settings.record_dir, agent, body)
+        endpoints = self.routes.endpoints(agent, adapter)
         started = time.perf_counter()
         try:
             async with asyncio.timeout(deadline):
-                completion = await self._send(agent, body)
+                completion = await self._send(agent, body, endpoints)
         except TimeoutError as error:
             timeout = LlmTimeoutError(f"no complete answer within {deadline} s")
             _count_failure(agent, timeout)
             raise timeout from error
         except LlmError as error:
-            if adapter and isinstance(error, LlmRequestError) and error.status == 404:
+            on_lora = bool(adapter) and endpoints == self.routes.shared
+            if on_lora and isinstance(error, LlmRequestError) and error.status == 404:
                 # The worker lost the adapter (restarted): load it again on the next call.
-                for worker in self.settings.endpoints:
+                for worker in endpoints:
                     self.adapters.forget(worker, adapter)
             _count_failure(agent, error)
             raise
@@ -447,15 +470,15 @@ class LlmClient:
         metrics.LLM_TOKENS.labels(agent, "completion").inc(completion.usage.completion_tokens)
         return completion, time.perf_counter() - started
 
-    def _workers(self) -> list[str]:
-        """This call's first worker (round-robin) and, when there is one, a different one to fail over to."""
-        endpoints = self.settings.endpoints
+    def _workers(self, endpoints: tuple[str, ...]) -> list[str]:
+        """This call's first worker of `endpoints` (round-robin) and, when there is one, a different one to
+        fail over to."""
         first = next(self._turn) % len(endpoints)
         return [endpoints[(first + step) % len(endpoints)] for step in range(min(2, len(endpoints)))]
 
-    async def _send(self, agent: str, body: dict[str, Any]) -> _Completion:
+    async def _send(self, agent: str, body: dict[str, Any], endpoints: tuple[str, ...]) -> _Completion:
         failures: list[str] = []
-        for attempt, worker in enumerate(self._workers(), start=1):
+        for attempt, worker in enumerate(self._workers(endpoints), start=1):
             if attempt > 1:
                 metrics.LLM_RETRIES.labels(agent).inc()
             try:

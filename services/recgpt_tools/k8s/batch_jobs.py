@@ -4,9 +4,11 @@
   the run (a head that schedules, workers whose actors call the agents' services) and removed after it.
 - kubeflow-training: Kubeflow Trainer (v2, `trainer.kubeflow.org/v1alpha1`) TrainJobs on the cluster's
   `torch-distributed` ClusterTrainingRuntime: the retrieval towers (torchrun DDP over nodes, as
-  `make train-retrieval NPROC=...` on one machine) and the agents' LoRA SFT and GRPO. Each publishes what it
-  trained to the artefact store (RECGPT_ARTEFACT_STORE_URL, recgpt_domain.artefact_store); the component
-  also points retrieval at that store, so new towers serve without a restart.
+  `make train-retrieval NPROC=...` on one machine), the agents' LoRA SFT and GRPO, and the entity tokens
+  (`make train-adaptor`). Each publishes what it trained to the artefact store (RECGPT_ARTEFACT_STORE_URL,
+  recgpt_domain.artefact_store). The component also points retrieval at that store, so new towers serve
+  without a restart; has intent and tags fetch the newest entity tokens before they start (they load them
+  once, at start); and lets the engine take prompt embeddings, as `make run` does once entity tokens exist.
 
 Both run the image built with the extras they need (`docker build --build-arg EXTRAS=cpu,ray,s3`), not the
 serving image. Each render function has the signature of `recgpt_tools.k8s.components.Component.render`.
@@ -18,10 +20,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from recgpt_tools import container_layout, deploy_secrets, registry
+from recgpt_tools import container_layout, deploy_secrets, registry, vllm_engine
 from recgpt_tools.k8s import objects, workloads
 from recgpt_tools.k8s.objects import Manifest
-from recgpt_tools.registry import Process
+from recgpt_tools.registry import Engine, Process
 
 Files = dict[str, str]
 
@@ -37,6 +39,13 @@ TORCH_RUNTIME = "torch-distributed"
 DATASET_DIR = "/data"
 TOWERS_CACHE = "/tmp/towers"
 JOBS_UID = 10001
+# The agents whose prompts name items by entity tokens (the planner's and the arbiter's behaviour).
+ENTITY_AGENTS = ("intent", "tags")
+# Their copy of the newest entity tokens: a volume of its own, sized for the catalogue (a vector of the
+# LLM's width per item: 2.3 KB at SmolLM2-135M's 576, so 10 MB for 4,385 items, 2.3 GB for a million).
+ENTITY_CACHE = "/var/cache/recgpt/entities"
+ENTITY_CACHE_SIZE = "2Gi"
+ENTITY_FETCH = "fetch-entities"
 
 
 def _kustomization(summary: str, **fields: Any) -> str:
@@ -191,7 +200,9 @@ def _node_patch() -> Manifest:
     }
 
 
-def _train_job(name: str, script: str, nodes: int, cpu: str, memory: str) -> Manifest:
+def _train_job(
+    name: str, script: str, nodes: int, cpu: str, memory: str, env: dict[str, str] | None = None
+) -> Manifest:
     return {
         "apiVersion": "trainer.kubeflow.org/v1alpha1",
         "kind": "TrainJob",
@@ -211,6 +222,7 @@ def _train_job(name: str, script: str, nodes: int, cpu: str, memory: str) -> Man
                     *_store_env(),
                     {"name": "HOME", "value": "/tmp"},
                     {"name": "HF_HUB_OFFLINE", "value": "1"},
+                    *({"name": key, "value": value} for key, value in (env or {}).items()),
                 ],
             },
             "runtimePatches": [_node_patch()],
@@ -226,6 +238,18 @@ def _agent_script(command: str, agent: str) -> str:
         f"recgpt-import {DATASET_DIR} --out {catalogue} --no-redis && "
         f"torchrun -m agent_training.cli {command} --agent {agent} --catalogue {catalogue} "
         f"--model-dir {model} --adapters-dir /tmp/adapters"
+    )
+
+
+def _entity_script() -> str:
+    """Trains the entity tokens on the served catalogue (their manifest names its items, which the agents
+    check) against the served model folder, then publishes the version it wrote (`LATEST` names it)."""
+    models = "/tmp/entities"
+    return (
+        f"python -m agent_training.entity_cli --catalogue {container_layout.DATA_DIRS['catalogue']} "
+        f"--model {container_layout.MODEL_DIR} --out {models} --threads 4 && "
+        f"read -r version < {models}/LATEST && "
+        f"python -m recgpt_tools.artefact_sync publish entities {models}/$version"
     )
 
 
@@ -251,8 +275,70 @@ def _retrieval_fetches_towers() -> Manifest:
     return {"patch": objects.to_yaml(patch)}
 
 
+def _agent_fetches_entities(agent: str) -> Manifest:
+    """An init container copies the newest entity tokens from the store into a volume of the pod's own, and
+    the agent loads them from there, once, at start. None published, or a store it cannot read (logged by
+    the init container): the agent starts without them, its prompts name items by text, and the requests
+    that wanted them are counted (`no_table`), as retrieval serves on when it cannot fetch the towers. A
+    version made for another catalogue or model is fetched, and refused by the agent when it loads it."""
+    mounts = [{"name": "tmp", "mountPath": "/tmp"}, {"name": "entities", "mountPath": ENTITY_CACHE}]
+    fetch = {
+        "name": ENTITY_FETCH,
+        "image": objects.IMAGE,
+        "command": [
+            "python",
+            "-m",
+            "recgpt_tools.artefact_sync",
+            "fetch",
+            "entities",
+            "--into",
+            ENTITY_CACHE,
+            "--best-effort",
+        ],
+        "env": [*_store_env(), {"name": "HOME", "value": "/tmp"}],
+        "resources": {"requests": {"cpu": "250m", "memory": "512Mi"}, "limits": {"memory": "1Gi"}},
+        "securityContext": workloads.container_security(),
+        "volumeMounts": mounts,
+    }
+    patch = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": agent},
+        "spec": {
+            "template": {
+                "spec": {
+                    "initContainers": [fetch],
+                    "containers": [
+                        {
+                            "name": agent,
+                            "env": [{"name": "RECGPT_ENTITY_DIR", "value": ENTITY_CACHE}],
+                            "volumeMounts": [mounts[1]],
+                        }
+                    ],
+                    "volumes": [{"name": "entities", "emptyDir": {"sizeLimit": ENTITY_CACHE_SIZE}}],
+                }
+            }
+        },
+    }
+    return {"patch": objects.to_yaml(patch)}
+
+
+def _engine_takes_prompt_embeds(table: Sequence[Process]) -> Manifest:
+    """The engine's flag as the container's `args`, which Kubernetes appends to its command: so it holds
+    whatever command the engine runs (`gpu-engines` replaces it), and matches nothing where
+    `production-stack` removes the engine (its values take the flag from entity-tokens.yaml)."""
+    engine = next(process for process in table if process.command is Engine.VLLM)
+    operation = {
+        "op": "add",
+        "path": "/spec/template/spec/containers/0/args",
+        "value": [vllm_engine.PROMPT_EMBEDS_FLAG],
+    }
+    return {"target": {"kind": "Deployment", "name": engine.name}, "patch": objects.to_yaml([operation])}
+
+
 def kubeflow_training(table: Sequence[Process], root: Path) -> Files:
-    """TrainJobs for the towers and the agents' adapters, publishing to the artefact store."""
+    """TrainJobs for the towers, the agents' adapters and the entity tokens, publishing to the artefact
+    store; retrieval and the entity tokens' agents read from it, and the engine takes prompt embeddings."""
     towers = (
         f"torchrun -m towers.train_cli {DATASET_DIR} --models-dir /tmp/towers --cache-dir /tmp/text-cache "
         "--seeds 0,1,2"
@@ -261,10 +347,20 @@ def kubeflow_training(table: Sequence[Process], root: Path) -> Files:
         _train_job("train-retrieval", towers, nodes=2, cpu="4000m", memory="8Gi"),
         _train_job("train-sft-tags", _agent_script("sft", "tags"), nodes=1, cpu="4000m", memory="16Gi"),
         _train_job("train-grpo-tags", _agent_script("grpo", "tags"), nodes=1, cpu="4000m", memory="16Gi"),
+        # One process: the LLM stays frozen, and the adaptor is small.
+        _train_job(
+            "train-entities",
+            _entity_script(),
+            nodes=1,
+            cpu="4000m",
+            memory="8Gi",
+            env={"RECGPT_EMBEDDING_MODELS_DIR": container_layout.COMMON_ENV["RECGPT_EMBEDDING_MODELS_DIR"]},
+        ),
     ]
     summary = (
-        f"Kubeflow Trainer TrainJobs on the {TORCH_RUNTIME} runtime (towers DDP, agents' SFT and GRPO), "
-        f"publishing to the artefact store ({ARTEFACT_STORE_CONFIG}); retrieval fetches towers from it."
+        f"Kubeflow Trainer TrainJobs on the {TORCH_RUNTIME} runtime (towers DDP, agents' SFT and GRPO, "
+        f"entity tokens), publishing to the artefact store ({ARTEFACT_STORE_CONFIG}); retrieval fetches "
+        "towers from it, intent and tags the entity tokens, and the engine takes prompt embeddings."
     )
     kustomization = _kustomization(
         summary,
@@ -278,6 +374,10 @@ def kubeflow_training(table: Sequence[Process], root: Path) -> Files:
                 "options": {"disableNameSuffixHash": True},
             }
         ],
-        patches=[_retrieval_fetches_towers()],
+        patches=[
+            _retrieval_fetches_towers(),
+            *(_agent_fetches_entities(registry.by_name(agent, table).name) for agent in ENTITY_AGENTS),
+            _engine_takes_prompt_embeds(table),
+        ],
     )
     return {"kustomization.yaml": kustomization, "trainjobs.yaml": objects.to_yaml(*jobs)}

@@ -33,8 +33,8 @@ class Component:
     render: Callable[[Sequence[Process], Path], Files]
     removes: frozenset[str] = frozenset()
     conflicts: frozenset[str] = frozenset()
-    # Jobs beside the platform that patch none of its objects (KubeRay, Kubeflow Trainer): validated with the
-    # base alone and with every platform component, not in every subset.
+    # Jobs beside the platform (KubeRay, Kubeflow Trainer), with patches that hold over any set of platform
+    # components: validated with the base alone and with each largest compatible set, not in every subset.
     add_on: bool = False
 
 
@@ -256,7 +256,7 @@ COMPONENTS: tuple[Component, ...] = (
     ),
     Component(
         "kubeflow-training",
-        "towers and adapters trained by Kubeflow Trainer, published to the artefact store",
+        "towers, adapters and entity tokens trained by Kubeflow Trainer, published to the artefact store",
         batch_jobs.kubeflow_training,
         add_on=True,
     ),

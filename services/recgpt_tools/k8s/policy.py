@@ -58,8 +58,9 @@ def _probes(where: str, manifest: Manifest, container: Manifest) -> list[str]:
 
 
 def workload_problems(manifest: Manifest) -> list[str]:
-    """A workload's containers: resources, a non-root read-only unprivileged container, and probes where it
-    serves (unless annotated as serving nothing to probe); a grace period where it stops gracefully."""
+    """A workload's containers, init containers too: resources and a non-root read-only unprivileged
+    container; probes where it serves (unless annotated as serving nothing to probe), but not on an init
+    container, which runs to completion; a grace period where it stops gracefully."""
     if manifest.get("kind") not in WORKLOAD_KINDS:
         return []
     pod = _pod_spec(manifest)
@@ -67,6 +68,9 @@ def workload_problems(manifest: Manifest) -> list[str]:
     if not containers:
         return [f"{_name(manifest)}: no containers"]
     problems = []
+    for container in pod.get("initContainers", []):
+        where = f"{_name(manifest)} init container {container.get('name')}"
+        problems += _resources(where, container) + _security(where, pod, container)
     for container in containers:
         where = f"{_name(manifest)} container {container.get('name')}"
         problems += _resources(where, container)

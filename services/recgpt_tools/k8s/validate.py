@@ -60,7 +60,8 @@ class Rendering:
 
 def combinations(available: Sequence[Component] = components.COMPONENTS) -> list[tuple[Component, ...]]:
     """Every subset of the platform's components that do not conflict, in their declared order (the empty
-    one too); then each add-on with the base alone, and all add-ons with the largest compatible set."""
+    one too); then each add-on with the base alone, and all add-ons with each largest compatible set (one
+    per way of running the engine: gpu-engines or production-stack, whose patches of it the add-ons meet)."""
     platform = [component for component in available if not component.add_on]
     add_ons = tuple(component for component in available if component.add_on)
     subsets = itertools.chain.from_iterable(
@@ -68,8 +69,9 @@ def combinations(available: Sequence[Component] = components.COMPONENTS) -> list
     )
     chosen = [subset for subset in subsets if components.compatible(subset)]
     if add_ons:
-        largest = max(chosen, key=len)
-        chosen += [(add_on,) for add_on in add_ons] + [(*largest, *add_ons)]
+        most = max(len(subset) for subset in chosen)
+        largest = [subset for subset in chosen if len(subset) == most]
+        chosen += [(add_on,) for add_on in add_ons] + [(*subset, *add_ons) for subset in largest]
     return chosen
 
 

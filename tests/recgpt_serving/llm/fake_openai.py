@@ -48,6 +48,8 @@ class FakeOpenAI:
     seen: list[Seen] = field(default_factory=list)
     # Bodies of /v1/load_lora_adapter requests, in order.
     adapter_loads: list[dict[str, Any]] = field(default_factory=list)
+    # What GET /v1/models lists (vLLM: the served model, then each LoRA adapter loaded).
+    models: list[str] = field(default_factory=lambda: ["fake-model"])
     base_url: str = ""
     _runner: web.AppRunner | None = None
     _release: asyncio.Event = field(default_factory=asyncio.Event)
@@ -56,6 +58,7 @@ class FakeOpenAI:
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_post("/v1/load_lora_adapter", self._load_adapter)
+        app.router.add_get("/v1/models", self._models)
         app.router.add_post("/tokenize", self._tokenize)
         self._runner = web.AppRunner(app, shutdown_timeout=0.5)
         await self._runner.setup()
@@ -76,6 +79,10 @@ class FakeOpenAI:
         if status >= 400:
             return web.json_response({"error": {"message": "scripted refusal"}}, status=status)
         return web.Response(text="Success: LoRA adapter added successfully.")
+
+    async def _models(self, request: web.Request) -> web.StreamResponse:
+        data = [{"id": model, "object": "model"} for model in self.models]
+        return web.json_response({"object": "list", "data": data})
 
     async def _tokenize(self, request: web.Request) -> web.StreamResponse:
         """One token per character, so that a test can tell which prompt logprobs are the text's."""
