@@ -41,7 +41,7 @@ MAX_ARMS = 8
 MAX_FORCED_USERS = 1_000
 
 Name = Annotated[str, StringConstraints(min_length=1, max_length=48, pattern=r"^[a-z0-9][a-z0-9._-]*$")]
-AgentName = Literal["interest_miner", "tag_predictor", "explainer", "judge"]
+AgentName = Literal["interest_miner", "tag_predictor", "explainer", "judge", "tag_expert"]
 AdapterChoice = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")]
 ForcedUserId = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[!-~]+$")]
 
