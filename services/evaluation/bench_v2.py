@@ -19,6 +19,7 @@ import logging
 import sys
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -260,29 +261,18 @@ async def _run_variant(
     return figures, runs
 
 
+@dataclass(frozen=True)
 class Explaining:
     """Each variant's explanations, after its tags: the V2 variants' by meta-prompting, the V1 ones' by V1."""
 
-    def __init__(
-        self,
-        stubs: ServiceStubsWithJudge,
-        served: Mapping[str, common_pb2.Item],
-        items_by_category: Mapping[str, str],
-        last_seen_s: Mapping[str, float],
-        per_user: int,
-        *,
-        judge: bool,
-        deadline_s: float,
-        concurrency: int,
-    ) -> None:
-        self.stubs = stubs
-        self.served = served
-        self.items_by_category = items_by_category
-        self.last_seen_s = last_seen_s
-        self.per_user = per_user
-        self.judge = judge
-        self.deadline_s = deadline_s
-        self.concurrency = concurrency
+    stubs: ServiceStubsWithJudge
+    served: Mapping[str, common_pb2.Item]
+    items_by_category: Mapping[str, str]
+    last_seen_s: Mapping[str, float]
+    per_user: int
+    judge: bool
+    deadline_s: float
+    concurrency: int
 
     async def report(self, variant: str, runs: Sequence[tuple[UserCase, VariantRun]]) -> dict[str, object]:
         v2 = variant in (V2_TEXT, V2_ENTITY)

@@ -18,6 +18,7 @@ from evaluation.explanation_quality import ExplanationRecord, LlmCost, judge_req
 from recgpt.common.v1 import common_pb2
 from recgpt.explain.v1 import explain_pb2
 from recgpt.judge.v1 import judge_pb2
+from recgpt_serving.llm.usage import Usage
 from recgpt_serving.service_stubs import ServiceStubsWithJudge
 
 log = logging.getLogger(__name__)
@@ -47,20 +48,8 @@ class Judged:
     failed: int
 
 
-class _Tally:
-    def __init__(self) -> None:
-        self.prompt_tokens = 0
-        self.completion_tokens = 0
-        self.engine_seconds = 0.0
-        self.failed = 0
-
-    def add(self, usage: common_pb2.LlmUsage) -> None:
-        self.prompt_tokens += usage.prompt_tokens
-        self.completion_tokens += usage.completion_tokens
-        self.engine_seconds += usage.engine_seconds
-
-    def cost(self) -> LlmCost:
-        return LlmCost(self.prompt_tokens, self.completion_tokens, self.engine_seconds)
+def _cost(usage: Usage) -> LlmCost:
+    return LlmCost(usage.prompt_tokens, usage.completion_tokens, usage.engine_seconds)
 
 
 async def explain_all(
@@ -72,9 +61,11 @@ async def explain_all(
 ) -> Explained:
     """One request per ask (a request carries one situation), `concurrency` at a time."""
     slots = asyncio.Semaphore(concurrency)
-    tally = _Tally()
+    usage = Usage()
+    failed = 0
 
     async def one(ask: Ask) -> tuple[Ask, explain_pb2.Explanation] | None:
+        nonlocal failed
         request = explain_pb2.ExplainRequest(
             user_id=ask.user_id,
             method=method,
@@ -87,13 +78,13 @@ async def explain_all(
                 reply = await stubs.explain.Explain(request, timeout=deadline_s)
             except grpc.aio.AioRpcError as error:
                 log.warning("explain failed", extra={"code": error.code().name, "details": error.details()})
-                tally.failed += 1
+                failed += 1
                 return None
-        tally.add(reply.usage)
+        usage.add(reply.usage)
         return (ask, reply.explanations[0]) if reply.explanations else None
 
     made = [entry for entry in await asyncio.gather(*(one(a) for a in pending)) if entry is not None]
-    return Explained(made, tally.cost(), tally.failed)
+    return Explained(made, _cost(usage), failed)
 
 
 async def judge_all(
@@ -105,20 +96,22 @@ async def judge_all(
 ) -> Judged:
     """Agent-as-a-judge on every explanation; one whose call fails is recorded as not judged."""
     slots = asyncio.Semaphore(concurrency)
-    tally = _Tally()
+    usage = Usage()
+    failed = 0
 
     async def one(ask: Ask, explanation: explain_pb2.Explanation) -> ExplanationRecord:
+        nonlocal failed
         request = judge_request([explanation], items, ask.situation, user_id=ask.user_id)
         async with slots:
             try:
                 reply = await stubs.judge.Judge(request, timeout=deadline_s)
             except grpc.aio.AioRpcError as error:
                 log.warning("judge failed", extra={"code": error.code().name, "details": error.details()})
-                tally.failed += 1
+                failed += 1
                 return record(explanation, None)
-        tally.add(reply.usage)
+        usage.add(reply.usage)
         judgement: judge_pb2.Judgement | None = reply.judgements[0] if reply.judgements else None
         return record(explanation, judgement)
 
     records = await asyncio.gather(*(one(a, e) for a, e in made))
-    return Judged(list(records), tally.cost(), tally.failed)
+    return Judged(list(records), _cost(usage), failed)
