@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import torch
 
-from recgpt_domain.towers.model import right_aligned
+from recgpt_domain.towers.model import Negatives, right_aligned
 
 # Batches of windows sorted by length together (a bucket): more is less padding, less randomness.
 _BUCKET_BATCHES = 32
@@ -50,6 +50,28 @@ class TagSampler:
         pick = (torch.rand(items.shape, generator=generator) * counts.clamp(min=1)).long()
         drawn = self.table[items, pick]
         return torch.where(counts > 0, drawn, torch.full_like(drawn, -1))
+
+
+class Proposal:
+    """Where a sampled softmax draws its negatives: item counts in the training sequences, smoothed by one
+    and flattened by a power (word2vec's 0.75): popular items drawn more often, the tail not crowded out."""
+
+    def __init__(self, counts: torch.Tensor, draws: int, power: float = 0.75) -> None:
+        weights = (counts.double() + 1.0) ** power
+        self.probabilities = (weights / weights.sum()).float()
+        self.draws = draws
+        self.log_expected = torch.log(self.probabilities * draws)
+
+    @classmethod
+    def of(cls, sequences: Sequence[Sequence[int]], items: int, draws: int) -> Proposal:
+        counts = torch.zeros(items, dtype=torch.long)
+        for sequence in sequences:
+            counts += torch.bincount(torch.tensor(list(sequence), dtype=torch.long), minlength=items)
+        return cls(counts, draws)
+
+    def draw(self, generator: torch.Generator) -> Negatives:
+        rows = torch.multinomial(self.probabilities, self.draws, replacement=True, generator=generator)
+        return Negatives(rows, self.log_expected)
 
 
 def batches(

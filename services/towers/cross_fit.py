@@ -7,6 +7,11 @@ neighbours' (L-infinity distance of one step). A lone spike next to poor neighbo
 broad plateau, which is what a new sample of users is likely to reward too. Cross-fitting, choosing on k-1
 folds and scoring on the one left out, then says how well that rule does on users it did not choose on and
 how much its choice moves: both are kept in the artefact.
+
+A choice that departs from a default (recgpt-v1's tag route taking weight from the baseline) must also
+*significantly* beat it: its per-user gain over the default, R@10 + R@50 user by user, larger than
+`GAIN_STANDARD_ERRORS` standard errors. Otherwise the default stands, so a variant equals the baseline unless
+the validation users show, beyond their noise, that it adds.
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ from recgpt_domain.towers.artefact import FusionSpread
 
 Scores = npt.NDArray[np.float64]  # (folds, candidates): R@10 + R@50 of each candidate on each fold
 MISSED = 1 << 30
+# How many standard errors of the per-user difference a departure from the default must gain by.
+GAIN_STANDARD_ERRORS = 2.0
 
 
 @dataclass(frozen=True)
@@ -89,3 +96,24 @@ def choose(scores: Scores, candidates: Sequence[Candidate], step: float) -> Choi
             held_out_choices=held_out_choices,
         ),
     )
+
+
+@dataclass(frozen=True)
+class Gain:
+    """A candidate's mean per-user gain over the default (hits at 10 plus at 50) and its standard error."""
+
+    mean: float
+    standard_error: float
+
+    def significant(self, standard_errors: float = GAIN_STANDARD_ERRORS) -> bool:
+        return self.mean > standard_errors * self.standard_error
+
+
+def gain_over(candidate: npt.NDArray[np.int64], default: npt.NDArray[np.int64]) -> Gain:
+    """Per-user paired difference of two target-rank arrays, scored as R@10 + R@50 user by user."""
+    difference = ((candidate < 10).astype(np.float64) + (candidate < 50)) - (
+        (default < 10).astype(np.float64) + (default < 50)
+    )
+    if difference.size < 2:
+        return Gain(float(difference.mean()) if difference.size else 0.0, float("inf"))
+    return Gain(float(difference.mean()), float(difference.std(ddof=1) / np.sqrt(difference.size)))

@@ -19,7 +19,7 @@ from recgpt_domain.fusion import over_baseline
 from recgpt_domain.ranking_settings import RankingSettings
 from recgpt_domain.towers.artefact import FusionSpread
 from recgpt_domain.towers.learned_model import LearnedModel
-from towers.cross_fit import Candidate, choose, fold_of, fold_scores
+from towers.cross_fit import Candidate, choose, fold_of, fold_scores, gain_over
 from towers.offline_routes import (
     Ranked,
     RouteContext,
@@ -262,7 +262,7 @@ def choose_weights(
 ) -> Chosen:
     """The baseline's learned / co-occurrence / content weights, then recgpt-v1's beta on top of them,
     each cross-fitted over `folds` folds of `case_list` (towers.cross_fit: the best smoothed mean of
-    R@10 + R@50)."""
+    R@10 + R@50); a beta below 1 only where its gain over the baseline alone is significant."""
     folds = max(1, min(folds, len(case_list)))
     fold_index = np.asarray([fold_of(case.user_id, folds) for case in case_list], dtype=np.int64)
     report: dict[str, dict[str, float]] = {}
@@ -278,10 +278,26 @@ def choose_weights(
     chosen = grid[baseline.index][0]
     betas = beta_grid(beta_steps)
     beta_ranks = np.stack([ranks(c.name, replace(chosen, beta=c.point[0]).recgpt_routes()) for c in betas])
-    beta = choose(fold_scores(beta_ranks, fold_index, folds), betas, 1 / beta_steps)
+    beta_scores = fold_scores(beta_ranks, fold_index, folds)
+    beta = choose(beta_scores, betas, 1 / beta_steps)
+    beta_index, beta_spread = beta.index, beta.spread
+    if beta_index != 0:  # betas[0] is 1: the baseline alone
+        gain = gain_over(beta_ranks[beta_index], beta_ranks[0])
+        beta_spread = beta_spread.model_copy(
+            update={"gain": gain.mean, "gain_standard_error": gain.standard_error}
+        )
+        if not gain.significant():
+            beta_spread = beta_spread.model_copy(
+                update={
+                    "choice": betas[0].name,
+                    "per_fold": [float(score) for score in beta_scores[:, 0]],
+                    "not_significant": betas[beta_index].name,
+                }
+            )
+            beta_index = 0
     return Chosen(
-        replace(chosen, beta=betas[beta.index].point[0]),
+        replace(chosen, beta=betas[beta_index].point[0]),
         report,
-        {"baseline": baseline.spread, "recgpt_v1": beta.spread},
+        {"baseline": baseline.spread, "recgpt_v1": beta_spread},
         folds,
     )

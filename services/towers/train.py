@@ -1,4 +1,7 @@
-"""The training loop of one ensemble member: full-softmax losses, a validation pass per epoch, early stop.
+"""The training loop of one ensemble member: softmax losses, a validation pass per epoch, early stop.
+
+The item losses are a full softmax while the catalogue is small enough to embed at every step
+(`FULL_SOFTMAX_MAX_ITEMS`), a logQ-corrected sampled softmax beyond (`TrainSettings.softmax` overrides).
 
 Runs alone or as one of several processes under torchrun (DistributedDataParallel: gloo on CPU, NCCL on
 GPUs); every process validates the same weights, so all of them stop at the same epoch.
@@ -21,11 +24,14 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm  # type: ignore[import-untyped]
 
 from recgpt_domain.towers.model import TowerConfig, Towers, right_aligned
-from towers.batches import TagSampler, batches, windows
+from towers.batches import Proposal, TagSampler, batches, windows
 from towers.data import Example, TrainingData
 from towers.ranking import metrics_from_ranks, target_ranks
 
 log = logging.getLogger(__name__)
+
+# Above this many items a full softmax embeds too much at every step: "auto" samples its negatives.
+FULL_SOFTMAX_MAX_ITEMS = 100_000
 
 
 class TrainSettings(BaseModel):
@@ -48,6 +54,14 @@ class TrainSettings(BaseModel):
     tag_positions: int = Field(default=0, ge=0)
     # Folds of validation users the fusion weights are cross-fitted over (towers.cross_fit).
     fusion_folds: int = Field(default=5, ge=1)
+    # "full": every item in every softmax; "sampled": the target against `negatives` drawn items, logQ
+    # corrected; "auto": full up to FULL_SOFTMAX_MAX_ITEMS items, sampled beyond.
+    softmax: Literal["auto", "full", "sampled"] = "auto"
+    negatives: int = Field(default=1024, ge=1)
+
+    def sampled(self, items: int) -> bool:
+        """Whether a catalogue of `items` trains with a sampled softmax."""
+        return self.softmax == "sampled" or (self.softmax == "auto" and items > FULL_SOFTMAX_MAX_ITEMS)
 
 
 @dataclass(frozen=True)
@@ -134,6 +148,8 @@ def train_member(
     chunks = windows(data.sequences, config.max_len)
     categories = torch.tensor(data.item_category, dtype=torch.long)
     sampler = TagSampler(data.item_tags)
+    items = len(data.item_category)
+    proposal = Proposal.of(data.sequences, items, settings.negatives) if settings.sampled(items) else None
     generator = torch.Generator().manual_seed(seed)
     best_score, best_epoch, best_state = -1.0, 0, copy.deepcopy(model.state_dict())
     best_metrics: dict[str, float] = {}
@@ -154,7 +170,8 @@ def train_member(
                 dropped = torch.randperm(tags.numel(), generator=generator)[settings.tag_positions :]
                 tags = tags.clone()
                 tags[dropped] = -1
-            loss = trained(batch.inputs, batch.padding, batch.targets, batch.categories, tags)
+            negatives = proposal.draw(generator) if proposal is not None else None
+            loss = trained(batch.inputs, batch.padding, batch.targets, batch.categories, tags, negatives)
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()

@@ -161,11 +161,12 @@ def run(args: argparse.Namespace, embedder: Embedder | None = None) -> Path | No
         dist.barrier()
     config = config.model_copy(update={"text_dim": int(text.item_text.shape[1])})
     log.info(
-        "training on %d sequences (%d validation users, %d users too short), %d items",
+        "training on %d sequences (%d validation users, %d users too short), %d items, %s softmax",
         len(training.sequences),
         len(training.validation),
         training.skipped_users,
         len(items),
+        f"sampled ({settings.negatives} negatives)" if settings.sampled(len(items)) else "full",
     )
     members = [train_member(training, text, config, settings, seed, process) for seed in seeds]
     if not process.leader:
@@ -252,6 +253,15 @@ def summary(folder: Path, manifest: artefact.ArtefactManifest) -> str:
                 f"  {name} over {fusion.folds} folds: R@10+R@50 {spread.mean:.4f} ± {spread.std:.4f}"
                 f"{held_out}; each fold's own choice: {', '.join(spread.held_out_choices) or '-'}"
             )
+            if spread.gain is not None:
+                picked = spread.not_significant or spread.choice
+                verdict = "significant"
+                if spread.not_significant:
+                    verdict = f"not significant, {spread.choice} kept"
+                lines.append(
+                    f"  {name}: {picked} gains {spread.gain:.4f} ± {spread.gain_standard_error or 0:.4f} "
+                    f"(R@10+R@50 per user) over the baseline alone: {verdict}"
+                )
     return "\n".join(lines)
 
 

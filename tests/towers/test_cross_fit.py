@@ -8,7 +8,7 @@ import pytest
 from recgpt_domain.fusion import over_baseline
 from recgpt_domain.ranking_settings import RankingSettings
 from towers import evaluate
-from towers.cross_fit import Candidate, choose, fold_of, fold_scores, neighbours, pick
+from towers.cross_fit import Candidate, choose, fold_of, fold_scores, gain_over, neighbours, pick
 
 LINE = [Candidate(f"w={step / 10:.1f}", (step / 10,)) for step in range(11)]
 
@@ -59,18 +59,20 @@ def test_beta_one_leaves_the_baselines_weights_untouched() -> None:
     assert scaled == pytest.approx([0.15, 0.1]) and tag == pytest.approx(0.75)
 
 
-def _lists(cases: list[evaluate.Case]) -> evaluate.RouteLists:
-    """Hand-made routes: learned finds each target at rank 3, the tag route never does."""
+def _lists(cases: list[evaluate.Case], tag_finds: frozenset[int] = frozenset()) -> evaluate.RouteLists:
+    """Hand-made routes: learned finds each target at rank 3, except for the users in `tag_finds`, whose
+    target the tag route puts first (it finds no other)."""
     lists = evaluate.RouteLists()
-    for case in cases:
+    for index, case in enumerate(cases):
         others = [row for row in range(100, 160) if row != case.target]
-        learned = [*others[:3], case.target, *others[3:20]]
+        learned = [*others[:3], case.target, *others[3:20]] if index not in tag_finds else others[:21]
+        tag = [case.target, *range(201, 230)] if index in tag_finds else list(range(200, 230))
         for route, ranked in (
             (evaluate.LEARNED, learned),
             (evaluate.COLLABORATIVE, others[5:30]),
             (evaluate.CONTENT, others[10:40]),
-            (evaluate.TAG_TOWER, list(range(200, 230))),
-            (evaluate.TAG_MINILM, list(range(200, 230))),
+            (evaluate.TAG_TOWER, tag),
+            (evaluate.TAG_MINILM, tag),
         ):
             lists.add(route, (ranked, [1.0 - rank / 100 for rank in range(len(ranked))]))
     return lists
@@ -109,3 +111,36 @@ def test_a_useless_tag_route_is_given_no_weight_and_the_spread_is_kept() -> None
     assert set(chosen.spread) == {"baseline", "recgpt_v1"} and chosen.folds == 3
     assert all(len(spread.per_fold) == 3 for spread in chosen.spread.values())
     assert chosen.spread["recgpt_v1"].choice == "beta=1.00"
+
+
+def test_a_gain_counts_only_beyond_its_noise() -> None:
+    default = np.full(400, 60)  # no user's target in the top 50
+    few = default.copy()
+    few[:3] = 0  # three users of 400 gain both hits: a mean of 0.015, its standard error about 0.0087
+    assert gain_over(few, default).mean == pytest.approx(0.015)
+    assert not gain_over(few, default).significant()
+    half = np.where(np.arange(400) % 2 == 0, 5, 60)
+    assert gain_over(half, default).significant() and not gain_over(default, half).significant()
+    assert gain_over(half, default).mean == pytest.approx(1.0)
+
+
+def test_a_tag_route_that_helps_few_users_leaves_the_baseline_alone() -> None:
+    # The tag route finds 2 of 60 targets the baseline misses: the rule would give it weight, the gate not.
+    lists = _lists(CASES, frozenset({4, 9}))
+
+    chosen = evaluate.choose_weights(lists, CASES, folds=3)
+
+    spread = chosen.spread["recgpt_v1"]
+    assert chosen.weights.beta == 1.0 and spread.choice == "beta=1.00"
+    assert spread.not_significant is not None and spread.not_significant != "beta=1.00"
+    assert spread.gain is not None and 0 < spread.gain <= 2 * (spread.gain_standard_error or 0)
+
+
+def test_a_tag_route_that_clearly_helps_gets_weight() -> None:
+    lists = _lists(CASES, frozenset(range(0, 60, 2)))
+
+    chosen = evaluate.choose_weights(lists, CASES, folds=3)
+
+    spread = chosen.spread["recgpt_v1"]
+    assert chosen.weights.beta < 1.0 and spread.not_significant is None
+    assert spread.gain is not None and spread.gain > 2 * (spread.gain_standard_error or 0)

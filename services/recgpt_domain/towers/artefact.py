@@ -57,6 +57,11 @@ class FusionSpread(BaseModel):
     per_fold: list[float]
     held_out: list[float] = Field(default_factory=list)
     held_out_choices: list[str] = Field(default_factory=list)
+    # Where the rule's pick departed from a default: its per-user gain over it and that gain's standard
+    # error, and the pick itself when the gain was too small and the default stood (`choice` then).
+    gain: float | None = None
+    gain_standard_error: float | None = None
+    not_significant: str | None = None
 
     @property
     def mean(self) -> float:

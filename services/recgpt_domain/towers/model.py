@@ -2,12 +2,16 @@
 
 Item vectors live in one space that all three towers score against by inner product: the user tower's
 output, a tag's vector and a category's vector (categories are embedded by the tag tower from their names).
+The item losses are a full softmax over the catalogue, or, where the catalogue is too large to embed at
+every step, a sampled one: the target against items drawn from a proposal, each logit less the log of its
+expected count (logQ), so the sampled loss estimates the full one instead of favouring popular items.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 from pydantic import BaseModel, Field
@@ -52,8 +56,11 @@ class ItemTower(nn.Module):
         self.id_dropout = config.id_dropout
         self.normalised = config.cosine
 
-    def forward(self, text: torch.Tensor, description: torch.Tensor) -> torch.Tensor:
-        ids = self.ids.weight
+    def forward(
+        self, text: torch.Tensor, description: torch.Tensor, rows: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Every item's vector, or those of `rows` alone (`text` and `description` then of those rows)."""
+        ids = self.ids.weight if rows is None else self.ids(rows)
         if self.training and self.id_dropout > 0:
             kept = torch.rand(ids.shape[0], 1, device=ids.device) >= self.id_dropout
             ids = ids * kept
@@ -114,6 +121,32 @@ class TagTower(nn.Module):
         return functional.normalize(out, dim=-1) if self.normalised else out
 
 
+@dataclass(frozen=True)
+class Negatives:
+    """Items drawn (with replacement) for one step's sampled softmax, and every item's log expected count
+    among them: log(n · Q(item)) for n draws from the proposal Q."""
+
+    rows: torch.Tensor  # (n,)
+    log_expected: torch.Tensor  # (items,)
+
+
+def sampled_cross_entropy(
+    queries: torch.Tensor,
+    positives: torch.Tensor,
+    negatives: torch.Tensor,
+    positive_rows: torch.Tensor,
+    drawn: Negatives,
+    scale: float,
+) -> torch.Tensor:
+    """Each query's positive against the shared drawn negatives, every logit corrected by logQ; a draw that
+    is the query's own positive (an accidental hit) is masked out rather than counted as a negative."""
+    positive = (queries * positives).sum(-1) * scale - drawn.log_expected[positive_rows]
+    negative = queries @ negatives.T * scale - drawn.log_expected[drawn.rows][None]
+    negative = negative.masked_fill(positive_rows[:, None] == drawn.rows[None], float("-inf"))
+    logits = torch.cat([positive[:, None], negative], dim=1)
+    return functional.cross_entropy(logits, torch.zeros(len(queries), dtype=torch.long, device=logits.device))
+
+
 class Towers(nn.Module):
     """The three towers and the frozen text inputs they read during training."""
 
@@ -135,9 +168,13 @@ class Towers(nn.Module):
         self.register_buffer("tag_text", tag_text, persistent=False)
         self.register_buffer("category_text", category_text, persistent=False)
 
-    def item_vectors(self) -> torch.Tensor:
-        out: torch.Tensor = self.item(self.item_text, self.item_description)
-        return out
+    def item_vectors(self, rows: torch.Tensor | None = None) -> torch.Tensor:
+        """Every item's vector, or those of `rows` alone (what a sampled softmax needs)."""
+        if rows is None:
+            everything: torch.Tensor = self.item(self.item_text, self.item_description)
+            return everything
+        some: torch.Tensor = self.item(self.item_text[rows], self.item_description[rows], rows)  # type: ignore[index]
+        return some
 
     def user_states(self, items: torch.Tensor, inputs: torch.Tensor, padding: torch.Tensor) -> torch.Tensor:
         out: torch.Tensor = self.user(items[inputs], padding)
@@ -150,20 +187,38 @@ class Towers(nn.Module):
         targets: torch.Tensor,
         target_categories: torch.Tensor,
         target_tags: torch.Tensor,
+        negatives: Negatives | None = None,
     ) -> torch.Tensor:
-        """The training loss for a batch; targets are flat over the batch's non-empty positions."""
-        items = self.item_vectors()
-        states = self.user_states(items, inputs, padding)[~padding]
+        """The training loss for a batch; targets are flat over the batch's non-empty positions. With
+        `negatives`, the item losses are sampled softmaxes and only the batch's and the drawn items are
+        embedded."""
         scale = 1 / self.config.temperature if self.config.cosine else 1.0
-        loss_col = functional.cross_entropy(states @ items.T * scale, targets)
+        tagged = target_tags >= 0
+        if negatives is None:
+            items = self.item_vectors()
+            states = self.user_states(items, inputs, padding)[~padding]
+            loss_col = functional.cross_entropy(states @ items.T * scale, targets)
+            if bool(tagged.any()):
+                tags = self.tag(self.tag_text[target_tags[tagged]])  # type: ignore[index]
+                loss_tag = functional.cross_entropy(tags @ items.T * scale, targets[tagged])
+            else:
+                loss_tag = items.sum() * 0.0
+        else:
+            rows = torch.unique(torch.cat([inputs.flatten(), targets, negatives.rows]))
+            vectors = self.item_vectors(rows)
+            states = self.user(vectors[torch.searchsorted(rows, inputs)], padding)[~padding]
+            target_vectors = vectors[torch.searchsorted(rows, targets)]
+            drawn = vectors[torch.searchsorted(rows, negatives.rows)]
+            loss_col = sampled_cross_entropy(states, target_vectors, drawn, targets, negatives, scale)
+            if bool(tagged.any()):
+                tags = self.tag(self.tag_text[target_tags[tagged]])  # type: ignore[index]
+                loss_tag = sampled_cross_entropy(
+                    tags, target_vectors[tagged], drawn, targets[tagged], negatives, scale
+                )
+            else:
+                loss_tag = vectors.sum() * 0.0
         categories = self.tag(self.category_text)
         loss_category = functional.cross_entropy(states @ categories.T * scale, target_categories)
-        tagged = target_tags >= 0
-        if bool(tagged.any()):
-            tags = self.tag(self.tag_text[target_tags[tagged]])  # type: ignore[index]
-            loss_tag = functional.cross_entropy(tags @ items.T * scale, targets[tagged])
-        else:
-            loss_tag = items.sum() * 0.0
         alpha, side = self.config.alpha, self.config.side_weight
         return loss_col + side * (alpha * loss_tag + (1 - alpha) * loss_category)
 
