@@ -202,7 +202,8 @@ TOWERS_ARTEFACT_LOADS = Counter(
 )
 COLLABORATIVE_ANSWERS = Counter(
     "recgpt_collaborative_answers_total",
-    "Collaborative answers by the route that led them (learned, collaborative = co-occurrence, popular).",
+    "Collaborative answers by the route that led them (ranked = the artefact's ranker over the learned, "
+    "co-occurrence, content and popular candidates; learned; collaborative = co-occurrence; popular).",
     ["route"],
 )
 TOWERS_USER_VECTOR_DURATION = Histogram(

@@ -10,6 +10,7 @@ import numpy.typing as npt
 
 from recgpt.common.v1 import common_pb2
 from recgpt_domain.catalogue import Item
+from recgpt_domain.towers.ranker import category_ids
 
 Rows = npt.NDArray[np.int64]
 
@@ -51,6 +52,8 @@ class ItemTable:
             if brand:
                 by_brand[brand].append(row)
         self.rows_by_category = {key: _rows(rows) for key, rows in by_category.items()}
+        # Each row's most specific category as an id: what the ranker's category features compare.
+        self.category_ids = category_ids([item.category for item in items])
         self.rows_by_brand = {key: _rows(rows) for key, rows in by_brand.items()}
 
     def __len__(self) -> int:

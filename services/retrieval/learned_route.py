@@ -33,6 +33,8 @@ from retrieval.vector_search import Hits, VectorSearcher
 log = logging.getLogger(__name__)
 
 ROUTE_LEARNED = "learned"
+# The artefact's ranker ordered the learned route's candidates with the other routes' (towers' ranker).
+ROUTE_RANKED = "ranked"
 
 
 @dataclass(frozen=True)

@@ -24,10 +24,12 @@ from recgpt.retrieval.v1 import retrieval_pb2, retrieval_pb2_grpc
 from recgpt_domain.behaviour_store import BehaviourStore, RecentBehaviour, parse_recent_and_seen
 from recgpt_domain.embedder import Vectors
 from recgpt_domain.preferences import PreferenceStore, Versioned
+from recgpt_domain.towers import ranker
 from recgpt_domain.towers.artefact import FusionWeights
+from recgpt_domain.towers.ranker import Ranker, RouteList, UserContext
 from recgpt_serving import metrics
 from retrieval import validation
-from retrieval.learned_route import ROUTE_LEARNED, LearnedRoute, ServedModel
+from retrieval.learned_route import ROUTE_LEARNED, ROUTE_RANKED, LearnedRoute, ServedModel
 from retrieval.retriever import Ranked, Retriever
 from retrieval.settings import RetrievalSettings
 from retrieval.tools import service as feed_tools
@@ -316,14 +318,21 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
             request.filter, [*seeds, *table.rows_for([*behaviour.seen, *request.exclude_item_ids])]
         )
         response.cold_start = not seeds and not response.degraded
-        ranked = _collaborative_ranked(retriever, served, seeds, recent, k, allowed, user_id)
-        _fill(response.collaborative, retriever, ranked.rows, ranked.scores, ranked.routes)
         fusion = served.model.fusion if served is not None else None
+        # The ranker reads each route's top DEPTH, whatever k the caller asked for.
+        depth = max(k, ranker.DEPTH) if fusion is not None and fusion.ranker is not None else k
+        ranked = _collaborative_ranked(retriever, served, seeds, recent, depth, allowed, user_id)
         if fusion is not None and ROUTE_LEARNED in ranked.routes:
-            response.towers_fusion.CopyFrom(_fusion_pb(fusion))
-            if fusion.cooccurrence_weight > 0:
-                both = retriever.collaborative(seeds[:recent], k, allowed)
-                _fill(response.cooccurrence, retriever, both.rows, both.scores, both.routes)
+            if fusion.ranker is not None:
+                ranked = _ranked(retriever, fusion, fusion.ranker, ranked, seeds, recent, k, allowed)
+                response.towers_fusion.CopyFrom(_ranked_fusion_pb(fusion.ranker))
+            else:
+                response.towers_fusion.CopyFrom(_fusion_pb(fusion))
+                if fusion.cooccurrence_weight > 0:
+                    both = retriever.collaborative(seeds[:recent], k, allowed)
+                    _fill(response.cooccurrence, retriever, both.rows, both.scores, both.routes)
+        metrics.COLLABORATIVE_ANSWERS.labels(ranked.routes[0] if ranked.routes else "none").inc()
+        _fill(response.collaborative, retriever, ranked.rows[:k], ranked.scores[:k], ranked.routes[:k])
         if seeds and not request.skip_content:
             hits = retriever.similar_to(seeds[:recent], k, allowed)
             _fill(response.content, retriever, hits.rows, hits.scores, ["content"] * hits.rows.size)
@@ -381,13 +390,42 @@ def _collaborative_ranked(
     newest seeds, else popular items; which one answered is counted. `user_id` names whose behaviour the
     seeds are (empty for given seeds), for the user vector cache."""
     if seeds and served is not None:
-        ranked = _learned(retriever, served, seeds, k, allowed, user_id)
-    elif seeds:
-        ranked = retriever.collaborative(seeds[:recent], k, allowed)
-    else:
-        ranked = retriever.popular(k, allowed)
-    metrics.COLLABORATIVE_ANSWERS.labels(ranked.routes[0] if ranked.routes else "none").inc()
-    return ranked
+        return _learned(retriever, served, seeds, k, allowed, user_id)
+    if seeds:
+        return retriever.collaborative(seeds[:recent], k, allowed)
+    return retriever.popular(k, allowed)
+
+
+def _ranked(
+    retriever: Retriever,
+    fusion: FusionWeights,
+    model: Ranker,
+    learned: Ranked,
+    seeds: Sequence[int],
+    recent: int,
+    k: int,
+    allowed: npt.NDArray[np.bool_] | None,
+) -> Ranked:
+    """The ranker's order of the learned, co-occurrence, content and popular routes' candidates, computed as
+    the offline evaluation computes it (`recgpt_domain.towers.ranker`); scores are its probabilities."""
+    depth = ranker.DEPTH
+    cooccurrence = retriever.collaborative(seeds[:recent], depth, allowed)
+    content = retriever.similar_to(seeds[:recent], depth, allowed)
+    popular = retriever.popular(depth, allowed)
+    lists = {
+        ranker.LEARNED: RouteList(learned.rows[:depth].tolist(), learned.scores[:depth].tolist()),
+        ranker.COOCCURRENCE: RouteList(cooccurrence.rows.tolist(), cooccurrence.scores.tolist()),
+        ranker.CONTENT: RouteList(content.rows.tolist(), content.scores.tolist()),
+        ranker.POPULAR: RouteList(popular.rows.tolist(), popular.scores.tolist()),
+    }
+    weights = {
+        ranker.LEARNED: fusion.collaborative_weight,
+        ranker.COOCCURRENCE: fusion.cooccurrence_weight,
+        ranker.CONTENT: fusion.content_weight,
+    }
+    user = UserContext(seeds, retriever.cooccurrence.popularity, retriever.table.category_ids)
+    rows, scores = model.rank(lists, weights, user, k)
+    return Ranked(rows, scores.astype(np.float32), [ROUTE_RANKED] * rows.size)
 
 
 def _fusion_pb(fusion: FusionWeights) -> retrieval_pb2.TowersFusion:
@@ -396,6 +434,13 @@ def _fusion_pb(fusion: FusionWeights) -> retrieval_pb2.TowersFusion:
         collaborative_weight=fusion.collaborative_weight,
         content_weight=fusion.content_weight,
         cooccurrence_weight=fusion.cooccurrence_weight,
+    )
+
+
+def _ranked_fusion_pb(model: Ranker) -> retrieval_pb2.TowersFusion:
+    """The ranked list is the baseline alone; recgpt-v1 adds its tag route at 1 - the ranker's beta."""
+    return retrieval_pb2.TowersFusion(
+        beta=model.beta, collaborative_weight=1.0, content_weight=0.0, cooccurrence_weight=0.0, ranked=True
     )
 
 

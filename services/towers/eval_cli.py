@@ -29,9 +29,10 @@ from recgpt_domain.datasets.errors import DatasetFormatError
 from recgpt_domain.embedder import Embedder
 from recgpt_domain.ranking_settings import RankingSettings
 from recgpt_domain.towers import artefact
+from recgpt_domain.towers import ranker as towers_ranker
 from recgpt_domain.towers.artefact import ArtefactError
 from recgpt_domain.towers.learned_model import LearnedModel
-from towers import data, evaluate, split_eval
+from towers import data, evaluate, ranker_training, split_eval
 from towers.text import LazyEmbedder, embed_cached
 
 log = logging.getLogger("towers.eval")
@@ -90,6 +91,11 @@ def run(args: argparse.Namespace, embedder: Embedder | None = None) -> dict[str,
             fusion.collaborative_weight, fusion.content_weight, fusion.beta, fusion.cooccurrence_weight
         )
     evaluate.fused_routes(lists, case_list, settings, weights)
+    ranker = model.fusion.ranker if model is not None and model.fusion is not None else None
+    if ranker is not None and weights is not None:
+        item_categories = towers_ranker.category_ids(item_category)
+        popularity = context.popularity
+        ranker_training.add_ranked_routes(lists, case_list, ranker, weights, popularity, item_categories)
     routes = {route: evaluate.metrics(lists.rows(route), case_list) for route in lists.lists}
     exclusive: dict[str, float] = {}
     for tag_route in (evaluate.TAG_MINILM, evaluate.TAG_TOWER):
@@ -109,6 +115,15 @@ def run(args: argparse.Namespace, embedder: Embedder | None = None) -> dict[str,
         "routes": routes,
         "exclusive_recall": exclusive,
         "fusion_weights": asdict(weights) if weights else None,
+        # What retrieval serves with this artefact: the ranker where it has one, else the weighted fusion.
+        "served_route": (
+            evaluate.RANKED
+            if ranker is not None
+            else evaluate.FUSED_BASELINE_LEARNED
+            if weights is not None
+            else evaluate.FUSED_BASELINE
+        ),
+        "ranker_beta": ranker.beta if ranker is not None else None,
         "fusion_spread": (
             {name: spread.model_dump() for name, spread in model.fusion.spread.items()}
             if model is not None and model.fusion is not None
@@ -139,6 +154,7 @@ def table(report: dict[str, Any]) -> str:
             f"{figures['recall@50']:>10.4f} {figures['ndcg@50']:>10.4f}"
         )
     lines += [f"exclusive recall {name}: {value:.4f}" for name, value in report["exclusive_recall"].items()]
+    lines.append(f"served with this artefact: {report['served_route']}")
     return "\n".join(lines)
 
 

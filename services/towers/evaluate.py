@@ -7,7 +7,7 @@ the tag tower's contribution is measured without an LLM in the loop.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -39,6 +39,8 @@ TAG_MINILM, TAG_TOWER = "tag_minilm", "tag_tower"
 FUSED_BASELINE, FUSED_BASELINE_LEARNED = "fused_baseline", "fused_baseline_learned"
 FUSED_RECGPT, FUSED_RECGPT_LEARNED = "fused_recgpt_v1", "fused_recgpt_v1_learned"
 FUSED_LEARNED_COLLABORATIVE = "fused_learned_collaborative"
+# The learned ranker over the baseline's candidates (towers.ranker_training), and recgpt-v1 on top of it.
+RANKED, RANKED_RECGPT = "ranked_baseline_learned", "ranked_recgpt_v1_learned"
 
 
 @dataclass(frozen=True)
@@ -257,46 +259,75 @@ class Chosen:
     folds: int
 
 
-def choose_weights(
-    lists: RouteLists, case_list: Sequence[Case], folds: int = 5, steps: int = 10, beta_steps: int = 20
-) -> Chosen:
-    """The baseline's learned / co-occurrence / content weights, then recgpt-v1's beta on top of them,
-    each cross-fitted over `folds` folds of `case_list` (towers.cross_fit: the best smoothed mean of
-    R@10 + R@50); a beta below 1 only where its gain over the baseline alone is significant."""
-    folds = max(1, min(folds, len(case_list)))
-    fold_index = np.asarray([fold_of(case.user_id, folds) for case in case_list], dtype=np.int64)
-    report: dict[str, dict[str, float]] = {}
+def _ranks_of(
+    lists: RouteLists, case_list: Sequence[Case], report: dict[str, dict[str, float]]
+) -> Callable[[str, list[tuple[str, float]]], npt.NDArray[np.int64]]:
+    """Scores a named weighting of routes into `report` and returns each case's target rank."""
 
     def ranks(name: str, parts: list[tuple[str, float]]) -> npt.NDArray[np.int64]:
         fused_lists = fuse_each(lists, case_list, parts)
         report[name] = metrics(fused_lists, case_list)
         return np.asarray([_rank(r, c.target) for r, c in zip(fused_lists, case_list, strict=True)])
 
+    return ranks
+
+
+def fold_indexes(case_list: Sequence[Case], folds: int) -> tuple[npt.NDArray[np.int64], int]:
+    folds = max(1, min(folds, len(case_list)))
+    return np.asarray([fold_of(case.user_id, folds) for case in case_list], dtype=np.int64), folds
+
+
+def choose_beta(
+    lists: RouteLists,
+    case_list: Sequence[Case],
+    baseline: list[tuple[str, float]],
+    folds: int = 5,
+    beta_steps: int = 20,
+    report: dict[str, dict[str, float]] | None = None,
+    prefix: str = "",
+) -> tuple[float, FusionSpread]:
+    """recgpt-v1's beta over a baseline's routes (the tag tower's route on top), cross-fitted over folds; a
+    beta below 1 only where its gain over the baseline alone is significant (towers.cross_fit)."""
+    fold_index, folds = fold_indexes(case_list, folds)
+    ranks = _ranks_of(lists, case_list, report if report is not None else {})
+    betas = beta_grid(beta_steps)
+    beta_ranks = np.stack(
+        [ranks(prefix + c.name, over_baseline_routes(baseline, TAG_TOWER, c.point[0])) for c in betas]
+    )
+    beta_scores = fold_scores(beta_ranks, fold_index, folds)
+    beta = choose(beta_scores, betas, 1 / beta_steps)
+    index, spread = beta.index, beta.spread
+    if index != 0:  # betas[0] is 1: the baseline alone
+        gain = gain_over(beta_ranks[index], beta_ranks[0])
+        spread = spread.model_copy(update={"gain": gain.mean, "gain_standard_error": gain.standard_error})
+        if not gain.significant():
+            spread = spread.model_copy(
+                update={
+                    "choice": betas[0].name,
+                    "per_fold": [float(score) for score in beta_scores[:, 0]],
+                    "not_significant": betas[index].name,
+                }
+            )
+            index = 0
+    return betas[index].point[0], spread
+
+
+def choose_weights(
+    lists: RouteLists, case_list: Sequence[Case], folds: int = 5, steps: int = 10, beta_steps: int = 20
+) -> Chosen:
+    """The baseline's learned / co-occurrence / content weights, then recgpt-v1's beta on top of them,
+    each cross-fitted over `folds` folds of `case_list` (towers.cross_fit: the best smoothed mean of
+    R@10 + R@50; `choose_beta`)."""
+    fold_index, folds = fold_indexes(case_list, folds)
+    report: dict[str, dict[str, float]] = {}
+    ranks = _ranks_of(lists, case_list, report)
     grid = baseline_grid(steps)
     baseline_ranks = np.stack([ranks(c.name, w.baseline_routes()) for w, c in grid])
     baseline = choose(fold_scores(baseline_ranks, fold_index, folds), [c for _, c in grid], 1 / steps)
     chosen = grid[baseline.index][0]
-    betas = beta_grid(beta_steps)
-    beta_ranks = np.stack([ranks(c.name, replace(chosen, beta=c.point[0]).recgpt_routes()) for c in betas])
-    beta_scores = fold_scores(beta_ranks, fold_index, folds)
-    beta = choose(beta_scores, betas, 1 / beta_steps)
-    beta_index, beta_spread = beta.index, beta.spread
-    if beta_index != 0:  # betas[0] is 1: the baseline alone
-        gain = gain_over(beta_ranks[beta_index], beta_ranks[0])
-        beta_spread = beta_spread.model_copy(
-            update={"gain": gain.mean, "gain_standard_error": gain.standard_error}
-        )
-        if not gain.significant():
-            beta_spread = beta_spread.model_copy(
-                update={
-                    "choice": betas[0].name,
-                    "per_fold": [float(score) for score in beta_scores[:, 0]],
-                    "not_significant": betas[beta_index].name,
-                }
-            )
-            beta_index = 0
+    beta, beta_spread = choose_beta(lists, case_list, chosen.baseline_routes(), folds, beta_steps, report)
     return Chosen(
-        replace(chosen, beta=betas[beta_index].point[0]),
+        replace(chosen, beta=beta),
         report,
         {"baseline": baseline.spread, "recgpt_v1": beta_spread},
         folds,

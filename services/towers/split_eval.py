@@ -114,9 +114,13 @@ def table(report: dict[str, Any]) -> str:
         lines.append(f"{route:32} {cells}")
     for split in splits:
         weights = split.get("fusion_weights") or {}
+        ranker = f"; served {split.get('served_route')}"
+        if split.get("ranker_beta") is not None:
+            ranker += f", recgpt-v1 beta over it {split['ranker_beta']:.2f}"
         lines.append(
             f"split {split['seed']}: artefact {split['artefact']}, weights "
             + ", ".join(f"{name} {value:.2f}" for name, value in weights.items())
+            + ranker
         )
     return "\n".join(lines)
 

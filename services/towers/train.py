@@ -58,6 +58,8 @@ class TrainSettings(BaseModel):
     # corrected; "auto": full up to FULL_SOFTMAX_MAX_ITEMS items, sampled beyond.
     softmax: Literal["auto", "full", "sampled"] = "auto"
     negatives: int = Field(default=1024, ge=1)
+    # "on": train the ranker over the routes' candidates and serve it where it beats the weighted fusion.
+    ranker: Literal["on", "off"] = "on"
 
     def sampled(self, items: int) -> bool:
         """Whether a catalogue of `items` trains with a sampled softmax."""

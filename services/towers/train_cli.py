@@ -29,7 +29,7 @@ from recgpt_domain.towers import artefact
 from recgpt_domain.towers.artefact import FusionWeights, MemberReport
 from recgpt_domain.towers.learned_model import LearnedModel
 from recgpt_domain.towers.model import TowerConfig
-from towers import data, evaluate
+from towers import data, evaluate, ranker_training
 from towers.offline_routes import Vectors
 from towers.text import LazyEmbedder, embed_cached
 from towers.train import Member, Process, TextInputs, TrainSettings, train_member
@@ -113,8 +113,10 @@ def choose_fusion(
     embedder: Embedder,
     cache: Path | None,
     folds: int,
+    with_ranker: bool = True,
 ) -> tuple[dict[str, float], FusionWeights]:
-    """Ensemble validation figures and the fusion weights cross-fitted over folds of the validation slice."""
+    """Ensemble validation figures, the fusion weights cross-fitted over folds of the validation slice, and
+    the ranker over the routes' candidates where it beats them there (`towers.ranker_training`)."""
     settings = RankingSettings()
     content: Vectors = text.item_text.numpy()
     context = evaluate.route_context(
@@ -129,6 +131,13 @@ def choose_fusion(
     chosen = evaluate.choose_weights(lists, cases, folds)
     ensemble = evaluate.metrics(lists.rows(evaluate.LEARNED), cases)
     weights = chosen.weights
+    ranker = None
+    if with_ranker:
+        # Every other training user's last interaction: out of the towers' sequences and of the log.
+        validation = {case.user_id for case in cases}
+        row_of = {item.item_id: row for row, item in enumerate(training.items)}
+        trained_on, _ = evaluate.cases([h for h in histories if h.user_id not in validation], row_of)
+        ranker = ranker_training.train(runner, trained_on, lists, cases, weights, folds)
     return ensemble, FusionWeights(
         beta=weights.beta,
         collaborative_weight=weights.collaborative,
@@ -137,6 +146,7 @@ def choose_fusion(
         validation=chosen.report,
         folds=chosen.folds,
         spread=chosen.spread,
+        ranker=ranker,
     )
 
 
@@ -178,7 +188,7 @@ def run(args: argparse.Namespace, embedder: Embedder | None = None) -> Path | No
         fusion = None
     else:
         ensemble, fusion = choose_fusion(
-            training, histories, model, text, embedder, cache, settings.fusion_folds
+            training, histories, model, text, embedder, cache, settings.fusion_folds, settings.ranker == "on"
         )
     folder = artefact.write(
         args.models_dir,
@@ -247,6 +257,15 @@ def summary(folder: Path, manifest: artefact.ArtefactManifest) -> str:
             f"{fusion.cooccurrence_weight:.1f} + content {fusion.content_weight:.1f}; "
             f"recgpt-v1 = {fusion.beta:.2f} x baseline + {1 - fusion.beta:.2f} x tag route"
         )
+        if fusion.ranker is not None:
+            ranked, weighted = fusion.ranker.validation["ranked"], fusion.ranker.validation["weighted"]
+            lines.append(
+                f"served: the ranker ({len(fusion.ranker.trees.feature)} trees, trained on "
+                f"{fusion.ranker.trained_users} users): validation R@10 {ranked['recall@10']:.4f} "
+                f"R@50 {ranked['recall@50']:.4f} against the weighting's "
+                f"{weighted['recall@10']:.4f} / {weighted['recall@50']:.4f}; "
+                f"recgpt-v1 = {fusion.ranker.beta:.2f} x ranked + {1 - fusion.ranker.beta:.2f} x tag route"
+            )
         for name, spread in fusion.spread.items():
             held_out = f", held out {np.mean(spread.held_out):.4f}" if spread.held_out else ""
             lines.append(

@@ -25,6 +25,7 @@ from recgpt_domain.embedder import Embedder
 from recgpt_domain.towers import artefact
 from recgpt_domain.towers.artefact import FusionSpread, FusionWeights
 from recgpt_domain.towers.model import TagTower, TowerConfig, UserTower
+from recgpt_domain.towers.ranker import FEATURES, Ranker, Trees
 from recgpt_serving import metrics
 from retrieval.server import RetrievalServer
 from retrieval.settings import IndexSettings
@@ -36,7 +37,12 @@ ITEM_IDS = [item.item_id for item in ITEMS]
 
 
 def write_artefact(
-    models: Path, item_ids: list[str], seed: int, beta: float = 0.3, cooccurrence: float = 0.0
+    models: Path,
+    item_ids: list[str],
+    seed: int,
+    beta: float = 0.3,
+    cooccurrence: float = 0.0,
+    ranker: Ranker | None = None,
 ) -> Path:
     """A randomly initialised one-member model: enough to check the serving path, not its quality."""
     torch.manual_seed(seed)
@@ -71,6 +77,7 @@ def write_artefact(
                     held_out_choices=["a", "b"],
                 )
             },
+            ranker=ranker,
         ),
     }
     return artefact.write(models, fields, item_ids, vectors, {"members": [member]})
@@ -220,6 +227,50 @@ async def test_the_baselines_one_call_serves_the_learned_route(
     assert both.towers_fusion.cooccurrence_weight == pytest.approx(0.4)
     assert not {"m1", "g1"} & {scored.item.item_id for scored in after.collaborative}
     assert after.content and not {"m1", "g1"} & {scored.item.item_id for scored in after.content}
+
+
+def most_popular_first() -> Ranker:
+    """A one-split ranker: the popular route's first candidate scores high, every other candidate low."""
+    stump = Trees(
+        baseline=0.0,
+        feature=[[FEATURES.index("popular_rank"), 0, 0]],
+        threshold=[[0.5, 0.0, 0.0]],
+        left=[[1, 0, 0]],
+        right=[[2, 0, 0]],
+        leaf=[[False, True, True]],
+        value=[[0.0, 4.0, -4.0]],
+    )
+    return Ranker(trees=stump, beta=0.8)
+
+
+async def test_an_artefacts_ranker_orders_the_routes_candidates(
+    stub_with_towers: tuple[retrieval_pb2_grpc.RetrievalServiceStub, Path],
+    redis_client: aioredis.Redis,
+    redis_prefix: str,
+) -> None:
+    stub, models = stub_with_towers
+    seen = ["m1", "g1"]
+    await BehaviourStore(redis_client, redis_prefix).append(
+        "ada", [Interaction(item_id=item, timestamp=2_000 + i) for i, item in enumerate(seen)]
+    )
+    served = write_artefact(models, ITEM_IDS, seed=1, ranker=most_popular_first())
+    await wait_for_version(stub, artefact.read_manifest(served).version)
+    ranked_before = metrics.COLLABORATIVE_ANSWERS.labels("ranked")._value.get()
+
+    answer = await stub.UserRoutes(retrieval_pb2.UserRoutesRequest(user_id="ada", top_k=4))
+
+    popular = await stub.Popular(retrieval_pb2.PopularRequest(top_k=len(ITEM_IDS)))
+    first_popular = next(s.item.item_id for s in popular.items if s.item.item_id not in seen)
+    assert answer.collaborative[0].item.item_id == first_popular
+    assert len(answer.collaborative) == 4 and {s.route for s in answer.collaborative} == {"ranked"}
+    assert not set(seen) & {scored.item.item_id for scored in answer.collaborative}
+    scores = [scored.score for scored in answer.collaborative]
+    assert scores == sorted(scores, reverse=True) and 0 < scores[-1] < scores[0] < 1
+    # The ranked list is the baseline alone; recgpt-v1's beta over it is the ranker's own.
+    fusion = answer.towers_fusion
+    assert fusion.ranked and fusion.collaborative_weight == 1.0 and fusion.beta == pytest.approx(0.8)
+    assert fusion.content_weight == 0.0 and fusion.cooccurrence_weight == 0.0 and not answer.cooccurrence
+    assert metrics.COLLABORATIVE_ANSWERS.labels("ranked")._value.get() == ranked_before + 1
 
 
 def user_vector_lookups() -> dict[str, float]:

@@ -27,7 +27,9 @@ from recgpt_domain.artefact_folder import WEIGHTS_FILE as WEIGHTS_FILE
 from recgpt_domain.artefact_folder import items_fingerprint as items_fingerprint
 from recgpt_domain.artefact_folder import new_version as new_version
 from recgpt_domain.artefact_store import sha256_of
+from recgpt_domain.towers.fusion_spread import FusionSpread as FusionSpread
 from recgpt_domain.towers.model import TowerConfig
+from recgpt_domain.towers.ranker import Ranker
 
 FORMAT_VERSION = 1
 PREFIX = "towers-"
@@ -43,33 +45,6 @@ class MemberReport(BaseModel):
     epochs_run: int
     seconds: float
     validation: dict[str, float]
-
-
-class FusionSpread(BaseModel):
-    """How one cross-fitted choice scored across folds of validation users (R@10 + R@50 each).
-
-    `per_fold`: the chosen weights' score on each fold. `held_out`: for each fold, the score of the weights
-    the same rule chose on the other folds (named in `held_out_choices`): an honest estimate of the rule,
-    and how far its choice moves when a fifth of the users changes.
-    """
-
-    choice: str
-    per_fold: list[float]
-    held_out: list[float] = Field(default_factory=list)
-    held_out_choices: list[str] = Field(default_factory=list)
-    # Where the rule's pick departed from a default: its per-user gain over it and that gain's standard
-    # error, and the pick itself when the gain was too small and the default stood (`choice` then).
-    gain: float | None = None
-    gain_standard_error: float | None = None
-    not_significant: str | None = None
-
-    @property
-    def mean(self) -> float:
-        return float(np.mean(self.per_fold)) if self.per_fold else 0.0
-
-    @property
-    def std(self) -> float:
-        return float(np.std(self.per_fold)) if self.per_fold else 0.0
 
 
 class FusionWeights(BaseModel):
@@ -88,6 +63,9 @@ class FusionWeights(BaseModel):
     # each choice's spread over them ("baseline", "recgpt_v1").
     folds: int = Field(default=0, ge=0)
     spread: dict[str, FusionSpread] = Field(default_factory=dict)
+    # The learned ranker over these routes' candidates, where it beat this weighting on the validation users:
+    # served instead of it (the weighting stays one of its features and the answer when it is absent).
+    ranker: Ranker | None = None
 
 
 class ArtefactManifest(BaseModel):

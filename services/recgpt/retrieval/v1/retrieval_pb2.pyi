@@ -222,16 +222,18 @@ class IndexInfo(_message.Message):
     def __init__(self, model: _Optional[str] = ..., dimension: _Optional[int] = ..., item_count: _Optional[int] = ..., built_at_unix: _Optional[int] = ..., index_type: _Optional[str] = ..., catalogue_fingerprint: _Optional[str] = ..., cooccurrence_behaviour_fingerprint: _Optional[str] = ..., cooccurrence_users: _Optional[int] = ..., cooccurrence_interactions: _Optional[int] = ..., towers_version: _Optional[str] = ..., towers_fusion: _Optional[_Union[TowersFusion, _Mapping]] = ..., towers_fusion_spread: _Optional[_Union[TowersFusionSpread, _Mapping]] = ...) -> None: ...
 
 class TowersFusion(_message.Message):
-    __slots__ = ("beta", "collaborative_weight", "content_weight", "cooccurrence_weight")
+    __slots__ = ("beta", "collaborative_weight", "content_weight", "cooccurrence_weight", "ranked")
     BETA_FIELD_NUMBER: _ClassVar[int]
     COLLABORATIVE_WEIGHT_FIELD_NUMBER: _ClassVar[int]
     CONTENT_WEIGHT_FIELD_NUMBER: _ClassVar[int]
     COOCCURRENCE_WEIGHT_FIELD_NUMBER: _ClassVar[int]
+    RANKED_FIELD_NUMBER: _ClassVar[int]
     beta: float
     collaborative_weight: float
     content_weight: float
     cooccurrence_weight: float
-    def __init__(self, beta: _Optional[float] = ..., collaborative_weight: _Optional[float] = ..., content_weight: _Optional[float] = ..., cooccurrence_weight: _Optional[float] = ...) -> None: ...
+    ranked: bool
+    def __init__(self, beta: _Optional[float] = ..., collaborative_weight: _Optional[float] = ..., content_weight: _Optional[float] = ..., cooccurrence_weight: _Optional[float] = ..., ranked: _Optional[bool] = ...) -> None: ...
 
 class TowersFusionSpread(_message.Message):
     __slots__ = ("folds", "choices")

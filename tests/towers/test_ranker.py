@@ -1,0 +1,149 @@
+"""The baseline's ranker: its features, its trees scored as scikit-learn scores them, what training keeps."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from pydantic import ValidationError
+from sklearn.ensemble import HistGradientBoostingClassifier
+
+from recgpt_domain.towers import ranker
+from recgpt_domain.towers.ranker import FEATURES, Ranker, RouteList, Trees, UserContext
+from towers import evaluate, ranker_training
+
+POPULARITY = np.asarray([10, 0, 3, 7, 1, 50], dtype=np.float32)
+CATEGORY = np.asarray([0, 0, 1, 1, 2, 2], dtype=np.int64)
+
+
+def column(name: str) -> int:
+    return FEATURES.index(name)
+
+
+def test_each_candidate_reads_its_rank_and_share_of_the_best_score_in_every_route() -> None:
+    lists = {
+        ranker.LEARNED: RouteList([2, 3], [0.5, 1.0 / 4]),
+        ranker.COOCCURRENCE: RouteList([3, 4], [8.0, 2.0]),
+        ranker.POPULAR: RouteList([5], [1.0]),
+    }
+    user = UserContext(window=[0, 1, 2], popularity=POPULARITY, item_category=CATEGORY)
+
+    rows, features = ranker.candidate_features(lists, {ranker.LEARNED: 1.0}, user)
+
+    assert rows.tolist() == [2, 3, 4, 5]  # first found first, each once
+    three = features[1]
+    assert three[column("learned_rank")] == 1 and three[column("learned_score")] == pytest.approx(0.5)
+    assert three[column("cooccurrence_rank")] == 0 and three[column("cooccurrence_score")] == 1.0
+    assert three[column("content_rank")] == ranker.DEPTH and three[column("content_score")] == 0.0
+    # The weighted fusion (the learned route alone here) puts 2 first, 3 second, and not 4 or 5 at all.
+    assert features[:, column("fused_rank")].tolist() == [0, 1, ranker.DEPTH, ranker.DEPTH]
+    assert features[0, column("log_popularity")] == pytest.approx(np.log1p(3))
+    # The window (most recent first: 0, 1, 2) has categories 0, 0, 1.
+    assert features[:, column("category_share")].tolist() == pytest.approx([1 / 3, 1 / 3, 0, 0])
+    assert features[:, column("same_category_as_last")].tolist() == [0, 0, 0, 0]
+    assert features[0, column("log_window")] == pytest.approx(np.log1p(3))
+
+
+def test_exported_trees_score_as_scikit_learn_does() -> None:
+    rng = np.random.default_rng(0)
+    features = rng.normal(size=(3000, len(FEATURES)))
+    labels = ((features[:, 0] + features[:, 3] * features[:, 5] + rng.normal(size=3000)) > 1.5).astype(
+        np.int64
+    )
+    model = HistGradientBoostingClassifier(max_iter=30, max_depth=4, random_state=0).fit(features, labels)
+
+    trees = ranker_training.export(model)
+
+    held_out = rng.normal(size=(500, len(FEATURES)))
+    assert np.allclose(trees.score(held_out), model.decision_function(held_out), atol=1e-9)
+    # What the artefact stores round-trips to the same scores.
+    assert np.allclose(
+        Trees.model_validate_json(trees.model_dump_json()).score(held_out), trees.score(held_out)
+    )
+
+
+def test_the_ranker_orders_candidates_by_the_trees() -> None:
+    # One stump: co-occurrence's first item scores high, everything else low.
+    stump = Trees(
+        baseline=0.0,
+        feature=[[column("cooccurrence_rank"), 0, 0]],
+        threshold=[[0.5, 0.0, 0.0]],
+        left=[[1, 0, 0]],
+        right=[[2, 0, 0]],
+        leaf=[[False, True, True]],
+        value=[[0.0, 3.0, -3.0]],
+    )
+    lists = {
+        ranker.LEARNED: RouteList([1, 2, 3], [3.0, 2.0, 1.0]),
+        ranker.COOCCURRENCE: RouteList([3], [1.0]),
+    }
+    user = UserContext(window=[0], popularity=POPULARITY, item_category=CATEGORY)
+
+    rows, scores = Ranker(trees=stump).rank(lists, {ranker.LEARNED: 1.0}, user, k=2)
+
+    assert rows.tolist() == [3, 1] and scores[0] > 0.9 and scores[1] < 0.1
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"left": [[5, 0, 0]]},  # a child outside the tree
+        {"feature": [[len(FEATURES), 0, 0]]},  # a feature the ranker does not compute
+        {"value": [[0.0, 1.0]]},  # arrays of different lengths
+    ],
+)
+def test_a_damaged_ranker_is_refused(change: dict[str, object]) -> None:
+    fields: dict[str, object] = {
+        "baseline": 0.0,
+        "feature": [[0, 0, 0]],
+        "threshold": [[0.5, 0.0, 0.0]],
+        "left": [[1, 0, 0]],
+        "right": [[2, 0, 0]],
+        "leaf": [[False, True, True]],
+        "value": [[0.0, 1.0, -1.0]],
+    }
+    with pytest.raises(ValidationError):
+        Trees.model_validate({**fields, **change})
+
+
+def test_a_ranker_of_other_features_is_refused() -> None:
+    trees = Trees(baseline=0.0, feature=[], threshold=[], left=[], right=[], leaf=[], value=[])
+    with pytest.raises(ValidationError, match="features"):
+        Ranker(features=["learned_rank"], trees=trees)
+
+
+def _routes(cases: list[evaluate.Case], found: int) -> evaluate.RouteLists:
+    """Co-occurrence finds each target at rank `found`; learned finds it never (scores fall with rank)."""
+    lists = evaluate.RouteLists()
+    for case in cases:
+        others = [row for row in range(100, 200) if row != case.target]
+        cooc = [*others[:found], case.target, *others[found:30]]
+        for route, ranked in (
+            (evaluate.LEARNED, others[40:90]),
+            (evaluate.COLLABORATIVE, cooc),
+            (evaluate.CONTENT, others[60:70]),
+            (evaluate.POPULAR, others[:50]),
+        ):
+            lists.add(route, (ranked, [1.0 - rank / 100 for rank in range(len(ranked))]))
+    return lists
+
+
+def test_ranked_routes_put_what_the_trees_learned_first() -> None:
+    # The weighted fusion trusts learned (0.9) over co-occurrence (0.1), whose rank-12 item is the target:
+    # trained on such cases, the ranker lifts co-occurrence's twelfth item into the top 10.
+    cases = [evaluate.Case(f"u{u}", [u % 5], 50 + u % 40) for u in range(200)]
+    lists = _routes(cases, found=12)
+    weights = evaluate.Weights(0.9, 0.0, 1.0, 0.1)
+    features, labels = ranker_training.examples(
+        lists, cases, weights, np.ones(300, np.float32), np.zeros(300, np.int64)
+    )
+    model = Ranker(trees=ranker_training.fit(features, labels, seed=0))
+
+    ranker_training.add_ranked_routes(
+        lists, cases, model, weights, np.ones(300, np.float32), np.zeros(300, np.int64)
+    )
+
+    weighted = evaluate.metrics(evaluate.fuse_each(lists, cases, weights.baseline_routes()), cases)
+    ranked = evaluate.metrics(lists.rows(evaluate.RANKED), cases)
+    assert weighted["recall@10"] == 0.0 and ranked["recall@10"] == 1.0
+    # beta 1 (the ranker's default): recgpt-v1 over the ranked baseline is the ranked baseline.
+    assert lists.rows(evaluate.RANKED_RECGPT) == lists.rows(evaluate.RANKED)
