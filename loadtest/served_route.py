@@ -1,4 +1,5 @@
-"""Which collaborative route answered while a benchmark ran: the learned towers, co-occurrence or popular.
+"""Which collaborative route answered while a benchmark ran: the towers' ranker, the learned towers,
+co-occurrence or popular.
 
 A knee measured with the learned route and one measured with co-occurrence are different platforms, and the
 route depends on whether retrieval found a towers artefact at start-up. Retrieval counts its answers by the
@@ -14,8 +15,15 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 ANSWERS_METRIC = "recgpt_collaborative_answers_total"
-# The route label's values (retrieval's servicer): `collaborative` is co-occurrence.
-ROUTE_NAMES = {"learned": "learned", "collaborative": "co-occurrence", "popular": "popular", "none": "none"}
+# The route label's values (retrieval's servicer): `collaborative` is co-occurrence, `ranked` the artefact's
+# ranker over the learned route's and the others' candidates.
+ROUTE_NAMES = {
+    "ranked": "ranked (learned + co-occurrence + content + popular)",
+    "learned": "learned",
+    "collaborative": "co-occurrence",
+    "popular": "popular",
+    "none": "none",
+}
 
 
 def answers_by_route(metrics_text: str) -> dict[str, float]:

@@ -2,7 +2,8 @@
 
 Not a test: it prints per-RPC wall latency over a real gRPC channel and the CPU the process spent
 per call (client and server together, so an upper bound on the server's share). With `--towers`, it also
-times UserRoutes with user vectors from torch, from numpy, and from numpy behind the cache, alternated.
+times UserRoutes with user vectors from torch, from numpy, and from numpy behind the cache, alternated, and,
+when the artefact has a ranker, UserRoutes with it and with it set aside (the weighted fusion), alternated.
 """
 
 from __future__ import annotations
@@ -192,7 +193,14 @@ async def run(args: argparse.Namespace) -> None:
             await measure(f"user vector ({name}, in process)", user_vector, args.requests)
         await measure("learned FAISS search top 50 (in process)", learned_search, args.requests)
         await compare_user_vectors(route, fast, user_routes, args.requests * 2)
+    fusion = served.model.fusion if served is not None else None
     try:
+        if served is not None and fusion is not None and fusion.ranker is not None:
+            # The same artefact, its ranker set aside and back: what ranking the candidates costs.
+            for label, ranker in (("with its ranker", fusion.ranker), ("ranker set aside", None)) * 2:
+                served.model.fusion = fusion.model_copy(update={"ranker": ranker})
+                await measure(f"UserRoutes top 50, {label}", user_routes, args.requests)
+            served.model.fusion = fusion
         await measure("UserRoutes top 50 (one recommendation)", user_routes, args.requests)
         await measure("Collaborative top 50", collaborative, args.requests)
         await measure("Collaborative co-occurrence top 50", cooccurrence, args.requests)

@@ -363,7 +363,7 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
         fusion = served.model.fusion if served is not None else None
         return retrieval_pb2.IndexInfo(
             towers_version=served.version if served is not None else "",
-            towers_fusion=_fusion_pb(fusion) if fusion is not None else None,
+            towers_fusion=_served_fusion_pb(fusion) if fusion is not None else None,
             towers_fusion_spread=_spread_pb(fusion) if fusion is not None else None,
             model=manifest.model,
             dimension=manifest.dimension,
@@ -435,6 +435,11 @@ def _fusion_pb(fusion: FusionWeights) -> retrieval_pb2.TowersFusion:
         content_weight=fusion.content_weight,
         cooccurrence_weight=fusion.cooccurrence_weight,
     )
+
+
+def _served_fusion_pb(fusion: FusionWeights) -> retrieval_pb2.TowersFusion:
+    """What the gateway fuses a learned answer with: the ranker's, where the artefact has one."""
+    return _ranked_fusion_pb(fusion.ranker) if fusion.ranker is not None else _fusion_pb(fusion)
 
 
 def _ranked_fusion_pb(model: Ranker) -> retrieval_pb2.TowersFusion:

@@ -271,6 +271,8 @@ async def test_an_artefacts_ranker_orders_the_routes_candidates(
     assert fusion.ranked and fusion.collaborative_weight == 1.0 and fusion.beta == pytest.approx(0.8)
     assert fusion.content_weight == 0.0 and fusion.cooccurrence_weight == 0.0 and not answer.cooccurrence
     assert metrics.COLLABORATIVE_ANSWERS.labels("ranked")._value.get() == ranked_before + 1
+    info = await stub.GetIndexInfo(retrieval_pb2.GetIndexInfoRequest())
+    assert info.towers_fusion == fusion
 
 
 def user_vector_lookups() -> dict[str, float]:

@@ -7,6 +7,8 @@ import pytest
 from pydantic import ValidationError
 from sklearn.ensemble import HistGradientBoostingClassifier
 
+from recgpt.common.v1 import common_pb2
+from recgpt_domain.fusion import RouteItems, fuse
 from recgpt_domain.towers import ranker
 from recgpt_domain.towers.ranker import FEATURES, Ranker, RouteList, Trees, UserContext
 from towers import evaluate, ranker_training
@@ -41,6 +43,39 @@ def test_each_candidate_reads_its_rank_and_share_of_the_best_score_in_every_rout
     assert features[:, column("category_share")].tolist() == pytest.approx([1 / 3, 1 / 3, 0, 0])
     assert features[:, column("same_category_as_last")].tolist() == [0, 0, 0, 0]
     assert features[0, column("log_window")] == pytest.approx(np.log1p(3))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_fused_rank_is_the_platforms_fusion_order(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    lists = {
+        route: RouteList(
+            [int(row) for row in rng.choice(300, size=int(rng.integers(0, 60)), replace=False)],
+            [float(score) for score in rng.choice([0.0, 0.5, 1.0, 2.0], size=60)],
+        )
+        for route in ranker.ROUTES
+    }
+    lists = {route: RouteList(r.rows, r.scores[: len(r.rows)]) for route, r in lists.items()}
+    weights = {ranker.LEARNED: 0.5, ranker.COOCCURRENCE: float(seed % 2) * 0.3, ranker.CONTENT: 0.2}
+    user = UserContext(window=[0], popularity=np.ones(300, np.float32), item_category=np.zeros(300, np.int64))
+
+    rows, features = ranker.candidate_features(lists, weights, user)
+
+    routes = [
+        RouteItems(
+            route,
+            weights.get(route, 0.0),
+            [
+                common_pb2.ScoredItem(item=common_pb2.Item(item_id=str(row)), score=score)
+                for row, score in zip(listed.rows[: ranker.DEPTH], listed.scores[: ranker.DEPTH], strict=True)
+            ],
+        )
+        for route, listed in lists.items()
+    ]
+    platform = [int(candidate.item.item_id) for candidate in fuse(routes, ())][: ranker.DEPTH]
+    ranks = features[:, column("fused_rank")]
+    assert [int(row) for row in rows[np.argsort(ranks, kind="stable")][: len(platform)]] == platform
+    assert (ranks == ranker.DEPTH).sum() == len(rows) - len(platform)
 
 
 def test_exported_trees_score_as_scikit_learn_does() -> None:

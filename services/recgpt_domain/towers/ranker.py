@@ -22,8 +22,6 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, Field, PrivateAttr, model_validator
 
-from recgpt.common.v1 import common_pb2
-from recgpt_domain.fusion import RouteItems, fuse
 from recgpt_domain.towers.fusion_spread import FusionSpread
 
 Matrix = npt.NDArray[np.float64]
@@ -68,49 +66,57 @@ def category_ids(item_category: Sequence[str]) -> Rows:
     return np.asarray([index.setdefault(name, len(index)) for name in item_category], dtype=np.int64)
 
 
-def weighted_order(lists: Mapping[str, RouteList], weights: Mapping[str, float]) -> list[int]:
-    """The rows as the platform's weighted fusion (`recgpt_domain.fusion.fuse`) orders them."""
-    routes = [
-        RouteItems(
-            route,
-            weights.get(route, 0.0),
-            [
-                common_pb2.ScoredItem(item=common_pb2.Item(item_id=str(row)), score=float(score))
-                for row, score in zip(listed.rows[:DEPTH], listed.scores[:DEPTH], strict=True)
-            ],
-        )
-        for route, listed in lists.items()
-    ]
-    return [int(candidate.item.item_id) for candidate in fuse(routes, ())]
+def _fusion_share(scores: Matrix) -> Matrix:
+    """A route's scores as `recgpt_domain.fusion.normalised_scores` makes them: divided by the best (0 where
+    not positive), by rank when no score is positive."""
+    best = float(scores.max()) if scores.size else 0.0
+    if best > 0:
+        return np.where(scores > 0, scores / best, 0.0)
+    return 1.0 / (1.0 + np.arange(scores.size, dtype=np.float64))
 
 
 def candidate_features(
     lists: Mapping[str, RouteList], weights: Mapping[str, float], user: UserContext
 ) -> tuple[Rows, Matrix]:
-    """Every candidate of the routes' top DEPTH (first found first) and its feature row (FEATURES' order)."""
-    candidates: dict[int, int] = {}
-    for route in ROUTES:
-        if route in lists:
-            for row in lists[route].rows[:DEPTH]:
-                candidates.setdefault(int(row), len(candidates))
-    rows = np.fromiter(candidates, dtype=np.int64, count=len(candidates))
+    """Every candidate of the routes' top DEPTH (first found first) and its feature row (FEATURES' order).
+
+    `fused_rank` is the candidate's place in the platform's weighted fusion (`recgpt_domain.fusion.fuse`:
+    best-normalised scores weighted and summed, ties in the order found); a test keeps the two equal."""
+    routed = [
+        (index, np.asarray(listed.rows[:DEPTH], dtype=np.int64), np.asarray(listed.scores[:DEPTH]))
+        for index, listed in ((index, lists.get(route)) for index, route in enumerate(ROUTES))
+        if listed is not None
+    ]
+    everything = np.concatenate([rows for _, rows, _ in routed]) if routed else np.zeros(0, dtype=np.int64)
+    distinct, first = np.unique(everything, return_index=True)
+    found_order = np.argsort(first, kind="stable")
+    rows = distinct[found_order]
+    candidate_of = np.empty(distinct.size, dtype=np.int64)
+    candidate_of[found_order] = np.arange(distinct.size)
     out = np.zeros((rows.size, len(FEATURES)), dtype=np.float64)
-    for index, route in enumerate(ROUTES):
-        out[:, 2 * index] = DEPTH
-        listed = lists.get(route)
-        if listed is None:
-            continue
-        scores = np.asarray(listed.scores[:DEPTH], dtype=np.float64)
+    out[:, 0 : 2 * len(ROUTES) : 2] = DEPTH
+    fused = np.zeros(rows.size)
+    # Where fuse first meets each candidate (its ties' order): the weighted routes' rows in turn.
+    met = np.full(rows.size, np.iinfo(np.int64).max)
+    offset = 0
+    for index, route_rows, route_scores in routed:
+        at = candidate_of[np.searchsorted(distinct, route_rows)]
+        scores = route_scores.astype(np.float64)
         best = float(scores.max()) if scores.size else 0.0
-        for rank, (row, score) in enumerate(zip(listed.rows[:DEPTH], scores, strict=True)):
-            at = candidates[int(row)]
-            if out[at, 2 * index] == DEPTH:
-                out[at, 2 * index] = rank
-                out[at, 2 * index + 1] = score / best if best > 0 else 0.0
+        # Reversed, so that a row listed twice keeps its first (best) place.
+        out[at[::-1], 2 * index] = np.arange(at.size, dtype=np.float64)[::-1]
+        out[at[::-1], 2 * index + 1] = (scores / best if best > 0 else np.zeros(scores.size))[::-1]
+        weight = weights.get(ROUTES[index], 0.0)
+        if weight > 0:
+            first_time = np.unique(at, return_index=True)[1]
+            fused[at[first_time]] += weight * _fusion_share(scores)[first_time]
+            np.minimum.at(met, at, offset + np.arange(at.size))
+            offset += at.size
     column = 2 * len(ROUTES)
     out[:, column] = DEPTH
-    for rank, row in enumerate(weighted_order(lists, weights)[:DEPTH]):
-        out[candidates[row], column] = rank
+    candidates = np.flatnonzero(met < np.iinfo(np.int64).max)
+    order = candidates[np.lexsort((met[candidates], -fused[candidates]))][:DEPTH]
+    out[order, column] = np.arange(order.size)
     out[:, column + 1] = np.log1p(user.popularity[rows])
     window = np.asarray(list(user.window[:WINDOW]), dtype=np.int64)
     if window.size:
@@ -124,14 +130,16 @@ def candidate_features(
 
 @dataclass(frozen=True)
 class _Compiled:
-    """The trees padded to one node count: (trees, nodes) arrays."""
+    """All trees' nodes in flat arrays (tree t's node n at `offset[t] + n`), each leaf its own child under an
+    infinite threshold, so every walk takes `depth` steps with no test for having arrived."""
 
+    offset: Rows
     feature: Rows
     threshold: Matrix
     left: Rows
     right: Rows
-    leaf: npt.NDArray[np.bool_]
     value: Matrix
+    depth: int
 
 
 class Trees(BaseModel):
@@ -163,39 +171,57 @@ class Trees(BaseModel):
 
     def compiled(self) -> _Compiled:
         if self._compiled is None:
-            width = max((len(nodes) for nodes in self.feature), default=1)
-
-            def padded(arrays: Sequence[Sequence[float]], fill: float) -> Matrix:
-                rows = [[*nodes, *([fill] * (width - len(nodes)))] for nodes in arrays]
-                return np.asarray(rows or [[fill]], dtype=np.float64)
-
+            sizes = [len(nodes) for nodes in self.feature]
+            offset = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64) if sizes else np.zeros(0)
+            leaf = np.asarray([flag for nodes in self.leaf for flag in nodes], dtype=bool)
+            base = np.repeat(offset, sizes).astype(np.int64)
+            itself = np.arange(leaf.size, dtype=np.int64)
+            left = np.asarray([c for nodes in self.left for c in nodes], dtype=np.int64) + base
+            right = np.asarray([c for nodes in self.right for c in nodes], dtype=np.int64) + base
+            threshold = np.asarray([t for nodes in self.threshold for t in nodes], dtype=np.float64)
             self._compiled = _Compiled(
-                feature=padded(self.feature, 0).astype(np.int64),
-                threshold=padded(self.threshold, 0.0),
-                left=padded(self.left, 0).astype(np.int64),
-                right=padded(self.right, 0).astype(np.int64),
-                leaf=padded(self.leaf, 1).astype(bool),
-                value=padded(self.value, 0.0),
+                offset=offset.astype(np.int64),
+                feature=np.where(leaf, 0, [f for nodes in self.feature for f in nodes]).astype(np.int64),
+                threshold=np.where(leaf, np.inf, threshold),
+                left=np.where(leaf, itself, left),
+                right=np.where(leaf, itself, right),
+                value=np.asarray([v for nodes in self.value for v in nodes], dtype=np.float64),
+                depth=max(
+                    (
+                        _depth(left_, right_, leaf_)
+                        for left_, right_, leaf_ in zip(self.left, self.right, self.leaf, strict=True)
+                    ),
+                    default=0,
+                ),
             )
         return self._compiled
 
     def score(self, features: Matrix) -> npt.NDArray[np.float64]:
         """The ensemble's raw score of each row: every tree walked at once, one level a step."""
-        if not self.feature:
-            return np.full(features.shape[0], self.baseline)
         trees = self.compiled()
-        index = np.arange(trees.feature.shape[0])[:, None]
-        samples = np.arange(features.shape[0])[None, :]
-        node = np.zeros((trees.feature.shape[0], features.shape[0]), dtype=np.int64)
-        for _ in range(trees.feature.shape[1]):
-            at_leaf = trees.leaf[index, node]
-            if at_leaf.all():
-                break
-            goes_left = features[samples, trees.feature[index, node]] <= trees.threshold[index, node]
-            child = np.where(goes_left, trees.left[index, node], trees.right[index, node])
-            node = np.where(at_leaf, node, child)
-        scores: npt.NDArray[np.float64] = self.baseline + trees.value[index, node].sum(axis=0)
+        if not trees.offset.size or not features.shape[0]:
+            return np.full(features.shape[0], self.baseline)
+        count = features.shape[0]
+        by_feature = np.ascontiguousarray(features.T).ravel()  # feature f of row r at f * count + r
+        rows = np.arange(count, dtype=np.int64)[None, :]
+        node = np.repeat(trees.offset[:, None], count, axis=1)
+        for _ in range(trees.depth):
+            value = by_feature[trees.feature[node] * count + rows]
+            node = np.where(value <= trees.threshold[node], trees.left[node], trees.right[node])
+        scores: npt.NDArray[np.float64] = self.baseline + trees.value[node].sum(axis=0)
         return scores
+
+
+def _depth(left: Sequence[int], right: Sequence[int], leaf: Sequence[bool]) -> int:
+    """The longest root-to-leaf path of one tree, in splits."""
+    deepest, stack = 0, [(0, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if leaf[node] or depth > len(leaf):
+            deepest = max(deepest, depth)
+            continue
+        stack += [(left[node], depth + 1), (right[node], depth + 1)]
+    return deepest
 
 
 class Ranker(BaseModel):
