@@ -92,6 +92,13 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
     def _served_model(self) -> ServedModel | None:
         return self.learned.current if self.learned is not None else None
 
+    def _served_fusion(self, served: ServedModel | None) -> FusionWeights | None:
+        """The served artefact's fusion, its ranker left out where the settings turn rankers off."""
+        fusion = served.model.fusion if served is not None else None
+        if fusion is not None and fusion.ranker is not None and not self.settings.towers_ranker:
+            return fusion.model_copy(update={"ranker": None})
+        return fusion
+
     def _loaded(self) -> Retriever:
         if self.retriever is None:
             raise NotLoaded("index not loaded yet")
@@ -318,7 +325,7 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
             request.filter, [*seeds, *table.rows_for([*behaviour.seen, *request.exclude_item_ids])]
         )
         response.cold_start = not seeds and not response.degraded
-        fusion = served.model.fusion if served is not None else None
+        fusion = self._served_fusion(served)
         # The ranker reads each route's top DEPTH, whatever k the caller asked for.
         depth = max(k, ranker.DEPTH) if fusion is not None and fusion.ranker is not None else k
         ranked = _collaborative_ranked(retriever, served, seeds, recent, depth, allowed, user_id)
@@ -360,7 +367,7 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
     async def _index_info(self) -> retrieval_pb2.IndexInfo:
         manifest = self._loaded().manifest
         served = self._served_model()
-        fusion = served.model.fusion if served is not None else None
+        fusion = self._served_fusion(served)
         return retrieval_pb2.IndexInfo(
             towers_version=served.version if served is not None else "",
             towers_fusion=_served_fusion_pb(fusion) if fusion is not None else None,

@@ -99,6 +99,9 @@ class RetrievalSettings(GrpcServiceSettings, IndexSettings):
     artefact_store_url: str = ""
     # With an artefact, the tag route maps tags through the tag tower into the learned item space.
     towers_tag_route: bool = True
+    # Serve an artefact's ranker where it has one (false: its weighted fusion, about 1.1 ms less CPU a
+    # recommendation here, for R@10 about 0.01 lower on unseen Amazon users).
+    towers_ranker: bool = True
     # torch threads for the user and tag towers.
     towers_threads: int = Field(default=1, ge=1)
     # What computes user vectors: the user towers in numpy (about 5x faster for one user, checked against

@@ -5,6 +5,7 @@ towers fetched from an artefact store."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -83,6 +84,32 @@ def write_artefact(
     return artefact.write(models, fields, item_ids, vectors, {"members": [member]})
 
 
+@contextlib.asynccontextmanager
+async def serving_towers(
+    small_index: IndexSettings,
+    redis_url: str,
+    redis_prefix: str,
+    redis_client: aioredis.Redis,
+    embedder: Embedder,
+    models: Path,
+    **overrides: object,
+) -> AsyncIterator[retrieval_pb2_grpc.RetrievalServiceStub]:
+    """A retrieval server reading towers from `models`, with settings `overrides`."""
+    await asyncio.to_thread(models.mkdir)
+    settings = retrieval_settings(
+        small_index, redis_url, redis_prefix, towers_dir=models, towers_refresh_s=0.05, **overrides
+    )
+    server = RetrievalServer(settings, BehaviourStore(redis_client, redis_prefix))
+    await server.start()
+    await server.load(embedder)
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{server.port}")
+    try:
+        yield retrieval_pb2_grpc.RetrievalServiceStub(channel)  # type: ignore[no-untyped-call]
+    finally:
+        await channel.close()
+        await server.stop(0)
+
+
 @pytest.fixture
 async def stub_with_towers(
     small_index: IndexSettings,
@@ -93,19 +120,8 @@ async def stub_with_towers(
     tmp_path: Path,
 ) -> AsyncIterator[tuple[retrieval_pb2_grpc.RetrievalServiceStub, Path]]:
     models = tmp_path / "towers"
-    models.mkdir()
-    settings = retrieval_settings(
-        small_index, redis_url, redis_prefix, towers_dir=models, towers_refresh_s=0.05
-    )
-    server = RetrievalServer(settings, BehaviourStore(redis_client, redis_prefix))
-    await server.start()
-    await server.load(embedder)
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{server.port}")
-    try:
-        yield retrieval_pb2_grpc.RetrievalServiceStub(channel), models  # type: ignore[no-untyped-call]
-    finally:
-        await channel.close()
-        await server.stop(0)
+    async with serving_towers(small_index, redis_url, redis_prefix, redis_client, embedder, models) as stub:
+        yield stub, models
 
 
 async def wait_for_version(stub: retrieval_pb2_grpc.RetrievalServiceStub, version: str) -> None:
@@ -273,6 +289,34 @@ async def test_an_artefacts_ranker_orders_the_routes_candidates(
     assert metrics.COLLABORATIVE_ANSWERS.labels("ranked")._value.get() == ranked_before + 1
     info = await stub.GetIndexInfo(retrieval_pb2.GetIndexInfoRequest())
     assert info.towers_fusion == fusion
+
+
+async def test_rankers_turned_off_serve_the_weighted_fusion(
+    small_index: IndexSettings,
+    redis_url: str,
+    redis_prefix: str,
+    redis_client: aioredis.Redis,
+    embedder: Embedder,
+    tmp_path: Path,
+) -> None:
+    models = tmp_path / "towers"
+    await BehaviourStore(redis_client, redis_prefix).append(
+        "ada", [Interaction(item_id="m1", timestamp=2_000)]
+    )
+    async with serving_towers(
+        small_index, redis_url, redis_prefix, redis_client, embedder, models, towers_ranker=False
+    ) as stub:
+        served = write_artefact(models, ITEM_IDS, seed=1, ranker=most_popular_first())
+        await wait_for_version(stub, artefact.read_manifest(served).version)
+
+        answer = await stub.UserRoutes(retrieval_pb2.UserRoutesRequest(user_id="ada", top_k=4))
+
+        assert {scored.route for scored in answer.collaborative} == {"learned"}
+        assert not answer.towers_fusion.ranked and answer.towers_fusion.collaborative_weight == pytest.approx(
+            0.7
+        )
+        info = await stub.GetIndexInfo(retrieval_pb2.GetIndexInfoRequest())
+        assert info.towers_fusion == answer.towers_fusion
 
 
 def user_vector_lookups() -> dict[str, float]:
