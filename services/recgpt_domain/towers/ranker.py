@@ -82,11 +82,13 @@ def candidate_features(
 
     `fused_rank` is the candidate's place in the platform's weighted fusion (`recgpt_domain.fusion.fuse`:
     best-normalised scores weighted and summed, ties in the order found); a test keeps the two equal."""
-    routed = [
-        (index, np.asarray(listed.rows[:DEPTH], dtype=np.int64), np.asarray(listed.scores[:DEPTH]))
-        for index, listed in ((index, lists.get(route)) for index, route in enumerate(ROUTES))
-        if listed is not None
-    ]
+    routed = []
+    for index, route in enumerate(ROUTES):
+        listed = lists.get(route)
+        if listed is not None:
+            routed.append(
+                (index, np.asarray(listed.rows[:DEPTH], dtype=np.int64), np.asarray(listed.scores[:DEPTH]))
+            )
     everything = np.concatenate([rows for _, rows, _ in routed]) if routed else np.zeros(0, dtype=np.int64)
     distinct, first = np.unique(everything, return_index=True)
     found_order = np.argsort(first, kind="stable")
