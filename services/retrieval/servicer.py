@@ -326,12 +326,17 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
         )
         response.cold_start = not seeds and not response.degraded
         fusion = self._served_fusion(served)
+        ranking = fusion is not None and fusion.ranker is not None
         # The ranker reads each route's top DEPTH, whatever k the caller asked for.
-        depth = max(k, ranker.DEPTH) if fusion is not None and fusion.ranker is not None else k
+        depth = max(k, ranker.DEPTH) if ranking else k
         ranked = _collaborative_ranked(retriever, served, seeds, recent, depth, allowed, user_id)
+        # One content search serves both the answer's content route and the ranker.
+        content = None
+        if seeds and (ranking or not request.skip_content):
+            content = retriever.similar_to(seeds[:recent], depth, allowed)
         if fusion is not None and ROUTE_LEARNED in ranked.routes:
-            if fusion.ranker is not None:
-                ranked = _ranked(retriever, fusion, fusion.ranker, ranked, seeds, recent, k, allowed)
+            if fusion.ranker is not None and content is not None:
+                ranked = _ranked(retriever, fusion, fusion.ranker, ranked, content, seeds, recent, k, allowed)
                 response.towers_fusion.CopyFrom(_ranked_fusion_pb(fusion.ranker))
             else:
                 response.towers_fusion.CopyFrom(_fusion_pb(fusion))
@@ -340,9 +345,9 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
                     _fill(response.cooccurrence, retriever, both.rows, both.scores, both.routes)
         metrics.COLLABORATIVE_ANSWERS.labels(ranked.routes[0] if ranked.routes else "none").inc()
         _fill(response.collaborative, retriever, ranked.rows[:k], ranked.scores[:k], ranked.routes[:k])
-        if seeds and not request.skip_content:
-            hits = retriever.similar_to(seeds[:recent], k, allowed)
-            _fill(response.content, retriever, hits.rows, hits.scores, ["content"] * hits.rows.size)
+        if content is not None and not request.skip_content:
+            rows, scores = content.rows[:k], content.scores[:k]
+            _fill(response.content, retriever, rows, scores, ["content"] * rows.size)
         return response
 
     async def _popular(self, request: retrieval_pb2.PopularRequest) -> retrieval_pb2.PopularResponse:
@@ -408,6 +413,7 @@ def _ranked(
     fusion: FusionWeights,
     model: Ranker,
     learned: Ranked,
+    content: Hits,
     seeds: Sequence[int],
     recent: int,
     k: int,
@@ -417,12 +423,11 @@ def _ranked(
     the offline evaluation computes it (`recgpt_domain.towers.ranker`); scores are its probabilities."""
     depth = ranker.DEPTH
     cooccurrence = retriever.collaborative(seeds[:recent], depth, allowed)
-    content = retriever.similar_to(seeds[:recent], depth, allowed)
     popular = retriever.popular(depth, allowed)
     lists = {
         ranker.LEARNED: RouteList(learned.rows[:depth].tolist(), learned.scores[:depth].tolist()),
         ranker.COOCCURRENCE: RouteList(cooccurrence.rows.tolist(), cooccurrence.scores.tolist()),
-        ranker.CONTENT: RouteList(content.rows.tolist(), content.scores.tolist()),
+        ranker.CONTENT: RouteList(content.rows[:depth].tolist(), content.scores[:depth].tolist()),
         ranker.POPULAR: RouteList(popular.rows.tolist(), popular.scores.tolist()),
     }
     weights = {
