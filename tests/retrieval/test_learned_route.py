@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import grpc
@@ -110,17 +111,27 @@ async def serving_towers(
         await server.stop(0)
 
 
+ServeTowers = Callable[..., contextlib.AbstractAsyncContextManager[retrieval_pb2_grpc.RetrievalServiceStub]]
+
+
 @pytest.fixture
-async def stub_with_towers(
+def serve_towers(
     small_index: IndexSettings,
     redis_url: str,
     redis_prefix: str,
     redis_client: aioredis.Redis,
     embedder: Embedder,
-    tmp_path: Path,
+) -> ServeTowers:
+    """`serving_towers` bound to this test's index, Redis and embedder: give it the models folder."""
+    return functools.partial(serving_towers, small_index, redis_url, redis_prefix, redis_client, embedder)
+
+
+@pytest.fixture
+async def stub_with_towers(
+    serve_towers: ServeTowers, tmp_path: Path
 ) -> AsyncIterator[tuple[retrieval_pb2_grpc.RetrievalServiceStub, Path]]:
     models = tmp_path / "towers"
-    async with serving_towers(small_index, redis_url, redis_prefix, redis_client, embedder, models) as stub:
+    async with serve_towers(models) as stub:
         yield stub, models
 
 
@@ -292,20 +303,13 @@ async def test_an_artefacts_ranker_orders_the_routes_candidates(
 
 
 async def test_rankers_turned_off_serve_the_weighted_fusion(
-    small_index: IndexSettings,
-    redis_url: str,
-    redis_prefix: str,
-    redis_client: aioredis.Redis,
-    embedder: Embedder,
-    tmp_path: Path,
+    serve_towers: ServeTowers, redis_client: aioredis.Redis, redis_prefix: str, tmp_path: Path
 ) -> None:
     models = tmp_path / "towers"
     await BehaviourStore(redis_client, redis_prefix).append(
         "ada", [Interaction(item_id="m1", timestamp=2_000)]
     )
-    async with serving_towers(
-        small_index, redis_url, redis_prefix, redis_client, embedder, models, towers_ranker=False
-    ) as stub:
+    async with serve_towers(models, towers_ranker=False) as stub:
         served = write_artefact(models, ITEM_IDS, seed=1, ranker=most_popular_first())
         await wait_for_version(stub, artefact.read_manifest(served).version)
 
