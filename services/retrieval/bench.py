@@ -3,7 +3,9 @@
 Not a test: it prints per-RPC wall latency over a real gRPC channel and the CPU the process spent
 per call (client and server together, so an upper bound on the server's share). With `--towers`, it also
 times UserRoutes with user vectors from torch, from numpy, and from numpy behind the cache, alternated, and,
-when the artefact has a ranker, UserRoutes with it and with it set aside (the weighted fusion), alternated.
+when the artefact has a ranker, UserRoutes with it and with it set aside (the weighted fusion), alternated;
+these comparisons compute every answer (the cache of each user's last UserRoutes answer off), and a last
+one times UserRoutes with that cache on and off, alternated, over users who repeat.
 """
 
 from __future__ import annotations
@@ -31,8 +33,8 @@ from recgpt_serving.embedding.runtime import load_bundled
 from retrieval.learned_route import LearnedRoute
 from retrieval.server import RetrievalServer
 from retrieval.settings import RetrievalSettings
+from retrieval.user_cache import USER_VECTOR, UserCache
 from retrieval.user_tower_runtime import NumpyUserTower, UserEncoder
-from retrieval.user_vector_cache import UserVectorCache
 
 Call = Callable[[int], Awaitable[Any]]
 
@@ -69,7 +71,7 @@ async def compare_user_vectors(route: LearnedRoute, fast: UserEncoder, user_rout
     variants = {
         "torch, no cache (as before)": replace(served, encode=served.model.user_vectors, cache=None),
         "numpy, no cache": replace(served, encode=fast, cache=None),
-        "numpy + cache (users repeat)": replace(served, encode=fast, cache=UserVectorCache(count)),
+        "numpy + cache (users repeat)": replace(served, encode=fast, cache=UserCache(USER_VECTOR, count)),
     }
     found: dict[str, tuple[list[float], float]] = {name: ([], 0.0) for name in variants}
     rounds = 4
@@ -171,6 +173,11 @@ async def run(args: argparse.Namespace) -> None:
             retrieval_pb2.CollaborativeRequest(user_id=user(number), top_k=50, cooccurrence_only=True)
         )
 
+    def keep_answers(size: int) -> None:
+        """The servicer's cache of UserRoutes answers: `size` users (0 computes every answer)."""
+        server.servicer.settings = settings.model_copy(update={"towers_routes_cache_size": size})
+
+    keep_answers(0)
     route = server.servicer.learned
     served = route.current if route is not None else None
     if route is not None and served is not None:
@@ -202,6 +209,11 @@ async def run(args: argparse.Namespace) -> None:
                 await measure(f"UserRoutes top 50, {label}", user_routes, args.requests)
             served.model.fusion = fusion
         await measure("UserRoutes top 50 (one recommendation)", user_routes, args.requests)
+        if served is not None:
+            for label, size in (("answers kept", settings.towers_routes_cache_size), ("computed", 0)) * 2:
+                keep_answers(size)
+                await measure(f"UserRoutes top 50, {label} (users repeat)", user_routes, args.requests)
+            keep_answers(settings.towers_routes_cache_size)
         await measure("Collaborative top 50", collaborative, args.requests)
         await measure("Collaborative co-occurrence top 50", cooccurrence, args.requests)
         await measure("Search items (content) top 50", content, args.requests)

@@ -4,7 +4,7 @@ The artefact is optional: without one (or while the named one fails to load) the
 answers from co-occurrence, and each answer's route says which. A new artefact is picked up while serving:
 `refresh` (run every few seconds by the server) reads `LATEST`, loads a changed artefact off the event loop,
 checks it against the served catalogue, prepares its user towers (`user_tower_runtime`), and swaps it in with
-an empty cache of user vectors (`user_vector_cache`); a failure is logged and counted and the previous model
+an empty cache of user vectors (`user_cache`); a failure is logged and counted and the previous model
 keeps serving.
 """
 
@@ -26,8 +26,8 @@ from recgpt_domain.towers.learned_model import LearnedModel, Vectors
 from recgpt_serving import metrics
 from retrieval.filters import Mask
 from retrieval.settings import TowersRuntime
+from retrieval.user_cache import USER_VECTOR, UserCache, fingerprint
 from retrieval.user_tower_runtime import UserEncoder, user_encoder
-from retrieval.user_vector_cache import UserVectorCache, fingerprint
 from retrieval.vector_search import Hits, VectorSearcher
 
 log = logging.getLogger(__name__)
@@ -53,7 +53,7 @@ class ServedModel:
     searcher: VectorSearcher
     folder: Path
     encode: UserEncoder
-    cache: UserVectorCache | None = None
+    cache: UserCache[Vectors] | None = None
 
     @property
     def version(self) -> str:
@@ -74,6 +74,7 @@ class ServedModel:
         finally:
             metrics.TOWERS_USER_VECTOR_DURATION.observe(time.perf_counter() - started)
         if cache is not None:
+            vector.flags.writeable = False  # handed to every later caller: none may change it
             cache.put(user_id, behaviour, vector)
         return vector
 
@@ -94,7 +95,7 @@ def load_served(
         VectorSearcher(index, model.item_vectors, "flat", use_gpu=use_gpu),
         folder,
         user_encoder(model, users.runtime),
-        UserVectorCache(users.cache_size) if users.cache_size > 0 else None,
+        UserCache[Vectors](USER_VECTOR, users.cache_size) if users.cache_size > 0 else None,
     )
 
 

@@ -11,6 +11,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Sequence
+from dataclasses import dataclass
 from typing import TypeVar
 
 import grpc
@@ -34,6 +35,7 @@ from retrieval.retriever import Ranked, Retriever
 from retrieval.settings import RetrievalSettings
 from retrieval.tools import service as feed_tools
 from retrieval.tools.attributes import FeedAttributes
+from retrieval.user_cache import USER_ROUTES, UserCache, fingerprint
 from retrieval.validation import InvalidRequest
 from retrieval.vector_search import Hits
 
@@ -77,6 +79,7 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
         self.retriever: Retriever | None = None
         self.feed_attributes: FeedAttributes | None = None
         self.learned: LearnedRoute | None = None
+        self._routes_cached: tuple[ServedModel, UserCache[RoutesAnswer]] | None = None
         self._behaviour_failures = metrics.DEGRADATIONS.labels(SERVICE, "redis")
         self._behaviour_timer = metrics.DEPENDENCY_DURATION.labels(SERVICE, "redis", "behaviour")
 
@@ -321,34 +324,45 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
         seeds = table.rows_for(behaviour.recent_item_ids)
         response.recent_item_ids.extend(behaviour.recent_item_ids)
         # The seeds are left out too, whether or not the seen set (read with them) has them.
-        allowed = retriever.filters.allowed(
-            request.filter, [*seeds, *table.rows_for([*behaviour.seen, *request.exclude_item_ids])]
-        )
+        left_out = [*seeds, *table.rows_for([*behaviour.seen, *request.exclude_item_ids])]
+        excluded = np.unique(np.asarray(left_out, dtype=np.int64))
         response.cold_start = not seeds and not response.degraded
-        fusion = self._served_fusion(served)
-        ranking = fusion is not None and fusion.ranker is not None
-        # The ranker reads each route's top DEPTH, whatever k the caller asked for.
-        depth = max(k, ranker.DEPTH) if ranking else k
-        ranked = _collaborative_ranked(retriever, served, seeds, recent, depth, allowed, user_id)
-        # One content search serves both the answer's content route and the ranker.
-        content = None
-        if seeds and (ranking or not request.skip_content):
-            content = retriever.similar_to(seeds[:recent], depth, allowed)
-        if fusion is not None and ROUTE_LEARNED in ranked.routes:
-            if fusion.ranker is not None and content is not None:
-                ranked = _ranked(retriever, fusion, fusion.ranker, ranked, content, seeds, recent, k, allowed)
-                response.towers_fusion.CopyFrom(_ranked_fusion_pb(fusion.ranker))
-            else:
-                response.towers_fusion.CopyFrom(_fusion_pb(fusion))
-                if fusion.cooccurrence_weight > 0:
-                    both = retriever.collaborative(seeds[:recent], k, allowed)
-                    _fill(response.cooccurrence, retriever, both.rows, both.scores, both.routes)
-        metrics.COLLABORATIVE_ANSWERS.labels(ranked.routes[0] if ranked.routes else "none").inc()
-        _fill(response.collaborative, retriever, ranked.rows[:k], ranked.scores[:k], ranked.routes[:k])
-        if content is not None and not request.skip_content:
-            rows, scores = content.rows[:k], content.scores[:k]
-            _fill(response.content, retriever, rows, scores, ["content"] * rows.size)
+        with_content = not request.skip_content
+        # A learned answer is kept for the user until anything it is computed from changes.
+        cache = self._routes_cache(served) if seeds else None
+        key = b""
+        if cache is not None:
+            shape = [k, recent, with_content]
+            key = fingerprint(seeds, excluded, shape, request.filter.SerializeToString(deterministic=True))
+        answer = cache.get(user_id, key) if cache is not None else None
+        if answer is None:
+            allowed = retriever.filters.allowed(request.filter, excluded.tolist())
+            fusion = self._served_fusion(served)
+            answer = _routes(retriever, served, fusion, seeds, recent, k, allowed, user_id, with_content)
+            if cache is not None:
+                cache.put(user_id, key, answer)
+        served_routes = answer.collaborative.routes
+        metrics.COLLABORATIVE_ANSWERS.labels(served_routes[0] if served_routes else "none").inc()
+        for out, routed in (
+            (response.collaborative, answer.collaborative),
+            (response.cooccurrence, answer.cooccurrence),
+            (response.content, answer.content),
+        ):
+            if routed is not None:
+                _fill(out, retriever, routed.rows, routed.scores, routed.routes)
+        if answer.fusion is not None:
+            response.towers_fusion.CopyFrom(answer.fusion)
         return response
+
+    def _routes_cache(self, served: ServedModel | None) -> UserCache[RoutesAnswer] | None:
+        """The served model's cache of UserRoutes answers (None without a model: co-occurrence is cheap);
+        a new artefact starts an empty one."""
+        size = self.settings.towers_routes_cache_size
+        if served is None or size == 0:
+            return None
+        if self._routes_cached is None or self._routes_cached[0] is not served:
+            self._routes_cached = (served, UserCache(USER_ROUTES, size))
+        return self._routes_cached[1]
 
     async def _popular(self, request: retrieval_pb2.PopularRequest) -> retrieval_pb2.PopularResponse:
         retriever = self._loaded()
@@ -387,6 +401,55 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
             cooccurrence_users=manifest.cooccurrence.users,
             cooccurrence_interactions=manifest.cooccurrence.interactions,
         )
+
+
+@dataclass(frozen=True)
+class RoutesAnswer:
+    """What UserRoutes computes from a user's behaviour, each route its top k: the collaborative route (the
+    ranked, learned, co-occurrence or popular answer), the content route when asked, co-occurrence beside
+    a learned answer whose weighted fusion gives it weight, and the fusion a learned answer comes with."""
+
+    collaborative: Ranked
+    content: Ranked | None
+    cooccurrence: Ranked | None
+    fusion: retrieval_pb2.TowersFusion | None
+
+
+def _routes(
+    retriever: Retriever,
+    served: ServedModel | None,
+    fusion: FusionWeights | None,
+    seeds: Sequence[int],
+    recent: int,
+    k: int,
+    allowed: npt.NDArray[np.bool_] | None,
+    user_id: str,
+    with_content: bool,
+) -> RoutesAnswer:
+    ranking = fusion is not None and fusion.ranker is not None
+    # The ranker reads each route's top DEPTH, whatever k the caller asked for.
+    depth = max(k, ranker.DEPTH) if ranking else k
+    ranked = _collaborative_ranked(retriever, served, seeds, recent, depth, allowed, user_id)
+    # One content search serves both the answer's content route and the ranker.
+    content = None
+    if seeds and (ranking or with_content):
+        content = retriever.similar_to(seeds[:recent], depth, allowed)
+    cooccurrence = None
+    fusion_pb = None
+    if fusion is not None and ROUTE_LEARNED in ranked.routes:
+        if fusion.ranker is not None and content is not None:
+            ranked = _ranked(retriever, fusion, fusion.ranker, ranked, content, seeds, recent, k, allowed)
+            fusion_pb = _ranked_fusion_pb(fusion.ranker)
+        else:
+            fusion_pb = _fusion_pb(fusion)
+            if fusion.cooccurrence_weight > 0:
+                cooccurrence = retriever.collaborative(seeds[:recent], k, allowed)
+    content_route = None
+    if content is not None and with_content:
+        rows = content.rows[:k]
+        content_route = Ranked(rows, content.scores[:k], ["content"] * rows.size)
+    collaborative = Ranked(ranked.rows[:k], ranked.scores[:k], ranked.routes[:k])
+    return RoutesAnswer(collaborative, content_route, cooccurrence, fusion_pb)
 
 
 def _collaborative_ranked(

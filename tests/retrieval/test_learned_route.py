@@ -31,7 +31,7 @@ from recgpt_domain.towers.ranker import FEATURES, Ranker, Trees
 from recgpt_serving import metrics
 from retrieval.server import RetrievalServer
 from retrieval.settings import IndexSettings
-from retrieval.user_vector_cache import CACHE, RESULTS
+from retrieval.user_cache import RESULTS, USER_ROUTES, USER_VECTOR
 from tests.retrieval.catalogue_folder import ITEMS
 from tests.retrieval.running import retrieval_settings
 
@@ -323,8 +323,8 @@ async def test_rankers_turned_off_serve_the_weighted_fusion(
         assert info.towers_fusion == answer.towers_fusion
 
 
-def user_vector_lookups() -> dict[str, float]:
-    return {result: metrics.CACHE_REQUESTS.labels(CACHE, result)._value.get() for result in RESULTS}
+def cache_lookups(cache: str) -> dict[str, float]:
+    return {result: metrics.CACHE_REQUESTS.labels(cache, result)._value.get() for result in RESULTS}
 
 
 async def test_a_users_vector_is_reused_until_their_behaviour_changes(
@@ -336,26 +336,93 @@ async def test_a_users_vector_is_reused_until_their_behaviour_changes(
     store = BehaviourStore(redis_client, redis_prefix)
     await store.append("bea", [Interaction(item_id="m1", timestamp=1_000)])
     await wait_for_version(stub, artefact.read_manifest(write_artefact(models, ITEM_IDS, seed=1)).version)
-    request = retrieval_pb2.UserRoutesRequest(user_id="bea", top_k=4)
-    before = user_vector_lookups()
+    before = cache_lookups(USER_VECTOR)
 
-    first = await stub.UserRoutes(request)
-    again = await stub.UserRoutes(request)
+    first = await stub.UserRoutes(retrieval_pb2.UserRoutesRequest(user_id="bea", top_k=4))
+    # Another page size misses the answer cache; the vector, from the same behaviour, is reused.
+    shorter = await stub.UserRoutes(retrieval_pb2.UserRoutesRequest(user_id="bea", top_k=3))
 
-    assert [(s.item.item_id, s.score) for s in again.collaborative] == [
-        (s.item.item_id, s.score) for s in first.collaborative
+    assert [(s.item.item_id, s.score) for s in shorter.collaborative] == [
+        (s.item.item_id, s.score) for s in first.collaborative[:3]
     ]
-    after = user_vector_lookups()
+    after = cache_lookups(USER_VECTOR)
     assert after["miss"] - before["miss"] == 1 and after["hit"] - before["hit"] == 1
 
     await store.append("bea", [Interaction(item_id="g1", timestamp=2_000)])
-    moved = await stub.UserRoutes(request)
+    moved = await stub.UserRoutes(retrieval_pb2.UserRoutesRequest(user_id="bea", top_k=4))
 
-    assert user_vector_lookups()["stale"] - before["stale"] == 1
+    assert cache_lookups(USER_VECTOR)["stale"] - before["stale"] == 1
     # The answer is the new behaviour's: as the same seeds given (never cached) rank them.
     given = await stub.Collaborative(collaborative(["g1", "m1"]))
     assert [s.item.item_id for s in moved.collaborative] == [s.item.item_id for s in given.items]
     assert [s.score for s in moved.collaborative] == pytest.approx([s.score for s in given.items])
+
+
+def answer_of(reply: retrieval_pb2.UserRoutesResponse) -> list[tuple[str, str, float]]:
+    routes = [*reply.collaborative, *reply.content]
+    return [(s.route, s.item.item_id, s.score) for s in routes]
+
+
+async def test_a_users_ranked_routes_are_kept_until_what_they_come_from_changes(
+    stub_with_towers: tuple[retrieval_pb2_grpc.RetrievalServiceStub, Path],
+    redis_client: aioredis.Redis,
+    redis_prefix: str,
+) -> None:
+    stub, models = stub_with_towers
+    store = BehaviourStore(redis_client, redis_prefix)
+    await store.append("cy", [Interaction(item_id="m1", timestamp=1_000)])
+    served = write_artefact(models, ITEM_IDS, seed=1, ranker=most_popular_first())
+    await wait_for_version(stub, artefact.read_manifest(served).version)
+    request = retrieval_pb2.UserRoutesRequest(user_id="cy", top_k=4)
+    before = cache_lookups(USER_ROUTES)
+    ranked_before = metrics.COLLABORATIVE_ANSWERS.labels("ranked")._value.get()
+
+    first = await stub.UserRoutes(request)
+    again = await stub.UserRoutes(request)
+
+    assert answer_of(again) == answer_of(first) and again.towers_fusion == first.towers_fusion
+    assert {s.route for s in again.collaborative} == {"ranked"} and again.content
+    assert list(again.recent_item_ids) == ["m1"]
+    lookups = cache_lookups(USER_ROUTES)
+    assert lookups["miss"] - before["miss"] == 1 and lookups["hit"] - before["hit"] == 1
+    # A kept answer is still counted as the route it is.
+    assert metrics.COLLABORATIVE_ANSWERS.labels("ranked")._value.get() == ranked_before + 2
+
+    # What the caller leaves out is part of what the answer comes from.
+    left_out = first.collaborative[0].item.item_id
+    excluding = await stub.UserRoutes(
+        retrieval_pb2.UserRoutesRequest(user_id="cy", top_k=4, exclude_item_ids=[left_out])
+    )
+    assert left_out not in {item for _, item, _ in answer_of(excluding)}
+
+    # So is the user's behaviour: a new interaction is left out of the next answer.
+    await store.append("cy", [Interaction(item_id=left_out, timestamp=2_000)])
+    moved = await stub.UserRoutes(request)
+    assert left_out not in {item for _, item, _ in answer_of(moved)}
+    assert list(moved.recent_item_ids) == [left_out, "m1"]
+    assert cache_lookups(USER_ROUTES)["stale"] - before["stale"] == 2
+
+    # A new artefact starts with no answers kept.
+    newer = write_artefact(models, ITEM_IDS, seed=2, ranker=most_popular_first())
+    await wait_for_version(stub, artefact.read_manifest(newer).version)
+    await stub.UserRoutes(request)
+    assert cache_lookups(USER_ROUTES)["miss"] - before["miss"] == 2
+
+
+async def test_without_an_artefact_no_routes_are_kept(
+    stub_with_towers: tuple[retrieval_pb2_grpc.RetrievalServiceStub, Path],
+    redis_client: aioredis.Redis,
+    redis_prefix: str,
+) -> None:
+    stub, _ = stub_with_towers
+    await BehaviourStore(redis_client, redis_prefix).append("dee", [Interaction(item_id="m1", timestamp=1)])
+    before = cache_lookups(USER_ROUTES)
+
+    for _ in range(2):
+        reply = await stub.UserRoutes(retrieval_pb2.UserRoutesRequest(user_id="dee", top_k=4))
+        assert {s.route for s in reply.collaborative} <= {"collaborative", "popular"}
+
+    assert cache_lookups(USER_ROUTES) == before
 
 
 async def test_towers_published_to_the_store_are_fetched_and_served(

@@ -16,8 +16,8 @@ from recgpt_domain.towers.artefact import ArtefactError
 from recgpt_domain.towers.learned_model import LearnedModel, Vectors
 from recgpt_serving import metrics
 from retrieval.learned_route import ServedModel
+from retrieval.user_cache import RESULTS, USER_VECTOR, UserCache, fingerprint
 from retrieval.user_tower_runtime import NumpyUserTower, check_against_torch, user_encoder
-from retrieval.user_vector_cache import CACHE, RESULTS, UserVectorCache, fingerprint
 from retrieval.vector_search import VectorSearcher
 from tests.towers.fixtures import HashEmbedder, small_amazon
 from towers import train_cli
@@ -96,12 +96,12 @@ def served(model: LearnedModel, cache_size: int) -> tuple[ServedModel, CountingE
     index = faiss.IndexFlatIP(model.dimension)
     index.add(model.item_vectors)
     searcher = VectorSearcher(index, model.item_vectors, "flat", use_gpu=False)
-    cache = UserVectorCache(cache_size) if cache_size else None
+    cache = UserCache[Vectors](USER_VECTOR, cache_size) if cache_size else None
     return ServedModel(model, searcher, Path("unused"), encoder, cache), encoder
 
 
 def counts() -> dict[str, float]:
-    return {result: metrics.CACHE_REQUESTS.labels(CACHE, result)._value.get() for result in RESULTS}
+    return {result: metrics.CACHE_REQUESTS.labels(USER_VECTOR, result)._value.get() for result in RESULTS}
 
 
 def test_a_users_vector_is_reused_until_the_items_the_tower_reads_change(trained: LearnedModel) -> None:
@@ -133,7 +133,7 @@ def test_a_users_vector_is_reused_until_the_items_the_tower_reads_change(trained
 
 
 def test_the_cache_keeps_the_most_recently_used_users_and_no_more() -> None:
-    cache = UserVectorCache(capacity=2)
+    cache = UserCache[Vectors](USER_VECTOR, capacity=2)
     vector = np.zeros((1, 4), dtype=np.float32)
     for user in ("a", "b"):
         cache.put(user, fingerprint([1]), vector.copy())
@@ -147,7 +147,7 @@ def test_the_cache_keeps_the_most_recently_used_users_and_no_more() -> None:
     cache.put("a", fingerprint([1, 2]), vector.copy())
     assert len(cache) == 2 and cache.get("a", fingerprint([1])) is None
     with pytest.raises(ValueError, match="positive"):
-        UserVectorCache(0)
+        UserCache[Vectors](USER_VECTOR, 0)
 
 
 def test_fingerprint_follows_items_and_their_order() -> None:
