@@ -3,8 +3,9 @@ false artefact, where a judge worth its name rates the true one higher.
 
 - `explanation_item`: a sentence written for this item against one written for another item (of another
   category), both judged against this item's facts.
-- `tags_user`: a user's own tag (their most frequent category) against another user's (a category this user
-  never touched), both judged against this user's behaviour.
+- `tags_user`: a user's own tag (their most frequent category's, as `recgpt_domain.category_tags` names it:
+  the shape the tag agent serves) against another user's (a category this user never touched), both judged
+  against this user's behaviour.
 - `grounding`: a grounded sentence against the same sentence with one fact made up (another brand).
 The sentences come from one fixed template, so that only the fact that matters differs between the two.
 """
@@ -19,6 +20,7 @@ from typing import Literal
 
 from recgpt_domain.behaviour_context import compress
 from recgpt_domain.catalogue import Item, UserHistory
+from recgpt_domain.category_tags import category_tags
 from recgpt_domain.prompt_text import clip
 
 SETS = ("explanation_item", "tags_user", "grounding")
@@ -101,23 +103,27 @@ def _mentions(item: Item, brand: str) -> bool:
 def tag_pairs(
     histories: Iterable[UserHistory], items: Mapping[str, Item], count: int, rng: random.Random
 ) -> list[Pair]:
+    tags = category_tags(items.values())
     profiles: list[tuple[UserHistory, list[str]]] = []
     for history in histories:
         categories = [items[i.item_id].category for i in history.interactions if i.item_id in items]
-        categories = [category for category in categories if category]
+        categories = [category for category in categories if category in tags]
         if len(categories) >= 2:
             profiles.append((history, [c for c, _ in Counter(categories).most_common()]))
     pairs: list[Pair] = []
     for history, own in rng.sample(profiles, min(count, len(profiles))):
+        own_tags = {tags[category] for category in own}
         strangers = [
-            other[1][0] for other in rng.sample(profiles, min(50, len(profiles))) if other[1][0] not in own
+            tags[other[1][0]]
+            for other in rng.sample(profiles, min(50, len(profiles)))
+            if tags[other[1][0]] not in own_tags
         ]
         if not strangers:
             continue
         known = [i for i in history.interactions if i.item_id in items]
         behaviour = compress(known, items, BEHAVIOUR_BUDGET_TOKENS).text
         pairs.append(
-            Pair("tags_user", "tag", own[0], strangers[0], behaviour=behaviour, user_id=history.user_id)
+            Pair("tags_user", "tag", tags[own[0]], strangers[0], behaviour=behaviour, user_id=history.user_id)
         )
     return pairs
 

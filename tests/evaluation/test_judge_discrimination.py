@@ -12,6 +12,7 @@ from evaluation.judge_discrimination import agreement
 from judge import prompts as judge_prompts
 from recgpt.common.v1.common_pb2 import Tag
 from recgpt_domain.catalogue import Interaction, Item, UserHistory
+from recgpt_domain.category_tags import category_tags, shape_problem
 from recgpt_serving.llm import likelihood
 from recgpt_serving.llm.client import LlmClient, LlmSettings, _text_logprob
 from recgpt_serving.llm.errors import LlmOutputError
@@ -56,10 +57,15 @@ def test_sets_pair_a_true_and_a_false_artefact() -> None:
         assert pair.item is not None and pair.item.brand in pair.true_text
         assert pair.item.brand not in pair.false_text, "the false one names a made-up brand"
         assert pair.true_text.replace(pair.item.brand, "") != pair.true_text
+    tags = category_tags(by_id.values())
     for pair in sets["tags_user"]:
         assert pair.true_text != pair.false_text
-        categories = {item.category for item in by_id.values()}
-        assert {pair.true_text, pair.false_text} <= categories
+        # Tags as the tag agent serves them (each names a category), not raw category names.
+        assert {pair.true_text, pair.false_text} <= set(tags.values())
+        assert all(shape_problem(text) is None for text in (pair.true_text, pair.false_text))
+        own = next(h for h in _histories(items) if h.user_id == pair.user_id)
+        touched = {tags[by_id[i.item_id].category] for i in own.interactions}
+        assert pair.true_text in touched and pair.false_text not in touched
     again = build_sets(items, _histories(items), per_set=6, seed=1)
     assert again == sets, "the same seed gives the same pairs"
 
