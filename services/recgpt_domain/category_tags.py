@@ -1,8 +1,10 @@
 """The tag that names each catalogue category: how the tag agent's answers point at categories exactly.
 
-A category's tag is its leaf name, prefixed with its parent's first word when the leaf alone is one word, so
-that it is a "modifier + core word" tag the validator accepts. The SFT targets write categories this way, and
-the ranking mode scores these tags, so an adapter is served the names it was trained on.
+A category's tag is its leaf name (its last words within the tag's length where longer: leaves run from the
+general to the specific, so the end tells them apart), prefixed with its parent's first word when the leaf
+alone is one word, so that it is a "modifier + core word" tag the validator accepts; no two of the demo
+catalogue's 767 categories share one. The SFT targets write categories this way, and the ranking mode scores
+these tags, so an adapter is served the names it was trained on.
 """
 
 from __future__ import annotations
@@ -71,13 +73,16 @@ def category_parents(items: Iterable[Item]) -> dict[str, str]:
     return {leaf: max(by, key=lambda name: (by[name], name)) for leaf, by in counts.items()}
 
 
-def _clip_words(text: str, limit: int) -> str:
-    words = text.split()
+def _last_words(text: str, limit: int) -> str:
+    """The last words of `text` within `limit` characters, not starting with a word without letters ("&"):
+    a catalogue's leaf names run from the general to the specific, so its end tells leaves apart."""
     out: list[str] = []
-    for word in words:
-        if len(" ".join([*out, word])) > limit:
+    for word in reversed(text.split()):
+        if len(" ".join([word, *out])) > limit:
             break
-        out.append(word)
+        out.insert(0, word)
+    while out and not _LETTER.search(out[0]):
+        out.pop(0)
     return " ".join(out)
 
 
@@ -86,10 +91,10 @@ def tag_text(category: str, parents: Mapping[str, str]) -> str | None:
     leaf = " ".join(category.split())
     if not leaf:
         return None
-    text = _clip_words(leaf, TAG_MAX_CHARS)
+    text = _last_words(leaf, TAG_MAX_CHARS)
     if shape_problem(text) is not None:
         parent_word = (parents.get(category, "").replace("&", " ").split() or [""])[0]
-        text = _clip_words(f"{parent_word} {leaf}", TAG_MAX_CHARS)
+        text = _last_words(f"{parent_word} {text}", TAG_MAX_CHARS)
     return text if text and shape_problem(text) is None else None
 
 

@@ -25,3 +25,16 @@ def test_category_tags_name_every_category_by_its_most_frequent_parent() -> None
         Item(item_id="e", title="no category", category_path=[]),
     ]
     assert category_tags(items) == {"Screws": "Fasteners Screws", "Lab Pipettes": "Lab Pipettes"}
+
+
+def test_long_leaves_sharing_a_start_keep_distinct_tags() -> None:
+    """The catalogue's leaves run from the general to the specific: their tags keep the specific end."""
+    start = "Vacuums & Floor Cleaning Machines Vacuum Parts & Accessories"
+    specific = ["", " Vacuum Bags", " Vacuum Bags Upright Bags", " Wet-Dry Accessories"]
+    leaves = [f"{start}{end}" for end in specific]
+    parents = dict.fromkeys(leaves, "Janitorial")
+    tags = [tag_text(leaf, parents) for leaf in leaves]
+    assert len(set(tags)) == len(leaves)
+    for tag in tags:
+        assert tag is not None and len(tag) <= 40 and shape_problem(tag) is None and not tag.startswith("&")
+    assert tags[2] is not None and tags[2].endswith("Vacuum Bags Upright Bags")
