@@ -188,3 +188,33 @@ def test_combinations_leave_out_components_that_conflict() -> None:
     names = [{c.name for c in subset} for subset in chosen]
     assert set() in names and {c.name for c in components.COMPONENTS} not in names
     assert not any({"gpu-engines", "production-stack"} <= subset for subset in names)
+
+
+def test_the_artefact_stores_readers_and_train_jobs_reach_it_through_the_network_policies(
+    renderings: list[Rendering],
+) -> None:
+    """The kubeflow-training component marks the pods that read the store; the network policies let the
+    marked pods (and the TrainJobs' own) out to it, so that neither component breaks the other."""
+    store = {objects.ARTEFACT_STORE_LABEL: objects.ARTEFACT_STORE_CLIENT}
+    together = 0
+    for rendering in renderings:
+        parts = set(rendering.label.split("+"))
+        deployments = [m for m in rendering.manifests if m["kind"] == "Deployment"]
+        marked = {
+            m["metadata"]["name"]
+            for m in deployments
+            if store.items() <= m["spec"]["template"]["metadata"].get("labels", {}).items()
+        }
+        assert marked == ({"retrieval", "intent", "tags"} if "kubeflow-training" in parts else set()), parts
+        if "network-policies" not in parts:
+            continue
+        together += "kubeflow-training" in parts
+        readers = _find(rendering.manifests, "NetworkPolicy", "artefact-store-readers")
+        assert readers["spec"]["podSelector"] == {"matchLabels": store}
+        assert readers["spec"]["policyTypes"] == ["Egress"]
+        assert any(p["port"] == 443 for rule in readers["spec"]["egress"] for p in rule["ports"])
+        jobs = _find(rendering.manifests, "NetworkPolicy", "train-jobs")
+        selector = jobs["spec"]["podSelector"]
+        assert selector["matchExpressions"][0]["key"] == objects.JOBSET_NAME_LABEL
+        assert jobs["spec"]["ingress"] == [{"from": [{"podSelector": selector}]}]
+    assert together

@@ -253,6 +253,11 @@ def _entity_script() -> str:
     )
 
 
+def _store_reader_labels() -> Manifest:
+    """The pod template's mark as the store's reader (the network policies let it reach the store)."""
+    return {"labels": {objects.ARTEFACT_STORE_LABEL: objects.ARTEFACT_STORE_CLIENT}}
+
+
 def _retrieval_fetches_towers() -> Manifest:
     """Retrieval fetches the newest towers from the store into a writable cache (its var is read-only)."""
     patch = {
@@ -261,6 +266,7 @@ def _retrieval_fetches_towers() -> Manifest:
         "metadata": {"name": "retrieval"},
         "spec": {
             "template": {
+                "metadata": _store_reader_labels(),
                 "spec": {
                     "containers": [
                         {
@@ -268,7 +274,7 @@ def _retrieval_fetches_towers() -> Manifest:
                             "env": [*_store_env(), {"name": "RECGPT_TOWERS_DIR", "value": TOWERS_CACHE}],
                         }
                     ]
-                }
+                },
             }
         },
     }
@@ -306,6 +312,7 @@ def _agent_fetches_entities(agent: str) -> Manifest:
         "metadata": {"name": agent},
         "spec": {
             "template": {
+                "metadata": _store_reader_labels(),
                 "spec": {
                     "initContainers": [fetch],
                     "containers": [
@@ -316,7 +323,7 @@ def _agent_fetches_entities(agent: str) -> Manifest:
                         }
                     ],
                     "volumes": [{"name": "entities", "emptyDir": {"sizeLimit": ENTITY_CACHE_SIZE}}],
-                }
+                },
             }
         },
     }

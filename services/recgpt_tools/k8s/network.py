@@ -1,5 +1,7 @@
 """Network policies from the registry: nothing moves but DNS, what each process's `targets` call, Redis for
-its users, the engine for the LLM callers, Prometheus on the metrics ports and the world on the public one."""
+its users, the engine for the LLM callers, Prometheus on the metrics ports and the world on the public one;
+the artefact store for the pods the kubeflow-training component marks as its readers, and its TrainJobs'
+pods to each other (torchrun's rendezvous and collectives) and to the store."""
 
 from __future__ import annotations
 
@@ -16,6 +18,10 @@ _MANAGED_REDIS_PORTS = (6379, 6380)
 # The production-stack router's container port, in its own namespace.
 _ROUTER_PORT = 8000
 _NAMESPACE_NAME = "kubernetes.io/metadata.name"
+# Object stores answer HTTPS, on the internet (S3, GCS, Azure Blob) or inside the network; MinIO and the
+# like on 9000 at a private address.
+_OBJECT_STORE_HTTPS = 443
+_PRIVATE_OBJECT_STORE_PORT = 9000
 _KUBE_DNS = {"k8s-app": "kube-dns"}
 
 
@@ -100,41 +106,74 @@ def _egress(process: Process, table: Sequence[Process]) -> list[Manifest]:
     return rules
 
 
-def _default_deny() -> Manifest:
+def _labelled_policy(name: str, selector: Manifest, spec: Manifest) -> Manifest:
+    """A policy of the platform's selecting pods by `selector` (not by one process's name)."""
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
         "metadata": {
-            "name": "default-deny",
+            "name": name,
             "namespace": objects.NAMESPACE,
             "labels": {objects.PART_OF_LABEL: "recgpt"},
         },
-        "spec": {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]},
+        "spec": {"podSelector": selector, **spec},
     }
 
 
+def _default_deny() -> Manifest:
+    return _labelled_policy("default-deny", {}, {"policyTypes": ["Ingress", "Egress"]})
+
+
 def _dns() -> Manifest:
-    return {
-        "apiVersion": "networking.k8s.io/v1",
-        "kind": "NetworkPolicy",
-        "metadata": {
-            "name": "allow-dns",
-            "namespace": objects.NAMESPACE,
-            "labels": {objects.PART_OF_LABEL: "recgpt"},
-        },
-        "spec": {
-            "podSelector": {},
+    return _labelled_policy(
+        "allow-dns",
+        {},
+        {
             "policyTypes": ["Egress"],
             "egress": [{
                 "to": [{**_namespace("kube-system"), "podSelector": {"matchLabels": _KUBE_DNS}}],
                 "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
             }],
         },
-    }  # fmt: skip
+    )  # fmt: skip
+
+
+def _artefact_store_egress() -> list[Manifest]:
+    return [
+        {"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}], "ports": _tcp(_OBJECT_STORE_HTTPS)},
+        {
+            "to": [{"ipBlock": {"cidr": cidr}} for cidr in _PRIVATE_RANGES],
+            "ports": _tcp(_PRIVATE_OBJECT_STORE_PORT),
+        },
+    ]
+
+
+def _artefact_store_readers() -> Manifest:
+    """Egress to the store for the pods marked as its readers; without the kubeflow-training component
+    no pod is, and the policy selects nothing."""
+    selector = {"matchLabels": {objects.ARTEFACT_STORE_LABEL: objects.ARTEFACT_STORE_CLIENT}}
+    return _labelled_policy(
+        "artefact-store-readers", selector, {"policyTypes": ["Egress"], "egress": _artefact_store_egress()}
+    )
+
+
+def _train_jobs() -> Manifest:
+    """A TrainJob's pods (JobSet labels each with its name) reach each other on any port and the store."""
+    selector = {"matchExpressions": [{"key": objects.JOBSET_NAME_LABEL, "operator": "Exists"}]}
+    return _labelled_policy(
+        "train-jobs",
+        selector,
+        {
+            "policyTypes": ["Ingress", "Egress"],
+            "ingress": [{"from": [{"podSelector": selector}]}],
+            "egress": [{"to": [{"podSelector": selector}]}, *_artefact_store_egress()],
+        },
+    )
 
 
 def policies(table: Sequence[Process]) -> list[Manifest]:
     made = [_default_deny(), _dns()]
     made += [_policy(p.name, p.name, _ingress(p, table), _egress(p, table)) for p in table]
     made.append(_policy(objects.PREPARE_JOB, objects.PREPARE_JOB, [], redis_egress()))
+    made += [_artefact_store_readers(), _train_jobs()]
     return made

@@ -17,6 +17,12 @@ NAME_LABEL = "app.kubernetes.io/name"
 PART_OF_LABEL = "app.kubernetes.io/part-of"
 # A Deployment that serves nothing to probe says why in this annotation; the policy accepts no other.
 NO_PROBES_ANNOTATION = "recgpt.io/no-probes"
+# Pods that read the artefact store carry this label (with the value "client"): the network policies let
+# them reach it, and no other pod.
+ARTEFACT_STORE_LABEL = "recgpt.io/artefact-store"
+ARTEFACT_STORE_CLIENT = "client"
+# What JobSet (under Kubeflow Trainer's TrainJobs) labels each of its pods with.
+JOBSET_NAME_LABEL = "jobset.sigs.k8s.io/jobset-name"
 # The one-shot Job that imports the dataset and its Redis user (deploy_secrets.PREPARE).
 PREPARE_JOB = "recgpt-prepare"
 # Volumes: the prepared data, models and index (written by the Job, read by the services); the dataset the
