@@ -327,6 +327,19 @@ def cache_lookups(cache: str) -> dict[str, float]:
     return {result: metrics.CACHE_REQUESTS.labels(cache, result)._value.get() for result in RESULTS}
 
 
+async def serve_for(
+    stub: retrieval_pb2_grpc.RetrievalServiceStub,
+    models: Path,
+    store: BehaviourStore,
+    user: str,
+    ranker: Ranker | None = None,
+) -> None:
+    """`user` with one interaction (m1), and a new artefact (with `ranker`) served."""
+    await store.append(user, [Interaction(item_id="m1", timestamp=1_000)])
+    served = write_artefact(models, ITEM_IDS, seed=1, ranker=ranker)
+    await wait_for_version(stub, artefact.read_manifest(served).version)
+
+
 async def test_a_users_vector_is_reused_until_their_behaviour_changes(
     stub_with_towers: tuple[retrieval_pb2_grpc.RetrievalServiceStub, Path],
     redis_client: aioredis.Redis,
@@ -334,8 +347,7 @@ async def test_a_users_vector_is_reused_until_their_behaviour_changes(
 ) -> None:
     stub, models = stub_with_towers
     store = BehaviourStore(redis_client, redis_prefix)
-    await store.append("bea", [Interaction(item_id="m1", timestamp=1_000)])
-    await wait_for_version(stub, artefact.read_manifest(write_artefact(models, ITEM_IDS, seed=1)).version)
+    await serve_for(stub, models, store, "bea")
     before = cache_lookups(USER_VECTOR)
 
     first = await stub.UserRoutes(retrieval_pb2.UserRoutesRequest(user_id="bea", top_k=4))
@@ -370,9 +382,7 @@ async def test_a_users_ranked_routes_are_kept_until_what_they_come_from_changes(
 ) -> None:
     stub, models = stub_with_towers
     store = BehaviourStore(redis_client, redis_prefix)
-    await store.append("cy", [Interaction(item_id="m1", timestamp=1_000)])
-    served = write_artefact(models, ITEM_IDS, seed=1, ranker=most_popular_first())
-    await wait_for_version(stub, artefact.read_manifest(served).version)
+    await serve_for(stub, models, store, "cy", most_popular_first())
     request = retrieval_pb2.UserRoutesRequest(user_id="cy", top_k=4)
     before = cache_lookups(USER_ROUTES)
     ranked_before = metrics.COLLABORATIVE_ANSWERS.labels("ranked")._value.get()
