@@ -107,12 +107,14 @@ async def knee_of(
         count = int(rate * (args.step_duration + args.warmup))
         bodies = make_bodies(users, count, args.n, args.unknown_share, args.seed)
         summary = (await measure(name, url, bodies, args, rate, headers=headers)).summary()
-        found = Step(rate, summary["p99_ms"], summary["errors"], summary["achieved_rate"])
+        kinds = {outcome: n for outcome, n in summary["outcomes"].items() if not outcome.startswith("2")}
+        found = Step(rate, summary["p99_ms"], summary["errors"], summary["achieved_rate"], kinds)
         verdict = "holds" if found.holds(settings) else "fails"
+        by_kind = f" ({', '.join(f'{kind}: {n}' for kind, n in sorted(kinds.items()))})" if kinds else ""
         print(
             f"  {name:<24} {rate:>8.1f}/s  achieved {found.achieved_rate:>8.1f}/s  "
             f"p50 {summary['p50_ms']:>7.2f}  p99 {found.p99_ms:>8.2f} ms  "
-            f"errors {found.errors:>5}  {verdict}",
+            f"errors {found.errors:>5}{by_kind}  {verdict}",
             flush=True,
         )
         return found

@@ -8,7 +8,7 @@ not the server, was measured); a rate fails when every one of its tries (1 + `re
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +34,8 @@ class Step:
     p99_ms: float
     errors: int
     achieved_rate: float
+    # The errors by kind (status code or exception name): what failed a step, not only that one did.
+    error_kinds: Mapping[str, int] = field(default_factory=dict)
 
     def holds(self, settings: KneeSettings) -> bool:
         return (
@@ -60,6 +62,7 @@ class Knee:
                     "rate": round(s.rate, 1),
                     "p99_ms": s.p99_ms,
                     "errors": s.errors,
+                    "error_kinds": dict(s.error_kinds),
                     "achieved": s.achieved_rate,
                 }
                 for s in self.steps

@@ -32,10 +32,16 @@ async def test_the_knee_is_within_the_resolution_below_capacity(capacity: float)
 
 async def test_errors_fail_a_step_whatever_the_latency() -> None:
     async def measure(rate: float) -> Step:
-        return Step(rate, 1.0, 1 if rate > 300 else 0, rate)
+        failing = rate > 300
+        return Step(rate, 1.0, 1 if failing else 0, rate, {"503": 1} if failing else {})
 
     knee = await search(measure, KneeSettings(resolution=0.1))
     assert 270 <= knee.rate <= 300
+    # The report says what failed each step.
+    steps = knee.summary()["steps"]
+    assert {step["rate"]: step["error_kinds"] for step in steps if step["errors"]} == {
+        step["rate"]: {"503": 1} for step in steps if step["rate"] > 300
+    }
 
 
 async def test_a_sender_that_cannot_keep_up_fails_the_step() -> None:
