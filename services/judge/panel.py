@@ -102,6 +102,7 @@ async def judge(
     """One artefact: `context` (prompts.explanation_context / tag_context) judged on `dimensions`."""
     sub_task = prompts.explanation_sub_evaluation if subject == "explanation" else prompts.tag_sub_evaluation
     asked = [d for d in dimensions if d not in defects]
+    review: Review | None = None
     try:
         answers = await _all_or_none([ask(SUB_AGENT, sub_task(context, d)) for d in asked])
         by_llm = {d: _dimension_answer(a) for d, a in zip(asked, answers, strict=True)}
@@ -111,14 +112,18 @@ async def judge(
             else Finding(d, by_llm[d].passed, " ".join(by_llm[d].reason.split()))
             for d in dimensions
         ]
-        review: Review | None = None
         if not judge_panel.settled(findings):
             passed = [(f.dimension, f.reason) for f in findings]
             answer = await ask(REVIEW_AGENT, prompts.review(context, passed))
             review = Review.model_validate(answer.model_dump())
         verdict = judge_panel.verdict(findings, review.verdict if review else None)
     except LlmError as error:
-        return _fell_back(subject, _fallback_of(error), usage)
+        if not defects:
+            return _fell_back(subject, _fallback_of(error), usage)
+        # A rule already made it Bad, whatever the members would have said: the rules' findings stand, and
+        # the V1 judge (which passes what the rules catch) is not asked.
+        metrics.JUDGE_PANEL_MEMBER_FAILURES.labels(subject, _fallback_of(error).value).inc()
+        findings, verdict, review = judge_panel.rule_findings(defects), "bad", None
     except Contradiction:
         return _fell_back(subject, PanelFallback.CONTRADICTION, usage)
     for finding in findings:

@@ -115,6 +115,12 @@ JUDGE_PANEL_DEFECTS = Counter(
     "Defects agent-as-a-judge found, by subject (explanation, tag) and dimension (judge_panel's closed set).",
     ["subject", "dimension"],
 )
+JUDGE_PANEL_MEMBER_FAILURES = Counter(
+    "recgpt_judge_panel_member_failures_total",
+    "Members that failed (judge.panel.PanelFallback reasons) on an artefact a rule had already made Bad: it "
+    "stays Bad on the rules' findings, without the V1 judge.",
+    ["subject", "reason"],
+)
 JUDGE_PANEL_FALLBACKS = Counter(
     "recgpt_judge_panel_fallbacks_total",
     "Artefacts agent-as-a-judge handed to the V1 judge, by subject and reason (judge.panel.PanelFallback).",

@@ -148,6 +148,32 @@ async def test_a_member_outside_its_schema_hands_it_to_the_v1_judge(judge: Judge
     assert fallbacks("explanation", "outside_schema") == before + 1
 
 
+async def test_a_member_failing_where_a_rule_found_a_defect_leaves_it_bad_by_the_rules(judge: Judge) -> None:
+    judge.llm.behaviour.respond = panel(broken="clarity")
+    invented = explanation(
+        "lab pipetting", EPPENDORF.item_id, "A Gilson Research Plus pipette for lab pipetting."
+    )
+    labels = {"subject": "explanation", "reason": "outside_schema"}
+
+    def member_failures() -> float:
+        return REGISTRY.get_sample_value("recgpt_judge_panel_member_failures_total", labels) or 0.0
+
+    failed_before = member_failures()
+    handed_over = fallbacks("explanation", "outside_schema")
+
+    reply = await judge.stub.Judge(v2(invented))
+
+    [judgement] = reply.judgements
+    assert judgement.verdict == judge_pb2.VERDICT_BAD and not judgement.fallback_reason
+    assert [(d.dimension, d.passed, d.reason) for d in judgement.dimensions] == [
+        ("factuality", False, "rule: foreign_brand")
+    ]
+    assert judgement.reason == "failing: factuality"
+    assert member_failures() == failed_before + 1
+    assert fallbacks("explanation", "outside_schema") == handed_over
+    assert calls(judge, "Panel findings:") == 0
+
+
 async def test_a_member_out_of_time_degrades_to_an_unavailable_verdict(
     tmp_path: Path, redis_url: str, redis_prefix: str, redis_client: aioredis.Redis, fake_llm: FakeOpenAI
 ) -> None:
