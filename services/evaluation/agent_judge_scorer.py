@@ -3,9 +3,11 @@
 The judge's contract (judge.prompts, judge.schema) and the panel's rules and verdict rule
 (recgpt_domain.judge_panel) make the verdict; where the panel fails (a call out of time, an answer outside its
 schema, the reviewer among them) the V1 verdict answers, as in the service, and the reason is
-counted in `fallbacks`. The score orders verdicts first, then the dimensions passed (judge_panel.score); a V1
-verdict counts as Average when it passes, Bad when it fails. `agent_rules` scores the panel's rules alone (no
-LLM: Average without a defect), to show what the sub-evaluators and the reviewer add to them.
+counted in `fallbacks`, unless a rule had already found a defect: then it stays Bad on the rules' findings
+(counted in `member_failures`). The score orders verdicts first, then the dimensions passed
+(judge_panel.score); a V1 verdict counts as Average when it passes, Bad when it fails. `agent_rules` scores
+the panel's rules alone (no LLM: Average without a defect), to show what the sub-evaluators and the reviewer
+add to them.
 """
 
 from __future__ import annotations
@@ -49,6 +51,8 @@ class AgentJudgeScorer:
         self.answers: dict[str, BaseModel] = {}
         self.verdicts: Counter[str] = Counter()
         self.fallbacks: Counter[str] = Counter()
+        # Members that failed where a rule had made the artefact Bad already (it stays Bad, no fallback).
+        self.member_failures: Counter[str] = Counter()
 
     async def score(self, pair: Pair, text: str) -> float:
         try:
@@ -83,7 +87,14 @@ class AgentJudgeScorer:
             findings += [Finding(d, True) for d in dimensions if d not in defects]
             return ("bad" if defects else "average"), findings
         asked = [d for d in dimensions if d not in defects]
-        answers = await asyncio.gather(*(self._ask(SUB_AGENT, sub_task(context, d)) for d in asked))
+        try:
+            answers = await asyncio.gather(*(self._ask(SUB_AGENT, sub_task(context, d)) for d in asked))
+        except LlmError as error:
+            if not defects:
+                raise
+            # As the service: a rule already made it Bad, and the rules' findings stand.
+            self.member_failures[type(error).__name__] += 1
+            return "bad", judge_panel.rule_findings(defects)
         by_llm = {
             d: DimensionAnswer.model_validate(a.model_dump()) for d, a in zip(asked, answers, strict=True)
         }

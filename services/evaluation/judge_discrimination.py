@@ -145,11 +145,13 @@ async def amain(argv: list[str] | None = None) -> int:
             for name in chosen:
                 agent_judge.verdicts.clear()
                 agent_judge.fallbacks.clear()
+                agent_judge.member_failures.clear()
                 results[set_name][name] = figure = await measure(scorers[name], pairs, args.concurrency)
                 if name == agent_judge.name:
                     panel[set_name] = {
                         "verdicts": dict(agent_judge.verdicts),
                         "fallbacks": dict(agent_judge.fallbacks),
+                        "member_failures": dict(agent_judge.member_failures),
                     }
                 # As each is measured: a long run shows its figures before it ends.
                 print(f"{set_name} {name}: {figure.model_dump_json()}", file=sys.stderr, flush=True)

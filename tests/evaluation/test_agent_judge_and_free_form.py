@@ -66,6 +66,25 @@ async def test_a_reviewer_outside_its_grades_is_scored_by_the_v1_verdict(
     assert scorer.fallbacks == {"outside_schema": 1} and scorer.verdicts == {"v1_average": 1}
 
 
+async def test_a_member_outside_its_schema_leaves_a_rule_defect_bad_without_the_v1_verdict(
+    client: LlmClient, fake_llm: FakeOpenAI
+) -> None:
+    def respond(body: dict[str, Any]) -> str:
+        if "Quality: " in body["messages"][-1]["content"]:
+            return json.dumps({"verdict": "yes"})  # no member answers in its schema
+        return json.dumps({"relevance": True, "grounded": True, "reason": "v1"})
+
+    fake_llm.behaviour.respond = respond
+    scorer = AgentJudgeScorer(client, ITEMS, VerdictScorer(client, ITEMS))
+    invented = "A Gilson Research Plus pipette for your pipettes."
+    assert await scorer.score(pair(invented), invented) == 0.0, "Bad on the rules' findings, none passed"
+    assert scorer.verdicts == {"bad": 1} and not scorer.fallbacks
+    assert scorer.member_failures == {"LlmOutputError": 1}
+    # Without a rule's defect the V1 verdict still answers.
+    assert await scorer.score(pair(invented), GOOD) == 13.0, "V1 passed all three: Average, 3 criteria"
+    assert scorer.fallbacks == {"outside_schema": 1}
+
+
 def test_made_up_attributes_break_grounding() -> None:
     vocabulary = CatalogueVocabulary.from_items(ITEMS)
     written = Written(EPPENDORF, "Pipettes", GOOD, PROMPTED)
