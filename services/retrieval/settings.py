@@ -111,6 +111,7 @@ class RetrievalSettings(GrpcServiceSettings, IndexSettings):
     # 192 dimensions); 0 keeps none.
     towers_user_cache_size: int = Field(default=50_000, ge=0)
     # Users whose last UserRoutes answer with an artefact (the ranked or learned route and the content route,
-    # top k each; about 2.5 KB a user at top 100) is kept in process until their behaviour, what is left out
-    # or the request changes; 0 keeps none. A repeat (the next page, a refresh) then costs one behaviour read.
+    # top k each; about 2 KB a user at the gateway's top 30, 5 KB at top 100) is kept in process until their
+    # behaviour, what is left out or the request changes; 0 keeps none. A repeat (the next page, a refresh)
+    # then costs one behaviour read.
     towers_routes_cache_size: int = Field(default=20_000, ge=0)
