@@ -1,6 +1,8 @@
 """A second gateway beside the running platform, launched as `make run` launches its own but on free ports
 (callers' and operators'), with settings overridden and keys of its own: the benchmarks compare
-configurations (experiments off and on, authentication on and off) in the same run this way.
+configurations (experiments off and on, authentication on and off) in the same run this way. A second
+retrieval can be started the same way, so that a gateway pointed at it serves the platform with another
+retrieval setting (co-occurrence beside the learned route).
 
 It accepts the keys of a keys file written for it (RECGPT_API_KEYS_FILE: a caller's key and an admin key,
 the caller's unlimited unless a rate is asked), beside those in the platform's Redis as any gateway does.
@@ -25,7 +27,8 @@ import yaml  # type: ignore[import-untyped]
 from gateway.settings import GatewaySettings
 from loadtest import gateway_access
 from loadtest.gateway_access import GatewayAccess
-from recgpt_tools import redis_server, run_state
+from recgpt_serving import service_names
+from recgpt_tools import readiness, redis_server, run_state
 from recgpt_tools.stack import Stack
 from recgpt_tools.stack_settings import StackSettings
 
@@ -96,6 +99,43 @@ def gateway(
         with _running(launch.command, env, log) as process:
             _wait_ready(process, access.url, ready_s, log)
             yield StartedGateway(access, env)
+
+
+@dataclass(frozen=True)
+class StartedRetrieval:
+    """A retrieval started here: its gRPC target (a gateway's RECGPT_RETRIEVAL_TARGET) and its metrics."""
+
+    target: str
+    metrics_url: str
+
+
+@contextmanager
+def retrieval(
+    stack_file: Path, overrides: Mapping[str, str], log: Path, ready_s: float = 180.0
+) -> Iterator[StartedRetrieval]:
+    """A retrieval started with the platform's environment plus `overrides`, on free ports, reading the
+    platform's catalogue, index and Redis; ready when its gRPC health says SERVING."""
+    state = run_state.read(stack_file)
+    stack = Stack(StackSettings())
+    launch = next(launch for launch in stack.plan(state) if launch.process.name == "retrieval")
+    port, metrics_port = _two_free_ports()
+    env = {
+        **launch.env,
+        **overrides,
+        "RECGPT_PORT": str(port),
+        "RECGPT_METRICS_PORT": str(metrics_port),
+        "RECGPT_LOG_LEVEL": "WARNING",
+    }
+    target = f"127.0.0.1:{port}"
+    with _running(launch.command, env, log) as process:
+        deadline = time.monotonic() + ready_s
+        while not readiness.grpc_serving(target, service_names.RETRIEVAL):
+            if process.poll() is not None:
+                raise RuntimeError(f"retrieval exited with {process.returncode}; see {log}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"retrieval at {target} not ready within {ready_s:g} s; see {log}")
+            time.sleep(0.5)
+        yield StartedRetrieval(target, f"http://127.0.0.1:{metrics_port}/metrics")
 
 
 def _two_free_ports() -> tuple[int, int]:

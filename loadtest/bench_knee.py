@@ -3,28 +3,35 @@ gateway in the configurations compared, in the same run.
 
     python -m loadtest.bench_knee --stack var/run/stack.json                       # experiments and auth
     python -m loadtest.bench_knee --stack var/run/stack.json --compare auth        # auth on against off
+    python -m loadtest.bench_knee --stack var/run/stack.json --compare route --rounds 3 --warm-up-users
 
 Each comparison sets two configurations of the gateway apart by one setting: `experiments` (experiments off
-against on, authentication on in both) and `auth` (a key checked on every request against RECGPT_AUTH=off,
-experiments off in both; the auth-on gateway is the experiments-off one, measured once). Each gateway is
-started here beside the running platform (same retrieval, Redis and settings, free ports, keys of its own),
-so that only the compared setting differs; every request presents the same key, which the auth-off gateway
-ignores. The bare endpoint is `bare_app.py`. Every step is an open-loop run (loadtest/bench.py) of
-`--step-duration` seconds after `--warmup`. Prints a table, each comparison side by side with the knee of
-both and their difference in %, and one JSON line (also to --json-out). On a gateway without the
-experiments switch, "on" is reported as not measured, with the reason.
+against on, authentication on in both), `auth` (a key checked on every request against RECGPT_AUTH=off,
+experiments off in both; the auth-on gateway is the experiments-off one, measured once) and `route` (the
+platform's retrieval, with the learned route where a towers artefact serves, against a second retrieval
+started here with no artefact, co-occurrence; experiments off and auth on in both). Each gateway is started
+here beside the running platform (same retrieval, Redis and settings, free ports, keys of its own), so that
+only the compared setting differs; every request presents the same key, which the auth-off gateway ignores.
+The bare endpoint is `bare_app.py`. Every step is an open-loop run (loadtest/bench.py) of `--step-duration`
+seconds after `--warmup`. With `--warm-up-users`, every gateway first gets one unmeasured request for each
+user of the catalogue: the search then measures a platform that has seen its users (per-user caches filled,
+as after a while in production), not its first requests. Prints a table, each comparison side by side with
+the knee of both and their difference in %, and one JSON line (also to --json-out). On a gateway without
+the experiments switch, "on" is reported as not measured, with the reason.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
 import uvloop
 
 from loadtest import bench_gateway, served_route
@@ -45,6 +52,7 @@ from recgpt_tools import run_state
 OFF = "gateway-experiments-off"
 ON = "gateway-experiments-on"
 AUTH_OFF = "gateway-auth-off"
+COOCCURRENCE = "gateway-cooccurrence"
 BARE = "bare-fastapi"
 # A comparison whose "on" knee is this share of its "off" knee or more is within what runs vary by.
 WITHIN = 0.9
@@ -58,12 +66,15 @@ class Configuration:
     name: str
     overrides: Mapping[str, str] = field(default_factory=dict)
     experiments_running: bool = False
+    # Behind a retrieval of its own started with no towers artefact (co-occurrence), not the platform's.
+    without_towers: bool = False
 
 
 CONFIGURATIONS = (
     Configuration(OFF, {EXPERIMENTS_ENV: "false", AUTH_ENV: "on"}),
     Configuration(ON, {EXPERIMENTS_ENV: "true", AUTH_ENV: "on"}, experiments_running=True),
     Configuration(AUTH_OFF, {EXPERIMENTS_ENV: "false", AUTH_ENV: "off"}),
+    Configuration(COOCCURRENCE, {EXPERIMENTS_ENV: "false", AUTH_ENV: "on"}, without_towers=True),
 )
 
 
@@ -80,6 +91,9 @@ class Comparison:
 COMPARISONS = {
     "experiments": Comparison("experiments", on=ON, off=OFF, label="experiments on / off"),
     "auth": Comparison("auth", on=OFF, off=AUTH_OFF, label="auth on / off (experiments off)"),
+    "route": Comparison(
+        "route", on=OFF, off=COOCCURRENCE, label="platform's route / co-occurrence (experiments off, auth on)"
+    ),
 }
 
 
@@ -102,6 +116,8 @@ async def knee_of(
 ) -> Knee:
     """The knee of `url`, every request with `headers` (the API key)."""
     settings = knee_settings(args)
+    if args.warm_up_users:
+        await warm_up(name, url, users, args, headers)
 
     async def step(rate: float) -> Step:
         count = int(rate * (args.step_duration + args.warmup))
@@ -120,6 +136,15 @@ async def knee_of(
         return found
 
     return await search(step, settings)
+
+
+async def warm_up(
+    name: str, url: str, users: list[str], args: argparse.Namespace, headers: Mapping[str, str] | None
+) -> None:
+    """One unmeasured request for each user, at the search's first rate."""
+    bodies = [orjson.dumps({"user_id": user, "n": args.n, "context": {"page": "bench"}}) for user in users]
+    summary = (await measure(name, url, bodies, args, args.start_rate, headers=headers, warmup_s=0)).summary()
+    print(f"  {name:<24} warm-up: {len(bodies)} users, errors {summary['errors']}", flush=True)
 
 
 def configurations_of(compared: list[str]) -> list[Configuration]:
@@ -170,7 +195,31 @@ async def _knee_of_configuration(
             "not measured: this gateway has no experiments switch (services/experiments not in the build)"
         )
         return None
-    with bench_gateway.gateway(args.stack, configuration.overrides, log) as started:
+    if configuration.without_towers:
+        with (
+            tempfile.TemporaryDirectory(prefix="recgpt-bench-no-towers-") as empty,
+            bench_gateway.retrieval(args.stack, {"RECGPT_TOWERS_DIR": empty}, log) as own,
+        ):
+            before = await served_route.scrape_answers(own.metrics_url)
+            overrides = {**configuration.overrides, "RECGPT_RETRIEVAL_TARGET": own.target}
+            knee = await _knee_behind(configuration, overrides, args, users, log, notes)
+            routes = served_route.routes_between(before, await served_route.scrape_answers(own.metrics_url))
+            notes[f"{configuration.name} retrieval"] = "own retrieval, no artefact; " + served_route.describe(
+                routes
+            )
+            return knee
+    return await _knee_behind(configuration, configuration.overrides, args, users, log, notes)
+
+
+async def _knee_behind(
+    configuration: Configuration,
+    overrides: Mapping[str, str],
+    args: argparse.Namespace,
+    users: list[str],
+    log: Path,
+    notes: dict[str, str],
+) -> Knee | None:
+    with bench_gateway.gateway(args.stack, overrides, log) as started:
         access = started.access
         url = f"{access.url}/v1/recommend"
         if not configuration.experiments_running:
@@ -255,6 +304,11 @@ def add_knee_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-rate", type=float, default=4000.0)
     parser.add_argument("--resolution", type=float, default=0.1, help="bisect until within this share")
     parser.add_argument("--step-duration", type=float, default=10.0, help="measured seconds per step")
+    parser.add_argument(
+        "--warm-up-users",
+        action="store_true",
+        help="one unmeasured request per catalogue user before each search",
+    )
     add_load_arguments(parser)
 
 

@@ -7,7 +7,7 @@ import pytest
 
 from loadtest import bench_knee
 from loadtest.bench_gateway import AUTH_ENV
-from loadtest.bench_knee import AUTH_OFF, BARE, COMPARISONS, OFF, ON, configurations_of
+from loadtest.bench_knee import AUTH_OFF, BARE, COMPARISONS, COOCCURRENCE, OFF, ON, configurations_of
 from loadtest.knee import Knee
 
 
@@ -51,3 +51,17 @@ def test_a_comparison_missing_a_knee_is_said_not_compared(capsys: pytest.Capture
 
     assert line["comparisons"] == {}
     assert "not compared" in capsys.readouterr().out
+
+
+def test_the_route_comparison_differs_only_by_the_retrieval_behind_the_gateway() -> None:
+    by_name = {configuration.name: configuration for configuration in configurations_of(["route"])}
+
+    assert set(by_name) == {OFF, COOCCURRENCE}
+    platform, cooccurrence = by_name[COMPARISONS["route"].on], by_name[COMPARISONS["route"].off]
+    assert platform.overrides == cooccurrence.overrides
+    assert cooccurrence.without_towers and not platform.without_towers
+
+
+def test_warming_up_is_a_knee_setting_off_by_default() -> None:
+    assert not bench_knee.parse_args(["--stack", "s.json"]).warm_up_users
+    assert bench_knee.parse_args(["--stack", "s.json", "--warm-up-users"]).warm_up_users
