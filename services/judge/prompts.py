@@ -149,8 +149,11 @@ def yes_no_tag(behaviour: str, tag: common_pb2.Tag) -> list[Message]:
 # Agent-as-a-judge (RecGPT-V2): one short call per dimension that no rule settled (recgpt_domain.judge_panel),
 # then the senior reviewer over their findings.
 PANEL_PROMPT_VERSION = JUDGE_V2
-SUB_MAX_TOKENS = 40
-REVIEW_MAX_TOKENS = 60
+# Room for the whole answer at its schema's longest (a 100-character reason is up to ~45 tokens of odd
+# words, the JSON around it ~15): a budget below that cuts the string, and the member answers outside its
+# schema.
+SUB_MAX_TOKENS = 72
+REVIEW_MAX_TOKENS = 72
 _SUB_SYSTEM = (
     "You are one member of a review panel for a shop's recommendations. You judge ONE quality only, "
     "strictly: answer passed=false when in doubt, with a reason of at most 12 words."
