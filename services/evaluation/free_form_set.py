@@ -17,7 +17,8 @@ from dataclasses import dataclass
 
 from evaluation.discrimination_sets import Pair
 from explain import prompts as explain_prompts
-from explain.schema import ExplanationAnswer, StyleAnswer
+from explain.guideline import Plan, render
+from explain.schema import ExplanationAnswer
 from recgpt_domain import grounding
 from recgpt_domain.catalogue import Item
 from recgpt_domain.grounding import CatalogueVocabulary
@@ -32,6 +33,7 @@ PROMPTED, META_PROMPTED = "prompted", "meta_prompted"
 _TEMPERATURE = 0.2
 _STYLE_TEMPERATURE = 0.9
 _GUIDED_TEMPERATURE = 0.5
+_FREQUENCY_PENALTY = 0.4
 
 
 @dataclass(frozen=True)
@@ -62,26 +64,34 @@ async def write(
     max_words = grounding.MAX_WORDS
     if explainer.method == META_PROMPTED:
         situation = Situation(season=rng.choice(SEASONS))
+        plan = Plan.of(item, interest, situation)
         style = await client.structured(
             AGENT,
-            explain_prompts.style_messages(interest, item, situation.describe()),
-            StyleAnswer,
+            explain_prompts.style_messages(interest, item, situation.describe(), plan.qualities.by_kind),
+            plan.schema,
             max_tokens=explain_prompts.STYLE_MAX_TOKENS,
             temperature=_STYLE_TEMPERATURE,
             adapter=adapter,
+            frequency_penalty=_FREQUENCY_PENALTY,
         )
-        messages = explain_prompts.guided_messages(interest, item, style.value.guideline, max_words)
-        temperature = _GUIDED_TEMPERATURE
+        guideline = render(style.value, plan.qualities, situation)
+        messages = explain_prompts.guided_messages(interest, item, guideline, plan.name, max_words)
+        temperature, max_tokens, penalty = (
+            _GUIDED_TEMPERATURE,
+            explain_prompts.GUIDED_MAX_TOKENS,
+            _FREQUENCY_PENALTY,
+        )
     else:
         messages = explain_prompts.messages(interest, item, max_words)
-        temperature = _TEMPERATURE
+        temperature, max_tokens, penalty = _TEMPERATURE, explain_prompts.MAX_TOKENS, None
     answer = await client.structured(
         AGENT,
         messages,
         ExplanationAnswer,
-        max_tokens=explain_prompts.MAX_TOKENS,
+        max_tokens=max_tokens,
         temperature=temperature,
         adapter=adapter,
+        frequency_penalty=penalty,
     )
     return grounding.shown_sentence(answer.value.explanation)
 

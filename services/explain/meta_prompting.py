@@ -1,8 +1,10 @@
-"""RecGPT-V2's meta-prompting: a style guideline from the interest, the item and the situation, then the
-explanation written to it; both answers untrusted.
+"""RecGPT-V2's meta-prompting: a style guideline from the interest, the item and the situation (constrained
+choices, explain.guideline), then the explanation written to it, asked to name the item by its short name;
+both answers untrusted.
 
-A guideline that is empty or unsafe, an explanation that fails grounding or that the panel's rules judge Bad
-(recgpt_domain.judge_panel) is no answer: `write` returns why, and the servicer takes the V1 path.
+An unsafe guideline is no answer, nor is a sentence cut at the schema's bound, one that fails grounding or
+one that the panel's rules judge Bad (recgpt_domain.judge_panel): such a sentence is sampled again (up to
+`sentence_attempts`), then `write` returns why, and the servicer takes the V1 path.
 """
 
 from __future__ import annotations
@@ -14,16 +16,17 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from explain import prompts
+from explain.guideline import Plan, render
 from explain.prompts import AGENT
-from explain.schema import ExplanationAnswer, StyleAnswer
+from explain.schema import EXPLANATION_MAX_CHARS, ExplanationAnswer
 from explain.settings import ExplainSettings
 from recgpt_domain import grounding, judge_panel
 from recgpt_domain.catalogue import Item
 from recgpt_domain.grounding import CatalogueVocabulary
 from recgpt_domain.situation import Situation
 from recgpt_serving import metrics
-from recgpt_serving.llm.client import LlmClient
-from recgpt_serving.llm.errors import LlmError
+from recgpt_serving.llm.client import LlmClient, Message
+from recgpt_serving.llm.errors import LlmError, LlmOutputError
 from recgpt_serving.llm.usage import Usage
 
 log = logging.getLogger(__name__)
@@ -33,7 +36,6 @@ class NextBest(StrEnum):
     """Why the V1 path answered a V2 request; the `reason` label of recgpt_explain_v2_fallbacks_total."""
 
     GUIDELINE_FAILED = "guideline_failed"
-    GUIDELINE_EMPTY = "guideline_empty"
     GUIDELINE_UNSAFE = "guideline_unsafe"
     EXPLANATION_FAILED = "explanation_failed"
     UNGROUNDED = "ungrounded"
@@ -51,6 +53,16 @@ class Outcome:
 
 
 @dataclass(frozen=True)
+class _Rejected:
+    """Why a sampled sentence is no answer; `resample` unless the engine failed (a deadline, an unavailable
+    or refusing engine), which another sample would share."""
+
+    reason: NextBest
+    detail: str = ""
+    resample: bool = True
+
+
+@dataclass(frozen=True)
 class MetaPrompter:
     llm: LlmClient
     settings: ExplainSettings
@@ -61,48 +73,79 @@ class MetaPrompter:
         self, interest: str, item: Item, situation: Situation, adapter: str, deadline: Callable[[], float]
     ) -> Outcome:
         usage = Usage()
+        plan = Plan.of(item, interest, situation)
         try:
             async with self.slots:
                 style = await self.llm.structured(
                     AGENT,
-                    prompts.style_messages(interest, item, situation.describe()),
-                    StyleAnswer,
+                    prompts.style_messages(interest, item, situation.describe(), plan.qualities.by_kind),
+                    plan.schema,
                     deadline_s=deadline(),
                     max_tokens=prompts.STYLE_MAX_TOKENS,
                     temperature=self.settings.style_temperature,
                     adapter=adapter,
+                    frequency_penalty=self.settings.frequency_penalty,
                 )
         except LlmError as error:
             usage.add_call(error.prompt_tokens, error.completion_tokens, error.latency_s)
             return _next_best(NextBest.GUIDELINE_FAILED, usage, item, str(error))
         usage.add_call(style.usage.prompt_tokens, style.usage.completion_tokens, style.latency_s)
-        guideline = " ".join(style.value.guideline.split())
-        if not grounding.words(guideline):
-            return _next_best(NextBest.GUIDELINE_EMPTY, usage, item)
+        guideline = render(style.value, plan.qualities, situation)
         if judge_panel.unsafe_terms(guideline):
             return _next_best(NextBest.GUIDELINE_UNSAFE, usage, item, guideline)
+        messages = prompts.guided_messages(interest, item, guideline, plan.name, self.settings.max_words)
+        rejected = _Rejected(NextBest.EXPLANATION_FAILED)
+        for _ in range(self.settings.sentence_attempts):
+            sentence = await self._sentence(messages, item, interest, situation, adapter, deadline, usage)
+            if isinstance(sentence, str):
+                return Outcome(sentence, guideline, usage=usage)
+            rejected = sentence
+            if not rejected.resample:
+                break
+        return _next_best(rejected.reason, usage, item, f"{rejected.detail} [{guideline}]")
+
+    async def _sentence(
+        self,
+        messages: list[Message],
+        item: Item,
+        interest: str,
+        situation: Situation,
+        adapter: str,
+        deadline: Callable[[], float],
+        usage: Usage,
+    ) -> str | _Rejected:
+        """One sampled sentence that passes the panel's rules, else why not; its usage added either way."""
         try:
             async with self.slots:
                 written = await self.llm.structured(
                     AGENT,
-                    prompts.guided_messages(interest, item, guideline, self.settings.max_words),
+                    messages,
                     ExplanationAnswer,
                     deadline_s=deadline(),
-                    max_tokens=prompts.MAX_TOKENS,
+                    max_tokens=prompts.GUIDED_MAX_TOKENS,
                     temperature=self.settings.guided_temperature,
                     adapter=adapter,
+                    frequency_penalty=self.settings.frequency_penalty,
                 )
+        except LlmOutputError as error:
+            usage.add_call(error.prompt_tokens, error.completion_tokens, error.latency_s)
+            return _Rejected(NextBest.EXPLANATION_FAILED, str(error), resample=True)
         except LlmError as error:
             usage.add_call(error.prompt_tokens, error.completion_tokens, error.latency_s)
-            return _next_best(NextBest.EXPLANATION_FAILED, usage, item, str(error))
+            return _Rejected(NextBest.EXPLANATION_FAILED, str(error), resample=False)
         usage.add_call(written.usage.prompt_tokens, written.usage.completion_tokens, written.latency_s)
-        text = grounding.shown_sentence(written.value.explanation)
+        answer = written.value.explanation
+        if len(answer) >= EXPLANATION_MAX_CHARS and grounding.sentences(answer) == 1:
+            # The grammar closed the string at the schema's bound inside its first sentence: a sentence cut
+            # mid-word is no answer (a ramble after a whole first sentence is, as ever, left out).
+            return _Rejected(NextBest.EXPLANATION_FAILED, f"cut: {answer}")
+        text = grounding.shown_sentence(answer)
         defects = self.defects(text, item, interest, situation)
         if {"factuality", "clarity"} & set(defects):
-            return _next_best(NextBest.UNGROUNDED, usage, item, f"{defects}: {text}")
+            return _Rejected(NextBest.UNGROUNDED, f"{defects}: {text}")
         if defects:
-            return _next_best(NextBest.JUDGED_BAD, usage, item, f"{defects}: {text}")
-        return Outcome(text, guideline, usage=usage)
+            return _Rejected(NextBest.JUDGED_BAD, f"{defects}: {text}")
+        return text
 
     def defects(self, text: str, item: Item, interest: str, situation: Situation) -> dict[str, str]:
         """The panel's rule defects: grounding (factuality, clarity) and the rest (judged Bad)."""

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from explain.schema import EXPLANATION_MAX_CHARS
 from recgpt_domain.catalogue import Item
 from recgpt_domain.prompt_text import clip, item_facts
 from recgpt_domain.prompt_versions import EXPLAIN_V1, EXPLAIN_V2
@@ -33,38 +34,52 @@ def messages(interest: str, item: Item, max_words: int) -> list[Message]:
     return [{"role": "system", "content": _SYSTEM}, {"role": "user", "content": user}]
 
 
-# RecGPT-V2 meta-prompting: the same answer schema for the explanation, a guideline before it.
+# RecGPT-V2 meta-prompting: a guideline of constrained choices first (explain.guideline), then the
+# explanation written to it, asked to name the item by its short name.
 PROMPT_VERSION_V2 = EXPLAIN_V2
-STYLE_MAX_TOKENS = 70
-STYLE_MAX_WORDS = 25
+# The sentence's budget fits its schema's string bound even at 2 characters a token (what a looping run of
+# capitals takes), so that the grammar closes the string before the tokens run out: a JSON string cut by
+# max_tokens was most of the failed calls. The guideline is choices only: a few tokens.
+STYLE_MAX_TOKENS = 40
+GUIDED_MAX_TOKENS = 12 + EXPLANATION_MAX_CHARS // 2
 _STYLE_SYSTEM = (
-    "You are the copywriting lead of a shop. Write a style guideline for ONE short sentence that explains "
-    "to a shopper why an item fits them: the tone, which of the item's qualities to stress for this shopper "
-    "and moment, and what to avoid. Do not write the sentence itself and add no product facts."
+    "You are the copywriting lead of a shop. Plan ONE short sentence that tells a shopper why an item fits "
+    "them: choose its tone, which quality of the item to stress for this shopper and moment, and what part "
+    "of the moment to speak to. Do not write the sentence itself."
 )
-_GUIDED_SYSTEM = _SYSTEM + " Write it the way the style guideline asks."
+_GUIDED_SYSTEM = _SYSTEM + " Write it the way the style guideline asks, and name the item."
 
 
-def style_messages(interest: str, item: Item, situation: str) -> list[Message]:
-    """The guideline's prompt: what the shopper wants, the item in brief, and the moment (may be empty)."""
+def style_messages(interest: str, item: Item, situation: str, qualities: dict[str, str]) -> list[Message]:
+    """The guideline's prompt: what the shopper wants, the item's qualities by kind, the moment (may be
+    empty)."""
     user = (
         f"Shopper interest: {interest}\n"
-        f"Item: {clip(item.title, _TITLE_CHARS)}"
-        + (f" ({item.category})" if item.category else "")
-        + "\n"
+        f"Item: {clip(item.title, _TITLE_CHARS)}\n"
+        "Qualities to choose from:\n"
+        + "".join(f"- {kind}: {value}\n" for kind, value in qualities.items())
         + (f"Situation: {situation}\n" if situation else "")
-        + f'Answer as JSON {{"guideline": "<at most {STYLE_MAX_WORDS} words>"}}.'
+        + 'Answer as JSON {"tone": ..., "stress": "<a quality\'s kind>", "hook": ...}.'
     )
     return [{"role": "system", "content": _STYLE_SYSTEM}, {"role": "user", "content": user}]
 
 
-def guided_messages(interest: str, item: Item, guideline: str, max_words: int) -> list[Message]:
-    """The explanation's prompt: V1's facts and answer, written to the guideline."""
+def asked_words(max_words: int) -> int:
+    """The length the sentence is asked for: two thirds of the bound checked, since the 135M model overshoots
+    what it is asked (a third of its V2 sentences ran past 30 words when asked for 30)."""
+    return max(5, max_words * 2 // 3)
+
+
+def guided_messages(interest: str, item: Item, guideline: str, name: str, max_words: int) -> list[Message]:
+    """The explanation's prompt: V1's facts and answer, written to the guideline, naming the item (`name`,
+    its short name; empty when it has none)."""
     facts = item_facts(item, _TITLE_CHARS, _DESCRIPTION_CHARS)
+    naming = f" that names the {name}" if name else ""
     user = (
         f"Style guideline: {clip(guideline, 240)}\n"
         f"Shopper interest: {interest}\n"
         "Item facts:\n" + "\n".join(facts) + "\n"
-        f'Answer as JSON {{"explanation": "<one sentence, at most {max_words} words>"}}.'
+        f"Write one short sentence of at most {asked_words(max_words)} words{naming}.\n"
+        'Answer as JSON {"explanation": "<the sentence>"}.'
     )
     return [{"role": "system", "content": _GUIDED_SYSTEM}, {"role": "user", "content": user}]

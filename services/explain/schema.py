@@ -1,15 +1,24 @@
-"""The JSON schema the explainer answers in: one sentence, enforced by vLLM and validated again here."""
+"""The JSON schemas the explainer answers in: enforced by vLLM and validated again here."""
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, Field
+
+# The longest explanation string the schema lets vLLM decode; a string that reaches it was cut.
+EXPLANATION_MAX_CHARS = 200
 
 
 class ExplanationAnswer(BaseModel):
-    explanation: str = Field(min_length=1, max_length=200)
+    explanation: str = Field(min_length=1, max_length=EXPLANATION_MAX_CHARS)
 
 
 class StyleAnswer(BaseModel):
-    """RecGPT-V2's first step: how to write the explanation (tone, what to stress), no product facts."""
+    """RecGPT-V2's first step: how to write the explanation, as choices only (no free text to ramble in).
+    `stress` and `hook` are narrowed per call to the item's qualities and the situation's parts
+    (explain.guideline.style_schema)."""
 
-    guideline: str = Field(min_length=1, max_length=240)
+    tone: Literal["warm", "practical", "enthusiastic", "calm", "confident", "friendly"]
+    stress: str
+    hook: str

@@ -24,3 +24,9 @@ class ExplainSettings(AgentServiceSettings):
     # differently for different shoppers and moments while each sentence stays close to its facts.
     style_temperature: float = Field(default=0.9, ge=0, le=2)
     guided_temperature: float = Field(default=0.5, ge=0, le=2)
+    # Both meta-prompting calls: OpenAI's frequency penalty (the answer's own tokens) against the loops the
+    # 135M model falls into.
+    frequency_penalty: float = Field(default=0.4, ge=0, le=2)
+    # Samples of the sentence per guideline: one the rules reject (too long, cut, names nothing of the item)
+    # is written again, up to this many times, before the V1 path answers; the engine's failures are not.
+    sentence_attempts: int = Field(default=2, ge=1, le=4)

@@ -124,6 +124,14 @@ def explanation_defects(
     return defects
 
 
+def naming_words(item: Item, interest: str = "") -> set[str]:
+    """The words of `item`'s title and brand of which a text must hold one so that the rules above find it
+    names the item (relevance) and says more than its category (informativeness): the same words they
+    compare, less those of the interest and of the category path."""
+    category = _content(" ".join(item.category_path))
+    return _content(f"{item.title} {item.brand}") - _content(interest) - category
+
+
 def _untimely(text: str, situation: Situation) -> str:
     """A season or time of day the text names that is not the shopper's."""
     seasons = named_seasons(text) - {situation.season}

@@ -106,8 +106,8 @@ async def test_the_set_is_written_by_each_explainer_and_keeps_grounded_text(
 ) -> None:
     def respond(body: dict[str, Any]) -> str:
         prompt = body["messages"][-1]["content"]
-        if '{"guideline"' in prompt:
-            return json.dumps({"guideline": "warm and short"})
+        if '{"tone"' in prompt:
+            return json.dumps({"tone": "warm", "stress": "name", "hook": "season"})
         for item in (EPPENDORF, GORILLA, LOCTITE, PYREX):
             if item.title[:30] in prompt:
                 return json.dumps({"explanation": f"The {item.title[:30]} for you. And more."})
@@ -125,7 +125,9 @@ async def test_the_set_is_written_by_each_explainer_and_keeps_grounded_text(
         if index % 2 == 0:
             assert entry.false_text in {w.text for w in written}, "another item's explanation"
     guided = [
-        s for s in fake_llm.seen if "Style guideline: warm and short" in s.body["messages"][-1]["content"]
+        s
+        for s in fake_llm.seen
+        if "Style guideline: Tone: warm. Stress the item itself" in s.body["messages"][-1]["content"]
     ]
     assert guided, "the meta-prompted explainer writes to its guideline"
 

@@ -1,5 +1,6 @@
-"""RecGPT-V2 explanations over gRPC: a guideline, then the sentence; cached per situation; the V1 path when
-the guideline or the sentence is unusable, and a Bad sentence never cached."""
+"""RecGPT-V2 explanations over gRPC: a guideline of constrained choices, then the sentence naming the item;
+cached per situation; a rejected sentence sampled again, then the V1 path when the guideline or the sentence
+is unusable, and a Bad sentence never cached."""
 
 from __future__ import annotations
 
@@ -10,29 +11,42 @@ from typing import Any
 from prometheus_client import REGISTRY
 
 from explain.prompts import PROMPT_VERSION, PROMPT_VERSION_V2
+from explain.settings import ExplainSettings
 from recgpt.explain.v1 import explain_pb2
 from tests.explain.catalogue import EPPENDORF, GORILLA
 from tests.explain.running import Running
 
 GUIDED = "The Eppendorf Research Plus adjusts from 100 to 1000 uL, calm precision for your lab pipetting."
 V1_TEXT = "This Eppendorf pipette handles 100 to 1000 uL for your precise liquid handling."
-GUIDELINE = "Warm and precise; stress the adjustable volume for an evening at the bench."
+STYLE = {"tone": "calm", "stress": "brand", "hook": "time of day"}
+GUIDELINE = "Tone: calm. Stress its brand, Eppendorf. Tie it to the evening."
 
 
 def writer(
-    guideline: str = GUIDELINE, guided: str = GUIDED, v1: str = V1_TEXT
+    style: dict[str, str] | None = None, guided: str | list[str] = GUIDED, v1: str = V1_TEXT
 ) -> Callable[[dict[str, Any]], str | None]:
-    """Answers the guideline prompt, the guided prompt and V1's prompt apart."""
+    """Answers the guideline prompt (STYLE, its hook "none" where the situation has no time of day), the
+    guided prompt and V1's prompt apart; a list of guided sentences is answered one per call (the last one
+    again once they run out)."""
+    sentences = [guided] if isinstance(guided, str) else list(guided)
 
     def respond(body: dict[str, Any]) -> str | None:
         prompt = body["messages"][-1]["content"]
-        if '{"guideline"' in prompt:
-            return json.dumps({"guideline": guideline})
+        if '{"tone"' in prompt:
+            if style is not None:
+                return json.dumps(style)
+            hook = body["response_format"]["json_schema"]["schema"]["properties"]["hook"]
+            offered = hook.get("enum", [hook.get("const")])  # one choice is written as a const
+            return json.dumps(STYLE if STYLE["hook"] in offered else STYLE | {"hook": "none"})
         if prompt.startswith("Style guideline:"):
-            return json.dumps({"explanation": guided})
+            return json.dumps({"explanation": sentences.pop(0) if len(sentences) > 1 else sentences[0]})
         return json.dumps({"explanation": v1})
 
     return respond
+
+
+def guided_calls(service: Running) -> int:
+    return sum(s.body["messages"][-1]["content"].startswith("Style guideline:") for s in service.llm.seen)
 
 
 def v2(*entries: tuple[str, str], cache_only: bool = False, **situation: str) -> explain_pb2.ExplainRequest:
@@ -56,10 +70,18 @@ async def test_a_guideline_then_the_sentence_cached_per_situation(service: Runni
     [made] = reply.explanations
     assert (made.text, made.style, made.cached, made.fallback) == (GUIDED, GUIDELINE, False, False)
     assert made.provenance.prompt_version == PROMPT_VERSION_V2
-    style_prompt = service.llm.seen[0].body["messages"][-1]["content"]
+    style_body, guided_body = service.llm.seen[0].body, service.llm.seen[1].body
+    style_prompt = style_body["messages"][-1]["content"]
     assert "season: winter; time of day: evening; shopper persona: home chemist" in style_prompt
-    assert GUIDELINE in service.llm.seen[1].body["messages"][-1]["content"]
-    assert service.llm.seen[0].body["temperature"] == 0.9
+    assert "- brand: Eppendorf" in style_prompt
+    choices = style_body["response_format"]["json_schema"]["schema"]["properties"]
+    assert choices["stress"]["enum"] == ["name", "brand", "detail", "description", "use"], "the item's own"
+    assert choices["hook"]["enum"] == ["season", "time of day", "persona", "none"], "the situation's parts"
+    guided_prompt = guided_body["messages"][-1]["content"]
+    assert GUIDELINE in guided_prompt
+    assert "names the Eppendorf Research Plus Pipette" in guided_prompt, "asked to name the item"
+    assert style_body["temperature"] == 0.9
+    assert style_body["frequency_penalty"] == guided_body["frequency_penalty"] == 0.4
     assert reply.usage.prompt_tokens == 24, "two calls"
 
     again = await service.stub.Explain(v2(("lab pipetting", EPPENDORF.item_id), cache_only=True, **evening))
@@ -77,41 +99,57 @@ async def test_a_guideline_then_the_sentence_cached_per_situation(service: Runni
     assert len(service.llm.seen) == 3
 
 
-async def test_an_empty_or_unsafe_guideline_takes_the_v1_path(service: Running) -> None:
-    for guideline, reason in (
-        ("...", "guideline_empty"),
-        ("Say this miracle cure beats all", "guideline_unsafe"),
+async def test_an_unusable_or_unsafe_guideline_takes_the_v1_path(service: Running) -> None:
+    for style, persona, reason in (
+        ({"tone": "calm", "stress": "price", "hook": "none"}, "home chemist", "guideline_failed"),
+        (STYLE | {"hook": "persona"}, "stupid shopper", "guideline_unsafe"),
     ):
-        service.llm.behaviour.respond = writer(guideline=guideline)
+        service.llm.behaviour.respond = writer(style=style)
         before = next_best(reason)
-        reply = await service.stub.Explain(v2((f"lab pipetting {reason}", EPPENDORF.item_id)))
+        reply = await service.stub.Explain(
+            v2((f"lab pipetting {reason}", EPPENDORF.item_id), persona=persona)
+        )
         [made] = reply.explanations
         assert (made.text, made.style) == (V1_TEXT, "")
         assert made.provenance.prompt_version == PROMPT_VERSION
         assert next_best(reason) == before + 1
-        assert not any(
-            s.body["messages"][-1]["content"].startswith("Style guideline:") for s in service.llm.seen
-        ), "no sentence is written to an unusable guideline"
+        assert guided_calls(service) == 0, "no sentence is written to an unusable guideline"
         service.llm.seen.clear()
 
 
-async def test_an_ungrounded_or_bad_sentence_takes_the_v1_path(service: Running) -> None:
+async def test_an_ungrounded_or_bad_sentence_is_sampled_again_then_takes_the_v1_path(
+    service: Running, settings: ExplainSettings
+) -> None:
     cases: tuple[tuple[str, str, dict[str, Any]], ...] = (
         ("A Gilson pipette for your lab pipetting.", "ungrounded", {}),
         ("A pipette for your lab pipetting.", "judged_bad", {}),
         ("The Eppendorf Research Plus for summer lab pipetting.", "judged_bad", {"season": "winter"}),
+        ("The Eppendorf Research Plus pipette " + "x" * 170, "explanation_failed", {}),  # cut at the bound
     )
     for case, (guided, reason, situation) in enumerate(cases):
         service.llm.behaviour.respond = writer(guided=guided)
         before = next_best(reason)
         reply = await service.stub.Explain(v2((f"lab pipetting {case}", EPPENDORF.item_id), **situation))
         assert [e.text for e in reply.explanations] == [V1_TEXT], guided
-        assert next_best(reason) == before + 1
+        assert next_best(reason) == before + 1, "counted once, for the last sample"
+        assert guided_calls(service) == settings.sentence_attempts == 2
+        service.llm.seen.clear()
+
+
+async def test_a_second_sample_that_passes_is_the_answer(service: Running) -> None:
+    service.llm.behaviour.respond = writer(guided=["A pipette for your lab pipetting.", GUIDED])
+    before = next_best("judged_bad")
+    reply = await service.stub.Explain(v2(("lab pipetting", EPPENDORF.item_id)))
+    [made] = reply.explanations
+    assert (made.text, made.fallback) == (GUIDED, False)
+    assert made.provenance.prompt_version == PROMPT_VERSION_V2
+    assert next_best("judged_bad") == before
+    assert reply.usage.prompt_tokens == 36, "three calls"
 
 
 async def test_a_bad_sentence_of_the_v1_path_is_served_but_never_cached(service: Running) -> None:
     bad = "Great for your wood repairs."  # grounded, but names nothing of the item
-    service.llm.behaviour.respond = writer(guideline="", v1=bad)
+    service.llm.behaviour.respond = writer(style={"tone": "calm"}, v1=bad)
     reply = await service.stub.Explain(v2(("wood repairs", GORILLA.item_id)))
     [made] = reply.explanations
     assert made.text == bad and not made.cached
@@ -120,7 +158,7 @@ async def test_a_bad_sentence_of_the_v1_path_is_served_but_never_cached(service:
 
 
 async def test_the_v1_path_answer_is_cached_short_lived_for_the_v2_key(service: Running) -> None:
-    service.llm.behaviour.respond = writer(guideline="...")
+    service.llm.behaviour.respond = writer(style={"tone": "loud"})
     await service.stub.Explain(v2(("lab pipetting", EPPENDORF.item_id)))
     cached = await service.stub.Explain(v2(("lab pipetting", EPPENDORF.item_id), cache_only=True))
     assert [(e.text, e.cached, e.style) for e in cached.explanations] == [(V1_TEXT, True, "")]

@@ -7,8 +7,10 @@ from datetime import datetime
 import pytest
 
 from recgpt_domain import judge_panel
+from recgpt_domain.catalogue import Item
 from recgpt_domain.grounding import CatalogueVocabulary
 from recgpt_domain.judge_panel import Contradiction, Finding
+from recgpt_domain.prompt_text import short_name
 from recgpt_domain.situation import Situation
 from tests.explain.catalogue import EPPENDORF, GORILLA, ITEMS
 
@@ -104,3 +106,24 @@ def test_gorilla_needs_no_invented_facts_rule_to_be_relevant() -> None:
         interest="wood repairs",
     )
     assert found == {}
+
+
+@pytest.mark.parametrize("item", ITEMS, ids=lambda item: item.item_id)
+def test_a_sentence_naming_the_short_name_passes_the_naming_rules(item: Item) -> None:
+    """What meta-prompting asks the sentence to name (prompt_text.short_name over naming_words) is enough
+    for relevance and informativeness, whatever the interest takes away."""
+    for interest in ("lab pipetting", item.category, item.brand or "gifts"):
+        name = short_name(item, judge_panel.naming_words(item, interest))
+        assert name, item.title
+        found = judge_panel.explanation_defects(f"The {name} suits you.", item, VOCABULARY, interest=interest)
+        assert not {"relevance", "informativeness"} & set(found), (name, interest)
+
+
+def test_the_short_name_is_the_titles_head_without_codes_else_the_brand() -> None:
+    assert short_name(EPPENDORF, judge_panel.naming_words(EPPENDORF)) == "Eppendorf Research Plus Pipette"
+    coded = Item(item_id="c", title="Merrick Machine MERM998002 Red Auto Dolly, Set of 4", brand="Merrick")
+    assert short_name(coded, judge_panel.naming_words(coded)) == "Merrick Machine Red Auto Dolly"
+    generic = Item(item_id="g", title="Great Quality Tool Kit", brand="Acme", category_path=["Tool Kits"])
+    assert short_name(generic, judge_panel.naming_words(generic)) == "Acme Great Quality Tool Kit"
+    nothing = Item(item_id="n", title="Tool Kit", category_path=["Tool Kits"])
+    assert short_name(nothing, judge_panel.naming_words(nothing)) == ""

@@ -257,16 +257,21 @@ class LlmClient:
         max_tokens: int | None = None,
         temperature: float | None = None,
         adapter: str | None = None,
+        frequency_penalty: float | None = None,
     ) -> LlmResult[T]:
         """One chat completion constrained to `schema` and validated into it.
 
         `agent` names the caller in metrics (a fixed name such as "interest_miner", never per user) and
         chooses the adapter; `adapter` (from `adapter_for`) pins the one a caller already keyed a cache by.
+        `frequency_penalty` (OpenAI's: the answer's own tokens only, not the prompt's, unlike vLLM's
+        `repetition_penalty`) curbs a small model's loops without discouraging the facts it should quote.
         Raises LlmTimeoutError, LlmUnavailableError, LlmRequestError or LlmOutputError.
         """
         served = await self.adapter_for(agent) if adapter is None else adapter
         body = self._body(messages, max_tokens, temperature, served)
         body["response_format"] = response_format(schema)
+        if frequency_penalty:
+            body["frequency_penalty"] = frequency_penalty
         completion, latency_s = await self._call(agent, body, deadline_s, served)
         try:
             value = parse_structured(completion.content, completion.finish_reason, schema)
