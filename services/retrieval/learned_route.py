@@ -20,7 +20,7 @@ import faiss
 import numpy as np
 import torch
 
-from recgpt_domain.towers import artefact
+from recgpt_domain.towers import artefact, ranker
 from recgpt_domain.towers.artefact import ArtefactError
 from recgpt_domain.towers.learned_model import LearnedModel, Vectors
 from recgpt_serving import metrics
@@ -54,6 +54,8 @@ class ServedModel:
     folder: Path
     encode: UserEncoder
     cache: UserCache[Vectors] | None = None
+    # The item vectors' lengths, for the ranker's similarity features (computed once per artefact).
+    item_norms: Vectors | None = None
 
     @property
     def version(self) -> str:
@@ -96,6 +98,7 @@ def load_served(
         folder,
         user_encoder(model, users.runtime),
         UserCache[Vectors](USER_VECTOR, users.cache_size) if users.cache_size > 0 else None,
+        ranker.vector_norms(model.item_vectors),
     )
 
 

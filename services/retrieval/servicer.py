@@ -438,7 +438,9 @@ def _routes(
     fusion_pb = None
     if fusion is not None and ROUTE_LEARNED in ranked.routes:
         if fusion.ranker is not None and content is not None:
-            ranked = _ranked(retriever, fusion, fusion.ranker, ranked, content, seeds, recent, k, allowed)
+            ranked = _ranked(
+                retriever, served, fusion, fusion.ranker, ranked, content, seeds, recent, k, allowed
+            )
             fusion_pb = _ranked_fusion_pb(fusion.ranker)
         else:
             fusion_pb = _fusion_pb(fusion)
@@ -473,6 +475,7 @@ def _collaborative_ranked(
 
 def _ranked(
     retriever: Retriever,
+    served: ServedModel | None,
     fusion: FusionWeights,
     model: Ranker,
     learned: Ranked,
@@ -498,7 +501,13 @@ def _ranked(
         ranker.COOCCURRENCE: fusion.cooccurrence_weight,
         ranker.CONTENT: fusion.content_weight,
     }
-    user = UserContext(seeds, retriever.cooccurrence.popularity, retriever.table.category_ids)
+    user = UserContext(
+        seeds,
+        retriever.cooccurrence.popularity,
+        retriever.table.category_ids,
+        served.model.item_vectors if served is not None else None,
+        served.item_norms if served is not None else None,
+    )
     rows, scores = model.rank(lists, weights, user, k)
     return Ranked(rows, scores.astype(np.float32), [ROUTE_RANKED] * rows.size)
 

@@ -93,9 +93,11 @@ def run(args: argparse.Namespace, embedder: Embedder | None = None) -> dict[str,
     evaluate.fused_routes(lists, case_list, settings, weights)
     ranker = model.fusion.ranker if model is not None and model.fusion is not None else None
     if ranker is not None and weights is not None:
-        item_categories = towers_ranker.category_ids(item_category)
-        popularity = context.popularity
-        ranker_training.add_ranked_routes(lists, case_list, ranker, weights, popularity, item_categories)
+        vectors = model.item_vectors if model is not None else None
+        catalogue = ranker_training.catalogue_context(
+            context.popularity, towers_ranker.category_ids(item_category), vectors
+        )
+        ranker_training.add_ranked_routes(lists, case_list, ranker, weights, catalogue)
     routes = {route: evaluate.metrics(lists.rows(route), case_list) for route in lists.lists}
     exclusive: dict[str, float] = {}
     for tag_route in (evaluate.TAG_MINILM, evaluate.TAG_TOWER):

@@ -9,6 +9,7 @@ export scores as scikit-learn does.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -49,12 +50,18 @@ def fusion_weights(weights: evaluate.Weights) -> dict[str, float]:
     }
 
 
-def case_inputs(
-    lists: evaluate.RouteLists,
-    index: int,
-    case: evaluate.Case,
+def catalogue_context(
     popularity: npt.NDArray[np.float32],
     item_category: npt.NDArray[np.int64],
+    item_vectors: npt.NDArray[np.float32] | None,
+) -> UserContext:
+    """What the features read of the catalogue, as retrieval holds it; each case adds its window."""
+    norms = ranker.vector_norms(item_vectors) if item_vectors is not None else None
+    return UserContext((), popularity, item_category, item_vectors, norms)
+
+
+def case_inputs(
+    lists: evaluate.RouteLists, index: int, case: evaluate.Case, catalogue: UserContext
 ) -> tuple[dict[str, RouteList], UserContext]:
     """One case's route lists and user context, as the retrieval service builds them for a request."""
     routes = {
@@ -62,20 +69,19 @@ def case_inputs(
         for route, name in ROUTE_NAMES.items()
         if route in lists.lists
     }
-    return routes, UserContext(recent_distinct(case.history, ranker.WINDOW), popularity, item_category)
+    return routes, dataclasses.replace(catalogue, window=recent_distinct(case.history, ranker.WINDOW))
 
 
 def examples(
     lists: evaluate.RouteLists,
     case_list: Sequence[evaluate.Case],
     weights: evaluate.Weights,
-    popularity: npt.NDArray[np.float32],
-    item_category: npt.NDArray[np.int64],
+    catalogue: UserContext,
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]:
     """Every case's candidates as feature rows, labelled 1 for the case's target."""
     features, labels = [], []
     for index, case in enumerate(case_list):
-        routes, user = case_inputs(lists, index, case, popularity, item_category)
+        routes, user = case_inputs(lists, index, case, catalogue)
         rows, matrix = ranker.candidate_features(routes, fusion_weights(weights), user)
         features.append(matrix)
         labels.append((rows == case.target).astype(np.int64))
@@ -113,14 +119,13 @@ def ranked(
     lists: evaluate.RouteLists,
     case_list: Sequence[evaluate.Case],
     weights: evaluate.Weights,
-    popularity: npt.NDArray[np.float32],
-    item_category: npt.NDArray[np.int64],
+    catalogue: UserContext,
     k: int = evaluate.TOP_K,
 ) -> list[tuple[Ranked, list[float]]]:
     """Each case's candidates ordered by the ranker: the list retrieval answers for that user."""
     out = []
     for index, case in enumerate(case_list):
-        routes, user = case_inputs(lists, index, case, popularity, item_category)
+        routes, user = case_inputs(lists, index, case, catalogue)
         rows, scores = model.rank(routes, fusion_weights(weights), user, k)
         out.append(([int(row) for row in rows], [float(score) for score in scores]))
     return out
@@ -138,17 +143,18 @@ def train(
     """The ranker fitted on `training_cases`, its recgpt-v1 beta chosen on the validation users; None when
     it does not beat the weighted fusion there (R@10 + R@50), which then stays what is served. Adds the
     ranked routes to `validation_lists`."""
-    popularity = runner.context.popularity
-    item_category = ranker.category_ids(runner.item_category)
-    features, labels = examples(
-        runner.base_routes(training_cases), training_cases, weights, popularity, item_category
+    catalogue = catalogue_context(
+        runner.context.popularity,
+        ranker.category_ids(runner.item_category),
+        runner.model.item_vectors if runner.model is not None else None,
     )
+    features, labels = examples(runner.base_routes(training_cases), training_cases, weights, catalogue)
     if not labels.sum():
         log.warning("ranker: no training target among the routes' candidates; the weighted fusion stays")
         return None
     model = Ranker(trees=fit(features, labels, seed), trained_users=len(training_cases))
     validation_lists.lists[evaluate.RANKED] = ranked(
-        model, validation_lists, validation_cases, weights, popularity, item_category
+        model, validation_lists, validation_cases, weights, catalogue
     )
     report: dict[str, dict[str, float]] = {
         "ranked": evaluate.metrics(validation_lists.rows(evaluate.RANKED), validation_cases),
@@ -175,11 +181,10 @@ def add_ranked_routes(
     case_list: Sequence[evaluate.Case],
     model: Ranker,
     weights: evaluate.Weights,
-    popularity: npt.NDArray[np.float32],
-    item_category: npt.NDArray[np.int64],
+    catalogue: UserContext,
 ) -> None:
     """The ranked baseline and recgpt-v1 over it (the tag tower on top at 1 - the ranker's beta)."""
-    lists.lists[evaluate.RANKED] = ranked(model, lists, case_list, weights, popularity, item_category)
+    lists.lists[evaluate.RANKED] = ranked(model, lists, case_list, weights, catalogue)
     parts = evaluate.over_baseline_routes([(evaluate.RANKED, 1.0)], evaluate.TAG_TOWER, model.beta)
     lists.lists[evaluate.RANKED_RECGPT] = [
         (ranked_rows, [0.0] * len(ranked_rows)) for ranked_rows in evaluate.fuse_each(lists, case_list, parts)

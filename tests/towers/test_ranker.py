@@ -143,7 +143,62 @@ def test_a_damaged_ranker_is_refused(change: dict[str, object]) -> None:
 def test_a_ranker_of_other_features_is_refused() -> None:
     trees = Trees(baseline=0.0, feature=[], threshold=[], left=[], right=[], leaf=[], value=[])
     with pytest.raises(ValidationError, match="features"):
-        Ranker(features=["learned_rank"], trees=trees)
+        Ranker(features=["learned_score"], trees=trees)
+    with pytest.raises(ValidationError, match="features"):
+        Ranker(features=[], trees=trees)
+
+
+SIMILARITY = ("learned_similarity_last", "learned_similarity_closest", "learned_similarity_mean")
+
+
+def test_a_ranker_trained_before_the_similarity_features_is_served_as_trained() -> None:
+    known = [name for name in FEATURES if name not in SIMILARITY]
+    stump = Trees(
+        baseline=0.0,
+        feature=[[column("cooccurrence_rank"), 0, 0]],
+        threshold=[[0.5, 0.0, 0.0]],
+        left=[[1, 0, 0]],
+        right=[[2, 0, 0]],
+        leaf=[[False, True, True]],
+        value=[[0.0, 3.0, -3.0]],
+    )
+    lists = {
+        ranker.LEARNED: RouteList([1, 2, 3], [3.0, 2.0, 1.0]),
+        ranker.COOCCURRENCE: RouteList([3], [1.0]),
+    }
+    user = UserContext(window=[0], popularity=POPULARITY, item_category=CATEGORY)
+
+    rows, _ = Ranker(features=known, trees=stump).rank(lists, {ranker.LEARNED: 1.0}, user, k=2)
+
+    assert rows.tolist() == [3, 1]
+    # Its trees may not read a feature it was not trained with.
+    reading_similarity = stump.model_copy(update={"feature": [[column(SIMILARITY[0]), 0, 0]]})
+    with pytest.raises(ValidationError, match="not trained with"):
+        Ranker(features=known, trees=reading_similarity)
+
+
+def test_similarity_features_compare_the_learned_vectors_with_the_last_items() -> None:
+    vectors = np.asarray([[1, 0], [0, 2], [1, 1], [0, -1], [3, 0], [1, 0]], dtype=np.float32)
+    user = UserContext(
+        window=[0, 1],  # most recent first: item 0, then item 1
+        popularity=POPULARITY,
+        item_category=CATEGORY,
+        item_vectors=vectors,
+        item_norms=ranker.vector_norms(vectors),
+    )
+    lists = {ranker.LEARNED: RouteList([2, 3, 4], [1.0, 0.5, 0.2])}
+
+    rows, features = ranker.candidate_features(lists, {ranker.LEARNED: 1.0}, user)
+
+    assert rows.tolist() == [2, 3, 4]
+    half = np.sqrt(0.5)
+    assert features[:, column("learned_similarity_last")] == pytest.approx([half, 0.0, 1.0])
+    assert features[:, column("learned_similarity_closest")] == pytest.approx([half, 0.0, 1.0])
+    assert features[:, column("learned_similarity_mean")] == pytest.approx([half, -0.5, 0.5])
+    # Without the vectors (no artefact's items) they read 0.
+    plain = UserContext(window=[0, 1], popularity=POPULARITY, item_category=CATEGORY)
+    _, without = ranker.candidate_features(lists, {ranker.LEARNED: 1.0}, plain)
+    assert not without[:, [column(name) for name in SIMILARITY]].any()
 
 
 def _routes(cases: list[evaluate.Case], found: int) -> evaluate.RouteLists:
@@ -168,14 +223,11 @@ def test_ranked_routes_put_what_the_trees_learned_first() -> None:
     cases = [evaluate.Case(f"u{u}", [u % 5], 50 + u % 40) for u in range(200)]
     lists = _routes(cases, found=12)
     weights = evaluate.Weights(0.9, 0.0, 1.0, 0.1)
-    features, labels = ranker_training.examples(
-        lists, cases, weights, np.ones(300, np.float32), np.zeros(300, np.int64)
-    )
+    catalogue = ranker_training.catalogue_context(np.ones(300, np.float32), np.zeros(300, np.int64), None)
+    features, labels = ranker_training.examples(lists, cases, weights, catalogue)
     model = Ranker(trees=ranker_training.fit(features, labels, seed=0))
 
-    ranker_training.add_ranked_routes(
-        lists, cases, model, weights, np.ones(300, np.float32), np.zeros(300, np.int64)
-    )
+    ranker_training.add_ranked_routes(lists, cases, model, weights, catalogue)
 
     weighted = evaluate.metrics(evaluate.fuse_each(lists, cases, weights.baseline_routes()), cases)
     ranked = evaluate.metrics(lists.rows(evaluate.RANKED), cases)

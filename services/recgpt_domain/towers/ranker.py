@@ -6,11 +6,12 @@ common and empty where they are rare, the learned route finds the target in its 
 its top 10, and whether the candidate's category is the user's matters more for some users than others.
 The ranker reads, for each candidate of the learned, co-occurrence, content and popularity routes (their top
 `DEPTH` each), its rank and normalised score in every route, its rank in the weighted fusion, its popularity,
-and how much of the user's recent window shares its category, and orders the candidates by the trees'
-score. It is trained (`towers.ranker_training`) on every training user's last interaction, which neither the
-towers nor the co-occurrence log saw, and kept only where it beats the weighted fusion on the validation
-users. Offline evaluation and the retrieval service compute the same features here, so what is measured
-is what is served; the trees are plain arrays evaluated with numpy (no training library at serving).
+how much of the user's recent window shares its category, and how close its learned item vector is to
+those of the user's last items, and orders the candidates by the trees' score. It is trained
+(`towers.ranker_training`) on every training user's last interaction, which neither the towers nor the
+co-occurrence log saw, and kept only where it beats the weighted fusion on the validation users. Offline
+evaluation and the retrieval service compute the same features here, so what is measured is what is
+served; the trees are plain arrays evaluated with numpy (no training library at serving).
 """
 
 from __future__ import annotations
@@ -31,6 +32,10 @@ Rows = npt.NDArray[np.int64]
 DEPTH = 50
 # The user's most recent items the category features read (the user tower's window too).
 WINDOW = 50
+# The most recent items the learned-similarity features compare a candidate with (the closest of the first
+# SIMILAR_CLOSEST, the mean over all SIMILAR_WINDOW).
+SIMILAR_WINDOW = 10
+SIMILAR_CLOSEST = 5
 LEARNED, COOCCURRENCE, CONTENT, POPULAR = "learned", "cooccurrence", "content", "popular"
 ROUTES = (LEARNED, COOCCURRENCE, CONTENT, POPULAR)
 FEATURES = (
@@ -40,6 +45,11 @@ FEATURES = (
     "category_share",
     "same_category_as_last",
     "log_window",
+    # Added after the first rankers: an artefact's ranker may know FEATURES up to here only (its trees never
+    # read what follows), and is served as it was trained.
+    "learned_similarity_last",
+    "learned_similarity_closest",
+    "learned_similarity_mean",
 )
 
 
@@ -58,6 +68,15 @@ class UserContext:
     window: Sequence[int]  # the user's recent item rows, most recent first (at most WINDOW are read)
     popularity: npt.NDArray[np.float32]  # interactions per item row in the served log
     item_category: npt.NDArray[np.int64]  # a category id per item row
+    # The learned route's item vectors and their norms (the similarity features read 0 without them).
+    item_vectors: npt.NDArray[np.float32] | None = None
+    item_norms: npt.NDArray[np.float32] | None = None
+
+
+def vector_norms(item_vectors: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    """Each item vector's length, 1 where it is 0 (what the similarity features divide by)."""
+    norms = np.linalg.norm(item_vectors, axis=1).astype(np.float32)
+    return np.where(norms > 0, norms, np.float32(1.0))
 
 
 def category_ids(item_category: Sequence[str]) -> Rows:
@@ -127,6 +146,13 @@ def candidate_features(
         out[:, column + 2] = (categories[:, None] == recent[None, :]).mean(axis=1)
         out[:, column + 3] = categories == recent[0]
     out[:, column + 4] = np.log1p(window.size)
+    if window.size and user.item_vectors is not None and user.item_norms is not None:
+        recent = window[:SIMILAR_WINDOW]
+        cosine = (user.item_vectors[rows] @ user.item_vectors[recent].T).astype(np.float64)
+        cosine /= user.item_norms[rows][:, None] * user.item_norms[recent][None, :]
+        out[:, column + 5] = cosine[:, 0]
+        out[:, column + 6] = cosine[:, :SIMILAR_CLOSEST].max(axis=1)
+        out[:, column + 7] = cosine.mean(axis=1)
     return rows, out
 
 
@@ -241,8 +267,11 @@ class Ranker(BaseModel):
 
     @model_validator(mode="after")
     def _same_features(self) -> Ranker:
-        if tuple(self.features) != FEATURES:
+        """This platform's features or their first ones (a ranker trained before features were added)."""
+        if not self.features or tuple(self.features) != FEATURES[: len(self.features)]:
             raise ValueError(f"ranker features {self.features} are not this platform's {list(FEATURES)}")
+        if any(feature >= len(self.features) for nodes in self.trees.feature for feature in nodes):
+            raise ValueError("a tree splits on a feature its ranker was not trained with")
         return self
 
     def rank(
