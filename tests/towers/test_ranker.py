@@ -96,9 +96,9 @@ def test_exported_trees_score_as_scikit_learn_does() -> None:
     )
 
 
-def test_the_ranker_orders_candidates_by_the_trees() -> None:
-    # One stump: co-occurrence's first item scores high, everything else low.
-    stump = Trees(
+def cooccurrence_first() -> Trees:
+    """One stump: co-occurrence's first item scores high, everything else low."""
+    return Trees(
         baseline=0.0,
         feature=[[column("cooccurrence_rank"), 0, 0]],
         threshold=[[0.5, 0.0, 0.0]],
@@ -107,10 +107,17 @@ def test_the_ranker_orders_candidates_by_the_trees() -> None:
         leaf=[[False, True, True]],
         value=[[0.0, 3.0, -3.0]],
     )
-    lists = {
-        ranker.LEARNED: RouteList([1, 2, 3], [3.0, 2.0, 1.0]),
-        ranker.COOCCURRENCE: RouteList([3], [1.0]),
-    }
+
+
+# Learned ranks 1, 2, 3; co-occurrence finds 3 alone.
+THREE_CANDIDATES = {
+    ranker.LEARNED: RouteList([1, 2, 3], [3.0, 2.0, 1.0]),
+    ranker.COOCCURRENCE: RouteList([3], [1.0]),
+}
+
+
+def test_the_ranker_orders_candidates_by_the_trees() -> None:
+    stump, lists = cooccurrence_first(), THREE_CANDIDATES
     user = UserContext(window=[0], popularity=POPULARITY, item_category=CATEGORY)
 
     rows, scores = Ranker(trees=stump).rank(lists, {ranker.LEARNED: 1.0}, user, k=2)
@@ -153,19 +160,7 @@ SIMILARITY = ("learned_similarity_last", "learned_similarity_closest", "learned_
 
 def test_a_ranker_trained_before_the_similarity_features_is_served_as_trained() -> None:
     known = [name for name in FEATURES if name not in SIMILARITY]
-    stump = Trees(
-        baseline=0.0,
-        feature=[[column("cooccurrence_rank"), 0, 0]],
-        threshold=[[0.5, 0.0, 0.0]],
-        left=[[1, 0, 0]],
-        right=[[2, 0, 0]],
-        leaf=[[False, True, True]],
-        value=[[0.0, 3.0, -3.0]],
-    )
-    lists = {
-        ranker.LEARNED: RouteList([1, 2, 3], [3.0, 2.0, 1.0]),
-        ranker.COOCCURRENCE: RouteList([3], [1.0]),
-    }
+    stump, lists = cooccurrence_first(), THREE_CANDIDATES
     user = UserContext(window=[0], popularity=POPULARITY, item_category=CATEGORY)
 
     rows, _ = Ranker(features=known, trees=stump).rank(lists, {ranker.LEARNED: 1.0}, user, k=2)
