@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from evaluation.discrimination_sets import Pair
 from explain import prompts as explain_prompts
-from explain.guideline import Plan, render
+from explain.prompts import Plan, render
 from explain.schema import ExplanationAnswer
 from recgpt_domain import grounding
 from recgpt_domain.catalogue import Item

@@ -1,5 +1,5 @@
 """RecGPT-V2's meta-prompting: a style guideline from the interest, the item and the situation (constrained
-choices, explain.guideline), then the explanation written to it, asked to name the item by its short name;
+choices, explain.prompts), then the explanation written to it, asked to name the item by its short name;
 both answers untrusted.
 
 An unsafe guideline is no answer, nor is a sentence cut at the schema's bound, one that fails grounding or
@@ -16,8 +16,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from explain import prompts
-from explain.guideline import Plan, render
-from explain.prompts import AGENT
+from explain.prompts import AGENT, Plan, render
 from explain.schema import EXPLANATION_MAX_CHARS, ExplanationAnswer
 from explain.settings import ExplainSettings
 from recgpt_domain import grounding, judge_panel

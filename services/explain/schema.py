@@ -17,7 +17,7 @@ class ExplanationAnswer(BaseModel):
 class StyleAnswer(BaseModel):
     """RecGPT-V2's first step: how to write the explanation, as choices only (no free text to ramble in).
     `stress` and `hook` are narrowed per call to the item's qualities and the situation's parts
-    (explain.guideline.style_schema)."""
+    (explain.prompts.style_schema)."""
 
     tone: Literal["warm", "practical", "enthusiastic", "calm", "confident", "friendly"]
     stress: str

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from explain.guideline import Plan, render
+from explain.prompts import Plan, render
 from recgpt_domain.catalogue import Item
 from recgpt_domain.situation import Situation
 from tests.explain.catalogue import EPPENDORF
