@@ -119,8 +119,13 @@ def make_bodies(user_ids: list[str], count: int, n: int, unknown_share: float, s
     bodies = []
     for _ in range(count):
         user_id = rng.choice(unknown) if rng.random() < unknown_share else rng.choice(user_ids)
-        bodies.append(orjson.dumps({"user_id": user_id, "n": n, "context": {"page": "bench"}}))
+        bodies.append(request_body(user_id, n))
     return bodies
+
+
+def request_body(user_id: str, n: int) -> bytes:
+    """One /v1/recommend body, as every benchmark sends it."""
+    return orjson.dumps({"user_id": user_id, "n": n, "context": {"page": "bench"}})
 
 
 async def send_one(

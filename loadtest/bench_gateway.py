@@ -15,9 +15,10 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -97,7 +98,8 @@ def gateway(
             admin_key=keys.admin_key,
         )
         with _running(launch.command, env, log) as process:
-            _wait_ready(process, access.url, ready_s, log)
+            answering = partial(_answers_ready, access.url)
+            _wait_ready(process, answering, f"gateway at {access.url}", ready_s, log)
             yield StartedGateway(access, env)
 
 
@@ -128,13 +130,8 @@ def retrieval(
     }
     target = f"127.0.0.1:{port}"
     with _running(launch.command, env, log) as process:
-        deadline = time.monotonic() + ready_s
-        while not readiness.grpc_serving(target, service_names.RETRIEVAL):
-            if process.poll() is not None:
-                raise RuntimeError(f"retrieval exited with {process.returncode}; see {log}")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"retrieval at {target} not ready within {ready_s:g} s; see {log}")
-            time.sleep(0.5)
+        serving = partial(readiness.grpc_serving, target, service_names.RETRIEVAL)
+        _wait_ready(process, serving, f"retrieval at {target}", ready_s, log)
         yield StartedRetrieval(target, f"http://127.0.0.1:{metrics_port}/metrics")
 
 
@@ -165,18 +162,25 @@ def _running(command: list[str], env: Mapping[str, str], log: Path) -> Iterator[
                 process.wait()
 
 
-def _wait_ready(process: subprocess.Popen[bytes], url: str, ready_s: float, log: Path) -> None:
+def _answers_ready(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/readyz", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _wait_ready(
+    process: subprocess.Popen[bytes], ready: Callable[[], bool], what: str, ready_s: float, log: Path
+) -> None:
+    """Polls `ready` until it holds; raises when `process` exits first or `ready_s` passes."""
     deadline = time.monotonic() + ready_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"gateway exited with {process.returncode}; see {log}")
-        try:
-            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
+            raise RuntimeError(f"{what} exited with {process.returncode}; see {log}")
+        if ready():
+            return
         time.sleep(0.25)
-    raise RuntimeError(f"gateway at {url} not ready within {ready_s:g} s; see {log}")
+    raise RuntimeError(f"{what} not ready within {ready_s:g} s; see {log}")
 
 
 def a_a_config(config: dict[str, Any]) -> dict[str, Any]:

@@ -31,7 +31,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import orjson
 import uvloop
 
 from loadtest import bench_gateway, served_route
@@ -41,6 +40,7 @@ from loadtest.bench import (
     make_bodies,
     measure,
     read_user_ids,
+    request_body,
     start_bare_app,
     stop,
 )
@@ -142,7 +142,7 @@ async def warm_up(
     name: str, url: str, users: list[str], args: argparse.Namespace, headers: Mapping[str, str] | None
 ) -> None:
     """One unmeasured request for each user, at the search's first rate."""
-    bodies = [orjson.dumps({"user_id": user, "n": args.n, "context": {"page": "bench"}}) for user in users]
+    bodies = [request_body(user, args.n) for user in users]
     summary = (await measure(name, url, bodies, args, args.start_rate, headers=headers, warmup_s=0)).summary()
     print(f"  {name:<24} warm-up: {len(bodies)} users, errors {summary['errors']}", flush=True)
 
