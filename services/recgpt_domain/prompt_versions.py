@@ -16,7 +16,7 @@ TAGS_CHOOSE_V1 = "tags-choose-v1.0"
 # v1.1: only the first sentence of an answer is kept.
 EXPLAIN_V1 = "explain-v1.1"
 # RecGPT-V2 meta-prompting: a style guideline first, then the explanation written to it. v2.1: the guideline
-# is constrained choices (tone, quality, hook) and a short angle; the explanation is asked to name the item.
+# is constrained choices (tone, quality, hook); the explanation is asked to name the item.
 EXPLAIN_V2 = "explain-v2.1"
 JUDGE_V1 = "judge-v1.0"
 # RecGPT-V2 agent-as-a-judge: one sub-evaluator per dimension, then a senior reviewer.

@@ -190,6 +190,9 @@ def test_similarity_features_compare_the_learned_vectors_with_the_last_items() -
     assert features[:, column("learned_similarity_last")] == pytest.approx([half, 0.0, 1.0])
     assert features[:, column("learned_similarity_closest")] == pytest.approx([half, 0.0, 1.0])
     assert features[:, column("learned_similarity_mean")] == pytest.approx([half, -0.5, 0.5])
+    # A ranker that never reads them (trained before them) does not have them computed.
+    _, unread = ranker.candidate_features(lists, {ranker.LEARNED: 1.0}, user, FEATURES.index(SIMILARITY[0]))
+    assert not unread[:, [column(name) for name in SIMILARITY]].any()
     # Without the vectors (no artefact's items) they read 0.
     plain = UserContext(window=[0, 1], popularity=POPULARITY, item_category=CATEGORY)
     _, without = ranker.candidate_features(lists, {ranker.LEARNED: 1.0}, plain)

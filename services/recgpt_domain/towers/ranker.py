@@ -95,9 +95,13 @@ def _fusion_share(scores: Matrix) -> Matrix:
 
 
 def candidate_features(
-    lists: Mapping[str, RouteList], weights: Mapping[str, float], user: UserContext
+    lists: Mapping[str, RouteList],
+    weights: Mapping[str, float],
+    user: UserContext,
+    known: int = len(FEATURES),
 ) -> tuple[Rows, Matrix]:
-    """Every candidate of the routes' top DEPTH (first found first) and its feature row (FEATURES' order).
+    """Every candidate of the routes' top DEPTH (first found first) and its feature row (FEATURES' order);
+    features past the first `known` (those a ranker trained before them never reads) are left at 0.
 
     `fused_rank` is the candidate's place in the platform's weighted fusion (`recgpt_domain.fusion.fuse`:
     best-normalised scores weighted and summed, ties in the order found); a test keeps the two equal."""
@@ -146,7 +150,7 @@ def candidate_features(
         out[:, column + 2] = (categories[:, None] == recent[None, :]).mean(axis=1)
         out[:, column + 3] = categories == recent[0]
     out[:, column + 4] = np.log1p(window.size)
-    if window.size and user.item_vectors is not None and user.item_norms is not None:
+    if known > column + 5 and window.size and user.item_vectors is not None and user.item_norms is not None:
         recent = window[:SIMILAR_WINDOW]
         cosine = (user.item_vectors[rows] @ user.item_vectors[recent].T).astype(np.float64)
         cosine /= user.item_norms[rows][:, None] * user.item_norms[recent][None, :]
@@ -278,7 +282,7 @@ class Ranker(BaseModel):
         self, lists: Mapping[str, RouteList], weights: Mapping[str, float], user: UserContext, k: int
     ) -> tuple[Rows, npt.NDArray[np.float64]]:
         """The candidates' top k by the trees, with their probabilities (best first)."""
-        rows, features = candidate_features(lists, weights, user)
+        rows, features = candidate_features(lists, weights, user, len(self.features))
         if not rows.size:
             return rows, np.zeros(0)
         probabilities = 1.0 / (1.0 + np.exp(-self.trees.score(features)))
