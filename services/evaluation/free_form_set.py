@@ -29,11 +29,6 @@ from recgpt_serving.llm.errors import LlmError
 SET_NAME = "free_form"
 AGENT = explain_prompts.AGENT
 PROMPTED, META_PROMPTED = "prompted", "meta_prompted"
-# The explain service's defaults (ExplainSettings): what it samples with.
-_TEMPERATURE = 0.2
-_STYLE_TEMPERATURE = 0.9
-_GUIDED_TEMPERATURE = 0.5
-_FREQUENCY_PENALTY = 0.4
 
 
 @dataclass(frozen=True)
@@ -70,20 +65,18 @@ async def write(
             explain_prompts.style_messages(interest, item, situation.describe(), plan.qualities.by_kind),
             plan.schema,
             max_tokens=explain_prompts.STYLE_MAX_TOKENS,
-            temperature=_STYLE_TEMPERATURE,
+            temperature=explain_prompts.STYLE_TEMPERATURE,
             adapter=adapter,
-            frequency_penalty=_FREQUENCY_PENALTY,
+            frequency_penalty=explain_prompts.FREQUENCY_PENALTY,
         )
         guideline = render(style.value, plan.qualities, situation)
         messages = explain_prompts.guided_messages(interest, item, guideline, plan.name, max_words)
-        temperature, max_tokens, penalty = (
-            _GUIDED_TEMPERATURE,
-            explain_prompts.GUIDED_MAX_TOKENS,
-            _FREQUENCY_PENALTY,
-        )
+        temperature: float | None = explain_prompts.GUIDED_TEMPERATURE
+        max_tokens, penalty = explain_prompts.GUIDED_MAX_TOKENS, explain_prompts.FREQUENCY_PENALTY
     else:
+        # V1's call as the service makes it: the LLM client's default temperature, no penalty.
         messages = explain_prompts.messages(interest, item, max_words)
-        temperature, max_tokens, penalty = _TEMPERATURE, explain_prompts.MAX_TOKENS, None
+        temperature, max_tokens, penalty = None, explain_prompts.MAX_TOKENS, None
     answer = await client.structured(
         AGENT,
         messages,

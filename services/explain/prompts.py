@@ -52,6 +52,12 @@ PROMPT_VERSION_V2 = EXPLAIN_V2
 # max_tokens was most of the failed calls. The guideline is choices only: a few tokens.
 STYLE_MAX_TOKENS = 40
 GUIDED_MAX_TOKENS = 12 + EXPLANATION_MAX_CHARS // 2
+# Sampling (the explain service's defaults, ExplainSettings): the guideline warmer than the sentence, so that
+# one item reads differently for different shoppers and moments while each sentence stays close to its facts;
+# OpenAI's frequency penalty on both calls against the loops the 135M model falls into.
+STYLE_TEMPERATURE = 0.9
+GUIDED_TEMPERATURE = 0.5
+FREQUENCY_PENALTY = 0.4
 _STYLE_SYSTEM = (
     "You are the copywriting lead of a shop. Plan ONE short sentence that tells a shopper why an item fits "
     "them: choose its tone, which quality of the item to stress for this shopper and moment, and what part "

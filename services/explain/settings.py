@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from explain import prompts
 from recgpt_domain import grounding
 from recgpt_serving.agent_runner import AgentServiceSettings
 
@@ -20,13 +21,10 @@ class ExplainSettings(AgentServiceSettings):
     # Fallbacks are cached too (marked), shorter, so the near-line job retries them but not on every pass.
     explanation_fallback_ttl_s: int = Field(default=_DAY_S, ge=60)
     max_parallel_llm_calls: int = Field(default=16, ge=1)
-    # RecGPT-V2 meta-prompting: the guideline is sampled warmer than the sentence, so that one item reads
-    # differently for different shoppers and moments while each sentence stays close to its facts.
-    style_temperature: float = Field(default=0.9, ge=0, le=2)
-    guided_temperature: float = Field(default=0.5, ge=0, le=2)
-    # Both meta-prompting calls: OpenAI's frequency penalty (the answer's own tokens) against the loops the
-    # 135M model falls into.
-    frequency_penalty: float = Field(default=0.4, ge=0, le=2)
+    # RecGPT-V2 meta-prompting's sampling (why these values: explain.prompts).
+    style_temperature: float = Field(default=prompts.STYLE_TEMPERATURE, ge=0, le=2)
+    guided_temperature: float = Field(default=prompts.GUIDED_TEMPERATURE, ge=0, le=2)
+    frequency_penalty: float = Field(default=prompts.FREQUENCY_PENALTY, ge=0, le=2)
     # Samples of the sentence per guideline: one the rules reject (too long, cut, names nothing of the item)
     # is written again, up to this many times, before the V1 path answers; the engine's failures are not.
     sentence_attempts: int = Field(default=2, ge=1, le=4)

@@ -121,7 +121,30 @@ def explanation_defects(
         defects["safety"] = "unsafe terms: " + ", ".join(unsafe)
     if situation is not None and (clash := _untimely(text, situation)):
         defects["timeliness"] = clash
+    if repeated := _repeated_run(text, f"{interest} {item.brand}"):
+        defects["attractiveness"] = f"repeats itself: {repeated!r}"
     return defects
+
+
+# Words in a row that a sentence may not say twice (the small model's loops and "Name the X: X" echoes).
+_REPEAT_WORDS = 3
+
+
+def _repeated_run(text: str, allowed: str) -> str:
+    """A run of words `text` says twice (not overlapping, two of them words that name something), unless the
+    run is part of `allowed` (the interest, the brand: a sentence may name both the item and the interest)."""
+    tokens = grounding.words(text)
+    allowed_tokens = grounding.words(allowed)
+    allowed_runs = {
+        tuple(allowed_tokens[i : i + _REPEAT_WORDS]) for i in range(len(allowed_tokens) - _REPEAT_WORDS + 1)
+    }
+    first: dict[tuple[str, ...], int] = {}
+    for start in range(len(tokens) - _REPEAT_WORDS + 1):
+        run = tuple(tokens[start : start + _REPEAT_WORDS])
+        seen = first.setdefault(run, start)
+        if start - seen >= _REPEAT_WORDS and run not in allowed_runs and len(set(run) - _GENERIC) >= 2:
+            return " ".join(run)
+    return ""
 
 
 def naming_words(item: Item, interest: str = "") -> set[str]:

@@ -46,6 +46,17 @@ def test_form_safety_and_timeliness_each_have_a_rule() -> None:
     assert set(defects("")) == {"clarity"}
 
 
+def test_a_sentence_saying_a_run_of_words_twice_is_not_attractive() -> None:
+    found = defects("Name the Eppendorf Research Plus Pipette: Eppendorf Research Plus Pipette.")
+    assert found == {"attractiveness": "repeats itself: 'eppendorf research plu'"}
+    # The interest's words may come back (the item named, then the interest), and so may generic ones.
+    interest = "precise lab pipetting"
+    text = "For precise lab pipetting, the Eppendorf Research Plus suits precise lab pipetting."
+    assert judge_panel.explanation_defects(text, EPPENDORF, VOCABULARY, interest=interest) == {}
+    assert "attractiveness" in judge_panel.explanation_defects(text, EPPENDORF, VOCABULARY, interest="labs")
+    assert defects("The Eppendorf Research Plus, for the lab, adjusts from 100 to 1000 uL for the lab.") == {}
+
+
 def test_tag_rules_check_shape_and_the_behaviour() -> None:
     behaviour = "purchase: Gorilla Original Gorilla Glue, Waterproof Polyurethane Glue"
     assert judge_panel.tag_defects("waterproof glue", behaviour) == {}
