@@ -4,7 +4,8 @@ both answers untrusted.
 
 An unsafe guideline is no answer, nor is a sentence cut at the schema's bound, one that fails grounding or
 one that the panel's rules judge Bad (recgpt_domain.judge_panel): such a sentence is sampled again (up to
-`sentence_attempts`), then `write` returns why, and the servicer takes the V1 path.
+`sentence_attempts`), each resample opening with the item's short name (`named_resample`, forced by the
+schema: explain.prompts.named_sentence_schema), then `write` returns why, and the servicer takes the V1 path.
 """
 
 from __future__ import annotations
@@ -93,10 +94,15 @@ class MetaPrompter:
         if judge_panel.unsafe_terms(guideline):
             return _next_best(NextBest.GUIDELINE_UNSAFE, usage, item, guideline)
         messages = prompts.guided_messages(interest, item, guideline, plan.name, self.settings.max_words)
+        named = prompts.named_sentence_schema(plan.name) if self.settings.named_resample else None
         rejected = _Rejected(NextBest.EXPLANATION_FAILED)
-        for _ in range(self.settings.sentence_attempts):
-            sentence = await self._sentence(messages, item, interest, situation, adapter, deadline, usage)
+        for attempt in range(self.settings.sentence_attempts):
+            schema = named if attempt and named is not None else ExplanationAnswer
+            sentence = await self._sentence(
+                messages, schema, item, interest, situation, adapter, deadline, usage
+            )
             if isinstance(sentence, str):
+                metrics.EXPLAIN_V2_SENTENCES.labels("free" if schema is ExplanationAnswer else "named").inc()
                 return Outcome(sentence, guideline, usage=usage)
             rejected = sentence
             if not rejected.resample:
@@ -106,6 +112,7 @@ class MetaPrompter:
     async def _sentence(
         self,
         messages: list[Message],
+        schema: type[ExplanationAnswer],
         item: Item,
         interest: str,
         situation: Situation,
@@ -119,7 +126,7 @@ class MetaPrompter:
                 written = await self.llm.structured(
                     AGENT,
                     messages,
-                    ExplanationAnswer,
+                    schema,
                     deadline_s=deadline(),
                     max_tokens=prompts.GUIDED_MAX_TOKENS,
                     temperature=self.settings.guided_temperature,

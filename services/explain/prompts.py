@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Literal
 
-from pydantic import create_model
+from pydantic import Field, create_model
 
-from explain.schema import EXPLANATION_MAX_CHARS, StyleAnswer
+from explain.schema import EXPLANATION_MAX_CHARS, ExplanationAnswer, StyleAnswer
 from recgpt_domain import grounding, judge_panel
 from recgpt_domain.catalogue import Item
 from recgpt_domain.prompt_text import clip, item_facts, short_name
@@ -99,6 +99,30 @@ def guided_messages(interest: str, item: Item, guideline: str, name: str, max_wo
         'Answer as JSON {"explanation": "<the sentence>"}.'
     )
     return [{"role": "system", "content": _GUIDED_SYSTEM}, {"role": "user", "content": user}]
+
+
+# A resampled sentence opens with the item's short name, forced by its schema's pattern, and ends at its first
+# sentence mark: the two things the 135M model's rejected sentences miss most (naming the item; stopping).
+# Only a resample: a fixed opening makes one item's sentences alike, so the first sample stays free. No
+# `maxLength` beside the pattern (xgrammar refuses the pair, and crashes on a bounded repetition): the
+# sentence's max_tokens bounds it, and a sentence cut there is no JSON.
+_SENTENCE_BODY = r'[^"\\.!?\n]+[.!]'
+_PATTERN_SPECIALS = frozenset("\\.^$*+?()[]{}|")
+
+
+@lru_cache(maxsize=1024)
+def named_sentence_schema(name: str) -> type[ExplanationAnswer] | None:
+    """`ExplanationAnswer` whose sentence opens with "The <name> "; None when the name cannot sit in a JSON
+    string as written (a quote, a backslash, a control character)."""
+    if not name or any(c in name for c in '"\\') or not name.isprintable():
+        return None
+    escaped = "".join(f"\\{c}" if c in _PATTERN_SPECIALS else c for c in name)
+    model: type[ExplanationAnswer] = create_model(
+        "NamedExplanationAnswer",
+        __base__=ExplanationAnswer,
+        explanation=(str, Field(pattern=f"^The {escaped} {_SENTENCE_BODY}$")),
+    )
+    return model
 
 
 # RecGPT-V2's style guideline as a constrained answer: a tone, which of the item's own qualities to stress

@@ -131,6 +131,12 @@ EXPLAIN_V2_FALLBACKS = Counter(
     "Meta-prompted explanations answered by the V1 path instead, by reason (explain.meta_prompting).",
     ["reason"],
 )
+EXPLAIN_V2_SENTENCES = Counter(
+    "recgpt_explain_v2_sentences_total",
+    "Meta-prompted sentences that passed, by the schema that wrote them: free, or named (a resample whose "
+    "opening, the item's short name, the schema's pattern forces).",
+    ["schema"],
+)
 EXPLANATIONS_SERVED = Counter(
     "recgpt_explanations_served_total",
     "Explanations of recgpt-v2 page items by what served them: recgpt_v2 (meta-prompted, for the request's"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from explain.prompts import Plan, render
+from explain.prompts import Plan, named_sentence_schema, render
 from recgpt_domain.catalogue import Item
 from recgpt_domain.situation import Situation
 from tests.explain.catalogue import EPPENDORF
@@ -40,3 +40,19 @@ def test_an_item_with_nothing_to_quote_still_has_a_schema() -> None:
     plan = Plan.of(bare, "kit", Situation())
     answer = plan.schema.model_validate({"tone": "calm", "stress": "shopper", "hook": "none"})
     assert render(answer, plan.qualities, Situation()) == "Tone: calm. Stress what fits this shopper."
+
+
+def test_a_resampled_sentence_opens_with_the_name_and_stops_at_its_first_mark() -> None:
+    schema = named_sentence_schema("Accu-Gage 1/2 in. (Pack) Cover+")
+    assert schema is not None
+    assert schema.model_validate({"explanation": "The Accu-Gage 1/2 in. (Pack) Cover+ keeps dust out!"})
+    for wrong in (
+        "The Accu-Gage 1/2 in. (Pack) Cover+ keeps dust out. It fits.",  # a second sentence
+        "The Accu-Gage 1/2 in- (Pack) Cover+ keeps dust out.",  # the name's "." is a literal dot
+        "This cover keeps dust out.",
+        "The Accu-Gage 1/2 in. (Pack) Cover+ keeps dust out",  # no end mark
+    ):
+        with pytest.raises(ValidationError):
+            schema.model_validate({"explanation": wrong})
+    assert named_sentence_schema('The "Pro" cover') is None, "a quote cannot sit in the pattern as written"
+    assert named_sentence_schema("") is None

@@ -20,6 +20,8 @@ GUIDED = "The Eppendorf Research Plus adjusts from 100 to 1000 uL, calm precisio
 V1_TEXT = "This Eppendorf pipette handles 100 to 1000 uL for your precise liquid handling."
 STYLE = {"tone": "calm", "stress": "brand", "hook": "time of day"}
 GUIDELINE = "Tone: calm. Stress its brand, Eppendorf. Tie it to the evening."
+# EPPENDORF's short name: a resampled sentence opens with it.
+NAME = "Eppendorf Research Plus Pipette"
 
 
 def writer(
@@ -45,8 +47,24 @@ def writer(
     return respond
 
 
+def is_guided(body: dict[str, Any]) -> bool:
+    return bool(body["messages"][-1]["content"].startswith("Style guideline:"))
+
+
 def guided_calls(service: Running) -> int:
-    return sum(s.body["messages"][-1]["content"].startswith("Style guideline:") for s in service.llm.seen)
+    return sum(is_guided(s.body) for s in service.llm.seen)
+
+
+def pattern(body: dict[str, Any]) -> str | None:
+    """The sentence's pattern in the request's schema; None for the free sentence."""
+    found: str | None = body["response_format"]["json_schema"]["schema"]["properties"]["explanation"].get(
+        "pattern"
+    )
+    return found
+
+
+def sentences(schema: str) -> float:
+    return REGISTRY.get_sample_value("recgpt_explain_v2_sentences_total", {"schema": schema}) or 0.0
 
 
 def v2(*entries: tuple[str, str], cache_only: bool = False, **situation: str) -> explain_pb2.ExplainRequest:
@@ -120,11 +138,17 @@ async def test_an_unusable_or_unsafe_guideline_takes_the_v1_path(service: Runnin
 async def test_an_ungrounded_or_bad_sentence_is_sampled_again_then_takes_the_v1_path(
     service: Running, settings: ExplainSettings
 ) -> None:
-    cases: tuple[tuple[str, str, dict[str, Any]], ...] = (
-        ("A Gilson pipette for your lab pipetting.", "ungrounded", {}),
-        ("A pipette for your lab pipetting.", "judged_bad", {}),
-        ("The Eppendorf Research Plus for summer lab pipetting.", "judged_bad", {"season": "winter"}),
-        ("The Eppendorf Research Plus pipette " + "x" * 170, "explanation_failed", {}),  # cut at the bound
+    # The resample opens with the short name (its schema forces it): here it is still ungrounded or Bad.
+    cases: tuple[tuple[list[str], str, dict[str, Any]], ...] = (
+        (["A Gilson pipette for your lab pipetting.", f"The {NAME} by Gilson."], "ungrounded", {}),
+        (["A pipette for your lab pipetting.", f"The {NAME} is the {NAME}."], "judged_bad", {}),
+        (
+            ["The Eppendorf Research Plus for summer lab pipetting.", f"The {NAME} for summer days."],
+            "judged_bad",
+            {"season": "winter"},
+        ),
+        # Cut at the bound, then an answer outside the resample's pattern (the engine's grammar prevents it).
+        (["The Eppendorf Research Plus pipette " + "x" * 170, "A pipette. Two."], "explanation_failed", {}),
     )
     for case, (guided, reason, situation) in enumerate(cases):
         service.llm.behaviour.respond = writer(guided=guided)
@@ -137,14 +161,18 @@ async def test_an_ungrounded_or_bad_sentence_is_sampled_again_then_takes_the_v1_
 
 
 async def test_a_second_sample_that_passes_is_the_answer(service: Running) -> None:
-    service.llm.behaviour.respond = writer(guided=["A pipette for your lab pipetting.", GUIDED])
-    before = next_best("judged_bad")
+    named = f"The {NAME} adjusts from 100 to 1000 uL for your lab pipetting."
+    service.llm.behaviour.respond = writer(guided=["A pipette for your lab pipetting.", named])
+    before = next_best("judged_bad"), sentences("named")
     reply = await service.stub.Explain(v2(("lab pipetting", EPPENDORF.item_id)))
     [made] = reply.explanations
-    assert (made.text, made.fallback) == (GUIDED, False)
+    assert (made.text, made.fallback) == (named, False)
     assert made.provenance.prompt_version == PROMPT_VERSION_V2
-    assert next_best("judged_bad") == before
+    assert (next_best("judged_bad"), sentences("named")) == (before[0], before[1] + 1)
     assert reply.usage.prompt_tokens == 36, "three calls"
+    first, second = [pattern(seen.body) for seen in service.llm.seen if is_guided(seen.body)]
+    assert first is None, "the first sample is free"
+    assert second is not None and second.startswith(f"^The {NAME} ")
 
 
 async def test_a_bad_sentence_of_the_v1_path_is_served_but_never_cached(service: Running) -> None:
