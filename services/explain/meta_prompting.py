@@ -4,8 +4,9 @@ both answers untrusted.
 
 An unsafe guideline is no answer, nor is a sentence cut at the schema's bound, one that fails grounding or
 one that the panel's rules judge Bad (recgpt_domain.judge_panel): such a sentence is sampled again (up to
-`sentence_attempts`), each resample opening with the item's short name (`named_resample`, forced by the
-schema: explain.prompts.named_sentence_schema), then `write` returns why, and the servicer takes the V1 path.
+`sentence_attempts`), the last resample opening with the item's short name (`named_resample`, forced by
+the schema: explain.prompts.named_sentence_schema), then `write` returns why, and the servicer takes the
+V1 path.
 """
 
 from __future__ import annotations
@@ -96,8 +97,9 @@ class MetaPrompter:
         messages = prompts.guided_messages(interest, item, guideline, plan.name, self.settings.max_words)
         named = prompts.named_sentence_schema(plan.name) if self.settings.named_resample else None
         rejected = _Rejected(NextBest.EXPLANATION_FAILED)
+        last = self.settings.sentence_attempts - 1
         for attempt in range(self.settings.sentence_attempts):
-            schema = named if attempt and named is not None else ExplanationAnswer
+            schema = named if attempt == last and attempt and named is not None else ExplanationAnswer
             sentence = await self._sentence(
                 messages, schema, item, interest, situation, adapter, deadline, usage
             )

@@ -27,7 +27,8 @@ class ExplainSettings(AgentServiceSettings):
     frequency_penalty: float = Field(default=prompts.FREQUENCY_PENALTY, ge=0, le=2)
     # Samples of the sentence per guideline: one the rules reject (too long, cut, names nothing of the item)
     # is written again, up to this many times, before the V1 path answers; the engine's failures are not.
-    sentence_attempts: int = Field(default=2, ge=1, le=4)
-    # A resample's schema forces its opening, "The <the item's short name> ", and one sentence: on 60 probe
-    # asks this took meta-prompting's fallback from 30% to 5% (explain.prompts.named_sentence_schema).
+    sentence_attempts: int = Field(default=3, ge=1, le=4)
+    # The last resample's schema forces its opening, "The <the item's short name> ", and one sentence
+    # (explain.prompts.named_sentence_schema): it falls back least, but one item's sentences read alike, so
+    # only the last sample (docs/results: meta-prompting's named resample).
     named_resample: bool = True

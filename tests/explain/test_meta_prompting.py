@@ -138,7 +138,8 @@ async def test_an_unusable_or_unsafe_guideline_takes_the_v1_path(service: Runnin
 async def test_an_ungrounded_or_bad_sentence_is_sampled_again_then_takes_the_v1_path(
     service: Running, settings: ExplainSettings
 ) -> None:
-    # The resample opens with the short name (its schema forces it): here it is still ungrounded or Bad.
+    # Two free samples (the second the list's last), then the last resample, which opens with the short name
+    # (its schema forces it): here it is still ungrounded or Bad.
     cases: tuple[tuple[list[str], str, dict[str, Any]], ...] = (
         (["A Gilson pipette for your lab pipetting.", f"The {NAME} by Gilson."], "ungrounded", {}),
         (["A pipette for your lab pipetting.", f"The {NAME} is the {NAME}."], "judged_bad", {}),
@@ -156,23 +157,31 @@ async def test_an_ungrounded_or_bad_sentence_is_sampled_again_then_takes_the_v1_
         reply = await service.stub.Explain(v2((f"lab pipetting {case}", EPPENDORF.item_id), **situation))
         assert [e.text for e in reply.explanations] == [V1_TEXT], guided
         assert next_best(reason) == before + 1, "counted once, for the last sample"
-        assert guided_calls(service) == settings.sentence_attempts == 2
+        assert guided_calls(service) == settings.sentence_attempts == 3
         service.llm.seen.clear()
 
 
-async def test_a_second_sample_that_passes_is_the_answer(service: Running) -> None:
-    named = f"The {NAME} adjusts from 100 to 1000 uL for your lab pipetting."
-    service.llm.behaviour.respond = writer(guided=["A pipette for your lab pipetting.", named])
-    before = next_best("judged_bad"), sentences("named")
+async def test_a_resample_that_passes_is_the_answer(service: Running) -> None:
+    free = "The Eppendorf Research Plus adjusts from 100 to 1000 uL, calm precision for lab pipetting."
+    service.llm.behaviour.respond = writer(guided=["A pipette for your lab pipetting.", free])
     reply = await service.stub.Explain(v2(("lab pipetting", EPPENDORF.item_id)))
+    assert [e.text for e in reply.explanations] == [free]
+    assert reply.usage.prompt_tokens == 36, "three calls: the guideline and two samples"
+
+    service.llm.seen.clear()
+    named = f"The {NAME} adjusts from 100 to 1000 uL for your lab pipetting."
+    bad = "A pipette for your lab pipetting."
+    service.llm.behaviour.respond = writer(guided=[bad, bad, named])
+    before = next_best("judged_bad"), sentences("named")
+    reply = await service.stub.Explain(v2(("lab pipetting, again", EPPENDORF.item_id)))
     [made] = reply.explanations
     assert (made.text, made.fallback) == (named, False)
     assert made.provenance.prompt_version == PROMPT_VERSION_V2
     assert (next_best("judged_bad"), sentences("named")) == (before[0], before[1] + 1)
-    assert reply.usage.prompt_tokens == 36, "three calls"
-    first, second = [pattern(seen.body) for seen in service.llm.seen if is_guided(seen.body)]
-    assert first is None, "the first sample is free"
-    assert second is not None and second.startswith(f"^The {NAME} ")
+    assert reply.usage.prompt_tokens == 48, "four calls"
+    patterns = [pattern(seen.body) for seen in service.llm.seen if is_guided(seen.body)]
+    assert patterns[:2] == [None, None], "the first samples are free"
+    assert patterns[2] is not None and patterns[2].startswith(f"^The {NAME} "), "the last one is named"
 
 
 async def test_a_bad_sentence_of_the_v1_path_is_served_but_never_cached(service: Running) -> None:
