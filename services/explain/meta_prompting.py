@@ -131,7 +131,11 @@ class MetaPrompter:
                     schema,
                     deadline_s=deadline(),
                     max_tokens=prompts.GUIDED_MAX_TOKENS,
-                    temperature=self.settings.guided_temperature,
+                    temperature=(
+                        self.settings.guided_temperature
+                        if schema is ExplanationAnswer
+                        else self.settings.named_temperature
+                    ),
                     adapter=adapter,
                     frequency_penalty=self.settings.frequency_penalty,
                 )

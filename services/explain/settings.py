@@ -32,3 +32,4 @@ class ExplainSettings(AgentServiceSettings):
     # (explain.prompts.named_sentence_schema): it falls back least, but one item's sentences read alike, so
     # only the last sample (docs/results: meta-prompting's named resample).
     named_resample: bool = True
+    named_temperature: float = Field(default=prompts.NAMED_TEMPERATURE, ge=0, le=2)

@@ -182,6 +182,8 @@ async def test_a_resample_that_passes_is_the_answer(service: Running) -> None:
     patterns = [pattern(seen.body) for seen in service.llm.seen if is_guided(seen.body)]
     assert patterns[:2] == [None, None], "the first samples are free"
     assert patterns[2] is not None and patterns[2].startswith(f"^The {NAME} "), "the last one is named"
+    temperatures = [seen.body["temperature"] for seen in service.llm.seen if is_guided(seen.body)]
+    assert temperatures == [0.8, 0.8, 0.3], "the free samples warm, the named one cool"
 
 
 async def test_a_bad_sentence_of_the_v1_path_is_served_but_never_cached(service: Running) -> None:
