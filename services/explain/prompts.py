@@ -104,11 +104,11 @@ def guided_messages(interest: str, item: Item, guideline: str, name: str, max_wo
     return [{"role": "system", "content": _GUIDED_SYSTEM}, {"role": "user", "content": user}]
 
 
-# A resampled sentence opens with the item's short name, forced by its schema's pattern, and ends at its first
-# sentence mark: the two things the 135M model's rejected sentences miss most (naming the item; stopping).
-# Only a resample: a fixed opening makes one item's sentences alike, so the first sample stays free. No
-# `maxLength` beside the pattern (xgrammar refuses the pair, and crashes on a bounded repetition): the
-# sentence's max_tokens bounds it, and a sentence cut there is no JSON.
+# The last sample of a sentence opens with the item's short name, forced by its schema's pattern, and ends at
+# its first sentence mark: the two things the 135M model's rejected sentences miss most (naming the item;
+# stopping). Only the last: a fixed opening makes one item's sentences alike, so the samples before it stay
+# free. No `maxLength` beside the pattern (xgrammar refuses the pair, and crashes on a bounded repetition):
+# the sentence's max_tokens bounds it, and a sentence cut there is no JSON.
 _SENTENCE_BODY = r'[^"\\.!?\n]+[.!]'
 _PATTERN_SPECIALS = frozenset("\\.^$*+?()[]{}|")
 
