@@ -64,6 +64,15 @@ class _Rejected:
 
 
 @dataclass(frozen=True)
+class _Sampling:
+    """How one sample of the sentence is asked: free, or named (its opening forced by the schema)."""
+
+    kind: str
+    schema: type[ExplanationAnswer]
+    temperature: float
+
+
+@dataclass(frozen=True)
 class MetaPrompter:
     llm: LlmClient
     settings: ExplainSettings
@@ -95,16 +104,18 @@ class MetaPrompter:
         if judge_panel.unsafe_terms(guideline):
             return _next_best(NextBest.GUIDELINE_UNSAFE, usage, item, guideline)
         messages = prompts.guided_messages(interest, item, guideline, plan.name, self.settings.max_words)
-        named = prompts.named_sentence_schema(plan.name) if self.settings.named_resample else None
+        free = _Sampling("free", ExplanationAnswer, self.settings.guided_temperature)
+        named_schema = prompts.named_sentence_schema(plan.name) if self.settings.named_resample else None
+        named = _Sampling("named", named_schema, self.settings.named_temperature) if named_schema else free
         rejected = _Rejected(NextBest.EXPLANATION_FAILED)
         last = self.settings.sentence_attempts - 1
         for attempt in range(self.settings.sentence_attempts):
-            schema = named if attempt == last and attempt and named is not None else ExplanationAnswer
+            sampling = named if attempt == last > 0 else free
             sentence = await self._sentence(
-                messages, schema, item, interest, situation, adapter, deadline, usage
+                messages, sampling, item, interest, situation, adapter, deadline, usage
             )
             if isinstance(sentence, str):
-                metrics.EXPLAIN_V2_SENTENCES.labels("free" if schema is ExplanationAnswer else "named").inc()
+                metrics.EXPLAIN_V2_SENTENCES.labels(sampling.kind).inc()
                 return Outcome(sentence, guideline, usage=usage)
             rejected = sentence
             if not rejected.resample:
@@ -114,7 +125,7 @@ class MetaPrompter:
     async def _sentence(
         self,
         messages: list[Message],
-        schema: type[ExplanationAnswer],
+        sampling: _Sampling,
         item: Item,
         interest: str,
         situation: Situation,
@@ -128,14 +139,10 @@ class MetaPrompter:
                 written = await self.llm.structured(
                     AGENT,
                     messages,
-                    schema,
+                    sampling.schema,
                     deadline_s=deadline(),
                     max_tokens=prompts.GUIDED_MAX_TOKENS,
-                    temperature=(
-                        self.settings.guided_temperature
-                        if schema is ExplanationAnswer
-                        else self.settings.named_temperature
-                    ),
+                    temperature=sampling.temperature,
                     adapter=adapter,
                     frequency_penalty=self.settings.frequency_penalty,
                 )
