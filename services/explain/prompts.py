@@ -105,25 +105,32 @@ def guided_messages(interest: str, item: Item, guideline: str, name: str, max_wo
 
 
 # The last sample of a sentence opens with the item's short name, forced by its schema's pattern, and ends at
-# its first sentence mark: the two things the 135M model's rejected sentences miss most (naming the item;
-# stopping). Only the last: a fixed opening makes one item's sentences alike, so the samples before it stay
-# free. No `maxLength` beside the pattern (xgrammar refuses the pair, and crashes on a bounded repetition):
-# the sentence's max_tokens bounds it, and a sentence cut there is no JSON.
-_SENTENCE_BODY = r'[^"\\.!?\n]+[.!]'
+# its first sentence mark within the words grounding allows: the two things the 135M model's rejected
+# sentences miss most (naming the item; stopping). Only the last: a fixed opening makes one item's sentences
+# alike, so the samples before it stay free. The bound counts words, not characters: xgrammar (0.2.8) fails
+# on a bounded repetition of characters, and vLLM refuses `maxLength` beside a pattern.
+_WORD = r'[^ "\\.!?\n]+'
 _PATTERN_SPECIALS = frozenset("\\.^$*+?()[]{}|")
+# The fewest words after the name: a verb and what the item does for the shopper.
+_MIN_BODY_WORDS = 3
 
 
 @lru_cache(maxsize=1024)
-def named_sentence_schema(name: str) -> type[ExplanationAnswer] | None:
-    """`ExplanationAnswer` whose sentence opens with "The <name> "; None when the name cannot sit in a JSON
-    string as written (a quote, a backslash, a control character)."""
+def named_sentence_schema(name: str, max_words: int) -> type[ExplanationAnswer] | None:
+    """`ExplanationAnswer` whose sentence opens with "The <name> " and has at most `max_words` words; None
+    when the name cannot sit in a JSON string as written (a quote, a backslash, a control character) or
+    leaves no room for a sentence."""
     if not name or any(c in name for c in '"\\') or not name.isprintable():
         return None
+    body_words = max_words - 1 - len(name.split())
+    if body_words < _MIN_BODY_WORDS:
+        return None
     escaped = "".join(f"\\{c}" if c in _PATTERN_SPECIALS else c for c in name)
+    body = f"{_WORD}(?: {_WORD}){{{_MIN_BODY_WORDS - 1},{body_words - 1}}}[.!]"
     model: type[ExplanationAnswer] = create_model(
         "NamedExplanationAnswer",
         __base__=ExplanationAnswer,
-        explanation=(str, Field(pattern=f"^The {escaped} {_SENTENCE_BODY}$")),
+        explanation=(str, Field(pattern=f"^The {escaped} {body}$")),
     )
     return model
 
