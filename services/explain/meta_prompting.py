@@ -106,7 +106,7 @@ class MetaPrompter:
         messages = prompts.guided_messages(interest, item, guideline, plan.name, self.settings.max_words)
         free = _Sampling("free", ExplanationAnswer, self.settings.guided_temperature)
         named_schema = (
-            prompts.named_sentence_schema(plan.name, self.settings.max_words)
+            prompts.named_sentence_schema(plan.name, self.settings.max_words, self.settings.max_chars)
             if self.settings.named_resample
             else None
         )

@@ -105,24 +105,29 @@ def guided_messages(interest: str, item: Item, guideline: str, name: str, max_wo
 
 
 # The last sample of a sentence opens with the item's short name, forced by its schema's pattern, and ends at
-# its first sentence mark within the words grounding allows: the two things the 135M model's rejected
+# its first sentence mark within the length grounding allows: the two things the 135M model's rejected
 # sentences miss most (naming the item; stopping). Only the last: a fixed opening makes one item's sentences
 # alike, so the samples before it stay free. The bound counts words, not characters: xgrammar (0.2.8) fails
-# on a bounded repetition of characters, and vLLM refuses `maxLength` beside a pattern.
+# on a long bounded repetition of characters and compiles a short one ten times slower (a schema per item),
+# and vLLM refuses `maxLength` beside a pattern. The character bound becomes a word bound at
+# `_CHARS_PER_WORD`, a long descriptive word with its space and comma ("high-quality, "): the sentences it
+# replaced ran 8-9 characters a word and past 200 characters within 30 words.
 _WORD = r'[^ "\\.!?\n]+'
 _PATTERN_SPECIALS = frozenset("\\.^$*+?()[]{}|")
+_CHARS_PER_WORD = 10
 # The fewest words after the name: a verb and what the item does for the shopper.
 _MIN_BODY_WORDS = 3
 
 
 @lru_cache(maxsize=1024)
-def named_sentence_schema(name: str, max_words: int) -> type[ExplanationAnswer] | None:
-    """`ExplanationAnswer` whose sentence opens with "The <name> " and has at most `max_words` words; None
-    when the name cannot sit in a JSON string as written (a quote, a backslash, a control character) or
-    leaves no room for a sentence."""
+def named_sentence_schema(name: str, max_words: int, max_chars: int) -> type[ExplanationAnswer] | None:
+    """`ExplanationAnswer` whose sentence opens with "The <name> " and stays within `max_words` words and,
+    at `_CHARS_PER_WORD`, `max_chars` characters; None when the name cannot sit in a JSON string as written
+    (a quote, a backslash, a control character) or leaves no room for a sentence."""
     if not name or any(c in name for c in '"\\') or not name.isprintable():
         return None
-    body_words = max_words - 1 - len(name.split())
+    opening = f"The {name} "
+    body_words = min(max_words - len(opening.split()), (max_chars - len(opening)) // _CHARS_PER_WORD)
     if body_words < _MIN_BODY_WORDS:
         return None
     escaped = "".join(f"\\{c}" if c in _PATTERN_SPECIALS else c for c in name)

@@ -43,7 +43,7 @@ def test_an_item_with_nothing_to_quote_still_has_a_schema() -> None:
 
 
 def test_a_resampled_sentence_opens_with_the_name_and_stops_at_its_first_mark() -> None:
-    schema = named_sentence_schema("Accu-Gage 1/2 in. (Pack) Cover+", 30)
+    schema = named_sentence_schema("Accu-Gage 1/2 in. (Pack) Cover+", 30, 200)
     assert schema is not None
     assert schema.model_validate({"explanation": "The Accu-Gage 1/2 in. (Pack) Cover+ keeps dust out!"})
     for wrong in (
@@ -54,14 +54,14 @@ def test_a_resampled_sentence_opens_with_the_name_and_stops_at_its_first_mark() 
     ):
         with pytest.raises(ValidationError):
             schema.model_validate({"explanation": wrong})
-    assert named_sentence_schema('The "Pro" cover', 30) is None, (
+    assert named_sentence_schema('The "Pro" cover', 30, 200) is None, (
         "a quote cannot sit in the pattern as written"
     )
-    assert named_sentence_schema("", 30) is None
+    assert named_sentence_schema("", 30, 200) is None
 
 
 def test_a_resampled_sentence_stops_within_the_words_grounding_allows() -> None:
-    schema = named_sentence_schema("pipette tips", 12)
+    schema = named_sentence_schema("pipette tips", 12, 200)
     assert schema is not None
     longest = "The pipette tips " + " ".join(["fit"] * 9) + "."
     assert len(longest.split()) == 12
@@ -73,4 +73,10 @@ def test_a_resampled_sentence_stops_within_the_words_grounding_allows() -> None:
     ):
         with pytest.raises(ValidationError):
             schema.model_validate({"explanation": wrong})
-    assert named_sentence_schema("one two three four five six seven eight nine", 12) is None, "no room left"
+    assert named_sentence_schema("one two three four five six seven eight nine", 12, 200) is None, "no room"
+    # The character bound at ten characters a word: "The pipette tips " leaves 83 of 100, eight words.
+    by_chars = named_sentence_schema("pipette tips", 30, 100)
+    assert by_chars is not None
+    assert by_chars.model_validate({"explanation": "The pipette tips " + " ".join(["fit"] * 8) + "."})
+    with pytest.raises(ValidationError):
+        by_chars.model_validate({"explanation": "The pipette tips " + " ".join(["fit"] * 9) + "."})
