@@ -40,6 +40,8 @@ _TITLE_HEAD_END = re.compile(r",|;|\s[-\u2013|/]\s|[(\[]|\s(?:for|with|by|in|and
 _CODE = re.compile(r"^(?=\S*\d)(?=\S*[A-Za-z])\S{5,}$")
 # A bracketed note before the title proper ("[Open Resin] XYZprinting ...").
 _LEADING_NOTE = re.compile(r"^[\[(][^\])]*[\])]\s*")
+# An article before the title proper ("The Hillman Group ..."): the sentence brings its own.
+_LEADING_ARTICLE = re.compile(r"^(?:the|a|an)\s+", re.IGNORECASE)
 # Words a cut head phrase must not end on ("5 Pcs 8 x").
 _DANGLING = {"x", "pcs", "pc", "pack", "of", "set", "per"}
 
@@ -48,7 +50,7 @@ def short_name(item: Item, naming: set[str], max_words: int = 6) -> str:
     """The title's head phrase (model codes left out), short enough to name the item in a sentence; with the
     brand in front when the head holds none of `naming` (folded words, `grounding.words`); empty when
     neither does."""
-    title = _LEADING_NOTE.sub("", " ".join(item.title.split()))
+    title = _LEADING_ARTICLE.sub("", _LEADING_NOTE.sub("", " ".join(item.title.split())))
     head = _TITLE_HEAD_END.split(title, maxsplit=1)[0]
     kept = [word for word in head.split() if not _CODE.match(word)][:max_words]
     while kept and (kept[-1].isdigit() or kept[-1].lower() in _DANGLING):

@@ -70,6 +70,7 @@ def test_a_resampled_sentence_stops_within_the_words_grounding_allows() -> None:
         "The pipette tips " + " ".join(["fit"] * 10) + ".",  # a word past the bound
         "The pipette tips fit well.",  # fewer than three words after the name
         "The pipette tips fit  your rack.",  # two spaces: the words are counted by single spaces
+        "The pipette tips fit a,b,c,d,e,f,g,h,i,j,k racks.",  # words glued by commas
     ):
         with pytest.raises(ValidationError):
             schema.model_validate({"explanation": wrong})
