@@ -112,8 +112,9 @@ def guided_messages(interest: str, item: Item, guideline: str, name: str, max_wo
 # and vLLM refuses `maxLength` beside a pattern. The character bound becomes a word bound at
 # `_CHARS_PER_WORD`, a long descriptive word with its space and comma ("high-quality, "): the sentences it
 # replaced ran 8-9 characters a word and past 200 characters within 30 words. A comma ends a word, so that
-# no run of words glued by commas ("a)jumper,b)jumper,c)jumper") counts as one.
-_WORD = r'[^ ,"\\.!?\n]+,?'
+# no run of words glued by commas ("a)jumper,b)jumper,c)jumper") counts as one; a dot before a digit is a
+# decimal's, not the sentence's end ("0.13%" was cut to "(0.", an invented number).
+_WORD = r'(?:[^ ,"\\.!?\n]|\.[0-9])+,?'
 _PATTERN_SPECIALS = frozenset("\\.^$*+?()[]{}|")
 _CHARS_PER_WORD = 10
 # The fewest words after the name: a verb and what the item does for the shopper.

@@ -66,6 +66,7 @@ def test_a_resampled_sentence_stops_within_the_words_grounding_allows() -> None:
     longest = "The pipette tips " + " ".join(["fit"] * 9) + "."
     assert len(longest.split()) == 12
     assert schema.model_validate({"explanation": longest})
+    assert schema.model_validate({"explanation": "The pipette tips hold 0.5 mL each."}), "a decimal"
     for wrong in (
         "The pipette tips " + " ".join(["fit"] * 10) + ".",  # a word past the bound
         "The pipette tips fit well.",  # fewer than three words after the name
