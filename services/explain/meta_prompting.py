@@ -105,11 +105,7 @@ class MetaPrompter:
             return _next_best(NextBest.GUIDELINE_UNSAFE, usage, item, guideline)
         messages = prompts.guided_messages(interest, item, guideline, plan.name, self.settings.max_words)
         free = _Sampling("free", ExplanationAnswer, self.settings.guided_temperature)
-        named_schema = (
-            prompts.named_sentence_schema(plan.name, self.settings.max_words, self.settings.max_chars)
-            if self.settings.named_resample
-            else None
-        )
+        named_schema = prompts.named_sentence_schema(plan.name) if self.settings.named_resample else None
         named = _Sampling("named", named_schema, self.settings.named_temperature) if named_schema else free
         rejected = _Rejected(NextBest.EXPLANATION_FAILED)
         last = self.settings.sentence_attempts - 1

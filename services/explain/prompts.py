@@ -105,39 +105,28 @@ def guided_messages(interest: str, item: Item, guideline: str, name: str, max_wo
 
 
 # The last sample of a sentence opens with the item's short name, forced by its schema's pattern, and ends at
-# its first sentence mark within the length grounding allows: the two things the 135M model's rejected
-# sentences miss most (naming the item; stopping). Only the last: a fixed opening makes one item's sentences
-# alike, so the samples before it stay free. The bound counts words, not characters: xgrammar (0.2.8) fails
-# on a long bounded repetition of characters and compiles a short one ten times slower (a schema per item),
-# and vLLM refuses `maxLength` beside a pattern. The character bound becomes a word bound at
-# `_CHARS_PER_WORD`, a long descriptive word with its space and comma ("high-quality, "): the sentences it
-# replaced ran 8-9 characters a word and past 200 characters within 30 words. A comma ends a word, so that
-# no run of words glued by commas ("a)jumper,b)jumper,c)jumper") counts as one; a dot before a digit is a
-# decimal's, not the sentence's end ("0.13%" was cut to "(0.", an invented number).
-_WORD = r'(?:[^ ,"\\.!?\n]|\.[0-9])+,?'
+# its first sentence mark: the two things the 135M model's rejected sentences miss most (naming the item;
+# stopping). Only the last: a fixed opening makes one item's sentences alike, so the samples before it stay
+# free. No `maxLength` beside the pattern (vLLM refuses the pair): the sentence's max_tokens bounds it, and a
+# sentence cut there is no JSON. A bound of words inside the pattern (`(?: word){2,N}`, which xgrammar
+# compiles where a bounded repetition of characters fails) was measured and not kept: the named sample then
+# passed more often, the fallbacks stayed as many (invented numbers took the place of lengths) and one item's
+# sentences read more alike (docs/results, the named sentence bounded by words).
+_SENTENCE_BODY = r'[^"\\.!?\n]+[.!]'
 _PATTERN_SPECIALS = frozenset("\\.^$*+?()[]{}|")
-_CHARS_PER_WORD = 10
-# The fewest words after the name: a verb and what the item does for the shopper.
-_MIN_BODY_WORDS = 3
 
 
 @lru_cache(maxsize=1024)
-def named_sentence_schema(name: str, max_words: int, max_chars: int) -> type[ExplanationAnswer] | None:
-    """`ExplanationAnswer` whose sentence opens with "The <name> " and stays within `max_words` words and,
-    at `_CHARS_PER_WORD`, `max_chars` characters; None when the name cannot sit in a JSON string as written
-    (a quote, a backslash, a control character) or leaves no room for a sentence."""
+def named_sentence_schema(name: str) -> type[ExplanationAnswer] | None:
+    """`ExplanationAnswer` whose sentence opens with "The <name> "; None when the name cannot sit in a JSON
+    string as written (a quote, a backslash, a control character)."""
     if not name or any(c in name for c in '"\\') or not name.isprintable():
         return None
-    opening = f"The {name} "
-    body_words = min(max_words - len(opening.split()), (max_chars - len(opening)) // _CHARS_PER_WORD)
-    if body_words < _MIN_BODY_WORDS:
-        return None
     escaped = "".join(f"\\{c}" if c in _PATTERN_SPECIALS else c for c in name)
-    body = f"{_WORD}(?: {_WORD}){{{_MIN_BODY_WORDS - 1},{body_words - 1}}}[.!]"
     model: type[ExplanationAnswer] = create_model(
         "NamedExplanationAnswer",
         __base__=ExplanationAnswer,
-        explanation=(str, Field(pattern=f"^The {escaped} {body}$")),
+        explanation=(str, Field(pattern=f"^The {escaped} {_SENTENCE_BODY}$")),
     )
     return model
 

@@ -18,7 +18,7 @@ EXPLAIN_V1 = "explain-v1.1"
 # RecGPT-V2 meta-prompting: a style guideline first, then the explanation written to it. v2.1: the guideline
 # is constrained choices (tone, quality, hook); the explanation is asked to name the item. v2.2: the last
 # sample of the sentence opens with the item's short name (forced by its schema); the free ones are warmer.
-# v2.3: that sample's schema also bounds its words.
+# v2.3: a title's leading article ("The Hillman Group ...") is left out of the item's short name.
 EXPLAIN_V2 = "explain-v2.3"
 JUDGE_V1 = "judge-v1.0"
 # RecGPT-V2 agent-as-a-judge: one sub-evaluator per dimension, then a senior reviewer.

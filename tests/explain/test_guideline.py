@@ -43,7 +43,7 @@ def test_an_item_with_nothing_to_quote_still_has_a_schema() -> None:
 
 
 def test_a_resampled_sentence_opens_with_the_name_and_stops_at_its_first_mark() -> None:
-    schema = named_sentence_schema("Accu-Gage 1/2 in. (Pack) Cover+", 30, 200)
+    schema = named_sentence_schema("Accu-Gage 1/2 in. (Pack) Cover+")
     assert schema is not None
     assert schema.model_validate({"explanation": "The Accu-Gage 1/2 in. (Pack) Cover+ keeps dust out!"})
     for wrong in (
@@ -54,31 +54,5 @@ def test_a_resampled_sentence_opens_with_the_name_and_stops_at_its_first_mark() 
     ):
         with pytest.raises(ValidationError):
             schema.model_validate({"explanation": wrong})
-    assert named_sentence_schema('The "Pro" cover', 30, 200) is None, (
-        "a quote cannot sit in the pattern as written"
-    )
-    assert named_sentence_schema("", 30, 200) is None
-
-
-def test_a_resampled_sentence_stops_within_the_words_grounding_allows() -> None:
-    schema = named_sentence_schema("pipette tips", 12, 200)
-    assert schema is not None
-    longest = "The pipette tips " + " ".join(["fit"] * 9) + "."
-    assert len(longest.split()) == 12
-    assert schema.model_validate({"explanation": longest})
-    assert schema.model_validate({"explanation": "The pipette tips hold 0.5 mL each."}), "a decimal"
-    for wrong in (
-        "The pipette tips " + " ".join(["fit"] * 10) + ".",  # a word past the bound
-        "The pipette tips fit well.",  # fewer than three words after the name
-        "The pipette tips fit  your rack.",  # two spaces: the words are counted by single spaces
-        "The pipette tips fit a,b,c,d,e,f,g,h,i,j,k racks.",  # words glued by commas
-    ):
-        with pytest.raises(ValidationError):
-            schema.model_validate({"explanation": wrong})
-    assert named_sentence_schema("one two three four five six seven eight nine", 12, 200) is None, "no room"
-    # The character bound at ten characters a word: "The pipette tips " leaves 83 of 100, eight words.
-    by_chars = named_sentence_schema("pipette tips", 30, 100)
-    assert by_chars is not None
-    assert by_chars.model_validate({"explanation": "The pipette tips " + " ".join(["fit"] * 8) + "."})
-    with pytest.raises(ValidationError):
-        by_chars.model_validate({"explanation": "The pipette tips " + " ".join(["fit"] * 9) + "."})
+    assert named_sentence_schema('The "Pro" cover') is None, "a quote cannot sit in the pattern as written"
+    assert named_sentence_schema("") is None

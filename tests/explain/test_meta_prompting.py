@@ -141,7 +141,7 @@ async def test_an_ungrounded_or_bad_sentence_is_sampled_again_then_takes_the_v1_
     # Two free samples (the second the list's last), then the last resample, which opens with the short name
     # (its schema forces it): here it is still ungrounded or Bad.
     cases: tuple[tuple[list[str], str, dict[str, Any]], ...] = (
-        (["A Gilson pipette for your lab pipetting.", f"The {NAME} comes from Gilson."], "ungrounded", {}),
+        (["A Gilson pipette for your lab pipetting.", f"The {NAME} by Gilson."], "ungrounded", {}),
         (["A pipette for your lab pipetting.", f"The {NAME} is the {NAME}."], "judged_bad", {}),
         (
             ["The Eppendorf Research Plus for summer lab pipetting.", f"The {NAME} for summer days."],
