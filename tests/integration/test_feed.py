@@ -48,7 +48,7 @@ def test_a_command_steers_the_feed_and_every_later_page(platform: RunningPlatfor
 
 def test_what_rules_leave_goes_to_the_real_llm_and_is_checked(platform: RunningPlatform) -> None:
     # The refresh the previous test queued keeps vLLM busy on every core: on a 2-core machine retrieval's
-    # planner then misses its 1 s deadline (a 503 that says so). This test is about the parse.
+    # planner then misses its deadline (a 503 that says so). This test is about the parse.
     platform.wait_for_idle_llm()
     user = f"feed-{uuid.uuid4().hex}"
     answer = _post(
