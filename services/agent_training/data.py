@@ -284,9 +284,7 @@ class ExampleBuilder:
         short = compress(context, self.items, self.config.expert_budget_tokens).text
         return Example(
             prompt=tag_prompts.expert_messages(persona.text, short, names, self.config.expert_tags),
-            completion=targets.chosen_answer(
-                base["next_categories"], pool, self.candidates.names, self.config.expert_tags
-            ),
+            completion=targets.numbered_answer(base["next_categories"], pool, self.config.expert_tags),
             persona=persona.text,
             persona_categories=tuple(persona.categories),
             pool=tuple(pool),

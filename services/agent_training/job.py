@@ -30,8 +30,8 @@ MAX_NEW_TOKENS: dict[AgentName, int] = {
     "explainer": 64,
     # A verdict: "Yes" or "No".
     "judge_verdict": 3,
-    # An expert's picks: 10 names of its pool, as choose mode's.
-    "tag_expert": 192,
+    # An expert's picks: 10 numbers of its pool's list.
+    "tag_expert": 64,
 }
 
 

@@ -31,7 +31,13 @@ from recgpt_domain.category_map import CategoryMatch
 from recgpt_domain.category_tags import shape_problem
 from recgpt_domain.grounding import CatalogueVocabulary
 from recgpt_domain.persona_tags import EXPERT_TAGS
-from recgpt_domain.tag_choice import ChosenTags, category_named, chosen_categories
+from recgpt_domain.tag_choice import (
+    ChosenNumbers,
+    ChosenTags,
+    category_named,
+    chosen_categories,
+    named_by_numbers,
+)
 from tags.schema import TagsAnswer
 
 Shaping = Literal["crs", "sum"]
@@ -153,8 +159,8 @@ class ExpertConstraints:
 
 @dataclass(frozen=True)
 class ExpertScores:
-    # The answer is the schema's object: {"tags": [strings]} and nothing else (the choice among the names
-    # is the in-pool term).
+    # The answer is the schema's object: {"tags": [numbers]} and nothing else (the choice among the pool's
+    # numbers is the in-pool term).
     parsed: bool
     picks: int
     # The share of the next items' categories the pool offers that the answer names, read as the tag service
@@ -187,8 +193,8 @@ class ExpertScores:
         return self.hit if self.valid else 0.0
 
 
-class _SchemaAnswer(ChosenTags):
-    """The expert's answer as its JSON schema has it: no other key (`additionalProperties: false`)."""
+class _SchemaAnswer(ChosenNumbers):
+    """The expert's answer as its schema has it: numbers, no other key (`additionalProperties: false`)."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
@@ -199,22 +205,23 @@ def score_expert(
     next_categories: Sequence[str],
     constraints: ExpertConstraints,
 ) -> ExpertScores:
-    """`pool`: the names the expert was offered -> their categories; `next_categories`: what came next."""
+    """`pool`: the names the expert was offered, in their numbered order -> their categories;
+    `next_categories`: what came next. The answer's numbers are read as the tag service reads them."""
     offered = set(next_categories) & set(pool.values())
     try:
-        picks = _SchemaAnswer.model_validate(json.loads(text)).tags
+        numbers = _SchemaAnswer.model_validate(json.loads(text)).tags
     except (ValueError, ValidationError):
         return ExpertScores(False, 0, 0.0, 0.0, 0.0, 0.0, reachable=bool(offered))
-    if not picks:
+    if not numbers:
         return ExpertScores(True, 0, 0.0, 0.0, 0.0, 0.0, reachable=bool(offered))
+    picks = named_by_numbers(numbers, list(pool))
     served = chosen_categories(picks, pool, constraints.max_picks)
-    written = [" ".join(pick.split()) for pick in picks]
     return ExpertScores(
         parsed=True,
         picks=len(picks),
         hit=len(offered.intersection(served)) / len(offered) if offered else 0.0,
         in_pool=sum(1 for pick in picks if category_named(pick, pool) is not None) / len(picks),
-        distinct=len(set(written)) / len(picks),
+        distinct=len(set(numbers)) / len(numbers),
         length=1.0 if constraints.min_picks <= len(picks) <= constraints.max_picks else 0.0,
         categories=tuple(served),
         reachable=bool(offered),

@@ -42,9 +42,19 @@ def chosen_answer(
 ) -> str:
     """The choose-mode answer: the next items' categories the pool offers first, then the pool's own order
     (the statistics' list, a strong default the model should keep), at most `limit` names."""
-    offered = set(pool)
-    picks = list(dict.fromkeys([*(c for c in next_categories if c in offered), *pool]))[:limit]
+    picks = _chosen(next_categories, pool, limit)
     return json.dumps({"tags": [names[category] for category in picks]}, ensure_ascii=False)
+
+
+def numbered_answer(next_categories: Sequence[str], pool: Sequence[str], limit: int) -> str:
+    """An expert's answer: the picks of `chosen_answer`, by their numbers in the pool's list (from 1)."""
+    number = {category: index for index, category in enumerate(pool, 1)}
+    return json.dumps({"tags": [number[category] for category in _chosen(next_categories, pool, limit)]})
+
+
+def _chosen(next_categories: Sequence[str], pool: Sequence[str], limit: int) -> list[str]:
+    offered = set(pool)
+    return list(dict.fromkeys([*(c for c in next_categories if c in offered), *pool]))[:limit]
 
 
 def interests_answer(ranked: Sequence[tuple[str, int]]) -> str | None:

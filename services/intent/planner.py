@@ -155,7 +155,7 @@ class Planner:
             completion_tokens=result.usage.completion_tokens,
             engine_seconds=result.latency_s,
         )
-        cleaned = clean_personas(result.value, statistics.known, count)
+        cleaned = clean_personas(result.value, choices, statistics.known, count)
         for problem, dropped in cleaned.dropped.items():
             metrics.AGENT_DROPPED_OUTPUTS.labels(PLANNER_AGENT, problem).inc(dropped)
         if cleaned.unknown_categories:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from recgpt_domain import tag_choice as choosing
 from recgpt_domain.prompt_versions import INTERESTS_V1, PLANNER_V2
 from recgpt_serving.llm.client import Message
 
@@ -58,15 +59,14 @@ def planner_messages(
     behaviour_text: str, environment: str, choices: Sequence[str], personas: int, max_categories: int
 ) -> list[Message]:
     """The planner reads the behaviour once and names `personas` personas over `choices`."""
-    listed = "\n".join(f"- {choice}" for choice in choices)
     user = (
         "The customer's recent behaviour, grouped by category, most recent first:\n"
         f"{behaviour_text}\n\n"
         f"Situation:\n{environment}\n\n"
-        f"Categories you may name:\n{listed}\n\n"
+        f"Categories you may name:\n{choosing.numbered(choices)}\n\n"
         f"Describe {personas} different personas of this customer, each one short sentence about what that "
         f"side of them shops for and why, resting on 1 to {max_categories} of the categories above. No two "
         "personas rest on the same categories.\n"
-        'Answer as {"personas": [{"persona": "...", "categories": ["..."]}]}.'
+        'Answer with the numbers of the categories, as {"personas": [{"persona": "...", "categories": [2]}]}.'
     )
     return [{"role": "system", "content": PLANNER_SYSTEM}, {"role": "user", "content": user}]

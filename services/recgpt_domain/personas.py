@@ -3,8 +3,9 @@ rests on. Its JSON schema (what vLLM constrains decoding to) and how an answer, 
 here, where the intent service and the evaluation share them.
 
 The schema allows only `choices` as categories (the user's own, what follows them, the shop's trends: a few
-dozen names, where an enum of the whole catalogue's 768 would be long to compile and useless to a reader);
-cleaning checks every name against the whole catalogue all the same.
+dozen names, where an enum of the whole catalogue's 768 would be long to compile and useless to a reader),
+each named by its number in the prompt's list; cleaning checks every name against the whole catalogue all
+the same.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from recgpt_domain.behaviour_context import BehaviourContext, frequent_categories
+from recgpt_domain.tag_choice import named_by_numbers
 
 PERSONA_MAX_CHARS = 160
 # What validation drops a persona for: the `problem` label of recgpt_persona_planner_dropped_total.
@@ -27,7 +29,9 @@ DROP_PROBLEMS = (EMPTY, DUPLICATE, NO_KNOWN_CATEGORY)
 
 class PersonaAnswer(BaseModel):
     persona: str
-    categories: list[str]
+    # The numbers (from 1) of the planner's numbered choices: two or three tokens each to decode, where a
+    # category's name costs ten or more (`recgpt_domain.tag_choice`).
+    categories: list[int]
 
 
 class PlannerAnswer(BaseModel):
@@ -38,14 +42,14 @@ class PlannerAnswer(BaseModel):
 
 def planner_schema(choices: Sequence[str], max_personas: int, max_categories: int) -> type[PlannerAnswer]:
     """`PlannerAnswer` whose JSON schema asks for `max_personas` personas, each resting on 1 to
-    `max_categories` of `choices`."""
+    `max_categories` of `choices` (distinct, as `planner_choices` makes them), named by their numbers."""
     persona = {
         "type": "object",
         "properties": {
             "persona": {"type": "string", "minLength": 1, "maxLength": PERSONA_MAX_CHARS},
             "categories": {
                 "type": "array",
-                "items": {"type": "string", "enum": list(dict.fromkeys(choices))},
+                "items": {"type": "integer", "enum": list(range(1, len(choices) + 1))},
                 "minItems": 1,
                 "maxItems": max_categories,
             },
@@ -93,8 +97,11 @@ class CleanedPersonas:
     unknown_categories: int = 0
 
 
-def clean_personas(answer: PlannerAnswer, known: Collection[str], limit: int) -> CleanedPersonas:
-    """Distinct personas with their known categories, in the answer's order, at most `limit`.
+def clean_personas(
+    answer: PlannerAnswer, choices: Sequence[str], known: Collection[str], limit: int
+) -> CleanedPersonas:
+    """Distinct personas with their known categories (the answer's numbers of `choices`), in the answer's
+    order, at most `limit`.
 
     A persona is a duplicate when its text (case and spacing aside) or its set of categories repeats an
     earlier one's: two experts would then search the same pool.
@@ -107,7 +114,7 @@ def clean_personas(answer: PlannerAnswer, known: Collection[str], limit: int) ->
         if not text:
             cleaned.dropped[EMPTY] += 1
             continue
-        named = list(dict.fromkeys(" ".join(c.split()) for c in proposed.categories))
+        named = list(dict.fromkeys(named_by_numbers(proposed.categories, choices)))
         categories = [c for c in named if c in known]
         cleaned.unknown_categories += len(named) - len(categories)
         if not categories:

@@ -28,10 +28,11 @@ JUDGE_V2 = "judge-v2.1"
 JUDGE_YES_NO_V1 = "judge-yes-no-v1"
 # RecBot's command parser, the LLM half (intent.commands.llm).
 COMMAND_PARSER_V1 = "command-parser-v1"
-# RecGPT-V2's planner (intent), experts and arbiter (tags).
-PLANNER_V2 = "planner-v2.0"
-TAG_EXPERT_V2 = "tag-expert-v2.0"
-TAG_ARBITER_V2 = "tag-arbiter-v2.0"
+# RecGPT-V2's planner (intent), experts and arbiter (tags). The experts and the arbiter answer by the
+# numbers of their lists since v2.1 (`recgpt_domain.tag_choice.number_schema`), the planner its categories.
+PLANNER_V2 = "planner-v2.1"
+TAG_EXPERT_V2 = "tag-expert-v2.1"
+TAG_ARBITER_V2 = "tag-arbiter-v2.1"
 
 # How the tag agent answers (`RECGPT_TAG_MODE`, tags.settings): rank mode scores the generate prompt.
 TagMode = Literal["generate", "rank", "choose"]

@@ -1,6 +1,6 @@
 """RecGPT-V2's persona experts and arbiter (`recgpt_domain.persona_tags`): each expert chooses among its own
-pool of categories, the arbiter the final N among the experts' picks, both constrained to the names the
-tag agent's choose mode uses (`recgpt_domain.tag_choice`).
+pool of categories, the arbiter the final N among the experts' picks, both listed by the names the tag
+agent's choose mode uses and answered by their numbers (`recgpt_domain.tag_choice.number_schema`).
 
 Untrusted answers: an expert's picks outside its pool are dropped and counted; an expert with none left
 falls back with no tags (the caller drops its persona). The arbiter's picks outside the union are dropped;
@@ -33,6 +33,7 @@ from tags.prompts import (
     EXPERT_AGENT,
     EXPERT_PROMPT_VERSION,
     arbiter_messages,
+    arbiter_names,
     expert_messages,
 )
 from tags.settings import TagsSettings
@@ -160,12 +161,11 @@ class PersonaTagger:
             grouped: dict[str, list[str]] = {}
             for category in union.categories:
                 grouped.setdefault(union.persona_of[category], []).append(names[category])
-            union_names = [names[category] for category in union.categories]
+            proposals = list(grouped.items())
+            union_names = arbiter_names(proposals)
             chosen = await self._choose(
                 ARBITER_AGENT,
-                entity_tokens.Asked.of(
-                    behaviour, lambda text: arbiter_messages(text, list(grouped.items()), limit)
-                ),
+                entity_tokens.Asked.of(behaviour, lambda text: arbiter_messages(text, proposals, limit)),
                 want,
                 union_names,
                 limit,
@@ -175,7 +175,7 @@ class PersonaTagger:
             )
             response.usage.CopyFrom(chosen.usage)
             response.entity_tokens = chosen.entity_tokens
-            by_name = dict(zip(union_names, union.categories, strict=True))
+            by_name = {names[category]: category for category in union.categories}
             picked = choosing.chosen_categories(chosen.names, by_name, limit)
             if chosen.failure is not None or not picked:
                 reason = chosen.failure or agent_runner.FallbackReason.TOO_FEW_VALID
@@ -212,7 +212,7 @@ class PersonaTagger:
                 agent,
                 asked,
                 want_entities,
-                choosing.choice_schema(names, limit),
+                choosing.number_schema(len(names), limit),
                 deadline_s=agent_runner.llm_deadline(context, self.settings),
                 max_tokens=max_tokens,
                 temperature=self.settings.tag_temperature,
@@ -228,7 +228,8 @@ class PersonaTagger:
             completion_tokens=result.usage.completion_tokens,
             engine_seconds=result.latency_s,
         )
-        return _Chosen(list(result.value.tags), usage, entity_tokens=answer.entity_tokens)
+        picked = choosing.named_by_numbers(result.value.tags, names)
+        return _Chosen(picked, usage, entity_tokens=answer.entity_tokens)
 
     def _check_expert(self, request: tags_pb2.ExpertTagsRequest) -> tuple[str, int]:
         settings = self.settings

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from recgpt_domain import tag_choice as choosing
 from recgpt_domain.prompt_versions import TAG_ARBITER_V2, TAG_EXPERT_V2, TAGS_CHOOSE_V1, TAGS_V1
 from recgpt_serving.llm.client import Message
 
@@ -60,18 +61,19 @@ EXPERT_AGENT = "tag_expert"
 EXPERT_PROMPT_VERSION = TAG_EXPERT_V2
 ARBITER_AGENT = "tag_arbiter"
 ARBITER_PROMPT_VERSION = TAG_ARBITER_V2
+NUMBERS_ANSWER = 'Answer with the numbers of the categories, as {"tags": [2, 5]}.'
 
 
 def expert_messages(persona: str, short_context: str, names: Sequence[str], max_tags: int) -> list[Message]:
-    """One persona's expert: its persona and the latest items only, a choice among its pool's `names`."""
-    listed = "\n".join(f"- {name}" for name in names)
+    """One persona's expert: its persona and the latest items only, a choice among its pool's `names`,
+    answered by their numbers (`recgpt_domain.tag_choice.number_schema`)."""
     user = (
         f"A customer of this shop: {persona}\n\n"
         f"Their latest items:\n{short_context}\n\n"
-        f"Product categories for this side of the customer:\n{listed}\n\n"
+        f"Product categories for this side of the customer:\n{choosing.numbered(names)}\n\n"
         f"Choose up to {max_tags} of these categories that this customer is most likely to buy from next, "
         "the most likely first, each at most once.\n"
-        'Answer as {"tags": ["...", "..."]}.'
+        f"{NUMBERS_ANSWER}"
     )
     return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
 
@@ -79,16 +81,24 @@ def expert_messages(persona: str, short_context: str, names: Sequence[str], max_
 def arbiter_messages(
     behaviour_text: str, names_by_persona: Sequence[tuple[str, Sequence[str]]], max_tags: int
 ) -> list[Message]:
-    """The arbiter: the behaviour, and the experts' proposals under their personas (each name once)."""
-    proposals = "\n".join(
-        f"{persona}:\n" + "\n".join(f"- {name}" for name in names) for persona, names in names_by_persona
-    )
+    """The arbiter: the behaviour, and the experts' proposals under their personas (each name once),
+    numbered on from one persona to the next in the order `arbiter_names` reads them back."""
+    blocks, first = [], 1
+    for persona, names in names_by_persona:
+        blocks.append(f"{persona}:\n{choosing.numbered(names, first)}")
+        first += len(names)
+    proposals = "\n".join(blocks)
     user = (
         "The customer's recent behaviour, grouped by category, most recent first:\n"
         f"{behaviour_text}\n\n"
         f"Categories proposed for the sides of this customer:\n{proposals}\n\n"
         f"Choose the {max_tags} of these categories this customer is most likely to buy from next, the most "
         "likely first, each at most once.\n"
-        'Answer as {"tags": ["...", "..."]}.'
+        f"{NUMBERS_ANSWER}"
     )
     return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
+
+
+def arbiter_names(names_by_persona: Sequence[tuple[str, Sequence[str]]]) -> list[str]:
+    """The names as `arbiter_messages` numbers them: the answer's number n is this list's n-th."""
+    return [name for _, names in names_by_persona for name in names]

@@ -100,7 +100,7 @@ def test_expert_options_make_the_examples_as_the_service_is_set(tiny_model_folde
     model = ["--model-dir", str(tiny_model_folder)]
     args = cli.parse(["grpo", "--agent", "experts", *model, "--shaping", "sum"])
     job = cli._job(args)
-    assert job.agent == "tag_expert" and job.prompt_version == "tag-expert-v2.0" and args.shaping == "sum"
+    assert job.agent == "tag_expert" and job.prompt_version == "tag-expert-v2.1" and args.shaping == "sum"
     config = job.data_config
     assert (config.expert_tags, config.expert_pool, config.expert_near) == (10, 18, 8)
     assert (config.expert_budget_tokens, config.persona_categories) == (160, 3)
@@ -121,4 +121,4 @@ def test_an_expert_adapter_is_not_a_tag_adapter(
     folder = artefact.write_adapter(tmp_path / "adapters", manifest("v1"), save_peft)
     args = ["grpo", "--agent", "experts", "--model-dir", str(tiny_model_folder), "--from", str(folder)]
     status, err = run(args, capsys)
-    assert status == cli.EXIT_BAD_INPUT and "learnt prompt 'tags-v1.0'" in err and "'tag-expert-v2.0'" in err
+    assert status == cli.EXIT_BAD_INPUT and "learnt prompt 'tags-v1.0'" in err and "'tag-expert-v2.1'" in err

@@ -202,7 +202,7 @@ async def test_an_expert_example_is_the_tag_services_own_pool_and_prompt(
     example = builder.build("u1", log, 5)
     assert example is not None and example.next_categories == (LAB_BY_ID["g1"].category,)
     settings = tags_settings(redis_url, redis_prefix, tag_mode="choose")
-    fake_llm.behaviour.content = json.dumps({"tags": [example.pool_names[0]]})
+    fake_llm.behaviour.content = json.dumps({"tags": [1]})
     async with serving(settings, fake_llm, mapper, redis_client, LAB_CANDIDATES) as running:
         reply = await running.stub.ExpertTags(
             tags_pb2.ExpertTagsRequest(

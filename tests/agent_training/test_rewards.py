@@ -11,7 +11,7 @@ from agent_training.rewards import (
     score_tags,
 )
 from recgpt_domain.grounding import CatalogueVocabulary
-from recgpt_domain.tag_choice import choice_schema
+from recgpt_domain.tag_choice import number_schema
 from tests.agent_training import catalogue
 
 CONSTRAINTS = TagConstraints()
@@ -80,13 +80,19 @@ def test_explanations_are_rewarded_by_the_judges_proxy_verdict() -> None:
     assert again.reward("crs", 0.5) == 0.0 and again.reward("sum", 0.5) == 1.0, "SUM still pays the repeat"
 
 
-# An expert's pool: the names its prompt offered -> their categories.
+# An expert's pool: the names its prompt offered, numbered from 1 in this order -> their categories.
 POOL = {"lab pipettes": "Lab Pipettes", "glass beakers": "Beakers", "nitrile gloves": "Nitrile Gloves"}
 EXPERT = ExpertConstraints(max_picks=2)
 
 
+def number(name: str) -> int:
+    """A pool name's number in the expert's list; any other name a number past its end."""
+    listed = list(POOL)
+    return listed.index(name) + 1 if name in listed else len(listed) + 7
+
+
 def picks(*names: str) -> str:
-    return json.dumps({"tags": list(names)})
+    return json.dumps({"tags": [number(name) for name in names]})
 
 
 def test_crs_pays_an_experts_hit_only_when_the_answer_is_valid() -> None:
@@ -105,8 +111,6 @@ def test_a_pick_outside_the_pool_gates_the_hit_though_the_service_would_serve_th
     assert scores.parsed and scores.in_pool == 0.5 and not scores.valid
     assert scores.hit == 1.0 and scores.categories == ("Lab Pipettes",) and not scores.fallback
     assert scores.reward("crs") == 0.0 and scores.reward("sum") == 1.0 + 0.5 + 1.0 + 1.0
-    # Spacing aside, a name is its pool's (as the tag service reads it).
-    assert score_expert(picks(" lab  pipettes"), POOL, ["Lab Pipettes"], EXPERT).reward("crs") == 1.0
     outside = score_expert(picks("pipette robot"), POOL, ["Lab Pipettes"], EXPERT)
     assert outside.fallback and outside.hit == 0.0
 
@@ -133,12 +137,14 @@ def test_too_many_or_no_picks_gate_the_hit() -> None:
     "text",
     [
         "lab pipettes",
-        "{'tags': ['lab pipettes']}",
+        "{'tags': [1]}",
         json.dumps({"tags": "lab pipettes"}),
-        json.dumps({"tags": [{"tag": "lab pipettes"}]}),
-        json.dumps({"tags": [1]}),
-        json.dumps({"tags": ["lab pipettes"], "why": "..."}),
-        json.dumps(["lab pipettes"]),
+        json.dumps({"tags": [{"tag": 1}]}),
+        json.dumps({"tags": ["lab pipettes"]}),
+        json.dumps({"tags": ["1"]}),
+        json.dumps({"tags": [1.0]}),
+        json.dumps({"tags": [1], "why": "..."}),
+        json.dumps([1]),
     ],
 )
 def test_an_answer_the_schema_refuses_earns_nothing(text: str) -> None:
@@ -160,9 +166,9 @@ def test_an_answer_the_schema_refuses_earns_nothing(text: str) -> None:
     ],
 )
 def test_a_valid_answer_is_one_the_served_schema_accepts_with_no_pick_twice(answer: list[str]) -> None:
-    """The gates are the tag service's own schema (`tag_choice.choice_schema`: names of the pool, 1 to
+    """The gates are the tag service's own schema (`tag_choice.number_schema`: numbers of the pool, 1 to
     the picks asked, no other key), which vLLM enforces in serving, and no repeat."""
-    schema = choice_schema(list(POOL), EXPERT.max_picks).model_json_schema()
-    served = jsonschema.Draft202012Validator(schema).is_valid({"tags": answer})
+    schema = number_schema(len(POOL), EXPERT.max_picks).model_json_schema()
+    served = jsonschema.Draft202012Validator(schema).is_valid({"tags": [number(name) for name in answer]})
     scores = score_expert(picks(*answer), POOL, ["Lab Pipettes"], EXPERT)
     assert scores.valid == (served and len(set(answer)) == len(answer))

@@ -223,12 +223,11 @@ def test_the_experts_reward_reads_each_answer_against_its_own_pool(
     trained = expert_job(tmp_path, tiny_model_folder)
     rows = grpo._rows(trained.data.train[:2])
     first, second = (r for r in rows)
-    hit_name = next(
-        n for n, c in zip(first["pool_names"], first["pool"], strict=True) if c in first["next_categories"]
-    )
+    # The expert answers by the numbers of its pool's list.
+    hit = next(n for n, c in enumerate(first["pool"], 1) if c in first["next_categories"])
     answers = [
-        [{"role": "assistant", "content": json.dumps({"tags": [hit_name]})}],
-        [{"role": "assistant", "content": json.dumps({"tags": [hit_name, hit_name]})}],
+        [{"role": "assistant", "content": json.dumps({"tags": [hit]})}],
+        [{"role": "assistant", "content": json.dumps({"tags": [hit, hit]})}],
     ]
     columns = {key: [first[key], first[key]] for key in ("next_categories", "pool", "pool_names")}
     crs = grpo.reward_function(trained, "crs")(answers, **columns, item_id=["", ""], interest=["", ""])
@@ -237,7 +236,8 @@ def test_the_experts_reward_reads_each_answer_against_its_own_pool(
     summed = grpo.reward_function(trained, "sum")(answers, **columns)
     assert summed == [1.0 / targets_in_pool + 3.0, 1.0 / targets_in_pool + 2.5]
     other = {key: [second[key]] for key in ("next_categories", "pool", "pool_names")}
-    outside = [[{"role": "assistant", "content": json.dumps({"tags": ["Not A Pool Name"]})}]]
+    past_the_pool = len(second["pool"]) + 1
+    outside = [[{"role": "assistant", "content": json.dumps({"tags": [past_the_pool]})}]]
     assert grpo.reward_function(trained, "sum")(outside, **other) == [2.0]
 
 

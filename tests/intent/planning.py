@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,5 +21,26 @@ def plan(*item_ids: str, **fields: Any) -> intent_pb2.PlanPersonasRequest:
     return intent_pb2.PlanPersonasRequest(user_id="u1", behaviour=behaviour, **fields)
 
 
-def answer(*personas: tuple[str, list[str]]) -> str:
-    return json.dumps({"personas": [{"persona": text, "categories": cats} for text, cats in personas]})
+def answer(*personas: tuple[str, list[str]]) -> Callable[[dict[str, Any]], str]:
+    """The planner's answer to the prompt it is sent: each category by its number in the prompt's numbered
+    list (a name the list lacks by a number past its end)."""
+
+    def respond(body: dict[str, Any]) -> str:
+        content = body["messages"][-1]["content"]
+        # A prompt with entity tokens is a list of parts; the list of categories is in its text.
+        if isinstance(content, list):
+            content = "".join(part.get("text", "") for part in content)
+        lines = content.splitlines()
+        pairs = (line.split(". ", 1) for line in lines if line.split(". ", 1)[0].isdigit())
+        numbers = {name: int(number) for number, name in pairs}
+        past = len(numbers) + 7
+        return json.dumps(
+            {
+                "personas": [
+                    {"persona": text, "categories": [numbers.get(c, past) for c in cats]}
+                    for text, cats in personas
+                ]
+            }
+        )
+
+    return respond

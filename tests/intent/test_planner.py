@@ -25,7 +25,7 @@ def dropped(problem: str) -> float:
 
 
 async def test_personas_come_back_with_their_categories_environment_and_cost(intent: Running) -> None:
-    intent.llm.behaviour.content = answer(
+    intent.llm.behaviour.respond = answer(
         ("Runs a school biology lab", ["Microscopes", "Beakers"]),
         ("Fixes things at home", ["Glues"]),
     )
@@ -48,19 +48,17 @@ async def test_personas_come_back_with_their_categories_environment_and_cost(int
     assert "Describe 2 different personas" in prompt
     schema = seen.body["response_format"]["json_schema"]["schema"]["properties"]["personas"]
     assert schema["maxItems"] == 2
-    # The user's own categories, most frequent first, are what the enum offers first.
-    assert schema["items"]["properties"]["categories"]["items"]["enum"][:3] == [
-        "Beakers",
-        "Microscopes",
-        "Glues",
-    ]
+    # The user's own categories, most frequent first, are what the list offers first, answered by number.
+    assert "\n1. Beakers\n2. Microscopes\n3. Glues\n" in prompt
+    numbers = schema["items"]["properties"]["categories"]["items"]["enum"]
+    assert numbers[:3] == [1, 2, 3] and numbers == list(range(1, len(numbers) + 1))
 
 
 async def test_duplicates_and_unknown_categories_are_dropped_and_counted(intent: Running) -> None:
     before = dropped("duplicate"), dropped("no_known_category"), dropped("unknown_category")
-    intent.llm.behaviour.content = answer(
+    intent.llm.behaviour.respond = answer(
         ("Lab buyer", ["Microscopes", "Unicorns"]),
-        ("lab  BUYER", ["Beakers"]),
+        ("lab  BUYER", ["Microscopes"]),
         ("Dreamer", ["Unicorns"]),
         ("Safety first", ["Gloves"]),
     )
@@ -77,7 +75,8 @@ async def test_duplicates_and_unknown_categories_are_dropped_and_counted(intent:
 @pytest.mark.parametrize(
     ("content", "reason"),
     [
-        (answer(("Dreamer", ["Unicorns"])), "too_few_valid"),
+        ('{"personas": [{"persona": "Dreamer", "categories": [99]}]}', "too_few_valid"),
+        ('{"personas": [{"persona": "Dreamer", "categories": ["Beakers"]}]}', "schema_mismatch"),
         ('{"personas": []}', "too_few_valid"),
         ('{"personas": [{"persona": "x"}]}', "schema_mismatch"),
         ("not json", "invalid_json"),
@@ -106,7 +105,7 @@ async def test_requests_out_of_bounds_are_refused(intent: Running) -> None:
         await intent.stub.PlanPersonas(plan("m1", max_personas=-1))
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     # K is capped at the service's most.
-    intent.llm.behaviour.content = answer(("Lab buyer", ["Microscopes"]))
+    intent.llm.behaviour.respond = answer(("Lab buyer", ["Microscopes"]))
     await intent.stub.PlanPersonas(plan("m1", max_personas=99))
     schema = intent.llm.seen[-1].body["response_format"]["json_schema"]["schema"]
     assert schema["properties"]["personas"]["maxItems"] == intent.settings.max_personas

@@ -31,7 +31,7 @@ def parts_of(intent: Running) -> list[str]:
 
 
 async def test_entity_tokens_name_the_items_when_asked(intent: Running) -> None:
-    intent.llm.behaviour.content = answer(("Runs a biology lab", ["Microscopes"]))
+    intent.llm.behaviour.respond = answer(("Runs a biology lab", ["Microscopes"]))
     reply = await intent.stub.PlanPersonas(
         plan("m1", "b1", "m1", item_representation=common_pb2.ITEM_REPRESENTATION_ENTITY)
     )
@@ -43,13 +43,13 @@ async def test_entity_tokens_name_the_items_when_asked(intent: Running) -> None:
 
 
 async def test_the_default_is_text(intent: Running) -> None:
-    intent.llm.behaviour.content = answer(("Runs a biology lab", ["Microscopes"]))
+    intent.llm.behaviour.respond = answer(("Runs a biology lab", ["Microscopes"]))
     reply = await intent.stub.PlanPersonas(plan("m1", "b1"))
     assert reply.entity_tokens == 0 and parts_of(intent) == ["string"]
 
 
 async def test_an_engine_without_prompt_embeddings_gets_the_text(intent: Running) -> None:
-    intent.llm.behaviour.content = answer(("Runs a biology lab", ["Microscopes"]))
+    intent.llm.behaviour.respond = answer(("Runs a biology lab", ["Microscopes"]))
     intent.llm.behaviour.refuse_prompt_embeds = True
     reply = await intent.stub.PlanPersonas(
         plan("m1", "b1", item_representation=common_pb2.ITEM_REPRESENTATION_ENTITY)

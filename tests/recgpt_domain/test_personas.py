@@ -26,24 +26,36 @@ from recgpt_serving.llm.client import response_format
 KNOWN = {"Pipettes", "Beakers", "Gloves", "Glues"}
 
 
+# The planner's numbered choices: the known categories and one the catalogue lacks.
+CHOICES = ["Pipettes", "Beakers", "Gloves", "Glues", "Unicorns", "Nope"]
+
+
 def answer(*personas: tuple[str, list[str]]) -> PlannerAnswer:
-    return PlannerAnswer(personas=[PersonaAnswer(persona=text, categories=cats) for text, cats in personas])
+    """An answer naming each category by its number in CHOICES."""
+    return PlannerAnswer(
+        personas=[
+            PersonaAnswer(persona=text, categories=[CHOICES.index(c) + 1 for c in cats])
+            for text, cats in personas
+        ]
+    )
 
 
 def test_the_schema_asks_for_k_personas_over_the_choices_only() -> None:
-    schema = planner_schema(["Pipettes", "Beakers", "Pipettes"], 3, 2)
+    schema = planner_schema(["Pipettes", "Beakers", "Gloves"], 3, 2)
     sent = response_format(schema)["json_schema"]["schema"]
     personas = sent["properties"]["personas"]
     assert (personas["minItems"], personas["maxItems"]) == (3, 3)
     categories = personas["items"]["properties"]["categories"]
-    assert categories["items"]["enum"] == ["Pipettes", "Beakers"]
+    assert categories["items"] == {"type": "integer", "enum": [1, 2, 3]}
     assert (categories["minItems"], categories["maxItems"]) == (1, 2)
     assert sent["additionalProperties"] is False and personas["items"]["additionalProperties"] is False
     # Untrusted text parses into the plain shape; cleaning decides what is kept.
-    parsed = schema.model_validate_json('{"personas": [{"persona": "a", "categories": ["Nope"]}]}')
-    assert parsed.personas[0].categories == ["Nope"]
-    with pytest.raises(ValidationError):
-        schema.model_validate_json('{"personas": [{"persona": "a"}]}')
+    parsed = schema.model_validate_json('{"personas": [{"persona": "a", "categories": [42]}]}')
+    assert parsed.personas[0].categories == [42]
+    named = '{"personas": [{"persona": "a", "categories": ["Nope"]}]}'
+    for bad in ('{"personas": [{"persona": "a"}]}', named):
+        with pytest.raises(ValidationError):
+            schema.model_validate_json(bad)
 
 
 def test_cleaning_drops_duplicates_unknown_categories_and_empty_personas() -> None:
@@ -56,6 +68,7 @@ def test_cleaning_drops_duplicates_unknown_categories_and_empty_personas() -> No
             ("Dreamer", ["Unicorns"]),  # nothing known left
             ("Hobbyist who repairs things", ["Glues", "Gloves", "Glues"]),
         ),
+        CHOICES,
         KNOWN,
         limit=3,
     )
@@ -69,9 +82,14 @@ def test_cleaning_drops_duplicates_unknown_categories_and_empty_personas() -> No
 
 def test_cleaning_keeps_at_most_the_limit_and_nothing_from_an_unusable_answer() -> None:
     many = answer(("one", ["Pipettes"]), ("two", ["Beakers"]), ("three", ["Gloves"]))
-    assert [p.text for p in clean_personas(many, KNOWN, 2).personas] == ["one", "two"]
-    assert clean_personas(answer(("x", ["Nope"])), KNOWN, 3).personas == []
-    assert clean_personas(PlannerAnswer(personas=[]), KNOWN, 3).personas == []
+    assert [p.text for p in clean_personas(many, CHOICES, KNOWN, 2).personas] == ["one", "two"]
+    assert clean_personas(answer(("x", ["Nope"])), CHOICES, KNOWN, 3).personas == []
+    assert clean_personas(PlannerAnswer(personas=[]), CHOICES, KNOWN, 3).personas == []
+    # A number past the list names nothing: dropped from its persona and counted, as an unknown name is.
+    past = PlannerAnswer(personas=[PersonaAnswer(persona="y", categories=[len(CHOICES) + 1, 1])])
+    cleaned = clean_personas(past, CHOICES, KNOWN, 3)
+    assert [(p.text, p.categories) for p in cleaned.personas] == [("y", ["Pipettes"])]
+    assert cleaned.unknown_categories == 1
 
 
 def test_the_choices_are_the_users_own_then_what_follows_then_trends_then_popular() -> None:

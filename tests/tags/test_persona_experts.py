@@ -27,9 +27,17 @@ def counter(name: str, **labels: str) -> float:
     return REGISTRY.get_sample_value(name, labels) or 0.0
 
 
-def enum_of(body: dict[str, Any]) -> list[str]:
-    names: list[str] = body["response_format"]["json_schema"]["schema"]["properties"]["tags"]["items"]["enum"]
-    return names
+def enum_of(body: dict[str, Any]) -> list[int]:
+    tags = body["response_format"]["json_schema"]["schema"]["properties"]["tags"]
+    numbers: list[int] = tags["items"]["enum"]
+    return numbers
+
+
+def listed(body: dict[str, Any]) -> dict[int, str]:
+    """The prompt's numbered list: number -> name."""
+    lines = body["messages"][-1]["content"].splitlines()
+    pairs = (line.split(". ", 1) for line in lines if line.split(". ", 1)[0].isdigit())
+    return {int(number): name for number, name in pairs}
 
 
 @pytest.fixture
@@ -51,10 +59,8 @@ def expert(**fields: Any) -> tags_pb2.ExpertTagsRequest:
 
 async def test_an_expert_chooses_in_its_own_pool_and_picks_outside_it_are_dropped(tags: Running) -> None:
     before = counter("recgpt_agent_dropped_outputs_total", agent=EXPERT_AGENT, reason="outside_pool")
-    # Its third candidate first, something outside the pool, then its first.
-    tags.llm.behaviour.respond = lambda body: json.dumps(
-        {"tags": [enum_of(body)[2], "Bogus Thing", enum_of(body)[0]]}
-    )
+    # Its third candidate first, a number past its list, then its first.
+    tags.llm.behaviour.respond = lambda body: json.dumps({"tags": [3, 99, 1]})
     reply = await tags.stub.ExpertTags(expert(max_tags=4))
     pool = list(reply.pool)
     # The persona's category, then what follows it most (Pipettes) and the nearest to its text, in turn.
@@ -69,7 +75,9 @@ async def test_an_expert_chooses_in_its_own_pool_and_picks_outside_it_are_droppe
         counter("recgpt_agent_dropped_outputs_total", agent=EXPERT_AGENT, reason="outside_pool") == before + 1
     )
     [seen] = tags.llm.seen
-    assert enum_of(seen.body) == [NAMES[c] for c in pool]
+    # The pool, listed by its names and answered by their numbers.
+    assert listed(seen.body) == {n: NAMES[c] for n, c in enumerate(pool, 1)}
+    assert enum_of(seen.body) == [1, 2, 3, 4, 5]
     prompt = seen.body["messages"][-1]["content"]
     # Its persona and a short context only.
     assert PERSONA in prompt and "Borosilicate glass beaker set" in prompt
@@ -77,7 +85,7 @@ async def test_an_expert_chooses_in_its_own_pool_and_picks_outside_it_are_droppe
 
 async def test_an_expert_with_nothing_in_its_pool_falls_back_with_no_tags(tags: Running) -> None:
     before = counter("recgpt_agent_fallbacks_total", agent=EXPERT_AGENT, reason="too_few_valid")
-    tags.llm.behaviour.content = json.dumps({"tags": ["Bogus Thing"]})
+    tags.llm.behaviour.content = json.dumps({"tags": [99]})
     reply = await tags.stub.ExpertTags(expert())
     assert reply.fallback and reply.fallback_reason == "too_few_valid" and not reply.tags
     assert reply.usage.prompt_tokens == 12  # what the unusable answer cost
@@ -104,7 +112,8 @@ ARBITRATE = tags_pb2.ArbitrateTagsRequest(
 
 async def test_the_arbiter_keeps_its_picks_first_tops_up_and_keeps_personas(tags: Running) -> None:
     shares = counter("recgpt_tag_expert_duplicate_share_count")
-    tags.llm.behaviour.content = json.dumps({"tags": [NAMES["Gloves"], "Bogus Thing"]})
+    # Numbered by persona: lab's Pipettes (1) and Beakers (2), then safety's Gloves (3).
+    tags.llm.behaviour.content = json.dumps({"tags": [3, 42]})
     reply = await tags.stub.ArbitrateTags(ARBITRATE)
     # Its pick, then the experts' round-robin order: Pipettes (lab), Gloves (safety), Beakers (lab).
     assert [(t.category, t.interest) for t in reply.tags] == [
@@ -116,7 +125,8 @@ async def test_the_arbiter_keeps_its_picks_first_tops_up_and_keeps_personas(tags
     assert not reply.fallback and reply.provenance.prompt_version == ARBITER_PROMPT_VERSION
     assert counter("recgpt_tag_expert_duplicate_share_count") == shares + 1
     [seen] = tags.llm.seen
-    assert enum_of(seen.body) == [NAMES[c] for c in ("Pipettes", "Gloves", "Beakers")]
+    assert listed(seen.body) == {1: NAMES["Pipettes"], 2: NAMES["Beakers"], 3: NAMES["Gloves"]}
+    assert enum_of(seen.body) == [1, 2, 3]
     assert seen.body["response_format"]["json_schema"]["schema"]["properties"]["tags"]["maxItems"] == 3
 
 
@@ -148,7 +158,7 @@ async def test_bad_requests_are_refused_and_generate_mode_has_no_experts(tags: R
 async def test_the_arbiter_reads_entity_tokens_when_asked(serve: Serve) -> None:
     entities = table_of(sorted(item.item_id for item in ITEMS))
     async with serve(CANDIDATES, entities, tag_mode="choose") as tags:
-        tags.llm.behaviour.content = json.dumps({"tags": [NAMES["Gloves"]]})
+        tags.llm.behaviour.content = json.dumps({"tags": [3]})
         asked = tags_pb2.ArbitrateTagsRequest()
         asked.CopyFrom(ARBITRATE)
         asked.item_representation = common_pb2.ITEM_REPRESENTATION_ENTITY

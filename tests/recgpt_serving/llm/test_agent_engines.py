@@ -102,7 +102,7 @@ async def test_the_merged_agent_calls_its_engine_by_its_model_without_lora(
     shared, own = fake_llm, fake_llm_2
     merged_before = metric("recgpt_llm_adapter_calls_total", agent="tag_expert", served="merged")
     async with client_for(shared.base_url, own.base_url, adapters) as client:
-        assert await client.adapter_for("tag_expert", "tag-expert-v2.0") == MERGED
+        assert await client.adapter_for("tag_expert", "tag-expert-v2.1") == MERGED
         expert = await client.structured("tag_expert", MESSAGES, Named)
         await client.chat("tag_expert", MESSAGES, adapter=MERGED)
         explainer = await client.structured("explainer", MESSAGES, Named)
