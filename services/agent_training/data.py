@@ -259,11 +259,9 @@ class ExampleBuilder:
             self.skipped["no_candidates"] += 1
             return None
         names = [self.candidates.names[category] for category in pool]
-        answer = targets.chosen_answer(
-            base["next_categories"], pool, self.candidates.names, self.config.choose_target_tags
-        )
+        answer = targets.numbered_answer(base["next_categories"], pool, self.config.choose_target_tags)
         prompt = tag_prompts.choose_messages(behaviour.text, interests, names, self.config.max_tags)
-        return Example(prompt=prompt, completion=answer, **base)
+        return Example(prompt=prompt, completion=answer, pool=tuple(pool), pool_names=tuple(names), **base)
 
     def _expert(
         self, context: Sequence[Interaction], behaviour: BehaviourContext, base: Mapping[str, Any]

@@ -42,12 +42,14 @@ def reward_function(job: Job, shaping: Shaping) -> Any:
     """The reward TRL calls with the completions and the dataset's columns."""
     if job.agent == TAGS:
 
-        def tag_reward(completions: list[Any], next_categories: list[list[str]], **_: Any) -> list[float]:
+        def tag_reward(
+            completions: list[Any], next_categories: list[list[str]], pool_names: list[list[str]], **_: Any
+        ) -> list[float]:
             return [
-                score_tags(completion_text(c), cats, job.mapper, job.constraints).reward(
+                score_tags(completion_text(c), cats, job.mapper, job.constraints, names).reward(
                     shaping, job.constraints
                 )
-                for c, cats in zip(completions, next_categories, strict=True)
+                for c, cats, names in zip(completions, next_categories, pool_names, strict=True)
             ]
 
         tag_reward.__name__ = f"tags_{shaping}"

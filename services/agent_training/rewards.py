@@ -33,7 +33,6 @@ from recgpt_domain.grounding import CatalogueVocabulary
 from recgpt_domain.persona_tags import EXPERT_TAGS
 from recgpt_domain.tag_choice import (
     ChosenNumbers,
-    ChosenTags,
     category_named,
     chosen_categories,
     named_by_numbers,
@@ -93,10 +92,11 @@ def completion_text(completion: Any) -> str:
     return ""
 
 
-def parse_tags(text: str) -> list[str] | None:
+def parse_tags(text: str, listed: Sequence[str] = ()) -> list[str] | None:
     """The well-formed tags of an answer (the tag validator's shape check), None when it is no answer.
 
-    Generate mode's answer (tags with interests and rationales) or choose mode's (the chosen names).
+    Generate mode's answer (tags with interests and rationales) or choose mode's (the numbers of the
+    `listed` names its prompt offered, read as the tag service reads them).
     """
     try:
         raw = json.loads(text)
@@ -106,8 +106,10 @@ def parse_tags(text: str) -> list[str] | None:
     try:
         texts = [entry.tag for entry in TagsAnswer.model_validate(raw).tags]
     except ValidationError:
+        if not listed:
+            return None
         try:
-            texts = ChosenTags.model_validate(raw).tags
+            texts = [n for n in named_by_numbers(_SchemaAnswer.model_validate(raw).tags, listed) if n]
         except ValidationError:
             return None
     kept: list[str] = []
@@ -119,9 +121,14 @@ def parse_tags(text: str) -> list[str] | None:
 
 
 def score_tags(
-    text: str, next_categories: Sequence[str], mapper: TagMapper, constraints: TagConstraints
+    text: str,
+    next_categories: Sequence[str],
+    mapper: TagMapper,
+    constraints: TagConstraints,
+    listed: Sequence[str] = (),
 ) -> TagScores:
-    tags = parse_tags(text)
+    """`listed`: choose mode's names, in the numbered order its prompt offered them."""
+    tags = parse_tags(text, listed)
     if tags is None:
         return TagScores(False, 0, 0.0, 0.0, 0.0, 0.0)
     if not tags:

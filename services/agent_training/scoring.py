@@ -50,7 +50,7 @@ def agent_metrics(
         if mapper is None:
             raise ValueError("tag metrics need a category mapper")
         scores = [
-            score_tags(a, e.next_categories, mapper, constraints)
+            score_tags(a, e.next_categories, mapper, constraints, e.pool_names)
             for e, a in zip(examples, answers, strict=True)
         ]
         return {

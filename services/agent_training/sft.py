@@ -130,7 +130,9 @@ class AnswerFilter:
     def accept(self, example: Example, answer: str) -> bool:
         job = self.job
         if job.agent == TAGS:
-            scores = score_tags(answer, example.next_categories, job.mapper, job.constraints)
+            scores = score_tags(
+                answer, example.next_categories, job.mapper, job.constraints, example.pool_names
+            )
             return (
                 scores.parsed
                 and scores.accuracy > 0

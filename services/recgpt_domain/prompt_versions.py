@@ -12,7 +12,8 @@ from typing import Literal
 INTERESTS_V1 = "interests-v1.0"
 TAGS_V1 = "tags-v1.0"
 # Choose mode asks another question (pick among the statistics' candidates), so its answers carry their own.
-TAGS_CHOOSE_V1 = "tags-choose-v1.0"
+# Choose mode answers by the numbers of its list since v1.1 (`recgpt_domain.tag_choice.number_schema`).
+TAGS_CHOOSE_V1 = "tags-choose-v1.1"
 # v1.1: only the first sentence of an answer is kept.
 EXPLAIN_V1 = "explain-v1.1"
 # RecGPT-V2 meta-prompting: a style guideline first, then the explanation written to it. v2.1: the guideline

@@ -1,14 +1,15 @@
-"""Tags chosen from the statistics' candidates: one generation, its every tag constrained to their names.
+"""Tags chosen from the statistics' candidates: one generation, its every pick constrained to their numbers.
 The choice's schema and how an answer is read live here, where the tag service and its training share
-them; the prompt is the tag agent's (`tags.prompts.choose_messages`).
+them; the prompts are the tag agent's (`tags.prompts`).
 
 Generate mode's free tags are long answers (a tag, an interest and a rationale each), and on a CPU engine most
 time out; half of the rest map to no category. Ranking mode names a category with every tag, but costs one
 prompt-logprobs request per candidate. Choose mode (`RECGPT_TAG_MODE=choose`) keeps the first's single
-request and the second's exact names: the statistics propose the user's candidates (`ranking.Candidates`),
-the prompt lists them by their category tags, and vLLM's structured output lets each tag of the answer be
-only one of those names (a JSON-schema enum). The answer is the model's picks in its order, nothing added:
-the list the statistics would serve is the fallback, and the evaluation tops the picks up to compare.
+request and the second's exact categories: the statistics propose the user's candidates
+(`ranking.Candidates`), the prompt lists them numbered by their category tags, and vLLM's structured output
+lets each pick of the answer be only one of those numbers (a JSON-schema enum). The answer is the model's
+picks in its order, nothing added: the list the statistics would serve is the fallback, and the evaluation
+tops the picks up to compare. RecGPT-V2's planner, experts and arbiter answer the same way.
 """
 
 from __future__ import annotations
@@ -17,30 +18,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
-
-
-class ChosenTags(BaseModel):
-    """The shape every answer validates into: names, which `chosen_categories` checks against the pool."""
-
-    model_config = ConfigDict(json_schema_extra={"additionalProperties": False})
-
-    tags: list[str]
-
-
-def choice_schema(names: Sequence[str], max_items: int) -> type[ChosenTags]:
-    """`ChosenTags` whose JSON schema allows 1 to `max_items` tags, each one of `names`."""
-    choices = list(dict.fromkeys(names))
-
-    def only_names(schema: dict[str, Any]) -> None:
-        schema["additionalProperties"] = False
-        schema["properties"]["tags"]["items"] = {"type": "string", "enum": choices}
-
-    return create_model(
-        f"Chosen{max_items}",
-        __base__=ChosenTags,
-        __config__=ConfigDict(json_schema_extra=only_names),
-        tags=(list[str], Field(json_schema_extra={"minItems": 1, "maxItems": max_items})),
-    )
 
 
 def category_named(name: str, categories_by_name: Mapping[str, str]) -> str | None:
@@ -61,9 +38,9 @@ def chosen_categories(answer: Sequence[str], categories_by_name: Mapping[str, st
     return chosen
 
 
-# RecGPT-V2's experts and arbiter answer by the numbers of a numbered list (as listwise rerankers name
-# passages by identifiers): a pick costs two or three tokens to decode where a category tag costs ten to
-# fifteen, and decoding, not reading, is most of an engine's time on these short prompts.
+# Answers by the numbers of a numbered list (as listwise rerankers name passages by identifiers): a pick costs
+# two or three tokens to decode where a category tag costs ten to fifteen, and decoding, not reading, is most
+# of an engine's time on these short prompts.
 class ChosenNumbers(BaseModel):
     """A numbered choice's answer: the listed names' numbers (from 1), which `named_by_numbers` reads."""
 

@@ -46,12 +46,12 @@ def choose_messages(
     behaviour_text: str, interests: Sequence[str], names: Sequence[str], max_tags: int
 ) -> list[Message]:
     """The tag agent's task, asked as a choice among `names` (listed in the statistics' order)."""
-    listed_names = "\n".join(f"- {name}" for name in names)
+    listed_names = choosing.numbered(names)
     user = (
         customer(behaviour_text, interests) + f"Product categories of this shop:\n{listed_names}\n\n"
         f"Choose up to {max_tags} of these categories that this customer is most likely to buy from next, "
         "the most likely first, each at most once.\n"
-        'Answer as {"tags": ["...", "..."]}.'
+        f"{NUMBERS_ANSWER}"
     )
     return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
 

@@ -321,7 +321,7 @@ class TagsServicer(agent_runner.AgentServicer[TagsSettings], tags_pb2_grpc.TagsS
 
         answered = await self._structured(
             prompts.choose_messages(behaviour.text, interests, names, limit),
-            choosing.choice_schema(names, limit),
+            choosing.number_schema(len(names), limit),
             adapter,
             context,
             fall_back,
@@ -330,7 +330,7 @@ class TagsServicer(agent_runner.AgentServicer[TagsSettings], tags_pb2_grpc.TagsS
             return answered
         answer, usage = answered
         by_name = {name: category for category, name in zip(pool, names, strict=True)}
-        chosen = choosing.chosen_categories(answer.tags, by_name, limit)
+        chosen = choosing.chosen_categories(choosing.named_by_numbers(answer.tags, names), by_name, limit)
         tags = ranking.named_category_tags(chosen, candidates.names, CHOSEN_RATIONALE)
         if tags:
             tags = await asyncio.to_thread(self.checker.tie_to_interests, tags, interests)

@@ -52,7 +52,7 @@ def test_an_adapter_of_another_prompt_is_refused(
     common += ["--adapters-dir", str(tmp_path / "adapters"), "--tag-mode", "choose"]
     status, err = run(["eval-answers", *common, "--adapter", str(folder)], capsys)
     assert status == cli.EXIT_BAD_INPUT and "learnt prompt 'tags-v1.0'" in err
-    assert "'tags-choose-v1.0'" in err
+    assert "'tags-choose-v1.1'" in err
     status, err = run(["grpo", *common, "--from", "latest"], capsys)
     assert status == cli.EXIT_BAD_INPUT and "learnt prompt 'tags-v1.0'" in err
 

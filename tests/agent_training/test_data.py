@@ -97,10 +97,11 @@ def test_choose_mode_examples_offer_the_served_candidates_and_put_the_next_categ
             served[json.dumps(prompt)] = (pool, names)
         assert json.dumps(example.prompt) in served
         pool, names = served[json.dumps(example.prompt)]
+        assert list(example.pool) == pool and list(example.pool_names) == names
+        # The picks are numbers of the listed pool, as the service's schema asks.
         picks = json.loads(example.completion)["tags"]
         assert len(picks) == min(3, len(pool)) and len(set(picks)) == len(picks)
-        by_name = dict(zip(names, pool, strict=True))
-        chosen = [by_name[name] for name in picks]
+        chosen = [pool[number - 1] for number in picks]
         first = [c for c in example.next_categories if c in pool]
         assert chosen == list(dict.fromkeys([*first, *pool]))[:3]
     # The adapter records the prompt it was trained for.

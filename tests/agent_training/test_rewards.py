@@ -42,13 +42,16 @@ def test_unparseable_answers_earn_nothing() -> None:
 
 
 def test_choose_mode_answers_score_like_written_tags() -> None:
-    """Choose mode answers the chosen names alone; they are scored as the same tags written out."""
-    chosen = json.dumps({"tags": ["Lab Pipettes kit", "Nitrile Gloves box", "Lab Pipettes kit"]})
+    """Choose mode answers the numbers of its listed names; they are scored as the same tags written out."""
+    listed = ["Nitrile Gloves box", "Lab Pipettes kit"]
+    chosen = json.dumps({"tags": [2, 1, 2, 9]})
     mapper = catalogue.ExactMapper()
-    scores = score_tags(chosen, ["Lab Pipettes"], mapper, CONSTRAINTS)
+    scores = score_tags(chosen, ["Lab Pipettes"], mapper, CONSTRAINTS, listed)
     both = tags("Lab Pipettes kit", "Nitrile Gloves box")
     written = score_tags(both, ["Lab Pipettes"], mapper, CONSTRAINTS)
     assert scores.parsed and scores == written and scores.tags == 2
+    # Without the list its prompt offered, numbers are no answer.
+    assert not score_tags(chosen, ["Lab Pipettes"], mapper, CONSTRAINTS).parsed
 
 
 def test_explanations_grounding_gated_by_diversity_over_recent_ones() -> None:

@@ -188,7 +188,7 @@ def test_device_options_train_in_float32_on_cpus_and_bf16_with_nccl_on_gpus(
     assert device_options()["ddp_backend"] is None
 
 
-def test_choose_mode_scores_its_picks_by_their_exact_category_names(
+def test_choose_mode_scores_its_picks_by_the_listed_names_they_number(
     tmp_path: Path, tiny_model_folder: Path
 ) -> None:
     from recgpt_domain.catalogue import read_items
@@ -202,12 +202,21 @@ def test_choose_mode_scores_its_picks_by_their_exact_category_names(
     # As the service reads a pick: the name but for its spacing; another case is another text.
     matches = chose.mapper.map([f"  {name} ", name.upper(), "Not A Category Name"])
     assert [(m.category, m.score) for m in matches] == [(category, 1.0), ("", 0.0), ("", 0.0)]
-    answer = json.dumps({"tags": [name, "Not A Category Name"]})
+    # The answer is numbers of the example's listed pool: the second pick names the target; a number past
+    # the list names nothing.
+    example = chose.data.validation[0]
+    assert len(example.pool_names) >= 2
+    answer = json.dumps({"tags": [2, len(example.pool_names) + 1]})
     scores = scoring.agent_metrics(
-        TAGS, [replace(chose.data.validation[0], next_categories=(category,))], [answer],
+        TAGS, [replace(example, next_categories=(example.pool[1],))], [answer],
         items=chose.items, mapper=chose.mapper, rewarder=None, constraints=chose.constraints,
     )  # fmt: skip
-    assert scores["next_category_hit"] == 1.0 and scores["alignment"] == 0.5
+    assert scores["next_category_hit"] == 1.0 and scores["alignment"] == 1.0
+    missed = scoring.agent_metrics(
+        TAGS, [replace(example, next_categories=(example.pool[1],))], [json.dumps({"tags": [1]})],
+        items=chose.items, mapper=chose.mapper, rewarder=None, constraints=chose.constraints,
+    )  # fmt: skip
+    assert missed["next_category_hit"] == 0.0
 
 
 def expert_job(tmp_path: Path, model: Path) -> Job:

@@ -312,7 +312,7 @@ def test_up_says_which_agents_serve_an_adapter_and_which_the_base_model(
     stack = Stack(_settings(tmp_path, llm=True, redis_url="redis://127.0.0.1:1/0"))
     assert set(stack.served_agents().values()) == {"base model (LoRA auto)"}
     # The tag agent's newest adapter answers another prompt than the served (choose) one: passed over.
-    _adapter(stack, "tag_predictor", "v1", "tags-choose-v1.0", created=1)
+    _adapter(stack, "tag_predictor", "v1", "tags-choose-v1.1", created=1)
     _adapter(stack, "tag_predictor", "v2", "tags-v1.0", created=2)
     served = stack.served_agents()
     assert served["tag_predictor"] == "adapter tag_predictor-v1"

@@ -1,4 +1,4 @@
-"""Choose mode: the model picks among the statistics' candidates in one answer constrained to their names."""
+"""Choose mode: the model picks among the statistics' candidates, one answer constrained to their numbers."""
 
 from __future__ import annotations
 
@@ -26,21 +26,29 @@ def pool_of(*item_ids: str) -> list[str]:
     return CANDIDATES.pool(compress(interactions, BY_ID, 400), BY_ID, 60)
 
 
-def answer(*categories: str) -> str:
-    return json.dumps({"tags": [NAMES[category] for category in categories]})
+def answer(pool: list[str], *categories: str) -> str:
+    """The model's answer: each category by its number in the pool's list."""
+    return json.dumps({"tags": [pool.index(category) + 1 for category in categories]})
 
 
-def test_the_schema_allows_only_the_candidates_names() -> None:
-    schema = choosing.choice_schema(["Lab Beakers", "Pipettes", "Pipettes"], 3)
+def test_the_schema_allows_only_the_candidates_numbers() -> None:
+    schema = choosing.number_schema(2, 3)
     sent = response_format(schema)["json_schema"]["schema"]
     tags = sent["properties"]["tags"]
-    assert tags["items"] == {"type": "string", "enum": ["Lab Beakers", "Pipettes"]}
+    assert tags["items"] == {"type": "integer", "enum": [1, 2]}
     assert (tags["minItems"], tags["maxItems"]) == (1, 3)
     assert sent["additionalProperties"] is False
-    # What comes back is validated as untrusted text: any string list parses, the pool decides.
-    assert schema.model_validate_json('{"tags": ["Glues"]}').tags == ["Glues"]
-    with pytest.raises(ValidationError):
-        schema.model_validate_json('{"tags": [{"tag": "Glues"}]}')
+    # What comes back is validated as untrusted input: any list of integers parses, the list decides.
+    assert schema.model_validate_json('{"tags": [7]}').tags == [7]
+    for bad in ('{"tags": [{"tag": 1}]}', '{"tags": ["Glues"]}'):
+        with pytest.raises(ValidationError):
+            schema.model_validate_json(bad)
+
+
+def test_numbers_name_the_listed_names_and_nothing_past_the_list() -> None:
+    names = ["Lab Beakers", "Pipettes", "Nitrile Gloves"]
+    assert choosing.numbered(names, 4) == "4. Lab Beakers\n5. Pipettes\n6. Nitrile Gloves"
+    assert choosing.named_by_numbers([2, 0, 3, 4, -1], names) == ["Pipettes", "", "Nitrile Gloves", "", ""]
 
 
 def test_chosen_categories_keep_the_answers_order_once_each_and_only_the_pool() -> None:
@@ -63,19 +71,19 @@ async def test_the_models_picks_are_served_in_its_order_each_naming_its_category
     running = choosing_service
     pool = pool_of("m1", "b1")
     # The model puts the pool's last candidate first, and repeats one.
-    running.llm.behaviour.content = answer(pool[-1], "Beakers", pool[-1])
+    running.llm.behaviour.content = answer(pool, pool[-1], "Beakers", pool[-1])
     reply = await running.stub.PredictTags(predict("m1", "b1", max_tags=3))
     assert not reply.fallback and reply.provenance.prompt_version == TAGS_CHOOSE_V1
     assert [tag.category for tag in reply.tags] == [pool[-1], "Beakers"]
     for tag in reply.tags:
         assert tag.tag == NAMES[tag.category] and tag.category_score == 1.0
         assert tag.rationale == CHOSEN_RATIONALE and tag.interest in ("microscopy", "lab glassware")
-    # One request, listing every candidate by its name, and decoding constrained to exactly those names.
+    # One request, listing every candidate by its name, numbered, and decoding constrained to those numbers.
     [seen] = running.llm.seen
     prompt = seen.body["messages"][-1]["content"]
-    assert all(f"- {NAMES[category]}\n" in prompt for category in pool)
+    assert all(f"\n{n}. {NAMES[category]}\n" in prompt for n, category in enumerate(pool, 1))
     items = seen.body["response_format"]["json_schema"]["schema"]["properties"]["tags"]
-    assert items["items"]["enum"] == [NAMES[category] for category in pool]
+    assert items["items"]["enum"] == list(range(1, len(pool) + 1))
     assert items["maxItems"] == 3
     assert reply.usage.prompt_tokens == 12 and reply.usage.completion_tokens == 7
 
@@ -94,8 +102,8 @@ async def test_a_failed_request_serves_the_pools_order_counted(choosing_service:
 async def test_an_answer_naming_no_candidate_serves_the_pools_order_counted(
     choosing_service: Running,
 ) -> None:
-    """The engine enforces the enum, but an answer is untrusted: names outside the pool count for nothing."""
-    choosing_service.llm.behaviour.content = '{"tags": ["Sanding Discs of the Moon"]}'
+    """The engine enforces the enum, but an answer is untrusted: numbers past the list count for nothing."""
+    choosing_service.llm.behaviour.content = '{"tags": [404]}'
     before = all_fallbacks()
     reply = await choosing_service.stub.PredictTags(predict("m1", "b1", max_tags=2))
     assert reply.fallback and [tag.category for tag in reply.tags] == pool_of("m1", "b1")[:2]
