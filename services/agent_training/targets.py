@@ -37,24 +37,13 @@ def tags_answer(
     return json.dumps({"tags": tags}, ensure_ascii=False) if tags else None
 
 
-def chosen_answer(
-    next_categories: Sequence[str], pool: Sequence[str], names: Mapping[str, str], limit: int
-) -> str:
-    """The choose-mode answer: the next items' categories the pool offers first, then the pool's own order
-    (the statistics' list, a strong default the model should keep), at most `limit` names."""
-    picks = _chosen(next_categories, pool, limit)
-    return json.dumps({"tags": [names[category] for category in picks]}, ensure_ascii=False)
-
-
 def numbered_answer(next_categories: Sequence[str], pool: Sequence[str], limit: int) -> str:
-    """An expert's answer: the picks of `chosen_answer`, by their numbers in the pool's list (from 1)."""
+    """A choice's answer (choose mode's, an expert's): the next items' categories the pool offers first, then
+    the pool's own order (the statistics' list, a strong default the model should keep), at most `limit`,
+    each by its number in the pool's list (from 1)."""
     number = {category: index for index, category in enumerate(pool, 1)}
-    return json.dumps({"tags": [number[category] for category in _chosen(next_categories, pool, limit)]})
-
-
-def _chosen(next_categories: Sequence[str], pool: Sequence[str], limit: int) -> list[str]:
-    offered = set(pool)
-    return list(dict.fromkeys([*(c for c in next_categories if c in offered), *pool]))[:limit]
+    picks = list(dict.fromkeys([*(c for c in next_categories if c in number), *pool]))[:limit]
+    return json.dumps({"tags": [number[category] for category in picks]})
 
 
 def interests_answer(ranked: Sequence[tuple[str, int]]) -> str | None:
