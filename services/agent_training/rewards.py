@@ -109,7 +109,8 @@ def parse_tags(text: str, listed: Sequence[str] = ()) -> list[str] | None:
         if not listed:
             return None
         try:
-            texts = [n for n in named_by_numbers(_SchemaAnswer.model_validate(raw).tags, listed) if n]
+            # A number past the list names "", which the shape check below drops.
+            texts = named_by_numbers(_SchemaAnswer.model_validate(raw).tags, listed)
         except ValidationError:
             return None
     kept: list[str] = []
@@ -201,7 +202,8 @@ class ExpertScores:
 
 
 class _SchemaAnswer(ChosenNumbers):
-    """The expert's answer as its schema has it: numbers, no other key (`additionalProperties: false`)."""
+    """A numbered answer (an expert's, choose mode's) as its schema has it: integers, no other key
+    (`additionalProperties: false`)."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
 

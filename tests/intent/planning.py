@@ -9,6 +9,7 @@ from typing import Any
 
 from recgpt.common.v1 import common_pb2
 from recgpt.intent.v1 import intent_pb2
+from tests.recgpt_serving.llm.fake_openai import numbered_list
 
 # 2026-12-06, a winter day.
 DAY = int(datetime(2026, 12, 6, 12, tzinfo=UTC).timestamp())
@@ -26,13 +27,7 @@ def answer(*personas: tuple[str, list[str]]) -> Callable[[dict[str, Any]], str]:
     list (a name the list lacks by a number past its end)."""
 
     def respond(body: dict[str, Any]) -> str:
-        content = body["messages"][-1]["content"]
-        # A prompt with entity tokens is a list of parts; the list of categories is in its text.
-        if isinstance(content, list):
-            content = "".join(part.get("text", "") for part in content)
-        lines = content.splitlines()
-        pairs = (line.split(". ", 1) for line in lines if line.split(". ", 1)[0].isdigit())
-        numbers = {name: int(number) for number, name in pairs}
+        numbers = {name: number for number, name in numbered_list(body).items()}
         past = len(numbers) + 7
         return json.dumps(
             {

@@ -16,6 +16,7 @@ from recgpt.tags.v1 import tags_pb2
 from tags.prompts import ARBITER_AGENT, ARBITER_PROMPT_VERSION, EXPERT_AGENT
 from tests.lab_catalogue import ITEMS
 from tests.recgpt_serving.llm.entity_tables import table_of
+from tests.recgpt_serving.llm.fake_openai import numbered_list
 from tests.tags.candidates import CANDIDATES
 from tests.tags.running import Running, Serve, behaviour
 
@@ -31,13 +32,6 @@ def enum_of(body: dict[str, Any]) -> list[int]:
     tags = body["response_format"]["json_schema"]["schema"]["properties"]["tags"]
     numbers: list[int] = tags["items"]["enum"]
     return numbers
-
-
-def listed(body: dict[str, Any]) -> dict[int, str]:
-    """The prompt's numbered list: number -> name."""
-    lines = body["messages"][-1]["content"].splitlines()
-    pairs = (line.split(". ", 1) for line in lines if line.split(". ", 1)[0].isdigit())
-    return {int(number): name for number, name in pairs}
 
 
 @pytest.fixture
@@ -76,7 +70,7 @@ async def test_an_expert_chooses_in_its_own_pool_and_picks_outside_it_are_droppe
     )
     [seen] = tags.llm.seen
     # The pool, listed by its names and answered by their numbers.
-    assert listed(seen.body) == {n: NAMES[c] for n, c in enumerate(pool, 1)}
+    assert numbered_list(seen.body) == {n: NAMES[c] for n, c in enumerate(pool, 1)}
     assert enum_of(seen.body) == [1, 2, 3, 4, 5]
     prompt = seen.body["messages"][-1]["content"]
     # Its persona and a short context only.
@@ -125,7 +119,7 @@ async def test_the_arbiter_keeps_its_picks_first_tops_up_and_keeps_personas(tags
     assert not reply.fallback and reply.provenance.prompt_version == ARBITER_PROMPT_VERSION
     assert counter("recgpt_tag_expert_duplicate_share_count") == shares + 1
     [seen] = tags.llm.seen
-    assert listed(seen.body) == {1: NAMES["Pipettes"], 2: NAMES["Beakers"], 3: NAMES["Gloves"]}
+    assert numbered_list(seen.body) == {1: NAMES["Pipettes"], 2: NAMES["Beakers"], 3: NAMES["Gloves"]}
     assert enum_of(seen.body) == [1, 2, 3]
     assert seen.body["response_format"]["json_schema"]["schema"]["properties"]["tags"]["maxItems"] == 3
 

@@ -13,6 +13,16 @@ from aiohttp import web
 Mode = Literal["answer", "status", "hang_before_headers", "hang_after_headers", "drop"]
 
 
+def numbered_list(body: dict[str, Any]) -> dict[int, str]:
+    """The numbered list in the request's last message (number -> name), as the choosing agents' prompts
+    write it (`recgpt_domain.tag_choice.numbered`); a prompt with entity tokens is read by its text parts."""
+    content = body["messages"][-1]["content"]
+    if isinstance(content, list):
+        content = "".join(part.get("text", "") for part in content)
+    pairs = (line.split(". ", 1) for line in content.splitlines() if line.split(". ", 1)[0].isdigit())
+    return {int(number): name for number, name in pairs}
+
+
 @dataclass
 class Behaviour:
     """What the next requests get; tests change it between calls."""
